@@ -1,0 +1,136 @@
+"""The `taza` command: validate, publish, list and serve the catalog."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from catalog import settings
+from catalog.problems import PublishError, ValidationFailed
+from catalog.store import CatalogStore
+
+DEFAULT_DATASETS_DIR = settings.PROJECT_ROOT / "datasets"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taza", description=__doc__)
+    parser.add_argument("--home", help="catalog home folder (default: $TAZA_HOME or ./var)")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    validate = commands.add_parser("validate", help="check manifests and their sources")
+    validate.add_argument("manifests", nargs="+", type=Path)
+    validate.set_defaults(handler=_validate)
+
+    publish = commands.add_parser("publish", help="publish datasets as new versions")
+    publish.add_argument("manifests", nargs="*", type=Path)
+    publish.add_argument("--all", action="store_true",
+                         help=f"publish every manifest in --datasets-dir ({DEFAULT_DATASETS_DIR})")
+    publish.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
+    publish.set_defaults(handler=_publish)
+
+    listing = commands.add_parser("list", help="list published datasets and their versions")
+    listing.set_defaults(handler=_list)
+
+    serve = commands.add_parser("serve", help="serve the catalog with gunicorn")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5000)
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)))
+    serve.add_argument("--public-url", help="URL clients use (default http://HOST:PORT)")
+    serve.set_defaults(handler=_serve)
+    return parser
+
+
+def _store(args) -> CatalogStore:
+    return CatalogStore(args.home or settings.home())
+
+
+def _validate(args) -> int:
+    from catalog.publish import validate
+
+    failed = 0
+    for path in args.manifests:
+        try:
+            manifest, _ = validate(path)
+        except ValidationFailed as err:
+            failed += 1
+            print(f"INVALID {path}: {len(err.problems)} problem(s)", file=sys.stderr)
+            for problem in err.problems:
+                print(f"  {problem}", file=sys.stderr)
+        else:
+            print(f"ok      {path}: {manifest.id} ({manifest.kind}, theme {manifest.theme})")
+    return 1 if failed else 0
+
+
+def _publish(args) -> int:
+    from catalog.publish import publish
+
+    manifests = list(args.manifests)
+    if args.all:
+        manifests += sorted(args.datasets_dir.glob("*.yaml"))
+    if not manifests:
+        print("error: name manifests to publish, or use --all", file=sys.stderr)
+        return 2
+    store = _store(args)
+    failed = 0
+    for path in manifests:
+        try:
+            result = publish(path, store)
+        except ValidationFailed as err:
+            failed += 1
+            print(f"REJECTED {path}: {len(err.problems)} problem(s); nothing was published",
+                  file=sys.stderr)
+            for problem in err.problems:
+                print(f"  {problem}", file=sys.stderr)
+        except PublishError as err:
+            failed += 1
+            print(f"FAILED   {path}: {err}; the previous version keeps serving", file=sys.stderr)
+        else:
+            state = "unchanged" if result.unchanged else "published"
+            print(f"{state:9} {result.dataset_id} version {result.version} "
+                  f"(release {result.release})")
+    return 1 if failed else 0
+
+
+def _list(args) -> int:
+    store = _store(args)
+    release = store.current()
+    if release is None:
+        print("nothing published yet")
+        return 0
+    print(f"release {release.number}")
+    for dataset_id, version in sorted(release.datasets.items()):
+        print(f"  {dataset_id:28} version {version} (versions: "
+              f"{', '.join(map(str, store.versions(dataset_id)))})")
+    return 0
+
+
+def _serve(args) -> int:
+    store = _store(args)
+    if store.current() is None:
+        print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
+    shutil.rmtree(store.home / "run", ignore_errors=True)  # per-worker files of earlier runs
+    env = dict(os.environ, TAZA_HOME=str(store.home),
+               TAZA_PUBLIC_URL=args.public_url or f"http://{args.host}:{args.port}")
+    command = [sys.executable, "-m", "gunicorn",
+               "--config", str(settings.CONFIG_DIR / "gunicorn.conf.py"),
+               "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
+               "catalog.app:create_app()"]
+    os.execve(sys.executable, command, env)
+    return 0  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())

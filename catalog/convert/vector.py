@@ -1,0 +1,129 @@
+"""Vector sources to a GeoPackage (EPSG:4326, R-tree spatial index) and a GeoJSON download."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import fiona
+from fiona.crs import CRS
+from fiona.transform import transform_geom
+from shapely.geometry import shape
+
+from catalog.convert import Asset, describe_file
+from catalog.sources.vector import VectorInfo, open_path
+
+STORAGE_CRS = "EPSG:4326"
+MULTI = {"Point": "MultiPoint", "LineString": "MultiLineString", "Polygon": "MultiPolygon"}
+
+
+@dataclass(frozen=True)
+class VectorFacts:
+    table: str
+    bbox: tuple[float, float, float, float]
+    feature_count: int
+    geometry_type: str
+    fields: dict[str, str]
+
+
+def table_name(dataset_id: str) -> str:
+    """GeoPackage table names: letters, digits and '_' keep every SQL tool happy."""
+    return dataset_id.replace("-", "_")
+
+
+def convert_vector(
+    info: VectorInfo, dataset_id: str, out_dir: Path
+) -> tuple[list[Asset], VectorFacts]:
+    """Write <id>.gpkg and <id>.geojson into out_dir, reprojected to EPSG:4326."""
+    table = table_name(dataset_id)
+    gpkg = out_dir / f"{dataset_id}.gpkg"
+    geometry_type = _storage_geometry_type(info.geometry_types)
+    bbox = _write_geopackage(info, table, gpkg, geometry_type)
+    geojson = out_dir / f"{dataset_id}.geojson"
+    _write_geojson(gpkg, table, geojson)
+    assets = [
+        describe_file(gpkg, "geopackage", "GeoPackage (EPSG:4326, with spatial index)", ("data",)),
+        describe_file(geojson, "geojson", "GeoJSON (RFC 7946)", ("data",)),
+    ]
+    return assets, VectorFacts(table, bbox, info.feature_count, geometry_type, info.fields)
+
+
+def _storage_geometry_type(types: tuple[str, ...]) -> str:
+    """One declared type per layer: promote Polygon+MultiPolygon to MultiPolygon, etc."""
+    kinds = set(types)
+    if len(kinds) == 1:
+        return types[0]
+    promoted = {MULTI.get(t, t) for t in kinds}
+    return promoted.pop() if len(promoted) == 1 else "Unknown"
+
+
+def _write_geopackage(info: VectorInfo, table: str, gpkg: Path, geometry_type: str):
+    reproject = CRS.from_user_input(info.crs) != CRS.from_user_input(STORAGE_CRS)
+    schema = {"geometry": geometry_type, "properties": info.fields}
+    bounds = [float("inf"), float("inf"), float("-inf"), float("-inf")]
+    with (
+        fiona.open(open_path(info.path), layer=info.layer) as source,
+        fiona.open(
+            gpkg,
+            "w",
+            driver="GPKG",
+            layer=table,
+            schema=schema,
+            crs=STORAGE_CRS,
+            SPATIAL_INDEX="YES",
+        ) as sink,
+    ):
+        batch = []
+        for feature in source:
+            geometry = feature.geometry
+            if reproject:
+                geometry = transform_geom(info.crs, STORAGE_CRS, geometry)
+            geometry = _promote(geometry, geometry_type)
+            _grow(bounds, shape(geometry).bounds)
+            batch.append({"geometry": geometry, "properties": dict(feature.properties)})
+            if len(batch) == 10_000:  # bounded memory for large layers
+                sink.writerecords(batch)
+                batch = []
+        sink.writerecords(batch)
+    return tuple(round(v, 7) for v in bounds)
+
+
+def _promote(geometry, target: str):
+    geometry = dict(geometry) if not isinstance(geometry, dict) else geometry
+    if MULTI.get(geometry["type"]) == target:
+        return {"type": target, "coordinates": [geometry["coordinates"]]}
+    return geometry
+
+
+def _grow(bounds: list[float], box: tuple[float, float, float, float]) -> None:
+    bounds[0], bounds[1] = min(bounds[0], box[0]), min(bounds[1], box[1])
+    bounds[2], bounds[3] = max(bounds[2], box[2]), max(bounds[3], box[3])
+
+
+def _write_geojson(gpkg: Path, table: str, geojson: Path) -> None:
+    """Stream features out one by one, so a million parcels never sit in memory together."""
+    with fiona.open(gpkg, layer=table) as source, geojson.open("w", encoding="utf-8") as out:
+        out.write('{"type":"FeatureCollection","features":[\n')
+        for index, feature in enumerate(source):
+            record = {
+                "type": "Feature",
+                "id": int(feature.id),
+                "geometry": _plain(feature.geometry),
+                "properties": _plain(dict(feature.properties)),
+            }
+            out.write(
+                ("," if index else "") + json.dumps(record, ensure_ascii=False, default=str) + "\n"
+            )
+        out.write("]}\n")
+
+
+def _plain(value):
+    """fiona's Geometry/Properties objects as plain JSON-ready dicts and lists."""
+    if hasattr(value, "__geo_interface__"):
+        value = value.__geo_interface__
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

@@ -1,0 +1,440 @@
+"""Dataset manifests: the YAML file a steward writes to describe and publish one dataset.
+
+`load_manifest` parses and checks a manifest and returns a typed `Manifest`, or raises
+`ValidationFailed` listing every problem with the field and line it concerns.
+The format is documented in docs/manifest.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from catalog.problems import Problem, ValidationFailed
+
+THEMES = ("land", "infrastructure", "coverage")
+LANGUAGES = ("en", "ru", "ky")
+NATURES = ("observed", "modelled", "synthetic")
+# ISO 19115 MD_MaintenanceFrequencyCode values.
+UPDATE_FREQUENCIES = (
+    "continual",
+    "daily",
+    "weekly",
+    "fortnightly",
+    "monthly",
+    "quarterly",
+    "biannually",
+    "annually",
+    "asNeeded",
+    "irregular",
+    "notPlanned",
+    "unknown",
+)
+# The words an English title must carry so nobody mistakes a model or a fake for measurements.
+HONESTY_LABELS = {"modelled": "modelled estimate", "synthetic": "synthetic"}
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".kml", ".csv")
+RASTER_SUFFIXES = (".tif", ".tiff", ".nc", ".vrt", ".img")
+DATASET_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
+SPDX_ID = re.compile(r"^[A-Za-z0-9.+-]+$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+KNOWN_KEYS = {
+    "id",
+    "theme",
+    "title",
+    "description",
+    "keywords",
+    "licence",
+    "attribution",
+    "steward",
+    "source",
+    "nature",
+    "provenance",
+    "update_frequency",
+    "temporal_extent",
+    "id_field",
+    "raster",
+}
+
+
+@dataclass(frozen=True)
+class Steward:
+    name: str
+    organisation: str
+    email: str
+
+
+@dataclass(frozen=True)
+class SourceReference:
+    """An original dataset this one was derived from."""
+
+    title: str
+    href: str
+    licence: str
+    version: str | None = None
+    package: str | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    method: str
+    derived_from: tuple[SourceReference, ...]
+    limitations: str | None = None
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated dataset manifest. Text fields map language codes (en, ru, ky) to text."""
+
+    path: Path
+    id: str
+    theme: str
+    title: dict[str, str]
+    description: dict[str, str]
+    keywords: dict[str, list[str]]
+    licence: str
+    attribution: str
+    steward: Steward
+    sources: tuple[Path, ...]
+    nature: str
+    provenance: Provenance
+    update_frequency: str
+    temporal_start: dt.date
+    temporal_end: dt.date | None
+    id_field: str | None = None
+    raster: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """'raster' or 'vector', from the source files' type."""
+        return "raster" if self.sources[0].suffix.lower() in RASTER_SUFFIXES else "vector"
+
+    @property
+    def licence_is_url(self) -> bool:
+        return self.licence.startswith(("https://", "http://"))
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and check a manifest file; raise ValidationFailed with every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValidationFailed(
+            [Problem("manifest", f"cannot read: {err}", file=str(path))]
+        ) from err
+    return parse_manifest(text, path)
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    """Check manifest text; `path` places the sources (relative to the manifest's folder)."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        problem = Problem("manifest", f"not valid YAML: {getattr(err, 'problem', err)}", line)
+        raise ValidationFailed([_in_file(problem, path)]) from err
+    if not isinstance(data, dict):
+        raise ValidationFailed([Problem("manifest", "must be a YAML mapping", 1, str(path))])
+    checker = _Checker(data, _line_index(node), path)
+    manifest = checker.build()
+    if checker.problems:
+        raise ValidationFailed([_in_file(p, path) for p in checker.problems])
+    assert manifest is not None
+    return manifest
+
+
+def _in_file(problem: Problem, path: Path) -> Problem:
+    return Problem(problem.where, problem.message, problem.line, str(path))
+
+
+def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
+    """Map dotted field paths ('title.en', 'provenance.derived_from.0') to 1-based lines."""
+    lines: dict[str, int] = {}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = f"{prefix}{key_node.value}"
+            lines[key] = key_node.start_mark.line + 1
+            lines.update(_line_index(value_node, key + "."))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            key = f"{prefix}{index}"
+            lines[key] = item.start_mark.line + 1
+            lines.update(_line_index(item, key + "."))
+    return lines
+
+
+class _Checker:
+    """Collects problems field by field instead of stopping at the first one."""
+
+    def __init__(self, data: dict, lines: dict[str, int], path: Path):
+        self.data = data
+        self.lines = lines
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def problem(self, where: str, message: str) -> None:
+        line = self.lines.get(where)
+        parent = where
+        while line is None and "." in parent:
+            parent = parent.rsplit(".", 1)[0]
+            line = self.lines.get(parent)
+        self.problems.append(Problem(where, message, line))
+
+    def build(self) -> Manifest | None:
+        for key in sorted(set(self.data) - KNOWN_KEYS):
+            self.problem(key, f"unknown field (known fields: {', '.join(sorted(KNOWN_KEYS))})")
+        dataset_id = self.dataset_id()
+        theme = self.choice("theme", THEMES)
+        title = self.texts("title")
+        description = self.texts("description")
+        keywords = self.keyword_lists()
+        licence = self.licence()
+        attribution = self.text("attribution")
+        steward = self.steward()
+        sources = self.sources()
+        nature = self.choice("nature", NATURES)
+        provenance = self.provenance(nature)
+        frequency = self.choice("update_frequency", UPDATE_FREQUENCIES)
+        start, end = self.temporal_extent()
+        id_field = self.optional_text("id_field")
+        raster = self.raster_block(sources)
+        self.honesty(nature, title)
+        if self.problems:
+            return None
+        return Manifest(
+            path=self.path,
+            id=dataset_id,
+            theme=theme,
+            title=title,
+            description=description,
+            keywords=keywords,
+            licence=licence,
+            attribution=attribution,
+            steward=steward,
+            sources=sources,
+            nature=nature,
+            provenance=provenance,
+            update_frequency=frequency,
+            temporal_start=start,
+            temporal_end=end,
+            id_field=id_field,
+            raster=raster,
+        )
+
+    # -- single fields -------------------------------------------------------------------
+
+    def required(self, key: str, container: dict | None = None, where: str | None = None) -> Any:
+        container = self.data if container is None else container
+        value = container.get(key)
+        if value is None or value == "" or value == [] or value == {}:
+            self.problem(where or key, "missing (required)")
+            return None
+        return value
+
+    def text(self, key: str, container: dict | None = None, where: str | None = None) -> str:
+        value = self.required(key, container, where)
+        if value is None:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.problem(where or key, "must be non-empty text")
+            return ""
+        return value.strip()
+
+    def optional_text(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.problem(key, "must be non-empty text when given")
+            return None
+        return value.strip()
+
+    def choice(self, key: str, allowed: tuple[str, ...]) -> str:
+        value = self.required(key)
+        if value is not None and value not in allowed:
+            self.problem(key, f"{value!r} is not one of: {', '.join(allowed)}")
+        return value or ""
+
+    def dataset_id(self) -> str:
+        value = self.text("id")
+        if value and not DATASET_ID.match(value):
+            self.problem("id", "use 3-64 characters: lowercase letters, digits and '-'")
+        elif value and value != self.path.stem:
+            self.problem("id", f"must equal the manifest's file name ({self.path.stem!r})")
+        return value
+
+    def texts(self, key: str) -> dict[str, str]:
+        """A {language: text} mapping with English required."""
+        value = self.required(key)
+        if value is None:
+            return {}
+        if isinstance(value, str):
+            value = {"en": value}
+        if not isinstance(value, dict):
+            self.problem(key, "must map language codes (en, ru, ky) to text")
+            return {}
+        result = {}
+        for lang, text in value.items():
+            if lang not in LANGUAGES:
+                self.problem(
+                    f"{key}.{lang}", f"unknown language; use one of {', '.join(LANGUAGES)}"
+                )
+            elif not isinstance(text, str) or not text.strip():
+                self.problem(f"{key}.{lang}", "must be non-empty text")
+            else:
+                result[lang] = text.strip()
+        if "en" not in value:
+            self.problem(f"{key}.en", "missing (English is required)")
+        return result
+
+    def keyword_lists(self) -> dict[str, list[str]]:
+        value = self.required("keywords")
+        if value is None:
+            return {}
+        if isinstance(value, list):
+            value = {"en": value}
+        if not isinstance(value, dict):
+            self.problem("keywords", "must map language codes to lists of keywords")
+            return {}
+        result = {}
+        for lang, words in value.items():
+            where = f"keywords.{lang}"
+            if lang not in LANGUAGES:
+                self.problem(where, f"unknown language; use one of {', '.join(LANGUAGES)}")
+            elif not isinstance(words, list) or not words:
+                self.problem(where, "must be a non-empty list of keywords")
+            elif not all(isinstance(w, str) and w.strip() for w in words):
+                self.problem(where, "every keyword must be non-empty text")
+            else:
+                result[lang] = [w.strip() for w in words]
+        if "en" not in value:
+            self.problem("keywords.en", "missing (English is required)")
+        return result
+
+    def licence(self) -> str:
+        value = self.text("licence")
+        if value and not (value.startswith("https://") or SPDX_ID.match(value)):
+            self.problem("licence", "must be an SPDX identifier (e.g. CC-BY-4.0) or an https URL")
+        return value
+
+    def steward(self) -> Steward:
+        value = self.required("steward")
+        if value is None:
+            return Steward("", "", "")
+        if not isinstance(value, dict):
+            self.problem("steward", "must be a mapping with name, organisation and email")
+            return Steward("", "", "")
+        name = self.text("name", value, "steward.name")
+        organisation = self.text("organisation", value, "steward.organisation")
+        email = self.text("email", value, "steward.email")
+        if email and not EMAIL.match(email):
+            self.problem("steward.email", f"{email!r} is not an e-mail address")
+        return Steward(name, organisation, email)
+
+    def sources(self) -> tuple[Path, ...]:
+        """One source file per dataset (a coverage or a feature layer), relative to the manifest."""
+        value = self.required("source")
+        if value is None:
+            return ()
+        if not isinstance(value, str) or not value.strip():
+            self.problem("source", "must be one file path relative to the manifest")
+            return ()
+        path = (self.path.parent / value).resolve()
+        suffix = path.suffix.lower()
+        if suffix not in VECTOR_SUFFIXES + RASTER_SUFFIXES:
+            known = ", ".join(VECTOR_SUFFIXES + RASTER_SUFFIXES)
+            self.problem(
+                "source", f"unsupported file type {suffix or '(none)'}; use one of {known}"
+            )
+        elif not path.is_file():
+            self.problem("source", f"file not found: {value}")
+        return (path,)
+
+    def provenance(self, nature: str) -> Provenance:
+        value = self.required("provenance")
+        if value is None or not isinstance(value, dict):
+            if value is not None:
+                self.problem("provenance", "must be a mapping with method and derived_from")
+            return Provenance("", ())
+        method = self.text("method", value, "provenance.method")
+        references = []
+        derived = self.required("derived_from", value, "provenance.derived_from")
+        if derived is not None and not isinstance(derived, list):
+            self.problem("provenance.derived_from", "must be a list of sources")
+        for index, entry in enumerate(derived if isinstance(derived, list) else []):
+            references.append(self.reference(entry, f"provenance.derived_from.{index}"))
+        limitations = value.get("limitations")
+        if nature in HONESTY_LABELS and not (isinstance(limitations, str) and limitations.strip()):
+            self.problem(
+                "provenance.limitations", f"required for {nature} data: say what it misses"
+            )
+        return Provenance(method, tuple(references), limitations.strip() if limitations else None)
+
+    def reference(self, entry: Any, where: str) -> SourceReference:
+        if not isinstance(entry, dict):
+            self.problem(where, "must be a mapping with title, href and licence")
+            return SourceReference("", "", "")
+        href = self.text("href", entry, f"{where}.href")
+        if href and not href.startswith(("https://", "http://")):
+            self.problem(f"{where}.href", "must be an http(s) URL")
+        version = entry.get("version")
+        return SourceReference(
+            title=self.text("title", entry, f"{where}.title"),
+            href=href,
+            licence=self.text("licence", entry, f"{where}.licence"),
+            version=str(version) if version is not None else None,
+            package=entry.get("package"),
+        )
+
+    def temporal_extent(self) -> tuple[dt.date, dt.date | None]:
+        value = self.required("temporal_extent")
+        fallback = dt.date(1970, 1, 1)
+        if value is None:
+            return fallback, None
+        if not isinstance(value, dict):
+            self.problem("temporal_extent", "must be a mapping with start and end")
+            return fallback, None
+        start = self.date(value.get("start"), "temporal_extent.start", required=True)
+        end = self.date(value.get("end"), "temporal_extent.end", required=False)
+        if start and end and end < start:
+            self.problem("temporal_extent.end", "is before the start")
+        return start or fallback, end
+
+    def date(self, value: Any, where: str, required: bool) -> dt.date | None:
+        if value is None:
+            if required:
+                self.problem(where, "missing (required)")
+            return None
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        try:
+            return dt.date.fromisoformat(str(value))
+        except ValueError:
+            self.problem(where, f"{value!r} is not an ISO date (YYYY-MM-DD)")
+            return None
+
+    def raster_block(self, sources: tuple[Path, ...]) -> dict[str, Any]:
+        value = self.data.get("raster")
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.problem("raster", "must be a mapping (band_name, unit)")
+            return {}
+        if sources and sources[0].suffix.lower() not in RASTER_SUFFIXES:
+            self.problem("raster", "given, but the source is not a raster")
+        return dict(value)
+
+    def honesty(self, nature: str, title: dict[str, str]) -> None:
+        label = HONESTY_LABELS.get(nature)
+        english = title.get("en", "")
+        if label and english and label not in english.lower():
+            self.problem("title.en", f"{nature} data must say {label!r} in its English title")

@@ -1,0 +1,41 @@
+"""Validation problems: what is wrong, where, and whether it blocks publication."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a manifest or a source file.
+
+    `where` names the field (``licence``, ``title.en``) or the place in a source
+    (``feature 12``, ``band 1``); `line` is the manifest line when known.
+    """
+
+    where: str
+    message: str
+    line: int | None = None
+    file: str | None = None
+
+    def __str__(self) -> str:
+        location = self.file or ""
+        if self.line is not None:
+            location = f"{location}:{self.line}" if location else f"line {self.line}"
+        prefix = f"{location}: " if location else ""
+        return f"{prefix}{self.where}: {self.message}"
+
+    def as_dict(self) -> dict:
+        return {"where": self.where, "message": self.message, "line": self.line, "file": self.file}
+
+
+class ValidationFailed(Exception):
+    """Raised with every problem found, so a steward can fix them all in one go."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+class PublishError(Exception):
+    """A publish that could not complete; the previously published version keeps serving."""

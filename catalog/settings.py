@@ -1,0 +1,28 @@
+"""Where things are: the catalog home, the project's config folder, and shared helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+CONFIG_DIR = Path(os.environ.get("TAZA_CONFIG_DIR", PROJECT_ROOT / "config"))
+
+
+def home() -> Path:
+    """The catalog home: published versions, releases, runtime files (TAZA_HOME, ./var)."""
+    return Path(os.environ.get("TAZA_HOME", PROJECT_ROOT / "var")).resolve()
+
+
+@cache
+def themes() -> dict:
+    """Theme titles and descriptions (en/ru/ky) from config/themes.yaml."""
+    return yaml.safe_load((CONFIG_DIR / "themes.yaml").read_text(encoding="utf-8"))
+
+
+def to_json(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, default=str)
