@@ -1,0 +1,128 @@
+"""The Flask application: OGC API at /ogc, STAC at /stac, assets at /assets, portal at /.
+
+Run it with `taza serve` (gunicorn). `create_app` reads TAZA_HOME and TAZA_PUBLIC_URL.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from flask import Flask, abort, jsonify, redirect, render_template, request, send_from_directory
+from werkzeug.exceptions import HTTPException
+
+from catalog import __version__, settings
+from catalog.ogc import adapters
+from catalog.ogc.runtime import OgcRuntime
+from catalog.store import CatalogStore
+
+DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+DEFAULT_URL = "http://127.0.0.1:5000"
+
+
+def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
+    store = CatalogStore(home or settings.home())
+    public_url = (public_url or os.environ.get("TAZA_PUBLIC_URL") or DEFAULT_URL).rstrip("/")
+    runtime = OgcRuntime(store, public_url)
+    app = Flask(__name__, template_folder="portal/templates", static_folder="portal/static")
+    app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
+    app.json.ensure_ascii = False
+    _mount_ogc(app, runtime)
+    _add_catalog_routes(app, store, runtime)
+    _add_error_handlers(app)
+    return app
+
+
+def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
+    # pygeoapi registered its blueprint on its own app at import time, so its setup is frozen:
+    # our hooks live on our app and act only on that blueprint's requests.
+    blueprint = runtime.flask_module.BLUEPRINT
+
+    @app.before_request
+    def ogc_before():
+        if request.blueprint == blueprint.name:
+            runtime.refresh_if_changed()
+            adapters.negotiate_coverage_format()
+            return adapters.invalid_parameter_error(runtime)
+        return None
+
+    @app.after_request
+    def ogc_after(response):
+        if request.blueprint == blueprint.name:
+            return adapters.correct_response(response, runtime)
+        return response
+
+    app.register_blueprint(blueprint, url_prefix="/ogc")
+
+
+def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) -> None:
+    @app.get("/")
+    def landing():
+        records = store.current_records()
+        themes = settings.themes()
+        grouped = {t: [r for r in records if r["manifest"]["theme"] == t] for t in themes}
+        return render_template("index.html", themes=themes, grouped=grouped,
+                               version=__version__, public_url=runtime.public_url)
+
+    @app.get("/healthz")
+    def healthz():
+        release = store.current()
+        return jsonify(status="ok", version=__version__,
+                       release=release.number if release else None,
+                       datasets=len(release.datasets) if release else 0)
+
+    @app.get("/stac")
+    @app.get("/stac/")
+    def stac_root():
+        return redirect("/stac/catalog.json")
+
+    @app.get("/stac/<path:path>")
+    def stac_file(path: str):
+        release = store.current()
+        if release is None:
+            abort(404, description="nothing is published yet")
+        # send_from_directory refuses paths that leave the folder (no traversal).
+        return send_from_directory(release.stac_dir, path, mimetype="application/json")
+
+    @app.get("/assets/<dataset_id>/<version>/<filename>")
+    def asset(dataset_id: str, version: str, filename: str):
+        record = _asset_record(store, dataset_id, version)
+        if version == "latest":
+            return redirect(f"/assets/{dataset_id}/{record['version']}/{filename}")
+        files = {a["file"]: a["media_type"] for a in record["assets"]}
+        if filename not in files and filename != "manifest.yaml":
+            abort(404, description=f"{dataset_id} version {version} has no file {filename!r}")
+        folder = store.version_dir(dataset_id, int(version))
+        # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
+        response = send_from_directory(folder, filename, conditional=True,
+                                       mimetype=files.get(filename, "application/yaml"))
+        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        return response
+
+
+def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> dict:
+    """The record of a published version, or 404: only released versions are served."""
+    if not DATASET_ID.match(dataset_id) or not (version.isdigit() or version == "latest"):
+        abort(404, description="no such dataset version")
+    release = store.current()
+    if release is None or dataset_id not in release.datasets:
+        abort(404, description=f"no published dataset {dataset_id!r}")
+    number = release.datasets[dataset_id] if version == "latest" else int(version)
+    if number not in store.versions(dataset_id):
+        abort(404, description=f"{dataset_id} has no version {version}")
+    return store.record(dataset_id, number)
+
+
+def _add_error_handlers(app: Flask) -> None:
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        response = jsonify(code=error.name, description=error.description, status=error.code)
+        response.status_code = error.code or 500
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        app.logger.exception("unhandled error on %s", request.path)
+        response = jsonify(code="InternalError", description="internal error (logged)")
+        response.status_code = 500
+        return response

@@ -1,0 +1,1 @@
+"""OGC API layer."""

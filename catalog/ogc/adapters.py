@@ -1,0 +1,195 @@
+"""Where pygeoapi's answers need correcting, corrected at the edge of the /ogc blueprint.
+
+- Query parameters: pygeoapi drops parameters it does not know (HTTP 200, unfiltered).
+  We answer 400 naming the parameter instead.
+- Conformance: pygeoapi declares transactions (Part 4) and CQL2 classes for every server with a
+  feature collection. We declare the classes this server passes.
+- Coverage collections carry "layerDataType": "Coverage", without which GDAL's OAPIF driver
+  opens them as feature layers and the listing fails.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+
+from flask import Response, jsonify, request
+from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
+from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+
+COMMON_PARAMS = {"f", "lang"}
+ITEMS_PARAMS = COMMON_PARAMS | {
+    "bbox", "bbox-crs", "crs", "limit", "offset", "resulttype", "datetime", "sortby",
+    "properties", "skipGeometry", "q", "filter", "filter-lang", "filter-crs",
+}
+ITEM_PARAMS = COMMON_PARAMS | {"crs"}
+COVERAGE_PARAMS = COMMON_PARAMS | {"bbox", "bbox-crs", "datetime", "properties", "subset"}
+ITEMS_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/items/?$")
+ITEM_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/items/[^/]+$")
+COVERAGE_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/coverage/?$")
+COLLECTIONS_PATH = re.compile(r"^/ogc/collections(/(?P<id>[^/]+))?/?$")
+FEATURES = "http://www.opengis.net/spec/ogcapi-features"
+CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
+# What the GeoPackage provider implements (catalog/ogc/providers/geopackage.py).
+FILTER_CLASSES = [
+    f"{FEATURES}-3/1.0/conf/filter",
+    f"{FEATURES}-3/1.0/conf/features-filter",
+    f"{CQL2}/cql2-text",
+    f"{CQL2}/cql2-json",
+    f"{CQL2}/basic-cql2",
+    f"{CQL2}/advanced-comparison-operators",
+    f"{CQL2}/case-insensitive-comparison",
+    f"{CQL2}/basic-spatial-functions",
+    f"{CQL2}/basic-spatial-functions-plus-points",
+    f"{CQL2}/spatial-functions",
+]
+NOT_PASSED = (f"{FEATURES}-4/",)  # no transactions: the store is written only by publishing
+
+
+def negotiate_coverage_format() -> None:
+    """Honour `Accept: image/tiff` on /coverage (pygeoapi only reads `f=`), as OGC API
+    Coverages clients such as OWSLib ask for GeoTIFF through the Accept header."""
+    if not COVERAGE_PATH.match(request.path) or "f" in request.args:
+        return
+    # Compare base types: werkzeug's quality() also matches parameters (application=geotiff).
+    quality = {}
+    for value, q in request.accept_mimetypes:
+        base = value.split(";")[0].strip().lower()
+        quality[base] = max(q, quality.get(base, 0))
+    if quality.get("image/tiff", 0) > max(quality.get("application/json", 0),
+                                          quality.get("application/prs.coverage+json", 0)):
+        args = MultiDict(request.args)
+        args["f"] = "GTiff"
+        request.args = ImmutableMultiDict(args)  # read by pygeoapi's APIRequest
+
+
+def invalid_parameter_error(runtime) -> Response | None:
+    """400 for a parameter the endpoint would silently ignore, or one that is malformed.
+
+    pygeoapi checks most values itself, but its messages do not always name the parameter
+    ("miny should be less than maxy", "Bad CQL text"); these checks run first and do.
+    """
+    path = request.path
+    allowed = _allowed_parameters(runtime, path)
+    if allowed is None:
+        return None
+    for name in request.args:
+        if name not in allowed:
+            return _bad_request(f"unknown query parameter {name!r} for {path}; "
+                                f"allowed: {', '.join(sorted(allowed))}")
+    problem = (_bbox_problem(request.args.get("bbox")) or
+               _datetime_problem(request.args.get("datetime")) or
+               _filter_problem(request.args.get("filter"), request.args.get("filter-lang")))
+    return _bad_request(problem) if problem else None
+
+
+def _bbox_problem(value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        numbers = [float(v) for v in value.split(",")]
+    except ValueError:
+        return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
+    if len(numbers) not in (4, 6):
+        return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
+    half = len(numbers) // 2
+    if any(numbers[i] > numbers[i + half] for i in range(half)):
+        return f"bbox: {value!r}: each minimum must not exceed its maximum (minx,miny,maxx,maxy)"
+    return None
+
+
+def _datetime_problem(value: str | None) -> str | None:
+    if value is None:
+        return None
+    parts = value.split("/")
+    if len(parts) > 2 or value in ("/", "../.."):
+        return f"datetime: {value!r} must be an RFC 3339 instant or an interval start/end"
+    for part in parts:
+        if part in ("", ".."):
+            continue
+        try:
+            dt.datetime.fromisoformat(part.replace("Z", "+00:00"))
+        except ValueError:
+            return f"datetime: {part!r} is not an RFC 3339 date or date-time"
+    return None
+
+
+def _filter_problem(text: str | None, language: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        if language in ("cql2-json", "cql-json"):
+            parse_cql2_json(text)
+        else:
+            parse_cql2_text(text)
+    except Exception as err:  # pygeofilter raises lark and ValueError types alike
+        detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return f"filter: not valid CQL2 ({language or 'cql2-text'}): {detail}"
+    return None
+
+
+def _allowed_parameters(runtime, path: str) -> set[str] | None:
+    if match := ITEMS_PATH.match(path):
+        fields = _queryable_names(runtime, match["id"])
+        return None if fields is None else ITEMS_PARAMS | fields
+    if ITEM_PATH.match(path):
+        return ITEM_PARAMS
+    if COVERAGE_PATH.match(path):
+        return COVERAGE_PARAMS
+    if path.rstrip("/") in ("/ogc", "/ogc/conformance", "/ogc/openapi") or \
+            COLLECTIONS_PATH.match(path):
+        return COMMON_PARAMS | ({"ui"} if path.startswith("/ogc/openapi") else set())
+    return None  # other pygeoapi endpoints validate their own input
+
+
+def _queryable_names(runtime, collection_id: str) -> set[str] | None:
+    """Property names usable as equality filters (pygeoapi passes those to the provider)."""
+    if collection_id not in runtime.config.get("resources", {}):
+        return None  # let pygeoapi answer 404
+    return runtime.fields.get(collection_id, set())
+
+
+def correct_response(response: Response, runtime) -> Response:
+    """Fix conformance and coverage collection descriptions in pygeoapi's JSON answers."""
+    # pygeoapi replaces response.headers with a plain dict, so read the header itself.
+    content_type = str(response.headers.get("Content-Type", ""))
+    if response.status_code != 200 or not content_type.startswith("application/json"):
+        return response
+    path = request.path.rstrip("/")
+    if path == "/ogc/conformance":
+        return _rewrite(response, _declared_conformance)
+    if COLLECTIONS_PATH.match(path):
+        return _rewrite(response, lambda body: _mark_coverages(body, runtime))
+    return response
+
+
+def _declared_conformance(body: dict) -> dict:
+    classes = [c for c in body.get("conformsTo", [])
+               if not c.startswith(NOT_PASSED) and not c.startswith(CQL2)]
+    classes += [c for c in FILTER_CLASSES if c not in classes]
+    body["conformsTo"] = classes
+    return body
+
+
+def _mark_coverages(body: dict, runtime) -> dict:
+    resources = runtime.config.get("resources", {})
+    for collection in body.get("collections", [body]):
+        resource = resources.get(collection.get("id"), {})
+        kinds = {p["type"] for p in resource.get("providers", [])}
+        if "coverage" in kinds and "feature" not in kinds:
+            collection["layerDataType"] = "Coverage"
+    return body
+
+
+def _rewrite(response: Response, change) -> Response:
+    body = change(json.loads(response.get_data()))
+    response.set_data(json.dumps(body, ensure_ascii=False))
+    return response
+
+
+def _bad_request(message: str) -> Response:
+    response = jsonify({"code": "InvalidParameterValue", "description": message})
+    response.status_code = 400
+    return response

@@ -1,0 +1,112 @@
+"""pygeoapi configuration generated from the live release.
+
+The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live dataset
+becomes a resource: vector layers through our GeoPackage provider (OGC API Features), rasters
+through pygeoapi's rasterio provider (OGC API Coverages).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+
+import yaml
+
+from catalog import settings
+from catalog.store import CatalogStore
+
+GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
+# GDAL's OGCAPI coverage reader asks for exactly this media type.
+GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
+LANGUAGES = ("en", "ru", "ky")
+
+
+def build_config(store: CatalogStore, public_url: str) -> dict:
+    """The full pygeoapi config for the live release, with links based on public_url."""
+    base = yaml.safe_load((settings.CONFIG_DIR / "pygeoapi.base.yml").read_text("utf-8"))
+    config = copy.deepcopy(base)
+    config["server"]["url"] = public_url.rstrip("/") + "/ogc"
+    config["resources"] = {}
+    for record in store.current_records():
+        version_dir = store.version_dir(record["id"], record["version"])
+        config["resources"][record["id"]] = resource(record, version_dir, public_url)
+    return config
+
+
+def resource(record: dict, version_dir: Path, public_url: str) -> dict:
+    manifest = record["manifest"]
+    extent = manifest["temporal_extent"]
+    bbox = record["vector"]["bbox"] if record["kind"] == "vector" else record["rasters"][0]["bbox"]
+    return {
+        "type": "collection",
+        "title": _languages(manifest["title"]),
+        "description": _languages(manifest["description"]),
+        "keywords": _languages(manifest["keywords"]),
+        "links": _links(record, public_url),
+        "extents": {
+            "spatial": {"bbox": list(bbox),
+                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
+            # pygeoapi compares request datetimes with these: they must be datetimes, not text.
+            "temporal": {"begin": _instant(extent["start"]), "end": _instant(extent["end"])},
+        },
+        "providers": [_provider(record, version_dir)],
+    }
+
+
+def _provider(record: dict, version_dir: Path) -> dict:
+    if record["kind"] == "vector":
+        facts = record["vector"]
+        extent = record["manifest"]["temporal_extent"]
+        provider = {
+            "type": "feature",
+            "name": GEOPACKAGE_PROVIDER,
+            "data": str(version_dir / f"{record['id']}.gpkg"),
+            "table": facts["table"],
+            "id_field": record["manifest"].get("id_field") or "fid",
+            "temporal_extent": [extent["start"], extent["end"]],
+            "crs": [
+                "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+                "http://www.opengis.net/def/crs/EPSG/0/4326",
+                "http://www.opengis.net/def/crs/EPSG/0/3857",
+            ],
+            "storage_crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+        }
+        return provider
+    raster = record["rasters"][0]
+    return {
+        "type": "coverage",
+        "name": "catalog.ogc.providers.cog.CogProvider",
+        "data": str(version_dir / raster["asset"]["file"]),
+        "options": {"DATA_ENCODING": "COG"},
+        "format": {"name": "GTiff", "mimetype": GEOTIFF_MEDIA_TYPE},
+    }
+
+
+def _links(record: dict, public_url: str) -> list[dict]:
+    manifest = record["manifest"]
+    licence = manifest["licence"]
+    licence_href = licence if licence.startswith("http") else \
+        f"https://spdx.org/licenses/{licence}.html"
+    base = public_url.rstrip("/")
+    links = [{"type": "text/html", "rel": "license", "title": f"Licence: {licence}",
+              "href": licence_href}]
+    for asset in record["assets"]:
+        links.append({
+            "type": asset["media_type"], "rel": "enclosure", "title": f"Download: {asset['title']}",
+            "href": f"{base}/assets/{record['id']}/{record['version']}/{asset['file']}",
+            "length": asset["size"],
+        })
+    for ref in manifest["provenance"]["derived_from"]:
+        links.append({"type": "text/html", "rel": "via", "title": f"Source: {ref['title']}",
+                      "href": ref["href"]})
+    return links
+
+
+def _instant(day: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) if day else None
+
+
+def _languages(texts: dict) -> dict | str:
+    """pygeoapi picks the request's language from a {lang: text} mapping."""
+    return {lang: texts[lang] for lang in LANGUAGES if lang in texts}

@@ -1,0 +1,1 @@
+"""Custom pygeoapi providers."""

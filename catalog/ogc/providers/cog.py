@@ -1,0 +1,121 @@
+"""OGC API Coverages over a published COG: pygeoapi's rasterio provider with exact subsets.
+
+pygeoapi's RasterioProvider cuts subsets with `rasterio.mask(crop=True)`, which adds an edge
+row or column filled with nodata where the source has data, silently returns the whole grid
+when only one axis is subset, and has no size bound. This provider reads the exact pixel
+window that intersects the request, accepts one or both axes, and refuses huge answers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import rasterio
+from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderRequestEntityTooLargeError
+from pygeoapi.provider.rasterio_ import RasterioProvider
+from pygeoapi.util import read_data
+from pyproj import CRS, Transformer
+from rasterio.io import MemoryFile
+from rasterio.windows import Window
+
+MAX_PIXELS = 40_000_000  # per band; the whole sample DEM is 2.7 million
+EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take the next pixel
+
+
+class CogProvider(RasterioProvider):
+    """Coverage provider for one north-up raster in a geographic or projected CRS."""
+
+    def query(self, properties=None, subsets=None, bbox=None, bbox_crs=4326, datetime_=None,
+              format_="json", **kwargs):
+        # datetime_ was checked against the collection's temporal extent by pygeoapi; the
+        # grid is valid over that whole extent, so there is nothing more to cut in time.
+        subsets = subsets or {}
+        bands = [int(b) for b in properties] if properties else None
+        if not bands and not subsets and not bbox and format_ != "json":
+            return read_data(self.data)
+        with rasterio.open(self.data) as dataset:
+            window = self._window(dataset, subsets, bbox or [], bbox_crs)
+            _check_size(window, len(bands) if bands else dataset.count)
+            _check_bands(bands, dataset.count)
+            data = dataset.read(indexes=bands, window=window)
+            meta = dict(dataset.meta)
+            meta.update(driver=self.native_format, height=int(window.height),
+                        width=int(window.width), transform=dataset.window_transform(window))
+            if bands:
+                meta["count"] = len(bands)
+            bounds = rasterio.windows.bounds(window, dataset.transform)
+            if format_ == "json":
+                # CoverageJSON axis start/stop are pixel centres, not the grid's outer edges.
+                x_res, y_res = dataset.res
+                centres = [bounds[0] + x_res / 2, bounds[1] + y_res / 2,
+                           bounds[2] - x_res / 2, bounds[3] - y_res / 2]
+                meta.update(bbox=centres, units=dataset.units, bands=bands)
+                return self.gen_covjson(meta, data)
+        with MemoryFile() as memory:
+            with memory.open(**meta, compress="DEFLATE") as target:
+                target.write(data)
+            return memory.read()
+
+    def _window(self, dataset, subsets: dict, bbox: list, bbox_crs) -> Window:
+        x_axis = self._coverage_properties["x_axis_label"]
+        y_axis = self._coverage_properties["y_axis_label"]
+        if bbox and (x_axis in subsets or y_axis in subsets):
+            raise ProviderInvalidQueryError(user_msg="bbox and subset by coordinates are "
+                                                     "exclusive: use one of them")
+        left, bottom, right, top = dataset.bounds
+        if bbox:
+            left, bottom, right, top = _to_dataset_crs(bbox, bbox_crs, dataset.crs)
+        if x_axis in subsets:
+            left, right = _ordered(subsets[x_axis], x_axis)
+        if y_axis in subsets:
+            bottom, top = _ordered(subsets[y_axis], y_axis)
+        return _pixel_window(dataset, left, bottom, right, top)
+
+
+def _pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
+    """Every pixel whose area overlaps the requested rectangle, clipped to the grid."""
+    inverse = ~dataset.transform
+    col_a, row_a = inverse * (left, top)
+    col_b, row_b = inverse * (right, bottom)
+    col_start = max(0, math.floor(min(col_a, col_b) + EDGE_TOLERANCE))
+    col_stop = min(dataset.width, math.ceil(max(col_a, col_b) - EDGE_TOLERANCE))
+    row_start = max(0, math.floor(min(row_a, row_b) + EDGE_TOLERANCE))
+    row_stop = min(dataset.height, math.ceil(max(row_a, row_b) - EDGE_TOLERANCE))
+    if col_stop <= col_start or row_stop <= row_start:
+        raise ProviderInvalidQueryError(user_msg="the requested area does not overlap the "
+                                                 f"coverage (extent {list(dataset.bounds)})")
+    return Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
+
+
+def _ordered(interval, axis: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in interval)
+    except (TypeError, ValueError) as err:
+        raise ProviderInvalidQueryError(user_msg=f"subset {axis}: give two numbers") from err
+    if low > high:
+        raise ProviderInvalidQueryError(user_msg=f"subset {axis}: low {low} is above high {high}")
+    return low, high
+
+
+def _to_dataset_crs(bbox: list, bbox_crs, dataset_crs) -> tuple[float, ...]:
+    source = CRS.from_user_input(bbox_crs if not isinstance(bbox_crs, int) else f"EPSG:{bbox_crs}")
+    target = CRS.from_user_input(dataset_crs.to_wkt())
+    if source == target:
+        return tuple(bbox[:4])
+    transformer = Transformer.from_crs(source, target, always_xy=True)
+    return transformer.transform_bounds(*bbox[:4], densify_pts=21)
+
+
+def _check_size(window: Window, band_count: int) -> None:
+    pixels = int(window.width) * int(window.height)
+    if pixels > MAX_PIXELS:
+        raise ProviderRequestEntityTooLargeError(
+            f"the subset has {pixels:,} pixels per band; the limit is {MAX_PIXELS:,}: "
+            "request a smaller area or download the COG asset")
+
+
+def _check_bands(bands: list[int] | None, count: int) -> None:
+    for band in bands or []:
+        if not 1 <= band <= count:
+            raise ProviderInvalidQueryError(user_msg=f"properties: band {band} does not exist "
+                                                     f"(the coverage has {count})")

@@ -1,0 +1,85 @@
+"""pygeoapi inside our app: built from the live release, rebuilt when a new release goes live.
+
+pygeoapi reads its config and OpenAPI document when `pygeoapi.flask_app` is first imported,
+and its routes call the module-level `api_` object. We write a first config before that
+import, then swap `api_` for a fresh `API` whenever current.json names a new release, so a
+publish shows up in every gunicorn worker without a restart.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import yaml
+
+from catalog.ogc.config import build_config
+from catalog.store import CatalogStore
+
+CHECK_INTERVAL_S = 1.0  # how stale a worker may be after a publish
+
+
+class OgcRuntime:
+    """Holds the pygeoapi API object for the live release and refreshes it."""
+
+    def __init__(self, store: CatalogStore, public_url: str):
+        self.store = store
+        self.public_url = public_url
+        self.release: int | None = None
+        self.config: dict = {}
+        self.fields: dict[str, set[str]] = {}  # vector collection id -> property names
+        self._lock = threading.Lock()
+        self._checked_at = 0.0
+        self.flask_module = self._first_import()
+
+    def _first_import(self):
+        config, openapi = self._build()
+        runtime_dir = self.store.home / "run" / str(os.getpid())
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        config_path = _write_yaml(runtime_dir / "pygeoapi.yml", config)
+        openapi_path = _write_yaml(runtime_dir / "openapi.yml", openapi)
+        os.environ["PYGEOAPI_CONFIG"] = str(config_path)
+        os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
+        module = importlib.import_module("pygeoapi.flask_app")
+        self._install(module, config, openapi)
+        return module
+
+    def refresh_if_changed(self) -> None:
+        """Cheap check (one small file read a second); rebuild only on a new release."""
+        now = time.monotonic()
+        if now - self._checked_at < CHECK_INTERVAL_S:
+            return
+        self._checked_at = now
+        release = self.store.current()
+        number = release.number if release else None
+        if number == self.release:
+            return
+        with self._lock:
+            if number != self.release:
+                config, openapi = self._build()
+                self._install(self.flask_module, config, openapi)
+
+    def _build(self) -> tuple[dict, dict]:
+        from pygeoapi.openapi import get_oas
+
+        release = self.store.current()
+        self.release = release.number if release else None
+        config = build_config(self.store, self.public_url)
+        self.fields = {r["id"]: set(r["vector"]["fields"]) for r in self.store.current_records()
+                       if r["kind"] == "vector"}
+        return config, get_oas(config, fail_on_invalid_collection=False)
+
+    def _install(self, module, config: dict, openapi: dict) -> None:
+        from pygeoapi.api import API
+
+        module.api_ = API(config, openapi)
+        module.CONFIG = config
+        self.config = config
+
+
+def _write_yaml(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
