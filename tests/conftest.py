@@ -1,0 +1,126 @@
+"""Shared fixtures: a catalog home with the sample datasets published, and the real server
+(`taza serve`, gunicorn) on a free 127.0.0.1 port."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+DATASETS = ROOT / "datasets"
+SOURCES = DATASETS / "sources"
+SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "mobile-coverage", "settlements",
+              "slope")
+VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "settlements")
+RASTER_IDS = ("elevation", "slope")
+
+
+def taza(*args: str, home: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
+    """Run the real `taza` command line in a subprocess."""
+    env = dict(os.environ, TAZA_HOME=str(home))
+    result = subprocess.run([sys.executable, "-m", "catalog.cli", *args], env=env, cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, **kwargs)
+    if check and result.returncode != 0:
+        raise AssertionError(f"taza {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Server:
+    url: str
+    home: Path
+    process: subprocess.Popen
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=30, **kwargs)
+
+
+def start_server(home: Path, workers: int = 2) -> Server:
+    port = free_port()
+    env = dict(os.environ, TAZA_HOME=str(home))
+    log = (home / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
+         "--workers", str(workers)],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    server = Server(f"http://127.0.0.1:{port}", home, process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited:\n{(home / 'server.log').read_text()}")
+        try:
+            if server.get("/healthz").status_code == 200:
+                return server
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    stop_server(server)
+    raise RuntimeError("server did not answer /healthz within 60 s")
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)
+        try:
+            server.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def published_home(tmp_path_factory) -> Path:
+    """A catalog home with every sample dataset published once."""
+    home = tmp_path_factory.mktemp("catalog-home")
+    taza("publish", "--all", home=home)
+    return home
+
+
+@pytest.fixture(scope="session")
+def server(published_home: Path) -> Iterator[Server]:
+    """The real server over the sample catalog. Tests must not publish into it."""
+    running = start_server(published_home)
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture()
+def scratch_home(tmp_path: Path) -> Path:
+    home = tmp_path / "home"
+    home.mkdir()
+    return home
+
+
+@pytest.fixture(scope="session")
+def stac_schemas() -> Path | None:
+    """Offline STAC schemas (../shared/stac-schemas, or $TAZA_STAC_SCHEMAS) when present."""
+    path = Path(os.environ.get("TAZA_STAC_SCHEMAS", ROOT.parent / "shared" / "stac-schemas"))
+    return path if (path / "schema-map.json").exists() else None
+
+
+def copy_dataset(dataset_id: str, target: Path) -> Path:
+    """Copy a sample manifest and its source into target (to publish altered copies)."""
+    (target / "sources").mkdir(parents=True, exist_ok=True)
+    manifest = target / f"{dataset_id}.yaml"
+    shutil.copy(DATASETS / f"{dataset_id}.yaml", manifest)
+    for source in SOURCES.glob("*"):
+        if source.stem == dataset_id or source.name.startswith(dataset_id + "."):
+            shutil.copy(source, target / "sources" / source.name)
+    return manifest
