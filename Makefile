@@ -16,7 +16,14 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
-install: $(BIN)/.installed
+# Front-end libraries the server hands out itself (no CDN), pinned by package-lock.json.
+VENDOR := catalog/portal/node_modules/.installed
+$(VENDOR): catalog/portal/package.json catalog/portal/package-lock.json
+	@command -v npm >/dev/null || { echo "error: npm is needed (apt-get install npm, or Node.js 18+)"; exit 1; }
+	npm ci --prefix catalog/portal --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+install: $(BIN)/.installed $(VENDOR)
 	$(BIN)/taza publish --all
 
 serve: install
@@ -25,7 +32,7 @@ serve: install
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 
-test: $(BIN)/.installed
+test: $(BIN)/.installed $(VENDOR)
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q

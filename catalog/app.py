@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from catalog import __version__, settings
 from catalog.ogc import adapters
 from catalog.ogc.runtime import OgcRuntime
+from catalog.portal import vendor
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
@@ -48,9 +49,12 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
 
     @app.after_request
     def ogc_after(response):
-        if request.blueprint == blueprint.name:
-            return adapters.correct_response(response, runtime)
-        return response
+        if request.blueprint != blueprint.name:
+            return response
+        if str(response.headers.get("Content-Type", "")).startswith("text/html"):
+            response.set_data(vendor.localise_html(response.get_data(as_text=True)))
+            return response
+        return adapters.correct_response(response, runtime)
 
     app.register_blueprint(blueprint, url_prefix="/ogc")
 
@@ -63,6 +67,15 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
         grouped = {t: [r for r in records if r["manifest"]["theme"] == t] for t in themes}
         return render_template("index.html", themes=themes, grouped=grouped,
                                version=__version__, public_url=runtime.public_url)
+
+    @app.get("/vendor/<package>/<path:path>")
+    def vendored(package: str, path: str):
+        target = vendor.vendored_file(package, path)
+        if target is None:
+            abort(404, description=f"no vendored file {package}/{path}")
+        response = send_from_directory(target.parent, target.name, conditional=True)
+        response.headers["Cache-Control"] = "public, max-age=86400"
+        return response
 
     @app.get("/healthz")
     def healthz():

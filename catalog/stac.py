@@ -73,7 +73,7 @@ def build_collection(record: dict) -> pystac.Collection:
         license=_licence_id(manifest["licence"]),
         providers=_providers(manifest),
         extent=pystac.Extent(pystac.SpatialExtent([bbox]),
-                             pystac.TemporalExtent([[start, _date(end) if end else None]])),
+                             pystac.TemporalExtent([[start, _date(end, True) if end else None]])),
         extra_fields={
             "taza:translations": _translations(manifest),
             "taza:theme": manifest["theme"],
@@ -129,7 +129,7 @@ def _item(record: dict, item_id: str, bbox: list[float]) -> pystac.Item:
     published = dt.datetime.fromisoformat(record["published_at"])
     extent = manifest["temporal_extent"]
     # An open-ended extent is described as far as this version: up to its publication.
-    end = _date(extent["end"]) if extent["end"] else published
+    end = _date(extent["end"], end_of_day=True) if extent["end"] else published
     item = pystac.Item(
         id=item_id,
         geometry=_box(bbox),
@@ -230,8 +230,10 @@ def _text(texts: dict | str, lang: str) -> str:
     return texts if isinstance(texts, str) else texts.get(lang) or texts["en"]
 
 
-def _date(value: str) -> dt.datetime:
-    return dt.datetime.combine(dt.date.fromisoformat(value), dt.time(), tzinfo=dt.UTC)
+def _date(value: str, end_of_day: bool = False) -> dt.datetime:
+    """A manifest date as a UTC instant: its first second, or its last for the end of a range."""
+    moment = dt.time(23, 59, 59) if end_of_day else dt.time()
+    return dt.datetime.combine(dt.date.fromisoformat(value), moment, tzinfo=dt.UTC)
 
 
 def _box(bbox: list[float]) -> dict:

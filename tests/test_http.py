@@ -102,3 +102,21 @@ def test_multilingual_titles(server):
     english = server.get("/ogc/collections/settlements?lang=en").json()["title"]
     assert len({russian, kyrgyz, english}) == 3
     assert re.search("[А-Яа-я]", russian) and re.search("[А-Яа-яңөү]", kyrgyz)
+
+
+@pytest.mark.parametrize("path", [
+    "/ogc?f=html", "/ogc/collections?f=html", "/ogc/collections/settlements/items?f=html",
+    "/ogc/collections/settlements/items/1528249?f=html", "/ogc/collections/elevation?f=html",
+    "/ogc/collections/elevation/coverage?f=html", "/ogc/openapi?f=html",
+])
+def test_ogc_html_pages_load_everything_from_this_server(server, path):
+    page = server.get(path)
+    assert page.status_code == 200
+    loaded = re.findall(r"<(?:script|link|img)\b[^>]*(?:src|href)=\"([^\"]+)\"", page.text)
+    assert loaded, "the page should load its scripts and styles"
+    for url in loaded:
+        assert not url.startswith(("//", "https://")), url
+        if url.startswith("http://"):
+            assert url.startswith(server.url), url
+        if "/vendor/" in url:
+            assert server.get(url[url.index("/vendor/"):]).status_code == 200, url

@@ -27,6 +27,10 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     base = yaml.safe_load((settings.CONFIG_DIR / "pygeoapi.base.yml").read_text("utf-8"))
     config = copy.deepcopy(base)
     config["server"]["url"] = public_url.rstrip("/") + "/ogc"
+    portal = public_url.rstrip("/") + "/"
+    metadata = config["metadata"]
+    metadata["identification"]["url"] = metadata["provider"]["url"] = portal
+    metadata["contact"]["url"] = portal
     config["resources"] = {}
     for record in store.current_records():
         version_dir = store.version_dir(record["id"], record["version"])

@@ -1,0 +1,23 @@
+# The catalog with its sample datasets, served by gunicorn on port 5000.
+# docker build -t taza-catalog . && docker run -p 5000:5000 taza-catalog
+FROM node:20-bookworm-slim AS vendor
+WORKDIR /build
+COPY catalog/portal/package.json catalog/portal/package-lock.json ./
+RUN npm ci --no-audit --no-fund --ignore-scripts
+
+FROM python:3.12-slim-bookworm
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TAZA_HOME=/var/lib/taza
+WORKDIR /app
+COPY pyproject.toml constraints.txt README.md ./
+COPY catalog catalog
+COPY config config
+COPY datasets datasets
+COPY --from=vendor /build/node_modules catalog/portal/node_modules
+# Editable, as `make install` does: config/ and datasets/ are found next to the package.
+RUN pip install --no-cache-dir -c constraints.txt -e . \
+    && useradd --system --home-dir /var/lib/taza --create-home taza
+USER taza
+RUN taza publish --all
+EXPOSE 5000
+# Set TAZA_PUBLIC_URL to the address clients use when it differs from http://HOST:PORT.
+CMD ["taza", "serve", "--host", "0.0.0.0", "--port", "5000"]

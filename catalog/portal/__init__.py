@@ -1,0 +1,1 @@
+"""The web portal: templates, static files and vendored front-end libraries."""
