@@ -345,6 +345,16 @@ def test_bbox_touching_edge_and_antimeridian(provider: GeoPackageProvider) -> No
     point = next(f for f in SOURCE if isinstance(f["geometry"], shapely.Point))
     x, y = point["geometry"].x, point["geometry"].y
     assert point["fid"] in ids(everything(provider, bbox=[x, y, x + 1, y + 1]))
+    # Degenerate boxes (a point, a line) are valid queries too.
+    for box, literal in [
+        ((x, y, x, y), shapely.Point(x, y)),
+        ((x, y - 0.5, x, y + 0.5), shapely.LineString([(x, y - 0.5), (x, y + 0.5)])),
+    ]:
+        expected = ref_ids(
+            lambda f, g=literal: f["geometry"] is not None and f["geometry"].intersects(g)
+        )
+        assert point["fid"] in expected
+        assert ids(everything(provider, bbox=list(box))) == expected
     west = ref_ids(lambda f: f["geometry"] is not None and f["geometry"].bounds[0] <= 75)
     assert ids(everything(provider, bbox=[170, -90, 75, 90])) == west
 
@@ -565,7 +575,7 @@ def likes(draw):
 @st.composite
 def spatials(draw):
     op = draw(st.sampled_from(["intersects", "within", "disjoint", "contains", "touches"]))
-    return ("spatial", op, draw(boxes()), draw(st.booleans()))
+    return ("spatial", op, draw(boxes()), draw(st.sampled_from(["bbox", "box", "triangle"])))
 
 
 LEAVES = st.one_of(
@@ -606,8 +616,11 @@ def _json_literal(value):
     return value
 
 
-def _poly_wkt(box: tuple) -> str:
-    return shapely.box(*box).wkt
+def _shape(box: tuple, form: str) -> shapely.Geometry:
+    if form == "triangle":  # not a rectangle: no R-tree "inside" shortcut allowed
+        minx, miny, maxx, maxy = box
+        return shapely.Polygon([(minx, miny), (maxx, miny), (minx, maxy)])
+    return shapely.box(*box)
 
 
 def to_text(node: tuple) -> str:  # one branch per node type
@@ -627,8 +640,8 @@ def to_text(node: tuple) -> str:  # one branch per node type
     if kind == "isnull":
         return f"{node[1]} IS {'NOT ' if node[2] else ''}NULL"
     if kind == "spatial":
-        _, op, box, as_bbox = node
-        literal = "BBOX({}, {}, {}, {})".format(*box) if as_bbox else _poly_wkt(box)
+        _, op, box, form = node
+        literal = "BBOX({}, {}, {}, {})".format(*box) if form == "bbox" else _shape(box, form).wkt
         return f"S_{op.upper()}(geometry, {literal})"
     if kind == "not":
         # pygeofilter 0.4's text grammar only negates a single predicate: push NOT down
@@ -664,8 +677,8 @@ def to_json(node: tuple) -> dict:  # one branch per node type
         expr = {"op": "isNull", "args": [prop]}
         return {"op": "not", "args": [expr]} if node[2] else expr
     if kind == "spatial":
-        _, op, box, as_bbox = node
-        literal = {"bbox": list(box)} if as_bbox else mapping(shapely.box(*box))
+        _, op, box, form = node
+        literal = {"bbox": list(box)} if form == "bbox" else mapping(_shape(box, form))
         return {"op": f"s_{op}", "args": [{"property": "geometry"}, literal]}
     if kind == "not":
         return {"op": "not", "args": [to_json(node[1])]}
@@ -698,7 +711,8 @@ def evaluate(node: tuple, feature: dict) -> bool | None:  # one branch per node 
         return _not(evaluate(node[1], feature))
     if kind == "spatial":
         geom = feature["geometry"]
-        return None if geom is None else bool(getattr(geom, node[1])(shapely.box(*node[2])))
+        literal = _shape(node[2], node[3])
+        return None if geom is None else bool(getattr(geom, node[1])(literal))
     value = props[node[1]]
     if kind == "isnull":
         return (value is not None) if node[2] else (value is None)
@@ -803,6 +817,8 @@ def test_cql2_spatial_literal_first_and_other_predicates(provider: GeoPackagePro
     line = shapely.LineString([(69, 40), (80, 42)])
     first = next(f["geometry"] for f in SOURCE if f["geometry"] is not None)
     for text, predicate in [
+        (f"S_INTERSECTS(geometry, {poly.wkt})", lambda g: g.intersects(poly)),
+        (f"S_DISJOINT(geometry, {poly.wkt})", lambda g: g.disjoint(poly)),
         (f"S_CONTAINS({poly.wkt}, geometry)", lambda g: poly.contains(g)),
         (f"S_WITHIN({poly.wkt}, geometry)", lambda g: g.contains(poly)),
         (f"S_CROSSES(geometry, {line.wkt})", lambda g: g.crosses(line)),
@@ -955,6 +971,55 @@ def test_datetime_without_temporal_information(gpkg: str) -> None:
     with pytest.raises(ProviderInvalidQueryError) as err:
         make(gpkg).query(datetime_="2020-01-01")
     assert "datetime" in error_text(err)
+
+
+def test_configured_properties_hide_other_columns(gpkg: str) -> None:
+    p = make(gpkg, properties=["name", "pop"])
+    assert set(p.fields) == {"name", "pop"}
+    assert set(p.query(limit=1)["features"][0]["properties"]) == {"name", "pop"}
+    for kwargs in [
+        {"filterq": parse_text("region = 'Osh'")},
+        {"properties": [("region", "Osh")]},
+        {"sortby": [{"property": "region", "order": "+"}]},
+    ]:
+        with pytest.raises(ProviderInvalidQueryError) as err:
+            p.query(**kwargs)
+        assert "region" in error_text(err)
+
+
+def test_oversized_filters_are_bad_requests(provider: GeoPackageProvider) -> None:
+    chain = ast.Equal(ast.Attribute("pop"), 1)
+    for _ in range(3000):
+        chain = ast.And(chain, ast.Equal(ast.Attribute("pop"), 1))
+    nots = ast.Equal(ast.Attribute("pop"), 1)
+    for _ in range(3000):
+        nots = ast.Not(nots)
+    for node in (chain, nots):
+        with pytest.raises(ProviderInvalidQueryError) as err:
+            provider.query(filterq=node)
+        assert "too" in error_text(err)
+
+
+def test_without_rtree_index(gpkg: str, tmp_path) -> None:
+    import shutil
+    import sqlite3
+
+    copy = str(tmp_path / "plain.gpkg")
+    shutil.copy(gpkg, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("DROP TABLE rtree_places_geom")
+    p = make(copy)
+    assert p.schema.rtree is None
+    box = (71, 40, 75, 42)
+    expected = ref_ids(
+        lambda f: f["geometry"] is not None and f["geometry"].intersects(shapely.box(*box))
+    )
+    assert ids(everything(p, bbox=list(box))) == expected
+    text = f"S_DISJOINT(geometry, {shapely.box(*box).wkt})"
+    expected = ref_ids(
+        lambda f: f["geometry"] is not None and f["geometry"].disjoint(shapely.box(*box))
+    )
+    assert ids(everything(p, filterq=parse_text(text))) == expected
 
 
 # --- concurrency and pygeoapi itself -----------------------------------------------------------

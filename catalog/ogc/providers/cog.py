@@ -25,8 +25,16 @@ EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take 
 class CogProvider(RasterioProvider):
     """Coverage provider for one north-up raster in a geographic or projected CRS."""
 
-    def query(self, properties=None, subsets=None, bbox=None, bbox_crs=4326, datetime_=None,
-              format_="json", **kwargs):
+    def query(
+        self,
+        properties=None,
+        subsets=None,
+        bbox=None,
+        bbox_crs=4326,
+        datetime_=None,
+        format_="json",
+        **kwargs,
+    ):
         # datetime_ was checked against the collection's temporal extent by pygeoapi; the
         # grid is valid over that whole extent, so there is nothing more to cut in time.
         subsets = subsets or {}
@@ -39,16 +47,24 @@ class CogProvider(RasterioProvider):
             _check_bands(bands, dataset.count)
             data = dataset.read(indexes=bands, window=window)
             meta = dict(dataset.meta)
-            meta.update(driver=self.native_format, height=int(window.height),
-                        width=int(window.width), transform=dataset.window_transform(window))
+            meta.update(
+                driver=self.native_format,
+                height=int(window.height),
+                width=int(window.width),
+                transform=dataset.window_transform(window),
+            )
             if bands:
                 meta["count"] = len(bands)
             bounds = rasterio.windows.bounds(window, dataset.transform)
             if format_ == "json":
                 # CoverageJSON axis start/stop are pixel centres, not the grid's outer edges.
                 x_res, y_res = dataset.res
-                centres = [bounds[0] + x_res / 2, bounds[1] + y_res / 2,
-                           bounds[2] - x_res / 2, bounds[3] - y_res / 2]
+                centres = [
+                    bounds[0] + x_res / 2,
+                    bounds[1] + y_res / 2,
+                    bounds[2] - x_res / 2,
+                    bounds[3] - y_res / 2,
+                ]
                 meta.update(bbox=centres, units=dataset.units, bands=bands)
                 return self.gen_covjson(meta, data)
         with MemoryFile() as memory:
@@ -60,8 +76,9 @@ class CogProvider(RasterioProvider):
         x_axis = self._coverage_properties["x_axis_label"]
         y_axis = self._coverage_properties["y_axis_label"]
         if bbox and (x_axis in subsets or y_axis in subsets):
-            raise ProviderInvalidQueryError(user_msg="bbox and subset by coordinates are "
-                                                     "exclusive: use one of them")
+            raise ProviderInvalidQueryError(
+                user_msg="bbox and subset by coordinates are exclusive: use one of them"
+            )
         left, bottom, right, top = dataset.bounds
         if bbox:
             left, bottom, right, top = _to_dataset_crs(bbox, bbox_crs, dataset.crs)
@@ -82,8 +99,10 @@ def _pixel_window(dataset, left: float, bottom: float, right: float, top: float)
     row_start = max(0, math.floor(min(row_a, row_b) + EDGE_TOLERANCE))
     row_stop = min(dataset.height, math.ceil(max(row_a, row_b) - EDGE_TOLERANCE))
     if col_stop <= col_start or row_stop <= row_start:
-        raise ProviderInvalidQueryError(user_msg="the requested area does not overlap the "
-                                                 f"coverage (extent {list(dataset.bounds)})")
+        raise ProviderInvalidQueryError(
+            user_msg="the requested area does not overlap the "
+            f"coverage (extent {list(dataset.bounds)})"
+        )
     return Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
 
 
@@ -111,11 +130,13 @@ def _check_size(window: Window, band_count: int) -> None:
     if pixels > MAX_PIXELS:
         raise ProviderRequestEntityTooLargeError(
             f"the subset has {pixels:,} pixels per band; the limit is {MAX_PIXELS:,}: "
-            "request a smaller area or download the COG asset")
+            "request a smaller area or download the COG asset"
+        )
 
 
 def _check_bands(bands: list[int] | None, count: int) -> None:
     for band in bands or []:
         if not 1 <= band <= count:
-            raise ProviderInvalidQueryError(user_msg=f"properties: band {band} does not exist "
-                                                     f"(the coverage has {count})")
+            raise ProviderInvalidQueryError(
+                user_msg=f"properties: band {band} does not exist (the coverage has {count})"
+            )

@@ -339,7 +339,14 @@ class _Operand:
 
 
 class CqlTranslator:
-    """Translate a pygeofilter AST into a parameterised SQLite condition."""
+    """Translate a pygeofilter AST into a parameterised SQLite condition.
+
+    Supported: AND/OR/NOT, comparisons, LIKE (CQL2 wildcards, case-sensitive via GLOB), IN,
+    BETWEEN, IS NULL, INCLUDE/EXCLUDE, CASEI/ACCENTI, + - * / (real division), date/timestamp
+    literals (compared as instants), the eight S_* predicates and BBOX against geometry literals,
+    and T_BEFORE/T_AFTER/T_DURING/T_EQUALS/T_INTERSECTS/T_DISJOINT when a time field is set.
+    Anything else raises `ProviderInvalidQueryError` naming the construct.
+    """
 
     def __init__(self, schema: TableSchema, param: str = "filter"):
         self.schema = schema
@@ -389,9 +396,20 @@ class CqlTranslator:
     # logical ---------------------------------------------------------------------------------
 
     def _combination(self, node: ast.Combination) -> tuple[str, list]:
-        lhs, lparams = self.translate(node.lhs)
-        rhs, rparams = self.translate(node.rhs)
-        return f"({lhs}) {node.op.value} ({rhs})", lparams + rparams
+        # Flatten chains like a AND b AND c (parsed left-deep) without recursing per link.
+        operands, stack = [], [node]
+        while stack:
+            item = stack.pop()
+            if type(item) is type(node):
+                stack += [item.rhs, item.lhs]
+            else:
+                operands.append(item)
+        sqls, params = [], []
+        for operand in operands:
+            sql, operand_params = self.translate(operand)
+            sqls.append(f"({sql})")
+            params += operand_params
+        return f" {node.op.value} ".join(sqls), params
 
     def _not(self, node: ast.Not) -> tuple[str, list]:
         self._negated = not self._negated
@@ -560,7 +578,7 @@ class CqlTranslator:
             raise invalid(f"{self.param}: BBOX with an explicit CRS is not supported")
         if self._spatial_side(node.lhs) != "geometry":
             raise invalid(f"{self.param}: BBOX needs the geometry property")
-        box = _box(node.minx, node.miny, node.maxx, node.maxy)
+        box = box_geometry(node.minx, node.miny, node.maxx, node.maxy)
         return spatial_sql(self.schema, "intersects", box, self._negated)
 
     def _temporal(self, node: ast.TemporalPredicate) -> tuple[str, list]:
@@ -592,7 +610,12 @@ def _literal_kind(value: Any) -> str:
     return "string"
 
 
-def _box(minx: float, miny: float, maxx: float, maxy: float) -> BaseGeometry:
+def box_geometry(minx: float, miny: float, maxx: float, maxy: float) -> BaseGeometry:
+    """The box as a valid geometry: a zero-width or zero-height box is a line or a point."""
+    if minx == maxx and miny == maxy:
+        return shapely.Point(minx, miny)
+    if minx == maxx or miny == maxy:
+        return shapely.LineString([(minx, miny), (maxx, maxy)])
     return shapely.box(minx, miny, maxx, maxy)
 
 
@@ -605,12 +628,12 @@ def geometry_literal(node: Any, param: str) -> BaseGeometry:
             # pygeofilter fills Envelope(x1, x2, y1, y2) positionally from CQL2 JSON
             # {"bbox": [minx, miny, maxx, maxy]} (and from text ENVELOPE(a b c d)), so the fields
             # hold minx, miny, maxx, maxy in that order despite their names.
-            return _box(node.x1, node.x2, node.y1, node.y2)
+            return box_geometry(node.x1, node.x2, node.y1, node.y2)
         if isinstance(node, ast.Function) and node.name.lower() == "bbox":
             # CQL2 text BBOX(minx, miny, maxx, maxy) arrives as a function call.
             args = node.arguments
             if len(args) == 4 and all(_number(a) is not None for a in args):
-                return _box(*args)
+                return box_geometry(*args)
     except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException) as err:
         raise invalid(f"{param}: invalid geometry literal ({err})") from None
     raise invalid(f"{param}: expected a geometry literal, got {node!r}")

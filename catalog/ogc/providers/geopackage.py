@@ -4,7 +4,8 @@ pygeoapi's SQLiteGPKG provider needs mod_spatialite (our Python builds cannot lo
 reconnects on every request and ignores CQL2, sortby and properties. This provider reads the
 GeoPackage with the standard library's sqlite3: the R-tree index (``rtree_<table>_<geom>``) is a
 plain SQLite virtual table, and exact geometry tests run in shapely through SQL functions
-registered on the connection, so filtering, counting and paging all stay inside one SQL statement.
+registered on the connection, so filtering, counting and paging stay in SQL: one statement for
+the page and one for numberMatched.
 
 Configuration (a pygeoapi provider block)::
 
@@ -14,7 +15,8 @@ Configuration (a pygeoapi provider block)::
       id_field: code                  # optional; default: the integer primary key (fid)
       table: layer                    # optional; default: the only 'features' table
       temporal_extent: [2019-01-01, null]   # optional; the dataset's time span
-      time_field: observed            # optional; a date/date-time property
+      time_field: observed            # optional; a DATE/DATETIME (or ISO text) property
+      properties: [name, pop]         # optional; expose (and allow querying) only these
 
 Query semantics:
 
@@ -44,7 +46,7 @@ import struct
 import threading
 import urllib.parse
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from typing import Any
 
 import shapely
@@ -64,6 +66,7 @@ from catalog.ogc.providers.cql_sql import (
     CqlTranslator,
     TableSchema,
     TimeSpan,
+    box_geometry,
     coerce_value,
     invalid,
     quote_ident,
@@ -204,7 +207,6 @@ class TableMeta:
     columns: list[str]  # non-pk, non-geometry columns with a JSON-representable kind
     srs_id: int
     total: int
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 _META: dict[tuple, TableMeta] = {}
@@ -276,9 +278,7 @@ def _pick_table(conn: sqlite3.Connection, table: str | None, path: str) -> str:
     return table
 
 
-def _load_meta(
-    conn: sqlite3.Connection, path: str, table: str | None, time_field: str | None
-) -> TableMeta:
+def _load_meta(conn: sqlite3.Connection, path: str, table: str | None) -> TableMeta:
     table = _pick_table(conn, table, path)
     geom, srs_id = conn.execute(
         "SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
@@ -300,19 +300,19 @@ def _load_meta(
     if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (rtree,)).fetchone():
         LOGGER.warning("%s: no R-tree index %s, spatial filters scan the table", path, rtree)
         rtree = None
-    schema = TableSchema(table, pk, geom, rtree, kinds, time_field)
+    schema = TableSchema(table, pk, geom, rtree, kinds)
     (total,) = conn.execute(f"SELECT COUNT(*) FROM {quote_ident(table)}").fetchone()  # noqa: S608 - identifier from metadata
     return TableMeta(schema, columns, srs_id, total)
 
 
-def table_meta(path: str, version: tuple, table: str | None, time_field: str | None) -> TableMeta:
-    key = (path, version, table, time_field)
+def table_meta(path: str, version: tuple, table: str | None) -> TableMeta:
+    key = (path, version, table)
     meta = _META.get(key)
     if meta is None:
         with _META_LOCK:
             meta = _META.get(key)
             if meta is None:
-                meta = _load_meta(connection(path, version), path, table, time_field)
+                meta = _load_meta(connection(path, version), path, table)
                 for old in [k for k in _META if k[0] == path and k[1] != version]:
                     del _META[old]
                 _META[key] = meta
@@ -329,14 +329,18 @@ class GeoPackageProvider(BaseProvider):
         super().__init__(provider_def)
         self.path = os.path.abspath(self.data)
         self._version = _file_version(self.path)
-        self._meta = table_meta(
-            self.path, self._version, provider_def.get("table"), self.time_field
-        )
-        self.schema = self._meta.schema
-        self.table = self.schema.table
-        self.id_field = self.id_field or self.schema.pk
+        self._meta = table_meta(self.path, self._version, provider_def.get("table"))
+        self.table = self._meta.schema.table
+        self.id_field = self.id_field or self._meta.schema.pk
         self.columns = self._exposed_columns()
         self._check_config()
+        # Queries may only reference what is exposed (config `properties`), the id and the pk.
+        kinds = self._meta.schema.kinds
+        visible = [self._meta.schema.pk, self.id_field, *self.columns]
+        visible += [self.time_field] if self.time_field else []
+        self.schema = replace(
+            self._meta.schema, kinds={c: kinds[c] for c in visible}, time_field=self.time_field
+        )
         self.temporal_extent = self._temporal_extent(provider_def.get("temporal_extent"))
         # pygeoapi reads `fields` (i.e. `_fields`) without calling get_fields().
         self._fields = self.get_fields()
@@ -353,7 +357,7 @@ class GeoPackageProvider(BaseProvider):
         return [c for c in columns if c in self.properties]
 
     def _check_config(self) -> None:
-        kinds = self.schema.kinds
+        kinds = self._meta.schema.kinds
         if self.id_field not in kinds:
             raise ProviderConnectionError(f"{self.path}: id_field '{self.id_field}' not found")
         if self.time_field is not None:
@@ -465,12 +469,12 @@ class GeoPackageProvider(BaseProvider):
         if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)) or miny > maxy:
             raise invalid(f"bbox: invalid box {list(bbox)}")
         if minx <= maxx:
-            return spatial_sql(self.schema, "intersects", shapely.box(minx, miny, maxx, maxy))
+            return spatial_sql(self.schema, "intersects", box_geometry(minx, miny, maxx, maxy))
         if not self.storage_crs.is_geographic:
             raise invalid("bbox: minx is greater than maxx")
         # Crosses the antimeridian: two boxes, each with its own R-tree prefilter.
-        east = spatial_sql(self.schema, "intersects", shapely.box(minx, miny, 180.0, maxy))
-        west = spatial_sql(self.schema, "intersects", shapely.box(-180.0, miny, maxx, maxy))
+        east = spatial_sql(self.schema, "intersects", box_geometry(minx, miny, 180.0, maxy))
+        west = spatial_sql(self.schema, "intersects", box_geometry(-180.0, miny, maxx, maxy))
         return f"({east[0]}) OR ({west[0]})", east[1] + west[1]
 
     def _datetime_sql(self, datetime_: str | None) -> tuple[str, list]:
@@ -529,7 +533,10 @@ class GeoPackageProvider(BaseProvider):
             return "", []
         if isinstance(filterq, str):
             raise invalid("filter: expected a parsed CQL2 expression")
-        return CqlTranslator(self.schema, "filter").translate(filterq)
+        try:
+            return CqlTranslator(self.schema, "filter").translate(filterq)
+        except RecursionError:
+            raise invalid("filter: expression is nested too deeply") from None
 
     def _queryable_kind(self, name: str, param: str) -> str:
         if name not in self.columns and name != self.schema.pk:
@@ -608,6 +615,9 @@ class GeoPackageProvider(BaseProvider):
         try:
             return self.conn.execute(sql, params).fetchall()
         except sqlite3.Error as err:
+            if any(limit in str(err) for limit in ("too large", "too many", "too deep")):
+                # SQLite's expression-depth / variable-count limits: the request's fault.
+                raise invalid(f"query too complex for this server ({err})") from err
             LOGGER.error("%s: query failed: %s\n%s %r", self.path, err, sql, params)
             raise ProviderQueryError(f"query failed: {err}") from err
 
