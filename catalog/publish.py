@@ -50,11 +50,14 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
     return manifest, info
 
 
-def publish(manifest_path: str | Path, store: CatalogStore) -> PublishResult:
-    """Publish one dataset as a new version, or report it unchanged."""
+def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True) -> PublishResult:
+    """Publish one dataset as a new version, or report it unchanged.
+
+    wait=False raises catalog.store.StoreBusy instead of queueing behind another publish.
+    """
     manifest, info = validate(manifest_path)
     fingerprint = _fingerprint(manifest)
-    with store.lock():
+    with store.lock(wait=wait):
         release = store.current()
         live = release.datasets.get(manifest.id) if release else None
         if live is not None and store.record(manifest.id, live)["fingerprint"] == fingerprint:
@@ -69,6 +72,32 @@ def publish(manifest_path: str | Path, store: CatalogStore) -> PublishResult:
         datasets[manifest.id] = version
         new_release = _switch(store, datasets)
     return PublishResult(manifest.id, version, new_release.number)
+
+
+def rollback(store: CatalogStore, dataset_id: str, version: int,
+             wait: bool = True) -> PublishResult:
+    """Make an earlier version live again, as a new release (history is never rewritten)."""
+    with store.lock(wait=wait):
+        release = store.current()
+        if release is None or dataset_id not in release.datasets:
+            raise PublishError(f"{dataset_id} is not published")
+        if version not in store.versions(dataset_id):
+            raise PublishError(f"{dataset_id} has no version {version}; "
+                               f"versions: {store.versions(dataset_id)}")
+        datasets = dict(release.datasets)
+        datasets[dataset_id] = version
+        new_release = _switch(store, datasets)
+    return PublishResult(dataset_id, version, new_release.number)
+
+
+def withdraw(store: CatalogStore, dataset_id: str, wait: bool = True) -> int:
+    """Take a dataset out of the live release; its versions stay on disk for rollback."""
+    with store.lock(wait=wait):
+        release = store.current()
+        if release is None or dataset_id not in release.datasets:
+            raise PublishError(f"{dataset_id} is not published")
+        datasets = {k: v for k, v in release.datasets.items() if k != dataset_id}
+        return _switch(store, datasets).number
 
 
 def rebuild_release(store: CatalogStore) -> int | None:

@@ -29,6 +29,10 @@ from pathlib import Path
 STAGING_PREFIX = ".staging-"
 
 
+class StoreBusy(Exception):
+    """Another process holds the publish lock."""
+
+
 @dataclass(frozen=True)
 class Release:
     number: int
@@ -83,11 +87,18 @@ class CatalogStore:
     # -- writing (only while holding the lock) -------------------------------------------
 
     @contextlib.contextmanager
-    def lock(self) -> Iterator[None]:
-        """Serialise publishers; the OS drops the lock if the holder dies."""
+    def lock(self, wait: bool = True) -> Iterator[None]:
+        """Serialise publishers; the OS drops the lock if the holder dies.
+
+        With wait=False, raise StoreBusy at once when another publish holds the lock
+        (the stewards' API answers 409 rather than queueing requests).
+        """
         self.home.mkdir(parents=True, exist_ok=True)
         with (self.home / "publish.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError as err:
+                raise StoreBusy("another publish of this catalog is in progress") from err
             try:
                 self._remove_debris()
                 yield
