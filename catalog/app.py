@@ -41,11 +41,14 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
 
     @app.before_request
     def ogc_before():
-        if request.blueprint == blueprint.name:
-            runtime.refresh_if_changed()
-            adapters.negotiate_coverage_format()
-            return adapters.invalid_parameter_error(runtime)
-        return None
+        if request.blueprint != blueprint.name:
+            return None
+        runtime.refresh_if_changed()
+        refused = adapters.refuse_writes() or adapters.normalise_request()
+        if refused is not None:
+            return refused
+        adapters.negotiate_coverage_format()
+        return adapters.invalid_parameter_error(runtime)
 
     @app.after_request
     def ogc_after(response):

@@ -30,6 +30,7 @@ ITEMS_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/items/?$")
 ITEM_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/items/[^/]+$")
 COVERAGE_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/coverage/?$")
 COLLECTIONS_PATH = re.compile(r"^/ogc/collections(/(?P<id>[^/]+))?/?$")
+QUERYABLES_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/queryables/?$")
 FEATURES = "http://www.opengis.net/spec/ogcapi-features"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
 # What the GeoPackage provider implements (catalog/ogc/providers/geopackage.py).
@@ -46,6 +47,65 @@ FILTER_CLASSES = [
     f"{CQL2}/spatial-functions",
 ]
 NOT_PASSED = (f"{FEATURES}-4/",)  # no transactions: the store is written only by publishing
+
+
+WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
+CQL2_JSON_TYPES = ("application/query-cql-json", "application/json", "application/cql2+json")
+
+
+def refuse_writes() -> Response | None:
+    """405 for OGC API transactions: the store changes only by publishing (stewards' API)."""
+    creates = request.method == "POST" and request.mimetype == "application/geo+json"
+    if request.method in WRITE_METHODS or creates:
+        response = jsonify({"code": "MethodNotAllowed",
+                            "description": f"{request.method} is not supported here: data is "
+                                           "published through the stewards' API (/api)"})
+        response.status_code = 405
+        return response
+    return None
+
+
+def normalise_request() -> Response | None:
+    """Put requests into the form pygeoapi understands, without changing their meaning."""
+    args = MultiDict(request.args)
+    changed = False
+    # '+name' arrives as ' name' when the client did not percent-encode the plus sign.
+    if "sortby" in args and " " in args["sortby"]:
+        args["sortby"] = ",".join("+" + key.strip() if key.startswith(" ") else key
+                                  for key in args["sortby"].split(","))
+        changed = True
+    # pygeoapi parses `filter` as CQL2 text whatever filter-lang says, and reads CQL2 JSON
+    # only from a POST body: hand it a JSON filter the way it reads one.
+    if args.get("filter-lang") in ("cql2-json", "cql-json") and "filter" in args:
+        text = args.pop("filter")
+        changed = True
+        try:
+            request._cached_data = json.dumps(_cql2_json_for_pygeofilter(json.loads(text))).encode()
+        except ValueError as err:
+            return _bad_request(f"filter: not valid JSON for filter-lang=cql2-json: {err}")
+    elif request.method == "POST" and request.mimetype in CQL2_JSON_TYPES:
+        try:
+            document = json.loads(request.get_data() or b"null")
+        except ValueError as err:
+            return _bad_request(f"request body: not valid CQL2 JSON: {err}")
+        request._cached_data = json.dumps(_cql2_json_for_pygeofilter(document)).encode()
+    if changed:
+        request.args = ImmutableMultiDict(args)
+    return None
+
+
+def _cql2_json_for_pygeofilter(node):
+    """pygeofilter 0.4 knows only the draft form of between, args [value, [low, high]];
+    CQL2 1.0 writes args [value, low, high]."""
+    if isinstance(node, list):
+        return [_cql2_json_for_pygeofilter(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _cql2_json_for_pygeofilter(value) for key, value in node.items()}
+    if node.get("op") == "between" and len(node.get("args", [])) == 3:
+        value, low, high = node["args"]
+        node["args"] = [value, [low, high]]
+    return node
 
 
 def negotiate_coverage_format() -> None:
@@ -81,8 +141,22 @@ def invalid_parameter_error(runtime) -> Response | None:
                                 f"allowed: {', '.join(sorted(allowed))}")
     problem = (_bbox_problem(request.args.get("bbox")) or
                _datetime_problem(request.args.get("datetime")) or
-               _filter_problem(request.args.get("filter"), request.args.get("filter-lang")))
+               _filter_problem(request.args.get("filter"), request.args.get("filter-lang")) or
+               _json_filter_problem())
     return _bad_request(problem) if problem else None
+
+
+def _json_filter_problem() -> str | None:
+    """A CQL2 JSON filter (normalised into the body by normalise_request) that won't parse."""
+    data = getattr(request, "_cached_data", None)
+    if not data or not ITEMS_PATH.match(request.path):
+        return None
+    try:
+        parse_cql2_json(data.decode())
+    except Exception as err:  # pygeofilter raises several exception types
+        detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
+        return f"filter: not valid CQL2 JSON: {detail}"
+    return None
 
 
 def _bbox_problem(value: str | None) -> str | None:
@@ -155,13 +229,35 @@ def correct_response(response: Response, runtime) -> Response:
     """Fix conformance and coverage collection descriptions in pygeoapi's JSON answers."""
     # pygeoapi replaces response.headers with a plain dict, so read the header itself.
     content_type = str(response.headers.get("Content-Type", ""))
-    if response.status_code != 200 or not content_type.startswith("application/json"):
+    if response.status_code != 200 or not content_type.startswith(("application/json",
+                                                                   "application/schema+json")):
         return response
     path = request.path.rstrip("/")
     if path == "/ogc/conformance":
         return _rewrite(response, _declared_conformance)
     if COLLECTIONS_PATH.match(path):
         return _rewrite(response, lambda body: _mark_coverages(body, runtime))
+    if QUERYABLES_PATH.match(path):
+        return _legacy_queryables(_rewrite(response, _add_queryables_list))
+    return response
+
+
+def _add_queryables_list(body: dict) -> dict:
+    """Also list queryables the pre-1.0 way ({"queryables": [{"id": ...}]}): GDAL 3.6 reads
+    only that form to decide which properties it may put in a server-side CQL filter."""
+    body["queryables"] = [
+        {"id": name, "type": schema.get("type", "geometry"), "title": schema.get("title", name)}
+        for name, schema in body.get("properties", {}).items() if name != "geometry"
+    ]
+    return body
+
+
+def _legacy_queryables(response: Response) -> Response:
+    """Answer application/json to clients that accept JSON but not application/schema+json
+    (GDAL rejects the document otherwise); it is the same JSON either way."""
+    accepted = {value.split(";")[0].strip() for value, _ in request.accept_mimetypes}
+    if "application/schema+json" not in accepted and "application/json" in accepted:
+        response.headers["Content-Type"] = "application/json"
     return response
 
 

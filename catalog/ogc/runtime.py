@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 
 from catalog.ogc.config import build_config
+from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
 
 CHECK_INTERVAL_S = 1.0  # how stale a worker may be after a publish
@@ -70,7 +71,9 @@ class OgcRuntime:
         config = build_config(self.store, self.public_url)
         self.fields = {r["id"]: set(r["vector"]["fields"]) for r in self.store.current_records()
                        if r["kind"] == "vector"}
-        return config, get_oas(config, fail_on_invalid_collection=False)
+        openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
+                                   sorted(self.fields))
+        return config, openapi
 
     def _install(self, module, config: dict, openapi: dict) -> None:
         from pygeoapi.api import API
