@@ -297,3 +297,23 @@ def test_new_version_is_served_without_restart(tmp_path, scratch_home):
         assert len(latest["features"]) == 5
     finally:
         stop_server(server)
+
+
+def test_published_files_are_cloud_native(published_home):
+    """COGs: tiled, overviews, DEFLATE with the right predictor; GeoPackages: R-tree index."""
+    import sqlite3
+
+    for dataset_id, predictor in (("elevation", 2), ("slope", 3)):
+        path = published_home / "datasets" / dataset_id / "1" / f"{dataset_id}.tif"
+        with rasterio.open(path) as cog:
+            assert cog.profile["tiled"] and cog.profile["blockxsize"] == 512
+            assert cog.overviews(1), "no overviews"
+            assert cog.compression.name.lower() == "deflate"
+            assert int(cog.tags(ns="IMAGE_STRUCTURE").get("PREDICTOR", 0)) == predictor
+            assert cog.tags(ns="IMAGE_STRUCTURE").get("LAYOUT") == "COG"
+    gpkg = published_home / "datasets" / "settlements" / "1" / "settlements.gpkg"
+    with sqlite3.connect(f"file:{gpkg}?mode=ro", uri=True) as db:
+        extensions = db.execute("SELECT table_name, extension_name FROM gpkg_extensions").fetchall()
+        assert ("settlements", "gpkg_rtree_index") in extensions
+        count = db.execute("SELECT COUNT(*) FROM rtree_settlements_geom").fetchone()[0]
+        assert count == 112
