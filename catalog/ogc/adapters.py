@@ -43,6 +43,8 @@ FILTER_CLASSES = [
     f"{CQL2}/advanced-comparison-operators",
     f"{CQL2}/case-insensitive-comparison",
     f"{CQL2}/basic-spatial-functions",
+    # The draft name of the same class; QGIS 3.28-3.42 look only for this one.
+    f"{CQL2}/basic-spatial-operators",
     f"{CQL2}/basic-spatial-functions-plus-points",
     f"{CQL2}/spatial-functions",
 ]
