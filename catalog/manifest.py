@@ -118,6 +118,13 @@ class Manifest:
         return self.licence.startswith(("https://", "http://"))
 
 
+def licence_url(licence: str) -> str:
+    """A page describing the licence: the URL itself, or the SPDX page of an identifier."""
+    if licence.startswith(("https://", "http://")):
+        return licence
+    return f"https://spdx.org/licenses/{licence}.html"
+
+
 def load_manifest(path: str | Path) -> Manifest:
     """Read and check a manifest file; raise ValidationFailed with every problem found."""
     path = Path(path)

@@ -21,6 +21,7 @@ from pystac.extensions.raster import RasterBand, RasterExtension, Statistics
 from pystac.extensions.version import VersionExtension
 
 from catalog import __version__
+from catalog.manifest import licence_url
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
 TABLE_SCHEMA = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
@@ -211,9 +212,7 @@ def _licence_id(licence: str) -> str:
 
 
 def _licence_link(licence: str) -> pystac.Link:
-    href = licence if licence.startswith(("https://", "http://")) else \
-        f"https://spdx.org/licenses/{licence}.html"
-    return pystac.Link("license", href, "text/html", "Licence")
+    return pystac.Link("license", licence_url(licence), "text/html", "Licence")
 
 
 def _translations(block: dict) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path
 import yaml
 
 from catalog import settings
+from catalog.manifest import licence_url
 from catalog.store import CatalogStore
 
 GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
@@ -90,11 +91,9 @@ def _provider(record: dict, version_dir: Path) -> dict:
 def _links(record: dict, public_url: str) -> list[dict]:
     manifest = record["manifest"]
     licence = manifest["licence"]
-    licence_href = licence if licence.startswith("http") else \
-        f"https://spdx.org/licenses/{licence}.html"
     base = public_url.rstrip("/")
     links = [{"type": "text/html", "rel": "license", "title": f"Licence: {licence}",
-              "href": licence_href}]
+              "href": licence_url(licence)}]
     for asset in record["assets"]:
         links.append({
             "type": asset["media_type"], "rel": "enclosure", "title": f"Download: {asset['title']}",
