@@ -15,6 +15,7 @@ from catalog import __version__, settings
 from catalog.ogc import adapters
 from catalog.ogc.runtime import OgcRuntime
 from catalog.portal import vendor
+from catalog.stac_api import stac_blueprint
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
@@ -30,6 +31,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.json.ensure_ascii = False
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
+    # STAC API and the static STAC tree of the live release, both under /stac.
+    app.register_blueprint(stac_blueprint(store, runtime.public_url))
     _add_error_handlers(app)
     return app
 
@@ -86,19 +89,6 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
         return jsonify(status="ok", version=__version__,
                        release=release.number if release else None,
                        datasets=len(release.datasets) if release else 0)
-
-    @app.get("/stac")
-    @app.get("/stac/")
-    def stac_root():
-        return redirect("/stac/catalog.json")
-
-    @app.get("/stac/<path:path>")
-    def stac_file(path: str):
-        release = store.current()
-        if release is None:
-            abort(404, description="nothing is published yet")
-        # send_from_directory refuses paths that leave the folder (no traversal).
-        return send_from_directory(release.stac_dir, path, mimetype="application/json")
 
     @app.get("/assets/<dataset_id>/<version>/<filename>")
     def asset(dataset_id: str, version: str, filename: str):

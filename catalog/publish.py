@@ -22,6 +22,7 @@ from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.sources.raster import RasterInfo, inspect_raster
 from catalog.sources.vector import VectorInfo, inspect_vector
 from catalog.stac import build_catalog, write_static_catalog
+from catalog.stac_api import sync as stac_index
 from catalog.store import CatalogStore
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
@@ -117,9 +118,11 @@ def _switch(store: CatalogStore, datasets: dict[str, int]):
         write_static_catalog(build_catalog(records, themes), target)
 
     try:
-        return store.switch(datasets, build_stac)
+        release = store.switch(datasets, build_stac)
     except Exception as err:
         raise PublishError(f"could not build the new release: {err}") from err
+    stac_index.apply_release(store, release)  # only the changed datasets; never raises
+    return release
 
 
 def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,

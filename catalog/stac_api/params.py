@@ -1,0 +1,331 @@
+"""Request parameters of the STAC API -> checked, typed values (or InvalidQuery naming them).
+
+GET query strings and POST bodies of /search share one set of checks. Nothing is dropped:
+a parameter this API does not know answers 400, and so does a value it cannot apply.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import shapely
+from shapely.geometry import shape
+
+from catalog.stac_api import cql
+from catalog.stac_api.backend import CollectionSearch, InvalidQuery, ItemSearch, SortKey, TimeRange
+from catalog.stac_api.sqlite_backend import julian_day
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 1000  # larger limits are lowered to this, as OGC API Features prescribes
+MAX_LIST = 100  # ids, collections, sort keys, fields, q terms
+MAX_TEXT = 4000  # characters in a q term, an id, a CQL2 text filter
+GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
+                  "MultiPolygon", "GeometryCollection"}
+_RFC3339 = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+SEARCH_PARAMS = frozenset({"bbox", "intersects", "datetime", "ids", "collections", "limit",
+                           "filter", "filter-lang", "filter-crs", "sortby", "fields", "q",
+                           "token"})
+ITEMS_PARAMS = SEARCH_PARAMS - {"collections", "intersects", "ids"}
+COLLECTIONS_PARAMS = frozenset({"bbox", "datetime", "q", "theme", "limit", "token"})
+CRS84 = {"http://www.opengis.net/def/crs/OGC/1.3/CRS84", "https://www.opengis.net/def/crs/OGC/1.3/CRS84"}
+
+
+@dataclass(frozen=True)
+class Fields:
+    """fields extension: include None = every field, () = the default set."""
+
+    include: tuple[str, ...] | None = None
+    exclude: tuple[str, ...] = ()
+
+
+# -- entry points ----------------------------------------------------------------------------
+
+
+def item_search_from_query(args: Mapping[str, str], allowed: frozenset[str] = SEARCH_PARAMS,
+                           collection: str | None = None) -> tuple[ItemSearch, Fields]:
+    """An ItemSearch from GET query parameters (each given once, as text)."""
+    _known(args, allowed)
+    lang = args.get("filter-lang", "cql2-text")
+    return _item_search(args, lang, collection, text=True)
+
+
+def item_search_from_body(body: Any) -> tuple[ItemSearch, Fields]:
+    """An ItemSearch from a POST body (JSON object)."""
+    if not isinstance(body, dict):
+        raise InvalidQuery("body: expected a JSON object")
+    _known(body, SEARCH_PARAMS)
+    lang = body.get("filter-lang", "cql2-json")
+    return _item_search(body, lang, None, text=False)
+
+
+def collection_search_from_query(args: Mapping[str, str]) -> CollectionSearch:
+    _known(args, COLLECTIONS_PARAMS)
+    themes = _list(args.get("theme"), "theme") if "theme" in args else ()
+    return CollectionSearch(
+        limit=_limit(args.get("limit")),
+        bbox=_bbox(args["bbox"]) if "bbox" in args else None,
+        datetime=parse_datetime(args["datetime"]) if "datetime" in args else None,
+        q=_q(args["q"]) if "q" in args else (),
+        themes=themes,
+        offset=_offset(args.get("token")),
+    )
+
+
+# -- item search ---------------------------------------------------------------------------
+
+
+def _item_search(source: Mapping[str, Any], lang: Any, collection: str | None,
+                 text: bool) -> tuple[ItemSearch, Fields]:
+    def get(name: str, parse: Callable[[Any], Any], default: Any = None) -> Any:
+        return parse(source[name]) if name in source else default
+
+    if "bbox" in source and "intersects" in source:
+        raise InvalidQuery("bbox, intersects: give one of them, not both")
+    collections = get("collections", lambda v: _list(v, "collections"), ())
+    if collection is not None:
+        collections = (collection,)
+    search = ItemSearch(
+        limit=_limit(source.get("limit")),
+        collections=collections,
+        ids=get("ids", lambda v: _list(v, "ids"), ()),
+        bbox=get("bbox", _bbox),
+        intersects=get("intersects", _geometry),
+        datetime=get("datetime", _datetime_value),
+        filter=_filter(source, lang),
+        sortby=get("sortby", _sortby if text else _sortby_json, ()),
+        q=get("q", _q, ()),
+        token=get("token", _token),
+    )
+    return search, get("fields", _fields_text if text else _fields_json, Fields())
+
+
+def _known(args: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    unknown = sorted(set(args) - allowed)
+    if unknown:
+        raise InvalidQuery(f"{unknown[0]}: unknown parameter; this endpoint takes "
+                           f"{', '.join(sorted(allowed))}")
+
+
+def _limit(value: Any) -> int:
+    if value is None:
+        return DEFAULT_LIMIT
+    if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidQuery(f"limit: expected a positive integer, got {value!r:.40}")
+    return min(value, MAX_LIMIT)
+
+
+def _offset(value: str | None) -> int:
+    if value is None:
+        return 0
+    if not value.isdigit() or len(value) > 9:
+        raise InvalidQuery("token: not a token this server issued")
+    return int(value)
+
+
+def _list(value: Any, name: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",")]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise InvalidQuery(f"{name}: expected a list of non-empty strings")
+    if not value or len(value) > MAX_LIST or any(len(v) > MAX_TEXT for v in value):
+        raise InvalidQuery(f"{name}: expected 1 to {MAX_LIST} values")
+    return tuple(value)
+
+
+def _token(value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > 2000:
+        raise InvalidQuery("token: not a token this server issued")
+    return value
+
+
+def _number(value: Any, name: str) -> float:
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise InvalidQuery(f"{name}: {value!r:.40} is not a number")
+    return number
+
+
+def _bbox(value: Any) -> tuple[float, float, float, float]:
+    parts = value.split(",") if isinstance(value, str) else value
+    if not isinstance(parts, list) or len(parts) not in (4, 6):
+        raise InvalidQuery("bbox: expected 4 numbers west,south,east,north (or 6 with heights)")
+    numbers = [_number(p, "bbox") for p in parts]
+    west, south, east, north = (numbers[0], numbers[1], numbers[3], numbers[4]) \
+        if len(numbers) == 6 else numbers
+    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
+        raise InvalidQuery("bbox: expected WGS84 longitudes -180..180 and latitudes -90..90 "
+                           "with south <= north")
+    if west > east:
+        raise InvalidQuery("bbox: boxes crossing the antimeridian (west > east) are not "
+                           "supported; send two searches")
+    return west, south, east, north
+
+
+def _geometry(value: Any) -> shapely.Geometry:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidQuery("intersects: not a GeoJSON geometry (invalid JSON)") from None
+    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
+        raise InvalidQuery("intersects: expected a GeoJSON geometry object")
+    try:
+        geometry = shape(value)
+        shapely.prepare(geometry)
+    except Exception as err:  # shapely raises several kinds for malformed coordinates
+        raise InvalidQuery(f"intersects: invalid GeoJSON geometry ({err})") from None
+    if geometry.is_empty or not shapely.is_valid(geometry):
+        raise InvalidQuery(f"intersects: invalid geometry ({shapely.is_valid_reason(geometry)})")
+    return geometry
+
+
+def parse_rfc3339(text: str, name: str = "datetime") -> datetime:
+    """A strict RFC 3339 date-time (with time zone); InvalidQuery otherwise."""
+    match = _RFC3339.match(text.strip())
+    if not match:
+        raise InvalidQuery(f"{name}: '{text[:60]}' is not an RFC 3339 date-time "
+                           "(like 2024-05-01T00:00:00Z)")
+    year, month, day, hour, minute, second, fraction, zone = match.groups()
+    try:
+        offset = timedelta(0) if zone in "Zz" else \
+            (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:]))
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
+                          int((fraction or "0")[:6].ljust(6, "0")), tzinfo=timezone(offset))
+    except ValueError as err:
+        raise InvalidQuery(f"{name}: '{text[:60]}' is not a valid date-time ({err})") from None
+    return moment.astimezone(UTC)
+
+
+def parse_datetime(text: Any, name: str = "datetime") -> TimeRange:
+    """An instant, or an interval 'start/end' with '..' or '' for an open end."""
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidQuery(f"{name}: expected an RFC 3339 date-time or interval")
+    parts = text.strip().split("/")
+    if len(parts) > 2:
+        raise InvalidQuery(f"{name}: an interval has one '/'")
+    if len(parts) == 1:
+        instant = julian_day(parse_rfc3339(parts[0], name))
+        return TimeRange(instant, instant)
+    ends = [None if p in ("", "..") else julian_day(parse_rfc3339(p, name)) for p in parts]
+    if ends[0] is None and ends[1] is None:
+        raise InvalidQuery(f"{name}: an interval needs at least one end")
+    if ends[0] is not None and ends[1] is not None and ends[0] > ends[1]:
+        raise InvalidQuery(f"{name}: the interval starts after it ends")
+    return TimeRange(ends[0], ends[1])
+
+
+def _datetime_value(value: Any) -> TimeRange:
+    return parse_datetime(value)
+
+
+def _q(value: Any) -> tuple[str, ...]:
+    terms = value.split(",") if isinstance(value, str) else value
+    if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+        raise InvalidQuery("q: expected free text, terms separated by commas")
+    terms = [t.strip() for t in terms if t.strip()]
+    if not terms or len(terms) > MAX_LIST or any(len(t) > MAX_TEXT for t in terms):
+        raise InvalidQuery(f"q: expected 1 to {MAX_LIST} non-empty terms")
+    return tuple(terms)
+
+
+def _filter(source: Mapping[str, Any], lang: Any) -> Any:
+    if lang not in ("cql2-text", "cql2-json"):
+        raise InvalidQuery(f"filter-lang: expected cql2-text or cql2-json, got {lang!r:.40}")
+    crs = source.get("filter-crs")
+    if crs is not None and crs not in CRS84:
+        raise InvalidQuery("filter-crs: only CRS84 (WGS84 longitude, latitude) is supported")
+    if "filter" not in source:
+        if "filter-lang" in source or "filter-crs" in source:
+            raise InvalidQuery("filter-lang, filter-crs: given without a filter")
+        return None
+    value = source["filter"]
+    if isinstance(value, str) and len(value) > MAX_TEXT * 4:
+        raise InvalidQuery("filter: too long")
+    if lang == "cql2-json" and isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise InvalidQuery("filter: not valid JSON (filter-lang is cql2-json)") from None
+    if lang == "cql2-json" and not isinstance(value, dict):
+        raise InvalidQuery("filter: a cql2-json filter is a JSON object")
+    return cql.parse(value, lang)
+
+
+def _sort_key(field: str, descending: bool) -> SortKey:
+    name = cql.property_name(field, "sortby")
+    if name == "geometry":
+        raise InvalidQuery("sortby: cannot sort by geometry")
+    return SortKey(name, descending)
+
+
+def _sortby(value: Any) -> tuple[SortKey, ...]:
+    keys = []
+    for part in _list(value, "sortby"):
+        descending = part.startswith("-")
+        keys.append(_sort_key(part.lstrip("+-").strip(), descending))
+    return tuple(keys)
+
+
+def _sortby_json(value: Any) -> tuple[SortKey, ...]:
+    if isinstance(value, str):
+        return _sortby(value)
+    if not isinstance(value, list) or not value or len(value) > MAX_LIST:
+        raise InvalidQuery("sortby: expected a list of {field, direction} objects")
+    keys = []
+    for entry in value:
+        if not isinstance(entry, dict) or set(entry) - {"field", "direction"} \
+                or not isinstance(entry.get("field"), str):
+            raise InvalidQuery("sortby: expected a list of {field, direction} objects")
+        direction = entry.get("direction", "asc")
+        if direction not in ("asc", "desc"):
+            raise InvalidQuery(f"sortby: direction is asc or desc, got {direction!r:.20}")
+        keys.append(_sort_key(entry["field"], direction == "desc"))
+    return tuple(keys)
+
+
+def _field_names(values: Any, name: str) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if not isinstance(values, list) or len(values) > MAX_LIST or not all(
+        isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:.\-]{0,127}", v)
+        for v in values
+    ):
+        raise InvalidQuery(f"{name}: expected a list of field names like properties.title")
+    return tuple(values)
+
+
+def _fields_text(value: Any) -> Fields:
+    """GET fields=a,+b,-c: '-' excludes, '+' or nothing includes; empty = the default set."""
+    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    if not parts:
+        return Fields(include=())
+    include = [p.lstrip("+") for p in parts if not p.startswith("-")]
+    exclude = [p[1:] for p in parts if p.startswith("-")]
+    return Fields(_field_names(include, "fields") if include else None,
+                  _field_names(exclude, "fields"))
+
+
+def _fields_json(value: Any) -> Fields:
+    """POST {"include": [...], "exclude": [...]}: an include key (even null) narrows to the
+    default set plus its fields; without it, every field but the excluded ones."""
+    if not isinstance(value, dict) or set(value) - {"include", "exclude"}:
+        raise InvalidQuery("fields: expected an object with include and/or exclude lists")
+    include = _field_names(value["include"], "fields.include") if "include" in value else None
+    exclude = _field_names(value.get("exclude"), "fields.exclude")
+    if include is None and not exclude and "exclude" in value:
+        include = ()
+    return Fields(include, exclude)

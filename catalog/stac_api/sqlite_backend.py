@@ -1,0 +1,529 @@
+"""The embedded STAC index: one SQLite file, derived from the releases, rebuilt incrementally.
+
+Tables (see docs/stac-api.md):
+
+- `items`: one row per item: collection, id, time span as Julian days (`dt`, `dt_end`),
+  geometry as a GeoPackage blob (so the CQL2 translator's spatial functions read it), the
+  properties (`props`, JSON, for filters and sorting) and the whole item (`content`, JSON).
+- `items_rtree`: R-tree of item bounding boxes; `items_fts`: FTS5 over item and collection
+  texts in every language the catalog carries.
+- `collections` (+ `collections_fts`): one row per collection, with extent and theme columns
+  for collection search, and the queryables found in its items.
+- `meta`: the release the index reflects and what the last update did.
+
+Every value from a request travels as an SQL parameter. The only text spliced into SQL are
+fixed fragments of this module and identifiers quoted by the CQL2 translator.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import re
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import shapely
+from shapely.geometry import shape
+
+from catalog.ogc.providers.cql_sql import box_geometry, spatial_sql
+from catalog.ogc.providers.geopackage import _register_functions as register_sql_functions
+from catalog.stac_api import cql
+from catalog.stac_api.backend import (
+    CollectionSearch,
+    InvalidQuery,
+    ItemSearch,
+    Page,
+    SortKey,
+    TimeRange,
+)
+
+SCHEMA_VERSION = "1"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_UNIX_EPOCH_JD_MS = 210866760000000  # SQLite's julianday() of 1970-01-01, in milliseconds
+_GPKG_HEADER = b"GP\x00\x01" + struct.pack("<i", 4326)  # version 0, little-endian, no envelope
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS collections (
+    pk INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    dataset_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    theme TEXT,
+    minx REAL, miny REAL, maxx REAL, maxy REAL,
+    dt REAL, dt_end REAL,
+    queryables TEXT NOT NULL,
+    content TEXT NOT NULL
+);
+CREATE VIRTUAL TABLE IF NOT EXISTS collections_fts
+    USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS items (
+    pk INTEGER PRIMARY KEY,
+    collection TEXT NOT NULL,
+    id TEXT NOT NULL,
+    dt REAL NOT NULL,
+    dt_end REAL NOT NULL,
+    geometry BLOB,
+    props TEXT NOT NULL,
+    content TEXT NOT NULL,
+    UNIQUE (collection, id)
+);
+CREATE INDEX IF NOT EXISTS items_by_dt ON items (dt);
+CREATE INDEX IF NOT EXISTS items_by_collection_dt ON items (collection, dt);
+CREATE INDEX IF NOT EXISTS items_by_id ON items (id);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_rtree USING rtree (id, minx, maxx, miny, maxy);
+CREATE VIRTUAL TABLE IF NOT EXISTS items_fts
+    USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
+"""
+
+# Properties every item has, with their SQL and JSON Schema; others come from the items.
+CORE_QUERYABLES: dict[str, dict] = {
+    "id": {"title": "Item id", "type": "string"},
+    "collection": {"title": "Collection id", "type": "string"},
+    "geometry": {"title": "Footprint", "$ref": "https://geojson.org/schema/Geometry.json"},
+    "datetime": {"title": "Time (instant, or the item's start_datetime to end_datetime)",
+                 "type": "string", "format": "date-time"},
+}
+_TIME_PROPERTIES = frozenset({"datetime", "start_datetime", "end_datetime", "created",
+                              "updated", "processing:datetime"})
+PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,63}$")
+_WORD = re.compile(r"\w+")
+
+
+# -- conversions ---------------------------------------------------------------------------
+
+
+def julian_day(moment: datetime) -> float:
+    """UTC instant -> Julian day, computed exactly as SQLite's julianday() does."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    milliseconds = (moment - _EPOCH) // timedelta(milliseconds=1)
+    return (milliseconds + _UNIX_EPOCH_JD_MS) / 86400000.0
+
+
+def _instant(text: str | None) -> float | None:
+    if not text:
+        return None
+    return julian_day(datetime.fromisoformat(text))
+
+
+def _item_span(properties: dict) -> tuple[float, float]:
+    start = _instant(properties.get("datetime") or properties.get("start_datetime"))
+    end = _instant(properties.get("datetime") or properties.get("end_datetime"))
+    if start is None or end is None:
+        raise ValueError("an item needs datetime, or start_datetime and end_datetime")
+    return start, end
+
+
+def _geometry_blob(geometry: dict | None) -> bytes | None:
+    if not geometry:
+        return None
+    return _GPKG_HEADER + shapely.to_wkb(shape(geometry), flavor="iso")
+
+
+def fts_query(terms: Sequence[str], param: str = "q") -> str:
+    """Free-text terms -> an FTS5 expression: terms OR-ed, words of a term AND-ed, each word
+    matched as a prefix (so 'рельеф' finds 'рельефа'). Only \\w+ words reach the expression."""
+    clauses = []
+    for term in terms:
+        words = _WORD.findall(term)
+        if not words:
+            raise InvalidQuery(f"{param}: '{term}' has no words to search for")
+        clauses.append("(" + " AND ".join(f'"{word}"*' for word in words) + ")")
+    return " OR ".join(clauses)
+
+
+def searchable_text(document: dict) -> str:
+    """Titles, descriptions and keywords in every language (core fields + taza:translations)."""
+    parts: list[str] = []
+    holders = [document, document.get("properties") or {}]
+    holders += list((document.get("taza:translations") or {}).values())
+    for holder in holders:
+        for field in ("title", "description"):
+            if isinstance(holder.get(field), str):
+                parts.append(holder[field])
+        parts += [k for k in holder.get("keywords") or [] if isinstance(k, str)]
+    return "\n".join(parts)
+
+
+def _json_kind(name: str, value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "date-time" if name in _TIME_PROPERTIES else "string"
+    return None  # objects and arrays are not queryable
+
+
+def _schema_of(kind: str) -> dict:
+    if kind == "date-time":
+        return {"type": "string", "format": "date-time"}
+    return {"type": kind}
+
+
+# -- the backend ---------------------------------------------------------------------------
+
+
+class SqliteBackend:
+    """`StacBackend` over one SQLite file (WAL: readers never wait for the publisher)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._local = threading.local()
+        self._create()
+
+    # connections ---------------------------------------------------------------------------
+
+    def connect(self) -> sqlite3.Connection:
+        """This thread's connection (GEOS prepared geometries must not cross threads)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None,
+                                   check_same_thread=False)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+            conn.execute("PRAGMA cache_size = -65536")
+            conn.execute("PRAGMA mmap_size = 268435456")
+            register_sql_functions(conn)
+            self._local.conn = conn
+        return conn
+
+    def _create(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self.connect()
+        conn.executescript(_DDL)
+        version = self._meta("schema_version")
+        if version not in (None, SCHEMA_VERSION):
+            raise RuntimeError(f"{self.path}: index schema {version}, expected {SCHEMA_VERSION}; "
+                               "delete the file to rebuild it")
+        if version is None:
+            self._set_meta(conn, "schema_version", SCHEMA_VERSION)
+
+    def _meta(self, key: str) -> str | None:
+        row = self.connect().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+        conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # state ---------------------------------------------------------------------------------
+
+    def indexed_release(self) -> int | None:
+        value = self._meta("release")
+        return int(value) if value is not None else None
+
+    def indexed_versions(self) -> dict[str, int]:
+        rows = self.connect().execute("SELECT dataset_id, version FROM collections")
+        return dict(rows.fetchall())
+
+    def last_update(self) -> dict:
+        """What the last `apply` did (which datasets it indexed, how long it took)."""
+        return json.loads(self._meta("last_update") or "{}")
+
+    # writing -------------------------------------------------------------------------------
+
+    def apply(self, release: int, upserts: Sequence[tuple[str, int, dict, Iterable[dict]]],
+              removals: Sequence[str], expected_release: int | None = -1) -> bool:
+        """Replace and remove datasets in one transaction and record `release`.
+
+        With `expected_release` set (not -1), do nothing and return False when another process
+        moved the index meanwhile: callers re-read and retry, so two workers never both apply.
+        """
+        started = time.perf_counter()
+        conn = self.connect()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if expected_release != -1 and self.indexed_release() != expected_release:
+                conn.execute("ROLLBACK")
+                return False
+            counts = {}
+            for dataset_id in [*removals, *(u[0] for u in upserts)]:
+                self._delete_dataset(conn, dataset_id)
+            for dataset_id, version, collection, items in upserts:
+                counts[dataset_id] = self._insert_dataset(conn, dataset_id, version,
+                                                          collection, items)
+            self._set_meta(conn, "release", str(release))
+            self._set_meta(conn, "last_update", json.dumps({
+                "release": release, "indexed": counts, "removed": list(removals),
+                "seconds": round(time.perf_counter() - started, 3),
+            }))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return True
+
+    def _delete_dataset(self, conn: sqlite3.Connection, dataset_id: str) -> None:
+        rows = conn.execute("SELECT pk, id FROM collections WHERE dataset_id = ?", (dataset_id,))
+        for pk, collection_id in rows.fetchall():
+            for table in ("items_rtree", "items_fts"):
+                key = "id" if table == "items_rtree" else "rowid"
+                conn.execute(f"DELETE FROM {table} WHERE {key} IN "  # noqa: S608 - fixed names
+                             "(SELECT pk FROM items WHERE collection = ?)", (collection_id,))
+            conn.execute("DELETE FROM items WHERE collection = ?", (collection_id,))
+            conn.execute("DELETE FROM collections_fts WHERE rowid = ?", (pk,))
+            conn.execute("DELETE FROM collections WHERE pk = ?", (pk,))
+
+    def _insert_dataset(self, conn: sqlite3.Connection, dataset_id: str, version: int,
+                        collection: dict, items: Iterable[dict]) -> int:
+        collection_text = searchable_text(collection)
+        kinds: dict[str, str] = {}
+        rows, boxes, texts = [], [], []
+        next_pk = (conn.execute("SELECT max(pk) FROM items").fetchone()[0] or 0) + 1
+        for pk, item in enumerate(items, start=next_pk):
+            properties = item["properties"]
+            start, end = _item_span(properties)
+            for name, value in properties.items():
+                kind = _json_kind(name, value)
+                if kind and PROPERTY_NAME.match(name):
+                    kinds.setdefault(name, kind)
+            rows.append((pk, collection["id"], item["id"], start, end,
+                         _geometry_blob(item.get("geometry")),
+                         json.dumps(properties, ensure_ascii=False),
+                         json.dumps(item, ensure_ascii=False)))
+            if item.get("bbox"):
+                box = item["bbox"]
+                west, south, east, north = (box[0], box[1], box[3], box[4]) if len(box) == 6 \
+                    else box
+                boxes.append((pk, west, east, south, north))
+            texts.append((pk, searchable_text(item) + "\n" + collection_text))
+        conn.executemany("INSERT INTO items (pk, collection, id, dt, dt_end, geometry, props, "
+                         "content) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?)", boxes)
+        conn.executemany("INSERT INTO items_fts (rowid, text) VALUES (?, ?)", texts)
+        self._insert_collection(conn, dataset_id, version, collection, kinds)
+        return len(rows)
+
+    def _insert_collection(self, conn: sqlite3.Connection, dataset_id: str, version: int,
+                           collection: dict, kinds: dict[str, str]) -> None:
+        extent = collection["extent"]
+        west, south, east, north = extent["spatial"]["bbox"][0][:4]
+        start, end = extent["temporal"]["interval"][0]
+        queryables = {name: _schema_of(kind) for name, kind in sorted(kinds.items())}
+        cursor = conn.execute(
+            "INSERT INTO collections (id, dataset_id, version, theme, minx, miny, maxx, maxy, dt, "
+            "dt_end, queryables, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (collection["id"], dataset_id, version, collection.get("taza:theme"), west, south,
+             east, north, _instant(start), _instant(end), json.dumps(queryables),
+             json.dumps(collection, ensure_ascii=False)))
+        conn.execute("INSERT INTO collections_fts (rowid, text) VALUES (?, ?)",
+                     (cursor.lastrowid, searchable_text(collection)))
+
+    # reading: single objects ---------------------------------------------------------------
+
+    def item(self, collection_id: str, item_id: str) -> dict | None:
+        row = self.connect().execute(
+            "SELECT content FROM items WHERE collection = ? AND id = ?", (collection_id, item_id)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def collection(self, collection_id: str) -> dict | None:
+        row = self.connect().execute(
+            "SELECT content FROM collections WHERE id = ?", (collection_id,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def collection_ids(self) -> set[str]:
+        return {r[0] for r in self.connect().execute("SELECT id FROM collections")}
+
+    def queryables(self, collection_id: str | None) -> dict[str, dict]:
+        """Core queryables plus each property found in the (collection's) items."""
+        sql, params = "SELECT queryables FROM collections ORDER BY id", ()
+        if collection_id is not None:
+            sql, params = "SELECT queryables FROM collections WHERE id = ?", (collection_id,)
+        found: dict[str, dict] = {}
+        for (text,) in self.connect().execute(sql, params):
+            for name, schema in json.loads(text).items():
+                found.setdefault(name, schema)
+        found.pop("datetime", None)
+        return {**CORE_QUERYABLES, **dict(sorted(found.items()))}
+
+    # reading: item search ------------------------------------------------------------------
+
+    def search(self, query: ItemSearch) -> Page:
+        where, params = self._item_conditions(query)
+        keys = self._sort_keys(query.sortby)
+        signature = _signature(query.sortby)
+        if query.token is not None:
+            condition, token_params = _after(keys, _decode_token(query.token, signature, keys))
+            where.append(condition)
+            params += token_params
+        key_sql = ", ".join(k.sql for k in keys)
+        key_params = [p for k in keys for p in k.params]
+        order = ", ".join(f"{k.sql} {'DESC' if k.descending else 'ASC'}" for k in keys)
+        order_params = key_params
+        sql = (f"SELECT content, {key_sql} FROM items "  # noqa: S608 - fixed fragments only
+               f"WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?")
+        all_params = key_params + params + order_params + [query.limit + 1]
+        rows = self._run(sql, all_params)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        token = _encode_token(signature, list(rows[-1][1:])) if more and rows else None
+        return Page([json.loads(r[0]) for r in rows], token)
+
+    def _item_conditions(self, query: ItemSearch) -> tuple[list[str], list]:
+        where: list[str] = []
+        params: list = []
+
+        def add(sql: str, values: Sequence) -> None:
+            where.append(sql)
+            params.extend(values)
+
+        if query.collections:
+            add(f"collection IN ({_marks(query.collections)})", query.collections)
+        if query.ids:
+            add(f"id IN ({_marks(query.ids)})", query.ids)
+        if query.bbox is not None:
+            add(*spatial_sql(cql.ITEMS_SCHEMA, "intersects", box_geometry(*query.bbox)))
+        if query.intersects is not None:
+            add(*spatial_sql(cql.ITEMS_SCHEMA, "intersects", query.intersects))
+        if query.datetime is not None:
+            add(*_overlap("dt", "dt_end", query.datetime))
+        if query.q:
+            add("pk IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
+                [fts_query(query.q)])
+        if query.filter is not None:
+            add(*cql.to_sql(query.filter))
+        return where, params
+
+    def _sort_keys(self, sortby: Sequence[SortKey]) -> list[_Key]:
+        keys: list[_Key] = []
+        for sort in sortby or (SortKey("datetime", True),):
+            column = cql.COLUMNS.get(sort.field)
+            if column is not None:
+                keys.append(_Key(column, [], sort.descending, nullable=False))
+            else:
+                path = cql.json_path(sort.field, "sortby")
+                keys.append(_Key("json_extract(props, ?)", [path], sort.descending, True))
+        keys.append(_Key("pk", [], keys[0].descending, nullable=False))  # unique tie-break
+        return keys
+
+    def _run(self, sql: str, params: Sequence) -> list[tuple]:
+        try:
+            return self.connect().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as err:
+            if "fts5" in str(err) or "MATCH" in str(err):
+                raise InvalidQuery(f"q: cannot search for that text ({err})") from None
+            raise
+
+    # reading: collection search ------------------------------------------------------------
+
+    def collections(self, query: CollectionSearch) -> Page:
+        where: list[str] = []
+        params: list = []
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            where.append("maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?")
+            params += [west, east, south, north]
+        if query.datetime is not None:
+            sql, values = _overlap("dt", "coalesce(dt_end, 1e9)", query.datetime)
+            where.append(sql)
+            params += values
+        if query.q:
+            where.append("pk IN (SELECT rowid FROM collections_fts WHERE collections_fts MATCH ?)")
+            params.append(fts_query(query.q))
+        if query.themes:
+            where.append(f"theme IN ({_marks(query.themes)})")
+            params += list(query.themes)
+        sql = (f"SELECT content FROM collections "  # noqa: S608 - fixed fragments only
+               f"WHERE {' AND '.join(where) or '1'} ORDER BY id LIMIT ? OFFSET ?")
+        rows = self._run(sql, [*params, query.limit + 1, query.offset])
+        more = len(rows) > query.limit
+        documents = [json.loads(r[0]) for r in rows[: query.limit]]
+        return Page(documents, str(query.offset + query.limit) if more else None)
+
+
+# -- SQL pieces ----------------------------------------------------------------------------
+
+
+class _Key:
+    """One ORDER BY key: SQL (with its parameters) and direction."""
+
+    def __init__(self, sql: str, params: list, descending: bool, nullable: bool):
+        self.sql, self.params, self.descending, self.nullable = sql, params, descending, nullable
+
+
+def _marks(values: Sequence) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _overlap(start_sql: str, end_sql: str, span: TimeRange) -> tuple[str, list]:
+    terms, params = [], []
+    if span.end is not None:
+        terms.append(f"{start_sql} <= ?")
+        params.append(span.end)
+    if span.start is not None:
+        terms.append(f"{end_sql} >= ?")
+        params.append(span.start)
+    return " AND ".join(terms) or "1", params
+
+
+def _after(keys: list[_Key], values: list) -> tuple[str, list]:
+    """Rows strictly after `values` in the keys' order (keyset paging, no OFFSET)."""
+    if all(not k.nullable and k.descending == keys[0].descending for k in keys):
+        op = "<" if keys[0].descending else ">"
+        row = ", ".join(k.sql for k in keys)
+        return (f"({row}) {op} ({_marks(keys)})",
+                [p for k in keys for p in k.params] + list(values))
+    # Mixed directions or NULLs: (k1 > v1) OR (k1 IS v1 AND k2 > v2) OR ... . SQLite sorts NULL
+    # first ascending and last descending; a NULL value is "after" only through IS equality.
+    clauses, params = [], []
+    for position, key in enumerate(keys):
+        terms, term_params = [], []
+        for earlier, value in zip(keys[:position], values, strict=False):
+            terms.append(f"{earlier.sql} IS ?")
+            term_params += [*earlier.params, value]
+        value = values[position]
+        if value is None:
+            if key.descending:
+                continue  # nothing sorts after NULL when descending
+            terms.append(f"{key.sql} IS NOT NULL")
+            term_params += key.params
+        elif key.descending and key.nullable:
+            terms.append(f"({key.sql} < ? OR {key.sql} IS NULL)")
+            term_params += [*key.params, value, *key.params]
+        else:
+            terms.append(f"{key.sql} {'<' if key.descending else '>'} ?")
+            term_params += [*key.params, value]
+        clauses.append("(" + " AND ".join(terms) + ")")
+        params += term_params
+    return "(" + (" OR ".join(clauses) or "0") + ")", params
+
+
+def _signature(sortby: Sequence[SortKey]) -> str:
+    text = ",".join(f"{'-' if s.descending else '+'}{s.field}" for s in sortby)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def _encode_token(signature: str, values: list) -> str:
+    raw = json.dumps([signature, values], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: str, signature: str, keys: list[_Key]) -> list:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        found_signature, values = json.loads(raw)
+    except (ValueError, TypeError):
+        raise InvalidQuery("token: not a token this server issued") from None
+    valid = (isinstance(values, list) and len(values) == len(keys)
+             and all(v is None or isinstance(v, str | int | float) and not isinstance(v, bool)
+                     for v in values)
+             and all(not isinstance(v, float) or math.isfinite(v) for v in values))
+    if not valid:
+        raise InvalidQuery("token: not a token this server issued")
+    if found_signature != signature:
+        raise InvalidQuery("token: issued for another sortby; start again without a token")
+    return values

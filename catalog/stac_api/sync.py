@@ -1,0 +1,64 @@
+"""Keep the STAC index in step with the live release, touching only what changed.
+
+The release is the source of truth; the index is derived data. `apply_release` runs right after a
+publish switches the release (catalog.publish) and re-indexes only the datasets whose live
+version differs from what the index holds. If it did not run (an index created later, a crash
+between the switch and the update), `ensure_current` does the same on the API's first request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from catalog.stac_api.backend import StacBackend
+from catalog.stac_api.documents import dataset_documents
+from catalog.stac_api.sqlite_backend import SqliteBackend
+from catalog.store import CatalogStore, Release
+
+INDEX_FILE = "stac-index.sqlite"
+LOGGER = logging.getLogger(__name__)
+
+
+def index_path(store: CatalogStore) -> Path:
+    return store.home / INDEX_FILE
+
+
+def open_index(store: CatalogStore) -> SqliteBackend:
+    return SqliteBackend(index_path(store))
+
+
+def update(store: CatalogStore, backend: StacBackend, release: Release | None) -> bool:
+    """Bring the index to `release` (None: empty). Returns whether anything was written."""
+    number = release.number if release else 0
+    for _ in range(3):  # another process may move the index meanwhile: re-read and retry
+        indexed = backend.indexed_release()
+        if indexed == number:
+            return False
+        live = release.datasets if release else {}
+        held = backend.indexed_versions()
+        changed = sorted(d for d, v in live.items() if held.get(d) != v)
+        removed = sorted(set(held) - set(live))
+        upserts = [(d, live[d], *dataset_documents(store.record(d, live[d]))) for d in changed]
+        if backend.apply(number, upserts, removed, expected_release=indexed):
+            return True
+    raise RuntimeError("the STAC index kept changing under this update")
+
+
+def apply_release(store: CatalogStore, release: Release) -> None:
+    """After a release switch: index what changed. Never fails the publish (the release is
+    already live; the API catches up on its next request), but says so on stderr."""
+    try:
+        update(store, open_index(store), release)
+    except Exception as err:  # derived data: report, do not undo a published release
+        print(f"warning: STAC index not updated ({err}); the API will catch up on its next "
+              "request", file=sys.stderr)
+        LOGGER.warning("STAC index update failed", exc_info=True)
+
+
+def ensure_current(store: CatalogStore, backend: StacBackend) -> None:
+    """Catch up with the live release if the index is behind (or ahead, after a restore)."""
+    release = store.current()
+    if backend.indexed_release() != (release.number if release else 0):
+        update(store, backend, release)
