@@ -4,7 +4,7 @@ Tree (served at /stac): catalog.json -> one catalog per theme -> one collection 
 -> its items. Asset hrefs are relative links to the immutable, versioned asset URLs
 (/assets/<dataset>/<version>/<file>), so the static catalog works under any host or prefix.
 
-Extensions (one fixed set, checked in tests): projection v2.0.0, raster v1.1.0, file v2.1.0,
+Extensions (one fixed set, checked in tests): projection v1.1.0, raster v1.1.0, file v2.1.0,
 version v1.2.0, processing v1.2.0, table v1.2.0. Russian and Kyrgyz texts go in
 `taza:translations` (see docs/metadata.md), the English ones in the core fields.
 """
@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pystac
 from pystac.extensions.file import FileExtension
-from pystac.extensions.projection import ProjectionExtension
 from pystac.extensions.raster import RasterBand, RasterExtension, Statistics
 from pystac.extensions.version import VersionExtension
 
@@ -24,6 +23,7 @@ from catalog import __version__
 from catalog.manifest import licence_url
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
+PROJECTION_SCHEMA = "https://stac-extensions.github.io/projection/v1.1.0/schema.json"
 TABLE_SCHEMA = "https://stac-extensions.github.io/table/v1.2.0/schema.json"
 HOST = pystac.Provider("Taza Koom open geodata catalog", roles=[pystac.ProviderRole.HOST])
 ROOT_ID = "taza-koom"
@@ -112,12 +112,14 @@ def _raster_items(record: dict) -> list[pystac.Item]:
     items = []
     for facts in record["rasters"]:
         item = _item(record, facts["item_id"], facts["bbox"])
-        projection = ProjectionExtension.ext(item, add_if_missing=True)
-        projection.code = f"EPSG:{facts['epsg']}" if facts["epsg"] else None
+        # Projection v1.1.0 (proj:epsg), not pystac's v2.0.0 (proj:code, which drops proj:epsg):
+        # GDAL 3.6's STACIT driver (Debian 12) skips assets without proj:epsg. docs/metadata.md
+        item.stac_extensions.append(PROJECTION_SCHEMA)
+        item.properties["proj:epsg"] = facts["epsg"] or None
         if not facts["epsg"]:
-            projection.wkt2 = facts["crs_wkt"]
-        projection.shape = list(facts["shape"])
-        projection.transform = list(facts["transform"])
+            item.properties["proj:wkt2"] = facts["crs_wkt"]
+        item.properties["proj:shape"] = list(facts["shape"])
+        item.properties["proj:transform"] = list(facts["transform"])
         asset = _add_asset(item, record, facts["asset"])
         bands = [_raster_band(band) for band in facts["bands"]]
         RasterExtension.ext(asset, add_if_missing=True).bands = bands

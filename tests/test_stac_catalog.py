@@ -14,7 +14,7 @@ import pystac
 from tests.conftest import SAMPLE_IDS
 
 EXTENSIONS = {  # one fixed set of extension versions; a change must be deliberate
-    "https://stac-extensions.github.io/projection/v2.0.0/schema.json",
+    "https://stac-extensions.github.io/projection/v1.1.0/schema.json",  # proj:epsg for GDAL 3.6
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
     "https://stac-extensions.github.io/file/v2.1.0/schema.json",
     "https://stac-extensions.github.io/version/v1.2.0/schema.json",
