@@ -8,14 +8,16 @@ from __future__ import annotations
 import os
 import re
 
-from flask import Flask, abort, jsonify, redirect, render_template, request, send_from_directory
+from flask import Flask, abort, jsonify, redirect, request, send_from_directory
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, settings
 from catalog.ogc import adapters
 from catalog.ogc.runtime import OgcRuntime
+from catalog.portal import routes as portal_routes
 from catalog.portal import vendor
 from catalog.stac_api import stac_blueprint
+from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
@@ -31,8 +33,12 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.json.ensure_ascii = False
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
+    # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
+    app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
+    # The stewards' API at /api; its upload routes set their own body limit per request.
+    app.register_blueprint(stewards_api.create_blueprint(store))
     _add_error_handlers(app)
     return app
 
@@ -66,14 +72,6 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
 
 
 def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) -> None:
-    @app.get("/")
-    def landing():
-        records = store.current_records()
-        themes = settings.themes()
-        grouped = {t: [r for r in records if r["manifest"]["theme"] == t] for t in themes}
-        return render_template("index.html", themes=themes, grouped=grouped,
-                               version=__version__, public_url=runtime.public_url)
-
     @app.get("/vendor/<package>/<path:path>")
     def vendored(package: str, path: str):
         target = vendor.vendored_file(package, path)

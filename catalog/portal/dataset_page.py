@@ -1,0 +1,115 @@
+"""What a dataset page shows: metadata in one language, versions, extents, downloads, URLs."""
+
+from __future__ import annotations
+
+import urllib.parse
+from pathlib import Path
+
+from catalog.portal.i18n import pick
+from catalog.store import CatalogStore
+
+MAX_ITEMS = 10_000  # the OGC API's page limit (config/pygeoapi.base.yml limits.max_items)
+SPDX_URL = "https://spdx.org/licenses/{}.html"
+
+
+def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) -> dict | None:
+    """The page's content, or None when the dataset is not in the live release."""
+    release = store.current()
+    if release is None or dataset_id not in release.datasets:
+        return None
+    record = store.record(dataset_id, release.datasets[dataset_id])
+    manifest = record["manifest"]
+    page = {
+        "id": dataset_id,
+        "record": record,
+        "kind": record["kind"],
+        "title": pick(manifest["title"], language),
+        "description": pick(manifest["description"], language),
+        "keywords": _keywords(manifest.get("keywords"), language),
+        "nature": manifest["nature"],
+        "limitations": manifest["provenance"].get("limitations", ""),
+        "licence": _licence(manifest["licence"]),
+        "versions": _versions(store, dataset_id, record["version"]),
+        "temporal": manifest["temporal_extent"],
+        "bbox": _bbox(record),
+        "downloads": _downloads(record),
+        "public_url": public_url,
+        "ogc_url": f"{public_url}/ogc",
+        "collection_url": f"{public_url}/ogc/collections/{dataset_id}",
+        "stac_url": _stac_url(release.stac_dir, dataset_id, public_url),
+        "map_link": _map_link(record),
+    }
+    if record["kind"] == "vector":
+        page["csv"] = _csv_download(record)
+        page["subset_example"] = _subset_example(record, public_url)
+    return page
+
+
+def _keywords(keywords: dict | list | None, language: str) -> list[str]:
+    if isinstance(keywords, dict):
+        return list(keywords.get(language) or keywords.get("en") or [])
+    return list(keywords or [])
+
+
+def _licence(licence: str) -> dict:
+    if licence.startswith(("http://", "https://")):
+        return {"name": urllib.parse.urlparse(licence).netloc, "url": licence}
+    return {"name": licence, "url": SPDX_URL.format(licence)}
+
+
+def _versions(store: CatalogStore, dataset_id: str, live: int) -> list[dict]:
+    out = []
+    for number in reversed(store.versions(dataset_id)):
+        record = store.record(dataset_id, number)
+        out.append({"number": number, "published_at": record["published_at"],
+                    "live": number == live, "files": record["assets"]})
+    return out
+
+
+def _bbox(record: dict) -> list[float]:
+    if record["kind"] == "vector":
+        return list(record["vector"]["bbox"])
+    return list(record["rasters"][0]["bbox"])
+
+
+def _downloads(record: dict) -> list[dict]:
+    base = f"/assets/{record['id']}/{record['version']}"
+    return [{"title": asset["title"], "file": asset["file"], "href": f"{base}/{asset['file']}",
+             "size": asset["size"], "media_type": asset["media_type"],
+             "checksum": asset["checksum"]} for asset in record["assets"]]
+
+
+def _csv_download(record: dict) -> dict:
+    count = record["vector"]["feature_count"]
+    limit = max(1, min(count, MAX_ITEMS))
+    return {"href": f"/ogc/collections/{record['id']}/items?f=csv&limit={limit}",
+            "capped": count > MAX_ITEMS, "limit": limit}
+
+
+def _subset_example(record: dict, public_url: str) -> dict:
+    """A filtered-subset URL built from the layer's first numeric (else text) field."""
+    fields = record["vector"]["fields"]
+    numeric = [name for name, kind in fields.items() if kind.startswith(("int", "float"))]
+    text = [name for name, kind in fields.items() if kind.startswith("str")]
+    if numeric:
+        expression = f"{numeric[0]} > 0"
+    elif text:
+        expression = f"{text[0]} IS NOT NULL"
+    else:
+        expression = "1 = 1"
+    query = urllib.parse.urlencode({"filter": expression, "limit": 100})
+    base = f"{public_url}/ogc/collections/{record['id']}/items"
+    return {"expression": expression, "json": f"{base}?f=json&{query}",
+            "csv": f"{base}?f=csv&{query}"}
+
+
+def _stac_url(stac_dir: Path, dataset_id: str, public_url: str) -> str | None:
+    for path in sorted(stac_dir.glob(f"*/{dataset_id}/collection.json")):
+        return f"{public_url}/stac/{path.relative_to(stac_dir).as_posix()}"
+    return None
+
+
+def _map_link(record: dict) -> str:
+    west, south, east, north = _bbox(record)
+    return (f"/#map=6/{(south + north) / 2:.4f}/{(west + east) / 2:.4f}"
+            f"&layers={record['id']}")

@@ -1,0 +1,158 @@
+"""The investor portal: the map page at /, dataset pages, map tiles, and the stewards' pages.
+
+Thin adapters: pages are rendered from the live release's records (catalog.portal.layers and
+catalog.portal.dataset_page), tiles by catalog.portal.tiles and catalog.portal.vector_tiles.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import rasterio
+from flask import Blueprint, Response, abort, jsonify, render_template, request
+
+from catalog import __version__, settings
+from catalog.portal import dataset_page, i18n, layers, tiles, vector_tiles
+from catalog.store import CatalogStore
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+RASTER_STYLES = ("relief", "values")
+
+
+def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
+    portal = Blueprint("portal", __name__)
+    tile_cache = tiles.TileCache(store.home)
+
+    @portal.get("/")
+    def index():
+        language = _page_language()
+        records = store.current_records()
+        data = {
+            "language": language,
+            "languages": i18n.LANGUAGES,
+            "strings": i18n.strings(),
+            "themes": settings.themes(),
+            "layers": layers.map_layers(records),
+            "basemap": layers.basemap(records),
+            "publicUrl": public_url,
+        }
+        return render_template("portal/index.html", data=data, language=language,
+                               t=i18n.translator(language), version=__version__)
+
+    @portal.get("/datasets/<dataset_id>")
+    def dataset(dataset_id: str):
+        language = _page_language()
+        page = dataset_page.build(store, dataset_id, language, public_url)
+        if page is None:
+            abort(404, description=f"no published dataset {dataset_id!r}")
+        return render_template("portal/dataset.html", page=page, language=language,
+                               t=i18n.translator(language), version=__version__)
+
+    @portal.get("/tiles/<dataset_id>/<int:version>/<style>/<int:z>/<int:x>/<int:y>.png")
+    def raster_tile(dataset_id: str, version: int, style: str, z: int, x: int, y: int):
+        _no_parameters()
+        record = _released(store, dataset_id, version, "raster")
+        if style not in RASTER_STYLES:
+            abort(404, description=f"no tile style {style!r}; styles are {list(RASTER_STYLES)}")
+        tile = _tile(z, x, y, tiles.MAX_ZOOM)
+        path = store.version_dir(dataset_id, version) / record["assets"][0]["file"]
+        if style == "relief":
+            render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
+        else:
+            stops = layers.raster_stops(record)
+            render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
+        data = tile_cache.get_or_render(f"{dataset_id}/{version}/{style}", tile, "png", render)
+        return _tile_response(data, "image/png")
+
+    @portal.get("/tiles/<dataset_id>/<int:version>/<int:z>/<int:x>/<int:y>.mvt")
+    def vector_tile(dataset_id: str, version: int, z: int, x: int, y: int):
+        _no_parameters()
+        record = _released(store, dataset_id, version, "vector")
+        tile = _tile(z, x, y, vector_tiles.MAX_ZOOM)
+        path = store.version_dir(dataset_id, version) / f"{dataset_id}.gpkg"
+
+        def render() -> bytes:
+            encoded, _ = vector_tiles.render_mvt(path, record["vector"]["table"], dataset_id, tile)
+            return encoded
+
+        data = tile_cache.get_or_render(f"{dataset_id}/{version}/mvt", tile, "mvt", render)
+        return _tile_response(data, "application/vnd.mapbox-vector-tile")
+
+    @portal.get("/portal/value/<dataset_id>")
+    def raster_value(dataset_id: str):
+        """The value of a raster dataset at one point (for the map's popups)."""
+        _only_parameters("lon", "lat")
+        release = store.current()
+        if release is None or dataset_id not in release.datasets:
+            abort(404, description=f"no published dataset {dataset_id!r}")
+        record = _released(store, dataset_id, release.datasets[dataset_id], "raster")
+        lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
+        path = store.version_dir(dataset_id, record["version"]) / record["assets"][0]["file"]
+        return jsonify(dataset=dataset_id, version=record["version"], lon=lon, lat=lat,
+                       value=_sample(path, lon, lat),
+                       unit=record["rasters"][0]["bands"][0].get("unit"))
+
+    return portal
+
+
+def _page_language() -> str:
+    _only_parameters("lang")
+    requested = request.args.get("lang")
+    if requested is not None and requested not in i18n.LANGUAGES:
+        abort(400, description=f"lang: expected one of {list(i18n.LANGUAGES)}, got {requested!r}")
+    return requested or request.accept_languages.best_match(i18n.LANGUAGES, default="en")
+
+
+def _only_parameters(*allowed: str) -> None:
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        abort(400, description=f"unknown query parameter(s) {unknown}; allowed: {list(allowed)}")
+
+
+def _no_parameters() -> None:
+    _only_parameters()
+
+
+def _released(store: CatalogStore, dataset_id: str, version: int, kind: str) -> dict:
+    release = store.current()
+    if release is None or dataset_id not in release.datasets:
+        abort(404, description=f"no published dataset {dataset_id!r}")
+    if version not in store.versions(dataset_id):
+        abort(404, description=f"{dataset_id} has no version {version}")
+    record = store.record(dataset_id, version)
+    if record["kind"] != kind:
+        abort(404, description=f"{dataset_id} is a {record['kind']} dataset, not {kind}")
+    return record
+
+
+def _tile(z: int, x: int, y: int, max_zoom: int) -> tiles.TileBounds:
+    try:
+        return tiles.TileBounds.checked(z, x, y, max_zoom)
+    except tiles.TileOutOfRange as err:
+        abort(404, description=str(err))
+
+
+def _tile_response(data: bytes, media_type: str) -> Response:
+    response = Response(data, mimetype=media_type)
+    response.headers["Cache-Control"] = IMMUTABLE  # versioned URLs: the content never changes
+    return response
+
+
+def _coordinate(name: str, low: float, high: float) -> float:
+    raw = request.args.get(name)
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        abort(400, description=f"{name}: expected a number, got {raw!r}")
+    if not low <= value <= high:
+        abort(400, description=f"{name}: {value} is outside {low}..{high}")
+    return value
+
+
+def _sample(path: Path, lon: float, lat: float) -> float | None:
+    with rasterio.open(path) as dataset:
+        row, col = dataset.index(lon, lat)
+        if not (0 <= row < dataset.height and 0 <= col < dataset.width):
+            return None
+        value = float(next(dataset.sample([(lon, lat)]))[0])
+        return None if dataset.nodata is not None and value == dataset.nodata else value

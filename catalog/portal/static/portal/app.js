@@ -1,0 +1,169 @@
+// The portal's entry point: wires the map, the layer panel, search, filter, language and URL.
+import { createFilterBuilder } from "./filter.js";
+import { currentLanguage, initI18n, pick, setLanguage, t } from "./i18n.js";
+import * as maps from "./map.js";
+import { createSearch } from "./search.js";
+import { readState, writeState } from "./state.js";
+import { el, formatNumber } from "./util.js";
+
+const data = JSON.parse(document.getElementById("portal-data").textContent);
+initI18n(data.strings, data.language);
+const state = readState();
+const layers = data.layers.map((layer) => {
+  const defaultOpacity = layer.kind === "raster" ? 80 : 90;
+  const wanted = state.layers.find((l) => l.id === layer.id);
+  return { ...layer, defaultOpacity, visible: Boolean(wanted),
+           opacity: wanted && wanted.opacity != null ? Math.max(0, Math.min(100, wanted.opacity)) : defaultOpacity };
+});
+const map = maps.createMap("map", data, state.view);
+let ready = false;
+const save = () => { if (ready) writeState({ map, layers, language: currentLanguage() }); };
+
+// --- layer panel --------------------------------------------------------------------------
+
+function legendNode(layer) {
+  const legend = layer.legend;
+  if (legend.type === "ramp") {
+    const low = legend.stops[0][0];
+    const high = legend.stops[legend.stops.length - 1][0];
+    const gradient = legend.stops.map(([value, colour]) =>
+      `${colour} ${(((value - low) / (high - low || 1)) * 100).toFixed(1)}%`).join(", ");
+    return [el("div", { class: "ramp", style: `background: linear-gradient(to right, ${gradient})` }),
+            el("div", { class: "ramp-labels" }, el("span", {}, `${formatNumber(low, currentLanguage())} ${legend.unit}`),
+               el("span", {}, `${formatNumber(high, currentLanguage())} ${legend.unit}`))];
+  }
+  const shape = /Point/.test(layer.geometry) ? "swatch point" : "swatch";
+  const items = legend.type === "category"
+    ? Object.entries(legend.colours).map(([name, colour]) =>
+        el("li", {}, el("span", { class: shape, style: `background:${colour}` }), name))
+    : [el("li", {}, el("span", { class: shape, style: `background:${legend.colour}` }),
+          t("layers.features", { n: formatNumber(layer.feature_count, currentLanguage()) }))];
+  const nodes = [el("ul", {}, items)];
+  if (layer.feature_count > 4000) nodes.push(el("p", { class: "note" }, t("layers.thinned")));
+  return nodes;
+}
+
+function renderLegends() {
+  for (const layer of layers) {
+    const box = document.querySelector(`[data-legend="${layer.id}"]`);
+    if (box) box.replaceChildren(...legendNode(layer));
+  }
+}
+
+function setVisible(layer, visible) {
+  layer.visible = visible;
+  const article = document.getElementById(`dataset-${layer.id}`);
+  if (article) article.classList.toggle("on", visible);
+  const box = document.getElementById(`toggle-${layer.id}`);
+  if (box) box.checked = visible;
+  if (visible) maps.showLayer(map, layer);
+  else maps.hideLayer(map, layer);
+  save();
+}
+
+function wirePanel() {
+  for (const layer of layers) {
+    const toggle = document.getElementById(`toggle-${layer.id}`);
+    const opacity = document.querySelector(`.layer-opacity[data-layer="${layer.id}"]`);
+    const zoom = document.querySelector(`.layer-zoom[data-layer="${layer.id}"]`);
+    if (!toggle) continue;
+    opacity.value = layer.opacity;
+    toggle.addEventListener("change", () => setVisible(layer, toggle.checked));
+    opacity.addEventListener("input", () => {
+      layer.opacity = Number(opacity.value);
+      maps.setOpacity(map, layer, layer.opacity);
+      save();
+    });
+    opacity.setAttribute("aria-label", `${t("layers.opacity")}: ${pick(layer.title)}`);
+    zoom.addEventListener("click", () => maps.zoomTo(map, layer));
+  }
+  renderLegends();
+}
+
+// --- tabs (WAI-ARIA tabs pattern: arrow keys move between tabs) ---------------------------
+
+function wireTabs() {
+  const tabs = [...document.querySelectorAll("[role=tab]")];
+  const select = (tab) => {
+    for (const other of tabs) {
+      const selected = other === tab;
+      other.setAttribute("aria-selected", String(selected));
+      other.tabIndex = selected ? 0 : -1;
+      document.getElementById(other.getAttribute("aria-controls")).hidden = !selected;
+    }
+  };
+  tabs.forEach((tab, index) => {
+    tab.addEventListener("click", () => select(tab));
+    tab.addEventListener("keydown", (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (!step) return;
+      const next = tabs[(index + step + tabs.length) % tabs.length];
+      select(next);
+      next.focus();
+    });
+  });
+  return select;
+}
+
+function wirePanelToggle() {
+  const button = document.querySelector(".panel-toggle");
+  const panel = document.getElementById("panel");
+  if (window.matchMedia("(max-width: 760px)").matches) {
+    panel.classList.add("collapsed");
+    button.setAttribute("aria-expanded", "false");
+  }
+  button.addEventListener("click", () => {
+    const collapsed = panel.classList.toggle("collapsed");
+    button.setAttribute("aria-expanded", String(!collapsed));
+    map.resize();
+  });
+}
+
+// --- language -------------------------------------------------------------------------------
+
+function wireLanguage(search) {
+  for (const link of document.querySelectorAll(".lang-switch a")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      setLanguage(link.dataset.lang);
+      renderLegends();
+      search.rerender();
+      save();
+    });
+  }
+}
+
+// --- start ----------------------------------------------------------------------------------
+
+function flyToFeature(layer, feature) {
+  const coords = [];
+  const walk = (c) => (typeof c[0] === "number" ? coords.push(c) : c.forEach(walk));
+  if (feature.geometry) walk(feature.geometry.coordinates);
+  if (!coords.length) return;
+  const xs = coords.map((c) => c[0]);
+  const ys = coords.map((c) => c[1]);
+  map.fitBounds([[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]],
+                { padding: 60, maxZoom: 11 });
+}
+
+const selectTab = wireTabs();
+wirePanel();
+wirePanelToggle();
+const search = createSearch({
+  map, themes: data.themes, layers,
+  addLayer: (id) => { const layer = layers.find((l) => l.id === id); setVisible(layer, true); maps.zoomTo(map, layer); },
+});
+wireLanguage(search);
+
+map.on("load", () => {
+  maps.addBasemapOverlays(map, data);
+  for (const layer of layers) if (layer.visible) setVisible(layer, true);
+  maps.enablePopups(map, layers);
+  createFilterBuilder({ layers, map, showResults: (c) => maps.showResults(map, c), flyToFeature });
+  ready = true;
+  save();
+  map.on("moveend", save);
+  document.body.dataset.mapReady = "true";
+});
+map.on("idle", () => { document.body.dataset.mapIdle = String(Date.now()); });
+window.portal = { map, layers, selectTab };

@@ -1,0 +1,41 @@
+// Small DOM and number helpers shared by the portal's modules.
+
+/** Create an element: el("a", {href: "/x", class: "y"}, "text", child, ...). Text is never HTML. */
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === false || value == null) continue;
+    if (name === "class") node.className = value;
+    else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+    else if (name === "dataset") Object.assign(node.dataset, value);
+    else node.setAttribute(name, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function formatNumber(value, language) {
+  if (typeof value !== "number") return String(value);
+  const locale = { ky: "ky-KG", ru: "ru-RU", en: "en-GB" }[language] || "en-GB";
+  return value.toLocaleString(locale, { maximumFractionDigits: 2 });
+}
+
+/** An absolute URL for a same-origin path (tile templates keep their {z}/{x}/{y} as is). */
+export function absolute(path) {
+  return location.origin + path;
+}
+
+/** fetch() that returns parsed JSON, or throws an Error carrying the server's description. */
+export async function getJson(url, options = {}) {
+  const response = await fetch(url, { headers: { Accept: "application/json" }, ...options });
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = new Error((body && (body.description || body.detail)) || `HTTP ${response.status}`);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}

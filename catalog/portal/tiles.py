@@ -1,0 +1,247 @@
+"""Raster map tiles rendered from published COGs: the hillshaded basemap and coverage layers.
+
+Tiles are XYZ in WebMercator (EPSG:3857), 256 x 256 PNG. A tile reads only the window of the COG
+under it, at a decimation that lets GDAL use the COG's overviews, then `rasterio.warp.reproject`
+resamples that window onto the tile grid. Published versions never change, so each rendered tile
+is cached on disk under the catalog home, keyed by dataset version and style (see `TileCache`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+from rasterio.warp import reproject
+from rasterio.windows import Window, from_bounds
+
+TILE_SIZE = 256
+MAX_ZOOM = 18
+WORLD = 20037508.342789244  # half the WebMercator world width, metres
+MERCATOR = "EPSG:3857"
+
+# Elevation tints (metres -> RGB): lowland greens, steppe yellows, mountain browns, snow.
+TERRAIN_STOPS = [(400, (98, 145, 88)), (900, (150, 180, 104)), (1500, (214, 205, 140)),
+                 (2200, (196, 163, 112)), (3000, (160, 118, 84)), (3800, (150, 130, 120)),
+                 (4600, (214, 210, 206)), (6000, (252, 252, 252))]
+SLOPE_STOPS = [(0, (255, 255, 212)), (5, (254, 227, 145)), (10, (254, 196, 79)),
+               (20, (254, 153, 41)), (30, (217, 95, 14)), (45, (153, 52, 4))]
+VIRIDIS_STOPS = [(0.0, (68, 1, 84)), (0.25, (59, 82, 139)), (0.5, (33, 145, 140)),
+                 (0.75, (94, 201, 98)), (1.0, (253, 231, 37))]
+
+
+class TileOutOfRange(ValueError):
+    """z/x/y outside the tile pyramid."""
+
+
+@dataclass(frozen=True)
+class TileBounds:
+    z: int
+    x: int
+    y: int
+
+    @classmethod
+    def checked(cls, z: int, x: int, y: int, max_zoom: int = MAX_ZOOM) -> TileBounds:
+        if not 0 <= z <= max_zoom:
+            raise TileOutOfRange(f"zoom {z} is outside 0..{max_zoom}")
+        if not (0 <= x < 2**z and 0 <= y < 2**z):
+            raise TileOutOfRange(f"tile {x}/{y} does not exist at zoom {z}")
+        return cls(z, x, y)
+
+    @property
+    def mercator(self) -> tuple[float, float, float, float]:
+        size = 2 * WORLD / 2**self.z
+        minx = -WORLD + self.x * size
+        maxy = WORLD - self.y * size
+        return minx, maxy - size, minx + size, maxy
+
+    @property
+    def lonlat(self) -> tuple[float, float, float, float]:
+        minx, miny, maxx, maxy = self.mercator
+        return (*mercator_to_lonlat(minx, miny), *mercator_to_lonlat(maxx, maxy))
+
+
+def mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
+    lon = x / WORLD * 180.0
+    lat = math.degrees(2 * math.atan(math.exp(y / WORLD * math.pi)) - math.pi / 2)
+    return lon, lat
+
+
+def lonlat_to_mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    lat = np.clip(lat, -85.05112878, 85.05112878)
+    x = np.asarray(lon) * WORLD / 180.0
+    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * WORLD / np.pi
+    return x, y
+
+
+# --- reading a COG onto the tile grid ---------------------------------------------------------
+
+
+def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0) -> np.ndarray | None:
+    """Band 1 resampled onto the tile grid (plus `buffer` pixels each side), NaN for nodata.
+
+    None when the COG does not reach the tile.
+    """
+    size = TILE_SIZE + 2 * buffer
+    minx, miny, maxx, maxy = tile.mercator
+    pixel = (maxx - minx) / TILE_SIZE
+    dst_transform = Affine(pixel, 0, minx - buffer * pixel, 0, -pixel, maxy + buffer * pixel)
+    west, south = mercator_to_lonlat(minx - buffer * pixel, miny - buffer * pixel)
+    east, north = mercator_to_lonlat(maxx + buffer * pixel, maxy + buffer * pixel)
+    with rasterio.open(path) as dataset:
+        source = _source_window(dataset, (west, south, east, north), size)
+        if source is None:
+            return None
+        data, src_transform = source
+        destination = np.full((size, size), np.nan, dtype="float32")
+        reproject(data, destination, src_transform=src_transform, src_crs=dataset.crs,
+                  src_nodata=dataset.nodata, dst_transform=dst_transform, dst_crs=MERCATOR,
+                  dst_nodata=np.nan, resampling=Resampling.bilinear)
+    return destination
+
+
+def _source_window(dataset, bounds: tuple, size: int) -> tuple[np.ndarray, Affine] | None:
+    """The COG window under `bounds` (2 pixels margin), decimated to about 2x the tile size."""
+    window = from_bounds(*bounds, transform=dataset.transform)
+    col0, row0 = math.floor(window.col_off) - 2, math.floor(window.row_off) - 2
+    col1 = math.ceil(window.col_off + window.width) + 2
+    row1 = math.ceil(window.row_off + window.height) + 2
+    col0, row0 = max(col0, 0), max(row0, 0)
+    col1, row1 = min(col1, dataset.width), min(row1, dataset.height)
+    if col1 <= col0 or row1 <= row0:
+        return None
+    window = Window(col0, row0, col1 - col0, row1 - row0)
+    scale = max(window.width / (2 * size), window.height / (2 * size), 1.0)
+    shape = (max(1, round(window.height / scale)), max(1, round(window.width / scale)))
+    # A decimated read lets GDAL pick the COG overview; 'average' skips nodata cells.
+    data = dataset.read(1, window=window, out_shape=shape, resampling=Resampling.average)
+    transform = dataset.window_transform(window) * Affine.scale(
+        window.width / shape[1], window.height / shape[0])
+    return data, transform
+
+
+# --- styling ----------------------------------------------------------------------------------
+
+
+def ramp(values: np.ndarray, stops: list[tuple[float, tuple[int, int, int]]]) -> np.ndarray:
+    """RGB (h, w, 3) uint8 by linear interpolation between (value, colour) stops."""
+    levels = np.array([s[0] for s in stops], dtype="float64")
+    colours = np.array([s[1] for s in stops], dtype="float64")
+    filled = np.nan_to_num(values, nan=levels[0])
+    channels = [np.interp(filled, levels, colours[:, c]) for c in range(3)]
+    return np.dstack(channels).astype("uint8")
+
+
+def hillshade(dem: np.ndarray, tile: TileBounds, azimuth: float = 315.0,
+              altitude: float = 45.0) -> np.ndarray:
+    """Shading in 0..1 for a DEM with a 1-pixel buffer on the tile grid; returns the inner tile.
+
+    Mercator pixels are cos(latitude) times smaller on the ground; low zooms are exaggerated
+    so the mountains still read at country scale.
+    """
+    minx, miny, maxx, maxy = tile.mercator
+    latitude = math.radians(mercator_to_lonlat(0, (miny + maxy) / 2)[1])
+    ground = (maxx - minx) / TILE_SIZE * math.cos(latitude)
+    exaggeration = max(1.0, 2.0 ** ((9 - tile.z) / 2.5))
+    filled = np.where(np.isnan(dem), np.nanmin(dem) if np.isfinite(dem).any() else 0, dem)
+    dzdy, dzdx = np.gradient(filled * exaggeration, ground)
+    slope = np.arctan(np.hypot(dzdx, dzdy))
+    aspect = np.arctan2(-dzdx, dzdy)
+    zenith, az = math.radians(90 - altitude), math.radians(360 - azimuth + 90)
+    shade = (math.cos(zenith) * np.cos(slope)
+             + math.sin(zenith) * np.sin(slope) * np.cos(az - aspect))
+    return np.clip(shade, 0, 1)[1:-1, 1:-1]
+
+
+def basemap_rgba(dem: np.ndarray, tile: TileBounds) -> np.ndarray:
+    """Elevation tint multiplied by a soft hillshade; transparent outside the data."""
+    inner = dem[1:-1, 1:-1]
+    shade = hillshade(dem, tile)
+    tint = ramp(inner, TERRAIN_STOPS).astype("float32")
+    lit = tint * (0.45 + 0.65 * shade)[..., None]
+    alpha = np.where(np.isnan(inner), 0, 255)
+    return np.dstack([np.clip(lit, 0, 255), alpha]).astype("uint8")
+
+
+def coverage_rgba(data: np.ndarray, stops: list, opacity: int = 255) -> np.ndarray:
+    alpha = np.where(np.isnan(data), 0, opacity)
+    return np.dstack([ramp(data, stops), alpha]).astype("uint8")
+
+
+def stretched_stops(minimum: float, maximum: float) -> list:
+    """The default ramp spread over a band's value range."""
+    span = (maximum - minimum) or 1.0
+    return [(minimum + f * span, colour) for f, colour in VIRIDIS_STOPS]
+
+
+def encode_png(rgba: np.ndarray) -> bytes:
+    bands = np.moveaxis(rgba, -1, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile() as memory:
+            with memory.open(driver="PNG", width=bands.shape[2], height=bands.shape[1],
+                             count=bands.shape[0], dtype="uint8") as png:
+                png.write(bands)
+            return memory.read()
+
+
+def empty_png() -> bytes:
+    return _EMPTY_PNG
+
+
+_EMPTY_PNG = encode_png(np.zeros((TILE_SIZE, TILE_SIZE, 4), dtype="uint8"))
+
+
+# --- the disk cache ---------------------------------------------------------------------------
+
+
+class TileCache:
+    """Rendered tiles on disk: <home>/cache/tiles/<key>/<z>/<x>/<y>.<ext>.
+
+    Keys name immutable inputs (dataset id, version, style), so an entry never goes stale;
+    writes go through a temporary file and a rename, so readers never see half a tile.
+    """
+
+    def __init__(self, home: Path):
+        self.root = Path(home) / "cache" / "tiles"
+
+    def get_or_render(self, key: str, tile: TileBounds, ext: str,
+                      render: Callable[[], bytes]) -> bytes:
+        path = self.root / key / str(tile.z) / str(tile.x) / f"{tile.y}.{ext}"
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            pass
+        data = render()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+        return data
+
+
+# --- the tiles the portal asks for -------------------------------------------------------------
+
+
+def render_basemap(dem_path: Path, tile: TileBounds) -> bytes:
+    dem = read_tile(dem_path, tile, buffer=1)
+    if dem is None or np.isnan(dem).all():
+        return empty_png()
+    return encode_png(basemap_rgba(dem, tile))
+
+
+def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes:
+    data = read_tile(path, tile)
+    if data is None or np.isnan(data).all():
+        return empty_png()
+    return encode_png(coverage_rgba(data, stops))
