@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import fiona
+import numpy as np
 import shapely
 from fiona.errors import FionaError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
+from catalog.convert.gpkg_bulk import read_batches
 from catalog.problems import Problem
 
 MAX_PROBLEMS_PER_KIND = 20  # enough to fix the pattern; a list of 10,000 helps nobody
+GEOMETRY_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
+                  "MultiPolygon", "GeometryCollection")  # by shapely type id
 
 
 @dataclass(frozen=True)
@@ -65,12 +70,96 @@ def _inspect_layer(path: Path, layer: str, id_field: str | None):
             )
         if id_field and id_field not in fields:
             problems.append(Problem("id_field", f"{id_field!r} is not a field of {where}"))
-        geometry_types, count, feature_problems = _check_features(collection, id_field, fields)
+        checked = _check_geopackage_rows(path, layer, id_field, fields)
+        if checked is None:  # not a GeoPackage, or not one SQLite can read in bulk
+            checked = _check_features(collection, id_field, fields)
+        geometry_types, count, feature_problems = checked
     problems.extend(feature_problems)
     if count == 0:
         problems.append(Problem(where, "contains no features"))
     info = VectorInfo(path, layer, crs, count, tuple(sorted(geometry_types)), fields)
     return info, problems
+
+
+class _Report:
+    """Problems found, at most MAX_PROBLEMS_PER_KIND of each kind, then a count of the rest."""
+
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+        self.reported: Counter = Counter()
+
+    def __call__(self, kind: str, problem: Problem) -> None:
+        self.reported[kind] += 1
+        if self.reported[kind] <= MAX_PROBLEMS_PER_KIND:
+            self.problems.append(problem)
+
+    def close(self) -> list[Problem]:
+        for kind, total in self.reported.items():
+            if total > MAX_PROBLEMS_PER_KIND:
+                self.problems.append(Problem(
+                    "features", f"{total - MAX_PROBLEMS_PER_KIND} more {kind} problems not listed"
+                ))
+        return self.problems
+
+
+def _check_geopackage_rows(
+    path: Path, layer: str, id_field: str | None, fields: dict
+) -> tuple[Counter, int, list] | None:
+    """The checks of `_check_features` on a GeoPackage, a batch of rows at a time.
+
+    Reads geometry blobs with SQLite and tests them with shapely's array functions (a million
+    parcels in seconds instead of minutes through fiona). None when the file is not a
+    GeoPackage this reader handles (the caller then uses fiona).
+    """
+    if path.suffix.lower() != ".gpkg":
+        return None
+    report, geometry_types, seen_ids = _Report(), Counter(), set()
+    names = list(fields)
+    id_column = names.index(id_field) if id_field in fields else None
+    count = 0
+    try:
+        for geometries, rows in read_batches(path, layer, names):
+            _check_batch(geometries, rows, count, (id_field, id_column), report,
+                         geometry_types, seen_ids)
+            count += len(rows)
+    except (ValueError, sqlite3.Error, shapely.errors.GEOSException):
+        return None
+    return geometry_types, count, report.close()
+
+
+def _check_batch(geometries, rows, first: int, id_spec, report, geometry_types, seen_ids) -> None:
+    id_field, id_column = id_spec
+    missing = shapely.is_missing(geometries)
+    empty = ~missing & shapely.is_empty(geometries)
+    invalid = ~missing & ~empty & ~shapely.is_valid(geometries)
+    type_ids = shapely.get_type_id(geometries)
+    for type_id, total in zip(*np.unique(type_ids[~missing], return_counts=True), strict=True):
+        geometry_types[GEOMETRY_TYPES[type_id]] += int(total)
+
+    def label(i: int) -> str:
+        if id_column is not None and rows[i][id_column] is not None:
+            return f"feature {first + i} ({id_field}={rows[i][id_column]})"
+        return f"feature {first + i}"
+
+    for i in np.flatnonzero(missing | empty | invalid).tolist():
+        if missing[i]:
+            report("empty", Problem(label(i), "has no geometry"))
+        elif empty[i]:
+            report("empty", Problem(label(i), "has an empty geometry"))
+        else:
+            report("invalid", Problem(label(i),
+                                      f"invalid geometry: {explain_validity(geometries[i])}"))
+    if id_column is None:
+        return
+    for i, row in enumerate(rows):
+        if missing[i]:
+            continue  # fiona's loop skips the id checks of features without geometry
+        value = row[id_column]
+        if value is None:
+            report("id", Problem(label(i), f"has no value for the id field {id_field!r}"))
+        elif value in seen_ids:
+            report("id", Problem(label(i), f"duplicate id {value!r} in field {id_field!r}"))
+        seen_ids.add(value)
 
 
 def _check_features(collection, id_field: str | None, fields: dict) -> tuple[Counter, int, list]:

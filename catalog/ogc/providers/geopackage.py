@@ -38,6 +38,7 @@ inode or mtime) gets fresh metadata and connections.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import os
@@ -45,10 +46,12 @@ import sqlite3
 import struct
 import threading
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+import numpy as np
 import shapely
 from pygeoapi.crs import crs_transform
 from pygeoapi.provider.base import (
@@ -207,11 +210,18 @@ class TableMeta:
     columns: list[str]  # non-pk, non-geometry columns with a JSON-representable kind
     srs_id: int
     total: int
+    first_pk: int | None = None  # smallest primary key
+    dense: bool = False  # pks are first_pk .. first_pk + total - 1: offset k is pk first_pk + k
 
 
 _META: dict[tuple, TableMeta] = {}
 _META_LOCK = threading.Lock()
 _LOCAL = threading.local()
+# numberMatched of filtered queries, per file version: published files never change, so a count
+# stays exact; clients paging through one filter (GDAL, QGIS) ask for it on every page.
+_COUNTS: OrderedDict[tuple, int] = OrderedDict()
+_COUNTS_LOCK = threading.Lock()
+COUNT_CACHE_SIZE = 512
 
 
 def column_kind(declared: str) -> str | None:
@@ -301,8 +311,12 @@ def _load_meta(conn: sqlite3.Connection, path: str, table: str | None) -> TableM
         LOGGER.warning("%s: no R-tree index %s, spatial filters scan the table", path, rtree)
         rtree = None
     schema = TableSchema(table, pk, geom, rtree, kinds)
-    (total,) = conn.execute(f"SELECT COUNT(*) FROM {quote_ident(table)}").fetchone()  # noqa: S608 - identifier from metadata
-    return TableMeta(schema, columns, srs_id, total)
+    total, first, last = conn.execute(
+        f"SELECT COUNT(*), MIN({quote_ident(pk)}), MAX({quote_ident(pk)}) "  # noqa: S608 - identifiers from metadata
+        f"FROM {quote_ident(table)}"
+    ).fetchone()
+    dense = total > 0 and last - first + 1 == total
+    return TableMeta(schema, columns, srs_id, total, first, dense)
 
 
 def table_meta(path: str, version: tuple, table: str | None) -> TableMeta:
@@ -425,11 +439,17 @@ class GeoPackageProvider(BaseProvider):
         matched = self._count(where, params)
         collection: dict = {"type": "FeatureCollection", "features": [], "numberMatched": matched}
         if resulttype == "results" and offset < matched and limit > 0:
-            sql = (
-                f"SELECT {', '.join(quote_ident(c) for c in columns)} "  # noqa: S608 - identifiers from metadata
-                f"FROM {quote_ident(self.table)}{where} ORDER BY {order} LIMIT ? OFFSET ?"
-            )
-            rows = self._execute(sql, params + [limit, offset])
+            names = ", ".join(quote_ident(c) for c in columns)
+            select = f"SELECT {names} FROM {quote_ident(self.table)}"  # noqa: S608 - identifiers from metadata
+            if not where and not sortby and self._meta.dense:
+                # Unfiltered pages in pk order of a gap-free table: the row at offset k has pk
+                # first_pk + k, so a deep page is an index seek instead of an OFFSET walk.
+                pk = quote_ident(self.schema.pk)
+                sql = f"{select} WHERE {pk} >= ? ORDER BY {pk} LIMIT ?"
+                rows = self._execute(sql, [self._meta.first_pk + offset, limit])
+            else:
+                sql = f"{select}{where} ORDER BY {order} LIMIT ? OFFSET ?"
+                rows = self._execute(sql, params + [limit, offset])
             collection["features"] = self._features(rows, columns)
         collection["numberReturned"] = len(collection["features"])
         return collection
@@ -593,15 +613,29 @@ class GeoPackageProvider(BaseProvider):
         return features
 
     def _geometries(self, blobs: list[bytes | None]) -> list[dict | None]:
-        out: list[dict | None] = []
+        """GeoJSON geometry dicts for a page, decoded and written by shapely's array functions."""
+        wkbs: list[bytes | None] = []
         for blob in blobs:
             try:
-                geometry = gpkg_to_shapely(blob)
-            except (ValueError, shapely.errors.GEOSException) as err:
+                wkbs.append(None if blob is None else gpkg_wkb(blob))
+            except ValueError as err:
                 LOGGER.warning("%s: unreadable geometry: %s", self.path, err)
-                geometry = None
-            out.append(None if geometry is None or geometry.is_empty else mapping(geometry))
-        return out
+                wkbs.append(None)
+        try:
+            geometries = shapely.from_wkb(np.array(wkbs, dtype=object))
+        except shapely.errors.GEOSException:  # rare: decode one by one to skip the bad ones
+            return [self._one_geometry(wkb) for wkb in wkbs]
+        keep = ~shapely.is_missing(geometries) & ~shapely.is_empty(geometries)
+        texts = shapely.to_geojson(np.where(keep, geometries, None))
+        return [json.loads(text) if text is not None else None for text in texts]
+
+    def _one_geometry(self, wkb: bytes | None) -> dict | None:
+        try:
+            geometry = shapely.from_wkb(wkb) if wkb is not None else None
+        except shapely.errors.GEOSException as err:
+            LOGGER.warning("%s: unreadable geometry: %s", self.path, err)
+            return None
+        return None if geometry is None or geometry.is_empty else mapping(geometry)
 
     # SQL -----------------------------------------------------------------------------------------
 
@@ -609,7 +643,17 @@ class GeoPackageProvider(BaseProvider):
         if not where:
             return self._meta.total
         sql = f"SELECT COUNT(*) FROM {quote_ident(self.table)}{where}"  # noqa: S608 - identifiers from metadata
-        return self._execute(sql, params)[0][0]
+        key = (self.path, self._version, sql, tuple(params))
+        with _COUNTS_LOCK:
+            if key in _COUNTS:
+                _COUNTS.move_to_end(key)
+                return _COUNTS[key]
+        count = self._execute(sql, params)[0][0]
+        with _COUNTS_LOCK:
+            _COUNTS[key] = count
+            while len(_COUNTS) > COUNT_CACHE_SIZE:
+                _COUNTS.popitem(last=False)
+        return count
 
     def _execute(self, sql: str, params: list) -> list[tuple]:
         try:

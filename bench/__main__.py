@@ -1,0 +1,40 @@
+"""Benchmarks: `python -m bench [features|parcels|publish] ...` (default: features).
+
+- features: publish the synthetic parcels, then load-test our OGC API Features against stock
+  pygeoapi on the same GeoPackage; writes bench/results/features-<date>.md.
+- parcels: only generate the synthetic parcel layer (bench/.work/parcels).
+- publish: generate (if needed) and publish it, report wall time and peak memory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench import features
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0].startswith("-"):
+        argv.insert(0, "features")
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    features.add_arguments(commands.add_parser("features", help="features load test"))
+    generate = commands.add_parser("parcels", help="generate the synthetic parcels")
+    generate.add_argument("--count", type=int, default=1_000_000)
+    publish = commands.add_parser("publish", help="time `taza publish` of the parcels")
+    publish.add_argument("--count", type=int, default=1_000_000)
+    args = parser.parse_args(argv)
+    args.command_line = ["python", "-m", "bench", *argv]
+    if args.command == "features":
+        return features.run(args)
+    if args.command == "parcels":
+        features.ensure_parcels(args.count)
+        return 0
+    return features.publish_only(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

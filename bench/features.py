@@ -1,0 +1,459 @@
+"""OGC API Features: our GeoPackage provider against stock pygeoapi, on the same file.
+
+    python -m bench features [--duration 60] [--count 1000000] [--reuse-publish]
+
+1. Generates the synthetic parcels (bench/parcels.py) unless already there.
+2. Publishes them through the normal pipeline (`taza publish`) into a bench catalog home,
+   timing it and reading its peak resident memory (wait4's ru_maxrss).
+3. Builds stock pygeoapi 0.21.0 under Debian's /usr/bin/python3 (its SQLiteGPKG provider needs
+   mod_spatialite, which the pyenv Python cannot load), in bench/.work/stock-venv, and points it
+   at the SAME published GeoPackage.
+4. Serves both with gunicorn, same settings (2 workers, gthread, 4 threads, keep-alive 5 s), on
+   127.0.0.1, and drives each query with wrk (16 connections, 2 threads, `duration` seconds)
+   one server after the other, then prints a Markdown table and writes
+   bench/results/features-<date>.md.
+
+Before the load, every query is sent once to both servers to record whether each parameter was
+applied (stock pygeoapi answers 200 and ignores what it does not support).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from bench import parcels
+
+ROOT = Path(__file__).resolve().parent.parent
+WORK = ROOT / "bench" / ".work"
+RESULTS = ROOT / "bench" / "results"
+LUA = ROOT / "bench" / "wrk_report.lua"
+STOCK_VENV = WORK / "stock-venv"
+STOCK_PINS = ("pygeoapi==0.21.0", "gunicorn==23.0.0")
+DEBIAN_PACKAGES = {"wrk": "/usr/bin/wrk", "libsqlite3-mod-spatialite": None}
+COLLECTION = parcels.DATASET_ID
+ITEMS = f"/collections/{COLLECTION}/items"
+CONNECTIONS, WRK_THREADS = 16, 2
+GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "60",
+            "--keep-alive", "5", "--log-level", "warning"]
+# ~5 km boxes (0.06 x 0.045 degrees) centred on towns; rotated so no single box stays cached.
+TOWNS = {"Bishkek": (74.59, 42.87), "Osh": (72.80, 40.53), "Karakol": (78.39, 42.49),
+         "Jalal-Abad": (73.00, 40.93), "Naryn": (75.99, 41.43), "Talas": (72.24, 42.52),
+         "Tokmok": (75.30, 42.84), "Balykchy": (76.19, 42.46), "Kara-Balta": (73.85, 42.81),
+         "Uzgen": (73.30, 40.77)}
+
+
+def town_boxes() -> list[str]:
+    return [f"{x - 0.03:.4f},{y - 0.0225:.4f},{x + 0.03:.4f},{y + 0.0225:.4f}"
+            for x, y in TOWNS.values()]
+
+
+@dataclass
+class Query:
+    name: str
+    paths: list[str]  # query strings after ITEMS; '{AREA}' is randomised per request by wrk
+    note: str = ""
+
+
+def queries() -> list[Query]:
+    return [
+        Query("items?limit=100", ["?limit=100"]),
+        Query("bbox (5 km town boxes, limit=100)",
+              [f"?limit=100&bbox={box}" for box in town_boxes()],
+              f"{len(TOWNS)} boxes in rotation"),
+        Query("CQL2 filter (land_use, area_m2)",
+              ["?limit=100&filter-lang=cql2-text&filter="
+               + urllib.parse.quote("land_use='pasture' AND area_m2>{AREA}", safe="{}")],
+              "area threshold random per request (1000-40000), so counts are not cached"),
+        Query("offset=900000", ["?limit=100&offset=900000"]),
+        Query("sortby=-area_m2", ["?limit=100&sortby=-area_m2"]),
+    ]
+
+
+# --- set-up -------------------------------------------------------------------------------------
+
+
+def ensure_debian_packages() -> None:
+    missing = [name for name, path in DEBIAN_PACKAGES.items()
+               if not (Path(path).exists() if path else _dpkg_installed(name))]
+    if not missing:
+        return
+    print(f"installing Debian packages {missing} (benchmark only)", flush=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", *missing], check=True, env=env)
+
+
+def _dpkg_installed(name: str) -> bool:
+    result = subprocess.run(["dpkg-query", "-W", "-f=${Status}", name],
+                            capture_output=True, text=True)
+    return "install ok installed" in result.stdout
+
+
+def ensure_stock_venv() -> Path:
+    python = STOCK_VENV / "bin" / "python"
+    stamp = STOCK_VENV / ".pins"
+    if not (stamp.exists() and stamp.read_text() == "\n".join(STOCK_PINS)):
+        print(f"creating {STOCK_VENV} with {', '.join(STOCK_PINS)}", flush=True)
+        shutil.rmtree(STOCK_VENV, ignore_errors=True)
+        subprocess.run(["/usr/bin/python3", "-m", "venv", str(STOCK_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                        *STOCK_PINS], check=True)
+        stamp.write_text("\n".join(STOCK_PINS))
+    return python
+
+
+@dataclass
+class PublishFigures:
+    seconds: float
+    peak_rss_mb: float
+    gpkg: Path
+    table: str
+    feature_count: int
+    output: str
+
+
+def publish(home: Path, manifest: Path, reuse: bool) -> PublishFigures:
+    """`taza publish` into a fresh bench home (or reuse one), timed, with its peak RSS."""
+    if reuse and (home / "current.json").exists():
+        seconds, peak = float("nan"), float("nan")
+        output = "(reused an earlier publish)"
+    else:
+        shutil.rmtree(home, ignore_errors=True)
+        home.mkdir(parents=True)
+        env = dict(os.environ, TAZA_HOME=str(home))
+        started = time.monotonic()
+        process = subprocess.Popen([sys.executable, "-m", "catalog.cli", "publish", str(manifest)],
+                                   env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        # wait4 reports the finished child's own peak RSS (taza publish runs in one process).
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.monotonic() - started
+        output = process.stdout.read().strip()
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            raise SystemExit(f"publish failed:\n{output}")
+        peak = usage.ru_maxrss / 1024
+    record = json.loads(next((home / "datasets" / COLLECTION).glob("*/record.json")).read_text())
+    gpkg = home / "datasets" / COLLECTION / str(record["version"]) / f"{COLLECTION}.gpkg"
+    return PublishFigures(seconds, peak, gpkg, record["vector"]["table"],
+                          record["vector"]["feature_count"], output)
+
+
+def stock_config(gpkg: Path, table: str, port: int, folder: Path) -> dict[str, str]:
+    """Stock pygeoapi config (SQLiteGPKG provider) for the layer; returns the server env."""
+    config = {
+        "server": {
+            "bind": {"host": "127.0.0.1", "port": port},
+            "url": f"http://127.0.0.1:{port}",
+            "mimetype": "application/json; charset=UTF-8",
+            "encoding": "utf-8",
+            "language": "en-US",
+            "cors": False,
+            "pretty_print": False,
+            "limits": {"default_items": 10, "max_items": 10000},
+            "map": {"url": "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+                    "attribution": "OpenStreetMap"},
+        },
+        "logging": {"level": "ERROR"},
+        "metadata": {
+            "identification": {"title": "stock pygeoapi (benchmark)", "description": "bench",
+                               "keywords": ["bench"], "keywords_type": "theme",
+                               "terms_of_service": "https://creativecommons.org/licenses/by/4.0/",
+                               "url": "https://example.org"},
+            "license": {"name": "CC0-1.0", "url": "https://example.org"},
+            "provider": {"name": "bench", "url": "https://example.org"},
+            "contact": {"name": "bench", "position": "bench", "address": "-", "city": "-",
+                        "stateorprovince": "-", "postalcode": "-", "country": "-",
+                        "email": "bench@example.org", "url": "https://example.org",
+                        "role": "pointOfContact"},
+        },
+        "resources": {
+            COLLECTION: {
+                "type": "collection",
+                "title": "Land parcels, synthetic",
+                "description": "synthetic benchmark layer",
+                "keywords": ["synthetic"],
+                "extents": {"spatial": {"bbox": [69.2, 39.1, 80.3, 43.3],
+                                        "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
+                "providers": [{"type": "feature", "name": "SQLiteGPKG", "data": str(gpkg),
+                               "id_field": "fid", "table": table}],
+            }
+        },
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / "pygeoapi.yml"
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    openapi_path = folder / "openapi.yml"
+    env = dict(os.environ, PYGEOAPI_CONFIG=str(config_path), PYGEOAPI_OPENAPI=str(openapi_path))
+    subprocess.run([str(STOCK_VENV / "bin" / "pygeoapi"), "openapi", "generate",
+                    str(config_path), "--output-file", str(openapi_path)],
+                   check=True, env=env, capture_output=True)
+    return env
+
+
+# --- servers ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    base: str  # URL of the OGC API root
+    process: subprocess.Popen
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start(name: str, command: list[str], env: dict, base: str, log: Path) -> Server:
+    handle = log.open("w")
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=handle, stderr=handle,
+                               start_new_session=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} server exited; see {log}")
+        try:
+            with urllib.request.urlopen(f"{base}/collections/{COLLECTION}", timeout=5) as answer:
+                if answer.status == 200:
+                    return Server(name, base, process, log)
+        except OSError:
+            time.sleep(0.5)
+    stop(Server(name, base, process, log))
+    raise SystemExit(f"{name} server did not answer within 120 s; see {log}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        os.killpg(server.process.pid, signal.SIGTERM)  # our own gunicorn and its workers
+        try:
+            server.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.process.pid, signal.SIGKILL)
+            server.process.wait()
+
+
+# --- what each server applies -------------------------------------------------------------------
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=120) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as err:
+        return err.code, {}
+
+
+def applied(query: Query, server: Server) -> str:
+    """Send the query once and check that the parameter was honoured."""
+    path = query.paths[0].replace("{AREA}", "5000")
+    status, body = get_json(server.base + ITEMS + path)
+    if status != 200:
+        return f"HTTP {status}"
+    features = body.get("features", [])
+    props = [f["properties"] for f in features]
+    matched = body.get("numberMatched")
+    if "bbox=" in path:
+        box = [float(v) for v in path.split("bbox=")[1].split("&")[0].split(",")]
+        ok = bool(features) and all(_touches(f["geometry"], box) for f in features)
+    elif "filter=" in path:
+        ok = bool(props) and all(p["land_use"] == "pasture" and p["area_m2"] > 5000
+                                 for p in props)
+    elif "sortby=" in path:
+        areas = [p["area_m2"] for p in props]
+        ok = bool(areas) and areas == sorted(areas, reverse=True) and areas[0] >= 40_000
+    elif "offset=" in path:
+        ok = bool(features) and str(features[0]["id"]) == "900001"
+    else:
+        ok = len(features) == 100
+    count = f", numberMatched {matched:,}" if isinstance(matched, int) else ", no numberMatched"
+    return ("applied" if ok else "**ignored**") + count
+
+
+def _touches(geometry: dict, box: list[float]) -> bool:
+    coords = geometry["coordinates"]
+    while isinstance(coords[0][0], list):
+        coords = [c for part in coords for c in part]
+    xs, ys = [c[0] for c in coords], [c[1] for c in coords]
+    return min(xs) <= box[2] and max(xs) >= box[0] and min(ys) <= box[3] and max(ys) >= box[1]
+
+
+# --- load ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Result:
+    server: str
+    query: str
+    figures: dict = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return self.figures["requests"] / (self.figures["duration_us"] / 1e6)
+
+    @property
+    def socket_errors(self) -> int:
+        f = self.figures
+        return f["connect_errors"] + f["read_errors"] + f["write_errors"] + f["timeouts"]
+
+
+def run_wrk(server: Server, query: Query, duration: int) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as handle:
+        prefix = urllib.parse.urlsplit(server.base).path + ITEMS
+        handle.write("\n".join(prefix + p for p in query.paths) + "\n")
+    host = urllib.parse.urlsplit(server.base)
+    command = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "30s",
+               "-s", str(LUA), f"{host.scheme}://{host.netloc}"]
+    try:
+        out = subprocess.run(command, env=dict(os.environ, WRK_PATHS=handle.name),
+                             capture_output=True, text=True, timeout=duration + 120, check=True)
+    finally:
+        os.unlink(handle.name)
+    line = next(x for x in out.stdout.splitlines() if x.startswith("{"))
+    return Result(server.name, query.name, json.loads(line))
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) -> str:
+    ms = lambda us: f"{us / 1000:.1f}"  # noqa: E731
+    lines = [
+        f"# Features benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"Command: `{' '.join(args.command_line)}`  ",
+        f"Machine: {os.cpu_count()} cores, {platform.platform()}; shared and noisy, so read the "
+        "ratios (both servers measured in this run, one after the other).  ",
+        f"Layer: {figures.feature_count:,} synthetic parcel polygons (`{COLLECTION}`), the same "
+        f"published GeoPackage for both ({figures.gpkg.stat().st_size / 1e6:.0f} MB).  ",
+        f"Load: wrk, {CONNECTIONS} connections, {WRK_THREADS} threads, {args.duration} s per row, "
+        "127.0.0.1, timeout 30 s. Servers: gunicorn, 2 workers, gthread, 4 threads each, "
+        "keep-alive 5 s.  ",
+        "Ours: `taza serve --workers 2` (pygeoapi 0.24.0, Python "
+        f"{platform.python_version()}, catalog.ogc.providers.geopackage).  ",
+        "Stock: pygeoapi 0.21.0 `SQLiteGPKG` provider with mod_spatialite, Debian "
+        "/usr/bin/python3 (3.11).",
+        "",
+        "## Publish (`taza publish`, fresh catalog home)",
+        "",
+        f"- wall time: {figures.seconds:.1f} s (target < 120 s)",
+        f"- peak resident memory: {figures.peak_rss_mb:.0f} MB (target < 1024 MB)",
+        f"- output: `{figures.output}`",
+        "",
+        "## Queries",
+        "",
+        "| query | server | req/s | p50 ms | p99 ms | non-2xx | socket errors | parameter |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
+    ]
+    ratios = []
+    for query, ours, stock in rows:
+        for name, (result, check) in (("ours", ours), ("stock", stock)):
+            f = result.figures
+            lines.append(f"| {query.name} | {name} | {result.rps:.1f} | {ms(f['p50_us'])} | "
+                         f"{ms(f['p99_us'])} | {f['non2xx']} | {result.socket_errors} | {check} |")
+        o, s = ours[0], stock[0]
+        throughput = o.rps / s.rps if s.rps else float("inf")
+        p50 = s.figures["p50_us"] / o.figures["p50_us"] if o.figures["p50_us"] else float("nan")
+        ratios.append(f"| {query.name} | {throughput:.1f}x | {p50:.1f}x | {query.note} |")
+    lines += ["", "## Ratios (ours / stock)", "",
+              "| query | throughput | p50 latency (stock / ours) | note |", "|---|---:|---:|---|",
+              *ratios, ""]
+    return "\n".join(lines)
+
+
+def ensure_parcels(count: int) -> Path:
+    """The parcels manifest, generated unless the same count was generated before."""
+    manifest = WORK / "parcels" / f"{COLLECTION}.yaml"
+    stamp = WORK / "parcels" / ".count"
+    if not (manifest.exists() and stamp.exists() and stamp.read_text() == str(count)):
+        # In a child process: this one stays small, so the publish child it forks later
+        # does not inherit (and report) the generator's memory as its peak.
+        subprocess.run([sys.executable, "-m", "bench.parcels", "--count", str(count),
+                        "--out", str(manifest.parent)], cwd=ROOT, check=True)
+        stamp.write_text(str(count))
+    return manifest
+
+
+def publish_and_report(count: int, reuse: bool) -> PublishFigures:
+    manifest = ensure_parcels(count)
+    print("publishing through `taza publish` ...", flush=True)
+    figures = publish(WORK / "home", manifest, reuse)
+    print(f"{figures.output}\npublished in {figures.seconds:.1f} s, "
+          f"peak RSS {figures.peak_rss_mb:.0f} MB", flush=True)
+    return figures
+
+
+def publish_only(args) -> int:
+    publish_and_report(args.count, reuse=False)
+    return 0
+
+
+def run(args) -> int:
+    ensure_debian_packages()
+    home = WORK / "home"
+    figures = publish_and_report(args.count, args.reuse_publish)
+    ensure_stock_venv()
+    logs = WORK / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ours_port, stock_port = free_port(), free_port()
+    ours_env = dict(os.environ, TAZA_HOME=str(home))
+    stock_env = stock_config(figures.gpkg, figures.table, stock_port, WORK / "stock")
+    servers = []
+    try:
+        servers.append(start("ours", [sys.executable, "-m", "catalog.cli", "serve", "--workers",
+                                      "2", "--port", str(ours_port)], ours_env,
+                             f"http://127.0.0.1:{ours_port}/ogc", logs / "ours.log"))
+        servers.append(start("stock", [str(STOCK_VENV / "bin" / "gunicorn"), *GUNICORN,
+                                       "--bind", f"127.0.0.1:{stock_port}",
+                                       "pygeoapi.flask_app:APP"], stock_env,
+                             f"http://127.0.0.1:{stock_port}", logs / "stock.log"))
+        ours, stock = servers
+        rows = []
+        for query in queries():
+            checks = [applied(query, s) for s in (ours, stock)]
+            results = []
+            for server in (ours, stock):
+                print(f"{query.name}: {server.name} ...", end=" ", flush=True)
+                result = run_wrk(server, query, args.duration)
+                print(f"{result.rps:.1f} req/s, p50 {result.figures['p50_us'] / 1000:.1f} ms",
+                      flush=True)
+                results.append(result)
+            rows.append((query, (results[0], checks[0]), (results[1], checks[1])))
+    finally:
+        for server in servers:
+            stop(server)
+    text = report(args, figures, rows)
+    print("\n" + text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"features-{dt.date.today():%Y-%m-%d}.md"
+    out.write_text(text, encoding="utf-8")
+    print(f"written to {out.relative_to(ROOT)}")
+    return 0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--duration", type=int, default=60, help="seconds of load per row")
+    parser.add_argument("--count", type=int, default=1_000_000, help="synthetic parcels")
+    parser.add_argument("--reuse-publish", action="store_true",
+                        help="keep an earlier bench publish instead of publishing afresh")

@@ -1,0 +1,214 @@
+"""Bulk reading and writing of GeoPackage feature tables with SQLite and vectorised shapely.
+
+fiona moves one feature at a time through Python dicts: about 40 µs a polygon to write and
+60 µs to read and test, minutes for a million parcels. A GeoPackage is an SQLite file whose
+geometry column holds a small header plus WKB, so whole batches can be decoded, checked, encoded
+and inserted with shapely 2 array functions and `executemany` instead.
+
+Writing: fiona (GDAL) creates the empty layer (schema, CRS, gpkg_* metadata, the R-tree and
+its triggers) so the file is exactly what GDAL would write; we then insert the rows, fill the
+R-tree from the envelopes we already have, and set the extent and feature count GDAL would set.
+The R-tree triggers call SpatiaLite/GDAL SQL functions (ST_MinX, ...), which plain SQLite lacks,
+so they are dropped during the load and recreated unchanged afterwards.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import shapely
+
+# Envelope indicator -> envelope size in bytes (GeoPackage 1.3, clause 2.1.3).
+_ENVELOPE_SIZES = (0, 32, 48, 48, 64)
+BATCH = 50_000  # rows per batch: bounded memory, few Python round trips
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def decode_blobs(blobs: Sequence[bytes | None]) -> np.ndarray:
+    """Shapely geometries (None for NULL) from GeoPackage geometry blobs; ValueError if not."""
+    wkbs: list[bytes | None] = []
+    for blob in blobs:
+        if blob is None:
+            wkbs.append(None)
+            continue
+        if blob[:2] != b"GP" or len(blob) < 8 or blob[3] & 0x20:
+            raise ValueError("not a standard GeoPackage geometry blob")
+        indicator = (blob[3] >> 1) & 0x07
+        if indicator >= len(_ENVELOPE_SIZES):
+            raise ValueError("invalid GeoPackage envelope indicator")
+        wkbs.append(blob[8 + _ENVELOPE_SIZES[indicator] :])
+    return shapely.from_wkb(np.array(wkbs, dtype=object), on_invalid="raise")
+
+
+def encode_blobs(geometries: np.ndarray, srs_id: int) -> list[bytes | None]:
+    """GeoPackage blobs as GDAL writes them: little-endian, xy envelope except for points."""
+    wkbs = shapely.to_wkb(geometries, flavor="iso", byte_order=1)
+    bounds = shapely.bounds(geometries)[:, [0, 2, 1, 3]]  # minx, maxx, miny, maxy
+    with_envelope = b"GP\x00\x03" + struct.pack("<i", srs_id)
+    point_header = b"GP\x00\x01" + struct.pack("<i", srs_id)
+    empty_header = b"GP\x00\x11" + struct.pack("<i", srs_id)
+    is_point = shapely.get_type_id(geometries) == 0
+    is_empty = shapely.is_empty(geometries)
+    out: list[bytes | None] = []
+    for wkb, box, point, empty in zip(wkbs, bounds, is_point, is_empty, strict=True):
+        if wkb is None:
+            out.append(None)
+        elif empty:
+            out.append(empty_header + wkb)
+        elif point:
+            out.append(point_header + wkb)
+        else:
+            out.append(with_envelope + box.tobytes() + wkb)
+    return out
+
+
+@dataclass(frozen=True)
+class Table:
+    """A GeoPackage feature table: names of its pk, geometry and attribute columns."""
+
+    name: str
+    pk: str
+    geometry: str
+    columns: tuple[str, ...]  # attribute columns in table order
+    srs_id: int
+
+
+def describe_table(conn: sqlite3.Connection, table: str) -> Table:
+    row = conn.execute(
+        "SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
+    ).fetchone()
+    if row is None:
+        raise ValueError(f"table {table!r} has no geometry column")
+    geometry, srs_id = row
+    info = conn.execute(f"PRAGMA table_info({quote_ident(table)})").fetchall()
+    pk = next((r[1] for r in info if r[5] == 1 and "INT" in r[2].upper()), None)
+    if pk is None:
+        raise ValueError(f"table {table!r} has no integer primary key")
+    columns = tuple(r[1] for r in info if r[1] not in (pk, geometry))
+    return Table(table, pk, geometry, columns, srs_id)
+
+
+def read_batches(
+    path: Path, table: str, columns: Sequence[str], batch: int = BATCH, with_pk: bool = False
+) -> Iterator[tuple[np.ndarray, list[tuple]]]:
+    """(geometries, attribute rows) in primary-key order, `batch` rows at a time.
+
+    With `with_pk`, each row starts with the primary key.
+    """
+    conn = connect_readonly(path)
+    try:
+        meta = describe_table(conn, table)
+        columns = [meta.pk, *columns] if with_pk else columns
+        names = ", ".join(quote_ident(c) for c in (meta.geometry, *columns))
+        cursor = conn.execute(
+            f"SELECT {names} FROM {quote_ident(table)} ORDER BY {quote_ident(meta.pk)}"  # noqa: S608 - identifiers from metadata
+        )
+        while rows := cursor.fetchmany(batch):
+            yield decode_blobs([r[0] for r in rows]), [r[1:] for r in rows]
+    finally:
+        conn.close()
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+
+
+class BulkLoader:
+    """Append rows to an empty GDAL-created GeoPackage layer, then finish its index and metadata.
+
+    Use as a context manager; `append` takes geometries (shapely array) and attribute rows in the
+    table's column order. Nothing is committed unless the block completes.
+    """
+
+    def __init__(self, path: Path, table: str):
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.table = describe_table(self.conn, table)
+        self.rtree = f"rtree_{table}_{self.table.geometry}"
+        self.count = 0
+        self.bounds = [np.inf, np.inf, -np.inf, -np.inf]
+        self._triggers: list[str] = []
+
+    def __enter__(self) -> BulkLoader:
+        conn = self.conn
+        # A staging file: a journal in memory is enough; the store fsyncs the finished version.
+        conn.execute("PRAGMA journal_mode = MEMORY")
+        conn.execute("PRAGMA synchronous = OFF")
+        conn.execute("BEGIN")
+        self._triggers = [
+            sql
+            for (sql,) in conn.execute(
+                "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+                (self.table.name,),
+            )
+        ]
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?",
+            (self.table.name,),
+        ).fetchall():
+            conn.execute(f"DROP TRIGGER {quote_ident(name)}")
+        return self
+
+    def append(self, geometries: np.ndarray, rows: Sequence[Sequence]) -> None:
+        t = self.table
+        first = self.count + 1
+        fids = range(first, first + len(rows))
+        blobs = encode_blobs(geometries, t.srs_id)
+        names = ", ".join(quote_ident(c) for c in (t.pk, t.geometry, *t.columns))
+        marks = ", ".join("?" * (len(t.columns) + 2))
+        self.conn.executemany(
+            f"INSERT INTO {quote_ident(t.name)} ({names}) VALUES ({marks})",  # noqa: S608 - identifiers from metadata
+            ((fid, blob, *row) for fid, blob, row in zip(fids, blobs, rows, strict=True)),
+        )
+        bounds = shapely.bounds(geometries)
+        keep = ~(np.isnan(bounds).any(axis=1))  # NULL and empty geometries stay out of the index
+        if self._has_rtree():
+            boxes = np.column_stack([np.asarray(fids)[keep], bounds[keep][:, [0, 2, 1, 3]]])
+            self.conn.executemany(
+                f"INSERT INTO {quote_ident(self.rtree)} VALUES (?, ?, ?, ?, ?)",  # noqa: S608 - identifiers from metadata
+                ((int(b[0]), *b[1:].tolist()) for b in boxes),
+            )
+        if keep.any():
+            lo, hi = bounds[keep].min(axis=0), bounds[keep].max(axis=0)
+            self.bounds = [min(self.bounds[0], lo[0]), min(self.bounds[1], lo[1]),
+                           max(self.bounds[2], hi[2]), max(self.bounds[3], hi[3])]
+        self.count += len(rows)
+
+    def _has_rtree(self) -> bool:
+        if not hasattr(self, "_rtree_exists"):
+            self._rtree_exists = self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = ?", (self.rtree,)
+            ).fetchone() is not None
+        return self._rtree_exists
+
+    def __exit__(self, kind, value, traceback) -> None:
+        conn = self.conn
+        try:
+            if kind is not None:
+                conn.execute("ROLLBACK")
+                return
+            for sql in self._triggers:
+                conn.execute(sql)
+            if self.count:
+                minx, miny, maxx, maxy = self.bounds
+                conn.execute(
+                    "UPDATE gpkg_contents SET min_x = ?, min_y = ?, max_x = ?, max_y = ?, "
+                    "last_change = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE table_name = ?",
+                    (minx, miny, maxx, maxy, self.table.name),
+                )
+            ogr_contents = "SELECT 1 FROM sqlite_master WHERE name = 'gpkg_ogr_contents'"
+            if conn.execute(ogr_contents).fetchone():
+                conn.execute(
+                    "UPDATE gpkg_ogr_contents SET feature_count = ? WHERE table_name = ?",
+                    (self.count, self.table.name),
+                )
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
