@@ -108,14 +108,16 @@ class Links:
 DEFAULT_FIELDS = ("type", "stac_version", "id", "geometry", "bbox", "links", "assets",
                   "properties.datetime", "properties.start_datetime", "properties.end_datetime",
                   "collection", "stac_extensions")
+# Kept whenever fields are picked, so every answer is still an identifiable, linked STAC item.
+IDENTITY_FIELDS = ("type", "stac_version", "id", "links")
 
 
 def apply_fields(item: dict, include: tuple[str, ...] | None, exclude: tuple[str, ...]) -> dict:
     """The item with only the fields asked for (STAC API fields extension).
 
-    include=None means every field; an empty include means the default set. A field both
-    included and excluded is included when the include is more specific (longer), as in
-    'exclude properties, include properties.title'.
+    include=None keeps every field, () the default set, otherwise the identity fields and the
+    ones named. An exclusion yields to an inclusion of the same or a deeper field, so
+    'exclude properties, include properties.title' keeps the title.
     """
     if include is None and not exclude:
         return item
@@ -123,10 +125,10 @@ def apply_fields(item: dict, include: tuple[str, ...] | None, exclude: tuple[str
         result = copy.deepcopy(item)
     else:
         result = {}
-        for path in include or DEFAULT_FIELDS:
+        for path in (*IDENTITY_FIELDS, *include) if include else DEFAULT_FIELDS:
             _copy_path(item, result, path.split("."))
     for path in exclude:
-        if not any(i.startswith(path + ".") for i in include or ()):
+        if not any(i == path or i.startswith(path + ".") for i in include or ()):
             _drop_path(result, path.split("."))
     return result
 

@@ -97,7 +97,7 @@ def _item_search(source: Mapping[str, Any], lang: Any, collection: str | None,
         limit=_limit(source.get("limit")),
         collections=collections,
         ids=get("ids", lambda v: _list(v, "ids"), ()),
-        bbox=get("bbox", _bbox),
+        bbox=get("bbox", _bbox if text else _bbox_json),
         intersects=get("intersects", _geometry),
         datetime=get("datetime", _datetime_value),
         filter=_filter(source, lang),
@@ -173,6 +173,12 @@ def _bbox(value: Any) -> tuple[float, float, float, float]:
         raise InvalidQuery("bbox: boxes crossing the antimeridian (west > east) are not "
                            "supported; send two searches")
     return west, south, east, north
+
+
+def _bbox_json(value: Any) -> tuple[float, float, float, float]:
+    if not isinstance(value, list):
+        raise InvalidQuery("bbox: expected a JSON array of 4 (or 6) numbers")
+    return _bbox(value)
 
 
 def _geometry(value: Any) -> shapely.Geometry:

@@ -395,8 +395,17 @@ class SqliteBackend:
             add("pk IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
                 [fts_query(query.q)])
         if query.filter is not None:
-            add(*cql.to_sql(query.filter))
+            add(*cql.to_sql(query.filter, self._declared_kinds()))
         return where, params
+
+    def _declared_kinds(self) -> dict[str, str]:
+        """Types of the properties the items carry, so `title = 5` is refused, not false."""
+        kinds = {}
+        for name, schema in self.queryables(None).items():
+            if schema.get("type") in ("string", "integer", "number", "boolean"):
+                kinds[name] = "date-time" if schema.get("format") == "date-time" \
+                    else schema["type"]
+        return kinds
 
     def _sort_keys(self, sortby: Sequence[SortKey]) -> list[_Key]:
         keys: list[_Key] = []
