@@ -1,0 +1,225 @@
+"""Map tiles: MVT from GeoPackages (checked against shapely on a large synthetic layer) and the
+raster tiles (relief basemap, coverage colours) over HTTP on the sample catalog."""
+
+from __future__ import annotations
+
+import sqlite3
+import struct
+import warnings
+from pathlib import Path
+
+import fiona
+import mapbox_vector_tile
+import numpy as np
+import pytest
+import rasterio
+import shapely
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+
+from catalog.portal import tiles, vector_tiles
+from catalog.portal.tiles import TileBounds, mercator_to_lonlat
+
+SYNTHETIC_COUNT = 250_000
+CELL = 0.01  # degrees; each synthetic parcel is a 0.006 degree square inside its cell
+SIDE = 0.006
+WEST, SOUTH = 70.0, 41.5  # the grid lies inside the zoom-5 tile 22/11
+COLUMNS = 500  # 500 x 500 cells = 5 x 5 degrees
+
+
+@pytest.fixture(scope="module")
+def synthetic_gpkg(tmp_path_factory) -> Path:
+    """SYNTHETIC: 250,000 invented square parcels on a regular grid, written as GDAL would
+    (fiona creates the layer, R-tree and triggers), the rows bulk-inserted with SQLite."""
+    path = tmp_path_factory.mktemp("synthetic") / "synthetic-parcels.gpkg"
+    schema = {"geometry": "Polygon", "properties": {"parcel": "int", "kind": "str:12"}}
+    with fiona.open(path, "w", driver="GPKG", schema=schema, crs="EPSG:4326", layer="parcels"):
+        pass
+    index = np.arange(SYNTHETIC_COUNT)
+    minx = WEST + (index % COLUMNS) * CELL
+    miny = SOUTH + (index // COLUMNS) * CELL
+    boxes = shapely.box(minx, miny, minx + SIDE, miny + SIDE)
+    wkbs = shapely.to_wkb(boxes, flavor="iso", byte_order=1)
+    header = b"GP\x00\x03" + struct.pack("<i", 4326)
+    ids, xs, ys = index.tolist(), minx.tolist(), miny.tolist()  # plain ints/floats for sqlite3
+    rows = [(i + 1, header + struct.pack("<4d", x, x + SIDE, y, y + SIDE) + wkb, i,
+             ("cropland", "pasture", "orchard")[i % 3])
+            for i, x, y, wkb in zip(ids, xs, ys, wkbs, strict=True)]
+    with sqlite3.connect(path) as conn:
+        triggers = conn.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+        for name, _ in triggers:  # they call SpatiaLite functions plain SQLite lacks
+            conn.execute(f'DROP TRIGGER "{name}"')
+        conn.executemany("INSERT INTO parcels (fid, geom, parcel, kind) VALUES (?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO rtree_parcels_geom VALUES (?, ?, ?, ?, ?)",
+                         [(i + 1, x, x + SIDE, y, y + SIDE)
+                          for i, x, y in zip(ids, xs, ys, strict=True)])
+        for _, sql in triggers:
+            conn.execute(sql)
+    return path
+
+
+def tile_at(z: int, lon: float, lat: float) -> TileBounds:
+    n = 2**z
+    y = (1 - np.arcsinh(np.tan(np.radians(lat))) / np.pi) / 2 * n
+    return TileBounds.checked(z, int((lon + 180) / 360 * n), int(y))
+
+
+def decoded(data: bytes) -> list[dict]:
+    if not data:
+        return []
+    layer = mapbox_vector_tile.decode(data, default_options={"y_coord_down": True})["parcels"]
+    assert layer["extent"] == vector_tiles.EXTENT
+    return layer["features"]
+
+
+def tile_to_lonlat(tile: TileBounds, x: float, y: float) -> tuple[float, float]:
+    minx, _, maxx, maxy = tile.mercator
+    size = maxx - minx
+    return mercator_to_lonlat(minx + x / vector_tiles.EXTENT * size,
+                              maxy - y / vector_tiles.EXTENT * size)
+
+
+def reference_ids(tile: TileBounds, buffered: bool) -> set[int]:
+    """Parcels (fid) meeting the tile, computed from the grid formula with shapely."""
+    west, south, east, north = vector_tiles._buffered_lonlat(tile) if buffered else tile.lonlat
+    index = np.arange(SYNTHETIC_COUNT)
+    minx = WEST + (index % COLUMNS) * CELL
+    miny = SOUTH + (index // COLUMNS) * CELL
+    boxes = shapely.box(minx, miny, minx + SIDE, miny + SIDE)
+    hits = shapely.intersects(boxes, shapely.box(west, south, east, north))
+    return {int(i) + 1 for i in index[hits]}
+
+
+def test_a_deep_tile_holds_exactly_the_parcels_in_it(synthetic_gpkg):
+    tile = tile_at(11, 72.5, 43.5)  # inside the grid: about 700 parcels
+    data, stats = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels", tile)
+    features = decoded(data)
+    ids = {f["id"] for f in features}
+    assert stats.thinning == 1 and stats.encoded == len(features) > 100
+    # Everything inside the tile is there; nothing beyond the buffered tile is.
+    assert reference_ids(tile, buffered=False) <= ids <= reference_ids(tile, buffered=True)
+    by_id = {f["id"]: f for f in features}
+    sample = sorted(reference_ids(tile, buffered=False))[::37]
+    for fid in sample:
+        feature = by_id[fid]
+        assert feature["properties"] == {"parcel": fid - 1,
+                                         "kind": ("cropland", "pasture", "orchard")[(fid - 1) % 3]}
+        ring = feature["geometry"]["coordinates"][0]
+        drawn = shapely.Polygon([tile_to_lonlat(tile, x, y) for x, y in ring])
+        i = fid - 1
+        x0, y0 = WEST + (i % COLUMNS) * CELL, SOUTH + (i // COLUMNS) * CELL
+        truth = shapely.box(x0, y0, x0 + SIDE, y0 + SIDE).intersection(shapely.box(*tile.lonlat))
+        clipped = drawn.intersection(shapely.box(*tile.lonlat))
+        # One tile unit is ~10 m here; rounding moves a corner by at most half a unit.
+        unit = (tile.lonlat[2] - tile.lonlat[0]) / vector_tiles.EXTENT
+        assert shapely.hausdorff_distance(clipped, truth) < 1.5 * unit
+
+
+def test_a_country_scale_tile_is_capped_and_thinned_evenly(synthetic_gpkg):
+    tile = TileBounds.checked(5, 22, 11)  # covers the whole grid
+    data, stats = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels", tile)
+    features = decoded(data)
+    assert stats.candidates == SYNTHETIC_COUNT
+    assert stats.thinning == -(-SYNTHETIC_COUNT // vector_tiles.FEATURE_CAP)
+    assert vector_tiles.FEATURE_CAP // 2 < len(features) <= vector_tiles.FEATURE_CAP
+    # The kept parcels spread over the whole grid: every 1-degree block keeps some.
+    centres = [tile_to_lonlat(tile, *np.mean(f["geometry"]["coordinates"][0], axis=0))
+               for f in features if f["geometry"]["type"] == "Polygon"]
+    blocks = {(int(lon - WEST), int(lat - SOUTH)) for lon, lat in centres}
+    assert blocks == {(bx, by) for bx in range(5) for by in range(5)}
+
+
+def test_tiles_outside_the_layer_are_empty(synthetic_gpkg):
+    data, stats = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels",
+                                          TileBounds.checked(6, 10, 10))
+    assert data == b"" and stats.candidates == 0
+
+
+@pytest.mark.parametrize("z,x,y", [(-1, 0, 0), (3, 8, 0), (3, 0, 8), (40, 0, 0)])
+def test_tile_indices_are_checked(z, x, y):
+    with pytest.raises(tiles.TileOutOfRange):
+        TileBounds.checked(z, x, y)
+
+
+# --- over HTTP, on the sample catalog ---------------------------------------------------------
+
+
+def png(response) -> np.ndarray:
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"] == "image/png"
+    assert "immutable" in response.headers["Cache-Control"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        memory = MemoryFile(response.content)
+        image = memory.open()
+    with memory, image:
+        assert (image.width, image.height, image.count) == (256, 256, 4)
+        return image.read()
+
+
+def test_relief_basemap_tiles_are_shaded_and_transparent_outside(server):
+    rgba = png(server.get("/tiles/elevation/1/relief/6/45/23.png"))  # Issyk-Kul and the Tian Shan
+    alpha, red = rgba[3], rgba[0].astype(float)
+    assert 0.2 < (alpha == 255).mean() < 0.9  # the country and, north of it, nothing
+    assert red[alpha == 255].std() > 15  # relief, not a flat colour
+    empty = png(server.get("/tiles/elevation/1/relief/6/10/10.png"))
+    assert (empty[3] == 0).all()
+
+
+def test_coverage_tiles_follow_the_legend(server, published_home):
+    rgba = png(server.get("/tiles/slope/1/values/7/90/47.png"))
+    with rasterio.open(published_home / "datasets/slope/1/slope.tif") as dataset:
+        assert dataset.nodata is not None
+    colours = {tuple(c) for c in rgba[:3, rgba[3] == 255].T.tolist()}
+    legend = [c for _, c in tiles.SLOPE_STOPS]
+    # Every drawn pixel lies on the ramp between two legend stops (within rounding).
+    lo, hi = np.array(legend).min(axis=0) - 1, np.array(legend).max(axis=0) + 1
+    assert len(colours) > 20
+    assert all((np.array(c) >= lo).all() and (np.array(c) <= hi).all() for c in colours)
+
+
+def test_vector_tiles_over_http_cover_every_feature(server):
+    ids = set()
+    for x, y in ((22, 11), (22, 12), (23, 11), (23, 12)):  # the four zoom-5 tiles over the country
+        response = server.get(f"/tiles/settlements/1/5/{x}/{y}.mvt")
+        assert response.status_code == 200
+        assert response.headers["Content-Type"] == "application/vnd.mapbox-vector-tile"
+        if response.content:
+            layer = mapbox_vector_tile.decode(response.content)["settlements"]
+            ids |= {f["properties"]["geonames_id"] for f in layer["features"]}
+    items = server.get("/ogc/collections/settlements/items?f=json&limit=1000").json()
+    assert ids == {f["id"] for f in items["features"]} and len(ids) == 112
+
+
+@pytest.mark.parametrize("path,status", [
+    ("/tiles/settlements/1/5/22/11.mvt?x=1", 400),
+    ("/tiles/settlements/1/15/0/0.mvt", 404),
+    ("/tiles/settlements/1/5/99/11.mvt", 404),
+    ("/tiles/settlements/9/5/22/11.mvt", 404),
+    ("/tiles/settlements/1/values/5/22/11.png", 404),
+    ("/tiles/elevation/1/5/22/11.mvt", 404),
+    ("/tiles/elevation/1/sepia/5/22/11.png", 404),
+    ("/tiles/nope/1/5/22/11.mvt", 404),
+    ("/tiles/..%2Fcurrent.json/1/5/22/11.mvt", 404),
+    ("/portal/value/elevation?lon=74.6&lat=abc", 400),
+    ("/portal/value/elevation?lon=74.6", 400),
+    ("/portal/value/elevation?lon=74.6&lat=42.5&z=1", 400),
+    ("/portal/value/settlements?lon=74.6&lat=42.5", 404),
+    ("/?lang=de", 400),
+    ("/?zoom=3", 400),
+    ("/datasets/nope", 404),
+])
+def test_bad_tile_and_page_requests_answer_json_errors(server, path, status):
+    response = server.get(path)
+    assert response.status_code == status, response.text
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["description"]
+
+
+def test_point_values_of_rasters(server, published_home):
+    body = server.get("/portal/value/elevation?lon=74.6&lat=42.87").json()  # Bishkek
+    with rasterio.open(published_home / "datasets/elevation/1/elevation.tif") as dataset:
+        expected = float(next(dataset.sample([(74.6, 42.87)]))[0])
+    assert body["value"] == expected and body["unit"] == "m"
+    assert server.get("/portal/value/elevation?lon=60&lat=42").json()["value"] is None
