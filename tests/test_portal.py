@@ -1,0 +1,281 @@
+"""The investor portal in a real browser: Debian's Chromium driven by Playwright.
+
+Every test fails on a console error, an uncaught exception or a request to any host other than
+127.0.0.1. Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import fiona
+import numpy as np
+import pytest
+import rasterio
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
+
+from tests.conftest import SAMPLE_IDS
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    assert CHROMIUM.exists(), "Debian's chromium is missing: run scripts/install-system-deps"
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+class Watch:
+    """What a page did wrong: console errors, page errors, requests leaving 127.0.0.1."""
+
+    def __init__(self, page: Page):
+        self.problems: list[str] = []
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
+        page.on("request", self._request)
+
+    def _console(self, message) -> None:
+        if message.type == "error":
+            self.problems.append(f"console error: {message.text} ({message.location})")
+
+    def _request(self, request) -> None:
+        url = urllib.parse.urlsplit(request.url)
+        if url.scheme in ("data", "blob"):
+            return
+        if url.hostname != "127.0.0.1":
+            self.problems.append(f"request to another host: {request.url}")
+
+
+@pytest.fixture()
+def page(browser: Browser, request) -> Iterator[Page]:
+    size = getattr(request, "param", {"width": 1280, "height": 800})
+    context = browser.new_context(viewport=size, accept_downloads=True, locale="en-GB")
+    opened = context.new_page()
+    watch = Watch(opened)
+    opened.set_default_timeout(20_000)
+    yield opened
+    context.close()
+    assert not watch.problems, "\n".join(watch.problems)
+
+
+def open_portal(page: Page, server, fragment: str = "") -> None:
+    page.goto(f"{server.url}/{fragment}")
+    page.wait_for_function("document.body.dataset.mapReady === 'true'")
+    wait_for_map(page)
+
+
+def wait_for_map(page: Page) -> None:
+    """Until MapLibre has loaded every tile it asked for (its 'idle' state)."""
+    page.wait_for_function("window.portal.map.loaded() && window.portal.map.areTilesLoaded()"
+                           " && !window.portal.map.isMoving()")
+    page.wait_for_timeout(300)
+
+
+def screenshot(page: Page, name: str) -> np.ndarray:
+    """Save a screenshot to tests/artifacts and return the map area's pixels (RGB)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"portal-{name}.png")
+    data = page.locator("#map").screenshot() if page.locator("#map").count() else page.screenshot()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(data) as memory, memory.open() as image:
+            return image.read()[:3]
+
+
+def test_every_layer_turns_on_and_the_map_is_drawn(page, server):
+    tiles: list[str] = []
+    page.on("response", lambda r: tiles.append(r.url) if "/tiles/" in r.url and r.ok else None)
+    open_portal(page, server)
+    # The basemap alone: relief with tints and hillshade, not a blank canvas.
+    pixels = screenshot(page, "basemap")
+    assert pixels.std() > 20 and np.unique(pixels.reshape(3, -1), axis=1).shape[1] > 500
+    for dataset_id in SAMPLE_IDS:
+        page.check(f"#toggle-{dataset_id}")
+    wait_for_map(page)
+    visible = page.evaluate("""() => window.portal.layers.map(l => [l.id,
+        window.portal.map.getStyle().layers.filter(s => s.source === l.id)
+          .every(s => (s.layout || {}).visibility !== 'none')])""")
+    assert dict(visible) == dict.fromkeys(SAMPLE_IDS, True)
+    assert any(u.endswith(".mvt") for u in tiles) and any("/values/" in u for u in tiles)
+    # Every legend is drawn and the URL names every layer (the view can be shared).
+    for dataset_id in SAMPLE_IDS:
+        assert page.locator(f'[data-legend="{dataset_id}"] > *').count() > 0
+    layers = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).fragment)["layers"][0]
+    assert {part.split("@")[0] for part in layers.split(",")} == set(SAMPLE_IDS)
+    pixels = screenshot(page, "all-layers")
+    assert pixels.std() > 20
+
+
+def test_a_shared_url_restores_view_layers_and_opacity(page, server):
+    open_portal(page, server, "?lang=en#map=8.00/42.5000/75.0000&layers=slope@40,airports")
+    state = page.evaluate("""() => ({zoom: window.portal.map.getZoom(),
+        center: window.portal.map.getCenter(),
+        on: window.portal.layers.filter(l => l.visible).map(l => [l.id, l.opacity])})""")
+    assert state["zoom"] == pytest.approx(8, abs=0.01)
+    assert state["center"]["lat"] == pytest.approx(42.5, abs=1e-3)
+    assert sorted(state["on"]) == [["airports", 90], ["slope", 40]]
+    expect(page.locator("#toggle-slope")).to_be_checked()
+    expect(page.locator('.layer-opacity[data-layer="slope"]')).to_have_value("40")
+    page.locator('.layer-opacity[data-layer="slope"]').fill("70")
+    page.wait_for_function("location.hash.includes('slope@70')")
+
+
+def test_popup_shows_the_attributes_of_a_clicked_feature(page, server):
+    open_portal(page, server, "#map=10.00/42.8700/74.6000&layers=settlements,elevation")
+    bishkek = page.evaluate("""async () => {
+        const url = '/ogc/collections/settlements/items?f=json&limit=1000';
+        const items = await (await fetch(url)).json();
+        const f = items.features.find(f => f.properties.name === 'Bishkek');
+        const p = window.portal.map.project(f.geometry.coordinates);
+        return {x: p.x, y: p.y};
+    }""")
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + bishkek["x"], box["y"] + bishkek["y"])
+    popup = page.locator(".maplibregl-popup")
+    expect(popup).to_contain_text("Bishkek")
+    expect(popup).to_contain_text("population")
+    expect(popup.locator(".raster-value")).to_have_text(re.compile(r"^\d[\d,.\s]* m$"))
+    screenshot(page, "popup")
+
+
+def test_search_with_free_text_extent_and_facets(page, server):
+    open_portal(page, server)
+    page.click("#tab-search")
+    page.fill("#search-q", "airport")
+    page.click("#search-form button[type=submit]")
+    results = page.locator("#search-results > li")
+    expect(results.first).to_be_visible()
+    assert "airports" in results.evaluate_all("nodes => nodes.map(n => n.dataset.collection)")
+    # No text, whole catalogue: the theme facet narrows the list to that theme's datasets.
+    page.fill("#search-q", "")
+    page.click("#search-form button[type=submit]")
+    expect(results).to_have_count(len(SAMPLE_IDS))
+    page.click('#search-facets button[data-facet="theme"][data-value="land"]')
+    expect(results).to_have_count(3)
+    screenshot(page, "search")
+    # Map extent: a view far from Kyrgyzstan finds nothing.
+    page.evaluate("window.portal.map.jumpTo({center: [58, 33], zoom: 8})")
+    page.check("#search-extent")
+    expect(page.locator("#search-status")).to_have_text(re.compile("Nothing found"))
+
+
+def test_filter_builder_counts_match_the_api(page, server):
+    open_portal(page, server)
+    page.click("#tab-filter")
+    page.select_option("#filter-layer", "settlements")
+    condition = page.locator("#filter-conditions > li").first
+    condition.locator("select.property").select_option("population")
+    condition.locator("select.operator").select_option("gt")
+    condition.locator("input.value").fill("20000")
+    page.click("#filter-add")
+    second = page.locator("#filter-conditions > li").nth(1)
+    second.locator("select.property").select_option("region_en")
+    second.locator("select.operator").select_option("like")
+    second.locator("input.value").fill("osh")
+    cql = page.locator("#filter-cql").text_content()
+    assert cql == "(population > 20000) AND (CASEI(region_en) LIKE CASEI('%osh%'))"
+    page.click("#filter-apply")
+    count = page.locator("#filter-count")
+    expect(count).to_be_visible()
+    shown = int(count.get_attribute("data-count"))
+    api = server.get("/ogc/collections/settlements/items",
+                     params={"f": "json", "limit": 1, "filter": cql}).json()
+    assert shown == api["numberMatched"] > 0
+    expect(page.locator("#filter-results > li")).to_have_count(shown)
+    wait_for_map(page)
+    screenshot(page, "filter")
+    # The download link carries the same filter.
+    href = page.locator("#filter-downloads a", has_text="CSV").get_attribute("href")
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["filter"] == [cql]
+
+
+def test_language_switch_relabels_interface_and_metadata(page, server):
+    open_portal(page, server)
+    page.click('.lang-switch a[data-lang="ru"]')
+    expect(page.locator("#tab-layers")).to_have_text("Слои")
+    expect(page.locator('label[for="toggle-airports"]')).to_have_text(
+        "Аэропорты и аэродромы Кыргызстана")
+    assert "lang=ru" in page.url
+    page.click('.lang-switch a[data-lang="ky"]')
+    expect(page.locator("#tab-layers")).to_have_text("Катмарлар")
+    expect(page.locator("#theme-land h2")).to_have_text("Жер жана рельеф")
+    screenshot(page, "kyrgyz")
+    page.reload()
+    page.wait_for_function("document.body.dataset.mapReady === 'true'")
+    expect(page.locator("html")).to_have_attribute("lang", "ky")
+    expect(page.locator("#tab-filter")).to_have_text("Сүзгүч")
+
+
+def test_dataset_pages_and_downloads_open_in_gis_libraries(page, server, tmp_path):
+    open_portal(page, server)
+    page.click('.lang-switch a[data-lang="ru"]')
+    page.click("#dataset-airports .layer-details")
+    expect(page.locator("h1")).to_have_text("Аэропорты и аэродромы Кыргызстана")
+    expect(page.locator("#description")).to_contain_text("MIT")
+    expect(page.locator("#connect")).to_contain_text(f"{server.url}/ogc")
+    expect(page.locator("#versions")).to_contain_text("1")
+    screenshot(page, "dataset-airports")
+    with page.expect_download() as download:
+        page.click('a.download[href$="airports.gpkg"]')
+    path = tmp_path / "airports.gpkg"
+    download.value.save_as(path)
+    with fiona.open(path) as layer:
+        assert len(layer) == 17
+    with page.expect_download() as download:
+        page.click("#csv-download")
+    csv_path = tmp_path / "airports.csv"
+    download.value.save_as(csv_path)
+    assert len(csv_path.read_text(encoding="utf-8").strip().splitlines()) == 18
+    # A raster's page offers the COG, and the modelled layer says so.
+    page.goto(f"{server.url}/datasets/elevation?lang=en")
+    with page.expect_download() as download:
+        page.click('a.download[href$="elevation.tif"]')
+    tif = tmp_path / "elevation.tif"
+    download.value.save_as(tif)
+    with rasterio.open(tif) as raster:
+        assert raster.crs.to_epsg() == 4326 and raster.overviews(1)
+    page.goto(f"{server.url}/datasets/mobile-coverage?lang=en")
+    expect(page.locator("#nature-label")).to_contain_text("modelled estimate")
+
+
+@pytest.mark.parametrize("page", [{"width": 390, "height": 844}], indirect=True)
+def test_phone_sized_screen_keeps_map_and_panel_usable(page, server):
+    open_portal(page, server)
+    panel = page.locator("#panel")
+    expect(panel).to_be_hidden()
+    page.click(".panel-toggle")
+    expect(panel).to_be_visible()
+    page.check("#toggle-settlements")
+    wait_for_map(page)
+    pixels = screenshot(page, "phone")
+    assert pixels.std() > 20
+
+
+def test_keyboard_alone_turns_a_layer_on_and_opens_a_popup(page, server):
+    open_portal(page, server, "#map=9.00/42.8747/74.5698")
+    page.focus("#toggle-airports")
+    page.keyboard.press("Space")
+    expect(page.locator("#toggle-airports")).to_be_checked()
+    page.focus("#tab-layers")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("#tab-search")).to_be_focused()
+    expect(page.locator("#pane-search")).to_be_visible()
+    page.click('.lang-switch a[data-lang="en"]')
+    # Enter on the focused map opens the popup at its centre (Bishkek's airport is near it).
+    page.evaluate("window.portal.map.jumpTo({center: [74.4776, 43.0613], zoom: 11})")
+    wait_for_map(page)
+    page.focus(".maplibregl-canvas")
+    page.keyboard.press("Enter")
+    expect(page.locator(".maplibregl-popup")).to_contain_text("UCFM")
