@@ -10,6 +10,7 @@ from pathlib import Path
 
 from catalog import settings
 from catalog.problems import PublishError, ValidationFailed
+from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
 
 DEFAULT_DATASETS_DIR = settings.PROJECT_ROOT / "datasets"
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)))
     serve.add_argument("--public-url", help="URL clients use (default http://HOST:PORT)")
     serve.set_defaults(handler=_serve)
+    # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
+    stewards_cli.add_commands(commands, _store)
     return parser
 
 
@@ -101,6 +104,9 @@ def _publish(args) -> int:
             state = "unchanged" if result.unchanged else "published"
             print(f"{state:9} {result.dataset_id} version {result.version} "
                   f"(release {result.release})")
+            if not result.unchanged:
+                stewards_cli.record_publish(store, result.dataset_id, result.version,
+                                            result.release)
     return 1 if failed else 0
 
 

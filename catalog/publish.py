@@ -77,15 +77,16 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True) -
 
 def rollback(store: CatalogStore, dataset_id: str, version: int,
              wait: bool = True) -> PublishResult:
-    """Make an earlier version live again, as a new release (history is never rewritten)."""
+    """Make an earlier version live again, as a new release (history is never rewritten).
+
+    A withdrawn dataset comes back the same way: any released version can be made live.
+    """
     with store.lock(wait=wait):
         release = store.current()
-        if release is None or dataset_id not in release.datasets:
-            raise PublishError(f"{dataset_id} is not published")
         if version not in store.versions(dataset_id):
             raise PublishError(f"{dataset_id} has no version {version}; "
                                f"versions: {store.versions(dataset_id)}")
-        datasets = dict(release.datasets)
+        datasets = dict(release.datasets) if release else {}
         datasets[dataset_id] = version
         new_release = _switch(store, datasets)
     return PublishResult(dataset_id, version, new_release.number)

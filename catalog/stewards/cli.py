@@ -1,0 +1,188 @@
+"""The stewards' commands of `taza`: users, versions, rollback, withdraw, audit.
+
+The command line runs on the server with filesystem access, so it acts as an admin; every
+change it makes is recorded in the audit log as `cli:<operating-system user>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import sys
+from collections.abc import Callable
+
+from catalog.store import CatalogStore
+
+StoreFactory = Callable[[argparse.Namespace], CatalogStore]
+
+
+def add_commands(commands, store_of: StoreFactory) -> None:
+    """Add the subcommands to `taza`'s subparsers."""
+    users = commands.add_parser("users", help="accounts and API tokens of the stewards' API")
+    actions = users.add_subparsers(required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="create an account and print its first token")
+    add.add_argument("name")
+    add.add_argument("--role", required=True, choices=("steward", "reviewer", "admin"))
+    add.add_argument("--org", help="organisation id (required for stewards)")
+    add.add_argument("--email")
+    add.set_defaults(handler=lambda args: _users_add(args, store_of(args)))
+    listing = actions.add_parser("list", help="list accounts")
+    listing.set_defaults(handler=lambda args: _users_list(store_of(args)))
+    token = actions.add_parser("token", help="issue a new token for an account")
+    token.add_argument("name")
+    token.add_argument("--revoke-others", action="store_true",
+                       help="revoke the account's earlier tokens")
+    token.set_defaults(handler=lambda args: _users_token(args, store_of(args)))
+    disable = actions.add_parser("disable", help="disable an account and revoke its tokens")
+    disable.add_argument("name")
+    disable.set_defaults(handler=lambda args: _users_disable(args, store_of(args)))
+
+    versions = commands.add_parser("versions", help="list the released versions of a dataset")
+    versions.add_argument("dataset")
+    versions.set_defaults(handler=lambda args: _versions(args, store_of(args)))
+    rollback = commands.add_parser("rollback", help="make an earlier version live again")
+    rollback.add_argument("dataset")
+    rollback.add_argument("version", type=int)
+    rollback.set_defaults(handler=lambda args: _rollback(args, store_of(args)))
+    withdraw = commands.add_parser("withdraw", help="take a dataset out of the live catalog")
+    withdraw.add_argument("dataset")
+    withdraw.set_defaults(handler=lambda args: _withdraw(args, store_of(args)))
+
+    audit_log = commands.add_parser("audit", help="print the audit log and check its chain")
+    audit_log.add_argument("--after", type=int, default=0)
+    audit_log.add_argument("--limit", type=int, default=1000)
+    audit_log.add_argument("--verify", action="store_true",
+                           help="only check the hash chain (exit 1 when broken)")
+    audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)))
+
+
+def cli_admin():
+    """The command line's identity: an admin named after the operating-system user."""
+    from catalog.stewards.accounts import User
+
+    return User(id=0, name=f"cli:{_os_user()}", role="admin", organisation=None)
+
+
+def record_publish(store: CatalogStore, dataset_id: str, version: int, release: int) -> None:
+    """Audit a `taza publish` (published from a manifest on disk, without review)."""
+    from catalog.stewards import audit
+
+    audit.record(store.home, cli_admin().name, "dataset.publish", dataset_id,
+                 version=version, release=release, via="taza publish")
+
+
+def _guarded(action: Callable[[], int]) -> int:
+    from catalog.stewards.accounts import AccountError
+    from catalog.stewards.errors import ServiceError
+
+    try:
+        return action()
+    except (AccountError, ServiceError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+
+
+def _users_add(args, store: CatalogStore) -> int:
+    from catalog.stewards import accounts
+
+    def run() -> int:
+        user, token = accounts.add_user(store.home, args.name, args.role, args.org, args.email,
+                                        cli_admin().name)
+        print(f"added {user.name} ({user.role}, {user.organisation or 'no organisation'})")
+        print(f"token: {token}")
+        print("the token is shown once; store it safely", file=sys.stderr)
+        return 0
+
+    return _guarded(run)
+
+
+def _users_list(store: CatalogStore) -> int:
+    from catalog.stewards import accounts
+
+    for user in accounts.list_users(store.home):
+        state = "disabled" if user.disabled else "active"
+        print(f"{user.name:24} {user.role:9} {user.organisation or '-':32} {state}")
+    return 0
+
+
+def _users_token(args, store: CatalogStore) -> int:
+    from catalog.stewards import accounts
+
+    def run() -> int:
+        print(accounts.new_token(store.home, args.name, cli_admin().name, args.revoke_others))
+        return 0
+
+    return _guarded(run)
+
+
+def _users_disable(args, store: CatalogStore) -> int:
+    from catalog.stewards import accounts
+
+    def run() -> int:
+        accounts.disable_user(store.home, args.name, cli_admin().name)
+        print(f"disabled {args.name}; its tokens no longer work")
+        return 0
+
+    return _guarded(run)
+
+
+def _versions(args, store: CatalogStore) -> int:
+    from catalog.stewards import releases
+
+    def run() -> int:
+        listing = releases.list_versions(store.home, store, cli_admin(), args.dataset)
+        for entry in listing["versions"]:
+            live = "live" if entry["live"] else ""
+            by = entry["published_by"] or "-"
+            print(f"version {entry['version']:<4} {entry['published_at']}  {by:16} {live}")
+        if listing["live_version"] is None:
+            print(f"{args.dataset} is withdrawn: `taza rollback {args.dataset} N` restores it")
+        return 0
+
+    return _guarded(run)
+
+
+def _rollback(args, store: CatalogStore) -> int:
+    from catalog.stewards import releases
+
+    def run() -> int:
+        result = releases.rollback(store.home, store, cli_admin(), args.dataset, args.version)
+        print(f"{args.dataset} version {result['version']} is live (release {result['release']})")
+        return 0
+
+    return _guarded(run)
+
+
+def _withdraw(args, store: CatalogStore) -> int:
+    from catalog.stewards import releases
+
+    def run() -> int:
+        result = releases.withdraw(store.home, store, cli_admin(), args.dataset)
+        print(f"{args.dataset} withdrawn (release {result['release']}); its versions are kept")
+        return 0
+
+    return _guarded(run)
+
+
+def _audit(args, store: CatalogStore) -> int:
+    from catalog.stewards import audit
+
+    check = audit.verify(store.home)
+    if not args.verify:
+        for entry in audit.entries(store.home, args.after, args.limit):
+            detail = json.dumps(entry["detail"], ensure_ascii=False, sort_keys=True)
+            print(f"{entry['seq']:>6} {entry['at']} {entry['actor']:20} {entry['action']:22} "
+                  f"{entry['dataset_id'] or '-':24} {detail}")
+    if check.ok:
+        print(f"audit chain ok: {check.entries} entries", file=sys.stderr)
+        return 0
+    print(f"AUDIT CHAIN BROKEN at entry {check.first_bad_seq}: {check.reason}", file=sys.stderr)
+    return 1
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"

@@ -1,0 +1,572 @@
+"""Datasets and their drafts: manifest, upload, report, and the review workflow.
+
+    draft --submit--> submitted --approve--> approved --publish--> published
+                          |  \\--reject (comment)--> rejected
+    Any edit (manifest or upload) returns a submitted, approved or rejected draft to `draft`:
+    an approval covers exactly the content it saw.
+
+A dataset has at most one open draft. Its files live in TAZA_HOME/stewards/drafts/<draft>/
+(never served directly): manifest.txt as sent, upload/ (upload.json, original/, stage/ with the
+normalised source and the pipeline's <id>.yaml) and report.json.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from catalog.manifest import DATASET_ID
+from catalog.sources.findings import Finding, has_blocking
+from catalog.sources.uploads import (
+    UnsupportedFormat,
+    UploadLimits,
+    UploadOptions,
+    format_of,
+    stage,
+)
+from catalog.stewards import audit, report
+from catalog.stewards.access import (
+    EDITORS,
+    REVIEWERS,
+    in_scope,
+    owner,
+    require_role,
+    require_scope,
+    require_user,
+)
+from catalog.stewards.accounts import ORGANISATION, User, user_by_id
+from catalog.stewards.db import connect, stewards_dir
+from catalog.stewards.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unprocessable,
+    Unsupported,
+)
+from catalog.stewards.locks import dataset_lock
+from catalog.stewards.receive import Received
+from catalog.store import CatalogStore
+
+OPEN_STATES = ("draft", "submitted", "approved", "rejected")
+MAX_COMMENT = 4000
+
+
+@dataclass(frozen=True)
+class DraftFiles:
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.txt"
+
+    @property
+    def upload(self) -> Path:
+        return self.root / "upload"
+
+    @property
+    def upload_meta(self) -> Path:
+        return self.upload / "upload.json"
+
+    @property
+    def stage(self) -> Path:
+        return self.upload / "stage"
+
+    @property
+    def staged(self) -> Path:
+        return self.stage / "staged.json"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.json"
+
+    def pipeline_manifest(self, dataset_id: str) -> Path:
+        return self.stage / f"{dataset_id}.yaml"
+
+    def manifest_text(self) -> str | None:
+        return self.manifest.read_text(encoding="utf-8") if self.manifest.exists() else None
+
+
+def draft_files(home: Path, draft_id: int) -> DraftFiles:
+    return DraftFiles(stewards_dir(home) / "drafts" / str(draft_id))
+
+
+# -- datasets ------------------------------------------------------------------------------
+
+def check_dataset_id(dataset_id: str) -> str:
+    if not isinstance(dataset_id, str) or not DATASET_ID.match(dataset_id):
+        raise BadRequest("dataset ids: 3-64 characters, lowercase letters, digits and '-'")
+    return dataset_id
+
+
+def create_dataset(home: Path, store: CatalogStore, user: User | None, dataset_id: str,
+                   organisation: str | None = None) -> dict:
+    """Register a dataset id for an organisation (a steward's own; any, for an admin)."""
+    user = require_user(user)
+    require_role(user, EDITORS, "creating a dataset")
+    check_dataset_id(dataset_id)
+    organisation = organisation or user.organisation
+    if not organisation or not ORGANISATION.match(organisation):
+        raise BadRequest("name the owning organisation (3-64 characters: a-z, 0-9, '-')")
+    if not user.is_admin and organisation != user.organisation:
+        raise Forbidden(f"{user.name} creates datasets for {user.organisation} only")
+    with connect(home) as connection:
+        existing = owner(connection, dataset_id)
+        if existing is not None:
+            raise Conflict(f"{dataset_id} exists already (organisation {existing})")
+        if store.versions(dataset_id) and not user.is_admin:
+            raise Conflict(f"{dataset_id} is published by the catalog admins; ask an admin "
+                           "to hand it to your organisation")
+        connection.execute("INSERT INTO datasets (id, organisation, created_by, created_at) "
+                           "VALUES (?, ?, ?, ?)", (dataset_id, organisation, user.name,
+                                                   audit.now()))
+        audit.append(connection, user.name, "dataset.create", dataset_id,
+                     organisation=organisation)
+    return {"id": dataset_id, "organisation": organisation}
+
+
+def list_datasets(home: Path, store: CatalogStore, user: User | None) -> list[dict]:
+    """Live datasets for everyone, plus the ones in the user's scope with their draft."""
+    release = store.current()
+    live = dict(release.datasets) if release else {}
+    with connect(home, write=False) as connection:
+        owned = {row["id"]: row["organisation"]
+                 for row in connection.execute("SELECT id, organisation FROM datasets")}
+        drafts = {row["dataset_id"]: row for row in connection.execute(
+            "SELECT * FROM drafts WHERE state IN (?, ?, ?, ?)", OPEN_STATES)}
+    listing = []
+    for dataset_id in sorted(set(live) | set(owned)):
+        organisation = owned.get(dataset_id)
+        mine = in_scope(user, organisation)
+        if dataset_id not in live and not mine:
+            continue
+        entry = {"id": dataset_id, "organisation": organisation,
+                 "live_version": live.get(dataset_id)}
+        if mine and dataset_id in drafts:
+            entry["draft"] = {"id": drafts[dataset_id]["id"],
+                              "state": drafts[dataset_id]["state"]}
+        listing.append(entry)
+    return listing
+
+
+def get_dataset(home: Path, store: CatalogStore, user: User | None, dataset_id: str) -> dict:
+    check_dataset_id(dataset_id)
+    release = store.current()
+    live = release.datasets.get(dataset_id) if release else None
+    with connect(home, write=False) as connection:
+        organisation = owner(connection, dataset_id)
+        mine = in_scope(user, organisation)
+        if live is None and not (mine and (organisation or store.versions(dataset_id))):
+            raise NotFound(f"no published dataset {dataset_id!r}")
+        draft = _open_draft(connection, dataset_id) if mine else None
+        view = {"id": dataset_id, "organisation": organisation, "live_version": live}
+        if draft is not None:
+            view["draft"] = _draft_view(connection, home, draft)
+    if live is not None:
+        view["title"] = store.record(dataset_id, live)["manifest"]["title"]
+    return view
+
+
+# -- drafts --------------------------------------------------------------------------------
+
+def get_draft(home: Path, user: User | None, dataset_id: str) -> dict:
+    with connect(home, write=False) as connection:
+        draft = _readable_draft(connection, user, dataset_id)
+        return _draft_view(connection, home, draft)
+
+
+def get_report(home: Path, user: User | None, dataset_id: str) -> dict:
+    with connect(home, write=False) as connection:
+        draft = _readable_draft(connection, user, dataset_id)
+    files = draft_files(home, draft["id"])
+    data = json.loads(files.report.read_text()) if files.report.exists() else {}
+    return {**data, "state": draft["state"], "comment": draft["comment"]}
+
+
+def get_manifest(home: Path, user: User | None, dataset_id: str) -> str:
+    with connect(home, write=False) as connection:
+        draft = _readable_draft(connection, user, dataset_id)
+    text = draft_files(home, draft["id"]).manifest_text()
+    if text is None:
+        raise NotFound(f"the draft of {dataset_id} has no manifest yet")
+    return text
+
+
+def review_queue(home: Path, user: User | None) -> list[dict]:
+    """Submitted drafts the user may review."""
+    user = require_user(user)
+    require_role(user, REVIEWERS, "the review queue")
+    with connect(home, write=False) as connection:
+        rows = connection.execute(
+            "SELECT drafts.*, datasets.organisation FROM drafts JOIN datasets "
+            "ON datasets.id = drafts.dataset_id WHERE drafts.state = 'submitted' "
+            "ORDER BY drafts.updated_at").fetchall()
+        return [_draft_view(connection, home, row) for row in rows
+                if in_scope(user, row["organisation"])]
+
+
+def put_manifest(home: Path, user: User | None, dataset_id: str, text: str) -> tuple[dict, bool]:
+    """Store the steward's manifest (YAML or JSON); return the report and whether it passes."""
+    check_dataset_id(dataset_id)
+    if "\x00" in text:
+        raise BadRequest("the manifest must be text")
+    with dataset_lock(home, dataset_id):
+        with connect(home) as connection:
+            user = _editor(connection, user, dataset_id)
+            draft = _draft_for_edit(connection, home, user, dataset_id, "draft.manifest")
+            files = draft_files(home, draft["id"])
+            files.root.mkdir(parents=True, exist_ok=True)
+            old_id_field = _id_field(files.manifest_text())
+            _atomic_write(files.manifest, text)
+        if _id_field(text) != old_id_field and files.upload_meta.exists():
+            _restage(files, _id_field(text))
+        result = _refresh_report(files, dataset_id, draft["id"])
+    findings = report.manifest_findings(text, dataset_id, files.root)
+    return result, not has_blocking(findings)
+
+
+def accept_upload(home: Path, user: User | None, dataset_id: str, received: Received,
+                  options: UploadOptions, limits: UploadLimits) -> tuple[dict, bool]:
+    """Make a received file the draft's source; return the report and whether it passes."""
+    try:
+        check_dataset_id(dataset_id)
+        file_format = format_of(received.filename)
+    except UnsupportedFormat as err:
+        received.path.unlink(missing_ok=True)
+        raise Unsupported(str(err)) from err
+    except BadRequest:
+        received.path.unlink(missing_ok=True)
+        raise
+    try:
+        with dataset_lock(home, dataset_id):
+            with connect(home) as connection:
+                user = _editor(connection, user, dataset_id)
+                draft = _draft_for_edit(connection, home, user, dataset_id, None)
+            files = draft_files(home, draft["id"])
+            staged = _stage_new_upload(files, received, options, limits, file_format)
+            with connect(home) as connection:
+                _log_edit(connection, user, draft, "draft.upload", filename=received.filename,
+                          size=received.size, sha256=received.sha256, format=staged.format,
+                          options=options.as_dict(), blocking=_count(staged.findings))
+            result = _refresh_report(files, dataset_id, draft["id"])
+    finally:
+        received.path.unlink(missing_ok=True)
+    return result, not has_blocking(staged.findings)
+
+
+def submit(home: Path, user: User | None, dataset_id: str) -> dict:
+    with dataset_lock(home, dataset_id), connect(home) as connection:
+        user = _editor(connection, user, dataset_id)
+        draft = _require_state(connection, dataset_id, ("draft", "rejected"), "submitted")
+        current = json.loads(draft_files(home, draft["id"]).report.read_text())
+        if not current["summary"]["publishable"]:
+            raise Unprocessable("the draft has blocking problems; fix them first",
+                                findings=[f for f in current["findings"]
+                                          if f["status"] == "blocking"])
+        _set_state(connection, draft, "submitted", comment=None)
+        audit.append(connection, user.name, "draft.submit", dataset_id, draft=draft["id"])
+        return _draft_view(connection, home, _open_draft(connection, dataset_id))
+
+
+def approve(home: Path, user: User | None, dataset_id: str) -> dict:
+    with dataset_lock(home, dataset_id), connect(home) as connection:
+        user = _reviewer(connection, user, dataset_id)
+        draft = _require_state(connection, dataset_id, ("submitted",), "approved")
+        if user.id in _contributors(connection, draft["id"]):
+            raise Forbidden(f"{user.name} worked on this draft: another reviewer approves it")
+        digest = content_digest(draft_files(home, draft["id"]))
+        _set_state(connection, draft, "approved", reviewed_by=user.id, approved_digest=digest)
+        audit.append(connection, user.name, "draft.approve", dataset_id, draft=draft["id"],
+                     digest=digest)
+        return _draft_view(connection, home, _open_draft(connection, dataset_id))
+
+
+def reject(home: Path, user: User | None, dataset_id: str, comment: str) -> dict:
+    if not isinstance(comment, str) or not comment.strip():
+        raise BadRequest("a rejection needs a comment saying what to change")
+    if len(comment) > MAX_COMMENT:
+        raise BadRequest(f"comments are at most {MAX_COMMENT} characters")
+    with dataset_lock(home, dataset_id), connect(home) as connection:
+        user = _reviewer(connection, user, dataset_id)
+        draft = _require_state(connection, dataset_id, ("submitted", "approved"), "rejected")
+        _set_state(connection, draft, "rejected", reviewed_by=user.id, approved_digest=None,
+                   comment=comment.strip())
+        audit.append(connection, user.name, "draft.reject", dataset_id, draft=draft["id"],
+                     comment=comment.strip())
+        return _draft_view(connection, home, _open_draft(connection, dataset_id))
+
+
+def discard(home: Path, user: User | None, dataset_id: str) -> None:
+    """Drop the open draft and its files (the audit log keeps the history)."""
+    with dataset_lock(home, dataset_id):
+        with connect(home) as connection:
+            user = _editor(connection, user, dataset_id)
+            draft = _open_draft(connection, dataset_id)
+            if draft is None:
+                raise NotFound(f"{dataset_id} has no open draft")
+            _set_state(connection, draft, "discarded")
+            audit.append(connection, user.name, "draft.discard", dataset_id, draft=draft["id"])
+        shutil.rmtree(draft_files(home, draft["id"]).root, ignore_errors=True)
+
+
+def content_digest(files: DraftFiles) -> str:
+    """What an approval covers: the manifest text and the upload (bytes and options)."""
+    digest = hashlib.sha256()
+    for path in (files.manifest, files.upload_meta):
+        digest.update(path.read_bytes() if path.exists() else b"-")
+        digest.update(b"\n")
+    return digest.hexdigest()
+
+
+def open_draft(connection: sqlite3.Connection, dataset_id: str) -> sqlite3.Row | None:
+    return _open_draft(connection, dataset_id)
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+def _open_draft(connection: sqlite3.Connection, dataset_id: str) -> sqlite3.Row | None:
+    return connection.execute(
+        "SELECT * FROM drafts WHERE dataset_id = ? AND state IN (?, ?, ?, ?)",
+        (dataset_id, *OPEN_STATES)).fetchone()
+
+
+def _known_owner(connection: sqlite3.Connection, dataset_id: str) -> str:
+    organisation = owner(connection, dataset_id)
+    if organisation is None:
+        raise NotFound(f"no dataset {dataset_id!r} in the stewards' service: create it with "
+                       "POST /api/datasets")
+    return organisation
+
+
+def _editor(connection, user: User | None, dataset_id: str) -> User:
+    user = require_scope(user, _known_owner(connection, dataset_id), dataset_id)
+    require_role(user, EDITORS, "editing a draft")
+    return user
+
+
+def _reviewer(connection, user: User | None, dataset_id: str) -> User:
+    user = require_scope(user, _known_owner(connection, dataset_id), dataset_id)
+    require_role(user, REVIEWERS, "reviewing")
+    return user
+
+
+def _readable_draft(connection, user: User | None, dataset_id: str) -> sqlite3.Row:
+    check_dataset_id(dataset_id)
+    require_scope(user, _known_owner(connection, dataset_id), dataset_id)
+    draft = _open_draft(connection, dataset_id)
+    if draft is None:
+        raise NotFound(f"{dataset_id} has no open draft")
+    return draft
+
+
+def _draft_for_edit(connection, home: Path, user: User, dataset_id: str,
+                    action: str | None) -> sqlite3.Row:
+    """The open draft (created when there is none), returned to `draft` state by the edit."""
+    draft = _open_draft(connection, dataset_id)
+    if draft is None:
+        now = audit.now()
+        cursor = connection.execute(
+            "INSERT INTO drafts (dataset_id, state, author_id, created_at, updated_at) "
+            "VALUES (?, 'draft', ?, ?, ?)", (dataset_id, user.id, now, now))
+        seeded = _seed_manifest(connection, home, dataset_id, cursor.lastrowid)
+        audit.append(connection, user.name, "draft.create", dataset_id, draft=cursor.lastrowid,
+                     manifest_from=seeded)
+        draft = connection.execute("SELECT * FROM drafts WHERE id = ?",
+                                   (cursor.lastrowid,)).fetchone()
+    if action is not None:
+        _log_edit(connection, user, draft, action)
+    return draft
+
+
+def _seed_manifest(connection, home: Path, dataset_id: str, draft_id: int) -> str | None:
+    """Start a new draft from the manifest of the last published one (a new version usually
+    changes the data, not the description); None when there is none."""
+    row = connection.execute(
+        "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' ORDER BY id DESC "
+        "LIMIT 1", (dataset_id,)).fetchone()
+    previous = draft_files(home, row["id"]).manifest if row else None
+    if previous is None or not previous.exists():
+        return None
+    files = draft_files(home, draft_id)
+    files.root.mkdir(parents=True, exist_ok=True)
+    _atomic_write(files.manifest, previous.read_text(encoding="utf-8"))
+    _refresh_report(files, dataset_id, draft_id)
+    return f"draft {row['id']}"
+
+
+def _log_edit(connection, user: User, draft: sqlite3.Row, action: str, **detail) -> None:
+    """Record an edit: the author joins the contributors and any review is voided."""
+    connection.execute("INSERT OR IGNORE INTO contributors (draft_id, user_id) VALUES (?, ?)",
+                       (draft["id"], user.id))
+    current = connection.execute("SELECT state FROM drafts WHERE id = ?",
+                                 (draft["id"],)).fetchone()["state"]
+    if current != "draft":
+        detail["review_voided"] = current
+    connection.execute("UPDATE drafts SET state = 'draft', reviewed_by = NULL, "
+                       "approved_digest = NULL, updated_at = ? WHERE id = ?",
+                       (audit.now(), draft["id"]))
+    audit.append(connection, user.name, action, draft["dataset_id"], draft=draft["id"],
+                 **detail)
+
+
+def _require_state(connection, dataset_id: str, allowed: tuple[str, ...],
+                   target: str) -> sqlite3.Row:
+    draft = _open_draft(connection, dataset_id)
+    if draft is None:
+        raise NotFound(f"{dataset_id} has no open draft")
+    if draft["state"] not in allowed:
+        raise Conflict(f"the draft is {draft['state']}; only a draft that is "
+                       f"{' or '.join(allowed)} can become {target}", state=draft["state"])
+    return draft
+
+
+def _set_state(connection, draft: sqlite3.Row, state: str, **columns) -> None:
+    allowed = {"comment", "reviewed_by", "approved_digest", "published_version",
+               "published_release"}
+    assignments = ["state = ?", "updated_at = ?"]
+    values: list = [state, audit.now()]
+    for column, value in columns.items():
+        assert column in allowed  # column names come from this module, never from input
+        assignments.append(f"{column} = ?")
+        values.append(value)
+    values.append(draft["id"])
+    connection.execute(f"UPDATE drafts SET {', '.join(assignments)} WHERE id = ?",  # noqa: S608
+                       values)
+
+
+def set_published(connection, draft: sqlite3.Row, version: int, release: int) -> None:
+    _set_state(connection, draft, "published", published_version=version,
+               published_release=release)
+
+
+def _contributors(connection, draft_id: int) -> set[int]:
+    return {row["user_id"] for row in connection.execute(
+        "SELECT user_id FROM contributors WHERE draft_id = ?", (draft_id,))}
+
+
+def _draft_view(connection, home: Path, draft: sqlite3.Row) -> dict:
+    files = draft_files(home, draft["id"])
+    names = {user_id: user_by_id(connection, user_id).name
+             for user_id in _contributors(connection, draft["id"]) | {draft["author_id"]}}
+    summary = None
+    if files.report.exists():
+        summary = json.loads(files.report.read_text())["summary"]
+    upload = json.loads(files.upload_meta.read_text()) if files.upload_meta.exists() else None
+    return {
+        "id": draft["id"], "dataset_id": draft["dataset_id"], "state": draft["state"],
+        "author": names[draft["author_id"]], "contributors": sorted(names.values()),
+        "created_at": draft["created_at"], "updated_at": draft["updated_at"],
+        "comment": draft["comment"],
+        "reviewed_by": user_by_id(connection, draft["reviewed_by"]).name
+        if draft["reviewed_by"] else None,
+        "manifest": files.manifest.exists(), "upload": upload, "summary": summary,
+        "report": f"/api/datasets/{draft['dataset_id']}/draft/report",
+    }
+
+
+def _stage_new_upload(files: DraftFiles, received: Received, options: UploadOptions,
+                      limits: UploadLimits, file_format: str):
+    """Stage into a fresh folder, then swap it in for the previous upload."""
+    fresh = files.root / f"upload.new-{uuid.uuid4().hex}"
+    original = fresh / "original" / received.filename
+    original.parent.mkdir(parents=True)
+    os.rename(received.path, original)
+    staged = stage(original, fresh / "stage", options, limits,
+                   _id_field(files.manifest_text()))
+    meta = {"filename": received.filename, "size": received.size, "sha256": received.sha256,
+            "format": file_format, "options": options.as_dict(), "received_at": audit.now()}
+    _atomic_write(fresh / "upload.json", json.dumps(meta, indent=2))
+    _write_staged(fresh / "stage", staged, _id_field(files.manifest_text()))
+    if staged.source is None:  # refused (unsafe archive, unreadable file): keep no bytes
+        shutil.rmtree(original.parent, ignore_errors=True)
+    # Otherwise the original stays, to stage it again when the manifest's id_field changes.
+    _swap(files.upload, fresh)
+    return staged
+
+
+def _restage(files: DraftFiles, id_field: str | None) -> None:
+    """Check the current upload again (the manifest's id_field changed)."""
+    meta = json.loads(files.upload_meta.read_text())
+    original = files.upload / "original" / meta["filename"]
+    if not original.exists():
+        return
+    options = UploadOptions("geometry" in meta["options"]["repair"], meta["options"]["variable"])
+    fresh = files.upload / f"stage.new-{uuid.uuid4().hex}"
+    staged = stage(original, fresh, options, UploadLimits.from_environment(), id_field)
+    _write_staged(fresh, staged, id_field)
+    _swap(files.stage, fresh)
+
+
+def _write_staged(stage_dir: Path, staged, id_field: str | None) -> None:
+    data = {"format": staged.format, "kind": staged.kind,
+            "source": staged.source.name if staged.source else None,
+            "source_path": str(staged.source.relative_to(stage_dir)) if staged.source else None,
+            "facts": staged.facts, "id_field": id_field,
+            "findings": [f.as_dict() for f in staged.findings]}
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(stage_dir / "staged.json", json.dumps(data, indent=2, default=str))
+
+
+def _refresh_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
+    """Recompute report.json (and the pipeline's manifest) from the manifest and the upload."""
+    text = files.manifest_text()
+    findings = report.manifest_findings(text, dataset_id, files.root)
+    staged = json.loads(files.staged.read_text()) if files.staged.exists() else None
+    if staged is None:
+        findings.append(Finding("blocking", f"no source uploaded yet: PUT or POST "
+                                f"/api/datasets/{dataset_id}/draft/source", {}))
+    else:
+        findings += [Finding(f["status"], f["message"], f["where"]) for f in staged["findings"]]
+    pipeline_manifest = files.pipeline_manifest(dataset_id)
+    pipeline_manifest.unlink(missing_ok=True)
+    if text is not None and staged and staged["source_path"] and not has_blocking(findings):
+        findings += report.write_pipeline_manifest(text, dataset_id, files.stage,
+                                                   files.stage / staged["source_path"])
+    upload = json.loads(files.upload_meta.read_text()) if files.upload_meta.exists() else None
+    data = {
+        "dataset": dataset_id, "draft": draft_id, "generated_at": audit.now(),
+        "upload": upload,
+        "source": {key: staged[key] for key in ("format", "kind", "source", "facts",
+                                                 "id_field")} if staged else None,
+        "summary": report.summarise(findings), "findings": report.ordered(findings),
+    }
+    _atomic_write(files.report, json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    return data
+
+
+def _id_field(text: str | None) -> str | None:
+    if text is None:
+        return None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return None
+    value = data.get("id_field") if isinstance(data, dict) else None
+    return value.strip() if isinstance(value, str) and value.strip() else None
+
+
+def _count(findings: list[Finding]) -> int:
+    return sum(1 for f in findings if f.status == "blocking")
+
+
+def _swap(target: Path, fresh: Path) -> None:
+    """Replace folder target by fresh (two renames); the old one is then removed."""
+    old = target.with_name(f"{target.name}.old-{uuid.uuid4().hex}")
+    if target.exists():
+        os.rename(target, old)
+    os.rename(fresh, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)

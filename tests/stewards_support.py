@@ -1,0 +1,301 @@
+"""Helpers for the stewards' API tests: accounts made with the real `taza users`, a `requests`
+client with tokens, manifests and source files in every upload format."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import time
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fiona
+import numpy as np
+import rasterio
+import rasterio.shutil
+import requests
+import yaml
+from fiona.transform import transform_geom
+from rasterio.transform import from_bounds
+
+from tests.conftest import DATASETS, SOURCES, Server, start_server, stop_server, taza
+
+ACCOUNTS = {  # name: (role, organisation)
+    "alice": ("steward", "ministry-a"),
+    "anna": ("steward", "ministry-a"),
+    "bob": ("steward", "ministry-b"),
+    "rita": ("reviewer", None),
+    "rex": ("reviewer", "ministry-b"),
+    "root": ("admin", None),
+}
+
+
+def add_accounts(home: Path) -> dict[str, str]:
+    """Create the test accounts with `taza users add`; return name -> token."""
+    tokens = {}
+    for name, (role, organisation) in ACCOUNTS.items():
+        args = ["users", "add", name, "--role", role]
+        if organisation:
+            args += ["--org", organisation]
+        output = taza(*args, home=home).stdout
+        tokens[name] = next(line.split(": ", 1)[1] for line in output.splitlines()
+                            if line.startswith("token: "))
+    return tokens
+
+
+@dataclass
+class Api:
+    """The real server plus a token per account."""
+
+    server: Server
+    tokens: dict[str, str]
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def headers(self, user: str | None) -> dict:
+        return {"Authorization": f"Bearer {self.tokens[user]}"} if user else {}
+
+    def request(self, method: str, path: str, user: str | None = None,
+                **kwargs) -> requests.Response:
+        headers = {**self.headers(user), **kwargs.pop("headers", {})}
+        return requests.request(method, self.url + path, headers=headers,
+                                timeout=kwargs.pop("timeout", 120), **kwargs)
+
+    def get(self, path: str, user: str | None = None, **kwargs) -> requests.Response:
+        return self.request("GET", path, user, **kwargs)
+
+    def post(self, path: str, user: str | None = None, **kwargs) -> requests.Response:
+        return self.request("POST", path, user, **kwargs)
+
+    def put(self, path: str, user: str | None = None, **kwargs) -> requests.Response:
+        return self.request("PUT", path, user, **kwargs)
+
+    def new_id(self, prefix: str) -> str:
+        self.counter[0] += 1
+        return f"{prefix}-{self.counter[0]}"
+
+    # -- the workflow, step by step --------------------------------------------------------
+
+    def create(self, dataset_id: str, user: str = "alice") -> None:
+        response = self.post("/api/datasets", user, json={"id": dataset_id})
+        assert response.status_code == 201, response.text
+
+    def put_manifest(self, dataset_id: str, manifest: dict, user: str = "alice",
+                     as_yaml: bool = False) -> requests.Response:
+        if as_yaml:
+            body = yaml.safe_dump(manifest, allow_unicode=True, sort_keys=False)
+            content_type = "application/yaml"
+        else:
+            body, content_type = json.dumps(manifest, default=str), "application/json"
+        return self.put(f"/api/datasets/{dataset_id}/draft/manifest", user,
+                        data=body.encode(), headers={"Content-Type": content_type})
+
+    def upload(self, dataset_id: str, path: Path, user: str = "alice",
+               **params) -> requests.Response:
+        with path.open("rb") as handle:
+            return self.put(f"/api/datasets/{dataset_id}/draft/source", user,
+                            params={"filename": path.name, **params}, data=handle)
+
+    def upload_multipart(self, dataset_id: str, path: Path, user: str = "alice",
+                         **params) -> requests.Response:
+        with path.open("rb") as handle:
+            return self.post(f"/api/datasets/{dataset_id}/draft/source", user, params=params,
+                             files={"file": (path.name, handle, "application/octet-stream")})
+
+    def review_and_publish(self, dataset_id: str, author: str = "alice",
+                           reviewer: str = "rita") -> dict:
+        for step, user in (("submit", author), ("approve", reviewer), ("publish", author)):
+            response = self.post(f"/api/datasets/{dataset_id}/draft/{step}", user)
+            assert response.status_code == 200, f"{step}: {response.text}"
+        self.wait_served(dataset_id, response.json()["version"])
+        return response.json()
+
+    def wait_served(self, dataset_id: str, version: int | None) -> None:
+        """Wait until /ogc serves that version on every worker (each checks once a second)."""
+
+        def served() -> bool:
+            for _ in range(6):  # fresh connections, spread over the workers
+                answer = self.get(f"/ogc/collections/{dataset_id}")
+                if (answer.status_code == 200) != (version is not None):
+                    return False
+                if version is not None and f"/{dataset_id}/{version}/" not in answer.text:
+                    return False
+            return True
+
+        assert wait_for(served), f"/ogc does not serve {dataset_id} version {version}"
+
+    def draft_dataset(self, prefix: str, source: Path, kind: str = "vector",
+                      **manifest_changes) -> tuple[str, requests.Response]:
+        """Create a dataset, put a valid manifest and upload source; return id and answer."""
+        dataset_id = self.new_id(prefix)
+        self.create(dataset_id)
+        manifest = make_manifest(dataset_id, kind, **manifest_changes)
+        assert self.put_manifest(dataset_id, manifest).status_code == 200
+        return dataset_id, self.upload(dataset_id, source)
+
+
+@contextlib.contextmanager
+def running_api(home: Path, workers: int = 2, **environment) -> Iterator[Api]:
+    """A real server over `home` (with extra environment), and the test accounts."""
+    tokens = add_accounts(home)
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update({key: str(value) for key, value in environment.items()})
+    try:
+        server = start_server(home, workers=workers)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    api = Api(server, tokens)
+    try:
+        yield api
+    finally:
+        stop_server(api.server)  # a test may have restarted it
+
+
+def make_manifest(dataset_id: str, kind: str = "vector", **changes) -> dict:
+    """A valid manifest for an upload: the sample airports (vector) or slope (raster) one."""
+    sample = "airports" if kind == "vector" else "slope"
+    data = yaml.safe_load((DATASETS / f"{sample}.yaml").read_text(encoding="utf-8"))
+    data["id"] = dataset_id
+    data.pop("source")
+    data.pop("id_field", None)
+    data.update(changes)
+    return data
+
+
+def finding_messages(answer: dict, status: str = "blocking") -> list[str]:
+    return [f"{f['location']}: {f['message']}" for f in answer["findings"]
+            if f["status"] == status]
+
+
+def wait_for(check, timeout: float = 10.0, interval: float = 0.1):
+    """Poll until check() returns something truthy (used only where nothing is timed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+# -- sources ---------------------------------------------------------------------------------
+
+def airports_features() -> list[dict]:
+    return json.loads((SOURCES / "airports.geojson").read_text())["features"]
+
+
+def write_geojson(path: Path, features: list[dict]) -> Path:
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def square(x: float, y: float, size: float = 0.1) -> dict:
+    ring = [[x, y], [x + size, y], [x + size, y + size], [x, y + size], [x, y]]
+    return {"type": "Polygon", "coordinates": [ring]}
+
+
+def polygon_features(count: int = 5) -> list[dict]:
+    return [{"type": "Feature", "properties": {"code": f"P{i}", "name": f"parcel {i}"},
+             "geometry": square(74 + i * 0.2, 42.5)} for i in range(count)]
+
+
+def write_shapefile_zip(folder: Path, name: str, crs: str = "EPSG:4326", with_prj: bool = True,
+                        extra_members: dict[str, bytes] | None = None) -> Path:
+    """The airports as a zipped Shapefile, optionally reprojected and without .prj."""
+    shapefile = folder / f"{name}.shp"
+    schema = {"geometry": "Point", "properties": {"icao": "str:4", "name": "str:80"}}
+    with fiona.open(shapefile, "w", driver="ESRI Shapefile", schema=schema, crs=crs) as sink:
+        for feature in airports_features():
+            geometry = feature["geometry"]
+            if crs != "EPSG:4326":
+                geometry = transform_geom("EPSG:4326", crs, geometry)
+            sink.write({"geometry": geometry, "properties": {
+                "icao": feature["properties"]["icao"], "name": feature["properties"]["name"]}})
+    archive = folder / f"{name}.zip"
+    suffixes = (".shp", ".shx", ".dbf", ".prj", ".cpg") if with_prj else (".shp", ".shx", ".dbf")
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for suffix in suffixes:
+            if shapefile.with_suffix(suffix).exists():
+                bundle.write(shapefile.with_suffix(suffix), f"{name}/{name}{suffix}")
+        for member, data in (extra_members or {}).items():
+            bundle.writestr(member, data)
+    return archive
+
+
+def write_geopackage(path: Path, features: list[dict], geometry_type: str = "Polygon") -> Path:
+    schema = {"geometry": geometry_type, "properties": {"code": "str", "name": "str"}}
+    with fiona.open(path, "w", driver="GPKG", schema=schema, crs="EPSG:4326",
+                    layer=path.stem) as sink:
+        sink.writerecords(features)
+    return path
+
+
+def write_csv_lonlat(path: Path) -> Path:
+    lines = ["icao,name,longitude,latitude"]
+    for feature in airports_features():
+        lon, lat = feature["geometry"]["coordinates"][:2]
+        lines.append(f"{feature['properties']['icao']},\"{feature['properties']['name']}\","
+                     f"{lon},{lat}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_csv_wkt(path: Path) -> Path:
+    lines = ["code,wkt"]
+    for i in range(4):
+        x = 74 + i * 0.2
+        lines.append(f'Q{i},"POLYGON (({x} 42, {x + 0.1} 42, {x + 0.1} 42.1, {x} 42.1, {x} 42))"')
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def write_kml(path: Path) -> Path:
+    placemarks = "".join(
+        f"<Placemark><name>{f['properties']['icao']}</name><Point><coordinates>"
+        f"{f['geometry']['coordinates'][0]},{f['geometry']['coordinates'][1]}"
+        "</coordinates></Point></Placemark>" for f in airports_features())
+    path.write_text('<?xml version="1.0" encoding="UTF-8"?><kml xmlns="http://www.opengis.net/'
+                    f'kml/2.2"><Document><Folder><name>airports</name>{placemarks}</Folder>'
+                    "</Document></kml>")
+    return path
+
+
+def write_geotiff(path: Path, size: int = 120, bands: int = 1, seed: int = 0,
+                  crs: str = "EPSG:4326") -> Path:
+    rng = np.random.default_rng(seed)
+    data = rng.uniform(0, 40, (bands, size, size)).astype("float32")
+    bounds = (74.0, 42.0, 75.0, 43.0) if crs == "EPSG:4326" else (400000, 4650000, 480000,
+                                                                   4730000)
+    transform = from_bounds(*bounds, size, size)
+    with rasterio.open(path, "w", driver="GTiff", width=size, height=size, count=bands,
+                       dtype="float32", crs=crs, transform=transform, nodata=-9999) as sink:
+        sink.write(data)
+        for band in range(1, bands + 1):
+            sink.update_tags(band, NETCDF_VARNAME=("height", "slope")[band - 1])
+    return path
+
+
+def write_netcdf(path: Path, variables: int = 1) -> Path:
+    """NetCDF through GDAL's netCDF driver: one variable, or two (height1, slope2)."""
+    tiff = write_geotiff(path.with_suffix(".tif"), size=60, bands=variables)
+    rasterio.shutil.copy(tiff, path, driver="netCDF")
+    tiff.unlink()
+    return path
+
+
+def zip_bytes(members: dict[str, bytes], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as bundle:
+        for name, data in members.items():
+            bundle.writestr(name, data)
+    return buffer.getvalue()

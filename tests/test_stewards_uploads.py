@@ -1,0 +1,349 @@
+"""Uploads through the stewards' API on the real server: every format, and every bad input of
+issue 5 answered with a clear 4xx (never a 500) while what was published before keeps serving."""
+
+from __future__ import annotations
+
+import json
+import stat
+import zipfile
+
+import pytest
+
+from tests.stewards_support import (
+    airports_features,
+    finding_messages,
+    make_manifest,
+    polygon_features,
+    running_api,
+    square,
+    write_csv_lonlat,
+    write_csv_wkt,
+    write_geojson,
+    write_geopackage,
+    write_geotiff,
+    write_kml,
+    write_netcdf,
+    write_shapefile_zip,
+    zip_bytes,
+)
+
+UPLOAD_LIMIT = 8 << 20
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory):
+    home = tmp_path_factory.mktemp("stewards-uploads")
+    with running_api(home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def published(api, tmp_path_factory):
+    """A dataset of ministry-a with version 1 live: bad uploads must not disturb it."""
+    folder = tmp_path_factory.mktemp("published")
+    dataset_id, answer = api.draft_dataset(
+        "guarded", write_geojson(folder / "points.geojson", airports_features()),
+        id_field="icao")
+    assert answer.status_code == 201, answer.text
+    api.review_and_publish(dataset_id)
+    # The next draft has a good manifest: the bad uploads below are the only problems.
+    assert api.put_manifest(dataset_id, make_manifest(dataset_id, id_field="icao")).ok
+    return dataset_id
+
+
+def assert_still_serving(api, dataset_id: str) -> None:
+    items = api.get(f"/ogc/collections/{dataset_id}/items?limit=1")
+    assert items.status_code == 200 and items.json()["numberMatched"] == 17
+    assert api.get(f"/api/datasets/{dataset_id}").json()["live_version"] == 1
+
+
+def upload_bad(api, published: str, path, expected: str, status: int = 422, **params):
+    """Upload into the published dataset's new draft: refused, named, nothing else changes."""
+    answer = api.upload(published, path, **params)
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    text = json.dumps(body)
+    assert expected in text, text
+    assert_still_serving(api, published)
+    return body
+
+
+# -- formats -----------------------------------------------------------------------------------
+
+def shapefile(folder):
+    return write_shapefile_zip(folder, "airfields")
+
+
+FORMATS = {
+    "zipped Shapefile": (shapefile, "vector", 17),
+    "GeoPackage": (lambda f: write_geopackage(f / "parcels.gpkg", polygon_features()), "vector",
+                   5),
+    "GeoJSON": (lambda f: write_geojson(f / "points.geojson", airports_features()), "vector", 17),
+    "CSV lon/lat": (lambda f: write_csv_lonlat(f / "airports.csv"), "vector", 17),
+    "CSV WKT": (lambda f: write_csv_wkt(f / "parcels.csv"), "vector", 4),
+    "KML": (lambda f: write_kml(f / "airports.kml"), "vector", 17),
+    "GeoTIFF": (lambda f: write_geotiff(f / "slope.tif"), "raster", None),
+    "NetCDF": (lambda f: write_netcdf(f / "grid.nc"), "raster", None),
+}
+
+
+@pytest.mark.parametrize("name", FORMATS)
+def test_every_format_uploads_and_publishes(api, tmp_path, name):
+    make, kind, count = FORMATS[name]
+    dataset_id, answer = api.draft_dataset("format", make(tmp_path), kind)
+    assert answer.status_code == 201, answer.text
+    report = answer.json()
+    assert report["summary"]["publishable"] and report["source"]["kind"] == kind
+    assert api.review_and_publish(dataset_id)["version"] == 1
+    if kind == "vector":
+        items = api.get(f"/ogc/collections/{dataset_id}/items?limit=1")
+        assert items.status_code == 200 and items.json()["numberMatched"] == count
+    else:
+        coverage = api.get(f"/ogc/collections/{dataset_id}/coverage?f=GTiff&"
+                           "subset=Lat(42.2:42.4),Long(74.2:74.4)")
+        assert coverage.status_code == 200 and coverage.content[:2] in (b"II", b"MM")
+    assert api.get(f"/stac/collections/{dataset_id}").status_code == 200
+
+
+def test_multipart_upload_of_a_netcdf_variable(api, tmp_path):
+    """Multipart body; a two-variable NetCDF needs variable=, and publishes that variable."""
+    dataset_id = api.new_id("multipart")
+    api.create(dataset_id)
+    api.put_manifest(dataset_id, make_manifest(dataset_id, "raster"))
+    source = write_netcdf(tmp_path / "grids.nc", variables=2)
+    refused = api.upload_multipart(dataset_id, source)
+    assert refused.status_code == 422
+    assert "choose one with variable=NAME" in json.dumps(refused.json())
+    answer = api.upload_multipart(dataset_id, source, variable="slope2")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["upload"]["size"] == source.stat().st_size
+    assert "NetCDF variable 'slope2' extracted" in json.dumps(answer.json())
+    api.review_and_publish(dataset_id)
+    assert api.get(f"/ogc/collections/{dataset_id}").status_code == 200
+
+
+def test_csv_rows_without_coordinates_are_named_by_row_and_line(api, published, tmp_path):
+    path = tmp_path / "places.csv"
+    path.write_text("name,lon,lat\nA,74.5,42.8\nB,,\nC,abc,42\n")
+    body = upload_bad(api, published, path, "row 2 (line 3)")
+    assert "row 3 (line 4)" in json.dumps(body)
+
+
+def test_validation_report_as_json_and_html(api, tmp_path):
+    dataset_id, answer = api.draft_dataset("report", write_csv_wkt(tmp_path / "parcels.csv"))
+    assert answer.status_code == 201
+    report = api.get(f"/api/datasets/{dataset_id}/draft/report", "alice")
+    assert report.status_code == 200 and report.json()["summary"]["publishable"]
+    page = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice")
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "<script" not in page.text and "://" not in page.text  # no scripts, no CDN
+    assert '"/static/portal/portal.css"' in page.text
+    assert api.get("/static/portal/portal.css").status_code == 200
+    assert "CSV: geometry from WKT column" in page.text
+    browser = api.get(f"/api/datasets/{dataset_id}/draft/report", "alice",
+                      headers={"Accept": "text/html"})
+    assert browser.headers["Content-Type"].startswith("text/html")
+
+
+def test_manifest_problems_name_field_and_line(api):
+    dataset_id = api.new_id("manifest")
+    api.create(dataset_id)
+    manifest = make_manifest(dataset_id, licence=None, theme="weather")
+    answer = api.put_manifest(dataset_id, manifest, as_yaml=True)
+    assert answer.status_code == 422
+    problems = finding_messages(answer.json())
+    assert any(p.startswith("line ") and "field theme" in p and "'weather' is not one of" in p
+               for p in problems), problems
+    assert any("field licence" in p and "missing" in p for p in problems)
+    wrong_id = api.put_manifest(dataset_id, make_manifest("someone-else"))
+    assert "must be" in json.dumps(wrong_id.json()) and wrong_id.status_code == 422
+    unsupported = api.put(f"/api/datasets/{dataset_id}/draft/manifest", "alice", data=b"x",
+                          headers={"Content-Type": "application/xml"})
+    assert unsupported.status_code == 415
+
+
+# -- archives ----------------------------------------------------------------------------------
+
+def test_corrupt_zip(api, published, tmp_path):
+    good = write_shapefile_zip(tmp_path, "airfields").read_bytes()
+    path = tmp_path / "broken.zip"
+    path.write_bytes(good[: len(good) // 2])
+    upload_bad(api, published, path, "not a readable zip archive")
+    path.write_bytes(b"PK\x03\x04 this is not a zip at all")
+    upload_bad(api, published, path, "not a readable zip archive")
+
+
+def test_zip_bomb_is_refused_before_extraction(api, published, tmp_path):
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(zip_bytes({"bomb/bomb.shp": b"\0" * (64 << 20), "bomb/bomb.shx": b"",
+                                "bomb/bomb.dbf": b"", "bomb/bomb.prj": b""}))
+    assert path.stat().st_size < UPLOAD_LIMIT
+    body = upload_bad(api, published, path, "zip bomb: compressed")
+    assert [f["where"] for f in body["findings"]] == [{"member": "bomb/bomb.shp"}]
+    assert not list(api.server.home.glob("stewards/drafts/*/upload/**/bomb.shp"))
+
+
+def test_zip_declaring_more_than_the_unzipped_limit_is_refused(api, published, tmp_path):
+    """Many members under the ratio limit, together past TAZA_UNZIPPED_MAX_BYTES (4 GiB)."""
+    path = tmp_path / "big.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        for index in range(5):
+            info = zipfile.ZipInfo(f"part{index}.csv")
+            bundle.writestr(info, b"x")
+    data = bytearray(path.read_bytes())
+    # Declare 1 GiB for each member in the central directory (what a bomb's header claims).
+    central = data.find(b"PK\x01\x02")
+    while central != -1:
+        data[central + 24:central + 28] = (1 << 30).to_bytes(4, "little")
+        central = data.find(b"PK\x01\x02", central + 4)
+    path.write_bytes(bytes(data))
+    upload_bad(api, published, path, "zip bomb or oversized archive")
+
+
+@pytest.mark.parametrize("member", ["../../evil.shp", "/etc/evil.shp", "a/../../evil.shp",
+                                    "C:/evil.shp", "..\\..\\evil.shp"])
+def test_path_traversal_in_member_names(api, published, tmp_path, member):
+    path = tmp_path / "traversal.zip"
+    path.write_bytes(zip_bytes({member: b"x", "ok.shx": b"", "ok.dbf": b""}))
+    upload_bad(api, published, path, "path traversal")
+    assert not list(api.server.home.parent.rglob("evil.shp"))
+
+
+def test_symlink_member_is_refused(api, published, tmp_path):
+    path = tmp_path / "link.zip"
+    with zipfile.ZipFile(path, "w") as bundle:
+        info = zipfile.ZipInfo("airfields.shp")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        bundle.writestr(info, "/etc/passwd")
+    upload_bad(api, published, path, "symbolic links are not accepted")
+
+
+def test_shapefile_without_prj(api, published, tmp_path):
+    path = write_shapefile_zip(tmp_path, "noprj", with_prj=False)
+    upload_bad(api, published, path, "the Shapefile has no .prj")
+
+
+def test_crs_other_than_4326_is_reprojected_and_said_so(api, tmp_path):
+    source = write_shapefile_zip(tmp_path, "utm", crs="EPSG:32643")
+    dataset_id, answer = api.draft_dataset("utm", source)
+    assert answer.status_code == 201, answer.text
+    notices = finding_messages(answer.json(), "notice")
+    assert any("EPSG:32643 are reprojected to EPSG:4326" in n for n in notices), notices
+    api.review_and_publish(dataset_id)
+    feature = api.get(f"/ogc/collections/{dataset_id}/items?limit=1").json()["features"][0]
+    lon, lat = feature["geometry"]["coordinates"][:2]
+    assert 69 < lon < 81 and 39 < lat < 44  # Kyrgyzstan, in degrees
+
+
+# -- features ----------------------------------------------------------------------------------
+
+def test_mixed_geometry_types(api, published, tmp_path):
+    features = airports_features()[:3] + polygon_features(2)
+    body = upload_bad(api, published, write_geojson(tmp_path / "mixed.geojson", features),
+                      "mixed geometry types")
+    assert "Point (3, first at feature 0)" in json.dumps(body)
+
+
+def test_same_family_is_promoted_to_multi(api, tmp_path):
+    features = polygon_features(2)
+    features[1]["geometry"] = {"type": "MultiPolygon",
+                               "coordinates": [square(75, 42)["coordinates"]]}
+    dataset_id, answer = api.draft_dataset("promoted",
+                                           write_geojson(tmp_path / "p.geojson", features))
+    assert answer.status_code == 201
+    assert any("stored as the Multi* type" in n for n in finding_messages(answer.json(),
+                                                                          "notice"))
+
+
+def test_duplicate_ids(api, tmp_path):
+    features = airports_features()
+    features[5]["properties"]["icao"] = features[2]["properties"]["icao"]
+    dataset_id, answer = api.draft_dataset(
+        "dupes", write_geojson(tmp_path / "d.geojson", features), id_field="icao")
+    assert answer.status_code == 422
+    problems = finding_messages(answer.json())
+    assert problems == ["feature 5 (icao=UAFE), field icao: duplicate id 'UAFE' in field "
+                        "'icao' (first at feature 2)"], problems
+    # The same file passes against a manifest whose id_field is unique.
+    fixed = api.put_manifest(dataset_id, make_manifest(dataset_id, id_field="name"))
+    assert fixed.status_code == 200 and fixed.json()["summary"]["publishable"]
+
+
+def test_oversized_attribute(api, published, tmp_path):
+    features = airports_features()
+    features[4]["properties"]["name"] = "x" * (70 * 1024)
+    body = upload_bad(api, published, write_geojson(tmp_path / "big.geojson", features),
+                      "exceeds the attribute limit of 65,536 bytes")
+    where = [f["where"] for f in body["findings"] if f["status"] == "blocking"]
+    assert where == [{"feature": 4, "id": "UAFG", "id_field": "icao", "field": "name"}]
+
+
+BOWTIE = {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42], [74, 43], [74, 42]]]}
+
+
+def test_invalid_geometry_blocks_unless_repair_is_asked(api, published, tmp_path):
+    features = polygon_features(3)
+    features[1]["geometry"] = BOWTIE
+    source = write_geojson(tmp_path / "bowtie.geojson", features)
+    body = upload_bad(api, published, source, "Self-intersection")
+    assert "upload with repair=geometry" in json.dumps(body)
+
+    dataset_id, _ = api.draft_dataset("repaired", source)
+    answer = api.upload(dataset_id, source, repair="geometry")
+    assert answer.status_code == 201, answer.text
+    repaired = [f for f in answer.json()["findings"] if f["status"] == "repaired"]
+    assert len(repaired) == 1 and repaired[0]["where"] == {"feature": 1}
+    assert "made valid: Polygon with 5 points became MultiPolygon with 2 part(s)" in \
+        repaired[0]["message"]
+    api.review_and_publish(dataset_id)
+    items = api.get(f"/ogc/collections/{dataset_id}/items").json()["features"]
+    assert [f["geometry"]["type"] for f in items] == ["MultiPolygon"] * 3
+
+
+@pytest.mark.parametrize("geometry, expected", [
+    ({"type": "Polygon", "coordinates": []}, "empty geometry"),
+    ({"type": "Point", "coordinates": ["NaN", 42]}, "not finite numbers"),
+    (None, "has no geometry"),
+])
+def test_broken_geometry_blocks_even_with_repair(api, published, tmp_path, geometry, expected):
+    features = airports_features()[:3]
+    features[2]["geometry"] = geometry
+    raw = json.dumps({"type": "FeatureCollection", "features": features}).replace('"NaN"', "NaN")
+    source = tmp_path / "broken.geojson"
+    source.write_text(raw)
+    upload_bad(api, published, source, expected, repair="geometry")
+
+
+# -- limits, formats, parameters ---------------------------------------------------------------
+
+def test_size_limit_answers_413(api, published):
+    dataset = f"/api/datasets/{published}/draft/source"
+    declared = api.put(dataset, "alice", params={"filename": "big.geojson"},
+                       data=b"x" * (UPLOAD_LIMIT + 1))
+    assert declared.status_code == 413 and "limit" in declared.json()["description"]
+
+    def chunks():  # no Content-Length: the server counts as it reads
+        for _ in range(UPLOAD_LIMIT // (1 << 20) + 2):
+            yield b"x" * (1 << 20)
+
+    streamed = api.put(dataset, "alice", params={"filename": "big.geojson"}, data=chunks())
+    assert streamed.status_code == 413
+    assert not list(api.server.home.glob("stewards/tmp/*.part"))
+    assert_still_serving(api, published)
+
+
+def test_unsupported_format_and_bad_parameters(api, published, tmp_path):
+    path = tmp_path / "notes.docx"
+    path.write_bytes(b"PK\x03\x04")
+    answer = api.upload(published, path)
+    assert answer.status_code == 415 and "unsupported file type .docx" in answer.text
+    gpkg = tmp_path / "fake.gpkg"
+    gpkg.write_text("not sqlite")
+    upload_bad(api, published, gpkg, "is not a GeoPackage file")
+    for params, expected in (({"repair": "everything"}, "repair="),
+                             ({"colour": "blue"}, "unknown query parameter(s): colour")):
+        answer = api.upload(published, write_csv_wkt(tmp_path / "p.csv"), **params)
+        assert answer.status_code == 400 and expected in answer.json()["description"]
+    raster_repair = api.upload(published, write_geotiff(tmp_path / "r.tif"), repair="geometry")
+    assert raster_repair.status_code == 422
+    assert api.get("/api/datasets?colour=blue").status_code == 400
