@@ -16,11 +16,13 @@ import fiona
 import numpy as np
 import pytest
 import rasterio
+import yaml
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from tests.conftest import SAMPLE_IDS
+from tests.conftest import SAMPLE_IDS, start_server, stop_server, taza
+from tests.stewards_support import make_manifest, polygon_features, write_geojson
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -279,3 +281,54 @@ def test_keyboard_alone_turns_a_layer_on_and_opens_a_popup(page, server):
     page.focus(".maplibregl-canvas")
     page.keyboard.press("Enter")
     expect(page.locator(".maplibregl-popup")).to_contain_text("UCFM")
+
+
+@pytest.fixture(scope="module")
+def stewards_server(tmp_path_factory):
+    """A server on its own empty catalog home, with a steward and a reviewer account."""
+    home = tmp_path_factory.mktemp("portal-stewards")
+    tokens = {}
+    for name, role, organisation in (("alice", "steward", "ministry-a"),
+                                     ("rita", "reviewer", None)):
+        args = ["users", "add", name, "--role", role] + (["--org", organisation]
+                                                          if organisation else [])
+        output = taza(*args, home=home).stdout
+        tokens[name] = next(line.split(": ", 1)[1] for line in output.splitlines()
+                            if line.startswith("token: "))
+    running = start_server(home)
+    yield running, tokens
+    stop_server(running)
+
+
+def test_steward_uploads_reads_the_report_and_submits_then_a_reviewer_approves(
+        page, stewards_server, tmp_path):
+    server, tokens = stewards_server
+    page.goto(f"{server.url}/stewards?lang=en")
+    page.fill("#token", tokens["alice"])
+    page.click("#signin button[type=submit]")
+    expect(page.locator("#who-text")).to_contain_text("alice")
+    page.fill("#new-id", "portal-parcels")
+    page.click("#new-dataset button[type=submit]")
+    expect(page.locator("#draft-title")).to_contain_text("portal-parcels")
+    page.fill("#manifest", yaml.safe_dump(make_manifest("portal-parcels"), allow_unicode=True))
+    page.click("#manifest-form button[type=submit]")
+    expect(page.locator("#draft-state")).not_to_have_text("—")
+    # Without a source the report blocks; after the upload it passes.
+    expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "false")
+    source = write_geojson(tmp_path / "parcels.geojson", polygon_features(5))
+    page.set_input_files("#source", str(source))
+    page.click("#source-form button[type=submit]")
+    expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
+    page.click("#submit-draft")
+    expect(page.locator("#draft-state")).to_have_text("submitted")
+    screenshot(page, "steward")
+    # The reviewer sees it in the queue, with its report, and approves it.
+    page.click("#signout")
+    page.goto(f"{server.url}/review?lang=ru")
+    page.fill("#token", tokens["rita"])
+    page.click("#signin button[type=submit]")
+    item = page.locator('#queue li[data-dataset="portal-parcels"]')
+    expect(item.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
+    item.locator("button.approve").click()
+    expect(item.locator(".status")).to_contain_text("approved")
+    screenshot(page, "review")

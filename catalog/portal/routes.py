@@ -48,6 +48,21 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         return render_template("portal/dataset.html", page=page, language=language,
                                t=i18n.translator(language), version=__version__)
 
+    @portal.get("/stewards")
+    def stewards():
+        return _stewards_page("st")
+
+    @portal.get("/review")
+    def review():
+        return _stewards_page("rv")
+
+    def _stewards_page(page_key: str):
+        language = _page_language()
+        data = {"language": language, "strings": i18n.strings()}
+        return render_template("portal/stewards.html", page_key=page_key, data=data,
+                               language=language, t=i18n.translator(language),
+                               version=__version__)
+
     @portal.get("/tiles/<dataset_id>/<int:version>/<style>/<int:z>/<int:x>/<int:y>.png")
     def raster_tile(dataset_id: str, version: int, style: str, z: int, x: int, y: int):
         _no_parameters()
