@@ -353,8 +353,11 @@ class SqliteBackend:
     # reading: item search ------------------------------------------------------------------
 
     def search(self, query: ItemSearch) -> Page:
-        where, params = self._item_conditions(query)
         keys = self._sort_keys(query.sortby)
+        # Sorting by a JSON property reads every candidate anyway: let a bbox drive the scan
+        # through the R-tree rather than the collection index (SQLite's choice without this).
+        spatial = query.bbox is not None or query.intersects is not None
+        where, params = self._item_conditions(query, spatial and any(k.nullable for k in keys))
         signature = _signature(query.sortby)
         if query.token is not None:
             condition, token_params = _after(keys, _decode_token(query.token, signature, keys))
@@ -373,7 +376,8 @@ class SqliteBackend:
         token = _encode_token(signature, list(rows[-1][1:])) if more and rows else None
         return Page([json.loads(r[0]) for r in rows], token)
 
-    def _item_conditions(self, query: ItemSearch) -> tuple[list[str], list]:
+    def _item_conditions(self, query: ItemSearch, drive_by_space: bool = False
+                         ) -> tuple[list[str], list]:
         where: list[str] = []
         params: list = []
 
@@ -382,7 +386,8 @@ class SqliteBackend:
             params.extend(values)
 
         if query.collections:
-            add(f"collection IN ({_marks(query.collections)})", query.collections)
+            column = "+collection" if drive_by_space else "collection"  # '+': no index
+            add(f"{column} IN ({_marks(query.collections)})", query.collections)
         if query.ids:
             add(f"id IN ({_marks(query.ids)})", query.ids)
         if query.bbox is not None:
