@@ -4,6 +4,7 @@
   pygeoapi on the same GeoPackage; writes bench/results/features-<date>.md.
 - parcels: only generate the synthetic parcel layer (bench/.work/parcels).
 - publish: generate (if needed) and publish it, report wall time and peak memory.
+- stac: STAC search, our SQLite index against stac-fastapi-pgstac (bench/stac_search.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
         argv.insert(0, "features")
+    if argv[0] == "stac":  # STAC search vs stac-fastapi-pgstac: its own options (--help)
+        from bench import stac_search
+
+        return stac_search.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
