@@ -73,16 +73,27 @@ async function addPlaceLabels(map, places) {
                     feature.properties[places.name]);
     return new maplibregl.Marker({ element: node, anchor: "bottom" }).setLngLat(feature.geometry.coordinates);
   });
+  // Larger places first; a label that would overlap one already placed is left out.
   const update = () => {
     const zoom = map.getZoom();
-    const shown = zoom < 5.5 ? 5 : zoom < 6.5 ? 12 : zoom < 7.5 ? 30 : zoom < 8.5 ? 60 : markers.length;
+    const budget = zoom < 5.5 ? 5 : zoom < 6.5 ? 12 : zoom < 7.5 ? 30 : zoom < 8.5 ? 60 : markers.length;
+    const placed = [];
     markers.forEach((marker, index) => {
-      if (index < shown) marker.addTo(map);
-      else marker.remove();
+      const point = map.project(marker.getLngLat());
+      const node = marker.getElement();
+      const width = (index < 8 ? 8.5 : 7.2) * node.textContent.length + 12;
+      const box = [point.x - width / 2, point.y - 26, point.x + width / 2, point.y - 8];
+      const free = placed.every((o) => box[2] < o[0] || box[0] > o[2] || box[3] < o[1] || box[1] > o[3]);
+      if (index < budget && free) {
+        placed.push(box);
+        marker.addTo(map);
+      } else {
+        marker.remove();
+      }
     });
   };
   update();
-  map.on("zoomend", update);
+  map.on("moveend", update);
 }
 
 // --- catalogue layers ---------------------------------------------------------------------
