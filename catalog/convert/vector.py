@@ -15,7 +15,7 @@ from fiona.transform import transform_geom
 from shapely.geometry import shape
 
 from catalog.convert import Asset, describe_file
-from catalog.convert.gpkg_bulk import BulkLoader, read_batches
+from catalog.convert.gpkg_bulk import BulkLoader, index_columns, read_batches
 from catalog.sources.vector import VectorInfo, open_path
 
 STORAGE_CRS = "EPSG:4326"
@@ -46,6 +46,7 @@ def convert_vector(
     gpkg = out_dir / f"{dataset_id}.gpkg"
     geometry_type = _storage_geometry_type(info.geometry_types)
     bbox = _write_geopackage(info, table, gpkg, geometry_type)
+    index_columns(gpkg, table, list(info.fields))
     geojson = out_dir / f"{dataset_id}.geojson"
     if not _write_geojson_bulk(gpkg, table, geojson, info.fields):
         _write_geojson(gpkg, table, geojson)
