@@ -19,6 +19,8 @@ from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from catalog.processes import web as processes_web
+
 COMMON_PARAMS = {"f", "lang"}
 ITEMS_PARAMS = COMMON_PARAMS | {
     "bbox", "bbox-crs", "crs", "limit", "offset", "resulttype", "datetime", "sortby",
@@ -48,7 +50,9 @@ FILTER_CLASSES = [
     f"{CQL2}/basic-spatial-functions-plus-points",
     f"{CQL2}/spatial-functions",
 ]
-NOT_PASSED = (f"{FEATURES}-4/",)  # no transactions: the store is written only by publishing
+NOT_PASSED = (f"{FEATURES}-4/",  # no transactions: the store is written only by publishing
+              # execute requests with a subscriber are refused (catalog/processes/web.py)
+              "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/callback")
 
 
 WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
@@ -57,7 +61,10 @@ CQL2_JSON_TYPES = ("application/query-cql-json", "application/json", "applicatio
 
 def refuse_writes() -> Response | None:
     """405 for OGC API transactions: the store changes only by publishing (stewards' API)."""
-    creates = request.method == "POST" and request.mimetype == "application/geo+json"
+    if request.method == "DELETE" and processes_web.JOB_PATH.match(request.path):
+        return None  # dismissing a processing job (OGC API - Processes) writes no data
+    creates = request.method == "POST" and request.mimetype == "application/geo+json" \
+        and ITEMS_PATH.match(request.path)
     if request.method in WRITE_METHODS or creates:
         response = jsonify({"code": "MethodNotAllowed",
                             "description": f"{request.method} is not supported here: data is "
@@ -85,7 +92,8 @@ def normalise_request() -> Response | None:
             request._cached_data = json.dumps(_cql2_json_for_pygeofilter(json.loads(text))).encode()
         except ValueError as err:
             return _bad_request(f"filter: not valid JSON for filter-lang=cql2-json: {err}")
-    elif request.method == "POST" and request.mimetype in CQL2_JSON_TYPES:
+    elif request.method == "POST" and request.mimetype in CQL2_JSON_TYPES and \
+            ITEMS_PATH.match(request.path):
         try:
             document = json.loads(request.get_data() or b"null")
         except ValueError as err:
@@ -144,7 +152,7 @@ def invalid_parameter_error(runtime) -> Response | None:
     problem = (_bbox_problem(request.args.get("bbox")) or
                _datetime_problem(request.args.get("datetime")) or
                _filter_problem(request.args.get("filter"), request.args.get("filter-lang")) or
-               _json_filter_problem())
+               _json_filter_problem() or processes_web.request_problem())
     return _bad_request(problem) if problem else None
 
 
@@ -217,7 +225,7 @@ def _allowed_parameters(runtime, path: str) -> set[str] | None:
     if path.rstrip("/") in ("/ogc", "/ogc/conformance", "/ogc/openapi") or \
             COLLECTIONS_PATH.match(path):
         return COMMON_PARAMS | ({"ui"} if path.startswith("/ogc/openapi") else set())
-    return None  # other pygeoapi endpoints validate their own input
+    return processes_web.allowed_parameters(path)  # None: pygeoapi validates its own input
 
 
 def _queryable_names(runtime, collection_id: str) -> set[str] | None:

@@ -15,6 +15,7 @@ import yaml
 
 from catalog import settings
 from catalog.manifest import licence_url
+from catalog.processes import job_manager, process_resources
 from catalog.store import CatalogStore
 
 GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
@@ -36,6 +37,9 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     for record in store.current_records():
         version_dir = store.version_dir(record["id"], record["version"])
         config["resources"][record["id"]] = resource(record, version_dir, public_url)
+    # OGC API - Processes over the live layers, with jobs kept under the catalog home.
+    config["resources"].update(process_resources(store, taken=set(config["resources"])))
+    config["server"]["manager"] = job_manager(store.home)
     return config
 
 

@@ -1,0 +1,178 @@
+"""Reading and checking process inputs: every problem is an InvalidInput (HTTP 400) that names
+the input and says what is wrong."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import shapely
+from pygeoapi.process.base import ProcessorExecuteError
+from shapely.geometry.base import BaseGeometry
+
+MAX_AREA_VERTICES = 50_000
+CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84",
+         "http://www.opengis.net/def/crs/EPSG/0/4326", "EPSG:4326", "CRS84")
+
+
+class InvalidInput(ProcessorExecuteError):
+    """A process input is missing, malformed or out of range: HTTP 400 with this message."""
+    http_status_code = HTTPStatus.BAD_REQUEST
+    ogc_exception_code = "InvalidParameterValue"
+
+    def __init__(self, message: str):
+        super().__init__(message, user_msg=message)
+
+
+def check_names(data: dict, allowed: dict) -> None:
+    if not isinstance(data, dict):
+        raise InvalidInput("inputs must be a JSON object of input name to value")
+    unknown = sorted(set(data) - set(allowed))
+    if unknown:
+        raise InvalidInput(f"unknown input {unknown[0]!r}; this process takes: "
+                           f"{', '.join(sorted(allowed))}")
+
+
+def number(data: dict, name: str, default: float | None, low: float, high: float,
+           integer: bool = False) -> float | None:
+    """A number in [low, high], or default when the input is absent or null."""
+    value = _unwrap(data.get(name))
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidInput(f"{name}: {value!r} is not a number")
+    if integer and value != int(value):
+        raise InvalidInput(f"{name}: {value!r} must be a whole number")
+    if not low <= value <= high:
+        raise InvalidInput(f"{name}: {value!r} is out of range; allowed {low:g} to {high:g}")
+    return int(value) if integer else float(value)
+
+
+def choice(data: dict, name: str, default: str, options: tuple[str, ...]) -> str:
+    value = _unwrap(data.get(name))
+    if value is None:
+        return default
+    if value not in options:
+        raise InvalidInput(f"{name}: {value!r} is not one of {', '.join(options)}")
+    return value
+
+
+def number_range(data: dict, low_name: str, high_name: str, low: float, high: float
+                 ) -> tuple[float | None, float | None]:
+    """Two optional bounds, each within [low, high], the first not above the second."""
+    first = number(data, low_name, None, low, high)
+    second = number(data, high_name, None, low, high)
+    if first is not None and second is not None and first > second:
+        raise InvalidInput(f"{low_name} ({first:g}) is greater than {high_name} ({second:g})")
+    return first, second
+
+
+@dataclass(frozen=True)
+class Area:
+    """Where a process computes: the requested geometry clipped to the country."""
+    kind: str  # country, region, bbox or polygon
+    geometry: BaseGeometry  # inside the country, in degrees (CRS84)
+    requested: BaseGeometry  # as given (the country or region outline for those kinds)
+    region: str | None = None  # region code when kind == 'region'
+
+
+def area(data: dict, country: BaseGeometry, regions: dict[str, Any] | None = None) -> Area:
+    """The `area` (bbox or GeoJSON polygon) or `region` input; the whole country by default."""
+    given, region = data.get("area"), _unwrap(data.get("region"))
+    if given is not None and region is not None:
+        raise InvalidInput("give either area or region, not both")
+    if region is not None:
+        return _region_area(region, regions or {})
+    if given is None:
+        return Area("country", country, country)
+    kind, geometry = _requested_geometry(given)
+    inside = geometry.intersection(country)
+    if inside.is_empty or inside.area == 0:
+        raise InvalidInput("area: lies outside Kyrgyzstan (it does not overlap the country "
+                           "boundary)")
+    return Area(kind, inside, geometry)
+
+
+def _region_area(code: Any, regions: dict[str, Any]) -> Area:
+    if not isinstance(code, str) or code.upper() not in regions:
+        raise InvalidInput(f"region: {code!r} is not a region code; codes: "
+                           f"{', '.join(sorted(regions))}")
+    found = regions[code.upper()]
+    return Area("region", found.outline, found.outline, found.code)
+
+
+def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
+    value = _unwrap(value)
+    if isinstance(value, dict) and "bbox" in value:
+        crs = value.get("crs", CRS84[0])
+        if crs not in CRS84:
+            raise InvalidInput(f"area: bbox crs {crs!r} is not supported; use CRS84 (lon/lat)")
+        return "bbox", _bbox(value["bbox"])
+    if isinstance(value, list):
+        return "bbox", _bbox(value)
+    if isinstance(value, dict) and value.get("type") == "Feature":
+        value = value.get("geometry")
+    if not isinstance(value, dict) or value.get("type") not in ("Polygon", "MultiPolygon"):
+        raise InvalidInput("area: must be a bbox ([west, south, east, north] or "
+                           "{\"bbox\": [...]}) or a GeoJSON Polygon or MultiPolygon")
+    return "polygon", _polygon(value)
+
+
+def _bbox(values: Any) -> BaseGeometry:
+    if not isinstance(values, list) or len(values) != 4 or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+            for v in values):
+        raise InvalidInput(f"area: bbox {values!r} must be four numbers west, south, east, "
+                           "north")
+    west, south, east, north = values
+    _check_lon_lat([west, east], [south, north])
+    if west >= east or south >= north:
+        raise InvalidInput(f"area: bbox {values!r}: west must be less than east and south "
+                           "less than north")
+    return shapely.box(west, south, east, north)
+
+
+def _polygon(value: dict) -> BaseGeometry:
+    try:
+        geometry = shapely.geometry.shape(value)
+    except Exception as err:  # shapely raises several types for malformed coordinates
+        raise InvalidInput(f"area: not a valid GeoJSON {value.get('type')}: {err}") from None
+    coordinates = shapely.get_coordinates(geometry)
+    if len(coordinates) > MAX_AREA_VERTICES:
+        raise InvalidInput(f"area: {len(coordinates)} vertices; at most {MAX_AREA_VERTICES}")
+    if geometry.is_empty or not len(coordinates):
+        raise InvalidInput("area: the polygon is empty")
+    _check_lon_lat(coordinates[:, 0], coordinates[:, 1])
+    if not geometry.is_valid:
+        reason = shapely.is_valid_reason(geometry)
+        raise InvalidInput(f"area: the polygon is not valid ({reason}); a ring must not cross "
+                           "itself or another ring")
+    return geometry
+
+
+def _check_lon_lat(lons, lats) -> None:
+    for lon in lons:
+        if not math.isfinite(lon) or not -180 <= lon <= 180:
+            raise InvalidInput(f"area: longitude {lon!r} is outside -180..180 (CRS84: lon, lat)")
+    for lat in lats:
+        if not math.isfinite(lat) or not -90 <= lat <= 90:
+            raise InvalidInput(f"area: latitude {lat!r} is outside -90..90 (CRS84: lon, lat)")
+
+
+def _unwrap(value: Any) -> Any:
+    """The value of an OGC qualified input ({"value": ..., "mediaType": ...})."""
+    if isinstance(value, dict) and "value" in value and set(value) <= {
+            "value", "mediaType", "encoding", "schema"}:
+        return value["value"]
+    return value
+
+
+def boolean(data: dict, name: str, default: bool) -> bool:
+    value = _unwrap(data.get(name))
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        raise InvalidInput(f"{name}: {value!r} must be true or false")
+    return value

@@ -1,0 +1,82 @@
+"""The edge of /ogc/processes and /ogc/jobs: what pygeoapi would ignore or misread, answered
+400 before it runs (catalog/ogc/adapters.py calls these)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from flask import request
+from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+
+PROCESSES_PATH = re.compile(r"^/ogc/processes/?$")
+PROCESS_PATH = re.compile(r"^/ogc/processes/[^/]+/?$")
+EXECUTION_PATH = re.compile(r"^/ogc/processes/[^/]+/execution/?$")
+JOBS_PATH = re.compile(r"^/ogc/jobs/?$")
+JOB_PATH = re.compile(r"^/ogc/jobs/[^/]+/?$")
+RESULTS_PATH = re.compile(r"^/ogc/jobs/[^/]+/results/?$")
+EXECUTE_MEMBERS = {"inputs", "outputs", "response", "subscriber"}
+
+
+def allowed_parameters(path: str) -> set[str] | None:
+    """Query parameters pygeoapi applies on a processes or jobs path (None: not such a path)."""
+    if PROCESSES_PATH.match(path):
+        return {"f", "lang", "limit"}
+    if EXECUTION_PATH.match(path):
+        return {"f"}
+    if PROCESS_PATH.match(path) or JOB_PATH.match(path) or RESULTS_PATH.match(path):
+        return {"f", "lang"}
+    if JOBS_PATH.match(path):
+        return {"f", "lang", "limit", "offset"}
+    return None
+
+
+def request_problem() -> str | None:
+    """Put processes and jobs requests in the form pygeoapi reads, and say what is wrong with
+    an execute request's body, if anything (OGC API - Processes)."""
+    if RESULTS_PATH.match(request.path):
+        _results_as_json_by_default()
+    if request.method != "POST" or not EXECUTION_PATH.match(request.path):
+        return None
+    _normalise_prefer()
+    try:
+        document = json.loads(request.get_data(cache=True) or b"null")
+    except ValueError as err:
+        return f"request body: not valid JSON: {err}"
+    if not isinstance(document, dict):
+        return 'request body: must be a JSON object such as {"inputs": {...}}'
+    unknown = sorted(set(document) - EXECUTE_MEMBERS)
+    if unknown:
+        return (f"request body: unknown member {unknown[0]!r}; an execute request has "
+                f"{', '.join(sorted(EXECUTE_MEMBERS))}")
+    if "subscriber" in document:
+        return ("subscriber: callbacks are not supported; run the job with "
+                "'Prefer: respond-async' and poll /ogc/jobs/{jobId}")
+    if document.get("response", "raw") not in ("raw", "document"):
+        return f"response: {document['response']!r} must be 'raw' or 'document'"
+    for member in ("inputs", "outputs"):
+        if document.get(member) is not None and not isinstance(document[member], dict):
+            return f"{member}: must be a JSON object keyed by {member[:-1]} id"
+    return None
+
+
+def _results_as_json_by_default() -> None:
+    """pygeoapi renders job results as HTML unless the format is JSON: answer JSON unless the
+    client asks for HTML (a browser) or names a format."""
+    if "f" in request.args:
+        return
+    accept = request.accept_mimetypes
+    if accept.quality("text/html") <= accept.quality("application/json") or \
+            not accept.quality("text/html"):
+        args = MultiDict(request.args)
+        args["f"] = "json"
+        request.args = ImmutableMultiDict(args)
+
+
+def _normalise_prefer() -> None:
+    """pygeoapi honours `Prefer` only when it is exactly 'respond-async'; RFC 7240 allows a
+    list ('respond-async, wait=10')."""
+    prefer = request.headers.get("Prefer", "")
+    tokens = {part.split("=")[0].strip().lower() for part in prefer.split(",")}
+    if "respond-async" in tokens and prefer != "respond-async":
+        request.environ["HTTP_PREFER"] = "respond-async"

@@ -1,0 +1,491 @@
+"""OGC API - Processes (site-screening, coverage-statistics, zonal-statistics) against the real
+server, through OWSLib's Processes client, each checked against an independent calculation
+with numpy, shapely and pyproj on the source data (datasets/sources)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from functools import cache
+
+import numpy as np
+import pytest
+import rasterio
+import requests
+import shapely
+from owslib.ogcapi.processes import Processes
+from pyproj import Geod, Transformer
+from shapely.geometry import shape
+
+from tests.conftest import SOURCES, start_server, stop_server, taza
+
+GEOD = Geod(ellps="WGS84")
+# Equal-area projection for reference areas (the server measures geodesic areas).
+TO_LAEA = Transformer.from_crs("EPSG:4326", "+proj=laea +lat_0=41.2 +lon_0=74.75 +datum=WGS84",
+                               always_xy=True)
+POLYGON = {"type": "Polygon", "coordinates": [[
+    [74.01, 42.13], [75.37, 42.05], [75.81, 42.71], [74.93, 43.02], [74.11, 42.79],
+    [74.01, 42.13]]]}
+REGION_CODES = ["KG-B", "KG-C", "KG-GB", "KG-GO", "KG-J", "KG-N", "KG-O", "KG-T", "KG-Y"]
+
+
+def client(server) -> Processes:
+    # Explicit headers: OWSLib shares one default headers dict between client instances.
+    return Processes(f"{server.url}/ogc", headers={})
+
+
+def execute(server, process: str, inputs: dict, **body) -> requests.Response:
+    return requests.post(f"{server.url}/ogc/processes/{process}/execution",
+                         json={"inputs": inputs, **body}, timeout=60)
+
+
+# -- the source data, read independently of the server -------------------------------------
+
+@cache
+def raster(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(values, valid, lon of cell centres, lat of cell centres) of a source raster."""
+    with rasterio.open(SOURCES / f"{name}.tif") as source:
+        values = source.read(1)
+        valid = values != source.nodata
+        cols, rows = np.meshgrid(np.arange(source.width), np.arange(source.height))
+        lon, lat = rasterio.transform.xy(source.transform, rows, cols)
+    return (values, valid, np.asarray(lon).reshape(values.shape),
+            np.asarray(lat).reshape(values.shape))
+
+
+@cache
+def vector(name: str) -> list[dict]:
+    return json.loads((SOURCES / f"{name}.geojson").read_text())["features"]
+
+
+def country():
+    return shapely.union_all([shape(f["geometry"]) for f in vector("kyrgyzstan-boundary")])
+
+
+def coverage_polygon(name: str):
+    return next(shape(f["geometry"]) for f in vector("mobile-coverage")
+                if f["properties"]["coverage_class"] == name)
+
+
+def coverage_class(lon, lat) -> np.ndarray:
+    classes = np.full(np.shape(lon), "none", dtype=object)
+    classes[shapely.intersects_xy(coverage_polygon("3G"), lon, lat)] = "3G"
+    classes[shapely.intersects_xy(coverage_polygon("4G"), lon, lat)] = "4G"
+    return classes
+
+
+def equal_area_km2(geometry) -> float:
+    return shapely.transform(geometry, lambda xy: np.column_stack(
+        TO_LAEA.transform(*xy.T))).area / 1e6
+
+
+def settlements():
+    features = vector("settlements")
+    lon = np.array([f["geometry"]["coordinates"][0] for f in features])
+    lat = np.array([f["geometry"]["coordinates"][1] for f in features])
+    return [f["properties"] for f in features], lon, lat
+
+
+# -- descriptions ---------------------------------------------------------------------------
+
+def test_processes_are_described_with_input_schemas(server):
+    processes = client(server)
+    assert {p["id"] for p in processes.processes()} == {
+        "site-screening", "coverage-statistics", "zonal-statistics"}
+    screening = processes.process("site-screening")
+    assert "async-execute" in screening["jobControlOptions"]
+    assert screening["inputs"]["region"]["schema"]["enum"] == REGION_CODES
+    assert screening["inputs"]["coverage"]["schema"]["enum"] == ["4G", "3G", "any"]
+    assert screening["outputs"]["candidates"]["schema"]["contentMediaType"] == \
+        "application/geo+json"
+    zonal = processes.process("zonal-statistics")
+    assert zonal["inputs"]["raster"]["schema"]["enum"] == ["elevation", "slope"]
+    classes = server.get("/ogc/conformance").json()["conformsTo"]
+    assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in classes
+    assert not [c for c in classes if c.endswith("/conf/callback")]  # subscribers are refused
+
+
+# -- zonal-statistics -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, bins, low, high", [("elevation", 12, None, None),
+                                                   ("slope", 9, 0, 45)])
+def test_zonal_statistics_match_numpy_over_a_polygon(server, name, bins, low, high):
+    inputs = {"raster": name, "area": POLYGON, "bins": bins}
+    if low is not None:
+        inputs.update(histogram_min=low, histogram_max=high)
+    result = client(server).execute("zonal-statistics", inputs=inputs)
+    stats = result["statistics"]["value"]
+    values, valid, lon, lat = raster(name)
+    inside = shapely.contains_xy(shape(POLYGON).intersection(country()), lon, lat)
+    expected = values[inside & valid].astype(np.float64)
+    assert stats["count"] == expected.size > 10000
+    assert stats["nodata_count"] == int((inside & ~valid).sum())
+    assert stats["min"] == expected.min() and stats["max"] == expected.max()
+    assert stats["mean"] == pytest.approx(expected.mean(), abs=1e-5)
+    assert stats["std"] == pytest.approx(expected.std(), abs=1e-5)
+    counts, edges = np.histogram(expected, bins=bins, range=(
+        expected.min() if low is None else low, expected.max() if high is None else high))
+    assert stats["histogram"]["counts"] == counts.tolist()
+    assert stats["histogram"]["edges"] == pytest.approx(edges, abs=1e-5)
+
+
+def test_zonal_statistics_of_the_whole_country(server):
+    response = execute(server, "zonal-statistics", {"raster": "elevation"})
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    values, valid, lon, lat = raster("elevation")
+    inside = shapely.contains_xy(country(), lon, lat)
+    assert stats["count"] == int((inside & valid).sum())
+    assert stats["mean"] == pytest.approx(values[inside & valid].mean(), abs=1e-5)
+
+
+# -- coverage-statistics --------------------------------------------------------------------
+
+def test_coverage_statistics_for_a_polygon_match_shapely(server):
+    result = client(server).execute("coverage-statistics", inputs={"area": POLYGON},
+                                    response="raw")
+    row = result["table"]["area"]
+    props, lon, lat = settlements()
+    inside = shapely.contains_xy(shape(POLYGON), lon, lat)
+    classes = coverage_class(lon, lat)
+    population = np.array([p["population"] for p in props])
+    for name in ("4G", "3G", "none"):
+        chosen = inside & (classes == name)
+        assert row[f"settlements_{name.lower()}"] == chosen.sum()
+        assert row[f"population_{name.lower()}"] == population[chosen].sum()
+    assert row["settlements_total"] == inside.sum() > 5
+    clipped = shape(POLYGON).intersection(country())
+    assert row["area_km2"] == pytest.approx(equal_area_km2(clipped), rel=1e-3)
+    for name in ("4G", "3G"):
+        expected = equal_area_km2(clipped.intersection(coverage_polygon(name)))
+        assert row[f"area_{name.lower()}_km2"] == pytest.approx(expected, rel=1e-3, abs=0.05)
+    covered = (row["area_4g_km2"] + row["area_3g_km2"]) / row["area_km2"]
+    assert row["area_covered_share"] == pytest.approx(covered, abs=1e-4)
+    for raster_name, key, digits in (("elevation", "elevation_mean_m", 0.05),
+                                     ("slope", "slope_mean_deg", 0.005)):
+        values, valid, clon, clat = raster(raster_name)
+        cells = shapely.contains_xy(clipped, clon, clat) & valid
+        assert row[key] == pytest.approx(values[cells].mean(), abs=digits)
+    features = result["features"]
+    assert features["type"] == "FeatureCollection"
+    assert [f["properties"]["role"] for f in features["features"]].count("area") == 1
+
+
+def test_coverage_statistics_per_region_from_the_region_attribute(server):
+    response = execute(server, "coverage-statistics", {})
+    assert response.status_code == 200, response.text
+    result = response.json()
+    rows = {r["region"]: r for r in result["table"]["regions"]}
+    assert sorted(rows) == REGION_CODES
+    props, lon, lat = settlements()
+    classes = coverage_class(lon, lat)
+    for code, row in rows.items():
+        members = [i for i, p in enumerate(props) if p["region_iso"] == code]
+        for name in ("4G", "3G", "none"):
+            chosen = [i for i in members if classes[i] == name]
+            assert row[f"settlements_{name.lower()}"] == len(chosen), code
+            assert row[f"population_{name.lower()}"] == sum(props[i]["population"]
+                                                            for i in chosen), code
+        assert row["outline"] == "derived-approximate"
+    assert sum(r["population_total"] for r in rows.values()) == \
+        result["table"]["area"]["population_total"] == sum(p["population"] for p in props)
+    boundary = country()
+    total = sum(r["area_km2"] for r in rows.values())
+    assert total == pytest.approx(equal_area_km2(boundary), rel=5e-3)
+    # Each outline holds its own region's settlements (those inside the country boundary).
+    outlines = {f["id"]: shape(f["geometry"]) for f in result["features"]["features"]
+                if f["properties"]["role"] == "region"}
+    assert all("approximate" in f["properties"]["title"]
+               for f in result["features"]["features"] if f["properties"]["role"] == "region")
+    for p, x, y in zip(props, lon, lat, strict=True):
+        if boundary.contains(shapely.Point(x, y)):
+            assert outlines[p["region_iso"]].intersects(shapely.Point(x, y)), p["name"]
+
+
+# -- site-screening -------------------------------------------------------------------------
+
+CRITERIA = {"area": [74.2, 42.6, 75.2, 43.0], "max_slope_deg": 6, "min_elevation_m": 600,
+            "max_elevation_m": 1500, "coverage": "3G", "max_settlement_distance_km": 15,
+            "min_settlement_population": 20000, "max_airport_distance_km": 60,
+            "min_area_km2": 0, "limit": 500}
+
+
+def reference_cells(criteria: dict) -> dict[str, np.ndarray]:
+    """Every suitable cell by the documented rules, with geodesic distances."""
+    elevation, valid, lon, lat = raster("elevation")
+    slope, slope_valid, _, _ = raster("slope")
+    west, south, east, north = criteria["area"]
+    cells = valid & slope_valid & (lon > west) & (lon < east) & (lat > south) & (lat < north)
+    cells &= shapely.contains_xy(country(), lon, lat)
+    cells &= (slope <= criteria["max_slope_deg"]) & (elevation >= criteria["min_elevation_m"])
+    cells &= elevation <= criteria["max_elevation_m"]
+    lon, lat = lon[cells], lat[cells]
+    found = {"lon": lon, "lat": lat, "slope": slope[cells], "elevation": elevation[cells]}
+    found["coverage"] = coverage_class(lon, lat)
+    props, town_lon, town_lat = settlements()
+    big = np.array([p["population"] >= criteria["min_settlement_population"] for p in props])
+    found["town_m"] = nearest_m(lon, lat, town_lon[big], town_lat[big])
+    airports = vector("airports")
+    found["airport_m"] = nearest_m(lon, lat, *np.array(
+        [f["geometry"]["coordinates"] for f in airports]).T)
+    return found
+
+
+def nearest_m(lon, lat, to_lon, to_lat) -> np.ndarray:
+    best = np.full(lon.size, np.inf)
+    for x, y in zip(to_lon, to_lat, strict=True):
+        _, _, d = GEOD.inv(lon, lat, np.full(lon.size, x), np.full(lon.size, y))
+        best = np.minimum(best, d)
+    return best
+
+
+def test_site_screening_matches_a_cell_by_cell_reference(server):
+    result = client(server).execute("site-screening", inputs=CRITERIA, response="raw")
+    assert result["numberReturned"] == result["numberMatched"] > 3
+    ref = reference_cells(CRITERIA)
+    town_limit = CRITERIA["max_settlement_distance_km"] * 1000
+    airport_limit = CRITERIA["max_airport_distance_km"] * 1000
+    meets = ((ref["coverage"] != "none") & (ref["town_m"] <= town_limit)
+             & (ref["airport_m"] <= airport_limit))
+    # The server measures cell distances in a projection within 0.05 % of geodesic: cells
+    # that close to a limit may go either way.
+    borderline = (np.abs(ref["town_m"] - town_limit) < 5e-4 * town_limit) | (
+        np.abs(ref["airport_m"] - airport_limit) < 5e-4 * airport_limit)
+    claimed = np.zeros(ref["lon"].size, dtype=int)
+    scores = []
+    for feature in result["features"]:
+        props = feature["properties"]
+        assert props["outline"] == "exact"
+        mine = shapely.contains_xy(shape(feature["geometry"]), ref["lon"], ref["lat"])
+        claimed += mine
+        assert props["cells"] == mine.sum()
+        assert props["slope_max_deg"] == pytest.approx(ref["slope"][mine].max(), abs=0.006)
+        assert props["slope_mean_deg"] == pytest.approx(ref["slope"][mine].mean(), abs=0.006)
+        assert props["elevation_min_m"] == ref["elevation"][mine].min()
+        assert props["elevation_max_m"] == ref["elevation"][mine].max()
+        assert props["elevation_mean_m"] == pytest.approx(ref["elevation"][mine].mean(), abs=0.06)
+        assert props["score"] == pytest.approx(reference_score(ref, mine).mean(), abs=1e-3)
+        check_site(props, CRITERIA["min_settlement_population"])
+        scores.append(props["score"])
+    assert claimed.max() == 1  # candidates do not overlap
+    disagree = (claimed == 1) != meets
+    assert meets.sum() > 500 and not (disagree & ~borderline).any()
+    assert scores == sorted(scores, reverse=True)
+    assert [f["properties"]["rank"] for f in result["features"]] == list(
+        range(1, len(scores) + 1))
+
+
+def reference_score(ref: dict, cells: np.ndarray) -> np.ndarray:
+    """docs/processes.md: default weights, reach = the maximum distances given."""
+    coverage = np.select([ref["coverage"][cells] == "4G", ref["coverage"][cells] == "3G"],
+                         [1.0, 0.5], 0.0)
+    return (0.35 * (1 - ref["slope"][cells] / CRITERIA["max_slope_deg"])
+            + 0.25 * coverage
+            + 0.25 * np.clip(1 - ref["town_m"][cells] / 15000, 0, 1)
+            + 0.15 * np.clip(1 - ref["airport_m"][cells] / 60000, 0, 1))
+
+
+def check_site(props: dict, min_population: int) -> None:
+    """The nearest settlement and airport of the candidate's site, geodesically."""
+    x, y = props["site_lon"], props["site_lat"]
+    towns = [f for f in vector("settlements")
+             if f["properties"]["population"] >= min_population]
+    distances = [GEOD.inv(x, y, *f["geometry"]["coordinates"])[2] for f in towns]
+    nearest = towns[int(np.argmin(distances))]["properties"]
+    assert props["settlement_name"] == nearest["name"]
+    assert props["settlement_distance_km"] == pytest.approx(min(distances) / 1000, abs=6e-4)
+    ports = vector("airports")
+    distances = [GEOD.inv(x, y, *f["geometry"]["coordinates"])[2] for f in ports]
+    assert props["airport_icao"] == ports[int(np.argmin(distances))]["properties"]["icao"]
+    assert props["airport_distance_km"] == pytest.approx(min(distances) / 1000, abs=6e-4)
+
+
+def test_site_screening_over_the_whole_country_ranks_candidates(server):
+    response = execute(server, "site-screening", {"coverage": "4G", "limit": 20})
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("application/geo+json")
+    result = response.json()
+    features = result["features"]
+    assert 0 < len(features) <= 20 and result["numberMatched"] >= len(features)
+    assert result["criteria"]["area"]["kind"] == "country"
+    for feature in features:
+        props = feature["properties"]
+        assert feature["geometry"]["type"] == "Polygon"
+        assert props["coverage_4g_share"] == 1.0 and props["area_km2"] >= 1.0
+        assert props["slope_max_deg"] <= 15
+
+
+# -- jobs -----------------------------------------------------------------------------------
+
+def wait_for_job(server, job_id: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = server.get(f"/ogc/jobs/{job_id}").json()
+        if status["status"] not in ("accepted", "running"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} still {status['status']} after {timeout} s")
+
+
+def test_async_job_status_results_and_dismissal(server):
+    processes = client(server)
+    inputs = {"raster": "slope", "region": "KG-T", "bins": 5}
+    accepted = processes.execute("zonal-statistics", inputs=inputs, async_=True)
+    assert accepted["status"] == "accepted"
+    location = processes.response_headers["Location"]
+    job_id = accepted["jobID"]
+    assert location.endswith(f"/ogc/jobs/{job_id}")
+    assert wait_for_job(server, job_id)["status"] == "successful"
+    assert job_id in [j["jobID"] for j in server.get("/ogc/jobs?limit=50").json()["jobs"]]
+    results = server.get(f"/ogc/jobs/{job_id}/results").json()
+    sync = execute(server, "zonal-statistics", inputs).json()
+    assert results["statistics"]["value"] == sync  # OWSLib asked for a document response
+    dismissed = requests.delete(location, timeout=10)
+    assert dismissed.status_code == 200 and dismissed.json()["status"] == "dismissed"
+    assert server.get(f"/ogc/jobs/{job_id}").status_code == 404
+
+
+def test_async_job_with_bad_input_fails_with_the_message(server):
+    response = requests.post(f"{server.url}/ogc/processes/zonal-statistics/execution",
+                             json={"inputs": {"raster": "population"}}, timeout=10,
+                             headers={"Prefer": "respond-async"})
+    assert response.status_code == 201
+    status = wait_for_job(server, response.json()["jobID"])
+    assert status["status"] == "failed" and "unknown raster 'population'" in status["message"]
+
+
+def test_running_jobs_end_failed_with_a_message_after_a_crash(scratch_home):
+    taza("publish", "--all", home=scratch_home)
+    first = start_server(scratch_home, workers=1)
+    try:
+        submitted = [requests.post(
+            f"{first.url}/ogc/processes/site-screening/execution", timeout=30,
+            json={"inputs": {"max_slope_deg": 10 + i}}, headers={"Prefer": "respond-async"}
+        ).json()["jobID"] for i in range(4)]
+    finally:
+        os.killpg(first.process.pid, signal.SIGKILL)  # a crash: no graceful shutdown
+        first.process.wait(timeout=10)
+    second = start_server(scratch_home, workers=1)
+    try:
+        states = [second.get(f"/ogc/jobs/{job}").json() for job in submitted]
+        assert all(s["status"] in ("successful", "failed") for s in states), states
+        failed = [s for s in states if s["status"] == "failed"]
+        assert failed and all("stopped (restart or crash)" in s["message"] for s in failed)
+        listed = second.get("/ogc/jobs").json()["jobs"]
+        assert not [j for j in listed if j["status"] in ("accepted", "running")]
+        assert second.get(f"/ogc/jobs/{failed[0]['jobID']}/results").status_code == 400
+    finally:
+        stop_server(second)
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+SELF_INTERSECTING = {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42],
+                                                         [74, 43], [74, 42]]]}
+BAD_INPUTS = [
+    ("zonal-statistics", {"raster": "elevation", "area": SELF_INTERSECTING}, "self-intersection"),
+    ("site-screening", {"area": [10, 10, 11, 11]}, "outside kyrgyzstan"),
+    ("coverage-statistics", {"area": {"type": "Polygon", "coordinates": [[
+        [10, 10], [11, 10], [11, 11], [10, 10]]]}}, "outside kyrgyzstan"),
+    ("zonal-statistics", {"raster": "landcover"}, "unknown raster"),
+    ("zonal-statistics", {}, "raster: missing"),
+    ("zonal-statistics", {"raster": "elevation", "bins": 0}, "bins"),
+    ("site-screening", {"min_elevation_m": 3000, "max_elevation_m": 1000}, "greater than"),
+    ("site-screening", {"max_slope_deg": 120}, "max_slope_deg"),
+    ("site-screening", {"coverage": "5G"}, "coverage"),
+    ("site-screening", {"weights": {"slope": -1}}, "slope"),
+    ("site-screening", {"max_sloop": 5}, "unknown input 'max_sloop'"),
+    ("site-screening", {"area": [75, 42, 74, 43]}, "west must be less than east"),
+    ("site-screening", {"area": [74, 42, 75, 43], "region": "KG-C"}, "either area or region"),
+    ("coverage-statistics", {"region": "KG-X"}, "not a region code"),
+    ("coverage-statistics", {"area": {"type": "Point", "coordinates": [74, 42]}}, "polygon"),
+]
+
+
+@pytest.mark.parametrize("process, inputs, words", BAD_INPUTS)
+def test_invalid_inputs_answer_400_with_a_message(server, process, inputs, words):
+    response = execute(server, process, inputs)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["description"].lower()
+
+
+@pytest.mark.parametrize("path, body, words", [
+    ("/ogc/processes/site-screening/execution", [1, 2], "json object"),
+    ("/ogc/processes/site-screening/execution", {"inputs": {}, "mode": "async"}, "unknown member"),
+    ("/ogc/processes/site-screening/execution",
+     {"inputs": {}, "subscriber": {"successUri": "http://127.0.0.1:9/"}}, "callbacks"),
+    ("/ogc/processes/site-screening/execution", {"inputs": {}, "response": "zip"}, "response"),
+    ("/ogc/processes/zonal-statistics/execution",
+     {"inputs": {"raster": "slope"}, "outputs": {"histogram": {}}}, "unknown output"),
+    ("/ogc/processes/site-screening/execution?dry-run=1", {"inputs": {}}, "unknown query"),
+])
+def test_malformed_execute_requests_answer_400(server, path, body, words):
+    response = requests.post(server.url + path, json=body, timeout=30)
+    assert response.status_code == 400, response.text
+    assert words in response.json()["description"].lower()
+
+
+def test_unknown_job_and_process_answer_404_and_filters_400(server):
+    assert server.get("/ogc/jobs/no-such-job").status_code == 404
+    assert server.get("/ogc/processes/no-such-process").status_code == 404
+    assert server.get("/ogc/jobs?status=failed").status_code == 400  # not applied: refused
+
+
+# -- parts ----------------------------------------------------------------------------------
+
+def test_connected_components_match_a_flood_fill():
+    from catalog.processes.labels import label_components
+
+    rng = np.random.default_rng(7)
+    for shape_, share in (((40, 60), 0.55), ((1, 50), 0.5), ((50, 1), 0.5), ((30, 30), 0.8)):
+        mask = rng.random(shape_) < share
+        labels, count = label_components(mask)
+        expected, expected_count = flood_fill(mask)
+        assert count == expected_count and (labels == expected).all()
+
+
+def flood_fill(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """4-connected components numbered in row-major order of their first cell."""
+    labels = np.zeros(mask.shape, dtype=int)
+    count = 0
+    for start in zip(*np.nonzero(mask), strict=True):
+        if labels[start]:
+            continue
+        count += 1
+        labels[start] = count
+        todo = [start]
+        while todo:
+            row, col = todo.pop()
+            for r, c in ((row + 1, col), (row - 1, col), (row, col + 1), (row, col - 1)):
+                if 0 <= r < mask.shape[0] and 0 <= c < mask.shape[1] and mask[r, c] \
+                        and not labels[r, c]:
+                    labels[r, c] = count
+                    todo.append((r, c))
+    return labels, count
+
+
+def test_job_store_forgets_the_oldest_results_beyond_its_bounds(tmp_path, monkeypatch):
+    from catalog.processes import jobs
+
+    monkeypatch.setattr(jobs, "KEEP_RESULT_BYTES", 2500)
+    manager = jobs.SQLiteJobManager({"name": "jobs", "connection": str(tmp_path / "j.sqlite")})
+    now = time.time()
+
+    def created(minutes_ago: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(now - minutes_ago * 60))
+
+    for number in range(5):
+        manager.add_job({"identifier": f"job-{number}", "process_id": "p",
+                         "status": "successful", "created": created(10 - number)})
+        manager.update_job(f"job-{number}", {"result": b"x" * 1000,
+                                             "mimetype": "application/geo+json"})
+    manager.add_job({"identifier": "job-5", "process_id": "p", "status": "accepted",
+                     "created": created(1)})
+    kept = [j["identifier"] for j in manager.get_jobs()["jobs"]]
+    # job-5 is live and job-4, job-3 fit the bound; job-5 itself was added by this process,
+    # which is alive, so it stays accepted.
+    assert kept == ["job-5", "job-4", "job-3"]
+    assert manager.get_job("job-5")["status"] == "accepted"
+    assert manager.get_job_result("job-4") == ("application/geo+json", b"x" * 1000)
