@@ -104,8 +104,9 @@ def _subset_example(record: dict, public_url: str) -> dict:
 
 
 def _stac_url(stac_dir: Path, dataset_id: str, public_url: str) -> str | None:
-    for path in sorted(stac_dir.glob(f"*/{dataset_id}/collection.json")):
-        return f"{public_url}/stac/{path.relative_to(stac_dir).as_posix()}"
+    """The collection in the STAC API (docs/stac-api.md), if the static tree has it."""
+    if any(stac_dir.glob(f"*/{dataset_id}/collection.json")):
+        return f"{public_url}/stac/collections/{dataset_id}"
     return None
 
 
