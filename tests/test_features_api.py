@@ -260,3 +260,23 @@ def test_ogrinfo_spatial_filter(server):
     expected = sum(1 for s in settlements() if s["_geometry"].intersects(area))
     assert result.stdout.count("OGRFeature(settlements)") == expected > 0
     assert "bbox=72" in result.stderr  # the server, not GDAL, applied it
+
+
+def test_csv_downloads_keep_geometry(server):
+    import csv
+    import io
+
+    points = server.get(ITEMS, params={"f": "csv", "limit": 200})
+    assert points.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(points.text)))
+    by_id = {int(r["geonames_id"]): r for r in rows}
+    assert len(by_id) == len(settlements())
+    for settlement in settlements():
+        row = by_id[settlement["geonames_id"]]
+        assert float(row["x"]) == pytest.approx(settlement["_geometry"].x)
+        assert float(row["y"]) == pytest.approx(settlement["_geometry"].y)
+    polygons = server.get("/ogc/collections/kyrgyzstan-boundary/items", params={"f": "csv"})
+    (boundary,) = csv.DictReader(io.StringIO(polygons.text))
+    assert boundary["wkt"].startswith("POLYGON")
+    bare = server.get(ITEMS, params={"f": "csv", "skipGeometry": "true", "limit": 5})
+    assert bare.status_code == 200 and "x" not in bare.text.splitlines()[0].split(",")

@@ -21,6 +21,8 @@ from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
 
 CHECK_INTERVAL_S = 1.0  # how stale a worker may be after a publish
+# Our plugins under pygeoapi's own registry names (see catalog/ogc/formatters.py).
+PLUGIN_OVERRIDES = {("formatter", "CSV"): "catalog.ogc.formatters.GeometryCsvFormatter"}
 
 
 class OgcRuntime:
@@ -37,6 +39,10 @@ class OgcRuntime:
         self.flask_module = self._first_import()
 
     def _first_import(self):
+        from pygeoapi.plugin import PLUGINS
+
+        for (kind, name), dotted_path in PLUGIN_OVERRIDES.items():
+            PLUGINS[kind][name] = dotted_path
         config, openapi = self._build()
         runtime_dir = self.store.home / "run" / str(os.getpid())
         runtime_dir.mkdir(parents=True, exist_ok=True)
