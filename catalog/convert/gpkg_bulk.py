@@ -26,6 +26,9 @@ import shapely
 # Envelope indicator -> envelope size in bytes (GeoPackage 1.3, clause 2.1.3).
 _ENVELOPE_SIZES = (0, 32, 48, 48, 64)
 BATCH = 50_000  # rows per batch: bounded memory, few Python round trips
+# ... and about this many bytes at most: 50,000 rows of long texts (2 KB each) made a 1 GB
+# upload grow a worker by 650 MB (bench/upload.py); 32 MiB batches kept it near 100 MB.
+BATCH_BYTES = 32 << 20
 
 
 def quote_ident(name: str) -> str:
@@ -106,6 +109,7 @@ def read_batches(
     conn = connect_readonly(path)
     try:
         meta = describe_table(conn, table)
+        batch = _rows_within_bytes(conn, path, table, batch)
         columns = [meta.pk, *columns] if with_pk else columns
         names = ", ".join(quote_ident(c) for c in (meta.geometry, *columns))
         cursor = conn.execute(
@@ -115,6 +119,20 @@ def read_batches(
             yield decode_blobs([r[0] for r in rows]), [r[1:] for r in rows]
     finally:
         conn.close()
+
+
+def _rows_within_bytes(conn: sqlite3.Connection, path: Path, table: str, batch: int) -> int:
+    """Fewer rows per batch when rows are big: file size / feature count estimates a row
+    (generously: indexes count too). Unchanged when GDAL's feature count is not there."""
+    try:
+        row = conn.execute("SELECT feature_count FROM gpkg_ogr_contents WHERE table_name = ?",
+                           (table,)).fetchone()
+    except sqlite3.Error:
+        return batch
+    if not row or not row[0] or row[0] <= 0:
+        return batch
+    per_row = Path(path).stat().st_size / row[0]
+    return max(1000, min(batch, int(BATCH_BYTES / per_row)))
 
 
 def connect_readonly(path: Path) -> sqlite3.Connection:
