@@ -347,3 +347,27 @@ def test_unsupported_format_and_bad_parameters(api, published, tmp_path):
     raster_repair = api.upload(published, write_geotiff(tmp_path / "r.tif"), repair="geometry")
     assert raster_repair.status_code == 422
     assert api.get("/api/datasets?colour=blue").status_code == 400
+
+
+def test_geopackage_and_geojson_give_the_same_findings(api, published, tmp_path):
+    """GeoPackages are checked in SQLite batches, other formats feature by feature: the same
+    problems must come out, at the same places."""
+    features = [{**f, "properties": {"code": f["properties"]["icao"], "name": "n"}}
+                for f in airports_features()[:8]]
+    for feature in features:
+        feature["geometry"] = square(*feature["geometry"]["coordinates"][:2])
+    features[1]["geometry"] = BOWTIE
+    features[2]["geometry"] = {"type": "Polygon", "coordinates": []}
+    features[3]["geometry"] = None
+    features[4]["properties"]["code"] = features[0]["properties"]["code"]
+    features[5]["properties"]["name"] = "y" * (70 * 1024)
+    assert api.put_manifest(published, make_manifest(published, id_field="code")).ok
+    reports = {}
+    for path in (write_geojson(tmp_path / "bad.geojson", features),
+                 write_geopackage(tmp_path / "bad.gpkg", features)):
+        body = upload_bad(api, published, path, "duplicate id")
+        reports[path.suffix] = sorted((f["location"], f["message"]) for f in body["findings"]
+                                      if f["status"] == "blocking")
+    assert reports[".geojson"] == reports[".gpkg"]
+    assert len(reports[".gpkg"]) == 5, reports[".gpkg"]
+    assert api.put_manifest(published, make_manifest(published, id_field="icao")).ok

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -186,8 +187,7 @@ def get_draft(home: Path, user: User | None, dataset_id: str) -> dict:
 def get_report(home: Path, user: User | None, dataset_id: str) -> dict:
     with connect(home, write=False) as connection:
         draft = _readable_draft(connection, user, dataset_id)
-    files = draft_files(home, draft["id"])
-    data = json.loads(files.report.read_text()) if files.report.exists() else {}
+    data = _stored_report(draft_files(home, draft["id"]), dataset_id, draft["id"])
     return {**data, "state": draft["state"], "comment": draft["comment"]}
 
 
@@ -266,7 +266,7 @@ def submit(home: Path, user: User | None, dataset_id: str) -> dict:
     with dataset_lock(home, dataset_id), connect(home) as connection:
         user = _editor(connection, user, dataset_id)
         draft = _require_state(connection, dataset_id, ("draft", "rejected"), "submitted")
-        current = json.loads(draft_files(home, draft["id"]).report.read_text())
+        current = _stored_report(draft_files(home, draft["id"]), dataset_id, draft["id"])
         if not current["summary"]["publishable"]:
             raise Unprocessable("the draft has blocking problems; fix them first",
                                 findings=[f for f in current["findings"]
@@ -479,10 +479,12 @@ def _stage_new_upload(files: DraftFiles, received: Received, options: UploadOpti
     original = fresh / "original" / received.filename
     original.parent.mkdir(parents=True)
     os.rename(received.path, original)
+    started = time.monotonic()
     staged = stage(original, fresh / "stage", options, limits,
                    _id_field(files.manifest_text()))
     meta = {"filename": received.filename, "size": received.size, "sha256": received.sha256,
-            "format": file_format, "options": options.as_dict(), "received_at": audit.now()}
+            "format": file_format, "options": options.as_dict(), "received_at": audit.now(),
+            "check_seconds": round(time.monotonic() - started, 3)}
     _atomic_write(fresh / "upload.json", json.dumps(meta, indent=2))
     _write_staged(fresh / "stage", staged, _id_field(files.manifest_text()))
     if staged.source is None:  # refused (unsafe archive, unreadable file): keep no bytes
@@ -540,6 +542,17 @@ def _refresh_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
     }
     _atomic_write(files.report, json.dumps(data, indent=2, ensure_ascii=False, default=str))
     return data
+
+
+def _stored_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
+    """report.json, or an empty blocking one (a worker killed before it was written)."""
+    if files.report.exists():
+        return json.loads(files.report.read_text())
+    missing = [Finding("blocking", "nothing checked yet: put a manifest and upload a source",
+                       {})]
+    return {"dataset": dataset_id, "draft": draft_id, "generated_at": None, "upload": None,
+            "source": None, "summary": report.summarise(missing),
+            "findings": report.ordered(missing)}
 
 
 def _id_field(text: str | None) -> str | None:
