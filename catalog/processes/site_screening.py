@@ -313,12 +313,13 @@ _voronoi_cache: dict[tuple, list] = {}
 
 def _voronoi_in_degrees(places: layers.Places) -> list:
     key = (tuple(places.lon), tuple(places.lat))
-    if key not in _voronoi_cache:
+    cells = _voronoi_cache.get(key)
+    if cells is None:
         cells = [layers.from_grid_projection(c, 2000.0) for c in voronoi_cells(places)]
-        if len(_voronoi_cache) > 32:
+        if len(_voronoi_cache) > 32:  # one entry per distinct min_settlement_population
             _voronoi_cache.clear()
         _voronoi_cache[key] = cells
-    return _voronoi_cache[key]
+    return cells
 
 
 def _cell_scores(cells: Cells, criteria: Criteria) -> np.ndarray:

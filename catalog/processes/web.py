@@ -66,8 +66,7 @@ def _results_as_json_by_default() -> None:
     if "f" in request.args:
         return
     accept = request.accept_mimetypes
-    if accept.quality("text/html") <= accept.quality("application/json") or \
-            not accept.quality("text/html"):
+    if accept.quality("text/html") <= accept.quality("application/json"):
         args = MultiDict(request.args)
         args["f"] = "json"
         request.args = ImmutableMultiDict(args)
