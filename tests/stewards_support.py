@@ -188,6 +188,49 @@ def wait_for(check, timeout: float = 10.0, interval: float = 0.1):
         time.sleep(interval)
 
 
+def workers(server: Server) -> list[int]:
+    """The gunicorn workers: children of the master (`taza serve` execs gunicorn)."""
+    pid = server.process.pid
+    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def get_with_worker(server: Server, path: str) -> tuple[requests.Response, int | None]:
+    """GET on a fresh connection, and the pid of the worker that holds its server end.
+
+    The response is streamed, so the connection stays open while /proc is read: the server
+    side of our socket is the /proc/net/tcp entry from the server's port to our port, and the
+    worker is the process with that socket inode among its open files.
+    """
+    with requests.Session() as session:
+        response = session.get(server.url + path, timeout=60, stream=True)
+        client_port = response.raw._connection.sock.getsockname()[1]
+        server_port = int(server.url.rsplit(":", 1)[1])
+        inode = _socket_inode(server_port, client_port)
+        worker = next((pid for pid in workers(server) if _holds_socket(pid, inode)), None)
+        response.content  # noqa: B018 (read the body before the session closes)
+    return response, worker
+
+
+def _socket_inode(local_port: int, remote_port: int) -> str | None:
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = fields[1], fields[2]
+        if int(local.split(":")[1], 16) == local_port and \
+                int(remote.split(":")[1], 16) == remote_port:
+            return fields[9]
+    return None
+
+
+def _holds_socket(pid: int, inode: str | None) -> bool:
+    if inode is None:
+        return False
+    target = f"socket:[{inode}]"
+    try:
+        return any(os.readlink(fd) == target for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
 # -- sources ---------------------------------------------------------------------------------
 
 def airports_features() -> list[dict]:

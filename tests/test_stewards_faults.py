@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from tests.conftest import start_server, stop_server
-from tests.stewards_support import Api, running_api, wait_for, write_geotiff
+from tests.stewards_support import Api, running_api, wait_for, workers, write_geotiff
 from tests.test_publish import live_version, visible_files
 
 BIG = 2000  # pixels a side: converting takes a second or more, a moment to act in
@@ -38,13 +38,6 @@ def approved_raster(api: Api, folder: Path, seed: int, dataset_id: str | None = 
     for step, user in (("submit", "alice"), ("approve", "rita")):
         assert api.post(f"/api/datasets/{dataset_id}/draft/{step}", user).status_code == 200
     return dataset_id
-
-
-def workers(server) -> list[int]:
-    """The gunicorn workers: children of the master (`taza serve` execs gunicorn)."""
-    pid = server.process.pid
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [int(child) for child in children]
 
 
 def publish_in_background(api: Api, dataset_id: str) -> dict:
