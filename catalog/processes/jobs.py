@@ -102,12 +102,14 @@ def _now() -> str:
 
 def _start_ticks(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (/proc/PID/stat field 22), which
-    tells a live process from a later one that reuses its pid."""
+    tells a live process from a later one that reuses its pid; None when there is no such
+    process or it has exited (a zombie nobody has reaped yet still has a stat file)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def this_process() -> str:
