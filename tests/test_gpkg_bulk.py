@@ -90,7 +90,8 @@ def test_geopackage_source_publishes_like_fiona(tmp_path: Path) -> None:
     ):
         assert _sql(gpkg_bulk, query) == _sql(gpkg_plain, query), query
     names = {name for (name,) in _sql(gpkg_bulk, "SELECT name FROM sqlite_master")}
-    assert {"lots_code_idx", "lots_n_idx", "lots_area_idx"} <= names  # for sortby
+    # one per attribute for sortby, one of all attributes for counting attribute filters
+    assert {"lots_code_idx", "lots_n_idx", "lots_area_idx", "lots_attributes_idx"} <= names
     downloads = [json.loads((tmp_path / d / "lots.geojson").read_text()) for d in ("bulk", "plain")]
     assert downloads[0] == downloads[1]
     assert len(downloads[0]["features"]) == len(features)

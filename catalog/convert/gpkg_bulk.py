@@ -232,12 +232,18 @@ class BulkLoader:
             conn.close()
 
 
+def attributes_index(table: str) -> str:
+    return f"{table}_attributes_idx"
+
+
 def index_columns(path: Path, table: str, columns: Sequence[str]) -> None:
-    """An index on each attribute column, plus planner statistics (ANALYZE).
+    """An index on each attribute column, one on all of them, and planner statistics.
 
     The feature API sorts by any queryable: with an index, `sortby=-area_m2&limit=100` over a
     million rows reads 100 index entries instead of sorting the table (0.1 ms against 0.5 s).
-    Plain SQL indexes are allowed in a GeoPackage and ignored by readers that do not need them.
+    The index of all attributes is the table without its geometries: counting the matches of an
+    attribute filter scans it instead of the table, about 4x less to read. Plain SQL indexes are
+    allowed in a GeoPackage and ignored by readers that do not need them.
     """
     conn = sqlite3.connect(path, isolation_level=None)
     try:
@@ -248,6 +254,10 @@ def index_columns(path: Path, table: str, columns: Sequence[str]) -> None:
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON {quote_ident(table)} ({quote_ident(column)})"
             )
+        if columns:
+            names = ", ".join(quote_ident(c) for c in columns)
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {quote_ident(attributes_index(table))} "
+                         f"ON {quote_ident(table)} ({names})")
         conn.execute(f"ANALYZE {quote_ident(table)}")
         conn.execute("COMMIT")
     finally:
