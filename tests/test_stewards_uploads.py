@@ -344,6 +344,9 @@ def test_unsupported_format_and_bad_parameters(api, published, tmp_path):
                              ({"colour": "blue"}, "unknown query parameter(s): colour")):
         answer = api.upload(published, write_csv_wkt(tmp_path / "p.csv"), **params)
         assert answer.status_code == 400 and expected in answer.json()["description"]
+    long_name = api.put(f"/api/datasets/{published}/draft/source", "alice",
+                        params={"filename": "a" * 250 + ".gpkg"}, data=b"SQLite format 3\0")
+    assert long_name.status_code == 400 and "at most 200 bytes" in long_name.text
     raster_repair = api.upload(published, write_geotiff(tmp_path / "r.tif"), repair="geometry")
     assert raster_repair.status_code == 422
     assert api.get("/api/datasets?colour=blue").status_code == 400

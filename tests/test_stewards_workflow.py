@@ -83,6 +83,9 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     assert api.get(f"/api/datasets/{dataset_id}/draft").status_code == 401
     assert api.get(f"/api/datasets/{dataset_id}/draft/report").status_code == 401
     assert api.get(f"/api/datasets/{dataset_id}/draft", "bob").status_code == 403
+    assert api.upload(dataset_id, tmp_path / "v1.geojson", "bob").status_code == 403
+    assert api.put_manifest(dataset_id, make_manifest(dataset_id), "bob").status_code == 403
+    assert api.post(f"/api/datasets/{dataset_id}/draft/submit", "bob").status_code == 403
     assert api.get(f"/api/datasets/{dataset_id}").status_code == 404
     assert dataset_id not in {d["id"] for d in api.get("/api/datasets").json()["datasets"]}
     assert api.get(f"/api/datasets/{dataset_id}/draft", "anna").status_code == 200  # same org

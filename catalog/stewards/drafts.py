@@ -59,6 +59,7 @@ from catalog.store import CatalogStore
 
 OPEN_STATES = ("draft", "submitted", "approved", "rejected")
 MAX_COMMENT = 4000
+MAX_FILENAME_BYTES = 200
 
 
 @dataclass(frozen=True)
@@ -238,6 +239,8 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
     """Make a received file the draft's source; return the report and whether it passes."""
     try:
         check_dataset_id(dataset_id)
+        if len(received.filename.encode()) > MAX_FILENAME_BYTES or "\x00" in received.filename:
+            raise BadRequest(f"file names are at most {MAX_FILENAME_BYTES} bytes")
         file_format = format_of(received.filename)
     except UnsupportedFormat as err:
         received.path.unlink(missing_ok=True)
@@ -263,6 +266,7 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
 
 
 def submit(home: Path, user: User | None, dataset_id: str) -> dict:
+    check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id), connect(home) as connection:
         user = _editor(connection, user, dataset_id)
         draft = _require_state(connection, dataset_id, ("draft", "rejected"), "submitted")
@@ -277,6 +281,7 @@ def submit(home: Path, user: User | None, dataset_id: str) -> dict:
 
 
 def approve(home: Path, user: User | None, dataset_id: str) -> dict:
+    check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id), connect(home) as connection:
         user = _reviewer(connection, user, dataset_id)
         draft = _require_state(connection, dataset_id, ("submitted",), "approved")
@@ -294,6 +299,7 @@ def reject(home: Path, user: User | None, dataset_id: str, comment: str) -> dict
         raise BadRequest("a rejection needs a comment saying what to change")
     if len(comment) > MAX_COMMENT:
         raise BadRequest(f"comments are at most {MAX_COMMENT} characters")
+    check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id), connect(home) as connection:
         user = _reviewer(connection, user, dataset_id)
         draft = _require_state(connection, dataset_id, ("submitted", "approved"), "rejected")
@@ -306,6 +312,7 @@ def reject(home: Path, user: User | None, dataset_id: str, comment: str) -> dict
 
 def discard(home: Path, user: User | None, dataset_id: str) -> None:
     """Drop the open draft and its files (the audit log keeps the history)."""
+    check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id):
         with connect(home) as connection:
             user = _editor(connection, user, dataset_id)

@@ -37,7 +37,7 @@ def publish_draft(home: Path, store: CatalogStore, user: User | None, dataset_id
     check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id):
         with connect(home, write=False) as connection:
-            user = require_scope(user, _owner(connection, dataset_id), dataset_id)
+            user = require_scope(user, owner(connection, dataset_id), dataset_id)
             draft = open_draft(connection, dataset_id)
             if draft is None or draft["state"] != "approved":
                 state = draft["state"] if draft else "none"
@@ -163,10 +163,6 @@ def released_versions(store: CatalogStore, dataset_id: str) -> list[int]:
 def _live(store: CatalogStore, dataset_id: str) -> int | None:
     release = store.current()
     return release.datasets.get(dataset_id) if release else None
-
-
-def _owner(connection, dataset_id: str) -> str | None:
-    return owner(connection, dataset_id)
 
 
 def _actor(home: Path, user: User | None, dataset_id: str) -> User:
