@@ -101,14 +101,17 @@ def start_server(home: Path) -> tuple[subprocess.Popen, str]:
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(url + "/healthz", timeout=10).status_code == 200:
-                return process, url
-        except requests.RequestException:
-            time.sleep(0.2)
-    os.killpg(process.pid, signal.SIGTERM)
-    raise RuntimeError("the server did not start; see " + str(home / "server.log"))
+    try:
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url + "/healthz", timeout=10).status_code == 200:
+                    return process, url
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("the server did not start; see " + str(home / "server.log"))
+    except BaseException:
+        stop_server(process)  # never leave a server behind
+        raise
 
 
 def stop_server(process: subprocess.Popen) -> None:
