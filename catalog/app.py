@@ -53,7 +53,8 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
         if request.blueprint != blueprint.name:
             return None
         runtime.refresh_if_changed()
-        refused = adapters.refuse_writes() or adapters.normalise_request()
+        refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
+                   adapters.normalise_request())
         if refused is not None:
             return refused
         adapters.negotiate_coverage_format()

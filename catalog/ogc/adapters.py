@@ -74,6 +74,16 @@ def refuse_writes() -> Response | None:
     return None
 
 
+def refuse_job_listing() -> Response | None:
+    """404 for GET /ogc/jobs: job URLs are capabilities (catalog/processes/web.py)."""
+    message = processes_web.job_list_refused()
+    if message is None:
+        return None
+    response = jsonify({"code": "NotFound", "description": message})
+    response.status_code = 404
+    return response
+
+
 def normalise_request() -> Response | None:
     """Put requests into the form pygeoapi understands, without changing their meaning."""
     args = MultiDict(request.args)

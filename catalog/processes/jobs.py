@@ -22,11 +22,13 @@ import os
 import socket
 import sqlite3
 import threading
+import uuid
 from contextlib import closing, contextmanager
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import pygeoapi.process.manager.base as pygeoapi_manager_base
 from pygeoapi.process.base import (
     JobNotFoundError,
     JobResultNotFoundError,
@@ -123,6 +125,20 @@ def _owner_alive(owner: str | None) -> bool:
     if host != socket.gethostname():
         return True  # another machine's process: we cannot tell, so leave it alone
     return _start_ticks(int(pid)) == ticks
+
+
+class _RandomJobIds:
+    """pygeoapi names jobs with uuid.uuid1(): time and host based, so guessable. A job's URL is
+    the only key to its results and its dismissal, so ids must be random: uuid4 (122 random
+    bits). pygeoapi reads `uuid` from its manager module; this stands in for that module."""
+
+    uuid1 = staticmethod(uuid.uuid4)
+
+    def __getattr__(self, name: str):
+        return getattr(uuid, name)
+
+
+pygeoapi_manager_base.uuid = _RandomJobIds()
 
 
 class ServerBusy(ProcessorExecuteError):

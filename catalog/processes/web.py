@@ -18,6 +18,16 @@ RESULTS_PATH = re.compile(r"^/ogc/jobs/[^/]+/results/?$")
 EXECUTE_MEMBERS = {"inputs", "outputs", "response", "subscriber"}
 
 
+def job_list_refused() -> str | None:
+    """Jobs carry what people asked about (their drawn areas) and anyone may dismiss a job they
+    can name, so a job's URL is its key: the server never lists jobs (the optional job-list
+    class of OGC API - Processes is not declared) and job ids are random (jobs.py)."""
+    if request.method == "GET" and JOBS_PATH.match(request.path):
+        return ("this server does not list jobs: keep the job URL returned when you "
+                "submitted it (the Location header, or jobID in the status document)")
+    return None
+
+
 def allowed_parameters(path: str) -> set[str] | None:
     """Query parameters pygeoapi applies on a processes or jobs path (None: not such a path)."""
     if PROCESSES_PATH.match(path):
