@@ -37,7 +37,10 @@ UPDATE_FREQUENCIES = (
 )
 # The words an English title must carry so nobody mistakes a model or a fake for measurements.
 HONESTY_LABELS = {"modelled": "modelled estimate", "synthetic": "synthetic"}
-VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb", ".kml", ".csv")
+VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
+# Formats the stewards' API converts on upload (catalog/sources/uploads.py) but the pipeline
+# does not read directly: CSV has no CRS of its own and fiona opens KML only when asked.
+CONVERTED_ON_UPLOAD = (".csv", ".kml")
 RASTER_SUFFIXES = (".tif", ".tiff", ".nc", ".vrt", ".img")
 DATASET_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 SPDX_ID = re.compile(r"^[A-Za-z0-9.+-]+$")
@@ -355,7 +358,11 @@ class _Checker:
             return ()
         path = (self.path.parent / value).resolve()
         suffix = path.suffix.lower()
-        if suffix not in VECTOR_SUFFIXES + RASTER_SUFFIXES:
+        if suffix in CONVERTED_ON_UPLOAD:
+            self.problem("source", f"{suffix} files are converted when uploaded through the "
+                                   "stewards' API (/api); for `taza publish`, convert to "
+                                   "GeoPackage or GeoJSON first")
+        elif suffix not in VECTOR_SUFFIXES + RASTER_SUFFIXES:
             known = ", ".join(VECTOR_SUFFIXES + RASTER_SUFFIXES)
             self.problem(
                 "source", f"unsupported file type {suffix or '(none)'}; use one of {known}"

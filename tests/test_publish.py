@@ -317,3 +317,24 @@ def test_published_files_are_cloud_native(published_home):
         assert ("settlements", "gpkg_rtree_index") in extensions
         count = db.execute("SELECT COUNT(*) FROM rtree_settlements_geom").fetchone()[0]
         assert count == 112
+
+
+def test_mixed_geometry_families_are_rejected(tmp_path, scratch_home):
+    manifest = copy_dataset("airports", tmp_path / "work")
+    source = tmp_path / "work/sources/airports.geojson"
+    data = json.loads(source.read_text())
+    triangle = [[74, 42], [74.1, 42], [74.1, 42.1], [74, 42]]
+    data["features"][0]["geometry"] = {"type": "Polygon", "coordinates": [triangle]}
+    source.write_text(json.dumps(data))
+    result = taza("publish", str(manifest), home=scratch_home, check=False)
+    assert result.returncode == 1
+    assert "mixes Point and Polygon geometries" in result.stderr
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".kml"])
+def test_formats_converted_only_on_upload_are_named(tmp_path, scratch_home, suffix):
+    manifest = copy_dataset("airports", tmp_path / "work")
+    (tmp_path / "work/sources" / f"airports{suffix}").write_text("lon,lat\n74,42\n")
+    edit_manifest(manifest, source=f"sources/airports{suffix}")
+    result = taza("validate", str(manifest), home=scratch_home, check=False)
+    assert result.returncode == 1 and "stewards' API" in result.stderr

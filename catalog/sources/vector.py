@@ -75,6 +75,10 @@ def _inspect_layer(path: Path, layer: str, id_field: str | None):
             checked = _check_features(collection, id_field, fields)
         geometry_types, count, feature_problems = checked
     problems.extend(feature_problems)
+    families = sorted({kind.removeprefix("Multi") for kind in geometry_types})
+    if len(families) > 1:
+        problems.append(Problem(where, f"mixes {' and '.join(families)} geometries; a layer "
+                                       "holds one kind (Multi* variants of it are fine)"))
     if count == 0:
         problems.append(Problem(where, "contains no features"))
     info = VectorInfo(path, layer, crs, count, tuple(sorted(geometry_types)), fields)
