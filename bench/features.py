@@ -79,7 +79,8 @@ def queries() -> list[Query]:
               [f"?limit=100&bbox={box}" for box in town_boxes()],
               f"{len(TOWNS)} towns in rotation, each box moved randomly per request"),
         Query("CQL2 filter (land_use, area_m2)",
-              ["?limit=100&filter-lang=cql2-text&filter="
+              # No filter-lang: cql2-text is the default of both (stock 0.21 rejects the name).
+              ["?limit=100&filter="
                + urllib.parse.quote("land_use='pasture' AND area_m2>{AREA}", safe="{}")],
               "area threshold random per request (1000-40000), so counts are not cached"),
         Query("offset=900000", ["?limit=100&offset=900000"]),
@@ -227,7 +228,7 @@ def free_port() -> int:
 
 
 def start(name: str, command: list[str], env: dict, base: str, log: Path) -> Server:
-    handle = log.open("w")
+    handle = log.open("a")
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=handle, stderr=handle,
                                start_new_session=True)
     deadline = time.monotonic() + 120
@@ -244,9 +245,10 @@ def start(name: str, command: list[str], env: dict, base: str, log: Path) -> Ser
     raise SystemExit(f"{name} server did not answer within 120 s; see {log}")
 
 
-def stop(server: Server) -> None:
+def stop(server: Server, kill: bool = False) -> None:
+    """End the gunicorn we started (its own process group); `kill` drops queued work at once."""
     if server.process.poll() is None:
-        os.killpg(server.process.pid, signal.SIGTERM)  # our own gunicorn and its workers
+        os.killpg(server.process.pid, signal.SIGKILL if kill else signal.SIGTERM)
         try:
             server.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -353,7 +355,8 @@ def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) 
         f"Layer: {figures.feature_count:,} synthetic parcel polygons (`{COLLECTION}`), the same "
         f"published GeoPackage for both ({figures.gpkg.stat().st_size / 1e6:.0f} MB).  ",
         f"Load: wrk, {CONNECTIONS} connections, {WRK_THREADS} threads, {args.duration} s per row, "
-        "127.0.0.1, timeout 30 s; the servers take turns going first. Servers: gunicorn, "
+        "127.0.0.1, timeout 30 s; a fresh server per row, killed after it, the two taking "
+        "turns going first; each query is sent once before the load. Servers: gunicorn, "
         "2 workers, gthread, 4 threads each, keep-alive 5 s.  ",
         "Ours: `taza serve --workers 2` (pygeoapi 0.24.0, Python "
         f"{platform.python_version()}, catalog.ogc.providers.geopackage).  ",
@@ -424,33 +427,34 @@ def run(args) -> int:
     ours_port, stock_port = free_port(), free_port()
     ours_env = dict(os.environ, TAZA_HOME=str(home))
     stock_env = stock_config(figures.gpkg, figures.table, stock_port, WORK / "stock")
-    servers = []
-    try:
-        servers.append(start("ours", [sys.executable, "-m", "catalog.cli", "serve", "--workers",
-                                      "2", "--port", str(ours_port)], ours_env,
-                             f"http://127.0.0.1:{ours_port}/ogc", logs / "ours.log"))
-        servers.append(start("stock", [str(STOCK_VENV / "bin" / "gunicorn"), *GUNICORN,
-                                       "--bind", f"127.0.0.1:{stock_port}",
-                                       "pygeoapi.flask_app:APP"], stock_env,
-                             f"http://127.0.0.1:{stock_port}", logs / "stock.log"))
-        ours, stock = servers
-        rows = []
-        for number, query in enumerate(queries()):
-            checks = {s.name: applied(query, s) for s in (ours, stock)}
-            results = {}
-            # Alternate which server goes first, so drifting load on the shared machine does
-            # not always favour the same one.
-            for server in (ours, stock) if number % 2 == 0 else (stock, ours):
-                print(f"{query.name}: {server.name} ...", end=" ", flush=True)
+    commands = {
+        "ours": ([sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port",
+                  str(ours_port)], ours_env, f"http://127.0.0.1:{ours_port}/ogc"),
+        "stock": ([str(STOCK_VENV / "bin" / "gunicorn"), *GUNICORN, "--bind",
+                   f"127.0.0.1:{stock_port}", "pygeoapi.flask_app:APP"], stock_env,
+                  f"http://127.0.0.1:{stock_port}"),
+    }
+    rows = []
+    for number, query in enumerate(queries()):
+        checks, results = {}, {}
+        # Alternate which server goes first, so drifting load on the shared machine does not
+        # always favour the same one.
+        for name in ("ours", "stock") if number % 2 == 0 else ("stock", "ours"):
+            # A fresh server per run, killed right after it: requests still queued when wrk
+            # stops (stock's deep pages take seconds each) must not eat into the next run.
+            command, env, base = commands[name]
+            server = start(name, command, env, base, logs / f"{name}.log")
+            try:
+                checks[name] = applied(query, server)  # also warms the server up
+                print(f"{query.name}: {name} ...", end=" ", flush=True)
                 result = run_wrk(server, query, args.duration)
-                print(f"{result.rps:.1f} req/s, p50 {result.figures['p50_us'] / 1000:.1f} ms",
-                      flush=True)
-                results[server.name] = result
-            rows.append((query, (results["ours"], checks["ours"]),
-                         (results["stock"], checks["stock"])))
-    finally:
-        for server in servers:
-            stop(server)
+            finally:
+                stop(server, kill=True)
+            print(f"{result.rps:.1f} req/s, p50 {result.figures['p50_us'] / 1000:.1f} ms",
+                  flush=True)
+            results[name] = result
+        rows.append((query, (results["ours"], checks["ours"]),
+                     (results["stock"], checks["stock"])))
     text = report(args, figures, rows)
     print("\n" + text)
     RESULTS.mkdir(parents=True, exist_ok=True)
