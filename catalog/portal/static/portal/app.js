@@ -1,4 +1,6 @@
-// The portal's entry point: wires the map, the layer panel, search, filter, language and URL.
+// The portal's entry point: wires the map, the layer panel, search, filter, analysis, language
+// and URL.
+import { createAnalysis } from "./analysis.js";
 import { createFilterBuilder } from "./filter.js";
 import { currentLanguage, initI18n, pick, setLanguage, t } from "./i18n.js";
 import * as maps from "./map.js";
@@ -17,7 +19,10 @@ const layers = data.layers.map((layer) => {
 });
 const map = maps.createMap("map", data, state.view);
 let ready = false;
-const save = () => { if (ready) writeState({ map, layers, language: currentLanguage() }); };
+let analysis = null;
+const save = () => {
+  if (ready) writeState({ map, layers, language: currentLanguage(), extra: analysis ? analysis.urlState() : [] });
+};
 
 // --- layer panel --------------------------------------------------------------------------
 
@@ -128,6 +133,7 @@ function wireLanguage(search) {
       setLanguage(link.dataset.lang);
       renderLegends();
       search.rerender();
+      document.dispatchEvent(new CustomEvent("portal:language"));
       save();
     });
   }
@@ -158,8 +164,19 @@ wireLanguage(search);
 map.on("load", () => {
   maps.addBasemapOverlays(map, data);
   for (const layer of layers) if (layer.visible) setVisible(layer, true);
-  maps.enablePopups(map, layers);
+  // Popups first: while an area is being drawn, its clicks must not open them.
+  const popups = maps.enablePopups(map, layers, {
+    suppressed: () => Boolean(analysis && analysis.drawing()),
+    sections: (point) => (analysis ? analysis.popupSections(point) : []),
+    hoverLayers: () => (analysis ? analysis.hoverLayers() : []),
+  });
   createFilterBuilder({ layers, map, showResults: (c) => maps.showResults(map, c), flyToFeature });
+  analysis = createAnalysis({ map, onChange: save });
+  analysis.attachPopups(popups);
+  if (state.params.get("analysis")) {
+    selectTab(document.getElementById("tab-analysis"));
+    analysis.restoreAndRun(state.params);
+  }
   ready = true;
   save();
   map.on("moveend", save);

@@ -167,15 +167,21 @@ export function zoomTo(map, layer) {
 
 // --- popups -------------------------------------------------------------------------------
 
-/** Popups on click (and on Enter at the map's centre, for keyboard users). */
-export function enablePopups(map, layers) {
+/**
+ * Popups on click (and on Enter at the map's centre, for keyboard users). `hooks` lets other
+ * tools take part: `suppressed()` (e.g. while drawing), `sections(point)` (their features'
+ * popup sections, shown first) and `hoverLayers()` (their layer ids, for the pointer cursor).
+ */
+export function enablePopups(map, layers, hooks = {}) {
+  const { suppressed = () => false, sections = () => [], hoverLayers = () => [] } = hooks;
   const popup = new maplibregl.Popup({ maxWidth: "22rem", focusAfterOpen: true });
   const open = async (lngLat, point) => {
+    if (suppressed()) return false;
     const visible = layers.filter((l) => l.visible);
     const ids = visible.filter((l) => l.kind === "vector").flatMap((l) => styleLayers(l).map((s) => s.id));
     const box = [[point.x - 5, point.y - 5], [point.x + 5, point.y + 5]];
     const hits = ids.length ? map.queryRenderedFeatures(box, { layers: ids }) : [];
-    const content = el("div", { class: "popup" });
+    const content = el("div", { class: "popup" }, sections(point));
     const seen = new Set();
     for (const hit of hits) {
       const layer = layers.find((l) => l.id === hit.source);
@@ -193,7 +199,9 @@ export function enablePopups(map, layers) {
   };
   map.on("click", (event) => { open(event.lngLat, event.point); });
   map.on("mousemove", (event) => {
-    const ids = layers.filter((l) => l.visible && l.kind === "vector").flatMap((l) => styleLayers(l).map((s) => s.id));
+    if (suppressed()) return;
+    const ids = layers.filter((l) => l.visible && l.kind === "vector").flatMap((l) => styleLayers(l).map((s) => s.id))
+      .concat(hoverLayers().filter((id) => map.getLayer(id)));
     const hit = ids.length && map.queryRenderedFeatures(event.point, { layers: ids }).length;
     map.getCanvas().style.cursor = hit ? "pointer" : "";
   });
