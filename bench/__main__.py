@@ -5,11 +5,16 @@
 - parcels: only generate the synthetic parcel layer (bench/.work/parcels).
 - publish: generate (if needed) and publish it, report wall time and peak memory.
 - stac: STAC search, our SQLite index against stac-fastapi-pgstac (bench/stac_search.py).
+- tiles: vector tiles against the equivalent GeoJSON items requests (bench/tiles.py).
+- processes: the OGC API processes, whole country, against in-process and shapely peers.
+- upload: a 1 GB GeoPackage through the stewards' API (bench/upload.py).
+Each of stac, tiles, processes and upload takes its own options (--help).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 
 from bench import features
@@ -19,10 +24,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0].startswith("-"):
         argv.insert(0, "features")
-    if argv[0] == "stac":  # STAC search vs stac-fastapi-pgstac: its own options (--help)
-        from bench import stac_search
-
-        return stac_search.main(argv[1:])
+    standalone = {"stac": "bench.stac_search", "tiles": "bench.tiles",
+                  "processes": "bench.processes", "upload": "bench.upload"}
+    if argv[0] in standalone:  # benchmarks with their own options (--help)
+        return importlib.import_module(standalone[argv[0]]).main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
