@@ -9,9 +9,9 @@
    mod_spatialite, which the pyenv Python cannot load), in bench/.work/stock-venv, and points it
    at the SAME published GeoPackage.
 4. Serves both with gunicorn, same settings (2 workers, gthread, 4 threads, keep-alive 5 s), on
-   127.0.0.1, and drives each query with wrk (16 connections, 2 threads, `duration` seconds)
-   one server after the other, then prints a Markdown table and writes
-   bench/results/features-<date>.md.
+   127.0.0.1, and drives each query with wrk (16 connections, 2 threads, `duration` seconds per
+   server, in alternating 10 s turns so background load on the shared machine hits both alike),
+   then prints a Markdown table and writes bench/results/features-<date>.md.
 
 Before the load, every query is sent once to both servers to record whether each parameter was
 applied (stock pygeoapi answers 200 and ignores what it does not support).
@@ -51,6 +51,7 @@ DEBIAN_PACKAGES = {"wrk": "/usr/bin/wrk", "libsqlite3-mod-spatialite": None}
 COLLECTION = parcels.DATASET_ID
 ITEMS = f"/collections/{COLLECTION}/items"
 CONNECTIONS, WRK_THREADS = 16, 2
+SLICE_S = 10  # seconds of load per turn; each server gets `duration` in all
 GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "60",
             "--keep-alive", "5", "--log-level", "warning"]
 # ~5 km boxes (0.06 x 0.045 degrees) near towns: wrk_report.lua moves each box randomly by up
@@ -324,8 +325,33 @@ class Result:
         f = self.figures
         return f["connect_errors"] + f["read_errors"] + f["write_errors"] + f["timeouts"]
 
+    def add(self, figures: dict) -> None:
+        """Merge another wrk run: counts add up, percentiles come from the merged histogram."""
+        totals = self.figures
+        for key in ("requests", "duration_us", "bytes", "non2xx", "connect_errors",
+                    "read_errors", "write_errors", "timeouts"):
+            totals[key] = totals.get(key, 0) + figures[key]
+        histogram = totals.setdefault("histogram", {})
+        for value, count in figures["histogram"]:
+            histogram[value] = histogram.get(value, 0) + count
+        for p in (50, 90, 99):
+            totals[f"p{p}_us"] = percentile(histogram, p)
 
-def run_wrk(server: Server, query: Query, duration: int) -> Result:
+
+def percentile(histogram: dict[int, int], p: float) -> int:
+    """The smallest latency with at least p % of the requests at or below it (as wrk)."""
+    total = sum(histogram.values())
+    if not total:
+        return 0
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= total * p / 100:
+            return value
+    return max(histogram)
+
+
+def run_wrk(server: Server, query: Query, duration: int) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as handle:
         prefix = urllib.parse.urlsplit(server.base).path + ITEMS
         handle.write("\n".join(prefix + p for p in query.paths) + "\n")
@@ -337,8 +363,8 @@ def run_wrk(server: Server, query: Query, duration: int) -> Result:
                              capture_output=True, text=True, timeout=duration + 120, check=True)
     finally:
         os.unlink(handle.name)
-    line = next(x for x in out.stdout.splitlines() if x.startswith("{"))
-    return Result(server.name, query.name, json.loads(line))
+    lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
+    return {key: value for line in lines for key, value in line.items()}
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -351,12 +377,13 @@ def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) 
         "",
         f"Command: `{' '.join(args.command_line)}`  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}; shared and noisy, so read the "
-        "ratios (both servers measured in this run, one after the other).  ",
+        "ratios (both servers measured in this run, in alternating turns).  ",
         f"Layer: {figures.feature_count:,} synthetic parcel polygons (`{COLLECTION}`), the same "
         f"published GeoPackage for both ({figures.gpkg.stat().st_size / 1e6:.0f} MB).  ",
         f"Load: wrk, {CONNECTIONS} connections, {WRK_THREADS} threads, {args.duration} s per row, "
-        "127.0.0.1, timeout 30 s; a fresh server per row, killed after it, the two taking "
-        "turns going first; each query is sent once before the load. Servers: gunicorn, "
+        f"127.0.0.1, timeout 30 s, in turns of {SLICE_S} s alternating between the servers (a "
+        "fresh server per turn, killed after it; percentiles from the merged latency "
+        "histograms); each query is sent once before the load. Servers: gunicorn, "
         "2 workers, gthread, 4 threads each, keep-alive 5 s.  ",
         "Ours: `taza serve --workers 2` (pygeoapi 0.24.0, Python "
         f"{platform.python_version()}, catalog.ogc.providers.geopackage).  ",
@@ -435,24 +462,30 @@ def run(args) -> int:
                   f"http://127.0.0.1:{stock_port}"),
     }
     rows = []
-    for number, query in enumerate(queries()):
-        checks, results = {}, {}
-        # Alternate which server goes first, so drifting load on the shared machine does not
-        # always favour the same one.
-        for name in ("ours", "stock") if number % 2 == 0 else ("stock", "ours"):
-            # A fresh server per run, killed right after it: requests still queued when wrk
-            # stops (stock's deep pages take seconds each) must not eat into the next run.
-            command, env, base = commands[name]
-            server = start(name, command, env, base, logs / f"{name}.log")
-            try:
-                checks[name] = applied(query, server)  # also warms the server up
-                print(f"{query.name}: {name} ...", end=" ", flush=True)
-                result = run_wrk(server, query, args.duration)
-            finally:
-                stop(server, kill=True)
-            print(f"{result.rps:.1f} req/s, p50 {result.figures['p50_us'] / 1000:.1f} ms",
-                  flush=True)
-            results[name] = result
+    slices = max(1, round(args.duration / SLICE_S))
+    for query in queries():
+        checks: dict[str, str] = {}
+        results = {name: Result(name, query.name) for name in commands}
+        print(f"{query.name}:", end=" ", flush=True)
+        for number in range(slices):
+            # The servers take turns in short slices, so the load that other work puts on this
+            # shared machine falls on both alike.
+            for name in ("ours", "stock") if number % 2 == 0 else ("stock", "ours"):
+                # A fresh server per slice, killed right after it: requests still queued when
+                # wrk stops (stock's deep pages take seconds each) must not eat into the next.
+                command, env, base = commands[name]
+                server = start(name, command, env, base, logs / f"{name}.log")
+                try:
+                    if name not in checks:
+                        checks[name] = applied(query, server)
+                    for _ in range(10):  # warm up both workers: metadata, connections
+                        get_json(server.base + ITEMS + "?limit=1")
+                    results[name].add(run_wrk(server, query, args.duration // slices))
+                finally:
+                    stop(server, kill=True)
+                print(f"{name} {number + 1}/{slices}", end=" ", flush=True)
+        print(" ".join(f"| {n} {r.rps:.1f} req/s, p50 {r.figures['p50_us'] / 1000:.1f} ms"
+                       for n, r in results.items()), flush=True)
         rows.append((query, (results["ours"], checks["ours"]),
                      (results["stock"], checks["stock"])))
     text = report(args, figures, rows)

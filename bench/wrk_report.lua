@@ -34,6 +34,13 @@ end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  -- the latency histogram as [microseconds, count] pairs, so runs can be merged exactly
+  local hist = {}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    table.insert(hist, string.format("[%d,%d]", value, count))
+  end
+  io.write('{"histogram": [' .. table.concat(hist, ",") .. ']}\n')
   io.write(string.format(
     '{"requests": %d, "duration_us": %d, "bytes": %d, "p50_us": %d, "p90_us": %d, ' ..
     '"p99_us": %d, "max_us": %d, "mean_us": %.1f, "non2xx": %d, "connect_errors": %d, ' ..
