@@ -43,6 +43,7 @@ class OgcRuntime:
 
         for (kind, name), dotted_path in PLUGIN_OVERRIDES.items():
             PLUGINS[kind][name] = dotted_path
+        _skip_identity_bbox_transforms()
         config, openapi = self._build()
         runtime_dir = self.store.home / "run" / str(os.getpid())
         runtime_dir.mkdir(parents=True, exist_ok=True)
@@ -87,6 +88,25 @@ class OgcRuntime:
         module.api_ = API(config, openapi)
         module.CONFIG = config
         self.config = config
+
+
+def _skip_identity_bbox_transforms() -> None:
+    """pygeoapi transforms every items bbox into the storage CRS, even CRS84 to CRS84; building
+    that identity transform (CRS.to_epsg) took 83 % of a worker's CPU on bbox queries (py-spy,
+    bench/results/features-*): 52 ms of a 58 ms request. Same CRS URI: nothing to transform."""
+    import pygeoapi.api.itemtypes as itemtypes
+
+    transform = itemtypes.transform_bbox
+    if getattr(transform, "skips_identity", False):
+        return
+
+    def transform_bbox(bbox: list, from_crs: str, to_crs: str, *args, **kwargs) -> list:
+        if str(from_crs) == str(to_crs):
+            return list(bbox)
+        return transform(bbox, from_crs, to_crs, *args, **kwargs)
+
+    transform_bbox.skips_identity = True
+    itemtypes.transform_bbox = transform_bbox
 
 
 def _write_yaml(path: Path, data: dict) -> Path:
