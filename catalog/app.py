@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, settings
 from catalog.ogc import adapters
+from catalog.ogc.items import DirectItems
 from catalog.ogc.runtime import OgcRuntime
 from catalog.portal import routes as portal_routes
 from catalog.portal import vendor
@@ -47,6 +48,7 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
     # pygeoapi registered its blueprint on its own app at import time, so its setup is frozen:
     # our hooks live on our app and act only on that blueprint's requests.
     blueprint = runtime.flask_module.BLUEPRINT
+    direct_items = DirectItems(runtime)
 
     @app.before_request
     def ogc_before():
@@ -58,7 +60,14 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
         if refused is not None:
             return refused
         adapters.negotiate_coverage_format()
-        return adapters.invalid_parameter_error(runtime)
+        problem = adapters.invalid_parameter_error(runtime)
+        if problem is not None:
+            return problem
+        # Plain GeoJSON pages of our GeoPackage layers are written without pygeoapi's
+        # dict-and-json pipeline; None leaves the request to pygeoapi's view.
+        if match := adapters.ITEMS_PATH.match(request.path):
+            return direct_items.answer(match["id"])
+        return None
 
     @app.after_request
     def ogc_after(response):

@@ -52,10 +52,11 @@ class Server:
         return requests.get(self.url + path, timeout=30, **kwargs)
 
 
-def start_server(home: Path, workers: int = 2) -> Server:
+def start_server(home: Path, workers: int = 2, env: dict | None = None,
+                 log_name: str = "server.log") -> Server:
     port = free_port()
-    env = dict(os.environ, TAZA_HOME=str(home))
-    log = (home / "server.log").open("w")
+    env = dict(os.environ, TAZA_HOME=str(home), **(env or {}))
+    log = (home / log_name).open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
          "--workers", str(workers)],
@@ -65,7 +66,7 @@ def start_server(home: Path, workers: int = 2) -> Server:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited:\n{(home / 'server.log').read_text()}")
+            raise RuntimeError(f"server exited:\n{(home / log_name).read_text()}")
         try:
             if server.get("/healthz").status_code == 200:
                 return server

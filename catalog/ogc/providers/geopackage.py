@@ -52,6 +52,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from pygeoapi.crs import crs_transform
 from pygeoapi.provider.base import (
@@ -60,7 +61,6 @@ from pygeoapi.provider.base import (
     ProviderItemNotFoundError,
     ProviderQueryError,
 )
-from shapely.geometry import mapping
 from shapely.geometry.base import BaseGeometry
 
 from catalog.ogc.providers.cql_sql import (
@@ -183,6 +183,42 @@ def geojson_geometries(geometries: np.ndarray) -> list[dict | None]:
         geojson = [json.loads(text) for text in shapely.to_geojson(present)]
     for i, geometry in zip(index.tolist(), geojson, strict=True):
         out[i] = geometry
+    return out
+
+
+def orjson_geometries(geometries: np.ndarray) -> list:
+    """Geometries ready for ``orjson.dumps(..., option=OPT_SERIALIZE_NUMPY)``; None for missing
+    or empty ones.
+
+    A page of one simple type (points, lines, multipoints, polygons without holes) becomes
+    GeoJSON dicts whose coordinates are views into one coordinate array, which orjson writes in
+    C with shortest round-trip numbers. Other pages get shapely's GeoJSON text as fragments.
+    """
+    out: list = [None] * len(geometries)
+    index = np.flatnonzero(~shapely.is_missing(geometries) & ~shapely.is_empty(geometries))
+    if not len(index):
+        return out
+    present = geometries[index]
+    types = shapely.get_type_id(present)
+    has_z = shapely.has_z(present)
+    type_id = int(types[0])
+    simple = type_id in (0, 1, 3, 4) and (types == type_id).all() and \
+        (has_z == has_z[0]).all() and not shapely.has_m(present).any()
+    if simple and type_id == 3:
+        simple = not shapely.get_num_interior_rings(present).any()
+    if not simple:
+        for i, text in zip(index.tolist(), shapely.to_geojson(present).tolist(), strict=True):
+            out[i] = orjson.Fragment(text)
+        return out
+    name = _RAGGED_TYPES[type_id]
+    coords = shapely.get_coordinates(present, include_z=bool(has_z[0]))
+    if type_id == 0:
+        parts = list(coords)
+    else:
+        ends = np.cumsum(shapely.get_num_coordinates(present)).tolist()
+        parts = [coords[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
+    for i, part in zip(index.tolist(), parts, strict=True):
+        out[i] = {"type": name, "coordinates": [part] if type_id == 3 else part}
     return out
 
 
@@ -401,6 +437,16 @@ def table_meta(path: str, version: tuple, table: str | None) -> TableMeta:
     return meta
 
 
+@dataclass(frozen=True)
+class FeaturePage:
+    """A page of rows: the id column first, then properties, then the geometry blob unless
+    the request skipped geometries."""
+
+    matched: int
+    columns: list[str]
+    rows: list[tuple]
+
+
 # --- the provider -------------------------------------------------------------------------------
 
 
@@ -486,6 +532,29 @@ class GeoPackageProvider(BaseProvider):
         **kwargs: Any,
     ) -> dict:
         """A GeoJSON FeatureCollection page with exact numberMatched; see the module docstring."""
+        page = self.select(offset=offset, limit=limit, resulttype=resulttype, bbox=bbox,
+                           datetime_=datetime_, properties=properties, sortby=sortby,
+                           select_properties=select_properties, skip_geometry=skip_geometry,
+                           q=q, filterq=filterq)
+        features = self._features(page.rows, page.columns)
+        return {"type": "FeatureCollection", "features": features,
+                "numberMatched": page.matched, "numberReturned": len(features)}
+
+    def select(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] = (),
+        datetime_: str | None = None,
+        properties: Sequence[tuple[str, str]] = (),
+        sortby: Sequence[dict] = (),
+        select_properties: Sequence[str] = (),
+        skip_geometry: bool = False,
+        q: str | None = None,
+        filterq: Any = None,
+    ) -> FeaturePage:
+        """The rows of a page and numberMatched, before any GeoJSON is made of them."""
         offset, limit = _page(offset, limit)
         if resulttype not in ("results", "hits"):
             raise invalid(f"resulttype: expected 'results' or 'hits', got '{resulttype}'")
@@ -505,7 +574,7 @@ class GeoPackageProvider(BaseProvider):
         order = self._order_by(sortby)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         matched = self._count(where, params)
-        collection: dict = {"type": "FeatureCollection", "features": [], "numberMatched": matched}
+        rows: list[tuple] = []
         if resulttype == "results" and offset < matched and limit > 0:
             names = ", ".join(quote_ident(c) for c in columns)
             # Attribute indexes (written by publishing) serve sortby; without one, pages go in
@@ -521,9 +590,7 @@ class GeoPackageProvider(BaseProvider):
             else:
                 sql = f"{select}{where} ORDER BY {order} LIMIT ? OFFSET ?"
                 rows = self._execute(sql, params + [limit, offset])
-            collection["features"] = self._features(rows, columns)
-        collection["numberReturned"] = len(collection["features"])
-        return collection
+        return FeaturePage(matched, columns, rows)
 
     @crs_transform
     def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict:
@@ -663,28 +730,44 @@ class GeoPackageProvider(BaseProvider):
 
     def _features(self, rows: list[tuple], columns: list[str]) -> list[dict]:
         has_geometry = columns[-1] == self.schema.geom
-        names = columns[1 : len(columns) - has_geometry]
-        booleans = {i for i, name in enumerate(names) if self.schema.kinds[name] == "boolean"}
         geometries = self._geometries([row[-1] for row in rows]) if has_geometry else None
-        features = []
-        for n, row in enumerate(rows):
-            values = row[1 : len(row) - has_geometry]
-            props = {
-                name: (bool(v) if i in booleans and v is not None else v)
-                for i, (name, v) in enumerate(zip(names, values, strict=True))
+        return [
+            {
+                "type": "Feature",
+                "id": row[0],
+                "geometry": geometries[n] if geometries is not None else None,
+                "properties": props,
             }
-            features.append(
-                {
-                    "type": "Feature",
-                    "id": row[0],
-                    "geometry": geometries[n] if geometries is not None else None,
-                    "properties": props,
-                }
-            )
-        return features
+            for n, (row, props) in enumerate(zip(rows, self._properties(rows, columns),
+                                                 strict=True))
+        ]
 
-    def _geometries(self, blobs: list[bytes | None]) -> list[dict | None]:
-        """GeoJSON geometry dicts for a page, decoded and written by shapely's array functions."""
+    def geojson_parts(self, page: FeaturePage) -> list[tuple[Any, dict, Any]]:
+        """(id, properties, geometry) per row of a page, the geometry as `orjson_geometries`
+        makes it: for writers that serialise with orjson (catalog/ogc/items.py)."""
+        rows, columns = page.rows, page.columns
+        if columns[-1] == self.schema.geom:
+            geometries = orjson_geometries(self._decode([row[-1] for row in rows]))
+        else:
+            geometries = [None] * len(rows)
+        props = self._properties(rows, columns)
+        return list(zip([row[0] for row in rows], props, geometries, strict=True))
+
+    def _properties(self, rows: list[tuple], columns: list[str]) -> list[dict]:
+        has_geometry = columns[-1] == self.schema.geom
+        names = columns[1 : len(columns) - has_geometry]
+        booleans = [i for i, name in enumerate(names) if self.schema.kinds[name] == "boolean"]
+        end = len(columns) - has_geometry
+        out = [dict(zip(names, row[1:end], strict=True)) for row in rows]
+        if booleans:  # SQLite stores booleans as 0/1
+            for props in out:
+                for i in booleans:
+                    if props[names[i]] is not None:
+                        props[names[i]] = bool(props[names[i]])
+        return out
+
+    def _decode(self, blobs: list[bytes | None]) -> np.ndarray:
+        """Shapely geometries of GeoPackage blobs; None where a blob is NULL or unreadable."""
         wkbs: list[bytes | None] = []
         for blob in blobs:
             try:
@@ -693,18 +776,20 @@ class GeoPackageProvider(BaseProvider):
                 LOGGER.warning("%s: unreadable geometry: %s", self.path, err)
                 wkbs.append(None)
         try:
-            geometries = shapely.from_wkb(np.array(wkbs, dtype=object))
+            return shapely.from_wkb(np.array(wkbs, dtype=object))
         except shapely.errors.GEOSException:  # rare: decode one by one to skip the bad ones
-            return [self._one_geometry(wkb) for wkb in wkbs]
-        return geojson_geometries(geometries)
+            return np.array([self._one_geometry(wkb) for wkb in wkbs], dtype=object)
 
-    def _one_geometry(self, wkb: bytes | None) -> dict | None:
+    def _geometries(self, blobs: list[bytes | None]) -> list[dict | None]:
+        """GeoJSON geometry dicts for a page, decoded and written by shapely's array functions."""
+        return geojson_geometries(self._decode(blobs))
+
+    def _one_geometry(self, wkb: bytes | None) -> BaseGeometry | None:
         try:
-            geometry = shapely.from_wkb(wkb) if wkb is not None else None
+            return shapely.from_wkb(wkb) if wkb is not None else None
         except shapely.errors.GEOSException as err:
             LOGGER.warning("%s: unreadable geometry: %s", self.path, err)
             return None
-        return None if geometry is None or geometry.is_empty else mapping(geometry)
 
     # SQL -----------------------------------------------------------------------------------------
 
