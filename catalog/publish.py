@@ -26,7 +26,7 @@ from catalog.stac_api import sync as stac_index
 from catalog.store import CatalogStore
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"  # 2: stored feature text beside each GeoPackage
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
         "source_file": manifest.sources[0].name,
     }
     if manifest.kind == "vector":
-        assets, facts = convert_vector(info, manifest.id, staging)
+        assets, facts = convert_vector(info, manifest.id, staging, manifest.id_field)
         record["assets"] = [a.as_dict() for a in assets]
         record["vector"] = dataclasses.asdict(facts)
     else:

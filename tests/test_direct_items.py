@@ -165,3 +165,23 @@ def item_queries(draw) -> dict:
 @given(params=item_queries())
 def test_generated_queries_answer_alike(server, reference, params):
     assert_same(server, reference, SETTLEMENTS, params)
+
+
+def test_whole_features_come_from_stored_text(server, published_home):
+    """Whole features are copied from the text stored at publish time; pages with a property
+    selection or without geometry are written from the GeoPackage rows."""
+    folder = published_home / "datasets" / "settlements"
+    stored = list(folder.glob("*/settlements.features.sqlite"))
+    assert stored, "publishing wrote no stored feature text"
+    for params, source in (({"limit": "5", "sortby": "-population"}, "stored feature text"),
+                           ({"limit": "5", "properties": "name"}, "GeoPackage rows"),
+                           ({"limit": "5", "skipGeometry": "true"}, "GeoPackage rows")):
+        response = server.get(SETTLEMENTS, params=params)
+        assert source in response.headers["Server-Timing"], params
+    # An index of the GeoPackage, not a download.
+    record = json.loads((stored[0].parent / "record.json").read_text())
+    files = [asset["file"] for asset in record["assets"]]
+    assert "settlements.gpkg" in files and "settlements.features.sqlite" not in files
+    version = stored[0].parent.name
+    assert server.get(f"/assets/settlements/{version}/settlements.features.sqlite") \
+        .status_code == 404

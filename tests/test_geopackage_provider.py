@@ -1225,3 +1225,60 @@ def test_page_geometries_equal_shapely_mapping(wkts: list[str]) -> None:
     expected = [None if g is None or g.is_empty else mapping(g) for g in geometries]
     got = geojson_geometries(geometries)
     assert json.loads(json.dumps(got)) == json.loads(json.dumps(expected))
+
+
+# --- stored feature text (catalog/convert/feature_text.py) ---------------------------------------
+
+
+@pytest.fixture()
+def with_feature_text(gpkg: str, tmp_path) -> str:
+    from catalog.convert.feature_text import write_feature_text
+
+    copy = tmp_path / "places.gpkg"
+    shutil.copyfile(gpkg, copy)
+    write_feature_text(copy, "places", "code")
+    return str(copy)
+
+
+def _whole_pages(provider: GeoPackageProvider, **query) -> tuple[list, list]:
+    stored = provider.select(**query, stored_text=True)
+    rows = provider.select(**query)
+    return stored, rows
+
+
+def test_stored_feature_text_equals_features_written_on_request(with_feature_text):
+    provider = GeoPackageProvider({"name": PROVIDER, "type": "feature",
+                                   "data": with_feature_text, "id_field": "code"})
+    assert provider.has_feature_text
+    for query in ({"limit": N}, {"limit": 40, "offset": 13, "sortby": [{"property": "pop",
+                                                                         "order": "-"}]},
+                  {"limit": 50, "bbox": [70, 39, 76, 42]},
+                  {"limit": 50, "filterq": parse_text("region = 'Osh' OR active = false")}):
+        stored, rows = _whole_pages(provider, **query)
+        assert stored.text and not rows.text and stored.matched == rows.matched
+        written = provider.query(**query)["features"]
+        assert [json.loads(row[0]) for row in stored.rows] == json.loads(json.dumps(written))
+    # A property selection or no geometry: written from the rows.
+    assert not provider.select(limit=5, select_properties=["name"], stored_text=True).text
+    assert not provider.select(limit=5, skip_geometry=True, stored_text=True).text
+
+
+def test_stored_feature_text_for_another_id_field_is_not_used(with_feature_text):
+    provider = GeoPackageProvider({"name": PROVIDER, "type": "feature",
+                                   "data": with_feature_text})  # id is fid, text has code
+    assert not provider.has_feature_text
+    page = provider.select(limit=5, stored_text=True)
+    assert not page.text and len(page.rows) == 5
+    narrowed = GeoPackageProvider({"name": PROVIDER, "type": "feature", "id_field": "code",
+                                   "data": with_feature_text, "properties": ["name"]})
+    assert not narrowed.has_feature_text
+
+
+def test_unreadable_stored_feature_text_is_ignored(gpkg, tmp_path):
+    copy = tmp_path / "broken.gpkg"
+    shutil.copyfile(gpkg, copy)
+    (tmp_path / "broken.features.sqlite").write_bytes(b"not a database" * 100)
+    provider = GeoPackageProvider({"name": PROVIDER, "type": "feature", "data": str(copy)})
+    assert not provider.has_feature_text
+    page = provider.select(limit=3, stored_text=True)
+    assert not page.text and len(page.rows) == 3

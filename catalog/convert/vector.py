@@ -15,6 +15,7 @@ from fiona.transform import transform_geom
 from shapely.geometry import shape
 
 from catalog.convert import Asset, describe_file
+from catalog.convert.feature_text import write_feature_text
 from catalog.convert.gpkg_bulk import BulkLoader, index_columns, read_batches
 from catalog.sources.vector import VectorInfo, open_path
 
@@ -39,9 +40,10 @@ def table_name(dataset_id: str) -> str:
 
 
 def convert_vector(
-    info: VectorInfo, dataset_id: str, out_dir: Path
+    info: VectorInfo, dataset_id: str, out_dir: Path, id_field: str | None = None
 ) -> tuple[list[Asset], VectorFacts]:
-    """Write <id>.gpkg and <id>.geojson into out_dir, reprojected to EPSG:4326."""
+    """Write <id>.gpkg and <id>.geojson into out_dir, reprojected to EPSG:4326, and the stored
+    feature text the API serves whole features from (not a download; feature_text.py)."""
     table = table_name(dataset_id)
     gpkg = out_dir / f"{dataset_id}.gpkg"
     geometry_type = _storage_geometry_type(info.geometry_types)
@@ -50,6 +52,7 @@ def convert_vector(
     geojson = out_dir / f"{dataset_id}.geojson"
     if not _write_geojson_bulk(gpkg, table, geojson, info.fields):
         _write_geojson(gpkg, table, geojson)
+    write_feature_text(gpkg, table, id_field)
     assets = [
         describe_file(gpkg, "geopackage", "GeoPackage (EPSG:4326, with spatial index)", ("data",)),
         describe_file(geojson, "geojson", "GeoJSON (RFC 7946)", ("data",)),

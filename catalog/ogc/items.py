@@ -5,7 +5,10 @@ adding links, then serialising with ``json``: about 3 ms of a worker's time for 
 parcels, most of it outside the query (bench/results/features-*). For the plain GeoJSON answer
 of a collection served by our GeoPackage provider, this module does the same work with the same
 parts (pygeoapi's own validators and link rules, the same provider query) but writes the page as
-text: orjson writes the page in C, coordinates straight from shapely's arrays.
+text. Whole features are copied from the GeoJSON text stored beside the GeoPackage at publish
+time (catalog/convert/feature_text.py); pages with `properties` or `skipGeometry`, or layers
+published without stored text, are written from the rows: orjson in C, coordinates straight
+from shapely's arrays.
 
 pygeoapi keeps everything else, and `answer` returns None to hand it over:
 - other formats (HTML, JSON-LD, CSV) and anything but GET;
@@ -144,11 +147,14 @@ class DirectItems:
         query = parse_query(params, api_request.data, api, collection)
         provider = collection.provider
         try:
-            page = provider.select(**query.__dict__)
-            features = [
-                {"type": "Feature", "id": fid, "geometry": geometry, "properties": props}
-                for fid, props, geometry in provider.geojson_parts(page)
-            ]
+            page = provider.select(**query.__dict__, stored_text=True)
+            if page.text:
+                features = [orjson.Fragment(row[0]) for row in page.rows]
+            else:
+                features = [
+                    {"type": "Feature", "id": fid, "geometry": geometry, "properties": props}
+                    for fid, props, geometry in provider.geojson_parts(page)
+                ]
         except ProviderGenericError as err:
             raise Declined(f"provider refused: {err}") from None
         links = items_links(api, api_request, collection, query, page.matched, len(features))
@@ -167,7 +173,9 @@ class DirectItems:
             raise Declined(f"not serialisable: {err}") from None
         body = apply_gzip(headers, body)
         elapsed_ms = (time.perf_counter() - started) * 1000
-        headers["Server-Timing"] = f'items;desc="direct GeoJSON writer";dur={elapsed_ms:.2f}'
+        source = "stored feature text" if page.text else "GeoPackage rows"
+        headers["Server-Timing"] = \
+            f'items;desc="direct GeoJSON writer, {source}";dur={elapsed_ms:.2f}'
         return Response(body, status=200, headers=headers)
 
 

@@ -305,6 +305,7 @@ class TableMeta:
     first_pk: int | None = None  # smallest primary key
     dense: bool = False  # pks are first_pk .. first_pk + total - 1: offset k is pk first_pk + k
     covering_index: str | None = None  # an index holding every attribute column
+    feature_text: dict | None = None  # `about` of the stored feature text, if any
 
 
 _META: dict[tuple, TableMeta] = {}
@@ -335,23 +336,62 @@ def column_kind(declared: str) -> str | None:
     return None
 
 
-def _file_version(path: str) -> tuple[int, int, int]:
+def _file_version(path: str) -> tuple:
+    """Identity of the GeoPackage and of its stored feature text (either may be replaced)."""
     try:
         stat = os.stat(path)
     except OSError as err:
         raise ProviderConnectionError(f"cannot open GeoPackage {path}: {err}") from err
-    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+    try:
+        side = os.stat(feature_text_path(path))
+        side_version = (side.st_ino, side.st_mtime_ns, side.st_size)
+    except OSError:
+        side_version = None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size, side_version
+
+
+# --- stored feature text ---------------------------------------------------------------------
+# Publishing writes, next to <id>.gpkg, <id>.features.sqlite: each feature's GeoJSON text as
+# this provider writes it (catalog/convert/feature_text.py), keyed by primary key. Pages of whole
+# features then copy stored text instead of decoding geometries and building dicts. The file
+# says which table, id field and columns it was written for; a mismatch, another format version
+# or a missing file means features are written from the GeoPackage as before.
+FEATURE_TEXT_SUFFIX = ".features.sqlite"
+FEATURE_TEXT_FORMAT = "taza-feature-text/1"
+FEATURE_TEXT_SCHEMA = "feature_text"  # the name it is attached under
+
+
+def feature_text_path(gpkg_path: str) -> str:
+    base = gpkg_path[: -len(".gpkg")] if gpkg_path.endswith(".gpkg") else gpkg_path
+    return base + FEATURE_TEXT_SUFFIX
+
+
+def _sqlite_uri(path: str) -> str:
+    return f"file:{urllib.parse.quote(path)}?mode=ro&immutable=1"
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    uri = f"file:{urllib.parse.quote(path)}?mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(uri, uri=True)
+        conn = sqlite3.connect(_sqlite_uri(path), uri=True)
         conn.execute("SELECT 1 FROM gpkg_contents LIMIT 1")
     except sqlite3.Error as err:
         raise ProviderConnectionError(f"cannot open GeoPackage {path}: {err}") from err
     _register_functions(conn)
+    side = feature_text_path(path)
+    if os.path.exists(side):
+        try:
+            conn.execute(f"ATTACH DATABASE ? AS {FEATURE_TEXT_SCHEMA}", (_sqlite_uri(side),))
+        except sqlite3.Error as err:  # serve without it rather than fail
+            LOGGER.warning("%s: stored feature text not attached: %s", side, err)
     return conn
+
+
+def _feature_text_about(conn: sqlite3.Connection) -> dict | None:
+    """What the attached feature text was written for; None when absent or unreadable."""
+    try:
+        return dict(conn.execute("SELECT key, value FROM feature_text.about"))
+    except sqlite3.Error:
+        return None
 
 
 def connection(path: str, version: tuple) -> sqlite3.Connection:
@@ -410,7 +450,8 @@ def _load_meta(conn: sqlite3.Connection, path: str, table: str | None) -> TableM
     ).fetchone()
     dense = total > 0 and last - first + 1 == total
     covering = _covering_index(conn, table, columns)
-    return TableMeta(schema, columns, srs_id, total, first, dense, covering)
+    about = _feature_text_about(conn)
+    return TableMeta(schema, columns, srs_id, total, first, dense, covering, about)
 
 
 def _covering_index(conn: sqlite3.Connection, table: str, columns: list[str]) -> str | None:
@@ -440,11 +481,12 @@ def table_meta(path: str, version: tuple, table: str | None) -> TableMeta:
 @dataclass(frozen=True)
 class FeaturePage:
     """A page of rows: the id column first, then properties, then the geometry blob unless
-    the request skipped geometries."""
+    the request skipped geometries; or, with `text`, one column of stored feature text."""
 
     matched: int
     columns: list[str]
     rows: list[tuple]
+    text: bool = False  # rows are (stored GeoJSON feature text,)
 
 
 # --- the provider -------------------------------------------------------------------------------
@@ -472,8 +514,16 @@ class GeoPackageProvider(BaseProvider):
         self.temporal_extent = self._temporal_extent(provider_def.get("temporal_extent"))
         # pygeoapi reads `fields` (i.e. `_fields`) without calling get_fields().
         self._fields = self.get_fields()
+        self.has_feature_text = self._feature_text_fits()
 
     # configuration -------------------------------------------------------------------------------
+
+    def _feature_text_fits(self) -> bool:
+        about = self._meta.feature_text
+        return about is not None and about == {
+            "format": FEATURE_TEXT_FORMAT, "table": self.table, "id_field": self.id_field,
+            "columns": json.dumps(self.columns), "rows": str(self._meta.total),
+        }
 
     def _exposed_columns(self) -> list[str]:
         columns = self._meta.columns
@@ -553,8 +603,13 @@ class GeoPackageProvider(BaseProvider):
         skip_geometry: bool = False,
         q: str | None = None,
         filterq: Any = None,
+        stored_text: bool = False,
     ) -> FeaturePage:
-        """The rows of a page and numberMatched, before any GeoJSON is made of them."""
+        """The rows of a page and numberMatched, before any GeoJSON is made of them.
+
+        With `stored_text`, whole features (no property selection, with geometry) come as one
+        column of stored GeoJSON text when the layer has it (`FeaturePage.text` says so).
+        """
         offset, limit = _page(offset, limit)
         if resulttype not in ("results", "hits"):
             raise invalid(f"resulttype: expected 'results' or 'hits', got '{resulttype}'")
@@ -571,12 +626,17 @@ class GeoPackageProvider(BaseProvider):
                 clauses.append(f"({sql})")
                 params += values
         columns = self._output_columns(select_properties, skip_geometry)
+        text = stored_text and self.has_feature_text and not select_properties and \
+            not skip_geometry
         order = self._order_by(sortby)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         matched = self._count(where, params)
         rows: list[tuple] = []
         if resulttype == "results" and offset < matched and limit > 0:
             names = ", ".join(quote_ident(c) for c in columns)
+            if text:  # a primary-key lookup per row of the page
+                outer_pk = f"{quote_ident(self.table)}.{quote_ident(self.schema.pk)}"
+                names = f"(SELECT feature FROM feature_text.features WHERE pk = {outer_pk})"  # noqa: S608 - identifiers from metadata
             # Attribute indexes (written by publishing) serve sortby; without one, pages go in
             # primary-key order, and an index on a filtered column would only slow the scan.
             hint = "" if sortby else " NOT INDEXED"
@@ -590,7 +650,20 @@ class GeoPackageProvider(BaseProvider):
             else:
                 sql = f"{select}{where} ORDER BY {order} LIMIT ? OFFSET ?"
                 rows = self._execute(sql, params + [limit, offset])
-        return FeaturePage(matched, columns, rows)
+        return FeaturePage(matched, ["feature"] if text else columns, rows, text)
+
+    def scan(self, batch: int = 10_000):
+        """Every row in primary-key order, in pages of whole features (for publishing)."""
+        columns = self._output_columns((), False)
+        pk = quote_ident(self.schema.pk)
+        names = ", ".join([pk, *(quote_ident(c) for c in columns)])
+        sql = (f"SELECT {names} FROM {quote_ident(self.table)} "  # noqa: S608 - identifiers from metadata
+               f"WHERE {pk} > ? ORDER BY {pk} LIMIT ?")
+        last = -(1 << 63)
+        while rows := self._execute(sql, [last, batch]):
+            last = rows[-1][0]
+            yield [row[0] for row in rows], FeaturePage(len(rows), columns,
+                                                        [row[1:] for row in rows])
 
     @crs_transform
     def get(self, identifier: Any, crs_transform_spec: Any = None, **kwargs: Any) -> dict:
