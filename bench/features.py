@@ -44,7 +44,8 @@ from bench import parcels
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "bench" / ".work"
 RESULTS = ROOT / "bench" / "results"
-LUA = ROOT / "bench" / "wrk_report.lua"
+LUA_REPORT = ROOT / "bench" / "wrk_report.lua"  # figures at the end
+LUA_PATHS = ROOT / "bench" / "wrk_paths.lua"  # varying paths: a scripted request each time
 STOCK_VENV = WORK / "stock-venv"
 STOCK_PINS = ("pygeoapi==0.21.0", "gunicorn==23.0.0")
 DEBIAN_PACKAGES = {"wrk": "/usr/bin/wrk", "libsqlite3-mod-spatialite": None}
@@ -54,7 +55,7 @@ CONNECTIONS, WRK_THREADS = 16, 2
 SLICE_S = 10  # seconds of load per turn; each server gets `duration` in all
 GUNICORN = ["--workers", "2", "--worker-class", "gthread", "--threads", "4", "--timeout", "60",
             "--keep-alive", "5", "--log-level", "warning"]
-# ~5 km boxes (0.06 x 0.045 degrees) near towns: wrk_report.lua moves each box randomly by up
+# ~5 km boxes (0.06 x 0.045 degrees) near towns: wrk_paths.lua moves each box randomly by up
 # to 0.02 degrees per request and the towns rotate, so no box is answered from a cache.
 TOWNS = {"Bishkek": (74.59, 42.87), "Osh": (72.80, 40.53), "Karakol": (78.39, 42.49),
          "Jalal-Abad": (73.00, 40.93), "Naryn": (75.99, 41.43), "Talas": (72.24, 42.52),
@@ -363,17 +364,23 @@ def percentile(histogram: dict[int, int], p: float) -> int:
 
 
 def run_wrk(server: Server, query: Query, duration: int) -> dict:
-    with tempfile.NamedTemporaryFile("w", suffix=".paths", delete=False) as handle:
-        prefix = urllib.parse.urlsplit(server.base).path + ITEMS
-        handle.write("\n".join(prefix + p for p in query.paths) + "\n")
+    """wrk against one server. A single fixed path goes as wrk's prebuilt request; varying
+    paths need a Lua request() per request, which costs wrk CPU on this 2-core machine in
+    proportion to the request rate, i.e. it would slow the faster server most."""
+    prefix = urllib.parse.urlsplit(server.base).path + ITEMS
+    paths = [prefix + p for p in query.paths]
     host = urllib.parse.urlsplit(server.base)
-    command = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s", "--timeout", "30s",
-               "-s", str(LUA), f"{host.scheme}://{host.netloc}"]
-    try:
-        out = subprocess.run(command, env=dict(os.environ, WRK_PATHS=handle.name),
+    fixed = len(paths) == 1 and "{" not in paths[0]
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "wrk.lua"
+        parts = [LUA_REPORT] if fixed else [LUA_PATHS, LUA_REPORT]
+        script.write_text("\n".join(part.read_text() for part in parts))
+        (Path(folder) / "paths").write_text("\n".join(paths) + "\n")
+        url = f"{host.scheme}://{host.netloc}" + (paths[0] if fixed else "")
+        command = ["wrk", f"-t{WRK_THREADS}", f"-c{CONNECTIONS}", f"-d{duration}s",
+                   "--timeout", "30s", "-s", str(script), url]
+        out = subprocess.run(command, env=dict(os.environ, WRK_PATHS=str(Path(folder) / "paths")),
                              capture_output=True, text=True, timeout=duration + 120, check=True)
-    finally:
-        os.unlink(handle.name)
     lines = [json.loads(x) for x in out.stdout.splitlines() if x.startswith("{")]
     return {key: value for line in lines for key, value in line.items()}
 

@@ -26,7 +26,7 @@ import logging
 import threading
 import time
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -75,6 +75,7 @@ class Collection:
     provider_def: dict
     provider: GeoPackageProvider
     formatters: dict  # pygeoapi formatter plugins by name (CSV)
+    titles: dict = field(default_factory=dict)  # the title per locale, as translated
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,25 @@ def _filter(cql_text: str | None, data: bytes) -> Any:
     return None
 
 
+_TRANSLATIONS: dict[tuple[str, str], str] = {}
+
+
+def _translate(text: str, locale: Any) -> str:
+    """pygeoapi's gettext translation of a fixed link title, looked up once per language."""
+    key = (text, str(locale))
+    translated = _TRANSLATIONS.get(key)
+    if translated is None:
+        translated = _TRANSLATIONS[key] = l10n.translate(text, locale)
+    return translated
+
+
+def _title(collection: Collection, locale: Any) -> str:
+    key = str(locale)
+    if key not in collection.titles:
+        collection.titles[key] = l10n.translate(collection.resource["title"], locale)
+    return collection.titles[key]
+
+
 def items_links(api: Any, api_request: APIRequest, collection: Collection, query: ItemsQuery,
                 matched: int, returned: int) -> list[dict]:
     """The links pygeoapi puts on an items page: formats, paging, collection."""
@@ -259,13 +279,13 @@ def items_links(api: Any, api_request: APIRequest, collection: Collection, query
     )
     links = [
         {"type": "application/geo+json", "rel": api_request.get_linkrel(F_JSON),
-         "title": l10n.translate("This document as GeoJSON", locale),
+         "title": _translate("This document as GeoJSON", locale),
          "href": f"{uri}?f={F_JSON}{carried}"},
         {"rel": api_request.get_linkrel(F_JSONLD), "type": FORMAT_TYPES[F_JSONLD],
-         "title": l10n.translate("This document as RDF (JSON-LD)", locale),
+         "title": _translate("This document as RDF (JSON-LD)", locale),
          "href": f"{uri}?f={F_JSONLD}{carried}"},
         {"type": FORMAT_TYPES[F_HTML], "rel": api_request.get_linkrel(F_HTML),
-         "title": l10n.translate("This document as HTML", locale),
+         "title": _translate("This document as HTML", locale),
          "href": f"{uri}?f={F_HTML}{carried}"},
     ]
     links += [{"type": formatter.mimetype, "rel": "alternate", "title": f"This document as {key}",
@@ -275,14 +295,14 @@ def items_links(api: Any, api_request: APIRequest, collection: Collection, query
     offset, limit = query.offset, query.limit
     if offset > 0:
         links.append({"type": "application/geo+json", "rel": "prev",
-                      "title": l10n.translate("Items (prev)", locale),
+                      "title": _translate("Items (prev)", locale),
                       "href": f"{uri}?{fmt}offset={max(0, offset - limit)}{carried}"})
     if matched > limit + offset or returned == limit:
         links.append({"type": "application/geo+json", "rel": "next",
-                      "title": l10n.translate("Items (next)", locale),
+                      "title": _translate("Items (next)", locale),
                       "href": f"{uri}?{fmt}offset={offset + limit}{carried}"})
     links.append({"type": FORMAT_TYPES[F_JSON],
-                  "title": l10n.translate(collection.resource["title"], locale),
+                  "title": _title(collection, locale),
                   "rel": "collection", "href": uri.rsplit("/", 1)[0]})
     return links
 
