@@ -38,6 +38,7 @@ inode or mtime) gets fresh metadata and connections.
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import math
@@ -564,28 +565,13 @@ class GeoPackageProvider(BaseProvider):
         return connection(self.path, self._version)
 
     @crs_transform
-    def query(
-        self,
-        offset: int = 0,
-        limit: int = 10,
-        resulttype: str = "results",
-        bbox: Sequence[float] = (),
-        datetime_: str | None = None,
-        properties: Sequence[tuple[str, str]] = (),
-        sortby: Sequence[dict] = (),
-        select_properties: Sequence[str] = (),
-        skip_geometry: bool = False,
-        q: str | None = None,
-        filterq: Any = None,
-        crs_transform_spec: Any = None,
-        language: Any = None,
-        **kwargs: Any,
-    ) -> dict:
-        """A GeoJSON FeatureCollection page with exact numberMatched; see the module docstring."""
-        page = self.select(offset=offset, limit=limit, resulttype=resulttype, bbox=bbox,
-                           datetime_=datetime_, properties=properties, sortby=sortby,
-                           select_properties=select_properties, skip_geometry=skip_geometry,
-                           q=q, filterq=filterq)
+    def query(self, crs_transform_spec: Any = None, language: Any = None, **kwargs: Any) -> dict:
+        """A GeoJSON FeatureCollection page with exact numberMatched; see the module docstring.
+
+        pygeoapi's arguments are `select`'s (offset, limit, resulttype, bbox, datetime_,
+        properties, sortby, select_properties, skip_geometry, q, filterq); others are ignored.
+        """
+        page = self.select(**{k: v for k, v in kwargs.items() if k in _SELECT_ARGUMENTS})
         features = self._features(page.rows, page.columns)
         return {"type": "FeatureCollection", "features": features,
                 "numberMatched": page.matched, "numberReturned": len(features)}
@@ -912,6 +898,10 @@ class GeoPackageProvider(BaseProvider):
 
     def __repr__(self) -> str:
         return f"<GeoPackageProvider> {self.path} ({self.table})"
+
+
+_SELECT_ARGUMENTS = frozenset(inspect.signature(GeoPackageProvider.select).parameters) - {
+    "self", "stored_text"}
 
 
 def _page(offset: Any, limit: Any) -> tuple[int, int]:
