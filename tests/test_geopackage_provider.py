@@ -1186,6 +1186,23 @@ def test_cql2_filters_with_attribute_indexes(indexed: GeoPackageProvider, tree: 
     assert again["numberMatched"] == len(expected)  # the cached count
 
 
+@pytest.mark.parametrize("text", ["code IN ('KG-0007', 'KG-0150', 'KG-0311')",
+                                  "region = 'Osh' AND pop > 60000", "name LIKE 'Talas 1%'"])
+def test_few_matches_are_paged_through_the_attribute_index(indexed, provider, text) -> None:
+    """A page needing a large share of a filter's matches finds its keys in the attribute index
+    (SQLite's trace shows the statement) and equals the table-scan answer of an unindexed copy."""
+    statements: list[str] = []
+    indexed.conn.set_trace_callback(statements.append)
+    try:
+        for offset, limit in ((0, 100), (1, 2), (2, 50)):
+            got = indexed.query(filterq=parse_text(text), offset=offset, limit=limit)
+            want = provider.query(filterq=parse_text(text), offset=offset, limit=limit)
+            assert got == want
+    finally:
+        indexed.conn.set_trace_callback(None)
+    assert any("IN (SELECT" in sql and "INDEXED BY" in sql for sql in statements)
+
+
 def test_paging_with_gaps_in_primary_keys(gpkg: str, tmp_path) -> None:
     """Deep pages seek by primary key only where keys have no gaps; otherwise OFFSET."""
     path = tmp_path / "gaps.gpkg"

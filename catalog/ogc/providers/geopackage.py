@@ -317,6 +317,8 @@ _LOCAL = threading.local()
 _COUNTS: OrderedDict[tuple, int] = OrderedDict()
 _COUNTS_LOCK = threading.Lock()
 COUNT_CACHE_SIZE = 512
+# A page needing more than this share of a filter's matches reads them through the index.
+SPARSE_SHARE = 0.2
 
 
 def column_kind(declared: str) -> str | None:
@@ -633,10 +635,27 @@ class GeoPackageProvider(BaseProvider):
                 pk = quote_ident(self.schema.pk)
                 sql = f"{select} WHERE {pk} >= ? ORDER BY {pk} LIMIT ?"
                 rows = self._execute(sql, [self._meta.first_pk + offset, limit])
+            elif not sortby and self._sparse_matches(where, matched, offset + limit):
+                # Few rows match an attribute filter: walking the table in pk order would read
+                # most of it (with geometries) to fill the page. Find the page's keys in the
+                # index of all attributes instead, then read just those rows.
+                pk = quote_ident(self.schema.pk)
+                keys = (f"SELECT {pk} FROM {quote_ident(self.table)}{self._count_hint(where)}"  # noqa: S608 - identifiers from metadata
+                        f"{where} ORDER BY {pk} LIMIT ? OFFSET ?")
+                sql = f"{select} WHERE {pk} IN ({keys}) ORDER BY {pk}"
+                rows = self._execute(sql, params + [limit, offset])
             else:
                 sql = f"{select}{where} ORDER BY {order} LIMIT ? OFFSET ?"
                 rows = self._execute(sql, params + [limit, offset])
         return FeaturePage(matched, ["feature"] if text else columns, rows, text)
+
+    def _sparse_matches(self, where: str, matched: int, needed: int) -> bool:
+        """Whether the page needs more than SPARSE_SHARE of the filter's matches, for a filter
+        the attribute index can evaluate. Matches spread through the table, so a pk-order scan
+        would then read a large part of the table (geometries included) to fill the page; index
+        entries are several times smaller (1M parcels, 160 matches: 415 ms by table scan)."""
+        attribute_only = self._count_hint(where).startswith(" INDEXED BY")
+        return attribute_only and needed > SPARSE_SHARE * matched
 
     def scan(self, batch: int = 10_000):
         """Every row in primary-key order, in pages of whole features (for publishing)."""
