@@ -9,6 +9,8 @@ import os
 import re
 
 from flask import Flask, abort, jsonify, redirect, request, send_from_directory
+from flask_cors import CORS
+from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, settings
@@ -22,6 +24,9 @@ from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+# Public reads, open to pages on any origin (STAC Browser, investors' dashboards, COG viewers
+# reading ranges, web maps using our tiles). Never the stewards' API, which writes.
+PUBLIC_READS = (r"/ogc/*", r"/stac/*", r"/assets/*", r"/tiles/*", r"/healthz")
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 
@@ -32,6 +37,7 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app = Flask(__name__, template_folder="portal/templates", static_folder="portal/static")
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
     app.json.ensure_ascii = False
+    _allow_cross_origin_reads(app)  # first: its response hook must run after ours
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
@@ -42,6 +48,17 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.register_blueprint(stewards_api.create_blueprint(store))
     _add_error_handlers(app)
     return app
+
+
+def _allow_cross_origin_reads(app: Flask) -> None:
+    """CORS headers on public reads: any origin, no credentials. POST is the CQL2 JSON and
+    STAC search body; Range lets browsers read COGs and other assets in parts."""
+    CORS(app, resources={path: {"origins": "*"} for path in PUBLIC_READS},
+         methods=["GET", "HEAD", "POST", "OPTIONS"],
+         allow_headers=["Content-Type", "Range", "Accept", "Accept-Language"],
+         expose_headers=["Content-Range", "Accept-Ranges", "Content-Length", "Content-Crs",
+                         "Content-Language", "Content-Disposition", "Location", "Link"],
+         send_wildcard=True, supports_credentials=False, max_age=86400)
 
 
 def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
@@ -73,6 +90,8 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
     def ogc_after(response):
         if request.blueprint != blueprint.name:
             return response
+        if isinstance(response.headers, dict):  # pygeoapi replaces them with a plain dict
+            response.headers = Headers(response.headers)
         if str(response.headers.get("Content-Type", "")).startswith("text/html"):
             response.set_data(vendor.localise_html(response.get_data(as_text=True)))
             return response
