@@ -141,13 +141,18 @@ def test_popup_shows_the_attributes_of_a_clicked_feature(page, server):
         const items = await (await fetch(url)).json();
         const f = items.features.find(f => f.properties.name === 'Bishkek');
         const p = window.portal.map.project(f.geometry.coordinates);
-        return {x: p.x, y: p.y};
+        return {x: p.x, y: p.y, id: f.properties.geonames_id, population: f.properties.population};
     }""")
     box = page.locator("#map").bounding_box()
     page.mouse.click(box["x"] + bishkek["x"], box["y"] + bishkek["y"])
     popup = page.locator(".maplibregl-popup")
     expect(popup).to_contain_text("Bishkek")
     expect(popup).to_contain_text("population")
+    # Identifiers print as they are; quantities get digit grouping.
+    id_cell = popup.locator("tr", has_text="geonames_id").locator("td")
+    expect(id_cell).to_have_text(str(bishkek["id"]))
+    expect(popup.locator("tr", has_text="population").locator("td")).to_have_text(
+        f"{bishkek['population']:,}")
     expect(popup.locator(".raster-value")).to_have_text(re.compile(r"^\d[\d,.\s]* m$"))
     screenshot(page, "popup")
 

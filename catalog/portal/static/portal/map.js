@@ -214,10 +214,14 @@ export function enablePopups(map, layers, hooks = {}) {
   return { popup, open };
 }
 
+// Identifiers are codes, not quantities: 1528675, never "1,528,675".
+const isIdentifier = (layer, name) => name === layer.id_field || /(^|_)(id|code)$/i.test(name);
+
 function featureSection(layer, feature) {
   const rows = Object.entries(feature.properties).map(([name, value]) =>
     el("tr", {}, el("th", { scope: "row" }, name),
-       el("td", {}, typeof value === "number" ? formatNumber(value, currentLanguage()) : String(value))));
+       el("td", {}, typeof value === "number" && !isIdentifier(layer, name)
+         ? formatNumber(value, currentLanguage()) : String(value))));
   const idValue = layer.id_field ? feature.properties[layer.id_field] : feature.id;
   const link = idValue != null
     ? el("a", { href: `/ogc/collections/${layer.id}/items/${encodeURIComponent(idValue)}?f=json`, target: "_blank" },
