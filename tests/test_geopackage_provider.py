@@ -396,19 +396,15 @@ def _sort_reference(keys: list[tuple[str, str]]) -> list[int]:
     return [f["fid"] for f in rows]
 
 
+# One to three distinct properties, each ascending or descending.
+SORT_KEYS = st.lists(st.tuples(st.sampled_from(SORTABLE), st.sampled_from("+-")),
+                     min_size=1, max_size=3, unique_by=lambda k: k[0])
+
+
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    keys=st.lists(
-        st.tuples(st.sampled_from(SORTABLE), st.sampled_from("+-")),
-        min_size=1,
-        max_size=3,
-        unique_by=lambda k: k[0],
-    ),
-    offset=st.integers(0, N),
-    limit=st.integers(1, 60),
-)
+@given(keys=SORT_KEYS, offset=st.integers(0, N), limit=st.integers(1, 60))
 def test_sortby(provider: GeoPackageProvider, keys: list, offset: int, limit: int) -> None:
     sortby = [{"property": name, "order": order} for name, order in keys]
     result = provider.query(sortby=sortby, offset=offset, limit=limit, skip_geometry=True)
@@ -1154,16 +1150,7 @@ def indexed(gpkg: str, tmp_path_factory: pytest.TempPathFactory) -> GeoPackagePr
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-@given(
-    keys=st.lists(
-        st.tuples(st.sampled_from(SORTABLE), st.sampled_from("+-")),
-        min_size=1,
-        max_size=3,
-        unique_by=lambda k: k[0],
-    ),
-    offset=st.integers(0, N),
-    limit=st.integers(1, 60),
-)
+@given(keys=SORT_KEYS, offset=st.integers(0, N), limit=st.integers(1, 60))
 def test_sortby_through_attribute_indexes(
     indexed: GeoPackageProvider, keys: list, offset: int, limit: int
 ) -> None:
@@ -1257,7 +1244,7 @@ def with_feature_text(gpkg: str, tmp_path) -> str:
     return str(copy)
 
 
-def _whole_pages(provider: GeoPackageProvider, **query) -> tuple[list, list]:
+def _whole_pages(provider: GeoPackageProvider, **query) -> tuple:
     stored = provider.select(**query, stored_text=True)
     rows = provider.select(**query)
     return stored, rows

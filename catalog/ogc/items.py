@@ -98,9 +98,9 @@ class ItemsQuery:
 class DirectItems:
     """Answers plain GeoJSON items requests of GeoPackage collections for the live release."""
 
-    def __init__(self, runtime: Any, enabled: bool | None = None):
+    def __init__(self, runtime: Any):
         self.runtime = runtime
-        self.enabled = settings.direct_items() if enabled is None else enabled
+        self.enabled = settings.direct_items()
         self._lock = threading.Lock()
         self._config: dict | None = None
         self._collections: dict[str, Collection] = {}
@@ -148,7 +148,7 @@ class DirectItems:
         query = parse_query(params, api_request.data, api, collection)
         provider = collection.provider
         try:
-            page = provider.select(**query.__dict__, stored_text=True)
+            page = provider.select(**vars(query), stored_text=True)
             if page.text:
                 features = [orjson.Fragment(row[0]) for row in page.rows]
             else:

@@ -13,6 +13,7 @@ from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
 from catalog.processes import layers
 from catalog.processes.inputs import InvalidInput
+from catalog.processes.regions import RegionSet, region_set
 
 SYNC_BUDGET_S = 30.0  # below gunicorn's 60 s worker timeout
 ASYNC_BUDGET_S = 300.0
@@ -94,8 +95,14 @@ class CatalogProcessor(BaseProcessor):
         self.budget_s = SYNC_BUDGET_S  # the job manager raises it for asynchronous jobs
 
     def describe(self) -> dict:
-        """The process description (OGC API - Processes), completed from the live data."""
-        return copy.deepcopy(self.METADATA)
+        """The process description (OGC API - Processes), completed from the live data: a
+        `region` input lists the regions the live settlements name."""
+        return with_regions(copy.deepcopy(self.METADATA), self.layers.get("settlements"))
+
+    def regions(self) -> RegionSet:
+        """The regions of the live settlements, outlined over the live boundary and DEM."""
+        return region_set(self.layers["settlements"], self.layers["boundary"],
+                          self.layers["elevation"])
 
     def compute(self, data: dict, budget: Budget, wanted: list[str]) -> dict[str, Any]:
         """{output id: value} for the wanted outputs. Raise InvalidInput for bad inputs."""

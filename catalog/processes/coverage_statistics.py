@@ -29,7 +29,6 @@ from catalog.processes.base import (
     Budget,
     CatalogProcessor,
     rounded,
-    with_regions,
 )
 from catalog.processes.geojson import feature, feature_collection
 from catalog.processes.regions import OUTLINE_METHOD, Region, RegionSet, region_set
@@ -91,13 +90,10 @@ PROCESS_METADATA = {
 class CoverageStatisticsProcessor(CatalogProcessor):
     METADATA = PROCESS_METADATA
 
-    def describe(self) -> dict:
-        return with_regions(super().describe(), self.layers.get("settlements"))
-
     def compute(self, data: dict, budget: Budget, wanted: list[str]) -> dict[str, Any]:
         inputs.check_names(data, self.metadata["inputs"])
         paths = self.layers
-        regions = region_set(paths["settlements"], paths["boundary"], paths["elevation"])
+        regions = self.regions()
         country = layers.boundary(paths["boundary"])
         area = inputs.area(data, country, regions.by_code)
         include_regions = inputs.boolean(data, "include_regions", True)

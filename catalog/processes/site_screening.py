@@ -35,11 +35,10 @@ from catalog.processes.base import (
     Budget,
     CatalogProcessor,
     rounded,
-    with_regions,
 )
 from catalog.processes.geojson import feature_collection
 from catalog.processes.labels import label_components
-from catalog.processes.regions import region_set, voronoi_cells
+from catalog.processes.regions import voronoi_cells
 
 MAX_CELLS = 4_000_000  # the whole country's window is 2.7 million cells
 MAX_CANDIDATES = 500
@@ -159,13 +158,10 @@ class Criteria:
 class SiteScreeningProcessor(CatalogProcessor):
     METADATA = PROCESS_METADATA
 
-    def describe(self) -> dict:
-        return with_regions(super().describe(), self.layers.get("settlements"))
-
     def compute(self, data: dict, budget: Budget, wanted: list[str]) -> dict[str, Any]:
         inputs.check_names(data, self.metadata["inputs"])
         paths = self.layers
-        regions = region_set(paths["settlements"], paths["boundary"], paths["elevation"])
+        regions = self.regions()
         area = inputs.area(data, layers.boundary(paths["boundary"]), regions.by_code)
         criteria = read_criteria(data)
         return {"candidates": screen(paths, area, criteria, budget)}

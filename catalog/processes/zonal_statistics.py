@@ -24,10 +24,8 @@ from catalog.processes.base import (
     Budget,
     CatalogProcessor,
     rounded,
-    with_regions,
 )
 from catalog.processes.inputs import InvalidInput
-from catalog.processes.regions import region_set
 
 MAX_CELLS = 20_000_000  # cells in the area's bounding window; bounds time and memory
 MAX_BINS = 1000
@@ -90,7 +88,7 @@ class ZonalStatisticsProcessor(CatalogProcessor):
     METADATA = PROCESS_METADATA
 
     def describe(self) -> dict:
-        metadata = with_regions(super().describe(), self.layers.get("settlements"))
+        metadata = super().describe()
         metadata["inputs"]["raster"]["schema"]["enum"] = sorted(self.layers.get("rasters", {}))
         if "settlements" not in self.layers:
             del metadata["inputs"]["region"]
@@ -121,8 +119,7 @@ class ZonalStatisticsProcessor(CatalogProcessor):
     def _regions(self) -> dict:
         if "settlements" not in self.layers or "elevation" not in self.layers:
             return {}
-        return region_set(self.layers["settlements"], self.layers["boundary"],
-                          self.layers["elevation"]).by_code
+        return self.regions().by_code
 
 
 def zonal_statistics(info: layers.RasterInfo, band: int, area: BaseGeometry, bins: int,

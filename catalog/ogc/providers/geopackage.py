@@ -140,19 +140,39 @@ _RAGGED_TYPES = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint",
                  5: "MultiLineString", 6: "MultiPolygon"}
 
 
-def _simple_coordinates(geometries: np.ndarray, type_id: int, has_z: bool) -> list | None:
-    """Nested coordinate lists of points, lines, multipoints and polygons without holes, from
-    one coordinate array (shapely.to_ragged_array builds a geometry per ring: 10x slower)."""
+def _simple_coordinates(geometries: np.ndarray, type_id: int, has_z: bool,
+                        as_lists: bool = True) -> list | None:
+    """Per-geometry coordinates of points, lines, multipoints and polygons without holes,
+    sliced from one coordinate array (shapely.to_ragged_array builds a geometry per ring: 10x
+    slower); nested lists, or with `as_lists=False` numpy views for orjson. None otherwise."""
     if type_id not in (0, 1, 3, 4):
         return None
     if type_id == 3 and shapely.get_num_interior_rings(geometries).any():
         return None
-    coords = shapely.get_coordinates(geometries, include_z=has_z).tolist()
+    coords = shapely.get_coordinates(geometries, include_z=has_z)
+    if as_lists:
+        coords = coords.tolist()
     if type_id == 0:
-        return coords
+        return list(coords)
     ends = np.cumsum(shapely.get_num_coordinates(geometries)).tolist()
     parts = [coords[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
     return [[part] for part in parts] if type_id == 3 else parts
+
+
+def _page_geometries(geometries: np.ndarray) -> tuple[list[int], np.ndarray, int | None, bool]:
+    """The positions of the present (not missing, not empty) geometries of a page, those
+    geometries, their common shapely type id (None when types or dimensions differ, M values
+    are present, or nothing is) and whether they have Z."""
+    index = np.flatnonzero(~shapely.is_missing(geometries) & ~shapely.is_empty(geometries))
+    present = geometries[index]
+    if not len(index):
+        return [], present, None, False
+    types = shapely.get_type_id(present)
+    has_z = shapely.has_z(present)
+    type_id = int(types[0])
+    uniform = type_id in _RAGGED_TYPES and (types == type_id).all() and \
+        (has_z == has_z[0]).all() and not shapely.has_m(present).any()
+    return index.tolist(), present, type_id if uniform else None, bool(has_z[0])
 
 
 def geojson_geometries(geometries: np.ndarray) -> list[dict | None]:
@@ -163,26 +183,19 @@ def geojson_geometries(geometries: np.ndarray) -> list[dict | None]:
     through shapely's GeoJSON writer.
     """
     out: list[dict | None] = [None] * len(geometries)
-    index = np.flatnonzero(~shapely.is_missing(geometries) & ~shapely.is_empty(geometries))
-    if not len(index):
-        return out
-    present = geometries[index]
-    types = shapely.get_type_id(present)
-    has_z = shapely.has_z(present)
-    name = _RAGGED_TYPES.get(int(types[0]))
-    uniform = name is not None and (types == types[0]).all() and (has_z == has_z[0]).all()
-    if uniform and not shapely.has_m(present).any():
-        items = _simple_coordinates(present, int(types[0]), bool(has_z[0]))
+    index, present, type_id, has_z = _page_geometries(geometries)
+    if type_id is not None:
+        items = _simple_coordinates(present, type_id, has_z)
         if items is None:
             _, coords, offsets = shapely.to_ragged_array(present)
             items = coords.tolist()
             for level in offsets:
                 bounds = level.tolist()
                 items = [items[a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        geojson = [{"type": name, "coordinates": item} for item in items]
+        geojson = [{"type": _RAGGED_TYPES[type_id], "coordinates": item} for item in items]
     else:
         geojson = [json.loads(text) for text in shapely.to_geojson(present)]
-    for i, geometry in zip(index.tolist(), geojson, strict=True):
+    for i, geometry in zip(index, geojson, strict=True):
         out[i] = geometry
     return out
 
@@ -196,30 +209,15 @@ def orjson_geometries(geometries: np.ndarray) -> list:
     C with shortest round-trip numbers. Other pages get shapely's GeoJSON text as fragments.
     """
     out: list = [None] * len(geometries)
-    index = np.flatnonzero(~shapely.is_missing(geometries) & ~shapely.is_empty(geometries))
-    if not len(index):
-        return out
-    present = geometries[index]
-    types = shapely.get_type_id(present)
-    has_z = shapely.has_z(present)
-    type_id = int(types[0])
-    simple = type_id in (0, 1, 3, 4) and (types == type_id).all() and \
-        (has_z == has_z[0]).all() and not shapely.has_m(present).any()
-    if simple and type_id == 3:
-        simple = not shapely.get_num_interior_rings(present).any()
-    if not simple:
-        for i, text in zip(index.tolist(), shapely.to_geojson(present).tolist(), strict=True):
-            out[i] = orjson.Fragment(text)
-        return out
-    name = _RAGGED_TYPES[type_id]
-    coords = shapely.get_coordinates(present, include_z=bool(has_z[0]))
-    if type_id == 0:
-        parts = list(coords)
+    index, present, type_id, has_z = _page_geometries(geometries)
+    parts = None if type_id is None else \
+        _simple_coordinates(present, type_id, has_z, as_lists=False)
+    if parts is None:
+        written = [orjson.Fragment(text) for text in shapely.to_geojson(present).tolist()]
     else:
-        ends = np.cumsum(shapely.get_num_coordinates(present)).tolist()
-        parts = [coords[a:b] for a, b in zip([0, *ends[:-1]], ends, strict=True)]
-    for i, part in zip(index.tolist(), parts, strict=True):
-        out[i] = {"type": name, "coordinates": [part] if type_id == 3 else part}
+        written = [{"type": _RAGGED_TYPES[type_id], "coordinates": part} for part in parts]
+    for i, geometry in zip(index, written, strict=True):
+        out[i] = geometry
     return out
 
 
@@ -361,7 +359,7 @@ def _file_version(path: str) -> tuple:
 # or a missing file means features are written from the GeoPackage as before.
 FEATURE_TEXT_SUFFIX = ".features.sqlite"
 FEATURE_TEXT_FORMAT = "taza-feature-text/1"
-FEATURE_TEXT_SCHEMA = "feature_text"  # the name it is attached under
+# It is attached to each connection as the schema `feature_text` (named so in the SQL below).
 
 
 def feature_text_path(gpkg_path: str) -> str:
@@ -383,7 +381,7 @@ def _connect(path: str) -> sqlite3.Connection:
     side = feature_text_path(path)
     if os.path.exists(side):
         try:
-            conn.execute(f"ATTACH DATABASE ? AS {FEATURE_TEXT_SCHEMA}", (_sqlite_uri(side),))
+            conn.execute("ATTACH DATABASE ? AS feature_text", (_sqlite_uri(side),))
         except sqlite3.Error as err:  # serve without it rather than fail
             LOGGER.warning("%s: stored feature text not attached: %s", side, err)
     return conn
