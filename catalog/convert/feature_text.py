@@ -2,7 +2,7 @@
 
 A published version never changes, so the text of a whole feature (id, geometry, every
 property) is the same on every request. Writing it here, with the very code that writes
-features on request (GeoPackageProvider.geojson_parts and orjson), lets the items endpoint copy
+features on request (GeoPackageProvider.orjson_features and orjson), lets the items endpoint copy
 stored text for whole-feature pages (catalog/ogc/items.py) instead of decoding geometries and
 building dicts per request. Filtering, sorting and paging still run on the GeoPackage; only the
 writing of each selected feature is saved. Pages with `properties` or `skipGeometry` are written
@@ -44,11 +44,8 @@ def write_feature_text(gpkg: Path, table: str, id_field: str | None) -> Path:
         conn.execute("CREATE TABLE about (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
         rows = 0
         for pks, page in provider.scan(BATCH):
-            texts = [
-                orjson.dumps({"type": "Feature", "id": fid, "geometry": geometry,
-                              "properties": props}, option=orjson.OPT_SERIALIZE_NUMPY)
-                for fid, props, geometry in provider.geojson_parts(page)
-            ]
+            texts = [orjson.dumps(feature, option=orjson.OPT_SERIALIZE_NUMPY)
+                     for feature in provider.orjson_features(page)]
             conn.executemany("INSERT INTO features VALUES (?, ?)", zip(pks, texts, strict=True))
             rows += len(pks)
         about = {"format": FEATURE_TEXT_FORMAT, "table": provider.table,

@@ -152,10 +152,7 @@ class DirectItems:
             if page.text:
                 features = [orjson.Fragment(row[0]) for row in page.rows]
             else:
-                features = [
-                    {"type": "Feature", "id": fid, "geometry": geometry, "properties": props}
-                    for fid, props, geometry in provider.geojson_parts(page)
-                ]
+                features = provider.orjson_features(page)
         except ProviderGenericError as err:
             raise Declined(f"provider refused: {err}") from None
         links = items_links(api, api_request, collection, query, page.matched, len(features))

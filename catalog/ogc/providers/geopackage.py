@@ -818,16 +818,17 @@ class GeoPackageProvider(BaseProvider):
                                                  strict=True))
         ]
 
-    def geojson_parts(self, page: FeaturePage) -> list[tuple[Any, dict, Any]]:
-        """(id, properties, geometry) per row of a page, the geometry as `orjson_geometries`
-        makes it: for writers that serialise with orjson (catalog/ogc/items.py)."""
+    def orjson_features(self, page: FeaturePage) -> list[dict]:
+        """The page's GeoJSON features, their geometries as `orjson_geometries` makes them:
+        for writers that serialise with orjson (catalog/ogc/items.py, feature_text.py)."""
         rows, columns = page.rows, page.columns
         if columns[-1] == self.schema.geom:
             geometries = orjson_geometries(self._decode([row[-1] for row in rows]))
         else:
             geometries = [None] * len(rows)
-        props = self._properties(rows, columns)
-        return list(zip([row[0] for row in rows], props, geometries, strict=True))
+        return [{"type": "Feature", "id": row[0], "geometry": geometry, "properties": props}
+                for row, geometry, props in zip(rows, geometries,
+                                                self._properties(rows, columns), strict=True)]
 
     def _properties(self, rows: list[tuple], columns: list[str]) -> list[dict]:
         has_geometry = columns[-1] == self.schema.geom
