@@ -128,6 +128,8 @@ def _serve(args) -> int:
     if store.current() is None:
         print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
     shutil.rmtree(store.home / "run", ignore_errors=True)  # per-worker files of earlier runs
+    # The unbounded file-per-tile cache of earlier versions (now cache/tiles.sqlite, capped).
+    shutil.rmtree(store.home / "cache" / "tiles", ignore_errors=True)
     env = dict(os.environ, TAZA_HOME=str(store.home),
                TAZA_PUBLIC_URL=args.public_url or f"http://{args.host}:{args.port}")
     # glibc gives each thread its own malloc arena and keeps what the processes freed:

@@ -9,15 +9,16 @@ Only tiles with something drawn are stored: the map layer asks for many empty on
 Why one SQLite file rather than a file per tile: the cap has to be enforced by several gunicorn
 workers at once. SQLite gives them one write lock (BEGIN IMMEDIATE), a count of the pages in
 use that is exact inside the transaction, and eviction in the same transaction as the insert,
-so the footprint never passes the cap whatever the workers do. A hit is one primary-key read
-(measured here: about twice as fast as reading a file of the same size).
+so the footprint never passes the cap whatever the workers do. A hit is one primary-key read,
+as fast as reading a file per tile; a store costs one fsync (measured in docs/portal.md), far
+less than rendering the tile.
 
 The cap covers the footprint on disk: the database file, and the rollback journal that exists
 while a tile is being stored (a share of the cap is kept for it). Pages freed by eviction are
 reused by the next inserts, so the file does not grow past its budget. Before a tile is stored,
 the least recently used entries are removed until it fits under a low-water mark, so eviction
-runs in batches rather than on every insert. A tile larger than an eighth of the cap (or of
-8 MiB) is served but not cached.
+runs in batches rather than on every insert. A tile larger than an eighth of the cap (at
+most 2 MiB) is served but not cached.
 
 Recency without a write per hit: every insert advances a clock stored in the file; a hit on an
 entry in the older half of the cache (clock - last_used > entries / 2) moves it to the front,
