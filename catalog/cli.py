@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from catalog import settings
+from catalog.backups import cli as backup_cli
 from catalog.problems import PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
     stewards_cli.add_commands(commands, _store)
+    backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
     return parser
 
 
