@@ -1,12 +1,14 @@
 """`taza backup DEST`: a consistent snapshot of a catalog home, taken while the server runs.
 
 1. Copy passes without any lock: almost every byte is copied here (version files hard-linked
-   or copied, other files copied). A pass copies only what changed since the one before.
+   or copied, databases through SQLite's online backup API, other files copied). A pass copies
+   only what changed since the one before; passes stop when one finds nothing changed.
 2. The final pass holds the publish lock and every dataset lock of the stewards' service, so no
-   publish, rollback, withdraw, upload or review is half done: files changed since the last pass
-   are copied again, files gone are removed, every live database is copied through SQLite's
-   online backup API, and the live release is read. Publishers arriving meanwhile get 409 from
-   the API (or `taza publish` waits); the locks are held only for this pass.
+   publish, rollback, withdraw, upload or review is half done: what changed since the last pass
+   (a database whose file or write-ahead log changed, any other file whose size, time or inode
+   changed) is copied again, files gone are removed, and the live release is read. Publishers
+   arriving meanwhile get 409 from the API (or `taza publish` waits); the locks are held only
+   for this pass.
 3. Checksums of the copy and backup.json, after the locks are released.
 """
 
@@ -53,7 +55,7 @@ Log = Callable[[str], None]
 @dataclass(frozen=True)
 class Copied:
     kind: str
-    signature: tuple[int, int, int] | None  # size, mtime, inode of the source when copied
+    signature: tuple  # size, mtime, inode of the source (and of its log) when copied
 
 
 class Mirror:
@@ -64,21 +66,20 @@ class Mirror:
         self.copied: dict[PurePosixPath, Copied] = {}
         self.skipped: dict[str, str] = {}
 
-    def sync(self, final: bool) -> int:
-        """Copy what changed since the last pass (databases only in the final one), remove
-        what disappeared; returns how many files changed."""
+    def sync(self) -> int:
+        """Copy what changed since the last pass, remove what disappeared; returns how many
+        files changed. Databases are compared by their file and its write-ahead log."""
         changed, seen = 0, set()
         for relative, path, info in self._walk():
             kind = kind_of(relative, path)
-            if kind == DATABASE and not final:
-                seen.add(relative)
-                continue
+            signature = _database_signature(path, info) if kind == DATABASE else \
+                _signature(info)
             known = self.copied.get(relative)
-            if kind != DATABASE and known and known.signature == _signature(info):
+            if known and known.signature == signature:
                 seen.add(relative)
                 continue
-            copied = self._backup_database(relative, path) if kind == DATABASE else \
-                self._copy(relative, path, kind)
+            copied = self._backup_database(relative, path, signature) if kind == DATABASE \
+                else self._copy(relative, path, kind)
             if copied is not None:
                 self.copied[relative] = copied
                 seen.add(relative)
@@ -142,8 +143,10 @@ class Mirror:
         os.replace(partial, target)
         return Copied(kind, _signature(info))
 
-    def _backup_database(self, relative: PurePosixPath, path: Path) -> Copied | None:
-        """A consistent copy of a live SQLite database (its online backup API, in one step)."""
+    def _backup_database(self, relative: PurePosixPath, path: Path,
+                         signature: tuple) -> Copied | None:
+        """A consistent copy of a live SQLite database (its online backup API, in one step).
+        The signature was taken before: a change made while copying shows in the next pass."""
         target = self.target / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         partial = target.with_name(f"{target.name}.partial")
@@ -164,7 +167,7 @@ class Mirror:
             os.fsync(handle.fileno())
         shutil.copymode(path, partial)
         os.replace(partial, target)
-        return Copied(DATABASE, None)
+        return Copied(DATABASE, signature)
 
 
 def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float = 600,
@@ -179,11 +182,11 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
         passes = 0
         for _ in range(UNLOCKED_PASSES):
             passes += 1
-            if not mirror.sync(final=False):
+            if not mirror.sync():
                 break
         store = CatalogStore(home)
         with _catalog_at_rest(store, lock_timeout, log) as locked:
-            mirror.sync(final=True)
+            mirror.sync()
             release = store.current()
             locked_seconds = round(time.monotonic() - locked, 3)
         manifest = _manifest(mirror, release, started, passes + 1, locked_seconds)
@@ -315,6 +318,31 @@ def _write_manifest(dest: Path, manifest: dict) -> None:
 
 def _signature(info: os.stat_result) -> tuple[int, int, int]:
     return info.st_size, info.st_mtime_ns, info.st_ino
+
+
+def _database_signature(path: Path, info: os.stat_result) -> tuple:
+    """What a commit changes: in rollback mode the file's change counter, in WAL mode the log
+    (appending grows it; restarting it writes new salts into its header). File times alone
+    could miss two writes within one clock tick. An empty log is no log: opening a database
+    to copy it may create one."""
+    log = path.with_name(path.name + "-wal")
+    return _signature(info), _read(path, 24, 4), _size(log), _read(log, 0, 32)
+
+
+def _read(path: Path, offset: int, length: int) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read(length)
+    except FileNotFoundError:
+        return b""
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _raise_unreadable(relative: PurePosixPath):
