@@ -126,7 +126,14 @@ def _list(args) -> int:
 
 
 def _serve(args) -> int:
+    from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
+
     store = _store(args)
+    try:
+        max_bytes_from_environment()  # refuse a bad setting here, not in every worker
+    except CacheSizeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if store.current() is None:
         print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
     shutil.rmtree(store.home / "run", ignore_errors=True)  # per-worker files of earlier runs

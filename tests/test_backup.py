@@ -5,6 +5,7 @@ runs holds a consistent state; damaged backups and non-empty targets are refused
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import shutil
@@ -39,7 +40,8 @@ def original(published_home, tmp_path_factory):
     # so a plain copy of stewards.sqlite would miss them.
     reader = sqlite3.connect(home / "stewards" / "stewards.sqlite")
     reader.execute("SELECT count(*) FROM users").fetchall()  # now it shares the log
-    with contextlib.closing(reader), running_api(home) as api:
+    with contextlib.ExitStack() as open_files, running_api(home) as api:
+        open_files.enter_context(contextlib.closing(reader))
         published = approved_raster(api, folder, seed=21, size=60)
         assert api.post(f"/api/datasets/{published}/draft/publish", "alice").status_code == 200
         api.wait_served(published, 1)
@@ -54,9 +56,17 @@ def original(published_home, tmp_path_factory):
         job_path = "/ogc/jobs/" + job.json()["jobID"]
         assert wait_for(lambda: api.get(job_path).json()["status"] == "successful", 60)
         assert api.get("/tiles/elevation/1/relief/6/45/23.png").status_code == 200
+        # A database no code here knows about (as a later feature would add), held open.
+        (home / "extras").mkdir()
+        extra = sqlite3.connect(home / "extras" / "notes.sqlite")
+        extra.execute("PRAGMA journal_mode = WAL")
+        extra.execute("CREATE TABLE notes (text TEXT)")
+        extra.execute("INSERT INTO notes VALUES ('kept by the backup')")
+        extra.commit()
         (home / "audit-test.key").write_bytes(b"a secret")
         (home / "stewards" / "tmp").mkdir(exist_ok=True)
         (home / "stewards" / "tmp" / "upload.part").write_bytes(b"half an upload")
+        open_files.enter_context(contextlib.closing(extra))
         yield api, {"published": published, "draft": draft, "job": job_path}
 
 
@@ -127,8 +137,8 @@ def test_a_home_restored_from_a_backup_of_a_running_server_answers_alike(origina
     assert before[11][3] == 206 and before[11][5] == f"bytes 1000-4999/{size}"
 
     manifest = json.loads((backup / "backup.json").read_text())
-    assert sorted(manifest["databases"]) == ["jobs/jobs.sqlite", "stac-index.sqlite",
-                                             "stewards/stewards.sqlite"]
+    assert sorted(manifest["databases"]) == ["extras/notes.sqlite", "jobs/jobs.sqlite",
+                                             "stac-index.sqlite", "stewards/stewards.sqlite"]
     paths = {entry["path"] for entry in manifest["files"]}
     assert "current.json" in paths and any(p.startswith("stewards/drafts/") for p in paths)
     assert not any(p.startswith(("cache/", "run/", "stewards/tmp/", "stewards/locks/"))
@@ -147,6 +157,8 @@ def test_a_home_restored_from_a_backup_of_a_running_server_answers_alike(origina
     for expected, got in zip(before, after, strict=True):
         assert got == expected, f"{expected[:3]} differs after the restore"
     assert not (restored / "audit-test.key").exists()
+    with contextlib.closing(sqlite3.connect(restored / "extras" / "notes.sqlite")) as notes:
+        assert notes.execute("SELECT text FROM notes").fetchall() == [("kept by the backup",)]
 
 
 def test_restore_refuses_a_home_that_is_not_empty_unless_forced(original, tmp_path):
@@ -182,6 +194,12 @@ def test_a_damaged_backup_is_refused_and_nothing_is_restored(original, tmp_path)
     assert refused.returncode == 1 and "nothing was restored" in refused.stderr
     assert not target.exists() or not any(target.iterdir())
 
+    released = backup / "home" / "releases" / "1" / "release.json"
+    released.unlink()
+    released.symlink_to("/etc/passwd")  # a backup must not lead the restore elsewhere
+    linked = taza("restore", "--check", str(backup), home=tmp_path / "unused", check=False)
+    assert "releases/1/release.json: not a regular file" in linked.stderr
+
     manifest = json.loads((backup / "backup.json").read_text())
     manifest["files"][0]["path"] = "../outside"
     (backup / "backup.json").write_text(json.dumps(manifest))
@@ -200,6 +218,18 @@ def test_a_backup_is_never_written_into_the_home_or_over_an_earlier_one(original
     (earlier / "backup.json").write_text("{}")
     again = taza("backup", str(earlier), home=home, check=False)
     assert again.returncode == 1 and "not an empty folder" in again.stderr
+
+
+def test_a_catalog_busy_beyond_the_timeout_is_not_backed_up(original, tmp_path):
+    home, dest = original[0].server.home, tmp_path / "backup"
+    locks = home / "stewards" / "locks"
+    locks.mkdir(exist_ok=True)
+    with (locks / "busy-dataset.lock").open("a") as held:  # as an upload in progress would
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        busy = taza("backup", str(dest), "--lock-timeout", "1", home=home, check=False)
+    assert busy.returncode == 1 and "stayed busy" in busy.stderr
+    assert "waiting for a publish, upload or review" in busy.stderr
+    assert not dest.exists()  # nothing half-written is left
 
 
 def test_a_backup_taken_while_a_publish_runs_holds_the_state_after_it(published_home, tmp_path):

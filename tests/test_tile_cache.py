@@ -16,7 +16,7 @@ import requests
 from catalog.portal.tiles import TileBounds
 from catalog.store.tile_cache import CacheSizeError, TileCache, TileKey, cache_path
 from catalog.store.tile_cache import drop_version as drop_cached_version
-from tests.conftest import start_server, stop_server
+from tests.conftest import start_server, stop_server, taza
 
 KYRGYZSTAN = (69.2, 39.1, 80.3, 43.3)  # every sample layer lies inside this box
 CAP = 2_000_000  # bytes: a few dozen relief tiles
@@ -174,3 +174,12 @@ def test_the_cap_is_configured_in_bytes(monkeypatch, tmp_path):
         monkeypatch.setenv("TAZA_TILE_CACHE_MAX_BYTES", wrong)
         with pytest.raises(CacheSizeError, match="TAZA_TILE_CACHE_MAX_BYTES"):
             max_bytes_from_environment()
+
+
+def test_taza_serve_refuses_a_cap_that_is_not_a_number(scratch_home, monkeypatch):
+    monkeypatch.setenv("TAZA_TILE_CACHE_MAX_BYTES", "1GB")
+    # An address no interface has: were the setting let through, gunicorn would fail to bind
+    # and exit rather than serve.
+    refused = taza("serve", "--host", "203.0.113.1", home=scratch_home, check=False)
+    assert refused.returncode == 2
+    assert "TAZA_TILE_CACHE_MAX_BYTES: expected a number of bytes" in refused.stderr
