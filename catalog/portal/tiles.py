@@ -233,6 +233,7 @@ ANSWERS = {
     "outside": "outside the layer's extent: not rendered, not cached",
     "cached": "from the tile cache",
     "rendered": "rendered and cached",
+    "uncached": "rendered, not cached (cache off, tile too large, or no room freed)",
     "empty": "rendered, nothing drawn: not cached",
 }
 
@@ -258,8 +259,7 @@ def answer_tile(cache: TileCache, key: TileKey, tile: TileBounds,
     data = render()
     if not data:
         return Answer(None, "empty")
-    cache.put(key, data)
-    return Answer(data, "rendered")
+    return Answer(data, "rendered" if cache.put(key, data) else "uncached")
 
 
 # --- the tiles the portal asks for -------------------------------------------------------------

@@ -157,8 +157,9 @@ class TileCache:
     def put(self, key: TileKey, data: bytes) -> bool:
         """Store a tile, evicting the least recently used ones to stay under the cap.
 
-        Returns whether it was stored. Never raises for the cache's own troubles (disk full,
-        a damaged file): the tile is served anyway, only not cached.
+        Returns whether it is in the cache now (stored, or by another worker meanwhile).
+        Never raises for the cache's own troubles (disk full, a damaged file): the tile is
+        served anyway, only not cached.
         """
         if not self.enabled or not data or _pages_for(len(data)) > self.journal_pages // 2:
             return False  # no cache, or a tile too large for this cap
@@ -173,7 +174,7 @@ class TileCache:
                 if stored:  # another worker may have stored the same tile meanwhile
                     db.execute("UPDATE state SET clock = ?, entries = entries + 1 "
                                "WHERE id = 1", (clock,))
-            return bool(stored)
+            return True
         except sqlite3.Error:
             LOGGER.warning("tile cache %s not writable; serving uncached", self.path,
                            exc_info=True)
