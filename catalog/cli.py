@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from catalog import settings
+from catalog.backups import cli as backup_cli
 from catalog.problems import PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
@@ -53,6 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(handler=_serve)
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
     stewards_cli.add_commands(commands, _store)
+    backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
     return parser
 
 
@@ -124,10 +126,19 @@ def _list(args) -> int:
 
 
 def _serve(args) -> int:
+    from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
+
     store = _store(args)
+    try:
+        max_bytes_from_environment()  # refuse a bad setting here, not in every worker
+    except CacheSizeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if store.current() is None:
         print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
     shutil.rmtree(store.home / "run", ignore_errors=True)  # per-worker files of earlier runs
+    # The unbounded file-per-tile cache of earlier versions (now cache/tiles.sqlite, capped).
+    shutil.rmtree(store.home / "cache" / "tiles", ignore_errors=True)
     env = dict(os.environ, TAZA_HOME=str(store.home),
                TAZA_PUBLIC_URL=args.public_url or f"http://{args.host}:{args.port}")
     # glibc gives each thread its own malloc arena and keeps what the processes freed:
