@@ -7,9 +7,20 @@ const textLogo = (system) => ({
   components: { Logo: () => system.React.createElement("span", { className: "ogc-swagger-name" }, "Swagger UI") },
 });
 
+// pygeoapi's document refers to definitions on other hosts (schemas.opengis.net), which this
+// page may not fetch (connect-src 'self'): each such reference is shown as its URL instead.
+function withoutExternalReferences(node) {
+  if (Array.isArray(node)) return node.map(withoutExternalReferences);
+  if (node === null || typeof node !== "object") return node;
+  if (typeof node.$ref === "string" && !node.$ref.startsWith("#")) return { description: node.$ref };
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, withoutExternalReferences(value)]));
+}
+
 const root = document.getElementById("swagger-ui");
+const url = new URL(root.dataset.url, location.href);
+const response = await fetch(url.pathname + url.search, { headers: { Accept: "application/json" } });
 window.ui = SwaggerUIBundle({
-  url: new URL(root.dataset.url, location.href).pathname + "?f=json", // same origin (connect-src)
+  spec: withoutExternalReferences(await response.json()),
   domNode: root,
   deepLinking: true,
   presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
