@@ -341,6 +341,8 @@ def visit(chromium: Browser, url: str, check, status: int = 200, **context_optio
         page.wait_for_load_state("networkidle")
         check(page)
         page.wait_for_load_state("networkidle")
+    except Exception as error:  # say what the page did wrong, not only what timed out
+        raise AssertionError(f"{url}: {error}\n" + "\n".join(watch.problems)) from error
     finally:
         context.close()
     assert not watch.problems, f"{url}:\n" + "\n".join(watch.problems)
