@@ -55,6 +55,22 @@ def report(api, tmp_path_factory) -> str:
     return f"/api/datasets/{dataset_id}/draft/report"
 
 
+HOSTILE = """</script><img src=x onerror="window.pwned = 1"> & 'quoted' <b>bold</b>"""
+
+
+@pytest.fixture(scope="module")
+def hostile_items(api, tmp_path_factory) -> str:
+    """The items page of a published dataset whose first feature's name is markup."""
+    features = airports_features()
+    features[0]["properties"]["name"] = HOSTILE
+    folder = tmp_path_factory.mktemp("http-policy-hostile")
+    dataset_id, answer = api.draft_dataset(
+        "hostile", write_geojson(folder / "points.geojson", features), id_field="icao")
+    assert answer.status_code == 201, answer.text
+    api.review_and_publish(dataset_id)
+    return f"/ogc/collections/{dataset_id}/items"
+
+
 @pytest.fixture(scope="module")
 def job(server: Server) -> str:
     """The path of a finished processing job (status page and results exist)."""
@@ -405,6 +421,20 @@ def test_items_map_popup_links_to_the_item(chromium, server):
         expect(page.locator("#items tbody tr")).to_have_count(12)
 
     visit(chromium, server.url + "/ogc/collections/settlements/items?f=html&limit=1", check)
+
+
+def test_feature_text_reaches_pages_as_text_never_as_markup(chromium, api, hostile_items):
+    def check(page):
+        page.wait_for_function("() => window.ogcMap")  # no basemap on this catalog: no DEM
+        data = page.evaluate("() => JSON.parse(document.getElementById('ogc-map-data')"
+                             ".textContent)")
+        names = [feature["properties"]["name"] for feature in data["features"]]
+        assert HOSTILE in names  # the JSON block carries the text exactly
+        expect(page.locator("#items td", has_text="</script><img src=x").first).to_be_visible()
+        assert page.locator("#items table img, #items table b").count() == 0
+        assert page.evaluate("() => window.pwned === undefined")
+
+    visit(chromium, f"{api.url}{hostile_items}?f=html&limit=100", check)
 
 
 def test_coverage_map_shows_the_value_of_a_clicked_cell(chromium, server):

@@ -16,7 +16,7 @@ const KYRGYZSTAN = [[39.15, 69.2], [43.3, 80.3]];
 /** A map showing `bounds` (Kyrgyzstan when they are not valid) over the basemap tiles. The
  * view is set before the tiles are added, so no tile is requested for a view never shown. */
 function mapOver(id, settings, bounds, maxZoom = FIT.maxZoom) {
-  const map = L.map(id);
+  const map = L.map(id, { maxZoom: 18 }); // also without a basemap (marker clusters need it)
   map.fitBounds(bounds && bounds.isValid() ? bounds : KYRGYZSTAN, { ...FIT, maxZoom });
   if (settings.tiles) {
     L.tileLayer(settings.tiles, { maxZoom: 18, attribution: settings.attribution }).addTo(map);
