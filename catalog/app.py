@@ -14,6 +14,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, settings
+from catalog.http_policy import HttpPolicy
 from catalog.ogc import adapters
 from catalog.ogc.items import DirectItems
 from catalog.ogc.runtime import OgcRuntime
@@ -47,6 +48,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # The stewards' API at /api; its upload routes set their own body limit per request.
     app.register_blueprint(stewards_api.create_blueprint(store))
     _add_error_handlers(app)
+    # Security headers on every answer and HEAD answered as GET (catalog/http_policy.py).
+    app.wsgi_app = HttpPolicy(app.wsgi_app)
     return app
 
 
@@ -73,7 +76,7 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
             return None
         runtime.refresh_if_changed()
         refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
-                   adapters.normalise_request())
+                   adapters.refuse_tile_matrix_sets() or adapters.normalise_request())
         if refused is not None:
             return refused
         adapters.negotiate_coverage_format()

@@ -30,5 +30,10 @@ def themes() -> dict:
     return yaml.safe_load((CONFIG_DIR / "themes.yaml").read_text(encoding="utf-8"))
 
 
+def portal_config() -> dict:
+    """The portal's map settings (config/portal.yaml): basemap datasets, layer styles."""
+    return yaml.safe_load((CONFIG_DIR / "portal.yaml").read_text(encoding="utf-8"))
+
+
 def to_json(data: object) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, default=str)

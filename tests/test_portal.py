@@ -1,7 +1,9 @@
 """The investor portal in a real browser: Debian's Chromium driven by Playwright.
 
-Every test fails on a console error, an uncaught exception or a request to any host other than
-127.0.0.1. Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
+Every test fails on a console error, an uncaught exception, a Content-Security-Policy violation
+or a request to any host other than 127.0.0.1. The server's policy allows no eval, so waits
+take functions ("() => ..."), which Playwright calls without eval, never bare expressions.
+Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
 """
 
 from __future__ import annotations
@@ -39,11 +41,21 @@ def browser() -> Iterator[Browser]:
         launched.close()
 
 
+# Injected by the browser before any page script (not subject to the page's policy).
+REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (event) =>
+  window.reportCspViolation(`${event.violatedDirective} refused ${event.blockedURI || "inline"}`
+                            + ` in ${event.sourceFile}:${event.lineNumber}`));"""
+
+
 class Watch:
-    """What a page did wrong: console errors, page errors, requests leaving 127.0.0.1."""
+    """What a page did wrong: console errors (CSP refusals in workers land there too), page
+    errors, Content-Security-Policy violations, requests leaving 127.0.0.1."""
 
     def __init__(self, page: Page):
         self.problems: list[str] = []
+        page.expose_function("reportCspViolation",
+                             lambda text: self.problems.append(f"CSP violation: {text}"))
+        page.add_init_script(REPORT_CSP_VIOLATIONS)
         page.on("console", self._console)
         page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
         page.on("request", self._request)
@@ -74,13 +86,13 @@ def page(browser: Browser, request) -> Iterator[Page]:
 
 def open_portal(page: Page, server, fragment: str = "") -> None:
     page.goto(f"{server.url}/{fragment}")
-    page.wait_for_function("document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
     wait_for_map(page)
 
 
 def wait_for_map(page: Page) -> None:
     """Until MapLibre has loaded every tile it asked for (its 'idle' state)."""
-    page.wait_for_function("window.portal.map.loaded() && window.portal.map.areTilesLoaded()"
+    page.wait_for_function("() => window.portal.map.loaded() && window.portal.map.areTilesLoaded()"
                            " && !window.portal.map.isMoving()")
     page.wait_for_timeout(300)
 
@@ -131,7 +143,7 @@ def test_a_shared_url_restores_view_layers_and_opacity(page, server):
     expect(page.locator("#toggle-slope")).to_be_checked()
     expect(page.locator('.layer-opacity[data-layer="slope"]')).to_have_value("40")
     page.locator('.layer-opacity[data-layer="slope"]').fill("70")
-    page.wait_for_function("location.hash.includes('slope@70')")
+    page.wait_for_function("() => location.hash.includes('slope@70')")
 
 
 def test_popup_shows_the_attributes_of_a_clicked_feature(page, server):
@@ -220,7 +232,7 @@ def test_language_switch_relabels_interface_and_metadata(page, server):
     expect(page.locator("#theme-land h2")).to_have_text("Жер жана рельеф")
     screenshot(page, "kyrgyz")
     page.reload()
-    page.wait_for_function("document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
     expect(page.locator("html")).to_have_attribute("lang", "ky")
     expect(page.locator("#tab-filter")).to_have_text("Сүзгүч")
 

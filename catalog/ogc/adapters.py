@@ -33,6 +33,8 @@ ITEM_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/items/[^/]+$")
 COVERAGE_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/coverage/?$")
 COLLECTIONS_PATH = re.compile(r"^/ogc/collections(/(?P<id>[^/]+))?/?$")
 QUERYABLES_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/queryables/?$")
+TILE_MATRIX_SETS_PATH = re.compile(r"^/ogc/TileMatrixSets(/.*)?$")
+TILING_SCHEMES = "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes"
 FEATURES = "http://www.opengis.net/spec/ogcapi-features"
 CQL2 = "http://www.opengis.net/spec/cql2/1.0/conf"
 # What the GeoPackage provider implements (catalog/ogc/providers/geopackage.py).
@@ -80,6 +82,20 @@ def refuse_job_listing() -> Response | None:
     if message is None:
         return None
     response = jsonify({"code": "NotFound", "description": message})
+    response.status_code = 404
+    return response
+
+
+def refuse_tile_matrix_sets() -> Response | None:
+    """404 for /ogc/TileMatrixSets: pygeoapi offers it on every server, but ours has no OGC API
+    - Tiles collections (map tiles are the portal's XYZ endpoints under /tiles), and pygeoapi
+    renders its HTML with its stock templates whatever server.templates says, inline scripts
+    included, which our Content-Security-Policy refuses."""
+    if not TILE_MATRIX_SETS_PATH.match(request.path):
+        return None
+    response = jsonify({"code": "NotFound",
+                        "description": "this server has no OGC API - Tiles collections: map "
+                                       "tiles are served as XYZ templates under /tiles"})
     response.status_code = 404
     return response
 
@@ -256,6 +272,8 @@ def correct_response(response: Response, runtime) -> Response:
                                                                    "application/schema+json")):
         return response
     path = request.path.rstrip("/")
+    if path == "/ogc":
+        return _rewrite(response, _without_tiling_schemes)
     if path == "/ogc/conformance":
         return _rewrite(response, _declared_conformance)
     if COLLECTIONS_PATH.match(path):
@@ -282,6 +300,12 @@ def _legacy_queryables(response: Response) -> Response:
     if "application/schema+json" not in accepted and "application/json" in accepted:
         response.headers["Content-Type"] = "application/json"
     return response
+
+
+def _without_tiling_schemes(body: dict) -> dict:
+    """The landing page without links to /ogc/TileMatrixSets (refused: refuse_tile_matrix_sets)."""
+    body["links"] = [link for link in body.get("links", []) if link.get("rel") != TILING_SCHEMES]
+    return body
 
 
 def _declared_conformance(body: dict) -> dict:

@@ -18,6 +18,11 @@ from catalog.manifest import licence_url
 from catalog.processes import job_manager, process_resources
 from catalog.store import CatalogStore
 
+OGC_DIR = Path(__file__).resolve().parent
+# Our templates for pygeoapi's HTML pages that have scripts (theirs are inline, which the
+# Content-Security-Policy forbids: catalog/http_policy.py); the others fall back to pygeoapi's.
+# Their scripts and styles are files in static/, served by pygeoapi's blueprint at /ogc/static.
+TEMPLATES = {"path": str(OGC_DIR / "templates"), "static": str(OGC_DIR / "static")}
 GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
 # GDAL's OGCAPI coverage reader asks for exactly this media type.
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
@@ -29,18 +34,32 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     base = yaml.safe_load((settings.CONFIG_DIR / "pygeoapi.base.yml").read_text("utf-8"))
     config = copy.deepcopy(base)
     config["server"]["url"] = public_url.rstrip("/") + "/ogc"
+    config["server"]["templates"] = dict(TEMPLATES)
     portal = public_url.rstrip("/") + "/"
     metadata = config["metadata"]
     metadata["identification"]["url"] = metadata["provider"]["url"] = portal
     metadata["contact"]["url"] = portal
     config["resources"] = {}
-    for record in store.current_records():
+    records = store.current_records()
+    # The maps on pygeoapi's pages draw the portal's relief tiles underneath (no other host).
+    config["server"]["map"]["url"] = _basemap_tiles(records)
+    for record in records:
         version_dir = store.version_dir(record["id"], record["version"])
         config["resources"][record["id"]] = resource(record, version_dir, public_url)
     # OGC API - Processes over the live layers, with jobs kept under the catalog home.
     config["resources"].update(process_resources(store, taken=set(config["resources"])))
     config["server"]["manager"] = job_manager(store.home)
     return config
+
+
+def _basemap_tiles(records: list[dict]) -> str:
+    """The portal's relief tiles of the live DEM named in config/portal.yaml, or "" (no
+    basemap) when that dataset is not published."""
+    relief = settings.portal_config().get("basemap", {}).get("relief")
+    for record in records:
+        if record["id"] == relief and record["kind"] == "raster":
+            return f"/tiles/{record['id']}/{record['version']}/relief/{{z}}/{{x}}/{{y}}.png"
+    return ""
 
 
 def resource(record: dict, version_dir: Path, public_url: str) -> dict:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from functools import cache
 
-import yaml
-
 from catalog import settings
 from catalog.portal import tiles, vector_tiles
 
@@ -16,7 +14,7 @@ LANGUAGES = ("en", "ru", "ky")
 
 @cache
 def portal_config() -> dict:
-    return yaml.safe_load((settings.CONFIG_DIR / "portal.yaml").read_text(encoding="utf-8"))
+    return settings.portal_config()
 
 
 def raster_stops(record: dict) -> list:

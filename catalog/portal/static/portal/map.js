@@ -7,8 +7,12 @@ import { absolute, el, formatNumber, getJson } from "./util.js";
 const RELIEF_MAXZOOM = 11; // the DEM is ~460 m per cell: deeper tiles only upsample
 const HIGHLIGHT = "#ff00aa";
 const KYRGYZSTAN = [[69.2, 39.15], [80.3, 43.3]];
+// The CSP build of MapLibre loads its worker from this file: the Content-Security-Policy
+// allows workers from this server only (worker-src 'self'), not from blob: URLs.
+const WORKER_URL = "/vendor/maplibre-gl/dist/maplibre-gl-csp-worker.js";
 
 export function createMap(container, data, view) {
+  maplibregl.setWorkerUrl(WORKER_URL);
   const style = { version: 8, sources: {}, layers: [
     { id: "background", type: "background", paint: { "background-color": "#e4ebf0" } },
   ] };

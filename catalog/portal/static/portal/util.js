@@ -8,6 +8,8 @@ export function el(tag, attributes = {}, ...children) {
     if (name === "class") node.className = value;
     else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
     else if (name === "dataset") Object.assign(node.dataset, value);
+    // Through the CSSOM: the Content-Security-Policy blocks style attributes, not this.
+    else if (name === "style") node.style.cssText = value;
     else node.setAttribute(name, value === true ? "" : value);
   }
   for (const child of children.flat()) {
