@@ -15,7 +15,6 @@ from catalog import __version__, settings
 from catalog.portal import dataset_page, i18n, layers, tiles, vector_tiles
 from catalog.store import CatalogStore
 
-IMMUTABLE = "public, max-age=31536000, immutable"
 RASTER_STYLES = ("relief", "values")
 
 
@@ -129,11 +128,13 @@ def _no_parameters() -> None:
 
 
 def _released(store: CatalogStore, dataset_id: str, version: int, kind: str) -> dict:
-    release = store.current()
-    if release is None or dataset_id not in release.datasets:
+    """The record of the live version: tiles of a version taken down are 404."""
+    live = store.live_version(dataset_id)
+    if live is None:
         abort(404, description=f"no published dataset {dataset_id!r}")
-    if version not in store.versions(dataset_id):
-        abort(404, description=f"{dataset_id} has no version {version}")
+    if version != live:
+        abort(404, description=f"{dataset_id} version {version} is not public; the live "
+                               f"version is {live}")
     record = store.record(dataset_id, version)
     if record["kind"] != kind:
         abort(404, description=f"{dataset_id} is a {record['kind']} dataset, not {kind}")
@@ -149,8 +150,10 @@ def _tile(z: int, x: int, y: int, max_zoom: int) -> tiles.TileBounds:
 
 def _tile_response(data: bytes, media_type: str) -> Response:
     response = Response(data, mimetype=media_type)
-    response.headers["Cache-Control"] = IMMUTABLE  # versioned URLs: the content never changes
-    return response
+    # Versioned URLs: the content never changes, but the version can be taken down.
+    response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 def _coordinate(name: str, low: float, high: float) -> float:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import uuid
 import warnings
 from collections.abc import Callable
@@ -208,8 +209,9 @@ _EMPTY_PNG = encode_png(np.zeros((TILE_SIZE, TILE_SIZE, 4), dtype="uint8"))
 class TileCache:
     """Rendered tiles on disk: <home>/cache/tiles/<key>/<z>/<x>/<y>.<ext>.
 
-    Keys name immutable inputs (dataset id, version, style), so an entry never goes stale;
-    writes go through a temporary file and a rename, so readers never see half a tile.
+    Keys name immutable inputs (dataset id, version, style), so an entry never goes stale
+    (a purge removes a version's tiles); writes go through a temporary file and a rename, so
+    readers never see half a tile.
     """
 
     def __init__(self, home: Path):
@@ -228,6 +230,15 @@ class TileCache:
         temporary.write_bytes(data)
         os.replace(temporary, path)
         return data
+
+    def remove_version(self, dataset_id: str, version: int) -> int:
+        """Delete every cached tile of one dataset version (for a purge); returns the count."""
+        folder = self.root / dataset_id / str(version)
+        if not folder.is_dir():
+            return 0
+        count = sum(1 for path in folder.rglob("*") if path.is_file())
+        shutil.rmtree(folder)
+        return count
 
 
 # --- the tiles the portal asks for -------------------------------------------------------------

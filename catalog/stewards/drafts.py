@@ -33,7 +33,7 @@ from catalog.sources.uploads import (
     format_of,
     stage,
 )
-from catalog.stewards import audit, report
+from catalog.stewards import report
 from catalog.stewards.access import (
     EDITORS,
     REVIEWERS,
@@ -55,7 +55,7 @@ from catalog.stewards.errors import (
 )
 from catalog.stewards.locks import dataset_lock
 from catalog.stewards.receive import Received
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, audit
 
 OPEN_STATES = ("draft", "submitted", "approved", "rejected")
 MAX_COMMENT = 4000
