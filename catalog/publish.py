@@ -154,6 +154,7 @@ def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
         release = store.current()
         if release is not None:
             stac_index.apply_release(store, release)  # a lagging index may still hold it
+        stac_index.scrub(store)
         _record_outcome(store, actor, "dataset.purge", dataset_id, intent=intent.seq,
                         version=version, reason=reason, **removed)
     return removed
