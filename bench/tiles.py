@@ -6,7 +6,7 @@ client would otherwise fetch for the same area, on the same server, in the same 
 1. Reuses (or generates and publishes) the bench's synthetic parcels (bench.features).
 2. Starts `taza serve` (gunicorn, 2 workers) on a free 127.0.0.1 port, with an empty tile cache.
 3. For zooms 6 to 14, requests `--per-zoom` tiles around the densest places (Bishkek, Osh):
-   each tile cold (rendered from the GeoPackage), then warm (from the disk cache); and, as the
+   each tile cold (rendered from the GeoPackage), then warm (from the tile cache); and, as the
    peer, `items?bbox=<the tile>&limit=4000&f=json` (the same feature cap) for the same tile.
 4. Writes bench/results/tiles-<date>.md with medians, p95, sizes and the ratios.
 
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     figures = features.publish_and_report(args.count, reuse=True)
     home = features.WORK / "home"
-    shutil.rmtree(home / "cache" / "tiles", ignore_errors=True)  # cold tiles really are cold
+    shutil.rmtree(home / "cache", ignore_errors=True)  # cold tiles really are cold
     version = int(figures.gpkg.parent.name)
     port = features.free_port()
     base = f"http://127.0.0.1:{port}"

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from catalog import settings
+from catalog.backups import cli as backup_cli
 from catalog.problems import PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=_purge)
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
     stewards_cli.add_commands(commands, _store)
+    backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
     return parser
 
 
@@ -114,15 +116,13 @@ def _publish(args) -> int:
 
 
 def _purge(args) -> int:
-    from catalog.portal.tiles import TileCache
     from catalog.publish import purge
     from catalog.stewards.releases import forget_published_drafts
 
     store = _store(args)
     try:
         removed = purge(store, args.dataset, args.version, args.reason,
-                        forget=[TileCache(store.home).remove_version,
-                                forget_published_drafts(store.home)])
+                        forget=[forget_published_drafts(store.home)])
     except PublishError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -146,10 +146,19 @@ def _list(args) -> int:
 
 
 def _serve(args) -> int:
+    from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
+
     store = _store(args)
+    try:
+        max_bytes_from_environment()  # refuse a bad setting here, not in every worker
+    except CacheSizeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     if store.current() is None:
         print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
     shutil.rmtree(store.home / "run", ignore_errors=True)  # per-worker files of earlier runs
+    # The unbounded file-per-tile cache of earlier versions (now cache/tiles.sqlite, capped).
+    shutil.rmtree(store.home / "cache" / "tiles", ignore_errors=True)
     env = dict(os.environ, TAZA_HOME=str(store.home),
                TAZA_PUBLIC_URL=args.public_url or f"http://{args.host}:{args.port}")
     # glibc gives each thread its own malloc arena and keeps what the processes freed:

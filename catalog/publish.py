@@ -29,7 +29,7 @@ from catalog.sources.raster import RasterInfo, inspect_raster
 from catalog.sources.vector import VectorInfo, inspect_vector
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.stac_api import sync as stac_index
-from catalog.store import CatalogStore, Release, StoreRefused, audit
+from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
 PIPELINE_VERSION = "2"  # 2: stored feature text beside each GeoPackage
@@ -134,9 +134,10 @@ def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
           forget: Iterable[Callable[[str, int], object]] = ()) -> dict:
     """Remove a version that is not live, everywhere (a legal takedown), with an audit entry.
 
-    The store removes the version folder and every release and static STAC reference to it;
-    `forget` are the callers' removers of what they derived from it (cached tiles, the
-    publishing draft's files). The version number is never used again.
+    The store removes the version folder, every release and static STAC reference to it and
+    its cached tiles; the STAC index is scrubbed; `forget` are the callers' removers of what
+    they keep about it (the stewards: the publishing draft's files). The version number is
+    never used again.
     """
     if not reason or not reason.strip():
         raise PublishError("say why the version is purged (--reason)")
@@ -149,6 +150,7 @@ def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
         intent = _record_intent(store, actor, dataset_id, operation="dataset.purge",
                                 version=version, reason=reason)
         removed = store.purge_version(dataset_id, version)
+        removed["tiles"] = tile_cache.drop_version(store.home, dataset_id, version)
         for remove in forget:
             remove(dataset_id, version)
         release = store.current()

@@ -14,13 +14,14 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from catalog import __version__, settings
 from catalog.portal import dataset_page, i18n, layers, tiles, vector_tiles
 from catalog.store import CatalogStore
+from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
 
 RASTER_STYLES = ("relief", "values")
 
 
 def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
     portal = Blueprint("portal", __name__)
-    tile_cache = tiles.TileCache(store.home)
+    tile_cache = TileCache(store.home, max_bytes_from_environment())
 
     @portal.get("/")
     def index():
@@ -75,8 +76,9 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         else:
             stops = layers.raster_stops(record)
             render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
-        data = tile_cache.get_or_render(f"{dataset_id}/{version}/{style}", tile, "png", render)
-        return _tile_response(data, "image/png")
+        answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, style, z, x, y), tile,
+                                   tiles.layer_extent(record), render)
+        return _tile_response(answer, tiles.empty_png(), "image/png")
 
     @portal.get("/tiles/<dataset_id>/<int:version>/<int:z>/<int:x>/<int:y>.mvt")
     def vector_tile(dataset_id: str, version: int, z: int, x: int, y: int):
@@ -85,12 +87,13 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         tile = _tile(z, x, y, vector_tiles.MAX_ZOOM)
         path = store.version_dir(dataset_id, version) / f"{dataset_id}.gpkg"
 
-        def render() -> bytes:
+        def render() -> bytes | None:
             encoded, _ = vector_tiles.render_mvt(path, record["vector"]["table"], dataset_id, tile)
-            return encoded
+            return encoded or None
 
-        data = tile_cache.get_or_render(f"{dataset_id}/{version}/mvt", tile, "mvt", render)
-        return _tile_response(data, "application/vnd.mapbox-vector-tile")
+        answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, "mvt", z, x, y), tile,
+                                   tiles.layer_extent(record), render)
+        return _tile_response(answer, b"", "application/vnd.mapbox-vector-tile")
 
     @portal.get("/portal/value/<dataset_id>")
     def raster_value(dataset_id: str):
@@ -148,10 +151,11 @@ def _tile(z: int, x: int, y: int, max_zoom: int) -> tiles.TileBounds:
         abort(404, description=str(err))
 
 
-def _tile_response(data: bytes, media_type: str) -> Response:
-    response = Response(data, mimetype=media_type)
+def _tile_response(answer: tiles.Answer, empty: bytes, media_type: str) -> Response:
+    response = Response(answer.data if answer.data is not None else empty, mimetype=media_type)
     # Versioned URLs: the content never changes, but the version can be taken down.
     response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
+    response.headers["Server-Timing"] = f'tile;desc="{tiles.ANSWERS[answer.how]}"'
     response.add_etag()
     return response.make_conditional(request)
 

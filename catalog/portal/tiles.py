@@ -2,16 +2,14 @@
 
 Tiles are XYZ in WebMercator (EPSG:3857), 256 x 256 PNG. A tile reads only the window of the COG
 under it, at a decimation that lets GDAL use the COG's overviews, then `rasterio.warp.reproject`
-resamples that window onto the tile grid. Published versions never change, so each rendered tile
-is cached on disk under the catalog home, keyed by dataset version and style (see `TileCache`).
+resamples that window onto the tile grid. Published versions never change, so each tile with
+something drawn is cached, keyed by dataset version and style, in the size-capped cache of
+catalog.store.tile_cache; tiles outside a layer's extent are answered without rendering.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import shutil
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,10 +24,16 @@ from rasterio.io import MemoryFile
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
+from catalog.store.tile_cache import TileCache, TileKey
+
 TILE_SIZE = 256
 MAX_ZOOM = 18
 WORLD = 20037508.342789244  # half the WebMercator world width, metres
 MERCATOR = "EPSG:3857"
+# Beyond its edges a tile draws a 64/4096 buffer (vector tiles) or one pixel (relief): a
+# feature or pixel that close to a tile still shows in it.
+EDGE_MARGIN = 1 / 64
+EXTENT_PAD = 1e-6  # degrees
 
 # Elevation tints (metres -> RGB): lowland greens, steppe yellows, mountain browns, snow.
 TERRAIN_STOPS = [(400, (98, 145, 88)), (900, (150, 180, 104)), (1500, (214, 205, 140)),
@@ -65,6 +69,19 @@ class TileBounds:
         minx = -WORLD + self.x * size
         maxy = WORLD - self.y * size
         return minx, maxy - size, minx + size, maxy
+
+    def meets(self, extent: tuple[float, float, float, float],
+              margin: float = EDGE_MARGIN) -> bool:
+        """Whether the tile, widened by `margin` of its width, meets a lon/lat extent."""
+        west, south, east, north = extent
+        if west > east:  # crosses the antimeridian: draw rather than guess
+            return True
+        minx, miny, maxx, maxy = self.mercator
+        pad = (maxx - minx) * margin
+        tile_west, tile_south = mercator_to_lonlat(minx - pad, max(miny - pad, -WORLD))
+        tile_east, tile_north = mercator_to_lonlat(maxx + pad, min(maxy + pad, WORLD))
+        return tile_west <= east and tile_east >= west and tile_south <= north \
+            and tile_north >= south
 
     @property
     def lonlat(self) -> tuple[float, float, float, float]:
@@ -203,56 +220,62 @@ def empty_png() -> bytes:
 _EMPTY_PNG = encode_png(np.zeros((TILE_SIZE, TILE_SIZE, 4), dtype="uint8"))
 
 
-# --- the disk cache ---------------------------------------------------------------------------
+# --- answering a tile: outside the layer, cached, or rendered ---------------------------------
 
 
-class TileCache:
-    """Rendered tiles on disk: <home>/cache/tiles/<key>/<z>/<x>/<y>.<ext>.
+@dataclass(frozen=True)
+class Answer:
+    data: bytes | None  # None: nothing to draw (the caller sends its format's empty tile)
+    how: str  # one of ANSWERS, for the Server-Timing header
 
-    Keys name immutable inputs (dataset id, version, style), so an entry never goes stale
-    (a purge removes a version's tiles); writes go through a temporary file and a rename, so
-    readers never see half a tile.
-    """
 
-    def __init__(self, home: Path):
-        self.root = Path(home) / "cache" / "tiles"
+ANSWERS = {
+    "outside": "outside the layer's extent: not rendered, not cached",
+    "cached": "from the tile cache",
+    "rendered": "rendered and cached",
+    "uncached": "rendered, not cached (cache off, tile too large, or no room freed)",
+    "empty": "rendered, nothing drawn: not cached",
+}
 
-    def get_or_render(self, key: str, tile: TileBounds, ext: str,
-                      render: Callable[[], bytes]) -> bytes:
-        path = self.root / key / str(tile.z) / str(tile.x) / f"{tile.y}.{ext}"
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
-            pass
-        data = render()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-        return data
 
-    def remove_version(self, dataset_id: str, version: int) -> int:
-        """Delete every cached tile of one dataset version (for a purge); returns the count."""
-        folder = self.root / dataset_id / str(version)
-        if not folder.is_dir():
-            return 0
-        count = sum(1 for path in folder.rglob("*") if path.is_file())
-        shutil.rmtree(folder)
-        return count
+def layer_extent(record: dict) -> tuple[float, float, float, float]:
+    """A published layer's extent in WGS 84 longitude/latitude (from its record)."""
+    facts = record["vector"] if record["kind"] == "vector" else record["rasters"][0]
+    west, south, east, north = facts["bbox"]
+    # Records round coordinates to 7 decimals: widen by more than that, never clip an edge.
+    return west - EXTENT_PAD, south - EXTENT_PAD, east + EXTENT_PAD, north + EXTENT_PAD
+
+
+def answer_tile(cache: TileCache, key: TileKey, tile: TileBounds,
+                extent: tuple[float, float, float, float],
+                render: Callable[[], bytes | None]) -> Answer:
+    """A tile outside the layer's extent is answered without rendering; only tiles with
+    something drawn are cached (anonymous requests for empty tiles must not fill the disk)."""
+    if not tile.meets(extent):
+        return Answer(None, "outside")
+    data = cache.get(key)
+    if data is not None:
+        return Answer(data, "cached")
+    data = render()
+    if not data:
+        return Answer(None, "empty")
+    return Answer(data, "rendered" if cache.put(key, data) else "uncached")
 
 
 # --- the tiles the portal asks for -------------------------------------------------------------
 
 
-def render_basemap(dem_path: Path, tile: TileBounds) -> bytes:
+def render_basemap(dem_path: Path, tile: TileBounds) -> bytes | None:
+    """The relief tile as PNG; None where the DEM has no data under the tile."""
     dem = read_tile(dem_path, tile, buffer=1)
-    if dem is None or np.isnan(dem).all():
-        return empty_png()
+    if dem is None or np.isnan(dem[1:-1, 1:-1]).all():
+        return None
     return encode_png(basemap_rgba(dem, tile))
 
 
-def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes:
+def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes | None:
+    """The raster in its legend's colours as PNG; None where it has no data under the tile."""
     data = read_tile(path, tile)
     if data is None or np.isnan(data).all():
-        return empty_png()
+        return None
     return encode_png(coverage_rgba(data, stops))

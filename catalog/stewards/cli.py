@@ -55,6 +55,8 @@ def add_commands(commands, store_of: StoreFactory) -> None:
                            help="only check the chain (exit 1 when broken)")
     audit_log.add_argument("--migrate", action="store_true",
                            help="seal a log of unkeyed entries under the audit key, once")
+    audit_log.add_argument("--reset-head", action="store_true",
+                           help="take the chain as it is as its head (after a restore)")
     audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)))
 
 
@@ -165,6 +167,8 @@ def _audit(args, store: CatalogStore) -> int:
 
     if args.migrate:
         return _guarded(lambda: _audit_migrate(store))
+    if args.reset_head:
+        return _guarded(lambda: _audit_reset_head(store))
     check = audit.verify(store.home)
     if not args.verify:
         for entry in audit.entries(store.home, args.after, args.limit):
@@ -179,6 +183,18 @@ def _audit(args, store: CatalogStore) -> int:
         return 0
     print(f"AUDIT CHAIN BROKEN at entry {check.first_bad_seq}: {check.reason}", file=sys.stderr)
     return 1
+
+
+def _audit_reset_head(store: CatalogStore) -> int:
+    from catalog.store import audit
+
+    anchor, replaced = audit.reset_head(store.home, cli_admin().name)
+    if replaced is not None and replaced.seq >= anchor.seq:
+        print(f"the head file named entry {replaced.seq}; entries {anchor.seq}-{replaced.seq}"
+              " of that log are not in this database (recorded in entry "
+              f"{anchor.seq}, audit.head_reset)")
+    print(f"audit head: entry {anchor.seq}")
+    return 0
 
 
 def _audit_migrate(store: CatalogStore) -> int:

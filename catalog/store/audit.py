@@ -215,16 +215,39 @@ def advance_head(home: Path, connection: sqlite3.Connection) -> None:
         (KEYED,)).fetchone()
     if row is None:
         return
-    path = head_path(home)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        with open(path.with_name(path.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # writers in several processes: keep it monotonic
-            head = read_head(home)
-            if head is None or head.seq < row["seq"]:
-                atomic_write(path, json.dumps(Anchor(row["seq"], row["hash"]).as_dict()))
+        _write_head(home, Anchor(row["seq"], row["hash"]), forward_only=True)
     except OSError as err:  # the entry is committed: a lagging head only weakens the check
-        print(f"warning: audit head file {path} not updated ({err})", file=sys.stderr)
+        print(f"warning: audit head file {head_path(home)} not updated ({err})",
+              file=sys.stderr)
+
+
+def reset_head(home: Path, actor: str) -> tuple[Anchor, Anchor | None]:
+    """Take the chain as it is now as the head, when the head file names an entry the
+    database does not have (a restored backup, with the head kept outside the home) or is
+    lost. The chain must verify without it; an entry records the head it replaces.
+    Returns the new head and the one replaced."""
+    replaced = read_head(home)
+    check = verify(home, head_file=False)
+    if not check.ok:
+        raise AuditError(f"the chain is broken at entry {check.first_bad_seq} "
+                         f"({check.reason}); the head is left as it is")
+    with connect(home) as connection:
+        anchor = append(connection, actor, "audit.head_reset", None,
+                        replaced_head=replaced.as_dict() if replaced else None,
+                        entries_before=check.entries)
+    _write_head(home, anchor, forward_only=False)
+    return anchor, replaced
+
+
+def _write_head(home: Path, anchor: Anchor, forward_only: bool) -> None:
+    path = head_path(home)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # writers in several processes: keep it monotonic
+        head = read_head(home)
+        if not forward_only or head is None or head.seq < anchor.seq:
+            atomic_write(path, json.dumps(anchor.as_dict()))
 
 
 def migrate(home: Path, actor: str) -> Anchor | None:
@@ -347,15 +370,16 @@ def unresolved_intents(home: Path) -> list[dict]:
     return found[::-1]
 
 
-def verify(home: Path) -> ChainCheck:
+def verify(home: Path, head_file: bool = True) -> ChainCheck:
     """Walk the chain from the first entry: every link and MAC (or, for entries from before
-    keying, hash) must match, and the chain must reach every head recorded outside it."""
+    keying, hash) must match, and the chain must reach every head recorded outside it (the
+    head file's too, unless head_file=False)."""
     try:
         key = load_key(home)
-        anchors = _anchors(home)
+        anchors = _anchors(home, head_file)
     except AuditError as err:
         return ChainCheck(False, 0, None, str(err))
-    walk = _ChainWalk(key, anchors, head_present=read_head(home) is not None)
+    walk = _ChainWalk(key, anchors, head_present=not head_file or read_head(home) is not None)
     with connect(home, write=False) as connection:
         for row in connection.execute("SELECT * FROM audit ORDER BY seq"):
             problem = walk.check(row)
@@ -422,10 +446,10 @@ class _ChainWalk:
         return None
 
 
-def _anchors(home: Path) -> dict[int, list[tuple[str, str]]]:
+def _anchors(home: Path, head_file: bool) -> dict[int, list[tuple[str, str]]]:
     """seq -> [(MAC, where it was recorded)]: the head file and every release.json."""
     anchors: dict[int, list[tuple[str, str]]] = {}
-    head = read_head(home)
+    head = read_head(home) if head_file else None
     if head is not None:
         anchors.setdefault(head.seq, []).append((head.mac, f"the head file {head_path(home)}"))
     for path in sorted(Path(home).glob("releases/*/release.json")):

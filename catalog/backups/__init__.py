@@ -1,0 +1,116 @@
+"""Backups of a catalog home taken while it serves (`taza backup`), and restoring them
+(`taza restore`). See docs/operations.md.
+
+A backup is a folder:
+
+    DEST/backup.json   what it holds: every file with its size and SHA-256, the databases, the
+                       live release, the versions, what was left out and why. Written last: a
+                       folder without it is an interrupted backup and is never restored.
+    DEST/home/...      the home's files, at the same relative paths.
+
+What is copied is decided by rules over the whole home, not by a list of known files, so tables,
+files and folders added later are backed up without a change here:
+
+- version folders `datasets/<id>/<N>/` and release folders `releases/<R>/` never change once
+  renamed into place: hard-linked when DEST is on the same file system (else copied);
+- every other SQLite file (the STAC index, the stewards' database, the jobs, and any database
+  added later) is a live database: copied through SQLite's online backup API, a consistent
+  snapshot even while the server writes, never as a file;
+- SQLite files inside user-data folders (a GeoPackage in a version, an upload in a draft) are
+  files written once and renamed into place: copied as files, never opened;
+- everything else is copied as a file.
+
+Left out (EXCLUDED, named in backup.json): derived and runtime state, locks, work in progress,
+and secrets (`*.key`: keep keys apart from the data they protect, docs/operations.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path, PurePosixPath
+
+FORMAT = "taza-backup/1"
+MANIFEST = "backup.json"
+DATA_FOLDER = "home"
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+# Each rule: a test on the path relative to the home, and why that path is left out.
+EXCLUDED = {
+    "cache/": "derived data (rendered map tiles): rebuilt on demand",
+    "run/": "runtime files of the server's workers",
+    "publish.lock, stewards/locks/": "locks: held by running processes, empty",
+    "stewards/tmp/": "uploads still arriving: not part of any draft",
+    ".staging-*": "a publish in progress: removed by the next publish",
+    "*-wal, *-shm, *-journal": "SQLite's side files: each database is copied whole through "
+                               "its backup API",
+    ".<name>.<32 hex digits>": "a file being replaced by an atomic rename",
+    "*.key": "secrets (the audit key): keep and back them up apart from the data",
+}
+ATOMIC_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}$")
+USER_DATA = (("datasets",), ("releases",), ("stewards", "drafts"))
+
+
+class BackupError(Exception):
+    """A backup or restore that cannot be done; the message says why."""
+
+
+# How a file is copied:
+IMMUTABLE = "immutable"  # a version or release folder's file: hard link, or copy
+DATABASE = "database"  # a live SQLite database: SQLite's online backup API
+FILE = "file"  # copied as it is
+
+
+def excluded(relative: PurePosixPath) -> str | None:
+    """The EXCLUDED rule that leaves this path out, or None when it is backed up."""
+    parts, name = relative.parts, relative.name
+    rules = (
+        ("cache/", parts[0] == "cache"),
+        ("run/", parts[0] == "run"),
+        ("publish.lock, stewards/locks/", parts in (("publish.lock",),)
+         or parts[:2] == ("stewards", "locks")),
+        ("stewards/tmp/", parts[:2] == ("stewards", "tmp")),
+        (".staging-*", any(p.startswith(".staging-") for p in parts)),
+        ("*-wal, *-shm, *-journal", name.endswith(("-wal", "-shm", "-journal"))),
+        (".<name>.<32 hex digits>", bool(ATOMIC_TEMPORARY.match(name))),
+        ("*.key", name.endswith(".key")),
+    )
+    return next((rule for rule, matches in rules if matches), None)
+
+
+def kind_of(relative: PurePosixPath, path: Path) -> str:
+    """How a backed-up file is copied (see the module's docstring)."""
+    parts = relative.parts
+    if (len(parts) > 3 and parts[0] == "datasets" and parts[2].isdigit()) or \
+            (len(parts) > 2 and parts[0] == "releases" and parts[1].isdigit()):
+        return IMMUTABLE
+    if any(parts[:len(prefix)] == prefix for prefix in USER_DATA):
+        return FILE
+    return DATABASE if _is_sqlite(path) else FILE
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def safe_relative(text: str) -> PurePosixPath:
+    """A path from a backup's manifest, refused unless it stays inside the home."""
+    path = PurePosixPath(text)
+    if not text or "\x00" in text or "\\" in text or path.is_absolute() or \
+            any(part in ("", ".", "..") for part in text.split("/")):
+        raise BackupError(f"the backup names an unsafe path {text!r}; refusing it")
+    return path
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """Size and SHA-256 of a file, read in 1 MiB chunks."""
+    digest, size = hashlib.sha256(), 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()

@@ -1,0 +1,90 @@
+"""The `taza backup` and `taza restore` commands (thin: the work is in snapshot.py and
+restore.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from catalog.store import CatalogStore
+
+StoreFactory = Callable[[argparse.Namespace], CatalogStore]
+
+
+def add_commands(commands, store_of: StoreFactory) -> None:
+    """Add `backup` and `restore` to `taza`'s subparsers."""
+    backup = commands.add_parser(
+        "backup", help="snapshot the catalog home into a new folder (safe while it serves)",
+        description="Copy versions, releases, current.json, the STAC index, the stewards' "
+                    "database and drafts, and the jobs into DEST, consistently, while the "
+                    "server runs. See docs/operations.md.")
+    backup.add_argument("dest", type=Path, help="a new (or empty) folder, ideally on another disk")
+    backup.add_argument("--copy", action="store_true",
+                        help="copy version files even where they could be hard-linked")
+    backup.add_argument("--lock-timeout", type=float, default=600, metavar="SECONDS",
+                        help="give up when the catalog stays busy this long (default 600)")
+    backup.set_defaults(handler=lambda args: _backup(args, store_of(args)))
+
+    restore = commands.add_parser(
+        "restore", help="rebuild a catalog home (--home or $TAZA_HOME) from a backup",
+        description="Check every file of the backup against its recorded SHA-256, then "
+                    "rebuild the home from it. Stop the server first.")
+    restore.add_argument("source", type=Path, help="a folder written by `taza backup`")
+    restore.add_argument("--force", action="store_true",
+                         help="replace the contents of a home that is not empty")
+    restore.add_argument("--check", action="store_true",
+                         help="only check the backup's checksums; change nothing")
+    restore.set_defaults(handler=lambda args: _restore(args, store_of(args)))
+
+
+def _backup(args, store: CatalogStore) -> int:
+    from catalog.backups import BackupError
+    from catalog.backups.restore import content_summary
+    from catalog.backups.snapshot import take_backup
+
+    try:
+        manifest = take_backup(store.home, args.dest, link=not args.copy,
+                               lock_timeout=args.lock_timeout, log=_note)
+    except BackupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"backed up {store.home} into {args.dest}: {content_summary(manifest)}")
+    print(f"publishing was held for {manifest['locked_seconds']:.2f} s")
+    _mention_skipped(manifest)
+    return 0
+
+
+def _restore(args, store: CatalogStore) -> int:
+    from catalog.backups import BackupError
+    from catalog.backups.restore import content_summary, read_manifest, restore, verify
+
+    try:
+        if args.check:
+            manifest = read_manifest(args.source)
+            problems = verify(args.source, manifest)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+            if problems:
+                print(f"error: {len(problems)} file(s) do not match the backup's checksums",
+                      file=sys.stderr)
+                return 1
+            print(f"ok: {content_summary(manifest)}; every file matches its SHA-256")
+            return 0
+        manifest = restore(args.source, store.home, force=args.force)
+    except BackupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"restored {store.home} from {args.source}: {content_summary(manifest)}")
+    _mention_skipped(manifest)
+    return 0
+
+
+def _mention_skipped(manifest: dict) -> None:
+    for path, reason in manifest.get("skipped", {}).items():
+        print(f"not in the backup: {path} ({reason})", file=sys.stderr)
+
+
+def _note(message: str) -> None:
+    print(message, file=sys.stderr)
