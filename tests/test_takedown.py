@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import sqlite3
 import uuid
 from pathlib import Path
 from urllib.parse import urljoin
@@ -208,6 +209,7 @@ def test_purge_removes_every_trace_of_a_version_and_is_audited(api, tmp_path):
                     json={"version": 1}).status_code == 200
     api.wait_served(dataset_id, 1)
     assert files_holding(home, marker.encode())  # still on disk: taken down, not purged
+    assert cached_tiles(home, dataset_id) == {1: 1, 2: 1}
 
     live = taza("purge", dataset_id, "1", "--reason", "test", home=home, check=False)
     assert live.returncode == 1 and "is live: withdraw" in live.stderr
@@ -223,8 +225,7 @@ def test_purge_removes_every_trace_of_a_version_and_is_audited(api, tmp_path):
     # publishing draft's files, the server's runtime files.
     assert files_holding(home, marker.encode()) == []
     assert not (home / "datasets" / dataset_id / "2").exists()
-    assert not (home / "cache" / "tiles" / dataset_id / "2").exists()
-    assert (home / "cache" / "tiles" / dataset_id / "1").exists()  # other versions untouched
+    assert cached_tiles(home, dataset_id) == {1: 1}  # version 2's gone, version 1's kept
     for release in home.glob("releases/*/release.json"):
         assert json.loads(release.read_text())["datasets"].get(dataset_id) != 2, release
     assert not api.get(f"/stac/search?q={marker}").json()["features"]
@@ -247,9 +248,17 @@ def test_purge_removes_every_trace_of_a_version_and_is_audited(api, tmp_path):
     assert intent["actor"].startswith("cli:") and outcome["detail"]["intent"] == intent["seq"]
     assert outcome["detail"]["reason"] == "court order 17/2026"
     assert outcome["detail"]["files"] > 0 and outcome["detail"]["releases_rewritten"]
+    assert outcome["detail"]["tiles"] == 1
     assert log["chain"]["ok"]
 
 
 def files_holding(home: Path, needle: bytes) -> list[str]:
     return sorted(str(p.relative_to(home)) for p in home.rglob("*")
                   if p.is_file() and needle in p.read_bytes())
+
+
+def cached_tiles(home: Path, dataset_id: str) -> dict[int, int]:
+    """Version -> tiles of the dataset in the tile cache (catalog/store/tile_cache.py)."""
+    with sqlite3.connect(home / "cache" / "tiles.sqlite") as cache:
+        return dict(cache.execute("SELECT version, count(*) FROM tiles WHERE dataset = ? "
+                                  "GROUP BY version", (dataset_id,)).fetchall())
