@@ -207,3 +207,24 @@ def test_a_broken_unkeyed_log_is_not_sealed(scratch_home):
     refused = taza("audit", "--migrate", home=scratch_home, check=False)
     assert refused.returncode == 1 and "broken at entry 2" in refused.stderr
     assert not (scratch_home / "keys/audit.key").exists()
+
+
+def test_a_head_ahead_of_a_restored_database_is_reported_then_reset_on_record(home, tmp_path):
+    """A database restored from a backup while the head file, kept outside the home, moved on:
+    verify says the log was cut short, and `--reset-head` accepts it with an entry saying so."""
+    backup = tmp_path / "backup"
+    shutil.copytree(home, backup)
+    taza("users", "add", "five", "--role", "reviewer", home=home)  # after the backup
+    shutil.copy(home / "keys" / "audit.head", backup / "keys" / "audit.head")
+    restored = verify(backup)
+    assert restored.returncode == 1 and "entry 7, recorded in the head file" in restored.stderr
+    reset = taza("audit", "--reset-head", home=backup)
+    assert "entries 7-7 of that log are not in this database" in reset.stdout
+    assert verify(backup).returncode == 0
+    last = rows(backup)[-1]
+    assert last["action"] == "audit.head_reset" and last["seq"] == 7
+    assert json.loads(last["detail"])["replaced_head"]["seq"] == 7
+    # A chain broken in the database is never accepted this way.
+    sqlite_shell(backup, DROP_TRIGGERS, "UPDATE audit SET actor = 'mallory' WHERE seq = 2;")
+    refused = taza("audit", "--reset-head", home=backup, check=False)
+    assert refused.returncode == 1 and "broken at entry 2" in refused.stderr
