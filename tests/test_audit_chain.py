@@ -15,8 +15,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.conftest import copy_dataset, taza
+from tests.conftest import copy_dataset, start_server, stop_server, taza
 
 DROP_TRIGGERS = "DROP TRIGGER audit_no_update; DROP TRIGGER audit_no_delete;"
 TAMPERING = {  # run with the sqlite3 shell, as the attacker would
@@ -228,3 +229,22 @@ def test_a_head_ahead_of_a_restored_database_is_reported_then_reset_on_record(ho
     sqlite_shell(backup, DROP_TRIGGERS, "UPDATE audit SET actor = 'mallory' WHERE seq = 2;")
     refused = taza("audit", "--reset-head", home=backup, check=False)
     assert refused.returncode == 1 and "broken at entry 2" in refused.stderr
+
+
+def test_the_api_refuses_changes_it_cannot_audit_with_503(scratch_home):
+    token = taza("users", "add", "root", "--role", "admin", home=scratch_home).stdout.split(
+        "token: ")[1].strip()
+    (scratch_home / "keys" / "audit.key").unlink()
+    server = start_server(scratch_home, workers=1)
+    try:
+        answer = requests.post(f"{server.url}/api/datasets", json={"id": "roads",
+                               "organisation": "ministry-a"},
+                               headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["code"] == "ServiceUnavailable"
+        assert "audit key" in answer.json()["description"]
+        # Nothing was changed without its entry: the dataset does not exist.
+        assert server.get("/api/datasets/roads",
+                          headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    finally:
+        stop_server(server)
