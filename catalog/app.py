@@ -132,21 +132,22 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
         # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
         response = send_from_directory(folder, filename, conditional=True,
                                        mimetype=files.get(filename, "application/yaml"))
-        response.headers["Cache-Control"] = "public, max-age=31536000, immutable"
+        response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
         return response
 
 
 def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> dict:
-    """The record of a published version, or 404: only released versions are served."""
+    """The record of the live version, or 404: a version taken down by a rollback or a
+    withdrawal is served to its stewards through /api only."""
     if not DATASET_ID.match(dataset_id) or not (version.isdigit() or version == "latest"):
         abort(404, description="no such dataset version")
-    release = store.current()
-    if release is None or dataset_id not in release.datasets:
+    live = store.live_version(dataset_id)
+    if live is None:
         abort(404, description=f"no published dataset {dataset_id!r}")
-    number = release.datasets[dataset_id] if version == "latest" else int(version)
-    if number not in store.versions(dataset_id):
-        abort(404, description=f"{dataset_id} has no version {version}")
-    return store.record(dataset_id, number)
+    if version != "latest" and int(version) != live:
+        abort(404, description=f"{dataset_id} version {version} is not public; the live "
+                               f"version is {live}")
+    return store.record(dataset_id, live)
 
 
 def _add_error_handlers(app: Flask) -> None:

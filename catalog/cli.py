@@ -52,6 +52,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)))
     serve.add_argument("--public-url", help="URL clients use (default http://HOST:PORT)")
     serve.set_defaults(handler=_serve)
+    purge = commands.add_parser(
+        "purge", help="remove a version that is not live everywhere (a legal takedown)")
+    purge.add_argument("dataset")
+    purge.add_argument("version", type=int)
+    purge.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    purge.set_defaults(handler=_purge)
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
     stewards_cli.add_commands(commands, _store)
     backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
@@ -92,7 +98,7 @@ def _publish(args) -> int:
     failed = 0
     for path in manifests:
         try:
-            result = publish(path, store)
+            result = publish(path, store, context={"via": "taza publish"})
         except ValidationFailed as err:
             failed += 1
             print(f"REJECTED {path}: {len(err.problems)} problem(s); nothing was published",
@@ -106,10 +112,24 @@ def _publish(args) -> int:
             state = "unchanged" if result.unchanged else "published"
             print(f"{state:9} {result.dataset_id} version {result.version} "
                   f"(release {result.release})")
-            if not result.unchanged:
-                stewards_cli.record_publish(store, result.dataset_id, result.version,
-                                            result.release)
     return 1 if failed else 0
+
+
+def _purge(args) -> int:
+    from catalog.publish import purge
+    from catalog.stewards.releases import forget_published_drafts
+
+    store = _store(args)
+    try:
+        removed = purge(store, args.dataset, args.version, args.reason,
+                        forget=[forget_published_drafts(store.home)])
+    except PublishError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"purged {args.dataset} version {args.version}: {removed['files']} files "
+          f"({removed['bytes']:,} bytes); releases rewritten: "
+          f"{', '.join(map(str, removed['releases_rewritten'])) or 'none'}")
+    return 0
 
 
 def _list(args) -> int:
@@ -121,7 +141,7 @@ def _list(args) -> int:
     print(f"release {release.number}")
     for dataset_id, version in sorted(release.datasets.items()):
         print(f"  {dataset_id:28} version {version} (versions: "
-              f"{', '.join(map(str, store.versions(dataset_id)))})")
+              f"{', '.join(map(str, store.released_versions(dataset_id)))})")
     return 0
 
 

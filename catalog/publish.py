@@ -2,15 +2,21 @@
 
 Every publish makes a new immutable version. Nothing becomes visible until the final atomic
 switch of current.json (see catalog.store), so a failure at any step, or a killed process,
-leaves the previous release serving.
+leaves the previous release serving. Every switch (publish, rollback, withdraw, rebuild) and
+every purge writes an intent entry in the audit log before it changes anything and an outcome
+entry after; the next operation records how a killed one ended (catalog.store.audit).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
 import shutil
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +29,7 @@ from catalog.sources.raster import RasterInfo, inspect_raster
 from catalog.sources.vector import VectorInfo, inspect_vector
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.stac_api import sync as stac_index
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
 PIPELINE_VERSION = "2"  # 2: stored feature text beside each GeoPackage
@@ -51,14 +57,18 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
     return manifest, info
 
 
-def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True) -> PublishResult:
+def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
+            actor: str | None = None, context: dict | None = None) -> PublishResult:
     """Publish one dataset as a new version, or report it unchanged.
 
     wait=False raises catalog.store.StoreBusy instead of queueing behind another publish.
+    actor (default: the operating-system user) and context (for instance the draft) go into
+    the audit entries.
     """
     manifest, info = validate(manifest_path)
     fingerprint = _fingerprint(manifest)
-    with store.lock(wait=wait):
+    actor = actor or audit.os_actor()
+    with _locked(store, wait, actor):
         release = store.current()
         live = release.datasets.get(manifest.id) if release else None
         if live is not None and store.record(manifest.id, live)["fingerprint"] == fingerprint:
@@ -71,59 +81,164 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True) -
             raise PublishError(f"{manifest.id}: conversion failed: {err}") from err
         datasets = dict(release.datasets) if release else {}
         datasets[manifest.id] = version
-        new_release = _switch(store, datasets)
+        new_release = _switch(store, datasets, actor, "dataset.publish", manifest.id,
+                              version=version, **(context or {}))
     return PublishResult(manifest.id, version, new_release.number)
 
 
-def rollback(store: CatalogStore, dataset_id: str, version: int,
-             wait: bool = True) -> PublishResult:
+def rollback(store: CatalogStore, dataset_id: str, version: int, wait: bool = True,
+             actor: str | None = None) -> PublishResult:
     """Make an earlier version live again, as a new release (history is never rewritten).
 
     A withdrawn dataset comes back the same way: any released version can be made live.
     """
-    with store.lock(wait=wait):
+    actor = actor or audit.os_actor()
+    with _locked(store, wait, actor):
         release = store.current()
-        if version not in store.versions(dataset_id):
-            raise PublishError(f"{dataset_id} has no version {version}; "
-                               f"versions: {store.versions(dataset_id)}")
+        released = store.released_versions(dataset_id)
+        if version not in released:
+            raise PublishError(f"{dataset_id} has no released version {version}; "
+                               f"versions: {released}")
         datasets = dict(release.datasets) if release else {}
         datasets[dataset_id] = version
-        new_release = _switch(store, datasets)
+        new_release = _switch(store, datasets, actor, "dataset.rollback", dataset_id,
+                              version=version)
     return PublishResult(dataset_id, version, new_release.number)
 
 
-def withdraw(store: CatalogStore, dataset_id: str, wait: bool = True) -> int:
+def withdraw(store: CatalogStore, dataset_id: str, wait: bool = True,
+             actor: str | None = None) -> int:
     """Take a dataset out of the live release; its versions stay on disk for rollback."""
-    with store.lock(wait=wait):
+    actor = actor or audit.os_actor()
+    with _locked(store, wait, actor):
         release = store.current()
         if release is None or dataset_id not in release.datasets:
             raise PublishError(f"{dataset_id} is not published")
         datasets = {k: v for k, v in release.datasets.items() if k != dataset_id}
-        return _switch(store, datasets).number
+        return _switch(store, datasets, actor, "dataset.withdraw", dataset_id,
+                       version=release.datasets[dataset_id]).number
 
 
-def rebuild_release(store: CatalogStore) -> int | None:
+def rebuild_release(store: CatalogStore, actor: str | None = None) -> int | None:
     """Re-issue the live state as a new release (for instance after themes changed)."""
-    with store.lock():
+    actor = actor or audit.os_actor()
+    with _locked(store, True, actor):
         release = store.current()
         if release is None:
             return None
-        return _switch(store, release.datasets).number
+        return _switch(store, release.datasets, actor, "release.rebuild", None).number
 
 
-def _switch(store: CatalogStore, datasets: dict[str, int]):
+def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
+          actor: str | None = None,
+          forget: Iterable[Callable[[str, int], object]] = ()) -> dict:
+    """Remove a version that is not live, everywhere (a legal takedown), with an audit entry.
+
+    The store removes the version folder, every release and static STAC reference to it and
+    its cached tiles; the STAC index is scrubbed; `forget` are the callers' removers of what
+    they keep about it (the stewards: the publishing draft's files). The version number is
+    never used again.
+    """
+    if not reason or not reason.strip():
+        raise PublishError("say why the version is purged (--reason)")
+    actor = actor or audit.os_actor()
+    with _locked(store, True, actor):
+        try:
+            store.check_purgeable(dataset_id, version)
+        except StoreRefused as err:
+            raise PublishError(str(err)) from err
+        intent = _record_intent(store, actor, dataset_id, operation="dataset.purge",
+                                version=version, reason=reason)
+        removed = store.purge_version(dataset_id, version)
+        removed["tiles"] = tile_cache.drop_version(store.home, dataset_id, version)
+        for remove in forget:
+            remove(dataset_id, version)
+        release = store.current()
+        if release is not None:
+            stac_index.apply_release(store, release)  # a lagging index may still hold it
+        stac_index.scrub(store)
+        _record_outcome(store, actor, "dataset.purge", dataset_id, intent=intent.seq,
+                        version=version, reason=reason, **removed)
+    return removed
+
+
+@contextlib.contextmanager
+def _locked(store: CatalogStore, wait: bool, actor: str) -> Iterator[None]:
+    """The publish lock, after resolving in the audit log what a killed operation left."""
+    with store.lock(wait=wait):
+        try:
+            _recover_interrupted(store, actor)
+        except (audit.AuditError, sqlite3.Error) as err:
+            raise PublishError(f"the audit log cannot take entries ({err}); nothing was "
+                               "changed") from err
+        yield
+
+
+def _recover_interrupted(store: CatalogStore, actor: str) -> None:
+    """An intent without an outcome: its operation was killed. Say whether it went live."""
+    for intent in audit.unresolved_intents(store.home):
+        detail = intent["detail"]
+        outcome = {"intent": intent["seq"], "operation": detail.get("operation")}
+        if detail.get("operation") == "dataset.purge":
+            version = detail.get("version")
+            outcome["finished"] = (version in store.purged_versions(intent["dataset_id"]) and
+                                   not store.version_dir(intent["dataset_id"], version).exists())
+        else:
+            outcome["release"] = detail.get("release")
+            outcome["live"] = _went_live(store, intent["seq"])
+        audit.record(store.home, actor, "release.recovered", intent["dataset_id"], **outcome)
+
+
+def _went_live(store: CatalogStore, intent_seq: int) -> bool:
+    return any(r.audit and r.audit.get("seq") == intent_seq for r in store.live_releases())
+
+
+def _switch(store: CatalogStore, datasets: dict[str, int], actor: str, action: str,
+            dataset_id: str | None, **detail) -> Release:
+    """Intent entry, release switch, outcome entry, then the STAC index."""
     records = [store.record(i, v) for i, v in sorted(datasets.items())]
     themes = settings.themes()
 
     def build_stac(target: Path) -> None:
         write_static_catalog(build_catalog(records, themes), target)
 
+    number = store.next_release_number()
+    current = store.current()
+    intent = _record_intent(store, actor, dataset_id, operation=action, release=number,
+                            previous=current.number if current else None, **detail)
     try:
-        release = store.switch(datasets, build_stac)
+        release = store.switch(datasets, build_stac, number, intent.as_dict())
     except Exception as err:
-        raise PublishError(f"could not build the new release: {err}") from err
+        if not _went_live(store, intent.seq):
+            _record_outcome(store, actor, "release.failed", dataset_id, intent=intent.seq,
+                            release=number, error=str(err))
+            raise PublishError(f"could not build the new release: {err}") from err
+        release = store.current()  # failed after current.json was replaced: it is live
+    _record_outcome(store, actor, action, dataset_id, intent=intent.seq,
+                    release=release.number, **detail)
     stac_index.apply_release(store, release)  # only the changed datasets; never raises
     return release
+
+
+def _record_intent(store: CatalogStore, actor: str, dataset_id: str | None,
+                   **detail) -> audit.Anchor:
+    """Before any change: without the intent on record, nothing happens."""
+    try:
+        return audit.record(store.home, actor, audit.INTENT, dataset_id, **detail)
+    except (audit.AuditError, sqlite3.Error) as err:
+        raise PublishError(f"the audit log did not take the intent entry ({err}); nothing "
+                           "was changed") from err
+
+
+def _record_outcome(store: CatalogStore, actor: str, action: str, dataset_id: str | None,
+                    **detail) -> None:
+    """After the change: it happened whatever the log says now. If the entry cannot be
+    written, the next operation's recovery entry says how it ended."""
+    try:
+        audit.record(store.home, actor, action, dataset_id, **detail)
+    except (audit.AuditError, sqlite3.Error) as err:
+        print(f"warning: audit outcome of {action} not recorded ({err}); the next operation "
+              "records it", file=sys.stderr)
 
 
 def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
@@ -148,7 +263,7 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
         record["assets"] = [asset.as_dict()]
         record["rasters"] = [{**dataclasses.asdict(facts), "asset": asset.as_dict()}]
     shutil.copyfile(manifest.path, staging / "manifest.yaml")
-    version = store.versions(manifest.id)[-1] + 1 if store.versions(manifest.id) else 1
+    version = store.next_version(manifest.id)
     record["version"] = version
     (staging / "record.json").write_text(settings.to_json(record), encoding="utf-8")
     committed = store.commit_version(manifest.id, staging)

@@ -11,6 +11,10 @@ import yaml
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("TAZA_CONFIG_DIR", PROJECT_ROOT / "config"))
+# The files and tiles of a dataset version never change, but a rollback, withdrawal or purge
+# takes a version down: browsers and proxies may keep it five minutes, not a year. ETags make
+# the re-check after that a cheap 304.
+VERSION_CACHE_CONTROL = "public, max-age=300"
 
 
 def home() -> Path:

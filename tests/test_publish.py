@@ -290,9 +290,10 @@ def test_new_version_is_served_without_restart(tmp_path, scratch_home):
                 break
             time.sleep(0.2)
         assert counts == {5}
-        # The old version stays downloadable at its own URL; the STAC links to the new one.
-        old = server.get("/assets/airports/1/airports.geojson").json()
-        assert len(old["features"]) == 17
+        # The old version is no longer public (issue 11: only the live version is; its
+        # stewards reach it through /api); `latest` and the new version's URL serve the new one.
+        assert server.get("/assets/airports/1/airports.geojson").status_code == 404
+        assert len(server.get("/assets/airports/2/airports.geojson").json()["features"]) == 5
         latest = server.get("/assets/airports/latest/airports.geojson").json()
         assert len(latest["features"]) == 5
     finally:

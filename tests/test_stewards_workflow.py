@@ -113,14 +113,18 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     time.sleep(max(0.0, published_at + PROPAGATION_BOUND_S - time.monotonic()))
     assert_served_everywhere(api, dataset_id, 3, "2")
 
-    versions = api.get(f"/api/datasets/{dataset_id}/versions").json()
+    # Only the live version is public (issue 11); the dataset's stewards still reach version 1.
+    public = api.get(f"/api/datasets/{dataset_id}/versions").json()
+    assert [(v["version"], v["live"]) for v in public["versions"]] == [(2, True)]
+    versions = api.get(f"/api/datasets/{dataset_id}/versions", "alice").json()
     assert [(v["version"], v["live"], v["published_by"]) for v in versions["versions"]] == [
         (1, False, "alice"), (2, True, "anna")]
-    old = api.get(f"/api/datasets/{dataset_id}/versions/1/files/{dataset_id}.geojson")
+    old = api.get(f"/api/datasets/{dataset_id}/versions/1/files/{dataset_id}.geojson", "alice")
     assert old.status_code == 200 and len(old.json()["features"]) == 5
-    manifest = api.get(f"/api/datasets/{dataset_id}/versions/1/files/manifest.yaml")
+    manifest = api.get(f"/api/datasets/{dataset_id}/versions/1/files/manifest.yaml", "alice")
     assert manifest.status_code == 200 and f"id: {dataset_id}" in manifest.text
-    assert api.get(f"/api/datasets/{dataset_id}/versions/1/files/record.json").status_code == 404
+    assert api.get(f"/api/datasets/{dataset_id}/versions/1/files/record.json",
+                   "alice").status_code == 404
 
     # Another organisation can neither roll back nor withdraw.
     assert api.post(f"/api/datasets/{dataset_id}/rollback", "bob",
@@ -146,12 +150,17 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     log = api.get(f"/api/audit?dataset={dataset_id}", "root").json()
     assert log["chain"]["ok"]
     actions = [(e["actor"], e["action"]) for e in log["entries"]]
-    assert actions[:8] == [
+    # Each release switch: an intent entry before it, the outcome after (issue 11, item 5).
+    assert actions[:10] == [
         ("alice", "dataset.create"), ("alice", "draft.create"), ("alice", "draft.manifest"),
         ("alice", "draft.upload"), ("alice", "draft.submit"), ("rita", "draft.approve"),
-        ("alice", "draft.publish"), ("anna", "draft.create")]
-    assert actions[-4:] == [("anna", "draft.publish"), ("alice", "dataset.rollback"),
-                            ("alice", "dataset.withdraw"), ("alice", "dataset.rollback")]
+        ("alice", "release.intent"), ("alice", "dataset.publish"), ("alice", "draft.publish"),
+        ("anna", "draft.create")]
+    assert actions[-9:] == [
+        ("anna", "release.intent"), ("anna", "dataset.publish"), ("anna", "draft.publish"),
+        ("alice", "release.intent"), ("alice", "dataset.rollback"),
+        ("alice", "release.intent"), ("alice", "dataset.withdraw"),
+        ("alice", "release.intent"), ("alice", "dataset.rollback")]
     assert api.get("/api/audit", "alice").status_code == 403
     assert api.get("/api/audit").status_code == 401
     assert api.get("/api/audit?limit=0", "root").status_code == 400
@@ -241,7 +250,8 @@ def test_cli_versions_rollback_withdraw_are_audited(api, tmp_path):
     assert "is withdrawn" in taza("versions", dataset_id, home=home).stdout
     log = api.get(f"/api/audit?dataset={dataset_id}", "root").json()["entries"]
     cli = [(e["action"], e["detail"]) for e in log if e["actor"].startswith("cli:")]
-    assert [action for action, _ in cli] == ["dataset.rollback", "dataset.withdraw"]
+    assert [action for action, _ in cli] == ["release.intent", "dataset.rollback",
+                                             "release.intent", "dataset.withdraw"]
     assert "audit chain ok" in taza("audit", home=home).stderr
 
 

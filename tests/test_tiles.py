@@ -148,7 +148,8 @@ def test_tile_indices_are_checked(z, x, y):
 def png(response) -> np.ndarray:
     assert response.status_code == 200, response.text
     assert response.headers["Content-Type"] == "image/png"
-    assert "immutable" in response.headers["Cache-Control"]
+    # Versioned, but a version can be taken down: five minutes, not "immutable" (issue 11).
+    assert response.headers["Cache-Control"] == "public, max-age=300"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         memory = MemoryFile(response.content)

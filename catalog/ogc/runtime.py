@@ -45,10 +45,7 @@ class OgcRuntime:
             PLUGINS[kind][name] = dotted_path
         _skip_identity_bbox_transforms()
         config, openapi = self._build()
-        runtime_dir = self.store.home / "run" / str(os.getpid())
-        runtime_dir.mkdir(parents=True, exist_ok=True)
-        config_path = _write_yaml(runtime_dir / "pygeoapi.yml", config)
-        openapi_path = _write_yaml(runtime_dir / "openapi.yml", openapi)
+        config_path, openapi_path = self._write_runtime_files(config, openapi)
         os.environ["PYGEOAPI_CONFIG"] = str(config_path)
         os.environ["PYGEOAPI_OPENAPI"] = str(openapi_path)
         module = importlib.import_module("pygeoapi.flask_app")
@@ -68,6 +65,8 @@ class OgcRuntime:
         with self._lock:
             if number != self.release:
                 config, openapi = self._build()
+                # Rewritten too, so no file keeps the metadata of a version taken down.
+                self._write_runtime_files(config, openapi)
                 self._install(self.flask_module, config, openapi)
 
     def _build(self) -> tuple[dict, dict]:
@@ -81,6 +80,13 @@ class OgcRuntime:
         openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
                                    sorted(self.fields))
         return config, openapi
+
+    def _write_runtime_files(self, config: dict, openapi: dict) -> tuple[Path, Path]:
+        """pygeoapi reads its config and OpenAPI document from files, once per worker."""
+        runtime_dir = self.store.home / "run" / str(os.getpid())
+        runtime_dir.mkdir(parents=True, exist_ok=True)
+        return (_write_yaml(runtime_dir / "pygeoapi.yml", config),
+                _write_yaml(runtime_dir / "openapi.yml", openapi))
 
     def _install(self, module, config: dict, openapi: dict) -> None:
         from pygeoapi.api import API

@@ -58,12 +58,11 @@ def _licence(licence: str) -> dict:
 
 
 def _versions(store: CatalogStore, dataset_id: str, live: int) -> list[dict]:
-    out = []
-    for number in reversed(store.versions(dataset_id)):
-        record = store.record(dataset_id, number)
-        out.append({"number": number, "published_at": record["published_at"],
-                    "live": number == live, "files": record["assets"]})
-    return out
+    """Only the live version is public: earlier ones were taken down by a rollback (their
+    stewards still reach them through /api)."""
+    record = store.record(dataset_id, live)
+    return [{"number": live, "published_at": record["published_at"], "live": True,
+             "files": record["assets"]}]
 
 
 def _bbox(record: dict) -> list[float]:

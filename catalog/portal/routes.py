@@ -16,7 +16,6 @@ from catalog.portal import dataset_page, i18n, layers, tiles, vector_tiles
 from catalog.store import CatalogStore
 from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
 
-IMMUTABLE = "public, max-age=31536000, immutable"
 RASTER_STYLES = ("relief", "values")
 
 
@@ -132,11 +131,13 @@ def _no_parameters() -> None:
 
 
 def _released(store: CatalogStore, dataset_id: str, version: int, kind: str) -> dict:
-    release = store.current()
-    if release is None or dataset_id not in release.datasets:
+    """The record of the live version: tiles of a version taken down are 404."""
+    live = store.live_version(dataset_id)
+    if live is None:
         abort(404, description=f"no published dataset {dataset_id!r}")
-    if version not in store.versions(dataset_id):
-        abort(404, description=f"{dataset_id} has no version {version}")
+    if version != live:
+        abort(404, description=f"{dataset_id} version {version} is not public; the live "
+                               f"version is {live}")
     record = store.record(dataset_id, version)
     if record["kind"] != kind:
         abort(404, description=f"{dataset_id} is a {record['kind']} dataset, not {kind}")
@@ -152,9 +153,11 @@ def _tile(z: int, x: int, y: int, max_zoom: int) -> tiles.TileBounds:
 
 def _tile_response(answer: tiles.Answer, empty: bytes, media_type: str) -> Response:
     response = Response(answer.data if answer.data is not None else empty, mimetype=media_type)
-    response.headers["Cache-Control"] = IMMUTABLE  # versioned URLs: the content never changes
+    # Versioned URLs: the content never changes, but the version can be taken down.
+    response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
     response.headers["Server-Timing"] = f'tile;desc="{tiles.ANSWERS[answer.how]}"'
-    return response
+    response.add_etag()
+    return response.make_conditional(request)
 
 
 def _coordinate(name: str, low: float, high: float) -> float:

@@ -83,6 +83,9 @@ class StacBackend(Protocol):
         datasets in `removals`, and record `release` as indexed. With `expected_release`
         given, write nothing and return False unless the index is still at that release."""
 
+    def scrub(self) -> None:
+        """Leave no trace of removed entries in storage (after a purge)."""
+
     def search(self, query: ItemSearch) -> Page:
         """Items matching every criterion, in `sortby` order (default: newest first)."""
 

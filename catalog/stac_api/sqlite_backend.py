@@ -266,6 +266,16 @@ class SqliteBackend:
             raise
         return True
 
+    def scrub(self) -> None:
+        """Make removed entries unrecoverable from the file (after a purge): full-text
+        segments keep deleted terms until merged, and SQLite keeps deleted rows in free pages
+        and in the write-ahead log until the file is rewritten and the log emptied."""
+        conn = self.connect()
+        for table in ("items_fts", "collections_fts"):
+            conn.execute(f"INSERT INTO {table} ({table}) VALUES ('optimize')")  # noqa: S608
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def _delete_dataset(self, conn: sqlite3.Connection, dataset_id: str) -> None:
         rows = conn.execute("SELECT pk, id FROM collections WHERE dataset_id = ?", (dataset_id,))
         for pk, collection_id in rows.fetchall():

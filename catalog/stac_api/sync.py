@@ -57,6 +57,11 @@ def apply_release(store: CatalogStore, release: Release) -> None:
         LOGGER.warning("STAC index update failed", exc_info=True)
 
 
+def scrub(store: CatalogStore) -> None:
+    """After a purge: nothing of the purged version may remain readable in the index file."""
+    open_index(store).scrub()
+
+
 def ensure_current(store: CatalogStore, backend: StacBackend) -> None:
     """Catch up with the live release if the index is behind (or ahead, after a restore)."""
     release = store.current()

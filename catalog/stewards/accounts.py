@@ -14,8 +14,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog.stewards import audit
 from catalog.stewards.db import connect
+from catalog.store import audit
 
 ROLES = ("steward", "reviewer", "admin")
 NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")

@@ -13,8 +13,9 @@ from functools import wraps
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
+from catalog import settings
 from catalog.sources.uploads import UploadLimits, UploadOptions
-from catalog.stewards import accounts, audit, drafts, releases, report
+from catalog.stewards import accounts, drafts, releases, report
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import (
     BadRequest,
@@ -25,7 +26,7 @@ from catalog.stewards.errors import (
     Unsupported,
 )
 from catalog.stewards.receive import MULTIPART_OVERHEAD, receive_multipart, receive_raw
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, audit
 
 MANIFEST_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml",
                   "text/x-yaml")
@@ -44,6 +45,14 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
         response.status_code = error.status
         if error.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="taza"'
+        return response
+
+    @api.errorhandler(audit.AuditError)
+    def audit_unavailable(error: audit.AuditError):
+        # Nothing is changed without its audit entry; the operator must fix the log's key.
+        response = jsonify(code="ServiceUnavailable", status=503,
+                           description=f"the audit log cannot take entries: {error}")
+        response.status_code = 503
         return response
 
     @api.get("/api")
@@ -179,11 +188,15 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
     @api.get("/api/datasets/<dataset_id>/versions/<int:version>/files/<filename>")
     @params()
     def version_file(dataset_id: str, version: int, filename: str):
-        path, media_type = releases.version_file(home, store, current_user(home), dataset_id,
-                                                 version, filename)
+        path, media_type, public = releases.version_file(home, store, current_user(home),
+                                                         dataset_id, version, filename)
         # conditional=True: HTTP Range and ETags, so big files resume and GDAL can read them.
-        return send_file(path, mimetype=media_type, conditional=True, as_attachment=True,
-                         download_name=f"{dataset_id}-v{version}-{filename}")
+        response = send_file(path, mimetype=media_type, conditional=True, as_attachment=True,
+                             download_name=f"{dataset_id}-v{version}-{filename}")
+        # A version taken down must not linger in shared caches (settings.VERSION_CACHE_CONTROL).
+        response.headers["Cache-Control"] = (settings.VERSION_CACHE_CONTROL if public
+                                             else "private, no-store")
+        return response
 
     @api.post("/api/datasets/<dataset_id>/rollback")
     @params()
@@ -231,8 +244,8 @@ ENDPOINTS = {
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",
     "GET /api/datasets/{id}/draft/report[?f=html]": "the validation report",
     "POST /api/datasets/{id}/draft/submit|approve|reject|publish": "the review workflow",
-    "GET /api/datasets/{id}/versions": "released versions and their files",
-    "GET /api/datasets/{id}/versions/{n}/files/{file}": "download a file of any version",
+    "GET /api/datasets/{id}/versions": "the live version (and, in your scope, earlier ones)",
+    "GET /api/datasets/{id}/versions/{n}/files/{file}": "download a file of a version",
     "POST /api/datasets/{id}/rollback": 'make a version live again: {"version": N}',
     "POST /api/datasets/{id}/withdraw": "take the dataset out of the live catalog",
     "GET /api/reviews": "submitted drafts waiting for review",

@@ -7,7 +7,6 @@ change it makes is recorded in the audit log as `cli:<operating-system user>`.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -53,32 +52,30 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     audit_log.add_argument("--after", type=int, default=0)
     audit_log.add_argument("--limit", type=int, default=1000)
     audit_log.add_argument("--verify", action="store_true",
-                           help="only check the hash chain (exit 1 when broken)")
+                           help="only check the chain (exit 1 when broken)")
+    audit_log.add_argument("--migrate", action="store_true",
+                           help="seal a log of unkeyed entries under the audit key, once")
+    audit_log.add_argument("--reset-head", action="store_true",
+                           help="take the chain as it is as its head (after a restore)")
     audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)))
 
 
 def cli_admin():
     """The command line's identity: an admin named after the operating-system user."""
     from catalog.stewards.accounts import User
+    from catalog.store.audit import os_actor
 
-    return User(id=0, name=f"cli:{_os_user()}", role="admin", organisation=None)
-
-
-def record_publish(store: CatalogStore, dataset_id: str, version: int, release: int) -> None:
-    """Audit a `taza publish` (published from a manifest on disk, without review)."""
-    from catalog.stewards import audit
-
-    audit.record(store.home, cli_admin().name, "dataset.publish", dataset_id,
-                 version=version, release=release, via="taza publish")
+    return User(id=0, name=os_actor(), role="admin", organisation=None)
 
 
 def _guarded(action: Callable[[], int]) -> int:
     from catalog.stewards.accounts import AccountError
     from catalog.stewards.errors import ServiceError
+    from catalog.store.audit import AuditError
 
     try:
         return action()
-    except (AccountError, ServiceError) as err:
+    except (AccountError, ServiceError, AuditError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
@@ -166,8 +163,12 @@ def _withdraw(args, store: CatalogStore) -> int:
 
 
 def _audit(args, store: CatalogStore) -> int:
-    from catalog.stewards import audit
+    from catalog.store import audit
 
+    if args.migrate:
+        return _guarded(lambda: _audit_migrate(store))
+    if args.reset_head:
+        return _guarded(lambda: _audit_reset_head(store))
     check = audit.verify(store.home)
     if not args.verify:
         for entry in audit.entries(store.home, args.after, args.limit):
@@ -175,14 +176,34 @@ def _audit(args, store: CatalogStore) -> int:
             print(f"{entry['seq']:>6} {entry['at']} {entry['actor']:20} {entry['action']:22} "
                   f"{entry['dataset_id'] or '-':24} {detail}")
     if check.ok:
-        print(f"audit chain ok: {check.entries} entries", file=sys.stderr)
+        unkeyed = (f"; {check.unkeyed_entries} unkeyed entries from before keying"
+                   if check.unkeyed_entries else "")
+        print(f"audit chain ok: {check.entries} entries, {check.anchors_checked} recorded "
+              f"heads checked{unkeyed}", file=sys.stderr)
         return 0
     print(f"AUDIT CHAIN BROKEN at entry {check.first_bad_seq}: {check.reason}", file=sys.stderr)
     return 1
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "unknown"
+def _audit_reset_head(store: CatalogStore) -> int:
+    from catalog.store import audit
+
+    anchor, replaced = audit.reset_head(store.home, cli_admin().name)
+    if replaced is not None and replaced.seq >= anchor.seq:
+        print(f"the head file named entry {replaced.seq}; entries {anchor.seq}-{replaced.seq}"
+              " of that log are not in this database (recorded in entry "
+              f"{anchor.seq}, audit.head_reset)")
+    print(f"audit head: entry {anchor.seq}")
+    return 0
+
+
+def _audit_migrate(store: CatalogStore) -> int:
+    from catalog.store import audit
+
+    anchor = audit.migrate(store.home, cli_admin().name)
+    if anchor is None:
+        print("nothing to migrate: the log's entries are keyed")
+    else:
+        print(f"sealed {anchor.seq - 1} unkeyed entries under the key {audit.key_path(store.home)}"
+              f" (entry {anchor.seq}); new entries are keyed")
+    return 0

@@ -2,7 +2,7 @@
 
 One file, TAZA_HOME/stewards/stewards.sqlite, in WAL mode so gunicorn workers and the `taza`
 command read while one of them writes. Every statement takes parameters; none is built from
-user input. The audit table has no UPDATE or DELETE path in the code, and triggers refuse both.
+user input. The audit table is catalog.store.audit's (the release switch writes to it too).
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ import contextlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+
+from catalog.store import audit
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 15_000
@@ -60,20 +62,6 @@ CREATE TABLE IF NOT EXISTS contributors (
     user_id INTEGER NOT NULL REFERENCES users(id),
     PRIMARY KEY (draft_id, user_id)
 );
-CREATE TABLE IF NOT EXISTS audit (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    dataset_id TEXT,
-    detail TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
-);
-CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
-CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
-    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 """
 
 
@@ -105,11 +93,14 @@ def connect(home: Path, write: bool = True) -> Iterator[sqlite3.Connection]:
             connection.execute("ROLLBACK")
             raise
         connection.execute("COMMIT")
+        if write:
+            audit.advance_head(home, connection)
     finally:
         connection.close()
 
 
 def _ensure_schema(connection: sqlite3.Connection) -> None:
+    audit.ensure_schema(connection)
     if connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
         return
     connection.execute("PRAGMA journal_mode = WAL")

@@ -33,7 +33,7 @@ from catalog.sources.uploads import (
     format_of,
     stage,
 )
-from catalog.stewards import audit, report
+from catalog.stewards import report
 from catalog.stewards.access import (
     EDITORS,
     REVIEWERS,
@@ -55,7 +55,7 @@ from catalog.stewards.errors import (
 )
 from catalog.stewards.locks import dataset_lock
 from catalog.stewards.receive import Received
-from catalog.store import CatalogStore
+from catalog.store import CatalogStore, audit
 
 OPEN_STATES = ("draft", "submitted", "approved", "rejected")
 MAX_COMMENT = 4000
@@ -396,12 +396,14 @@ def _draft_for_edit(connection, home: Path, user: User, dataset_id: str,
 def _seed_manifest(connection, home: Path, dataset_id: str, draft_id: int) -> str | None:
     """Start a new draft from the manifest of the last published one (a new version usually
     changes the data, not the description); None when there is none."""
-    row = connection.execute(
-        "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' ORDER BY id DESC "
-        "LIMIT 1", (dataset_id,)).fetchone()
-    previous = draft_files(home, row["id"]).manifest if row else None
-    if previous is None or not previous.exists():
+    rows = connection.execute(
+        "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' ORDER BY id DESC",
+        (dataset_id,)).fetchall()
+    # The newest whose files remain: a purge removes those of the version it took down.
+    row = next((r for r in rows if draft_files(home, r["id"]).manifest.exists()), None)
+    if row is None:
         return None
+    previous = draft_files(home, row["id"]).manifest
     files = draft_files(home, draft_id)
     files.root.mkdir(parents=True, exist_ok=True)
     _atomic_write(files.manifest, previous.read_text(encoding="utf-8"))

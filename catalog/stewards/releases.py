@@ -8,13 +8,12 @@ and so does a publish while another dataset's publish holds the store lock (Stor
 
 from __future__ import annotations
 
-import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 from catalog import publish as pipeline
 from catalog.problems import PublishError, ValidationFailed
-from catalog.stewards import audit
 from catalog.stewards.access import in_scope, owner, require_scope
 from catalog.stewards.accounts import User
 from catalog.stewards.db import connect
@@ -27,7 +26,7 @@ from catalog.stewards.drafts import (
 )
 from catalog.stewards.errors import Conflict, NotFound, Unprocessable
 from catalog.stewards.locks import dataset_lock
-from catalog.store import CatalogStore, StoreBusy
+from catalog.store import CatalogStore, StoreBusy, audit
 
 BUSY = "another publish is in progress; try again when it has finished"
 
@@ -62,7 +61,8 @@ def publish_draft(home: Path, store: CatalogStore, user: User | None, dataset_id
 def _run_pipeline(home: Path, store: CatalogStore, user: User, dataset_id: str, draft_id: int,
                   manifest: Path) -> pipeline.PublishResult:
     try:
-        return pipeline.publish(manifest, store, wait=False)
+        return pipeline.publish(manifest, store, wait=False, actor=user.name,
+                                context={"draft": draft_id})
     except StoreBusy as err:
         raise Conflict(BUSY) from err
     except ValidationFailed as err:
@@ -77,14 +77,23 @@ def _run_pipeline(home: Path, store: CatalogStore, user: User, dataset_id: str, 
 
 
 def list_versions(home: Path, store: CatalogStore, user: User | None, dataset_id: str) -> dict:
-    """Every released version, oldest first, with its files and who published it."""
-    live = _readable(home, store, user, dataset_id)
+    """The released versions, oldest first, with their files and who published them.
+
+    Only the live version is public; the dataset's stewards, reviewers and admins also see
+    the earlier ones (taken down by a rollback or a withdrawal, not purged).
+    """
+    check_dataset_id(dataset_id)
+    live = store.live_version(dataset_id)
+    mine = _in_scope(home, user, dataset_id)
+    versions = released_versions(store, dataset_id) if mine else [live] if live else []
+    if not versions:
+        raise NotFound(f"no published dataset {dataset_id!r}")
     published_by = _publishers(home, dataset_id)
-    versions = []
-    for version in released_versions(store, dataset_id):
+    listing = []
+    for version in versions:
         record = store.record(dataset_id, version)
         base = f"/api/datasets/{dataset_id}/versions/{version}/files"
-        versions.append({
+        listing.append({
             "version": version, "live": version == live,
             "published_at": record["published_at"], "source_file": record["source_file"],
             "published_by": published_by.get(version),
@@ -93,21 +102,29 @@ def list_versions(home: Path, store: CatalogStore, user: User | None, dataset_id
                       for a in record["assets"]]
             + [{"file": "manifest.yaml", "href": f"{base}/manifest.yaml"}],
         })
-    return {"dataset": dataset_id, "live_version": live, "versions": versions}
+    return {"dataset": dataset_id, "live_version": live, "versions": listing}
 
 
 def version_file(home: Path, store: CatalogStore, user: User | None, dataset_id: str,
-                 version: int, filename: str) -> tuple[Path, str]:
-    """The path and media type of one file of a released version."""
-    _readable(home, store, user, dataset_id)
-    if version not in released_versions(store, dataset_id):
-        raise NotFound(f"{dataset_id} has no released version {version}")
+                 version: int, filename: str) -> tuple[Path, str, bool]:
+    """The path and media type of one file of a released version, and whether it is public.
+
+    The live version's files are public. Any other version is the dataset's stewards',
+    reviewers' and admins': anonymous 401 and other organisations 403, whether or not it
+    exists, so nobody learns which versions there were.
+    """
+    check_dataset_id(dataset_id)
+    public = version == store.live_version(dataset_id)
+    if not public:
+        _actor(home, user, dataset_id)
+        if version not in released_versions(store, dataset_id):
+            raise NotFound(f"{dataset_id} has no released version {version}")
     record = store.record(dataset_id, version)
     files = {a["file"]: a["media_type"] for a in record["assets"]}
     files["manifest.yaml"] = "application/yaml"
     if filename not in files:
         raise NotFound(f"{dataset_id} version {version} has no file {filename!r}")
-    return store.version_dir(dataset_id, version) / filename, files[filename]
+    return store.version_dir(dataset_id, version) / filename, files[filename], public
 
 
 def rollback(home: Path, store: CatalogStore, user: User | None, dataset_id: str,
@@ -119,16 +136,14 @@ def rollback(home: Path, store: CatalogStore, user: User | None, dataset_id: str
         if version not in released_versions(store, dataset_id):
             raise NotFound(f"{dataset_id} has no released version {version}; versions: "
                            f"{released_versions(store, dataset_id)}")
-        if _live(store, dataset_id) == version:
+        if store.live_version(dataset_id) == version:
             raise Conflict(f"version {version} of {dataset_id} is live already")
         try:
-            result = pipeline.rollback(store, dataset_id, version, wait=False)
+            result = pipeline.rollback(store, dataset_id, version, wait=False, actor=user.name)
         except StoreBusy as err:
             raise Conflict(BUSY) from err
         except PublishError as err:
             raise Conflict(str(err)) from err
-        audit.record(home, user.name, "dataset.rollback", dataset_id, version=version,
-                     release=result.release)
     return {"dataset": dataset_id, "version": version, "release": result.release}
 
 
@@ -137,32 +152,37 @@ def withdraw(home: Path, store: CatalogStore, user: User | None, dataset_id: str
     check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id):
         user = _actor(home, user, dataset_id)
-        if _live(store, dataset_id) is None:
+        if store.live_version(dataset_id) is None:
             raise Conflict(f"{dataset_id} is not published")
         try:
-            release = pipeline.withdraw(store, dataset_id, wait=False)
+            release = pipeline.withdraw(store, dataset_id, wait=False, actor=user.name)
         except StoreBusy as err:
             raise Conflict(BUSY) from err
         except PublishError as err:
             raise Conflict(str(err)) from err
-        audit.record(home, user.name, "dataset.withdraw", dataset_id, release=release)
     return {"dataset": dataset_id, "release": release}
 
 
 def released_versions(store: CatalogStore, dataset_id: str) -> list[int]:
-    """Versions some release made live: a version still being written is not one of them."""
-    versions = set()
-    for path in store.home.glob("releases/*/release.json"):
-        if path.parent.name.isdigit():
-            version = json.loads(path.read_text())["datasets"].get(dataset_id)
-            if version is not None:
-                versions.add(version)
-    return sorted(versions)
+    """Versions that went live (a version still being written, or one a crash left behind
+    before its release went live, is not one of them) and were not purged."""
+    return store.released_versions(dataset_id)
 
 
-def _live(store: CatalogStore, dataset_id: str) -> int | None:
-    release = store.current()
-    return release.datasets.get(dataset_id) if release else None
+def forget_published_drafts(home: Path) -> Callable[[str, int], int]:
+    """For a purge: a remover of the stored files (manifest, report) of the draft that
+    published a version. The draft's row stays, as history; returns the drafts emptied."""
+
+    def remove(dataset_id: str, version: int) -> int:
+        with connect(home, write=False) as connection:
+            rows = connection.execute(
+                "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' "
+                "AND published_version = ?", (dataset_id, version)).fetchall()
+        for row in rows:
+            shutil.rmtree(draft_files(home, row["id"]).root, ignore_errors=True)
+        return len(rows)
+
+    return remove
 
 
 def _actor(home: Path, user: User | None, dataset_id: str) -> User:
@@ -170,15 +190,9 @@ def _actor(home: Path, user: User | None, dataset_id: str) -> User:
         return require_scope(user, owner(connection, dataset_id), dataset_id)
 
 
-def _readable(home: Path, store: CatalogStore, user: User | None, dataset_id: str) -> int | None:
-    """The live version; anonymous users and other organisations see live datasets only."""
-    check_dataset_id(dataset_id)
-    live = _live(store, dataset_id)
+def _in_scope(home: Path, user: User | None, dataset_id: str) -> bool:
     with connect(home, write=False) as connection:
-        mine = in_scope(user, owner(connection, dataset_id))
-    if live is None and not (mine and released_versions(store, dataset_id)):
-        raise NotFound(f"no published dataset {dataset_id!r}")
-    return live
+        return in_scope(user, owner(connection, dataset_id))
 
 
 def _publishers(home: Path, dataset_id: str) -> dict[int, str]:

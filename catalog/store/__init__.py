@@ -3,15 +3,20 @@
 Layout under the catalog home (TAZA_HOME, default ./var):
 
     datasets/<id>/<N>/         version N of a dataset: its assets and record.json. Never
-                               changed once renamed into place.
+                               changed once renamed into place; removed only by a purge.
     datasets/<id>/.staging-*   a version being written; invisible to readers.
-    releases/<R>/release.json  the catalog state R: which version of each dataset is live.
+    datasets/<id>/purged.json  versions purged (legal takedown): their numbers are never reused.
+    releases/<R>/release.json  the catalog state R: which version of each dataset is live, the
+                               release before it, and the audit chain's head at its intent.
     releases/<R>/stac/         the static STAC catalog of that state.
     current.json               {"release": R}: replaced atomically (rename) to switch.
     publish.lock               serialises publishers (flock), across processes.
 
-Readers only follow current.json, so a publish that fails or is killed at any point
-leaves the previous release serving, and nothing half-written is reachable.
+Readers only follow current.json, so an operation that fails or is killed at any point leaves
+the previous release serving, and nothing half-written is reachable. A release went live only
+if it is current or an ancestor of current (each release.json names the live release it
+replaced): a release left behind by a crash before current.json was replaced never went live,
+and neither did the versions only it references.
 """
 
 from __future__ import annotations
@@ -26,11 +31,19 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalog.store.files import atomic_write, fsync_path, fsync_tree
+
 STAGING_PREFIX = ".staging-"
+PURGING_PREFIX = ".purging-"
+PURGED_FILE = "purged.json"
 
 
 class StoreBusy(Exception):
     """Another process holds the publish lock."""
+
+
+class StoreRefused(Exception):
+    """An operation the store will not carry out as asked (the message says why)."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,8 @@ class Release:
     number: int
     datasets: dict[str, int]  # dataset id -> live version
     path: Path
+    previous: int | None = None  # the release that was live when this one was made
+    audit: dict | None = None  # the audit chain's head ({"seq", "mac"}) at this switch's intent
 
     @property
     def stac_dir(self) -> Path:
@@ -63,7 +78,29 @@ class CatalogStore:
     def release(self, number: int) -> Release:
         path = self.home / "releases" / str(number)
         state = json.loads((path / "release.json").read_text())
-        return Release(number, dict(state["datasets"]), path)
+        return Release(number, dict(state["datasets"]), path, state.get("previous"),
+                       state.get("audit"))
+
+    def live_releases(self) -> list[Release]:
+        """Every release that went live, newest first: current, then each one it replaced."""
+        chain: list[Release] = []
+        release = self.current()
+        while release is not None and release.number not in {r.number for r in chain}:
+            chain.append(release)
+            if release.previous is None:
+                break
+            try:
+                release = self.release(release.previous)
+            except FileNotFoundError:
+                break
+        return chain
+
+    def release_numbers(self) -> list[int]:
+        """Numbers of the release folders on disk, live or not."""
+        folder = self.home / "releases"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
     def version_dir(self, dataset_id: str, version: int) -> Path:
         return self.home / "datasets" / dataset_id / str(version)
@@ -78,11 +115,30 @@ class CatalogStore:
             return []
         return [self.record(i, v) for i, v in sorted(release.datasets.items())]
 
+    def live_version(self, dataset_id: str) -> int | None:
+        release = self.current()
+        return release.datasets.get(dataset_id) if release else None
+
     def versions(self, dataset_id: str) -> list[int]:
+        """Version folders on disk (released or not)."""
         folder = self.home / "datasets" / dataset_id
         if not folder.is_dir():
             return []
         return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+
+    def released_versions(self, dataset_id: str) -> list[int]:
+        """Versions that went live at some point and were not purged since."""
+        purged = self.purged_versions(dataset_id)
+        on_disk = set(self.versions(dataset_id))
+        versions = {r.datasets[dataset_id] for r in self.live_releases()
+                    if dataset_id in r.datasets}
+        return sorted(v for v in versions if v in on_disk and v not in purged)
+
+    def purged_versions(self, dataset_id: str) -> set[int]:
+        path = self.home / "datasets" / dataset_id / PURGED_FILE
+        if not path.exists():
+            return set()
+        return {int(v) for v in json.loads(path.read_text())["versions"]}
 
     # -- writing (only while holding the lock) -------------------------------------------
 
@@ -110,75 +166,155 @@ class CatalogStore:
         folder.mkdir(parents=True)
         return folder
 
+    def next_version(self, dataset_id: str) -> int:
+        """The number a new version gets: above every folder and every purged number."""
+        taken = set(self.versions(dataset_id)) | self.purged_versions(dataset_id)
+        return max(taken, default=0) + 1
+
     def commit_version(self, dataset_id: str, staging: Path) -> int:
         """Make a staged version permanent as the next version number."""
-        _fsync_tree(staging)
-        existing = self.versions(dataset_id)
-        version = (existing[-1] + 1) if existing else 1
+        fsync_tree(staging)
+        version = self.next_version(dataset_id)
         target = self.version_dir(dataset_id, version)
         os.rename(staging, target)
-        _fsync_dir(target.parent)
+        fsync_path(target.parent)
         return version
 
-    def switch(self, datasets: dict[str, int], build_stac: Callable[[Path], None]) -> Release:
-        """Write release R+1 with the given dataset versions and make it live atomically."""
+    def next_release_number(self) -> int:
+        """Above every release folder on disk, so a folder a crash left is never in the way."""
+        current = self.current()
+        return max([*self.release_numbers(), current.number if current else 0]) + 1
+
+    def switch(self, datasets: dict[str, int], build_stac: Callable[[Path], None],
+               number: int | None = None, audit_head: dict | None = None) -> Release:
+        """Write a new release with the given dataset versions and make it live atomically.
+
+        audit_head, the audit chain's head at this switch's intent entry, is kept in
+        release.json, outside the audit database, so a truncated chain shows.
+        """
         releases = self.home / "releases"
         releases.mkdir(parents=True, exist_ok=True)
         current = self.current()
-        number = (current.number + 1) if current else 1
+        number = number or self.next_release_number()
         staging = releases / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
         staging.mkdir()
         state = {"release": number, "datasets": dict(sorted(datasets.items())),
                  "previous": current.number if current else None}
+        if audit_head is not None:
+            state["audit"] = audit_head
         (staging / "release.json").write_text(json.dumps(state, indent=2))
         build_stac(staging / "stac")
-        _fsync_tree(staging)
+        fsync_tree(staging)
         final = releases / str(number)
-        os.rename(staging, final)
-        _atomic_write(self.home / "current.json", json.dumps({"release": number}))
-        return self.release(number)
+        os.rename(staging, final)  # refuses to replace a folder: numbers are never reused
+        fsync_path(releases)
+        atomic_write(self.home / "current.json", json.dumps({"release": number}))
+        return Release(number, state["datasets"], final, state["previous"], audit_head)
+
+    def purge_version(self, dataset_id: str, version: int) -> dict:
+        """Remove every file and reference of a version that is not live (a legal takedown).
+
+        The version is marked purged first, so it counts as gone even if this is interrupted,
+        and running it again finishes the job. Returns what was removed.
+        """
+        self.check_purgeable(dataset_id, version)
+        self._mark_purged(dataset_id, version)
+        releases = self._remove_release_references(dataset_id, version)
+        files, size = self._remove_version_folder(dataset_id, version)
+        return {"files": files, "bytes": size, "releases_rewritten": releases}
+
+    def check_purgeable(self, dataset_id: str, version: int) -> None:
+        """Raise StoreRefused unless the version exists (or a purge of it was interrupted)
+        and is not live."""
+        if version == self.live_version(dataset_id):
+            raise StoreRefused(f"version {version} of {dataset_id} is live: withdraw the "
+                               "dataset or roll back to another version first")
+        known = (version in self.versions(dataset_id) or
+                 version in self.purged_versions(dataset_id) or
+                 any(self.release(n).datasets.get(dataset_id) == version
+                     for n in self.release_numbers()))
+        if not known:
+            raise StoreRefused(f"{dataset_id} has no version {version}")
+
+    def _mark_purged(self, dataset_id: str, version: int) -> None:
+        purged = self.purged_versions(dataset_id) | {version}
+        atomic_write(self.home / "datasets" / dataset_id / PURGED_FILE,
+                     json.dumps({"versions": sorted(purged)}))
+
+    def _remove_release_references(self, dataset_id: str, version: int) -> list[int]:
+        """Drop the version from every release.json and static STAC tree that holds it, so
+        nothing lists it and nothing can roll back to it."""
+        rewritten = []
+        for number in self.release_numbers():
+            folder = self.home / "releases" / str(number)
+            state = json.loads((folder / "release.json").read_text())
+            if state["datasets"].get(dataset_id) == version:
+                del state["datasets"][dataset_id]
+                state.setdefault("purged", []).append({"dataset": dataset_id,
+                                                       "version": version})
+                atomic_write(folder / "release.json", json.dumps(state, indent=2))
+                rewritten.append(number)
+            for collection in folder.glob(f"stac/*/{dataset_id}/collection.json"):
+                if json.loads(collection.read_text()).get("version") == str(version):
+                    _unlink_stac_child(collection.parent.parent / "catalog.json", dataset_id)
+                    shutil.rmtree(collection.parent)
+        return rewritten
+
+    def _remove_version_folder(self, dataset_id: str, version: int) -> tuple[int, int]:
+        folder = self.version_dir(dataset_id, version)
+        if not folder.exists():
+            return 0, 0
+        files = [p for p in folder.rglob("*") if p.is_file()]
+        size = sum(p.stat().st_size for p in files)
+        # Renamed away first: readers stop finding it at once; a crash leaves debris only.
+        doomed = folder.with_name(f"{PURGING_PREFIX}{version}-{uuid.uuid4().hex}")
+        os.rename(folder, doomed)
+        fsync_path(folder.parent)
+        shutil.rmtree(doomed)
+        return len(files), size
 
     def _remove_debris(self) -> None:
-        """Remove what an interrupted publish left: staging folders and unreleased versions."""
+        """Remove what an interrupted operation left: staging folders, temporary files,
+        releases that never went live and versions only they referenced. Never anything
+        that went live: that is for a purge alone."""
+        current = self.current()  # raises if current.json names a missing release: stop
+        for pattern in (f"datasets/*/{STAGING_PREFIX}*", f"releases/{STAGING_PREFIX}*",
+                        f"datasets/*/{PURGING_PREFIX}*"):
+            for folder in self.home.glob(pattern):
+                shutil.rmtree(folder, ignore_errors=True)
+        for temporary in self.home.glob(".current.json.*"):
+            temporary.unlink(missing_ok=True)
+        for number in self._orphan_releases(current):
+            shutil.rmtree(self.home / "releases" / str(number), ignore_errors=True)
         referenced = self._versions_in_releases()
-        for staging in self.home.glob(f"*/*/{STAGING_PREFIX}*"):
-            shutil.rmtree(staging, ignore_errors=True)
-        for staging in self.home.glob(f"releases/{STAGING_PREFIX}*"):
-            shutil.rmtree(staging, ignore_errors=True)
         for folder in self.home.glob("datasets/*/*"):
-            if folder.name.isdigit() and (folder.parent.name, int(folder.name)) not in referenced:
+            dataset_id = folder.parent.name
+            # Only above every referenced version: how a crash between a version's commit
+            # and its release leaves one. Anything else is left alone, whatever it is.
+            if folder.name.isdigit() and int(folder.name) > max(referenced.get(dataset_id,
+                                                                               {0})):
                 shutil.rmtree(folder, ignore_errors=True)
 
-    def _versions_in_releases(self) -> set[tuple[str, int]]:
-        referenced = set()
-        for path in self.home.glob("releases/*/release.json"):
-            if path.parent.name.isdigit():
-                referenced.update(json.loads(path.read_text())["datasets"].items())
+    def _orphan_releases(self, current: Release | None) -> list[int]:
+        """Releases made on top of the current one that never became current."""
+        live = current.number if current else None
+        return [number for number in self.release_numbers()
+                if number > (live or 0) and self.release(number).previous == live]
+
+    def _versions_in_releases(self) -> dict[str, set[int]]:
+        referenced: dict[str, set[int]] = {}
+        for number in self.release_numbers():
+            for dataset_id, version in self.release(number).datasets.items():
+                referenced.setdefault(dataset_id, set()).add(version)
         return referenced
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-    with temporary.open("w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_tree(folder: Path) -> None:
-    """Flush every file before the rename that publishes them (no torn files after a crash)."""
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+def _unlink_stac_child(catalog_path: Path, dataset_id: str) -> None:
+    """Drop a dataset's child link from a theme catalog of a static STAC tree."""
+    catalog = json.loads(catalog_path.read_text())
+    target = f"./{dataset_id}/collection.json"
+    links = [link for link in catalog["links"]
+             if not (link.get("rel") == "child" and link.get("href") == target)]
+    if len(links) != len(catalog["links"]):
+        catalog["links"] = links
+        atomic_write(catalog_path, json.dumps(catalog, indent=2, ensure_ascii=False))

@@ -185,6 +185,7 @@ class TileCache:
         if not self.path.exists():
             return 0
         db = self._connection()
+        db.execute("PRAGMA secure_delete = ON")  # a purge: zero the freed pages, keep no trace
         with _transaction(db):
             removed = db.execute("DELETE FROM tiles WHERE dataset = ? AND version = ?",
                                  (dataset_id, version)).rowcount
