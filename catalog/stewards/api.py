@@ -288,7 +288,7 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
         options = upload_options()
         stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes, 0)
         received = receive_raw(stream, filename, stewards_dir(home) / "tmp",
-                               limits.max_upload_bytes, allowance)
+                               limits.max_upload_bytes, allowance, request.content_length)
         return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
 

@@ -89,11 +89,15 @@ def _sink(tmp_dir: Path, limit: int, allowance: Allowance | None) -> Iterator[_S
 
 
 def receive_raw(stream: BinaryIO, filename: str, tmp_dir: Path, limit: int,
-                allowance: Allowance | None = None) -> Received:
-    """The whole body is the file."""
+                allowance: Allowance | None = None, declared: int | None = None) -> Received:
+    """The whole body is the file. A body shorter than its Content-Length (the client went
+    away: gunicorn then simply ends the stream) is refused, never taken for a whole file."""
     with _sink(tmp_dir, limit, allowance) as sink:
         for chunk in _chunks(stream):
             sink.write(chunk)
+        if declared is not None and sink.size != declared:
+            raise BadRequest(f"the upload was cut short: {sink.size:,} of {declared:,} bytes "
+                             "arrived")
         return sink.finish(filename)
 
 
