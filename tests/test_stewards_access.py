@@ -39,7 +39,7 @@ from tests.stewards_support import (
 UPLOAD_LIMIT = 3_000_000  # TAZA_UPLOAD_MAX_BYTES of the module's server
 NEVER_SENT = 50_000_000  # the Content-Length of bodies that never come
 PUBLIC_ROUTES = {("GET", "/api"), ("GET", "/api/"), ("GET", "/api/datasets"),
-                 ("POST", "/api/session"), ("POST", "/api/password")}
+                 ("GET", "/api/session"), ("POST", "/api/session"), ("POST", "/api/password")}
 
 
 @pytest.fixture(scope="module")

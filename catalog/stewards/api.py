@@ -151,15 +151,28 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
         body = json_body()
         session = sessions.sign_in(home, settings, body.get("name"), body.get("password"),
                                    request.remote_addr or "unknown")
-        response = jsonify(session.as_dict(settings))
+        response = jsonify(signed_in=True, **session.as_dict(settings))
         cookies.set(response, session.cookie, settings)
         return response, 201
 
     @api.get("/api/session")
-    @guard(ACCOUNT)
+    @guard(PUBLIC, credentials=False)
     @params()
     def current_session():
-        return jsonify(signed_in_session().as_dict(settings))
+        """Whether this browser is signed in: 200 either way, as the page asks on every load
+        (an ended session's cookie is cleared, and the answer says why it ended)."""
+        try:
+            credentials = read_credentials()
+        except Unauthenticated as err:
+            if "Authorization" in request.headers:
+                raise
+            response = jsonify(signed_in=False, user=None, ended=err.message)
+            cookies.clear(response)
+            return response
+        if credentials.session is None:
+            user = credentials.user
+            return jsonify(signed_in=False, user=user.as_dict() if user else None)
+        return jsonify(signed_in=True, **credentials.session.as_dict(settings))
 
     @api.delete("/api/session")
     @guard(ACCOUNT)
@@ -410,7 +423,8 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
 
 ENDPOINTS = {
     "POST /api/session": 'sign in: {"name": ..., "password": ...}; sets the session cookie',
-    "GET|DELETE /api/session": "the session (with its CSRF token); sign out",
+    "GET /api/session": "whether you are signed in, and the session's CSRF token",
+    "DELETE /api/session": "sign out",
     "POST /api/password": 'set a password with a one-time link: {"code": ..., "password": ...}',
     "GET /api/tokens[?user=]": "your API tokens (admins: anyone's)",
     "POST /api/tokens": 'a new API token (signed in): {"label": ..., "lifetime_days": ...}',

@@ -117,7 +117,8 @@ async function start() {
     return;
   }
   const session = await api("GET", "/api/session");
-  if (session.ok) await signedIn(session.body);
+  if (session.ok && session.body.signed_in) await signedIn(session.body);
+  else if (session.ok && session.body.ended) showSignIn(t("st.session_ended"), true);
   else showSignIn();
 }
 
