@@ -37,7 +37,9 @@ from tests.stewards_support import (
 )
 
 UPLOAD_LIMIT = 3_000_000  # TAZA_UPLOAD_MAX_BYTES of the module's server
-NEVER_SENT = 50_000_000  # the Content-Length of bodies that never come
+# The Content-Length of bodies that never come: within the upload limit, so a server that
+# reads before it checks would wait for them (instead of answering 413 at once).
+NEVER_SENT = UPLOAD_LIMIT - 1
 PUBLIC_ROUTES = {("GET", "/api"), ("GET", "/api/"), ("GET", "/api/datasets"),
                  ("GET", "/api/session"), ("POST", "/api/session"), ("POST", "/api/password")}
 
