@@ -46,7 +46,7 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.
-    app.register_blueprint(stewards_api.create_blueprint(store))
+    app.register_blueprint(stewards_api.create_blueprint(store, public_url=runtime.public_url))
     _add_error_handlers(app)
     # Security headers on every answer and HEAD answered as GET (catalog/http_policy.py).
     app.wsgi_app = HttpPolicy(app.wsgi_app)

@@ -43,6 +43,20 @@ VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
 CONVERTED_ON_UPLOAD = (".csv", ".kml")
 RASTER_SUFFIXES = (".tif", ".tiff", ".nc", ".vrt", ".img")
 DATASET_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
+# Ids no dataset may take: the processes' ids (a dataset named like a process would hide it or
+# be hidden by it, since both live under /ogc) and the words of the server's routes, where a
+# dataset id would make a URL ambiguous. tests/test_stewards_access.py checks that every
+# process id of catalog/processes is here (this module is below that layer: no import).
+PROCESS_IDS = ("site-screening", "coverage-statistics", "zonal-statistics")
+ROUTE_WORDS = (
+    "admin", "aggregate", "api", "area", "assets", "asyncapi", "catalog", "collections",
+    "conformance", "corridor", "coverage", "cube", "datasets", "execution", "features",
+    "healthz", "instances", "items", "jobs", "latest", "locations", "map", "metadata", "ogc",
+    "openapi", "portal", "position", "processes", "queryables", "radius", "results", "review",
+    "schema", "schemas", "search", "sortables", "stac", "stac-api", "static", "stewards",
+    "styles", "tilematrixsets", "tiles", "trajectory", "value", "vendor",
+)
+RESERVED_IDS = frozenset(PROCESS_IDS + ROUTE_WORDS)
 SPDX_ID = re.compile(r"^[A-Za-z0-9.+-]+$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 KNOWN_KEYS = {
@@ -126,6 +140,15 @@ def licence_url(licence: str) -> str:
     if licence.startswith(("https://", "http://")):
         return licence
     return f"https://spdx.org/licenses/{licence}.html"
+
+
+def reserved_id(dataset_id: str) -> str | None:
+    """Why a dataset cannot take this id, or None when it can."""
+    if dataset_id in PROCESS_IDS:
+        return f"{dataset_id!r} is reserved: it is the id of a process (/ogc/processes)"
+    if dataset_id in ROUTE_WORDS:
+        return f"{dataset_id!r} is reserved: it is a word of the server's routes"
+    return None
 
 
 def load_manifest(path: str | Path) -> Manifest:
@@ -276,6 +299,8 @@ class _Checker:
         value = self.text("id")
         if value and not DATASET_ID.match(value):
             self.problem("id", "use 3-64 characters: lowercase letters, digits and '-'")
+        elif value and (reason := reserved_id(value)):
+            self.problem("id", reason)
         elif value and value != self.path.stem:
             self.problem("id", f"must equal the manifest's file name ({self.path.stem!r})")
         return value

@@ -53,13 +53,13 @@ class Server:
 
 
 def start_server(home: Path, workers: int = 2, env: dict | None = None,
-                 log_name: str = "server.log") -> Server:
+                 log_name: str = "server.log", args: tuple[str, ...] = ()) -> Server:
     port = free_port()
     env = dict(os.environ, TAZA_HOME=str(home), **(env or {}))
     log = (home / log_name).open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
-         "--workers", str(workers)],
+         "--workers", str(workers), *args],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(f"http://127.0.0.1:{port}", home, process)

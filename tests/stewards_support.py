@@ -34,16 +34,21 @@ ACCOUNTS = {  # name: (role, organisation)
 }
 
 
+def password_of(name: str) -> str:
+    """The test accounts' passwords (set with `taza users add --password-stdin`)."""
+    return f"{name}-password-1"
+
+
 def add_accounts(home: Path) -> dict[str, str]:
-    """Create the test accounts with `taza users add`; return name -> token."""
+    """Create the test accounts with `taza users add` (each with a password) and give each an
+    API token with `taza users token`; return name -> token."""
     tokens = {}
     for name, (role, organisation) in ACCOUNTS.items():
-        args = ["users", "add", name, "--role", role]
+        args = ["users", "add", name, "--role", role, "--password-stdin"]
         if organisation:
             args += ["--org", organisation]
-        output = taza(*args, home=home).stdout
-        tokens[name] = next(line.split(": ", 1)[1] for line in output.splitlines()
-                            if line.startswith("token: "))
+        taza(*args, home=home, input=password_of(name) + "\n")
+        tokens[name] = taza("users", "token", name, home=home).stdout.strip()
     return tokens
 
 

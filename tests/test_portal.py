@@ -302,28 +302,62 @@ def test_keyboard_alone_turns_a_layer_on_and_opens_a_popup(page, server):
 
 @pytest.fixture(scope="module")
 def stewards_server(tmp_path_factory):
-    """A server on its own empty catalog home, with a steward and a reviewer account."""
+    """A server on its own empty catalog home: a steward with a one-time link to set her
+    password (as `taza users add` prints it), a steward and a reviewer with passwords."""
     home = tmp_path_factory.mktemp("portal-stewards")
-    tokens = {}
-    for name, role, organisation in (("alice", "steward", "ministry-a"),
-                                     ("rita", "reviewer", None)):
-        args = ["users", "add", name, "--role", role] + (["--org", organisation]
-                                                          if organisation else [])
-        output = taza(*args, home=home).stdout
-        tokens[name] = next(line.split(": ", 1)[1] for line in output.splitlines()
-                            if line.startswith("token: "))
     running = start_server(home)
-    yield running, tokens
+    added = taza("users", "add", "alice", "--role", "steward", "--org", "ministry-a",
+                 "--public-url", running.url, home=home).stdout
+    link = re.search(r"password link: (\S+)", added).group(1)
+    for name, role, organisation in (("anna", "steward", "ministry-a"),
+                                     ("rita", "reviewer", None)):
+        taza("users", "add", name, "--role", role, "--password-stdin",
+             *(["--org", organisation] if organisation else []), home=home,
+             input=f"{name}-password-1\n")
+    yield running, link
     stop_server(running)
+
+
+def sign_in(page: Page, name: str, password: str) -> None:
+    page.fill("#signin-name", name)
+    page.fill("#signin-password", password)
+    page.click("#signin button[type=submit]")
+
+
+def test_steward_sets_a_password_signs_in_and_out_and_never_sees_a_token_field(
+        page, stewards_server):
+    server, link = stewards_server
+    page.goto(link)
+    expect(page.locator("#set-password")).to_be_visible()
+    assert "set-password" not in page.url  # the code left the address bar at once
+    page.fill("#new-password", "alices-password")
+    page.fill("#repeat-password", "alices-password")
+    page.click("#set-password button[type=submit]")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#signin-status")).to_have_text("Your password is set: now sign in")
+    expect(page.locator("#signin-name")).to_have_value("alice")
+    sign_in(page, "alice", "alices-password")
+    expect(page.locator("#who-text")).to_contain_text("alice")
+    expect(page.locator("#signin")).to_be_hidden()
+    expect(page.locator("#datasets-box")).to_be_visible()
+    assert page.locator("input#token, input[name=token]").count() == 0
+    # A reload keeps the session (the HttpOnly cookie); the page cannot read the cookie.
+    page.reload()
+    expect(page.locator("#who-text")).to_contain_text("alice")
+    assert "taza_session" not in page.evaluate("document.cookie")
+    page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#who")).to_be_hidden()
+    expect(page.locator("#datasets-box")).to_be_hidden()
+    assert page.evaluate("fetch('/api/session').then((r) => r.json())")["signed_in"] is False
 
 
 def test_steward_uploads_reads_the_report_and_submits_then_a_reviewer_approves(
         page, stewards_server, tmp_path):
-    server, tokens = stewards_server
+    server, _ = stewards_server
     page.goto(f"{server.url}/stewards?lang=en")
-    page.fill("#token", tokens["alice"])
-    page.click("#signin button[type=submit]")
-    expect(page.locator("#who-text")).to_contain_text("alice")
+    sign_in(page, "anna", "anna-password-1")
+    expect(page.locator("#who-text")).to_contain_text("anna")
     page.fill("#new-id", "portal-parcels")
     page.click("#new-dataset button[type=submit]")
     expect(page.locator("#draft-title")).to_contain_text("portal-parcels")
@@ -341,9 +375,10 @@ def test_steward_uploads_reads_the_report_and_submits_then_a_reviewer_approves(
     screenshot(page, "steward")
     # The reviewer sees it in the queue, with its report, and approves it.
     page.click("#signout")
+    expect(page.locator("#signin")).to_be_visible()
+    expect(page.locator("#who")).to_be_hidden()
     page.goto(f"{server.url}/review?lang=ru")
-    page.fill("#token", tokens["rita"])
-    page.click("#signin button[type=submit]")
+    sign_in(page, "rita", "rita-password-1")
     item = page.locator('#queue li[data-dataset="portal-parcels"]')
     expect(item.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
     item.locator("button.approve").click()

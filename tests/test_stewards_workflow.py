@@ -86,7 +86,8 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     assert api.upload(dataset_id, tmp_path / "v1.geojson", "bob").status_code == 403
     assert api.put_manifest(dataset_id, make_manifest(dataset_id), "bob").status_code == 403
     assert api.post(f"/api/datasets/{dataset_id}/draft/submit", "bob").status_code == 403
-    assert api.get(f"/api/datasets/{dataset_id}").status_code == 404
+    assert api.get(f"/api/datasets/{dataset_id}").status_code == 401  # not public: sign in
+    assert api.get(f"/api/datasets/{dataset_id}", "bob").status_code == 403
     assert dataset_id not in {d["id"] for d in api.get("/api/datasets").json()["datasets"]}
     assert api.get(f"/api/datasets/{dataset_id}/draft", "anna").status_code == 200  # same org
 
@@ -119,7 +120,9 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     versions = api.get(f"/api/datasets/{dataset_id}/versions", "alice").json()
     assert [(v["version"], v["live"], v["published_by"]) for v in versions["versions"]] == [
         (1, False, "alice"), (2, True, "anna")]
-    old = api.get(f"/api/datasets/{dataset_id}/versions/1/files/{dataset_id}.geojson", "alice")
+    old_file = f"/api/datasets/{dataset_id}/versions/1/files/{dataset_id}.geojson"
+    assert api.get(old_file).status_code == 401
+    old = api.get(old_file, "alice")
     assert old.status_code == 200 and len(old.json()["features"]) == 5
     manifest = api.get(f"/api/datasets/{dataset_id}/versions/1/files/manifest.yaml", "alice")
     assert manifest.status_code == 200 and f"id: {dataset_id}" in manifest.text
@@ -139,7 +142,7 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
 
     assert api.post(f"/api/datasets/{dataset_id}/withdraw", "alice").status_code == 200
     api.wait_served(dataset_id, None)
-    assert api.get(f"/api/datasets/{dataset_id}/versions").status_code == 404  # anonymous
+    assert api.get(f"/api/datasets/{dataset_id}/versions").status_code == 401  # anonymous
     assert len(api.get(f"/api/datasets/{dataset_id}/versions", "alice").json()["versions"]) == 2
     assert api.post(f"/api/datasets/{dataset_id}/withdraw", "alice").status_code == 409
     restored = api.post(f"/api/datasets/{dataset_id}/rollback", "alice", json={"version": 2})

@@ -1,43 +1,121 @@
 """The stewards' API under /api: a thin Flask adapter over catalog.stewards' functions.
 
-Authentication: `Authorization: Bearer <token>` (tokens from `taza users`). Without it, a
-request reads what is published and nothing else; a wrong token is 401 everywhere. Every error
-is JSON naming the problem; unknown query parameters are 400. Endpoints: docs/stewards.md.
+Authentication: a session cookie from signing in with name and password (POST /api/session,
+the stewards' pages), or `Authorization: Bearer <token>` (scripts; tokens from POST
+/api/tokens or `taza users token`). Every route declares an access.Policy, applied by `guard`
+before the route reads its body or looks anything up. Writes authenticated by the cookie also
+need the session's CSRF token in `X-CSRF-Token` and, when the browser sends one, an `Origin`
+of this site. A wrong token or an ended session is 401 everywhere. Every error is JSON naming
+the problem; unknown query parameters are 400. Endpoints: docs/stewards.md.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
+import urllib.parse
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 
-from flask import Blueprint, Response, jsonify, request, send_file
+from flask import Blueprint, Response, g, jsonify, request, send_file
 
-from catalog import settings
-from catalog.sources.uploads import UploadLimits, UploadOptions
-from catalog.stewards import accounts, drafts, releases, report
+from catalog import settings as catalog_settings
+from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
+from catalog.stewards import access, accounts, drafts, releases, report, sessions
+from catalog.stewards.access import ACCOUNT, EDITORS, PUBLIC, REVIEWERS, Policy
+from catalog.stewards.config import StewardSettings
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import (
     BadRequest,
     Forbidden,
+    NotFound,
     ServiceError,
     TooLarge,
+    TooManyRequests,
     Unauthenticated,
     Unsupported,
 )
-from catalog.stewards.receive import MULTIPART_OVERHEAD, receive_multipart, receive_raw
+from catalog.stewards.receive import (
+    MULTIPART_OVERHEAD,
+    Allowance,
+    receive_multipart,
+    receive_raw,
+    remove_stale_parts,
+)
 from catalog.store import CatalogStore, audit
 
 MANIFEST_TYPES = ("application/json", "application/yaml", "application/x-yaml", "text/yaml",
                   "text/x-yaml")
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 MAX_AUDIT_PAGE = 1000
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+CSRF_HEADER = "X-CSRF-Token"
+
+# The policies of the routes (access.Policy): who may call each, checked before anything else.
+READ_DATASET = Policy("reading this dataset", dataset=True, public="live")
+READ_VERSION_FILE = Policy("reading this version", dataset=True, public="live-version")
+READ_DRAFT = Policy("reading drafts", dataset=True)
+EDIT_DRAFT = Policy("editing a draft", roles=EDITORS, dataset=True)
+REVIEW_DRAFT = Policy("reviewing", roles=REVIEWERS, dataset=True)
+RELEASE = Policy("publishing, rolling back or withdrawing", dataset=True)
+CREATE_DATASET = Policy("creating a dataset", roles=EDITORS)
+REVIEW_QUEUE = Policy("the review queue", roles=REVIEWERS)
+READ_AUDIT = Policy("reading the audit log", roles=("admin",))
 
 
-def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) -> Blueprint:
+@dataclass(frozen=True)
+class Credentials:
+    user: accounts.User | None = None
+    session: sessions.Session | None = None  # set when the session cookie authenticated
+
+
+def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
+                     public_url: str | None = None,
+                     settings: StewardSettings | None = None) -> Blueprint:
     api = Blueprint("stewards_api", __name__, template_folder="templates")
     home = store.home
     limits = limits or UploadLimits.from_environment()
+    settings = settings or StewardSettings.from_environment()
+    cookies = SessionCookie(public_url)
+    # A worker killed mid-upload left its part file: the worker replacing it removes it.
+    remove_stale_parts(stewards_dir(home) / "tmp")
+
+    def guard(policy: Policy, credentials: bool = True) -> Callable:
+        """Check the route's policy first: account, role, organisation (see access.py)."""
+
+        def decorate(view: Callable) -> Callable:
+            @wraps(view)
+            def checked(*args, **kwargs):
+                g.credentials = read_credentials() if credentials else Credentials()
+                g.user = access.authorise(home, store, policy, g.credentials.user,
+                                          kwargs.get("dataset_id"), kwargs.get("version"))
+                return view(*args, **kwargs)
+
+            checked.policy = policy
+            return checked
+
+        return decorate
+
+    def read_credentials() -> Credentials:
+        header = request.headers.get("Authorization")
+        if header is not None:
+            scheme, _, token = header.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise Unauthenticated("use 'Authorization: Bearer <token>'")
+            return Credentials(accounts.authenticate(home, token.strip()))
+        cookie = request.cookies.get(cookies.name)
+        if cookie is None:
+            return Credentials()
+        session = sessions.from_cookie(home, settings, cookie)
+        if request.method not in SAFE_METHODS:
+            check_same_site(cookies)
+            if not hmac.compare_digest(request.headers.get(CSRF_HEADER, "").encode(),
+                                       session.csrf_token.encode()):
+                raise Forbidden(f"a write signed in by the session cookie needs the header "
+                                f"{CSRF_HEADER} with the session's CSRF token "
+                                "(GET /api/session gives it)")
+        return Credentials(session.user, session)
 
     @api.errorhandler(ServiceError)
     def service_error(error: ServiceError):
@@ -45,6 +123,10 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
         response.status_code = error.status
         if error.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="taza"'
+            if cookies.name in request.cookies:  # an ended session: the browser forgets it
+                cookies.clear(response)
+        if isinstance(error, TooManyRequests):
+            response.headers["Retry-After"] = str(error.retry_after)
         return response
 
     @api.errorhandler(audit.AuditError)
@@ -57,172 +139,291 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
 
     @api.get("/api")
     @api.get("/api/")
+    @guard(PUBLIC)
     @params()
     def index():
-        user = current_user(home)
         return jsonify(service="Taza Koom stewards' API", documentation="docs/stewards.md",
-                       user=user.as_dict() if user else None, endpoints=ENDPOINTS,
+                       user=g.user.as_dict() if g.user else None, endpoints=ENDPOINTS,
                        limits={"upload_bytes": limits.max_upload_bytes,
                                "unzipped_bytes": limits.max_unzipped_bytes,
-                               "attribute_bytes": limits.max_attribute_bytes})
+                               "attribute_bytes": limits.max_attribute_bytes,
+                               "quota_open_drafts": settings.quota_open_drafts,
+                               "quota_upload_bytes": settings.quota_upload_bytes})
+
+    # -- sign-in, sessions, passwords, tokens ----------------------------------------------
+
+    @api.post("/api/session")
+    @guard(PUBLIC, credentials=False)
+    @params()
+    def sign_in():
+        check_same_site(cookies)
+        body = json_body()
+        session = sessions.sign_in(home, settings, body.get("name"), body.get("password"),
+                                   request.remote_addr or "unknown")
+        response = jsonify(signed_in=True, **session.as_dict(settings))
+        cookies.set(response, session.cookie, settings)
+        return response, 201
+
+    @api.get("/api/session")
+    @guard(PUBLIC, credentials=False)
+    @params()
+    def current_session():
+        """Whether this browser is signed in: 200 either way, as the page asks on every load
+        (an ended session's cookie is cleared, and the answer says why it ended)."""
+        try:
+            credentials = read_credentials()
+        except Unauthenticated as err:
+            if "Authorization" in request.headers:
+                raise
+            response = jsonify(signed_in=False, user=None, ended=err.message)
+            cookies.clear(response)
+            return response
+        if credentials.session is None:
+            user = credentials.user
+            return jsonify(signed_in=False, user=user.as_dict() if user else None)
+        return jsonify(signed_in=True, **credentials.session.as_dict(settings))
+
+    @api.delete("/api/session")
+    @guard(ACCOUNT)
+    @params()
+    def sign_out():
+        sessions.end(home, signed_in_session().id)
+        response = Response(status=204)
+        cookies.clear(response)
+        return response
+
+    @api.post("/api/password")
+    @guard(PUBLIC, credentials=False)
+    @params()
+    def set_password():
+        check_same_site(cookies)
+        body = json_body()
+        user = accounts.use_password_link(home, body.get("code"), body.get("password"))
+        return jsonify(name=user.name, password_set=True)
+
+    @api.get("/api/tokens")
+    @guard(ACCOUNT)
+    @params("user")
+    def tokens():
+        owner = g.user
+        name = request.args.get("user")
+        if name is not None and name != g.user.name:
+            if not g.user.is_admin:
+                raise Forbidden("only admins list the tokens of other accounts")
+            owner = next((u for u in accounts.list_users(home) if u.name == name), None)
+            if owner is None:
+                raise NotFound(f"no user {name!r}")
+        return jsonify(user=owner.name, tokens=accounts.list_tokens(home, owner))
+
+    @api.post("/api/tokens")
+    @guard(ACCOUNT)
+    @params()
+    def create_token():
+        if g.credentials.session is None:
+            raise Forbidden("tokens are created when signed in with a password (POST "
+                            "/api/session), not with another token")
+        body = json_body()
+        return jsonify(accounts.create_token(home, g.user, body.get("label"),
+                                             body.get("lifetime_days"))), 201
+
+    @api.delete("/api/tokens/<token_id>")
+    @guard(ACCOUNT)
+    @params()
+    def revoke_token(token_id: str):
+        accounts.revoke_token(home, g.user, token_id)
+        return "", 204
 
     @api.get("/api/me")
+    @guard(ACCOUNT)
     @params()
     def me():
-        user = current_user(home)
-        if user is None:
-            raise Unauthenticated("no token given: send 'Authorization: Bearer <token>'")
-        return jsonify(user.as_dict())
+        return jsonify(g.user.as_dict())
+
+    # -- datasets and drafts ----------------------------------------------------------------
 
     @api.get("/api/datasets")
+    @guard(PUBLIC)
     @params()
     def datasets():
-        return jsonify(datasets=drafts.list_datasets(home, store, current_user(home)))
+        return jsonify(datasets=drafts.list_datasets(home, store, g.user))
 
     @api.post("/api/datasets")
+    @guard(CREATE_DATASET)
     @params()
     def create_dataset():
         body = json_body()
-        result = drafts.create_dataset(home, store, current_user(home), body.get("id"),
+        result = drafts.create_dataset(home, store, g.user, body.get("id"),
                                        body.get("organisation"))
         return jsonify(result), 201
 
     @api.get("/api/datasets/<dataset_id>")
+    @guard(READ_DATASET)
     @params()
     def dataset(dataset_id: str):
-        return jsonify(drafts.get_dataset(home, store, current_user(home), dataset_id))
+        return jsonify(drafts.get_dataset(home, store, g.user, dataset_id))
 
     @api.get("/api/datasets/<dataset_id>/draft")
+    @guard(READ_DRAFT)
     @params()
     def draft(dataset_id: str):
-        return jsonify(drafts.get_draft(home, current_user(home), dataset_id))
+        return jsonify(drafts.get_draft(home, g.user, dataset_id))
 
     @api.delete("/api/datasets/<dataset_id>/draft")
+    @guard(EDIT_DRAFT)
     @params()
     def discard(dataset_id: str):
-        drafts.discard(home, current_user(home), dataset_id)
+        drafts.discard(home, g.user, dataset_id)
         return "", 204
 
     @api.get("/api/datasets/<dataset_id>/draft/manifest")
+    @guard(READ_DRAFT)
     @params()
     def get_manifest(dataset_id: str):
-        text = drafts.get_manifest(home, current_user(home), dataset_id)
+        text = drafts.get_manifest(home, g.user, dataset_id)
         return Response(text, mimetype="text/plain", content_type="text/plain; charset=utf-8")
 
     @api.put("/api/datasets/<dataset_id>/draft/manifest")
+    @guard(EDIT_DRAFT)
     @params()
     def put_manifest(dataset_id: str):
-        user = authenticated(home)
         if request.mimetype not in MANIFEST_TYPES:
             raise Unsupported(f"send the manifest as one of {', '.join(MANIFEST_TYPES)}")
+        drafts.check_draft_quota(home, dataset_id)
         try:
             text = request.get_data().decode("utf-8")
         except UnicodeDecodeError as err:
             raise BadRequest("the manifest must be UTF-8 text") from err
-        result, ok = drafts.put_manifest(home, user, dataset_id, text)
+        result, ok = drafts.put_manifest(home, g.user, dataset_id, text)
         return jsonify(result), 200 if ok else 422
 
     @api.put("/api/datasets/<dataset_id>/draft/source")
+    @guard(EDIT_DRAFT)
     @params("filename", "repair", "variable")
     def put_source(dataset_id: str):
-        user = authenticated(home)
         filename = request.args.get("filename", "").replace("\\", "/").rsplit("/", 1)[-1]
         if not filename:
             raise BadRequest("name the file: ?filename=NAME.EXT (the extension gives the format)")
+        try:
+            format_of(filename)  # 415 before a byte is read
+        except UnsupportedFormat as err:
+            raise Unsupported(str(err)) from err
         options = upload_options()
-        stream = upload_stream(limits.max_upload_bytes)
+        stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes, 0)
         received = receive_raw(stream, filename, stewards_dir(home) / "tmp",
-                               limits.max_upload_bytes)
-        return upload_answer(drafts.accept_upload(home, user, dataset_id, received, options,
+                               limits.max_upload_bytes, allowance, request.content_length)
+        return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
 
     @api.post("/api/datasets/<dataset_id>/draft/source")
+    @guard(EDIT_DRAFT)
     @params("repair", "variable")
     def post_source(dataset_id: str):
-        user = authenticated(home)
         boundary = request.mimetype_params.get("boundary")
         if request.mimetype != "multipart/form-data" or not boundary:
             raise Unsupported("POST a multipart/form-data body (file in field 'file'), or PUT "
                               "the raw file with ?filename=")
         options = upload_options()
-        stream = upload_stream(limits.max_upload_bytes + MULTIPART_OVERHEAD)
+        stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes,
+                                          MULTIPART_OVERHEAD)
         received = receive_multipart(stream, boundary.encode("latin-1"),
-                                     stewards_dir(home) / "tmp", limits.max_upload_bytes)
-        return upload_answer(drafts.accept_upload(home, user, dataset_id, received, options,
+                                     stewards_dir(home) / "tmp", limits.max_upload_bytes,
+                                     allowance)
+        return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
 
+    def upload_stream(dataset_id: str, limit: int, overhead: int):
+        """The request body as a stream with this route's own size limit (not the app's
+        1 MiB), after the size and the organisation's quotas are checked against its
+        Content-Length; the quota is checked again as the bytes arrive."""
+        declared = request.content_length
+        if declared is not None and declared > limit + overhead:
+            raise TooLarge(f"the upload ({declared:,} bytes) exceeds the limit of {limit:,} "
+                           "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit)
+        expected = None if declared is None else max(declared - overhead, 0)
+        quota = drafts.upload_allowance(home, dataset_id, expected)
+        request.max_content_length = limit + overhead
+        allowance = Allowance(quota, lambda size: drafts.upload_quota_error(home, dataset_id,
+                                                                            size))
+        return request.stream, allowance
+
     @api.get("/api/datasets/<dataset_id>/draft/report")
+    @guard(READ_DRAFT)
     @params("f")
     def draft_report(dataset_id: str):
-        data = drafts.get_report(home, current_user(home), dataset_id)
+        data = drafts.get_report(home, g.user, dataset_id)
         if wants_html():
             return Response(report.render_html(data), mimetype="text/html")
         return jsonify(data)
 
     @api.post("/api/datasets/<dataset_id>/draft/submit")
+    @guard(EDIT_DRAFT)
     @params()
     def submit(dataset_id: str):
-        return jsonify(drafts.submit(home, current_user(home), dataset_id))
+        return jsonify(drafts.submit(home, g.user, dataset_id))
 
     @api.post("/api/datasets/<dataset_id>/draft/approve")
+    @guard(REVIEW_DRAFT)
     @params()
     def approve(dataset_id: str):
-        return jsonify(drafts.approve(home, current_user(home), dataset_id))
+        return jsonify(drafts.approve(home, g.user, dataset_id))
 
     @api.post("/api/datasets/<dataset_id>/draft/reject")
+    @guard(REVIEW_DRAFT)
     @params()
     def reject(dataset_id: str):
-        user = authenticated(home)
-        return jsonify(drafts.reject(home, user, dataset_id, json_body().get("comment")))
+        return jsonify(drafts.reject(home, g.user, dataset_id, json_body().get("comment")))
 
     @api.post("/api/datasets/<dataset_id>/draft/publish")
+    @guard(RELEASE)
     @params()
     def publish(dataset_id: str):
-        return jsonify(releases.publish_draft(home, store, current_user(home), dataset_id))
+        return jsonify(releases.publish_draft(home, store, g.user, dataset_id))
 
     @api.get("/api/datasets/<dataset_id>/versions")
+    @guard(READ_DATASET)
     @params()
     def versions(dataset_id: str):
-        return jsonify(releases.list_versions(home, store, current_user(home), dataset_id))
+        return jsonify(releases.list_versions(home, store, g.user, dataset_id))
 
     @api.get("/api/datasets/<dataset_id>/versions/<int:version>/files/<filename>")
+    @guard(READ_VERSION_FILE)
     @params()
     def version_file(dataset_id: str, version: int, filename: str):
-        path, media_type, public = releases.version_file(home, store, current_user(home),
-                                                         dataset_id, version, filename)
+        path, media_type, public = releases.version_file(home, store, g.user, dataset_id,
+                                                         version, filename)
         # conditional=True: HTTP Range and ETags, so big files resume and GDAL can read them.
         response = send_file(path, mimetype=media_type, conditional=True, as_attachment=True,
                              download_name=f"{dataset_id}-v{version}-{filename}")
-        # A version taken down must not linger in shared caches (settings.VERSION_CACHE_CONTROL).
-        response.headers["Cache-Control"] = (settings.VERSION_CACHE_CONTROL if public
+        # A version taken down must not linger in shared caches (VERSION_CACHE_CONTROL).
+        response.headers["Cache-Control"] = (catalog_settings.VERSION_CACHE_CONTROL if public
                                              else "private, no-store")
         return response
 
     @api.post("/api/datasets/<dataset_id>/rollback")
+    @guard(RELEASE)
     @params()
     def rollback(dataset_id: str):
-        user = authenticated(home)
         version = json_body().get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
             raise BadRequest('give the version to make live: {"version": N}')
-        return jsonify(releases.rollback(home, store, user, dataset_id, version))
+        return jsonify(releases.rollback(home, store, g.user, dataset_id, version))
 
     @api.post("/api/datasets/<dataset_id>/withdraw")
+    @guard(RELEASE)
     @params()
     def withdraw(dataset_id: str):
-        return jsonify(releases.withdraw(home, store, current_user(home), dataset_id))
+        return jsonify(releases.withdraw(home, store, g.user, dataset_id))
 
     @api.get("/api/reviews")
+    @guard(REVIEW_QUEUE)
     @params()
     def reviews():
-        return jsonify(drafts=drafts.review_queue(home, current_user(home)))
+        return jsonify(drafts=drafts.review_queue(home, g.user))
 
     @api.get("/api/audit")
+    @guard(READ_AUDIT)
     @params("after", "limit", "dataset", "actor")
     def audit_log():
-        user = authenticated(home)
-        if not user.is_admin:
-            raise Forbidden("the audit log is for admins")
         after = int_param("after", 0, 0, None)
         limit = int_param("limit", 100, 1, MAX_AUDIT_PAGE)
         entries = audit.entries(home, after, limit, request.args.get("dataset"),
@@ -234,7 +435,14 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
 
 
 ENDPOINTS = {
-    "GET /api/me": "the account of the token",
+    "POST /api/session": 'sign in: {"name": ..., "password": ...}; sets the session cookie',
+    "GET /api/session": "whether you are signed in, and the session's CSRF token",
+    "DELETE /api/session": "sign out",
+    "POST /api/password": 'set a password with a one-time link: {"code": ..., "password": ...}',
+    "GET /api/tokens[?user=]": "your API tokens (admins: anyone's)",
+    "POST /api/tokens": 'a new API token (signed in): {"label": ..., "lifetime_days": ...}',
+    "DELETE /api/tokens/{id}": "revoke a token (its owner or an admin)",
+    "GET /api/me": "your account",
     "GET /api/datasets": "published datasets, and your organisation's with their drafts",
     "POST /api/datasets": 'register a dataset: {"id": ..., "organisation": ...}',
     "GET /api/datasets/{id}": "one dataset",
@@ -251,6 +459,42 @@ ENDPOINTS = {
     "GET /api/reviews": "submitted drafts waiting for review",
     "GET /api/audit": "the audit log (admins)",
 }
+
+
+class SessionCookie:
+    """The session cookie: HttpOnly, SameSite=Strict, and Secure (with the __Host- prefix,
+    which browsers accept only from HTTPS, for the whole site) when the public URL is https."""
+
+    def __init__(self, public_url: str | None):
+        parts = urllib.parse.urlsplit(public_url or "")
+        self.secure = parts.scheme == "https"
+        self.name = "__Host-taza_session" if self.secure else "taza_session"
+        self.origin = f"{parts.scheme}://{parts.netloc}" if parts.netloc else None
+
+    def set(self, response: Response, value: str, settings: StewardSettings) -> None:
+        response.set_cookie(self.name, value, max_age=int(settings.session_max_seconds),
+                            path="/", secure=self.secure, httponly=True, samesite="Strict")
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(self.name, path="/", secure=self.secure, httponly=True,
+                               samesite="Strict")
+
+
+def check_same_site(cookies: SessionCookie) -> None:
+    """Refuse a browser request sent from another site: its Origin, when it has one, must be
+    the public URL's or the one this request was addressed to."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return
+    own = request.host_url.rstrip("/")
+    if origin not in {own, cookies.origin}:
+        raise Forbidden(f"cross-site request refused: Origin {origin[:100]!r} is not this site")
+
+
+def signed_in_session() -> sessions.Session:
+    if g.credentials.session is None:
+        raise Unauthenticated("not signed in: this request carries a token, not a session")
+    return g.credentials.session
 
 
 def params(*allowed: str) -> Callable:
@@ -270,28 +514,6 @@ def params(*allowed: str) -> Callable:
     return decorate
 
 
-def current_user(home) -> accounts.User | None:
-    """The token's user; None without a token; 401 for a token that is wrong."""
-    header = request.headers.get("Authorization")
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("use 'Authorization: Bearer <token>'")
-    user = accounts.authenticate(home, token.strip())
-    if user is None:
-        raise Unauthenticated("the token is not valid (unknown, revoked, or the account is "
-                              "disabled)")
-    return user
-
-
-def authenticated(home) -> accounts.User:
-    user = current_user(home)
-    if user is None:
-        raise Unauthenticated("authentication required: send 'Authorization: Bearer <token>'")
-    return user
-
-
 def json_body() -> dict:
     body = request.get_json(silent=True) if request.content_length else {}
     if not isinstance(body, dict):
@@ -307,16 +529,6 @@ def upload_options() -> UploadOptions:
     if variable is not None and not VARIABLE.match(variable):
         raise BadRequest("variable= takes a NetCDF variable name")
     return UploadOptions(repair_geometry=repair == "geometry", variable=variable)
-
-
-def upload_stream(limit: int):
-    """The request body as a stream, with this route's own size limit (not the app's 1 MiB)."""
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise TooLarge(f"the upload ({declared:,} bytes) exceeds the limit of {limit:,} bytes "
-                       "(TAZA_UPLOAD_MAX_BYTES)", limit=limit)
-    request.max_content_length = limit
-    return request.stream
 
 
 def upload_answer(result: tuple[dict, bool]):

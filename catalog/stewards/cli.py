@@ -8,32 +8,54 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 
 from catalog.store import CatalogStore
 
 StoreFactory = Callable[[argparse.Namespace], CatalogStore]
+DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
 
 def add_commands(commands, store_of: StoreFactory) -> None:
     """Add the subcommands to `taza`'s subparsers."""
-    users = commands.add_parser("users", help="accounts and API tokens of the stewards' API")
+    users = commands.add_parser("users", help="accounts, passwords and API tokens of the "
+                                "stewards' service")
     actions = users.add_subparsers(required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="create an account and print its first token")
+    add = actions.add_parser("add", help="create an account and print a one-time link to set "
+                             "its password (or read the password from standard input)")
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("steward", "reviewer", "admin"))
     add.add_argument("--org", help="organisation id (required for stewards)")
     add.add_argument("--email")
+    _password_arguments(add)
     add.set_defaults(handler=lambda args: _users_add(args, store_of(args)))
+    link = actions.add_parser("link", help="print a new one-time link to set a password "
+                              "(earlier unused links stop working)")
+    link.add_argument("name")
+    link.add_argument("--public-url", help=f"the site's URL (default $TAZA_PUBLIC_URL or "
+                      f"{DEFAULT_PUBLIC_URL})")
+    link.set_defaults(handler=lambda args: _users_link(args, store_of(args)))
+    password = actions.add_parser("password", help="set a password read from standard input "
+                                  "(the account's sessions end)")
+    password.add_argument("name")
+    password.add_argument("--password-stdin", action="store_true", required=True,
+                          help="read the password from the first line of standard input")
+    password.set_defaults(handler=lambda args: _users_password(args, store_of(args)))
     listing = actions.add_parser("list", help="list accounts")
     listing.set_defaults(handler=lambda args: _users_list(store_of(args)))
-    token = actions.add_parser("token", help="issue a new token for an account")
+    token = actions.add_parser("token", help="issue a new API token for an account (for "
+                               "scripts); it expires")
     token.add_argument("name")
     token.add_argument("--revoke-others", action="store_true",
                        help="revoke the account's earlier tokens")
+    token.add_argument("--days", type=float,
+                       help="lifetime in days (default $TAZA_TOKEN_LIFETIME_DAYS or 90)")
+    token.add_argument("--label", help="what the token is for (shown in GET /api/tokens)")
     token.set_defaults(handler=lambda args: _users_token(args, store_of(args)))
-    disable = actions.add_parser("disable", help="disable an account and revoke its tokens")
+    disable = actions.add_parser("disable", help="disable an account: its tokens, sessions and "
+                                 "links stop working")
     disable.add_argument("name")
     disable.set_defaults(handler=lambda args: _users_disable(args, store_of(args)))
 
@@ -60,6 +82,26 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)))
 
 
+def _password_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--password-stdin", action="store_true",
+                        help="set the password from the first line of standard input instead "
+                        "of printing a one-time link")
+    parser.add_argument("--public-url", help=f"the site's URL in the link (default "
+                        f"$TAZA_PUBLIC_URL or {DEFAULT_PUBLIC_URL})")
+
+
+def password_link(args, code: str) -> str:
+    """The one-time link: the code rides in the fragment, which browsers never send to a
+    server, so it appears in no access log; the stewards' page posts it in a body."""
+    base = (args.public_url or os.environ.get("TAZA_PUBLIC_URL") or DEFAULT_PUBLIC_URL)
+    return f"{base.rstrip('/')}/stewards#set-password={code}"
+
+
+def _read_password() -> str:
+    line = sys.stdin.readline()
+    return line[:-1] if line.endswith("\n") else line
+
+
 def cli_admin():
     """The command line's identity: an admin named after the operating-system user."""
     from catalog.stewards.accounts import User
@@ -70,12 +112,13 @@ def cli_admin():
 
 def _guarded(action: Callable[[], int]) -> int:
     from catalog.stewards.accounts import AccountError
+    from catalog.stewards.config import SettingError
     from catalog.stewards.errors import ServiceError
     from catalog.store.audit import AuditError
 
     try:
         return action()
-    except (AccountError, ServiceError, AuditError) as err:
+    except (AccountError, ServiceError, SettingError, AuditError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
 
@@ -84,14 +127,47 @@ def _users_add(args, store: CatalogStore) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
-        user, token = accounts.add_user(store.home, args.name, args.role, args.org, args.email,
-                                        cli_admin().name)
+        password = _read_password() if args.password_stdin else None
+        user, code = accounts.add_user(store.home, args.name, args.role, args.org, args.email,
+                                       cli_admin().name, password)
         print(f"added {user.name} ({user.role}, {user.organisation or 'no organisation'})")
-        print(f"token: {token}")
-        print("the token is shown once; store it safely", file=sys.stderr)
+        if code is None:
+            print("password set")
+        else:
+            _print_link(args, code)
         return 0
 
     return _guarded(run)
+
+
+def _users_link(args, store: CatalogStore) -> int:
+    from catalog.stewards import accounts
+
+    def run() -> int:
+        _print_link(args, accounts.new_password_link(store.home, args.name, cli_admin().name))
+        return 0
+
+    return _guarded(run)
+
+
+def _users_password(args, store: CatalogStore) -> int:
+    from catalog.stewards import accounts
+
+    def run() -> int:
+        accounts.set_password(store.home, args.name, _read_password(), cli_admin().name)
+        print(f"password set for {args.name}; its sessions ended")
+        return 0
+
+    return _guarded(run)
+
+
+def _print_link(args, code: str) -> None:
+    from catalog.stewards.config import StewardSettings
+
+    hours = StewardSettings.from_environment().password_link_hours
+    print(f"password link: {password_link(args, code)}")
+    print(f"the link sets the password once, within {hours:g} hours; give it to the person "
+          "privately", file=sys.stderr)
 
 
 def _users_list(store: CatalogStore) -> int:
@@ -107,7 +183,13 @@ def _users_token(args, store: CatalogStore) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
-        print(accounts.new_token(store.home, args.name, cli_admin().name, args.revoke_others))
+        if args.days is not None and not args.days > 0:
+            print("error: --days takes a number of days above 0", file=sys.stderr)
+            return 2
+        token, expires = accounts.new_token(store.home, args.name, cli_admin().name,
+                                            args.revoke_others, args.days, args.label)
+        print(token)
+        print(f"the token is shown once and expires at {expires}", file=sys.stderr)
         return 0
 
     return _guarded(run)
@@ -118,7 +200,7 @@ def _users_disable(args, store: CatalogStore) -> int:
 
     def run() -> int:
         accounts.disable_user(store.home, args.name, cli_admin().name)
-        print(f"disabled {args.name}; its tokens no longer work")
+        print(f"disabled {args.name}; its tokens, sessions and links no longer work")
         return 0
 
     return _guarded(run)

@@ -1,20 +1,29 @@
-"""The stewards' SQLite database: accounts, tokens, datasets, drafts and the audit log.
+"""The stewards' SQLite database: accounts, tokens, sessions, datasets, drafts and the audit log.
 
 One file, TAZA_HOME/stewards/stewards.sqlite, in WAL mode so gunicorn workers and the `taza`
 command read while one of them writes. Every statement takes parameters; none is built from
 user input. The audit table is catalog.store.audit's (the release switch writes to it too).
+
+Schema versions (PRAGMA user_version), each reached from the one before in place:
+1. accounts, tokens, datasets, drafts, contributors, audit;
+2. passwords (argon2id), one-time password links, sessions, sign-in failures (the rate limit
+   all workers share), token expiry and labels, and the upload size of each draft (quotas).
+   Tokens that existed before get an expiry counted from the migration.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import json
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
+from catalog.stewards.config import StewardSettings
 from catalog.store import audit
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 15_000
 
 SCHEMA = """
@@ -64,6 +73,38 @@ CREATE TABLE IF NOT EXISTS contributors (
 );
 """
 
+# Version 1 -> 2. Times the code compares are epoch seconds (REAL); tokens keep ISO text like
+# the rest of the version 1 tables.
+MIGRATION_2 = """
+ALTER TABLE users ADD COLUMN password_hash TEXT;
+ALTER TABLE tokens ADD COLUMN expires_at TEXT;
+ALTER TABLE tokens ADD COLUMN label TEXT;
+ALTER TABLE drafts ADD COLUMN upload_bytes INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE IF NOT EXISTS password_links (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    secret_sha256 TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    used REAL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY,
+    user_id INTEGER NOT NULL REFERENCES users(id),
+    secret_sha256 TEXT NOT NULL,
+    csrf_token TEXT NOT NULL,
+    created REAL NOT NULL,
+    last_seen REAL NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signin_failures (
+    scope TEXT NOT NULL CHECK (scope IN ('account', 'address')),
+    subject TEXT NOT NULL,
+    at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS signin_failures_by_subject ON signin_failures(scope, subject, at);
+"""
+
 
 def stewards_dir(home: Path) -> Path:
     """Where the service keeps its database, drafts and uploads (never served as files)."""
@@ -85,7 +126,7 @@ def connect(home: Path, write: bool = True) -> Iterator[sqlite3.Connection]:
     try:
         connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         connection.execute("PRAGMA foreign_keys = ON")
-        _ensure_schema(connection)
+        _ensure_schema(connection, folder)
         connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
             yield connection
@@ -99,16 +140,53 @@ def connect(home: Path, write: bool = True) -> Iterator[sqlite3.Connection]:
         connection.close()
 
 
-def _ensure_schema(connection: sqlite3.Connection) -> None:
+def _ensure_schema(connection: sqlite3.Connection, folder: Path) -> None:
     audit.ensure_schema(connection)
-    if connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION:
+    if _version(connection) == SCHEMA_VERSION:
         return
     connection.execute("PRAGMA journal_mode = WAL")
     connection.execute("BEGIN IMMEDIATE")
-    for statement in _statements(SCHEMA):
-        connection.execute(statement)
-    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    try:
+        # Another process may have created or migrated it while this one waited for the lock.
+        version = _version(connection)
+        if version == 0:
+            _run(connection, SCHEMA)
+            _run(connection, MIGRATION_2)
+        elif version == 1:
+            _run(connection, MIGRATION_2)
+            _backfill_2(connection, folder)
+        elif version > SCHEMA_VERSION:
+            raise RuntimeError(f"{folder / 'stewards.sqlite'} has schema version {version}; "
+                               f"this program knows versions up to {SCHEMA_VERSION}")
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
     connection.execute("COMMIT")
+
+
+def _version(connection: sqlite3.Connection) -> int:
+    return connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def _run(connection: sqlite3.Connection, script: str) -> None:
+    for statement in _statements(script):
+        connection.execute(statement)
+
+
+def _backfill_2(connection: sqlite3.Connection, folder: Path) -> None:
+    """Existing tokens expire one lifetime after the migration; open drafts count the size of
+    their upload (from upload.json) against their organisation's quota."""
+    lifetime = StewardSettings.from_environment().token_lifetime_seconds
+    expires = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=lifetime)
+    connection.execute("UPDATE tokens SET expires_at = ? WHERE expires_at IS NULL",
+                       (expires.isoformat(timespec="milliseconds"),))
+    for row in connection.execute("SELECT id FROM drafts WHERE state IN "
+                                  "('draft', 'submitted', 'approved', 'rejected')").fetchall():
+        meta = folder / "drafts" / str(row[0]) / "upload" / "upload.json"
+        if meta.exists():
+            size = int(json.loads(meta.read_text()).get("size", 0))
+            connection.execute("UPDATE drafts SET upload_bytes = ? WHERE id = ?", (size, row[0]))
 
 
 def _statements(script: str) -> list[str]:

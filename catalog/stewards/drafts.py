@@ -24,7 +24,7 @@ from pathlib import Path
 
 import yaml
 
-from catalog.manifest import DATASET_ID
+from catalog.manifest import DATASET_ID, reserved_id
 from catalog.sources.findings import Finding, has_blocking
 from catalog.sources.uploads import (
     UnsupportedFormat,
@@ -44,14 +44,17 @@ from catalog.stewards.access import (
     require_user,
 )
 from catalog.stewards.accounts import ORGANISATION, User, user_by_id
+from catalog.stewards.config import StewardSettings
 from catalog.stewards.db import connect, stewards_dir
 from catalog.stewards.errors import (
     BadRequest,
     Conflict,
+    DraftQuotaExceeded,
     Forbidden,
     NotFound,
     Unprocessable,
     Unsupported,
+    UploadQuotaExceeded,
 )
 from catalog.stewards.locks import dataset_lock
 from catalog.stewards.receive import Received
@@ -115,6 +118,8 @@ def create_dataset(home: Path, store: CatalogStore, user: User | None, dataset_i
     user = require_user(user)
     require_role(user, EDITORS, "creating a dataset")
     check_dataset_id(dataset_id)
+    if reason := reserved_id(dataset_id):
+        raise BadRequest(f"{reason}; choose another id", field="id")
     organisation = organisation or user.organisation
     if not organisation or not ORGANISATION.match(organisation):
         raise BadRequest("name the owning organisation (3-64 characters: a-z, 0-9, '-')")
@@ -236,7 +241,10 @@ def put_manifest(home: Path, user: User | None, dataset_id: str, text: str) -> t
 
 def accept_upload(home: Path, user: User | None, dataset_id: str, received: Received,
                   options: UploadOptions, limits: UploadLimits) -> tuple[dict, bool]:
-    """Make a received file the draft's source; return the report and whether it passes."""
+    """Make a received file the draft's source; return the report and whether it passes.
+
+    Nothing of a refused upload stays: the received file is removed, and a draft is created
+    only once the quotas are checked (in the same transaction)."""
     try:
         check_dataset_id(dataset_id)
         if len(received.filename.encode()) > MAX_FILENAME_BYTES or "\x00" in received.filename:
@@ -250,19 +258,89 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
         raise
     try:
         with dataset_lock(home, dataset_id):
-            with connect(home) as connection:
+            with connect(home, write=False) as connection:
                 user = _editor(connection, user, dataset_id)
-                draft = _draft_for_edit(connection, home, user, dataset_id, None)
-            files = draft_files(home, draft["id"])
-            staged = _stage_new_upload(files, received, options, limits, file_format)
-            with connect(home) as connection:
-                _log_edit(connection, user, draft, "draft.upload", filename=received.filename,
-                          size=received.size, sha256=received.sha256, format=staged.format,
-                          options=options.as_dict(), blocking=_count(staged.findings))
-            result = _refresh_report(files, dataset_id, draft["id"])
+                id_field = _id_field(_manifest_for_upload(connection, home, dataset_id))
+            # Staged outside the draft: a draft (new or not) changes only once all went well.
+            fresh = stewards_dir(home) / "tmp" / f"stage-{os.getpid()}-{uuid.uuid4().hex}"
+            try:
+                staged = _stage_upload(fresh, received, options, limits, file_format, id_field)
+                draft = _commit_upload(home, user, dataset_id, received, options, staged, fresh)
+            finally:
+                shutil.rmtree(fresh, ignore_errors=True)
+            result = _refresh_report(draft_files(home, draft["id"]), dataset_id, draft["id"])
     finally:
         received.path.unlink(missing_ok=True)
     return result, not has_blocking(staged.findings)
+
+
+def _commit_upload(home: Path, user: User, dataset_id: str, received: Received,
+                   options: UploadOptions, staged, fresh: Path) -> sqlite3.Row:
+    """In one transaction: the bytes quota, the draft (created if none), the audit entry; the
+    staged folder becomes the draft's upload. A new draft's files go if anything fails."""
+    with connect(home) as connection:
+        created = _open_draft(connection, dataset_id) is None
+        files = None
+        try:
+            _reserve_upload_bytes(connection, dataset_id, received.size if staged.source else 0)
+            draft = _draft_for_edit(connection, home, user, dataset_id, None)
+            files = draft_files(home, draft["id"])
+            files.root.mkdir(parents=True, exist_ok=True)
+            _swap(files.upload, fresh)
+            _set_upload_bytes(connection, draft["id"], _held_bytes(files))
+            _log_edit(connection, user, draft, "draft.upload", filename=received.filename,
+                      size=received.size, sha256=received.sha256, format=staged.format,
+                      options=options.as_dict(), blocking=_count(staged.findings))
+        except BaseException:
+            if created and files is not None:
+                shutil.rmtree(files.root, ignore_errors=True)
+            raise
+    return draft
+
+
+def _manifest_for_upload(connection, home: Path, dataset_id: str) -> str | None:
+    """The manifest an upload is staged with: the open draft's, or the one a new draft starts
+    from (the last published draft's)."""
+    draft = _open_draft(connection, dataset_id) or connection.execute(
+        "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' ORDER BY id DESC "
+        "LIMIT 1", (dataset_id,)).fetchone()
+    return draft_files(home, draft["id"]).manifest_text() if draft else None
+
+
+def upload_allowance(home: Path, dataset_id: str, declared: int | None) -> int:
+    """Bytes the dataset's organisation may still upload to it; checked before the body is
+    read (409 past the open-drafts quota, 413 past the bytes quota for a declared size)."""
+    with connect(home, write=False) as connection:
+        organisation = owner(connection, dataset_id)
+        if organisation is None:
+            raise NotFound(f"no dataset {dataset_id!r} in the stewards' service: create it "
+                           "with POST /api/datasets")
+        draft = _open_draft(connection, dataset_id)
+        if draft is None:
+            _check_draft_quota(connection, organisation)
+        used = _quota_usage(connection, organisation)[1]
+        held = draft["upload_bytes"] if draft else 0
+    allowance = _settings().quota_upload_bytes - (used - held)
+    if declared is not None and declared > allowance:
+        raise _upload_quota_error(organisation, used - held, declared)
+    return max(allowance, 0)
+
+
+def upload_quota_error(home: Path, dataset_id: str, requested: int) -> UploadQuotaExceeded:
+    """The 413 for an upload that grew past the quota while it streamed."""
+    with connect(home, write=False) as connection:
+        organisation = owner(connection, dataset_id)
+        draft = _open_draft(connection, dataset_id)
+        used = _quota_usage(connection, organisation)[1] - (draft["upload_bytes"] if draft else 0)
+    return _upload_quota_error(organisation, used, requested)
+
+
+def check_draft_quota(home: Path, dataset_id: str) -> None:
+    """409 when an edit would open a draft past the organisation's open-drafts quota."""
+    with connect(home, write=False) as connection:
+        organisation = owner(connection, dataset_id)
+        if organisation is not None and _open_draft(connection, dataset_id) is None:
+            _check_draft_quota(connection, organisation)
 
 
 def submit(home: Path, user: User | None, dataset_id: str) -> dict:
@@ -376,9 +454,11 @@ def _readable_draft(connection, user: User | None, dataset_id: str) -> sqlite3.R
 
 def _draft_for_edit(connection, home: Path, user: User, dataset_id: str,
                     action: str | None) -> sqlite3.Row:
-    """The open draft (created when there is none), returned to `draft` state by the edit."""
+    """The open draft (created when there is none and the quota allows), returned to `draft`
+    state by the edit."""
     draft = _open_draft(connection, dataset_id)
     if draft is None:
+        _check_draft_quota(connection, owner(connection, dataset_id))
         now = audit.now()
         cursor = connection.execute(
             "INSERT INTO drafts (dataset_id, state, author_id, created_at, updated_at) "
@@ -391,6 +471,59 @@ def _draft_for_edit(connection, home: Path, user: User, dataset_id: str,
     if action is not None:
         _log_edit(connection, user, draft, action)
     return draft
+
+
+def _settings() -> StewardSettings:
+    return StewardSettings.from_environment()
+
+
+def _quota_usage(connection, organisation: str) -> tuple[int, int]:
+    """The organisation's open drafts and the bytes their uploads hold."""
+    row = connection.execute(
+        "SELECT COUNT(*), COALESCE(SUM(drafts.upload_bytes), 0) FROM drafts JOIN datasets "
+        "ON datasets.id = drafts.dataset_id WHERE datasets.organisation = ? "
+        "AND drafts.state IN (?, ?, ?, ?)", (organisation, *OPEN_STATES)).fetchone()
+    return row[0], row[1]
+
+
+def _check_draft_quota(connection, organisation: str) -> None:
+    limit = _settings().quota_open_drafts
+    drafts, _ = _quota_usage(connection, organisation)
+    if drafts >= limit:
+        raise DraftQuotaExceeded(
+            f"{organisation} has {drafts} open drafts, its quota is {limit} "
+            "(TAZA_QUOTA_OPEN_DRAFTS): publish or discard one first",
+            quota="open_drafts", organisation=organisation, limit=limit, used=drafts)
+
+
+def _reserve_upload_bytes(connection, dataset_id: str, incoming: int) -> None:
+    """413 when an upload replacing the draft's current one would pass the bytes quota."""
+    organisation = owner(connection, dataset_id)
+    draft = _open_draft(connection, dataset_id)
+    used = _quota_usage(connection, organisation)[1] - (draft["upload_bytes"] if draft else 0)
+    if used + incoming > _settings().quota_upload_bytes:
+        raise _upload_quota_error(organisation, used, incoming)
+
+
+def _upload_quota_error(organisation: str, used: int, requested: int) -> UploadQuotaExceeded:
+    limit = _settings().quota_upload_bytes
+    return UploadQuotaExceeded(
+        f"{organisation}'s open drafts hold {used:,} bytes of uploads; {requested:,} more "
+        f"would pass its quota of {limit:,} bytes (TAZA_QUOTA_UPLOAD_BYTES): publish or "
+        "discard drafts first", quota="upload_bytes", organisation=organisation, limit=limit,
+        used=used, requested=requested)
+
+
+def _set_upload_bytes(connection, draft_id: int, size: int) -> None:
+    connection.execute("UPDATE drafts SET upload_bytes = ? WHERE id = ?", (size, draft_id))
+
+
+def _held_bytes(files: DraftFiles) -> int:
+    """The size of the upload a draft keeps on disk (a refused one keeps no bytes)."""
+    if not files.upload_meta.exists():
+        return 0
+    meta = json.loads(files.upload_meta.read_text())
+    return meta["size"] if (files.upload / "original" / meta["filename"]).exists() else 0
 
 
 def _seed_manifest(connection, home: Path, dataset_id: str, draft_id: int) -> str | None:
@@ -481,25 +614,22 @@ def _draft_view(connection, home: Path, draft: sqlite3.Row) -> dict:
     }
 
 
-def _stage_new_upload(files: DraftFiles, received: Received, options: UploadOptions,
-                      limits: UploadLimits, file_format: str):
-    """Stage into a fresh folder, then swap it in for the previous upload."""
-    fresh = files.root / f"upload.new-{uuid.uuid4().hex}"
+def _stage_upload(fresh: Path, received: Received, options: UploadOptions,
+                  limits: UploadLimits, file_format: str, id_field: str | None):
+    """Stage a received file into a fresh folder laid out as a draft's upload/."""
     original = fresh / "original" / received.filename
     original.parent.mkdir(parents=True)
     os.rename(received.path, original)
     started = time.monotonic()
-    staged = stage(original, fresh / "stage", options, limits,
-                   _id_field(files.manifest_text()))
+    staged = stage(original, fresh / "stage", options, limits, id_field)
     meta = {"filename": received.filename, "size": received.size, "sha256": received.sha256,
             "format": file_format, "options": options.as_dict(), "received_at": audit.now(),
             "check_seconds": round(time.monotonic() - started, 3)}
     _atomic_write(fresh / "upload.json", json.dumps(meta, indent=2))
-    _write_staged(fresh / "stage", staged, _id_field(files.manifest_text()))
+    _write_staged(fresh / "stage", staged, id_field)
     if staged.source is None:  # refused (unsafe archive, unreadable file): keep no bytes
         shutil.rmtree(original.parent, ignore_errors=True)
     # Otherwise the original stays, to stage it again when the manifest's id_field changes.
-    _swap(files.upload, fresh)
     return staged
 
 

@@ -47,3 +47,21 @@ class Unsupported(ServiceError):
 
 class Unprocessable(ServiceError):
     status, code = 422, "UnprocessableContent"
+
+
+class TooManyRequests(ServiceError):
+    """Too many failed sign-ins; retry_after seconds until the next attempt is heard."""
+
+    status, code = 429, "TooManyRequests"
+
+    def __init__(self, message: str, retry_after: int, **extra):
+        super().__init__(message, retry_after=retry_after, **extra)
+        self.retry_after = retry_after
+
+
+class DraftQuotaExceeded(ServiceError):
+    status, code = 409, "QuotaExceeded"
+
+
+class UploadQuotaExceeded(ServiceError):
+    status, code = 413, "QuotaExceeded"

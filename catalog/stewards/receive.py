@@ -11,8 +11,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -20,7 +21,7 @@ from typing import BinaryIO
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.sansio.multipart import Data, Epilogue, Field, File, MultipartDecoder, NeedData
 
-from catalog.stewards.errors import BadRequest, TooLarge
+from catalog.stewards.errors import BadRequest, ServiceError, TooLarge
 
 CHUNK = 1 << 20
 MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries around the file
@@ -35,22 +36,33 @@ class Received:
     sha256: str
 
 
+@dataclass(frozen=True)
+class Allowance:
+    """Bytes a body may bring, and what to answer past them (the quota's own refusal)."""
+
+    quota: int
+    refusal: Callable[[int], ServiceError]  # given the bytes received so far
+
+
 class _Sink:
     """A temporary file that hashes and counts what is written, refusing past the limit."""
 
-    def __init__(self, tmp_dir: Path, limit: int):
+    def __init__(self, tmp_dir: Path, limit: int, allowance: Allowance | None = None):
         tmp_dir.mkdir(parents=True, exist_ok=True)
         self.path = tmp_dir / f"upload-{os.getpid()}-{uuid.uuid4().hex}.part"
         self.handle = self.path.open("wb")
         self.digest = hashlib.sha256()
         self.size = 0
         self.limit = limit
+        self.allowance = allowance
 
     def write(self, data: bytes) -> None:
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(f"the upload exceeds the limit of {self.limit:,} bytes "
                            "(TAZA_UPLOAD_MAX_BYTES)", limit=self.limit)
+        if self.allowance and self.size > self.allowance.quota:
+            raise self.allowance.refusal(self.size)
         self.digest.update(data)
         self.handle.write(data)
 
@@ -66,9 +78,9 @@ class _Sink:
 
 
 @contextlib.contextmanager
-def _sink(tmp_dir: Path, limit: int) -> Iterator[_Sink]:
+def _sink(tmp_dir: Path, limit: int, allowance: Allowance | None) -> Iterator[_Sink]:
     remove_stale_parts(tmp_dir)
-    sink = _Sink(tmp_dir, limit)
+    sink = _Sink(tmp_dir, limit, allowance)
     try:
         yield sink
     except BaseException:
@@ -76,19 +88,24 @@ def _sink(tmp_dir: Path, limit: int) -> Iterator[_Sink]:
         raise
 
 
-def receive_raw(stream: BinaryIO, filename: str, tmp_dir: Path, limit: int) -> Received:
-    """The whole body is the file."""
-    with _sink(tmp_dir, limit) as sink:
+def receive_raw(stream: BinaryIO, filename: str, tmp_dir: Path, limit: int,
+                allowance: Allowance | None = None, declared: int | None = None) -> Received:
+    """The whole body is the file. A body shorter than its Content-Length (the client went
+    away: gunicorn then simply ends the stream) is refused, never taken for a whole file."""
+    with _sink(tmp_dir, limit, allowance) as sink:
         for chunk in _chunks(stream):
             sink.write(chunk)
+        if declared is not None and sink.size != declared:
+            raise BadRequest(f"the upload was cut short: {sink.size:,} of {declared:,} bytes "
+                             "arrived")
         return sink.finish(filename)
 
 
-def receive_multipart(stream: BinaryIO, boundary: bytes, tmp_dir: Path,
-                      limit: int) -> Received:
+def receive_multipart(stream: BinaryIO, boundary: bytes, tmp_dir: Path, limit: int,
+                      allowance: Allowance | None = None) -> Received:
     """A multipart/form-data body with exactly one part: the file, in field `file`."""
     decoder = MultipartDecoder(boundary, max_form_memory_size=MAX_FIELD_BYTES, max_parts=4)
-    with _sink(tmp_dir, limit) as sink:
+    with _sink(tmp_dir, limit, allowance) as sink:
         state = _Parts(sink)
         try:
             for chunk in _chunks(stream):
@@ -141,13 +158,17 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 
 
 def remove_stale_parts(tmp_dir: Path) -> None:
-    """Delete partial uploads whose receiving process died (killed worker, lost power)."""
+    """Delete partial uploads and staging folders whose process died (killed worker, lost
+    power): both are named after the pid that wrote them."""
     if not tmp_dir.is_dir():
         return
-    for part in tmp_dir.glob("upload-*.part"):
-        pid = part.name.split("-")[1]
+    for leftover in [*tmp_dir.glob("upload-*.part"), *tmp_dir.glob("stage-*")]:
+        pid = leftover.name.split("-")[1]
         if pid.isdigit() and not _alive(int(pid)):
-            part.unlink(missing_ok=True)
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def _alive(pid: int) -> bool:

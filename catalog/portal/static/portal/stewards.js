@@ -1,21 +1,27 @@
 // The stewards' page (upload, report, submit) and the reviewers' queue, on the stewards' API
-// (/api, docs/stewards.md). The token stays in this tab's sessionStorage, never in a URL.
+// (/api, docs/stewards.md). Sign-in with name and password opens a server-side session held in
+// an HttpOnly cookie this script never sees; writes carry the session's CSRF token in a header.
+// A one-time link (#set-password=CODE) sets the password; the code leaves the address bar at
+// once and goes to the server only in a request body.
 import { initI18n, t } from "./i18n.js";
 import { el } from "./util.js";
 
 const data = JSON.parse(document.getElementById("portal-data").textContent);
 initI18n(data.strings, data.language);
 const page = document.querySelector("main").dataset.page;
-const TOKEN_KEY = "taza-token";
+const LINK_PREFIX = "#set-password=";
 let user = null;
+let csrfToken = null;
 
 async function api(method, path, { body, type } = {}) {
-  const headers = { Accept: "application/json", Authorization: `Bearer ${sessionStorage.getItem(TOKEN_KEY)}` };
+  const headers = { Accept: "application/json" };
   if (type) headers["Content-Type"] = type;
-  const response = await fetch(path, { method, headers, body });
+  if (csrfToken && method !== "GET") headers["X-CSRF-Token"] = csrfToken;
+  const response = await fetch(path, { method, headers, body, credentials: "same-origin" });
   const text = await response.text();
   let parsed = null;
   try { parsed = text ? JSON.parse(text) : null; } catch { parsed = text; }
+  if (response.status === 401 && user) sessionEnded();
   return { ok: response.ok, status: response.status, body: parsed };
 }
 
@@ -30,34 +36,91 @@ function say(id, text, isError = false) {
   node.classList.toggle("error", isError);
 }
 
-// --- sign in ----------------------------------------------------------------------------------
+function show(id, visible) {
+  const node = document.getElementById(id);
+  if (node) node.hidden = !visible;
+}
 
-async function signIn(token) {
-  sessionStorage.setItem(TOKEN_KEY, token);
-  const answer = await api("GET", "/api/me");
-  if (!answer.ok) {
-    sessionStorage.removeItem(TOKEN_KEY);
-    say("signin-status", problem(answer), true);
-    return;
-  }
-  user = answer.body;
+// --- sign in, sign out, set a password ---------------------------------------------------------
+
+function showSignIn(message = "", isError = false, name = "") {
+  user = null;
+  csrfToken = null;
+  show("signin", true);
+  show("set-password", false);
+  show("who", false);
+  for (const id of ["datasets-box", "draft-box", "queue-box"]) show(id, false);
+  if (name) document.getElementById("signin-name").value = name;
+  document.getElementById("signin-password").value = "";
+  say("signin-status", message, isError);
+}
+
+function sessionEnded() {
+  showSignIn(t("st.session_ended"), true);
+}
+
+async function signedIn(session) {
+  user = session.user;
+  csrfToken = session.csrf_token;
   const org = user.organisation ? `, ${user.organisation}` : "";
   document.getElementById("who-text").textContent = t("st.signed_in", { name: user.name, role: user.role, org });
-  document.getElementById("signin").hidden = true;
-  document.getElementById("who").hidden = false;
+  show("signin", false);
+  show("set-password", false);
+  show("who", true);
   say("signin-status", "");
   if (page === "st") await showDatasets();
   else await showQueue();
 }
 
-document.getElementById("signin").addEventListener("submit", (event) => {
+document.getElementById("signin").addEventListener("submit", async (event) => {
   event.preventDefault();
-  signIn(document.getElementById("token").value.trim());
+  const name = document.getElementById("signin-name").value.trim();
+  const password = document.getElementById("signin-password").value;
+  const answer = await api("POST", "/api/session",
+                           { body: JSON.stringify({ name, password }), type: "application/json" });
+  document.getElementById("signin-password").value = "";
+  if (answer.ok) { await signedIn(answer.body); return; }
+  if (answer.status === 401) say("signin-status", t("st.signin_failed"), true);
+  else if (answer.status === 429) say("signin-status", t("st.too_many", { seconds: answer.body.retry_after }), true);
+  else say("signin-status", problem(answer), true);
 });
-document.getElementById("signout").addEventListener("click", () => {
-  sessionStorage.removeItem(TOKEN_KEY);
-  location.reload();
+
+document.getElementById("signout").addEventListener("click", async () => {
+  await api("DELETE", "/api/session");
+  showSignIn();
 });
+
+function showSetPassword(code) {
+  show("signin", false);
+  show("set-password", true);
+  document.getElementById("set-password").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const password = document.getElementById("new-password").value;
+    if (password !== document.getElementById("repeat-password").value) {
+      say("signin-status", t("st.password_mismatch"), true);
+      return;
+    }
+    const answer = await api("POST", "/api/password",
+                             { body: JSON.stringify({ code, password }), type: "application/json" });
+    if (answer.ok) showSignIn(t("st.password_set"), false, answer.body.name);
+    else if (answer.status === 400 && /link/.test(problem(answer))) say("signin-status", t("st.link_invalid"), true);
+    else say("signin-status", problem(answer), true);
+  });
+}
+
+async function start() {
+  if (location.hash.startsWith(LINK_PREFIX)) {
+    const code = decodeURIComponent(location.hash.slice(LINK_PREFIX.length));
+    // The code must not stay in the address bar or the history.
+    history.replaceState(null, "", location.pathname + location.search);
+    showSetPassword(code);
+    return;
+  }
+  const session = await api("GET", "/api/session");
+  if (session.ok && session.body.signed_in) await signedIn(session.body);
+  else if (session.ok && session.body.ended) showSignIn(t("st.session_ended"), true);
+  else showSignIn();
+}
 
 // --- findings report (shared) ---------------------------------------------------------------
 
@@ -191,4 +254,4 @@ function queueItem(draft) {
     status);
 }
 
-if (sessionStorage.getItem(TOKEN_KEY)) signIn(sessionStorage.getItem(TOKEN_KEY));
+start();
