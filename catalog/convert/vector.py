@@ -17,7 +17,7 @@ from shapely.geometry import shape
 from catalog.convert import Asset, describe_file
 from catalog.convert.feature_text import write_feature_text
 from catalog.convert.gpkg_bulk import BulkLoader, index_columns, read_batches
-from catalog.sources.vector import VectorInfo, open_path
+from catalog.sources.vector import VectorInfo, open_vector
 
 STORAGE_CRS = "EPSG:4326"
 MULTI = {"Point": "MultiPoint", "LineString": "MultiLineString", "Polygon": "MultiPolygon"}
@@ -79,7 +79,7 @@ def _write_geopackage(info: VectorInfo, table: str, gpkg: Path, geometry_type: s
         gpkg.unlink(missing_ok=True)  # start again through fiona
     bounds = [float("inf"), float("inf"), float("-inf"), float("-inf")]
     with (
-        fiona.open(open_path(info.path), layer=info.layer) as source,
+        open_vector(info.path, info.layer) as source,
         fiona.open(
             gpkg,
             "w",
@@ -186,7 +186,8 @@ def _stream_geojson(gpkg: Path, table: str, geojson: Path, names: list[str]) -> 
 
 def _write_geojson(gpkg: Path, table: str, geojson: Path) -> None:
     """Stream features out one by one, so a million parcels never sit in memory together."""
-    with fiona.open(gpkg, layer=table) as source, geojson.open("w", encoding="utf-8") as out:
+    with (fiona.open(gpkg, driver="GPKG", layer=table) as source,
+          geojson.open("w", encoding="utf-8") as out):
         out.write('{"type":"FeatureCollection","features":[\n')
         for index, feature in enumerate(source):
             record = {

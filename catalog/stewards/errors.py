@@ -47,3 +47,7 @@ class Unsupported(ServiceError):
 
 class Unprocessable(ServiceError):
     status, code = 422, "UnprocessableContent"
+
+
+class Unavailable(ServiceError):
+    status, code = 503, "ServiceUnavailable"
