@@ -56,6 +56,8 @@ TEXT_SUFFIXES = (".geojson", ".json", ".csv", ".kml", ".prj", ".cpg")
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 # Lower-cased: the markers of a GDAL VRT and of GDAL's virtual file systems.
 INDIRECTIONS = (b"<ogrvrtdatasource", b"<vrtdataset", b"/vsi")
+MARKER_NAMES = {b"<ogrvrtdatasource": "<OGRVRTDataSource", b"<vrtdataset": "<VRTDataset",
+                b"/vsi": "/vsi..."}
 CHUNK = 8 << 20
 OVERLAP = 64  # longer than any marker or key pattern below
 # A JSON key spelling "crs" (GDAL compares member names ignoring case), \u escapes included,
@@ -135,8 +137,8 @@ def _check_geojson(path: Path) -> list[str]:
         head = handle.read(4096)
     text = head.removeprefix(UTF8_BOM).lstrip(JSON_SPACE)
     if not text.startswith(b"{"):
-        return ["is not a GeoJSON file: it must be a JSON object (its text must start "
-                "with '{')"]
+        return ["cannot be read as vector data: GeoJSON must be a JSON object (its text "
+                "must start with '{')"]
     return _crs_problems(path)
 
 
@@ -327,10 +329,9 @@ def _object_text(probe, first: bytes) -> bytes | None:
 
 def _indirections(path: Path) -> list[str]:
     for _, marker in _markers(path):
-        shown = marker.decode()
-        what = "a GDAL virtual file system path" if shown == "/vsi" else "a GDAL VRT"
-        return [f"holds {what} ({shown!r}): files that make the server open other files or "
-                "URLs are refused"]
+        what = "a GDAL virtual file system path" if marker == b"/vsi" else "a GDAL VRT"
+        return [f"holds {what} ({MARKER_NAMES[marker]}): files that make the server open "
+                "other files or URLs are refused"]
     return []
 
 

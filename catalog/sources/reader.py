@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import json
 import os
+import socket
 import sys
 import traceback
 from pathlib import Path
@@ -104,6 +105,14 @@ def convert_raster_source(source: Path, item_id: str, out_dir: Path,
     return _asset(data["asset"]), RasterFacts(**facts)
 
 
+def probe_isolation(paths: list[Path], host: str, port: int) -> dict:
+    """What a confined reader can reach: for each path whether it could read a byte of it,
+    and whether it could open a TCP connection to host:port. Only yes/no come back, never
+    content. For operators checking a deployment, and for the tests."""
+    return run_task("probe", {"paths": [str(p) for p in paths], "host": host, "port": port},
+                    read=[], write=[])
+
+
 def source_files(path: Path) -> list[Path]:
     """The files a source is read from: itself, and a Shapefile's sidecar files."""
     if path.suffix.lower() != ".shp":
@@ -181,6 +190,23 @@ def _task_convert_raster(args: dict) -> dict:
     return {"asset": asset.as_dict(), "facts": dataclasses.asdict(facts)}
 
 
+def _task_probe(args: dict) -> dict:
+    readable = {}
+    for path in args["paths"]:
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+            readable[path] = True
+        except OSError:
+            readable[path] = False
+    try:
+        socket.create_connection((args["host"], args["port"]), timeout=5).close()
+        connected = True
+    except OSError:
+        connected = False
+    return {"readable": readable, "connected": connected}
+
+
 def source_problems(path: Path) -> list[dict]:
     """A `taza publish` source's content checks, as Problem dicts (empty when it may be
     opened with its format's driver)."""
@@ -218,7 +244,7 @@ TASK_MODULES = {"convert_vector": "catalog.convert.vector",
                 "convert_raster": "catalog.convert.raster"}
 TASKS = {"stage": _task_stage, "inspect_vector": _task_inspect_vector,
          "inspect_raster": _task_inspect_raster, "convert_vector": _task_convert_vector,
-         "convert_raster": _task_convert_raster}
+         "convert_raster": _task_convert_raster, "probe": _task_probe}
 
 
 def main() -> None:
@@ -242,7 +268,8 @@ def _serve(request: dict) -> dict:
             sandbox.cut_network()
             sandbox.restrict_filesystem([Path(p) for p in request["read"]],
                                         [Path(p) for p in request["write"]])
-        return {"ok": True, "result": TASKS[request["task"]](request["args"])}
+        result = TASKS[request["task"]](request["args"])
+        return {"ok": True, "result": _note_memory_limit(result, request["limits"])}
     except sandbox.IsolationUnavailable as err:
         return {"ok": False, "failure": "isolation", "message": str(err)}
     except MemoryError:
@@ -250,6 +277,33 @@ def _serve(request: dict) -> dict:
     except Exception as err:  # a reader bug or an unforeseen file: say which, keep details
         traceback.print_exc()
         return {"ok": False, "failure": "error", "message": f"{type(err).__name__}: {err}"}
+
+
+def _note_memory_limit(result: dict, limits: dict) -> dict:
+    """GDAL turns a refused allocation into "failed to open": when a file was refused while
+    the reader stood at its memory limit, say so, so a steward knows what to change."""
+    limit = limits["memory_bytes"]
+    if _peak_address_space() < 0.9 * limit:
+        return result
+    message = (f"reading this file reached the reader's memory limit of {limit >> 20:,} MB: "
+               "the file needed more memory than the catalog allows")
+    if any(f.get("status") == "blocking" for f in result.get("findings", [])):
+        result["findings"].append(blocking(message).as_dict())
+    elif result.get("problems"):
+        result["problems"].append({"where": "reader", "message": message})
+    return result
+
+
+def _peak_address_space() -> int:
+    """VmPeak of this process, in bytes (0 when /proc/self/status cannot be read)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmPeak:"):
+            return int(line.split()[1]) * 1024
+    return 0
 
 
 if __name__ == "__main__":

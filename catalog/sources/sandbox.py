@@ -56,7 +56,7 @@ WRITE = (READ | FS_WRITE_FILE | FS_REMOVE_DIR | FS_REMOVE_FILE | FS_MAKE_DIR | F
 # and cgroup limits size its caches and thread pools.
 SYSTEM_FILES = ("/dev/null", "/dev/zero", "/dev/urandom", "/dev/random", "/etc/ld.so.cache",
                 "/etc/localtime", "/proc/meminfo", "/proc/stat", "/proc/cpuinfo",
-                "/proc/self/cgroup")
+                "/proc/self/cgroup", "/proc/self/status")
 SYSTEM_TREES = ("/usr/lib", "/usr/lib64", "/lib", "/lib64", "/usr/share/zoneinfo",
                 "/usr/share/proj", "/usr/share/gdal", "/sys/devices/system/cpu",
                 "/sys/fs/cgroup")
