@@ -480,3 +480,25 @@ def test_sample_manifests_stay_publishable():
     for manifest in sorted(DATASETS.glob("*.yaml")):
         source = DATASETS / yaml.safe_load(manifest.read_text())["source"]
         assert source_problems(source) == [], manifest.name
+
+
+def test_raster_statistics_read_by_blocks_match_numpy(tmp_path, scratch_home):
+    """Statistics are accumulated block by block now; they must equal numpy's over the band."""
+    manifest = copy_dataset("slope", tmp_path / "work")
+    source = tmp_path / "work/sources/slope.tif"
+    rng = np.random.default_rng(7)
+    data = rng.normal(20, 6, (1300, 1500)).astype("float32")
+    data[:400, :300] = -9999  # nodata corner
+    with rasterio.open(source, "w", driver="GTiff", width=1500, height=1300, count=1,
+                       dtype="float32", crs="EPSG:4326", nodata=-9999, tiled=True,
+                       blockxsize=256, blockysize=256,
+                       transform=from_bounds(74, 42, 75.5, 43.3, 1500, 1300)) as sink:
+        sink.write(data, 1)
+    taza("publish", str(manifest), home=scratch_home)
+    record = json.loads((scratch_home / "datasets/slope/1/record.json").read_text())
+    stats = record["rasters"][0]["bands"][0]["statistics"]
+    valid = data[data != -9999].astype("float64")
+    assert stats["minimum"] == float(valid.min()) and stats["maximum"] == float(valid.max())
+    assert stats["mean"] == pytest.approx(round(valid.mean(), 4), abs=1e-4)
+    assert stats["stddev"] == pytest.approx(round(valid.std(), 4), abs=1e-4)
+    assert stats["valid_percent"] == round(100 * valid.size / data.size, 3)

@@ -161,18 +161,22 @@ def _check_csv(path: Path) -> list[str]:
     return []
 
 
+class _RootFound(Exception):
+    pass
+
+
 class _RootElement(xml.sax.handler.ContentHandler):
+    """Stops the parse at the root element: a DTD, and so any entity declaration or external
+    reference, can only come before it (an undeclared entity later is a well-formedness
+    error for GDAL's expat too), so the prolog is all there is to check."""
+
     def __init__(self) -> None:
         super().__init__()
         self.root: str | None = None
 
     def startElementNS(self, name, qname, attrs) -> None:  # noqa: N802 (SAX API)
-        if self.root is None:
-            self.root = name[1]
-
-    def startElement(self, name, attrs) -> None:  # noqa: N802 (SAX API)
-        if self.root is None:
-            self.root = name.rsplit(":", 1)[-1]
+        self.root = name[1]
+        raise _RootFound
 
 
 def _check_kml(path: Path) -> list[str]:
@@ -187,6 +191,8 @@ def _check_kml(path: Path) -> list[str]:
     parser.setContentHandler(handler)
     try:
         parser.parse(str(path))
+    except _RootFound:
+        pass
     except DefusedXmlException as err:
         return ["KML with a DTD, entities or external references is refused "
                 f"({type(err).__name__})"]
