@@ -151,7 +151,9 @@ def run_api(raster: Path, workers: int, timings: dict) -> tuple[TreeSampler, int
 
     home = Path(tempfile.mkdtemp(prefix="bench-raster-"))
     tokens = add_accounts(home)
-    server = start_server(home, workers=workers)
+    # The synthetic file is about 2 GB: the upload limit must let it in (default 2 GiB).
+    limit = max(2 << 30, raster.stat().st_size + (1 << 20))
+    server = start_server(home, workers=workers, env={"TAZA_UPLOAD_MAX_BYTES": str(limit)})
     try:
         with TreeSampler(server.process.pid) as sampler:
             def call(method, path, user, **kwargs):
