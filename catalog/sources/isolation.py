@@ -257,7 +257,10 @@ def _death_message(returncode: int, settings: ReaderSettings) -> str:
 
 
 def _log_stderr(task: str, outcome: _Outcome) -> None:
-    text = outcome.stderr_tail.decode("utf-8", "replace").strip()
+    # fiona's and rasterio's GDALs each lack some of SKIPPED_DRIVERS and say so: not news.
+    lines = outcome.stderr_tail.decode("utf-8", "replace").splitlines()
+    text = "\n".join(line for line in lines
+                     if not line.startswith("Unable to find driver")).strip()
     if text:
         log.warning("reader %s exited %s; its last messages:\n%s", task, outcome.returncode,
                     text[-4000:])
