@@ -502,3 +502,22 @@ def test_raster_statistics_read_by_blocks_match_numpy(tmp_path, scratch_home):
     assert stats["mean"] == pytest.approx(round(valid.mean(), 4), abs=1e-4)
     assert stats["stddev"] == pytest.approx(round(valid.std(), 4), abs=1e-4)
     assert stats["valid_percent"] == round(100 * valid.size / data.size, 3)
+
+
+@pytest.mark.parametrize("setting, value, rows, expected", [
+    ("TAZA_READER_FILE_MB", "1", 100_000, "wrote a file over 1 MB"),
+    # 300,000 rows take several seconds of conversion on any machine: far over 1 s.
+    ("TAZA_READER_TIMEOUT_SECONDS", "1", 300_000, "took longer than 1 s"),
+    ("TAZA_READER_RESULT_BYTES", "100", 10, "an answer over 100 bytes"),
+])
+def test_reader_output_and_time_limits(tmp_path, monkeypatch, setting, value, rows, expected):
+    """The reader's other limits, straight through catalog.sources.reader (a real child)."""
+    from catalog.sources.reader import stage_upload
+    from catalog.sources.uploads import UploadLimits, UploadOptions
+
+    (tmp_path / "original").mkdir()
+    original = big_csv(tmp_path / "original" / "big.csv", rows)
+    monkeypatch.setenv(setting, value)
+    staged = stage_upload(original, tmp_path / "stage", UploadOptions(), UploadLimits())
+    assert staged.source is None
+    assert any(expected in f.message for f in staged.findings), staged.findings

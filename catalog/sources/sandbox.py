@@ -81,6 +81,9 @@ def apply_limits(limits: Limits) -> None:
     # SIGXCPU at the soft limit (reported as "needed more than N s"), SIGKILL a little later.
     resource.setrlimit(resource.RLIMIT_CPU, (limits.cpu_seconds, limits.cpu_seconds + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_bytes, limits.file_bytes))
+    # Python ignores SIGXFSZ (a write then fails with EFBIG, which SQLite reports as a "disk
+    # I/O error"); the default action ends the reader, and the parent names the limit.
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits.open_files, limits.open_files))
 
 
