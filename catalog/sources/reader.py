@@ -28,7 +28,14 @@ from catalog.sources.content import SHAPEFILE_PARTS, check_file, check_shapefile
 from catalog.sources.findings import ORDER, Finding, blocking
 from catalog.sources.isolation import ReaderFailed, run_task
 from catalog.sources.raster import RasterInfo, inspect_raster, max_raster_pixels
-from catalog.sources.uploads import Staged, UploadLimits, UploadOptions, format_of, stage
+from catalog.sources.uploads import (
+    Staged,
+    UploadLimits,
+    UploadOptions,
+    format_of,
+    place_original,
+    stage,
+)
 from catalog.sources.vector import VectorInfo, inspect_vector
 
 if TYPE_CHECKING:
@@ -53,7 +60,7 @@ def stage_upload(original: Path, workdir: Path, options: UploadOptions, limits: 
             "limits": limits.as_dict()}
     try:
         return _staged(run_task("stage", args, read=[original.parent], write=[workdir]),
-                       workdir)
+                       original, workdir)
     except ReaderFailed as err:
         return Staged(format_of(original.name), findings=[blocking(str(err),
                                                                    file=original.name)])
@@ -120,12 +127,14 @@ def source_files(path: Path) -> list[Path]:
     return [path.with_suffix(s) for s in SHAPEFILE_PARTS if path.with_suffix(s).exists()]
 
 
-def _staged(data: dict, workdir: Path) -> Staged:
+def _staged(data: dict, original: Path, workdir: Path) -> Staged:
     """Rebuild what the child staged; anything pointing outside workdir is refused."""
     findings = [Finding(f["status"], str(f["message"]), dict(f["where"]))
                 for f in data["findings"] if f.get("status") in ORDER]
     staged = Staged(str(data["format"]), data["kind"], None, findings, dict(data["facts"]))
-    if data["source"] is not None:
+    if data.get("in_place"):  # the upload itself is the source: linked here, not in the child
+        staged.source = place_original(original, workdir)
+    elif data["source"] is not None:
         source = (workdir / data["source"]).resolve()
         if not source.is_relative_to(workdir.resolve()) or not source.is_file():
             raise ReaderFailed("the reader named a source outside its work folder")
@@ -142,12 +151,14 @@ def _asset(data: dict) -> Asset:
 # -- the tasks (child side) ----------------------------------------------------------------
 
 def _task_stage(args: dict) -> dict:
-    workdir = Path(args["workdir"])
+    workdir, original = Path(args["workdir"]), Path(args["original"])
     options = UploadOptions(**args["options"])
-    staged = stage(Path(args["original"]), workdir, options, UploadLimits(**args["limits"]),
+    staged = stage(original, workdir, options, UploadLimits(**args["limits"]),
                    args["id_field"])
-    return {"format": staged.format, "kind": staged.kind,
-            "source": str(staged.source.relative_to(workdir)) if staged.source else None,
+    in_place = staged.source == original
+    inside = staged.source is not None and not in_place
+    return {"format": staged.format, "kind": staged.kind, "in_place": in_place,
+            "source": str(staged.source.relative_to(workdir)) if inside else None,
             "findings": [f.as_dict() for f in staged.findings], "facts": staged.facts}
 
 

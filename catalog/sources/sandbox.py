@@ -125,7 +125,7 @@ def restrict_filesystem(read: Iterable[Path], write: Iterable[Path]) -> int:
         for path in runtime_paths():
             _allow(libc, ruleset, path, READ & handled, optional=True)
         for path in read:
-            _allow(libc, ruleset, Path(path), (READ | FS_REFER) & handled, optional=False)
+            _allow(libc, ruleset, Path(path), READ & handled, optional=False)
         for path in write:
             _allow(libc, ruleset, Path(path), WRITE & handled, optional=False)
         if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:

@@ -150,7 +150,7 @@ def _stage_file(path: Path, source_dir: Path, options: UploadOptions, limits: Up
         staged.source = _netcdf_source(path, source_dir, options.variable,
                                        limits.max_raster_pixels, staged.findings)
     else:
-        staged.source = _link(path, source_dir / path.name)
+        staged.source = _in_source_dir(path, source_dir)
 
 
 def _option_problem(suffix: str, options: UploadOptions) -> Finding | None:
@@ -355,7 +355,7 @@ def _netcdf_source(path: Path, source_dir: Path, variable: str | None, max_pixel
             findings.append(blocking("this NetCDF holds a single variable: leave out variable=",
                                      file=path.name))
             return None
-        return _link(path, source_dir / path.name)
+        return _in_source_dir(path, source_dir)
     names = {sub.rsplit(":", 1)[-1]: sub for sub in subdatasets}
     if variable not in names:
         findings.append(blocking(
@@ -381,7 +381,22 @@ def _netcdf_source(path: Path, source_dir: Path, variable: str | None, max_pixel
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _link(path: Path, target: Path) -> Path:
+def _in_source_dir(path: Path, source_dir: Path) -> Path:
+    """A file used as it is: hard-linked into source_dir when it is one of ours (a member
+    extracted from an archive); the uploaded file itself stays where it is, and the caller
+    outside the reader's sandbox links it (`place_original`): Landlock refuses a link from a
+    read-only folder into a writable one, and copying 2 GB is no answer."""
+    if path.is_relative_to(source_dir.parent):
+        return link(path, source_dir / path.name)
+    return path
+
+
+def place_original(original: Path, workdir: Path) -> Path:
+    """Where a source used in place belongs: workdir/source/<its name>, hard-linked."""
+    return link(original, workdir / "source" / original.name)
+
+
+def link(path: Path, target: Path) -> Path:
     """Hard-link (same filesystem: no copy of a 2 GB file); copy where links are refused."""
     try:
         os.link(path, target)
