@@ -203,7 +203,6 @@ def _kill(process: subprocess.Popen) -> None:
 
 
 def _result(task: str, outcome: _Outcome, settings: ReaderSettings):
-    log.info("reader %s: exit %s in %.2f s", task, outcome.returncode, outcome.seconds)
     if outcome.timed_out:
         raise ReaderFailed(f"reading the file took longer than {settings.timeout_seconds:,} "
                            "s; the reader was stopped")
@@ -211,6 +210,10 @@ def _result(task: str, outcome: _Outcome, settings: ReaderSettings):
         raise ReaderFailed(f"reading the file produced an answer over "
                            f"{settings.result_bytes:,} bytes; the reader was stopped")
     answer = _parse(outcome.answer)
+    peak = answer.get("peak_rss_kb") if answer else None  # the child's word: only logged
+    log.info("reader %s: exit %s in %.2f s, peak resident memory %s MB", task,
+             outcome.returncode, outcome.seconds,
+             peak // 1024 if isinstance(peak, int) else "?")
     if outcome.returncode == 0 and answer is not None:
         if answer.get("ok"):
             return answer.get("result")

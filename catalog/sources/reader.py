@@ -280,7 +280,8 @@ def _serve(request: dict) -> dict:
             sandbox.restrict_filesystem([Path(p) for p in request["read"]],
                                         [Path(p) for p in request["write"]])
         result = TASKS[request["task"]](request["args"])
-        return {"ok": True, "result": _note_memory_limit(result, request["limits"])}
+        return {"ok": True, "result": _note_memory_limit(result, request["limits"]),
+                "peak_rss_kb": _status_kb("VmHWM")}
     except sandbox.IsolationUnavailable as err:
         return {"ok": False, "failure": "isolation", "message": str(err)}
     except MemoryError:
@@ -294,7 +295,7 @@ def _note_memory_limit(result: dict, limits: dict) -> dict:
     """GDAL turns a refused allocation into "failed to open": when a file was refused while
     the reader stood at its memory limit, say so, so a steward knows what to change."""
     limit = limits["memory_bytes"]
-    if _peak_address_space() < 0.9 * limit:
+    if _status_kb("VmPeak") * 1024 < 0.9 * limit:
         return result
     message = (f"reading this file reached the reader's memory limit of {limit >> 20:,} MB: "
                "the file needed more memory than the catalog allows")
@@ -305,15 +306,15 @@ def _note_memory_limit(result: dict, limits: dict) -> dict:
     return result
 
 
-def _peak_address_space() -> int:
-    """VmPeak of this process, in bytes (0 when /proc/self/status cannot be read)."""
+def _status_kb(key: str) -> int:
+    """A kB figure of /proc/self/status (VmPeak, VmHWM); 0 when it cannot be read."""
     try:
         status = Path("/proc/self/status").read_text()
     except OSError:
         return 0
     for line in status.splitlines():
-        if line.startswith("VmPeak:"):
-            return int(line.split()[1]) * 1024
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
     return 0
 
 
