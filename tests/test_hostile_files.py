@@ -127,10 +127,19 @@ def ogr_vrt(targets: Targets) -> str:
         "</OGRVRTDataSource>\n")
 
 
-def vrt_named(name: str):
+def one_layer_vrt(targets: Targets) -> str:
+    """An OGR VRT with one point layer: the secret file's rows (lon/lat columns)."""
+    return ("<OGRVRTDataSource>"
+            f'<OGRVRTLayer name="points"><SrcDataSource>{targets.secret_csv}</SrcDataSource>'
+            f"<SrcLayer>{targets.secret_csv.stem}</SrcLayer>"
+            '<GeometryField encoding="PointFromColumns" x="lon" y="lat"/>'
+            "<LayerSRS>EPSG:4326</LayerSRS></OGRVRTLayer></OGRVRTDataSource>\n")
+
+
+def vrt_named(name: str, content=ogr_vrt):
     def make(folder: Path, targets: Targets) -> Path:
         path = folder / name
-        path.write_text(ogr_vrt(targets))
+        path.write_text(content(targets))
         return path
     return make
 
@@ -249,6 +258,8 @@ class Hostile:
 
 CORPUS = {
     "VRT disguised as KML": Hostile(vrt_named("airports.kml"), "vector", "GDAL VRT"),
+    "one-layer VRT disguised as KML": Hostile(vrt_named("points.kml", one_layer_vrt), "vector",
+                                              "GDAL VRT"),
     "VRT disguised as GeoJSON": Hostile(vrt_named("airports.geojson"), "vector", "GDAL VRT"),
     "VRT disguised as CSV": Hostile(vrt_named("airports.csv"), "vector", "GDAL VRT"),
     "raster VRT disguised as GeoTIFF": Hostile(raster_vrt_as_geotiff, "raster",
@@ -293,14 +304,21 @@ def assert_nothing_leaked(targets: Targets, listener: Listener, *texts: str) -> 
     assert listener.requests == [], f"the server fetched {listener.requests}"
 
 
-def staged_rasters_hold_secret(home: Path) -> bool:
-    """Whether any raster the upload left in the drafts' folders holds the secret pixels."""
-    for path in (home / "stewards" / "drafts").rglob("*.tif"):
-        with rasterio.open(path) as raster:
-            small = raster.width * raster.height <= 1_000_000  # not the sparse giant
-            if small and int(raster.read(1).max()) == SECRET_VALUE:
-                return True
-    return False
+def drafts_hold_secret(home: Path) -> list[str]:
+    """Files the uploads left in the drafts' folders that hold the secret: its text, or its
+    pixels in a raster (a staged GeoPackage or GeoTIFF would be published from there)."""
+    found = []
+    for path in (home / "stewards" / "drafts").rglob("*"):
+        if not path.is_file() or path.stat().st_size > 64 << 20:
+            continue
+        if SECRET.encode() in path.read_bytes():
+            found.append(str(path))
+        elif path.suffix == ".tif":
+            with rasterio.open(path) as raster:
+                small = raster.width * raster.height <= 1_000_000  # not the sparse giant
+                if small and int(raster.read(1).max()) == SECRET_VALUE:
+                    found.append(str(path))
+    return found
 
 
 # -- uploads -----------------------------------------------------------------------------
@@ -320,7 +338,7 @@ def test_hostile_upload_is_refused_and_leaks_nothing(api, targets, listener, tmp
     page = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice")
     assert report.status_code == 200 and page.status_code == 200
     assert_nothing_leaked(targets, listener, answer.text, report.text, page.text)
-    assert not staged_rasters_hold_secret(api.server.home)
+    assert drafts_hold_secret(api.server.home) == []
     assert api.get("/healthz").status_code == 200
 
 
