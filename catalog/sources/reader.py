@@ -10,6 +10,7 @@ tasks in a child: `stage_upload` for the stewards' API, `inspect_source` and
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import json
@@ -59,8 +60,9 @@ def stage_upload(original: Path, workdir: Path, options: UploadOptions, limits: 
                         "variable": options.variable},
             "limits": limits.as_dict()}
     try:
-        return _staged(run_task("stage", args, read=[original.parent], write=[workdir]),
-                       original, workdir)
+        answer = run_task("stage", args, read=[original.parent], write=[workdir])
+        with _malformed_answer():
+            return _staged(answer, original, workdir)
     except ReaderFailed as err:
         return Staged(format_of(original.name), findings=[blocking(str(err),
                                                                    file=original.name)])
@@ -72,8 +74,13 @@ def inspect_source(path: Path, kind: str, id_field: str | None = None
     args = {"path": str(path), "id_field": id_field, "max_pixels": max_raster_pixels()}
     try:
         data = run_task(f"inspect_{kind}", args, read=source_files(path), write=[])
+        with _malformed_answer():
+            return _inspected(data, path, kind)
     except ReaderFailed as err:
         return None, [Problem(path.name, str(err))]
+
+
+def _inspected(data: dict, path: Path, kind: str):
     problems = [Problem(str(p["where"]), str(p["message"])) for p in data["problems"]]
     info = data["info"]
     if info is None:
@@ -140,6 +147,16 @@ def _staged(data: dict, original: Path, workdir: Path) -> Staged:
             raise ReaderFailed("the reader named a source outside its work folder")
         staged.source = source
     return staged
+
+
+@contextlib.contextmanager
+def _malformed_answer():
+    """An answer that does not have the shape its task gives: the child is not to be
+    trusted (it read hostile bytes), so that is a refusal, never a server error."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ReaderFailed(f"the reader's answer was malformed ({type(err).__name__})") from err
 
 
 def _asset(data: dict) -> Asset:
