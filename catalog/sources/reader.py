@@ -43,8 +43,8 @@ if TYPE_CHECKING:
     from catalog.convert.raster import RasterFacts
     from catalog.convert.vector import VectorFacts
 
-# The converters are imported where used: catalog.convert.vector pulls in pygeoapi (0.3 s),
-# which a child that only stages or inspects a file should not pay for.
+# The converters are imported where used: a child that only stages or inspects a file should
+# not pay for loading them.
 MAX_REQUEST_BYTES = 1 << 20
 ZIP_SOURCE_LIMITS = ZipLimits(max_total_bytes=4 << 30)
 
@@ -95,15 +95,20 @@ def _inspected(data: dict, path: Path, kind: str):
 
 def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
                           id_field: str | None = None) -> tuple[list[Asset], VectorFacts]:
-    """convert_vector in the isolated reader (writes into out_dir only)."""
-    from catalog.convert.vector import VectorFacts
+    """convert_vector in the isolated reader (writes into out_dir only); then, here, the
+    stored feature text of the GeoPackage it wrote (GDAL's file, read with SQLite as the
+    server reads it on every request; it spares the reader importing pygeoapi)."""
+    from catalog.convert.vector import VectorFacts, table_name, write_stored_feature_text
 
     args = {"info": {**dataclasses.asdict(info), "path": str(info.path)},
             "dataset_id": dataset_id, "out_dir": str(out_dir), "id_field": id_field}
     data = run_task("convert_vector", args, read=source_files(info.path), write=[out_dir])
-    facts = data["facts"]
-    facts["bbox"] = tuple(facts["bbox"])
-    return [_asset(a) for a in data["assets"]], VectorFacts(**facts)
+    with _malformed_answer():
+        facts = data["facts"]
+        facts["bbox"] = tuple(facts["bbox"])
+        assets, facts = [_asset(a) for a in data["assets"]], VectorFacts(**facts)
+    write_stored_feature_text(out_dir / f"{dataset_id}.gpkg", table_name(dataset_id), id_field)
+    return assets, facts
 
 
 def convert_raster_source(source: Path, item_id: str, out_dir: Path,
@@ -205,7 +210,7 @@ def _task_convert_vector(args: dict) -> dict:
                          "geometry_types": tuple(info["geometry_types"])})
     _require_safe(info.path)
     assets, facts = convert_vector(info, args["dataset_id"], Path(args["out_dir"]),
-                                   args["id_field"])
+                                   args["id_field"], feature_text=False)
     return {"assets": [a.as_dict() for a in assets], "facts": dataclasses.asdict(facts)}
 
 
@@ -266,8 +271,8 @@ def _info(info) -> dict | None:
     return data
 
 
-# Imported before the filesystem is restricted: pygeoapi (under catalog.convert.vector) reads
-# /etc/mime.types when it loads.
+# Imported before the filesystem is restricted (Python reads modules lazily; pygeoapi, should
+# anything pull it in, reads /etc/mime.types when it loads).
 TASK_MODULES = {"convert_vector": "catalog.convert.vector",
                 "convert_raster": "catalog.convert.raster"}
 TASKS = {"stage": _task_stage, "inspect_vector": _task_inspect_vector,
