@@ -8,7 +8,9 @@
 - tiles: vector tiles against the equivalent GeoJSON items requests (bench/tiles.py).
 - processes: the OGC API processes, whole country, against in-process and shapely peers.
 - upload: a 1 GB GeoPackage through the stewards' API (bench/upload.py).
-Each of stac, tiles, processes and upload takes its own options (--help).
+- raster_publish: a 4-gigapixel raster through the API and `taza publish`: peak memory of the
+  server and of the isolated reader processes (bench/raster_publish.py).
+Each of stac, tiles, processes, upload and raster_publish takes its own options (--help).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0].startswith("-"):
         argv.insert(0, "features")
     standalone = {"stac": "bench.stac_search", "tiles": "bench.tiles",
-                  "processes": "bench.processes", "upload": "bench.upload"}
+                  "processes": "bench.processes", "upload": "bench.upload",
+                  "raster_publish": "bench.raster_publish"}
     if argv[0] in standalone:  # benchmarks with their own options (--help)
         return importlib.import_module(standalone[argv[0]]).main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,

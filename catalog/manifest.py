@@ -41,7 +41,11 @@ VECTOR_SUFFIXES = (".geojson", ".json", ".gpkg", ".shp", ".zip", ".fgb")
 # Formats the stewards' API converts on upload (catalog/sources/uploads.py) but the pipeline
 # does not read directly: CSV has no CRS of its own and fiona opens KML only when asked.
 CONVERTED_ON_UPLOAD = (".csv", ".kml")
-RASTER_SUFFIXES = (".tif", ".tiff", ".nc", ".vrt", ".img")
+RASTER_SUFFIXES = (".tif", ".tiff", ".nc")
+# A source is a local file. GDAL would also take a URL, a virtual file system path (/vsicurl/,
+# /vsizip/...) or a DRIVER:connection string, and VRTs that open other files: all refused.
+INDIRECT_SOURCE = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:|/vsi", re.IGNORECASE)
+REFUSED_SUFFIXES = {".vrt": "VRT files make GDAL open other files or URLs"}
 DATASET_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62})[a-z0-9]$")
 # Ids no dataset may take: the processes' ids (a dataset named like a process would hide it or
 # be hidden by it, since both live under /ogc) and the words of the server's routes, where a
@@ -381,9 +385,15 @@ class _Checker:
         if not isinstance(value, str) or not value.strip():
             self.problem("source", "must be one file path relative to the manifest")
             return ()
+        if INDIRECT_SOURCE.search(value.strip()):
+            self.problem("source", "must be a local file path: URLs, GDAL virtual file "
+                                   "systems (/vsi...) and DRIVER: prefixes are refused")
+            return ()
         path = (self.path.parent / value).resolve()
         suffix = path.suffix.lower()
-        if suffix in CONVERTED_ON_UPLOAD:
+        if suffix in REFUSED_SUFFIXES:
+            self.problem("source", f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}")
+        elif suffix in CONVERTED_ON_UPLOAD:
             self.problem("source", f"{suffix} files are converted when uploaded through the "
                                    "stewards' API (/api); for `taza publish`, convert to "
                                    "GeoPackage or GeoJSON first")

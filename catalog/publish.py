@@ -21,12 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import __version__, settings
-from catalog.convert.raster import convert_raster
-from catalog.convert.vector import convert_vector
 from catalog.manifest import Manifest, load_manifest
 from catalog.problems import Problem, PublishError, ValidationFailed
-from catalog.sources.raster import RasterInfo, inspect_raster
-from catalog.sources.vector import VectorInfo, inspect_vector
+from catalog.sources.raster import RasterInfo
+from catalog.sources.reader import convert_raster_source, convert_vector_source, inspect_source
+from catalog.sources.vector import VectorInfo
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.stac_api import sync as stac_index
 from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
@@ -44,13 +43,13 @@ class PublishResult:
 
 
 def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterInfo]:
-    """Check a manifest and its source; raise ValidationFailed listing every problem."""
+    """Check a manifest and its source; raise ValidationFailed listing every problem.
+
+    The source is untrusted: it is read in the isolated reader (catalog.sources.reader).
+    """
     manifest = load_manifest(manifest_path)
     source = manifest.sources[0]
-    if manifest.kind == "vector":
-        info, problems = inspect_vector(source, manifest.id_field)
-    else:
-        info, problems = inspect_raster(source)
+    info, problems = inspect_source(source, manifest.kind, manifest.id_field)
     if problems:
         raise ValidationFailed([_in_source(p, source) for p in problems])
     assert info is not None
@@ -254,12 +253,12 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
         "source_file": manifest.sources[0].name,
     }
     if manifest.kind == "vector":
-        assets, facts = convert_vector(info, manifest.id, staging, manifest.id_field)
+        assets, facts = convert_vector_source(info, manifest.id, staging, manifest.id_field)
         record["assets"] = [a.as_dict() for a in assets]
         record["vector"] = dataclasses.asdict(facts)
     else:
-        asset, facts = convert_raster(manifest.sources[0], manifest.id, staging,
-                                      manifest.raster.get("unit"))
+        asset, facts = convert_raster_source(manifest.sources[0], manifest.id, staging,
+                                             manifest.raster.get("unit"))
         record["assets"] = [asset.as_dict()]
         record["rasters"] = [{**dataclasses.asdict(facts), "asset": asset.as_dict()}]
     shutil.copyfile(manifest.path, staging / "manifest.yaml")

@@ -1,4 +1,9 @@
-"""Raster sources to Cloud Optimized GeoTIFFs, with the facts STAC needs (grid, statistics)."""
+"""Raster sources to Cloud Optimized GeoTIFFs, with the facts STAC needs (grid, statistics).
+
+Nothing here reads a whole band: GDAL's COG driver copies block by block, and the statistics
+are accumulated over the COG's 512 x 512 blocks (exact, combined with Chan's formula), so
+memory stays flat whatever the raster's size (bench/raster_publish.py).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import rasterio.shutil
 from rasterio.warp import transform_bounds
 
 from catalog.convert import Asset, describe_file
+from catalog.sources.content import driver_for
 
 
 @dataclass(frozen=True)
@@ -29,7 +35,7 @@ def convert_raster(
 ) -> tuple[Asset, RasterFacts]:
     """Write <item_id>.tif as a COG: DEFLATE, predictor 2 for integers and 3 for floats."""
     target = out_dir / f"{item_id}.tif"
-    with rasterio.open(source) as src:
+    with rasterio.open(source, driver=driver_for(source)) as src:
         floating = np.issubdtype(np.dtype(src.dtypes[0]), np.floating)
         rasterio.shutil.copy(
             src,
@@ -48,7 +54,7 @@ def convert_raster(
 
 
 def _describe(path: Path, item_id: str, unit: str | None) -> RasterFacts:
-    with rasterio.open(path) as dataset:
+    with rasterio.open(path, driver="GTiff") as dataset:
         bbox = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds, densify_pts=21)
         bands = tuple(_band_facts(dataset, band, unit) for band in range(1, dataset.count + 1))
         return RasterFacts(
@@ -63,17 +69,7 @@ def _describe(path: Path, item_id: str, unit: str | None) -> RasterFacts:
 
 
 def _band_facts(dataset, band: int, unit: str | None) -> dict:
-    data = dataset.read(band, masked=True)
-    valid = data.compressed()
-    stats = {}
-    if valid.size:
-        stats = {
-            "minimum": float(valid.min()),
-            "maximum": float(valid.max()),
-            "mean": round(float(valid.mean()), 4),
-            "stddev": round(float(valid.std()), 4),
-            "valid_percent": round(100.0 * valid.size / data.size, 3),
-        }
+    stats = _band_statistics(dataset, band)
     facts = {
         "data_type": dataset.dtypes[band - 1],
         "statistics": stats,
@@ -84,3 +80,40 @@ def _band_facts(dataset, band: int, unit: str | None) -> dict:
     if unit:
         facts["unit"] = unit
     return facts
+
+
+class _Moments:
+    """Count, extremes, mean and sum of squared deviations, merged block by block."""
+
+    def __init__(self) -> None:
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        self.minimum, self.maximum = np.inf, -np.inf
+
+    def add(self, values: np.ndarray) -> None:
+        if not values.size:
+            return
+        values = values.astype(np.float64, copy=False)
+        count, mean = values.size, float(values.mean())
+        m2 = float(np.square(values - mean).sum())
+        total = self.count + count
+        delta = mean - self.mean
+        self.mean += delta * count / total
+        self.m2 += m2 + delta * delta * self.count * count / total
+        self.count = total
+        self.minimum = min(self.minimum, float(values.min()))
+        self.maximum = max(self.maximum, float(values.max()))
+
+
+def _band_statistics(dataset, band: int) -> dict:
+    moments = _Moments()
+    for _, window in dataset.block_windows(band):
+        moments.add(dataset.read(band, window=window, masked=True).compressed())
+    if not moments.count:
+        return {}
+    return {
+        "minimum": moments.minimum,
+        "maximum": moments.maximum,
+        "mean": round(moments.mean, 4),
+        "stddev": round(float(np.sqrt(moments.m2 / moments.count)), 4),
+        "valid_percent": round(100.0 * moments.count / (dataset.width * dataset.height), 3),
+    }

@@ -15,9 +15,8 @@ from fiona.transform import transform_geom
 from shapely.geometry import shape
 
 from catalog.convert import Asset, describe_file
-from catalog.convert.feature_text import write_feature_text
 from catalog.convert.gpkg_bulk import BulkLoader, index_columns, read_batches
-from catalog.sources.vector import VectorInfo, open_path
+from catalog.sources.vector import VectorInfo, open_vector
 
 STORAGE_CRS = "EPSG:4326"
 MULTI = {"Point": "MultiPoint", "LineString": "MultiLineString", "Polygon": "MultiPolygon"}
@@ -40,7 +39,8 @@ def table_name(dataset_id: str) -> str:
 
 
 def convert_vector(
-    info: VectorInfo, dataset_id: str, out_dir: Path, id_field: str | None = None
+    info: VectorInfo, dataset_id: str, out_dir: Path, id_field: str | None = None,
+    feature_text: bool = True,
 ) -> tuple[list[Asset], VectorFacts]:
     """Write <id>.gpkg and <id>.geojson into out_dir, reprojected to EPSG:4326, and the stored
     feature text the API serves whole features from (not a download; feature_text.py)."""
@@ -52,12 +52,21 @@ def convert_vector(
     geojson = out_dir / f"{dataset_id}.geojson"
     if not _write_geojson_bulk(gpkg, table, geojson, info.fields):
         _write_geojson(gpkg, table, geojson)
-    write_feature_text(gpkg, table, id_field)
+    if feature_text:  # the isolated reader leaves it to its parent (catalog.sources.reader)
+        write_stored_feature_text(gpkg, table, id_field)
     assets = [
         describe_file(gpkg, "geopackage", "GeoPackage (EPSG:4326, with spatial index)", ("data",)),
         describe_file(geojson, "geojson", "GeoJSON (RFC 7946)", ("data",)),
     ]
     return assets, VectorFacts(table, bbox, info.feature_count, geometry_type, info.fields)
+
+
+def write_stored_feature_text(gpkg: Path, table: str, id_field: str | None) -> None:
+    """catalog.convert.feature_text, imported here only: it loads pygeoapi (0.3 s), which a
+    reader process converting an untrusted file does not need."""
+    from catalog.convert.feature_text import write_feature_text
+
+    write_feature_text(gpkg, table, id_field)
 
 
 def _storage_geometry_type(types: tuple[str, ...]) -> str:
@@ -79,7 +88,7 @@ def _write_geopackage(info: VectorInfo, table: str, gpkg: Path, geometry_type: s
         gpkg.unlink(missing_ok=True)  # start again through fiona
     bounds = [float("inf"), float("inf"), float("-inf"), float("-inf")]
     with (
-        fiona.open(open_path(info.path), layer=info.layer) as source,
+        open_vector(info.path, info.layer) as source,
         fiona.open(
             gpkg,
             "w",
@@ -186,7 +195,8 @@ def _stream_geojson(gpkg: Path, table: str, geojson: Path, names: list[str]) -> 
 
 def _write_geojson(gpkg: Path, table: str, geojson: Path) -> None:
     """Stream features out one by one, so a million parcels never sit in memory together."""
-    with fiona.open(gpkg, layer=table) as source, geojson.open("w", encoding="utf-8") as out:
+    with (fiona.open(gpkg, driver="GPKG", layer=table) as source,
+          geojson.open("w", encoding="utf-8") as out):
         out.write('{"type":"FeatureCollection","features":[\n')
         for index, feature in enumerate(source):
             record = {

@@ -30,7 +30,7 @@ from shapely.validation import explain_validity
 from catalog.convert.gpkg_bulk import read_batches
 from catalog.sources.findings import Finding, blocking, notice, repaired
 from catalog.sources.raster import inspect_raster
-from catalog.sources.vector import open_path
+from catalog.sources.vector import list_layers, open_vector
 
 STORAGE_CRS = "EPSG:4326"
 MAX_FINDINGS_PER_KIND = 100  # enough to see the pattern; the count of the rest is reported
@@ -76,7 +76,7 @@ def scan_vector(path: Path, id_field: str | None, max_attribute_bytes: int,
     """Check every feature; with repair_to, also write a repaired copy there (GeoPackage)."""
     result = ScanResult()
     try:
-        layers = fiona.listlayers(open_path(path))
+        layers = list_layers(path)
     except (FionaError, OSError, ValueError) as err:
         result.findings.append(blocking(f"cannot be read as vector data: {err}", file=path.name))
         return result
@@ -94,7 +94,7 @@ def scan_vector(path: Path, id_field: str | None, max_attribute_bytes: int,
 
 def _scan_layer(path: Path, layer: str, id_field: str | None, max_bytes: int,
                 repair_to: Path | None, rows: bool, result: ScanResult) -> None:
-    with fiona.open(open_path(path), layer=layer) as collection:
+    with open_vector(path, layer) as collection:
         crs = collection.crs.to_string() if collection.crs else ""
         fields = dict(collection.schema["properties"])
         result.findings += _layer_findings(path, crs, fields, id_field)
@@ -347,9 +347,9 @@ def _type_findings(types: Counter, first: dict[str, int]) -> list[Finding]:
     return []
 
 
-def scan_raster(path: Path) -> ScanResult:
+def scan_raster(path: Path, max_pixels: int) -> ScanResult:
     """The pipeline's raster checks, per band, plus what the steward should know."""
-    info, problems = inspect_raster(path)
+    info, problems = inspect_raster(path, max_pixels)
     result = ScanResult()
     for problem in problems:
         where: dict = {"file": path.name}

@@ -6,11 +6,17 @@ variable NetCDF are used as they are (hard-linked); a zipped Shapefile is checke
 (catalog.sources.archives) and re-zipped with only its own parts; CSV (lon/lat or WKT columns,
 WGS 84) and KML are converted to GeoPackage; one variable of a multi-variable NetCDF is
 extracted to GeoTIFF. Then every feature or band is checked (catalog.sources.scan).
+
+Before GDAL opens anything, the file's content must be the format its name says
+(catalog.sources.content), and GDAL then opens it with that format's driver only. This module
+reads hostile bytes: it runs in the isolated reader process (catalog.sources.reader), never in
+a server worker.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import shutil
 import zipfile
@@ -24,19 +30,16 @@ from fiona.errors import FionaError
 from rasterio.errors import RasterioError
 
 from catalog.sources.archives import ArchiveRefused, ZipLimits, extract, safe_members
+from catalog.sources.content import check_file, check_shapefile_parts
 from catalog.sources.findings import Finding, blocking, has_blocking, notice
+from catalog.sources.raster import DEFAULT_MAX_PIXELS, max_raster_pixels, size_problems
 from catalog.sources.scan import scan_raster, scan_vector
+from catalog.sources.vector import list_layers, open_vector
 
 FORMATS = {".zip": "zipped Shapefile", ".gpkg": "GeoPackage", ".geojson": "GeoJSON",
            ".json": "GeoJSON", ".csv": "CSV", ".kml": "KML", ".tif": "GeoTIFF",
            ".tiff": "GeoTIFF", ".nc": "NetCDF"}
 RASTER_SUFFIXES = (".tif", ".tiff", ".nc")
-MAGIC = {
-    ".gpkg": (b"SQLite format 3\x00",),
-    ".tif": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
-    ".tiff": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
-    ".nc": (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n"),
-}
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
 CSV_WKT_NAMES = ("wkt", "geometry", "geom", "the_geom")
 CSV_X_NAMES = ("lon", "longitude", "long", "lng", "x")
@@ -54,16 +57,22 @@ class UploadLimits:
     max_upload_bytes: int = 2 * GiB
     max_unzipped_bytes: int = 4 * GiB
     max_attribute_bytes: int = 64 * 1024
+    max_raster_pixels: int = DEFAULT_MAX_PIXELS
 
     @classmethod
     def from_environment(cls) -> UploadLimits:
-        """TAZA_UPLOAD_MAX_BYTES, TAZA_UNZIPPED_MAX_BYTES, TAZA_ATTRIBUTE_MAX_BYTES."""
+        """TAZA_UPLOAD_MAX_BYTES, TAZA_UNZIPPED_MAX_BYTES, TAZA_ATTRIBUTE_MAX_BYTES,
+        TAZA_RASTER_MAX_PIXELS."""
         defaults = cls()
         return cls(
             int(os.environ.get("TAZA_UPLOAD_MAX_BYTES", defaults.max_upload_bytes)),
             int(os.environ.get("TAZA_UNZIPPED_MAX_BYTES", defaults.max_unzipped_bytes)),
             int(os.environ.get("TAZA_ATTRIBUTE_MAX_BYTES", defaults.max_attribute_bytes)),
+            max_raster_pixels(),
         )
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 @dataclass(frozen=True)
@@ -112,7 +121,7 @@ def stage(original: Path, workdir: Path, options: UploadOptions, limits: UploadL
         if suffix == ".zip":
             _stage_zip(original, workdir, source_dir, options, limits, staged)
         else:
-            _stage_file(original, source_dir, options, staged)
+            _stage_file(original, source_dir, options, limits, staged)
     except ArchiveRefused as refused:
         staged.findings += refused.findings
         staged.source = None
@@ -121,15 +130,16 @@ def stage(original: Path, workdir: Path, options: UploadOptions, limits: UploadL
     return staged
 
 
-def _stage_file(path: Path, source_dir: Path, options: UploadOptions, staged: Staged) -> None:
+def _stage_file(path: Path, source_dir: Path, options: UploadOptions, limits: UploadLimits,
+                staged: Staged) -> None:
     suffix = path.suffix.lower()
     option_problem = _option_problem(suffix, options)
     if option_problem:
         staged.findings.append(option_problem)
         return
-    if suffix in MAGIC and not _starts_with(path, MAGIC[suffix]):
-        staged.findings.append(blocking(f"is not a {FORMATS[suffix]} file (its first bytes do "
-                                        "not match the format)", file=path.name))
+    refused = check_file(path)
+    if refused:
+        staged.findings += [blocking(message, file=path.name) for message in refused]
         return
     staged.kind = "raster" if suffix in RASTER_SUFFIXES else "vector"
     if suffix == ".csv":
@@ -137,9 +147,10 @@ def _stage_file(path: Path, source_dir: Path, options: UploadOptions, staged: St
     elif suffix == ".kml":
         staged.source = _kml_to_geopackage(path, source_dir, staged.findings)
     elif suffix == ".nc":
-        staged.source = _netcdf_source(path, source_dir, options.variable, staged.findings)
+        staged.source = _netcdf_source(path, source_dir, options.variable,
+                                       limits.max_raster_pixels, staged.findings)
     else:
-        staged.source = _link(path, source_dir / path.name)
+        staged.source = _in_source_dir(path, source_dir)
 
 
 def _option_problem(suffix: str, options: UploadOptions) -> Finding | None:
@@ -154,7 +165,7 @@ def _scan(staged: Staged, source_dir: Path, options: UploadOptions, limits: Uplo
           id_field: str | None) -> None:
     assert staged.source is not None
     if staged.kind == "raster":
-        result = scan_raster(staged.source)
+        result = scan_raster(staged.source, limits.max_raster_pixels)
     else:
         repair_to = (source_dir / f"{staged.source.stem}.repaired.gpkg"
                      if options.repair_geometry else None)
@@ -185,7 +196,7 @@ def _stage_zip(archive: Path, workdir: Path, source_dir: Path, options: UploadOp
             _stage_shapefile(archive, members, shapefiles[0], unzipped, source_dir, zip_limits,
                              options, staged)
         else:
-            _stage_single_member(archive, members, unzipped, source_dir, zip_limits, options,
+            _stage_single_member(archive, members, unzipped, source_dir, limits, options,
                                  staged)
     finally:
         shutil.rmtree(unzipped, ignore_errors=True)
@@ -213,6 +224,10 @@ def _stage_shapefile(archive: Path, members: list[zipfile.ZipInfo], shp: zipfile
     if has_blocking(staged.findings):
         return
     extracted = extract(archive, parts, unzipped, limits)
+    refused = check_shapefile_parts(list(extracted.values()))
+    if refused:
+        staged.findings += [blocking(message, file=archive.name) for message in refused]
+        return
     target = source_dir / f"{_safe_stem(stem)}.zip"
     # A clean archive of just this Shapefile's parts, at its root: what the pipeline reads.
     with zipfile.ZipFile(target, "w", zipfile.ZIP_STORED) as bundle:
@@ -227,7 +242,7 @@ def _stage_shapefile(archive: Path, members: list[zipfile.ZipInfo], shp: zipfile
 
 
 def _stage_single_member(archive: Path, members: list[zipfile.ZipInfo], unzipped: Path,
-                         source_dir: Path, limits: ZipLimits, options: UploadOptions,
+                         source_dir: Path, limits: UploadLimits, options: UploadOptions,
                          staged: Staged) -> None:
     usable = [m for m in members
               if PurePosixPath(m.filename).suffix.lower() in FORMATS
@@ -237,12 +252,12 @@ def _stage_single_member(archive: Path, members: list[zipfile.ZipInfo], unzipped
             "the archive must hold one Shapefile (.shp with .shx, .dbf, .prj) or one file in "
             f"a supported format; found: {', '.join(m.filename for m in members)}",
             file=archive.name)])
-    inner = extract(archive, usable, unzipped, limits)
+    inner = extract(archive, usable, unzipped, ZipLimits(limits.max_unzipped_bytes))
     path = next(iter(inner.values()))
     staged.format = FORMATS[path.suffix.lower()]
     staged.findings.append(notice(f"read {usable[0].filename} from the archive",
                                   file=archive.name))
-    _stage_file(path, source_dir, options, staged)
+    _stage_file(path, source_dir, options, limits, staged)
 
 
 # -- conversions ---------------------------------------------------------------------------
@@ -264,7 +279,7 @@ def _csv_to_geopackage(path: Path, source_dir: Path, findings: list[Finding]) ->
         return None
     target = source_dir / f"{_safe_stem(path.stem)}.gpkg"
     try:
-        with fiona.open(path, KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES",
+        with fiona.open(path, driver="CSV", KEEP_GEOM_COLUMNS="NO", AUTODETECT_TYPE="YES",
                         AUTODETECT_SIZE_LIMIT="0", **open_options) as source:
             _copy_features(source, target, _safe_stem(path.stem), "EPSG:4326")
     except (FionaError, OSError, ValueError, RuntimeError) as err:
@@ -289,12 +304,11 @@ def _csv_geometry_columns(header: list[str]) -> tuple[dict | None, str]:
 
 
 def _kml_to_geopackage(path: Path, source_dir: Path, findings: list[Finding]) -> Path | None:
-    # fiona lists KML as unsupported (GDAL's KML driver reads only); reading is all we need.
     try:
-        layers = fiona.listlayers(path)
+        layers = list_layers(path)
         counts = {}
         for layer in layers:
-            with fiona.open(path, layer=layer, allow_unsupported_drivers=True) as source:
+            with open_vector(path, layer) as source:
                 counts[layer] = len(source)
         filled = [layer for layer, count in counts.items() if count]
         if len(filled) != 1:
@@ -304,7 +318,7 @@ def _kml_to_geopackage(path: Path, source_dir: Path, findings: list[Finding]) ->
                 file=path.name))
             return None
         target = source_dir / f"{_safe_stem(path.stem)}.gpkg"
-        with fiona.open(path, layer=filled[0], allow_unsupported_drivers=True) as source:
+        with open_vector(path, filled[0]) as source:
             _copy_features(source, target, _safe_stem(path.stem), "EPSG:4326")
     except (FionaError, OSError, ValueError, RuntimeError) as err:
         findings.append(blocking(f"cannot be read as KML: {err}", file=path.name))
@@ -327,10 +341,10 @@ def _copy_features(source, target: Path, layer: str, crs: str) -> None:
         sink.writerecords(batch)
 
 
-def _netcdf_source(path: Path, source_dir: Path, variable: str | None,
+def _netcdf_source(path: Path, source_dir: Path, variable: str | None, max_pixels: int,
                    findings: list[Finding]) -> Path | None:
     try:
-        with rasterio.open(path) as dataset:
+        with rasterio.open(path, driver="netCDF") as dataset:
             subdatasets = list(dataset.subdatasets)
             count = dataset.count
     except (RasterioError, OSError) as err:
@@ -341,7 +355,7 @@ def _netcdf_source(path: Path, source_dir: Path, variable: str | None,
             findings.append(blocking("this NetCDF holds a single variable: leave out variable=",
                                      file=path.name))
             return None
-        return _link(path, source_dir / path.name)
+        return _in_source_dir(path, source_dir)
     names = {sub.rsplit(":", 1)[-1]: sub for sub in subdatasets}
     if variable not in names:
         findings.append(blocking(
@@ -350,8 +364,13 @@ def _netcdf_source(path: Path, source_dir: Path, variable: str | None,
         return None
     target = source_dir / f"{_safe_stem(path.stem)}-{_safe_stem(variable)}.tif"
     try:
-        rasterio.shutil.copy(names[variable], target, driver="GTiff", COMPRESS="DEFLATE",
-                             TILED="YES", BIGTIFF="IF_SAFER")
+        with rasterio.open(names[variable], driver="netCDF") as grid:
+            too_large = size_problems(grid, path.name, max_pixels)
+            if too_large:
+                findings += [blocking(p.message, variable=variable) for p in too_large]
+                return None
+            rasterio.shutil.copy(grid, target, driver="GTiff", COMPRESS="DEFLATE",
+                                 TILED="YES", BIGTIFF="IF_SAFER")
     except (RasterioError, OSError) as err:
         findings.append(blocking(f"variable cannot be read: {err}", variable=variable))
         return None
@@ -362,13 +381,22 @@ def _netcdf_source(path: Path, source_dir: Path, variable: str | None,
 
 # -- helpers -------------------------------------------------------------------------------
 
-def _starts_with(path: Path, prefixes: tuple[bytes, ...]) -> bool:
-    with path.open("rb") as handle:
-        head = handle.read(16)
-    return any(head.startswith(prefix) for prefix in prefixes)
+def _in_source_dir(path: Path, source_dir: Path) -> Path:
+    """A file used as it is: hard-linked into source_dir when it is one of ours (a member
+    extracted from an archive); the uploaded file itself stays where it is, and the caller
+    outside the reader's sandbox links it (`place_original`): Landlock refuses a link from a
+    read-only folder into a writable one, and copying 2 GB is no answer."""
+    if path.is_relative_to(source_dir.parent):
+        return link(path, source_dir / path.name)
+    return path
 
 
-def _link(path: Path, target: Path) -> Path:
+def place_original(original: Path, workdir: Path) -> Path:
+    """Where a source used in place belongs: workdir/source/<its name>, hard-linked."""
+    return link(original, workdir / "source" / original.name)
+
+
+def link(path: Path, target: Path) -> Path:
     """Hard-link (same filesystem: no copy of a 2 GB file); copy where links are refused."""
     try:
         os.link(path, target)

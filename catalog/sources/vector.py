@@ -16,7 +16,10 @@ from shapely.validation import explain_validity
 
 from catalog.convert.gpkg_bulk import read_batches
 from catalog.problems import Problem
+from catalog.sources.content import driver_for
 
+SINGLE_LAYER_DRIVERS = ("GeoJSON", "CSV", "FlatGeobuf")
+MAX_LAYERS = 100  # layers probed before a source counts as having too many
 MAX_PROBLEMS_PER_KIND = 20  # enough to fix the pattern; a list of 10,000 helps nobody
 GEOMETRY_TYPES = ("Point", "LineString", "LinearRing", "Polygon", "MultiPoint", "MultiLineString",
                   "MultiPolygon", "GeometryCollection")  # by shapely type id
@@ -37,13 +40,35 @@ def open_path(path: Path) -> str:
     return f"zip://{path}" if path.suffix.lower() == ".zip" else str(path)
 
 
+def open_vector(path: Path, layer: str | int | None = None):
+    """A fiona collection of the source, opened only by the driver its format names (GDAL
+    would otherwise pick one from the content, a VRT or SQLite file included)."""
+    return fiona.open(open_path(path), driver=driver_for(path), layer=layer,
+                      allow_unsupported_drivers=True)  # KML: fiona lists it as write-only
+
+
+def list_layers(path: Path) -> list[str]:
+    """Layer names, through the pinned driver (fiona.listlayers lets GDAL choose one)."""
+    with open_vector(path) as first:
+        names = [first.name]
+    if driver_for(path) in SINGLE_LAYER_DRIVERS:
+        return names
+    for index in range(1, MAX_LAYERS + 1):
+        try:
+            with open_vector(path, index) as collection:
+                names.append(collection.name)
+        except ValueError:  # fiona: "Null layer", past the last one
+            break
+    return names
+
+
 def inspect_vector(
     path: Path, id_field: str | None = None
 ) -> tuple[VectorInfo | None, list[Problem]]:
     """Read every feature once; return a description and the problems found."""
     where = path.name
     try:
-        layers = fiona.listlayers(open_path(path))
+        layers = list_layers(path)
     except (FionaError, OSError, ValueError) as err:
         return None, [Problem(where, f"cannot be read as vector data: {err}")]
     if len(layers) != 1:
@@ -57,7 +82,7 @@ def inspect_vector(
 def _inspect_layer(path: Path, layer: str, id_field: str | None):
     where = path.name
     problems: list[Problem] = []
-    with fiona.open(open_path(path), layer=layer) as collection:
+    with open_vector(path, layer) as collection:
         crs = collection.crs.to_string() if collection.crs else ""
         fields = dict(collection.schema["properties"])
         if not crs:

@@ -26,13 +26,9 @@ import yaml
 
 from catalog.manifest import DATASET_ID, reserved_id
 from catalog.sources.findings import Finding, has_blocking
-from catalog.sources.uploads import (
-    UnsupportedFormat,
-    UploadLimits,
-    UploadOptions,
-    format_of,
-    stage,
-)
+from catalog.sources.isolation import ReaderUnavailable
+from catalog.sources.reader import stage_upload
+from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
 from catalog.stewards import report
 from catalog.stewards.access import (
     EDITORS,
@@ -52,6 +48,7 @@ from catalog.stewards.errors import (
     DraftQuotaExceeded,
     Forbidden,
     NotFound,
+    Unavailable,
     Unprocessable,
     Unsupported,
     UploadQuotaExceeded,
@@ -621,7 +618,7 @@ def _stage_upload(fresh: Path, received: Received, options: UploadOptions,
     original.parent.mkdir(parents=True)
     os.rename(received.path, original)
     started = time.monotonic()
-    staged = stage(original, fresh / "stage", options, limits, id_field)
+    staged = _isolated_stage(original, fresh, fresh / "stage", options, limits, id_field)
     meta = {"filename": received.filename, "size": received.size, "sha256": received.sha256,
             "format": file_format, "options": options.as_dict(), "received_at": audit.now(),
             "check_seconds": round(time.monotonic() - started, 3)}
@@ -641,9 +638,20 @@ def _restage(files: DraftFiles, id_field: str | None) -> None:
         return
     options = UploadOptions("geometry" in meta["options"]["repair"], meta["options"]["variable"])
     fresh = files.upload / f"stage.new-{uuid.uuid4().hex}"
-    staged = stage(original, fresh, options, UploadLimits.from_environment(), id_field)
+    staged = _isolated_stage(original, fresh, fresh, options, UploadLimits.from_environment(),
+                             id_field)
     _write_staged(fresh, staged, id_field)
     _swap(files.stage, fresh)
+
+
+def _isolated_stage(original: Path, fresh: Path, workdir: Path, options: UploadOptions,
+                    limits: UploadLimits, id_field: str | None):
+    """Stage in the isolated reader; a server that cannot isolate it keeps nothing (503)."""
+    try:
+        return stage_upload(original, workdir, options, limits, id_field)
+    except ReaderUnavailable as err:
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise Unavailable(str(err)) from err
 
 
 def _write_staged(stage_dir: Path, staged, id_field: str | None) -> None:

@@ -65,3 +65,7 @@ class DraftQuotaExceeded(ServiceError):
 
 class UploadQuotaExceeded(ServiceError):
     status, code = 413, "QuotaExceeded"
+
+
+class Unavailable(ServiceError):
+    status, code = 503, "ServiceUnavailable"

@@ -1,0 +1,269 @@
+"""Run a named reader task in a fresh, confined child process, and read back its answer.
+
+Untrusted files (uploads, `taza publish` sources) are read by `python -m
+catalog.sources.reader`, one child per task, never by a server worker:
+
+- the request and the answer cross as JSON only (never pickle: the child read hostile bytes
+  and must not be able to make this process run code), the answer capped in size;
+- the child limits itself (catalog.sources.sandbox) before it reads anything: memory
+  (RLIMIT_AS), processor time, size of the files it writes, open files, no core dumps; it has
+  no network and sees only the runtime's files, its inputs (read) and its output folder
+  (write);
+- a wall-clock timeout kills the child's process group; the child dies with its parent;
+- its environment is built from scratch (no secret of the server's environment reaches it),
+  with GDAL's network, VRT and sidecar lookups turned off before GDAL loads.
+
+A child that hits a limit or dies becomes `ReaderFailed`, with a message a steward can act on
+("the file needed more than 3,072 MB of memory to read"); a kernel that cannot confine the
+child becomes `ReaderUnavailable` (fail closed), unless TAZA_READER_ISOLATION=off.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog.problems import PublishError
+
+log = logging.getLogger("catalog.reader")
+MiB = 1 << 20
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent.parent  # holds the `catalog` package
+# Drivers that read other files or URLs, or run SQL; the reader pins a driver per format, so
+# these are never needed, and skipping them removes them from GDAL's registry altogether.
+SKIPPED_DRIVERS = ("VRT OGR_VRT GTI WMS WMTS WCS WFS OAPIF OGCAPI PLMOSAIC EEDA EEDAI DAAS NGW "
+                   "CARTO Elasticsearch AmigoCloud GNMFile GNMDatabase HTTP STACIT STACTA CSW "
+                   "SQLite PostgreSQL PostGISRaster MySQL ODBC MSSQLSpatial OCI MongoDBv3")
+DEAD_PROXY = "http://127.0.0.1:9"  # discard port: nothing listens there
+# What may pass from our environment to the child: locale and interpreter settings only.
+INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")
+
+
+class ReaderFailed(Exception):
+    """The file could not be read within the limits (or crashed the reader)."""
+
+
+class ReaderUnavailable(PublishError):
+    """The machine cannot confine the reader; the operator must fix it (see message)."""
+
+
+@dataclass(frozen=True)
+class ReaderSettings:
+    """TAZA_READER_* settings (docs/security.md); generous defaults for 2 GB uploads."""
+
+    memory_mb: int = 3072
+    cpu_seconds: int = 3600
+    timeout_seconds: int = 7200
+    file_mb: int = 16384
+    result_bytes: int = 16 * MiB
+    isolation: bool = True
+
+    @classmethod
+    def from_environment(cls) -> ReaderSettings:
+        d = cls()
+        env = os.environ.get
+        return cls(
+            memory_mb=int(env("TAZA_READER_MEMORY_MB", d.memory_mb)),
+            cpu_seconds=int(env("TAZA_READER_CPU_SECONDS", d.cpu_seconds)),
+            timeout_seconds=int(env("TAZA_READER_TIMEOUT_SECONDS", d.timeout_seconds)),
+            file_mb=int(env("TAZA_READER_FILE_MB", d.file_mb)),
+            result_bytes=int(env("TAZA_READER_RESULT_BYTES", d.result_bytes)),
+            isolation=env("TAZA_READER_ISOLATION", "on").strip().lower()
+            not in ("off", "0", "false", "no"),
+        )
+
+    def child_limits(self) -> dict:
+        return {"memory_bytes": self.memory_mb * MiB, "cpu_seconds": self.cpu_seconds,
+                "file_bytes": self.file_mb * MiB}
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    returncode: int
+    answer: bytes
+    timed_out: bool
+    overflowed: bool
+    stderr_tail: bytes
+    seconds: float
+
+
+def run_task(task: str, args: dict, read: list[Path], write: list[Path],
+             settings: ReaderSettings | None = None):
+    """Run `task` of catalog.sources.reader on `args` in a confined child; its JSON result.
+
+    `read` are the files or folders the task may read, `write` the folders it may write
+    (they must exist). Raises ReaderFailed or ReaderUnavailable.
+    """
+    settings = settings or ReaderSettings.from_environment()
+    for path in (*read, *write):
+        if "/vsi" in str(path).lower():
+            raise ReaderFailed("paths with GDAL virtual file systems (/vsi...) are refused")
+    scratch = Path(tempfile.mkdtemp(prefix="taza-reader-"))
+    try:
+        request = {"task": task, "args": args, "parent": os.getpid(),
+                   "read": [str(p) for p in read], "write": [str(p) for p in write]
+                   + [str(scratch)], "limits": settings.child_limits(),
+                   "isolation": settings.isolation}
+        outcome = _run_child(json.dumps(request).encode(), _child_environment(scratch),
+                             settings)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _result(task, outcome, settings)
+
+
+def _child_environment(scratch: Path) -> dict[str, str]:
+    env = {key: os.environ[key] for key in INHERITED if key in os.environ}
+    env.update({
+        "MALLOC_ARENA_MAX": "2",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TMPDIR": str(scratch),
+        "CPL_TMPDIR": str(scratch),
+        "GDAL_CACHEMAX": "256",
+        "GDAL_PAM_ENABLED": "NO",
+        "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
+        "GDAL_SKIP": SKIPPED_DRIVERS,
+        "OGR_SKIP": ",".join(SKIPPED_DRIVERS.split()),
+        "OGR_SQLITE_LIST_VIRTUAL_OGR": "NO",
+        "CPL_VSIL_CURL_ALLOWED_EXTENSIONS": ".taza-no-remote-files",
+        "GDAL_HTTP_TIMEOUT": "1",
+        "GDAL_HTTP_CONNECTTIMEOUT": "1",
+        "GDAL_HTTP_MAX_RETRY": "0",
+        "GDAL_HTTP_PROXY": DEAD_PROXY.removeprefix("http://"),
+        "HTTP_PROXY": DEAD_PROXY, "HTTPS_PROXY": DEAD_PROXY,
+        "http_proxy": DEAD_PROXY, "https_proxy": DEAD_PROXY,
+        "PROJ_NETWORK": "OFF",
+        "CPL_DEBUG": "OFF",
+    })
+    return env
+
+
+def _run_child(request: bytes, env: dict[str, str], settings: ReaderSettings) -> _Outcome:
+    started = time.monotonic()
+    deadline = started + settings.timeout_seconds
+    process = subprocess.Popen(
+        [sys.executable, "-m", "catalog.sources.reader"], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=PACKAGE_ROOT,
+        start_new_session=True, close_fds=True)
+    try:
+        process.stdin.write(request)
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # the child died at once; its exit status says why
+    answer, stderr_tail, timed_out, overflowed = _collect(process, deadline,
+                                                          settings.result_bytes)
+    if timed_out or overflowed:
+        _kill(process)
+    try:
+        returncode = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        _kill(process)
+        returncode, timed_out = process.wait(), True
+    return _Outcome(returncode, answer, timed_out, overflowed, stderr_tail,
+                    time.monotonic() - started)
+
+
+def _collect(process: subprocess.Popen, deadline: float,
+             cap: int) -> tuple[bytes, bytes, bool, bool]:
+    """Read the answer (at most cap bytes) and the last 64 KiB of stderr until both close."""
+    answer, tail = bytearray(), bytearray()
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ, "out")
+        selector.register(process.stderr, selectors.EVENT_READ, "err")
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return bytes(answer), bytes(tail), True, False
+            for key, _ in selector.select(timeout=min(remaining, 5.0)):
+                chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                elif key.data == "out":
+                    answer += chunk
+                    if len(answer) > cap:
+                        return bytes(answer), bytes(tail), False, True
+                else:
+                    tail = (tail + chunk)[-(64 << 10):]
+    return bytes(answer), bytes(tail), False, False
+
+
+def _kill(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _result(task: str, outcome: _Outcome, settings: ReaderSettings):
+    if outcome.timed_out:
+        raise ReaderFailed(f"reading the file took longer than {settings.timeout_seconds:,} "
+                           "s; the reader was stopped")
+    if outcome.overflowed:
+        raise ReaderFailed(f"reading the file produced an answer over "
+                           f"{settings.result_bytes:,} bytes; the reader was stopped")
+    answer = _parse(outcome.answer)
+    peak = answer.get("peak_rss_kb") if answer else None  # the child's word: only logged
+    log.info("reader %s: exit %s in %.2f s, peak resident memory %s MB", task,
+             outcome.returncode, outcome.seconds,
+             peak // 1024 if isinstance(peak, int) else "?")
+    if outcome.returncode == 0 and answer is not None:
+        if answer.get("ok"):
+            return answer.get("result")
+        _raise_failure(answer, settings)
+    _log_stderr(task, outcome)
+    raise ReaderFailed(_death_message(outcome.returncode, settings))
+
+
+def _parse(data: bytes) -> dict | None:
+    try:
+        answer = json.loads(data)
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
+
+
+def _raise_failure(answer: dict, settings: ReaderSettings) -> None:
+    failure = answer.get("failure")
+    message = str(answer.get("message", ""))[:2000]
+    if failure == "isolation":
+        raise ReaderUnavailable(
+            f"the server cannot isolate the reader of untrusted files: {message}. Files are "
+            "not read without isolation; give the service user namespaces and Landlock "
+            "(Linux 5.13+), or, knowing the risk, set TAZA_READER_ISOLATION=off "
+            "(docs/security.md)")
+    if failure == "memory":
+        raise ReaderFailed(f"the file needed more than {settings.memory_mb:,} MB of memory "
+                           "to read")
+    raise ReaderFailed(f"the file could not be read ({message or 'reader error'})")
+
+
+def _death_message(returncode: int, settings: ReaderSettings) -> str:
+    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        return (f"the file needed more than {settings.cpu_seconds:,} s of processor time "
+                "to read; the reader was stopped")
+    if returncode == -signal.SIGXFSZ:
+        return (f"reading the file wrote a file over {settings.file_mb:,} MB; the reader "
+                "was stopped")
+    if returncode < 0:
+        name = signal.Signals(-returncode).name
+        return (f"the reader stopped on this file ({name}): it may need more than "
+                f"{settings.memory_mb:,} MB of memory, or be damaged")
+    return f"the reader stopped on this file (exit status {returncode})"
+
+
+def _log_stderr(task: str, outcome: _Outcome) -> None:
+    # fiona's and rasterio's GDALs each lack some of SKIPPED_DRIVERS and say so: not news.
+    lines = outcome.stderr_tail.decode("utf-8", "replace").splitlines()
+    text = "\n".join(line for line in lines
+                     if not line.startswith("Unable to find driver")).strip()
+    if text:
+        log.warning("reader %s exited %s; its last messages:\n%s", task, outcome.returncode,
+                    text[-4000:])

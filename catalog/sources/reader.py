@@ -1,0 +1,344 @@
+"""The isolated reader: every open of an untrusted file goes through here.
+
+Run as `python -m catalog.sources.reader` by catalog.sources.isolation, it reads one JSON
+request on stdin, confines itself (catalog.sources.sandbox), runs one named task and writes one
+JSON answer. The same module gives the rest of the catalog typed functions that run those
+tasks in a child: `stage_upload` for the stewards' API, `inspect_source` and
+`convert_vector_source` / `convert_raster_source` for the publishing pipeline, so uploads and
+`taza publish` read files one way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib
+import json
+import os
+import socket
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from catalog.convert import Asset
+from catalog.problems import Problem
+from catalog.sources import sandbox
+from catalog.sources.archives import ArchiveRefused, ZipLimits, safe_members
+from catalog.sources.content import SHAPEFILE_PARTS, check_file, check_shapefile_parts
+from catalog.sources.findings import ORDER, Finding, blocking
+from catalog.sources.isolation import ReaderFailed, run_task
+from catalog.sources.raster import RasterInfo, inspect_raster, max_raster_pixels
+from catalog.sources.uploads import (
+    Staged,
+    UploadLimits,
+    UploadOptions,
+    format_of,
+    place_original,
+    stage,
+)
+from catalog.sources.vector import VectorInfo, inspect_vector
+
+if TYPE_CHECKING:
+    from catalog.convert.raster import RasterFacts
+    from catalog.convert.vector import VectorFacts
+
+# The converters are imported where used: a child that only stages or inspects a file should
+# not pay for loading them.
+MAX_REQUEST_BYTES = 1 << 20
+ZIP_SOURCE_LIMITS = ZipLimits(max_total_bytes=4 << 30)
+
+
+# -- for the rest of the catalog (parent side) -------------------------------------------
+
+def stage_upload(original: Path, workdir: Path, options: UploadOptions, limits: UploadLimits,
+                 id_field: str | None = None) -> Staged:
+    """catalog.sources.uploads.stage, in the isolated reader; never raises on bad data."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    args = {"original": str(original), "workdir": str(workdir), "id_field": id_field,
+            "options": {"repair_geometry": options.repair_geometry,
+                        "variable": options.variable},
+            "limits": limits.as_dict()}
+    try:
+        answer = run_task("stage", args, read=[original.parent], write=[workdir])
+        with _malformed_answer():
+            return _staged(answer, original, workdir)
+    except ReaderFailed as err:
+        return Staged(format_of(original.name), findings=[blocking(str(err),
+                                                                   file=original.name)])
+
+
+def inspect_source(path: Path, kind: str, id_field: str | None = None
+                   ) -> tuple[VectorInfo | RasterInfo | None, list[Problem]]:
+    """Content check, then inspect_vector / inspect_raster, in the isolated reader."""
+    args = {"path": str(path), "id_field": id_field, "max_pixels": max_raster_pixels()}
+    try:
+        data = run_task(f"inspect_{kind}", args, read=source_files(path), write=[])
+        with _malformed_answer():
+            return _inspected(data, path, kind)
+    except ReaderFailed as err:
+        return None, [Problem(path.name, str(err))]
+
+
+def _inspected(data: dict, path: Path, kind: str):
+    problems = [Problem(str(p["where"]), str(p["message"])) for p in data["problems"]]
+    info = data["info"]
+    if info is None:
+        return None, problems
+    info["path"] = path
+    if kind == "vector":
+        info["geometry_types"] = tuple(info["geometry_types"])
+        return VectorInfo(**info), problems
+    info["dtypes"] = tuple(info["dtypes"])
+    return RasterInfo(**info), problems
+
+
+def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
+                          id_field: str | None = None) -> tuple[list[Asset], VectorFacts]:
+    """convert_vector in the isolated reader (writes into out_dir only); then, here, the
+    stored feature text of the GeoPackage it wrote (GDAL's file, read with SQLite as the
+    server reads it on every request; it spares the reader importing pygeoapi)."""
+    from catalog.convert.vector import VectorFacts, table_name, write_stored_feature_text
+
+    args = {"info": {**dataclasses.asdict(info), "path": str(info.path)},
+            "dataset_id": dataset_id, "out_dir": str(out_dir), "id_field": id_field}
+    data = run_task("convert_vector", args, read=source_files(info.path), write=[out_dir])
+    with _malformed_answer():
+        facts = data["facts"]
+        facts["bbox"] = tuple(facts["bbox"])
+        assets, facts = [_asset(a) for a in data["assets"]], VectorFacts(**facts)
+    write_stored_feature_text(out_dir / f"{dataset_id}.gpkg", table_name(dataset_id), id_field)
+    return assets, facts
+
+
+def convert_raster_source(source: Path, item_id: str, out_dir: Path,
+                          unit: str | None) -> tuple[Asset, RasterFacts]:
+    """convert_raster in the isolated reader (writes into out_dir only)."""
+    from catalog.convert.raster import RasterFacts
+
+    args = {"source": str(source), "item_id": item_id, "out_dir": str(out_dir), "unit": unit}
+    data = run_task("convert_raster", args, read=source_files(source), write=[out_dir])
+    facts = data["facts"]
+    for key in ("bbox", "shape", "transform", "bands"):
+        facts[key] = tuple(facts[key])
+    return _asset(data["asset"]), RasterFacts(**facts)
+
+
+def probe_isolation(paths: list[Path], host: str, port: int) -> dict:
+    """What a confined reader can reach: for each path whether it could read a byte of it,
+    and whether it could open a TCP connection to host:port. Only yes/no come back, never
+    content. For operators checking a deployment, and for the tests."""
+    return run_task("probe", {"paths": [str(p) for p in paths], "host": host, "port": port},
+                    read=[], write=[])
+
+
+def source_files(path: Path) -> list[Path]:
+    """The files a source is read from: itself, and a Shapefile's sidecar files."""
+    if path.suffix.lower() != ".shp":
+        return [path]
+    return [path.with_suffix(s) for s in SHAPEFILE_PARTS if path.with_suffix(s).exists()]
+
+
+def _staged(data: dict, original: Path, workdir: Path) -> Staged:
+    """Rebuild what the child staged; anything pointing outside workdir is refused."""
+    findings = [Finding(f["status"], str(f["message"]), dict(f["where"]))
+                for f in data["findings"] if f.get("status") in ORDER]
+    staged = Staged(str(data["format"]), data["kind"], None, findings, dict(data["facts"]))
+    if data.get("in_place"):  # the upload itself is the source: linked here, not in the child
+        staged.source = place_original(original, workdir)
+    elif data["source"] is not None:
+        source = (workdir / data["source"]).resolve()
+        if not source.is_relative_to(workdir.resolve()) or not source.is_file():
+            raise ReaderFailed("the reader named a source outside its work folder")
+        staged.source = source
+    return staged
+
+
+@contextlib.contextmanager
+def _malformed_answer():
+    """An answer that does not have the shape its task gives: the child is not to be
+    trusted (it read hostile bytes), so that is a refusal, never a server error."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ReaderFailed(f"the reader's answer was malformed ({type(err).__name__})") from err
+
+
+def _asset(data: dict) -> Asset:
+    if "/" in data["file"] or data["file"].startswith("."):
+        raise ReaderFailed("the reader named an output file outside its folder")
+    return Asset(**{**data, "roles": tuple(data["roles"])})
+
+
+# -- the tasks (child side) ----------------------------------------------------------------
+
+def _task_stage(args: dict) -> dict:
+    workdir, original = Path(args["workdir"]), Path(args["original"])
+    options = UploadOptions(**args["options"])
+    staged = stage(original, workdir, options, UploadLimits(**args["limits"]),
+                   args["id_field"])
+    in_place = staged.source == original
+    inside = staged.source is not None and not in_place
+    return {"format": staged.format, "kind": staged.kind, "in_place": in_place,
+            "source": str(staged.source.relative_to(workdir)) if inside else None,
+            "findings": [f.as_dict() for f in staged.findings], "facts": staged.facts}
+
+
+def _task_inspect_vector(args: dict) -> dict:
+    path = Path(args["path"])
+    refused = source_problems(path)
+    if refused:
+        return {"info": None, "problems": refused}
+    info, problems = inspect_vector(path, args["id_field"])
+    return {"info": _info(info), "problems": [p.as_dict() for p in problems]}
+
+
+def _task_inspect_raster(args: dict) -> dict:
+    path = Path(args["path"])
+    refused = source_problems(path)
+    if refused:
+        return {"info": None, "problems": refused}
+    info, problems = inspect_raster(path, args["max_pixels"])
+    return {"info": _info(info), "problems": [p.as_dict() for p in problems]}
+
+
+def _task_convert_vector(args: dict) -> dict:
+    from catalog.convert.vector import convert_vector
+
+    info = args["info"]
+    info = VectorInfo(**{**info, "path": Path(info["path"]),
+                         "geometry_types": tuple(info["geometry_types"])})
+    _require_safe(info.path)
+    assets, facts = convert_vector(info, args["dataset_id"], Path(args["out_dir"]),
+                                   args["id_field"], feature_text=False)
+    return {"assets": [a.as_dict() for a in assets], "facts": dataclasses.asdict(facts)}
+
+
+def _task_convert_raster(args: dict) -> dict:
+    from catalog.convert.raster import convert_raster
+
+    source = Path(args["source"])
+    _require_safe(source)
+    asset, facts = convert_raster(source, args["item_id"], Path(args["out_dir"]), args["unit"])
+    return {"asset": asset.as_dict(), "facts": dataclasses.asdict(facts)}
+
+
+def _task_probe(args: dict) -> dict:
+    readable = {}
+    for path in args["paths"]:
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+            readable[path] = True
+        except OSError:
+            readable[path] = False
+    try:
+        socket.create_connection((args["host"], args["port"]), timeout=5).close()
+        connected = True
+    except OSError:
+        connected = False
+    return {"readable": readable, "connected": connected}
+
+
+def source_problems(path: Path) -> list[dict]:
+    """A `taza publish` source's content checks, as Problem dicts (empty when it may be
+    opened with its format's driver)."""
+    if path.suffix.lower() == ".shp":
+        messages = check_shapefile_parts(source_files(path))
+    elif path.suffix.lower() == ".zip":
+        try:
+            safe_members(path, ZIP_SOURCE_LIMITS)
+        except ArchiveRefused as refused:
+            return [{"where": path.name, "message": f.message} for f in refused.findings]
+        messages = check_file(path)
+    else:
+        messages = check_file(path)
+    return [{"where": path.name, "message": message} for message in messages]
+
+
+def _require_safe(path: Path) -> None:
+    """Conversion opens the source again: the same checks, in case it changed since."""
+    refused = source_problems(path)
+    if refused:
+        raise ValueError(f"{path.name}: {refused[0]['message']}")
+
+
+def _info(info) -> dict | None:
+    if info is None:
+        return None
+    data = dataclasses.asdict(info)
+    data.pop("path")
+    return data
+
+
+# Imported before the filesystem is restricted (Python reads modules lazily; pygeoapi, should
+# anything pull it in, reads /etc/mime.types when it loads).
+TASK_MODULES = {"convert_vector": "catalog.convert.vector",
+                "convert_raster": "catalog.convert.raster"}
+TASKS = {"stage": _task_stage, "inspect_vector": _task_inspect_vector,
+         "inspect_raster": _task_inspect_raster, "convert_vector": _task_convert_vector,
+         "convert_raster": _task_convert_raster, "probe": _task_probe}
+
+
+def main() -> None:
+    """Serve one request: confine, run the task, answer on the original stdout."""
+    answers = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever the libraries print goes to stderr, never into the answer
+    request = json.loads(sys.stdin.buffer.read(MAX_REQUEST_BYTES))
+    sandbox.die_with_parent(int(request["parent"]))
+    answer = _serve(request)
+    answers.write(json.dumps(answer, default=str).encode())
+    answers.flush()
+    os._exit(0)  # no interpreter teardown: GDAL's destructors have nothing left to do
+
+
+def _serve(request: dict) -> dict:
+    try:
+        sandbox.apply_limits(sandbox.Limits(**request["limits"]))
+        if request["task"] in TASK_MODULES:
+            importlib.import_module(TASK_MODULES[request["task"]])
+        if request["isolation"]:
+            sandbox.cut_network()
+            sandbox.restrict_filesystem([Path(p) for p in request["read"]],
+                                        [Path(p) for p in request["write"]])
+        result = TASKS[request["task"]](request["args"])
+        return {"ok": True, "result": _note_memory_limit(result, request["limits"]),
+                "peak_rss_kb": _status_kb("VmHWM")}
+    except sandbox.IsolationUnavailable as err:
+        return {"ok": False, "failure": "isolation", "message": str(err)}
+    except MemoryError:
+        return {"ok": False, "failure": "memory"}
+    except Exception as err:  # a reader bug or an unforeseen file: say which, keep details
+        traceback.print_exc()
+        return {"ok": False, "failure": "error", "message": f"{type(err).__name__}: {err}"}
+
+
+def _note_memory_limit(result: dict, limits: dict) -> dict:
+    """GDAL turns a refused allocation into "failed to open": when a file was refused while
+    the reader stood at its memory limit, say so, so a steward knows what to change."""
+    limit = limits["memory_bytes"]
+    if _status_kb("VmPeak") * 1024 < 0.9 * limit:
+        return result
+    message = (f"reading this file reached the reader's memory limit of {limit >> 20:,} MB: "
+               "the file needed more memory than the catalog allows")
+    if any(f.get("status") == "blocking" for f in result.get("findings", [])):
+        result["findings"].append(blocking(message).as_dict())
+    elif result.get("problems"):
+        result["problems"].append({"where": "reader", "message": message})
+    return result
+
+
+def _status_kb(key: str) -> int:
+    """A kB figure of /proc/self/status (VmPeak, VmHWM); 0 when it cannot be read."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    return 0
+
+
+if __name__ == "__main__":
+    main()
