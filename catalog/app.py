@@ -13,7 +13,7 @@ from flask_cors import CORS
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-from catalog import __version__, settings
+from catalog import __version__, request_bodies, settings
 from catalog.ogc import adapters
 from catalog.ogc.items import DirectItems
 from catalog.ogc.runtime import OgcRuntime
@@ -38,6 +38,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
     app.json.ensure_ascii = False
     _allow_cross_origin_reads(app)  # first: its response hook must run after ours
+    # Before every other hook and view: no JSON parser behind it sees a hostile body.
+    app.before_request(request_bodies.refuse_unreadable_body)
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.

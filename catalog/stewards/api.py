@@ -7,14 +7,17 @@ is JSON naming the problem; unknown query parameters are 400. Endpoints: docs/st
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from functools import wraps
 
 from flask import Blueprint, Response, jsonify, request, send_file
 
+from catalog.request_bodies import is_json_type, streams_body
+from catalog.safe_parse import UnsafeInput, check_yaml, parse_json
 from catalog.sources.uploads import UploadLimits, UploadOptions
-from catalog.stewards import accounts, audit, drafts, releases, report
+from catalog.stewards import accounts, audit, drafts, openapi, releases, report
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import (
     BadRequest,
@@ -31,6 +34,7 @@ MANIFEST_TYPES = ("application/json", "application/yaml", "application/x-yaml", 
                   "text/x-yaml")
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 MAX_AUDIT_PAGE = 1000
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 
 
 def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) -> Blueprint:
@@ -52,10 +56,19 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
     def index():
         user = current_user(home)
         return jsonify(service="Taza Koom stewards' API", documentation="docs/stewards.md",
+                       openapi="/api/openapi.json",
+                       links=[{"rel": "service-desc", "href": "/api/openapi.json",
+                               "type": OPENAPI_JSON, "title": "OpenAPI 3.0 of this API"}],
                        user=user.as_dict() if user else None, endpoints=ENDPOINTS,
                        limits={"upload_bytes": limits.max_upload_bytes,
                                "unzipped_bytes": limits.max_unzipped_bytes,
                                "attribute_bytes": limits.max_attribute_bytes})
+
+    @api.get("/api/openapi.json")
+    @params()
+    def service_description():
+        current_user(home)  # a wrong token is 401 on every route
+        return Response(json.dumps(openapi.document("/api")), content_type=OPENAPI_JSON)
 
     @api.get("/api/me")
     @params()
@@ -108,13 +121,17 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
             raise Unsupported(f"send the manifest as one of {', '.join(MANIFEST_TYPES)}")
         try:
             text = request.get_data().decode("utf-8")
+            check_yaml(text)  # anchors/aliases (YAML bombs) and deep nesting: never stored
         except UnicodeDecodeError as err:
             raise BadRequest("the manifest must be UTF-8 text") from err
+        except UnsafeInput as err:
+            raise BadRequest(str(err)) from err
         result, ok = drafts.put_manifest(home, user, dataset_id, text)
         return jsonify(result), 200 if ok else 422
 
     @api.put("/api/datasets/<dataset_id>/draft/source")
     @params("filename", "repair", "variable")
+    @streams_body
     def put_source(dataset_id: str):
         user = authenticated(home)
         filename = request.args.get("filename", "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -129,6 +146,7 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
 
     @api.post("/api/datasets/<dataset_id>/draft/source")
     @params("repair", "variable")
+    @streams_body
     def post_source(dataset_id: str):
         user = authenticated(home)
         boundary = request.mimetype_params.get("boundary")
@@ -221,6 +239,7 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None) ->
 
 
 ENDPOINTS = {
+    "GET /api/openapi.json": "the OpenAPI 3.0 description of this API",
     "GET /api/me": "the account of the token",
     "GET /api/datasets": "published datasets, and your organisation's with their drafts",
     "POST /api/datasets": 'register a dataset: {"id": ..., "organisation": ...}',
@@ -280,7 +299,15 @@ def authenticated(home) -> accounts.User:
 
 
 def json_body() -> dict:
-    body = request.get_json(silent=True) if request.content_length else {}
+    """The JSON object in the body ({} without a body), parsed with safe_parse's limits."""
+    if not request.content_length and not request.get_data(cache=True):
+        return {}
+    if not is_json_type(request.mimetype):
+        raise Unsupported("send a JSON object with Content-Type: application/json")
+    try:
+        body = parse_json(request.get_data(cache=True))
+    except UnsafeInput as err:
+        raise BadRequest(str(err)) from err
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object (Content-Type: application/json)")
     return body
