@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from catalog.problems import Problem, ValidationFailed
-from catalog.safe_parse import UnsafeInput, compose_yaml
+from catalog.safe_parse import UnsafeInput, compose_yaml, load_yaml
 
 THEMES = ("land", "infrastructure", "coverage")
 LANGUAGES = ("en", "ru", "ky")
@@ -145,7 +145,7 @@ def parse_manifest(text: str, path: Path) -> Manifest:
     """Check manifest text; `path` places the sources (relative to the manifest's folder)."""
     try:
         node = compose_yaml(text)
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except UnsafeInput as err:
         raise ValidationFailed([_in_file(Problem("manifest", err.detail, err.line), path)]) \
             from err

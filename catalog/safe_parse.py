@@ -21,7 +21,7 @@ import yaml
 MAX_DEPTH = 64  # arrays and objects inside each other; CQL2, GeoJSON and manifests need < 20
 _TOO_DEEP = f"JSON nested more than {MAX_DEPTH} levels deep (arrays and objects)"
 MAX_INT = 2**63 - 1  # what SQLite and every 64-bit consumer can hold
-SURROGATES = re.compile(r"[\ud800-\udfff]")  # YAML decodes "\ud83d\ude00" as two of them
+SURROGATES = re.compile(r"[\ud800-\udfff]")
 
 
 class UnsafeInput(ValueError):
@@ -44,6 +44,9 @@ def parse_json(data: bytes | str, what: str = "request body") -> Any:
     except orjson.JSONDecodeError as err:
         if "depth limit" in str(err) or "recursion" in str(err).lower():
             raise UnsafeInput(what, _TOO_DEEP) from None
+        if "infinity" in str(err):  # 1e999, or an integer of hundreds of digits
+            raise UnsafeInput(what, "a number is out of range (beyond 64-bit integers and "
+                                    f"doubles): {_first_line(err)}") from None
         raise UnsafeInput(what, f"not valid JSON ({_first_line(err)})") from None
     if _depth(shape) > MAX_DEPTH:
         raise UnsafeInput(what, _TOO_DEEP)
@@ -59,9 +62,9 @@ def parse_json(data: bytes | str, what: str = "request body") -> Any:
 
 
 def check_yaml(text: str, what: str = "manifest") -> None:
-    """Refuse YAML with aliases (or anchors), nesting deeper than MAX_DEPTH, or surrogate
-    escapes (no UTF-8 file can hold them), by reading its parser events (the parser is
-    iterative; only composing and constructing recurse)."""
+    """Refuse YAML with aliases (or anchors), nesting deeper than MAX_DEPTH, or a lone
+    surrogate escape (no UTF-8 file can hold one), by reading its parser events (the parser
+    is iterative; only composing and constructing recurse)."""
     depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -69,9 +72,9 @@ def check_yaml(text: str, what: str = "manifest") -> None:
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise UnsafeInput(what, "YAML anchors and aliases (&, *) are not accepted; "
                                   "write the values out", line)
-            if isinstance(event, yaml.ScalarEvent) and SURROGATES.search(event.value):
-                raise UnsafeInput(what, "\\uD800-\\uDFFF escapes are not characters; write "
-                                  "the character itself", line)
+            if isinstance(event, yaml.ScalarEvent) and _lone_surrogate(event.value):
+                raise UnsafeInput(what, "a lone surrogate escape (\\uD800-\\uDFFF without "
+                                  "its pair) is not a character", line)
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
@@ -83,15 +86,54 @@ def check_yaml(text: str, what: str = "manifest") -> None:
 
 
 def load_yaml(text: str, what: str = "manifest") -> Any:
-    """yaml.safe_load after check_yaml: UnsafeInput for bombs, yaml.YAMLError for bad YAML."""
+    """yaml.safe_load after check_yaml: UnsafeInput for bombs, yaml.YAMLError for bad YAML.
+    Surrogate pairs written as escapes (JSON's "\\ud83d\\ude00", which YAML reads as two
+    code points) become the character they stand for."""
     check_yaml(text, what)
-    return yaml.safe_load(text)
+    return _join_surrogate_pairs(yaml.safe_load(text))
 
 
 def compose_yaml(text: str, what: str = "manifest") -> yaml.Node | None:
     """yaml.compose (node tree with line marks) after check_yaml."""
     check_yaml(text, what)
     return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
+def _lone_surrogate(text: str) -> bool:
+    if not SURROGATES.search(text):
+        return False
+    try:
+        _join(text)
+    except UnicodeDecodeError:
+        return True
+    return False
+
+
+def _join(text: str) -> str:
+    if not SURROGATES.search(text):
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le")
+
+
+def _join_surrogate_pairs(value: Any) -> Any:
+    """The loaded document with surrogate pairs joined in every string (a tree: no aliases)."""
+    if isinstance(value, str):
+        return _join(value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            for key in list(node):
+                child = node.pop(key)
+                node[_join(key) if isinstance(key, str) else key] = \
+                    _join(child) if isinstance(child, str) else child
+                stack.append(child)
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                if isinstance(child, str):
+                    node[index] = _join(child)
+                stack.append(child)
+    return value
 
 
 def _depth(value: Any) -> int:
