@@ -24,6 +24,7 @@ from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+VERSION = re.compile(r"^[0-9]{1,9}$")  # not str.isdigit(), which takes '²' (int() does not)
 # Public reads, open to pages on any origin (STAC Browser, investors' dashboards, COG viewers
 # reading ranges, web maps using our tiles). Never the stewards' API, which writes.
 PUBLIC_READS = (r"/ogc/*", r"/stac/*", r"/assets/*", r"/tiles/*", r"/healthz")
@@ -137,7 +138,7 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
 
 def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> dict:
     """The record of a published version, or 404: only released versions are served."""
-    if not DATASET_ID.match(dataset_id) or not (version.isdigit() or version == "latest"):
+    if not DATASET_ID.match(dataset_id) or not (VERSION.match(version) or version == "latest"):
         abort(404, description="no such dataset version")
     release = store.current()
     if release is None or dataset_id not in release.datasets:

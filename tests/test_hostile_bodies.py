@@ -135,6 +135,27 @@ def test_coverage_bands_named_twice_are_400(server):
     assert_refused(response, "more than once")
 
 
+BIG = "99999999999999999999999"  # beyond 64-bit integers
+
+
+@pytest.mark.parametrize(("path", "params", "name"), [
+    # SQLite cannot bind integers beyond 64 bits (OverflowError: 500 before)
+    ("/ogc/collections/settlements/items", {"population": BIG}, "population"),
+    ("/ogc/collections/settlements/items", {"filter": f"population = {BIG}"}, "filter"),
+    ("/ogc/collections/settlements/items", {"filter": f"population = -{BIG} + 1"}, "filter"),
+    ("/stac/search", {"filter": f"table:row_count = {BIG}"}, "filter"),
+    # str.isdigit() takes '²', int() does not (ValueError: 500 before)
+    ("/stac/collections", {"token": "²"}, "token"),
+])
+def test_out_of_range_and_non_ascii_numbers_in_queries_are_400(server, path, params, name):
+    assert_refused(server.get(path, params=params), name)
+
+
+def test_asset_version_with_a_non_ascii_digit_is_404(server):
+    response = server.get("/assets/settlements/²/settlements.gpkg")
+    assert response.status_code == 404 and response.json()["status"] == 404
+
+
 # -- the stewards' API -----------------------------------------------------------------------
 
 
@@ -159,6 +180,13 @@ def test_api_json_bodies_deep_or_pathological_are_400(api):
     assert_refused(deep_manifest, "nested")
     form = api.post("/api/datasets", "alice", data="id=x-y-z")  # a form, not JSON
     assert_refused(form, "application/json", status=415)
+
+
+@pytest.mark.parametrize("query", ["after=²", "limit=²", f"after={BIG}", "after=" + "9" * 5000,
+                                   "limit=-1", "after=1.5"])
+def test_api_audit_paging_numbers_are_checked(api, query):
+    """/api/audit?after=² or a 23-digit after answered 500 (int() and SQLite overflow)."""
+    assert_refused(api.get(f"/api/audit?{query}", "root"), query.split("=")[0])
 
 
 def test_api_organisation_that_is_not_a_string_is_400(api):

@@ -128,7 +128,7 @@ def _limit(value: Any) -> int:
 def _offset(value: str | None) -> int:
     if value is None:
         return 0
-    if not value.isdigit() or len(value) > 9:
+    if not re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): '²' is a digit to it
         raise InvalidQuery("token: not a token this server issued")
     return int(value)
 

@@ -353,7 +353,9 @@ def int_param(name: str, default: int, minimum: int, maximum: int | None) -> int
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit() or int(value) < minimum or (maximum and int(value) > maximum):
+    # ASCII digits, at most 18 (SQLite's integers are 64-bit; str.isdigit() takes '²')
+    digits = re.fullmatch(r"[0-9]{1,18}", value)
+    if not digits or int(value) < minimum or (maximum and int(value) > maximum):
         bound = f" and {maximum}" if maximum else ""
         raise BadRequest(f"{name} takes an integer between {minimum}{bound}")
     return int(value)
