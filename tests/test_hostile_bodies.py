@@ -135,6 +135,15 @@ def test_coverage_bands_named_twice_are_400(server):
     assert_refused(response, "more than once")
 
 
+def test_process_input_of_the_wrong_json_type_is_400(server):
+    """Fuzzing (the per-process execute schemas): zonal-statistics with "raster": {} answered
+    500 (a dict is unhashable: TypeError inside the computation)."""
+    for raster in ({}, [], 5, None):
+        response = requests.post(f"{server.url}/ogc/processes/zonal-statistics/execution",
+                                 json={"inputs": {"raster": raster}}, timeout=60)
+        assert_refused(response, "raster")
+
+
 BIG = "99999999999999999999999"  # beyond 64-bit integers
 
 

@@ -63,6 +63,24 @@ def test_ogc_document_describes_what_the_server_refuses(documents):
                    if isinstance(operation, dict))
 
 
+def test_ogc_execute_bodies_are_each_process_inputs(server, documents):
+    """Each process's execute body lists its own inputs (from the process description), so
+    clients and the fuzz tests send real inputs, not an opaque object."""
+    for process_id in ("zonal-statistics", "coverage-statistics", "site-screening"):
+        described = server.get(f"/ogc/processes/{process_id}").json()["inputs"]
+        body = documents["ogc"]["paths"][f"/processes/{process_id}/execution"]["post"]
+        schema = body["requestBody"]["content"]["application/json"]["schema"]
+        inputs = schema["properties"]["inputs"]
+        assert set(inputs["properties"]) == set(described)
+        assert inputs["additionalProperties"] is False
+        assert set(inputs.get("required", [])) == {name for name, spec in described.items()
+                                                   if spec.get("minOccurs", 1) >= 1}
+    zonal = documents["ogc"]["paths"]["/processes/zonal-statistics/execution"]["post"]
+    raster = zonal["requestBody"]["content"]["application/json"]["schema"]["properties"][
+        "inputs"]["properties"]["raster"]
+    assert raster == {"type": "string", "enum": ["elevation", "slope"]}
+
+
 def test_api_document_is_linked_and_describes_every_route(server, documents, tmp_path):
     index = server.get("/api").json()
     link = next(link for link in index["links"] if link["rel"] == "service-desc")

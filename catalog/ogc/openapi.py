@@ -9,6 +9,8 @@ a document on GitHub that offline clients cannot resolve.
 
 from __future__ import annotations
 
+import copy
+
 CQL2_JSON_MEDIA = ("application/json", "application/query-cql-json", "application/cql2+json")
 FILTER_LANGUAGES = ["cql2-text", "cql2-json", "cql-text"]  # cql-text: the pre-1.0 name GDAL uses
 
@@ -41,10 +43,18 @@ ITEMS_PARAMETERS = [
 ]
 
 
-def complete_openapi(document: dict, feature_collections: list[str]) -> dict:
+def complete_openapi(document: dict, feature_collections: list[str],
+                     process_inputs: dict[str, dict] | None = None) -> dict:
     """pygeoapi's document made true to this server and self-contained: the items parameters
-    pygeoapi leaves out, without the ones we refuse, and no reference outside the document."""
+    pygeoapi leaves out, without the ones we refuse, each process's own execute body
+    (`process_inputs`: process id -> its metadata's inputs), and no reference outside it."""
     paths = document.get("paths", {})
+    for process_id, inputs in (process_inputs or {}).items():
+        execution = paths.get(f"/processes/{process_id}/execution", {}).get("post")
+        if execution is not None:
+            content = execution.get("requestBody", {}).get("content", {})
+            for media in content.values():
+                media["schema"] = execute_schema(inputs)
     for collection_id in feature_collections:
         operation = paths.get(f"/collections/{collection_id}/items", {})
         get = operation.get("get")
@@ -62,6 +72,43 @@ def complete_openapi(document: dict, feature_collections: list[str]) -> dict:
     if "/jobs" in paths and not paths["/jobs"]:
         del paths["/jobs"]
     return self_contained(document)
+
+
+# JSON Schema keywords an OpenAPI 3.0 schema object takes (process inputs are written in
+# JSON Schema 2019-09: contentMediaType and the like are dropped from the copy).
+OPENAPI_SCHEMA_KEYWORDS = {
+    "type", "enum", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum",
+    "minLength", "maxLength", "pattern", "minItems", "maxItems", "uniqueItems", "items",
+    "properties", "required", "additionalProperties", "oneOf", "anyOf", "allOf", "not",
+    "default", "description", "title", "nullable", "multipleOf", "minProperties",
+    "maxProperties",
+}
+
+
+def execute_schema(inputs: dict) -> dict:
+    """The execute request of one process: its inputs by id with their schemas, required when
+    minOccurs >= 1 (catalog/processes/web.py refuses other members; unknown inputs are 400)."""
+    properties = {name: _openapi_schema(spec.get("schema", {})) for name, spec in inputs.items()}
+    required = [name for name, spec in inputs.items() if spec.get("minOccurs", 1) >= 1]
+    execute_inputs = {"type": "object", "properties": properties,
+                      "additionalProperties": False}
+    if required:
+        execute_inputs["required"] = required
+    schema = copy.deepcopy(LOCAL_COMPONENTS["schemas"]["execute"])
+    schema["properties"]["inputs"] = execute_inputs
+    if required:
+        schema["required"] = ["inputs"]
+    return schema
+
+
+def _openapi_schema(schema):
+    if isinstance(schema, list):
+        return [_openapi_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {key: (value if key in ("enum", "default", "required") else _openapi_schema(value))
+            if key != "properties" else {name: _openapi_schema(v) for name, v in value.items()}
+            for key, value in schema.items() if key in OPENAPI_SCHEMA_KEYWORDS}
 
 
 def _not_found_where_ids_are_named(paths: dict) -> None:
