@@ -12,7 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 from catalog.safe_parse import UnsafeInput, parse_json
 
@@ -41,6 +41,8 @@ def refuse_unreadable_body() -> None:
         if request.content_length or _is_chunked() and request.get_data(cache=True):
             raise BadRequest(f"request body: a {request.method} request takes no body")
         return
+    if _is_chunked():
+        _refuse_truncated_chunked_body()
     if is_json_type(request.mimetype) and (request.content_length or _is_chunked()):
         json_body()  # parsed once here; views parse the same bytes again safely
 
@@ -52,6 +54,14 @@ def json_body(what: str = "request body") -> Any:
         return parse_json(request.get_data(cache=True), what)
     except UnsafeInput as err:
         raise BadRequest(str(err)) from None
+
+
+def _refuse_truncated_chunked_body() -> None:
+    """Without Content-Length, werkzeug stops reading at MAX_CONTENT_LENGTH and hands the
+    view the first part as if it were everything: a body that fills the limit is refused."""
+    limit = request.max_content_length
+    if limit is not None and len(request.get_data(cache=True)) >= limit:
+        raise RequestEntityTooLarge(f"request body: larger than {limit:,} bytes")
 
 
 def _is_chunked() -> bool:

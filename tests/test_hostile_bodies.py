@@ -72,6 +72,18 @@ def test_pathological_json_values_are_400(server, body, words):
         assert_refused(send(server, "POST", path, body, "application/json"), *words)
 
 
+def test_chunked_bodies_over_the_limit_are_413_not_truncated(server):
+    """Without Content-Length, werkzeug stopped at 1 MiB and the view parsed the first MiB
+    as the whole body (a 400 about broken JSON, or a truncated document accepted)."""
+    big = b'{"q": "' + b"a" * (2 << 20) + b'"}'
+    response = requests.post(f"{server.url}/stac/search", data=iter([big]), timeout=60,
+                             headers=JSON)  # an iterator: requests sends it chunked
+    assert response.status_code == 413 and response.json()["status"] == 413
+    small = requests.post(f"{server.url}/stac/search", data=iter([b'{"limit": 1}']),
+                          headers=JSON, timeout=60)
+    assert small.status_code == 200 and small.json()["numberReturned"] == 1
+
+
 @pytest.mark.parametrize("path", ["/stac/search", "/ogc/collections", "/api/datasets",
                                   "/ogc/collections/settlements/items", "/healthz"])
 def test_bodies_on_get_are_400(server, path):
