@@ -62,9 +62,10 @@ def parse_json(data: bytes | str, what: str = "request body") -> Any:
 
 
 def check_yaml(text: str, what: str = "manifest") -> None:
-    """Refuse YAML with aliases (or anchors), nesting deeper than MAX_DEPTH, or a lone
-    surrogate escape (no UTF-8 file can hold one), by reading its parser events (the parser
-    is iterative; only composing and constructing recurse)."""
+    """Refuse YAML with aliases (or anchors), explicit tags (!!binary, !!python/..., !x: a
+    manifest is plain data), nesting deeper than MAX_DEPTH, or a lone surrogate escape (no
+    UTF-8 file can hold one), by reading its parser events (the parser is iterative; only
+    composing and constructing recurse)."""
     depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -72,6 +73,9 @@ def check_yaml(text: str, what: str = "manifest") -> None:
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise UnsafeInput(what, "YAML anchors and aliases (&, *) are not accepted; "
                                   "write the values out", line)
+            if getattr(event, "tag", None) is not None:
+                raise UnsafeInput(what, f"YAML tags ({event.tag}) are not accepted; write plain "
+                                  "values", line)
             if isinstance(event, yaml.ScalarEvent) and _lone_surrogate(event.value):
                 raise UnsafeInput(what, "a lone surrogate escape (\\uD800-\\uDFFF without "
                                   "its pair) is not a character", line)
@@ -90,7 +94,11 @@ def load_yaml(text: str, what: str = "manifest") -> Any:
     Surrogate pairs written as escapes (JSON's "\\ud83d\\ude00", which YAML reads as two
     code points) become the character they stand for."""
     check_yaml(text, what)
-    return _join_surrogate_pairs(yaml.safe_load(text))
+    try:
+        data = yaml.safe_load(text)
+    except (ValueError, OverflowError) as err:  # PyYAML's constructors: 2024-13-45, 10**5000
+        raise UnsafeInput(what, f"not valid YAML: {_first_line(err)}") from None
+    return _join_surrogate_pairs(data)
 
 
 def compose_yaml(text: str, what: str = "manifest") -> yaml.Node | None:

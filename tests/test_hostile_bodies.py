@@ -232,6 +232,30 @@ def test_yaml_bomb_manifest_is_400_and_not_stored(api):
     assert_refused(response, "nested")
 
 
+@pytest.mark.parametrize(("line", "status", "words"), [
+    ("note: !!binary aGVsbG8=", 400, ("YAML tags",)),  # bytes no report can write: 500
+    ("note: !!python/object:os.system ls", 400, ("YAML tags",)),
+    ("note: !!timestamp 2020-99-99", 400, ("YAML tags",)),
+    ("note: 1" + "0" * 5000, 422, ("not valid YAML", "digits")),  # int(): ValueError, 500
+    ("note: 2024-13-45", 422, ("not valid YAML", "month")),  # date(): ValueError, 500
+])
+def test_manifest_values_yaml_cannot_construct(api, line, status, words):
+    """Fuzzing by hand after the YAML bombs: PyYAML raises ValueError (not YAMLError) for
+    impossible dates and 5,000-digit integers, and builds bytes for !!binary: each answered
+    500. Tags are refused before storing; the others are findings of the stored manifest."""
+    dataset_id = f"bodies-tag-{status}-{len(line)}"
+    api.create(dataset_id)
+    text = f"id: {dataset_id}\n{line}\n"
+    response = api.put(f"/api/datasets/{dataset_id}/draft/manifest", "alice",
+                       data=text.encode(), headers={"Content-Type": "application/yaml"})
+    assert response.status_code == status, response.text[:300]
+    if status == 400:
+        assert_refused(response, *words)
+    else:
+        messages = " ".join(f["message"] for f in response.json()["findings"])
+        assert all(word in messages for word in words), messages
+
+
 def test_surrogate_escapes_in_a_manifest(api):
     """Fuzzing: a JSON manifest with "\\ud9b9\\udd7b" answered 500 (YAML reads the escapes
     as two surrogates that the report could not write as UTF-8), after storing the manifest.

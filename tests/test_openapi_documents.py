@@ -58,6 +58,9 @@ def test_ogc_document_describes_what_the_server_refuses(documents):
     assert "#/components/parameters/vendorSpecificParameters" not in parameters  # 400 here
     assert {"filter", "filter-lang", "sortby", "name", "population"} <= parameters
     assert {"413", "415", "400"} <= set(items["post"]["responses"])
+    coverage = paths["/collections/elevation/coverage"]["get"]["responses"]
+    assert coverage["200"] == {"$ref": "#/components/responses/Coverage"}  # not "Features"
+    assert "413" in coverage
     assert not any("500" in operation.get("responses", {})
                    for operations in paths.values() for operation in operations.values()
                    if isinstance(operation, dict))

@@ -66,6 +66,12 @@ def complete_openapi(document: dict, feature_collections: list[str],
         parameters += [p for p in ITEMS_PARAMETERS if p["name"] not in present]
         get["parameters"] = parameters
         _describe_cql2_post(operation.get("post"))
+    for path, operations in paths.items():
+        if path.endswith("/coverage") and "get" in operations:
+            operations["get"].setdefault("responses", {}).update({
+                "200": {"$ref": "#/components/responses/Coverage"},
+                "413": _error("the subset holds more than 40 million values: ask for less"),
+            })
     _not_found_where_ids_are_named(paths)
     # The job list is refused (job URLs are capabilities: catalog/processes/web.py).
     paths.get("/jobs", {}).pop("get", None)
@@ -206,6 +212,12 @@ LOCAL_COMPONENTS: dict[str, dict] = {
         "Collection": _json_response("a collection's description"),
         "Features": _json_response("a page of features", "application/geo+json"),
         "Feature": _json_response("a feature", "application/geo+json"),
+        "Coverage": {"description": "the coverage or its subset: CoverageJSON, GeoTIFF "
+                                    "(f=GTiff or Accept: image/tiff) or HTML",
+                     "content": {"application/prs.coverage+json": {"schema": {"type": "object"}},
+                                 "image/tiff; application=geotiff": {
+                                     "schema": {"type": "string", "format": "binary"}},
+                                 "text/html": {"schema": {"type": "string"}}}},
         "ProcessList": _json_response("the processes this server runs"),
         "ExecuteAsync": _json_response("the job was accepted; its status URL is in the "
                                        "Location header"),
