@@ -140,6 +140,28 @@ def test_coverage_bbox_crs_that_is_not_a_crs_is_400(server):
     assert answer.status_code == 200 and answer.json()["type"] == "Coverage"
 
 
+@pytest.mark.parametrize("params", [
+    # found by tests/test_fuzz_openapi.py with TAZA_FUZZ_SEED=123: OverflowError, 500
+    {"bbox": "5.92654824370737e+16,1.4305228713686648e-190,1.7976931348623155e+308,"
+             "4.098919747475513e+220"},
+    {"bbox": "nan,0,1,1"},
+    {"subset": "Long(1e308:1e309)"},  # 1e309 is infinity
+])
+def test_coverage_coordinates_far_out_or_not_finite_are_400(server, params):
+    response = server.get("/ogc/collections/slope/coverage", params=params)
+    assert_refused(response)
+    assert "bbox" in response.text or "subset" in response.text or "overlap" in response.text
+
+
+def test_coverage_subset_beyond_the_grid_is_clipped(server):
+    """Lat(-1e308:1e308) covers the whole grid (OverflowError, 500 before): all of it."""
+    whole = server.get("/ogc/collections/slope/coverage", params={
+        "subset": "Lat(-1e308:1e308),Long(74:74.1)", "f": "json"})
+    assert whole.status_code == 200, whole.text[:300]
+    axes = whole.json()["domain"]["axes"]
+    assert axes["y"]["num"] == 1002 and axes["x"]["num"] == 24
+
+
 def test_coverage_bands_named_twice_are_400(server):
     """Fuzzing: properties=1,1,1,1 read the band four times (18 s, four copies in memory); a
     long list of repeats would exhaust a worker's memory."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 
 from flask import Response, jsonify, request
@@ -210,8 +211,8 @@ def _bbox_problem(value: str | None) -> str | None:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
         return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
-    if len(numbers) not in (4, 6):
-        return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
+    if len(numbers) not in (4, 6) or not all(math.isfinite(n) for n in numbers):
+        return f"bbox: {value!r} must be 4 or 6 comma-separated finite numbers"
     half = len(numbers) // 2
     if any(numbers[i] > numbers[i + half] for i in range(half)):
         return f"bbox: {value!r}: each minimum must not exceed its maximum (minx,miny,maxx,maxy)"

@@ -95,6 +95,17 @@ class CogProvider(RasterioProvider):
 
 def _pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
     """Every pixel whose area overlaps the requested rectangle, clipped to the grid."""
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
+        raise ProviderInvalidQueryError(user_msg="bbox, subset: coordinates must be finite "
+                                                 "numbers")
+    # Clip in coordinates first: 1e308 would become an infinite pixel index.
+    grid = dataset.bounds
+    left, right = max(left, grid.left), min(right, grid.right)
+    bottom, top = max(bottom, grid.bottom), min(top, grid.top)
+    if left >= right or bottom >= top:
+        raise ProviderInvalidQueryError(
+            user_msg=f"the requested area does not overlap the coverage (extent {list(grid)})"
+        )
     inverse = ~dataset.transform
     col_a, row_a = inverse * (left, top)
     col_b, row_b = inverse * (right, bottom)
@@ -115,6 +126,8 @@ def _ordered(interval, axis: str) -> tuple[float, float]:
         low, high = (float(v) for v in interval)
     except (TypeError, ValueError) as err:
         raise ProviderInvalidQueryError(user_msg=f"subset {axis}: give two numbers") from err
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ProviderInvalidQueryError(user_msg=f"subset {axis}: give two finite numbers")
     if low > high:
         raise ProviderInvalidQueryError(user_msg=f"subset {axis}: low {low} is above high {high}")
     return low, high
