@@ -13,7 +13,7 @@ from flask_cors import CORS
 from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
-from catalog import __version__, settings
+from catalog import __version__, request_bodies, settings
 from catalog.http_policy import HttpPolicy
 from catalog.ogc import adapters
 from catalog.ogc.items import DirectItems
@@ -25,6 +25,7 @@ from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
+VERSION = re.compile(r"^[0-9]{1,9}$")  # not str.isdigit(), which takes '²' (int() does not)
 # Public reads, open to pages on any origin (STAC Browser, investors' dashboards, COG viewers
 # reading ranges, web maps using our tiles). Never the stewards' API, which writes.
 PUBLIC_READS = (r"/ogc/*", r"/stac/*", r"/assets/*", r"/tiles/*", r"/healthz")
@@ -39,6 +40,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
     app.json.ensure_ascii = False
     _allow_cross_origin_reads(app)  # first: its response hook must run after ours
+    # Before every other hook and view: no JSON parser behind it sees a hostile body.
+    app.before_request(request_bodies.refuse_unreadable_body)
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
@@ -139,7 +142,7 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
 def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> dict:
     """The record of the live version, or 404: a version taken down by a rollback or a
     withdrawal is served to its stewards through /api only."""
-    if not DATASET_ID.match(dataset_id) or not (version.isdigit() or version == "latest"):
+    if not DATASET_ID.match(dataset_id) or not (VERSION.match(version) or version == "latest"):
         abort(404, description="no such dataset version")
     live = store.live_version(dataset_id)
     if live is None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from catalog.problems import Problem, ValidationFailed
+from catalog.safe_parse import UnsafeInput, compose_yaml, load_yaml
 
 THEMES = ("land", "infrastructure", "coverage")
 LANGUAGES = ("en", "ru", "ky")
@@ -170,8 +171,11 @@ def load_manifest(path: str | Path) -> Manifest:
 def parse_manifest(text: str, path: Path) -> Manifest:
     """Check manifest text; `path` places the sources (relative to the manifest's folder)."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = compose_yaml(text)
+        data = load_yaml(text)
+    except UnsafeInput as err:
+        raise ValidationFailed([_in_file(Problem("manifest", err.detail, err.line), path)]) \
+            from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None

@@ -216,6 +216,24 @@ def test_fields_and_post_paging_with_a_body(server):
     assert not any("assets" in f or "geometry" in f for f in rest["features"])
 
 
+DEFAULT_FIELDS = {"type", "stac_version", "id", "geometry", "bbox", "links", "assets",
+                  "properties", "collection", "stac_extensions"}
+
+
+@pytest.mark.parametrize("fields", [{}, {"include": None, "exclude": None},
+                                    {"include": [], "exclude": []}, {"exclude": []}])
+def test_empty_fields_give_the_default_set(server, fields):
+    """STAC fields extension (issue 11, item 9): an empty fields object, or include and exclude
+    both null or empty, returns the default set and nothing else, as GET fields= does."""
+    body = {"fields": fields, "collections": ["elevation"], "limit": 1}
+    (item,) = requests.post(f"{server.url}/stac/search", json=body, timeout=30).json()["features"]
+    (by_get,) = server.get("/stac/search", params={"fields": "", "collections": "elevation",
+                                                   "limit": 1}).json()["features"]
+    assert set(item) == DEFAULT_FIELDS and item == by_get
+    assert set(item["properties"]) <= {"datetime", "start_datetime", "end_datetime"}
+    assert item["properties"]
+
+
 def static_items(server) -> dict[str, tuple[str, dict]]:
     """Item id -> (its URL, its JSON), walking the static tree as plain JSON (pystac would
     migrate extension fields while reading)."""

@@ -37,6 +37,9 @@ GET_CASES = [
     ("/stac/search", {"filter": "\"bad name;\" = 1"}, "filter"),
     ("/stac/search", {"sortby": "-geometry"}, "sortby"),
     ("/stac/search", {"sortby": "properties.a b"}, "sortby"),
+    ("/stac/search", {"sortby": "-properties.no_such_field"}, "sortby"),  # issue 11, item 9
+    ("/stac/search", {"sortby": "title,nonexistent"}, "sortby"),
+    ("/stac/collections/airports/items", {"sortby": "nonexistent"}, "sortby"),
     ("/stac/search", {"fields": "properties.a b"}, "fields"),
     ("/stac/search", {"q": " , "}, "q"),
     ("/stac/search", {"q": "---"}, "q"),
@@ -62,6 +65,7 @@ POST_CASES = [
     ({"collections": [None]}, "collections"),
     ({"sortby": [{"field": "id", "direction": "up"}]}, "sortby"),
     ({"sortby": [{"name": "id"}]}, "sortby"),
+    ({"sortby": [{"field": "properties.no_such_field", "direction": "asc"}]}, "sortby"),
     ({"fields": None}, "fields"),
     ({"fields": {"include": "id"}}, "fields"),
     ({"filter": "id = 'a'"}, "filter"),  # a string where cql2-json (the default) is expected
@@ -104,6 +108,18 @@ def test_repeated_parameters_and_malformed_bodies(server):
                             data=b'{"q": "' + b"a" * (2 << 20) + b'"}',
                             headers={"Content-Type": "application/json"})
     assert too_big.status_code == 413 and too_big.json()["status"] == 413
+
+
+def test_sortby_on_known_fields_still_sorts(server):
+    """The 400 for unknown sortby fields leaves every queryable sortable (GET and POST)."""
+    titles = [f["properties"]["title"] for f in server.get(
+        "/stac/search", params={"sortby": "-properties.title", "limit": 100}).json()["features"]]
+    assert titles == sorted(titles, reverse=True) and len(titles) > 1
+    body = {"sortby": [{"field": "title", "direction": "asc"}], "limit": 100}
+    posted = requests.post(f"{server.url}/stac/search", json=body, timeout=30).json()
+    assert [f["properties"]["title"] for f in posted["features"]] == sorted(titles)
+    for field in ("id", "collection", "datetime", "properties.proj:epsg"):
+        assert server.get("/stac/search", params={"sortby": field}).status_code == 200, field
 
 
 def test_unknown_objects_answer_404_json(server):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 
 from flask import Response, jsonify, request
@@ -19,7 +20,9 @@ from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
 from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from catalog.ogc.openapi import CQL2_JSON_MEDIA
 from catalog.processes import web as processes_web
+from catalog.safe_parse import UnsafeInput, parse_json
 
 COMMON_PARAMS = {"f", "lang"}
 ITEMS_PARAMS = COMMON_PARAMS | {
@@ -58,7 +61,7 @@ NOT_PASSED = (f"{FEATURES}-4/",  # no transactions: the store is written only by
 
 
 WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
-CQL2_JSON_TYPES = ("application/query-cql-json", "application/json", "application/cql2+json")
+CQL2_JSON_TYPES = CQL2_JSON_MEDIA
 
 
 def refuse_writes() -> Response | None:
@@ -118,18 +121,37 @@ def normalise_request() -> Response | None:
         text = args.pop("filter")
         changed = True
         try:
-            request._cached_data = json.dumps(_cql2_json_for_pygeofilter(json.loads(text))).encode()
-        except ValueError as err:
-            return _bad_request(f"filter: not valid JSON for filter-lang=cql2-json: {err}")
-    elif request.method == "POST" and request.mimetype in CQL2_JSON_TYPES and \
-            ITEMS_PATH.match(request.path):
-        try:
-            document = json.loads(request.get_data() or b"null")
-        except ValueError as err:
-            return _bad_request(f"request body: not valid CQL2 JSON: {err}")
+            document = parse_json(text, "filter")
+        except UnsafeInput as err:
+            return _bad_request(f"{err} (filter-lang=cql2-json)")
+        request._cached_data = json.dumps(_cql2_json_for_pygeofilter(document)).encode()
+    elif request.method == "POST" and ITEMS_PATH.match(request.path):
+        problem = _items_post_problem()
+        if problem is not None:
+            return problem
+        document = parse_json(request.get_data(), "request body")  # checked just above
         request._cached_data = json.dumps(_cql2_json_for_pygeofilter(document)).encode()
     if changed:
         request.args = ImmutableMultiDict(args)
+    return None
+
+
+def _items_post_problem() -> Response | None:
+    """POST .../items is a search with a CQL2 JSON filter as the body (transactions are
+    refused before this): anything else would reach pygeoapi, which answers no response."""
+    if request.mimetype not in CQL2_JSON_TYPES:
+        response = jsonify({"code": "UnsupportedMediaType",
+                            "description": "POST a CQL2 JSON filter with Content-Type: "
+                                           f"{' or '.join(CQL2_JSON_TYPES)}"})
+        response.status_code = 415
+        return response
+    try:
+        document = parse_json(request.get_data(), "request body")
+    except UnsafeInput as err:
+        return _bad_request(f"{err} (expected a CQL2 JSON filter)")
+    if not isinstance(document, dict):
+        return _bad_request("request body: a CQL2 JSON filter is a JSON object such as "
+                            '{"op": "=", "args": [{"property": "name"}, "Osh"]}')
     return None
 
 
@@ -178,7 +200,7 @@ def invalid_parameter_error(runtime) -> Response | None:
         if name not in allowed:
             return _bad_request(f"unknown query parameter {name!r} for {path}; "
                                 f"allowed: {', '.join(sorted(allowed))}")
-    problem = (_bbox_problem(request.args.get("bbox")) or
+    problem = (_bbox_problem(request.args.get("bbox")) or _bbox_crs_problem() or
                _datetime_problem(request.args.get("datetime")) or
                _filter_problem(request.args.get("filter"), request.args.get("filter-lang")) or
                _json_filter_problem() or processes_web.request_problem())
@@ -205,11 +227,18 @@ def _bbox_problem(value: str | None) -> str | None:
         numbers = [float(v) for v in value.split(",")]
     except ValueError:
         return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
-    if len(numbers) not in (4, 6):
-        return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
+    if len(numbers) not in (4, 6) or not all(math.isfinite(n) for n in numbers):
+        return f"bbox: {value!r} must be 4 or 6 comma-separated finite numbers"
     half = len(numbers) // 2
     if any(numbers[i] > numbers[i + half] for i in range(half)):
         return f"bbox: {value!r}: each minimum must not exceed its maximum (minx,miny,maxx,maxy)"
+    return None
+
+
+def _bbox_crs_problem() -> str | None:
+    """pygeoapi's coverages ignore a bbox-crs that comes without a bbox (items refuse it)."""
+    if "bbox-crs" in request.args and "bbox" not in request.args:
+        return "bbox-crs: given without bbox"
     return None
 
 

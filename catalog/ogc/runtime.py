@@ -78,7 +78,7 @@ class OgcRuntime:
         self.fields = {r["id"]: set(r["vector"]["fields"]) for r in self.store.current_records()
                        if r["kind"] == "vector"}
         openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
-                                   sorted(self.fields))
+                                   sorted(self.fields), _process_inputs(config))
         return config, openapi
 
     def _write_runtime_files(self, config: dict, openapi: dict) -> tuple[Path, Path]:
@@ -94,6 +94,15 @@ class OgcRuntime:
         module.api_ = API(config, openapi)
         module.CONFIG = config
         self.config = config
+
+
+def _process_inputs(config: dict) -> dict[str, dict]:
+    """Process id -> the inputs its processor declares (for the OpenAPI execute bodies)."""
+    from pygeoapi.plugin import load_plugin
+
+    return {name: load_plugin("process", resource["processor"]).metadata.get("inputs", {})
+            for name, resource in config.get("resources", {}).items()
+            if resource.get("type") == "process"}
 
 
 def _skip_identity_bbox_transforms() -> None:

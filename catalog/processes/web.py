@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 from flask import request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+
+from catalog.safe_parse import UnsafeInput, parse_json
 
 PROCESSES_PATH = re.compile(r"^/ogc/processes/?$")
 PROCESS_PATH = re.compile(r"^/ogc/processes/[^/]+/?$")
@@ -50,9 +51,9 @@ def request_problem() -> str | None:
         return None
     _normalise_prefer()
     try:
-        document = json.loads(request.get_data(cache=True) or b"null")
-    except ValueError as err:
-        return f"request body: not valid JSON: {err}"
+        document = parse_json(request.get_data(cache=True) or b"null", "request body")
+    except UnsafeInput as err:
+        return str(err)
     if not isinstance(document, dict):
         return 'request body: must be a JSON object such as {"inputs": {...}}'
     unknown = sorted(set(document) - EXECUTE_MEMBERS)

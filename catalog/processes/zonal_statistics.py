@@ -100,7 +100,7 @@ class ZonalStatisticsProcessor(CatalogProcessor):
         name = data.get("raster")
         if name is None:
             raise InvalidInput("raster: missing; published rasters: " + ", ".join(sorted(rasters)))
-        if name not in rasters:
+        if not isinstance(name, str) or name not in rasters:  # a dict here is unhashable
             raise InvalidInput(f"raster: unknown raster {name!r}; published rasters: "
                                f"{', '.join(sorted(rasters))}")
         raster = rasters[name]

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from catalog import __version__
 
+ERROR = {"description": "a parameter or the body is unknown or malformed; the JSON message "
+                        "names it",
+         "content": {"application/json": {"schema": {
+             "type": "object", "required": ["code", "description"],
+             "properties": {"code": {"type": "string"}, "description": {"type": "string"},
+                            "status": {"type": "integer"}}}}}}
+
 
 def _param(name: str, description: str, schema: dict | None = None) -> dict:
     return {"name": name, "in": "query", "required": False, "description": description,
@@ -41,9 +48,15 @@ def document(root: str, max_limit: int) -> dict:
     item_id = {"name": "itemId", "in": "path", "required": True, "schema": {"type": "string"}}
     geojson = {"200": {"description": "GeoJSON",
                        "content": {"application/geo+json": {"schema": {"type": "object"}}}},
-               "400": {"description": "a parameter is unknown or malformed (JSON message)"}}
+               "400": ERROR}
     plain = {"200": {"description": "JSON",
-                     "content": {"application/json": {"schema": {"type": "object"}}}}}
+                     "content": {"application/json": {"schema": {"type": "object"}}}},
+             "400": ERROR}
+    schema = {"200": {"description": "JSON Schema of the queryable properties",
+                      "content": {"application/schema+json": {"schema": {"type": "object"}}}},
+              "400": ERROR}
+    in_collection = {"404": {**ERROR, "description": "no such collection (or item)"}}
+    post = {**geojson, "413": {**ERROR, "description": "the body is larger than 1 MiB"}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Taza Koom STAC API", "version": __version__},
@@ -51,27 +64,28 @@ def document(root: str, max_limit: int) -> dict:
         "paths": {
             "/": {"get": {"summary": "Landing page", "responses": plain}},
             "/conformance": {"get": {"summary": "Conformance classes", "responses": plain}},
-            "/queryables": {"get": {"summary": "Queryables", "responses": plain}},
+            "/queryables": {"get": {"summary": "Queryables", "responses": schema}},
             "/collections": {"get": {"summary": "Collections (collection search)",
                                      "parameters": collection_params, "responses": plain}},
             "/collections/{collectionId}": {"get": {
-                "summary": "A collection", "parameters": [collection_id], "responses": plain}},
+                "summary": "A collection", "parameters": [collection_id],
+                "responses": {**plain, **in_collection}}},
             "/collections/{collectionId}/queryables": {"get": {
                 "summary": "Queryables of a collection", "parameters": [collection_id],
-                "responses": plain}},
+                "responses": {**schema, **in_collection}}},
             "/collections/{collectionId}/items": {"get": {
                 "summary": "Items of a collection", "parameters": [collection_id, *items_params],
-                "responses": geojson}},
+                "responses": {**geojson, **in_collection}}},
             "/collections/{collectionId}/items/{itemId}": {"get": {
                 "summary": "An item", "parameters": [collection_id, item_id],
-                "responses": geojson}},
+                "responses": {**geojson, **in_collection}}},
             "/search": {
                 "get": {"summary": "Item search", "parameters": search_params,
                         "responses": geojson},
                 "post": {"summary": "Item search (JSON body with the same fields)",
-                         "requestBody": {"content": {"application/json": {
+                         "requestBody": {"required": True, "content": {"application/json": {
                              "schema": {"type": "object"}}}},
-                         "responses": geojson},
+                         "responses": post},
             },
         },
     }

@@ -6,7 +6,6 @@ a parameter this API does not know answers 400, and so does a value it cannot ap
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -17,6 +16,7 @@ from typing import Any
 import shapely
 from shapely.geometry import shape
 
+from catalog.safe_parse import UnsafeInput, parse_json
 from catalog.stac_api import cql
 from catalog.stac_api.backend import CollectionSearch, InvalidQuery, ItemSearch, SortKey, TimeRange
 from catalog.stac_api.sqlite_backend import julian_day
@@ -128,7 +128,7 @@ def _limit(value: Any) -> int:
 def _offset(value: str | None) -> int:
     if value is None:
         return 0
-    if not value.isdigit() or len(value) > 9:
+    if not re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): '²' is a digit to it
         raise InvalidQuery("token: not a token this server issued")
     return int(value)
 
@@ -184,9 +184,9 @@ def _bbox_json(value: Any) -> tuple[float, float, float, float]:
 def _geometry(value: Any) -> shapely.Geometry:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            raise InvalidQuery("intersects: not a GeoJSON geometry (invalid JSON)") from None
+            value = parse_json(value, "intersects")
+        except UnsafeInput as err:
+            raise InvalidQuery(f"{err} (expected a GeoJSON geometry)") from None
     if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
         raise InvalidQuery("intersects: expected a GeoJSON geometry object")
     try:
@@ -263,9 +263,9 @@ def _filter(source: Mapping[str, Any], lang: Any) -> Any:
         raise InvalidQuery("filter: too long")
     if lang == "cql2-json" and isinstance(value, str):
         try:
-            value = json.loads(value)
-        except ValueError:
-            raise InvalidQuery("filter: not valid JSON (filter-lang is cql2-json)") from None
+            value = parse_json(value, "filter")
+        except UnsafeInput as err:
+            raise InvalidQuery(f"{err} (filter-lang is cql2-json)") from None
     if lang == "cql2-json" and not isinstance(value, dict):
         raise InvalidQuery("filter: a cql2-json filter is a JSON object")
     return cql.parse(value, lang)
@@ -327,11 +327,12 @@ def _fields_text(value: Any) -> Fields:
 
 def _fields_json(value: Any) -> Fields:
     """POST {"include": [...], "exclude": [...]}: an include key (even null) narrows to the
-    default set plus its fields; without it, every field but the excluded ones."""
+    default set plus its fields; without it, every field but the excluded ones; {} (nothing
+    to include or exclude) is the default set."""
     if not isinstance(value, dict) or set(value) - {"include", "exclude"}:
         raise InvalidQuery("fields: expected an object with include and/or exclude lists")
     include = _field_names(value["include"], "fields.include") if "include" in value else None
     exclude = _field_names(value.get("exclude"), "fields.exclude")
-    if include is None and not exclude and "exclude" in value:
-        include = ()
+    if include is None and not exclude:
+        include = ()  # {} and {"exclude": null or []} ask for the default set, as "" in GET
     return Fields(include, exclude)

@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, request, send_from_directory
 
+from catalog.request_bodies import is_json_type
+from catalog.safe_parse import UnsafeInput, parse_json
 from catalog.stac_api import openapi, params, sync
 from catalog.stac_api.backend import InvalidQuery, ItemSearch, StacBackend
 from catalog.stac_api.documents import GEOJSON, JSON, Links, apply_fields
@@ -113,6 +115,19 @@ class StacApi:
         return {"type": "FeatureCollection", "features": features, "links": links,
                 "numberReturned": len(features)}
 
+    def check_sortable(self, query: ItemSearch) -> None:
+        """400 for a sortby field that no searched collection's items have (a typo would
+        otherwise sort nothing and look like success)."""
+        if not query.sortby:
+            return
+        known: set[str] = set()
+        for collection_id in query.collections or (None,):
+            known.update(self.backend.queryables(collection_id))
+        for key in query.sortby:
+            if key.field not in known:
+                raise InvalidQuery(f"sortby: unknown field '{key.field}'; sortable fields are "
+                                   "listed by the queryables (except geometry)")
+
     def queryables(self, collection_id: str | None) -> dict:
         path = ("collections", collection_id, "queryables") if collection_id else ("queryables",)
         return {
@@ -120,8 +135,9 @@ class StacApi:
             "$id": self.links.url(*path),
             "type": "object",
             "title": f"Queryables of {collection_id or 'every collection'}",
-            "description": "Properties a filter or sortby may name. Others may be named too "
-                           "(additionalProperties): items without them do not match.",
+            "description": "Properties a filter or sortby may name. A filter may name others "
+                           "too (additionalProperties): items without them do not match. "
+                           "sortby takes only these (not geometry).",
             "properties": self.backend.queryables(collection_id),
             "additionalProperties": True,
         }
@@ -213,9 +229,12 @@ def stac_blueprint(store: CatalogStore, public_url: str,
         if request.args:
             raise InvalidQuery(f"{next(iter(request.args))}: POST searches take a JSON body, "
                                "not query parameters")
-        body = request.get_json(silent=True)
-        if body is None:
+        if not is_json_type(request.mimetype):
             raise InvalidQuery("body: expected a JSON object (Content-Type: application/json)")
+        try:
+            body = parse_json(request.get_data(cache=True), "body")
+        except UnsafeInput as err:
+            raise InvalidQuery(str(err)) from None
         query, fields = params.item_search_from_body(body)
         return _search_response(api, query, fields, api.links.url("search"), body=body)
 
@@ -239,6 +258,7 @@ def stac_blueprint(store: CatalogStore, public_url: str,
 
 def _search_response(api: StacApi, query: ItemSearch, fields: params.Fields, base: str,
                      body: dict | None) -> Response:
+    api.check_sortable(query)
     page = api.backend.search(query)
     next_link = None
     if page.next_token is not None:

@@ -12,6 +12,7 @@ the problem; unknown query parameters are 400. Endpoints: docs/stewards.md.
 from __future__ import annotations
 
 import hmac
+import json
 import re
 import urllib.parse
 from collections.abc import Callable
@@ -21,8 +22,10 @@ from functools import wraps
 from flask import Blueprint, Response, g, jsonify, request, send_file
 
 from catalog import settings as catalog_settings
+from catalog.request_bodies import is_json_type, read_body, streams_body
+from catalog.safe_parse import UnsafeInput, check_yaml, parse_json
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
-from catalog.stewards import access, accounts, drafts, releases, report, sessions
+from catalog.stewards import access, accounts, drafts, openapi, releases, report, sessions
 from catalog.stewards.access import ACCOUNT, EDITORS, PUBLIC, REVIEWERS, Policy
 from catalog.stewards.config import StewardSettings
 from catalog.stewards.db import stewards_dir
@@ -62,6 +65,7 @@ RELEASE = Policy("publishing, rolling back or withdrawing", dataset=True)
 CREATE_DATASET = Policy("creating a dataset", roles=EDITORS)
 REVIEW_QUEUE = Policy("the review queue", roles=REVIEWERS)
 READ_AUDIT = Policy("reading the audit log", roles=("admin",))
+OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,9 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
     @params()
     def index():
         return jsonify(service="Taza Koom stewards' API", documentation="docs/stewards.md",
+                       openapi="/api/openapi.json",
+                       links=[{"rel": "service-desc", "href": "/api/openapi.json",
+                               "type": OPENAPI_JSON, "title": "OpenAPI 3.0 of this API"}],
                        user=g.user.as_dict() if g.user else None, endpoints=ENDPOINTS,
                        limits={"upload_bytes": limits.max_upload_bytes,
                                "unzipped_bytes": limits.max_unzipped_bytes,
@@ -233,6 +240,12 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
         accounts.revoke_token(home, g.user, token_id)
         return "", 204
 
+    @api.get("/api/openapi.json")
+    @guard(PUBLIC)
+    @params()
+    def service_description():
+        return Response(json.dumps(openapi.document("/api")), content_type=OPENAPI_JSON)
+
     @api.get("/api/me")
     @guard(ACCOUNT)
     @params()
@@ -290,15 +303,19 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
             raise Unsupported(f"send the manifest as one of {', '.join(MANIFEST_TYPES)}")
         drafts.check_draft_quota(home, dataset_id)
         try:
-            text = request.get_data().decode("utf-8")
+            text = read_body().decode("utf-8")
+            check_yaml(text)  # aliases (YAML bombs), tags, deep nesting: never stored
         except UnicodeDecodeError as err:
             raise BadRequest("the manifest must be UTF-8 text") from err
+        except UnsafeInput as err:
+            raise BadRequest(str(err)) from err
         result, ok = drafts.put_manifest(home, g.user, dataset_id, text)
         return jsonify(result), 200 if ok else 422
 
     @api.put("/api/datasets/<dataset_id>/draft/source")
     @guard(EDIT_DRAFT)
     @params("filename", "repair", "variable")
+    @streams_body
     def put_source(dataset_id: str):
         filename = request.args.get("filename", "").replace("\\", "/").rsplit("/", 1)[-1]
         if not filename:
@@ -317,6 +334,7 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
     @api.post("/api/datasets/<dataset_id>/draft/source")
     @guard(EDIT_DRAFT)
     @params("repair", "variable")
+    @streams_body
     def post_source(dataset_id: str):
         boundary = request.mimetype_params.get("boundary")
         if request.mimetype != "multipart/form-data" or not boundary:
@@ -442,6 +460,7 @@ ENDPOINTS = {
     "GET /api/tokens[?user=]": "your API tokens (admins: anyone's)",
     "POST /api/tokens": 'a new API token (signed in): {"label": ..., "lifetime_days": ...}',
     "DELETE /api/tokens/{id}": "revoke a token (its owner or an admin)",
+    "GET /api/openapi.json": "the OpenAPI 3.0 description of this API",
     "GET /api/me": "your account",
     "GET /api/datasets": "published datasets, and your organisation's with their drafts",
     "POST /api/datasets": 'register a dataset: {"id": ..., "organisation": ...}',
@@ -515,7 +534,17 @@ def params(*allowed: str) -> Callable:
 
 
 def json_body() -> dict:
-    body = request.get_json(silent=True) if request.content_length else {}
+    """The JSON object in the body ({} without a body), parsed with safe_parse's limits (the
+    app-wide check of catalog/request_bodies.py leaves /api bodies to the views, which call
+    this after authorising)."""
+    if not request.content_length and not read_body():
+        return {}
+    if not is_json_type(request.mimetype):
+        raise Unsupported("send a JSON object with Content-Type: application/json")
+    try:
+        body = parse_json(read_body())
+    except UnsafeInput as err:
+        raise BadRequest(str(err)) from err
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object (Content-Type: application/json)")
     return body
@@ -551,7 +580,9 @@ def int_param(name: str, default: int, minimum: int, maximum: int | None) -> int
     value = request.args.get(name)
     if value is None:
         return default
-    if not value.isdigit() or int(value) < minimum or (maximum and int(value) > maximum):
+    # ASCII digits, at most 18 (SQLite's integers are 64-bit; str.isdigit() takes '²')
+    digits = re.fullmatch(r"[0-9]{1,18}", value)
+    if not digits or int(value) < minimum or (maximum and int(value) > maximum):
         bound = f" and {maximum}" if maximum else ""
         raise BadRequest(f"{name} takes an integer between {minimum}{bound}")
     return int(value)

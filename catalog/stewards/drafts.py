@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from catalog.manifest import DATASET_ID, reserved_id
+from catalog.safe_parse import UnsafeInput, load_yaml
 from catalog.sources.findings import Finding, has_blocking
 from catalog.sources.isolation import ReaderUnavailable
 from catalog.sources.reader import stage_upload
@@ -118,7 +119,7 @@ def create_dataset(home: Path, store: CatalogStore, user: User | None, dataset_i
     if reason := reserved_id(dataset_id):
         raise BadRequest(f"{reason}; choose another id", field="id")
     organisation = organisation or user.organisation
-    if not organisation or not ORGANISATION.match(organisation):
+    if not isinstance(organisation, str) or not ORGANISATION.match(organisation):
         raise BadRequest("name the owning organisation (3-64 characters: a-z, 0-9, '-')")
     if not user.is_admin and organisation != user.organisation:
         raise Forbidden(f"{user.name} creates datasets for {user.organisation} only")
@@ -706,8 +707,8 @@ def _id_field(text: str | None) -> str | None:
     if text is None:
         return None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = load_yaml(text)
+    except (yaml.YAMLError, UnsafeInput):
         return None
     value = data.get("id_field") if isinstance(data, dict) else None
     return value.strip() if isinstance(value, str) and value.strip() else None

@@ -9,6 +9,7 @@ from flask import render_template
 
 from catalog.manifest import load_manifest, parse_manifest
 from catalog.problems import Problem, ValidationFailed
+from catalog.safe_parse import UnsafeInput, load_yaml
 from catalog.sources.findings import BLOCKING, ORDER, Finding, blocking, notice
 
 
@@ -74,8 +75,8 @@ def _manifest_finding(problem: Problem, dataset_id: str) -> Finding:
 
 def _mapping(text: str) -> dict:
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
+        data = load_yaml(text)
+    except (yaml.YAMLError, UnsafeInput):  # reported by manifest_findings
         return {}
     return dict(data) if isinstance(data, dict) else {}
 

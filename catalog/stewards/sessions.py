@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.stewards import accounts
-from catalog.store import audit
 from catalog.stewards.accounts import User
 from catalog.stewards.config import StewardSettings
 from catalog.stewards.db import connect
 from catalog.stewards.errors import BadRequest, TooManyRequests, Unauthenticated
+from catalog.store import audit
 
 SESSION = re.compile(r"^([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 MAX_ADDRESS = 64

@@ -9,16 +9,20 @@ window that intersects the request, accepts one or both axes, and refuses huge a
 from __future__ import annotations
 
 import math
+import re
 
 import rasterio
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderRequestEntityTooLargeError
 from pygeoapi.provider.rasterio_ import RasterioProvider
 from pygeoapi.util import read_data
 from pyproj import CRS, Transformer
+from pyproj.exceptions import CRSError, ProjError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
-MAX_PIXELS = 40_000_000  # per band; the whole sample DEM is 2.7 million
+MAX_VALUES = 40_000_000  # pixels x bands; the whole sample DEM is 2.7 million
+CRS_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/"
+                     r"(?:OGC/1\.3/CRS84|EPSG/0/(?P<epsg>[1-9][0-9]{0,8}))$")
 EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take the next pixel
 
 
@@ -43,8 +47,8 @@ class CogProvider(RasterioProvider):
             return read_data(self.data)
         with rasterio.open(self.data) as dataset:
             window = self._window(dataset, subsets, bbox or [], bbox_crs)
-            _check_size(window, len(bands) if bands else dataset.count)
             _check_bands(bands, dataset.count)
+            _check_size(window, len(bands) if bands else dataset.count)
             data = dataset.read(indexes=bands, window=window)
             meta = dict(dataset.meta)
             meta.update(
@@ -91,6 +95,17 @@ class CogProvider(RasterioProvider):
 
 def _pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
     """Every pixel whose area overlaps the requested rectangle, clipped to the grid."""
+    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
+        raise ProviderInvalidQueryError(user_msg="bbox, subset: coordinates must be finite "
+                                                 "numbers")
+    # Clip in coordinates first: 1e308 would become an infinite pixel index.
+    grid = dataset.bounds
+    left, right = max(left, grid.left), min(right, grid.right)
+    bottom, top = max(bottom, grid.bottom), min(top, grid.top)
+    if left >= right or bottom >= top:
+        raise ProviderInvalidQueryError(
+            user_msg=f"the requested area does not overlap the coverage (extent {list(grid)})"
+        )
     inverse = ~dataset.transform
     col_a, row_a = inverse * (left, top)
     col_b, row_b = inverse * (right, bottom)
@@ -111,30 +126,65 @@ def _ordered(interval, axis: str) -> tuple[float, float]:
         low, high = (float(v) for v in interval)
     except (TypeError, ValueError) as err:
         raise ProviderInvalidQueryError(user_msg=f"subset {axis}: give two numbers") from err
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise ProviderInvalidQueryError(user_msg=f"subset {axis}: give two finite numbers")
     if low > high:
         raise ProviderInvalidQueryError(user_msg=f"subset {axis}: low {low} is above high {high}")
     return low, high
 
 
 def _to_dataset_crs(bbox: list, bbox_crs, dataset_crs) -> tuple[float, ...]:
-    source = CRS.from_user_input(bbox_crs if not isinstance(bbox_crs, int) else f"EPSG:{bbox_crs}")
+    source = _bbox_crs(bbox_crs)
     target = CRS.from_user_input(dataset_crs.to_wkt())
     if source == target:
         return tuple(bbox[:4])
-    transformer = Transformer.from_crs(source, target, always_xy=True)
-    return transformer.transform_bounds(*bbox[:4], densify_pts=21)
+    try:
+        transformer = Transformer.from_crs(source, target, always_xy=True)
+        bounds = transformer.transform_bounds(*bbox[:4], densify_pts=21)
+    except ProjError as err:
+        raise ProviderInvalidQueryError(
+            user_msg=f"bbox: cannot be transformed from bbox-crs to the coverage's CRS ({err})"
+        ) from None
+    if not all(math.isfinite(value) for value in bounds):
+        raise ProviderInvalidQueryError(user_msg="bbox: outside the area where bbox-crs is "
+                                                 "defined")
+    return bounds
+
+
+def _bbox_crs(bbox_crs) -> CRS:
+    """The CRS a request names in bbox-crs: an OGC CRS URI (EPSG or CRS84) or an EPSG code;
+    never free text handed to PROJ."""
+    if isinstance(bbox_crs, int):
+        bbox_crs = f"http://www.opengis.net/def/crs/EPSG/0/{bbox_crs}"
+    match = CRS_URI.match(str(bbox_crs))
+    if match is None:
+        raise ProviderInvalidQueryError(
+            user_msg="bbox-crs: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84 or "
+                     "http://www.opengis.net/def/crs/EPSG/0/{code}"
+        )
+    try:
+        return CRS.from_epsg(int(match["epsg"])) if match["epsg"] else CRS.from_string("OGC:CRS84")
+    except CRSError:
+        raise ProviderInvalidQueryError(
+            user_msg=f"bbox-crs: EPSG:{match['epsg']} is not a coordinate reference system "
+                     "PROJ knows"
+        ) from None
 
 
 def _check_size(window: Window, band_count: int) -> None:
-    pixels = int(window.width) * int(window.height)
-    if pixels > MAX_PIXELS:
+    values = int(window.width) * int(window.height) * band_count
+    if values > MAX_VALUES:
         raise ProviderRequestEntityTooLargeError(
-            f"the subset has {pixels:,} pixels per band; the limit is {MAX_PIXELS:,}: "
-            "request a smaller area or download the COG asset"
+            f"the subset has {values:,} values ({band_count} band(s)); the limit is "
+            f"{MAX_VALUES:,}: request a smaller area or download the COG asset"
         )
 
 
 def _check_bands(bands: list[int] | None, count: int) -> None:
+    if bands and len(set(bands)) != len(bands):
+        # Each repetition would be read and sent again: properties=1,1,1,... multiplies the
+        # answer (and the memory behind it) without limit.
+        raise ProviderInvalidQueryError(user_msg="properties: a band is named more than once")
     for band in bands or []:
         if not 1 <= band <= count:
             raise ProviderInvalidQueryError(

@@ -73,6 +73,9 @@ _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _MS = timedelta(milliseconds=1)
 
 
+SQLITE_INT_MIN, SQLITE_INT_MAX = -(2**63), 2**63 - 1
+
+
 def invalid(message: str) -> ProviderInvalidQueryError:
     """A 400 error whose text reaches the HTTP body (pygeoapi shows `user_msg`, not `msg`)."""
     return ProviderInvalidQueryError(user_msg=message)
@@ -141,11 +144,13 @@ def time_to_sql(value: date | datetime) -> str:
 def _number(value: Any) -> int | float | None:
     if isinstance(value, bool):
         return None
-    if isinstance(value, int | float):
+    if isinstance(value, int):  # SQLite integers are 64-bit: binding a larger one raises
+        return value if SQLITE_INT_MIN <= value <= SQLITE_INT_MAX else None
+    if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, str):
         try:
-            return int(value)
+            return _number(int(value))
         except ValueError:
             pass
         try:

@@ -1,0 +1,219 @@
+"""The OpenAPI 3.0 description of the stewards' API, served at /api/openapi.json.
+
+One `Operation` per method and path in OPERATIONS, each with who may call it, its parameters,
+body, answers and the errors it can give. A new endpoint adds an entry here: the fuzz tests
+(tests/test_fuzz_openapi.py) read the served document, and tests/test_api_openapi.py checks
+that every /api route of the Flask app is described and nothing else is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from catalog import __version__
+
+JSON = "application/json"
+DATASET_ID = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
+MANIFEST_MEDIA = ("application/json", "application/yaml", "application/x-yaml", "text/yaml",
+                  "text/x-yaml")
+
+ERRORS = {
+    400: "a parameter or the body is unknown or malformed",
+    401: "no token where one is needed, or a wrong, revoked or disabled token",
+    403: "the account may not do this (role or organisation)",
+    404: "no such dataset, draft, version or file (or not visible to you)",
+    409: "the state does not allow it now (busy, already exists, not approved, ...)",
+    413: "the body is larger than the limit",
+    415: "the body's media type is not one this operation takes",
+    416: "the requested byte range is outside the file",
+    422: "the content was received but has blocking problems (the report says which)",
+}
+# Any route: a token that is wrong is 401, a query parameter it does not take is 400.
+ALWAYS = (400, 401)
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str  # under /api, with {name} for Flask's <name>
+    summary: str
+    who: str  # "anyone", "account" (any valid token), or the roles that may call it
+    answers: dict[str, dict]  # status -> OpenAPI response object
+    errors: tuple[int, ...] = ()
+    parameters: tuple[dict, ...] = ()
+    body: dict | None = None
+    tags: tuple[str, ...] = field(default=("stewards",))
+
+
+def _json(description: str, schema: dict | None = None) -> dict:
+    return {"description": description,
+            "content": {JSON: {"schema": schema or {"type": "object"}}}}
+
+
+def _query(name: str, description: str, schema: dict | None = None,
+           required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _path(name: str, schema: dict) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _json_body(schema: dict) -> dict:
+    return {"required": True, "content": {JSON: {"schema": schema}}}
+
+
+DATASET = _path("dataset_id", {"type": "string", "pattern": DATASET_ID})
+VERSION = _path("version", {"type": "integer", "minimum": 0})
+FILENAME = _path("filename", {"type": "string"})
+UPLOAD_OPTIONS = (
+    _query("repair", "repair=geometry: repair invalid geometries (vectors)",
+           {"type": "string", "enum": ["geometry"]}),
+    _query("variable", "the NetCDF variable to publish",
+           {"type": "string", "pattern": r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$"}),
+)
+REPORT = {"201": _json("received; the report has no blocking finding"),
+          "422": _json("received; the report has blocking findings (the draft keeps it)")}
+DRAFT_STEP_ERRORS = (403, 404, 409)
+
+OPERATIONS: list[Operation] = [
+    Operation("GET", "", "what this API offers, the token's account and the limits",
+              "anyone", {"200": _json("the index")}),
+    Operation("GET", "/openapi.json", "this document", "anyone",
+              {"200": _json("OpenAPI 3.0")}),
+    Operation("GET", "/me", "the token's account", "account", {"200": _json("the account")}),
+    Operation("GET", "/datasets", "live datasets, plus your organisation's with their drafts",
+              "anyone", {"200": _json("the datasets")}),
+    Operation("POST", "/datasets", "register a dataset id", "steward, admin",
+              {"201": _json("registered")}, (403, 409, 413, 415),
+              body=_json_body({"type": "object", "required": ["id"], "properties": {
+                  "id": {"type": "string", "pattern": DATASET_ID},
+                  "organisation": {"type": "string", "minLength": 3, "maxLength": 64}}})),
+    Operation("GET", "/datasets/{dataset_id}", "one dataset", "anyone (live) or its scope",
+              {"200": _json("the dataset")}, (403, 404), (DATASET,)),
+    Operation("GET", "/datasets/{dataset_id}/draft", "the open draft", "scope",
+              {"200": _json("the draft")}, (403, 404), (DATASET,)),
+    Operation("DELETE", "/datasets/{dataset_id}/draft", "discard the open draft", "editors",
+              {"204": {"description": "discarded"}}, DRAFT_STEP_ERRORS, (DATASET,)),
+    Operation("GET", "/datasets/{dataset_id}/draft/manifest", "the manifest as sent", "scope",
+              {"200": {"description": "the manifest text",
+                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
+              (403, 404), (DATASET,)),
+    Operation("PUT", "/datasets/{dataset_id}/draft/manifest",
+              "replace the manifest (YAML without anchors or aliases, or JSON)", "editors",
+              {"200": _json("stored; the report has no blocking finding"),
+               "422": _json("stored; the report has blocking findings")},
+              (*DRAFT_STEP_ERRORS, 413, 415), (DATASET,),
+              body={"required": True, "content": {
+                  **{media: {"schema": {"type": "string"}} for media in MANIFEST_MEDIA[1:]},
+                  JSON: {"schema": {"type": "object"}}}}),
+    Operation("PUT", "/datasets/{dataset_id}/draft/source",
+              "upload the source as the raw body (the file name's extension gives the format)",
+              "editors", REPORT, (*DRAFT_STEP_ERRORS, 413, 415),
+              (DATASET, _query("filename", "NAME.EXT of the uploaded file", required=True),
+               *UPLOAD_OPTIONS),
+              body={"required": True, "content": {"application/octet-stream": {
+                  "schema": {"type": "string", "format": "binary"}}}}),
+    Operation("POST", "/datasets/{dataset_id}/draft/source",
+              "upload the source as multipart/form-data (one part: file)", "editors", REPORT,
+              (*DRAFT_STEP_ERRORS, 413, 415), (DATASET, *UPLOAD_OPTIONS),
+              body={"required": True, "content": {"multipart/form-data": {"schema": {
+                  "type": "object", "required": ["file"],
+                  "properties": {"file": {"type": "string", "format": "binary"}}}}}}),
+    Operation("GET", "/datasets/{dataset_id}/draft/report",
+              "the validation report (JSON, or HTML with f=html or Accept: text/html)", "scope",
+              {"200": {"description": "the report", "content": {
+                  JSON: {"schema": {"type": "object"}},
+                  "text/html": {"schema": {"type": "string"}}}}},
+              (403, 404), (DATASET, _query("f", "json or html",
+                                           {"type": "string", "enum": ["json", "html"]}))),
+    Operation("POST", "/datasets/{dataset_id}/draft/submit", "submit the draft for review",
+              "editors", {"200": _json("submitted")}, (*DRAFT_STEP_ERRORS, 422), (DATASET,)),
+    Operation("POST", "/datasets/{dataset_id}/draft/approve",
+              "approve a submitted draft (not one you worked on)", "reviewer, admin",
+              {"200": _json("approved")}, DRAFT_STEP_ERRORS, (DATASET,)),
+    Operation("POST", "/datasets/{dataset_id}/draft/reject", "reject a submitted draft",
+              "reviewer, admin", {"200": _json("rejected")},
+              (*DRAFT_STEP_ERRORS, 413, 415), (DATASET,),
+              body=_json_body({"type": "object", "required": ["comment"], "properties": {
+                  "comment": {"type": "string", "minLength": 1}}})),
+    Operation("POST", "/datasets/{dataset_id}/draft/publish",
+              "publish the approved draft as the next version", "scope",
+              {"200": _json("published and live")}, (*DRAFT_STEP_ERRORS, 422), (DATASET,)),
+    Operation("GET", "/datasets/{dataset_id}/versions",
+              "released versions, the live flag, who published, files",
+              "anyone (live) or its scope", {"200": _json("the versions")}, (403, 404),
+              (DATASET,)),
+    Operation("GET", "/datasets/{dataset_id}/versions/{version}/files/{filename}",
+              "download a file of a released version (HTTP Range)",
+              "anyone (live) or its scope",
+              {"200": {"description": "the file",
+                       "content": {"application/octet-stream": {
+                           "schema": {"type": "string", "format": "binary"}}}},
+               "206": {"description": "the requested byte range"}},
+              (403, 404, 416), (DATASET, VERSION, FILENAME)),
+    Operation("POST", "/datasets/{dataset_id}/rollback", "make a released version live again",
+              "scope", {"200": _json("live again")}, (*DRAFT_STEP_ERRORS, 413, 415),
+              (DATASET,),
+              body=_json_body({"type": "object", "required": ["version"], "properties": {
+                  "version": {"type": "integer", "minimum": 1}}})),
+    Operation("POST", "/datasets/{dataset_id}/withdraw",
+              "take the dataset out of the live catalog", "scope",
+              {"200": _json("withdrawn")}, DRAFT_STEP_ERRORS, (DATASET,)),
+    Operation("GET", "/reviews", "submitted drafts in your scope", "reviewer, admin",
+              {"200": _json("drafts waiting for review")}, (403,)),
+    Operation("GET", "/audit", "audit entries and the chain check", "admin",
+              {"200": _json("entries, oldest first; next is the cursor of the next page")},
+              (403,),
+              (_query("after", "entries after this sequence number",
+                      {"type": "integer", "minimum": 0}),
+               _query("limit", "entries per page", {"type": "integer", "minimum": 1,
+                                                    "maximum": 1000}),
+               _query("dataset", "only this dataset's entries"),
+               _query("actor", "only this actor's entries"))),
+]
+
+ERROR_SCHEMA = {"type": "object", "required": ["code", "description"],
+                "properties": {"code": {"type": "string"}, "description": {"type": "string"},
+                               "status": {"type": "integer"}}}
+
+
+def document(api_url: str = "/api") -> dict:
+    """The OpenAPI document, with `api_url` as the server (relative: the document's host)."""
+    paths: dict[str, dict] = {}
+    for operation in OPERATIONS:
+        paths.setdefault(operation.path or "/", {})[operation.method.lower()] = \
+            _operation(operation)
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Taza Koom stewards' API", "version": __version__,
+                 "description": "Publishing through review: see docs/stewards.md. Send "
+                                "'Authorization: Bearer <token>' (tokens from `taza users`)."},
+        "servers": [{"url": api_url}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "taza_<id>_<secret>"}},
+            "schemas": {"error": ERROR_SCHEMA},
+        },
+    }
+
+
+def _operation(operation: Operation) -> dict:
+    responses = dict(operation.answers)
+    for status in sorted({*ALWAYS, *operation.errors}):
+        responses[str(status)] = _json(ERRORS[status], {"$ref": "#/components/schemas/error"})
+    described = {
+        "summary": operation.summary,
+        "description": f"Who: {operation.who}.",
+        "tags": list(operation.tags),
+        "parameters": list(operation.parameters),
+        "responses": responses,
+        # Public reads take a token or none; the rest need one (roles are checked after).
+        "security": [{"bearer": []}, {}] if operation.who.startswith("anyone")
+        else [{"bearer": []}],
+    }
+    if operation.body is not None:
+        described["requestBody"] = operation.body
+    return described
