@@ -53,12 +53,15 @@ class Server:
 
 
 def start_server(home: Path, workers: int = 2, env: dict | None = None,
-                 log_name: str = "server.log", args: tuple[str, ...] = ()) -> Server:
+                 log_name: str = "server.log", args: tuple[str, ...] = (),
+                 wrapper: tuple[str, ...] = ()) -> Server:
+    """`taza serve` on a free port; `wrapper` is a command the server runs under (its last
+    argument is followed by the server's command line)."""
     port = free_port()
     env = dict(os.environ, TAZA_HOME=str(home), **(env or {}))
     log = (home / log_name).open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
+        [*wrapper, sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
          "--workers", str(workers), *args],
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

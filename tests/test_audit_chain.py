@@ -38,8 +38,9 @@ CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    """A home with six entries: three accounts, a `taza publish` (intent and outcome, the
-    intent's head in releases/1/release.json), then one more account after the release."""
+    """A home with ten entries: three accounts (each `user.add` and its one-time link), a
+    `taza publish` (intent and outcome, the intent's head in releases/1/release.json), then
+    one more account after the release."""
     home = tmp_path_factory.mktemp("audit-template") / "home"
     home.mkdir()
     for name in ("one", "two", "three"):
@@ -106,10 +107,11 @@ def verify(home: Path) -> subprocess.CompletedProcess:
 def test_entries_are_keyed_and_every_switch_has_intent_outcome_and_recorded_head(template):
     assert verify(template).returncode == 0
     log = rows(template)
-    assert [e["action"] for e in log] == ["user.add"] * 3 + [
-        "release.intent", "dataset.publish", "user.add"]
+    account = ["user.add", "user.password_link"]
+    assert [e["action"] for e in log] == account * 3 + [
+        "release.intent", "dataset.publish"] + account
     assert {e["scheme"] for e in log} == {"hmac-sha256"}
-    intent, outcome = log[3], log[4]
+    intent, outcome = log[6], log[7]
     assert json.loads(intent["detail"])["operation"] == "dataset.publish"
     assert json.loads(outcome["detail"])["intent"] == intent["seq"]
     release = json.loads((template / "releases/1/release.json").read_text())
@@ -133,13 +135,13 @@ def test_tampering_with_the_database_is_detected(home, kind, reseal):
 
 
 def test_truncation_is_named_with_the_head_that_proves_it(home):
-    sqlite_shell(home, DROP_TRIGGERS, "DELETE FROM audit WHERE seq > 3;")
+    sqlite_shell(home, DROP_TRIGGERS, "DELETE FROM audit WHERE seq > 6;")
     reseal_without_key(home)  # what is left is a perfectly valid unkeyed chain
     result = verify(home)
-    assert "entry 4, recorded in releases/1/release.json, is missing" in result.stderr
+    assert "entry 7, recorded in releases/1/release.json, is missing" in result.stderr
     shutil.rmtree(home / "releases")
     result = verify(home)
-    assert "entry 6, recorded in the head file" in result.stderr and "cut short" in result.stderr
+    assert "entry 10, recorded in the head file" in result.stderr and "cut short" in result.stderr
 
 
 def test_a_missing_or_exposed_key_stops_writes_and_checks(home):
@@ -218,13 +220,13 @@ def test_a_head_ahead_of_a_restored_database_is_reported_then_reset_on_record(ho
     taza("users", "add", "five", "--role", "reviewer", home=home)  # after the backup
     shutil.copy(home / "keys" / "audit.head", backup / "keys" / "audit.head")
     restored = verify(backup)
-    assert restored.returncode == 1 and "entry 7, recorded in the head file" in restored.stderr
+    assert restored.returncode == 1 and "entry 12, recorded in the head file" in restored.stderr
     reset = taza("audit", "--reset-head", home=backup)
-    assert "entries 7-7 of that log are not in this database" in reset.stdout
+    assert "entries 11-12 of that log are not in this database" in reset.stdout
     assert verify(backup).returncode == 0
     last = rows(backup)[-1]
-    assert last["action"] == "audit.head_reset" and last["seq"] == 7
-    assert json.loads(last["detail"])["replaced_head"]["seq"] == 7
+    assert last["action"] == "audit.head_reset" and last["seq"] == 11
+    assert json.loads(last["detail"])["replaced_head"]["seq"] == 12
     # A chain broken in the database is never accepted this way.
     sqlite_shell(backup, DROP_TRIGGERS, "UPDATE audit SET actor = 'mallory' WHERE seq = 2;")
     refused = taza("audit", "--reset-head", home=backup, check=False)
@@ -232,8 +234,8 @@ def test_a_head_ahead_of_a_restored_database_is_reported_then_reset_on_record(ho
 
 
 def test_the_api_refuses_changes_it_cannot_audit_with_503(scratch_home):
-    token = taza("users", "add", "root", "--role", "admin", home=scratch_home).stdout.split(
-        "token: ")[1].strip()
+    taza("users", "add", "root", "--role", "admin", home=scratch_home)
+    token = taza("users", "token", "root", home=scratch_home).stdout.strip()
     (scratch_home / "keys" / "audit.key").unlink()
     server = start_server(scratch_home, workers=1)
     try:

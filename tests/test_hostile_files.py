@@ -33,7 +33,7 @@ import yaml
 from rasterio.transform import from_bounds
 
 from catalog.sources.reader import probe_isolation
-from tests.conftest import DATASETS, ROOT, copy_dataset, taza
+from tests.conftest import DATASETS, ROOT, copy_dataset, start_server, stop_server, taza
 from tests.stewards_support import (
     airports_features,
     finding_messages,
@@ -539,3 +539,40 @@ def test_reader_output_and_time_limits(tmp_path, monkeypatch, setting, value, ro
     staged = stage_upload(original, tmp_path / "stage", UploadOptions(), UploadLimits())
     assert staged.source is None
     assert any(expected in f.message for f in staged.findings), staged.findings
+
+
+# The server itself runs where the kernel refuses new namespaces: its readers cannot isolate.
+WITHOUT_NAMESPACES = ("unshare", "--user", "--map-root-user", "sh", "-c",
+                      "echo 0 > /proc/sys/user/max_net_namespaces && "
+                      "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" \"$@\"")
+
+
+def test_a_server_that_cannot_isolate_readers_answers_503_and_keeps_nothing(
+        tmp_path_factory, tmp_path):
+    """Uploads and publishes fail closed through the API too: 503 JSON naming the setting, no
+    draft file kept, and the approved draft still waiting (the server is at fault, not it)."""
+    if shutil.which("unshare") is None:
+        pytest.fail("util-linux unshare is needed (scripts/install-system-deps)")
+    home = tmp_path_factory.mktemp("no-isolation")
+    with running_api(home, workers=1) as api:
+        source = write_geojson(tmp_path / "airports.geojson", airports_features())
+        dataset_id, answer = api.draft_dataset("isolation", source)
+        assert answer.status_code == 201, answer.text
+        for step, user in (("submit", "alice"), ("approve", "rita")):
+            assert api.post(f"/api/datasets/{dataset_id}/draft/{step}", user).status_code == 200
+        stop_server(api.server)
+        api.server = start_server(home, workers=1, wrapper=WITHOUT_NAMESPACES)
+        drafts_before = sorted(p.name for p in (home / "stewards" / "drafts").rglob("*"))
+
+        refused = api.upload(dataset_id, source)
+        published = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+
+        for answer in (refused, published):
+            assert answer.status_code == 503, answer.text
+            assert "TAZA_READER_ISOLATION" in answer.json()["description"]
+        assert sorted(p.name for p in (home / "stewards" / "drafts").rglob("*")) == \
+            drafts_before
+        assert not list((home / "stewards" / "tmp").glob("*"))
+        assert not (home / "current.json").exists()
+        draft = api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()
+        assert draft["state"] == "approved"  # the refused upload changed nothing

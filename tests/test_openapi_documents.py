@@ -97,15 +97,18 @@ def test_api_document_is_linked_and_describes_every_route(server, documents, tmp
 
 def test_api_document_lists_the_status_codes_of_its_errors(documents):
     """Every operation documents 400 (unknown parameters) and 401 (a wrong token); those that
-    read a body document 413 and 415; private ones need the bearer scheme."""
+    read a body document 413 and 415, and those that change something 503 (refused rather than
+    made without its audit entry); private ones need a token or a session."""
     for path, operations in documents["api"]["paths"].items():
         for method, operation in operations.items():
             responses = set(operation["responses"])
             assert {"400", "401"} <= responses, (method, path)
             if "requestBody" in operation:
                 assert {"413", "415"} <= responses, (method, path)
+            if method != "get":
+                assert "503" in responses, (method, path)
     me = documents["api"]["paths"]["/me"]["get"]
-    assert me["security"] == [{"bearer": []}]
+    assert me["security"] == [{"bearer": []}, {"session": []}]
     datasets = documents["api"]["paths"]["/datasets"]["get"]
     assert {} in datasets["security"]  # public: a token is optional
 

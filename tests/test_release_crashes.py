@@ -82,8 +82,8 @@ def sweep(tmp_path):
         else tmp_path / "home"
     home.mkdir(exist_ok=True)
     manifest = copy_dataset(DATASET, tmp_path / "work")
-    token = taza("users", "add", "root", "--role", "admin", home=home).stdout.split(
-        "token: ")[1].strip()
+    taza("users", "add", "root", "--role", "admin", home=home)
+    token = taza("users", "token", "root", home=home).stdout.strip()
     forks = subprocess.Popen([sys.executable, "-m", "tests.fault_injection", str(home),
                               str(manifest)], cwd=ROOT, stdin=subprocess.PIPE,
                              stdout=subprocess.PIPE, text=True)

@@ -41,7 +41,8 @@ UPLOAD_LIMIT = 3_000_000  # TAZA_UPLOAD_MAX_BYTES of the module's server
 # reads before it checks would wait for them (instead of answering 413 at once).
 NEVER_SENT = UPLOAD_LIMIT - 1
 PUBLIC_ROUTES = {("GET", "/api"), ("GET", "/api/"), ("GET", "/api/datasets"),
-                 ("GET", "/api/session"), ("POST", "/api/session"), ("POST", "/api/password")}
+                 ("GET", "/api/session"), ("POST", "/api/session"), ("POST", "/api/password"),
+                 ("GET", "/api/openapi.json")}
 
 
 @pytest.fixture(scope="module")

@@ -196,7 +196,7 @@ def test_after_a_withdrawal_no_version_is_public(api, tmp_path, kind):
     assert wait_for(lambda: stac_api_versions(api, dataset_id) == 404, 5)
     assert static_stac_versions(api, dataset_id) == set()
     assert {user: listed_versions(api, dataset_id, user) for user in (*OUTSIDE, *IN_SCOPE)} \
-        == {None: 404, "bob": 404, "alice": [1, 2], "rita": [1, 2], "root": [1, 2]}
+        == {None: 401, "bob": 403, "alice": [1, 2], "rita": [1, 2], "root": [1, 2]}
 
 
 def test_purge_removes_every_trace_of_a_version_and_is_audited(api, tmp_path):

@@ -22,7 +22,12 @@ from functools import wraps
 from flask import Blueprint, Response, g, jsonify, request, send_file
 
 from catalog import settings as catalog_settings
-from catalog.request_bodies import is_json_type, read_body, streams_body
+from catalog.request_bodies import (
+    is_json_type,
+    read_body,
+    refuse_body_on_bodyless_method,
+    streams_body,
+)
 from catalog.safe_parse import UnsafeInput, check_yaml, parse_json
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
 from catalog.stewards import access, accounts, drafts, openapi, releases, report, sessions
@@ -94,6 +99,7 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
                 g.credentials = read_credentials() if credentials else Credentials()
                 g.user = access.authorise(home, store, policy, g.credentials.user,
                                           kwargs.get("dataset_id"), kwargs.get("version"))
+                refuse_body_on_bodyless_method()  # only once the caller may know the route
                 return view(*args, **kwargs)
 
             checked.policy = policy

@@ -27,6 +27,9 @@ ERRORS = {
     415: "the body's media type is not one this operation takes",
     416: "the requested byte range is outside the file",
     422: "the content was received but has blocking problems (the report says which)",
+    429: "too many failed sign-ins for this account or address; Retry-After says when to retry",
+    503: "the change cannot be made now: the audit log cannot take its entry, or uploaded files "
+         "cannot be read in an isolated process on this server",
 }
 # Any route: a token that is wrong is 401, a query parameter it does not take is 400.
 ALWAYS = (400, 401)
@@ -77,9 +80,45 @@ REPORT = {"201": _json("received; the report has no blocking finding"),
           "422": _json("received; the report has blocking findings (the draft keeps it)")}
 DRAFT_STEP_ERRORS = (403, 404, 409)
 
+TOKEN_ID = _path("token_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
+SESSION = {"type": "object", "properties": {
+    "signed_in": {"type": "boolean"}, "user": {"type": "object", "nullable": True},
+    "csrf_token": {"type": "string"}, "signed_in_at": {"type": "string"},
+    "expires_at": {"type": "string"}, "absolute_expires_at": {"type": "string"},
+    "idle_timeout_seconds": {"type": "integer"}, "ended": {"type": "string"}}}
+NAME_AND_PASSWORD = {"type": "object", "required": ["name", "password"], "properties": {
+    "name": {"type": "string"}, "password": {"type": "string"}}}
+
 OPERATIONS: list[Operation] = [
     Operation("GET", "", "what this API offers, the token's account and the limits",
               "anyone", {"200": _json("the index")}),
+    Operation("POST", "/session", "sign in with a name and password; sets the session cookie",
+              "anyone", {"201": _json("signed in", SESSION)}, (403, 413, 415, 429),
+              body=_json_body(NAME_AND_PASSWORD), tags=("sign-in",)),
+    Operation("GET", "/session", "whether this browser is signed in, and its CSRF token",
+              "anyone", {"200": _json("the session, or signed_in false", SESSION)},
+              tags=("sign-in",)),
+    Operation("DELETE", "/session", "sign out (the cookie is cleared)", "account",
+              {"204": {"description": "signed out"}}, (403,), tags=("sign-in",)),
+    Operation("POST", "/password", "set a password with the code of a one-time link",
+              "anyone with a link", {"200": _json("the password is set")}, (403, 413, 415),
+              body=_json_body({"type": "object", "required": ["code", "password"],
+                               "properties": {"code": {"type": "string"},
+                                              "password": {"type": "string"}}}),
+              tags=("sign-in",)),
+    Operation("GET", "/tokens", "your API tokens (admins: anyone's with user=)", "account",
+              {"200": _json("the tokens, without their secrets")}, (403, 404),
+              (_query("user", "the account whose tokens to list (admins)"),),
+              tags=("sign-in",)),
+    Operation("POST", "/tokens", "a new API token (signed in with a password)", "account",
+              {"201": _json("the token, shown once")}, (403, 413, 415),
+              body=_json_body({"type": "object", "properties": {
+                  "label": {"type": "string", "maxLength": 100},
+                  "lifetime_days": {"type": "integer", "minimum": 1}}}),
+              tags=("sign-in",)),
+    Operation("DELETE", "/tokens/{token_id}", "revoke a token (its owner or an admin)",
+              "account", {"204": {"description": "revoked"}}, (403, 404), (TOKEN_ID,),
+              tags=("sign-in",)),
     Operation("GET", "/openapi.json", "this document", "anyone",
               {"200": _json("OpenAPI 3.0")}),
     Operation("GET", "/me", "the token's account", "account", {"200": _json("the account")}),
@@ -189,12 +228,19 @@ def document(api_url: str = "/api") -> dict:
         "openapi": "3.0.3",
         "info": {"title": "Taza Koom stewards' API", "version": __version__,
                  "description": "Publishing through review: see docs/stewards.md. Send "
-                                "'Authorization: Bearer <token>' (tokens from `taza users`)."},
+                                "'Authorization: Bearer <token>', or sign in with "
+                                "POST /api/session."},
         "servers": [{"url": api_url}],
         "paths": paths,
         "components": {
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "taza_<id>_<secret>"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "taza_<id>_<secret>, from POST /api/tokens or "
+                                          "`taza users token`; tokens expire"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "taza_session",
+                            "description": "the cookie POST /api/session sets (__Host-"
+                                           "taza_session over https); writes also need the "
+                                           "X-CSRF-Token header and a same-site Origin"}},
             "schemas": {"error": ERROR_SCHEMA},
         },
     }
@@ -202,7 +248,9 @@ def document(api_url: str = "/api") -> dict:
 
 def _operation(operation: Operation) -> dict:
     responses = dict(operation.answers)
-    for status in sorted({*ALWAYS, *operation.errors}):
+    # A change is refused (503) rather than made without its audit entry.
+    writes = {503} if operation.method != "GET" else set()
+    for status in sorted({*ALWAYS, *operation.errors, *writes}):
         responses[str(status)] = _json(ERRORS[status], {"$ref": "#/components/schemas/error"})
     described = {
         "summary": operation.summary,
@@ -211,8 +259,8 @@ def _operation(operation: Operation) -> dict:
         "parameters": list(operation.parameters),
         "responses": responses,
         # Public reads take a token or none; the rest need one (roles are checked after).
-        "security": [{"bearer": []}, {}] if operation.who.startswith("anyone")
-        else [{"bearer": []}],
+        "security": [{"bearer": []}, {"session": []}, {}] if operation.who.startswith("anyone")
+        else [{"bearer": []}, {"session": []}],
     }
     if operation.body is not None:
         described["requestBody"] = operation.body

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from catalog import publish as pipeline
 from catalog.problems import PublishError, ValidationFailed
+from catalog.sources.isolation import ReaderUnavailable
 from catalog.stewards.access import in_scope, owner, require_scope
 from catalog.stewards.accounts import User
 from catalog.stewards.db import connect
@@ -24,7 +25,7 @@ from catalog.stewards.drafts import (
     open_draft,
     set_published,
 )
-from catalog.stewards.errors import Conflict, NotFound, Unprocessable
+from catalog.stewards.errors import Conflict, NotFound, Unavailable, Unprocessable
 from catalog.stewards.locks import dataset_lock
 from catalog.store import CatalogStore, StoreBusy, audit
 
@@ -73,6 +74,9 @@ def _run_pipeline(home: Path, store: CatalogStore, user: User, dataset_id: str, 
     except PublishError as err:
         audit.record(home, user.name, "draft.publish_failed", dataset_id, draft=draft_id,
                      error=str(err))
+        if isinstance(err, ReaderUnavailable) or isinstance(err.__cause__, ReaderUnavailable):
+            # The server, not the draft, is at fault: the operator must fix isolation.
+            raise Unavailable(f"{err}; the previous version keeps serving") from err
         raise Unprocessable(f"{err}; the previous version keeps serving") from err
 
 
