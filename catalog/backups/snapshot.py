@@ -44,7 +44,7 @@ from catalog.backups import (
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import Conflict
 from catalog.stewards.locks import dataset_lock
-from catalog.store import CatalogStore, StoreBusy
+from catalog.store import CatalogStore, StoreBusy, audit
 
 UNLOCKED_PASSES = 3  # at most; stops early when a pass finds nothing changed
 FOLDER_RULES = {"cache/", "run/", "publish.lock, stewards/locks/", "stewards/tmp/", ".staging-*"}
@@ -70,7 +70,12 @@ class Mirror:
         """Copy what changed since the last pass, remove what disappeared; returns how many
         files changed. Databases are compared by their file and its write-ahead log."""
         changed, seen = 0, set()
-        for relative, path, info in self._walk():
+        # The audit head file goes before the databases: an entry committed between the two
+        # copies is then in the database copy and not yet in the head, never the other way
+        # round (a head ahead of its database reads as a log cut short).
+        head = audit.head_path(self.home)
+        walked = sorted(self._walk(), key=lambda item: item[1] != head)  # stable otherwise
+        for relative, path, info in walked:
             kind = kind_of(relative, path)
             signature = _database_signature(path, info) if kind == DATABASE else \
                 _signature(info)
