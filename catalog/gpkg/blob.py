@@ -104,8 +104,9 @@ def decode_many(blobs: Sequence[bytes | None], strict: bool = True,
 
 
 def encode_many(geometries: np.ndarray, srs_id: int) -> list[bytes | None]:
-    """Blobs as GDAL writes them: little-endian, an xy envelope except for points and empty
-    geometries (which carry the empty flag); None stays None."""
+    """Blobs as GDAL writes 2D geometries: little-endian, an xy envelope except for points and
+    empty geometries (which carry the empty flag); None stays None. Geometries with Z get an
+    xy envelope too (GDAL writes xyz): both are valid GeoPackage, and the R-tree is 2D."""
     wkbs = shapely.to_wkb(geometries, flavor="iso", byte_order=1)
     bounds = shapely.bounds(geometries)[:, [0, 2, 1, 3]]  # minx, maxx, miny, maxy
     with_envelope = b"GP\x00\x03" + struct.pack("<i", srs_id)
