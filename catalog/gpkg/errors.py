@@ -14,4 +14,5 @@ class QueryError(ParameterError):
     """A query a layer cannot answer as asked (HTTP 400); the message names the parameter."""
 
     def __init__(self, message: str, param: str = ""):
+        # Messages start with the parameter's name ("sortby: ..."): it is the default param.
         super().__init__(param or message.split(":", 1)[0], message)
