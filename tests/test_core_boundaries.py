@@ -104,12 +104,13 @@ def test_one_list_of_languages():
                 listed = {e.value for e in node.elts if isinstance(e, ast.Constant)}
                 if len(listed & codes) >= 2:
                     offences.append(f"{where(path, node)}: {sorted(listed & codes)}")
-    alternatives = "|".join(codes)
-    locale_table = re.compile(rf"\b({alternatives})\s*:\s*[\"'][a-z]{{2}}-[A-Z]{{2}}[\"']")
-    code_list = re.compile(rf"\[\s*[\"']({alternatives})[\"']\s*,\s*[\"']({alternatives})[\"']")
+    code = rf"[\"']?\b({'|'.join(codes)})\b[\"']?"
+    # ('ky', 'ru', ...) or ["en", "ru"]; {ky: "ky-KG", ru: ...} or {'ky': 'KY', 'ru': ...}
+    code_list = re.compile(rf"[\[(]\s*{code}\s*,\s*{code}")
+    code_table = re.compile(rf"{code}\s*:\s*[^,{{}}]+,\s*{code}\s*:")
     for path in FRONT_END:
         for number, line in enumerate(path.read_text().splitlines(), 1):
-            if locale_table.search(line) or code_list.search(line):
+            if code_list.search(line) or code_table.search(line):
                 offences.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     base = yaml.safe_load((ROOT / "config" / "pygeoapi.base.yml").read_text())
     if "languages" in base["server"]:

@@ -25,6 +25,11 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
     portal = Blueprint("portal", __name__)
     tile_cache = TileCache(store.home, max_bytes_from_environment())
 
+    @portal.context_processor
+    def languages() -> dict:
+        """Every page's language switch (templates/portal/base.html)."""
+        return {"languages": i18n.LANGUAGES}
+
     @portal.get("/")
     def index():
         language = _page_language()

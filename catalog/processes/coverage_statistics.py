@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
 from catalog.processes import inputs, layers
 from catalog.processes.base import (
     AREA_INPUT,
@@ -160,8 +161,10 @@ def _region_rows(settlements: str, boundary: str, elevation: str, slope: str,
     means = _region_means(regions, terrain)
     rows = []
     for index, region in enumerate(regions.regions):
-        row = {"region": region.code, "name": region.names["en"], "name_ru": region.names["ru"],
-               "name_ky": region.names["ky"], "outline": "derived-approximate"}
+        row = {"region": region.code, "name": region.names[FALLBACK_LANGUAGE],
+               **{f"name_{lang}": region.names[lang] for lang in LANGUAGES
+                  if lang != FALLBACK_LANGUAGE},
+               "outline": "derived-approximate"}
         row.update(_people(people, places, codes == region.code))
         row.update(_areas(region.outline, polygons))
         row.update(means[index + 1])
