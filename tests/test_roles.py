@@ -132,3 +132,20 @@ def test_every_sample_dataset_holds_its_role():
     assert roles == {"airports": "airports", "elevation": "elevation",
                      "kyrgyzstan-boundary": "boundary", "mobile-coverage": "coverage",
                      "settlements": "settlements", "slope": "slope"}
+
+
+def test_a_rollback_that_would_bring_two_holders_together_is_refused(tmp_path, scratch_home):
+    """v1 of the boundary holds the role, v2 does not and country-outline takes it: rolling
+    the boundary back to v1 would make two holders, so the release stays as it is."""
+    taza("publish", str(copy_dataset("kyrgyzstan-boundary", tmp_path / "v1")), home=scratch_home)
+    without = with_role("kyrgyzstan-boundary", tmp_path / "v2", None)
+    with without.open("a") as manifest:
+        manifest.write("# version 2: no role\n")
+    taza("publish", str(without), home=scratch_home)
+    outline = catalog_with_other_ids(tmp_path / "renamed")
+    taza("publish", *[str(p) for p in outline if p.stem == "country-outline"], home=scratch_home)
+    result = taza("rollback", "kyrgyzstan-boundary", "1", home=scratch_home, check=False)
+    assert result.returncode != 0
+    assert "would both hold the role 'boundary'" in result.stderr + result.stdout
+    listing = taza("list", home=scratch_home).stdout
+    assert re.search(r"kyrgyzstan-boundary +version 2 ", listing), listing
