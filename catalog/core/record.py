@@ -338,7 +338,9 @@ class Record:
         kind = _text(data, "kind")
         if kind not in KINDS:
             raise RecordError(f"kind: {kind!r} is not one of {', '.join(KINDS)}")
-        software = data.get("software") or {}
+        software = data.get("software")
+        if not isinstance(software, Mapping):  # optional: it only says what wrote the record
+            software = {}
         vector = data.get("vector")
         record = cls(
             id=_text(data, "id"), kind=kind, version=_int(data, "version"),
