@@ -6,7 +6,7 @@ PORT      ?= 5000
 TAZA_HOME ?= $(CURDIR)/var
 export TAZA_HOME
 
-.PHONY: install serve test lint data bench clean
+.PHONY: install serve test lint golden data bench clean
 
 # The stamp is rebuilt only when the dependency list changes, so `make install` is quick after
 # the first run. Publishing is idempotent: unchanged datasets are skipped.
@@ -36,6 +36,10 @@ test: $(BIN)/.installed $(VENDOR)
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# Re-record the golden answers (tests/golden) after a deliberate change; review git diff.
+golden: $(BIN)/.installed $(VENDOR)
+	$(BIN)/python -m tests.golden record
 
 # Re-derive the sample sources in datasets/sources from the registry packages.
 data: $(BIN)/.installed

@@ -14,6 +14,8 @@ from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, request_bodies, settings
+from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
+from catalog.core.record import Record
 from catalog.http_policy import HttpPolicy
 from catalog.ogc import adapters
 from catalog.ogc.items import DirectItems
@@ -28,7 +30,7 @@ DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 VERSION = re.compile(r"^[0-9]{1,9}$")  # not str.isdigit(), which takes '²' (int() does not)
 # Public reads, open to pages on any origin (STAC Browser, investors' dashboards, COG viewers
 # reading ranges, web maps using our tiles). Never the stewards' API, which writes.
-PUBLIC_READS = (r"/ogc/*", r"/stac/*", r"/assets/*", r"/tiles/*", r"/healthz")
+PUBLIC_READS = (r"/ogc/*", r"/stac/*", rf"{ASSETS_ROUTE}/*", r"/tiles/*", r"/healthz")
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 
@@ -123,23 +125,26 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
                        release=release.number if release else None,
                        datasets=len(release.datasets) if release else 0)
 
-    @app.get("/assets/<dataset_id>/<version>/<filename>")
+    @app.get(f"{ASSETS_ROUTE}/<dataset_id>/<version>/<filename>")
     def asset(dataset_id: str, version: str, filename: str):
         record = _asset_record(store, dataset_id, version)
         if version == "latest":
-            return redirect(f"/assets/{dataset_id}/{record['version']}/{filename}")
-        files = {a["file"]: a["media_type"] for a in record["assets"]}
-        if filename not in files and filename != "manifest.yaml":
+            try:
+                return redirect(store.assets.url(record, filename))
+            except AssetNotFound:
+                abort(404, description=f"{filename!r} is not a file name")
+        files = record.files()
+        if filename not in files:
             abort(404, description=f"{dataset_id} version {version} has no file {filename!r}")
-        folder = store.version_dir(dataset_id, int(version))
+        path = store.assets.local_path(record, filename)
         # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
-        response = send_from_directory(folder, filename, conditional=True,
-                                       mimetype=files.get(filename, "application/yaml"))
+        response = send_from_directory(path.parent, path.name, conditional=True,
+                                       mimetype=files[filename])
         response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
         return response
 
 
-def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> dict:
+def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> Record:
     """The record of the live version, or 404: a version taken down by a rollback or a
     withdrawal is served to its stewards through /api only."""
     if not DATASET_ID.match(dataset_id) or not (VERSION.match(version) or version == "latest"):

@@ -15,11 +15,18 @@ from typing import Any
 
 import yaml
 
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES, listed
+from catalog.core.record import (
+    Provenance,
+    PublishedManifest,
+    SourceReference,
+    Steward,
+    TemporalExtent,
+)
 from catalog.problems import Problem, ValidationFailed
 from catalog.safe_parse import UnsafeInput, compose_yaml, load_yaml
 
 THEMES = ("land", "infrastructure", "coverage")
-LANGUAGES = ("en", "ru", "ky")
 NATURES = ("observed", "modelled", "synthetic")
 # ISO 19115 MD_MaintenanceFrequencyCode values.
 UPDATE_FREQUENCIES = (
@@ -80,37 +87,37 @@ KNOWN_KEYS = {
     "temporal_extent",
     "id_field",
     "raster",
+    "role",
 }
 
 
 @dataclass(frozen=True)
-class Steward:
-    name: str
-    organisation: str
-    email: str
+class Role:
+    """What the processes need of the dataset that holds a role (checked at publish)."""
+
+    kind: str  # 'vector' or 'raster'
+    geometry: str | None = None  # the geometry family of a vector layer
+    fields: tuple[str, ...] = ()  # attributes the processes read
+    purpose: str = ""
 
 
-@dataclass(frozen=True)
-class SourceReference:
-    """An original dataset this one was derived from."""
-
-    title: str
-    href: str
-    licence: str
-    version: str | None = None
-    package: str | None = None
-
-
-@dataclass(frozen=True)
-class Provenance:
-    method: str
-    derived_from: tuple[SourceReference, ...]
-    limitations: str | None = None
+# The roles a dataset can play for the processes (catalog/processes), which find their inputs
+# by role, never by dataset id. At most one live dataset holds each role (docs/manifest.md).
+ROLES = {
+    "boundary": Role("vector", "Polygon", (), "the country outline areas are clipped to"),
+    "settlements": Role("vector", "Point", ("population", "region_iso"),
+                        "places with population and region (region_en/ru/ky names)"),
+    "airports": Role("vector", "Point", (), "airports and airfields"),
+    "coverage": Role("vector", "Polygon", ("coverage_class",),
+                     "mobile coverage polygons, coverage_class '4G' or '3G'"),
+    "elevation": Role("raster", purpose="the elevation model (metres) of the analysis grid"),
+    "slope": Role("raster", purpose="slope in degrees on the elevation model's grid"),
+}
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """A validated dataset manifest. Text fields map language codes (en, ru, ky) to text."""
+    """A validated dataset manifest. Text fields map language codes (LANGUAGES) to text."""
 
     path: Path
     id: str
@@ -129,6 +136,7 @@ class Manifest:
     temporal_end: dt.date | None
     id_field: str | None = None
     raster: dict[str, Any] = field(default_factory=dict)
+    role: str | None = None
 
     @property
     def kind(self) -> str:
@@ -138,6 +146,16 @@ class Manifest:
     @property
     def licence_is_url(self) -> bool:
         return self.licence.startswith(("https://", "http://"))
+
+    def published(self) -> PublishedManifest:
+        """The manifest as it goes into a version's record (no local paths)."""
+        return PublishedManifest(
+            id=self.id, theme=self.theme, title=self.title, description=self.description,
+            keywords=self.keywords, licence=self.licence, attribution=self.attribution,
+            steward=self.steward, nature=self.nature, provenance=self.provenance,
+            update_frequency=self.update_frequency,
+            temporal_extent=TemporalExtent(self.temporal_start, self.temporal_end),
+            id_field=self.id_field, raster=self.raster, role=self.role)
 
 
 def licence_url(licence: str) -> str:
@@ -246,6 +264,7 @@ class _Checker:
         start, end = self.temporal_extent()
         id_field = self.optional_text("id_field")
         raster = self.raster_block(sources)
+        role = self.role(sources)
         self.honesty(nature, title)
         if self.problems:
             return None
@@ -267,6 +286,7 @@ class _Checker:
             temporal_end=end,
             id_field=id_field,
             raster=raster,
+            role=role,
         )
 
     # -- single fields -------------------------------------------------------------------
@@ -319,22 +339,20 @@ class _Checker:
         if value is None:
             return {}
         if isinstance(value, str):
-            value = {"en": value}
+            value = {FALLBACK_LANGUAGE: value}
         if not isinstance(value, dict):
-            self.problem(key, "must map language codes (en, ru, ky) to text")
+            self.problem(key, f"must map language codes ({listed()}) to text")
             return {}
         result = {}
         for lang, text in value.items():
             if lang not in LANGUAGES:
-                self.problem(
-                    f"{key}.{lang}", f"unknown language; use one of {', '.join(LANGUAGES)}"
-                )
+                self.problem(f"{key}.{lang}", f"unknown language; use one of {listed()}")
             elif not isinstance(text, str) or not text.strip():
                 self.problem(f"{key}.{lang}", "must be non-empty text")
             else:
                 result[lang] = text.strip()
-        if "en" not in value:
-            self.problem(f"{key}.en", "missing (English is required)")
+        if FALLBACK_LANGUAGE not in value:
+            self.problem(f"{key}.{FALLBACK_LANGUAGE}", "missing (English is required)")
         return result
 
     def keyword_lists(self) -> dict[str, list[str]]:
@@ -342,7 +360,7 @@ class _Checker:
         if value is None:
             return {}
         if isinstance(value, list):
-            value = {"en": value}
+            value = {FALLBACK_LANGUAGE: value}
         if not isinstance(value, dict):
             self.problem("keywords", "must map language codes to lists of keywords")
             return {}
@@ -350,15 +368,15 @@ class _Checker:
         for lang, words in value.items():
             where = f"keywords.{lang}"
             if lang not in LANGUAGES:
-                self.problem(where, f"unknown language; use one of {', '.join(LANGUAGES)}")
+                self.problem(where, f"unknown language; use one of {listed()}")
             elif not isinstance(words, list) or not words:
                 self.problem(where, "must be a non-empty list of keywords")
             elif not all(isinstance(w, str) and w.strip() for w in words):
                 self.problem(where, "every keyword must be non-empty text")
             else:
                 result[lang] = [w.strip() for w in words]
-        if "en" not in value:
-            self.problem("keywords.en", "missing (English is required)")
+        if FALLBACK_LANGUAGE not in value:
+            self.problem(f"keywords.{FALLBACK_LANGUAGE}", "missing (English is required)")
         return result
 
     def licence(self) -> str:
@@ -485,6 +503,19 @@ class _Checker:
         if sources and sources[0].suffix.lower() not in RASTER_SUFFIXES:
             self.problem("raster", "given, but the source is not a raster")
         return dict(value)
+
+    def role(self, sources: tuple[Path, ...]) -> str | None:
+        value = self.data.get("role")
+        if value is None:
+            return None
+        if not isinstance(value, str) or value not in ROLES:
+            self.problem("role", f"{value!r} is not one of: {', '.join(ROLES)}")
+            return None
+        kind = "raster" if sources and sources[0].suffix.lower() in RASTER_SUFFIXES else "vector"
+        if sources and ROLES[value].kind != kind:
+            self.problem("role", f"{value!r} is a {ROLES[value].kind} role; this source is a "
+                                 f"{kind}")
+        return value
 
     def honesty(self, nature: str, title: dict[str, str]) -> None:
         label = HONESTY_LABELS.get(nature)

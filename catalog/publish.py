@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import __version__, settings
-from catalog.manifest import Manifest, load_manifest
+from catalog.core.record import MANIFEST_FILE, Record, Software, write_record
+from catalog.manifest import ROLES, Manifest, load_manifest
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.sources.raster import RasterInfo
 from catalog.sources.reader import convert_raster_source, convert_vector_source, inspect_source
@@ -53,7 +54,28 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
     if problems:
         raise ValidationFailed([_in_source(p, source) for p in problems])
     assert info is not None
+    if isinstance(info, VectorInfo) and (role_problems := _role_problems(manifest, info)):
+        raise ValidationFailed(role_problems)
     return manifest, info
+
+
+def _role_problems(manifest: Manifest, info: VectorInfo) -> list[Problem]:
+    """What the processes need of a layer with this role and this source lacks."""
+    role = ROLES.get(manifest.role) if manifest.role else None
+    if role is None:
+        return []
+    problems = []
+    families = sorted({kind.removeprefix("Multi") for kind in info.geometry_types})
+    if role.geometry and families != [role.geometry]:
+        problems.append(Problem("role", f"the {manifest.role} layer has {role.geometry} "
+                                        f"geometries; this source has {', '.join(families)}",
+                                file=str(manifest.path)))
+    missing = [name for name in role.fields if name not in info.fields]
+    if missing:
+        problems.append(Problem("role", f"the {manifest.role} layer needs the attribute(s) "
+                                        f"{', '.join(missing)}; this source lacks them",
+                                file=str(manifest.path)))
+    return problems
 
 
 def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
@@ -70,8 +92,9 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
     with _locked(store, wait, actor):
         release = store.current()
         live = release.datasets.get(manifest.id) if release else None
-        if live is not None and store.record(manifest.id, live)["fingerprint"] == fingerprint:
+        if live is not None and store.record(manifest.id, live).fingerprint == fingerprint:
             return PublishResult(manifest.id, live, release.number, unchanged=True)
+        _check_role_is_free(store, release, manifest)
         staging = store.new_staging(manifest.id)
         try:
             version = _stage_version(manifest, info, fingerprint, staging, store)
@@ -181,7 +204,7 @@ def _recover_interrupted(store: CatalogStore, actor: str) -> None:
         if detail.get("operation") == "dataset.purge":
             version = detail.get("version")
             outcome["finished"] = (version in store.purged_versions(intent["dataset_id"]) and
-                                   not store.version_dir(intent["dataset_id"], version).exists())
+                                   not store.has_version_folder(intent["dataset_id"], version))
         else:
             outcome["release"] = detail.get("release")
             outcome["live"] = _went_live(store, intent["seq"])
@@ -196,10 +219,11 @@ def _switch(store: CatalogStore, datasets: dict[str, int], actor: str, action: s
             dataset_id: str | None, **detail) -> Release:
     """Intent entry, release switch, outcome entry, then the STAC index."""
     records = [store.record(i, v) for i, v in sorted(datasets.items())]
+    _check_roles(records)
     themes = settings.themes()
 
     def build_stac(target: Path) -> None:
-        write_static_catalog(build_catalog(records, themes), target)
+        write_static_catalog(build_catalog(records, themes, store.assets), target)
 
     number = store.next_release_number()
     current = store.current()
@@ -217,6 +241,32 @@ def _switch(store: CatalogStore, datasets: dict[str, int], actor: str, action: s
                     release=release.number, **detail)
     stac_index.apply_release(store, release)  # only the changed datasets; never raises
     return release
+
+
+def _check_role_is_free(store: CatalogStore, release: Release | None,
+                        manifest: Manifest) -> None:
+    """Before converting anything: another live dataset holding the role refuses the
+    manifest (the processes would not know which one to read)."""
+    if manifest.role is None or release is None:
+        return
+    for dataset_id, version in sorted(release.datasets.items()):
+        if dataset_id != manifest.id and store.record(dataset_id, version).role == manifest.role:
+            raise ValidationFailed([Problem(
+                "role", f"{dataset_id} already holds the role {manifest.role!r}; withdraw it "
+                        "or change its role first", file=str(manifest.path))])
+
+
+def _check_roles(records: list[Record]) -> None:
+    """At most one live dataset per role (a rollback or rebuild could bring two together)."""
+    holders: dict[str, str] = {}
+    for record in records:
+        if record.role is None:
+            continue
+        if record.role in holders:
+            raise PublishError(f"{record.id} and {holders[record.role]} would both hold the "
+                               f"role {record.role!r}; withdraw one first or change its "
+                               "manifest's role")
+        holders[record.role] = record.id
 
 
 def _record_intent(store: CatalogStore, actor: str, dataset_id: str | None,
@@ -243,46 +293,33 @@ def _record_outcome(store: CatalogStore, actor: str, action: str, dataset_id: st
 def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
                    store: CatalogStore) -> int:
     """Convert into the staging folder, write record.json, then commit the version number."""
-    record = {
-        "id": manifest.id,
-        "kind": manifest.kind,
-        "fingerprint": fingerprint,
-        "published_at": dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat(),
-        "software": {"taza-catalog": __version__, "pipeline": PIPELINE_VERSION},
-        "manifest": manifest_as_dict(manifest),
-        "source_file": manifest.sources[0].name,
-    }
     if manifest.kind == "vector":
-        assets, facts = convert_vector_source(info, manifest.id, staging, manifest.id_field)
-        record["assets"] = [a.as_dict() for a in assets]
-        record["vector"] = dataclasses.asdict(facts)
+        assets, vector = convert_vector_source(info, manifest.id, staging, manifest.id_field)
+        rasters = ()
     else:
         asset, facts = convert_raster_source(manifest.sources[0], manifest.id, staging,
                                              manifest.raster.get("unit"))
-        record["assets"] = [asset.as_dict()]
-        record["rasters"] = [{**dataclasses.asdict(facts), "asset": asset.as_dict()}]
-    shutil.copyfile(manifest.path, staging / "manifest.yaml")
+        assets, vector, rasters = [asset], None, (dataclasses.replace(facts, asset=asset),)
+    shutil.copyfile(manifest.path, staging / MANIFEST_FILE)
     version = store.next_version(manifest.id)
-    record["version"] = version
-    (staging / "record.json").write_text(settings.to_json(record), encoding="utf-8")
+    record = Record(
+        id=manifest.id,
+        kind=manifest.kind,
+        version=version,
+        fingerprint=fingerprint,
+        published_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+        software=Software(__version__, PIPELINE_VERSION),
+        manifest=manifest.published(),
+        source_file=manifest.sources[0].name,
+        assets=tuple(assets),
+        vector=vector,
+        rasters=rasters,
+    )
+    write_record(record, staging)
     committed = store.commit_version(manifest.id, staging)
     if committed != version:  # cannot happen under the lock; refuse rather than mislabel
         raise PublishError(f"version race: expected {version}, got {committed}")
     return committed
-
-
-def manifest_as_dict(manifest: Manifest) -> dict:
-    """The manifest as plain JSON-ready data (dates as ISO strings, no local paths)."""
-    data = dataclasses.asdict(manifest)
-    data.pop("path")
-    data.pop("sources")
-    data["temporal_extent"] = {
-        "start": manifest.temporal_start.isoformat(),
-        "end": manifest.temporal_end.isoformat() if manifest.temporal_end else None,
-    }
-    data.pop("temporal_start")
-    data.pop("temporal_end")
-    return data
 
 
 def _fingerprint(manifest: Manifest) -> str:

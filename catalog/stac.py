@@ -11,6 +11,7 @@ version v1.2.0, processing v1.2.0, table v1.2.0. Russian and Kyrgyz texts go in
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -20,6 +21,16 @@ from pystac.extensions.raster import RasterBand, RasterExtension, Statistics
 from pystac.extensions.version import VersionExtension
 
 from catalog import __version__
+from catalog.core.assets import AssetLocator
+from catalog.core.languages import FALLBACK_LANGUAGE
+from catalog.core.record import (
+    Asset,
+    Band,
+    PublishedManifest,
+    RasterFacts,
+    Record,
+    provenance_json,
+)
 from catalog.manifest import licence_url
 
 PROCESSING_SCHEMA = "https://stac-extensions.github.io/processing/v1.2.0/schema.json"
@@ -31,7 +42,7 @@ ROOT_ID = "taza-koom"
 VIRTUAL_ROOT = Path("/taza-virtual")
 
 
-def build_catalog(records: list[dict], themes: dict) -> pystac.Catalog:
+def build_catalog(records: list[Record], themes: dict, assets: AssetLocator) -> pystac.Catalog:
     """The root catalog over every live dataset, grouped by theme."""
     root = pystac.Catalog(
         ROOT_ID,
@@ -41,14 +52,14 @@ def build_catalog(records: list[dict], themes: dict) -> pystac.Catalog:
     )
     for theme_id, theme in themes.items():
         theme_catalog = pystac.Catalog(
-            theme_id, _text(theme["description"], "en"), title=_text(theme["title"], "en"),
-            extra_fields={"taza:translations": _translations(theme)},
+            theme_id, _text(theme["description"]), title=_text(theme["title"]),
+            extra_fields={"taza:translations": _theme_translations(theme)},
         )
         if theme.get("sources"):
             theme_catalog.extra_fields["taza:sources"] = theme["sources"]
         for record in records:
-            if record["manifest"]["theme"] == theme_id:
-                theme_catalog.add_child(build_collection(record))
+            if record.manifest.theme == theme_id:
+                theme_catalog.add_child(build_collection(record, assets))
         root.add_child(theme_catalog)
     return root
 
@@ -60,32 +71,34 @@ def write_static_catalog(catalog: pystac.Catalog, target: Path) -> None:
     catalog.save(pystac.CatalogType.SELF_CONTAINED, dest_href=str(target))
 
 
-def build_collection(record: dict) -> pystac.Collection:
-    manifest = record["manifest"]
-    items = [_vector_item(record)] if record["kind"] == "vector" else _raster_items(record)
+def build_collection(record: Record, assets: AssetLocator) -> pystac.Collection:
+    manifest = record.manifest
+    items = ([_vector_item(record, assets)] if record.is_vector else
+             _raster_items(record, assets))
     bbox = _union([item.bbox for item in items])
-    start = _date(manifest["temporal_extent"]["start"])
-    end = manifest["temporal_extent"]["end"]
+    extent = manifest.temporal_extent
+    start = _date(extent.start)
+    end = _date(extent.end, True) if extent.end else None
     collection = pystac.Collection(
-        id=record["id"],
-        description=manifest["description"]["en"],
-        title=manifest["title"]["en"],
-        keywords=manifest["keywords"]["en"],
-        license=_licence_id(manifest["licence"]),
+        id=record.id,
+        description=manifest.description[FALLBACK_LANGUAGE],
+        title=manifest.title[FALLBACK_LANGUAGE],
+        keywords=list(manifest.keywords[FALLBACK_LANGUAGE]),
+        license=_licence_id(manifest.licence),
         providers=_providers(manifest),
-        extent=pystac.Extent(pystac.SpatialExtent([bbox]),
-                             pystac.TemporalExtent([[start, _date(end, True) if end else None]])),
+        extent=pystac.Extent(pystac.SpatialExtent([bbox]), pystac.TemporalExtent([[start, end]])),
         extra_fields={
-            "taza:translations": _translations(manifest),
-            "taza:theme": manifest["theme"],
-            "taza:nature": manifest["nature"],
-            "taza:attribution": manifest["attribution"],
-            "taza:steward": manifest["steward"],
-            "taza:update_frequency": manifest["update_frequency"],
-            "taza:provenance": manifest["provenance"],
+            "taza:translations": _translations(manifest.title, manifest.description,
+                                               manifest.keywords),
+            "taza:theme": manifest.theme,
+            "taza:nature": manifest.nature,
+            "taza:attribution": manifest.attribution,
+            "taza:steward": dataclasses.asdict(manifest.steward),
+            "taza:update_frequency": manifest.update_frequency,
+            "taza:provenance": provenance_json(manifest.provenance),
         },
     )
-    collection.add_link(_licence_link(manifest["licence"]))
+    collection.add_link(_licence_link(manifest.licence))
     _add_version(collection, record)
     _add_api_links(collection, record)
     collection.add_items(items)
@@ -95,59 +108,62 @@ def build_collection(record: dict) -> pystac.Collection:
 # -- items -----------------------------------------------------------------------------------
 
 
-def _vector_item(record: dict) -> pystac.Item:
-    facts = record["vector"]
-    item = _item(record, record["id"], facts["bbox"])
+def _vector_item(record: Record, assets: AssetLocator) -> pystac.Item:
+    facts = record.vector
+    item = _item(record, record.id, facts.bbox)
     item.stac_extensions.append(TABLE_SCHEMA)
-    item.properties["table:row_count"] = facts["feature_count"]
+    item.properties["table:row_count"] = facts.feature_count
     item.properties["table:columns"] = [
-        {"name": name, "type": kind} for name, kind in facts["fields"].items()
+        {"name": name, "type": kind} for name, kind in facts.fields.items()
     ]
-    for asset in record["assets"]:
-        _add_asset(item, record, asset)
+    for asset in record.assets:
+        _add_asset(item, record, asset, assets)
     return item
 
 
-def _raster_items(record: dict) -> list[pystac.Item]:
+def _raster_items(record: Record, assets: AssetLocator) -> list[pystac.Item]:
     items = []
-    for facts in record["rasters"]:
-        item = _item(record, facts["item_id"], facts["bbox"])
-        # Projection v1.1.0 (proj:epsg), not pystac's v2.0.0 (proj:code, which drops proj:epsg):
-        # GDAL 3.6's STACIT driver (Debian 12) skips assets without proj:epsg. docs/metadata.md
-        item.stac_extensions.append(PROJECTION_SCHEMA)
-        item.properties["proj:epsg"] = facts["epsg"] or None
-        if not facts["epsg"]:
-            item.properties["proj:wkt2"] = facts["crs_wkt"]
-        item.properties["proj:shape"] = list(facts["shape"])
-        item.properties["proj:transform"] = list(facts["transform"])
-        asset = _add_asset(item, record, facts["asset"])
-        bands = [_raster_band(band) for band in facts["bands"]]
-        RasterExtension.ext(asset, add_if_missing=True).bands = bands
-        items.append(item)
+    for facts in record.rasters:
+        items.append(_raster_item(record, facts, assets))
     return items
 
 
-def _item(record: dict, item_id: str, bbox: list[float]) -> pystac.Item:
-    manifest = record["manifest"]
-    published = dt.datetime.fromisoformat(record["published_at"])
-    extent = manifest["temporal_extent"]
+def _raster_item(record: Record, facts: RasterFacts, assets: AssetLocator) -> pystac.Item:
+    item = _item(record, facts.item_id, facts.bbox)
+    # Projection v1.1.0 (proj:epsg), not pystac's v2.0.0 (proj:code, which drops proj:epsg):
+    # GDAL 3.6's STACIT driver (Debian 12) skips assets without proj:epsg. docs/metadata.md
+    item.stac_extensions.append(PROJECTION_SCHEMA)
+    item.properties["proj:epsg"] = facts.epsg or None
+    if not facts.epsg:
+        item.properties["proj:wkt2"] = facts.crs_wkt
+    item.properties["proj:shape"] = list(facts.shape)
+    item.properties["proj:transform"] = list(facts.transform)
+    asset = _add_asset(item, record, facts.asset, assets)
+    bands = [_raster_band(band) for band in facts.bands]
+    RasterExtension.ext(asset, add_if_missing=True).bands = bands
+    return item
+
+
+def _item(record: Record, item_id: str, bbox: tuple[float, ...]) -> pystac.Item:
+    manifest = record.manifest
+    extent = manifest.temporal_extent
     # An open-ended extent is described as far as this version: up to its publication.
-    end = _date(extent["end"], end_of_day=True) if extent["end"] else published
+    end = _date(extent.end, end_of_day=True) if extent.end else record.published_at
     item = pystac.Item(
         id=item_id,
         geometry=_box(bbox),
         bbox=list(bbox),
         datetime=None,
-        start_datetime=_date(extent["start"]),
+        start_datetime=_date(extent.start),
         end_datetime=end,
         properties={
-            "title": manifest["title"]["en"],
-            "description": manifest["description"]["en"],
-            "license": _licence_id(manifest["licence"]),
-            "created": record["published_at"],
-            "processing:lineage": manifest["provenance"]["method"],
+            "title": manifest.title[FALLBACK_LANGUAGE],
+            "description": manifest.description[FALLBACK_LANGUAGE],
+            "license": _licence_id(manifest.licence),
+            "created": record.published,
+            "processing:lineage": manifest.provenance.method,
             "processing:software": {"taza-catalog": __version__},
-            "processing:datetime": record["published_at"],
+            "processing:datetime": record.published,
         },
     )
     item.stac_extensions.append(PROCESSING_SCHEMA)
@@ -155,55 +171,56 @@ def _item(record: dict, item_id: str, bbox: list[float]) -> pystac.Item:
     return item
 
 
-def _add_asset(item: pystac.Item, record: dict, asset: dict) -> pystac.Asset:
-    href = VIRTUAL_ROOT / "assets" / record["id"] / str(record["version"]) / asset["file"]
-    stac_asset = pystac.Asset(str(href), title=asset["title"], media_type=asset["media_type"],
-                              roles=list(asset["roles"]))
-    item.add_asset(asset["key"], stac_asset)
+def _add_asset(item: pystac.Item, record: Record, asset: Asset,
+               assets: AssetLocator) -> pystac.Asset:
+    # The served URL under the virtual root: relative links once the tree is saved.
+    href = f"{VIRTUAL_ROOT}{assets.url(record, asset)}"
+    stac_asset = pystac.Asset(href, title=asset.title, media_type=asset.media_type,
+                              roles=list(asset.roles))
+    item.add_asset(asset.key, stac_asset)
     file_ext = FileExtension.ext(stac_asset, add_if_missing=True)
-    file_ext.size = asset["size"]
-    file_ext.checksum = asset["checksum"]
+    file_ext.size = asset.size
+    file_ext.checksum = asset.checksum
     return stac_asset
 
 
-def _raster_band(band: dict) -> RasterBand:
-    stats = band.get("statistics") or {}
+def _raster_band(band: Band) -> RasterBand:
+    stats = band.statistics
     return RasterBand.create(
-        nodata=band.get("nodata"),
-        data_type=band["data_type"],
-        unit=band.get("unit"),
-        spatial_resolution=band.get("spatial_resolution"),
-        statistics=Statistics.create(**stats) if stats else None,
+        nodata=band.nodata,
+        data_type=band.data_type,
+        unit=band.unit,
+        spatial_resolution=band.spatial_resolution,
+        statistics=Statistics.create(**dataclasses.asdict(stats)) if stats else None,
     )
 
 
 # -- shared pieces ---------------------------------------------------------------------------
 
 
-def _add_version(stac_object: pystac.Collection | pystac.Item, record: dict) -> None:
+def _add_version(stac_object: pystac.Collection | pystac.Item, record: Record) -> None:
     version = VersionExtension.ext(stac_object, add_if_missing=True)
-    version.version = str(record["version"])
+    version.version = str(record.version)
     version.deprecated = False
 
 
-def _add_api_links(collection: pystac.Collection, record: dict) -> None:
+def _add_api_links(collection: pystac.Collection, record: Record) -> None:
     """Point from STAC to the same data through OGC API (relative, like everything here)."""
-    kind = "items" if record["kind"] == "vector" else "coverage"
-    api_href = VIRTUAL_ROOT / "ogc" / "collections" / record["id"]
+    kind = "items" if record.is_vector else "coverage"
+    api_href = VIRTUAL_ROOT / "ogc" / "collections" / record.id
     collection.add_link(pystac.Link("alternate", str(api_href), "application/json",
                                     "OGC API collection"))
     media = "application/geo+json" if kind == "items" else "image/tiff; application=geotiff"
     collection.add_link(pystac.Link(kind, str(api_href / kind), media, f"OGC API {kind}"))
 
 
-def _providers(manifest: dict) -> list[pystac.Provider]:
+def _providers(manifest: PublishedManifest) -> list[pystac.Provider]:
     providers = [
-        pystac.Provider(ref["title"], url=ref["href"],
+        pystac.Provider(ref.title, url=ref.href,
                         roles=[pystac.ProviderRole.LICENSOR, pystac.ProviderRole.PRODUCER])
-        for ref in manifest["provenance"]["derived_from"]
+        for ref in manifest.provenance.derived_from
     ]
-    steward = manifest["steward"]
-    providers.append(pystac.Provider(steward["organisation"],
+    providers.append(pystac.Provider(manifest.steward.organisation,
                                      roles=[pystac.ProviderRole.PROCESSOR]))
     providers.append(HOST)
     return providers
@@ -217,24 +234,31 @@ def _licence_link(licence: str) -> pystac.Link:
     return pystac.Link("license", licence_url(licence), "text/html", "Licence")
 
 
-def _translations(block: dict) -> dict:
-    """{"ru": {"title": ..., "description": ..., "keywords": [...]}, "ky": {...}}"""
+def _translations(title: dict | None, description: dict | None,
+                  keywords: dict | None) -> dict:
+    """{"ru": {"title": ..., "description": ..., "keywords": [...]}, "ky": {...}}: every
+    language but the fallback, whose texts are the core fields."""
     translations: dict[str, dict] = {}
-    for field in ("title", "description", "keywords"):
-        for lang, text in (block.get(field) or {}).items():
-            if lang != "en":
+    for field, texts in (("title", title), ("description", description),
+                         ("keywords", keywords)):
+        for lang, text in (texts or {}).items():
+            if lang != FALLBACK_LANGUAGE:
                 translations.setdefault(lang, {})[field] = text
     return translations
 
 
-def _text(texts: dict | str, lang: str) -> str:
-    return texts if isinstance(texts, str) else texts.get(lang) or texts["en"]
+def _theme_translations(theme: dict) -> dict:
+    return _translations(theme.get("title"), theme.get("description"), theme.get("keywords"))
 
 
-def _date(value: str, end_of_day: bool = False) -> dt.datetime:
+def _text(texts: dict | str) -> str:
+    return texts if isinstance(texts, str) else texts[FALLBACK_LANGUAGE]
+
+
+def _date(value: dt.date, end_of_day: bool = False) -> dt.datetime:
     """A manifest date as a UTC instant: its first second, or its last for the end of a range."""
     moment = dt.time(23, 59, 59) if end_of_day else dt.time()
-    return dt.datetime.combine(dt.date.fromisoformat(value), moment, tzinfo=dt.UTC)
+    return dt.datetime.combine(value, moment, tzinfo=dt.UTC)
 
 
 def _box(bbox: list[float]) -> dict:

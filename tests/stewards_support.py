@@ -174,6 +174,7 @@ def make_manifest(dataset_id: str, kind: str = "vector", **changes) -> dict:
     data["id"] = dataset_id
     data.pop("source")
     data.pop("id_field", None)
+    data.pop("role", None)  # the sample holds it: a second live holder would be refused
     data.update(changes)
     return data
 

@@ -137,7 +137,7 @@ def check_serves_whole_live_release(sweep: Sweep, where: str = "") -> None:
     """The live release is complete on disk and served as it is by the real server."""
     release = sweep.store.current()
     version = release.datasets[DATASET]
-    sizes = {a["file"]: a["size"] for a in sweep.store.record(DATASET, version)["assets"]}
+    sizes = {a.file: a.size for a in sweep.store.record(DATASET, version).assets}
     for name, size in sizes.items():
         assert (sweep.store.version_dir(DATASET, version) / name).stat().st_size == size, where
     assert (release.stac_dir / "catalog.json").exists(), where

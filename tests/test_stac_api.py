@@ -33,9 +33,12 @@ KYRGYZ_POLYGON = {"type": "Polygon",
 
 
 def published_items(home: Path) -> dict[str, dict]:
-    """item id -> {collection, bbox, start, end, title, theme} from the live records."""
+    """item id -> {collection, bbox, start, end, title, theme} from the live records (their
+    record.json files as written, not through the code under test)."""
     items = {}
-    for record in CatalogStore(home).current_records():
+    store = CatalogStore(home)
+    for dataset_id, version in store.current().datasets.items():
+        record = json.loads((store.version_dir(dataset_id, version) / "record.json").read_text())
         manifest = record["manifest"]
         extent = manifest["temporal_extent"]
         start = dt.datetime.fromisoformat(extent["start"] + "T00:00:00+00:00")

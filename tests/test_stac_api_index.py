@@ -80,7 +80,7 @@ def test_an_index_left_behind_by_a_crash_catches_up(scratch_home):
             datasets = {k: v for k, v in store.current().datasets.items() if k != "airports"}
             records = [store.record(k, v) for k, v in sorted(datasets.items())]
             store.switch(datasets, lambda target: write_static_catalog(
-                build_catalog(records, settings.themes()), target))
+                build_catalog(records, settings.themes(), store.assets), target))
         time.sleep(CHECK_INTERVAL_S + 0.2)  # the API compares with current.json once a second
         assert set(search(server)) == set(SAMPLE_IDS) - {"airports"}
         update = last_update(scratch_home)

@@ -1,38 +1,22 @@
 """Cloud-native outputs: GeoPackage and GeoJSON for vectors, Cloud Optimized GeoTIFF for rasters.
 
 Each converter writes into a staging folder and returns `Asset` descriptions (file name,
-media type, size, checksum) plus the facts the STAC metadata needs.
+media type, size, checksum) plus the facts the STAC metadata needs (catalog.core.record
+types: they go into the version's record as they are).
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from pathlib import Path
+
+from catalog.core.record import Asset
 
 MEDIA_TYPES = {
     ".gpkg": "application/geopackage+sqlite3",
     ".geojson": "application/geo+json",
     ".tif": "image/tiff; application=geotiff; profile=cloud-optimized",
 }
-
-
-@dataclass(frozen=True)
-class Asset:
-    """One published file of a dataset version."""
-
-    key: str  # the STAC asset key, e.g. 'geopackage'
-    file: str  # file name inside the version folder
-    title: str
-    media_type: str
-    roles: tuple[str, ...]
-    size: int
-    checksum: str  # multihash: sha2-256 code 0x12, length 0x20, then the hex digest
-
-    def as_dict(self) -> dict:
-        return {"key": self.key, "file": self.file, "title": self.title,
-                "media_type": self.media_type, "roles": list(self.roles), "size": self.size,
-                "checksum": self.checksum}
 
 
 def describe_file(path: Path, key: str, title: str, roles: tuple[str, ...]) -> Asset:

@@ -7,7 +7,6 @@ memory stays flat whatever the raster's size (bench/raster_publish.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +15,8 @@ import rasterio.shutil
 from rasterio.warp import transform_bounds
 
 from catalog.convert import Asset, describe_file
+from catalog.core.record import Band, BandStatistics, RasterFacts
 from catalog.sources.content import driver_for
-
-
-@dataclass(frozen=True)
-class RasterFacts:
-    item_id: str
-    bbox: tuple[float, float, float, float]  # EPSG:4326
-    epsg: int | None
-    crs_wkt: str
-    shape: tuple[int, int]  # rows, columns
-    transform: tuple[float, ...]  # the six GDAL/affine coefficients a-f
-    bands: tuple[dict, ...]  # per band: data_type, nodata, statistics, unit
 
 
 def convert_raster(
@@ -68,18 +57,10 @@ def _describe(path: Path, item_id: str, unit: str | None) -> RasterFacts:
         )
 
 
-def _band_facts(dataset, band: int, unit: str | None) -> dict:
-    stats = _band_statistics(dataset, band)
-    facts = {
-        "data_type": dataset.dtypes[band - 1],
-        "statistics": stats,
-        "spatial_resolution": abs(dataset.transform.a),
-    }
-    if dataset.nodata is not None:
-        facts["nodata"] = dataset.nodata
-    if unit:
-        facts["unit"] = unit
-    return facts
+def _band_facts(dataset, band: int, unit: str | None) -> Band:
+    return Band(data_type=dataset.dtypes[band - 1], statistics=_band_statistics(dataset, band),
+                spatial_resolution=abs(dataset.transform.a), nodata=dataset.nodata,
+                unit=unit or None)
 
 
 class _Moments:
@@ -104,16 +85,16 @@ class _Moments:
         self.maximum = max(self.maximum, float(values.max()))
 
 
-def _band_statistics(dataset, band: int) -> dict:
+def _band_statistics(dataset, band: int) -> BandStatistics | None:
     moments = _Moments()
     for _, window in dataset.block_windows(band):
         moments.add(dataset.read(band, window=window, masked=True).compressed())
     if not moments.count:
-        return {}
-    return {
-        "minimum": moments.minimum,
-        "maximum": moments.maximum,
-        "mean": round(moments.mean, 4),
-        "stddev": round(float(np.sqrt(moments.m2 / moments.count)), 4),
-        "valid_percent": round(100.0 * moments.count / (dataset.width * dataset.height), 3),
-    }
+        return None
+    return BandStatistics(
+        minimum=moments.minimum,
+        maximum=moments.maximum,
+        mean=round(moments.mean, 4),
+        stddev=round(float(np.sqrt(moments.m2 / moments.count)), 4),
+        valid_percent=round(100.0 * moments.count / (dataset.width * dataset.height), 3),
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 import fiona
@@ -15,6 +14,7 @@ from fiona.transform import transform_geom
 from shapely.geometry import shape
 
 from catalog.convert import Asset, describe_file
+from catalog.core.record import VectorFacts
 from catalog.gpkg import BulkLoader, index_columns, read_batches, write_feature_text
 from catalog.sources.vector import VectorInfo, open_vector
 
@@ -22,15 +22,6 @@ STORAGE_CRS = "EPSG:4326"
 MULTI = {"Point": "MultiPoint", "LineString": "MultiLineString", "Polygon": "MultiPolygon"}
 # fiona field types whose GeoPackage values read the same through SQLite as through fiona.
 PLAIN_FIELD_TYPES = {"str", "int", "int32", "int64", "float", "date"}
-
-
-@dataclass(frozen=True)
-class VectorFacts:
-    table: str
-    bbox: tuple[float, float, float, float]
-    feature_count: int
-    geometry_type: str
-    fields: dict[str, str]
 
 
 def table_name(dataset_id: str) -> str:

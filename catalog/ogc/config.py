@@ -14,6 +14,9 @@ from pathlib import Path
 import yaml
 
 from catalog import settings
+from catalog.core.assets import AssetLocator
+from catalog.core.languages import LANGUAGES, LOCALES
+from catalog.core.record import Record
 from catalog.manifest import licence_url
 from catalog.processes import job_manager, process_resources
 from catalog.store import CatalogStore
@@ -26,7 +29,6 @@ TEMPLATES = {"path": str(OGC_DIR / "templates"), "static": str(OGC_DIR / "static
 GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
 # GDAL's OGCAPI coverage reader asks for exactly this media type.
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
-LANGUAGES = ("en", "ru", "ky")
 
 
 def build_config(store: CatalogStore, public_url: str) -> dict:
@@ -34,6 +36,8 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     base = yaml.safe_load((settings.CONFIG_DIR / "pygeoapi.base.yml").read_text("utf-8"))
     config = copy.deepcopy(base)
     config["server"]["url"] = public_url.rstrip("/") + "/ogc"
+    # pygeoapi's first locale is its default (catalog.core.languages).
+    config["server"]["languages"] = [LOCALES[lang] for lang in LANGUAGES]
     config["server"]["templates"] = dict(TEMPLATES)
     portal = public_url.rstrip("/") + "/"
     metadata = config["metadata"]
@@ -44,54 +48,51 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     # The maps on pygeoapi's pages draw the portal's relief tiles underneath (no other host).
     config["server"]["map"]["url"] = _basemap_tiles(records)
     for record in records:
-        version_dir = store.version_dir(record["id"], record["version"])
-        config["resources"][record["id"]] = resource(record, version_dir, public_url)
+        config["resources"][record.id] = resource(record, store.assets, public_url)
     # OGC API - Processes over the live layers, with jobs kept under the catalog home.
     config["resources"].update(process_resources(store, taken=set(config["resources"])))
     config["server"]["manager"] = job_manager(store.home)
     return config
 
 
-def _basemap_tiles(records: list[dict]) -> str:
+def _basemap_tiles(records: list[Record]) -> str:
     """The portal's relief tiles of the live DEM named in config/portal.yaml, or "" (no
     basemap) when that dataset is not published."""
     relief = settings.portal_config().get("basemap", {}).get("relief")
     for record in records:
-        if record["id"] == relief and record["kind"] == "raster":
-            return f"/tiles/{record['id']}/{record['version']}/relief/{{z}}/{{x}}/{{y}}.png"
+        if record.id == relief and record.kind == "raster":
+            return f"/tiles/{record.id}/{record.version}/relief/{{z}}/{{x}}/{{y}}.png"
     return ""
 
 
-def resource(record: dict, version_dir: Path, public_url: str) -> dict:
-    manifest = record["manifest"]
-    extent = manifest["temporal_extent"]
-    bbox = record["vector"]["bbox"] if record["kind"] == "vector" else record["rasters"][0]["bbox"]
+def resource(record: Record, assets: AssetLocator, public_url: str) -> dict:
+    manifest = record.manifest
+    extent = manifest.temporal_extent
     return {
         "type": "collection",
-        "title": _languages(manifest["title"]),
-        "description": _languages(manifest["description"]),
-        "keywords": _languages(manifest["keywords"]),
-        "links": _links(record, public_url),
+        "title": _languages(manifest.title),
+        "description": _languages(manifest.description),
+        "keywords": _languages(manifest.keywords),
+        "links": _links(record, assets, public_url),
         "extents": {
-            "spatial": {"bbox": list(bbox),
+            "spatial": {"bbox": list(record.bbox),
                         "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"},
             # pygeoapi compares request datetimes with these: they must be datetimes, not text.
-            "temporal": {"begin": _instant(extent["start"]), "end": _instant(extent["end"])},
+            "temporal": {"begin": _instant(extent.start), "end": _instant(extent.end)},
         },
-        "providers": [_provider(record, version_dir)],
+        "providers": [_provider(record, assets)],
     }
 
 
-def _provider(record: dict, version_dir: Path) -> dict:
-    if record["kind"] == "vector":
-        facts = record["vector"]
-        extent = record["manifest"]["temporal_extent"]
+def _provider(record: Record, assets: AssetLocator) -> dict:
+    if record.is_vector:
+        extent = record.manifest.temporal_extent.as_json()
         provider = {
             "type": "feature",
             "name": GEOPACKAGE_PROVIDER,
-            "data": str(version_dir / f"{record['id']}.gpkg"),
-            "table": facts["table"],
-            "id_field": record["manifest"].get("id_field") or "fid",
+            "data": str(assets.local_path(record, record.asset("geopackage"))),
+            "table": record.vector.table,
+            "id_field": record.manifest.id_field or "fid",
             "temporal_extent": [extent["start"], extent["end"]],
             "crs": [
                 "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
@@ -101,36 +102,33 @@ def _provider(record: dict, version_dir: Path) -> dict:
             "storage_crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
         }
         return provider
-    raster = record["rasters"][0]
     return {
         "type": "coverage",
         "name": "catalog.ogc.providers.cog.CogProvider",
-        "data": str(version_dir / raster["asset"]["file"]),
+        "data": str(assets.local_path(record, record.raster.asset)),
         "options": {"DATA_ENCODING": "COG"},
         "format": {"name": "GTiff", "mimetype": GEOTIFF_MEDIA_TYPE},
     }
 
 
-def _links(record: dict, public_url: str) -> list[dict]:
-    manifest = record["manifest"]
-    licence = manifest["licence"]
-    base = public_url.rstrip("/")
+def _links(record: Record, assets: AssetLocator, public_url: str) -> list[dict]:
+    manifest = record.manifest
+    licence = manifest.licence
     links = [{"type": "text/html", "rel": "license", "title": f"Licence: {licence}",
               "href": licence_url(licence)}]
-    for asset in record["assets"]:
+    for asset in record.assets:
         links.append({
-            "type": asset["media_type"], "rel": "enclosure", "title": f"Download: {asset['title']}",
-            "href": f"{base}/assets/{record['id']}/{record['version']}/{asset['file']}",
-            "length": asset["size"],
+            "type": asset.media_type, "rel": "enclosure", "title": f"Download: {asset.title}",
+            "href": assets.url(record, asset, public_url), "length": asset.size,
         })
-    for ref in manifest["provenance"]["derived_from"]:
-        links.append({"type": "text/html", "rel": "via", "title": f"Source: {ref['title']}",
-                      "href": ref["href"]})
+    for ref in manifest.provenance.derived_from:
+        links.append({"type": "text/html", "rel": "via", "title": f"Source: {ref.title}",
+                      "href": ref.href})
     return links
 
 
-def _instant(day: str | None) -> dt.datetime | None:
-    return dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC) if day else None
+def _instant(day: dt.date | None) -> dt.datetime | None:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC) if day else None
 
 
 def _languages(texts: dict) -> dict | str:

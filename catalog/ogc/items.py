@@ -6,7 +6,7 @@ parcels, most of it outside the query (bench/results/features-*). For the plain 
 of a collection served by our GeoPackage provider, this module does the same work with the same
 parts (pygeoapi's own validators and link rules, the same provider query) but writes the page as
 text. Whole features are copied from the GeoJSON text stored beside the GeoPackage at publish
-time (catalog/convert/feature_text.py); pages with `properties` or `skipGeometry`, or layers
+time (catalog/gpkg/feature_text.py); pages with `properties` or `skipGeometry`, or layers
 published without stored text, are written from the rows: orjson in C, coordinates straight
 from shapely's arrays.
 

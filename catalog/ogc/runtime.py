@@ -75,8 +75,8 @@ class OgcRuntime:
         release = self.store.current()
         self.release = release.number if release else None
         config = build_config(self.store, self.public_url)
-        self.fields = {r["id"]: set(r["vector"]["fields"]) for r in self.store.current_records()
-                       if r["kind"] == "vector"}
+        self.fields = {r.id: set(r.vector.fields) for r in self.store.current_records()
+                       if r.is_vector}
         openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
                                    sorted(self.fields), _process_inputs(config))
         return config, openapi

@@ -5,6 +5,9 @@ from __future__ import annotations
 import urllib.parse
 from pathlib import Path
 
+from catalog.core.assets import AssetLocator
+from catalog.core.languages import FALLBACK_LANGUAGE
+from catalog.core.record import Record
 from catalog.portal.i18n import pick
 from catalog.store import CatalogStore
 
@@ -18,28 +21,28 @@ def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) 
     if release is None or dataset_id not in release.datasets:
         return None
     record = store.record(dataset_id, release.datasets[dataset_id])
-    manifest = record["manifest"]
+    manifest = record.manifest
     page = {
         "id": dataset_id,
         "record": record,
-        "kind": record["kind"],
-        "title": pick(manifest["title"], language),
-        "description": pick(manifest["description"], language),
-        "keywords": _keywords(manifest.get("keywords"), language),
-        "nature": manifest["nature"],
-        "limitations": manifest["provenance"].get("limitations", ""),
-        "licence": _licence(manifest["licence"]),
-        "versions": _versions(store, dataset_id, record["version"]),
-        "temporal": manifest["temporal_extent"],
-        "bbox": _bbox(record),
-        "downloads": _downloads(record),
+        "kind": record.kind,
+        "title": pick(manifest.title, language),
+        "description": pick(manifest.description, language),
+        "keywords": _keywords(manifest.keywords, language),
+        "nature": manifest.nature,
+        "limitations": manifest.provenance.limitations,
+        "licence": _licence(manifest.licence),
+        "versions": _versions(store, record),
+        "temporal": manifest.temporal_extent.as_json(),
+        "bbox": list(record.bbox),
+        "downloads": _downloads(record, store.assets),
         "public_url": public_url,
         "ogc_url": f"{public_url}/ogc",
         "collection_url": f"{public_url}/ogc/collections/{dataset_id}",
         "stac_url": _stac_url(release.stac_dir, dataset_id, public_url),
         "map_link": _map_link(record),
     }
-    if record["kind"] == "vector":
+    if record.is_vector:
         page["csv"] = _csv_download(record)
         page["subset_example"] = _subset_example(record, public_url)
     return page
@@ -47,7 +50,7 @@ def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) 
 
 def _keywords(keywords: dict | list | None, language: str) -> list[str]:
     if isinstance(keywords, dict):
-        return list(keywords.get(language) or keywords.get("en") or [])
+        return list(keywords.get(language) or keywords.get(FALLBACK_LANGUAGE) or [])
     return list(keywords or [])
 
 
@@ -57,37 +60,30 @@ def _licence(licence: str) -> dict:
     return {"name": licence, "url": SPDX_URL.format(licence)}
 
 
-def _versions(store: CatalogStore, dataset_id: str, live: int) -> list[dict]:
+def _versions(store: CatalogStore, live: Record) -> list[dict]:
     """Only the live version is public: earlier ones were taken down by a rollback (their
     stewards still reach them through /api)."""
-    record = store.record(dataset_id, live)
-    return [{"number": live, "published_at": record["published_at"], "live": True,
-             "files": record["assets"]}]
+    return [{"number": live.version, "published_at": live.published, "live": True,
+             "files": [{"file": asset.file, "href": store.assets.url(live, asset)}
+                       for asset in live.assets]}]
 
 
-def _bbox(record: dict) -> list[float]:
-    if record["kind"] == "vector":
-        return list(record["vector"]["bbox"])
-    return list(record["rasters"][0]["bbox"])
+def _downloads(record: Record, assets: AssetLocator) -> list[dict]:
+    return [{"title": asset.title, "file": asset.file, "href": assets.url(record, asset),
+             "size": asset.size, "media_type": asset.media_type,
+             "checksum": asset.checksum} for asset in record.assets]
 
 
-def _downloads(record: dict) -> list[dict]:
-    base = f"/assets/{record['id']}/{record['version']}"
-    return [{"title": asset["title"], "file": asset["file"], "href": f"{base}/{asset['file']}",
-             "size": asset["size"], "media_type": asset["media_type"],
-             "checksum": asset["checksum"]} for asset in record["assets"]]
-
-
-def _csv_download(record: dict) -> dict:
-    count = record["vector"]["feature_count"]
+def _csv_download(record: Record) -> dict:
+    count = record.vector.feature_count
     limit = max(1, min(count, MAX_ITEMS))
-    return {"href": f"/ogc/collections/{record['id']}/items?f=csv&limit={limit}",
+    return {"href": f"/ogc/collections/{record.id}/items?f=csv&limit={limit}",
             "capped": count > MAX_ITEMS, "limit": limit}
 
 
-def _subset_example(record: dict, public_url: str) -> dict:
+def _subset_example(record: Record, public_url: str) -> dict:
     """A filtered-subset URL built from the layer's first numeric (else text) field."""
-    fields = record["vector"]["fields"]
+    fields = record.vector.fields
     numeric = [name for name, kind in fields.items() if kind.startswith(("int", "float"))]
     text = [name for name, kind in fields.items() if kind.startswith("str")]
     if numeric:
@@ -97,7 +93,7 @@ def _subset_example(record: dict, public_url: str) -> dict:
     else:
         expression = "1 = 1"
     query = urllib.parse.urlencode({"filter": expression, "limit": 100})
-    base = f"{public_url}/ogc/collections/{record['id']}/items"
+    base = f"{public_url}/ogc/collections/{record.id}/items"
     return {"expression": expression, "json": f"{base}?f=json&{query}",
             "csv": f"{base}?f=csv&{query}"}
 
@@ -109,7 +105,7 @@ def _stac_url(stac_dir: Path, dataset_id: str, public_url: str) -> str | None:
     return None
 
 
-def _map_link(record: dict) -> str:
-    west, south, east, north = _bbox(record)
+def _map_link(record: Record) -> str:
+    west, south, east, north = record.bbox
     return (f"/#map=6/{(south + north) / 2:.4f}/{(west + east) / 2:.4f}"
-            f"&layers={record['id']}")
+            f"&layers={record.id}")

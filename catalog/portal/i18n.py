@@ -8,13 +8,16 @@ from pathlib import Path
 
 import yaml
 
-LANGUAGES = ("ky", "ru", "en")
+from catalog.core.languages import FALLBACK_LANGUAGE, PORTAL_ORDER
+
+# The portal's languages, in the order its switch offers them (catalog.core.languages).
+LANGUAGES = PORTAL_ORDER
 STRINGS = Path(__file__).resolve().parent / "strings.yml"
 
 
 @cache
 def strings() -> dict[str, dict[str, str]]:
-    """key -> {language: text}; every key has all three languages (checked by the tests)."""
+    """key -> {language: text}; every key has every language (checked by the tests)."""
     return yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
 
 
@@ -26,16 +29,18 @@ def translator(language: str) -> Callable[..., str]:
         entry = table.get(key)
         if entry is None:
             return key
-        text = entry.get(language) or entry["en"]
+        text = entry.get(language) or entry[FALLBACK_LANGUAGE]
         return text.format(**values) if values else text
 
     return t
 
 
 def pick(texts: dict | str | None, language: str) -> str:
-    """A metadata text in `language` from a {en, ru, ky} mapping (English as the fallback)."""
+    """A metadata text in `language` from a {language: text} mapping (English as the
+    fallback)."""
     if texts is None:
         return ""
     if isinstance(texts, str):
         return texts
-    return texts.get(language) or texts.get("en") or next(iter(texts.values()), "")
+    return (texts.get(language) or texts.get(FALLBACK_LANGUAGE) or
+            next(iter(texts.values()), ""))

@@ -5,11 +5,11 @@ from __future__ import annotations
 from functools import cache
 
 from catalog import settings
+from catalog.core.record import Record
 from catalog.portal import tiles, vector_tiles
 
 PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d")
 RAMPS = {"terrain": tiles.TERRAIN_STOPS, "slope": tiles.SLOPE_STOPS}
-LANGUAGES = ("en", "ru", "ky")
 
 
 @cache
@@ -17,97 +17,97 @@ def portal_config() -> dict:
     return settings.portal_config()
 
 
-def raster_stops(record: dict) -> list:
+def raster_stops(record: Record) -> list:
     """Colour stops for a raster dataset: its configured ramp, else one over its value range."""
-    named = portal_config().get("rasters", {}).get(record["id"], {}).get("ramp")
+    named = portal_config().get("rasters", {}).get(record.id, {}).get("ramp")
     if named in RAMPS:
         return RAMPS[named]
-    statistics = record["rasters"][0]["bands"][0]["statistics"]
-    return tiles.stretched_stops(statistics["minimum"], statistics["maximum"])
+    statistics = record.raster.bands[0].statistics
+    return tiles.stretched_stops(statistics.minimum, statistics.maximum)
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def map_layers(records: list[dict]) -> list[dict]:
+def map_layers(records: list[Record]) -> list[dict]:
     """One entry per live dataset, in theme order, with tiles, legend and metadata for the map."""
     theme_order = list(settings.themes())
-    ordered = sorted(records, key=lambda r: (_theme_rank(r, theme_order), r["id"]))
+    ordered = sorted(records, key=lambda r: (_theme_rank(r, theme_order), r.id))
     return [_layer(record, index) for index, record in enumerate(ordered)]
 
 
-def _theme_rank(record: dict, order: list[str]) -> int:
-    theme = record["manifest"]["theme"]
+def _theme_rank(record: Record, order: list[str]) -> int:
+    theme = record.manifest.theme
     return order.index(theme) if theme in order else len(order)
 
 
-def _layer(record: dict, index: int) -> dict:
-    manifest = record["manifest"]
+def _layer(record: Record, index: int) -> dict:
+    manifest = record.manifest
     base = {
-        "id": record["id"],
-        "kind": record["kind"],
-        "theme": manifest["theme"],
-        "title": manifest["title"],
-        "nature": manifest["nature"],
-        "version": record["version"],
-        "licence": manifest["licence"],
-        "attribution": manifest["attribution"],
+        "id": record.id,
+        "kind": record.kind,
+        "theme": manifest.theme,
+        "title": manifest.title,
+        "nature": manifest.nature,
+        "version": record.version,
+        "licence": manifest.licence,
+        "attribution": manifest.attribution,
     }
-    if record["kind"] == "raster":
+    if record.kind == "raster":
         return base | _raster_layer(record)
     return base | _vector_layer(record, index)
 
 
-def _raster_layer(record: dict) -> dict:
-    raster = record["rasters"][0]
-    band = raster["bands"][0]
+def _raster_layer(record: Record) -> dict:
+    raster = record.raster
+    band = raster.bands[0]
     stops = raster_stops(record)
     return {
-        "bbox": raster["bbox"],
-        "tiles": f"/tiles/{record['id']}/{record['version']}/values/{{z}}/{{x}}/{{y}}.png",
-        "legend": {"type": "ramp", "unit": band.get("unit") or "",
+        "bbox": list(raster.bbox),
+        "tiles": f"/tiles/{record.id}/{record.version}/values/{{z}}/{{x}}/{{y}}.png",
+        "legend": {"type": "ramp", "unit": band.unit or "",
                    "stops": [[value, hex_colour(colour)] for value, colour in stops],
-                   "minimum": band["statistics"]["minimum"],
-                   "maximum": band["statistics"]["maximum"]},
+                   "minimum": band.statistics.minimum,
+                   "maximum": band.statistics.maximum},
     }
 
 
-def _vector_layer(record: dict, index: int) -> dict:
-    facts = record["vector"]
-    style = portal_config().get("vectors", {}).get(record["id"], {})
+def _vector_layer(record: Record, index: int) -> dict:
+    facts = record.vector
+    style = portal_config().get("vectors", {}).get(record.id, {})
     legend: dict = {"type": "colour", "colour": style.get("colour", PALETTE[index % len(PALETTE)])}
-    if style.get("category") in facts["fields"]:
+    if style.get("category") in facts.fields:
         legend = {"type": "category", "property": style["category"],
                   "colours": style.get("colours", {}), "other": "#888888"}
     return {
-        "bbox": facts["bbox"],
-        "geometry": facts["geometry_type"],
-        "feature_count": facts["feature_count"],
-        "fields": list(facts["fields"]),
-        "id_field": record["manifest"].get("id_field"),
-        "source_layer": record["id"],
-        "tiles": f"/tiles/{record['id']}/{record['version']}/{{z}}/{{x}}/{{y}}.mvt",
+        "bbox": list(facts.bbox),
+        "geometry": facts.geometry_type,
+        "feature_count": facts.feature_count,
+        "fields": list(facts.fields),
+        "id_field": record.manifest.id_field,
+        "source_layer": record.id,
+        "tiles": f"/tiles/{record.id}/{record.version}/{{z}}/{{x}}/{{y}}.mvt",
         "maxzoom": vector_tiles.MAX_ZOOM,
         "legend": legend,
     }
 
 
-def basemap(records: list[dict]) -> dict:
+def basemap(records: list[Record]) -> dict:
     """The basemap's parts that are published: relief tiles, outline layer, place labels."""
     settings_ = portal_config().get("basemap", {})
-    by_id = {r["id"]: r for r in records}
+    by_id = {r.id: r for r in records}
     relief = by_id.get(settings_.get("relief"))
     outline = by_id.get(settings_.get("boundary"))
     places = by_id.get(settings_.get("places"))
     return {
-        "relief": None if relief is None or relief["kind"] != "raster" else
-        f"/tiles/{relief['id']}/{relief['version']}/relief/{{z}}/{{x}}/{{y}}.png",
-        "outline": None if outline is None or outline["kind"] != "vector" else
-        {"tiles": f"/tiles/{outline['id']}/{outline['version']}/{{z}}/{{x}}/{{y}}.mvt",
-         "source_layer": outline["id"]},
-        "places": None if places is None or places["kind"] != "vector" else
-        {"url": f"/ogc/collections/{places['id']}/items?f=json&limit=1000"
+        "relief": None if relief is None or relief.kind != "raster" else
+        f"/tiles/{relief.id}/{relief.version}/relief/{{z}}/{{x}}/{{y}}.png",
+        "outline": None if outline is None or outline.kind != "vector" else
+        {"tiles": f"/tiles/{outline.id}/{outline.version}/{{z}}/{{x}}/{{y}}.mvt",
+         "source_layer": outline.id},
+        "places": None if places is None or places.kind != "vector" else
+        {"url": f"/ogc/collections/{places.id}/items?f=json&limit=1000"
                 f"&properties={settings_.get('place_name', 'name')},"
                 f"{settings_.get('place_rank', 'population')}",
          "name": settings_.get("place_name", "name"),

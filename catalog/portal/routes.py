@@ -12,6 +12,8 @@ import rasterio
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
 from catalog import __version__, settings
+from catalog.core.languages import FALLBACK_LANGUAGE
+from catalog.core.record import Record
 from catalog.portal import dataset_page, i18n, layers, tiles, vector_tiles
 from catalog.store import CatalogStore
 from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
@@ -22,6 +24,11 @@ RASTER_STYLES = ("relief", "values")
 def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
     portal = Blueprint("portal", __name__)
     tile_cache = TileCache(store.home, max_bytes_from_environment())
+
+    @portal.context_processor
+    def languages() -> dict:
+        """Every page's language switch (templates/portal/base.html)."""
+        return {"languages": i18n.LANGUAGES}
 
     @portal.get("/")
     def index():
@@ -70,7 +77,7 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         if style not in RASTER_STYLES:
             abort(404, description=f"no tile style {style!r}; styles are {list(RASTER_STYLES)}")
         tile = _tile(z, x, y, tiles.MAX_ZOOM)
-        path = store.version_dir(dataset_id, version) / record["assets"][0]["file"]
+        path = store.assets.local_path(record, record.raster.asset)
         if style == "relief":
             render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
         else:
@@ -85,10 +92,10 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         _no_parameters()
         record = _released(store, dataset_id, version, "vector")
         tile = _tile(z, x, y, vector_tiles.MAX_ZOOM)
-        path = store.version_dir(dataset_id, version) / f"{dataset_id}.gpkg"
+        path = store.assets.local_path(record, record.asset("geopackage"))
 
         def render() -> bytes | None:
-            encoded, _ = vector_tiles.render_mvt(path, record["vector"]["table"], dataset_id, tile)
+            encoded, _ = vector_tiles.render_mvt(path, record.vector.table, dataset_id, tile)
             return encoded or None
 
         answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, "mvt", z, x, y), tile,
@@ -104,10 +111,9 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
             abort(404, description=f"no published dataset {dataset_id!r}")
         record = _released(store, dataset_id, release.datasets[dataset_id], "raster")
         lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
-        path = store.version_dir(dataset_id, record["version"]) / record["assets"][0]["file"]
-        return jsonify(dataset=dataset_id, version=record["version"], lon=lon, lat=lat,
-                       value=_sample(path, lon, lat),
-                       unit=record["rasters"][0]["bands"][0].get("unit"))
+        path = store.assets.local_path(record, record.raster.asset)
+        return jsonify(dataset=dataset_id, version=record.version, lon=lon, lat=lat,
+                       value=_sample(path, lon, lat), unit=record.raster.bands[0].unit)
 
     return portal
 
@@ -117,7 +123,8 @@ def _page_language() -> str:
     requested = request.args.get("lang")
     if requested is not None and requested not in i18n.LANGUAGES:
         abort(400, description=f"lang: expected one of {list(i18n.LANGUAGES)}, got {requested!r}")
-    return requested or request.accept_languages.best_match(i18n.LANGUAGES, default="en")
+    return requested or request.accept_languages.best_match(i18n.LANGUAGES,
+                                                            default=FALLBACK_LANGUAGE)
 
 
 def _only_parameters(*allowed: str) -> None:
@@ -130,7 +137,7 @@ def _no_parameters() -> None:
     _only_parameters()
 
 
-def _released(store: CatalogStore, dataset_id: str, version: int, kind: str) -> dict:
+def _released(store: CatalogStore, dataset_id: str, version: int, kind: str) -> Record:
     """The record of the live version: tiles of a version taken down are 404."""
     live = store.live_version(dataset_id)
     if live is None:
@@ -139,8 +146,8 @@ def _released(store: CatalogStore, dataset_id: str, version: int, kind: str) -> 
         abort(404, description=f"{dataset_id} version {version} is not public; the live "
                                f"version is {live}")
     record = store.record(dataset_id, version)
-    if record["kind"] != kind:
-        abort(404, description=f"{dataset_id} is a {record['kind']} dataset, not {kind}")
+    if record.kind != kind:
+        abort(404, description=f"{dataset_id} is a {record.kind} dataset, not {kind}")
     return record
 
 

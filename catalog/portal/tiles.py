@@ -24,6 +24,7 @@ from rasterio.io import MemoryFile
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
 
+from catalog.core.record import Record
 from catalog.store.tile_cache import TileCache, TileKey
 
 TILE_SIZE = 256
@@ -238,10 +239,9 @@ ANSWERS = {
 }
 
 
-def layer_extent(record: dict) -> tuple[float, float, float, float]:
+def layer_extent(record: Record) -> tuple[float, float, float, float]:
     """A published layer's extent in WGS 84 longitude/latitude (from its record)."""
-    facts = record["vector"] if record["kind"] == "vector" else record["rasters"][0]
-    west, south, east, north = facts["bbox"]
+    west, south, east, north = record.bbox
     # Records round coordinates to 7 decimals: widen by more than that, never clip an edge.
     return west - EXTENT_PAD, south - EXTENT_PAD, east + EXTENT_PAD, north + EXTENT_PAD
 

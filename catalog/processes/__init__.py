@@ -20,17 +20,13 @@ PROCESSORS = {
     "coverage-statistics": "catalog.processes.coverage_statistics.CoverageStatisticsProcessor",
     "zonal-statistics": "catalog.processes.zonal_statistics.ZonalStatisticsProcessor",
 }
-# The published layers (sample dataset ids, datasets/*.yaml) each process reads.
+# The layers each process reads, by the role their manifests give them (catalog.manifest
+# ROLES, docs/manifest.md), never by dataset id; "rasters" is every live raster.
 NEEDS = {
-    "site-screening": ("elevation", "slope", "mobile-coverage", "settlements", "airports",
-                       "boundary"),
-    "coverage-statistics": ("elevation", "slope", "mobile-coverage", "settlements",
-                            "boundary"),
+    "site-screening": ("elevation", "slope", "coverage", "settlements", "airports", "boundary"),
+    "coverage-statistics": ("elevation", "slope", "coverage", "settlements", "boundary"),
     "zonal-statistics": ("boundary", "rasters"),
 }
-LAYER_DATASETS = {"elevation": "elevation", "slope": "slope", "settlements": "settlements",
-                  "airports": "airports", "mobile-coverage": "mobile-coverage",
-                  "boundary": "kyrgyzstan-boundary"}
 JOB_MANAGER = "catalog.processes.jobs.SQLiteJobManager"
 
 
@@ -50,21 +46,24 @@ def process_resources(store: CatalogStore, taken: set[str] = frozenset()) -> dic
 
 
 def layer_paths(store: CatalogStore) -> dict:
-    """Paths of the live files the processes read: one per layer, and every raster."""
-    paths: dict = {"rasters": {}}
-    by_dataset = {dataset: layer for layer, dataset in LAYER_DATASETS.items()}
+    """Paths of the live files the processes read: one per role, and every raster.
+
+    {role: path, ..., "rasters": {dataset id: {path, version, unit}}, "datasets": {role:
+    dataset id}} (the processes name the dataset they used in their notes).
+    """
+    paths: dict = {"rasters": {}, "datasets": {}}
     for record in store.current_records():
-        folder = store.version_dir(record["id"], record["version"])
-        if record["kind"] == "raster":
-            raster = record["rasters"][0]
-            path = str(folder / raster["asset"]["file"])
-            paths["rasters"][record["id"]] = {
-                "path": path, "version": record["version"],
-                "unit": raster["bands"][0].get("unit") if raster.get("bands") else None}
+        if record.kind == "raster":
+            raster = record.raster
+            path = str(store.assets.local_path(record, raster.asset))
+            paths["rasters"][record.id] = {
+                "path": path, "version": record.version,
+                "unit": raster.bands[0].unit if raster.bands else None}
         else:
-            path = str(folder / f"{record['id']}.gpkg")
-        if record["id"] in by_dataset:
-            paths[by_dataset[record["id"]]] = path
+            path = str(store.assets.local_path(record, record.asset("geopackage")))
+        if record.role is not None:  # one live dataset per role (catalog.publish)
+            paths[record.role] = path
+            paths["datasets"][record.role] = record.id
     return paths
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
 from catalog.processes import inputs, layers
 from catalog.processes.base import (
     AREA_INPUT,
@@ -102,11 +103,12 @@ class CoverageStatisticsProcessor(CatalogProcessor):
         rows = region_rows(paths) if include_regions else []
         budget.check("regions")
         result: dict[str, Any] = {}
+        notes = _notes(include_regions, paths["datasets"]["coverage"])
         if "table" in wanted:
-            result["table"] = {"area": area_row, "regions": rows,
-                               "notes": _notes(include_regions)}
+            result["table"] = {"area": area_row, "regions": rows, "notes": notes}
         if "features" in wanted:
-            result["features"] = _features(area, area_row, regions, rows, include_regions)
+            result["features"] = _features(area, area_row, regions, rows, include_regions,
+                                           notes)
         return result
 
 
@@ -114,15 +116,15 @@ def area_statistics(paths: dict, area: inputs.Area, regions: RegionSet) -> dict[
     """The row for the requested area (a drawn area, a region or the whole country)."""
     if area.kind == "country":
         return dict(_country_row(paths["settlements"], paths["boundary"], paths["elevation"],
-                                 paths["slope"], paths["mobile-coverage"]))
+                                 paths["slope"], paths["coverage"]))
     if area.kind == "region":
         return dict(next(r for r in region_rows(paths) if r["region"] == area.region))
-    people = _settlement_classes(paths["settlements"], paths["mobile-coverage"])
+    people = _settlement_classes(paths["settlements"], paths["coverage"])
     places = layers.places(paths["settlements"])
     inside = shapely.intersects_xy(area.requested, places.lon, places.lat)
     row = {"region": None, "name": "area", "outline": "requested"}
     row.update(_people(people, places, inside))
-    row.update(_areas(area.geometry, layers.coverage_polygons(paths["mobile-coverage"])))
+    row.update(_areas(area.geometry, layers.coverage_polygons(paths["coverage"])))
     row.update(_terrain_means(paths, area.geometry))
     return row
 
@@ -143,7 +145,7 @@ def _country_row(settlements: str, boundary: str, elevation: str, slope: str,
 def region_rows(paths: dict) -> list[dict[str, Any]]:
     return [dict(r) for r in _region_rows(paths["settlements"], paths["boundary"],
                                           paths["elevation"], paths["slope"],
-                                          paths["mobile-coverage"])]
+                                          paths["coverage"])]
 
 
 @layers.cached(maxsize=2)
@@ -159,8 +161,10 @@ def _region_rows(settlements: str, boundary: str, elevation: str, slope: str,
     means = _region_means(regions, terrain)
     rows = []
     for index, region in enumerate(regions.regions):
-        row = {"region": region.code, "name": region.names["en"], "name_ru": region.names["ru"],
-               "name_ky": region.names["ky"], "outline": "derived-approximate"}
+        row = {"region": region.code, "name": region.names[FALLBACK_LANGUAGE],
+               **{f"name_{lang}": region.names[lang] for lang in LANGUAGES
+                  if lang != FALLBACK_LANGUAGE},
+               "outline": "derived-approximate"}
         row.update(_people(people, places, codes == region.code))
         row.update(_areas(region.outline, polygons))
         row.update(means[index + 1])
@@ -203,7 +207,7 @@ def _areas(geometry: BaseGeometry, polygons: dict[str, BaseGeometry]) -> dict[st
 
 
 def _terrain_means(paths: dict, geometry: BaseGeometry) -> dict[str, Any]:
-    terrain = layers.terrain(paths["elevation"], paths["slope"], paths["mobile-coverage"])
+    terrain = layers.terrain(paths["elevation"], paths["slope"], paths["coverage"])
     window = layers.window_of(geometry.bounds, terrain.grid, terrain.width, terrain.height)
     if window.cells > MAX_WINDOW_CELLS:
         raise inputs.InvalidInput("area: too large for this grid")
@@ -233,7 +237,7 @@ def _region_means(regions: RegionSet, terrain: layers.Terrain) -> dict[int, dict
 
 
 def _features(area: inputs.Area, area_row: dict, regions: RegionSet, rows: list[dict],
-              include_regions: bool) -> dict[str, Any]:
+              include_regions: bool, notes: dict[str, str]) -> dict[str, Any]:
     items = []
     if area.kind != "region" or not include_regions:
         items.append(feature(area.geometry, dict(area_row, role="area",
@@ -244,8 +248,7 @@ def _features(area: inputs.Area, area_row: dict, regions: RegionSet, rows: list[
         role = "area" if area.kind == "region" and area.region == region.code else "region"
         title = f"{region.names['en']} (approximate outline)"
         items.append(feature(region.outline, dict(row, role=role, title=title), region.code))
-    return feature_collection(items, title="Mobile coverage statistics",
-                              notes=_notes(include_regions))
+    return feature_collection(items, title="Mobile coverage statistics", notes=notes)
 
 
 def _area_title(area: inputs.Area, regions: RegionSet) -> str:
@@ -254,9 +257,9 @@ def _area_title(area: inputs.Area, regions: RegionSet) -> str:
     return "Kyrgyzstan" if area.kind == "country" else "Requested area (inside Kyrgyzstan)"
 
 
-def _notes(include_regions: bool) -> dict[str, str]:
+def _notes(include_regions: bool, coverage_dataset: str) -> dict[str, str]:
     notes = {
-        "coverage": "modelled estimate (dataset mobile-coverage): 4G = 4G and 3G, 3G = 3G "
+        "coverage": f"modelled estimate (dataset {coverage_dataset}): 4G = 4G and 3G, 3G = 3G "
                     "only, none elsewhere",
         "settlements": "region and country figures from the settlements' region attribute; "
                        "a drawn area counts the settlements whose point lies inside it",

@@ -17,6 +17,7 @@ import shapely
 from rasterio import features
 from shapely.geometry.base import BaseGeometry
 
+from catalog.core.languages import LANGUAGES
 from catalog.processes import layers
 
 OUTLINE_METHOD = ("derived, approximate: Voronoi cells of the GeoNames settlements, dissolved "
@@ -27,7 +28,7 @@ OUTLINE_METHOD = ("derived, approximate: Voronoi cells of the GeoNames settlemen
 @dataclass(frozen=True)
 class Region:
     code: str  # ISO 3166-2, e.g. KG-C
-    names: dict[str, str]  # en, ru, ky
+    names: dict[str, str]  # language (catalog.core.languages) -> name
     outline: BaseGeometry  # approximate (OUTLINE_METHOD), in degrees
     outline_area_km2: float
 
@@ -52,7 +53,7 @@ def region_set(settlements_path: str, boundary_path: str, elevation_path: str) -
         outline = shapely.make_valid(layers.from_grid_projection(projected)).intersection(country)
         outline = shapely.normalize(_polygonal(outline))
         first = places.properties[members[0]]
-        names = {lang: first.get(f"region_{lang}") or code for lang in ("en", "ru", "ky")}
+        names = {lang: first.get(f"region_{lang}") or code for lang in LANGUAGES}
         regions.append(Region(code, names, outline, layers.geodesic_area_km2(outline)))
     info = layers.raster_info(elevation_path)
     labelled = features.rasterize(

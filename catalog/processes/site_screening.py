@@ -222,7 +222,7 @@ class Cells:
 
 
 def screen(paths: dict, area: inputs.Area, criteria: Criteria, budget: Budget) -> dict:
-    terrain = layers.terrain(paths["elevation"], paths["slope"], paths["mobile-coverage"])
+    terrain = layers.terrain(paths["elevation"], paths["slope"], paths["coverage"])
     window = layers.window_of(area.geometry.bounds, terrain.grid, terrain.width, terrain.height)
     if window.cells > MAX_CELLS:
         raise inputs.InvalidInput(f"area: spans {window.cells:,} cells; at most {MAX_CELLS:,}")
@@ -250,7 +250,7 @@ def screen(paths: dict, area: inputs.Area, criteria: Criteria, budget: Budget) -
         criteria=_criteria_echo(criteria, area),
         numberMatched=len(ranked), numberReturned=len(items),
         cells_suitable=int(cells.index.size),
-        notes=_notes(criteria))
+        notes=_notes(criteria, paths["datasets"]["coverage"]))
 
 
 def _suitable_cells(terrain: layers.Terrain, window: layers.Window, area: inputs.Area,
@@ -475,7 +475,7 @@ def _criteria_echo(criteria: Criteria, area: inputs.Area) -> dict[str, Any]:
     return echo
 
 
-def _notes(criteria: Criteria) -> dict[str, str]:
+def _notes(criteria: Criteria, coverage_dataset: str) -> dict[str, str]:
     return {
         "cells": "DEM cells (15 arc-seconds); a cell is in the area when its centre is",
         "score": "mean over the candidate's cells of the weighted terms slope "
@@ -484,5 +484,5 @@ def _notes(criteria: Criteria) -> dict[str, str]:
         "reach_km": "settlement {:g}, airport {:g}".format(*_reach_km(criteria)),
         "distances": "cells: equidistant conic grid projection (within 0.05 % of geodesic); "
                      "site to settlement/airport: geodesic (WGS84)",
-        "coverage": "modelled estimate (dataset mobile-coverage)",
+        "coverage": f"modelled estimate (dataset {coverage_dataset})",
     }

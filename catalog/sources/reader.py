@@ -19,9 +19,8 @@ import socket
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from catalog.convert import Asset
+from catalog.core.record import Asset, RasterFacts, VectorFacts
 from catalog.problems import Problem
 from catalog.sources import sandbox
 from catalog.sources.archives import ArchiveRefused, ZipLimits, safe_members
@@ -38,10 +37,6 @@ from catalog.sources.uploads import (
     stage,
 )
 from catalog.sources.vector import VectorInfo, inspect_vector
-
-if TYPE_CHECKING:
-    from catalog.convert.raster import RasterFacts
-    from catalog.convert.vector import VectorFacts
 
 # The converters are imported where used: a child that only stages or inspects a file should
 # not pay for loading them.
@@ -98,15 +93,14 @@ def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
     """convert_vector in the isolated reader (writes into out_dir only); then, here, the
     stored feature text of the GeoPackage it wrote (GDAL's file, read with SQLite as the
     server reads it on every request: catalog/gpkg/feature_text.py)."""
-    from catalog.convert.vector import VectorFacts, table_name, write_stored_feature_text
+    from catalog.convert.vector import table_name, write_stored_feature_text
 
     args = {"info": {**dataclasses.asdict(info), "path": str(info.path)},
             "dataset_id": dataset_id, "out_dir": str(out_dir), "id_field": id_field}
     data = run_task("convert_vector", args, read=source_files(info.path), write=[out_dir])
     with _malformed_answer():
-        facts = data["facts"]
-        facts["bbox"] = tuple(facts["bbox"])
-        assets, facts = [_asset(a) for a in data["assets"]], VectorFacts(**facts)
+        assets = [_asset(a) for a in data["assets"]]
+        facts = VectorFacts.from_json(data["facts"])
     write_stored_feature_text(out_dir / f"{dataset_id}.gpkg", table_name(dataset_id), id_field)
     return assets, facts
 
@@ -114,14 +108,10 @@ def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
 def convert_raster_source(source: Path, item_id: str, out_dir: Path,
                           unit: str | None) -> tuple[Asset, RasterFacts]:
     """convert_raster in the isolated reader (writes into out_dir only)."""
-    from catalog.convert.raster import RasterFacts
-
     args = {"source": str(source), "item_id": item_id, "out_dir": str(out_dir), "unit": unit}
     data = run_task("convert_raster", args, read=source_files(source), write=[out_dir])
-    facts = data["facts"]
-    for key in ("bbox", "shape", "transform", "bands"):
-        facts[key] = tuple(facts[key])
-    return _asset(data["asset"]), RasterFacts(**facts)
+    with _malformed_answer():
+        return _asset(data["asset"]), RasterFacts.from_json(data["facts"])
 
 
 def probe_isolation(paths: list[Path], host: str, port: int) -> dict:
@@ -167,7 +157,7 @@ def _malformed_answer():
 def _asset(data: dict) -> Asset:
     if "/" in data["file"] or data["file"].startswith("."):
         raise ReaderFailed("the reader named an output file outside its folder")
-    return Asset(**{**data, "roles": tuple(data["roles"])})
+    return Asset.from_json(data)
 
 
 # -- the tasks (child side) ----------------------------------------------------------------
@@ -211,7 +201,7 @@ def _task_convert_vector(args: dict) -> dict:
     _require_safe(info.path)
     assets, facts = convert_vector(info, args["dataset_id"], Path(args["out_dir"]),
                                    args["id_field"], feature_text=False)
-    return {"assets": [a.as_dict() for a in assets], "facts": dataclasses.asdict(facts)}
+    return {"assets": [a.as_json() for a in assets], "facts": facts.as_json()}
 
 
 def _task_convert_raster(args: dict) -> dict:
@@ -220,7 +210,7 @@ def _task_convert_raster(args: dict) -> dict:
     source = Path(args["source"])
     _require_safe(source)
     asset, facts = convert_raster(source, args["item_id"], Path(args["out_dir"]), args["unit"])
-    return {"asset": asset.as_dict(), "facts": dataclasses.asdict(facts)}
+    return {"asset": asset.as_json(), "facts": facts.as_json()}
 
 
 def _task_probe(args: dict) -> dict:

@@ -13,6 +13,8 @@ import copy
 from typing import Any
 from urllib.parse import quote
 
+from catalog.core.assets import AssetLocator
+from catalog.core.record import Record
 from catalog.stac import VIRTUAL_ROOT, build_collection
 
 STRUCTURAL_RELS = frozenset({"self", "root", "parent", "collection", "item", "items", "child"})
@@ -20,9 +22,9 @@ JSON = "application/json"
 GEOJSON = "application/geo+json"
 
 
-def dataset_documents(record: dict) -> tuple[dict, list[dict]]:
+def dataset_documents(record: Record, assets: AssetLocator) -> tuple[dict, list[dict]]:
     """The collection and item dictionaries of one published dataset version."""
-    collection = build_collection(record)
+    collection = build_collection(record, assets)
     items = [_stored(item.to_dict(include_self_link=False, transform_hrefs=False))
              for item in collection.get_items()]
     return _stored(collection.to_dict(include_self_link=False, transform_hrefs=False)), items

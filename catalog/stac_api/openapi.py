@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from catalog import __version__
+from catalog.core.languages import listed
 
 ERROR = {"description": "a parameter or the body is unknown or malformed; the JSON message "
                         "names it",
@@ -33,7 +34,7 @@ def document(root: str, max_limit: int) -> dict:
         _param("filter-crs", "only http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
         _param("sortby", "comma-separated fields, '-' for descending: -properties.datetime"),
         _param("fields", "comma-separated fields to include, '-' prefix to exclude"),
-        _param("q", "free text over titles, descriptions and keywords (en, ru, ky); "
+        _param("q", f"free text over titles, descriptions and keywords ({listed()}); "
                     "comma-separated terms are OR-ed"),
         _param("token", "page token from a next link"),
     ]

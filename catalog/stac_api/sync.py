@@ -40,7 +40,8 @@ def update(store: CatalogStore, backend: StacBackend, release: Release | None) -
         held = backend.indexed_versions()
         changed = sorted(d for d, v in live.items() if held.get(d) != v)
         removed = sorted(set(held) - set(live))
-        upserts = [(d, live[d], *dataset_documents(store.record(d, live[d]))) for d in changed]
+        upserts = [(d, live[d], *dataset_documents(store.record(d, live[d]), store.assets))
+                   for d in changed]
         if backend.apply(number, upserts, removed, expected_release=indexed):
             return True
     raise RuntimeError("the STAC index kept changing under this update")

@@ -176,7 +176,7 @@ def get_dataset(home: Path, store: CatalogStore, user: User | None, dataset_id: 
         if draft is not None:
             view["draft"] = _draft_view(connection, home, draft)
     if live is not None:
-        view["title"] = store.record(dataset_id, live)["manifest"]["title"]
+        view["title"] = store.record(dataset_id, live).manifest.title
     return view
 
 

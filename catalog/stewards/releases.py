@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from catalog import publish as pipeline
+from catalog.core.record import MANIFEST_FILE
 from catalog.problems import PublishError, ValidationFailed
 from catalog.sources.isolation import ReaderUnavailable
 from catalog.stewards.access import in_scope, owner, require_scope
@@ -99,12 +100,12 @@ def list_versions(home: Path, store: CatalogStore, user: User | None, dataset_id
         base = f"/api/datasets/{dataset_id}/versions/{version}/files"
         listing.append({
             "version": version, "live": version == live,
-            "published_at": record["published_at"], "source_file": record["source_file"],
+            "published_at": record.published, "source_file": record.source_file,
             "published_by": published_by.get(version),
-            "files": [{"file": a["file"], "size": a["size"], "checksum": a["checksum"],
-                       "media_type": a["media_type"], "href": f"{base}/{a['file']}"}
-                      for a in record["assets"]]
-            + [{"file": "manifest.yaml", "href": f"{base}/manifest.yaml"}],
+            "files": [{"file": a.file, "size": a.size, "checksum": a.checksum,
+                       "media_type": a.media_type, "href": f"{base}/{a.file}"}
+                      for a in record.assets]
+            + [{"file": MANIFEST_FILE, "href": f"{base}/{MANIFEST_FILE}"}],
         })
     return {"dataset": dataset_id, "live_version": live, "versions": listing}
 
@@ -124,11 +125,10 @@ def version_file(home: Path, store: CatalogStore, user: User | None, dataset_id:
         if version not in released_versions(store, dataset_id):
             raise NotFound(f"{dataset_id} has no released version {version}")
     record = store.record(dataset_id, version)
-    files = {a["file"]: a["media_type"] for a in record["assets"]}
-    files["manifest.yaml"] = "application/yaml"
+    files = record.files()
     if filename not in files:
         raise NotFound(f"{dataset_id} version {version} has no file {filename!r}")
-    return store.version_dir(dataset_id, version) / filename, files[filename], public
+    return store.assets.local_path(record, filename), files[filename], public
 
 
 def rollback(home: Path, store: CatalogStore, user: User | None, dataset_id: str,

@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalog.core.record import RECORD_FILE, Record, read_record
+from catalog.store.assets import LocalAssets
 from catalog.store.files import atomic_write, fsync_path, fsync_tree
 
 STAGING_PREFIX = ".staging-"
@@ -64,6 +66,8 @@ class CatalogStore:
 
     def __init__(self, home: str | Path):
         self.home = Path(home).resolve()
+        # A version's files, for clients (URLs) and the server (paths, byte ranges).
+        self.assets = LocalAssets(self.version_dir)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -103,12 +107,17 @@ class CatalogStore:
         return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
     def version_dir(self, dataset_id: str, version: int) -> Path:
+        """A version's folder (the store's layout: others reach its files through `assets`)."""
         return self.home / "datasets" / dataset_id / str(version)
 
-    def record(self, dataset_id: str, version: int) -> dict:
-        return json.loads((self.version_dir(dataset_id, version) / "record.json").read_text())
+    def has_version_folder(self, dataset_id: str, version: int) -> bool:
+        return self.version_dir(dataset_id, version).exists()
 
-    def current_records(self) -> list[dict]:
+    def record(self, dataset_id: str, version: int) -> Record:
+        """The version's record (catalog.core.record); FileNotFoundError if there is none."""
+        return read_record(self.version_dir(dataset_id, version) / RECORD_FILE)
+
+    def current_records(self) -> list[Record]:
         """Records of every live dataset version, ordered by dataset id."""
         release = self.current()
         if release is None:

@@ -122,7 +122,8 @@ export function screeningView(collection, onPick) {
 
 export function regionName(row) {
   const language = currentLanguage();
-  return (language === "ru" && row.name_ru) || (language === "ky" && row.name_ky) || row.name || row.region;
+  // Rows carry name (English) and name_<language> for the others (coverage-statistics).
+  return row[`name_${language}`] || row.name || row.region;
 }
 
 function classRows(row) {

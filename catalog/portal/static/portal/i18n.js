@@ -1,4 +1,4 @@
-// Interface strings (ky/ru/en) from the page's data, and re-labelling the page on a switch.
+// Interface strings (in the page's languages) from the page's data, and re-labelling the page on a switch.
 
 let strings = {};
 let language = "en";
@@ -20,7 +20,7 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
-/** A metadata text in the current language from an {en, ru, ky} object (English fallback). */
+/** A metadata text in the current language from a {language: text} object (English fallback). */
 export function pick(texts) {
   if (texts == null) return "";
   if (typeof texts === "string") return texts;

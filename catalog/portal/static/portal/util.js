@@ -21,8 +21,8 @@ export function el(tag, attributes = {}, ...children) {
 
 export function formatNumber(value, language) {
   if (typeof value !== "number") return String(value);
-  const locale = { ky: "ky-KG", ru: "ru-RU", en: "en-GB" }[language] || "en-GB";
-  return value.toLocaleString(locale, { maximumFractionDigits: 2 });
+  // The page's language code is enough: no country formats these numbers differently.
+  return value.toLocaleString(language || "en", { maximumFractionDigits: 2 });
 }
 
 /** An absolute URL for a same-origin path (tile templates keep their {z}/{x}/{y} as is). */
