@@ -436,7 +436,7 @@ def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) 
         f"published GeoPackage for both ({figures.gpkg.stat().st_size / 1e6:.0f} MB; stock reads "
         "a byte-identical copy, as SpatiaLite opens it read-write). Ours also reads the feature "
         f"text stored at publish time ({_stored_text_mb(figures.gpkg):.0f} MB, "
-        "catalog/convert/feature_text.py).  ",
+        "catalog/gpkg/feature_text.py).  ",
         f"Load: wrk, {CONNECTIONS} connections, {WRK_THREADS} threads, {args.duration} s per row, "
         f"127.0.0.1, timeout 30 s, in turns of {SLICE_S} s alternating between the servers (a "
         "fresh server per turn, killed after it; percentiles from the merged latency "

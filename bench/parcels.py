@@ -32,7 +32,7 @@ import rasterio
 import shapely
 from shapely.geometry import shape
 
-from catalog.convert.gpkg_bulk import BulkLoader
+from catalog.gpkg import BulkLoader
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "datasets" / "sources"

@@ -30,13 +30,10 @@ from pygeofilter.parsers.cql2_json import parse as parse_json
 from pygeofilter.parsers.cql2_text import parse as parse_text
 from shapely.geometry import mapping, shape
 
-from catalog.convert.gpkg_bulk import index_columns
-from catalog.ogc.providers.geopackage import (
-    GeoPackageProvider,
-    geojson_geometries,
-    gpkg_to_shapely,
-    parse_gpkg_header,
-)
+from catalog.gpkg import decode as gpkg_to_shapely
+from catalog.gpkg import geojson_geometries, index_columns
+from catalog.gpkg import read_header as parse_gpkg_header
+from catalog.ogc.providers.geopackage import GeoPackageProvider
 
 PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
 N = 320
@@ -1010,7 +1007,7 @@ def test_without_rtree_index(gpkg: str, tmp_path) -> None:
     with sqlite3.connect(copy) as conn:
         conn.execute("DROP TABLE rtree_places_geom")
     p = make(copy)
-    assert p.schema.rtree is None
+    assert p.layer.schema.rtree is None
     box = (71, 40, 75, 42)
     expected = ref_ids(
         lambda f: f["geometry"] is not None and f["geometry"].intersects(shapely.box(*box))
@@ -1164,7 +1161,7 @@ def test_sortby_through_attribute_indexes(
 )
 @given(tree=FILTERS)
 def test_cql2_filters_with_attribute_indexes(indexed: GeoPackageProvider, tree: tuple) -> None:
-    assert indexed._meta.covering_index == "places_attributes_idx"  # counts scan it
+    assert indexed.layer.meta.covering_index == "places_attributes_idx"  # counts scan it
     expected = ref_ids(lambda f: evaluate(tree, f) is True)
     result = everything(indexed, filterq=parse_text(to_text(tree)))
     assert ids(result) == expected, to_text(tree)
@@ -1179,14 +1176,14 @@ def test_few_matches_are_paged_through_the_attribute_index(indexed, provider, te
     """A page needing a large share of a filter's matches finds its keys in the attribute index
     (SQLite's trace shows the statement) and equals the table-scan answer of an unindexed copy."""
     statements: list[str] = []
-    indexed.conn.set_trace_callback(statements.append)
+    indexed.layer.conn.set_trace_callback(statements.append)
     try:
         for offset, limit in ((0, 100), (1, 2), (2, 50)):
             got = indexed.query(filterq=parse_text(text), offset=offset, limit=limit)
             want = provider.query(filterq=parse_text(text), offset=offset, limit=limit)
             assert got == want
     finally:
-        indexed.conn.set_trace_callback(None)
+        indexed.layer.conn.set_trace_callback(None)
     assert any("IN (SELECT" in sql and "INDEXED BY" in sql for sql in statements)
 
 
@@ -1201,7 +1198,7 @@ def test_paging_with_gaps_in_primary_keys(gpkg: str, tmp_path) -> None:
         conn.execute("DELETE FROM places WHERE fid % 7 = 3")
     remaining = [fid for fid in range(1, N + 1) if fid % 7 != 3]
     gappy = make(str(path))
-    assert not gappy._meta.dense
+    assert not gappy.layer.meta.dense
     for offset, limit in [(0, 5), (40, 10), (len(remaining) - 3, 10), (len(remaining), 5)]:
         result = gappy.query(offset=offset, limit=limit, skip_geometry=True)
         assert ids(result) == remaining[offset : offset + limit]
@@ -1231,12 +1228,12 @@ def test_page_geometries_equal_shapely_mapping(wkts: list[str]) -> None:
     assert json.loads(json.dumps(got)) == json.loads(json.dumps(expected))
 
 
-# --- stored feature text (catalog/convert/feature_text.py) ---------------------------------------
+# --- stored feature text (catalog/gpkg/feature_text.py) ------------------------------------------
 
 
 @pytest.fixture()
 def with_feature_text(gpkg: str, tmp_path) -> str:
-    from catalog.convert.feature_text import write_feature_text
+    from catalog.gpkg import write_feature_text
 
     copy = tmp_path / "places.gpkg"
     shutil.copyfile(gpkg, copy)

@@ -1,7 +1,7 @@
 """The bulk GeoPackage paths of the pipeline give what the per-feature fiona paths give.
 
 A GeoPackage source is checked and copied with SQLite and shapely arrays
-(catalog/convert/gpkg_bulk.py); the same features as FlatGeobuf or GeoJSON go through fiona.
+(catalog/gpkg/bulk.py); the same features as FlatGeobuf or GeoJSON go through fiona.
 Problems found, the published GeoPackage (rows, R-tree, extent, counts, triggers) and the
 GeoJSON download must agree.
 """

@@ -14,8 +14,8 @@ from fiona.transform import transform_geom
 from shapely.geometry import shape
 
 from catalog.convert import Asset, describe_file
-from catalog.convert.gpkg_bulk import BulkLoader, index_columns, read_batches
 from catalog.core.record import VectorFacts
+from catalog.gpkg import BulkLoader, index_columns, read_batches, write_feature_text
 from catalog.sources.vector import VectorInfo, open_vector
 
 STORAGE_CRS = "EPSG:4326"
@@ -34,7 +34,8 @@ def convert_vector(
     feature_text: bool = True,
 ) -> tuple[list[Asset], VectorFacts]:
     """Write <id>.gpkg and <id>.geojson into out_dir, reprojected to EPSG:4326, and the stored
-    feature text the API serves whole features from (not a download; feature_text.py)."""
+    feature text the API serves whole features from (not a download;
+    catalog/gpkg/feature_text.py)."""
     table = table_name(dataset_id)
     gpkg = out_dir / f"{dataset_id}.gpkg"
     geometry_type = _storage_geometry_type(info.geometry_types)
@@ -53,10 +54,7 @@ def convert_vector(
 
 
 def write_stored_feature_text(gpkg: Path, table: str, id_field: str | None) -> None:
-    """catalog.convert.feature_text, imported here only: it loads pygeoapi (0.3 s), which a
-    reader process converting an untrusted file does not need."""
-    from catalog.convert.feature_text import write_feature_text
-
+    """Each feature's GeoJSON text beside the GeoPackage (catalog/gpkg/feature_text.py)."""
     write_feature_text(gpkg, table, id_field)
 
 

@@ -10,16 +10,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import math
 import re
+from typing import Any
 
-from flask import Response, jsonify, request
-from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
-from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+from flask import Response, g, jsonify, request
 from werkzeug.datastructures import ImmutableMultiDict, MultiDict
 
+from catalog.core.cql2 import Cql2Error, between_as_pygeofilter_reads, parse_filter
+from catalog.core.parse import (
+    BBox,
+    BBoxError,
+    BBoxRules,
+    DatetimeError,
+    DatetimeRules,
+    parse_bbox,
+    parse_datetime,
+)
 from catalog.ogc.openapi import CQL2_JSON_MEDIA
 from catalog.processes import web as processes_web
 from catalog.safe_parse import UnsafeInput, parse_json
@@ -62,6 +69,26 @@ NOT_PASSED = (f"{FEATURES}-4/",  # no transactions: the store is written only by
 
 WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
 CQL2_JSON_TYPES = CQL2_JSON_MEDIA
+
+# What the edge of /ogc takes as bbox and datetime (catalog/core/parse.py). pygeoapi checks
+# these again after us; ours refuse first, with messages naming the parameter. A box crossing
+# the antimeridian (minx > maxx) is refused here, as every minimum must not exceed its maximum.
+_BBOX_SHAPE = "{param}: {value!r} must be 4 or 6 comma-separated finite numbers"
+_BBOX_ORDER = ("{param}: {value!r}: each minimum must not exceed its maximum "
+               "(minx,miny,maxx,maxy)")
+BBOX_RULES = BBoxRules(messages={
+    "number": "{param}: {value!r} must be 4 or 6 comma-separated numbers",
+    "count": _BBOX_SHAPE, "finite": _BBOX_SHAPE,
+    "y_order": _BBOX_ORDER, "x_order": _BBOX_ORDER, "z_order": _BBOX_ORDER,
+})
+# ISO 8601 as Python reads it, 'Z' read as '+00:00'; a lone '' or '..' is left to pygeoapi
+# (which refuses it), '/' and '../..' are refused; the order of the ends is the provider's.
+_DATETIME_FORM = "{param}: {value!r} must be an RFC 3339 instant or an interval start/end"
+DATETIME_RULES = DatetimeRules(
+    z_offset=True, strip=False, lone_open=True, forms_refused=("/", "../.."), ordered=False,
+    messages={"form": _DATETIME_FORM, "slashes": _DATETIME_FORM,
+              "instant": "{param}: {item!r} is not an RFC 3339 date or date-time"},
+)
 
 
 def refuse_writes() -> Response | None:
@@ -124,13 +151,13 @@ def normalise_request() -> Response | None:
             document = parse_json(text, "filter")
         except UnsafeInput as err:
             return _bad_request(f"{err} (filter-lang=cql2-json)")
-        request._cached_data = json.dumps(_cql2_json_for_pygeofilter(document)).encode()
+        request._cached_data = json.dumps(between_as_pygeofilter_reads(document)).encode()
     elif request.method == "POST" and ITEMS_PATH.match(request.path):
         problem = _items_post_problem()
         if problem is not None:
             return problem
         document = parse_json(request.get_data(), "request body")  # checked just above
-        request._cached_data = json.dumps(_cql2_json_for_pygeofilter(document)).encode()
+        request._cached_data = json.dumps(between_as_pygeofilter_reads(document)).encode()
     if changed:
         request.args = ImmutableMultiDict(args)
     return None
@@ -153,20 +180,6 @@ def _items_post_problem() -> Response | None:
         return _bad_request("request body: a CQL2 JSON filter is a JSON object such as "
                             '{"op": "=", "args": [{"property": "name"}, "Osh"]}')
     return None
-
-
-def _cql2_json_for_pygeofilter(node):
-    """pygeofilter 0.4 knows only the draft form of between, args [value, [low, high]];
-    CQL2 1.0 writes args [value, low, high]."""
-    if isinstance(node, list):
-        return [_cql2_json_for_pygeofilter(item) for item in node]
-    if not isinstance(node, dict):
-        return node
-    node = {key: _cql2_json_for_pygeofilter(value) for key, value in node.items()}
-    if node.get("op") == "between" and len(node.get("args", [])) == 3:
-        value, low, high = node["args"]
-        node["args"] = [value, [low, high]]
-    return node
 
 
 def negotiate_coverage_format() -> None:
@@ -204,34 +217,39 @@ def invalid_parameter_error(runtime) -> Response | None:
                _datetime_problem(request.args.get("datetime")) or
                _filter_problem(request.args.get("filter"), request.args.get("filter-lang")) or
                _json_filter_problem() or processes_web.request_problem())
-    return _bad_request(problem) if problem else None
+    if problem:
+        return _bad_request(problem)
+    g.ogc_parameters_checked = True
+    return None
 
 
 def _json_filter_problem() -> str | None:
-    """A CQL2 JSON filter (normalised into the body by normalise_request) that won't parse."""
+    """A CQL2 JSON filter (normalised into the body by normalise_request) that won't parse;
+    the parsed filter is kept for the request (`parsed_filter`)."""
     data = getattr(request, "_cached_data", None)
     if not data or not ITEMS_PATH.match(request.path):
         return None
     try:
-        parse_cql2_json(data.decode())
-    except Exception as err:  # pygeofilter raises several exception types
-        detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        return f"filter: not valid CQL2 JSON: {detail}"
+        g.ogc_body_filter = parse_filter(data.decode(), "cql2-json")
+    except Cql2Error as err:
+        return f"filter: not valid CQL2 JSON: {_first_line(err)}"
     return None
 
 
+def _first_line(err: Cql2Error) -> str:
+    """The parser's own first line, as this edge has always shown it."""
+    cause = err.cause if err.cause is not None else err
+    return str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
+
+
 def _bbox_problem(value: str | None) -> str | None:
+    """A bbox this edge refuses; the parsed box is kept for the request (`parsed_bbox`)."""
     if value is None:
         return None
     try:
-        numbers = [float(v) for v in value.split(",")]
-    except ValueError:
-        return f"bbox: {value!r} must be 4 or 6 comma-separated numbers"
-    if len(numbers) not in (4, 6) or not all(math.isfinite(n) for n in numbers):
-        return f"bbox: {value!r} must be 4 or 6 comma-separated finite numbers"
-    half = len(numbers) // 2
-    if any(numbers[i] > numbers[i + half] for i in range(half)):
-        return f"bbox: {value!r}: each minimum must not exceed its maximum (minx,miny,maxx,maxy)"
+        g.ogc_bbox = parse_bbox(value, "bbox", BBOX_RULES)
+    except BBoxError as err:
+        return str(err)
     return None
 
 
@@ -245,31 +263,42 @@ def _bbox_crs_problem() -> str | None:
 def _datetime_problem(value: str | None) -> str | None:
     if value is None:
         return None
-    parts = value.split("/")
-    if len(parts) > 2 or value in ("/", "../.."):
-        return f"datetime: {value!r} must be an RFC 3339 instant or an interval start/end"
-    for part in parts:
-        if part in ("", ".."):
-            continue
-        try:
-            dt.datetime.fromisoformat(part.replace("Z", "+00:00"))
-        except ValueError:
-            return f"datetime: {part!r} is not an RFC 3339 date or date-time"
+    try:
+        parse_datetime(value, "datetime", DATETIME_RULES)
+    except DatetimeError as err:
+        return str(err)
     return None
 
 
 def _filter_problem(text: str | None, language: str | None) -> str | None:
+    """A `filter` query parameter that won't parse; the parsed filter is kept for the request
+    (`parsed_filter`), so it is parsed once."""
     if text is None:
         return None
+    lang = "cql2-json" if language in ("cql2-json", "cql-json") else "cql2-text"
     try:
-        if language in ("cql2-json", "cql-json"):
-            parse_cql2_json(text)
-        else:
-            parse_cql2_text(text)
-    except Exception as err:  # pygeofilter raises lark and ValueError types alike
-        detail = str(err).splitlines()[0][:200] if str(err) else type(err).__name__
-        return f"filter: not valid CQL2 ({language or 'cql2-text'}): {detail}"
+        g.ogc_query_filter = parse_filter(text, lang)
+    except Cql2Error as err:
+        return f"filter: not valid CQL2 ({language or 'cql2-text'}): {_first_line(err)}"
     return None
+
+
+NOT_CHECKED = object()  # what `parsed_filter` and `parsed_bbox` answer outside a checked request
+
+
+def parsed_filter(source: str) -> Any:
+    """The CQL2 filter this request's check parsed: from the `filter` query parameter
+    (source 'query') or from the body (source 'body'); None when there was none."""
+    if not getattr(g, "ogc_parameters_checked", False):
+        return NOT_CHECKED
+    return getattr(g, f"ogc_{source}_filter", None)
+
+
+def parsed_bbox() -> BBox | None | object:
+    """The bbox this request's check parsed (None when there was none)."""
+    if not getattr(g, "ogc_parameters_checked", False):
+        return NOT_CHECKED
+    return getattr(g, "ogc_bbox", None)
 
 
 def _allowed_parameters(runtime, path: str) -> set[str] | None:

@@ -6,7 +6,7 @@ parcels, most of it outside the query (bench/results/features-*). For the plain 
 of a collection served by our GeoPackage provider, this module does the same work with the same
 parts (pygeoapi's own validators and link rules, the same provider query) but writes the page as
 text. Whole features are copied from the GeoJSON text stored beside the GeoPackage at publish
-time (catalog/convert/feature_text.py); pages with `properties` or `skipGeometry`, or layers
+time (catalog/gpkg/feature_text.py); pages with `properties` or `skipGeometry`, or layers
 published without stored text, are written from the rows: orjson in C, coordinates straight
 from shapely's arrays.
 
@@ -37,7 +37,6 @@ from pygeoapi.api import (
     APIRequest,
     apply_gzip,
     evaluate_limit,
-    validate_bbox,
     validate_datetime,
 )
 from pygeoapi.crs import set_content_crs_header
@@ -46,10 +45,10 @@ from pygeoapi.plugin import load_plugin
 from pygeoapi.provider import get_provider_by_type
 from pygeoapi.provider.base import ProviderGenericError
 from pygeoapi.util import get_dataset_formatters, str2bool
-from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
-from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
 
 from catalog import settings
+from catalog.core.parse import BBox
+from catalog.ogc import adapters
 from catalog.ogc.config import GEOPACKAGE_PROVIDER
 from catalog.ogc.providers.geopackage import GeoPackageProvider
 
@@ -205,10 +204,12 @@ def parse_query(params: Any, data: bytes, api: Any, collection: Collection) -> I
         offset = int(params.get("offset", 0))
         limit = evaluate_limit(params.get("limit"), api.config["server"].get("limits", {}),
                                resource.get("limits", {}))
-        bbox = validate_bbox(params["bbox"]) if "bbox" in params else []
+        # pygeoapi's own check, run to know whether pygeoapi would refuse the request (a time
+        # outside the collection's extent); the provider reads the interval itself.
         datetime_ = validate_datetime(resource["extents"], params.get("datetime"))
     except (ValueError, TypeError) as err:
         raise Declined(str(err)) from None
+    bbox = _bbox(params)
     if offset < 0:
         raise Declined("negative offset")
     fields = provider.fields
@@ -231,19 +232,28 @@ def parse_query(params: Any, data: bytes, api: Any, collection: Collection) -> I
                       _filter(params.get("filter"), data))
 
 
+def _bbox(params: Any) -> list:
+    """The bbox as pygeoapi's validate_bbox gives it (4 or 6 numbers), parsed by the edge."""
+    if "bbox" not in params:
+        return []
+    box = adapters.parsed_bbox()
+    if not isinstance(box, BBox):
+        raise Declined("bbox not checked")
+    return box.as_list()
+
+
 def _filter(cql_text: str | None, data: bytes) -> Any:
-    """The parsed CQL2 filter: text from the query string, or JSON from the body (where
+    """The CQL2 filter the edge parsed (adapters.invalid_parameter_error; parsed once per
+    request): text from the query string, or JSON from the body (where
     adapters.normalise_request puts a GET filter-lang=cql2-json filter, as pygeoapi reads it).
     Filter and storage CRS are both CRS84 here (filter-crs is left to pygeoapi), so pygeoapi's
     modify_pygeofilter would transform nothing and name no other geometry column."""
-    try:
-        if cql_text is not None:
-            return parse_cql2_text(cql_text)
-        if data:
-            return parse_cql2_json(data.decode())
-    except Exception as err:  # pygeofilter raises lark and ValueError types alike
-        raise Declined(f"bad filter: {err}") from None
-    return None
+    if cql_text is None and not data:
+        return None
+    tree = adapters.parsed_filter("query" if cql_text is not None else "body")
+    if tree is None or tree is adapters.NOT_CHECKED:
+        raise Declined("filter not checked")
+    return tree
 
 
 _TRANSLATIONS: dict[tuple[str, str], str] = {}

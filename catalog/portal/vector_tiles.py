@@ -1,7 +1,7 @@
 """Mapbox Vector Tiles (MVT 2.1) from a published GeoPackage, through its R-tree.
 
 A tile selects features by the R-tree index of the GeoPackage (read with plain SQLite, through
-the helpers of the OGC feature provider), projects them to WebMercator tile coordinates, clips
+the GeoPackage library, catalog.gpkg), projects them to WebMercator tile coordinates, clips
 them to the tile plus a buffer, simplifies them to a fraction of a screen pixel below the source's
 maximum zoom, and encodes them with `mapbox-vector-tile`.
 
@@ -22,13 +22,8 @@ import numpy as np
 import shapely
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
 
-from catalog.ogc.providers.cql_sql import quote_ident
-from catalog.ogc.providers.geopackage import (
-    _file_version,  # the provider's cache key for an opened file (inode, mtime, size)
-    connection,
-    gpkg_wkb,
-    table_meta,
-)
+from catalog.core.sql import quote_ident
+from catalog.gpkg import connection, decode_many, file_version, table_meta
 from catalog.portal.tiles import WORLD, TileBounds, lonlat_to_mercator, mercator_to_lonlat
 
 EXTENT = 4096  # tile coordinate units per tile side
@@ -54,7 +49,7 @@ class TileStats:
 def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
                cap: int = FEATURE_CAP) -> tuple[bytes, TileStats]:
     """The MVT of one tile of a GeoPackage table, and what went into it."""
-    version = _file_version(str(path))
+    version = file_version(str(path))
     meta = table_meta(str(path), version, table)
     if meta.schema.rtree is None:
         raise UnsupportedLayer(f"{path.name}: no R-tree index to tile from")
@@ -112,8 +107,7 @@ def _rows(conn, meta, envelope: tuple, thinning: int) -> list[tuple]:
 def _features(rows: list[tuple], columns: list[str], tile: TileBounds) -> list[dict]:
     if not rows:
         return []
-    blobs = [gpkg_wkb(row[1]) if row[1] is not None else None for row in rows]
-    geometries = shapely.from_wkb(np.array(blobs, dtype=object), on_invalid="ignore")
+    geometries = decode_many([row[1] for row in rows], strict=False, source="vector tile")
     geometries = _to_tile_coordinates(geometries, tile)
     features = []
     for row, geometry in zip(rows, geometries, strict=True):

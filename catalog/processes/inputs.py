@@ -12,9 +12,32 @@ import shapely
 from pygeoapi.process.base import ProcessorExecuteError
 from shapely.geometry.base import BaseGeometry
 
+from catalog.core.parse import (
+    CRS84_URI,
+    BBoxError,
+    BBoxRules,
+    CrsError,
+    CrsRules,
+    parse_bbox,
+    parse_crs,
+)
+
 MAX_AREA_VERTICES = 50_000
-CRS84 = ("http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-         "http://www.opengis.net/def/crs/EPSG/0/4326", "EPSG:4326", "CRS84")
+# The `area` input's bbox (catalog/core/parse.py): four JSON numbers in degrees with some area;
+# its crs: CRS84 or EPSG:4326 (read as longitude, latitude), http URIs or short names.
+_BBOX_SHAPE = "{param}: bbox {value!r} must be four numbers west, south, east, north"
+_BBOX_ORDER = ("{param}: bbox {value!r}: west must be less than east and south less than "
+               "north")
+BBOX_RULES = BBoxRules(sizes=(4,), text=False, number_text=False, lon_lat=True, empty=False,
+                       messages={
+    "type": _BBOX_SHAPE, "count": _BBOX_SHAPE, "number": _BBOX_SHAPE, "finite": _BBOX_SHAPE,
+    "longitude": "{param}: longitude {item!r} is outside -180..180 (CRS84: lon, lat)",
+    "latitude": "{param}: latitude {item!r} is outside -90..90 (CRS84: lon, lat)",
+    "y_order": _BBOX_ORDER, "x_order": _BBOX_ORDER, "empty": _BBOX_ORDER,
+})
+_CRS_REFUSED = "{param}: bbox crs {value!r} is not supported; use CRS84 (lon/lat)"
+CRS_RULES = CrsRules(https=False, short_forms=True, allowed=frozenset({None, 4326}), messages={
+    "type": _CRS_REFUSED, "syntax": _CRS_REFUSED, "not_allowed": _CRS_REFUSED})
 
 
 class InvalidInput(ProcessorExecuteError):
@@ -106,9 +129,10 @@ def _region_area(code: Any, regions: dict[str, Any]) -> Area:
 def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
     value = _unwrap(value)
     if isinstance(value, dict) and "bbox" in value:
-        crs = value.get("crs", CRS84[0])
-        if crs not in CRS84:
-            raise InvalidInput(f"area: bbox crs {crs!r} is not supported; use CRS84 (lon/lat)")
+        try:
+            parse_crs(value.get("crs", CRS84_URI), "area", CRS_RULES)
+        except CrsError as err:
+            raise InvalidInput(str(err)) from None
         return "bbox", _bbox(value["bbox"])
     if isinstance(value, list):
         return "bbox", _bbox(value)
@@ -121,17 +145,11 @@ def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
 
 
 def _bbox(values: Any) -> BaseGeometry:
-    if not isinstance(values, list) or len(values) != 4 or not all(
-            isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-            for v in values):
-        raise InvalidInput(f"area: bbox {values!r} must be four numbers west, south, east, "
-                           "north")
-    west, south, east, north = values
-    _check_lon_lat([west, east], [south, north])
-    if west >= east or south >= north:
-        raise InvalidInput(f"area: bbox {values!r}: west must be less than east and south "
-                           "less than north")
-    return shapely.box(west, south, east, north)
+    try:
+        box = parse_bbox(values, "area", BBOX_RULES)
+    except BBoxError as err:
+        raise InvalidInput(str(err)) from None
+    return shapely.box(*box.bounds)
 
 
 def _polygon(value: dict) -> BaseGeometry:

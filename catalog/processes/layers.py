@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-import urllib.parse
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,8 +24,8 @@ from pyproj import CRS, Geod, Transformer
 from rasterio import features
 from shapely.geometry.base import BaseGeometry
 
-from catalog.ogc.providers.cql_sql import quote_ident
-from catalog.ogc.providers.geopackage import gpkg_to_shapely
+from catalog.core.sql import quote_ident
+from catalog.gpkg import decode, sqlite_uri
 
 GEOD = Geod(ellps="WGS84")
 GRID_PROJECTION = CRS.from_proj4(
@@ -60,8 +59,7 @@ def cached(maxsize: int):
 
 def read_features(path: str) -> list[tuple[dict, BaseGeometry | None]]:
     """(properties, geometry) of every feature in a published single-layer GeoPackage."""
-    uri = f"file:{urllib.parse.quote(path)}?mode=ro&immutable=1"  # published: never changes
-    with sqlite3.connect(uri, uri=True) as conn:
+    with sqlite3.connect(sqlite_uri(path), uri=True) as conn:  # published: never changes
         table, column = conn.execute(
             "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchone()
         # The table name comes from the published file's own metadata, quoted.
@@ -70,7 +68,7 @@ def read_features(path: str) -> list[tuple[dict, BaseGeometry | None]]:
         rows = cursor.fetchall()
     geometry_at = names.index(column)
     return [({n: v for n, v in zip(names, row, strict=True) if n != column},
-             gpkg_to_shapely(row[geometry_at])) for row in rows]
+             decode(row[geometry_at])) for row in rows]
 
 
 @dataclass(frozen=True)

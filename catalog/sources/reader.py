@@ -92,7 +92,7 @@ def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
                           id_field: str | None = None) -> tuple[list[Asset], VectorFacts]:
     """convert_vector in the isolated reader (writes into out_dir only); then, here, the
     stored feature text of the GeoPackage it wrote (GDAL's file, read with SQLite as the
-    server reads it on every request; it spares the reader importing pygeoapi)."""
+    server reads it on every request: catalog/gpkg/feature_text.py)."""
     from catalog.convert.vector import table_name, write_stored_feature_text
 
     args = {"info": {**dataclasses.asdict(info), "path": str(info.path)},

@@ -27,7 +27,7 @@ from fiona.errors import FionaError
 from shapely.geometry import mapping, shape
 from shapely.validation import explain_validity
 
-from catalog.convert.gpkg_bulk import read_batches
+from catalog.gpkg import read_batches
 from catalog.sources.findings import Finding, blocking, notice, repaired
 from catalog.sources.raster import inspect_raster
 from catalog.sources.vector import list_layers, open_vector
@@ -310,7 +310,7 @@ class _FeatureScan:
 
 def _scan_geopackage(path: Path, layer: str, fields: dict,
                      template: _FeatureScan) -> _FeatureScan | None:
-    """Check a GeoPackage in batches read with SQLite (catalog.convert.gpkg_bulk): several
+    """Check a GeoPackage in batches read with SQLite (catalog.gpkg.read_batches): several
     times faster than fiona's feature-at-a-time loop. None when the file cannot be read this
     way (the caller then uses fiona)."""
     if path.suffix.lower() != ".gpkg":

@@ -14,7 +14,7 @@ from fiona.errors import FionaError
 from shapely.geometry import shape
 from shapely.validation import explain_validity
 
-from catalog.convert.gpkg_bulk import read_batches
+from catalog.gpkg import read_batches
 from catalog.problems import Problem
 from catalog.sources.content import driver_for
 

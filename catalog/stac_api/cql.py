@@ -1,11 +1,12 @@
-"""CQL2 filters on STAC items: parse (text or JSON) and translate to parameterised SQLite.
+"""CQL2 filters on STAC items: where item properties live in the index.
 
-The translation is the feature provider's (`catalog.ogc.providers.cql_sql.CqlTranslator`);
-this module only tells it where item properties live in the index: `id`, `collection` and
-`datetime` are columns, every other property is `json_extract(props, ?)` with the JSON path
-bound as a parameter. Properties that no item declares may be named too (the queryables say
-`additionalProperties: true`, as pgstac does); their type is taken from the literal they are
-compared with, and on items that lack them they are NULL, so comparisons are false.
+Parsing and translation are catalog.core.cql2's; this module is the STAC index's
+`FilterTarget` (`ItemsTarget`): `id`, `collection` and `datetime` are columns, every other
+property is `json_extract(props, ?)` with the JSON path bound as a parameter, and geometries
+are GeoPackage blobs with an R-tree (catalog.gpkg.spatial_sql). Properties that no item
+declares may be named too (the queryables say `additionalProperties: true`, as pgstac does);
+their type is taken from the literal they are compared with, and on items that lack them they
+are NULL, so comparisons are false.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import re
 from datetime import date
 from typing import Any
 
-from pygeoapi.provider.base import ProviderInvalidQueryError
 from pygeofilter import ast, values
-from pygeofilter.parsers.cql2_json import parse as parse_cql2_json
-from pygeofilter.parsers.cql2_text import parse as parse_cql2_text
+from shapely.geometry.base import BaseGeometry
 
-from catalog.ogc.providers.cql_sql import CqlTranslator, TableSchema, _Operand, invalid
+from catalog.core.cql2 import Cql2Error, Property, parse_filter
+from catalog.core.cql2 import to_sql as translate
+from catalog.gpkg import TableSchema, spatial_sql
 from catalog.stac_api.backend import InvalidQuery
 
 COLUMNS = {"id": "id", "collection": "collection", "datetime": "dt"}
@@ -33,16 +34,9 @@ TIME_SPANS = {
 PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,63}$")
 MAX_FILTER_DEPTH = 60
 
-
-class _ItemsSchema(TableSchema):
-    def time_span_sql(self, column: str) -> tuple[str, str]:
-        if column not in TIME_SPANS:
-            raise invalid(f"filter: temporal predicates apply to {', '.join(TIME_SPANS)}")
-        return TIME_SPANS[column]
-
-
-ITEMS_SCHEMA = _ItemsSchema(table="items", pk="pk", geom="geometry", rtree="items_rtree",
-                            kinds=COLUMN_KINDS, time_field="datetime")
+# The items table as the GeoPackage library's spatial SQL sees it: pk, geometry blob, R-tree.
+ITEMS_SCHEMA = TableSchema(table="items", pk="pk", geom="geometry", rtree="items_rtree",
+                           kinds=COLUMN_KINDS, time_field="datetime")
 
 
 def property_name(name: str, param: str) -> str:
@@ -60,49 +54,56 @@ def json_path(name: str, param: str) -> str:
 
 
 def parse(text_or_json: str | dict, lang: str) -> Any:
-    """A pygeofilter AST from CQL2 text or CQL2 JSON; InvalidQuery naming `filter` if bad."""
+    """A pygeofilter tree from CQL2 text or CQL2 JSON; InvalidQuery naming `filter` if bad."""
     try:
-        if lang == "cql2-text":
-            if not isinstance(text_or_json, str):
-                raise InvalidQuery("filter: cql2-text filters are strings")
-            return parse_cql2_text(text_or_json)
-        return parse_cql2_json(text_or_json)
-    except InvalidQuery:
-        raise
-    except RecursionError:
-        raise InvalidQuery("filter: expression is nested too deeply") from None
-    except Exception as err:  # lark and pygeofilter raise many kinds; all mean "bad filter"
-        detail = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-        raise InvalidQuery(f"filter: not valid {lang} ({type(err).__name__}: {detail})") from None
+        return parse_filter(text_or_json, lang, "filter")
+    except Cql2Error as err:
+        raise InvalidQuery(str(err)) from None
 
 
 def to_sql(node: Any, declared: dict[str, str] | None = None) -> tuple[str, list]:
     """Parameterised SQL for a parsed filter over the `items` table."""
     try:
         kinds = {**_literal_kinds(node), **(declared or {}), **COLUMN_KINDS}
-        return _StacTranslator(ITEMS_SCHEMA, kinds).translate(node)
-    except ProviderInvalidQueryError as err:
-        raise InvalidQuery(err.user_msg or str(err)) from None
+        return translate(node, ItemsTarget(kinds), "filter")
+    except Cql2Error as err:
+        raise InvalidQuery(str(err)) from None
     except RecursionError:
         raise InvalidQuery("filter: expression is nested too deeply") from None
 
 
-class _StacTranslator(CqlTranslator):
-    def __init__(self, schema: TableSchema, kinds: dict[str, str]):
-        super().__init__(schema, "filter")
+class ItemsTarget:
+    """The STAC index's items as a catalog.core.cql2.FilterTarget."""
+
+    time_field = "datetime"
+
+    def __init__(self, kinds: dict[str, str]):
         self.kinds = kinds
 
-    def _attribute(self, name: str) -> _Operand:
-        if self.schema.is_geometry(name):
-            return super()._attribute(name)
+    def resolve(self, name: str, param: str, spatial: bool = False) -> Property:
+        if name == "geometry":
+            return Property('"geometry"', "geometry", name="geometry")
+        if spatial:  # only the columns may be named there (and are not geometries)
+            if name not in COLUMN_KINDS:
+                raise Cql2Error(f"{param}: unknown property '{name}'", param)
+            return Property(COLUMNS[name], COLUMN_KINDS[name], name=name)
         try:
-            name = property_name(name, "filter")
+            name = property_name(name, param)
         except InvalidQuery as err:
-            raise invalid(str(err)) from None
+            raise Cql2Error(str(err), param) from None
         if name in COLUMNS:
-            return _Operand(COLUMNS[name], [], COLUMN_KINDS[name], column=name)
-        kind = self.kinds.get(name, "string")
-        return _Operand("json_extract(props, ?)", [f'$."{name}"'], kind, column=name)
+            return Property(COLUMNS[name], COLUMN_KINDS[name], name=name)
+        return Property("json_extract(props, ?)", self.kinds.get(name, "string"),
+                        (f'$."{name}"',), name=name)
+
+    def spatial_sql(self, op: str, geometry: BaseGeometry,
+                    null_safe: bool = False) -> tuple[str, list]:
+        return spatial_sql(ITEMS_SCHEMA, op, geometry, null_safe)
+
+    def time_span_sql(self, name: str) -> tuple[str, str]:
+        if name not in TIME_SPANS:
+            raise Cql2Error(f"filter: temporal predicates apply to {', '.join(TIME_SPANS)}")
+        return TIME_SPANS[name]
 
 
 def _literal_kinds(node: Any, depth: int = 0) -> dict[str, str]:

@@ -6,16 +6,25 @@ a parameter this API does not know answers 400, and so does a value it cannot ap
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import shapely
 from shapely.geometry import shape
 
+from catalog.core.parse import (
+    BBoxError,
+    BBoxRules,
+    CrsError,
+    CrsRules,
+    DatetimeError,
+    DatetimeRules,
+    parse_bbox,
+    parse_crs,
+    parse_datetime,
+)
 from catalog.safe_parse import UnsafeInput, parse_json
 from catalog.stac_api import cql
 from catalog.stac_api.backend import CollectionSearch, InvalidQuery, ItemSearch, SortKey, TimeRange
@@ -27,16 +36,45 @@ MAX_LIST = 100  # ids, collections, sort keys, fields, q terms
 MAX_TEXT = 4000  # characters in a q term, an id, a CQL2 text filter
 GEOMETRY_TYPES = {"Point", "MultiPoint", "LineString", "MultiLineString", "Polygon",
                   "MultiPolygon", "GeometryCollection"}
-_RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?([Zz]|[+-]\d{2}:\d{2})$"
-)
+
+# The STAC API's bbox, datetime and filter-crs (catalog/core/parse.py): WGS84 boxes that do
+# not cross the antimeridian (heights allowed, unchecked); RFC 3339 date-times with a time
+# zone, never bare dates; CRS84 only.
+_BBOX_RANGE = ("{param}: expected WGS84 longitudes -180..180 and latitudes -90..90 "
+               "with south <= north")
+_BBOX_MESSAGES = {
+    "count": "{param}: expected 4 numbers west,south,east,north (or 6 with heights)",
+    "number": "{param}: {item!r:.40} is not a number",
+    "finite": "{param}: {item!r:.40} is not a number",
+    "longitude": _BBOX_RANGE, "latitude": _BBOX_RANGE, "y_order": _BBOX_RANGE,
+    "x_order": "{param}: boxes crossing the antimeridian (west > east) are not supported; "
+               "send two searches",
+}
+BBOX_RULES = BBoxRules(count_first=True, lon_lat=True, z_ordered=False, messages={
+    **_BBOX_MESSAGES, "type": _BBOX_MESSAGES["count"]})
+BBOX_JSON_RULES = BBoxRules(text=False, count_first=True, lon_lat=True, z_ordered=False,
+                            messages={**_BBOX_MESSAGES, "type": "{param}: expected a JSON array "
+                                                                "of 4 (or 6) numbers"})
+_NOT_RFC3339 = "{param}: '{item:.60}' is not an RFC 3339 date-time (like 2024-05-01T00:00:00Z)"
+DATETIME_RULES = DatetimeRules(rfc3339=True, open_interval=False, messages={
+    "type": "{param}: expected an RFC 3339 date-time or interval",
+    "empty": "{param}: expected an RFC 3339 date-time or interval",
+    "lone_open": _NOT_RFC3339,
+    "slashes": "{param}: an interval has one '/'",
+    "instant": _NOT_RFC3339,
+    "instant_value": "{param}: '{item:.60}' is not a valid date-time ({detail})",
+    "open": "{param}: an interval needs at least one end",
+    "order": "{param}: the interval starts after it ends",
+})
+_CRS84_ONLY = "{param}: only CRS84 (WGS84 longitude, latitude) is supported"
+FILTER_CRS_RULES = CrsRules(allowed=frozenset({None}), messages={
+    "type": _CRS84_ONLY, "syntax": _CRS84_ONLY, "not_allowed": _CRS84_ONLY})
 
 SEARCH_PARAMS = frozenset({"bbox", "intersects", "datetime", "ids", "collections", "limit",
                            "filter", "filter-lang", "filter-crs", "sortby", "fields", "q",
                            "token"})
 ITEMS_PARAMS = SEARCH_PARAMS - {"collections", "intersects", "ids"}
 COLLECTIONS_PARAMS = frozenset({"bbox", "datetime", "q", "theme", "limit", "token"})
-CRS84 = {"http://www.opengis.net/def/crs/OGC/1.3/CRS84", "https://www.opengis.net/def/crs/OGC/1.3/CRS84"}
 
 
 @dataclass(frozen=True)
@@ -73,7 +111,7 @@ def collection_search_from_query(args: Mapping[str, str]) -> CollectionSearch:
     return CollectionSearch(
         limit=_limit(args.get("limit")),
         bbox=_bbox(args["bbox"]) if "bbox" in args else None,
-        datetime=parse_datetime(args["datetime"]) if "datetime" in args else None,
+        datetime=parse_datetime_range(args["datetime"]) if "datetime" in args else None,
         q=_q(args["q"]) if "q" in args else (),
         themes=themes,
         offset=_offset(args.get("token")),
@@ -149,36 +187,20 @@ def _token(value: Any) -> str:
     return value
 
 
-def _number(value: Any, name: str) -> float:
-    try:
-        number = float(value) if not isinstance(value, bool) else math.nan
-    except (TypeError, ValueError):
-        number = math.nan
-    if not math.isfinite(number):
-        raise InvalidQuery(f"{name}: {value!r:.40} is not a number")
-    return number
-
-
 def _bbox(value: Any) -> tuple[float, float, float, float]:
-    parts = value.split(",") if isinstance(value, str) else value
-    if not isinstance(parts, list) or len(parts) not in (4, 6):
-        raise InvalidQuery("bbox: expected 4 numbers west,south,east,north (or 6 with heights)")
-    numbers = [_number(p, "bbox") for p in parts]
-    west, south, east, north = (numbers[0], numbers[1], numbers[3], numbers[4]) \
-        if len(numbers) == 6 else numbers
-    if not (-180 <= west <= 180 and -180 <= east <= 180 and -90 <= south <= north <= 90):
-        raise InvalidQuery("bbox: expected WGS84 longitudes -180..180 and latitudes -90..90 "
-                           "with south <= north")
-    if west > east:
-        raise InvalidQuery("bbox: boxes crossing the antimeridian (west > east) are not "
-                           "supported; send two searches")
-    return west, south, east, north
+    try:
+        box = parse_bbox(value, "bbox", BBOX_RULES)
+    except BBoxError as err:
+        raise InvalidQuery(str(err)) from None
+    return box.bounds
 
 
 def _bbox_json(value: Any) -> tuple[float, float, float, float]:
-    if not isinstance(value, list):
-        raise InvalidQuery("bbox: expected a JSON array of 4 (or 6) numbers")
-    return _bbox(value)
+    try:
+        box = parse_bbox(value, "bbox", BBOX_JSON_RULES)
+    except BBoxError as err:
+        raise InvalidQuery(str(err)) from None
+    return box.bounds
 
 
 def _geometry(value: Any) -> shapely.Geometry:
@@ -199,43 +221,19 @@ def _geometry(value: Any) -> shapely.Geometry:
     return geometry
 
 
-def parse_rfc3339(text: str, name: str = "datetime") -> datetime:
-    """A strict RFC 3339 date-time (with time zone); InvalidQuery otherwise."""
-    match = _RFC3339.match(text.strip())
-    if not match:
-        raise InvalidQuery(f"{name}: '{text[:60]}' is not an RFC 3339 date-time "
-                           "(like 2024-05-01T00:00:00Z)")
-    year, month, day, hour, minute, second, fraction, zone = match.groups()
+def parse_datetime_range(text: Any, name: str = "datetime") -> TimeRange:
+    """An instant, or an interval 'start/end' with '..' or '' for an open end, in Julian days
+    (catalog.core.parse.parse_datetime with the STAC API's rules)."""
     try:
-        offset = timedelta(0) if zone in "Zz" else \
-            (1 if zone[0] == "+" else -1) * timedelta(hours=int(zone[1:3]), minutes=int(zone[4:]))
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second),
-                          int((fraction or "0")[:6].ljust(6, "0")), tzinfo=timezone(offset))
-    except ValueError as err:
-        raise InvalidQuery(f"{name}: '{text[:60]}' is not a valid date-time ({err})") from None
-    return moment.astimezone(UTC)
-
-
-def parse_datetime(text: Any, name: str = "datetime") -> TimeRange:
-    """An instant, or an interval 'start/end' with '..' or '' for an open end."""
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidQuery(f"{name}: expected an RFC 3339 date-time or interval")
-    parts = text.strip().split("/")
-    if len(parts) > 2:
-        raise InvalidQuery(f"{name}: an interval has one '/'")
-    if len(parts) == 1:
-        instant = julian_day(parse_rfc3339(parts[0], name))
-        return TimeRange(instant, instant)
-    ends = [None if p in ("", "..") else julian_day(parse_rfc3339(p, name)) for p in parts]
-    if ends[0] is None and ends[1] is None:
-        raise InvalidQuery(f"{name}: an interval needs at least one end")
-    if ends[0] is not None and ends[1] is not None and ends[0] > ends[1]:
-        raise InvalidQuery(f"{name}: the interval starts after it ends")
-    return TimeRange(ends[0], ends[1])
+        span = parse_datetime(text, name, DATETIME_RULES)
+    except DatetimeError as err:
+        raise InvalidQuery(str(err)) from None
+    return TimeRange(julian_day(span.start) if span.start else None,
+                     julian_day(span.end) if span.end else None)
 
 
 def _datetime_value(value: Any) -> TimeRange:
-    return parse_datetime(value)
+    return parse_datetime_range(value)
 
 
 def _q(value: Any) -> tuple[str, ...]:
@@ -252,8 +250,11 @@ def _filter(source: Mapping[str, Any], lang: Any) -> Any:
     if lang not in ("cql2-text", "cql2-json"):
         raise InvalidQuery(f"filter-lang: expected cql2-text or cql2-json, got {lang!r:.40}")
     crs = source.get("filter-crs")
-    if crs is not None and crs not in CRS84:
-        raise InvalidQuery("filter-crs: only CRS84 (WGS84 longitude, latitude) is supported")
+    if crs is not None:
+        try:
+            parse_crs(crs, "filter-crs", FILTER_CRS_RULES)
+        except CrsError as err:
+            raise InvalidQuery(str(err)) from None
     if "filter" not in source:
         if "filter-lang" in source or "filter-crs" in source:
             raise InvalidQuery("filter-lang, filter-crs: given without a filter")

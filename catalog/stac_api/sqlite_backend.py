@@ -23,7 +23,6 @@ import json
 import math
 import re
 import sqlite3
-import struct
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -31,11 +30,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import shapely
 from shapely.geometry import shape
 
-from catalog.ogc.providers.cql_sql import box_geometry, spatial_sql
-from catalog.ogc.providers.geopackage import _register_functions as register_sql_functions
+from catalog.core.cql2 import box_geometry
+from catalog.gpkg import encode, register_functions, spatial_sql
 from catalog.stac_api import cql
 from catalog.stac_api.backend import (
     CollectionSearch,
@@ -49,7 +47,6 @@ from catalog.stac_api.backend import (
 SCHEMA_VERSION = "1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIX_EPOCH_JD_MS = 210866760000000  # SQLite's julianday() of 1970-01-01, in milliseconds
-_GPKG_HEADER = b"GP\x00\x01" + struct.pack("<i", 4326)  # version 0, little-endian, no envelope
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -127,7 +124,7 @@ def _item_span(properties: dict) -> tuple[float, float]:
 def _geometry_blob(geometry: dict | None) -> bytes | None:
     if not geometry:
         return None
-    return _GPKG_HEADER + shapely.to_wkb(shape(geometry), flavor="iso")
+    return encode(shape(geometry), 4326)
 
 
 def fts_query(terms: Sequence[str], param: str = "q") -> str:
@@ -196,7 +193,7 @@ class SqliteBackend:
             conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("PRAGMA cache_size = -65536")
             conn.execute("PRAGMA mmap_size = 268435456")
-            register_sql_functions(conn)
+            register_functions(conn)
             self._local.conn = conn
         return conn
 

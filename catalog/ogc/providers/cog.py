@@ -9,20 +9,23 @@ window that intersects the request, accepts one or both axes, and refuses huge a
 from __future__ import annotations
 
 import math
-import re
 
 import rasterio
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderRequestEntityTooLargeError
 from pygeoapi.provider.rasterio_ import RasterioProvider
 from pygeoapi.util import read_data
 from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError, ProjError
+from pyproj.exceptions import ProjError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
+from catalog.core.parse import CrsError, CrsRules, parse_crs
+
 MAX_VALUES = 40_000_000  # pixels x bands; the whole sample DEM is 2.7 million
-CRS_URI = re.compile(r"^https?://www\.opengis\.net/def/crs/"
-                     r"(?:OGC/1\.3/CRS84|EPSG/0/(?P<epsg>[1-9][0-9]{0,8}))$")
+# bbox-crs: an OGC CRS URI (CRS84 or EPSG, http or https) or, from pygeoapi, an EPSG code.
+_CRS_SYNTAX = ("{param}: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84 or "
+               "http://www.opengis.net/def/crs/EPSG/0/{{code}}")
+BBOX_CRS_RULES = CrsRules(integers=True, messages={"type": _CRS_SYNTAX, "syntax": _CRS_SYNTAX})
 EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take the next pixel
 
 
@@ -152,23 +155,12 @@ def _to_dataset_crs(bbox: list, bbox_crs, dataset_crs) -> tuple[float, ...]:
 
 
 def _bbox_crs(bbox_crs) -> CRS:
-    """The CRS a request names in bbox-crs: an OGC CRS URI (EPSG or CRS84) or an EPSG code;
-    never free text handed to PROJ."""
-    if isinstance(bbox_crs, int):
-        bbox_crs = f"http://www.opengis.net/def/crs/EPSG/0/{bbox_crs}"
-    match = CRS_URI.match(str(bbox_crs))
-    if match is None:
-        raise ProviderInvalidQueryError(
-            user_msg="bbox-crs: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84 or "
-                     "http://www.opengis.net/def/crs/EPSG/0/{code}"
-        )
+    """The CRS a request names in bbox-crs (catalog.core.parse.parse_crs): never free text
+    handed to PROJ."""
     try:
-        return CRS.from_epsg(int(match["epsg"])) if match["epsg"] else CRS.from_string("OGC:CRS84")
-    except CRSError:
-        raise ProviderInvalidQueryError(
-            user_msg=f"bbox-crs: EPSG:{match['epsg']} is not a coordinate reference system "
-                     "PROJ knows"
-        ) from None
+        return parse_crs(bbox_crs, "bbox-crs", BBOX_CRS_RULES).to_pyproj("bbox-crs")
+    except CrsError as err:
+        raise ProviderInvalidQueryError(user_msg=str(err)) from None
 
 
 def _check_size(window: Window, band_count: int) -> None:

@@ -2,8 +2,8 @@
 
 fiona moves one feature at a time through Python dicts: about 40 µs a polygon to write and
 60 µs to read and test, minutes for a million parcels. A GeoPackage is an SQLite file whose
-geometry column holds a small header plus WKB, so whole batches can be decoded, checked, encoded
-and inserted with shapely 2 array functions and `executemany` instead.
+geometry column holds a small header plus WKB (catalog/gpkg/blob.py), so whole batches can be
+decoded, checked, encoded and inserted with shapely 2 array functions and `executemany`.
 
 Writing: fiona (GDAL) creates the empty layer (schema, CRS, gpkg_* metadata, the R-tree and
 its triggers) so the file is exactly what GDAL would write; we then insert the rows, fill the
@@ -15,88 +15,26 @@ so they are dropped during the load and recreated unchanged afterwards.
 from __future__ import annotations
 
 import sqlite3
-import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import shapely
 
-# Envelope indicator -> envelope size in bytes (GeoPackage 1.3, clause 2.1.3).
-_ENVELOPE_SIZES = (0, 32, 48, 48, 64)
+from catalog.core.sql import quote_ident
+from catalog.gpkg import blob
+from catalog.gpkg.connection import sqlite_uri
+from catalog.gpkg.tables import describe_table
+
 BATCH = 50_000  # rows per batch: bounded memory, few Python round trips
 # ... and about this many bytes at most: 50,000 rows of long texts (2 KB each) made a 1 GB
 # upload grow a worker by 650 MB (bench/upload.py); 32 MiB batches kept it near 100 MB.
 BATCH_BYTES = 32 << 20
 
 
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def decode_blobs(blobs: Sequence[bytes | None]) -> np.ndarray:
-    """Shapely geometries (None for NULL) from GeoPackage geometry blobs; ValueError if not."""
-    wkbs: list[bytes | None] = []
-    for blob in blobs:
-        if blob is None:
-            wkbs.append(None)
-            continue
-        if blob[:2] != b"GP" or len(blob) < 8 or blob[3] & 0x20:
-            raise ValueError("not a standard GeoPackage geometry blob")
-        indicator = (blob[3] >> 1) & 0x07
-        if indicator >= len(_ENVELOPE_SIZES):
-            raise ValueError("invalid GeoPackage envelope indicator")
-        wkbs.append(blob[8 + _ENVELOPE_SIZES[indicator] :])
-    return shapely.from_wkb(np.array(wkbs, dtype=object), on_invalid="raise")
-
-
-def encode_blobs(geometries: np.ndarray, srs_id: int) -> list[bytes | None]:
-    """GeoPackage blobs as GDAL writes them: little-endian, xy envelope except for points."""
-    wkbs = shapely.to_wkb(geometries, flavor="iso", byte_order=1)
-    bounds = shapely.bounds(geometries)[:, [0, 2, 1, 3]]  # minx, maxx, miny, maxy
-    with_envelope = b"GP\x00\x03" + struct.pack("<i", srs_id)
-    point_header = b"GP\x00\x01" + struct.pack("<i", srs_id)
-    empty_header = b"GP\x00\x11" + struct.pack("<i", srs_id)
-    is_point = shapely.get_type_id(geometries) == 0
-    is_empty = shapely.is_empty(geometries)
-    out: list[bytes | None] = []
-    for wkb, box, point, empty in zip(wkbs, bounds, is_point, is_empty, strict=True):
-        if wkb is None:
-            out.append(None)
-        elif empty:
-            out.append(empty_header + wkb)
-        elif point:
-            out.append(point_header + wkb)
-        else:
-            out.append(with_envelope + box.tobytes() + wkb)
-    return out
-
-
-@dataclass(frozen=True)
-class Table:
-    """A GeoPackage feature table: names of its pk, geometry and attribute columns."""
-
-    name: str
-    pk: str
-    geometry: str
-    columns: tuple[str, ...]  # attribute columns in table order
-    srs_id: int
-
-
-def describe_table(conn: sqlite3.Connection, table: str) -> Table:
-    row = conn.execute(
-        "SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (table,)
-    ).fetchone()
-    if row is None:
-        raise ValueError(f"table {table!r} has no geometry column")
-    geometry, srs_id = row
-    info = conn.execute(f"PRAGMA table_info({quote_ident(table)})").fetchall()
-    pk = next((r[1] for r in info if r[5] == 1 and "INT" in r[2].upper()), None)
-    if pk is None:
-        raise ValueError(f"table {table!r} has no integer primary key")
-    columns = tuple(r[1] for r in info if r[1] not in (pk, geometry))
-    return Table(table, pk, geometry, columns, srs_id)
+def connect_readonly(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection to a GeoPackage that is not published yet (not immutable)."""
+    return sqlite3.connect(sqlite_uri(Path(path).resolve(), immutable=False), uri=True)
 
 
 def read_batches(
@@ -104,7 +42,8 @@ def read_batches(
 ) -> Iterator[tuple[np.ndarray, list[tuple]]]:
     """(geometries, attribute rows) in primary-key order, `batch` rows at a time.
 
-    With `with_pk`, each row starts with the primary key.
+    With `with_pk`, each row starts with the primary key. An unreadable geometry raises
+    (ValueError or shapely's GEOSException), as does a table that is not a feature table.
     """
     conn = connect_readonly(path)
     try:
@@ -116,7 +55,7 @@ def read_batches(
             f"SELECT {names} FROM {quote_ident(table)} ORDER BY {quote_ident(meta.pk)}"  # noqa: S608 - identifiers from metadata
         )
         while rows := cursor.fetchmany(batch):
-            yield decode_blobs([r[0] for r in rows]), [r[1:] for r in rows]
+            yield blob.decode_many([r[0] for r in rows]), [r[1:] for r in rows]
     finally:
         conn.close()
 
@@ -135,10 +74,6 @@ def _rows_within_bytes(conn: sqlite3.Connection, path: Path, table: str, batch: 
     return max(1000, min(batch, int(BATCH_BYTES / per_row)))
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
-
-
 class BulkLoader:
     """Append rows to an empty GDAL-created GeoPackage layer, then finish its index and metadata.
 
@@ -149,10 +84,11 @@ class BulkLoader:
     def __init__(self, path: Path, table: str):
         self.conn = sqlite3.connect(path, isolation_level=None)
         self.table = describe_table(self.conn, table)
-        self.rtree = f"rtree_{table}_{self.table.geometry}"
+        self.rtree = self.table.rtree
         self.count = 0
         self.bounds = [np.inf, np.inf, -np.inf, -np.inf]
         self._triggers: list[str] = []
+        self._rtree_exists: bool | None = None
 
     def __enter__(self) -> BulkLoader:
         conn = self.conn
@@ -178,12 +114,12 @@ class BulkLoader:
         t = self.table
         first = self.count + 1
         fids = range(first, first + len(rows))
-        blobs = encode_blobs(geometries, t.srs_id)
+        blobs = blob.encode_many(geometries, t.srs_id)
         names = ", ".join(quote_ident(c) for c in (t.pk, t.geometry, *t.columns))
         marks = ", ".join("?" * (len(t.columns) + 2))
         self.conn.executemany(
             f"INSERT INTO {quote_ident(t.name)} ({names}) VALUES ({marks})",  # noqa: S608 - identifiers from metadata
-            ((fid, blob, *row) for fid, blob, row in zip(fids, blobs, rows, strict=True)),
+            ((fid, data, *row) for fid, data, row in zip(fids, blobs, rows, strict=True)),
         )
         bounds = shapely.bounds(geometries)
         keep = ~(np.isnan(bounds).any(axis=1))  # NULL and empty geometries stay out of the index
@@ -200,7 +136,7 @@ class BulkLoader:
         self.count += len(rows)
 
     def _has_rtree(self) -> bool:
-        if not hasattr(self, "_rtree_exists"):
+        if self._rtree_exists is None:
             self._rtree_exists = self.conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE name = ?", (self.rtree,)
             ).fetchone() is not None
@@ -233,6 +169,7 @@ class BulkLoader:
 
 
 def attributes_index(table: str) -> str:
+    """The name of the index holding every attribute column (`index_columns` writes it)."""
     return f"{table}_attributes_idx"
 
 
