@@ -445,7 +445,8 @@ def test_coverage_map_shows_the_value_of_a_clicked_cell(chromium, server):
 
     def check(page):
         map_with_tiles(page)
-        expect(page.locator(".ogc-legend")).to_be_visible()
+        # Named after the band, with its unit (pygeoapi's CoverageJSON named it "null").
+        expect(page.locator(".ogc-legend")).to_contain_text("elevation (m)")
         box = page.locator("#coverage-map").bounding_box()
         page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         expect(page.locator(".ogc-cell-value")).to_be_visible()
@@ -457,6 +458,7 @@ def test_coverage_map_shows_the_value_of_a_clicked_cell(chromium, server):
         row = round((clicked["lat"] - y["start"]) / ((y["stop"] - y["start"]) / (y["num"] - 1)))
         expected = values[row * x["num"] + col]
         text = page.locator(".ogc-cell-value").inner_text()
+        assert text.startswith("elevation (m): "), text
         shown = float(text.split(": ")[1].replace(",", "").replace("\u202f", ""))
         assert shown == pytest.approx(expected), text
 
