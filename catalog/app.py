@@ -10,15 +10,13 @@ import re
 
 from flask import Flask, abort, jsonify, redirect, request, send_from_directory
 from flask_cors import CORS
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, request_bodies, settings
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
 from catalog.core.record import Record
 from catalog.http_policy import HttpPolicy
-from catalog.ogc import adapters
-from catalog.ogc.items import DirectItems
+from catalog.ogc import routes as ogc_routes
 from catalog.ogc.runtime import OgcRuntime
 from catalog.portal import routes as portal_routes
 from catalog.portal import vendor
@@ -70,42 +68,8 @@ def _allow_cross_origin_reads(app: Flask) -> None:
 
 
 def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
-    # pygeoapi registered its blueprint on its own app at import time, so its setup is frozen:
-    # our hooks live on our app and act only on that blueprint's requests.
-    blueprint = runtime.flask_module.BLUEPRINT
-    direct_items = DirectItems(runtime)
-
-    @app.before_request
-    def ogc_before():
-        if request.blueprint != blueprint.name:
-            return None
-        runtime.refresh_if_changed()
-        refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
-                   adapters.refuse_tile_matrix_sets() or adapters.normalise_request())
-        if refused is not None:
-            return refused
-        adapters.negotiate_coverage_format()
-        problem = adapters.invalid_parameter_error(runtime)
-        if problem is not None:
-            return problem
-        # Plain GeoJSON pages of our GeoPackage layers are written without pygeoapi's
-        # dict-and-json pipeline; None leaves the request to pygeoapi's view.
-        if match := adapters.ITEMS_PATH.match(request.path):
-            return direct_items.answer(match["id"])
-        return None
-
-    @app.after_request
-    def ogc_after(response):
-        if request.blueprint != blueprint.name:
-            return response
-        if isinstance(response.headers, dict):  # pygeoapi replaces them with a plain dict
-            response.headers = Headers(response.headers)
-        if str(response.headers.get("Content-Type", "")).startswith("text/html"):
-            response.set_data(vendor.localise_html(response.get_data(as_text=True)))
-            return response
-        return adapters.correct_response(response, runtime)
-
-    app.register_blueprint(blueprint, url_prefix="/ogc")
+    """OGC API at /ogc: our routes over pygeoapi's API functions (catalog/ogc/routes.py)."""
+    app.register_blueprint(ogc_routes.create_blueprint(runtime), url_prefix="/ogc")
 
 
 def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) -> None:

@@ -1,7 +1,12 @@
-"""Where pygeoapi's answers need correcting, corrected at the edge of the /ogc blueprint.
+"""The edge of /ogc: what pygeoapi gets wrong, handled in front of it (docs/upstream.md).
 
 - Query parameters: pygeoapi drops parameters it does not know (HTTP 200, unfiltered).
   We answer 400 naming the parameter instead.
+- Requests pygeoapi reads differently from the standards (a JSON filter in the query string,
+  `Accept: image/tiff`, a `Prefer` list, ...) are handed to it as a copy in the form it reads
+  (`pygeoapi_request`); the client's request itself is never changed.
+Until our own OGC API Features routes replace pygeoapi's (issue 12), its Features answers are
+corrected after the fact (`correct_response`):
 - Conformance: pygeoapi declares transactions (Part 4) and CQL2 classes for every server with a
   feature collection. We declare the classes this server passes.
 - Coverage collections carry "layerDataType": "Coverage", without which GDAL's OAPIF driver
@@ -10,12 +15,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Response, g, jsonify, request
-from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from flask import Request, Response, g, jsonify, request
+from werkzeug.datastructures import MultiDict
 
 from catalog.core.cql2 import Cql2Error, between_as_pygeofilter_reads, parse_filter
 from catalog.core.parse import (
@@ -130,37 +138,80 @@ def refuse_tile_matrix_sets() -> Response | None:
     return response
 
 
-def normalise_request() -> Response | None:
-    """Put requests into the form pygeoapi understands, without changing their meaning."""
-    if "sortby" not in request.args and "filter-lang" not in request.args and \
-            request.method != "POST":
-        return None  # nothing to normalise: the common case, without copying the arguments
-    args = MultiDict(request.args)
-    changed = False
+@dataclass
+class PygeoapiForm:
+    """What pygeoapi is given for this request where it differs from the client's: the query
+    (a copy), a body, environ values (request headers)."""
+
+    args: MultiDict
+    body: bytes | None = None  # None: the client's body
+    environ: dict[str, str] = field(default_factory=dict)
+    changed: bool = False
+
+    def request(self) -> Request:
+        """A Flask request over a copy of the WSGI environ with these values."""
+        environ = dict(request.environ, **self.environ)
+        environ["QUERY_STRING"] = urlencode(list(self.args.items(multi=True)))
+        body = request.get_data(cache=True) if self.body is None else self.body
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return Request(environ, populate_request=False)
+
+
+def prepare_for_pygeoapi() -> Response | None:
+    """Put the request into the form pygeoapi reads, without changing its meaning (kept on
+    flask.g for `pygeoapi_request`); a Response when the request cannot be put so."""
+    form = PygeoapiForm(MultiDict(request.args))
+    g.ogc_form = form
     # '+name' arrives as ' name' when the client did not percent-encode the plus sign.
-    if "sortby" in args and " " in args["sortby"]:
-        args["sortby"] = ",".join("+" + key.strip() if key.startswith(" ") else key
-                                  for key in args["sortby"].split(","))
-        changed = True
+    if " " in form.args.get("sortby", ""):
+        form.args["sortby"] = ",".join("+" + key.strip() if key.startswith(" ") else key
+                                       for key in form.args["sortby"].split(","))
+        form.changed = True
     # pygeoapi parses `filter` as CQL2 text whatever filter-lang says, and reads CQL2 JSON
     # only from a POST body: hand it a JSON filter the way it reads one.
-    if args.get("filter-lang") in ("cql2-json", "cql-json") and "filter" in args:
-        text = args.pop("filter")
-        changed = True
+    if form.args.get("filter-lang") in ("cql2-json", "cql-json") and "filter" in form.args:
+        text = form.args.pop("filter")
         try:
             document = parse_json(text, "filter")
         except UnsafeInput as err:
             return _bad_request(f"{err} (filter-lang=cql2-json)")
-        request._cached_data = json.dumps(between_as_pygeofilter_reads(document)).encode()
+        form.body = json.dumps(between_as_pygeofilter_reads(document)).encode()
+        form.changed = True
     elif request.method == "POST" and ITEMS_PATH.match(request.path):
         problem = _items_post_problem()
         if problem is not None:
             return problem
         document = parse_json(request.get_data(), "request body")  # checked just above
-        request._cached_data = json.dumps(between_as_pygeofilter_reads(document)).encode()
-    if changed:
-        request.args = ImmutableMultiDict(args)
+        form.body = json.dumps(between_as_pygeofilter_reads(document)).encode()
+        form.changed = True
+    if _coverage_as_geotiff(form.args):
+        form.changed = True
+    if processes_web.pygeoapi_form(form.args, form.environ):
+        form.changed = True
     return None
+
+
+def pygeoapi_request() -> Request:
+    """The request pygeoapi reads: the client's, or a copy in the form prepared for it."""
+    form = getattr(g, "ogc_form", None)
+    if form is None or not form.changed:
+        return request
+    if "ogc_pygeoapi_request" not in g:
+        g.ogc_pygeoapi_request = form.request()
+    return g.ogc_pygeoapi_request
+
+
+def _prepared_args() -> MultiDict:
+    """The query prepared for pygeoapi (the client's before prepare_for_pygeoapi runs)."""
+    form = getattr(g, "ogc_form", None)
+    return form.args if form is not None else request.args
+
+
+def _prepared_body() -> bytes | None:
+    """The body prepared for pygeoapi, when it is not the client's."""
+    form = getattr(g, "ogc_form", None)
+    return form.body if form is not None else None
 
 
 def _items_post_problem() -> Response | None:
@@ -182,11 +233,11 @@ def _items_post_problem() -> Response | None:
     return None
 
 
-def negotiate_coverage_format() -> None:
+def _coverage_as_geotiff(args: MultiDict) -> bool:
     """Honour `Accept: image/tiff` on /coverage (pygeoapi only reads `f=`), as OGC API
     Coverages clients such as OWSLib ask for GeoTIFF through the Accept header."""
-    if not COVERAGE_PATH.match(request.path) or "f" in request.args:
-        return
+    if not COVERAGE_PATH.match(request.path) or "f" in args:
+        return False
     # Compare base types: werkzeug's quality() also matches parameters (application=geotiff).
     quality = {}
     for value, q in request.accept_mimetypes:
@@ -194,9 +245,9 @@ def negotiate_coverage_format() -> None:
         quality[base] = max(q, quality.get(base, 0))
     if quality.get("image/tiff", 0) > max(quality.get("application/json", 0),
                                           quality.get("application/prs.coverage+json", 0)):
-        args = MultiDict(request.args)
         args["f"] = "GTiff"
-        request.args = ImmutableMultiDict(args)  # read by pygeoapi's APIRequest
+        return True
+    return False
 
 
 def invalid_parameter_error(runtime) -> Response | None:
@@ -209,13 +260,14 @@ def invalid_parameter_error(runtime) -> Response | None:
     allowed = _allowed_parameters(runtime, path)
     if allowed is None:
         return None
-    for name in request.args:
+    args = _prepared_args()  # what pygeoapi will read (a JSON filter moved to the body)
+    for name in args:
         if name not in allowed:
             return _bad_request(f"unknown query parameter {name!r} for {path}; "
                                 f"allowed: {', '.join(sorted(allowed))}")
-    problem = (_bbox_problem(request.args.get("bbox")) or _bbox_crs_problem() or
-               _datetime_problem(request.args.get("datetime")) or
-               _filter_problem(request.args.get("filter"), request.args.get("filter-lang")) or
+    problem = (_bbox_problem(args.get("bbox")) or _bbox_crs_problem(args) or
+               _datetime_problem(args.get("datetime")) or
+               _filter_problem(args.get("filter"), args.get("filter-lang")) or
                _json_filter_problem() or processes_web.request_problem())
     if problem:
         return _bad_request(problem)
@@ -224,9 +276,9 @@ def invalid_parameter_error(runtime) -> Response | None:
 
 
 def _json_filter_problem() -> str | None:
-    """A CQL2 JSON filter (normalised into the body by normalise_request) that won't parse;
+    """A CQL2 JSON filter (put into the body by prepare_for_pygeoapi) that won't parse;
     the parsed filter is kept for the request (`parsed_filter`)."""
-    data = getattr(request, "_cached_data", None)
+    data = _prepared_body()
     if not data or not ITEMS_PATH.match(request.path):
         return None
     try:
@@ -253,9 +305,9 @@ def _bbox_problem(value: str | None) -> str | None:
     return None
 
 
-def _bbox_crs_problem() -> str | None:
+def _bbox_crs_problem(args: MultiDict) -> str | None:
     """pygeoapi's coverages ignore a bbox-crs that comes without a bbox (items refuse it)."""
-    if "bbox-crs" in request.args and "bbox" not in request.args:
+    if "bbox-crs" in args and "bbox" not in args:
         return "bbox-crs: given without bbox"
     return None
 

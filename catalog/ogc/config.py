@@ -2,7 +2,8 @@
 
 The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live dataset
 becomes a resource: vector layers through our GeoPackage provider (OGC API Features), rasters
-through pygeoapi's rasterio provider (OGC API Coverages).
+through our COG provider (OGC API Coverages). Providers and the job manager are plugins named
+by dotted path, pygeoapi's documented way of extending it.
 """
 
 from __future__ import annotations
@@ -27,18 +28,22 @@ OGC_DIR = Path(__file__).resolve().parent
 # Their scripts and styles are files in static/, served by pygeoapi's blueprint at /ogc/static.
 TEMPLATES = {"path": str(OGC_DIR / "templates"), "static": str(OGC_DIR / "static")}
 GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
+COG_PROVIDER = "catalog.ogc.providers.cog.CogProvider"
 # GDAL's OGCAPI coverage reader asks for exactly this media type.
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 
 
-def build_config(store: CatalogStore, public_url: str) -> dict:
-    """The full pygeoapi config for the live release, with links based on public_url."""
+def build_config(store: CatalogStore, public_url: str, locale_dir: Path | None = None) -> dict:
+    """The full pygeoapi config for the live release, with links based on public_url; the
+    words of its HTML pages come from locale_dir (catalog/ogc/translations.py)."""
     base = yaml.safe_load((settings.CONFIG_DIR / "pygeoapi.base.yml").read_text("utf-8"))
     config = copy.deepcopy(base)
     config["server"]["url"] = public_url.rstrip("/") + "/ogc"
     # pygeoapi's first locale is its default (catalog.core.languages).
     config["server"]["languages"] = [LOCALES[lang] for lang in LANGUAGES]
     config["server"]["templates"] = dict(TEMPLATES)
+    if locale_dir is not None:
+        config["server"]["locale_dir"] = str(locale_dir)
     portal = public_url.rstrip("/") + "/"
     metadata = config["metadata"]
     metadata["identification"]["url"] = metadata["provider"]["url"] = portal
@@ -104,7 +109,7 @@ def _provider(record: Record, assets: AssetLocator) -> dict:
         return provider
     return {
         "type": "coverage",
-        "name": "catalog.ogc.providers.cog.CogProvider",
+        "name": COG_PROVIDER,
         "data": str(assets.local_path(record, record.raster.asset)),
         "options": {"DATA_ENCODING": "COG"},
         "format": {"name": "GTiff", "mimetype": GEOTIFF_MEDIA_TYPE},

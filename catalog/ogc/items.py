@@ -112,7 +112,7 @@ class DirectItems:
         collection = self._collection(collection_id)
         if collection is None:
             return None
-        api = self.runtime.flask_module.api_
+        api = self.runtime.api()
         try:
             return self._respond(api, collection, started)
         except Declined as reason:
@@ -133,7 +133,7 @@ class DirectItems:
     # the answer ---------------------------------------------------------------------------------
 
     def _respond(self, api: Any, collection: Collection, started: float) -> Response:
-        api_request = APIRequest.from_flask(request, api.locales)
+        api_request = APIRequest.from_flask(adapters.pygeoapi_request(), api.locales)
         # Headers are made before the format is negotiated again below, as pygeoapi does.
         headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
         if collection.formatters:

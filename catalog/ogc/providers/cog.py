@@ -4,11 +4,11 @@ pygeoapi's RasterioProvider cuts subsets with `rasterio.mask(crop=True)`, which 
 row or column filled with nodata where the source has data, silently returns the whole grid
 when only one axis is subset, and has no size bound; its CoverageJSON names every band "null"
 (the band's description is read only from GRIB files), gives every band the values of all
-bands, calls integers floats and sends nodata cells as numbers. This provider implements
-pygeoapi's provider interface itself (BaseProvider: `fields`, `get_fields`, `query`, the public
-`axes`, `crs`, `num_bands`, `native_format`): it reads the exact pixel window that intersects
-the request, accepts one or both axes, refuses huge answers and writes its own CoverageJSON,
-each band under its own name and unit, nodata cells as null (docs/upstream.md).
+bands, calls integers floats and sends nodata cells as numbers. This provider keeps its
+constructor (the file, axes, CRS) and answers the provider interface itself (`fields`,
+`get_fields`, `query`; nothing private read or written): it reads the exact pixel window that
+intersects the request, accepts one or both axes, refuses huge answers and writes its own
+CoverageJSON, each band under its own name and unit, nodata cells as null (docs/upstream.md).
 """
 
 from __future__ import annotations
@@ -18,16 +18,11 @@ import math
 
 import numpy as np
 import rasterio
-from pygeoapi.provider.base import (
-    BaseProvider,
-    ProviderConnectionError,
-    ProviderInvalidQueryError,
-    ProviderRequestEntityTooLargeError,
-)
+from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderRequestEntityTooLargeError
+from pygeoapi.provider.rasterio_ import RasterioProvider
 from pygeoapi.util import read_data
 from pyproj import CRS, Transformer
 from pyproj.exceptions import ProjError
-from rasterio.errors import RasterioIOError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
@@ -42,34 +37,26 @@ BBOX_CRS_RULES = CrsRules(integers=True, messages={"type": _CRS_SYNTAX, "syntax"
 EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take the next pixel
 
 
-class CogProvider(BaseProvider):
+class CogProvider(RasterioProvider):
     """Coverage provider for one north-up raster in a geographic or projected CRS."""
 
     def __init__(self, provider_def: dict):
+        self.band_fields: dict[str, dict] | None = None
+        # pygeoapi's: opens the raster and sets the public axes, crs and num_bands (and the
+        # extent description its collection pages read).
         super().__init__(provider_def)
-        try:
-            with rasterio.open(self.data) as dataset:
-                geographic = dataset.crs is None or dataset.crs.is_geographic
-                # pygeoapi checks `subset` axis names against these.
-                self.axes = ["Long", "Lat"] if geographic else ["x", "y"]
-                epsg = None if geographic else dataset.crs.to_epsg()
-                self.crs = CRS84 if geographic else \
-                    f"http://www.opengis.net/def/crs/EPSG/0/{epsg}"
-                self.crs_type = "GeographicCRS" if geographic else "ProjectedCRS"
-                self.num_bands = dataset.count
-                self.band_fields = _band_fields(dataset)
-        except RasterioIOError as err:
-            raise ProviderConnectionError(f"cannot open the coverage: {err}") from err
-        self.native_format = provider_def["format"]["name"]
 
     def get_fields(self) -> dict:
         """Band number (as text) -> its JSON schema: title (the band's name), type, unit."""
+        if self.band_fields is None:
+            with rasterio.open(self.data) as dataset:
+                self.band_fields = _band_fields(dataset)
         return copy.deepcopy(self.band_fields)  # a copy: pygeoapi edits what it gets
 
     @property
     def fields(self) -> dict:
-        # BaseProvider.fields answers a cache that providers fill themselves; ours is built
-        # once in __init__, so the property answers get_fields().
+        # BaseProvider.fields answers a cache each provider fills itself (a private
+        # attribute); ours answers get_fields().
         return self.get_fields()
 
     def query(
@@ -147,8 +134,7 @@ class CogProvider(BaseProvider):
                 "domainType": "Grid",
                 "axes": {"x": {"start": minx, "stop": maxx, "num": int(window.width)},
                          "y": {"start": maxy, "stop": miny, "num": int(window.height)}},
-                "referencing": [{"coordinates": ["x", "y"],
-                                 "system": {"type": self.crs_type, "id": self.crs}}],
+                "referencing": [{"coordinates": ["x", "y"], "system": _crs_system(dataset.crs)}],
             },
             "parameters": {},
             "ranges": {},
@@ -291,3 +277,11 @@ def _values(band: np.ndarray, nodata: float | None) -> list:
     values = band.astype(object)
     values[missing] = None
     return values.ravel().tolist()
+
+
+def _crs_system(crs) -> dict:
+    """CoverageJSON's reference system: CRS84 for geographic grids (whose axes are longitude
+    and latitude), else the EPSG URI (pygeoapi wrote .../OGC/1.3/<code>, which names none)."""
+    if crs is None or crs.is_geographic:
+        return {"type": "GeographicCRS", "id": CRS84}
+    return {"type": "ProjectedCRS", "id": f"http://www.opengis.net/def/crs/EPSG/0/{crs.to_epsg()}"}
