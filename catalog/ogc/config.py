@@ -16,7 +16,7 @@ import yaml
 
 from catalog import settings
 from catalog.core.assets import AssetLocator
-from catalog.core.languages import LANGUAGES, LOCALES
+from catalog.core.languages import LANGUAGES, LOCALES, PORTAL_ORDER
 from catalog.core.record import Record
 from catalog.manifest import licence_url
 from catalog.processes import job_manager, process_resources
@@ -50,6 +50,15 @@ def build_config(store: CatalogStore, public_url: str, locale_dir: Path | None =
     metadata["contact"]["url"] = portal
     config["resources"] = {}
     records = store.current_records()
+    # For our templates only (pygeoapi reads none of it): the portal, the language switch in
+    # the portal's order, each dataset's licence (the landing page lists them).
+    config["catalog"] = {
+        "portal": portal,
+        "languages": list(PORTAL_ORDER),
+        "licences": {record.id: {"name": record.manifest.licence,
+                                 "url": licence_url(record.manifest.licence)}
+                     for record in records},
+    }
     # The maps on pygeoapi's pages draw the portal's relief tiles underneath (no other host).
     config["server"]["map"]["url"] = _basemap_tiles(records)
     for record in records:

@@ -20,9 +20,9 @@ import pygeoapi.api.itemtypes as itemtypes_api
 import pygeoapi.api.processes as processes_api
 from flask import Blueprint, Response, request
 from pygeoapi.api import APIRequest
-from pygeoapi.formats import F_HTML
+from pygeoapi.formats import F_HTML, F_JSONLD
 
-from catalog.ogc import adapters
+from catalog.ogc import adapters, jsonld
 from catalog.ogc.items import DirectItems
 from catalog.ogc.runtime import OgcRuntime
 
@@ -53,6 +53,8 @@ def create_blueprint(runtime: OgcRuntime) -> Blueprint:
     @blueprint.get("/collections")
     @blueprint.get("/collections/<path:collection_id>")
     def collections(collection_id: str | None = None):
+        if _asks_for(runtime, F_JSONLD):  # each dataset with its own licence
+            return answer(jsonld.collections_jsonld, collection_id, runtime.licences)
         return answer(core_api.describe_collections, collection_id)
 
     @blueprint.get("/collections/<path:collection_id>/schema")
@@ -132,11 +134,21 @@ def _answerer(runtime: OgcRuntime) -> Callable[..., Response]:
     return answer
 
 
+def _negotiated(runtime: OgcRuntime) -> APIRequest:
+    """The request as pygeoapi reads it (format from `f` or Accept, language from `lang` or
+    Accept-Language)."""
+    api = runtime.api()
+    return APIRequest.from_flask(adapters.pygeoapi_request(), api.locales)
+
+
+def _asks_for(runtime: OgcRuntime, format_: str) -> bool:
+    return _negotiated(runtime).format == format_
+
+
 def _language_of_html(runtime: OgcRuntime) -> str | None:
     """The catalog language the request asks for when it asks for HTML (else None: the
     default), as pygeoapi negotiates it (`lang`, then Accept-Language)."""
-    api = runtime.api()
-    api_request = APIRequest.from_flask(adapters.pygeoapi_request(), api.locales)
+    api_request = _negotiated(runtime)
     if api_request.format != F_HTML:
         return None
     return api_request.locale.language

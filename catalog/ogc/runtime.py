@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pygeoapi.api import API
 
 from catalog.core.languages import LANGUAGES, LOCALES
+from catalog.manifest import licence_url
 from catalog.ogc import translations
 from catalog.ogc.config import build_config
 from catalog.ogc.formatters import use_geometry_csv
@@ -40,6 +41,7 @@ class LiveRelease:
     config: dict
     openapi: dict
     fields: dict[str, set[str]]  # vector collection id -> property names
+    licences: dict[str, str]  # collection id -> the URL of its licence
     apis: dict[str | None, API] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -77,6 +79,10 @@ class OgcRuntime:
     def fields(self) -> dict[str, set[str]]:
         return self.live.fields
 
+    @property
+    def licences(self) -> dict[str, str]:
+        return self.live.licences
+
     def api(self, language: str | None = None) -> API:
         return self.live.api(language)
 
@@ -99,11 +105,13 @@ class OgcRuntime:
 
         release = self.store.current()
         config = build_config(self.store, self.public_url, self.locale_dir)
-        fields = {r.id: set(r.vector.fields) for r in self.store.current_records()
-                  if r.is_vector}
+        records = self.store.current_records()
+        fields = {r.id: set(r.vector.fields) for r in records if r.is_vector}
+        licences = {r.id: licence_url(r.manifest.licence) for r in records}
         openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
                                    sorted(fields), _process_inputs(config))
-        return LiveRelease(release.number if release else None, config, openapi, fields)
+        return LiveRelease(release.number if release else None, config, openapi, fields,
+                           licences)
 
 
 def _config_in(config: dict, language: str | None) -> dict:
