@@ -51,6 +51,7 @@ from catalog.features.negotiate import (
 from catalog.features.problems import ApiProblem, Refusal, bad_parameter, not_found, refused
 from catalog.features.release import LiveRelease
 from catalog.features.store import FeatureStore, FeatureStoreError
+from catalog.manifest import licence_url
 
 LOGGER = logging.getLogger(__name__)
 PageRenderer = Callable[[str, dict, str], str]  # template, data, locale -> HTML
@@ -104,8 +105,9 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
             return answers.page("collections/index.html", data, asked)
         if asked.format == JSONLD:
             catalog = formats.data_catalog(service, asked.language)
-            catalog["dataset"] = [formats.dataset(service, described, catalog["license"])
-                                  for described in data["collections"]]
+            catalog["dataset"] = [formats.dataset(service, described, _licence(record))
+                                  for described, record in zip(data["collections"], records,
+                                                               strict=True)]
             return answers.json(catalog, asked)
         return answers.json(data, asked)
 
@@ -119,7 +121,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
             return answers.page("collections/collection.html", data, asked)
         if asked.format == JSONLD:
             catalog = formats.data_catalog(service, asked.language)
-            catalog["dataset"] = formats.dataset(service, data, catalog["license"])
+            catalog["dataset"] = formats.dataset(service, data, _licence(record))
             return answers.json(catalog, asked)
         return answers.json(data, asked)
 
@@ -234,6 +236,11 @@ def _store(release: LiveRelease, record: Record) -> FeatureStore:
     if store is None:  # it failed to open: logged when the release was loaded
         raise FeatureStoreError(f"{record.id}: its features cannot be served")
     return store
+
+
+def _licence(record: Record) -> str:
+    """The dataset's own licence (schema.org `license`): a URL naming it."""
+    return licence_url(record.manifest.licence)
 
 
 def _query_string(args) -> str:

@@ -117,8 +117,8 @@ def dataset(service: Service, collection: dict, licence: str | None) -> dict:
                      "geo": {"@type": "GeoShape", "box": f"{b[0]},{b[1]} {b[2]},{b[3]}"}}
                     for b in boxes] if boxes and spatial.get("crs", "").endswith("CRS84")
         else None,
-        # An open end is written "None", as /ogc always has.
-        "temporalCoverage": f"{interval[0][0]}/{interval[0][1]}" if interval else None,
+        # schema.org writes an open end of an interval as "..".
+        "temporalCoverage": "/".join(end or ".." for end in interval[0]) if interval else None,
         "url": url,
     }
     default = LOCALES[LANGUAGES[0]]
