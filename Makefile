@@ -31,10 +31,12 @@ serve: install
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 test: $(BIN)/.installed $(VENDOR)
 	scripts/install-system-deps
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # Re-record the golden answers (tests/golden) after a deliberate change; review git diff.

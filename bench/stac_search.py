@@ -215,7 +215,7 @@ def deep_pages(session: requests.Session, base: str, pages: int, walks: int) -> 
 
 def index_ours(count: int) -> float:
     """A bench catalog home whose STAC index holds the synthetic items; returns seconds."""
-    from catalog.stac_api.sqlite_backend import SqliteBackend
+    from catalog.stac_index.sqlite_backend import SqliteBackend
 
     shutil.rmtree(OURS_HOME, ignore_errors=True)
     release = OURS_HOME / "releases" / "1"

@@ -21,14 +21,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import __version__, settings
+from catalog.convert.isolated import convert_raster_source, convert_vector_source
 from catalog.core.record import MANIFEST_FILE, Record, Software, write_record
 from catalog.manifest import ROLES, Manifest, load_manifest
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.sources.raster import RasterInfo
-from catalog.sources.reader import convert_raster_source, convert_vector_source, inspect_source
+from catalog.sources.reader import inspect_source
 from catalog.sources.vector import VectorInfo
 from catalog.stac import build_catalog, write_static_catalog
-from catalog.stac_api import sync as stac_index
+from catalog.stac_index import sync as stac_index
 from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.

@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -90,3 +92,19 @@ def test_no_private_names_cross_packages():
             if name.startswith("_") and not (name.startswith("__") and name.endswith("__")):
                 wrong.append((source, module, name, line))
     assert wrong == []
+
+
+def test_every_floor_is_in_the_import_contract_and_the_contract_holds():
+    """`.importlinter` lists every package and module of catalog/ (a new one cannot escape
+    the floors), and lint-imports (also run by `make test`) finds the contract kept."""
+    config = (ROOT / ".importlinter").read_text(encoding="utf-8")
+    listed = set()
+    for line in config.split("layers =", 1)[1].splitlines():
+        listed.update(name.strip() for name in line.split("|") if name.strip())
+    present = {f"catalog.{p.stem}" for p in CATALOG.iterdir()
+               if (p.is_dir() and (p / "__init__.py").exists())
+               or (p.suffix == ".py" and p.stem != "__init__")}
+    assert present - listed == set(), "add these to a floor in .importlinter"
+    result = subprocess.run([str(Path(sys.executable).with_name("lint-imports"))], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]

@@ -3,8 +3,8 @@
 Run as `python -m catalog.sources.reader` by catalog.sources.isolation, it reads one JSON
 request on stdin, confines itself (catalog.sources.sandbox), runs one named task and writes one
 JSON answer. The same module gives the rest of the catalog typed functions that run those
-tasks in a child: `stage_upload` for the stewards' API, `inspect_source` and
-`convert_vector_source` / `convert_raster_source` for the publishing pipeline, so uploads and
+tasks in a child: `stage_upload` for the stewards' API and `inspect_source` for the publishing
+pipeline (whose conversion tasks live a floor up, in catalog.convert.isolated), so uploads and
 `taza publish` read files one way.
 """
 
@@ -20,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from catalog.core.record import Asset, RasterFacts, VectorFacts
+from catalog.core.record import Asset
 from catalog.problems import Problem
 from catalog.sources import sandbox
 from catalog.sources.archives import ArchiveRefused, ZipLimits, safe_members
@@ -56,7 +56,7 @@ def stage_upload(original: Path, workdir: Path, options: UploadOptions, limits: 
             "limits": limits.as_dict()}
     try:
         answer = run_task("stage", args, read=[original.parent], write=[workdir])
-        with _malformed_answer():
+        with malformed_answer():
             return _staged(answer, original, workdir)
     except ReaderFailed as err:
         return Staged(format_of(original.name), findings=[blocking(str(err),
@@ -69,7 +69,7 @@ def inspect_source(path: Path, kind: str, id_field: str | None = None
     args = {"path": str(path), "id_field": id_field, "max_pixels": max_raster_pixels()}
     try:
         data = run_task(f"inspect_{kind}", args, read=source_files(path), write=[])
-        with _malformed_answer():
+        with malformed_answer():
             return _inspected(data, path, kind)
     except ReaderFailed as err:
         return None, [Problem(path.name, str(err))]
@@ -86,32 +86,6 @@ def _inspected(data: dict, path: Path, kind: str):
         return VectorInfo(**info), problems
     info["dtypes"] = tuple(info["dtypes"])
     return RasterInfo(**info), problems
-
-
-def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
-                          id_field: str | None = None) -> tuple[list[Asset], VectorFacts]:
-    """convert_vector in the isolated reader (writes into out_dir only); then, here, the
-    stored feature text of the GeoPackage it wrote (GDAL's file, read with SQLite as the
-    server reads it on every request: catalog/gpkg/feature_text.py)."""
-    from catalog.convert.vector import table_name, write_stored_feature_text
-
-    args = {"info": {**dataclasses.asdict(info), "path": str(info.path)},
-            "dataset_id": dataset_id, "out_dir": str(out_dir), "id_field": id_field}
-    data = run_task("convert_vector", args, read=source_files(info.path), write=[out_dir])
-    with _malformed_answer():
-        assets = [_asset(a) for a in data["assets"]]
-        facts = VectorFacts.from_json(data["facts"])
-    write_stored_feature_text(out_dir / f"{dataset_id}.gpkg", table_name(dataset_id), id_field)
-    return assets, facts
-
-
-def convert_raster_source(source: Path, item_id: str, out_dir: Path,
-                          unit: str | None) -> tuple[Asset, RasterFacts]:
-    """convert_raster in the isolated reader (writes into out_dir only)."""
-    args = {"source": str(source), "item_id": item_id, "out_dir": str(out_dir), "unit": unit}
-    data = run_task("convert_raster", args, read=source_files(source), write=[out_dir])
-    with _malformed_answer():
-        return _asset(data["asset"]), RasterFacts.from_json(data["facts"])
 
 
 def probe_isolation(paths: list[Path], host: str, port: int) -> dict:
@@ -145,7 +119,7 @@ def _staged(data: dict, original: Path, workdir: Path) -> Staged:
 
 
 @contextlib.contextmanager
-def _malformed_answer():
+def malformed_answer():
     """An answer that does not have the shape its task gives: the child is not to be
     trusted (it read hostile bytes), so that is a refusal, never a server error."""
     try:
@@ -154,7 +128,7 @@ def _malformed_answer():
         raise ReaderFailed(f"the reader's answer was malformed ({type(err).__name__})") from err
 
 
-def _asset(data: dict) -> Asset:
+def asset_from(data: dict) -> Asset:
     if "/" in data["file"] or data["file"].startswith("."):
         raise ReaderFailed("the reader named an output file outside its folder")
     return Asset.from_json(data)
@@ -192,27 +166,6 @@ def _task_inspect_raster(args: dict) -> dict:
     return {"info": _info(info), "problems": [p.as_dict() for p in problems]}
 
 
-def _task_convert_vector(args: dict) -> dict:
-    from catalog.convert.vector import convert_vector
-
-    info = args["info"]
-    info = VectorInfo(**{**info, "path": Path(info["path"]),
-                         "geometry_types": tuple(info["geometry_types"])})
-    _require_safe(info.path)
-    assets, facts = convert_vector(info, args["dataset_id"], Path(args["out_dir"]),
-                                   args["id_field"], feature_text=False)
-    return {"assets": [a.as_json() for a in assets], "facts": facts.as_json()}
-
-
-def _task_convert_raster(args: dict) -> dict:
-    from catalog.convert.raster import convert_raster
-
-    source = Path(args["source"])
-    _require_safe(source)
-    asset, facts = convert_raster(source, args["item_id"], Path(args["out_dir"]), args["unit"])
-    return {"asset": asset.as_json(), "facts": facts.as_json()}
-
-
 def _task_probe(args: dict) -> dict:
     readable = {}
     for path in args["paths"]:
@@ -246,7 +199,7 @@ def source_problems(path: Path) -> list[dict]:
     return [{"where": path.name, "message": message} for message in messages]
 
 
-def _require_safe(path: Path) -> None:
+def require_safe(path: Path) -> None:
     """Conversion opens the source again: the same checks, in case it changed since."""
     refused = source_problems(path)
     if refused:
@@ -261,13 +214,13 @@ def _info(info) -> dict | None:
     return data
 
 
-# Imported before the filesystem is restricted (Python reads modules lazily; pygeoapi, should
-# anything pull it in, reads /etc/mime.types when it loads).
-TASK_MODULES = {"convert_vector": "catalog.convert.vector",
-                "convert_raster": "catalog.convert.raster"}
+# Tasks of the floors above this one (conversion, catalog.convert.isolated) are named by their
+# module: the child imports it before the filesystem is restricted (Python reads modules
+# lazily), and this floor never imports the one above it.
 TASKS = {"stage": _task_stage, "inspect_vector": _task_inspect_vector,
-         "inspect_raster": _task_inspect_raster, "convert_vector": _task_convert_vector,
-         "convert_raster": _task_convert_raster, "probe": _task_probe}
+         "inspect_raster": _task_inspect_raster, "probe": _task_probe}
+TASK_MODULES = {"convert_vector": "catalog.convert.isolated",
+                "convert_raster": "catalog.convert.isolated"}
 
 
 def main() -> None:
@@ -285,13 +238,12 @@ def main() -> None:
 def _serve(request: dict) -> dict:
     try:
         sandbox.apply_limits(sandbox.Limits(**request["limits"]))
-        if request["task"] in TASK_MODULES:
-            importlib.import_module(TASK_MODULES[request["task"]])
+        task = _task(request["task"])
         if request["isolation"]:
             sandbox.cut_network()
             sandbox.restrict_filesystem([Path(p) for p in request["read"]],
                                         [Path(p) for p in request["write"]])
-        result = TASKS[request["task"]](request["args"])
+        result = task(request["args"])
         return {"ok": True, "result": _note_memory_limit(result, request["limits"]),
                 "peak_rss_kb": _status_kb("VmHWM")}
     except sandbox.IsolationUnavailable as err:
@@ -301,6 +253,13 @@ def _serve(request: dict) -> dict:
     except Exception as err:  # a reader bug or an unforeseen file: say which, keep details
         traceback.print_exc()
         return {"ok": False, "failure": "error", "message": f"{type(err).__name__}: {err}"}
+
+
+def _task(name: str):
+    """The function of a task: this module's, or `task_<name>` of the module that names it."""
+    if name in TASK_MODULES:
+        return getattr(importlib.import_module(TASK_MODULES[name]), f"task_{name}")
+    return TASKS[name]
 
 
 def _note_memory_limit(result: dict, limits: dict) -> dict:

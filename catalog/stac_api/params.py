@@ -26,9 +26,15 @@ from catalog.core.parse import (
     parse_datetime,
 )
 from catalog.safe_parse import UnsafeInput, parse_json
-from catalog.stac_api import cql
-from catalog.stac_api.backend import CollectionSearch, InvalidQuery, ItemSearch, SortKey, TimeRange
-from catalog.stac_api.sqlite_backend import julian_day
+from catalog.stac_index import cql
+from catalog.stac_index.backend import (
+    CollectionSearch,
+    InvalidQuery,
+    ItemSearch,
+    SortKey,
+    TimeRange,
+)
+from catalog.stac_index.sqlite_backend import julian_day
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 1000  # larger limits are lowered to this, as OGC API Features prescribes

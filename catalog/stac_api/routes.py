@@ -18,9 +18,10 @@ from flask import Blueprint, Response, abort, request, send_from_directory
 
 from catalog.request_bodies import is_json_type
 from catalog.safe_parse import UnsafeInput, parse_json
-from catalog.stac_api import openapi, params, sync
-from catalog.stac_api.backend import InvalidQuery, ItemSearch, StacBackend
-from catalog.stac_api.documents import GEOJSON, JSON, Links, apply_fields
+from catalog.stac_api import openapi, params
+from catalog.stac_index import sync
+from catalog.stac_index.backend import InvalidQuery, ItemSearch, StacBackend
+from catalog.stac_index.documents import GEOJSON, JSON, Links, apply_fields
 from catalog.store import CatalogStore
 
 STAC_VERSION = "1.1.0"

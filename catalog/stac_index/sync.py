@@ -12,9 +12,9 @@ import logging
 import sys
 from pathlib import Path
 
-from catalog.stac_api.backend import StacBackend
-from catalog.stac_api.documents import dataset_documents
-from catalog.stac_api.sqlite_backend import SqliteBackend
+from catalog.stac_index.backend import StacBackend
+from catalog.stac_index.documents import dataset_documents
+from catalog.stac_index.sqlite_backend import SqliteBackend
 from catalog.store import CatalogStore, Release
 
 INDEX_FILE = "stac-index.sqlite"

@@ -34,8 +34,8 @@ from shapely.geometry import shape
 
 from catalog.core.cql2 import box_geometry
 from catalog.gpkg import encode, register_functions, spatial_sql
-from catalog.stac_api import cql
-from catalog.stac_api.backend import (
+from catalog.stac_index import cql
+from catalog.stac_index.backend import (
     CollectionSearch,
     InvalidQuery,
     ItemSearch,

@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from catalog.core.cql2 import Cql2Error, Property, parse_filter
 from catalog.core.cql2 import to_sql as translate
 from catalog.gpkg import TableSchema, spatial_sql
-from catalog.stac_api.backend import InvalidQuery
+from catalog.stac_index.backend import InvalidQuery
 
 COLUMNS = {"id": "id", "collection": "collection", "datetime": "dt"}
 COLUMN_KINDS = {"id": "string", "collection": "string", "datetime": "date-time"}
