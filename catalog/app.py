@@ -90,8 +90,7 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
             return None
         runtime.refresh_if_changed()
         refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
-                   adapters.refuse_tile_matrix_sets() or
-                   adapters.refuse_feature_collection_parts(runtime.feature_collections))
+                   adapters.refuse_tile_matrix_sets())
         if refused is not None:
             return refused
         adapters.negotiate_coverage_format()

@@ -214,6 +214,10 @@ def test_stores_follow_the_release_and_are_reused(tmp_path):
     airports, settlements = first.store("airports"), first.store("settlements")
     assert page(client, "/ogc/collections/airports/items")["numberMatched"] == 17
     assert live().store("airports") is airports  # not reopened per request
+    # A worker that looked less than its check interval ago keeps its release, unless a caller
+    # that has just seen the new one asks for it fresh (the /ogc OpenAPI document does).
+    patient = LiveFeatures(CatalogStore(home), check_interval=3600)
+    before = patient().number
     # A new version of airports, fewer features: the next request sees it.
     source = next(sources.joinpath("sources").glob("airports.*"))
     text = source.read_text(encoding="utf-8")
@@ -224,6 +228,8 @@ def test_stores_follow_the_release_and_are_reused(tmp_path):
     assert page(client, "/ogc/collections/airports/items")["numberMatched"] == 5
     assert live().store("airports") is not airports
     assert live().store("settlements") is settlements  # unchanged version, same store
+    assert patient().number == before
+    assert patient(fresh=True).number == live().number != before
     shutil.rmtree(home)
 
 

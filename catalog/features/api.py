@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
@@ -59,6 +60,7 @@ COMMON_PARAMETERS = frozenset({"f", "lang"})
 QUERYABLES_PARAMETERS = COMMON_PARAMETERS | {"properties", "profile"}
 DESCRIPTION_FORMATS = (JSON, HTML, JSONLD)
 WRITES = ["PUT", "DELETE", "PATCH"]
+COLLECTION_PART = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/(?P<part>[^/]+)")
 
 
 def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
@@ -72,6 +74,21 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
     @blueprint.errorhandler(Refusal)
     def refusal(problem: Refusal) -> Response:
         return answers.problem(problem)
+
+    @blueprint.before_app_request
+    def refuse_other_parts_of_feature_collections() -> Response | None:
+        """pygeoapi's routes under one of our feature collections (coverage, tiles, EDR
+        queries) answer 400 saying where its features are: pygeoapi does not know these
+        collections and would answer that they do not exist."""
+        if request.blueprint in (None, name):
+            return None
+        match = COLLECTION_PART.match(request.path)
+        record = live().record(match["id"]) if match else None
+        if record is None or not record.is_vector:
+            return None
+        return answers.problem(ApiProblem(
+            400, "NoApplicableCode", f"{record.id} is a feature collection: it has no "
+            f"{match['part']!r}; its features are at /ogc/collections/{record.id}/items"))
 
     @blueprint.get("/")
     def landing_page() -> Response:

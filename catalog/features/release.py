@@ -56,12 +56,14 @@ class LiveFeatures:
         self._checked_at = 0.0
         self._lock = threading.Lock()
 
-    def __call__(self) -> LiveRelease:
+    def __call__(self, fresh: bool = False) -> LiveRelease:
+        """`fresh`: read current.json now, for a caller that has just seen a new release and
+        must describe the same one (the /ogc OpenAPI document)."""
         now = time.monotonic()
-        if self._built and now - self._checked_at < self.check_interval:
+        if self._built and not fresh and now - self._checked_at < self.check_interval:
             return self._live
         with self._lock:
-            if not self._built or now - self._checked_at >= self.check_interval:
+            if not self._built or fresh or now - self._checked_at >= self.check_interval:
                 self._checked_at = now
                 release = self.catalog.current()
                 number = release.number if release else None

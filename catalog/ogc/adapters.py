@@ -28,7 +28,6 @@ from catalog.processes import web as processes_web
 COMMON_PARAMS = {"f", "lang"}
 COVERAGE_PARAMS = COMMON_PARAMS | {"bbox", "bbox-crs", "datetime", "properties", "subset"}
 COVERAGE_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/coverage/?$")
-COLLECTION_PART_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/(?P<part>[^/]+)")
 TILE_MATRIX_SETS_PATH = re.compile(r"^/ogc/TileMatrixSets(/.*)?$")
 WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
 
@@ -89,18 +88,6 @@ def refuse_tile_matrix_sets() -> Response | None:
                                        "tiles are served as XYZ templates under /tiles"})
     response.status_code = 404
     return response
-
-
-def refuse_feature_collection_parts(feature_collections: set[str]) -> Response | None:
-    """400 for pygeoapi's routes under a feature collection (coverage, tiles, EDR queries):
-    our Features routes (catalog/features) serve those collections, pygeoapi does not know
-    them and would answer that the collection does not exist."""
-    match = COLLECTION_PART_PATH.match(request.path)
-    if match is None or match["id"] not in feature_collections:
-        return None
-    return _bad_request(f"{match['id']} is a feature collection: it has no {match['part']!r}; "
-                        f"its features are at /ogc/collections/{match['id']}/items",
-                        "NoApplicableCode")
 
 
 def negotiate_coverage_format() -> None:

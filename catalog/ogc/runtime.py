@@ -37,7 +37,6 @@ class OgcRuntime:
         self.live_features = live_features or LiveFeatures(store)
         self.release: int | None = None
         self.config: dict = {}
-        self.feature_collections: set[str] = set()  # served by catalog/features, not pygeoapi
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self.flask_module = self._first_import()
@@ -81,9 +80,9 @@ class OgcRuntime:
         config = build_config(self.store, self.public_url)
         openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False), [],
                                    _process_inputs(config))
-        # The Features paths (our routes, catalog/features) beside pygeoapi's.
-        live = self.live_features()
-        self.feature_collections = {r.id for r in live.records if r.is_vector}
+        # The Features paths (our routes, catalog/features) beside pygeoapi's, of the release
+        # just read (not the one LiveFeatures saw up to a second ago).
+        live = self.live_features(fresh=True)
         layers = {dataset_id: store.describe() for dataset_id, store in live.stores.items()}
         openapi = features_openapi.add_to(openapi, live.records, layers,
                                           config["server"].get("limits"))
