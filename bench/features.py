@@ -1,7 +1,7 @@
 """OGC API Features: our GeoPackage provider against stock pygeoapi, on the same file.
 
     python -m bench features [--duration 60] [--count 1000000] [--reuse-publish]
-                             [--baseline DIR]
+                             [--baseline DIR] [--only TEXT]
 
 1. Generates the synthetic parcels (bench/parcels.py) unless already there.
 2. Publishes them through the normal pipeline (`taza publish`) into a bench catalog home,
@@ -546,6 +546,8 @@ def run(args) -> int:
     rows = []
     slices = max(1, round(args.duration / SLICE_S))
     for query in queries():
+        if args.only and args.only not in query.name:
+            continue
         checks: dict[str, str] = {}
         results = {name: Result(name, query.name) for name in commands}
         print(f"{query.name}:", end=" ", flush=True)
@@ -585,5 +587,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--count", type=int, default=1_000_000, help="synthetic parcels")
     parser.add_argument("--baseline", metavar="DIR",
                         help="compare with our code exported to DIR instead of stock pygeoapi")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="run only the queries whose name contains TEXT")
     parser.add_argument("--reuse-publish", action="store_true",
                         help="keep an earlier bench publish instead of publishing afresh")
