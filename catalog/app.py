@@ -16,9 +16,11 @@ from werkzeug.exceptions import HTTPException
 from catalog import __version__, request_bodies, settings
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
 from catalog.core.record import Record
+from catalog.features import LiveFeatures
+from catalog.features.api import create_features_blueprint
+from catalog.features.documents import Service
 from catalog.http_policy import HttpPolicy
 from catalog.ogc import adapters
-from catalog.ogc.items import DirectItems
 from catalog.ogc.runtime import OgcRuntime
 from catalog.portal import routes as portal_routes
 from catalog.portal import vendor
@@ -37,17 +39,25 @@ DEFAULT_URL = "http://127.0.0.1:5000"
 def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     store = CatalogStore(home or settings.home())
     public_url = (public_url or os.environ.get("TAZA_PUBLIC_URL") or DEFAULT_URL).rstrip("/")
-    runtime = OgcRuntime(store, public_url)
+    live_features = LiveFeatures(store)
+    runtime = OgcRuntime(store, public_url, live_features)
     app = Flask(__name__, template_folder="portal/templates", static_folder="portal/static")
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
     app.json.ensure_ascii = False
     _allow_cross_origin_reads(app)  # first: its response hook must run after ours
     # Before every other hook and view: no JSON parser behind it sees a hostile body.
     app.before_request(request_bodies.refuse_unreadable_body)
+    # OGC API - Features (and the /ogc landing page, conformance and collections) before
+    # pygeoapi's blueprint, which keeps coverages, processes, jobs and the OpenAPI document.
+    app.register_blueprint(create_features_blueprint(
+        live_features, Service.from_config(runtime.public_url), store.assets,
+        lambda *page: vendor.localise_html(runtime.render_page(*page)),
+        runtime.offered_processes))
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
-    app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url))
+    app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
+                                                          live_features))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.
@@ -73,7 +83,6 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
     # pygeoapi registered its blueprint on its own app at import time, so its setup is frozen:
     # our hooks live on our app and act only on that blueprint's requests.
     blueprint = runtime.flask_module.BLUEPRINT
-    direct_items = DirectItems(runtime)
 
     @app.before_request
     def ogc_before():
@@ -81,18 +90,11 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
             return None
         runtime.refresh_if_changed()
         refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
-                   adapters.refuse_tile_matrix_sets() or adapters.normalise_request())
+                   adapters.refuse_tile_matrix_sets())
         if refused is not None:
             return refused
         adapters.negotiate_coverage_format()
-        problem = adapters.invalid_parameter_error(runtime)
-        if problem is not None:
-            return problem
-        # Plain GeoJSON pages of our GeoPackage layers are written without pygeoapi's
-        # dict-and-json pipeline; None leaves the request to pygeoapi's view.
-        if match := adapters.ITEMS_PATH.match(request.path):
-            return direct_items.answer(match["id"])
-        return None
+        return adapters.invalid_parameter_error()
 
     @app.after_request
     def ogc_after(response):
@@ -102,8 +104,7 @@ def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
             response.headers = Headers(response.headers)
         if str(response.headers.get("Content-Type", "")).startswith("text/html"):
             response.set_data(vendor.localise_html(response.get_data(as_text=True)))
-            return response
-        return adapters.correct_response(response, runtime)
+        return response
 
     app.register_blueprint(blueprint, url_prefix="/ogc")
 

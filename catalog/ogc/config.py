@@ -1,8 +1,9 @@
 """pygeoapi configuration generated from the live release.
 
-The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live dataset
-becomes a resource: vector layers through our GeoPackage provider (OGC API Features), rasters
-through pygeoapi's rasterio provider (OGC API Coverages).
+The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live raster
+becomes a resource through pygeoapi's rasterio provider (OGC API Coverages), and the processes
+over the live layers another. Vector layers are not pygeoapi's: our own OGC API Features
+serves them (catalog/features).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ OGC_DIR = Path(__file__).resolve().parent
 # Content-Security-Policy forbids: catalog/http_policy.py); the others fall back to pygeoapi's.
 # Their scripts and styles are files in static/, served by pygeoapi's blueprint at /ogc/static.
 TEMPLATES = {"path": str(OGC_DIR / "templates"), "static": str(OGC_DIR / "static")}
-GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
 # GDAL's OGCAPI coverage reader asks for exactly this media type.
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 
@@ -47,10 +47,12 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     records = store.current_records()
     # The maps on pygeoapi's pages draw the portal's relief tiles underneath (no other host).
     config["server"]["map"]["url"] = _basemap_tiles(records)
+    # Coverages only: vector layers are served by our own OGC API Features (catalog/features).
     for record in records:
-        config["resources"][record.id] = resource(record, store.assets, public_url)
+        if not record.is_vector:
+            config["resources"][record.id] = resource(record, store.assets, public_url)
     # OGC API - Processes over the live layers, with jobs kept under the catalog home.
-    config["resources"].update(process_resources(store, taken=set(config["resources"])))
+    config["resources"].update(process_resources(store, taken={r.id for r in records}))
     config["server"]["manager"] = job_manager(store.home)
     return config
 
@@ -85,23 +87,6 @@ def resource(record: Record, assets: AssetLocator, public_url: str) -> dict:
 
 
 def _provider(record: Record, assets: AssetLocator) -> dict:
-    if record.is_vector:
-        extent = record.manifest.temporal_extent.as_json()
-        provider = {
-            "type": "feature",
-            "name": GEOPACKAGE_PROVIDER,
-            "data": str(assets.local_path(record, record.asset("geopackage"))),
-            "table": record.vector.table,
-            "id_field": record.manifest.id_field or "fid",
-            "temporal_extent": [extent["start"], extent["end"]],
-            "crs": [
-                "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-                "http://www.opengis.net/def/crs/EPSG/0/4326",
-                "http://www.opengis.net/def/crs/EPSG/0/3857",
-            ],
-            "storage_crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-        }
-        return provider
     return {
         "type": "coverage",
         "name": "catalog.ogc.providers.cog.CogProvider",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from catalog.features import LiveFeatures
+from catalog.features import openapi as features_openapi
 from catalog.ogc.config import build_config
 from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
@@ -28,12 +30,13 @@ PLUGIN_OVERRIDES = {("formatter", "CSV"): "catalog.ogc.formatters.GeometryCsvFor
 class OgcRuntime:
     """Holds the pygeoapi API object for the live release and refreshes it."""
 
-    def __init__(self, store: CatalogStore, public_url: str):
+    def __init__(self, store: CatalogStore, public_url: str,
+                 live_features: LiveFeatures | None = None):
         self.store = store
         self.public_url = public_url
+        self.live_features = live_features or LiveFeatures(store)
         self.release: int | None = None
         self.config: dict = {}
-        self.fields: dict[str, set[str]] = {}  # vector collection id -> property names
         self._lock = threading.Lock()
         self._checked_at = 0.0
         self.flask_module = self._first_import()
@@ -75,11 +78,32 @@ class OgcRuntime:
         release = self.store.current()
         self.release = release.number if release else None
         config = build_config(self.store, self.public_url)
-        self.fields = {r.id: set(r.vector.fields) for r in self.store.current_records()
-                       if r.is_vector}
-        openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
-                                   sorted(self.fields), _process_inputs(config))
+        openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False), [],
+                                   _process_inputs(config))
+        # The Features paths (our routes, catalog/features) beside pygeoapi's, of the release
+        # just read (not the one LiveFeatures saw up to a second ago).
+        live = self.live_features(fresh=True)
+        layers = {dataset_id: store.describe() for dataset_id, store in live.stores.items()}
+        openapi = features_openapi.add_to(openapi, live.records, layers,
+                                          config["server"].get("limits"))
         return config, openapi
+
+    def render_page(self, template: str, data: dict, locale: str) -> str:
+        """An /ogc HTML page from our templates (catalog/ogc/templates, then pygeoapi's), in
+        the page shell every /ogc page shares; `locale` as 'ru-RU'."""
+        from pygeoapi.l10n import str2locale
+        from pygeoapi.util import render_j2_template
+
+        self.refresh_if_changed()
+        config = self.config
+        return render_j2_template(config, config["server"]["templates"], template, data,
+                                  str2locale(locale))
+
+    def offered_processes(self) -> list[str]:
+        """The processes pygeoapi serves for the live release."""
+        self.refresh_if_changed()
+        return [name for name, resource in self.config.get("resources", {}).items()
+                if resource.get("type") == "process"]
 
     def _write_runtime_files(self, config: dict, openapi: dict) -> tuple[Path, Path]:
         """pygeoapi reads its config and OpenAPI document from files, once per worker."""
