@@ -1,6 +1,7 @@
 """OGC API Features: our GeoPackage provider against stock pygeoapi, on the same file.
 
     python -m bench features [--duration 60] [--count 1000000] [--reuse-publish]
+                             [--baseline DIR] [--only TEXT]
 
 1. Generates the synthetic parcels (bench/parcels.py) unless already there.
 2. Publishes them through the normal pipeline (`taza publish`) into a bench catalog home,
@@ -15,6 +16,11 @@
 
 Before the load, every query is sent once to both servers to record whether each parameter was
 applied (stock pygeoapi answers 200 and ignores what it does not support).
+
+`--baseline DIR` measures another version of our own code instead of stock pygeoapi: DIR holds
+an export of the catalog sources (`git archive main | tar -x -C DIR`), served by the same
+Python and virtualenv over the same catalog home, so a change is compared with what it replaces
+in the same run (the "within 10 %" checks of a refactoring).
 """
 
 from __future__ import annotations
@@ -240,9 +246,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start(name: str, command: list[str], env: dict, base: str, log: Path) -> Server:
+def start(name: str, command: list[str], env: dict, base: str, log: Path,
+          cwd: Path = ROOT) -> Server:
     handle = log.open("a")
-    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=handle, stderr=handle,
+    process = subprocess.Popen(command, env=env, cwd=cwd, stdout=handle, stderr=handle,
                                start_new_session=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -424,7 +431,8 @@ def run_wrk(server: Server, query: Query, duration: int) -> dict:
 # --- report -------------------------------------------------------------------------------------
 
 
-def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) -> str:
+def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]],
+           peer: str = "stock") -> str:
     ms = lambda us: f"{us / 1000:.1f}"  # noqa: E731
     lines = [
         f"# Features benchmark, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
@@ -443,9 +451,11 @@ def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) 
         "histograms); each query is sent once before the load. Servers: gunicorn, "
         "2 workers, gthread, 4 threads each, keep-alive 5 s.  ",
         "Ours: `taza serve --workers 2` (pygeoapi 0.24.0, Python "
-        f"{platform.python_version()}, catalog.ogc.providers.geopackage).  ",
-        "Stock: pygeoapi 0.21.0 `SQLiteGPKG` provider with mod_spatialite, Debian "
-        "/usr/bin/python3 (3.11).",
+        f"{platform.python_version()}, catalog.features).  ",
+        (f"Baseline: `taza serve --workers 2` from {args.baseline}, same Python and catalog "
+         "home." if peer == "baseline" else
+         "Stock: pygeoapi 0.21.0 `SQLiteGPKG` provider with mod_spatialite, Debian "
+         "/usr/bin/python3 (3.11)."),
         "",
         "## Publish (`taza publish`, fresh catalog home)",
         "",
@@ -460,16 +470,17 @@ def report(args, figures: PublishFigures, rows: list[tuple[Query, dict, dict]]) 
     ]
     ratios = []
     for query, ours, stock in rows:
-        for name, (result, check) in (("ours", ours), ("stock", stock)):
+        for name, (result, check) in (("ours", ours), (peer, stock)):
             f = result.figures
             lines.append(f"| {query.name} | {name} | {result.rps:.1f} | {ms(f['p50_us'])} | "
                          f"{ms(f['p99_us'])} | {f['non2xx']} | {result.socket_errors} | {check} |")
         o, s = ours[0], stock[0]
         throughput = o.rps / s.rps if s.rps else float("inf")
         p50 = s.figures["p50_us"] / o.figures["p50_us"] if o.figures["p50_us"] else float("nan")
-        ratios.append(f"| {query.name} | {throughput:.1f}x | {p50:.1f}x | {query.note} |")
-    lines += ["", "## Ratios (ours / stock)", "",
-              "| query | throughput | p50 latency (stock / ours) | note |", "|---|---:|---:|---|",
+        ratios.append(f"| {query.name} | {throughput:.2f}x | {p50:.2f}x | {query.note} |")
+    lines += ["", f"## Ratios (ours / {peer})", "",
+              f"| query | throughput | p50 latency ({peer} / ours) | note |",
+              "|---|---:|---:|---|",
               *ratios, ""]
     return "\n".join(lines)
 
@@ -510,33 +521,44 @@ def run(args) -> int:
     ensure_debian_packages()
     home = WORK / "home"
     figures = publish_and_report(args.count, args.reuse_publish)
-    ensure_stock_venv()
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    ours_port, stock_port = free_port(), free_port()
+    ours_port, peer_port = free_port(), free_port()
     ours_env = dict(os.environ, TAZA_HOME=str(home))
-    stock_env = stock_config(stock_copy(figures.gpkg), figures.table, stock_port, WORK / "stock")
     commands = {
         "ours": ([sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port",
-                  str(ours_port)], ours_env, f"http://127.0.0.1:{ours_port}/ogc"),
-        "stock": ([str(STOCK_VENV / "bin" / "gunicorn"), *GUNICORN, "--bind",
-                   f"127.0.0.1:{stock_port}", "pygeoapi.flask_app:APP"], stock_env,
-                  f"http://127.0.0.1:{stock_port}"),
+                  str(ours_port)], ours_env, f"http://127.0.0.1:{ours_port}/ogc", ROOT),
     }
+    if args.baseline:
+        baseline = Path(args.baseline).resolve()
+        commands["baseline"] = (
+            [sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port",
+             str(peer_port)], dict(ours_env, PYTHONPATH=str(baseline)),
+            f"http://127.0.0.1:{peer_port}/ogc", baseline)
+    else:
+        ensure_stock_venv()
+        stock_env = stock_config(stock_copy(figures.gpkg), figures.table, peer_port,
+                                 WORK / "stock")
+        commands["stock"] = ([str(STOCK_VENV / "bin" / "gunicorn"), *GUNICORN, "--bind",
+                              f"127.0.0.1:{peer_port}", "pygeoapi.flask_app:APP"], stock_env,
+                             f"http://127.0.0.1:{peer_port}", ROOT)
+    peer = "baseline" if args.baseline else "stock"
     rows = []
     slices = max(1, round(args.duration / SLICE_S))
     for query in queries():
+        if args.only and args.only not in query.name:
+            continue
         checks: dict[str, str] = {}
         results = {name: Result(name, query.name) for name in commands}
         print(f"{query.name}:", end=" ", flush=True)
         for number in range(slices):
             # The servers take turns in short slices, so the load that other work puts on this
             # shared machine falls on both alike.
-            for name in ("ours", "stock") if number % 2 == 0 else ("stock", "ours"):
+            for name in ("ours", peer) if number % 2 == 0 else (peer, "ours"):
                 # A fresh server per slice, killed right after it: requests still queued when
                 # wrk stops (stock's deep pages take seconds each) must not eat into the next.
-                command, env, base = commands[name]
-                server = start(name, command, env, base, logs / f"{name}.log")
+                command, env, base, cwd = commands[name]
+                server = start(name, command, env, base, logs / f"{name}.log", cwd)
                 try:
                     if name not in checks:
                         checks[name] = applied(query, server)
@@ -549,11 +571,12 @@ def run(args) -> int:
         print(" ".join(f"| {n} {r.rps:.1f} req/s, p50 {r.figures['p50_us'] / 1000:.1f} ms"
                        for n, r in results.items()), flush=True)
         rows.append((query, (results["ours"], checks["ours"]),
-                     (results["stock"], checks["stock"])))
-    text = report(args, figures, rows)
+                     (results[peer], checks[peer])))
+    text = report(args, figures, rows, peer)
     print("\n" + text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"features-{dt.date.today():%Y-%m-%d}.md"
+    suffix = "-baseline" if args.baseline else ""
+    out = RESULTS / f"features-{dt.date.today():%Y-%m-%d}{suffix}.md"
     out.write_text(text, encoding="utf-8")
     print(f"written to {out.relative_to(ROOT)}")
     return 0
@@ -562,5 +585,9 @@ def run(args) -> int:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--duration", type=int, default=60, help="seconds of load per row")
     parser.add_argument("--count", type=int, default=1_000_000, help="synthetic parcels")
+    parser.add_argument("--baseline", metavar="DIR",
+                        help="compare with our code exported to DIR instead of stock pygeoapi")
+    parser.add_argument("--only", metavar="TEXT",
+                        help="run only the queries whose name contains TEXT")
     parser.add_argument("--reuse-publish", action="store_true",
                         help="keep an earlier bench publish instead of publishing afresh")

@@ -27,7 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 
 from bench import features
-from catalog.portal import vector_tiles
+from catalog.features import mvt as vector_tiles
 from catalog.portal.tiles import TileBounds
 
 PLACES = {"Bishkek": (74.59, 42.87), "Osh": (72.80, 40.53)}

@@ -15,6 +15,9 @@ from werkzeug.exceptions import HTTPException
 from catalog import __version__, request_bodies, settings
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
 from catalog.core.record import Record
+from catalog.features import LiveFeatures
+from catalog.features.api import create_features_blueprint
+from catalog.features.documents import Service
 from catalog.http_policy import HttpPolicy
 from catalog.ogc import routes as ogc_routes
 from catalog.ogc.runtime import OgcRuntime
@@ -35,17 +38,25 @@ DEFAULT_URL = "http://127.0.0.1:5000"
 def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     store = CatalogStore(home or settings.home())
     public_url = (public_url or os.environ.get("TAZA_PUBLIC_URL") or DEFAULT_URL).rstrip("/")
-    runtime = OgcRuntime(store, public_url)
+    live_features = LiveFeatures(store)
+    runtime = OgcRuntime(store, public_url, live_features)
     app = Flask(__name__, template_folder="portal/templates", static_folder="portal/static")
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
     app.json.ensure_ascii = False
     _allow_cross_origin_reads(app)  # first: its response hook must run after ours
     # Before every other hook and view: no JSON parser behind it sees a hostile body.
     app.before_request(request_bodies.refuse_unreadable_body)
+    # OGC API - Features (and the /ogc landing page, conformance and collections) before
+    # pygeoapi's blueprint, which keeps coverages, processes, jobs and the OpenAPI document.
+    app.register_blueprint(create_features_blueprint(
+        live_features, Service.from_config(runtime.public_url), store.assets,
+        runtime.render_page,
+        runtime.offered_processes))
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
-    app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url))
+    app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
+                                                          live_features))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.

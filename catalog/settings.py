@@ -22,12 +22,6 @@ def home() -> Path:
     return Path(os.environ.get("TAZA_HOME", PROJECT_ROOT / "var")).resolve()
 
 
-def direct_items() -> bool:
-    """Whether plain GeoJSON items pages skip pygeoapi's pipeline (catalog/ogc/items.py);
-    TAZA_DIRECT_ITEMS=0 turns it off, to compare answers or rule it out when diagnosing."""
-    return os.environ.get("TAZA_DIRECT_ITEMS", "1").strip().lower() not in ("0", "false", "off")
-
-
 @cache
 def themes() -> dict:
     """Theme titles and descriptions (en/ru/ky) from config/themes.yaml."""

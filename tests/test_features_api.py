@@ -280,3 +280,28 @@ def test_csv_downloads_keep_geometry(server):
     assert boundary["wkt"].startswith("POLYGON")
     bare = server.get(ITEMS, params={"f": "csv", "skipGeometry": "true", "limit": 5})
     assert bare.status_code == 200 and "x" not in bare.text.splitlines()[0].split(",")
+
+
+def test_whole_features_come_from_stored_text(server, published_home):
+    """Whole features are copied from the text stored at publish time; pages with a property
+    selection or without geometry are written from the GeoPackage rows, and both writers give
+    the same features. The stored text is an index of the GeoPackage, not a download."""
+    folder = published_home / "datasets" / "settlements"
+    stored = list(folder.glob("*/settlements.features.sqlite"))
+    assert stored, "publishing wrote no stored feature text"
+    query = {"limit": "40", "offset": "3", "sortby": "-population,name"}
+    whole = server.get(ITEMS, params=query)
+    assert "stored feature text" in whole.headers["Server-Timing"]
+    every_property = ",".join(server.get("/ogc/collections/settlements/queryables")
+                              .json()["properties"].keys() - {"geometry"})
+    from_rows = server.get(ITEMS, params={**query, "properties": every_property})
+    assert "GeoPackage rows" in from_rows.headers["Server-Timing"]
+    assert whole.json()["features"] == from_rows.json()["features"]
+    bare = server.get(ITEMS, params={"limit": "5", "skipGeometry": "true"})
+    assert "GeoPackage rows" in bare.headers["Server-Timing"]
+    record = json.loads((stored[0].parent / "record.json").read_text())
+    files = [asset["file"] for asset in record["assets"]]
+    assert "settlements.gpkg" in files and "settlements.features.sqlite" not in files
+    version = stored[0].parent.name
+    assert server.get(f"/assets/settlements/{version}/settlements.features.sqlite") \
+        .status_code == 404

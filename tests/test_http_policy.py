@@ -295,8 +295,9 @@ def test_job_and_stewards_report_pages_have_no_inline_script_or_style(server, jo
 # it answers an error (rendered by exception.html through our _base.html) or JSON.
 UNSERVED_TEMPLATES = {
     "asyncapi.html": ("/ogc/asyncapi?f=html", 404),
-    "collections/edr/query.html": ("/ogc/collections/settlements/position?f=html", 404),
-    "collections/tiles/index.html": ("/ogc/collections/settlements/tiles?f=html", 404),
+    # (under a feature collection these answer 400 saying where its features are)
+    "collections/edr/query.html": ("/ogc/collections/elevation/position?f=html", 404),
+    "collections/tiles/index.html": ("/ogc/collections/elevation/tiles?f=html", 404),
     "jobs/index.html": ("/ogc/jobs?f=html", 404),  # jobs are never listed
     "stac/collection_base.html": ("/ogc/stac/settlements?f=html", 404),
     "stac/item.html": ("/ogc/stac/settlements/item?f=html", 404),

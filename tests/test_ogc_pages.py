@@ -9,6 +9,7 @@ own licence (landing page, schema.org JSON-LD).
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 
 import pytest
@@ -18,7 +19,16 @@ from playwright.sync_api import Browser, Page, expect
 
 from catalog.ogc import translations
 from catalog.ogc.translations import page_words, strings
-from tests.conftest import RASTER_IDS, SAMPLE_IDS, VECTOR_IDS, Server
+from tests.conftest import (
+    RASTER_IDS,
+    SAMPLE_IDS,
+    VECTOR_IDS,
+    Server,
+    copy_dataset,
+    start_server,
+    stop_server,
+    taza,
+)
 from tests.test_portal import Watch, browser  # noqa: F401 - the Chromium fixture
 
 LANGUAGES = ("ky", "ru", "en")
@@ -287,3 +297,43 @@ def test_the_watch_reports_a_failed_request(browser, server):  # noqa: F811
         page.evaluate("() => fetch('/ogc/static/no-such-file.js').catch(() => null)")
     context.close()
     assert any(p.startswith("HTTP 404") and "no-such-file" in p for p in watch.problems)
+
+
+def test_basemap_of_the_pages_is_the_live_dems_relief(server):
+    """The maps' basemap URL stays the same from release to release and leads to the live DEM's
+    relief tiles (a versioned URL in pygeoapi's config would outlive its version)."""
+    answer = requests.get(server.url + "/ogc/basemap/6/44/23.png", timeout=30,
+                          allow_redirects=False)
+    assert answer.status_code == 302
+    target = urllib.parse.urlsplit(answer.headers["Location"]).path
+    assert re.fullmatch(r"/tiles/elevation/\d+/relief/6/44/23\.png", target), target
+    tile = requests.get(server.url + target, timeout=30)
+    assert tile.status_code == 200 and tile.headers["Content-Type"] == "image/png"
+
+
+def test_pages_describe_the_release_published_after_start(scratch_home):
+    """A dataset published while the server runs appears on the /ogc pages in every language
+    the pages were already shown in, and the basemap follows the DEM once it is live (pygeoapi
+    renders its pages with the first config it translated for a language)."""
+    work = scratch_home.parent / "work"
+    taza("publish", str(copy_dataset("airports", work)), home=scratch_home)
+    running = start_server(scratch_home, workers=1)
+    try:
+        for language in LANGUAGES:
+            first = running.get(f"/ogc/?f=html&lang={language}")
+            assert first.status_code == 200 and "/collections/elevation?" not in first.text
+        blank = running.get("/ogc/basemap/6/44/23.png", allow_redirects=False)
+        assert blank.status_code == 200 and blank.headers["Content-Type"] == "image/png"
+        taza("publish", str(copy_dataset("elevation", work)), home=scratch_home)
+        deadline = time.monotonic() + 30
+        while "/collections/elevation?" not in running.get("/ogc/?f=html").text:
+            assert time.monotonic() < deadline, "the new release never reached the page"
+            time.sleep(0.5)
+        for language in LANGUAGES:
+            page = running.get(f"/ogc/?f=html&lang={language}").text
+            assert "/collections/elevation?f=html" in page, language
+        basemap = running.get("/ogc/basemap/6/44/23.png", allow_redirects=False)
+        assert basemap.status_code == 302
+        assert "/tiles/elevation/" in basemap.headers["Location"]
+    finally:
+        stop_server(running)

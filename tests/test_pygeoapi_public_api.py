@@ -40,16 +40,6 @@ CONFIGURED_AT_IMPORT = ("pygeoapi.flask_app", "pygeoapi.starlette_app", "pygeoap
 SENT = {"args", "form", "values", "data", "json", "files", "headers", "cookies", "environ",
         "stream", "path", "full_path", "method", "url", "base_url", "query_string",
         "input_stream", "content_type", "mimetype", "accept_mimetypes"}
-# Files that still adapt pygeoapi's Features routes, which our own OGC API Features routes
-# replace (issue 12, item 2: catalog/features, another branch); they go with those routes.
-# Each must still have a finding (else it is listed for nothing); a removed file is fine.
-FEATURES_ADAPTERS = {
-    "catalog/ogc/items.py": "APIRequest._format/_get_format: the direct items writer",
-    "catalog/ogc/providers/geopackage.py": "BaseProvider._fields: the feature provider",
-    "catalog/ogc/formatters.py": "PLUGINS['formatter']['CSV']: the CSV formatter of items",
-}
-
-
 @dataclass(frozen=True)
 class Finding:
     path: str
@@ -281,19 +271,8 @@ def catalog_files() -> Iterator[Path]:
 def test_catalog_uses_pygeoapi_through_its_public_api_only():
     found = []
     for path in catalog_files():
-        name = path.relative_to(ROOT).as_posix()
-        if name not in FEATURES_ADAPTERS:
-            found += touchpoints(path.read_text(encoding="utf-8"), name)
+        found += touchpoints(path.read_text(encoding="utf-8"), path.relative_to(ROOT).as_posix())
     assert [str(f) for f in found] == []
-
-
-@pytest.mark.parametrize("name", sorted(FEATURES_ADAPTERS))
-def test_each_features_adapter_left_is_listed_for_a_reason(name):
-    path = ROOT / name
-    if not path.exists():
-        return  # removed with pygeoapi's Features routes, as it should be
-    assert touchpoints(path.read_text(encoding="utf-8"), name), \
-        f"{name} has no touchpoint left: remove it from FEATURES_ADAPTERS"
 
 
 # -- the check finds each touchpoint the code had (issue 12's list) ------------------------------

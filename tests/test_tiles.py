@@ -17,7 +17,8 @@ import shapely
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from catalog.portal import tiles, vector_tiles
+from catalog.features import mvt as vector_tiles
+from catalog.portal import tiles
 from catalog.portal.tiles import TileBounds, mercator_to_lonlat
 
 SYNTHETIC_COUNT = 250_000

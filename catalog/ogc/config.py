@@ -1,9 +1,10 @@
 """pygeoapi configuration generated from the live release.
 
-The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live dataset
-becomes a resource: vector layers through our GeoPackage provider (OGC API Features), rasters
-through our COG provider (OGC API Coverages). Providers and the job manager are plugins named
-by dotted path, pygeoapi's documented way of extending it.
+The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live raster
+becomes a resource through our COG provider (OGC API Coverages), and the processes over the
+live layers another. Providers and the job manager are plugins named by dotted path,
+pygeoapi's documented way of extending it. Vector layers are not pygeoapi's: our own OGC API
+Features serves them (catalog/features).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ OGC_DIR = Path(__file__).resolve().parent
 # Content-Security-Policy forbids: catalog/http_policy.py); the others fall back to pygeoapi's.
 # Their scripts and styles are files in static/, served by pygeoapi's blueprint at /ogc/static.
 TEMPLATES = {"path": str(OGC_DIR / "templates"), "static": str(OGC_DIR / "static")}
-GEOPACKAGE_PROVIDER = "catalog.ogc.providers.geopackage.GeoPackageProvider"
 COG_PROVIDER = "catalog.ogc.providers.cog.CogProvider"
+# The maps of the /ogc pages draw the relief basemap through this path (catalog/ogc/routes.py).
+BASEMAP_PATH = "/basemap"
 # GDAL's OGCAPI coverage reader asks for exactly this media type.
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 
@@ -51,28 +53,38 @@ def build_config(store: CatalogStore, public_url: str, locale_dir: Path | None =
     config["resources"] = {}
     records = store.current_records()
     # For our templates only (pygeoapi reads none of it): the portal, the language switch in
-    # the portal's order, each dataset's licence (the landing page lists them).
+    # the portal's order, each dataset's title and licence (the landing page lists them).
     config["catalog"] = {
         "portal": portal,
         "languages": list(PORTAL_ORDER),
-        "licences": {record.id: {"name": record.manifest.licence,
+        "licences": {record.id: {"title": _languages(record.manifest.title),
+                                 "name": record.manifest.licence,
                                  "url": licence_url(record.manifest.licence)}
                      for record in records},
     }
-    # The maps on pygeoapi's pages draw the portal's relief tiles underneath (no other host).
-    config["server"]["map"]["url"] = _basemap_tiles(records)
+    # The maps on the /ogc pages draw the portal's relief tiles underneath (no other host),
+    # through a path that stays the same from release to release (catalog/ogc/routes.py).
+    config["server"]["map"]["url"] = f"/ogc{BASEMAP_PATH}/{{z}}/{{x}}/{{y}}.png" \
+        if _relief_dataset() else ""
+    # Coverages only: vector layers are served by our own OGC API Features (catalog/features).
     for record in records:
-        config["resources"][record.id] = resource(record, store.assets, public_url)
+        if not record.is_vector:
+            config["resources"][record.id] = resource(record, store.assets, public_url)
     # OGC API - Processes over the live layers, with jobs kept under the catalog home.
-    config["resources"].update(process_resources(store, taken=set(config["resources"])))
+    config["resources"].update(process_resources(store, taken={r.id for r in records}))
     config["server"]["manager"] = job_manager(store.home)
     return config
 
 
-def _basemap_tiles(records: list[Record]) -> str:
+def _relief_dataset() -> str | None:
+    """The DEM whose relief the portal draws as its basemap (config/portal.yaml)."""
+    return settings.portal_config().get("basemap", {}).get("relief")
+
+
+def basemap_tiles(records: list[Record]) -> str:
     """The portal's relief tiles of the live DEM named in config/portal.yaml, or "" (no
     basemap) when that dataset is not published."""
-    relief = settings.portal_config().get("basemap", {}).get("relief")
+    relief = _relief_dataset()
     for record in records:
         if record.id == relief and record.kind == "raster":
             return f"/tiles/{record.id}/{record.version}/relief/{{z}}/{{x}}/{{y}}.png"
@@ -99,23 +111,6 @@ def resource(record: Record, assets: AssetLocator, public_url: str) -> dict:
 
 
 def _provider(record: Record, assets: AssetLocator) -> dict:
-    if record.is_vector:
-        extent = record.manifest.temporal_extent.as_json()
-        provider = {
-            "type": "feature",
-            "name": GEOPACKAGE_PROVIDER,
-            "data": str(assets.local_path(record, record.asset("geopackage"))),
-            "table": record.vector.table,
-            "id_field": record.manifest.id_field or "fid",
-            "temporal_extent": [extent["start"], extent["end"]],
-            "crs": [
-                "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-                "http://www.opengis.net/def/crs/EPSG/0/4326",
-                "http://www.opengis.net/def/crs/EPSG/0/3857",
-            ],
-            "storage_crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84",
-        }
-        return provider
     return {
         "type": "coverage",
         "name": COG_PROVIDER,

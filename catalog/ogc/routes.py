@@ -1,4 +1,7 @@
-"""/ogc: our Flask blueprint over pygeoapi's API functions (its public API, docs/upstream.md).
+"""/ogc: our Flask blueprint over pygeoapi's API functions (its public API, docs/upstream.md)
+for what pygeoapi serves here: coverages, processes, jobs and the OpenAPI document. OGC API -
+Features, the landing page, conformance and the collections are our own routes
+(catalog/features, mounted before this blueprint).
 
 Each route builds pygeoapi's `APIRequest` from the request (or from the copy the edge put in
 the form pygeoapi reads, catalog/ogc/adapters.py) and calls the pygeoapi API function for it
@@ -7,26 +10,34 @@ the form pygeoapi reads, catalog/ogc/adapters.py) and calls the pygeoapi API fun
 (before_request): it refuses writes and what pygeoapi would ignore or misread, naming the
 problem. pygeoapi's other endpoints (tiles, maps, EDR, STAC, AsyncAPI, admin) are not routed:
 this server offers none of them, so they answer 404.
+
+The maps of the /ogc pages draw the portal's relief tiles through /ogc/basemap/{z}/{x}/{y}.png,
+which sends the browser to the live DEM's tiles: pygeoapi keeps the first config it renders a
+page with for the life of the process (docs/upstream.md), so a versioned tile URL in the config
+would point at a version taken down after the next publish.
 """
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 
 import pygeoapi.api as core_api
 import pygeoapi.api.coverages as coverages_api
-import pygeoapi.api.itemtypes as itemtypes_api
 import pygeoapi.api.processes as processes_api
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, jsonify, redirect, request
 from pygeoapi.api import APIRequest
-from pygeoapi.formats import F_HTML, F_JSONLD
+from pygeoapi.formats import F_HTML
 
-from catalog.ogc import adapters, jsonld
-from catalog.ogc.items import DirectItems
+from catalog.ogc import adapters
+from catalog.ogc.config import BASEMAP_PATH
 from catalog.ogc.runtime import OgcRuntime
 
 STATIC = Path(__file__).resolve().parent / "static"
+# One transparent pixel: the basemap's tile while no relief DEM is live (the map stays usable).
+NO_BASEMAP_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=")
 BLUEPRINT_NAME = "ogc"
 
 
@@ -35,46 +46,11 @@ def create_blueprint(runtime: OgcRuntime) -> Blueprint:
     blueprint = Blueprint(BLUEPRINT_NAME, __name__, static_folder=str(STATIC),
                           static_url_path="/static")
     blueprint.before_request(_edge(runtime))
-    blueprint.after_request(_corrected(runtime))
     answer = _answerer(runtime)
-
-    @blueprint.get("/")
-    def landing_page():
-        return answer(core_api.landing_page)
 
     @blueprint.get("/openapi")
     def openapi():
         return answer(core_api.openapi_)
-
-    @blueprint.get("/conformance")
-    def conformance():
-        return answer(core_api.conformance)
-
-    @blueprint.get("/collections")
-    @blueprint.get("/collections/<path:collection_id>")
-    def collections(collection_id: str | None = None):
-        if _asks_for(runtime, F_JSONLD):  # each dataset with its own licence
-            return answer(jsonld.collections_jsonld, collection_id, runtime.licences)
-        return answer(core_api.describe_collections, collection_id)
-
-    @blueprint.get("/collections/<path:collection_id>/schema")
-    def collection_schema(collection_id: str):
-        return answer(core_api.get_collection_schema, collection_id)
-
-    @blueprint.get("/collections/<path:collection_id>/queryables")
-    def collection_queryables(collection_id: str):
-        return answer(itemtypes_api.get_collection_queryables, collection_id)
-
-    # POST is a search with a CQL2 JSON body (transactions are refused by the edge).
-    @blueprint.route("/collections/<path:collection_id>/items", methods=["GET", "POST"])
-    def collection_items(collection_id: str):
-        return answer(itemtypes_api.get_collection_items, collection_id, check_format=False)
-
-    # PUT and DELETE reach the edge, which answers why they are refused.
-    @blueprint.route("/collections/<path:collection_id>/items/<path:item_id>",
-                     methods=["GET", "PUT", "DELETE"])
-    def collection_item(collection_id: str, item_id: str):
-        return answer(itemtypes_api.get_collection_item, collection_id, item_id)
 
     @blueprint.get("/collections/<path:collection_id>/coverage")
     def collection_coverage(collection_id: str):
@@ -107,6 +83,28 @@ def create_blueprint(runtime: OgcRuntime) -> Blueprint:
     def job_results(job_id: str):
         return answer(processes_api.get_job_result, job_id)
 
+    @blueprint.get(f"{BASEMAP_PATH}/<int:z>/<int:x>/<int:y>.png")
+    def basemap(z: int, x: int, y: int):
+        tiles = runtime.basemap_tiles()
+        if tiles:
+            response = redirect(tiles.format(z=z, x=x, y=y))
+        else:
+            response = Response(NO_BASEMAP_PNG, mimetype="image/png")
+        response.headers["Cache-Control"] = "public, max-age=60"  # until the next publish
+        return response
+
+    # pygeoapi's other collection endpoints (tiles, maps, EDR queries) are not offered here.
+    # Routed so that the Features blueprint's hook can tell a feature collection's clients
+    # where its features are (400); for the others, 404 naming what there is.
+    @blueprint.get("/collections/<collection_id>/<part>")
+    def collection_part(collection_id: str, part: str):
+        response = jsonify({"code": "NotFound",
+                            "description": f"collections here have no {part!r}: coverages are "
+                                           f"at /ogc/collections/{{id}}/coverage, features at "
+                                           f"/ogc/collections/{{id}}/items"})
+        response.status_code = 404
+        return response
+
     # Routed only to say why there is nothing there (the edge answers 404 with the reason).
     @blueprint.get("/TileMatrixSets")
     @blueprint.get("/TileMatrixSets/<path:tile_matrix_set>")
@@ -134,48 +132,20 @@ def _answerer(runtime: OgcRuntime) -> Callable[..., Response]:
     return answer
 
 
-def _negotiated(runtime: OgcRuntime) -> APIRequest:
-    """The request as pygeoapi reads it (format from `f` or Accept, language from `lang` or
-    Accept-Language)."""
-    api = runtime.api()
-    return APIRequest.from_flask(adapters.pygeoapi_request(), api.locales)
-
-
-def _asks_for(runtime: OgcRuntime, format_: str) -> bool:
-    return _negotiated(runtime).format == format_
-
-
 def _language_of_html(runtime: OgcRuntime) -> str | None:
     """The catalog language the request asks for when it asks for HTML (else None: the
     default), as pygeoapi negotiates it (`lang`, then Accept-Language)."""
-    api_request = _negotiated(runtime)
+    api_request = APIRequest.from_flask(adapters.pygeoapi_request(), runtime.api().locales)
     if api_request.format != F_HTML:
         return None
     return api_request.locale.language
 
 
 def _edge(runtime: OgcRuntime) -> Callable[[], Response | None]:
-    direct_items = DirectItems(runtime)
-
     def edge() -> Response | None:
         runtime.refresh_if_changed()
-        refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
-                   adapters.refuse_tile_matrix_sets() or adapters.prepare_for_pygeoapi() or
-                   adapters.invalid_parameter_error(runtime))
-        if refused is not None:
-            return refused
-        # Plain GeoJSON pages of our GeoPackage layers are written without pygeoapi's
-        # dict-and-json pipeline; None leaves the request to pygeoapi's view.
-        if match := adapters.ITEMS_PATH.match(request.path):
-            return direct_items.answer(match["id"])
-        return None
+        return (adapters.refuse_writes() or adapters.refuse_job_listing() or
+                adapters.refuse_tile_matrix_sets() or adapters.prepare_for_pygeoapi() or
+                adapters.invalid_parameter_error())
 
     return edge
-
-
-def _corrected(runtime: OgcRuntime) -> Callable[[Response], Response]:
-    def corrected(response: Response) -> Response:
-        # Features answers only, until our own Features routes replace pygeoapi's.
-        return adapters.correct_response(response, runtime)
-
-    return corrected

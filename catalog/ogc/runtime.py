@@ -7,7 +7,9 @@ built from the config we generate (catalog/ogc/config.py) and the OpenAPI docume
 (catalog/ogc/routes.py). Nothing is assigned into pygeoapi's modules and `pygeoapi.flask_app`
 (which reads its config from files once per process, into module globals) is never imported,
 so several apps can live in one process and a publish shows up in every gunicorn worker
-without a restart.
+without a restart. The OpenAPI document also carries the paths of our own OGC API - Features
+routes (catalog/features), and the pages those routes render use our templates through
+`render_page`.
 """
 
 from __future__ import annotations
@@ -21,10 +23,10 @@ from dataclasses import dataclass, field
 from pygeoapi.api import API
 
 from catalog.core.languages import LANGUAGES, LOCALES
-from catalog.manifest import licence_url
-from catalog.ogc import translations
-from catalog.ogc.config import build_config
-from catalog.ogc.formatters import use_geometry_csv
+from catalog.features import LiveFeatures
+from catalog.features import openapi as features_openapi
+from catalog.ogc import pages, translations
+from catalog.ogc.config import basemap_tiles, build_config
 from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
 
@@ -40,8 +42,7 @@ class LiveRelease:
     number: int | None
     config: dict
     openapi: dict
-    fields: dict[str, set[str]]  # vector collection id -> property names
-    licences: dict[str, str]  # collection id -> the URL of its licence
+    basemap: str  # the live DEM's relief tiles ({z}/{x}/{y}), or "" without one
     apis: dict[str | None, API] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -60,11 +61,12 @@ class LiveRelease:
 class OgcRuntime:
     """Holds pygeoapi's view of the live release and replaces it when another goes live."""
 
-    def __init__(self, store: CatalogStore, public_url: str):
+    def __init__(self, store: CatalogStore, public_url: str,
+                 live_features: LiveFeatures | None = None):
         self.store = store
         self.public_url = public_url
+        self.live_features = live_features or LiveFeatures(store)
         # pygeoapi's pages read their words from gettext catalogs (server.locale_dir).
-        use_geometry_csv()  # Features only: goes with pygeoapi's Features routes
         self.locale_dir = translations.write_catalogs(
             store.home / "run" / str(os.getpid()) / "locale")
         self._lock = threading.Lock()
@@ -75,16 +77,23 @@ class OgcRuntime:
     def config(self) -> dict:
         return self.live.config
 
-    @property
-    def fields(self) -> dict[str, set[str]]:
-        return self.live.fields
-
-    @property
-    def licences(self) -> dict[str, str]:
-        return self.live.licences
-
     def api(self, language: str | None = None) -> API:
         return self.live.api(language)
+
+    def basemap_tiles(self) -> str:
+        return self.live.basemap
+
+    def render_page(self, template: str, data: dict, locale: str) -> str:
+        """An /ogc HTML page from our templates (catalog/ogc/templates, then pygeoapi's) with
+        the live release's config; `locale` as 'ru-RU' (for the Features routes)."""
+        self.refresh_if_changed()
+        return pages.render(self.live.config, template, data, locale)
+
+    def offered_processes(self) -> list[str]:
+        """The processes pygeoapi serves for the live release."""
+        self.refresh_if_changed()
+        return [name for name, resource in self.live.config.get("resources", {}).items()
+                if resource.get("type") == "process"]
 
     def refresh_if_changed(self) -> None:
         """Cheap check (one small file read a second); rebuild only on a new release."""
@@ -105,13 +114,16 @@ class OgcRuntime:
 
         release = self.store.current()
         config = build_config(self.store, self.public_url, self.locale_dir)
-        records = self.store.current_records()
-        fields = {r.id: set(r.vector.fields) for r in records if r.is_vector}
-        licences = {r.id: licence_url(r.manifest.licence) for r in records}
-        openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False),
-                                   sorted(fields), _process_inputs(config))
-        return LiveRelease(release.number if release else None, config, openapi, fields,
-                           licences)
+        openapi = complete_openapi(get_oas(config, fail_on_invalid_collection=False), [],
+                                   _process_inputs(config))
+        # The Features paths (our routes, catalog/features) beside pygeoapi's, of the release
+        # just read (not the one LiveFeatures saw up to a second ago).
+        live = self.live_features(fresh=True)
+        layers = {dataset_id: store.describe() for dataset_id, store in live.stores.items()}
+        openapi = features_openapi.add_to(openapi, live.records, layers,
+                                          config["server"].get("limits"))
+        return LiveRelease(release.number if release else None, config, openapi,
+                           basemap_tiles(self.store.current_records()))
 
 
 def _config_in(config: dict, language: str | None) -> dict:

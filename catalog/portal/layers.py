@@ -6,7 +6,8 @@ from functools import cache
 
 from catalog import settings
 from catalog.core.record import Record
-from catalog.portal import tiles, vector_tiles
+from catalog.features import MVT_MAX_ZOOM
+from catalog.portal import tiles
 
 PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d")
 RAMPS = {"terrain": tiles.TERRAIN_STOPS, "slope": tiles.SLOPE_STOPS}
@@ -88,7 +89,7 @@ def _vector_layer(record: Record, index: int) -> dict:
         "id_field": record.manifest.id_field,
         "source_layer": record.id,
         "tiles": f"/tiles/{record.id}/{record.version}/{{z}}/{{x}}/{{y}}.mvt",
-        "maxzoom": vector_tiles.MAX_ZOOM,
+        "maxzoom": MVT_MAX_ZOOM,
         "legend": legend,
     }
 

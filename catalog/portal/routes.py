@@ -1,7 +1,8 @@
 """The investor portal: the map page at /, dataset pages, map tiles, and the stewards' pages.
 
 Thin adapters: pages are rendered from the live release's records (catalog.portal.layers and
-catalog.portal.dataset_page), tiles by catalog.portal.tiles and catalog.portal.vector_tiles.
+catalog.portal.dataset_page), raster tiles by catalog.portal.tiles, vector tiles by the
+layer's FeatureStore (catalog.features).
 """
 
 from __future__ import annotations
@@ -14,15 +15,18 @@ from flask import Blueprint, Response, abort, jsonify, render_template, request
 from catalog import __version__, settings
 from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.record import Record
-from catalog.portal import dataset_page, i18n, layers, tiles, vector_tiles
+from catalog.features import MVT_MAX_ZOOM, LiveFeatures
+from catalog.portal import dataset_page, i18n, layers, tiles
 from catalog.store import CatalogStore
 from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
 
 RASTER_STYLES = ("relief", "values")
 
 
-def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
+def create_blueprint(store: CatalogStore, public_url: str,
+                     features: LiveFeatures | None = None) -> Blueprint:
     portal = Blueprint("portal", __name__)
+    features = features or LiveFeatures(store)
     tile_cache = TileCache(store.home, max_bytes_from_environment())
 
     @portal.context_processor
@@ -91,12 +95,11 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
     def vector_tile(dataset_id: str, version: int, z: int, x: int, y: int):
         _no_parameters()
         record = _released(store, dataset_id, version, "vector")
-        tile = _tile(z, x, y, vector_tiles.MAX_ZOOM)
-        path = store.assets.local_path(record, record.asset("geopackage"))
+        tile = _tile(z, x, y, MVT_MAX_ZOOM)
+        feature_store = features.store_of(record)
 
         def render() -> bytes | None:
-            encoded, _ = vector_tiles.render_mvt(path, record.vector.table, dataset_id, tile)
-            return encoded or None
+            return feature_store.tile(tile, dataset_id) or None
 
         answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, "mvt", z, x, y), tile,
                                    tiles.layer_extent(record), render)

@@ -12,7 +12,6 @@ are within 0.05 % of geodesic distances. Distances reported for a place are geod
 from __future__ import annotations
 
 import functools
-import sqlite3
 import threading
 from dataclasses import dataclass
 
@@ -24,8 +23,7 @@ from pyproj import CRS, Geod, Transformer
 from rasterio import features
 from shapely.geometry.base import BaseGeometry
 
-from catalog.core.sql import quote_ident
-from catalog.gpkg import decode, sqlite_uri
+from catalog.features import GeoPackageFeatureStore
 
 GEOD = Geod(ellps="WGS84")
 GRID_PROJECTION = CRS.from_proj4(
@@ -58,17 +56,10 @@ def cached(maxsize: int):
 # -- vectors -------------------------------------------------------------------------------
 
 def read_features(path: str) -> list[tuple[dict, BaseGeometry | None]]:
-    """(properties, geometry) of every feature in a published single-layer GeoPackage."""
-    with sqlite3.connect(sqlite_uri(path), uri=True) as conn:  # published: never changes
-        table, column = conn.execute(
-            "SELECT table_name, column_name FROM gpkg_geometry_columns").fetchone()
-        # The table name comes from the published file's own metadata, quoted.
-        cursor = conn.execute(f"SELECT * FROM {quote_ident(table)}")  # noqa: S608
-        names = [d[0] for d in cursor.description]
-        rows = cursor.fetchall()
-    geometry_at = names.index(column)
-    return [({n: v for n, v in zip(names, row, strict=True) if n != column},
-             decode(row[geometry_at])) for row in rows]
+    """(properties, geometry) of every feature in a published single-layer GeoPackage, read
+    through its FeatureStore (catalog.features)."""
+    return [(feature.properties, feature.geometry)
+            for batch in GeoPackageFeatureStore(path).iterate() for feature in batch]
 
 
 @dataclass(frozen=True)

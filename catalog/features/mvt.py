@@ -1,4 +1,5 @@
-"""Mapbox Vector Tiles (MVT 2.1) from a published GeoPackage, through its R-tree.
+"""Mapbox Vector Tiles (MVT 2.1) from a published GeoPackage, through its R-tree: the `tile`
+of the GeoPackage FeatureStore (catalog/features/geopackage.py).
 
 A tile selects features by the R-tree index of the GeoPackage (read with plain SQLite, through
 the GeoPackage library, catalog.gpkg), projects them to WebMercator tile coordinates, clips
@@ -23,8 +24,9 @@ import shapely
 from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
 
 from catalog.core.sql import quote_ident
+from catalog.core.webmercator import WORLD, TileBounds, lonlat_to_mercator, mercator_to_lonlat
+from catalog.features.store import FeatureStoreError
 from catalog.gpkg import connection, decode_many, file_version, table_meta
-from catalog.portal.tiles import WORLD, TileBounds, lonlat_to_mercator, mercator_to_lonlat
 
 EXTENT = 4096  # tile coordinate units per tile side
 BUFFER = 64  # units drawn beyond each edge, so strokes and points do not break at tile seams
@@ -35,7 +37,7 @@ WGS84_SRS_IDS = {4326}
 HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: spreads consecutive ids
 
 
-class UnsupportedLayer(ValueError):
+class UnsupportedLayer(FeatureStoreError):
     """The GeoPackage cannot be tiled (no R-tree, or not stored in WGS 84)."""
 
 

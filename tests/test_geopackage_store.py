@@ -1,0 +1,312 @@
+"""The GeoPackage FeatureStore beyond the contract (tests/test_feature_store_contract.py): the
+blob codec on fiona-written files, attribute indexes, primary-key gaps, the page geometry
+writer, the feature text stored at publish time, a layer without R-tree, and files it refuses.
+The synthetic layer and the reference are tests/feature_reference.py's."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import struct
+
+import numpy as np
+import orjson
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pygeofilter.parsers.cql2_text import parse as parse_text
+from shapely.geometry import mapping
+
+from catalog.features import FeatureStoreError, GeoPackageFeatureStore, ItemsQuery
+from catalog.gpkg import (
+    Layer,
+    decode,
+    geojson_geometries,
+    index_columns,
+    read_header,
+    write_feature_text,
+)
+from tests.feature_reference import (
+    BY_FID,
+    EXTENT,
+    FILTERS,
+    SCHEMA,
+    SORT_KEYS,
+    N,
+    evaluate,
+    ref_ids,
+    sort_reference,
+    to_text,
+    write_geopackage,
+)
+
+SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
+
+
+@pytest.fixture(scope="module")
+def gpkg(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return write_geopackage(str(tmp_path_factory.mktemp("gpkg") / "places.gpkg"))
+
+
+@pytest.fixture(scope="module")
+def store(gpkg: str) -> GeoPackageFeatureStore:
+    return GeoPackageFeatureStore(gpkg, temporal_extent=EXTENT)
+
+
+def ids(features: list[dict]) -> list:
+    return [f["id"] for f in features]
+
+
+def everything(store: GeoPackageFeatureStore, **query) -> list:
+    return ids(store.page(ItemsQuery(limit=N + 10, skip_geometry=True, **query)).features)
+
+
+# --- GeoPackage blobs ----------------------------------------------------------------------------
+
+def _blob(geom: shapely.Geometry, flags_env: int, little: bool, srs: int = 4326) -> bytes:
+    order = "<" if little else ">"
+    minx, miny, maxx, maxy = geom.bounds
+    env = {0: (), 1: (minx, maxx, miny, maxy), 2: (minx, maxx, miny, maxy, 0, 9),
+           3: (minx, maxx, miny, maxy, 1, 2), 4: (minx, maxx, miny, maxy, 0, 9, 1, 2)}[flags_env]
+    flags = (flags_env << 1) | int(little)
+    header = b"GP" + bytes([0, flags]) + struct.pack(f"{order}i", srs)
+    return header + struct.pack(f"{order}{len(env)}d", *env) + shapely.to_wkb(geom, flavor="iso")
+
+
+@pytest.mark.parametrize("envelope", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("little", [True, False])
+def test_blob_header_variants(envelope: int, little: bool) -> None:
+    geom = shapely.Polygon([(70, 40, 1), (71, 40, 2), (71, 41, 3), (70, 40, 1)])
+    blob = _blob(geom, envelope, little, srs=32643)
+    header = read_header(blob)
+    assert header.srs_id == 32643
+    assert header.wkb_offset == 8 + [0, 32, 48, 48, 64][envelope]
+    assert (header.envelope is None) == (envelope == 0)
+    parsed = decode(blob)
+    assert parsed.has_z and parsed.equals_exact(geom, 0)
+
+
+def test_blob_rejects_garbage() -> None:
+    for bad in [b"", b"XX\x00\x01\x00\x00\x00\x00", b"GP\x00\x0f\x00\x00\x00\x00",
+                b"GP\x00\x21" + bytes(4)]:
+        with pytest.raises(ValueError):
+            read_header(bad)
+    assert decode(None) is None
+
+
+def test_blobs_written_by_fiona_roundtrip(gpkg: str) -> None:
+    with sqlite3.connect(gpkg) as conn:
+        rows = conn.execute("SELECT fid, geom FROM places").fetchall()
+    assert len(rows) == N
+    for fid, blob in rows:
+        expected = BY_FID[fid]["geometry"]
+        if expected is None:
+            assert blob is None
+        else:
+            assert decode(blob).equals_exact(expected, 0)
+
+
+# --- what the store refuses to open ---------------------------------------------------------
+
+def test_files_that_are_not_feature_layers_are_refused(gpkg: str, tmp_path) -> None:
+    garbage = tmp_path / "garbage.gpkg"
+    garbage.write_bytes(b"not a database" * 100)
+    for path, options in [(tmp_path / "missing.gpkg", {}), (garbage, {}),
+                          (gpkg, {"table": "nosuch"}), (gpkg, {"id_field": "nosuch"}),
+                          (gpkg, {"time_field": "area"})]:
+        with pytest.raises(FeatureStoreError):
+            GeoPackageFeatureStore(path, **options)
+
+
+def test_configured_properties_hide_other_columns(gpkg: str) -> None:
+    """The library's Layer exposes (and lets queries name) only the configured columns."""
+    from catalog.core.parse import ParameterError
+    from catalog.gpkg import FeatureQuery
+
+    layer = Layer(gpkg, properties=["name", "pop"])
+    assert set(layer.fields) == {"name", "pop"}
+    page = layer.select(FeatureQuery(limit=1))
+    assert set(layer.features(page)[0]["properties"]) == {"name", "pop"}
+    for query in (FeatureQuery(filter=parse_text("region = 'Osh'")),
+                  FeatureQuery(equals=[("region", "Osh")]),
+                  FeatureQuery(sortby=[("region", False)])):
+        with pytest.raises(ParameterError) as err:
+            layer.select(query)
+        assert "region" in str(err.value)
+
+
+def test_without_rtree_index(gpkg: str, tmp_path) -> None:
+    copy = str(tmp_path / "plain.gpkg")
+    shutil.copy(gpkg, copy)
+    with sqlite3.connect(copy) as conn:
+        conn.execute("DROP TABLE rtree_places_geom")
+    store = GeoPackageFeatureStore(copy)
+    assert store.layer.schema.rtree is None
+    box = (71, 40, 75, 42)
+    expected = ref_ids(
+        lambda f: f["geometry"] is not None and f["geometry"].intersects(shapely.box(*box)))
+    assert everything(store, bbox=list(box)) == expected
+    text = f"S_DISJOINT(geometry, {shapely.box(*box).wkt})"
+    expected = ref_ids(
+        lambda f: f["geometry"] is not None and f["geometry"].disjoint(shapely.box(*box)))
+    assert everything(store, filter=parse_text(text)) == expected
+
+
+# --- published layout: attribute indexes, primary-key gaps ---------------------------------------
+
+@pytest.fixture(scope="module")
+def indexed(gpkg: str, tmp_path_factory: pytest.TempPathFactory) -> GeoPackageFeatureStore:
+    """The same layer with an index on every attribute (as publishing writes it)."""
+    path = tmp_path_factory.mktemp("indexed") / "places.gpkg"
+    shutil.copyfile(gpkg, path)
+    index_columns(path, "places", list(SCHEMA["properties"]))
+    return GeoPackageFeatureStore(path, temporal_extent=EXTENT)
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(keys=SORT_KEYS, offset=st.integers(0, N), limit=st.integers(1, 60))
+def test_sortby_through_attribute_indexes(indexed, keys: list, offset: int, limit: int) -> None:
+    sortby = [(name, order == "-") for name, order in keys]
+    page = indexed.page(ItemsQuery(sortby=sortby, offset=offset, limit=limit, skip_geometry=True))
+    assert ids(page.features) == sort_reference(keys)[offset: offset + limit]
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(tree=FILTERS)
+def test_cql2_filters_with_attribute_indexes(indexed, tree: tuple) -> None:
+    assert indexed.layer.meta.covering_index == "places_attributes_idx"  # counts scan it
+    expected = ref_ids(lambda f: evaluate(tree, f) is True)
+    assert everything(indexed, filter=parse_text(to_text(tree))) == expected, to_text(tree)
+    again = indexed.count(ItemsQuery(filter=parse_text(to_text(tree))))
+    assert again == len(expected)  # the cached count
+
+
+@pytest.mark.parametrize("text", ["code IN ('KG-0007', 'KG-0150', 'KG-0311')",
+                                  "region = 'Osh' AND pop > 60000", "name LIKE 'Talas 1%'"])
+def test_few_matches_are_paged_through_the_attribute_index(indexed, store, text) -> None:
+    """A page needing a large share of a filter's matches finds its keys in the attribute index
+    (SQLite's trace shows the statement) and equals the table-scan answer of an unindexed copy."""
+    statements: list[str] = []
+    indexed.layer.conn.set_trace_callback(statements.append)
+    try:
+        for offset, limit in ((0, 100), (1, 2), (2, 50)):
+            query = ItemsQuery(filter=parse_text(text), offset=offset, limit=limit)
+            assert indexed.page(query) == store.page(query)
+    finally:
+        indexed.layer.conn.set_trace_callback(None)
+    assert any("IN (SELECT" in sql and "INDEXED BY" in sql for sql in statements)
+
+
+def test_paging_with_gaps_in_primary_keys(gpkg: str, tmp_path) -> None:
+    """Deep pages seek by primary key only where keys have no gaps; otherwise OFFSET."""
+    path = tmp_path / "gaps.gpkg"
+    shutil.copyfile(gpkg, path)
+    with sqlite3.connect(path) as conn:
+        triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        for (name,) in triggers.fetchall():  # GDAL's triggers call SpatiaLite functions
+            conn.execute(f'DROP TRIGGER "{name}"')
+        conn.execute("DELETE FROM places WHERE fid % 7 = 3")
+    remaining = [fid for fid in range(1, N + 1) if fid % 7 != 3]
+    gappy = GeoPackageFeatureStore(path)
+    assert not gappy.layer.meta.dense
+    for offset, limit in [(0, 5), (40, 10), (len(remaining) - 3, 10), (len(remaining), 5)]:
+        page = gappy.page(ItemsQuery(offset=offset, limit=limit, skip_geometry=True))
+        assert ids(page.features) == remaining[offset: offset + limit]
+        assert page.matched == len(remaining)
+
+
+@pytest.mark.parametrize("wkts", [
+    ["POINT (1 2)", "POINT (3 4)"],
+    ["POINT Z (1 2 3)"],
+    ["LINESTRING (0 0, 1 1, 2 0)", "LINESTRING (5 5, 6 6)"],
+    ["POLYGON ((0 0, 1 0, 1 1, 0 0))", "POLYGON ((5 5, 6 5, 6 6, 5 5))"],
+    ["POLYGON ((0 0, 4 0, 4 4, 0 0), (1 0.5, 2 0.5, 2 1, 1 0.5))"],
+    ["MULTIPOINT (1 2, 3 4)", "MULTIPOINT (5 6)"],
+    ["MULTILINESTRING ((0 0, 1 1), (2 2, 3 3))"],
+    ["MULTIPOLYGON (((0 0, 1 0, 1 1, 0 0)), ((5 5, 6 5, 6 6, 5 5)))"],
+    ["GEOMETRYCOLLECTION (POINT (1 2), LINESTRING (0 0, 1 1))"],
+    ["POINT (1 2)", "POLYGON ((0 0, 1 0, 1 1, 0 0))", "POLYGON EMPTY"],
+    ["LINESTRING Z (0 0 1, 1 1 2)", "LINESTRING (0 0, 1 1)"],
+])
+def test_page_geometries_equal_shapely_mapping(wkts: list[str]) -> None:
+    geometries = shapely.from_wkt(np.array([*wkts, None], dtype=object))
+    expected = [None if g is None or g.is_empty else mapping(g) for g in geometries]
+    got = geojson_geometries(geometries)
+    assert json.loads(json.dumps(got)) == json.loads(json.dumps(expected))
+
+
+# --- the feature text stored at publish time (catalog/gpkg/feature_text.py) ----------------------
+
+@pytest.fixture()
+def with_feature_text(gpkg: str, tmp_path) -> str:
+    copy = tmp_path / "places.gpkg"
+    shutil.copyfile(gpkg, copy)
+    write_feature_text(copy, "places", "code")
+    return str(copy)
+
+
+def _json(page) -> list:
+    return json.loads(orjson.dumps(page.features, option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+QUERIES = [ItemsQuery(limit=N), ItemsQuery(limit=40, offset=13, sortby=[("pop", True)]),
+           ItemsQuery(limit=50, bbox=[70, 39, 76, 42]),
+           ItemsQuery(limit=50, filter=parse_text("region = 'Osh' OR active = false"))]
+
+
+@pytest.mark.parametrize("query", QUERIES)
+def test_stored_feature_text_equals_features_written_on_request(with_feature_text, query):
+    """Whole features copied from the stored text are the features the rows give."""
+    store = GeoPackageFeatureStore(with_feature_text, id_field="code")
+    stored = store.page_json(query)
+    assert stored.source == "stored feature text"
+    assert _json(stored) == json.loads(json.dumps(store.page(query).features))
+    assert stored.matched == store.page(query).matched
+
+
+@settings(max_examples=40, **SETTINGS)
+@given(tree=FILTERS, offset=st.integers(0, N), limit=st.integers(1, 60), keys=SORT_KEYS)
+def test_both_writers_agree_on_generated_queries(tmp_path_factory, gpkg, tree, offset, limit,
+                                                keys):
+    """For any page: the stored text (whole features), the rows written for orjson and the
+    plain dicts are the same features (what tests/test_direct_items.py compared over HTTP
+    while pygeoapi wrote the other pages)."""
+    path = tmp_path_factory.getbasetemp() / "agree.gpkg"
+    if not path.exists():
+        shutil.copyfile(gpkg, path)
+        write_feature_text(path, "places", None)
+    with_text = GeoPackageFeatureStore(path)
+    without = GeoPackageFeatureStore(gpkg)
+    query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=limit,
+                       sortby=[(name, order == "-") for name, order in keys])
+    stored, rows, plain = with_text.page_json(query), without.page_json(query), without.page(query)
+    assert stored.source == "stored feature text" and rows.source == "GeoPackage rows"
+    assert _json(stored) == _json(rows) == json.loads(json.dumps(plain.features))
+
+
+def test_pages_that_select_properties_are_written_from_rows(with_feature_text):
+    store = GeoPackageFeatureStore(with_feature_text, id_field="code")
+    for query in (ItemsQuery(limit=5, properties=["name"]), ItemsQuery(limit=5,
+                                                                      skip_geometry=True)):
+        page = store.page_json(query)
+        assert page.source == "GeoPackage rows"
+        assert _json(page) == json.loads(json.dumps(store.page(query).features))
+
+
+def test_stored_feature_text_for_another_id_field_is_not_used(with_feature_text):
+    store = GeoPackageFeatureStore(with_feature_text)  # id is fid, the text has code
+    assert not store.layer.has_feature_text
+    page = store.page_json(ItemsQuery(limit=5))
+    assert page.source == "GeoPackage rows" and len(page.features) == 5
+
+
+def test_unreadable_stored_feature_text_is_ignored(gpkg, tmp_path):
+    copy = tmp_path / "broken.gpkg"
+    shutil.copyfile(gpkg, copy)
+    (tmp_path / "broken.features.sqlite").write_bytes(b"not a database" * 100)
+    store = GeoPackageFeatureStore(copy)
+    assert not store.layer.has_feature_text
+    page = store.page_json(ItemsQuery(limit=3))
+    assert page.source == "GeoPackage rows" and len(page.features) == 3
