@@ -10,7 +10,6 @@ import re
 
 from flask import Flask, abort, jsonify, redirect, request, send_from_directory
 from flask_cors import CORS
-from werkzeug.datastructures import Headers
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, request_bodies, settings
@@ -20,7 +19,7 @@ from catalog.features import LiveFeatures
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import Service
 from catalog.http_policy import HttpPolicy
-from catalog.ogc import adapters
+from catalog.ogc import routes as ogc_routes
 from catalog.ogc.runtime import OgcRuntime
 from catalog.portal import routes as portal_routes
 from catalog.portal import vendor
@@ -51,7 +50,7 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # pygeoapi's blueprint, which keeps coverages, processes, jobs and the OpenAPI document.
     app.register_blueprint(create_features_blueprint(
         live_features, Service.from_config(runtime.public_url), store.assets,
-        lambda *page: vendor.localise_html(runtime.render_page(*page)),
+        runtime.render_page,
         runtime.offered_processes))
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
@@ -80,33 +79,8 @@ def _allow_cross_origin_reads(app: Flask) -> None:
 
 
 def _mount_ogc(app: Flask, runtime: OgcRuntime) -> None:
-    # pygeoapi registered its blueprint on its own app at import time, so its setup is frozen:
-    # our hooks live on our app and act only on that blueprint's requests.
-    blueprint = runtime.flask_module.BLUEPRINT
-
-    @app.before_request
-    def ogc_before():
-        if request.blueprint != blueprint.name:
-            return None
-        runtime.refresh_if_changed()
-        refused = (adapters.refuse_writes() or adapters.refuse_job_listing() or
-                   adapters.refuse_tile_matrix_sets())
-        if refused is not None:
-            return refused
-        adapters.negotiate_coverage_format()
-        return adapters.invalid_parameter_error()
-
-    @app.after_request
-    def ogc_after(response):
-        if request.blueprint != blueprint.name:
-            return response
-        if isinstance(response.headers, dict):  # pygeoapi replaces them with a plain dict
-            response.headers = Headers(response.headers)
-        if str(response.headers.get("Content-Type", "")).startswith("text/html"):
-            response.set_data(vendor.localise_html(response.get_data(as_text=True)))
-        return response
-
-    app.register_blueprint(blueprint, url_prefix="/ogc")
+    """OGC API at /ogc: our routes over pygeoapi's API functions (catalog/ogc/routes.py)."""
+    app.register_blueprint(ogc_routes.create_blueprint(runtime), url_prefix="/ogc")
 
 
 def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) -> None:

@@ -67,3 +67,31 @@ def test_coverage_json_values_and_pixel_centres(server):
         window = from_bounds(74, 41, 74.5, 41.5, transform=source.transform).round_offsets()
         expected = source.read(1, window=window.round_lengths())
     np.testing.assert_allclose(values, expected, atol=1e-4)
+
+
+def test_coverage_json_names_the_band_with_its_unit_and_sends_nodata_as_null(server):
+    """Each band is a parameter named after the band, with its unit and type (pygeoapi's
+    rasterio provider named it "null", called int16 values floats and sent nodata as -32767)."""
+    client = Coverages(f"{server.url}/ogc", headers={"Accept": "application/prs.coverage+json"})
+    # Across the boundary near Osh: cells outside the country are nodata.
+    document = json.load(client.coverage("elevation",
+                                         subset=[("Lat", 40.0, 40.4), ("Long", 70.4, 70.8)]))
+    assert list(document["parameters"]) == list(document["ranges"]) == ["elevation"]
+    parameter = document["parameters"]["elevation"]
+    assert parameter["unit"]["symbol"] == "m"
+    assert parameter["observedProperty"]["label"]["en"] == "elevation"
+    grid = document["ranges"]["elevation"]
+    assert grid["dataType"] == "integer"
+    values = np.array(grid["values"], dtype=object).reshape(grid["shape"])
+    with rasterio.open(SOURCES / "elevation.tif") as source:
+        axes = document["domain"]["axes"]
+        half = 0.5 / 240
+        window = from_bounds(axes["x"]["start"] - half, axes["y"]["stop"] - half,
+                             axes["x"]["stop"] + half, axes["y"]["start"] + half,
+                             transform=source.transform).round_offsets()
+        expected = source.read(1, window=window.round_lengths())
+        nodata = expected == source.nodata
+    assert values.shape == expected.shape
+    assert nodata.any() and (~nodata).any()
+    assert all(v is None for v in values[nodata])
+    np.testing.assert_array_equal(values[~nodata].astype(int), expected[~nodata])

@@ -4,9 +4,11 @@ with numpy, shapely and pyproj on the source data (datasets/sources)."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import signal
+import threading
 import time
 import uuid
 from functools import cache
@@ -17,9 +19,12 @@ import rasterio
 import requests
 import shapely
 from owslib.ogcapi.processes import Processes
+from pygeoapi.process.base import ProcessorExecuteError
 from pyproj import Geod, Transformer
 from shapely.geometry import shape
 
+from catalog.processes import JOB_MANAGER, jobs, process_resources
+from catalog.store import CatalogStore
 from tests.conftest import SOURCES, start_server, stop_server, taza
 
 GEOD = Geod(ellps="WGS84")
@@ -377,6 +382,71 @@ def test_running_jobs_end_failed_with_a_message_after_a_crash(scratch_home):
         assert second.get(f"/ogc/jobs/{failed[0]['jobID']}/results").status_code == 400
     finally:
         stop_server(second)
+
+
+# -- executions at the same time -------------------------------------------------------------
+
+SMALL_AREA = {"type": "Polygon", "coordinates": [[[74.5, 42.5], [74.6, 42.5], [74.6, 42.6],
+                                                  [74.5, 42.6], [74.5, 42.5]]]}
+# Two processes whose answers tell them apart: zonal statistics has a histogram, coverage
+# statistics a table.
+TWO_PROCESSES = (("zonal-statistics", {"raster": "slope", "area": SMALL_AREA}, "histogram"),
+                 ("coverage-statistics", {"area": SMALL_AREA}, "table"))
+
+
+def test_concurrent_executions_of_different_processes_get_their_own_results(server):
+    """Regression: pygeoapi's manager kept the running processor on itself, shared by a
+    worker's threads, so two executions at once could run each other's process (10 of 40
+    answers were another process's, or an error about its inputs)."""
+    executions = [TWO_PROCESSES[i % 2] for i in range(40)]
+
+    def run(execution: tuple[str, dict, str]) -> tuple[str, int, list[str]]:
+        process, inputs, _ = execution
+        response = execute(server, process, inputs)
+        return process, response.status_code, sorted(response.json())
+
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(run, executions))
+    wrong = [(process, status, keys) for (process, status, keys), (_, _, member)
+             in zip(answers, executions, strict=True) if status != 200 or member not in keys]
+    assert wrong == []
+
+
+class MeetingJobManager(jobs.SQLiteJobManager):
+    """The real job manager, made to hold each execution while it registers its job until the
+    other one has reached the same point: the interleaving that mixed executions up."""
+
+    def __init__(self, manager_def: dict, meeting: threading.Barrier):
+        super().__init__(manager_def)
+        self.meeting = meeting
+
+    def add_job(self, job_metadata: dict) -> str:
+        identifier = super().add_job(job_metadata)
+        self.meeting.wait(timeout=60)
+        return identifier
+
+
+def test_one_manager_runs_two_executions_at_once_each_with_its_own_process(published_home,
+                                                                            tmp_path):
+    """The same regression, without timing luck: both executions are in flight together on one
+    manager (as in one worker's threads), each gets its own process's answer."""
+    store = CatalogStore(published_home)
+    manager = MeetingJobManager({"name": JOB_MANAGER, "connection": str(tmp_path / "j.sqlite"),
+                                 "processes": process_resources(store)}, threading.Barrier(2))
+
+    def run(execution: tuple[str, dict, str]) -> tuple[str, object]:
+        process, inputs, _ = execution
+        try:
+            _, _, outputs, status, _ = manager.execute_process(process, inputs)
+        except ProcessorExecuteError as err:
+            return "error", err.message
+        return status.value, outputs
+
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(run, TWO_PROCESSES))
+    for (process, _, member), (status, outputs) in zip(TWO_PROCESSES, answers, strict=True):
+        assert status == "successful", (process, outputs)
+        assert member in outputs, (process, sorted(outputs))
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -1,19 +1,24 @@
-"""Where pygeoapi's answers need correcting, corrected at the edge of its /ogc blueprint
-(coverages, processes, jobs, the OpenAPI document; OGC API - Features, the landing page,
-conformance and the collections are our own routes: catalog/features).
+"""The edge of pygeoapi's part of /ogc (coverages, processes, jobs, the OpenAPI document):
+what pygeoapi gets wrong, handled in front of it (docs/upstream.md). OGC API - Features, the
+landing page, conformance and the collections are our own routes (catalog/features).
 
 - Query parameters: pygeoapi drops parameters it does not know (HTTP 200, unfiltered).
   We answer 400 naming the parameter instead.
 - Writes are refused (no transactions), and so are the job list and /TileMatrixSets.
-- `Accept: image/tiff` selects GeoTIFF on /coverage.
+- Requests pygeoapi reads differently from the standards (`Accept: image/tiff` on /coverage,
+  a `Prefer` list, job results without a format) are handed to it as a copy in the form it
+  reads (`pygeoapi_request`); the client's request itself is never changed.
 """
 
 from __future__ import annotations
 
+import io
 import re
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
-from flask import Response, jsonify, request
-from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from flask import Request, Response, g, jsonify, request
+from werkzeug.datastructures import MultiDict
 
 from catalog.core.parse import (
     BBoxError,
@@ -31,10 +36,10 @@ COVERAGE_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/coverage/?$")
 TILE_MATRIX_SETS_PATH = re.compile(r"^/ogc/TileMatrixSets(/.*)?$")
 WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
 
-# What the edge of pygeoapi's /coverage takes as bbox and datetime (catalog/core/parse.py; the
-# Features routes take the same: catalog/features/items.py). pygeoapi checks these again after
-# us; ours refuse first, with messages naming the parameter. A box crossing the antimeridian
-# (minx > maxx) is refused here, as every minimum must not exceed its maximum.
+# What the edge of /coverage takes as bbox and datetime (catalog/core/parse.py; the
+# Features routes take the same: catalog/features/items.py). pygeoapi checks
+# these again after us; ours refuse first, with messages naming the parameter. A box crossing
+# the antimeridian (minx > maxx) is refused here, as every minimum must not exceed its maximum.
 _BBOX_SHAPE = "{param}: {value!r} must be 4 or 6 comma-separated finite numbers"
 _BBOX_ORDER = ("{param}: {value!r}: each minimum must not exceed its maximum "
                "(minx,miny,maxx,maxy)")
@@ -90,11 +95,59 @@ def refuse_tile_matrix_sets() -> Response | None:
     return response
 
 
-def negotiate_coverage_format() -> None:
+@dataclass
+class PygeoapiForm:
+    """What pygeoapi is given for this request where it differs from the client's: the query
+    (a copy), a body, environ values (request headers)."""
+
+    args: MultiDict
+    body: bytes | None = None  # None: the client's body
+    environ: dict[str, str] = field(default_factory=dict)
+    changed: bool = False
+
+    def request(self) -> Request:
+        """A Flask request over a copy of the WSGI environ with these values."""
+        environ = dict(request.environ, **self.environ)
+        environ["QUERY_STRING"] = urlencode(list(self.args.items(multi=True)))
+        body = request.get_data(cache=True) if self.body is None else self.body
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return Request(environ, populate_request=False)
+
+
+def prepare_for_pygeoapi() -> Response | None:
+    """Put the request into the form pygeoapi reads, without changing its meaning (kept on
+    flask.g for `pygeoapi_request`); a Response when the request cannot be put so."""
+    form = PygeoapiForm(MultiDict(request.args))
+    g.ogc_form = form
+    if _coverage_as_geotiff(form.args):
+        form.changed = True
+    if processes_web.pygeoapi_form(form.args, form.environ):
+        form.changed = True
+    return None
+
+
+def pygeoapi_request() -> Request:
+    """The request pygeoapi reads: the client's, or a copy in the form prepared for it."""
+    form = getattr(g, "ogc_form", None)
+    if form is None or not form.changed:
+        return request
+    if "ogc_pygeoapi_request" not in g:
+        g.ogc_pygeoapi_request = form.request()
+    return g.ogc_pygeoapi_request
+
+
+def _prepared_args() -> MultiDict:
+    """The query prepared for pygeoapi (the client's before prepare_for_pygeoapi runs)."""
+    form = getattr(g, "ogc_form", None)
+    return form.args if form is not None else request.args
+
+
+def _coverage_as_geotiff(args: MultiDict) -> bool:
     """Honour `Accept: image/tiff` on /coverage (pygeoapi only reads `f=`), as OGC API
     Coverages clients such as OWSLib ask for GeoTIFF through the Accept header."""
-    if not COVERAGE_PATH.match(request.path) or "f" in request.args:
-        return
+    if not COVERAGE_PATH.match(request.path) or "f" in args:
+        return False
     # Compare base types: werkzeug's quality() also matches parameters (application=geotiff).
     quality = {}
     for value, q in request.accept_mimetypes:
@@ -102,9 +155,9 @@ def negotiate_coverage_format() -> None:
         quality[base] = max(q, quality.get(base, 0))
     if quality.get("image/tiff", 0) > max(quality.get("application/json", 0),
                                           quality.get("application/prs.coverage+json", 0)):
-        args = MultiDict(request.args)
         args["f"] = "GTiff"
-        request.args = ImmutableMultiDict(args)  # read by pygeoapi's APIRequest
+        return True
+    return False
 
 
 def invalid_parameter_error() -> Response | None:
@@ -117,13 +170,13 @@ def invalid_parameter_error() -> Response | None:
     allowed = _allowed_parameters(path)
     if allowed is None:
         return None
-    for name in request.args:
+    args = _prepared_args()  # what pygeoapi will read
+    for name in args:
         if name not in allowed:
             return _bad_request(f"unknown query parameter {name!r} for {path}; "
                                 f"allowed: {', '.join(sorted(allowed))}")
-    problem = (_bbox_problem(request.args.get("bbox")) or _bbox_crs_problem() or
-               _datetime_problem(request.args.get("datetime")) or
-               processes_web.request_problem())
+    problem = (_bbox_problem(args.get("bbox")) or _bbox_crs_problem(args) or
+               _datetime_problem(args.get("datetime")) or processes_web.request_problem())
     if problem:
         return _bad_request(problem)
     return None
@@ -140,9 +193,9 @@ def _bbox_problem(value: str | None) -> str | None:
     return None
 
 
-def _bbox_crs_problem() -> str | None:
+def _bbox_crs_problem(args: MultiDict) -> str | None:
     """pygeoapi's coverages ignore a bbox-crs that comes without a bbox (items refuse it)."""
-    if "bbox-crs" in request.args and "bbox" not in request.args:
+    if "bbox-crs" in args and "bbox" not in args:
         return "bbox-crs: given without bbox"
     return None
 
@@ -165,7 +218,7 @@ def _allowed_parameters(path: str) -> set[str] | None:
     return processes_web.allowed_parameters(path)  # None: pygeoapi validates its own input
 
 
-def _bad_request(message: str, code: str = "InvalidParameterValue") -> Response:
-    response = jsonify({"code": code, "description": message})
+def _bad_request(message: str) -> Response:
+    response = jsonify({"code": "InvalidParameterValue", "description": message})
     response.status_code = 400
     return response

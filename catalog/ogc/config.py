@@ -1,9 +1,10 @@
 """pygeoapi configuration generated from the live release.
 
 The base (server, metadata, logging) comes from config/pygeoapi.base.yml; each live raster
-becomes a resource through pygeoapi's rasterio provider (OGC API Coverages), and the processes
-over the live layers another. Vector layers are not pygeoapi's: our own OGC API Features
-serves them (catalog/features).
+becomes a resource through our COG provider (OGC API Coverages), and the processes over the
+live layers another. Providers and the job manager are plugins named by dotted path,
+pygeoapi's documented way of extending it. Vector layers are not pygeoapi's: our own OGC API
+Features serves them (catalog/features).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import yaml
 
 from catalog import settings
 from catalog.core.assets import AssetLocator
-from catalog.core.languages import LANGUAGES, LOCALES
+from catalog.core.languages import LANGUAGES, LOCALES, PORTAL_ORDER
 from catalog.core.record import Record
 from catalog.manifest import licence_url
 from catalog.processes import job_manager, process_resources
@@ -27,26 +28,44 @@ OGC_DIR = Path(__file__).resolve().parent
 # Content-Security-Policy forbids: catalog/http_policy.py); the others fall back to pygeoapi's.
 # Their scripts and styles are files in static/, served by pygeoapi's blueprint at /ogc/static.
 TEMPLATES = {"path": str(OGC_DIR / "templates"), "static": str(OGC_DIR / "static")}
+COG_PROVIDER = "catalog.ogc.providers.cog.CogProvider"
+# The maps of the /ogc pages draw the relief basemap through this path (catalog/ogc/routes.py).
+BASEMAP_PATH = "/basemap"
 # GDAL's OGCAPI coverage reader asks for exactly this media type.
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"
 
 
-def build_config(store: CatalogStore, public_url: str) -> dict:
-    """The full pygeoapi config for the live release, with links based on public_url."""
+def build_config(store: CatalogStore, public_url: str, locale_dir: Path | None = None) -> dict:
+    """The full pygeoapi config for the live release, with links based on public_url; the
+    words of its HTML pages come from locale_dir (catalog/ogc/translations.py)."""
     base = yaml.safe_load((settings.CONFIG_DIR / "pygeoapi.base.yml").read_text("utf-8"))
     config = copy.deepcopy(base)
     config["server"]["url"] = public_url.rstrip("/") + "/ogc"
     # pygeoapi's first locale is its default (catalog.core.languages).
     config["server"]["languages"] = [LOCALES[lang] for lang in LANGUAGES]
     config["server"]["templates"] = dict(TEMPLATES)
+    if locale_dir is not None:
+        config["server"]["locale_dir"] = str(locale_dir)
     portal = public_url.rstrip("/") + "/"
     metadata = config["metadata"]
     metadata["identification"]["url"] = metadata["provider"]["url"] = portal
     metadata["contact"]["url"] = portal
     config["resources"] = {}
     records = store.current_records()
-    # The maps on pygeoapi's pages draw the portal's relief tiles underneath (no other host).
-    config["server"]["map"]["url"] = _basemap_tiles(records)
+    # For our templates only (pygeoapi reads none of it): the portal, the language switch in
+    # the portal's order, each dataset's title and licence (the landing page lists them).
+    config["catalog"] = {
+        "portal": portal,
+        "languages": list(PORTAL_ORDER),
+        "licences": {record.id: {"title": _languages(record.manifest.title),
+                                 "name": record.manifest.licence,
+                                 "url": licence_url(record.manifest.licence)}
+                     for record in records},
+    }
+    # The maps on the /ogc pages draw the portal's relief tiles underneath (no other host),
+    # through a path that stays the same from release to release (catalog/ogc/routes.py).
+    config["server"]["map"]["url"] = f"/ogc{BASEMAP_PATH}/{{z}}/{{x}}/{{y}}.png" \
+        if _relief_dataset() else ""
     # Coverages only: vector layers are served by our own OGC API Features (catalog/features).
     for record in records:
         if not record.is_vector:
@@ -57,10 +76,15 @@ def build_config(store: CatalogStore, public_url: str) -> dict:
     return config
 
 
-def _basemap_tiles(records: list[Record]) -> str:
+def _relief_dataset() -> str | None:
+    """The DEM whose relief the portal draws as its basemap (config/portal.yaml)."""
+    return settings.portal_config().get("basemap", {}).get("relief")
+
+
+def basemap_tiles(records: list[Record]) -> str:
     """The portal's relief tiles of the live DEM named in config/portal.yaml, or "" (no
     basemap) when that dataset is not published."""
-    relief = settings.portal_config().get("basemap", {}).get("relief")
+    relief = _relief_dataset()
     for record in records:
         if record.id == relief and record.kind == "raster":
             return f"/tiles/{record.id}/{record.version}/relief/{{z}}/{{x}}/{{y}}.png"
@@ -89,7 +113,7 @@ def resource(record: Record, assets: AssetLocator, public_url: str) -> dict:
 def _provider(record: Record, assets: AssetLocator) -> dict:
     return {
         "type": "coverage",
-        "name": "catalog.ogc.providers.cog.CogProvider",
+        "name": COG_PROVIDER,
         "data": str(assets.local_path(record, record.raster.asset)),
         "options": {"DATA_ENCODING": "COG"},
         "format": {"name": "GTiff", "mimetype": GEOTIFF_MEDIA_TYPE},

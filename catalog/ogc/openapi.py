@@ -73,6 +73,10 @@ def complete_openapi(document: dict, feature_collections: list[str],
                 "413": _error("the subset holds more than 40 million values: ask for less"),
             })
     _not_found_where_ids_are_named(paths)
+    # The catalog has no one licence (each dataset names its own): a licence without a URL.
+    licence = document.get("info", {}).get("license")
+    if licence is not None and licence.get("url") is None:
+        licence.pop("url", None)
     # The job list is refused (job URLs are capabilities: catalog/processes/web.py).
     paths.get("/jobs", {}).pop("get", None)
     if "/jobs" in paths and not paths["/jobs"]:

@@ -10,6 +10,12 @@ it, 503). A job records the process that runs it (host, pid and the pid's start 
 the server restarts or a worker dies, a job left 'accepted' or 'running' by a process that no
 longer exists is marked failed with a message saying so: it is never left running forever.
 Every request that reads jobs checks this, and so does start-up.
+
+Executions enter through `execute_process`, the manager's public entry point that pygeoapi's
+processes API calls. Ours keeps everything an execution needs in local variables: the manager
+belongs to the API object that a worker's threads share, and pygeoapi's own version keeps the
+running processor on the manager (`self.processor`), so two executions at once could run each
+other's process (docs/upstream.md). It also names jobs with random ids (uuid4).
 """
 
 from __future__ import annotations
@@ -28,14 +34,20 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
-import pygeoapi.process.manager.base as pygeoapi_manager_base
 from pygeoapi.process.base import (
     JobNotFoundError,
     JobResultNotFoundError,
     ProcessorExecuteError,
 )
 from pygeoapi.process.manager.base import BaseManager
-from pygeoapi.util import DATETIME_FORMAT, JobStatus, RequestedResponse, get_current_datetime
+from pygeoapi.util import (
+    DATETIME_FORMAT,
+    JobStatus,
+    ProcessExecutionMode,
+    RequestedProcessExecutionMode,
+    RequestedResponse,
+    get_current_datetime,
+)
 
 from catalog.processes.base import (
     ASYNC_BUDGET_S,
@@ -125,20 +137,6 @@ def _owner_alive(owner: str | None) -> bool:
     if host != socket.gethostname():
         return True  # another machine's process: we cannot tell, so leave it alone
     return _start_ticks(int(pid)) == ticks
-
-
-class _RandomJobIds:
-    """pygeoapi names jobs with uuid.uuid1(): time and host based, so guessable. A job's URL is
-    the only key to its results and its dismissal, so ids must be random: uuid4 (122 random
-    bits). pygeoapi reads `uuid` from its manager module; this stands in for that module."""
-
-    uuid1 = staticmethod(uuid.uuid4)
-
-    def __getattr__(self, name: str):
-        return getattr(uuid, name)
-
-
-pygeoapi_manager_base.uuid = _RandomJobIds()
 
 
 class ServerBusy(ProcessorExecuteError):
@@ -249,20 +247,42 @@ class SQLiteJobManager(BaseManager):
 
     # -- execution ------------------------------------------------------------------------
 
-    def _execute_handler_sync(self, p: CatalogProcessor, job_id: str, data_dict: dict,
-                              requested_outputs: dict | None = None,
-                              requested_response: str = RequestedResponse.raw.value
-                              ) -> tuple[str, Any, JobStatus]:
+    def execute_process(self, process_id: str, data_dict: dict,
+                        execution_mode: RequestedProcessExecutionMode | None = None,
+                        requested_outputs: dict | None = None, subscriber: Any = None,
+                        requested_response: str = RequestedResponse.raw.value
+                        ) -> tuple[str, str, Any, JobStatus, dict[str, str] | None]:
+        """Run a process now or in the background; (job id, media type, outputs, status,
+        extra response headers), as pygeoapi's processes API expects. `subscriber` is always
+        None: callbacks are refused at the edge (web.py)."""
+        processor = self.get_processor(process_id)  # a new instance for this execution only
+        job_id = str(uuid.uuid4())  # a job's URL is the only key to its results: not guessable
+        processor.set_job_id(job_id)
+        in_background, applied = _execution_mode(
+            execution_mode, processor.metadata.get("jobControlOptions", []), self.is_async)
+        now = _now()
+        self.add_job({"identifier": job_id, "process_id": process_id, "status":
+                      JobStatus.accepted.value, "message": "Job accepted and ready for execution",
+                      "progress": 5, "created": now, "started": now, "updated": now,
+                      "mimetype": "application/octet-stream"})
+        run = self._run_in_background if in_background else self._run_now
+        mimetype, outputs, status = run(processor, job_id, data_dict, requested_outputs,
+                                        requested_response)
+        headers = {"Preference-Applied": applied.value} if applied else None
+        return job_id, mimetype, outputs, status, headers
+
+    def _run_now(self, p: CatalogProcessor, job_id: str, data_dict: dict,
+                 requested_outputs: dict | None, requested_response: str
+                 ) -> tuple[str, Any, JobStatus]:
         """Run now; a bad input answers 400 (a ProcessorExecuteError), not a failed job."""
         p.budget_s = SYNC_BUDGET_S
         mimetype, outputs = self._run(p, job_id, data_dict, requested_outputs,
                                       requested_response, reraise=True)
         return mimetype, outputs, JobStatus.successful
 
-    def _execute_handler_async(self, p: CatalogProcessor, job_id: str, data_dict: dict,
-                               requested_outputs: dict | None = None,
-                               requested_response: str = RequestedResponse.raw.value
-                               ) -> tuple[str, None, JobStatus]:
+    def _run_in_background(self, p: CatalogProcessor, job_id: str, data_dict: dict,
+                           requested_outputs: dict | None, requested_response: str
+                           ) -> tuple[str, None, JobStatus]:
         if not _queued.acquire(blocking=False):
             self._fail(job_id, "the server's job queue is full; retry later")
             raise ServerBusy(user_msg=f"the job queue is full ({MAX_QUEUED_JOBS} jobs per "
@@ -313,3 +333,22 @@ class SQLiteJobManager(BaseManager):
         self.update_job(job_id, {"status": JobStatus.failed.value, "message": message,
                                  "finished": now, "updated": now, "progress": 100})
 
+
+
+def _execution_mode(requested: RequestedProcessExecutionMode | None, job_control: list[str],
+                    manager_is_async: bool
+                    ) -> tuple[bool, RequestedProcessExecutionMode | None]:
+    """(run in the background?, the Preference-Applied value or None) for OGC API - Processes
+    1.0 (requirements /req/core/process-execute-default-execution-mode and -auto-execution-mode):
+    asynchronous when the client prefers it and both the manager and the process can, or when
+    the process cannot run synchronously; the header says which preference was honoured, and is
+    left out when a client that asked to wait got just that."""
+    respond_async = RequestedProcessExecutionMode.respond_async
+    wait = RequestedProcessExecutionMode.wait
+    if requested == respond_async:
+        if manager_is_async and ProcessExecutionMode.async_execute.value in job_control:
+            return True, respond_async
+        return False, wait
+    if ProcessExecutionMode.sync_execute.value not in job_control:
+        return True, respond_async
+    return False, None if requested == wait else wait

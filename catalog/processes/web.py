@@ -1,12 +1,13 @@
 """The edge of /ogc/processes and /ogc/jobs: what pygeoapi would ignore or misread, answered
-400 before it runs (catalog/ogc/adapters.py calls these)."""
+400 before it runs, and what it reads differently from the standard, put in the form it reads
+(catalog/ogc/adapters.py calls these; docs/upstream.md)."""
 
 from __future__ import annotations
 
 import re
 
 from flask import request
-from werkzeug.datastructures import ImmutableMultiDict, MultiDict
+from werkzeug.datastructures import MultiDict
 
 from catalog.safe_parse import UnsafeInput, parse_json
 
@@ -42,14 +43,24 @@ def allowed_parameters(path: str) -> set[str] | None:
     return None
 
 
+def pygeoapi_form(args: MultiDict, headers: dict[str, str]) -> bool:
+    """Put a processes or jobs request in the form pygeoapi reads: `args` (a copy of the query)
+    and `headers` (WSGI environ keys) are changed in place; True when anything changed."""
+    changed = False
+    if RESULTS_PATH.match(request.path) and _results_as_json_by_default(args):
+        changed = True
+    if request.method == "POST" and EXECUTION_PATH.match(request.path):
+        prefer = _prefer_as_pygeoapi_reads()
+        if prefer is not None:
+            headers["HTTP_PREFER"] = prefer
+            changed = True
+    return changed
+
+
 def request_problem() -> str | None:
-    """Put processes and jobs requests in the form pygeoapi reads, and say what is wrong with
-    an execute request's body, if anything (OGC API - Processes)."""
-    if RESULTS_PATH.match(request.path):
-        _results_as_json_by_default()
+    """What is wrong with an execute request's body, if anything (OGC API - Processes)."""
     if request.method != "POST" or not EXECUTION_PATH.match(request.path):
         return None
-    _normalise_prefer()
     try:
         document = parse_json(request.get_data(cache=True) or b"null", "request body")
     except UnsafeInput as err:
@@ -71,22 +82,23 @@ def request_problem() -> str | None:
     return None
 
 
-def _results_as_json_by_default() -> None:
+def _results_as_json_by_default(args: MultiDict) -> bool:
     """pygeoapi renders job results as HTML unless the format is JSON: answer JSON unless the
     client asks for HTML (a browser) or names a format."""
-    if "f" in request.args:
-        return
+    if "f" in args:
+        return False
     accept = request.accept_mimetypes
     if accept.quality("text/html") <= accept.quality("application/json"):
-        args = MultiDict(request.args)
         args["f"] = "json"
-        request.args = ImmutableMultiDict(args)
+        return True
+    return False
 
 
-def _normalise_prefer() -> None:
+def _prefer_as_pygeoapi_reads() -> str | None:
     """pygeoapi honours `Prefer` only when it is exactly 'respond-async'; RFC 7240 allows a
-    list ('respond-async, wait=10')."""
+    list ('respond-async, wait=10'). The value to give it instead, or None."""
     prefer = request.headers.get("Prefer", "")
     tokens = {part.split("=")[0].strip().lower() for part in prefer.split(",")}
     if "respond-async" in tokens and prefer != "respond-async":
-        request.environ["HTTP_PREFER"] = "respond-async"
+        return "respond-async"
+    return None

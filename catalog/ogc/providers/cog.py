@@ -1,15 +1,22 @@
-"""OGC API Coverages over a published COG: pygeoapi's rasterio provider with exact subsets.
+"""OGC API Coverages over a published COG: a pygeoapi coverage provider with exact subsets.
 
 pygeoapi's RasterioProvider cuts subsets with `rasterio.mask(crop=True)`, which adds an edge
 row or column filled with nodata where the source has data, silently returns the whole grid
-when only one axis is subset, and has no size bound. This provider reads the exact pixel
-window that intersects the request, accepts one or both axes, and refuses huge answers.
+when only one axis is subset, and has no size bound; its CoverageJSON names every band "null"
+(the band's description is read only from GRIB files), gives every band the values of all
+bands, calls integers floats and sends nodata cells as numbers. This provider keeps its
+constructor (the file, axes, CRS) and answers the provider interface itself (`fields`,
+`get_fields`, `query`; nothing private read or written): it reads the exact pixel window that
+intersects the request, accepts one or both axes, refuses huge answers and writes its own
+CoverageJSON, each band under its own name and unit, nodata cells as null (docs/upstream.md).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
+import numpy as np
 import rasterio
 from pygeoapi.provider.base import ProviderInvalidQueryError, ProviderRequestEntityTooLargeError
 from pygeoapi.provider.rasterio_ import RasterioProvider
@@ -21,6 +28,7 @@ from rasterio.windows import Window
 
 from catalog.core.parse import CrsError, CrsRules, parse_crs
 
+CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_VALUES = 40_000_000  # pixels x bands; the whole sample DEM is 2.7 million
 # bbox-crs: an OGC CRS URI (CRS84 or EPSG, http or https) or, from pygeoapi, an EPSG code.
 _CRS_SYNTAX = ("{param}: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84 or "
@@ -31,6 +39,25 @@ EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take 
 
 class CogProvider(RasterioProvider):
     """Coverage provider for one north-up raster in a geographic or projected CRS."""
+
+    def __init__(self, provider_def: dict):
+        self.band_fields: dict[str, dict] | None = None
+        # pygeoapi's: opens the raster and sets the public axes, crs and num_bands (and the
+        # extent description its collection pages read).
+        super().__init__(provider_def)
+
+    def get_fields(self) -> dict:
+        """Band number (as text) -> its JSON schema: title (the band's name), type, unit."""
+        if self.band_fields is None:
+            with rasterio.open(self.data) as dataset:
+                self.band_fields = _band_fields(dataset)
+        return copy.deepcopy(self.band_fields)  # a copy: pygeoapi edits what it gets
+
+    @property
+    def fields(self) -> dict:
+        # BaseProvider.fields answers a cache each provider fills itself (a private
+        # attribute); ours answers get_fields().
+        return self.get_fields()
 
     def query(
         self,
@@ -72,16 +99,14 @@ class CogProvider(RasterioProvider):
                     bounds[2] - x_res / 2,
                     bounds[3] - y_res / 2,
                 ]
-                meta.update(bbox=centres, units=dataset.units, bands=bands)
-                return self.gen_covjson(meta, data)
+                return self.coverage_json(dataset, window, centres, bands, data)
         with MemoryFile() as memory:
             with memory.open(**meta, compress="DEFLATE") as target:
                 target.write(data)
             return memory.read()
 
     def _window(self, dataset, subsets: dict, bbox: list, bbox_crs) -> Window:
-        x_axis = self._coverage_properties["x_axis_label"]
-        y_axis = self._coverage_properties["y_axis_label"]
+        x_axis, y_axis = self.axes
         if bbox and (x_axis in subsets or y_axis in subsets):
             raise ProviderInvalidQueryError(
                 user_msg="bbox and subset by coordinates are exclusive: use one of them"
@@ -94,6 +119,43 @@ class CogProvider(RasterioProvider):
         if y_axis in subsets:
             bottom, top = _ordered(subsets[y_axis], y_axis)
         return _pixel_window(dataset, left, bottom, right, top)
+
+
+    def coverage_json(self, dataset, window: Window, centres: list[float],
+                      bands: list[int] | None, data: np.ndarray) -> dict:
+        """The window as a CoverageJSON grid: one parameter and one range per band, named
+        after the band; cells holding the band's nodata value (or NaN) are null."""
+        indexes = bands or list(dataset.indexes)
+        minx, miny, maxx, maxy = centres
+        coverage = {
+            "type": "Coverage",
+            "domain": {
+                "type": "Domain",
+                "domainType": "Grid",
+                "axes": {"x": {"start": minx, "stop": maxx, "num": int(window.width)},
+                         "y": {"start": maxy, "stop": miny, "num": int(window.height)}},
+                "referencing": [{"coordinates": ["x", "y"], "system": _crs_system(dataset.crs)}],
+            },
+            "parameters": {},
+            "ranges": {},
+        }
+        for position, index in enumerate(indexes):
+            name = _band_name(dataset, index)
+            unit = dataset.units[index - 1] or None
+            coverage["parameters"][name] = {
+                "type": "Parameter",
+                "description": {"en": name},
+                "unit": {"symbol": unit},
+                "observedProperty": {"id": name, "label": {"en": name}},
+            }
+            coverage["ranges"][name] = {
+                "type": "NdArray",
+                "dataType": _coverage_json_type(dataset.dtypes[index - 1]),
+                "axisNames": ["y", "x"],
+                "shape": [int(window.height), int(window.width)],
+                "values": _values(data[position], dataset.nodata),
+            }
+        return coverage
 
 
 def _pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
@@ -182,3 +244,44 @@ def _check_bands(bands: list[int] | None, count: int) -> None:
             raise ProviderInvalidQueryError(
                 user_msg=f"properties: band {band} does not exist (the coverage has {count})"
             )
+
+
+def _band_name(dataset, index: int) -> str:
+    """The band's description (set at publish from the manifest), else band<N>."""
+    return dataset.descriptions[index - 1] or f"band{index}"
+
+
+def _band_fields(dataset) -> dict[str, dict]:
+    fields = {}
+    for index, dtype in zip(dataset.indexes, dataset.dtypes, strict=True):
+        field = {"title": _band_name(dataset, index), "type": _schema_type(dtype)}
+        if dataset.units[index - 1]:
+            field["x-ogc-unit"] = dataset.units[index - 1]
+        fields[str(index)] = field
+    return fields
+
+
+def _schema_type(dtype: str) -> str:
+    return "integer" if np.issubdtype(np.dtype(dtype), np.integer) else "number"
+
+
+def _coverage_json_type(dtype: str) -> str:
+    return "integer" if np.issubdtype(np.dtype(dtype), np.integer) else "float"
+
+
+def _values(band: np.ndarray, nodata: float | None) -> list:
+    """Row by row; nodata and NaN cells as None (null)."""
+    missing = np.isnan(band) if band.dtype.kind == "f" else np.zeros(band.shape, bool)
+    if nodata is not None and not math.isnan(nodata):
+        missing |= band == nodata
+    values = band.astype(object)
+    values[missing] = None
+    return values.ravel().tolist()
+
+
+def _crs_system(crs) -> dict:
+    """CoverageJSON's reference system: CRS84 for geographic grids (whose axes are longitude
+    and latitude), else the EPSG URI (pygeoapi wrote .../OGC/1.3/<code>, which names none)."""
+    if crs is None or crs.is_geographic:
+        return {"type": "GeographicCRS", "id": CRS84}
+    return {"type": "ProjectedCRS", "id": f"http://www.opengis.net/def/crs/EPSG/0/{crs.to_epsg()}"}

@@ -94,7 +94,18 @@ function grid(coverage) {
     if (value < low) low = value;
     if (value > high) high = value;
   }
-  return { xs, ys, at, name, low, high, empty: valid.length === 0 };
+  return { xs, ys, at, name, low, high, empty: valid.length === 0,
+           title: parameterTitle((coverage.parameters || {})[name]) };
+}
+
+/** "elevation (m)": the parameter's label (or name) and unit, or null without parameters. */
+function parameterTitle(parameter) {
+  if (!parameter) return null;
+  const label = parameter.observedProperty && parameter.observedProperty.label;
+  const name = label ? label[document.documentElement.lang] || label.en : null;
+  const unit = parameter.unit && parameter.unit.symbol;
+  if (!name) return null;
+  return unit ? `${name} (${unit})` : name;
 }
 
 function cellSize(values) {
@@ -143,7 +154,7 @@ function legend(cells, labels) {
       ends.append(label);
     }
     const title = document.createElement("div");
-    title.textContent = labels.value;
+    title.textContent = cells.title || labels.value;
     box.append(title, bar, ends);
     return box;
   };
@@ -183,7 +194,7 @@ function coverageMap(id, data) {
     const value = cells.at(row, col);
     const text = document.createElement("span");
     text.className = "ogc-cell-value";
-    text.textContent = `${data.labels.value}: ${isValue(value) ?
+    text.textContent = `${cells.title || data.labels.value}: ${isValue(value) ?
       value.toLocaleString(document.documentElement.lang) : data.labels.nodata}`;
     L.popup().setLatLng(event.latlng).setContent(text).openOn(map);
   });

@@ -58,6 +58,27 @@ function parsedIfJson(value) {
   }
 }
 
+// The language switch keeps the page's other parameters (bbox, limit, ...), and links within
+// /ogc keep the language the page was asked in (pygeoapi's links do not carry it).
+function keepLanguage() {
+  const here = new URL(location.href);
+  for (const link of document.querySelectorAll(".ogc-lang-switch a[data-lang]")) {
+    const target = new URL(here);
+    target.searchParams.set("lang", link.dataset.lang);
+    link.href = target.pathname + target.search;
+  }
+  const language = here.searchParams.get("lang");
+  if (!language) return;
+  for (const link of document.querySelectorAll("main a[href], .ogc-crumbs a[href]")) {
+    const target = new URL(link.href, location.href);
+    if (target.origin !== location.origin || !target.pathname.startsWith("/ogc/") ||
+        target.searchParams.has("lang")) continue;
+    target.searchParams.set("lang", language);
+    link.href = target.pathname + target.search + target.hash;
+  }
+}
+
+keepLanguage();
 wireLimitSelectors();
 showJson();
 embedJsonLd().catch(() => {}); // optional: the page works without it

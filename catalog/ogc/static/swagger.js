@@ -1,11 +1,7 @@
-// Starts Swagger UI (vendored swagger-ui-dist globals) on the page's OpenAPI document.
-/* global SwaggerUIBundle, SwaggerUIStandalonePreset */
-
-// The top bar's logo is an SVG carrying a <style> element, which the Content-Security-Policy
-// refuses (style-src 'self'): show the name as text instead.
-const textLogo = (system) => ({
-  components: { Logo: () => system.React.createElement("span", { className: "ogc-swagger-name" }, "Swagger UI") },
-});
+// Starts Swagger UI (vendored swagger-ui-dist globals) on the page's OpenAPI document, in its
+// base layout: the page's own top bar (the catalog's) stands where Swagger UI's would be,
+// whose logo is an SVG carrying a <style> element that the Content-Security-Policy refuses.
+/* global SwaggerUIBundle */
 
 // pygeoapi's document refers to definitions on other hosts (schemas.opengis.net), which this
 // page may not fetch (connect-src 'self'): each such reference is shown as its URL instead.
@@ -23,8 +19,7 @@ window.ui = SwaggerUIBundle({
   spec: withoutExternalReferences(await response.json()),
   domNode: root,
   deepLinking: true,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-  plugins: [SwaggerUIBundle.plugins.DownloadUrl, textLogo],
-  layout: "StandaloneLayout",
+  presets: [SwaggerUIBundle.presets.apis],
+  layout: "BaseLayout",
   validatorUrl: null, // the default sends the document to validator.swagger.io
 });
