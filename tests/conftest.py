@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -10,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,6 +104,53 @@ def server(published_home: Path) -> Iterator[Server]:
     running = start_server(published_home)
     yield running
     stop_server(running)
+
+
+@dataclass
+class Answer:
+    """A Flask test-client answer seen through the names of a `requests.Response`, so a test
+    reads answers from the app in process and from a real server alike."""
+    status_code: int
+    headers: Mapping[str, str]  # case-insensitive, as requests' are
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8")
+
+    def json(self) -> object:
+        return json.loads(self.content)
+
+
+class InProcess:
+    """The whole app (`create_app`) in the test's own process through Flask's test client, for
+    tests where a real server adds nothing (answers compared with recorded ones). Tests of
+    workers, sockets, headers a proxy sees and real clients keep using `server`."""
+
+    def __init__(self, home: Path, url: str = "http://localhost"):
+        from catalog.app import create_app  # the app under test; imported only when used
+
+        self.url, self.home = url, home
+        self.app = create_app(str(home), url)
+        self.client = self.app.test_client()
+
+    def get(self, path: str, params: dict | None = None,
+            headers: dict | None = None) -> Answer:
+        return self._answer(self.client.get(path, query_string=params, headers=headers))
+
+    def post(self, path: str, data: bytes | str | None = None,
+             headers: dict | None = None) -> Answer:
+        return self._answer(self.client.post(path, data=data, headers=headers))
+
+    @staticmethod
+    def _answer(response) -> Answer:
+        return Answer(response.status_code, response.headers, response.get_data())
+
+
+@pytest.fixture(scope="session")
+def in_process(published_home: Path) -> InProcess:
+    """The app over the sample catalog in this process (Flask's test client)."""
+    return InProcess(published_home)
 
 
 @pytest.fixture()

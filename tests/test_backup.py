@@ -118,7 +118,7 @@ def answers(api: Api, facts: dict) -> list[tuple]:
 
 
 def _without_timestamps(data):
-    """pygeoapi stamps feature collections with the time of the request."""
+    """Feature collections carry the time of the answer (timeStamp)."""
     if isinstance(data, dict):
         return {k: _without_timestamps(v) for k, v in data.items() if k != "timeStamp"}
     if isinstance(data, list):

@@ -3,9 +3,11 @@
 Issue 12 moved every parser of these parameters into one module each (catalog/core/parse.py,
 catalog/core/cql2.py) and the GeoPackage code into catalog/gpkg. Each surface (OGC API items
 and coverages, the STAC API, processes) keeps its own rules and wording, so the answers must
-not change: this test sends a fixed set of good and bad values to the real server and compares
-status, content type and body with `tests/parameter_answers.json`, recorded from the server
-before the move (`python -m tests.test_parameter_answers URL` re-records: only on purpose).
+not change: this test sends a fixed set of good and bad values to the app and compares status,
+content type and body with `tests/parameter_answers.json`, recorded from the real server before
+the move (`python -m tests.test_parameter_answers URL` re-records from a running server: only on
+purpose). The app runs in the test's process (Flask's test client, `in_process` in conftest):
+answers are compared as recorded, and a server around the app adds nothing to that.
 
 Bodies are compared whole, with the server's address replaced and `timeStamp` removed; pages
 of features are kept as their numberMatched, ids and a SHA-256 of the rest of the body, after
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from tests.conftest import Answer, InProcess
 
 ANSWERS = Path(__file__).with_name("parameter_answers.json")
 ITEMS = "/ogc/collections/settlements/items"
@@ -112,12 +116,24 @@ def _key(method: str, path: str, data: object) -> str:
     return f"{method} {path} {json.dumps(data, sort_keys=True, ensure_ascii=False)}"
 
 
-def _send(url: str, method: str, path: str, data: object) -> requests.Response:
+class Remote:
+    """A running server, for recording."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def get(self, path: str, **kwargs) -> requests.Response:
+        return requests.get(self.url + path, timeout=60, **kwargs)
+
+    def post(self, path: str, **kwargs) -> requests.Response:
+        return requests.post(self.url + path, timeout=60, **kwargs)
+
+
+def _send(app: Remote | InProcess, method: str, path: str, data: object) -> Answer:
     if method == "GET":
-        return requests.get(url + path, params=data, timeout=60)
+        return app.get(path, params=data)
     content_type = "application/query-cql-json" if path == ITEMS else "application/json"
-    return requests.post(url + path, data=json.dumps(data), timeout=60,
-                         headers={"Content-Type": content_type})
+    return app.post(path, data=json.dumps(data), headers={"Content-Type": content_type})
 
 
 def _masked(value: object) -> object:
@@ -132,7 +148,7 @@ def _digest(body: dict) -> str:
     return hashlib.sha256(json.dumps(_masked(body), sort_keys=True).encode()).hexdigest()
 
 
-def _answer(response: requests.Response, url: str) -> dict:
+def _answer(response: Answer | requests.Response, url: str) -> dict:
     text = response.text.replace(url, "http://server")
     answer = {"status": response.status_code,
               "type": response.headers.get("Content-Type", "")}
@@ -162,9 +178,9 @@ def recorded() -> dict:
 
 @pytest.mark.parametrize(("method", "path", "data"), CASES,
                          ids=[_key(*case)[:90] for case in CASES])
-def test_answer_is_unchanged(server, recorded, method, path, data):
+def test_answer_is_unchanged(in_process, recorded, method, path, data):
     expected = recorded[_key(method, path, data)]
-    assert _answer(_send(server.url, method, path, data), server.url) == expected
+    assert _answer(_send(in_process, method, path, data), in_process.url) == expected
 
 
 def test_every_case_was_recorded(recorded):
@@ -172,7 +188,7 @@ def test_every_case_was_recorded(recorded):
 
 
 def record(url: str) -> None:
-    answers = {_key(*case): _answer(_send(url, *case), url) for case in CASES}
+    answers = {_key(*case): _answer(_send(Remote(url), *case), url) for case in CASES}
     ANSWERS.write_text(json.dumps(answers, indent=1, sort_keys=True, ensure_ascii=False) + "\n",
                        encoding="utf-8")
     print(f"{len(answers)} answers recorded in {ANSWERS}")
@@ -194,8 +210,8 @@ if __name__ == "__main__":
     (COVERAGE, {"bbox": "74,42,74.1,42.1", "bbox-crs": CRS84 + "\n", "f": "json"},
      "bbox-crs: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84"),
 ])
-def test_values_beyond_the_grammar_are_400(server, path, params, words):
-    response = server.get(path, params=params)
+def test_values_beyond_the_grammar_are_400(in_process, path, params, words):
+    response = in_process.get(path, params=params)
     assert response.status_code == 400, response.text[:300]
     assert response.json()["description"].startswith(words)
 

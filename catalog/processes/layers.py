@@ -190,7 +190,7 @@ class Window:
         return slice(self.row0, self.row1), slice(self.col0, self.col1)
 
     def transform(self, grid: Affine) -> Affine:
-        return grid * Affine.translation(self.col0, self.row0)
+        return grid @ Affine.translation(self.col0, self.row0)
 
 
 def window_of(bounds: tuple[float, float, float, float], grid: Affine, width: int,
@@ -198,7 +198,7 @@ def window_of(bounds: tuple[float, float, float, float], grid: Affine, width: in
     """The cells whose centres can fall inside bounds (north-up grids), clipped to the grid."""
     west, south, east, north = bounds
     inverse = ~grid
-    cols, rows = zip(*(inverse * (x, y) for x, y in ((west, north), (east, south))),
+    cols, rows = zip(*(inverse @ (x, y) for x, y in ((west, north), (east, south))),
                      strict=True)
     col0 = max(int(np.floor(min(cols) - 0.5)), 0)
     col1 = min(int(np.ceil(max(cols) + 0.5)), width)

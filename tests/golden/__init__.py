@@ -45,10 +45,10 @@ def load(group: str) -> dict | None:
 def observe(base_url: str, cases: Iterable[Case]) -> dict[str, dict]:
     """The golden entry of each case's answer from the server at base_url, by key.
 
-    One request at a time: concurrent executions of different processes in one server
-    process can get each other's answers (pygeoapi's manager keeps the processor of the
-    running execution in an attribute shared by all threads), and golden answers must not
-    depend on timing."""
+    One request at a time: golden answers must not depend on timing. (Recording them found
+    that two executions of different processes at once in one worker could get each other's
+    answers; catalog/processes/jobs.py now runs each execution with its own processor,
+    tests/test_processes.py.)"""
     session = answers.new_session()
     run = answers.Run(base_url, answers.publish_instants(session, base_url))
     return {case.key: answers.entry(case, answers.send(session, base_url, case), run)

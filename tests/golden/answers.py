@@ -53,7 +53,7 @@ MASKING_RULES = {
                              "(gpkg_contents.last_change): a .gpkg body is hashed with that "
                              "value blanked, and its checksum in STAC and /api (an object "
                              "whose media type is GeoPackage) becomes <GeoPackage checksum>.",
-    "answer time": "pygeoapi stamps features pages with the time of the answer (timeStamp).",
+    "answer time": "features pages carry the time of the answer (timeStamp).",
     "job id": "processing jobs are named with random UUIDs (the Location of an execution).",
     "file time": "Last-Modified and Expires of served files, and werkzeug's file ETag "
                  "(\"<mtime>-<size>-<checksum of the name>\"), hold file or clock times. "

@@ -172,8 +172,8 @@ def _pixel_window(dataset, left: float, bottom: float, right: float, top: float)
             user_msg=f"the requested area does not overlap the coverage (extent {list(grid)})"
         )
     inverse = ~dataset.transform
-    col_a, row_a = inverse * (left, top)
-    col_b, row_b = inverse * (right, bottom)
+    col_a, row_a = inverse @ (left, top)
+    col_b, row_b = inverse @ (right, bottom)
     col_start = max(0, math.floor(min(col_a, col_b) + EDGE_TOLERANCE))
     col_stop = min(dataset.width, math.ceil(max(col_a, col_b) - EDGE_TOLERANCE))
     row_start = max(0, math.floor(min(row_a, row_b) + EDGE_TOLERANCE))
