@@ -62,7 +62,7 @@ def data_catalog(service: Service, language: str) -> dict:
     identification = metadata.get("identification", {})
     provider = metadata.get("provider", {})
     contact = metadata.get("contact", {})
-    return {
+    catalog = {
         "@context": "https://schema.org/docs/jsonldcontext.jsonld",
         "@type": "DataCatalog",
         "@id": service.base_url,
@@ -97,6 +97,9 @@ def data_catalog(service: Service, language: str) -> dict:
             },
         },
     }
+    if catalog["license"] is None:  # no licence for the whole catalog: each dataset has its own
+        del catalog["license"]
+    return catalog
 
 
 def dataset(service: Service, collection: dict, licence: str | None) -> dict:
