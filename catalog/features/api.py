@@ -406,12 +406,7 @@ class Answers:
              "title": "The landing page of this server as JSON", "href": f"{base}?f=json"},
             {"type": MEDIA_TYPES[HTML], "rel": "root",
              "title": "The landing page of this server as HTML", "href": f"{base}?f=html"},
-            {"rel": asked.rel(JSON), "type": "application/geo+json",
-             "title": "This document as JSON", "href": f"{uri}?f=json"},
-            {"rel": asked.rel(JSONLD), "type": MEDIA_TYPES[JSONLD],
-             "title": "This document as RDF (JSON-LD)", "href": f"{uri}?f=jsonld"},
-            {"rel": asked.rel(HTML), "type": MEDIA_TYPES[HTML],
-             "title": "This document as HTML", "href": f"{uri}?f=html"},
+            *documents.document_links(uri, asked, json_media="application/geo+json"),
             {"rel": "collection", "type": MEDIA_TYPES[JSON],
              "title": documents.collection_title(record, asked.language), "href": collection_url},
         ]

@@ -117,6 +117,18 @@ def _link(rel: str, media: str, title: str, href: str, **extra) -> dict:
     return {"rel": rel, "type": media, "title": title, "href": href, **extra}
 
 
+def document_links(url: str, asked: Negotiated, json_media: str = MEDIA_TYPES[JSON]) -> list[dict]:
+    """This document as JSON, JSON-LD and HTML (the one asked for is `self`)."""
+    return [
+        {"type": json_media, "rel": asked.rel(JSON), "title": "This document as JSON",
+         "href": f"{url}?f=json"},
+        {"type": MEDIA_TYPES[JSONLD], "rel": asked.rel(JSONLD),
+         "title": "This document as RDF (JSON-LD)", "href": f"{url}?f=jsonld"},
+        {"type": MEDIA_TYPES[HTML], "rel": asked.rel(HTML), "title": "This document as HTML",
+         "href": f"{url}?f=html"},
+    ]
+
+
 # -- landing page and conformance ----------------------------------------------------------
 
 def landing_page(service: Service, asked: Negotiated) -> dict:
@@ -167,14 +179,7 @@ def collections(service: Service, records: Sequence[Record], assets: AssetLocato
     url = service.collections_url
     return {
         "collections": [collection(service, record, assets, asked) for record in records],
-        "links": [
-            {"type": MEDIA_TYPES[JSON], "rel": asked.rel(JSON), "title": "This document as JSON",
-             "href": f"{url}?f=json"},
-            {"type": MEDIA_TYPES[JSONLD], "rel": asked.rel(JSONLD),
-             "title": "This document as RDF (JSON-LD)", "href": f"{url}?f=jsonld"},
-            {"type": MEDIA_TYPES[HTML], "rel": asked.rel(HTML), "title": "This document as HTML",
-             "href": f"{url}?f=html"},
-        ],
+        "links": document_links(url, asked),
     }
 
 
@@ -198,12 +203,7 @@ def collection(service: Service, record: Record, assets: AssetLocator,
          "title": "The landing page of this server as JSON", "href": f"{service.base_url}?f=json"},
         {"type": MEDIA_TYPES[HTML], "rel": "root",
          "title": "The landing page of this server as HTML", "href": f"{service.base_url}?f=html"},
-        {"type": MEDIA_TYPES[JSON], "rel": asked.rel(JSON), "title": "This document as JSON",
-         "href": f"{url}?f=json"},
-        {"type": MEDIA_TYPES[JSONLD], "rel": asked.rel(JSONLD),
-         "title": "This document as RDF (JSON-LD)", "href": f"{url}?f=jsonld"},
-        {"type": MEDIA_TYPES[HTML], "rel": asked.rel(HTML), "title": "This document as HTML",
-         "href": f"{url}?f=html"},
+        *document_links(url, asked),
         {"type": "application/schema+json", "rel": f"{OGC_REL}/schema",
          "title": "Schema of collection in JSON", "href": f"{url}/schema?f=json"},
         {"type": MEDIA_TYPES[HTML], "rel": f"{OGC_REL}/schema",

@@ -127,20 +127,19 @@ def features(rows: Sequence[tuple], columns: Sequence[str], kinds: Mapping[str, 
              geometry_column: str, source: str = "") -> list[dict]:
     """GeoJSON features as plain dicts. The last column is the geometry blob when it is
     `geometry_column`; unreadable geometries become null (logged, naming `source`)."""
-    has_geometry = columns[-1] == geometry_column
-    geometries = geojson_geometries(
-        blob.decode_many([row[-1] for row in rows], strict=False, source=source)
-    ) if has_geometry else [None] * len(rows)
-    return [{"type": "Feature", "id": row[0], "geometry": geometry, "properties": props}
-            for row, geometry, props in zip(
-                rows, geometries, properties(rows, columns, kinds, has_geometry), strict=True)]
+    return _features(rows, columns, kinds, geometry_column, source, geojson_geometries)
 
 
 def orjson_features(rows: Sequence[tuple], columns: Sequence[str], kinds: Mapping[str, str],
                     geometry_column: str, source: str = "") -> list[dict]:
     """GeoJSON features for orjson (see `orjson_geometries`), same rows as `features`."""
+    return _features(rows, columns, kinds, geometry_column, source, orjson_geometries)
+
+
+def _features(rows: Sequence[tuple], columns: Sequence[str], kinds: Mapping[str, str],
+              geometry_column: str, source: str, write_geometries) -> list[dict]:
     has_geometry = columns[-1] == geometry_column
-    geometries = orjson_geometries(
+    geometries = write_geometries(
         blob.decode_many([row[-1] for row in rows], strict=False, source=source)
     ) if has_geometry else [None] * len(rows)
     return [{"type": "Feature", "id": row[0], "geometry": geometry, "properties": props}

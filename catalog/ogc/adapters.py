@@ -20,14 +20,8 @@ from urllib.parse import urlencode
 from flask import Request, Response, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from catalog.core.parse import (
-    BBoxError,
-    BBoxRules,
-    DatetimeError,
-    DatetimeRules,
-    parse_bbox,
-    parse_datetime,
-)
+from catalog.core.parse import BBoxError, DatetimeError, parse_bbox, parse_datetime
+from catalog.features.items import BBOX_RULES, DATETIME_RULES
 from catalog.processes import web as processes_web
 
 COMMON_PARAMS = {"f", "lang"}
@@ -35,27 +29,9 @@ COVERAGE_PARAMS = COMMON_PARAMS | {"bbox", "bbox-crs", "datetime", "properties",
 COVERAGE_PATH = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/coverage/?$")
 TILE_MATRIX_SETS_PATH = re.compile(r"^/ogc/TileMatrixSets(/.*)?$")
 WRITE_METHODS = {"PUT", "DELETE", "PATCH"}
-
-# What the edge of /coverage takes as bbox and datetime (catalog/core/parse.py; the
-# Features routes take the same: catalog/features/items.py). pygeoapi checks
-# these again after us; ours refuse first, with messages naming the parameter. A box crossing
-# the antimeridian (minx > maxx) is refused here, as every minimum must not exceed its maximum.
-_BBOX_SHAPE = "{param}: {value!r} must be 4 or 6 comma-separated finite numbers"
-_BBOX_ORDER = ("{param}: {value!r}: each minimum must not exceed its maximum "
-               "(minx,miny,maxx,maxy)")
-BBOX_RULES = BBoxRules(messages={
-    "number": "{param}: {value!r} must be 4 or 6 comma-separated numbers",
-    "count": _BBOX_SHAPE, "finite": _BBOX_SHAPE,
-    "y_order": _BBOX_ORDER, "x_order": _BBOX_ORDER, "z_order": _BBOX_ORDER,
-})
-# ISO 8601 as Python reads it, 'Z' read as '+00:00'; a lone '' or '..' is left to pygeoapi
-# (which refuses it), '/' and '../..' are refused; the order of the ends is the provider's.
-_DATETIME_FORM = "{param}: {value!r} must be an RFC 3339 instant or an interval start/end"
-DATETIME_RULES = DatetimeRules(
-    z_offset=True, strip=False, lone_open=True, forms_refused=("/", "../.."), ordered=False,
-    messages={"form": _DATETIME_FORM, "slashes": _DATETIME_FORM,
-              "instant": "{param}: {item!r} is not an RFC 3339 date or date-time"},
-)
+# /coverage takes bbox and datetime as the Features routes do (BBOX_RULES, DATETIME_RULES of
+# catalog/features/items.py). pygeoapi checks these again after us; ours refuse first, with
+# messages naming the parameter. A box crossing the antimeridian (minx > maxx) is refused.
 
 
 def refuse_writes() -> Response | None:
