@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import multiprocessing
 import os
 import signal
 import threading
@@ -559,3 +560,33 @@ def test_job_store_forgets_the_oldest_results_beyond_its_bounds(tmp_path, monkey
     assert kept == ["job-5", "job-4", "job-3"]
     assert manager.get_job("job-5")["status"] == "accepted"
     assert manager.get_job_result("job-4") == ("application/geo+json", b"x" * 1000)
+
+
+def _boot_job_manager(connection: str, barrier, answers) -> None:
+    barrier.wait(timeout=30)
+    try:
+        jobs.SQLiteJobManager({"name": JOB_MANAGER, "connection": connection,
+                               "output_dir": None})
+        answers.put("ok")
+    except Exception as error:  # noqa: BLE001 - the answer is what the test compares
+        answers.put(repr(error))
+
+
+def test_workers_booting_at_once_all_get_the_job_manager(tmp_path):
+    """gunicorn's workers build the job manager at the same moment on a fresh home. SQLite
+    answered "database is locked" to concurrent switches to WAL (13 of 180 boots here), and
+    pygeoapi's OpenAPI builder then left every process out of /ogc/openapi without a word."""
+    context = multiprocessing.get_context("fork")
+    failures = []
+    for attempt in range(40):
+        connection = str(tmp_path / str(attempt) / "jobs" / "jobs.sqlite")
+        barrier, answers = context.Barrier(3), context.Queue()
+        workers = [context.Process(target=_boot_job_manager, args=(connection, barrier, answers))
+                   for _ in range(3)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(timeout=60)
+        failures += [answer for answer in (answers.get(timeout=10) for _ in workers)
+                     if answer != "ok"]
+    assert failures == []

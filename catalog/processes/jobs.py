@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import datetime as dt
+import fcntl
 import json
 import logging
 import os
@@ -153,8 +154,12 @@ class SQLiteJobManager(BaseManager):
         self.supports_subscribing = False  # callbacks are refused at the edge (web.py)
         self.path = Path(self.connection)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._db() as db:
-            db.executescript(SCHEMA)
+        # Workers booting at once all create the schema and switch the file to WAL; SQLite
+        # answers "database is locked" to concurrent journal-mode switches without waiting,
+        # and pygeoapi's OpenAPI builder then silently leaves the processes out. One at a time.
+        with _exclusive(self.path.with_name(self.path.name + ".lock")):
+            with self._db() as db:
+                db.executescript(SCHEMA)
         self.fail_orphans()
 
     @contextmanager
@@ -352,3 +357,14 @@ def _execution_mode(requested: RequestedProcessExecutionMode | None, job_control
     if ProcessExecutionMode.sync_execute.value not in job_control:
         return True, respond_async
     return False, None if requested == wait else wait
+
+
+@contextmanager
+def _exclusive(lock_path: Path):
+    """An exclusive flock on lock_path for the block (waits for other processes)."""
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
