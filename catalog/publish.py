@@ -33,7 +33,7 @@ from catalog.stac_index import sync as stac_index
 from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
-PIPELINE_VERSION = "2"  # 2: stored feature text beside each GeoPackage
+PIPELINE_VERSION = "3"  # 2: stored feature text beside each GeoPackage; 3: band names in the record
 
 
 @dataclass(frozen=True)

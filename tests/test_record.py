@@ -3,7 +3,7 @@
 tests/records/ holds record.json files written by earlier pipelines, made by running the
 code of those commits over the sample datasets: pipeline 1 (0db9da1, the first pipeline) and
 pipeline 2 (main before roles; 28c8409 wrote the same keys). Records written today add the
-manifest's `role`.
+manifest's `role` (pipeline 2) and each band's name (pipeline 3).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import json
 import shutil
 
 import pytest
+import rasterio
 import requests
 
 from catalog.core.assets import AssetNotFound
@@ -51,6 +52,19 @@ def test_a_published_record_reads_back_as_written(published_home):
         record = store.record(dataset_id, version)
         assert record.role is not None, dataset_id  # the samples hold every role
         assert json.loads(path.read_text()) == record.as_json()
+
+
+def test_a_published_raster_record_names_its_bands_as_the_file_does(published_home):
+    """The band's name (the file's band description) is in the record, so the /ogc schema
+    names the band as the coverage's CoverageJSON does; records before pipeline 3 have none."""
+    store = CatalogStore(published_home)
+    record = store.record("elevation", store.live_version("elevation"))
+    with rasterio.open(store.assets.local_path(record, record.raster.asset)) as dataset:
+        assert [band.name for band in record.raster.bands] == list(dataset.descriptions)
+    assert record.raster.bands[0].name == "elevation" and record.software.pipeline == "3"
+    earlier = Record.from_json(json.loads((ROOT / "tests" / "records" /
+                                           "pipeline2-elevation.json").read_text()))
+    assert [band.name for band in earlier.raster.bands] == [None]
 
 
 def test_a_store_reads_an_earlier_pipelines_record(tmp_path):

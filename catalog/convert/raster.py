@@ -60,7 +60,7 @@ def _describe(path: Path, item_id: str, unit: str | None) -> RasterFacts:
 def _band_facts(dataset, band: int, unit: str | None) -> Band:
     return Band(data_type=dataset.dtypes[band - 1], statistics=_band_statistics(dataset, band),
                 spatial_resolution=abs(dataset.transform.a), nodata=dataset.nodata,
-                unit=unit or None)
+                unit=unit or None, name=dataset.descriptions[band - 1] or None)
 
 
 class _Moments:

@@ -200,6 +200,7 @@ class Band:
     spatial_resolution: float | None = None
     nodata: float | None = None
     unit: str | None = None
+    name: str | None = None  # the band's description in the published file (None: none given)
 
     def as_json(self) -> dict:
         statistics = dataclasses.asdict(self.statistics) if self.statistics else {}  # no data
@@ -209,6 +210,8 @@ class Band:
             data["nodata"] = self.nodata
         if self.unit:
             data["unit"] = self.unit
+        if self.name:
+            data["name"] = self.name
         return data
 
     @classmethod
@@ -217,7 +220,7 @@ class Band:
         return cls(data_type=_text(data, "data_type"),
                    statistics=BandStatistics.from_json(statistics) if statistics else None,
                    spatial_resolution=data.get("spatial_resolution"),
-                   nodata=data.get("nodata"), unit=data.get("unit"))
+                   nodata=data.get("nodata"), unit=data.get("unit"), name=data.get("name"))
 
 
 @dataclass(frozen=True)

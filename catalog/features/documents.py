@@ -332,20 +332,24 @@ def schema(service: Service, record: Record, layer: LayerDescription | None,
 def _fields(record: Record, layer: LayerDescription | None) -> dict[str, dict]:
     if record.is_vector:
         return layer.fields if layer is not None else {}
-    return {str(index): _band_field(band)
+    return {str(index): _band_field(index, band)
             for index, band in enumerate(record.raster.bands, start=1)}
 
 
-def _band_field(band: Band) -> dict:
-    """A band as a property, the way coverage clients have always read it: its data type
-    (integers and floats named so, others as GDAL names them), no title, and the band's
-    metadata tags (none are written by publishing)."""
+def _band_field(index: int, band: Band) -> dict:
+    """A band as a property, keyed by its number as coverage clients ask for it: titled with
+    its name as the coverage's CoverageJSON names it (the file's band description, else
+    band<N>), its data type (integers and floats named so, others as GDAL names them), its
+    unit, and the band's metadata tags (none are written by publishing)."""
     kind = band.data_type
     if kind.startswith("float"):
         kind = "number"
     elif kind.startswith("int"):
         kind = "integer"
-    return {"title": None, "type": kind, "_meta": {}}
+    field = {"title": band.name or f"band{index}", "type": kind, "_meta": {}}
+    if band.unit:
+        field["x-ogc-unit"] = band.unit
+    return field
 
 
 def _json_type(kind: str) -> str:
