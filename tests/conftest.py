@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from catalog.cluster.postgres import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
@@ -165,6 +168,20 @@ def stac_schemas() -> Path | None:
     """Offline STAC schemas (../shared/stac-schemas, or $TAZA_STAC_SCHEMAS) when present."""
     path = Path(os.environ.get("TAZA_STAC_SCHEMAS", ROOT.parent / "shared" / "stac-schemas"))
     return path if (path / "schema-map.json").exists() else None
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """One private PostgreSQL 15 + PostGIS for the whole session (catalog/cluster/postgres.py);
+    each test module creates its own database in it with `create_database`."""
+    folder = Path(tempfile.mkdtemp(prefix="taza-pg-"))  # under /tmp: the postgres user can reach it
+    cluster = PrivatePostgres(folder, free_port())
+    cluster.start(durable=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def copy_dataset(dataset_id: str, target: Path) -> Path:
