@@ -62,7 +62,8 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
     """`taza serve` on a free port; `wrapper` is a command the server runs under (its last
     argument is followed by the server's command line)."""
     port = free_port()
-    env = dict(os.environ, TAZA_HOME=str(home), **(env or {}))
+    # A fixed node name: /healthz reports it, and the golden answers must not hold the host's.
+    env = {"TAZA_NODE": "test-node", **os.environ, "TAZA_HOME": str(home), **(env or {})}
     log = (home / log_name).open("w")
     process = subprocess.Popen(
         [*wrapper, sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
