@@ -95,11 +95,11 @@ events {{
 
 http {{
     access_log {folder}/access.log;
-    client_body_temp_path {folder}/tmp/body;
-    proxy_temp_path {folder}/tmp/proxy;
-    fastcgi_temp_path {folder}/tmp/fastcgi;
-    uwsgi_temp_path {folder}/tmp/uwsgi;
-    scgi_temp_path {folder}/tmp/scgi;
+    client_body_temp_path {folder}/client_body_temp;
+    proxy_temp_path {folder}/proxy_temp;
+    fastcgi_temp_path {folder}/fastcgi_temp;
+    uwsgi_temp_path {folder}/uwsgi_temp;
+    scgi_temp_path {folder}/scgi_temp;
     server_tokens off;
 
     # Slow clients wait at nginx, not in an app thread.
@@ -167,8 +167,8 @@ http {{
         """Write the configuration, check it with `nginx -t`, start (nginx forks and returns)."""
         if not Path(NGINX).exists():
             raise NginxUnavailable(f"{NGINX} is missing (run scripts/install-system-deps)")
-        for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            temp = self.folder / "tmp" / name
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            temp = self.folder / f"{name}_temp"
             temp.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 shutil.chown(temp, "www-data", "www-data")
