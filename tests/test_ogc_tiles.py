@@ -165,12 +165,16 @@ def test_map_tiles_draw_the_raster_where_it_is(in_process, matrix_set):
     assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
     alpha = rgba(response.content)[3]
     assert (alpha == 255).mean() > 0.5
-    outside = tms.tile(10.0, 50.0, 7)  # Europe: no data
-    empty = in_process.get(tile_path(in_process, tileset, "image/png", 7, outside.y, outside.x))
-    assert empty.status_code == 200 and (rgba(empty.content)[3] == 0).all()
     limits = {x["tileMatrix"]: x for x in tileset["tileMatrixSetLimits"]}
     assert limits["7"]["minTileCol"] <= inside.x <= limits["7"]["maxTileCol"]
     assert limits["7"]["minTileRow"] <= inside.y <= limits["7"]["maxTileRow"]
+    # A corner tile of the limits is served; beyond the limits: 404 (OGC API - Tiles).
+    corner = in_process.get(tile_path(in_process, tileset, "image/png", 7,
+                                      limits["7"]["maxTileRow"], limits["7"]["minTileCol"]))
+    assert corner.status_code == 200
+    outside = tms.tile(10.0, 50.0, 7)  # Europe
+    beyond = in_process.get(tile_path(in_process, tileset, "image/png", 7, outside.y, outside.x))
+    assert beyond.status_code == 404 and "tileMatrixSetLimits" in beyond.json()["description"]
 
 
 def test_the_world_crs84_tile_is_drawn_on_its_own_grid(in_process):

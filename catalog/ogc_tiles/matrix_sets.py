@@ -51,6 +51,9 @@ class Limits:
     min_col: int
     max_col: int
 
+    def contain(self, row: int, col: int) -> bool:
+        return self.min_row <= row <= self.max_row and self.min_col <= col <= self.max_col
+
     def as_json(self) -> dict:
         return {"tileMatrix": str(self.tile_matrix), "minTileRow": self.min_row,
                 "maxTileRow": self.max_row, "minTileCol": self.min_col,
@@ -60,14 +63,15 @@ class Limits:
 def limits(matrix_set_id: str, bbox: tuple[float, float, float, float],
            max_zoom: int) -> list[Limits]:
     """Per tile matrix 0..max_zoom, the rows and columns of tiles meeting `bbox` (lon/lat)."""
+    return [level_limits(matrix_set_id, bbox, zoom) for zoom in range(max_zoom + 1)]
+
+
+def level_limits(matrix_set_id: str, bbox: tuple[float, float, float, float],
+                 zoom: int) -> Limits:
     tms = matrix_set(matrix_set_id)
     west, south, east, north = bbox
-    found = []
-    for zoom in range(max_zoom + 1):
-        top_left = tms.tile(west, north, zoom)
-        bottom_right = tms.tile(east, south, zoom)
-        found.append(Limits(zoom, top_left.y, bottom_right.y, top_left.x, bottom_right.x))
-    return found
+    top_left, bottom_right = tms.tile(west, north, zoom), tms.tile(east, south, zoom)
+    return Limits(zoom, top_left.y, bottom_right.y, top_left.x, bottom_right.x)
 
 
 def place(matrix_set_id: str, z: int, row: int, col: int,

@@ -8,8 +8,8 @@ the portal uses (catalog.portal.tile_service), for the live version of each coll
 
 Tiles follow the live version and are cached briefly (settings.LATEST_CACHE_CONTROL); the
 versioned XYZ URLs under /tiles stay beside them. Errors answer JSON (the app's handler):
-404 for what does not exist (collection, set, tile outside the set or the zooms served), 400
-for parameters.
+404 for what does not exist (collection, set, a tile outside the set, the zooms served or the
+tileset's tileMatrixSetLimits), 400 for parameters.
 """
 
 from __future__ import annotations
@@ -88,6 +88,10 @@ def create_blueprint(live: Callable[[], LiveRelease], base_url: str,
                                        documents.max_zoom(record, matrix_set_id))
         except TileOutOfRange as err:
             abort(404, description=str(err))
+        # OGC API - Tiles answers 404 beyond the tileset's tileMatrixSetLimits.
+        if not matrix_sets.level_limits(matrix_set_id, record.bbox, z).contain(row, col):
+            abort(404, description=f"tile {z}/{row}/{col} is outside the tileMatrixSetLimits "
+                                   f"of {record.id} in {matrix_set_id} (see its tileset)")
         if record.is_vector:
             answer = tile_service.vector(record, placed)
             return tile_response(answer, b"", documents.MVT_MEDIA_TYPE,
