@@ -16,6 +16,14 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
+# pycsw (CSW) in a virtualenv of its own: its pins clash with ours (requirements-csw.txt).
+CSW_VENV := .venv-csw
+$(CSW_VENV)/bin/.installed: requirements-csw.txt
+	@python=$$(scripts/find-python) && \
+	  { [ -x $(CSW_VENV)/bin/python ] || $$python -m venv $(CSW_VENV); }
+	$(CSW_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-csw.txt
+	@touch $@
+
 # Front-end libraries the server hands out itself (no CDN), pinned by package-lock.json.
 VENDOR := catalog/portal/node_modules/.installed
 $(VENDOR): catalog/portal/package.json catalog/portal/package-lock.json
@@ -33,7 +41,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(BIN)/.installed $(VENDOR)
+test: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -51,4 +59,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(CSW_VENV) var .pytest_cache

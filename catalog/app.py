@@ -15,6 +15,7 @@ from werkzeug.exceptions import HTTPException
 from catalog import __version__, request_bodies, settings
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
 from catalog.core.record import Record
+from catalog.discovery import routes as discovery_routes
 from catalog.features import LiveFeatures
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import Service
@@ -57,6 +58,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
     app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
                                                           live_features))
+    # DCAT-AP 3 at /dcat, ISO 19139 per dataset (catalog/discovery).
+    app.register_blueprint(discovery_routes.create_blueprint(store, runtime.public_url))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.
