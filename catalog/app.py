@@ -52,13 +52,15 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.register_blueprint(create_features_blueprint(
         live_features, Service.from_config(runtime.public_url), store.assets,
         runtime.render_page,
-        runtime.offered_processes))
+        runtime.offered_processes,
+        other_collections=discovery_routes.records_collections(store, runtime.public_url),
+        other_conformance=discovery_routes.RECORDS_CONFORMANCE))
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
     app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
                                                           live_features))
-    # DCAT-AP 3 at /dcat, ISO 19139 per dataset (catalog/discovery).
+    # DCAT-AP 3 at /dcat, ISO 19139 per dataset, OGC API Records (catalog/discovery).
     app.register_blueprint(discovery_routes.create_blueprint(store, runtime.public_url))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))

@@ -66,8 +66,12 @@ COLLECTION_PART = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/(?P<part>[^/]+)")
 def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
                               assets: AssetLocator, render_page: PageRenderer,
                               offered_processes: Callable[[], Sequence[str]] = tuple,
-                              name: str = "features") -> Blueprint:
-    """The OGC API - Features routes under /ogc (see the module's docstring)."""
+                              name: str = "features",
+                              other_collections: Callable[[Negotiated], list[dict]] | None = None,
+                              other_conformance: Sequence[str] = ()) -> Blueprint:
+    """The OGC API - Features routes under /ogc (see the module's docstring).
+    `other_collections` and `other_conformance` are what other blueprints under /ogc add to
+    the JSON collections list and to the conformance classes (the OGC API Records catalog)."""
     blueprint = Blueprint(name, __name__, url_prefix="/ogc")
     answers = Answers(service, render_page)
 
@@ -108,6 +112,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
     def conformance() -> Response:
         asked = _description_request()
         data = documents.conformance(live().records, bool(offered_processes()))
+        data["conformsTo"] += list(other_conformance)
         if asked.format == HTML:
             return answers.page("conformance.html", data, asked)
         return answers.json(data, asked)
@@ -126,6 +131,8 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
                                   for described, record in zip(data["collections"], records,
                                                                strict=True)]
             return answers.json(catalog, asked)
+        if other_collections is not None:
+            data["collections"] += other_collections(asked)
         return answers.json(data, asked)
 
     @blueprint.get("/collections/<path:collection_id>")
