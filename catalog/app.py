@@ -32,7 +32,8 @@ DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 VERSION = re.compile(r"^[0-9]{1,9}$")  # not str.isdigit(), which takes '²' (int() does not)
 # Public reads, open to pages on any origin (STAC Browser, investors' dashboards, COG viewers
 # reading ranges, web maps using our tiles). Never the stewards' API, which writes.
-PUBLIC_READS = (r"/ogc/*", r"/stac/*", rf"{ASSETS_ROUTE}/*", r"/tiles/*", r"/healthz")
+PUBLIC_READS = (r"/ogc/*", r"/stac/*", rf"{ASSETS_ROUTE}/*", r"/tiles/*", r"/healthz",
+                r"/dcat", r"/datasets/[^/]+/(dcat|metadata\.xml)")
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 

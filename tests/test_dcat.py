@@ -15,7 +15,7 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import DCTERMS, RDF, SH
 
 from catalog.core.languages import LANGUAGES
-from tests.conftest import DATASETS, SAMPLE_IDS
+from tests.conftest import DATASETS, ROOT, SAMPLE_IDS
 from tests.metadata_validation import DCAT_AP_SHAPES, VOCABULARY_SHAPES, shacl_violations
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -164,3 +164,33 @@ def test_accept_without_an_rdf_type_gets_turtle(server):
     answer = server.get("/dcat", headers={"Accept": "text/html"})
     assert answer.status_code == 200
     assert answer.headers["Content-Type"].startswith("text/turtle")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_dataset_pages_link_the_dcat_iso_and_records_forms(server, lang):
+    from lxml import html
+
+    page = server.get("/datasets/settlements", params={"lang": lang})
+    assert page.status_code == 200
+    section = html.fromstring(page.content).get_element_by_id("metadata")
+    links = {a.get("type"): a.get("href") for a in section.iter("a")}
+    assert set(links) == {"text/turtle", "application/rdf+xml", "application/ld+json",
+                          "application/vnd.iso.19139+xml", "application/geo+json"}
+    for media_type, href in links.items():
+        answer = server.get(href.removeprefix(server.url))
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"].split(";")[0] == media_type
+    strings = yaml.safe_load((ROOT / "catalog/portal/strings.yml").read_text())
+    assert strings["ds.metadata"][lang] in section.text_content()
+
+
+@pytest.mark.parametrize("path", ["/dcat", "/datasets/settlements/dcat",
+                                  "/datasets/settlements/metadata.xml"])
+def test_harvesters_in_browsers_may_read_the_metadata(server, path):
+    answer = server.get(path, headers={"Origin": "https://portal.example"})
+    assert answer.headers["Access-Control-Allow-Origin"] == "*"
+
+
+def test_the_dataset_page_itself_gets_no_cors_header(server):
+    answer = server.get("/datasets/settlements", headers={"Origin": "https://portal.example"})
+    assert "Access-Control-Allow-Origin" not in answer.headers

@@ -152,9 +152,8 @@ def _file_distribution(graph: Graph, record: Record, asset: Asset, urls: Catalog
     graph.add((distribution, DCAT.mediaType, _media_type(graph, asset.media_type)))
     file_type = vocab.file_type(asset.media_type)
     if file_type:
-        concept = _concept(graph, "file-type", file_type)
-        graph.add((concept, RDF.type, DCTERMS.MediaTypeOrExtent))
-        graph.add((distribution, DCTERMS.format, concept))
+        graph.add((distribution, DCTERMS.format,
+                   _concept(graph, "file-type", file_type, DCTERMS.MediaTypeOrExtent)))
     graph.add((distribution, DCAT.byteSize,
                Literal(asset.size, datatype=XSD.nonNegativeInteger)))
     graph.add((distribution, SPDX.checksum, _checksum(graph, asset.checksum)))
@@ -218,21 +217,20 @@ def _texts(graph: Graph, subject: URIRef, predicate: URIRef, texts: dict[str, st
         graph.add((subject, predicate, Literal(text.strip(), lang=language)))
 
 
-def _concept(graph: Graph, table: str, entry: tuple[str, str]) -> URIRef:
+def _concept(graph: Graph, table: str, entry: tuple[str, str], *classes: URIRef) -> URIRef:
     """A concept of an EU authority table (code, label), with its scheme and label (what the
-    vocabulary shapes check)."""
+    vocabulary shapes check) and the classes DCAT-AP's range shapes look for."""
     code, label = entry
     concept = URIRef(vocab.authority(table, code))
-    graph.add((concept, RDF.type, SKOS.Concept))
+    for class_ in (SKOS.Concept, *classes):
+        graph.add((concept, RDF.type, class_))
     graph.add((concept, SKOS.prefLabel, Literal(label, lang="en")))
     graph.add((concept, SKOS.inScheme, URIRef(vocab.scheme(table))))
     return concept
 
 
 def _language(graph: Graph, language: str) -> URIRef:
-    concept = _concept(graph, "language", vocab.LANGUAGES[language])
-    graph.add((concept, RDF.type, DCTERMS.LinguisticSystem))
-    return concept
+    return _concept(graph, "language", vocab.LANGUAGES[language], DCTERMS.LinguisticSystem)
 
 
 def _theme_scheme(graph: Graph) -> URIRef:
@@ -243,21 +241,15 @@ def _theme_scheme(graph: Graph) -> URIRef:
 
 
 def _frequency(graph: Graph, frequency: str) -> URIRef:
-    concept = _concept(graph, "frequency", vocab.FREQUENCIES[frequency])
-    graph.add((concept, RDF.type, DCTERMS.Frequency))
-    return concept
+    return _concept(graph, "frequency", vocab.FREQUENCIES[frequency], DCTERMS.Frequency)
 
 
 def _access_public(graph: Graph) -> URIRef:
-    concept = _concept(graph, "access-right", vocab.PUBLIC_ACCESS)
-    graph.add((concept, RDF.type, DCTERMS.RightsStatement))
-    return concept
+    return _concept(graph, "access-right", vocab.PUBLIC_ACCESS, DCTERMS.RightsStatement)
 
 
 def _country(graph: Graph) -> URIRef:
-    country = _concept(graph, "country", vocab.COUNTRY)
-    graph.add((country, RDF.type, DCTERMS.Location))
-    return country
+    return _concept(graph, "country", vocab.COUNTRY, DCTERMS.Location)
 
 
 def _agent(graph: Graph, name: str) -> BNode:
