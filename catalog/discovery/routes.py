@@ -143,7 +143,8 @@ RECORDS_ROUTE = f"/ogc/collections/{RECORDS_COLLECTION}"
 ITEMS_PARAMETERS = ("f", "lang", "limit", "offset", "q", "bbox", "datetime", "theme",
                     "keywords", "ids", "type", "sortby", "filter", "filter-lang")
 DEFAULT_LIMIT, MAX_LIMIT = 10, 1000
-BBOX_RULES = BBoxRules(sizes=(4,), lon_lat=True)
+BBOX_RULES = BBoxRules(sizes=(4,), lon_lat=True, messages={
+    "count": "{param}: expected 4 numbers minx,miny,maxx,maxy (WGS84 longitude, latitude)"})
 GEOJSON = "application/geo+json"
 
 
