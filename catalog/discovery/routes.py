@@ -6,6 +6,7 @@ per dataset, as a Flask blueprint over catalog/metadata's writers.
     /datasets/<id>/metadata.xml       one dataset as ISO 19139
     /ogc/collections/metadata/...     OGC API - Records (collection, items, queryables,
                                       sortables)
+    /csw                              CSW 2.0.2 and 3.0 through pycsw (csw.py)
 
 The form comes from `f` (ttl, rdf, jsonld; anything else is 400) or else from Accept (Turtle
 when Accept names none of them). Documents are built once per live release and form.
@@ -26,7 +27,7 @@ from catalog.core.cql2 import parse_filter
 from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.parse import BBoxRules, ParameterError, parse_bbox, parse_datetime
 from catalog.core.record import Record
-from catalog.discovery import records
+from catalog.discovery import csw, records
 from catalog.features.negotiate import Negotiated, choices, negotiate
 from catalog.metadata import dcat
 from catalog.metadata.iso19139 import iso19139_xml
@@ -92,6 +93,24 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         return _answer(body, ISO_MEDIA_TYPE)
 
     add_records_routes(blueprint, store, urls, info)
+
+    @blueprint.route("/csw", methods=["GET", "POST"])
+    def catalogue_service() -> Response:
+        """CSW through pycsw (catalog/discovery/csw.py)."""
+        refused = sorted(name for name in request.args
+                         if name.lower() in csw.REFUSED_PARAMETERS)
+        if refused:
+            abort(400, description=f"{refused[0]}: not a CSW parameter")
+        try:
+            csw.ensure_repository(store, urls.base)
+            status, media_type, body = csw.forward(
+                store.home, request.method, request.query_string.decode("latin-1"),
+                request.get_data() if request.method == "POST" else None,
+                request.headers.get("Content-Type"))
+        except csw.CswUnavailable as err:
+            abort(503, description=f"CSW is not available: {err}")
+        return Response(body, status=status, content_type=media_type)
+
     return blueprint
 
 
