@@ -18,6 +18,14 @@ $(BIN)/.installed: pyproject.toml constraints.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	@touch $@
 
+# pycsw (CSW) in a virtualenv of its own: its pins clash with ours (requirements-csw.txt).
+CSW_VENV := .venv-csw
+$(CSW_VENV)/bin/.installed: requirements-csw.txt
+	@python=$$(scripts/find-python) && \
+	  { [ -x $(CSW_VENV)/bin/python ] || $$python -m venv $(CSW_VENV); }
+	$(CSW_VENV)/bin/python -m pip install -q --disable-pip-version-check --no-deps -r requirements-csw.txt
+	@touch $@
+
 # Front-end libraries the server hands out itself (no CDN), pinned by package-lock.json.
 VENDOR := catalog/portal/node_modules/.installed
 $(VENDOR): catalog/portal/package.json catalog/portal/package-lock.json
@@ -25,7 +33,7 @@ $(VENDOR): catalog/portal/package.json catalog/portal/package-lock.json
 	npm ci --prefix catalog/portal --no-audit --no-fund --ignore-scripts --loglevel=error
 	@touch $@
 
-install: $(BIN)/.installed $(VENDOR)
+install: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 	$(BIN)/taza publish --all
 
 serve: install
@@ -35,7 +43,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(BIN)/.installed $(VENDOR)
+test: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 	scripts/install-system-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
@@ -51,7 +59,7 @@ data: $(BIN)/.installed
 
 # Two app nodes behind nginx on this machine (catalog/cluster), in the background; publishes the
 # samples through it, prints its URL and returns. `make cluster-stop` stops all of it.
-cluster: $(BIN)/.installed $(VENDOR)
+cluster: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 	scripts/install-system-deps cluster
 	$(BIN)/taza cluster up --port $(CLUSTER_PORT)
 
@@ -62,4 +70,4 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
 clean: cluster-stop
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(CSW_VENV) var .pytest_cache

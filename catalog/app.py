@@ -16,6 +16,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from catalog import __version__, request_bodies, settings
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
 from catalog.core.record import Record
+from catalog.discovery import routes as discovery_routes
 from catalog.features import LiveFeatures
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import Service
@@ -34,7 +35,8 @@ DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 VERSION = re.compile(r"^[0-9]{1,9}$")  # not str.isdigit(), which takes '²' (int() does not)
 # Public reads, open to pages on any origin (STAC Browser, investors' dashboards, COG viewers
 # reading ranges, web maps using our tiles). Never the stewards' API, which writes.
-PUBLIC_READS = (r"/ogc/*", r"/stac/*", rf"{ASSETS_ROUTE}/*", r"/tiles/*", r"/healthz")
+PUBLIC_READS = (r"/ogc/*", r"/stac/*", rf"{ASSETS_ROUTE}/*", r"/tiles/*", r"/healthz",
+                r"/dcat", r"/datasets/[^/]+/(dcat|metadata\.xml)")
 DEFAULT_URL = "http://127.0.0.1:5000"
 
 
@@ -55,7 +57,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # pygeoapi's blueprint, which keeps coverages, processes, jobs and the OpenAPI document.
     app.register_blueprint(create_features_blueprint(
         live_features, service, store.assets, runtime.render_page, runtime.offered_processes,
-        extensions=[tiles_routes.TilesExtension()]))
+        extensions=[tiles_routes.TilesExtension(),
+                    discovery_routes.RecordsExtension(store, runtime.public_url)]))
     # OGC API - Tiles: tilesets, TileJSON and styles of the same collections.
     app.register_blueprint(tiles_routes.create_blueprint(live_features, service.base_url,
                                                          tile_service))
@@ -64,6 +67,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
     app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
                                                           live_features, tile_service))
+    # DCAT-AP 3 at /dcat, ISO 19139 per dataset, OGC API Records (catalog/discovery).
+    app.register_blueprint(discovery_routes.create_blueprint(store, runtime.public_url))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.

@@ -11,3 +11,25 @@ limit_request_fields = 100
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+
+
+# pycsw (CSW at /csw) runs in its own virtualenv as a second gunicorn on a Unix socket under
+# TAZA_HOME/run/csw, started and stopped with this server (catalog/discovery/csw.py).
+_csw = None
+
+
+def on_starting(server):
+    global _csw
+    from catalog import settings
+    from catalog.discovery import csw
+
+    _csw = csw.start(settings.home())
+    if _csw is None:
+        server.log.warning("CSW disabled: %s is missing (make .venv-csw/bin/.installed)",
+                           csw.python())
+
+
+def on_exit(server):
+    from catalog.discovery import csw
+
+    csw.stop(_csw)

@@ -30,8 +30,15 @@ def source_layer(dataset_id: str) -> tuple[int, dict]:
 def test_ogrinfo_lists_every_vector_collection_and_no_coverage(server):
     listing = gdal("ogrinfo", "-ro", "-q", f"OAPIF:{server.url}/ogc")
     layers = re.findall(r"^\d+: (\S+)", listing, re.MULTILINE)
-    assert sorted(layers) == sorted(VECTOR_IDS)
+    # The OGC API Records catalog (issue 15) is a collection of GeoJSON records too: GDAL
+    # opens it as a layer of dataset footprints.
+    assert sorted(layers) == sorted([*VECTOR_IDS, "metadata"])
     assert not set(RASTER_IDS) & set(layers)
+
+
+def test_ogrinfo_reads_the_records_catalog_as_footprints(server):
+    summary = gdal("ogrinfo", "-ro", "-so", f"OAPIF:{server.url}/ogc", "metadata")
+    assert f"Feature Count: {len(VECTOR_IDS) + len(RASTER_IDS)}" in summary
 
 
 @pytest.mark.parametrize("dataset_id", VECTOR_IDS)

@@ -127,6 +127,8 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
                                   for described, record in zip(data["collections"], records,
                                                                strict=True)]
             return answers.json(catalog, asked)
+        for extension in extensions:
+            data["collections"] += extension.other_collections(asked)
         return answers.json(data, asked)
 
     @blueprint.get("/collections/<path:collection_id>")

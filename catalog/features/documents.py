@@ -115,7 +115,8 @@ class Service:
 
 
 class ServiceExtension(Protocol):
-    """Another blueprint's routes under /ogc (OGC API - Tiles: catalog/ogc_tiles) that the
+    """Another blueprint's routes under /ogc (OGC API - Tiles: catalog/ogc_tiles; Records:
+    catalog/discovery) that the
     documents of this service list: its conformance classes, landing-page and collection links.
     `blueprint` names it, so the Features routes leave its parts of feature collections alone."""
 
@@ -127,6 +128,8 @@ class ServiceExtension(Protocol):
 
     def collection_links(self, record: Record, collection_url: str) -> list[dict]: ...
 
+    def other_collections(self, asked: Negotiated) -> list[dict]:
+        """Collections of its own that the JSON /ogc/collections lists (the records)."""
 
 def _link(rel: str, media: str, title: str, href: str, **extra) -> dict:
     return {"rel": rel, "type": media, "title": title, "href": href, **extra}

@@ -21,6 +21,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from catalog import settings
 from catalog.core.record import Record
 from catalog.core.webmercator import TileOutOfRange
+from catalog.features.negotiate import Negotiated
 from catalog.features.release import LiveRelease
 from catalog.ogc_tiles import documents, matrix_sets
 from catalog.portal import tiles
@@ -43,6 +44,9 @@ class TilesExtension:
 
     def collection_links(self, record: Record, collection_url: str) -> list[dict]:
         return documents.collection_links(record, collection_url)
+
+    def other_collections(self, asked: Negotiated) -> list[dict]:
+        return []  # tilesets belong to the collections listed already
 
 
 def create_blueprint(live: Callable[[], LiveRelease], base_url: str,

@@ -8,6 +8,7 @@ from pathlib import Path
 from catalog.core.assets import AssetLocator
 from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.record import Record
+from catalog.metadata.links import CatalogUrls
 from catalog.portal.i18n import pick
 from catalog.store import CatalogStore
 
@@ -41,6 +42,7 @@ def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) 
         "collection_url": f"{public_url}/ogc/collections/{dataset_id}",
         "stac_url": _stac_url(release.stac_dir, dataset_id, public_url),
         "map_link": _map_link(record),
+        "metadata": _metadata_links(dataset_id, public_url),
     }
     if record.is_vector:
         page["csv"] = _csv_download(record)
@@ -96,6 +98,13 @@ def _subset_example(record: Record, public_url: str) -> dict:
     base = f"{public_url}/ogc/collections/{record.id}/items"
     return {"expression": expression, "json": f"{base}?f=json&{query}",
             "csv": f"{base}?f=csv&{query}"}
+
+
+def _metadata_links(dataset_id: str, public_url: str) -> dict:
+    """The dataset's metadata for other catalogues (catalog/discovery serves them)."""
+    urls = CatalogUrls(public_url)
+    return {"dcat": urls.dataset_dcat(dataset_id), "iso": urls.dataset_iso(dataset_id),
+            "record": urls.record(dataset_id)}
 
 
 def _stac_url(stac_dir: Path, dataset_id: str, public_url: str) -> str | None:

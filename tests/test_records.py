@@ -1,0 +1,149 @@
+"""OGC API - Records at /ogc/collections/metadata, through OWSLib's Records client against the
+real server: text, bbox, theme, keywords, datetime, sortby, CQL2 filters and paging; each
+record links its OGC API collection, STAC collection, downloads, DCAT and ISO forms."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from owslib.ogcapi.records import Records
+
+from tests.conftest import DATASETS, SAMPLE_IDS
+
+COLLECTION = "metadata"
+RECORDS_CONF = "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf"
+
+
+@pytest.fixture(scope="module")
+def client(server) -> Records:
+    return Records(f"{server.url}/ogc")
+
+
+def found(client: Records, **query) -> list[str]:
+    return [record["id"] for record in client.collection_items(COLLECTION, **query)["features"]]
+
+
+def test_the_catalog_is_a_record_collection(client):
+    assert client.records() == [COLLECTION]
+    collection = client.collection(COLLECTION)
+    assert collection["itemType"] == "record"
+    conformance = client.conformance()["conformsTo"]
+    assert f"{RECORDS_CONF}/sorting" in conformance and f"{RECORDS_CONF}/json" in conformance
+    assert f"{RECORDS_CONF}/html" not in conformance  # no HTML records yet
+
+
+def test_every_dataset_is_a_record(client):
+    page = client.collection_items(COLLECTION, limit=100)
+    assert sorted(found(client, limit=100)) == sorted(SAMPLE_IDS)
+    assert page["numberMatched"] == len(SAMPLE_IDS)
+
+
+def mentioning(*terms: str) -> list[str]:
+    """The sample datasets whose manifest texts contain one of the terms (case folded)."""
+    hits = []
+    for dataset_id in SAMPLE_IDS:
+        manifest = yaml.safe_load((DATASETS / f"{dataset_id}.yaml").read_text())
+        texts = [*manifest["title"].values(), *manifest["description"].values(),
+                 *(word for words in manifest["keywords"].values() for word in words)]
+        if any(term.casefold() in text.casefold() for term in terms for text in texts):
+            hits.append(dataset_id)
+    return hits
+
+
+@pytest.mark.parametrize("q, expected", [
+    ("airport", ["airports"]),
+    ("аэропорт", ["airports"]),  # Russian
+    ("аэропорттор", ["airports"]),  # Kyrgyz
+    ("GEBCO,airport", mentioning("GEBCO", "airport")),  # terms OR-ed
+    ("no such word anywhere", []),
+])
+def test_text_search_in_every_language(client, q, expected):
+    assert sorted(found(client, q=q)) == expected
+    assert expected == mentioning(*q.split(","))
+
+
+def test_bbox(client):
+    assert sorted(found(client, bbox=[74.0, 42.0, 75.0, 43.0])) == sorted(SAMPLE_IDS)
+    assert found(client, bbox=[10.0, 10.0, 11.0, 11.0]) == []
+
+
+def test_theme_and_keywords(client):
+    assert sorted(found(client, theme="land")) == ["elevation", "kyrgyzstan-boundary", "slope"]
+    assert sorted(found(client, theme="coverage,infrastructure")) == [
+        "airports", "mobile-coverage", "settlements"]
+    assert found(client, keywords="газеттир") == ["settlements"]
+
+
+def test_datetime_against_the_temporal_extent(client):
+    ongoing = found(client, datetime_="2100-01-01T00:00:00Z/..")
+    assert ongoing and set(ongoing) < set(SAMPLE_IDS)  # extents without an end only
+    assert found(client, datetime_="1900-01-01/1900-12-31") == []
+
+
+def test_sortby(client):
+    ascending = found(client, sortby=("title", "asc"))
+    descending = found(client, sortby=("title", "desc"))
+    assert descending == list(reversed(ascending)) and len(ascending) == len(SAMPLE_IDS)
+
+
+@pytest.mark.parametrize("cql, expected", [
+    ("kind = 'raster'", ["elevation", "slope"]),
+    ("theme IN ('land') AND kind <> 'raster'", ["kyrgyzstan-boundary"]),
+    ("CASEI(title) LIKE '%airport%'", ["airports"]),
+    ("S_INTERSECTS(geometry, POLYGON((10 10, 11 10, 11 11, 10 11, 10 10)))", []),
+    ("nature = 'modelled'", ["mobile-coverage"]),
+])
+def test_cql2_filter(client, cql, expected):
+    assert sorted(found(client, filter=cql)) == expected
+
+
+def test_paging_links(client):
+    first = client.collection_items(COLLECTION, limit=4)
+    assert first["numberReturned"] == 4 and first["numberMatched"] == len(SAMPLE_IDS)
+    following = next(link["href"] for link in first["links"] if link["rel"] == "next")
+    assert "offset=4" in following
+    second = client.collection_items(COLLECTION, limit=4, offset=4)
+    assert second["numberReturned"] == 2
+    seen = [r["id"] for r in first["features"] + second["features"]]
+    assert sorted(seen) == sorted(SAMPLE_IDS)
+
+
+def test_a_record_links_its_collections_downloads_and_metadata(server, client):
+    record = client.collection_item(COLLECTION, "settlements")
+    assert record["properties"]["type"] == "dataset"
+    targets = {(link["rel"], link["type"]): link["href"] for link in record["links"]}
+    assert targets[("related", "application/json")]  # OGC API and STAC collections
+    related = [link["href"] for link in record["links"] if link["rel"] == "related"]
+    assert any(href.endswith("/ogc/collections/settlements") for href in related)
+    assert any(href.endswith("/stac/collections/settlements") for href in related)
+    enclosures = [link for link in record["links"] if link["rel"] == "enclosure"]
+    assert enclosures
+    followed = [*enclosures, *(other for other in record["links"]
+                               if other["rel"] in ("related", "describedby"))]
+    for link in followed:
+        answer = server.get(link["href"].removeprefix(server.url), stream=True)
+        assert answer.status_code == 200, link
+
+
+def test_texts_in_the_language_asked(server):
+    ky = server.get(f"/ogc/collections/{COLLECTION}/items/settlements", params={"lang": "ky"})
+    assert ky.json()["properties"]["title"] == "Кыргызстандын калктуу конуштары"
+    assert ky.headers["Content-Language"] == "ky-KG"
+
+
+@pytest.mark.parametrize("params, named", [
+    ({"bbox": "1,2"}, "bbox"), ({"sortby": "colour"}, "sortby"),
+    ({"filter": "colour = 'red'"}, "filter"), ({"limit": "0"}, "limit"),
+    ({"offset": "-1"}, "offset"), ({"datetime": "yesterday"}, "datetime"),
+    ({"colour": "red"}, "colour"), ({"f": "html"}, "f"),
+    ({"filter-lang": "cql2-json"}, "filter-lang"), ({"q": " , "}, "q"),
+])
+def test_bad_parameters_answer_400_naming_them(server, params, named):
+    answer = server.get(f"/ogc/collections/{COLLECTION}/items", params=params)
+    assert answer.status_code == 400
+    assert named in answer.json()["description"]
+
+
+def test_unknown_record_is_404(server):
+    answer = server.get(f"/ogc/collections/{COLLECTION}/items/no-such-dataset")
+    assert answer.status_code == 404
