@@ -1,0 +1,270 @@
+"""A private single-node Ceph RADOS Gateway: a real S3 server for tests and `make cluster`.
+
+Everything lives under one folder (config, monitor and OSD data, logs, pid files), the daemons
+listen on 127.0.0.1 only, on ports below 32768 (the kernel hands out ephemeral ports above),
+and `stop` ends exactly the processes whose pids it wrote. Authentication inside the cluster is
+off (one process tree on loopback); the S3 side checks the access key and secret as any S3
+server does. Data sits in RAM (Ceph's memstore) unless `objectstore="bluestore"` is asked for.
+
+    python -m catalog.cluster.objectstore start FOLDER [--port P]   # prints the AWS_* settings
+    python -m catalog.cluster.objectstore stop FOLDER
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+STATE_FILE = "objectstore.json"
+PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral ports, which start at 32768
+START_TIMEOUT = 120  # seconds; a cold start from an empty folder takes a few here
+DAEMONS = ("mon", "osd", "rgw")  # start order; stopped in reverse
+USER = "taza"
+
+
+class ObjectStoreError(RuntimeError):
+    """The object store did not start (the message names the daemon and its log)."""
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    folder: Path
+    port: int
+    mon_port: int
+    access_key: str
+    secret_key: str
+    pids: dict[str, int]
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """The AWS_* settings a client (boto3, GDAL, the catalog) reaches this store with."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": "default"}
+
+
+def start(folder: str | Path, port: int | None = None,
+          objectstore: str = "memstore") -> ObjectStore:
+    """Start mon, osd and radosgw in an empty (or new) folder and create an S3 user."""
+    folder = Path(folder).resolve()
+    if (folder / STATE_FILE).exists():
+        raise ObjectStoreError(f"{folder} already holds an object store: stop it first")
+    for sub in ("mon", "osd", "rgw", "log", "run"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    port = port or _free_port()
+    mon_port = _free_port(exclude={port})
+    config = folder / "ceph.conf"
+    config.write_text(_ceph_conf(folder, port, mon_port, objectstore))
+    pids: dict[str, int] = {}
+    try:
+        _create_monitor(folder, config, mon_port)
+        pids["mon"] = _daemon(folder, "mon", ["ceph-mon", "-c", str(config), "-i", "a", "-f"])
+        osd_uuid = str(uuid.uuid4())
+        (folder / "osd" / "ceph-0").mkdir(exist_ok=True)  # mkfs writes into, not creates, it
+        _run(folder, ["ceph", "-c", str(config), "--connect-timeout", "30", "osd", "create",
+                      osd_uuid])
+        _run(folder, ["ceph-osd", "-c", str(config), "-i", "0", "--mkfs", "--osd-uuid",
+                      osd_uuid])
+        pids["osd"] = _daemon(folder, "osd", ["ceph-osd", "-c", str(config), "-i", "0", "-f"])
+        pids["rgw"] = _daemon(folder, "rgw", ["radosgw", "-c", str(config), "-n",
+                                              "client.rgw.a", "-f"])
+        _wait_for_http(port, folder)
+        access_key, secret_key = secrets.token_hex(10).upper(), secrets.token_hex(20)
+        _run(folder, ["radosgw-admin", "-c", str(config), "user", "create", f"--uid={USER}",
+                      "--display-name=Taza catalog", f"--access-key={access_key}",
+                      f"--secret-key={secret_key}"])
+    except BaseException:
+        _kill(pids)
+        raise
+    store = ObjectStore(folder, port, mon_port, access_key, secret_key, pids)
+    state = asdict(store) | {"folder": str(folder)}
+    (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
+    return store
+
+
+def load(folder: str | Path) -> ObjectStore:
+    """The running store described by the folder's state file."""
+    state = json.loads((Path(folder) / STATE_FILE).read_text())
+    return ObjectStore(Path(state["folder"]), state["port"], state["mon_port"],
+                       state["access_key"], state["secret_key"], state["pids"])
+
+
+def stop(folder: str | Path) -> None:
+    """Stop the daemons this folder's store started (by pid, radosgw first)."""
+    path = Path(folder) / STATE_FILE
+    if not path.exists():
+        return
+    _kill(load(folder).pids)
+    path.unlink()
+
+
+def _ceph_conf(folder: Path, port: int, mon_port: int, objectstore: str) -> str:
+    # Why each line is there: docs/deployment.md, "The test object store".
+    return f"""[global]
+fsid = {uuid.uuid4()}
+mon host = [v2:127.0.0.1:{mon_port}]
+mon initial members = a
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+ms bind msgr1 = false
+ms mon client mode = crc secure
+auth cluster required = none
+auth service required = none
+auth client required = none
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd crush chooseleaf type = 0
+osd objectstore = {objectstore}
+memstore device bytes = 1073741824
+mon allow pool size one = true
+mon data avail crit = 0
+paxos propose interval = 0.1
+run dir = {folder}/run
+admin socket = {folder}/run/$name.asok
+log file = {folder}/log/$name.log
+mon data = {folder}/mon/$cluster-$id
+osd data = {folder}/osd/$cluster-$id
+[client.rgw.a]
+rgw frontends = beast endpoint=127.0.0.1:{port}
+rgw data = {folder}/rgw
+"""
+
+
+def _create_monitor(folder: Path, config: Path, mon_port: int) -> None:
+    monmap = folder / "monmap"
+    _run(folder, ["monmaptool", "--create", "--clobber", "--fsid", _fsid(config), "--addv",
+                  "a", f"[v2:127.0.0.1:{mon_port}]", str(monmap)])
+    _run(folder, ["ceph-mon", "-c", str(config), "--mkfs", "-i", "a", "--monmap", str(monmap)])
+
+
+def _fsid(config: Path) -> str:
+    line = next(x for x in config.read_text().splitlines() if x.startswith("fsid"))
+    return line.split("=", 1)[1].strip()
+
+
+def _run(folder: Path, command: list[str]) -> None:
+    result = subprocess.run(command, capture_output=True, text=True, timeout=START_TIMEOUT,
+                            cwd=folder, stdin=subprocess.DEVNULL)
+    if result.returncode != 0:
+        raise ObjectStoreError(f"{command[0]} {' '.join(command[1:3])} failed: "
+                               f"{(result.stderr or result.stdout).strip()[-500:]}")
+
+
+def _daemon(folder: Path, name: str, command: list[str]) -> int:
+    log = (folder / "log" / f"{name}.out").open("ab")
+    process = subprocess.Popen(command, cwd=folder, stdin=subprocess.DEVNULL, stdout=log,
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    log.close()
+    return process.pid
+
+
+def _wait_for_http(port: int, folder: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # radosgw answers (403 for an anonymous listing): it is up
+        except OSError:
+            time.sleep(0.2)
+    raise ObjectStoreError(f"radosgw did not answer on port {port} within {START_TIMEOUT} s; "
+                           f"see {folder}/log")
+
+
+def _kill(pids: dict[str, int]) -> None:
+    for name in reversed(DAEMONS):
+        pid = pids.get(name)
+        if pid is None:
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            continue
+        _reap(pid)
+
+
+def _reap(pid: int, grace: float = 10.0) -> None:
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        try:
+            finished, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:  # not our child (stopped from another process)
+            finished = 0 if _alive(pid) else pid
+        if finished:
+            return
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _free_port(exclude: set[int] = frozenset()) -> int:
+    for candidate in range(*PORT_RANGE):
+        port = PORT_RANGE[0] + (candidate * 7919 + os.getpid()) % (PORT_RANGE[1] - PORT_RANGE[0])
+        if port in exclude:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise ObjectStoreError(f"no free port in {PORT_RANGE}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m catalog.cluster.objectstore",
+                                     description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    starting = sub.add_parser("start", help="start a store in FOLDER and print its settings")
+    starting.add_argument("folder")
+    starting.add_argument("--port", type=int, help="the S3 port (default: a free one < 32768)")
+    starting.add_argument("--objectstore", choices=("memstore", "bluestore"),
+                          default="memstore")
+    stopping = sub.add_parser("stop", help="stop the store started in FOLDER")
+    stopping.add_argument("folder")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "start":
+            began = time.monotonic()
+            store = start(args.folder, args.port, args.objectstore)
+            for key, value in store.environment().items():
+                print(f"export {key}={value}")
+            print(f"# started in {time.monotonic() - began:.1f} s", file=sys.stderr)
+        else:
+            stop(args.folder)
+    except ObjectStoreError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
