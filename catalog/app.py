@@ -13,6 +13,7 @@ from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
 
 from catalog import __version__, request_bodies, settings
+from catalog.asset_responses import send_asset
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
 from catalog.core.record import Record
 from catalog.features import LiveFeatures
@@ -111,10 +112,7 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
         files = record.files()
         if filename not in files:
             abort(404, description=f"{dataset_id} version {version} has no file {filename!r}")
-        path = store.assets.local_path(record, filename)
-        # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
-        response = send_from_directory(path.parent, path.name, conditional=True,
-                                       mimetype=files[filename])
+        response = send_asset(store.assets, record, filename, files[filename])
         response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
         return response
 

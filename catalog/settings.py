@@ -22,6 +22,12 @@ def home() -> Path:
     return Path(os.environ.get("TAZA_HOME", PROJECT_ROOT / "var")).resolve()
 
 
+def assets_url() -> str | None:
+    """Where published files go: unset for the version folders under the home, or
+    s3://bucket/prefix for an S3 bucket (TAZA_ASSETS_URL; docs/deployment.md)."""
+    return os.environ.get("TAZA_ASSETS_URL") or None
+
+
 @cache
 def themes() -> dict:
     """Theme titles and descriptions (en/ru/ky) from config/themes.yaml."""

@@ -4,12 +4,14 @@
 manifest copy): nothing else builds `/assets/...` URLs or version folder paths
 (tests/test_record.py checks the code for it). The store provides the local-disk locator
 (catalog/store/assets.py); an object-store one (issue 13) implements the same methods and may
-answer `local_path` with None, so a server reads through `read_range` instead.
+answer `local_path` with None, so a server reads through `gdal_path` (GDAL's /vsis3/),
+`open` or `read_range` instead.
 """
 
 from __future__ import annotations
 
 import abc
+import io
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,6 +23,11 @@ ASSETS_ROUTE = "/assets"
 
 class AssetNotFound(LookupError):
     """The version has no such file."""
+
+
+class AssetUnavailable(RuntimeError):
+    """The file is listed but its storage does not answer (an object store down or
+    refusing): a 503 for clients, a failed publish for publishers."""
 
 
 def file_name(record: Record, file: Asset | str) -> str:
@@ -56,3 +63,13 @@ class AssetLocator(abc.ABC):
     @abc.abstractmethod
     def size(self, record: Record, file: Asset | str) -> int:
         """The file's size in bytes."""
+
+    @abc.abstractmethod
+    def gdal_path(self, record: Record, file: Asset | str) -> str:
+        """The name GDAL (rasterio) opens the file by: a local path or a /vsi... path."""
+
+    @abc.abstractmethod
+    def open(self, record: Record, file: Asset | str,
+             window: tuple[int, int] | None = None) -> io.BufferedIOBase | io.RawIOBase:
+        """The file as a seekable binary stream. `window` (start, stop) is a hint: the byte
+        range the caller will read, so remote storage fetches only that."""
