@@ -23,6 +23,7 @@ def send_asset(assets: AssetLocator, record: Record, filename: str, media_type: 
     if path is not None:
         # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
         return send_file(path, mimetype=media_type, conditional=True, **options)
+    options.setdefault("download_name", filename)  # as send_file names a path's file
     size = assets.size(record, filename)
     span = request.range.range_for_length(size) if request.range else None
     stream = assets.open(record, filename, window=span)

@@ -83,10 +83,7 @@ def start(folder: str | Path, port: int | None = None,
         pids["rgw"] = _daemon(folder, "rgw", ["radosgw", "-c", str(config), "-n",
                                               "client.rgw.a", "-f"])
         _wait_for_http(port, folder)
-        access_key, secret_key = secrets.token_hex(10).upper(), secrets.token_hex(20)
-        _run(folder, ["radosgw-admin", "-c", str(config), "user", "create", f"--uid={USER}",
-                      "--display-name=Taza catalog", f"--access-key={access_key}",
-                      f"--secret-key={secret_key}"])
+        access_key, secret_key = _create_user(folder, config, USER)
     except BaseException:
         _kill(pids)
         raise
@@ -94,6 +91,19 @@ def start(folder: str | Path, port: int | None = None,
     state = asdict(store) | {"folder": str(folder)}
     (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
     return store
+
+
+def create_user(store: ObjectStore, uid: str) -> tuple[str, str]:
+    """Another S3 user (for tests of what a bucket policy lets a user do); its keys."""
+    return _create_user(store.folder, store.folder / "ceph.conf", uid)
+
+
+def _create_user(folder: Path, config: Path, uid: str) -> tuple[str, str]:
+    access_key, secret_key = secrets.token_hex(10).upper(), secrets.token_hex(20)
+    _run(folder, ["radosgw-admin", "-c", str(config), "user", "create", f"--uid={uid}",
+                  f"--display-name={uid}", f"--access-key={access_key}",
+                  f"--secret-key={secret_key}"])
+    return access_key, secret_key
 
 
 def load(folder: str | Path) -> ObjectStore:
