@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
@@ -26,6 +25,8 @@ import urllib.request
 import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from catalog.cluster.processes import stop_process
 
 STATE_FILE = "objectstore.json"
 PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral ports, which start at 32768
@@ -200,39 +201,8 @@ def _wait_for_http(port: int, folder: Path) -> None:
 
 def _kill(pids: dict[str, int]) -> None:
     for name in reversed(DAEMONS):
-        pid = pids.get(name)
-        if pid is None:
-            continue
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-        _reap(pid)
-
-
-def _reap(pid: int, grace: float = 10.0) -> None:
-    deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        try:
-            finished, _ = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:  # not our child (stopped from another process)
-            finished = 0 if _alive(pid) else pid
-        if finished:
-            return
-        time.sleep(0.1)
-    try:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+        if name in pids:
+            stop_process(pids[name], grace=10)
 
 
 def _free_port(exclude: set[int] = frozenset()) -> int:
