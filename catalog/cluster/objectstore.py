@@ -13,9 +13,11 @@ server does. Data sits in RAM (Ceph's memstore) unless `objectstore="bluestore"`
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
@@ -23,12 +25,13 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from catalog.cluster.processes import stop_process
+from catalog.cluster.processes import alive, stop_process
 
-STATE_FILE = "objectstore.json"
+STATE_FILE = "objectstore.json"  # ports, keys, kind: kept while the folder is
+PIDS_FILE = "pids.json"  # the running daemons: removed when they are stopped
 PORT_RANGE = (20000, 32000)  # below the kernel's ephemeral ports, which start at 32768
 START_TIMEOUT = 120  # seconds; a cold start from an empty folder takes a few here
 DAEMONS = ("mon", "osd", "rgw")  # start order; stopped in reverse
@@ -46,7 +49,7 @@ class ObjectStore:
     mon_port: int
     access_key: str
     secret_key: str
-    pids: dict[str, int]
+    objectstore: str = "memstore"
 
     @property
     def endpoint(self) -> str:
@@ -57,41 +60,87 @@ class ObjectStore:
         return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
                 "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": "default"}
 
+    def pids(self) -> dict[str, int]:
+        try:
+            return json.loads((self.folder / PIDS_FILE).read_text())
+        except FileNotFoundError:
+            return {}
+
+    def running(self) -> bool:
+        return any(alive(pid) for pid in self.pids().values())
+
 
 def start(folder: str | Path, port: int | None = None,
           objectstore: str = "memstore") -> ObjectStore:
-    """Start mon, osd and radosgw in an empty (or new) folder and create an S3 user."""
+    """Start mon, osd and radosgw in a folder and create an S3 user. A bluestore folder a
+    previous `start` created is started again with its data, ports and keys; a memstore one
+    (its data went with its processes) is created anew."""
     folder = Path(folder).resolve()
-    if (folder / STATE_FILE).exists():
-        raise ObjectStoreError(f"{folder} already holds an object store: stop it first")
-    for sub in ("mon", "osd", "rgw", "log", "run"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    port = port or _free_port()
-    mon_port = _free_port(exclude={port})
-    config = folder / "ceph.conf"
-    config.write_text(_ceph_conf(folder, port, mon_port, objectstore))
-    pids: dict[str, int] = {}
     try:
-        _create_monitor(folder, config, mon_port)
-        pids["mon"] = _daemon(folder, "mon", ["ceph-mon", "-c", str(config), "-i", "a", "-f"])
-        osd_uuid = str(uuid.uuid4())
-        (folder / "osd" / "ceph-0").mkdir(exist_ok=True)  # mkfs writes into, not creates, it
-        _run(folder, ["ceph", "-c", str(config), "--connect-timeout", "30", "osd", "create",
-                      osd_uuid])
-        _run(folder, ["ceph-osd", "-c", str(config), "-i", "0", "--mkfs", "--osd-uuid",
-                      osd_uuid])
-        pids["osd"] = _daemon(folder, "osd", ["ceph-osd", "-c", str(config), "-i", "0", "-f"])
-        pids["rgw"] = _daemon(folder, "rgw", ["radosgw", "-c", str(config), "-n",
-                                              "client.rgw.a", "-f"])
-        _wait_for_http(port, folder)
-        access_key, secret_key = _create_user(folder, config, USER)
+        existing = load(folder)
+    except FileNotFoundError:
+        existing = None
+    if existing is not None and existing.running():
+        raise ObjectStoreError(f"{folder} already runs an object store: stop it first")
+    if existing is not None and existing.objectstore == "bluestore":
+        _start_daemons(existing, created=False)
+        return existing
+    for sub in ("mon", "osd", "rgw", "log", "run"):
+        shutil.rmtree(folder / sub, ignore_errors=True)
+        (folder / sub).mkdir(parents=True)
+    port = port or _free_port()
+    store = ObjectStore(folder, port, _free_port(exclude={port}), "", "", objectstore)
+    (folder / "ceph.conf").write_text(_ceph_conf(folder, store.port, store.mon_port,
+                                                 objectstore))
+    _start_daemons(store, created=True)
+    try:
+        access_key, secret_key = _create_user(folder, folder / "ceph.conf", USER)
     except BaseException:
-        _kill(pids)
+        stop(folder)
         raise
-    store = ObjectStore(folder, port, mon_port, access_key, secret_key, pids)
-    state = asdict(store) | {"folder": str(folder)}
+    store = dataclasses.replace(store, access_key=access_key, secret_key=secret_key)
+    state = dataclasses.asdict(store) | {"folder": str(folder)}
     (folder / STATE_FILE).write_text(json.dumps(state, indent=2))
     return store
+
+
+def _start_daemons(store: ObjectStore, created: bool) -> None:
+    """mon, then osd, then radosgw; `created`: make the monitor's and the OSD's stores first."""
+    folder, config = store.folder, str(store.folder / "ceph.conf")
+    pids: dict[str, int] = {}
+    try:
+        if created:
+            _create_monitor(folder, Path(config), store.mon_port)
+        pids["mon"] = _daemon(folder, "mon", ["ceph-mon", "-c", config, "-i", "a", "-f"])
+        if created:
+            osd_uuid = str(uuid.uuid4())
+            (folder / "osd" / "ceph-0").mkdir(exist_ok=True)  # mkfs writes in, not creates, it
+            _run(folder, ["ceph", "-c", config, "--connect-timeout", "30", "osd", "create",
+                          osd_uuid])
+            _run(folder, ["ceph-osd", "-c", config, "-i", "0", "--mkfs", "--osd-uuid",
+                          osd_uuid])
+        pids["osd"] = _daemon(folder, "osd", ["ceph-osd", "-c", config, "-i", "0", "-f"])
+        pids["rgw"] = _daemon(folder, "rgw", ["radosgw", "-c", config, "-n", "client.rgw.a",
+                                              "-f"])
+        (folder / PIDS_FILE).write_text(json.dumps(pids))
+        _wait_for_http(store.port, folder)
+    except BaseException:
+        _kill(pids)
+        (folder / PIDS_FILE).unlink(missing_ok=True)
+        raise
+
+
+def create_bucket(store: ObjectStore, bucket: str) -> None:
+    """Create the bucket unless it exists (the store's own user owns it)."""
+    import boto3  # the harness needs boto3 only here
+
+    client = boto3.client("s3", endpoint_url=store.endpoint, region_name="default",
+                          aws_access_key_id=store.access_key,
+                          aws_secret_access_key=store.secret_key)
+    try:
+        client.head_bucket(Bucket=bucket)
+    except client.exceptions.ClientError:
+        client.create_bucket(Bucket=bucket)
 
 
 def create_user(store: ObjectStore, uid: str) -> tuple[str, str]:
@@ -108,19 +157,19 @@ def _create_user(folder: Path, config: Path, uid: str) -> tuple[str, str]:
 
 
 def load(folder: str | Path) -> ObjectStore:
-    """The running store described by the folder's state file."""
+    """The store a previous `start` created in the folder (running or not)."""
     state = json.loads((Path(folder) / STATE_FILE).read_text())
     return ObjectStore(Path(state["folder"]), state["port"], state["mon_port"],
-                       state["access_key"], state["secret_key"], state["pids"])
+                       state["access_key"], state["secret_key"],
+                       state.get("objectstore", "memstore"))
 
 
 def stop(folder: str | Path) -> None:
-    """Stop the daemons this folder's store started (by pid, radosgw first)."""
-    path = Path(folder) / STATE_FILE
-    if not path.exists():
-        return
-    _kill(load(folder).pids)
-    path.unlink()
+    """Stop the daemons the folder's store runs (by PID, radosgw first); its data stays."""
+    path = Path(folder) / PIDS_FILE
+    if path.exists():
+        _kill(json.loads(path.read_text()))
+        path.unlink()
 
 
 def _ceph_conf(folder: Path, port: int, mon_port: int, objectstore: str) -> str:
@@ -143,6 +192,7 @@ osd pool default pgp num = 8
 osd crush chooseleaf type = 0
 osd objectstore = {objectstore}
 memstore device bytes = 1073741824
+bluestore block size = 10737418240
 mon allow pool size one = true
 mon data avail crit = 0
 paxos propose interval = 0.1
