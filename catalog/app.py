@@ -15,7 +15,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from catalog import __version__, request_bodies, settings
 from catalog.asset_responses import send_asset
-from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
+from catalog.core.assets import ASSETS_ROUTE, AssetNotFound, AssetUnavailable
 from catalog.core.record import Record
 from catalog.features import LiveFeatures
 from catalog.features.api import create_features_blueprint
@@ -143,6 +143,16 @@ def _add_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         response = jsonify(code=error.name, description=error.description, status=error.code)
         response.status_code = error.code or 500
+        return response
+
+    @app.errorhandler(AssetUnavailable)
+    def storage_unavailable(error: AssetUnavailable):
+        # The object store is down or refuses: the client may retry; nothing is wrong with
+        # the request.
+        app.logger.error("asset storage: %s", error)
+        response = jsonify(code="ServiceUnavailable", status=503,
+                           description="the catalog's file storage does not answer; retry later")
+        response.status_code = 503
         return response
 
     @app.errorhandler(Exception)

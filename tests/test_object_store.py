@@ -217,3 +217,15 @@ def test_a_publish_failing_midway_leaves_the_previous_version_serving(
     assert s3_server.get(COG).status_code == 404  # not live any more, though still stored
     assert {key: item["ETag"] for key, item in _keys(s3_env, "catalog/elevation/1/").items()} \
         == {key: item["ETag"] for key, item in first.items()}
+
+
+def test_files_answer_503_json_while_the_object_store_is_down(s3_server, store):
+    """Last: it stops the store's gateway. A file answers 503 naming the problem, never a 500
+    or a 200 cut short (the first GET is made before the answer starts)."""
+    from catalog.cluster.processes import stop_process
+
+    stop_process(store.pids()["rgw"])
+    for path in ("/assets/elevation/2/elevation.tif", "/assets/settlements/1/settlements.geojson"):
+        response = s3_server.get(path)
+        assert response.status_code == 503, path
+        assert "storage" in response.json()["description"]

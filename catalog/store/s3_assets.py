@@ -233,8 +233,12 @@ class S3Assets(StoreAssets):
         if path is not None:
             return path.open("rb")
         bucket, key = self._key(record, file)
-        head = self._head(bucket, key)
-        return ObjectReader(self._client, bucket, key, head, window)
+        reader = ObjectReader(self._client, bucket, key, self._head(bucket, key), window)
+        # The first GET now, where the window starts: a store that does not answer raises
+        # here, before an HTTP answer has begun, rather than cutting a 200 short.
+        reader.seek(window[0] if window else 0)
+        reader.start()
+        return reader
 
     def _key(self, record: Record, file: Asset | str) -> tuple[str, str]:
         name = file_name(record, file)
@@ -319,6 +323,11 @@ class ObjectReader(io.RawIOBase):
         self._position += len(data)
         self._body_position = self._position
         return len(data)
+
+    def start(self) -> None:
+        """Open the stream at the current position (reads would open it anyway)."""
+        if self._position < self.size:
+            self._open_body()
 
     def _open_body(self) -> None:
         self._close_body()
