@@ -9,28 +9,36 @@ expires), and the bucket never has to be reachable by clients (docs/deployment.m
 
 from __future__ import annotations
 
-from flask import Response, request, send_file
+from flask import Response, current_app, request, send_file
+from werkzeug.wsgi import FileWrapper
 
 from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 
+STREAM_CHUNK = 64 * 1024  # bytes per write of a streamed file
+
 
 def send_asset(assets: AssetLocator, record: Record, filename: str, media_type: str,
-               **options) -> Response:
-    """The file, answering Range and conditional requests; options go to send_file
-    (as_attachment, download_name)."""
+               as_attachment: bool = False, download_name: str | None = None) -> Response:
+    """The file, answering Range and conditional requests, inline or as an attachment."""
     path = assets.local_path(record, filename)
     if path is not None:
         # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
-        return send_file(path, mimetype=media_type, conditional=True, **options)
-    options.setdefault("download_name", filename)  # as send_file names a path's file
+        return send_file(path, mimetype=media_type, conditional=True,
+                         as_attachment=as_attachment, download_name=download_name)
     size = assets.size(record, filename)
     span = request.range.range_for_length(size) if request.range else None
     stream = assets.open(record, filename, window=span)
-    response = send_file(stream, mimetype=media_type, conditional=False,
-                         etag=getattr(stream, "etag", None) or False,
-                         last_modified=getattr(stream, "last_modified", None), **options)
+    # werkzeug's FileWrapper, not the server's wsgi.file_wrapper (which send_file would pick):
+    # it is seekable, so a range is read from its start, not by reading up to it.
+    response = current_app.response_class(FileWrapper(stream, STREAM_CHUNK),
+                                          mimetype=media_type, direct_passthrough=True)
+    response.headers.set("Content-Disposition", "attachment" if as_attachment else "inline",
+                         filename=download_name or filename)
     response.content_length = size
+    response.cache_control.no_cache = True  # as send_file; callers set their own policy
+    response.set_etag(stream.etag)
+    response.last_modified = stream.last_modified
     try:
         return response.make_conditional(request.environ, accept_ranges=True,
                                          complete_length=size)

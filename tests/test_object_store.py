@@ -23,6 +23,7 @@ from catalog.store.s3_assets import OBJECTS_FILE, BucketLocation, ObjectStoreSet
 from tests.conftest import RASTER_IDS, ROOT, SAMPLE_IDS, copy_dataset, start_server, stop_server
 from tests.golden import answers, load, observe
 from tests.golden.cases import CASES
+from tests.test_http import REFUSED_ASSET_PATHS
 
 BUCKET = "taza-test"
 ASSETS_URL = f"s3://{BUCKET}/catalog"
@@ -162,14 +163,8 @@ def test_gdal_reads_the_cog_through_assets(s3_server, server):
 
 
 @pytest.mark.parametrize("path", [
-    "/assets/elevation/1/record.json",
-    f"/assets/elevation/1/{OBJECTS_FILE}",
-    "/assets/elevation/1/..%2F..%2F..%2Fcurrent.json",
-    "/assets/elevation/1/..%2Fobjects.json",
-    "/assets/../current.json",
-    "/assets/elevation/1/%2e%2e",
-    "/assets/elevation/99/elevation.tif",
-    "/assets/nope/1/nope.tif",
+    *REFUSED_ASSET_PATHS, f"/assets/elevation/1/{OBJECTS_FILE}",
+    f"/assets/elevation/1/..%2F{OBJECTS_FILE}", "/assets/elevation/1/%2e%2e",
 ])
 def test_no_path_traversal_or_unlisted_files(s3_server, path):
     response = s3_server.get(path, allow_redirects=False)

@@ -56,9 +56,13 @@ class AssetLocator(abc.ABC):
     def local_path(self, record: Record, file: Asset | str) -> Path | None:
         """The file on this machine's disk, or None where the files are elsewhere."""
 
-    @abc.abstractmethod
     def read_range(self, record: Record, file: Asset | str, start: int, length: int) -> bytes:
         """Up to `length` bytes of the file from offset `start` (fewer at its end)."""
+        if start < 0 or length < 0:
+            raise ValueError(f"a byte range starts and runs at 0 or more, not {start}+{length}")
+        with self.open(record, file, window=(start, start + length)) as stream:
+            stream.seek(start)
+            return stream.read(length)
 
     @abc.abstractmethod
     def size(self, record: Record, file: Asset | str) -> int:

@@ -51,13 +51,6 @@ class LocalAssets(StoreAssets):
              window: tuple[int, int] | None = None) -> io.BufferedReader:
         return self.local_path(record, file).open("rb")
 
-    def read_range(self, record: Record, file: Asset | str, start: int, length: int) -> bytes:
-        if start < 0 or length < 0:
-            raise ValueError(f"a byte range starts and runs at 0 or more, not {start}+{length}")
-        with self.open(record, file) as handle:
-            handle.seek(start)
-            return handle.read(length)
-
     def size(self, record: Record, file: Asset | str) -> int:
         return self.local_path(record, file).stat().st_size
 

@@ -214,13 +214,6 @@ class S3Assets(StoreAssets):
         bucket, key = self._key(record, file)
         return f"{VSIS3}{bucket}/{key}"
 
-    def read_range(self, record: Record, file: Asset | str, start: int, length: int) -> bytes:
-        if start < 0 or length < 0:
-            raise ValueError(f"a byte range starts and runs at 0 or more, not {start}+{length}")
-        with self.open(record, file) as reader:
-            reader.seek(start)
-            return reader.read(length)
-
     def size(self, record: Record, file: Asset | str) -> int:
         path = self.local_path(record, file)
         if path is not None:
@@ -333,7 +326,7 @@ class ObjectReader(io.RawIOBase):
         self._close_body()
         end = self.size
         if self._window and self._window[0] <= self._position < self._window[1]:
-            end = self._window[1]
+            end = min(self._window[1], self.size)
         try:
             answer = self._client.get_object(Bucket=self._bucket, Key=self._key,
                                              Range=f"bytes={self._position}-{end - 1}")
