@@ -78,8 +78,8 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
         try:
             if server.get("/healthz").status_code == 200:
                 return server
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or its workers still booting (a loaded machine)
         time.sleep(0.2)
     stop_server(server)
     raise RuntimeError("server did not answer /healthz within 60 s")

@@ -19,6 +19,7 @@ from catalog.core.record import Asset, Record
 
 # The route the server answers a version's files on (catalog/app.py), with HTTP Range.
 ASSETS_ROUTE = "/assets"
+VSIS3 = "/vsis3/"  # GDAL's name for a path in an S3 bucket: /vsis3/<bucket>/<key>
 
 
 class AssetNotFound(LookupError):

@@ -33,11 +33,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.core.assets import AssetUnavailable, file_name
+from catalog.core.assets import VSIS3, AssetUnavailable, file_name
 from catalog.core.record import RECORD_FILE, Asset, Record, read_record
 from catalog.store.assets import StoreAssets
 
-VSIS3 = "/vsis3/"  # GDAL's name for a path in an S3 bucket: /vsis3/<bucket>/<key>
 OBJECTS_FILE = "objects.json"  # in a version folder: where its files are in the bucket
 KEPT_LOCAL = {"application/geopackage+sqlite3"}  # read as SQLite by the FeatureStore
 MAX_OBJECT_BYTES = 5 * 1024**3  # one PUT's limit in S3

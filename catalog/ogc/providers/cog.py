@@ -26,8 +26,8 @@ from pyproj.exceptions import ProjError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
+from catalog.core.assets import VSIS3
 from catalog.core.parse import CrsError, CrsRules, parse_crs
-from catalog.store.s3_assets import VSIS3, read_vsis3
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_VALUES = 40_000_000  # pixels x bands; the whole sample DEM is 2.7 million
@@ -40,7 +40,11 @@ EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take 
 
 def whole_file(path: str) -> bytes:
     """The COG's bytes as published, from disk or, for a /vsis3/ path, from the bucket."""
-    return read_vsis3(path) if path.startswith(VSIS3) else read_data(path)
+    if path.startswith(VSIS3):
+        from catalog.store.s3_assets import read_vsis3  # boto3 only where a bucket is used
+
+        return read_vsis3(path)
+    return read_data(path)
 
 
 class CogProvider(RasterioProvider):
