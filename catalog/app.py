@@ -14,7 +14,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from catalog import __version__, request_bodies, settings
-from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
+from catalog.asset_responses import send_asset
+from catalog.core.assets import ASSETS_ROUTE, AssetNotFound, AssetUnavailable
 from catalog.core.record import Record
 from catalog.discovery import routes as discovery_routes
 from catalog.features import LiveFeatures
@@ -129,10 +130,7 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
         files = record.files()
         if filename not in files:
             abort(404, description=f"{dataset_id} version {version} has no file {filename!r}")
-        path = store.assets.local_path(record, filename)
-        # conditional=True answers Range requests (206), which GDAL's /vsicurl/ needs for COGs.
-        response = send_from_directory(path.parent, path.name, conditional=True,
-                                       mimetype=files[filename])
+        response = send_asset(store.assets, record, filename, files[filename])
         response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
         return response
 
@@ -156,6 +154,16 @@ def _add_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException):
         response = jsonify(code=error.name, description=error.description, status=error.code)
         response.status_code = error.code or 500
+        return response
+
+    @app.errorhandler(AssetUnavailable)
+    def storage_unavailable(error: AssetUnavailable):
+        # The object store is down or refuses: the client may retry; nothing is wrong with
+        # the request.
+        app.logger.error("asset storage: %s", error)
+        response = jsonify(code="ServiceUnavailable", status=503,
+                           description="the catalog's file storage does not answer; retry later")
+        response.status_code = 503
         return response
 
     @app.errorhandler(Exception)

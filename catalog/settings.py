@@ -26,6 +26,12 @@ def home() -> Path:
     return Path(os.environ.get("TAZA_HOME", PROJECT_ROOT / "var")).resolve()
 
 
+def assets_url() -> str | None:
+    """Where published files go: unset for the version folders under the home, or
+    s3://bucket/prefix for an S3 bucket (TAZA_ASSETS_URL; docs/deployment.md)."""
+    return os.environ.get("TAZA_ASSETS_URL") or None
+
+
 def node_name() -> str:
     """This app node's name in /healthz and its per-node files (TAZA_NODE, else the host name)."""
     return os.environ.get("TAZA_NODE") or socket.gethostname()

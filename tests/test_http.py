@@ -35,13 +35,20 @@ def test_cog_assets_answer_range_requests(server):
     assert response.headers["Content-Range"].startswith("bytes 0-99/")
 
 
-@pytest.mark.parametrize("path", [
+# Asset paths that must answer 404: files a record does not list, traversal, unknown versions
+# (tests/test_object_store.py asks the same of files in a bucket).
+REFUSED_ASSET_PATHS = [
     "/assets/elevation/1/record.json",
     "/assets/elevation/1/..%2F..%2F..%2Fcurrent.json",
     "/assets/../current.json",
     "/assets/Elevation/1/elevation.tif",
     "/assets/elevation/99/elevation.tif",
     "/assets/nope/1/nope.tif",
+]
+
+
+@pytest.mark.parametrize("path", [
+    *REFUSED_ASSET_PATHS,
     "/stac/../current.json",
     "/stac/..%2F..%2Fcurrent.json",
     "/stac/nothing.json",

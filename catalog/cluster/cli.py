@@ -12,6 +12,7 @@ from pathlib import Path
 from catalog import settings
 from catalog.cluster.local import ClusterError, LocalCluster
 from catalog.cluster.nginx import NginxUnavailable, Proxy
+from catalog.cluster.objectstore import ObjectStoreError
 
 DEFAULT_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
 DEFAULT_PORT = 5080
@@ -26,6 +27,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     up.add_argument("--nodes", type=int, choices=range(1, 5), default=2)
     up.add_argument("--no-publish", action="store_true",
                     help="do not publish the sample datasets")
+    up.add_argument("--no-object-store", dest="object_store", action="store_false",
+                    help="keep published files in the home instead of an S3 bucket")
     up.set_defaults(handler=_up)
     down = actions.add_parser("down", help="stop everything `up` started")
     down.set_defaults(handler=_down)
@@ -46,10 +49,11 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _up(args) -> int:
-    cluster = LocalCluster(args.folder.resolve(), args.port)
+    cluster = LocalCluster(args.folder.resolve(), args.port, object_store=args.object_store)
     try:
         cluster.up(node_count=args.nodes)
-    except (ClusterError, NginxUnavailable, subprocess.CalledProcessError) as err:
+    except (ClusterError, NginxUnavailable, ObjectStoreError,
+            subprocess.CalledProcessError) as err:
         detail = getattr(err, "stderr", None) or str(err)
         print(f"error: {detail.strip()}", file=sys.stderr)
         cluster.down()
@@ -59,7 +63,7 @@ def _up(args) -> int:
         # the new release up without a restart.
         published = subprocess.run(
             [sys.executable, "-m", "catalog.cli", "--home", str(cluster.home), "publish",
-             "--all"], check=False)
+             "--all"], env=dict(os.environ, **cluster.environment()), check=False)
         if published.returncode != 0:
             print("error: publishing the samples failed; the cluster runs (taza cluster down "
                   "to stop it)", file=sys.stderr)

@@ -3,6 +3,8 @@
     <folder>/home/        the catalog home every node serves (TAZA_HOME)
     <folder>/nodes/<n>/   one app node: its own cache (TAZA_CACHE_DIR), log and PID file
     <folder>/nginx/       nginx's configuration, logs, temp files and PID file
+    <folder>/objectstore/ the S3 server the published files go to, when asked for (Ceph's
+                          RADOS Gateway, catalog/cluster/objectstore.py; data on disk)
     <folder>/cluster.json what runs where (ports), for `down` and `status`
 
 Each node is `taza serve` (gunicorn, its own workers) in a process group of its own, on a loopback
@@ -24,10 +26,13 @@ from pathlib import Path
 from urllib.error import URLError
 from urllib.request import urlopen
 
+from catalog.cluster import objectstore
 from catalog.cluster.nginx import Proxy, ProxySettings
 from catalog.cluster.processes import alive, stop_process
 
 STATE_FILE = "cluster.json"
+ASSETS_BUCKET = "taza"
+ASSETS_URL = f"s3://{ASSETS_BUCKET}/catalog"
 NODE_NAMES = ("node-a", "node-b", "node-c", "node-d")
 
 
@@ -76,6 +81,7 @@ class LocalCluster:
     proxy_settings: ProxySettings = ProxySettings()
     workers: int = 2
     catalog_home: Path | None = None  # another catalog home to serve (a benchmark's)
+    object_store: bool = False  # published files in a bucket of our own S3 server
 
     @property
     def home(self) -> Path:
@@ -97,7 +103,19 @@ class LocalCluster:
         return cls(folder, state["port"],
                    [Node(n["name"], n["port"], folder / "nodes" / n["name"])
                     for n in state["nodes"]], workers=state.get("workers", 2),
-                   catalog_home=Path(home) if home else None)
+                   catalog_home=Path(home) if home else None,
+                   object_store=state.get("object_store", False))
+
+    @property
+    def object_store_folder(self) -> Path:
+        return self.folder / "objectstore"
+
+    def environment(self) -> dict[str, str]:
+        """What nodes and publishers need beyond the home: the bucket and its AWS_* keys."""
+        if not self.object_store:
+            return {}
+        store = objectstore.load(self.object_store_folder)
+        return store.environment() | {"TAZA_ASSETS_URL": ASSETS_URL}
 
     def up(self, node_count: int = 2, environment: dict[str, str] | None = None) -> None:
         """Start `node_count` app nodes and nginx; returns when all answer /healthz."""
@@ -105,6 +123,11 @@ class LocalCluster:
             raise ClusterError(f"a cluster already runs from {self.folder} "
                                "(taza cluster down first)")
         self.home.mkdir(parents=True, exist_ok=True)
+        if self.object_store:
+            # bluestore: the bucket outlives `down`, as the home its versions point into does.
+            store = objectstore.start(self.object_store_folder, objectstore="bluestore")
+            objectstore.create_bucket(store, ASSETS_BUCKET)
+            environment = self.environment() | (environment or {})
         self.nodes = [Node(name, _free_port(), self.folder / "nodes" / name)
                       for name in NODE_NAMES[:node_count]]
         self._save()
@@ -139,16 +162,25 @@ class LocalCluster:
         node.pid_file.unlink(missing_ok=True)
 
     def running(self) -> bool:
-        return any(node.running() for node in self.nodes) or self.proxy.pid() is not None
+        return (any(node.running() for node in self.nodes) or self.proxy.pid() is not None
+                or self._object_store_running())
+
+    def _object_store_running(self) -> bool:
+        try:
+            return objectstore.load(self.object_store_folder).running()
+        except FileNotFoundError:
+            return False
 
     def down(self) -> None:
         """Stop nginx, then every node; leaves the folder's data (the catalog home) in place."""
         self.proxy.stop()
         for node in self.nodes:
             self.stop_node(node)
+        objectstore.stop(self.object_store_folder)
 
     def status(self) -> dict:
         return {"url": self.url, "nginx": self.proxy.pid() is not None,
+                "object_store": self._object_store_running(),
                 "nodes": {node.name: {"url": node.url, "running": node.running()}
                           for node in self.nodes}}
 
@@ -156,6 +188,7 @@ class LocalCluster:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / STATE_FILE).write_text(json.dumps(
             {"port": self.port, "workers": self.workers, "home": str(self.home),
+             "object_store": self.object_store,
              "nodes": [{"name": n.name, "port": n.port} for n in self.nodes]}, indent=2))
 
 

@@ -7,8 +7,6 @@ layer's FeatureStore (catalog.features).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import rasterio
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
@@ -115,7 +113,7 @@ def create_blueprint(store: CatalogStore, public_url: str,
             abort(404, description=f"no published dataset {dataset_id!r}")
         record = _released(store, dataset_id, release.datasets[dataset_id], "raster")
         lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
-        path = store.assets.local_path(record, record.raster.asset)
+        path = store.assets.gdal_path(record, record.raster.asset)
         return jsonify(dataset=dataset_id, version=record.version, lon=lon, lat=lat,
                        value=_sample(path, lon, lat), unit=record.raster.bands[0].unit)
 
@@ -191,7 +189,7 @@ def _coordinate(name: str, low: float, high: float) -> float:
     return value
 
 
-def _sample(path: Path, lon: float, lat: float) -> float | None:
+def _sample(path: str, lon: float, lat: float) -> float | None:
     with rasterio.open(path) as dataset:
         row, col = dataset.index(lon, lat)
         if not (0 <= row < dataset.height and 0 <= col < dataset.width):

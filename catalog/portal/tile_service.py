@@ -50,7 +50,7 @@ class TileService:
 
     def raster(self, record: Record, style: str, tile: TileBounds) -> tiles.Answer:
         """A WebMercator PNG: the relief basemap or the values in the legend's colours."""
-        path = self.store.assets.local_path(record, record.raster.asset)
+        path = self.store.assets.gdal_path(record, record.raster.asset)
         if style == "relief":
             render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
         else:
@@ -61,7 +61,7 @@ class TileService:
 
     def raster_on_grid(self, record: Record, matrix_set: str, tile: GridTile) -> tiles.Answer:
         """A PNG of the values in the legend's colours on another tile matrix set's grid."""
-        path = self.store.assets.local_path(record, record.raster.asset)
+        path = self.store.assets.gdal_path(record, record.raster.asset)
         stops = layers.raster_stops(record)
 
         def render() -> bytes | None:

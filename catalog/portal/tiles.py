@@ -229,7 +229,7 @@ def answer_tile(cache: TileCache, key: TileKey, tile: PlacedTile,
 # --- the tiles the portal asks for -------------------------------------------------------------
 
 
-def render_basemap(dem_path: Path, tile: TileBounds) -> bytes | None:
+def render_basemap(dem_path: str | Path, tile: TileBounds) -> bytes | None:
     """The relief tile as PNG; None where the DEM has no data under the tile."""
     dem = read_tile(dem_path, tile, buffer=1)
     if dem is None or np.isnan(dem[1:-1, 1:-1]).all():
@@ -237,7 +237,7 @@ def render_basemap(dem_path: Path, tile: TileBounds) -> bytes | None:
     return encode_png(basemap_rgba(dem, tile))
 
 
-def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes | None:
+def render_coverage(path: str | Path, tile: TileBounds, stops: list) -> bytes | None:
     """The raster in its legend's colours as PNG; None where it has no data under the tile."""
     return colour_png(read_tile(path, tile), stops)
 

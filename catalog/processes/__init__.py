@@ -55,12 +55,12 @@ def layer_paths(store: CatalogStore) -> dict:
     for record in store.current_records():
         if record.kind == "raster":
             raster = record.raster
-            path = str(store.assets.local_path(record, raster.asset))
+            path = store.assets.gdal_path(record, raster.asset)
             paths["rasters"][record.id] = {
                 "path": path, "version": record.version,
                 "unit": raster.bands[0].unit if raster.bands else None}
         else:
-            path = str(store.assets.local_path(record, record.asset("geopackage")))
+            path = store.assets.gdal_path(record, record.asset("geopackage"))
         if record.role is not None:  # one live dataset per role (catalog.publish)
             paths[record.role] = path
             paths["datasets"][record.role] = record.id

@@ -19,9 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 
-from flask import Blueprint, Response, g, jsonify, request, send_file
+from flask import Blueprint, Response, g, jsonify, request
 
 from catalog import settings as catalog_settings
+from catalog.asset_responses import send_asset
 from catalog.request_bodies import (
     is_json_type,
     read_body,
@@ -413,11 +414,11 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
     @guard(READ_VERSION_FILE)
     @params()
     def version_file(dataset_id: str, version: int, filename: str):
-        path, media_type, public = releases.version_file(home, store, g.user, dataset_id,
-                                                         version, filename)
-        # conditional=True: HTTP Range and ETags, so big files resume and GDAL can read them.
-        response = send_file(path, mimetype=media_type, conditional=True, as_attachment=True,
-                             download_name=f"{dataset_id}-v{version}-{filename}")
+        record, media_type, public = releases.version_file(home, store, g.user, dataset_id,
+                                                           version, filename)
+        # HTTP Range and ETags, so big files resume and GDAL can read them.
+        response = send_asset(store.assets, record, filename, media_type, as_attachment=True,
+                              download_name=f"{dataset_id}-v{version}-{filename}")
         # A version taken down must not linger in shared caches (VERSION_CACHE_CONTROL).
         response.headers["Cache-Control"] = (catalog_settings.VERSION_CACHE_CONTROL if public
                                              else "private, no-store")

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from catalog import publish as pipeline
-from catalog.core.record import MANIFEST_FILE
+from catalog.core.record import MANIFEST_FILE, Record
 from catalog.problems import PublishError, ValidationFailed
 from catalog.sources.isolation import ReaderUnavailable
 from catalog.stewards.access import in_scope, owner, require_scope
@@ -111,8 +111,8 @@ def list_versions(home: Path, store: CatalogStore, user: User | None, dataset_id
 
 
 def version_file(home: Path, store: CatalogStore, user: User | None, dataset_id: str,
-                 version: int, filename: str) -> tuple[Path, str, bool]:
-    """The path and media type of one file of a released version, and whether it is public.
+                 version: int, filename: str) -> tuple[Record, str, bool]:
+    """The record and media type of one file of a released version, and whether it is public.
 
     The live version's files are public. Any other version is the dataset's stewards',
     reviewers' and admins': anonymous 401 and other organisations 403, whether or not it
@@ -128,7 +128,7 @@ def version_file(home: Path, store: CatalogStore, user: User | None, dataset_id:
     files = record.files()
     if filename not in files:
         raise NotFound(f"{dataset_id} version {version} has no file {filename!r}")
-    return store.assets.local_path(record, filename), files[filename], public
+    return record, files[filename], public
 
 
 def rollback(home: Path, store: CatalogStore, user: User | None, dataset_id: str,

@@ -32,8 +32,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from catalog import settings
+from catalog.core.assets import AssetUnavailable
 from catalog.core.record import RECORD_FILE, Record, read_record
-from catalog.store.assets import LocalAssets
+from catalog.store.assets import StoreAssets, assets_for
 from catalog.store.files import atomic_write, fsync_path, fsync_tree
 from catalog.store.watch import ReleaseWatch
 
@@ -66,10 +68,12 @@ class Release:
 class CatalogStore:
     """Versions and releases of the published catalog, under one home folder."""
 
-    def __init__(self, home: str | Path):
+    def __init__(self, home: str | Path, assets_url: str | None = None):
         self.home = Path(home).resolve()
-        # A version's files, for clients (URLs) and the server (paths, byte ranges).
-        self.assets = LocalAssets(self.version_dir)
+        # A version's files, for clients (URLs) and the server (paths, byte ranges): in the
+        # version folders, or in the bucket TAZA_ASSETS_URL names.
+        self.assets: StoreAssets = assets_for(assets_url or settings.assets_url(),
+                                              self.version_dir)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -189,7 +193,9 @@ class CatalogStore:
         return max(taken, default=0) + 1
 
     def commit_version(self, dataset_id: str, staging: Path) -> int:
-        """Make a staged version permanent as the next version number."""
+        """Make a staged version permanent as the next version number (its files put where
+        they are served from first: a failure there commits nothing)."""
+        self.assets.store_staged(staging)
         fsync_tree(staging)
         version = self.next_version(dataset_id)
         target = self.version_dir(dataset_id, version)
@@ -283,6 +289,7 @@ class CatalogStore:
             return 0, 0
         files = [p for p in folder.rglob("*") if p.is_file()]
         size = sum(p.stat().st_size for p in files)
+        self.assets.remove_objects(folder)  # before the folder that says where they are
         # Renamed away first: readers stop finding it at once; a crash leaves debris only.
         doomed = folder.with_name(f"{PURGING_PREFIX}{version}-{uuid.uuid4().hex}")
         os.rename(folder, doomed)
@@ -298,7 +305,7 @@ class CatalogStore:
         for pattern in (f"datasets/*/{STAGING_PREFIX}*", f"releases/{STAGING_PREFIX}*",
                         f"datasets/*/{PURGING_PREFIX}*"):
             for folder in self.home.glob(pattern):
-                shutil.rmtree(folder, ignore_errors=True)
+                self._remove_debris_folder(folder)
         for temporary in self.home.glob(".current.json.*"):
             temporary.unlink(missing_ok=True)
         for number in self._orphan_releases(current):
@@ -310,7 +317,14 @@ class CatalogStore:
             # and its release leaves one. Anything else is left alone, whatever it is.
             if folder.name.isdigit() and int(folder.name) > max(referenced.get(dataset_id,
                                                                                {0})):
-                shutil.rmtree(folder, ignore_errors=True)
+                self._remove_debris_folder(folder)
+
+    def _remove_debris_folder(self, folder: Path) -> None:
+        """A folder that never went live, and its uploads where they are elsewhere (kept,
+        invisible, if the object store does not answer now)."""
+        with contextlib.suppress(AssetUnavailable):
+            self.assets.remove_objects(folder)
+        shutil.rmtree(folder, ignore_errors=True)
 
     def _orphan_releases(self, current: Release | None) -> list[int]:
         """Releases made on top of the current one that never became current."""

@@ -26,6 +26,7 @@ from pyproj.exceptions import ProjError
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
 
+from catalog.core.assets import VSIS3
 from catalog.core.parse import CrsError, CrsRules, parse_crs
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -35,6 +36,15 @@ _CRS_SYNTAX = ("{param}: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84 o
                "http://www.opengis.net/def/crs/EPSG/0/{{code}}")
 BBOX_CRS_RULES = CrsRules(integers=True, messages={"type": _CRS_SYNTAX, "syntax": _CRS_SYNTAX})
 EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take the next pixel
+
+
+def whole_file(path: str) -> bytes:
+    """The COG's bytes as published, from disk or, for a /vsis3/ path, from the bucket."""
+    if path.startswith(VSIS3):
+        from catalog.store.s3_assets import read_vsis3  # boto3 only where a bucket is used
+
+        return read_vsis3(path)
+    return read_data(path)
 
 
 class CogProvider(RasterioProvider):
@@ -74,7 +84,7 @@ class CogProvider(RasterioProvider):
         subsets = subsets or {}
         bands = [int(b) for b in properties] if properties else None
         if not bands and not subsets and not bbox and format_ != "json":
-            return read_data(self.data)
+            return whole_file(self.data)
         with rasterio.open(self.data) as dataset:
             window = self._window(dataset, subsets, bbox or [], bbox_crs)
             _check_bands(bands, dataset.count)
