@@ -35,7 +35,10 @@ from tests.feature_reference import (
     SCHEMA,
     SORT_KEYS,
     N,
+    betweens,
+    comparisons,
     evaluate,
+    in_lists,
     ref_ids,
     sort_reference,
     to_text,
@@ -310,3 +313,74 @@ def test_unreadable_stored_feature_text_is_ignored(gpkg, tmp_path):
     assert not store.layer.has_feature_text
     page = store.page_json(ItemsQuery(limit=3))
     assert page.source == "GeoPackage rows" and len(page.features) == 3
+
+
+# --- plain attribute filters of large layers, from columns in memory (catalog/gpkg/columns.py) --
+
+# AND/OR over comparisons, IN and BETWEEN of number and text columns: what the columns answer.
+ATTRIBUTE_LEAVES = st.one_of(
+    comparisons().filter(lambda leaf: leaf[1] in ("pop", "area", "name", "region", "code")),
+    in_lists().filter(lambda leaf: leaf[1] != "founded"),
+    betweens().filter(lambda leaf: leaf[1] in ("pop", "area")),
+)
+ATTRIBUTE_FILTERS = st.recursive(
+    ATTRIBUTE_LEAVES, lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids),
+    max_leaves=4)
+IN_MEMORY_SORTS = st.lists(st.tuples(st.sampled_from(["pop", "area", "name", "region"]),
+                                     st.sampled_from("+-")), max_size=1)
+
+
+@pytest.fixture(scope="module")
+def in_memory(indexed: GeoPackageFeatureStore,
+              tmp_path_factory: pytest.TempPathFactory) -> GeoPackageFeatureStore:
+    """A copy of the indexed layer (with its stored feature text) treated as a large layer:
+    its plain attribute filters are answered from its columns in memory."""
+    path = tmp_path_factory.mktemp("in-memory") / "places.gpkg"
+    shutil.copyfile(indexed.path, path)
+    write_feature_text(path, "places", None)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
+    store.layer.in_memory_min_rows = 0
+    return store
+
+
+def _sql_statements(store: GeoPackageFeatureStore, work) -> list[str]:
+    statements: list[str] = []
+    store.layer.conn.set_trace_callback(statements.append)
+    try:
+        work()
+    finally:
+        store.layer.conn.set_trace_callback(None)
+    return statements
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(tree=st.one_of(ATTRIBUTE_FILTERS, FILTERS), keys=IN_MEMORY_SORTS,
+       offset=st.integers(0, N), limit=st.integers(0, 60))
+def test_filters_from_memory_equal_sql_and_the_reference(in_memory, indexed, tree, keys,
+                                                         offset, limit) -> None:
+    """Any filter (answered from memory or, when the columns cannot, by SQL) gives the
+    reference's matches, and the same counts and pages as SQL on the same rows."""
+    text = to_text(tree)
+    assert everything(in_memory, filter=parse_text(text)) == \
+        ref_ids(lambda f: evaluate(tree, f) is True), text
+    query = ItemsQuery(filter=parse_text(text), offset=offset, limit=limit, skip_geometry=True,
+                       sortby=[(name, order == "-") for name, order in keys])
+    assert in_memory.page(query) == indexed.page(query), text
+    assert in_memory.count(query) == indexed.count(query), text
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(tree=ATTRIBUTE_FILTERS, keys=IN_MEMORY_SORTS, offset=st.integers(0, 40))
+def test_plain_attribute_filters_of_large_layers_run_no_sql_scan(in_memory, indexed, tree, keys,
+                                                                offset) -> None:
+    """numberMatched and the page's keys come from the columns: the only statement is one
+    primary-key lookup of the page's rows (SQLite's trace), and the whole features equal SQL's."""
+    query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=25,
+                       sortby=[(name, order == "-") for name, order in keys])
+    in_memory.count(query)  # the columns the filter names are read once, then kept
+    pages = []
+    statements = _sql_statements(in_memory, lambda: pages.append(in_memory.page_json(query)))
+    assert not any("COUNT(" in sql or "ORDER BY" in sql for sql in statements), statements
+    assert len(statements) <= 1 and all(" IN (" in sql for sql in statements), statements
+    assert pages[0].source == "stored feature text"
+    assert _json(pages[0]) == json.loads(json.dumps(indexed.page(query).features))

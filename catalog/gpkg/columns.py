@@ -1,0 +1,261 @@
+"""A published layer's attribute columns in memory (numpy), read once per file version: counts,
+filters and sorted pages of plain attribute queries without scanning SQLite.
+
+Why: SQLite here has no STAT4 and no counted B-trees, so numberMatched of a filter such as
+`land_use = 'pasture' AND area_m2 > 12345` with a new threshold per request scans the index of
+all attributes every time (1M parcels: about 0.5 s, half of tipg's rate on PostGIS). A published
+version never changes, so its columns can be read once into arrays (about 13 bytes a row per
+number column, 4 per text column) and a filter becomes a few vectorised comparisons
+(1M rows: a few milliseconds), the page a selection of keys.
+
+What it answers (anything else goes to SQL, whose answers these equal: tests compare both):
+
+- filters made of AND and OR over comparisons (=, <>, <, <=, >, >=), [NOT] BETWEEN and
+  [NOT] IN of one number column against number literals, and the same of one text column with
+  few distinct values against text literals (ranks in code-point order). Without a NOT over
+  them, SQL's three-valued logic keeps a row exactly when the condition is TRUE, and a NULL
+  makes every comparison not TRUE: a NULL compares False here as it does there; NOT IN and
+  NOT BETWEEN are TRUE only where the property is not NULL, as in SQL;
+- sortby on one number or text column: NULLs first ascending, last descending, ties by the
+  primary key, as in SQL (text in code-point order, which is SQLite's BINARY collation on
+  UTF-8).
+
+Columns whose stored values do not all have the declared type (SQLite is dynamically typed)
+are left to SQL.
+"""
+
+from __future__ import annotations
+
+import bisect
+import sqlite3
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from pygeofilter import ast
+
+from catalog.core.cql2 import NUMERIC_KINDS, Cql2Error, coerce_value
+from catalog.core.sql import quote_ident
+
+# Layers smaller than this are answered by SQL quickly enough; larger ones justify the memory.
+MIN_ROWS = 50_000
+MAX_CATEGORIES = 4096  # text columns with more distinct values are sortable, not filterable
+CACHED_LAYERS = 4  # per process
+BATCH = 50_000
+
+_CACHE: OrderedDict[tuple, Columns] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+_LOADING: dict[tuple, threading.Lock] = {}
+
+_OPS = {ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
+        ast.GreaterThan: ">", ast.GreaterEqual: ">="}
+
+
+class Unsupported(Exception):
+    """The query needs SQL (internal: never leaves this module's callers)."""
+
+
+@dataclass
+class Column:
+    kind: str
+    rank: np.ndarray  # dense rank of each row's value in sort order, NULL = 0 (int32)
+    values: np.ndarray | None = None  # numbers as float64 (NULL: nan)
+    categories: dict[str, int] | None = None  # text -> rank in rank order, for text filters
+
+
+class Columns:
+    """The attribute columns of one table, rows in primary-key order, each column read from
+    SQLite the first time a query names it."""
+
+    def __init__(self, conn: sqlite3.Connection, table: str, pk: str, kinds: dict[str, str],
+                 source_index: str | None):
+        self._conn, self._table, self._kinds = conn, table, kinds
+        # Through the index of all attributes when there is one: the rows without their
+        # geometries, several times less to read. Its order is fixed, so every column read
+        # through it lines up with the keys read through it.
+        self._from = f"{quote_ident(table)}" + (
+            f" INDEXED BY {quote_ident(source_index)}" if source_index else " NOT INDEXED")
+        keys = self._read(pk, np.int64)
+        self._order = np.argsort(keys, kind="stable")
+        self.pks = keys[self._order]
+        self._columns: dict[str, Column | None] = {}
+        self._lock = threading.Lock()
+
+    def column(self, name: str) -> Column | None:
+        """The column (None when SQL must answer for it)."""
+        if name not in self._columns:
+            with self._lock:
+                if name not in self._columns:
+                    kind = self._kinds.get(name)
+                    usable = kind in NUMERIC_KINDS or kind == "string"
+                    self._columns[name] = None if not usable else \
+                        _column(kind, self._read(name, object)[self._order])
+        return self._columns[name]
+
+    def _read(self, name: str, dtype: Any) -> np.ndarray:
+        cursor = self._conn.execute(f"SELECT {quote_ident(name)} FROM {self._from}")  # noqa: S608 - identifiers from metadata
+        values = [row[0] for rows in iter(lambda: cursor.fetchmany(BATCH), []) for row in rows]
+        if dtype is object:
+            array = np.empty(len(values), dtype=object)
+            array[:] = values
+            return array
+        return np.array(values, dtype=dtype)
+
+    # filters --------------------------------------------------------------------------------
+
+    def matches(self, tree: Any, param: str = "filter") -> np.ndarray:
+        """Row positions (ascending) where the filter is TRUE; Unsupported otherwise."""
+        return np.flatnonzero(self._mask(tree, param))
+
+    def _mask(self, node: Any, param: str) -> np.ndarray:
+        if isinstance(node, ast.And | ast.Or):
+            lhs, rhs = self._mask(node.lhs, param), self._mask(node.rhs, param)
+            return lhs & rhs if isinstance(node, ast.And) else lhs | rhs
+        if type(node) in _OPS:
+            return self._compare(node.lhs, _OPS[type(node)], node.rhs, param)
+        if isinstance(node, ast.Between):
+            mask = self._compare(node.lhs, ">=", node.low, param) & \
+                self._compare(node.lhs, "<=", node.high, param)
+            return self._negate(mask, node.lhs) if node.not_ else mask
+        if isinstance(node, ast.In):
+            mask = np.zeros(len(self.pks), dtype=bool)
+            for option in node.sub_nodes:
+                mask |= self._compare(node.lhs, "=", option, param)
+            return self._negate(mask, node.lhs) if node.not_ else mask
+        raise Unsupported(type(node).__name__)
+
+    def _negate(self, mask: np.ndarray, attribute: ast.Attribute) -> np.ndarray:
+        """NOT of a predicate of one property with literals: TRUE where the property is not
+        NULL and the predicate is not TRUE (NULL NOT IN (...) is NULL, not TRUE)."""
+        return ~mask & (self.column(attribute.name).rank > 0)
+
+    def _compare(self, lhs: Any, op: str, rhs: Any, param: str) -> np.ndarray:
+        if not isinstance(lhs, ast.Attribute):  # literal op property: turn it round
+            lhs, rhs, op = rhs, lhs, {"<": ">", ">": "<", "<=": ">=", ">=": "<="}.get(op, op)
+        if not isinstance(lhs, ast.Attribute) or isinstance(rhs, ast.Node | list | tuple):
+            raise Unsupported("comparison of two properties or expressions")
+        column = self.column(lhs.name)
+        if column is None or isinstance(rhs, bool) or rhs is None:
+            raise Unsupported(lhs.name)
+        try:
+            value = coerce_value(column.kind, rhs, name=lhs.name, param=param)
+        except Cql2Error:
+            raise Unsupported("a value SQL reports") from None  # the same message, from SQL
+        if column.values is not None:
+            return _number_mask(column.values, op, value)
+        if column.categories is None:
+            raise Unsupported(lhs.name)
+        return _text_mask(column, op, value)
+
+    # pages ----------------------------------------------------------------------------------
+
+    def page(self, positions: np.ndarray, sortby: Sequence[tuple[str, bool]], offset: int,
+             limit: int) -> list[int]:
+        """Primary keys of the page of `positions` (ascending row positions) in query order."""
+        if not sortby:
+            return self.pks[positions[offset:offset + limit]].tolist()
+        column = self.column(sortby[0][0]) if len(sortby) == 1 else None
+        if column is None or column.rank is None:
+            raise Unsupported("sortby")
+        descending = sortby[0][1]
+        rank = column.rank[positions].astype(np.int64)
+        if descending:
+            rank = rank.max(initial=0) - rank
+        # Position in pk order breaks ties: one int64 key, sorted only as far as the page.
+        key = rank * len(positions) + np.arange(len(positions), dtype=np.int64)
+        wanted = min(offset + limit, len(key))
+        if wanted <= 0 or offset >= len(key):
+            return []
+        first = np.argpartition(key, wanted - 1)[:wanted] if wanted < len(key) else \
+            np.arange(len(key))
+        ordered = first[np.argsort(key[first], kind="stable")][offset:]
+        return self.pks[positions[ordered]].tolist()
+
+
+def _number_mask(values: np.ndarray, op: str, value: float) -> np.ndarray:
+    with np.errstate(invalid="ignore"):
+        if op == "=":
+            return values == value
+        if op == "<>":
+            return (values != value) & ~np.isnan(values)
+        if op == "<":
+            return values < value
+        if op == "<=":
+            return values <= value
+        if op == ">":
+            return values > value
+        return values >= value
+
+
+def _text_mask(column: Column, op: str, value: str) -> np.ndarray:
+    """Text against a literal through the ranks (code-point order, NULL = 0)."""
+    rank, ordered = column.rank, column.categories
+    if op in ("=", "<>"):
+        code = ordered.get(value, -1)
+        return rank == code if op == "=" else (rank != code) & (rank > 0)
+    names = list(ordered)  # in rank order
+    below = bisect.bisect_left(names, value)  # categories < value
+    through = bisect.bisect_right(names, value)  # categories <= value
+    if op == "<":
+        return (rank > 0) & (rank <= below)
+    if op == "<=":
+        return (rank > 0) & (rank <= through)
+    if op == ">":
+        return rank > through
+    return rank > below
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def columns_of(conn: sqlite3.Connection, key: tuple, table: str, pk: str,
+               kinds: dict[str, str], source_index: str | None) -> Columns:
+    """The Columns of `table` for `key` (path, file version, table), one per process."""
+    with _CACHE_LOCK:
+        found = _CACHE.get(key)
+        if found is not None:
+            _CACHE.move_to_end(key)
+            return found
+        loading = _LOADING.setdefault(key, threading.Lock())
+    with loading:  # one thread reads the keys, the others wait for it
+        with _CACHE_LOCK:
+            if key in _CACHE:
+                return _CACHE[key]
+        loaded = Columns(conn, table, pk, kinds, source_index)
+        with _CACHE_LOCK:
+            _CACHE[key] = loaded
+            _LOADING.pop(key, None)
+            while len(_CACHE) > CACHED_LAYERS:
+                _CACHE.popitem(last=False)
+    return loaded
+
+
+def _column(kind: str, raw: np.ndarray) -> Column | None:
+    present = np.array([v is not None for v in raw], dtype=bool)
+    if kind in NUMERIC_KINDS:
+        if not all(type(v) in (int, float) and abs(v) < 2**53 for v in raw[present]):
+            return None  # text in a number column, or integers a float cannot hold exactly
+        values = np.full(len(raw), np.nan)
+        values[present] = raw[present].astype(np.float64)
+        _, inverse = np.unique(values[present], return_inverse=True)
+        rank = np.zeros(len(raw), dtype=np.int32)
+        rank[present] = inverse + 1
+        return Column(kind, rank, values=values)
+    if not all(type(v) is str for v in raw[present]):
+        return None
+    codes: dict[str, int] = {}
+    first = np.fromiter((codes.setdefault(v, len(codes)) for v in raw[present]),
+                        dtype=np.int64, count=int(present.sum()))
+    if len(codes) > MAX_CATEGORIES:
+        return None  # sorting and filtering it is left to SQL and its index
+    # Ranks in code-point order (SQLite's BINARY collation of UTF-8 text), NULL first.
+    ordered = sorted(codes)
+    remap = np.empty(len(codes), dtype=np.int32)
+    for rank, value in enumerate(ordered, start=1):
+        remap[codes[value]] = rank
+    rank = np.zeros(len(raw), dtype=np.int32)
+    rank[present] = remap[first] if len(first) else 0
+    return Column(kind, rank, categories={v: r for r, v in enumerate(ordered, start=1)})
