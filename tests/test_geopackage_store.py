@@ -28,6 +28,7 @@ from catalog.gpkg import (
     read_header,
     write_feature_text,
 )
+from catalog.gpkg import columns as in_memory_columns
 from tests.feature_reference import (
     BY_FID,
     EXTENT,
@@ -384,3 +385,28 @@ def test_plain_attribute_filters_of_large_layers_run_no_sql_scan(in_memory, inde
     assert len(statements) <= 1 and all(" IN (" in sql for sql in statements), statements
     assert pages[0].source == "stored feature text"
     assert _json(pages[0]) == json.loads(json.dumps(indexed.page(query).features))
+
+
+NUMBER_FILTERS = st.recursive(
+    ATTRIBUTE_LEAVES.filter(lambda leaf: leaf[1] in ("pop", "area")),
+    lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids), max_leaves=3)
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(tree=NUMBER_FILTERS, key=st.sampled_from(["code", "name", "region"]),
+       descending=st.booleans(), offset=st.integers(0, 40))
+def test_sorting_by_text_of_many_values_follows_sqlite_order(indexed, tmp_path_factory, tree,
+                                                             key, descending, offset) -> None:
+    """Text columns with more distinct values than MAX_CATEGORIES are ranked in SQLite's own
+    ORDER BY (read once) and sort pages as SQL does."""
+    path = tmp_path_factory.mktemp("many-values") / "places.gpkg"
+    shutil.copyfile(indexed.path, path)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
+    store.layer.in_memory_min_rows = 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)
+        query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=30,
+                           skip_geometry=True, sortby=[(key, descending)])
+        statements = _sql_statements(store, lambda: store.page(query))
+        assert store.page(query) == indexed.page(query)
+    assert any(f'ORDER BY "{key}", "fid"' in sql for sql in statements), statements

@@ -61,7 +61,8 @@ class Unsupported(Exception):
 @dataclass
 class Column:
     kind: str
-    rank: np.ndarray  # dense rank of each row's value in sort order, NULL = 0 (int32)
+    rank: np.ndarray | None  # dense rank of each row's value in sort order, NULL = 0 (int32);
+    # None for text of many distinct values until a sort asks for it (then in SQLite's order)
     values: np.ndarray | None = None  # numbers as float64 (NULL: nan)
     categories: dict[str, int] | None = None  # text -> rank in rank order, for text filters
 
@@ -76,6 +77,7 @@ class Columns:
         # Through the index of all attributes when there is one: the rows without their
         # geometries, several times less to read. Its order is fixed, so every column read
         # through it lines up with the keys read through it.
+        self._table, self._pk = quote_ident(table), quote_ident(pk)
         self._from = f"{quote_ident(table)}" + (
             f" INDEXED BY {quote_ident(source_index)}" if source_index else " NOT INDEXED")
         keys = self._read(pk, np.int64)
@@ -94,6 +96,22 @@ class Columns:
                     self._columns[name] = None if not usable else \
                         _column(kind, self._read(name, object)[self._order])
         return self._columns[name]
+
+    def _rank_in_sql_order(self, name: str) -> np.ndarray:
+        """Dense ranks of a text column in SQLite's own ORDER BY (through its index)."""
+        column = quote_ident(name)
+        cursor = self._conn.execute(f"SELECT {self._pk}, {column} FROM {self._table} "  # noqa: S608 - identifiers from metadata
+                                    f"ORDER BY {column}, {self._pk}")
+        keys, ranks, rank, previous = [], [], 0, None
+        for rows in iter(lambda: cursor.fetchmany(BATCH), []):
+            for key, value in rows:
+                if value is not None and (rank == 0 or value != previous):
+                    rank, previous = rank + 1, value
+                keys.append(key)
+                ranks.append(0 if value is None else rank)
+        result = np.zeros(len(self.pks), dtype=np.int32)
+        result[np.searchsorted(self.pks, np.array(keys, dtype=np.int64))] = ranks
+        return result
 
     def _read(self, name: str, dtype: Any) -> np.ndarray:
         cursor = self._conn.execute(f"SELECT {quote_ident(name)} FROM {self._from}")  # noqa: S608 - identifiers from metadata
@@ -158,8 +176,12 @@ class Columns:
         if not sortby:
             return self.pks[positions[offset:offset + limit]].tolist()
         column = self.column(sortby[0][0]) if len(sortby) == 1 else None
-        if column is None or column.rank is None:
+        if column is None:
             raise Unsupported("sortby")
+        if column.rank is None:
+            with self._lock:
+                if column.rank is None:
+                    column.rank = self._rank_in_sql_order(sortby[0][0])
         descending = sortby[0][1]
         rank = column.rank[positions].astype(np.int64)
         if descending:
@@ -250,7 +272,7 @@ def _column(kind: str, raw: np.ndarray) -> Column | None:
     first = np.fromiter((codes.setdefault(v, len(codes)) for v in raw[present]),
                         dtype=np.int64, count=int(present.sum()))
     if len(codes) > MAX_CATEGORIES:
-        return None  # sorting and filtering it is left to SQL and its index
+        return Column(kind, None)  # filters go to SQL; a sort reads SQLite's order of it
     # Ranks in code-point order (SQLite's BINARY collation of UTF-8 text), NULL first.
     ordered = sorted(codes)
     remap = np.empty(len(codes), dtype=np.int32)
