@@ -35,10 +35,21 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import shapely
 from pygeofilter import ast
+from shapely.geometry.base import BaseGeometry
 
-from catalog.core.cql2 import NUMERIC_KINDS, Cql2Error, coerce_value
+from catalog.core.cql2 import (
+    NUMERIC_KINDS,
+    Cql2Error,
+    box_geometry,
+    coerce_value,
+    geometry_literal,
+)
 from catalog.core.sql import quote_ident
+from catalog.gpkg.blob import decode_many
+from catalog.gpkg.connection import FileVersion, connection
+from catalog.gpkg.tables import TableSchema, is_rectangle
 
 # Layers smaller than this are answered by SQL quickly enough; larger ones justify the memory.
 MIN_ROWS = 50_000
@@ -71,9 +82,11 @@ class Columns:
     """The attribute columns of one table, rows in primary-key order, each column read from
     SQLite the first time a query names it."""
 
-    def __init__(self, conn: sqlite3.Connection, table: str, pk: str, kinds: dict[str, str],
+    def __init__(self, path: str, version: FileVersion, schema: TableSchema,
                  source_index: str | None):
-        self._conn, self._table, self._kinds = conn, table, kinds
+        table, pk = schema.table, schema.pk
+        self._path, self._version = path, version
+        self._schema, self._kinds = schema, schema.kinds
         # Through the index of all attributes when there is one: the rows without their
         # geometries, several times less to read. Its order is fixed, so every column read
         # through it lines up with the keys read through it.
@@ -84,6 +97,7 @@ class Columns:
         self._order = np.argsort(keys, kind="stable")
         self.pks = keys[self._order]
         self._columns: dict[str, Column | None] = {}
+        self._envelopes: tuple[np.ndarray, ...] | None = None
         self._lock = threading.Lock()
 
     def column(self, name: str) -> Column | None:
@@ -96,6 +110,33 @@ class Columns:
                     self._columns[name] = None if not usable else \
                         _column(kind, self._read(name, object)[self._order])
         return self._columns[name]
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The calling thread's connection (sqlite3 connections stay in their thread)."""
+        return connection(self._path, self._version)
+
+    def envelopes(self) -> tuple[np.ndarray, ...]:
+        """Each row's R-tree box (minx, miny, maxx, maxy as float64; nan where the row has no
+        entry: a NULL or empty geometry), read once."""
+        if self._envelopes is None:
+            with self._lock:
+                if self._envelopes is None:
+                    self._envelopes = self._read_envelopes()
+        return self._envelopes
+
+    def _read_envelopes(self) -> tuple[np.ndarray, ...]:
+        rtree = quote_ident(self._schema.rtree)
+        cursor = self._conn.execute(f"SELECT id, minx, miny, maxx, maxy FROM {rtree}")  # noqa: S608 - identifiers from metadata
+        rows = np.array([row for rows in iter(lambda: cursor.fetchmany(BATCH), []) for row in rows],
+                        dtype=np.float64).reshape(-1, 5)
+        positions = np.searchsorted(self.pks, rows[:, 0].astype(np.int64))
+        result = []
+        for number in range(1, 5):
+            values = np.full(len(self.pks), np.nan)
+            values[positions] = rows[:, number]
+            result.append(values)
+        return tuple(result)
 
     def _rank_in_sql_order(self, name: str) -> np.ndarray:
         """Dense ranks of a text column in SQLite's own ORDER BY (through its index)."""
@@ -124,9 +165,9 @@ class Columns:
 
     # filters --------------------------------------------------------------------------------
 
-    def matches(self, tree: Any, param: str = "filter") -> np.ndarray:
-        """Row positions (ascending) where the filter is TRUE; Unsupported otherwise."""
-        return np.flatnonzero(self._mask(tree, param))
+    def mask(self, tree: Any, param: str = "filter") -> np.ndarray:
+        """Whether the filter is TRUE for each row; Unsupported when SQL must answer."""
+        return self._mask(tree, param)
 
     def _mask(self, node: Any, param: str) -> np.ndarray:
         if isinstance(node, ast.And | ast.Or):
@@ -143,7 +184,66 @@ class Columns:
             for option in node.sub_nodes:
                 mask |= self._compare(node.lhs, "=", option, param)
             return self._negate(mask, node.lhs) if node.not_ else mask
+        if isinstance(node, ast.GeometryIntersects | ast.BBox):
+            return self.intersecting(self._spatial_literal(node, param))
         raise Unsupported(type(node).__name__)
+
+    def _spatial_literal(self, node: Any, param: str) -> BaseGeometry:
+        """The literal of `geometry INTERSECTS literal` or `BBOX(geometry, ...)`."""
+        try:
+            if isinstance(node, ast.BBox):
+                if node.crs or not self._names_geometry(node.lhs):
+                    raise Unsupported("BBOX")
+                return box_geometry(node.minx, node.miny, node.maxx, node.maxy)
+            sides = [node.lhs, node.rhs]
+            literals = [side for side in sides if not self._names_geometry(side)]
+            if len(literals) != 1:
+                raise Unsupported("S_INTERSECTS")
+            return geometry_literal(literals[0], param)
+        except Cql2Error:
+            raise Unsupported("a literal SQL reports") from None
+
+    def _names_geometry(self, node: Any) -> bool:
+        return isinstance(node, ast.Attribute) and self._schema.is_geometry(node.name)
+
+    def intersecting(self, geometry: BaseGeometry) -> np.ndarray:
+        """Rows whose geometry intersects `geometry`: R-tree boxes compared in numpy; a box
+        inside the literal (which is then certain to meet the feature) needs no exact test;
+        the others are decoded and tested with GEOS in one vectorised call."""
+        if self._schema.rtree is None or geometry.is_empty:
+            raise Unsupported("no R-tree, or an empty literal")
+        minx, miny, maxx, maxy = self.envelopes()
+        left, bottom, right, top = geometry.bounds
+        with np.errstate(invalid="ignore"):
+            candidates = np.flatnonzero((maxx >= left) & (minx <= right) &
+                                        (maxy >= bottom) & (miny <= top))
+        x0, y0, x1, y1 = minx[candidates], miny[candidates], maxx[candidates], maxy[candidates]
+        if is_rectangle(geometry):
+            certain = (x0 >= left) & (y0 >= bottom) & (x1 <= right) & (y1 <= top)
+        else:
+            shapely.prepare(geometry)
+            certain = (x0 < x1) & (y0 < y1)  # boxes with an area; points and lines go exact
+            certain[certain] = shapely.contains(geometry, shapely.box(
+                x0[certain], y0[certain], x1[certain], y1[certain]))
+        mask = np.zeros(len(self.pks), dtype=bool)
+        mask[candidates[certain]] = True
+        undecided = candidates[~certain]
+        if len(undecided):
+            shapely.prepare(geometry)
+            mask[undecided] = shapely.intersects(geometry, self._geometries(undecided))
+        return mask
+
+    def _geometries(self, positions: np.ndarray) -> np.ndarray:
+        """Decoded geometries of rows (None where unreadable, as the SQL function skips)."""
+        geom = quote_ident(self._schema.geom)
+        found: dict[int, bytes | None] = {}
+        keys = self.pks[positions].tolist()
+        for start in range(0, len(keys), BATCH // 5):
+            chunk = keys[start:start + BATCH // 5]
+            found.update(self._conn.execute(
+                f"SELECT {self._pk}, {geom} FROM {self._table} "  # noqa: S608 - identifiers from metadata
+                f"WHERE {self._pk} IN ({', '.join('?' * len(chunk))})", chunk).fetchall())
+        return decode_many([found.get(key) for key in keys], strict=False)
 
     def _negate(self, mask: np.ndarray, attribute: ast.Attribute) -> np.ndarray:
         """NOT of a predicate of one property with literals: TRUE where the property is not
@@ -233,9 +333,12 @@ def _text_mask(column: Column, op: str, value: str) -> np.ndarray:
 # --- reading ---------------------------------------------------------------------------------
 
 
-def columns_of(conn: sqlite3.Connection, key: tuple, table: str, pk: str,
-               kinds: dict[str, str], source_index: str | None) -> Columns:
-    """The Columns of `table` for `key` (path, file version, table), one per process."""
+def columns_of(path: str, version: FileVersion, schema: TableSchema,
+               source_index: str | None) -> Columns:
+    """The Columns of the table of `schema` in the file `path` as of `version`, one per
+    process (shared by its threads)."""
+    # Layers of one file may expose different columns: each gets its own.
+    key = (path, version, schema.table, schema.geom, tuple(schema.kinds.items()))
     with _CACHE_LOCK:
         found = _CACHE.get(key)
         if found is not None:
@@ -246,7 +349,7 @@ def columns_of(conn: sqlite3.Connection, key: tuple, table: str, pk: str,
         with _CACHE_LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        loaded = Columns(conn, table, pk, kinds, source_index)
+        loaded = Columns(path, version, schema, source_index)
         with _CACHE_LOCK:
             _CACHE[key] = loaded
             _LOADING.pop(key, None)

@@ -38,6 +38,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from catalog.core.cql2 import (
     LOWER_SQL,
     TEMPORAL_KINDS,
@@ -233,17 +235,24 @@ class Layer:
 
     def _select_in_memory(self, query: FeatureQuery, offset: int,
                           limit: int) -> FeaturePage | None:
-        """A plain attribute filter (and sortby) of a large layer, answered from its columns
-        in memory (catalog/gpkg/columns.py); None when SQL must answer."""
-        if query.filter is None or isinstance(query.filter, str) or \
+        """A bbox and/or plain attribute and intersects filter (and one sort key) of a large
+        layer, answered from its columns and R-tree boxes held in memory
+        (catalog/gpkg/columns.py); None when SQL must answer."""
+        if (query.filter is None and not query.bbox) or isinstance(query.filter, str) or \
                 self.meta.total < self.in_memory_min_rows or \
-                query.bbox or query.datetime is not None or query.equals or query.q is not None:
+                query.datetime is not None or query.equals or query.q is not None:
             return None
-        held = in_memory.columns_of(self.conn, (self.path, self.version, self.table),
-                                  self.table, self.schema.pk, self.schema.kinds,
-                                  self.meta.covering_index)
+        box = self._plain_bbox(query.bbox)
+        if query.bbox and box is None:
+            return None
+        held = in_memory.columns_of(self.path, self.version, self.schema,
+                                    self.meta.covering_index)
         try:
-            positions = held.matches(query.filter)
+            mask = held.intersecting(box_geometry(*box)) if box else None
+            if query.filter is not None:
+                found = held.mask(query.filter)
+                mask = found if mask is None else mask & found
+            positions = np.flatnonzero(mask)
             keys = [] if query.hits else held.page(positions, list(query.sortby), offset, limit)
         except in_memory.Unsupported:
             return None
@@ -252,6 +261,17 @@ class Layer:
             not query.skip_geometry
         return FeaturePage(len(positions), ["feature"] if text else out,
                            self._rows_by_key(out, text, keys), text)
+
+    def _plain_bbox(self, bbox: BBox | Sequence[float] | None) -> tuple | None:
+        """The bounds of a valid 2D bbox not crossing the antimeridian (else None); the same
+        errors as the SQL path for a bad one."""
+        if bbox is None or (not isinstance(bbox, BBox) and not bbox):
+            return None
+        self._bbox_sql(bbox)  # raises what SQL would
+        if not isinstance(bbox, BBox):
+            bbox = parse_bbox(list(bbox), "bbox", replace(BBOX_RULES,
+                                                          antimeridian=self.geographic))
+        return bbox.bounds if bbox.minx <= bbox.maxx else None
 
     def _rows_by_key(self, columns: list[str], text: bool, keys: list[int]) -> list[tuple]:
         """The rows whose primary keys are `keys`, in that order."""
