@@ -47,8 +47,12 @@ golden: $(BIN)/.installed $(VENDOR)
 data: $(BIN)/.installed
 	$(BIN)/python datasets/derive.py
 
+# Issue 14's comparisons (features vs tipg/pygeoapi on PostGIS, STAC vs stac-fastapi-pgstac):
+# installs wrk, PostgreSQL + PostGIS and the peers' venvs under bench/.work on first use.
+# Smaller runs: make bench BENCH_ARGS="--count 200000 --items 100000 --duration 10".
+BENCH_ARGS ?=
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench all $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
