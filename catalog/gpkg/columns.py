@@ -78,6 +78,39 @@ class Column:
     categories: dict[str, int] | None = None  # text -> rank in rank order, for text filters
 
 
+class Envelopes:
+    """Each row's R-tree box (float64; nan where the row has no entry: a NULL or empty
+    geometry), and the rows of narrow boxes sorted by minx, so a query box looks only at the
+    rows whose minx lies between its left edge less the widest narrow box and its right edge
+    (1M rows: about 1 ms instead of 30 ms for a full comparison); the few wide boxes are
+    compared in full."""
+
+    def __init__(self, minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray):
+        self.minx, self.miny, self.maxx, self.maxy = minx, miny, maxx, maxy
+        width = maxx - minx
+        present = ~np.isnan(width)
+        limit = float(np.percentile(width[present], 99)) if present.any() else 0.0
+        # Rounding of minx + width may exceed maxx by a few units in the last place.
+        largest = float(np.nanmax(np.abs(np.concatenate([minx, maxx])))) if present.any() \
+            else 0.0
+        self.reach = limit + 8 * float(np.spacing(largest))
+        with np.errstate(invalid="ignore"):
+            narrow = present & (width <= limit)
+        self.wide = np.flatnonzero(present & ~narrow)
+        positions = np.flatnonzero(narrow)
+        self.by_minx = positions[np.argsort(minx[positions], kind="stable")]
+        self.sorted_minx = minx[self.by_minx]
+
+    def overlapping(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
+        """Positions (ascending) of the rows whose box meets the query box."""
+        start = np.searchsorted(self.sorted_minx, left - self.reach, side="left")
+        stop = np.searchsorted(self.sorted_minx, right, side="right")
+        near = np.concatenate([self.by_minx[start:stop], self.wide])
+        keep = (self.maxx[near] >= left) & (self.minx[near] <= right) & \
+            (self.maxy[near] >= bottom) & (self.miny[near] <= top)
+        return np.sort(near[keep])
+
+
 class Columns:
     """The attribute columns of one table, rows in primary-key order, each column read from
     SQLite the first time a query names it."""
@@ -97,7 +130,7 @@ class Columns:
         self._order = np.argsort(keys, kind="stable")
         self.pks = keys[self._order]
         self._columns: dict[str, Column | None] = {}
-        self._envelopes: tuple[np.ndarray, ...] | None = None
+        self._envelopes: Envelopes | None = None
         self._lock = threading.Lock()
 
     def column(self, name: str) -> Column | None:
@@ -116,27 +149,26 @@ class Columns:
         """The calling thread's connection (sqlite3 connections stay in their thread)."""
         return connection(self._path, self._version)
 
-    def envelopes(self) -> tuple[np.ndarray, ...]:
-        """Each row's R-tree box (minx, miny, maxx, maxy as float64; nan where the row has no
-        entry: a NULL or empty geometry), read once."""
+    def envelopes(self) -> Envelopes:
+        """Each row's R-tree box, read once."""
         if self._envelopes is None:
             with self._lock:
                 if self._envelopes is None:
                     self._envelopes = self._read_envelopes()
         return self._envelopes
 
-    def _read_envelopes(self) -> tuple[np.ndarray, ...]:
+    def _read_envelopes(self) -> Envelopes:
         rtree = quote_ident(self._schema.rtree)
         cursor = self._conn.execute(f"SELECT id, minx, miny, maxx, maxy FROM {rtree}")  # noqa: S608 - identifiers from metadata
         rows = np.array([row for rows in iter(lambda: cursor.fetchmany(BATCH), []) for row in rows],
                         dtype=np.float64).reshape(-1, 5)
         positions = np.searchsorted(self.pks, rows[:, 0].astype(np.int64))
-        result = []
+        bounds = []
         for number in range(1, 5):
             values = np.full(len(self.pks), np.nan)
             values[positions] = rows[:, number]
-            result.append(values)
-        return tuple(result)
+            bounds.append(values)
+        return Envelopes(*bounds)
 
     def _rank_in_sql_order(self, name: str) -> np.ndarray:
         """Dense ranks of a text column in SQLite's own ORDER BY (through its index)."""
@@ -212,11 +244,10 @@ class Columns:
         the others are decoded and tested with GEOS in one vectorised call."""
         if self._schema.rtree is None or geometry.is_empty:
             raise Unsupported("no R-tree, or an empty literal")
-        minx, miny, maxx, maxy = self.envelopes()
+        envelopes = self.envelopes()
+        minx, miny, maxx, maxy = envelopes.minx, envelopes.miny, envelopes.maxx, envelopes.maxy
         left, bottom, right, top = geometry.bounds
-        with np.errstate(invalid="ignore"):
-            candidates = np.flatnonzero((maxx >= left) & (minx <= right) &
-                                        (maxy >= bottom) & (miny <= top))
+        candidates = envelopes.overlapping(left, bottom, right, top)
         x0, y0, x1, y1 = minx[candidates], miny[candidates], maxx[candidates], maxy[candidates]
         if is_rectangle(geometry):
             certain = (x0 >= left) & (y0 >= bottom) & (x1 <= right) & (y1 <= top)
