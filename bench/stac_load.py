@@ -30,7 +30,7 @@ from pathlib import Path
 from bench import features, stac_search
 from bench.features import CONNECTIONS, SLICE_S, WRK_THREADS, Result
 from bench.stac_search import COLLECTION, KYRGYZSTAN, SEED, START, WORK
-from bench.versus import LINES_PER_ROW, SAMPLE, ms, run_wrk
+from bench.versus import LINES_PER_ROW, SAMPLE, ms, run_wrk, write_result
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -167,12 +167,7 @@ def run(args) -> int:
         measured = [measure(row, pg_port, args.duration) for row in chosen]
     finally:
         stac_search.stop_postgres(data)
-    text = report(args, measured, index_s, pg_load_s)
-    print("\n" + text)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"stac-load-{dt.date.today():%Y-%m-%d}.md"
-    out.write_text(text, encoding="utf-8")
-    print(f"written to {out.relative_to(ROOT)}")
+    write_result(report(args, measured, index_s, pg_load_s), "stac-load")
     return 0
 
 

@@ -91,12 +91,14 @@ class Peer:
     name: str
     items: str  # path of the collection's items
     geometry: str  # the geometry property as CQL2 names it
+    intersects: str = "S_INTERSECTS"  # pygeoapi 0.21 reads GET filters as ECQL: INTERSECTS
 
 
 @dataclass
 class Row:
     name: str
-    requests: list[dict[str, str]]  # query parameters; "{GEOM}" in values is the geometry name
+    # query parameters; in values, "{GEOM}" is the geometry's name, "{INTERSECTS}" the predicate
+    requests: list[dict[str, str]]
     stock: bool = False  # stock pygeoapi applies these parameters (it ignores filters, sortby)
     note: str = ""
 
@@ -122,7 +124,7 @@ def rows(count: int, values: dict[str, list[str]], rng: random.Random) -> list[R
                                          "offset": str(rng.randrange(count // 2, count - 100))}),
             stock=True, note="random offset in the second half of the layer"),
         Row("S_INTERSECTS random polygon", many(lambda: {
-            "limit": "100", "filter": f"S_INTERSECTS({{GEOM}},{_polygon(rng)})"}),
+            "limit": "100", "filter": f"{{INTERSECTS}}({{GEOM}},{_polygon(rng)})"}),
             note="a random quadrilateral of about 10 km near a town"),
     ]
 
@@ -171,7 +173,8 @@ def _polygon(rng: random.Random) -> str:
 
 def render(peer: Peer, params: dict[str, str]) -> str:
     """The request path for one server."""
-    filled = {k: v.replace("{GEOM}", peer.geometry) for k, v in params.items() if v != ""}
+    filled = {k: v.replace("{GEOM}", peer.geometry).replace("{INTERSECTS}", peer.intersects)
+              for k, v in params.items() if v != ""}
     return peer.items + "?" + urllib.parse.urlencode(filled, quote_via=urllib.parse.quote)
 
 
@@ -290,7 +293,7 @@ def services(args, figures, cluster: PrivatePostgres, url: str,
         f"{', '.join(TIPG_PINS)}, `uvicorn tipg.main:app --workers 2`, default pool"))
     ensure_venv(PGPG_VENV, PGPG_PINS, "/usr/bin/python3")
     result.append(Service(
-        Peer("pygeoapi-pg", f"/collections/{PG_TABLE}/items", "geom"),
+        Peer("pygeoapi-pg", f"/collections/{PG_TABLE}/items", "geom", "INTERSECTS"),
         [str(PGPG_VENV / "bin" / "gunicorn"), *GUNICORN, "--bind", f"127.0.0.1:{pgpg_port}",
          "pygeoapi.flask_app:APP"], pgpg_config(cluster, pgpg_port, "geom"),
         f"http://127.0.0.1:{pgpg_port}", f"/collections/{PG_TABLE}",
@@ -539,12 +542,17 @@ def run(args) -> int:
         text = report(args, figures, measured, servers, load_notes, versions())
     finally:
         cluster.stop()
+    write_result(text, "features-versus")
+    return 0
+
+
+def write_result(text: str, name: str) -> None:
+    """Print the report and write it to bench/results/<name>-<date>.md."""
     print("\n" + text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"features-versus-{dt.date.today():%Y-%m-%d}.md"
+    out = RESULTS / f"{name}-{dt.date.today():%Y-%m-%d}.md"
     out.write_text(text, encoding="utf-8")
     print(f"written to {out.relative_to(ROOT)}")
-    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
