@@ -24,13 +24,22 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from bench import features, stac_search
 from bench.features import CONNECTIONS, SLICE_S, WRK_THREADS, Result
 from bench.stac_search import COLLECTION, KYRGYZSTAN, SEED, START, WORK
-from bench.versus import LINES_PER_ROW, SAMPLE, ms, run_wrk, write_result
+from bench.versus import (
+    LINES_PER_ROW,
+    SAMPLE,
+    WARM_UP,
+    ms,
+    run_wrk,
+    stop_on_sigterm,
+    write_result,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -153,6 +162,11 @@ class Side:
     search_path: str
 
 
+def warm_up(side: Side, searches: list[Search]) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(lambda s: ids(side.root, side.search_path, s), searches))
+
+
 def run(args) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     print(f"indexing {args.items:,} synthetic items into our SQLite index ...", flush=True)
@@ -194,6 +208,7 @@ def measure(row: Row, pg_port: int, duration: int) -> tuple[Row, dict, dict, lis
                 if number == 0:
                     answers[side.name] = [ids(side.root, side.search_path, s)
                                           for s in row.searches[:SAMPLE]]
+                warm_up(side, row.searches[-WARM_UP:])
                 results[side.name].add(run_wrk(side.root, files[side.name], duration // slices))
             finally:
                 stac_search.stop(process)
@@ -259,4 +274,5 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", metavar="TEXT", help="only the rows whose name contains TEXT")
     args = parser.parse_args(argv)
     args.command_line = ["python", "-m", "bench", "stac_load", *(argv or sys.argv[1:])]
+    stop_on_sigterm()
     return run(args)

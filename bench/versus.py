@@ -32,6 +32,7 @@ import json
 import os
 import platform
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -40,6 +41,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +76,10 @@ PGPG_PINS = ("pygeoapi==0.21.0", "gunicorn==23.0.0", "psycopg2-binary==2.9.13",
 SEED = 20261203
 LINES_PER_ROW = 40_000  # more than a server answers in a turn: no request repeats in a turn
 SAMPLE = 12  # requests per row checked on every server
+# Requests of the row (from the end of its list, which the load does not reach) sent before
+# each turn, 4 at a time so every worker gets some: a fresh server's first queries of a kind
+# read what later ones reuse (our columns and R-tree boxes, PostgreSQL's buffers and pools).
+WARM_UP = 16
 # Filtered and sorted columns, with the ranges thresholds are drawn from.
 NUMBERS = {"area_m2": (1000.0, 40000.0), "mean_slope_deg": (0.0, 30.0)}
 SORT_KEYS = ("area_m2", "mean_slope_deg", "parcel_id")
@@ -340,6 +346,11 @@ def stop(service: Service) -> None:
 # --- checks and load ----------------------------------------------------------------------------
 
 
+def warm_up(urls: list[str]) -> None:
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(answer, urls))
+
+
 def answer(url: str) -> tuple[int, int | None, list[str]]:
     """(HTTP status, numberMatched, parcel ids of the page)."""
     try:
@@ -419,6 +430,7 @@ def measure(row: Row, servers: list[Service], duration: int, logs: Path) -> Meas
                         reference[str(i)] = {"matched": matched, "ids": ids}
                 elif number == 0:
                     problems[name] = check(row, reference, service)
+                warm_up([service.url(params) for params in row.requests[-WARM_UP:]])
                 results[name].add(run_wrk(service.root, files[name], duration // slices))
             finally:
                 stop(service)
@@ -567,4 +579,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep an earlier bench publish instead of publishing afresh")
     args = parser.parse_args(argv)
     args.command_line = ["python", "-m", "bench", "versus", *(argv or [])]
+    stop_on_sigterm()
     return run(args)
+
+
+def stop_on_sigterm() -> None:
+    """SIGTERM (and SIGINT, which shells ignore in background jobs) end the run through its
+    `finally` blocks: servers and the PostgreSQL cluster are stopped, not left behind."""
+    def leave(number: int, _frame) -> None:
+        raise SystemExit(128 + number)
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, leave)
