@@ -66,8 +66,12 @@ cluster: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 cluster-stop:
 	@if [ -x $(BIN)/taza ]; then $(BIN)/taza cluster down; fi
 
+# Issue 14's comparisons (features vs tipg/pygeoapi on PostGIS, STAC vs stac-fastapi-pgstac):
+# installs wrk, PostgreSQL + PostGIS and the peers' venvs under bench/.work on first use.
+# Smaller runs: make bench BENCH_ARGS="--count 200000 --items 100000 --duration 10".
+BENCH_ARGS ?=
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench all $(BENCH_ARGS)
 
 clean: cluster-stop
 	rm -rf $(VENV) $(CSW_VENV) var .pytest_cache

@@ -177,8 +177,10 @@ def stock_copy(gpkg: Path) -> Path:
     return copy
 
 
-def stock_config(gpkg: Path, table: str, port: int, folder: Path) -> dict[str, str]:
-    """Stock pygeoapi config (SQLiteGPKG provider) for the layer; returns the server env."""
+def stock_config(gpkg: Path, table: str, port: int, folder: Path, venv: Path = STOCK_VENV,
+                 resource: str = COLLECTION, provider: dict | None = None) -> dict[str, str]:
+    """Stock pygeoapi config (SQLiteGPKG provider for the layer, or `provider`) in `folder`;
+    returns the server env."""
     config = {
         "server": {
             "bind": {"host": "127.0.0.1", "port": port},
@@ -206,15 +208,16 @@ def stock_config(gpkg: Path, table: str, port: int, folder: Path) -> dict[str, s
                         "role": "pointOfContact"},
         },
         "resources": {
-            COLLECTION: {
+            resource: {
                 "type": "collection",
                 "title": "Land parcels, synthetic",
                 "description": "synthetic benchmark layer",
                 "keywords": ["synthetic"],
                 "extents": {"spatial": {"bbox": [69.2, 39.1, 80.3, 43.3],
                                         "crs": "http://www.opengis.net/def/crs/OGC/1.3/CRS84"}},
-                "providers": [{"type": "feature", "name": "SQLiteGPKG", "data": str(gpkg),
-                               "id_field": "fid", "table": table}],
+                "providers": [provider or {"type": "feature", "name": "SQLiteGPKG",
+                                           "data": str(gpkg), "id_field": "fid",
+                                           "table": table}],
             }
         },
     }
@@ -223,7 +226,7 @@ def stock_config(gpkg: Path, table: str, port: int, folder: Path) -> dict[str, s
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     openapi_path = folder / "openapi.yml"
     env = dict(os.environ, PYGEOAPI_CONFIG=str(config_path), PYGEOAPI_OPENAPI=str(openapi_path))
-    subprocess.run([str(STOCK_VENV / "bin" / "pygeoapi"), "openapi", "generate",
+    subprocess.run([str(venv / "bin" / "pygeoapi"), "openapi", "generate",
                     str(config_path), "--output-file", str(openapi_path)],
                    check=True, env=env, capture_output=True)
     return env

@@ -9,6 +9,7 @@ import json
 import shutil
 import sqlite3
 import struct
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import orjson
@@ -28,6 +29,7 @@ from catalog.gpkg import (
     read_header,
     write_feature_text,
 )
+from catalog.gpkg import columns as in_memory_columns
 from tests.feature_reference import (
     BY_FID,
     EXTENT,
@@ -35,9 +37,14 @@ from tests.feature_reference import (
     SCHEMA,
     SORT_KEYS,
     N,
+    betweens,
+    boxes,
+    comparisons,
     evaluate,
+    in_lists,
     ref_ids,
     sort_reference,
+    spatials,
     to_text,
     write_geopackage,
 )
@@ -310,3 +317,142 @@ def test_unreadable_stored_feature_text_is_ignored(gpkg, tmp_path):
     assert not store.layer.has_feature_text
     page = store.page_json(ItemsQuery(limit=3))
     assert page.source == "GeoPackage rows" and len(page.features) == 3
+
+
+# --- plain attribute filters of large layers, from columns in memory (catalog/gpkg/columns.py) --
+
+# AND/OR over comparisons, IN and BETWEEN of number and text columns: what the columns answer.
+ATTRIBUTE_LEAVES = st.one_of(
+    comparisons().filter(lambda leaf: leaf[1] in ("pop", "area", "name", "region", "code")),
+    in_lists().filter(lambda leaf: leaf[1] != "founded"),
+    betweens().filter(lambda leaf: leaf[1] in ("pop", "area")),
+)
+ATTRIBUTE_FILTERS = st.recursive(
+    ATTRIBUTE_LEAVES, lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids),
+    max_leaves=4)
+IN_MEMORY_SORTS = st.lists(st.tuples(st.sampled_from(["pop", "area", "name", "region"]),
+                                     st.sampled_from("+-")), max_size=1)
+
+
+@pytest.fixture(scope="module")
+def in_memory(indexed: GeoPackageFeatureStore,
+              tmp_path_factory: pytest.TempPathFactory) -> GeoPackageFeatureStore:
+    """A copy of the indexed layer (with its stored feature text) treated as a large layer:
+    its plain attribute filters are answered from its columns in memory."""
+    path = tmp_path_factory.mktemp("in-memory") / "places.gpkg"
+    shutil.copyfile(indexed.path, path)
+    write_feature_text(path, "places", None)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
+    store.layer.in_memory_min_rows = 0
+    return store
+
+
+def _sql_statements(store: GeoPackageFeatureStore, work) -> list[str]:
+    statements: list[str] = []
+    store.layer.conn.set_trace_callback(statements.append)
+    try:
+        work()
+    finally:
+        store.layer.conn.set_trace_callback(None)
+    return statements
+
+
+@settings(max_examples=80, **SETTINGS)
+@given(tree=st.one_of(ATTRIBUTE_FILTERS, FILTERS), keys=IN_MEMORY_SORTS,
+       offset=st.integers(0, N), limit=st.integers(0, 60))
+def test_filters_from_memory_equal_sql_and_the_reference(in_memory, indexed, tree, keys,
+                                                         offset, limit) -> None:
+    """Any filter (answered from memory or, when the columns cannot, by SQL) gives the
+    reference's matches, and the same counts and pages as SQL on the same rows."""
+    text = to_text(tree)
+    assert everything(in_memory, filter=parse_text(text)) == \
+        ref_ids(lambda f: evaluate(tree, f) is True), text
+    query = ItemsQuery(filter=parse_text(text), offset=offset, limit=limit, skip_geometry=True,
+                       sortby=[(name, order == "-") for name, order in keys])
+    assert in_memory.page(query) == indexed.page(query), text
+    assert in_memory.count(query) == indexed.count(query), text
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(tree=ATTRIBUTE_FILTERS, keys=IN_MEMORY_SORTS, offset=st.integers(0, 40))
+def test_plain_attribute_filters_of_large_layers_run_no_sql_scan(in_memory, indexed, tree, keys,
+                                                                offset) -> None:
+    """numberMatched and the page's keys come from the columns: the only statement is one
+    primary-key lookup of the page's rows (SQLite's trace), and the whole features equal SQL's."""
+    query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=25,
+                       sortby=[(name, order == "-") for name, order in keys])
+    in_memory.count(query)  # the columns the filter names are read once, then kept
+    pages = []
+    statements = _sql_statements(in_memory, lambda: pages.append(in_memory.page_json(query)))
+    assert not any("COUNT(" in sql or "ORDER BY" in sql for sql in statements), statements
+    assert len(statements) <= 1 and all(" IN (" in sql for sql in statements), statements
+    assert pages[0].source == "stored feature text"
+    assert _json(pages[0]) == json.loads(json.dumps(indexed.page(query).features))
+
+
+NUMBER_FILTERS = st.recursive(
+    ATTRIBUTE_LEAVES.filter(lambda leaf: leaf[1] in ("pop", "area")),
+    lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids), max_leaves=3)
+
+
+@settings(max_examples=25, **SETTINGS)
+@given(tree=NUMBER_FILTERS, key=st.sampled_from(["code", "name", "region"]),
+       descending=st.booleans(), offset=st.integers(0, 40))
+def test_sorting_by_text_of_many_values_follows_sqlite_order(indexed, tmp_path_factory, tree,
+                                                             key, descending, offset) -> None:
+    """Text columns with more distinct values than MAX_CATEGORIES are ranked in SQLite's own
+    ORDER BY (read once) and sort pages as SQL does."""
+    path = tmp_path_factory.mktemp("many-values") / "places.gpkg"
+    shutil.copyfile(indexed.path, path)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
+    store.layer.in_memory_min_rows = 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)
+        query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=30,
+                           skip_geometry=True, sortby=[(key, descending)])
+        statements = _sql_statements(store, lambda: store.page(query))
+        assert store.page(query) == indexed.page(query)
+    assert any(f'ORDER BY "{key}", "fid"' in sql for sql in statements), statements
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(box=boxes(), tree=st.none() | ATTRIBUTE_FILTERS | spatials(), keys=IN_MEMORY_SORTS,
+       offset=st.integers(0, 40), limit=st.integers(0, 60))
+def test_bbox_and_intersects_from_memory_equal_sql(in_memory, indexed, box, tree, keys, offset,
+                                                   limit) -> None:
+    """bbox (R-tree boxes in numpy, exact GEOS tests only for boxes not inside), alone or with a
+    filter or a spatial predicate: the same counts and pages as SQL on the same rows."""
+    query = ItemsQuery(bbox=list(box), filter=parse_text(to_text(tree)) if tree else None,
+                       offset=offset, limit=limit, skip_geometry=True,
+                       sortby=[(name, order == "-") for name, order in keys])
+    assert in_memory.page(query) == indexed.page(query)
+    assert in_memory.count(query) == indexed.count(query)
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(box=boxes(), shape=st.sampled_from(["bbox", "box", "triangle"]))
+def test_intersects_of_large_layers_count_without_sql(in_memory, indexed, box, shape) -> None:
+    """After the R-tree boxes are read once, a bbox or S_INTERSECTS count reads no R-tree and
+    counts nothing in SQL: only the geometries of boxes crossing the literal's edge."""
+    tree = ("spatial", "intersects", box, shape)
+    queries = [ItemsQuery(filter=parse_text(to_text(tree)), limit=0),
+               ItemsQuery(bbox=list(box), limit=0)]
+    in_memory.count(queries[0])
+    for query in queries:
+        statements = _sql_statements(in_memory, lambda q=query: in_memory.count(q))
+        assert not any("COUNT(" in sql or "rtree_" in sql for sql in statements), statements
+        assert in_memory.count(query) == indexed.count(query)
+
+
+def test_columns_in_memory_are_read_from_any_thread(indexed, tmp_path) -> None:
+    """Threads of one worker share the columns: a column first named in another thread is
+    read through that thread's own connection (gunicorn's gthread workers)."""
+    path = tmp_path / "places.gpkg"
+    shutil.copyfile(indexed.path, path)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
+    store.layer.in_memory_min_rows = 0
+    texts = ["pop > 50000", "area < 300", "region = 'Osh'", "pop < 1000 OR area > 900",
+             "S_INTERSECTS(geometry, POLYGON((70 39, 76 39, 76 42, 70 42, 70 39)))"]
+    with ThreadPoolExecutor(max_workers=len(texts)) as pool:
+        counts = list(pool.map(lambda t: store.count(ItemsQuery(filter=parse_text(t))), texts))
+    assert counts == [indexed.count(ItemsQuery(filter=parse_text(t))) for t in texts]

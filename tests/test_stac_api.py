@@ -137,6 +137,15 @@ def test_pystac_client_cql2_text_and_json_filters(client, items):
                      if "Kyrgyzstan" in items[i]["title"]}
 
 
+def test_cql2_json_between_in_the_form_of_cql2_1_0(client, items):
+    """CQL2 1.0 writes BETWEEN as args [value, low, high] (pgstac and pystac-client send it so);
+    pygeofilter 0.4 knows only the draft [value, [low, high]]: both forms answer alike."""
+    for args in (["a", "m"], [["a", "m"]]):
+        cql_json = {"op": "between", "args": [{"property": "id"}, *args]}
+        found = {i.id for i in client.search(filter=cql_json, filter_lang="cql2-json").items()}
+        assert found == {i for i in items if "a" <= i <= "m"}, args
+
+
 def test_pystac_client_sortby_pages_in_order(client, items):
     for method in ("GET", "POST"):
         found = [i.id for i in client.search(sortby="-properties.title", limit=2,

@@ -108,7 +108,7 @@ def parse_filter(value: str | dict, lang: str = "cql2-text", param: str = "filte
             if not isinstance(value, str):
                 raise Cql2Error(f"{param}: cql2-text filters are strings", param, "type", lang)
             return parse_cql2_text(value)
-        return parse_cql2_json(value)
+        return parse_cql2_json(between_as_pygeofilter_reads(value))
     except Cql2Error:
         raise
     except RecursionError as err:

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from catalog.core.cql2 import Cql2Error, between_as_pygeofilter_reads, parse_filter
+from catalog.core.cql2 import Cql2Error, parse_filter
 from catalog.core.parse import (
     BBox,
     BBoxError,
@@ -113,7 +113,7 @@ def check_parameters(args: Sequence[tuple[str, str]], method: str, mimetype: str
     tree = None
     if document is not None:
         try:
-            tree = parse_filter(between_as_pygeofilter_reads(document), "cql2-json")
+            tree = parse_filter(document, "cql2-json")
         except Cql2Error as err:
             raise refused(f"filter: not valid CQL2 JSON: {_first_line(err)}") from None
     elif "filter" in params:

@@ -38,6 +38,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from catalog.core.cql2 import (
     LOWER_SQL,
     TEMPORAL_KINDS,
@@ -56,6 +58,7 @@ from catalog.core.parse import (
     parse_datetime,
 )
 from catalog.core.sql import quote_ident
+from catalog.gpkg import columns as in_memory
 from catalog.gpkg import feature_text, geojson
 from catalog.gpkg.connection import connection, file_version
 from catalog.gpkg.errors import GeoPackageError, QueryError
@@ -144,6 +147,8 @@ class Layer:
             self.meta.schema, kinds={c: kinds[c] for c in visible}, time_field=time_field
         )
         self.temporal_extent = self._temporal_extent(temporal_extent)
+        # Layers of at least this many rows answer plain attribute filters from memory.
+        self.in_memory_min_rows = in_memory.MIN_ROWS
         self.geographic = self.meta.srs_id == 4326 if geographic is None else geographic
         self.has_feature_text = self.meta.feature_text is not None and \
             self.meta.feature_text == feature_text.description(
@@ -200,6 +205,9 @@ class Layer:
         column of stored GeoJSON text when the layer has it (`FeaturePage.text` says so).
         """
         offset, limit = _page(query.offset, query.limit)
+        answered = self._select_in_memory(query, offset, limit)
+        if answered is not None:
+            return answered
         clauses: list[str] = []
         params: list = []
         for sql, values in (
@@ -224,6 +232,61 @@ class Layer:
             rows = self._page_rows(columns, text, where, params, bool(sortby), order, offset,
                                    limit, matched)
         return FeaturePage(matched, ["feature"] if text else columns, rows, text)
+
+    def _select_in_memory(self, query: FeatureQuery, offset: int,
+                          limit: int) -> FeaturePage | None:
+        """A bbox and/or plain attribute and intersects filter (and one sort key) of a large
+        layer, answered from its columns and R-tree boxes held in memory
+        (catalog/gpkg/columns.py); None when SQL must answer."""
+        if (query.filter is None and not query.bbox) or isinstance(query.filter, str) or \
+                self.meta.total < self.in_memory_min_rows or \
+                query.datetime is not None or query.equals or query.q is not None:
+            return None
+        box = self._plain_bbox(query.bbox)
+        if query.bbox and box is None:
+            return None
+        held = in_memory.columns_of(self.path, self.version, self.schema,
+                                    self.meta.covering_index)
+        try:
+            mask = held.intersecting(box_geometry(*box)) if box else None
+            if query.filter is not None:
+                found = held.mask(query.filter)
+                mask = found if mask is None else mask & found
+            positions = np.flatnonzero(mask)
+            keys = [] if query.hits else held.page(positions, list(query.sortby), offset, limit)
+        except in_memory.Unsupported:
+            return None
+        out = self._output_columns(query.properties, query.skip_geometry)
+        text = query.stored_text and self.has_feature_text and not query.properties and \
+            not query.skip_geometry
+        return FeaturePage(len(positions), ["feature"] if text else out,
+                           self._rows_by_key(out, text, keys), text)
+
+    def _plain_bbox(self, bbox: BBox | Sequence[float] | None) -> tuple | None:
+        """The bounds of a valid 2D bbox not crossing the antimeridian (else None); the same
+        errors as the SQL path for a bad one."""
+        if bbox is None or (not isinstance(bbox, BBox) and not bbox):
+            return None
+        self._bbox_sql(bbox)  # raises what SQL would
+        if not isinstance(bbox, BBox):
+            bbox = parse_bbox(list(bbox), "bbox", replace(BBOX_RULES,
+                                                          antimeridian=self.geographic))
+        return bbox.bounds if bbox.minx <= bbox.maxx else None
+
+    def _rows_by_key(self, columns: list[str], text: bool, keys: list[int]) -> list[tuple]:
+        """The rows whose primary keys are `keys`, in that order."""
+        if not keys:
+            return []
+        pk = quote_ident(self.schema.pk)
+        names = ", ".join(quote_ident(c) for c in columns)
+        if text:
+            sql = (f"SELECT pk, feature FROM {feature_text.SCHEMA}.features "  # noqa: S608 - fixed names
+                   f"WHERE pk IN ({', '.join('?' * len(keys))})")
+        else:
+            sql = (f"SELECT {pk}, {names} FROM {quote_ident(self.table)} "  # noqa: S608 - identifiers from metadata
+                   f"WHERE {pk} IN ({', '.join('?' * len(keys))})")
+        found = {row[0]: row[1:] for row in self._execute(sql, keys)}
+        return [found[key] for key in keys]
 
     def _page_rows(self, columns: list[str], text: bool, where: str, params: list,
                    sorted_: bool, order: str, offset: int, limit: int,

@@ -154,7 +154,7 @@ def spatial_sql(schema: TableSchema, op: str, geometry: BaseGeometry,
     if schema.rtree is not None and not geometry.is_empty:
         bounds = list(geometry.bounds)  # minx, miny, maxx, maxy
         rtree = f"{quote_ident(schema.pk)} IN (SELECT id FROM {quote_ident(schema.rtree)} WHERE "  # noqa: S608 - identifiers from metadata
-        if op == "intersects" and _is_rectangle(geometry):
+        if op == "intersects" and is_rectangle(geometry):
             # A feature whose (outward-rounded) R-tree box lies inside the rectangle intersects
             # it: only candidates straddling the edge need the exact test.
             inside = rtree + "minx >= ? AND miny >= ? AND maxx <= ? AND maxy <= ?)"
@@ -167,7 +167,7 @@ def spatial_sql(schema: TableSchema, op: str, geometry: BaseGeometry,
     return sql, params
 
 
-def _is_rectangle(geometry: BaseGeometry) -> bool:
+def is_rectangle(geometry: BaseGeometry) -> bool:
     if geometry.geom_type != "Polygon" or geometry.area == 0:
         return False
     return bool(shapely.equals(geometry, shapely.box(*geometry.bounds)))
