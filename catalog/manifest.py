@@ -108,6 +108,8 @@ ROLES = {
     "settlements": Role("vector", "Point", ("population", "region_iso"),
                         "places with population and region (region_en/ru/ky names)"),
     "airports": Role("vector", "Point", (), "airports and airfields"),
+    "regions": Role("vector", "Polygon", ("region_iso",),
+                    "first-level units (oblasts, cities) with region_iso and name_en/ru/ky"),
     "coverage": Role("vector", "Polygon", ("coverage_class",),
                      "mobile coverage polygons, coverage_class '4G' or '3G'"),
     "elevation": Role("raster", purpose="the elevation model (metres) of the analysis grid"),
