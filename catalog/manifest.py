@@ -110,6 +110,8 @@ ROLES = {
     "airports": Role("vector", "Point", (), "airports and airfields"),
     "regions": Role("vector", "Polygon", ("region_iso",),
                     "first-level units (oblasts, cities) with region_iso and name_en/ru/ky"),
+    "lakes": Role("vector", "Polygon", (), "lakes and reservoirs: never a site; distance to water"),
+    "rivers": Role("vector", "LineString", (), "rivers: distance to water"),
     "coverage": Role("vector", "Polygon", ("coverage_class",),
                      "mobile coverage polygons, coverage_class '4G' or '3G'"),
     "elevation": Role("raster", purpose="the elevation model (metres) of the analysis grid"),

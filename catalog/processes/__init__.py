@@ -24,7 +24,7 @@ PROCESSORS = {
 # ROLES, docs/manifest.md), never by dataset id; "rasters" is every live raster.
 NEEDS = {
     "site-screening": ("elevation", "slope", "coverage", "settlements", "airports", "boundary",
-                       "regions"),
+                       "regions", "lakes"),
     "coverage-statistics": ("elevation", "slope", "coverage", "settlements", "boundary",
                             "regions"),
     "zonal-statistics": ("boundary", "rasters"),
