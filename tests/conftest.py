@@ -21,9 +21,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 SOURCES = DATASETS / "sources"
-SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "mobile-coverage", "oblasts",
-              "settlements", "slope")
-VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "oblasts", "settlements")
+SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "lakes", "mobile-coverage",
+              "oblasts", "rivers", "settlements", "slope")
+VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "lakes", "mobile-coverage", "oblasts", "rivers",
+              "settlements")
 RASTER_IDS = ("elevation", "slope")
 
 
