@@ -828,6 +828,8 @@ def check_outputs(out: Path) -> None:
         "oblasts.geojson": 8,
         "lakes.geojson": 4,
         "rivers.geojson": 30,
+        "kyrgyzstan-border-osm.geojson": 1,
+        "towns-simplemaps.geojson": 91,
     }
     for name, count in expected.items():
         with fiona.open(out / name) as src:
@@ -889,6 +891,14 @@ def main(argv=None) -> int:
 
     derive_water.derive_lakes(wheels, args.cache_dir, country, out)
     derive_water.derive_rivers(wheels, country, out)
+    log("OpenStreetMap border")
+    import derive_border
+
+    derive_border.derive_border(args.cache_dir, out)
+    log("towns, second population source")
+    import derive_towns
+
+    derive_towns.derive_towns(args.cache_dir, places, units, out)
     log("mobile coverage (modelled)")
     derive_coverage(dem_ana, ana_grid, out_grid, country, places, out)
     if not args.no_check:

@@ -21,10 +21,10 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 SOURCES = DATASETS / "sources"
-SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "lakes", "mobile-coverage",
-              "oblasts", "rivers", "settlements", "slope")
-VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "lakes", "mobile-coverage", "oblasts", "rivers",
-              "settlements")
+SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "kyrgyzstan-border-osm", "lakes",
+              "mobile-coverage", "oblasts", "rivers", "settlements", "slope", "towns-simplemaps")
+VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "kyrgyzstan-border-osm", "lakes",
+              "mobile-coverage", "oblasts", "rivers", "settlements", "towns-simplemaps")
 RASTER_IDS = ("elevation", "slope")
 
 

@@ -129,3 +129,43 @@ def test_jalal_abad_is_not_labelled_manas(server):
     ranked = sorted(places, key=lambda p: -p["properties"]["population"])
     assert ranked[2]["properties"]["geonames_id"] == 1528249
     assert record["properties"]["region_iso"] == "KG-J"
+
+
+# Land area of the Kyrgyz Republic: 191,801 km² (CIA World Factbook, "Kyrgyzstan": total
+# 199,951 km², water 8,150 km²).
+OFFICIAL_LAND_KM2 = 191_801
+# Inside the enclaves: Shakhimardan, Sokh (Uzbekistan), Vorukh (Tajikistan) villages.
+ENCLAVES = {"Shakhimardan": (71.810, 39.977), "Sokh": (71.071, 40.035),
+            "Vorukh": (70.649, 39.835)}
+
+
+def test_osm_border_has_the_enclaves_and_lakes_as_holes(server):
+    [border] = items(server, "kyrgyzstan-border-osm")
+    land = shape(border["geometry"])
+    assert km2(land) == pytest.approx(OFFICIAL_LAND_KM2, rel=0.005)
+    for name, (lon, lat) in ENCLAVES.items():
+        assert not land.contains(shapely.Point(lon, lat)), name
+    assert not land.contains(shapely.Point(77.30, 42.45))  # Issyk-Kul is water
+    assert land.contains(shapely.Point(74.6037, 42.8765))  # Bishkek
+    # Kara-Suu, on the Uzbek border, falls outside the generalised Natural Earth outline.
+    assert land.contains(shapely.Point(72.8833, 40.7))
+    collection = server.get("/ogc/collections/kyrgyzstan-border-osm", params={"f": "json"})
+    assert "ODbL" in collection.text and "share" in collection.text.lower()
+
+
+def test_towns_give_a_second_population_for_the_same_places(server):
+    served = items(server, "towns-simplemaps")
+    assert len(served) == 91
+    towns = {t["properties"]["name_ascii"]: t["properties"] for t in served}  # one Naryn
+    settlements = {p["properties"]["geonames_id"]: p["properties"]
+                   for p in items(server, "settlements")}
+    matched = [t["properties"] for t in served if t["properties"]["geonames_id"] is not None]
+    assert len(matched) == 54
+    for town in matched:
+        assert settlements[town["geonames_id"]]["population"] == town["geonames_population"]
+        assert town["geonames_distance_km"] <= 5
+    assert (towns["Bishkek"]["population"], towns["Bishkek"]["geonames_population"]) == (
+        1_074_075, 900_000)
+    assert towns["Osh"]["region_iso"] == "KG-GO" and towns["Karakol"]["region_iso"] == "KG-Y"
+    assert towns["Jalal-Abad"]["geonames_id"] == 1528249  # the corrected "Manas" record
+    assert towns["Shark"]["geonames_id"] is None  # a village by Osh, not Osh itself
