@@ -75,8 +75,8 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
         try:
             if server.get("/healthz").status_code == 200:
                 return server
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # a busy machine: a read timeout must not leave the server running
         time.sleep(0.2)
     stop_server(server)
     raise RuntimeError("server did not answer /healthz within 60 s")
