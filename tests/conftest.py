@@ -24,9 +24,10 @@ from catalog.cluster.postgres import PrivatePostgres
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 SOURCES = DATASETS / "sources"
-SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "mobile-coverage", "settlements",
-              "slope")
-VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "settlements")
+SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "kyrgyzstan-border-osm", "lakes",
+              "mobile-coverage", "oblasts", "rivers", "settlements", "slope", "towns-simplemaps")
+VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "kyrgyzstan-border-osm", "lakes",
+              "mobile-coverage", "oblasts", "rivers", "settlements", "towns-simplemaps")
 RASTER_IDS = ("elevation", "slope")
 
 
@@ -71,7 +72,7 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
         env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     server = Server(f"http://127.0.0.1:{port}", home, process)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"server exited:\n{(home / log_name).read_text()}")
@@ -79,10 +80,10 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
             if server.get("/healthz").status_code == 200:
                 return server
         except (requests.ConnectionError, requests.Timeout):
-            pass  # not listening yet, or too busy to answer in time (a loaded machine)
+            pass  # a busy machine: a read timeout must not leave the server running
         time.sleep(0.2)
     stop_server(server)
-    raise RuntimeError("server did not answer /healthz within 60 s")
+    raise RuntimeError("server did not answer /healthz within 120 s")
 
 
 def stop_server(server: Server) -> None:

@@ -132,6 +132,20 @@ def test_every_layer_turns_on_and_the_map_is_drawn(page, server):
     assert pixels.std() > 20
 
 
+def test_the_basemap_draws_lakes_as_water(page, server):
+    open_portal(page, server, "?lang=en#map=8.00/42.4500/77.3000")
+    wait_for_map(page)
+    centre = page.evaluate("""() => {
+        const p = window.portal.map.project([77.3, 42.45]);
+        return [p.x, p.y, window.portal.map.queryRenderedFeatures(p, {layers: ['basemap-water']})
+                  .map(f => f.properties.lake_id)];
+    }""")
+    assert centre[2] == ["issyk-kul"]
+    pixels = screenshot(page, "basemap-water")
+    red, green, blue = pixels[:, int(centre[1]), int(centre[0])]
+    assert (red, green, blue) == (0x9c, 0xc3, 0xe4)  # the water colour, not relief tints
+
+
 def test_a_shared_url_restores_view_layers_and_opacity(page, server):
     open_portal(page, server, "?lang=en#map=8.00/42.5000/75.0000&layers=slope@40,airports")
     state = page.evaluate("""() => ({zoom: window.portal.map.getZoom(),

@@ -35,7 +35,10 @@ TO_LAEA = Transformer.from_crs("EPSG:4326", "+proj=laea +lat_0=41.2 +lon_0=74.75
 POLYGON = {"type": "Polygon", "coordinates": [[
     [74.01, 42.13], [75.37, 42.05], [75.81, 42.71], [74.93, 43.02], [74.11, 42.79],
     [74.01, 42.13]]]}
-REGION_CODES = ["KG-B", "KG-C", "KG-GB", "KG-GO", "KG-J", "KG-N", "KG-O", "KG-T", "KG-Y"]
+# Units with a polygon in the oblasts layer (a region input), and every unit the settlements
+# name (rows of coverage statistics): Osh City (KG-GO) has no polygon of its own.
+REGION_CODES = ["KG-B", "KG-C", "KG-GB", "KG-J", "KG-N", "KG-O", "KG-T", "KG-Y"]
+ROW_CODES = sorted([*REGION_CODES, "KG-GO"])
 
 
 def client(server) -> Processes:
@@ -185,7 +188,7 @@ def test_coverage_statistics_per_region_from_the_region_attribute(server):
     assert response.status_code == 200, response.text
     result = response.json()
     rows = {r["region"]: r for r in result["table"]["regions"]}
-    assert sorted(rows) == REGION_CODES
+    assert sorted(rows) == ROW_CODES
     props, lon, lat = settlements()
     classes = coverage_class(lon, lat)
     for code, row in rows.items():
@@ -195,20 +198,50 @@ def test_coverage_statistics_per_region_from_the_region_attribute(server):
             assert row[f"settlements_{name.lower()}"] == len(chosen), code
             assert row[f"population_{name.lower()}"] == sum(props[i]["population"]
                                                             for i in chosen), code
-        assert row["outline"] == "derived-approximate"
+        assert row["outline"] == ("none" if code == "KG-GO" else "regions-layer")
     assert sum(r["population_total"] for r in rows.values()) == \
         result["table"]["area"]["population_total"] == sum(p["population"] for p in props)
     boundary = country()
-    total = sum(r["area_km2"] for r in rows.values())
+    total = sum(r["area_km2"] for r in rows.values() if r["area_km2"] is not None)
     assert total == pytest.approx(equal_area_km2(boundary), rel=5e-3)
+    # The outlines are the oblasts layer's polygons, each with its own area.
+    oblasts = {f["properties"]["region_iso"]: shape(f["geometry"]) for f in vector("oblasts")}
+    for code, outline in oblasts.items():
+        assert rows[code]["area_km2"] == pytest.approx(equal_area_km2(outline), rel=2e-3)
+    # Osh City is the city it is: people from the attribute, no area, its point, inside KG-O.
+    osh = rows["KG-GO"]
+    assert osh["within"] == "KG-O" and osh["area_km2"] is None and osh["settlements_total"] >= 1
+    features = {f["id"]: f for f in result["features"]["features"]}
+    assert features["KG-GO"]["geometry"]["type"] == "Point"
+    assert oblasts["KG-O"].contains(shape(features["KG-GO"]["geometry"]))
     # Each outline holds its own region's settlements (those inside the country boundary).
-    outlines = {f["id"]: shape(f["geometry"]) for f in result["features"]["features"]
-                if f["properties"]["role"] == "region"}
-    assert all("approximate" in f["properties"]["title"]
-               for f in result["features"]["features"] if f["properties"]["role"] == "region")
+    outlines = {code: shape(f["geometry"]) for code, f in features.items()
+                if f["properties"]["role"] == "region" and code != "KG-GO"}
     for p, x, y in zip(props, lon, lat, strict=True):
         if boundary.contains(shapely.Point(x, y)):
-            assert outlines[p["region_iso"]].intersects(shapely.Point(x, y)), p["name"]
+            code = "KG-O" if p["region_iso"] == "KG-GO" else p["region_iso"]
+            assert outlines[code].intersects(shapely.Point(x, y)), p["name"]
+    # The figures say what they count and which layers they came from.
+    notes = result["table"]["notes"]
+    assert "not the population of a region" in notes["settlements"]
+    assert "by construction" in notes["by_construction"]
+    assert result["table"]["sources"]["area_km2 (regions)"] == "oblasts"
+    assert result["table"]["sources"]["settlements_*, population_*"] == "settlements"
+
+
+def test_osh_city_is_a_city_not_an_area(server):
+    city = execute(server, "coverage-statistics", {"region": "KG-GO", "include_regions": False})
+    assert city.status_code == 200, city.text
+    row = city.json()["table"]["area"]
+    props, _, _ = settlements()
+    listed = [p for p in props if p["region_iso"] == "KG-GO"]
+    assert row["population_total"] == sum(p["population"] for p in listed)
+    assert row["area_km2"] is None
+    for process, inputs in (("zonal-statistics", {"raster": "slope", "region": "KG-GO"}),
+                            ("site-screening", {"region": "KG-GO"})):
+        refused = execute(server, process, inputs)
+        assert refused.status_code == 400, refused.text
+        assert "KG-GO has no published outline" in refused.json()["description"]
 
 
 # -- site-screening -------------------------------------------------------------------------

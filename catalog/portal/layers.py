@@ -94,6 +94,14 @@ def _vector_layer(record: Record, index: int) -> dict:
     }
 
 
+def _basemap_vector(record: Record | None) -> dict | None:
+    """Vector tiles of a basemap part, when that dataset is published as a vector."""
+    if record is None or record.kind != "vector":
+        return None
+    return {"tiles": f"/tiles/{record.id}/{record.version}/{{z}}/{{x}}/{{y}}.mvt",
+            "source_layer": record.id}
+
+
 def basemap(records: list[Record]) -> dict:
     """The basemap's parts that are published: relief tiles, outline layer, place labels."""
     settings_ = portal_config().get("basemap", {})
@@ -101,7 +109,10 @@ def basemap(records: list[Record]) -> dict:
     relief = by_id.get(settings_.get("relief"))
     outline = by_id.get(settings_.get("boundary"))
     places = by_id.get(settings_.get("places"))
+    water, rivers = by_id.get(settings_.get("water")), by_id.get(settings_.get("rivers"))
     return {
+        "water": _basemap_vector(water),
+        "rivers": _basemap_vector(rivers),
         "relief": None if relief is None or relief.kind != "raster" else
         f"/tiles/{relief.id}/{relief.version}/relief/{{z}}/{{x}}/{{y}}.png",
         "outline": None if outline is None or outline.kind != "vector" else

@@ -23,8 +23,10 @@ PROCESSORS = {
 # The layers each process reads, by the role their manifests give them (catalog.manifest
 # ROLES, docs/manifest.md), never by dataset id; "rasters" is every live raster.
 NEEDS = {
-    "site-screening": ("elevation", "slope", "coverage", "settlements", "airports", "boundary"),
-    "coverage-statistics": ("elevation", "slope", "coverage", "settlements", "boundary"),
+    "site-screening": ("elevation", "slope", "coverage", "settlements", "airports", "boundary",
+                       "regions", "lakes"),
+    "coverage-statistics": ("elevation", "slope", "coverage", "settlements", "boundary",
+                            "regions"),
     "zonal-statistics": ("boundary", "rasters"),
 }
 JOB_MANAGER = "catalog.processes.jobs.SQLiteJobManager"

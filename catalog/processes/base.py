@@ -46,10 +46,11 @@ AREA_INPUT = {
 REGION_INPUT = {
     "title": "Region",
     "description": (
-        "A region (oblast or city of republican significance) by its ISO 3166-2 code, instead "
-        "of an area. Its outline is derived and approximate (Voronoi cells of the settlements, "
-        "dissolved by region, clipped to the country): not an official boundary."),
-    "schema": {"type": "string", "enum": []},  # filled from the live settlements layer
+        "A region (oblast or Bishkek City) by its ISO 3166-2 code, instead of an area. Its "
+        "outline is the Natural Earth 1:10m admin-1 polygon of the live regions layer "
+        "(generalised, not a legal boundary). Osh City (KG-GO) has no polygon: Osh Region's "
+        "(KG-O) includes it."),
+    "schema": {"type": "string", "enum": []},  # filled from the live regions layer
     "minOccurs": 0,
     "maxOccurs": 1,
 }
@@ -96,12 +97,12 @@ class CatalogProcessor(BaseProcessor):
 
     def describe(self) -> dict:
         """The process description (OGC API - Processes), completed from the live data: a
-        `region` input lists the regions the live settlements name."""
-        return with_regions(copy.deepcopy(self.METADATA), self.layers.get("settlements"))
+        `region` input lists the outlined regions of the live regions layer."""
+        return with_regions(copy.deepcopy(self.METADATA), self.layers)
 
     def regions(self) -> RegionSet:
-        """The regions of the live settlements, outlined over the live boundary and DEM."""
-        return region_set(self.layers["settlements"], self.layers["boundary"],
+        """The live regions layer's units and the cities the settlements name without one."""
+        return region_set(self.layers["regions"], self.layers["settlements"],
                           self.layers["elevation"])
 
     def compute(self, data: dict, budget: Budget, wanted: list[str]) -> dict[str, Any]:
@@ -159,20 +160,24 @@ def document_response(results: dict[str, tuple[str, Any]]) -> tuple[str, Any]:
                   for key, (media, value) in results.items()}
 
 
-def region_codes(settlements_path: str) -> list[tuple[str, str]]:
-    """(code, English name) of every region named by the settlements layer."""
+def region_codes(regions_path: str) -> list[tuple[str, str]]:
+    """(code, English name) of every unit the regions layer outlines."""
     seen = {}
-    for props in layers.places(settlements_path).properties:
-        if props.get("region_iso"):
-            seen.setdefault(props["region_iso"], props.get("region_en") or props["region_iso"])
+    for props, geometry in layers.read_features(regions_path):
+        if geometry is not None and props.get("region_iso"):
+            seen.setdefault(props["region_iso"], props.get("name_en") or props["region_iso"])
     return sorted(seen.items())
 
 
-def with_regions(metadata: dict, settlements_path: str | None) -> dict:
-    """Fill the region input's enum (and its description) from the live settlements."""
-    if "region" not in metadata["inputs"] or not settlements_path:
+def with_regions(metadata: dict, paths: dict) -> dict:
+    """Fill the region input's enum (and its description) from the live regions layer; without
+    one, a process has no region input."""
+    if "region" not in metadata["inputs"]:
         return metadata
-    codes = region_codes(settlements_path)
+    if not paths.get("regions"):
+        del metadata["inputs"]["region"]
+        return metadata
+    codes = region_codes(paths["regions"])
     region = metadata["inputs"]["region"]
     region["schema"]["enum"] = [code for code, _ in codes]
     region["description"] += " Codes: " + ", ".join(f"{c} ({n})" for c, n in codes) + "."

@@ -3,12 +3,15 @@
 Coverage classes come from mobile-coverage: '4G' (4G and 3G), '3G' (3G only), 'none'
 elsewhere. A settlement takes the class of the polygon its point lies in.
 
-- Settlements and population: for a region or the whole country from the settlements' region
-  attribute (every settlement of the layer is in Kyrgyzstan, even where the generalised
-  boundary misses its point); for a drawn area, the settlements whose point lies inside it.
+- Settlements and population: the LISTED places of the settlements layer and the sum of their
+  populations, never a region's population (the sample lists 112 places). For a region or the
+  whole country from the settlements' region attribute (every settlement of the layer is in
+  Kyrgyzstan, even where the generalised boundary misses its point); for a drawn area, the
+  settlements whose point lies inside it. The sample coverage model puts a mast at every listed
+  settlement, so their being covered is true by construction: the notes say so.
 - Areas: geodesic (WGS84) areas of the area clipped to the country and of its intersections
-  with the coverage polygons. Region outlines are derived and approximate (regions.py), so
-  their area figures are too: rows say so in `outline`.
+  with the coverage polygons; a region's from its polygon in the regions layer (regions.py).
+  Osh City (KG-GO) has no polygon: its row has people and no areas or terrain means.
 - Mean elevation and slope: unweighted means of the cells whose centre lies inside.
 """
 
@@ -46,8 +49,8 @@ PROCESS_METADATA = {
     "description": {
         "en": "Population and settlements by mobile coverage class (4G, 3G only, none), the "
               "covered share of the area, and mean elevation and slope, for an area or region; "
-              "and the same for every region (oblast). Region outlines are derived and "
-              "approximate: their area figures are too.",
+              "and the same for every region (oblast, Bishkek City, Osh City). Population is the "
+              "sum over the settlements the layer lists, not a region's population.",
         "ru": "Население и населённые пункты по классам покрытия (4G, только 3G, нет), доля "
               "покрытой площади, средние высота и уклон - для области на карте и по регионам.",
         "ky": "Калк жана калктуу конуштар байланыш класстары боюнча (4G, 3G гана, жок), "
@@ -74,13 +77,15 @@ PROCESS_METADATA = {
                            "population_<class> (class 4g, 3g, none, total), "
                            "population_covered_share, area_km2, area_<class>_km2, "
                            "area_covered_share, elevation_mean_m, slope_mean_deg and outline "
-                           "(requested, country-boundary or derived-approximate).",
+                           "(requested, country-boundary, regions-layer, or none for a city "
+                           "without a polygon); notes say what each figure counts and sources "
+                           "name the dataset each came from.",
             "schema": {"type": "object", "contentMediaType": JSON},
         },
         "features": {
             "title": "Features",
             "description": "GeoJSON FeatureCollection: the area (role 'area') and the region "
-                           "outlines (role 'region', approximate) with the row as properties.",
+                           "outlines (role 'region') with the row as properties.",
             "schema": {"type": "object", "contentMediaType": GEOJSON},
         },
     },
@@ -96,16 +101,17 @@ class CoverageStatisticsProcessor(CatalogProcessor):
         paths = self.layers
         regions = self.regions()
         country = layers.boundary(paths["boundary"])
-        area = inputs.area(data, country, regions.by_code)
+        area = inputs.area(data, country, regions.by_code, cities=True)
         include_regions = inputs.boolean(data, "include_regions", True)
         budget.check("area")
         area_row = area_statistics(paths, area, regions)
         rows = region_rows(paths) if include_regions else []
         budget.check("regions")
         result: dict[str, Any] = {}
-        notes = _notes(include_regions, paths["datasets"]["coverage"])
+        notes = _notes(include_regions, paths["datasets"])
         if "table" in wanted:
-            result["table"] = {"area": area_row, "regions": rows, "notes": notes}
+            result["table"] = {"area": area_row, "regions": rows, "notes": notes,
+                               "sources": _sources(paths["datasets"])}
         if "features" in wanted:
             result["features"] = _features(area, area_row, regions, rows, include_regions,
                                            notes)
@@ -143,16 +149,17 @@ def _country_row(settlements: str, boundary: str, elevation: str, slope: str,
 
 
 def region_rows(paths: dict) -> list[dict[str, Any]]:
-    return [dict(r) for r in _region_rows(paths["settlements"], paths["boundary"],
+    return [dict(r) for r in _region_rows(paths["regions"], paths["settlements"],
                                           paths["elevation"], paths["slope"],
                                           paths["coverage"])]
 
 
 @layers.cached(maxsize=2)
-def _region_rows(settlements: str, boundary: str, elevation: str, slope: str,
+def _region_rows(regions_path: str, settlements: str, elevation: str, slope: str,
                  coverage: str) -> list[dict[str, Any]]:
-    """One row per region: people from the region attribute, areas from approximate outlines."""
-    regions = region_set(settlements, boundary, elevation)
+    """One row per region: people from the region attribute, areas from the region's polygon
+    (none for a city without one)."""
+    regions = region_set(regions_path, settlements, elevation)
     places = layers.places(settlements)
     people = _settlement_classes(settlements, coverage)
     polygons = layers.coverage_polygons(coverage)
@@ -164,10 +171,16 @@ def _region_rows(settlements: str, boundary: str, elevation: str, slope: str,
         row = {"region": region.code, "name": region.names[FALLBACK_LANGUAGE],
                **{f"name_{lang}": region.names[lang] for lang in LANGUAGES
                   if lang != FALLBACK_LANGUAGE},
-               "outline": "derived-approximate"}
+               "outline": "regions-layer" if region.outline is not None else "none",
+               "within": region.within}
         row.update(_people(people, places, codes == region.code))
-        row.update(_areas(region.outline, polygons))
-        row.update(means[index + 1])
+        if region.outline is not None:
+            row.update(_areas(region.outline, polygons))
+            row.update(means[index + 1])
+        else:  # a city without a polygon: it has people, not an area of its own
+            row.update(dict.fromkeys(("area_km2", "area_4g_km2", "area_3g_km2",
+                                      "area_none_km2", "area_covered_share"), None))
+            row.update(cells=0, elevation_mean_m=None, slope_mean_deg=None)
         rows.append(row)
     return rows
 
@@ -246,26 +259,51 @@ def _features(area: inputs.Area, area_row: dict, regions: RegionSet, rows: list[
     for row in rows:
         region = by_code[row["region"]]
         role = "area" if area.kind == "region" and area.region == region.code else "region"
-        title = f"{region.names['en']} (approximate outline)"
-        items.append(feature(region.outline, dict(row, role=role, title=title), region.code))
+        title = _region_title(region)
+        items.append(feature(region.outline or region.place, dict(row, role=role, title=title),
+                             region.code))
     return feature_collection(items, title="Mobile coverage statistics", notes=notes)
 
 
 def _area_title(area: inputs.Area, regions: RegionSet) -> str:
     if area.kind == "region":
-        return f"{regions.by_code[area.region].names['en']} (approximate outline)"
+        return _region_title(regions.by_code[area.region])
     return "Kyrgyzstan" if area.kind == "country" else "Requested area (inside Kyrgyzstan)"
 
 
-def _notes(include_regions: bool, coverage_dataset: str) -> dict[str, str]:
+def _region_title(region: Region) -> str:
+    if region.outline is None:
+        return f"{region.names['en']} (city; no polygon, inside {region.within or '-'})"
+    return f"{region.names['en']} (Natural Earth 1:10m outline)"
+
+
+def _notes(include_regions: bool, datasets: dict[str, str]) -> dict[str, str]:
     notes = {
-        "coverage": f"modelled estimate (dataset {coverage_dataset}): 4G = 4G and 3G, 3G = 3G "
-                    "only, none elsewhere",
-        "settlements": "region and country figures from the settlements' region attribute; "
-                       "a drawn area counts the settlements whose point lies inside it",
-        "areas": "geodesic km2 of the area clipped to the country boundary",
-        "terrain": "unweighted means of the cells whose centre lies inside",
+        "coverage": f"modelled estimate (dataset {datasets['coverage']}): 4G = 4G and 3G, 3G = "
+                    "3G only, none elsewhere",
+        "settlements": f"settlements_* count the places listed in dataset "
+                       f"{datasets['settlements']} and population_* sum their listed "
+                       "populations: not the population of a region or area (most villages "
+                       "are not listed). Region and country figures from the settlements' "
+                       "region attribute; a drawn area counts the settlements whose point lies "
+                       "inside it",
+        "by_construction": f"the coverage model ({datasets['coverage']}) puts a mast at every "
+                           "listed settlement, so the listed settlements are covered by "
+                           "construction: population_covered_share says nothing about people "
+                           "outside them",
+        "areas": "geodesic km2 of the area clipped to the country boundary "
+                 f"({datasets['boundary']})",
+        "terrain": f"unweighted means of the cells of {datasets['elevation']} and "
+                   f"{datasets['slope']} whose centre lies inside",
     }
     if include_regions:
-        notes["region_outlines"] = OUTLINE_METHOD
+        notes["region_outlines"] = f"dataset {datasets['regions']}: {OUTLINE_METHOD}"
     return notes
+
+
+def _sources(datasets: dict[str, str]) -> dict[str, str]:
+    """The dataset each figure of a row comes from."""
+    return {"settlements_*, population_*": datasets["settlements"],
+            "coverage classes, area_<class>_km2": datasets["coverage"],
+            "area_km2 (regions)": datasets["regions"], "area_km2 (country)": datasets["boundary"],
+            "elevation_mean_m": datasets["elevation"], "slope_mean_deg": datasets["slope"]}

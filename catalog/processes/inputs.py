@@ -101,13 +101,15 @@ class Area:
     region: str | None = None  # region code when kind == 'region'
 
 
-def area(data: dict, country: BaseGeometry, regions: dict[str, Any] | None = None) -> Area:
-    """The `area` (bbox or GeoJSON polygon) or `region` input; the whole country by default."""
+def area(data: dict, country: BaseGeometry, regions: dict[str, Any] | None = None,
+         cities: bool = False) -> Area:
+    """The `area` (bbox or GeoJSON polygon) or `region` input; the whole country by default.
+    With cities, a region without a polygon (Osh City) is accepted as its point."""
     given, region = data.get("area"), _unwrap(data.get("region"))
     if given is not None and region is not None:
         raise InvalidInput("give either area or region, not both")
     if region is not None:
-        return _region_area(region, regions or {})
+        return _region_area(region, regions or {}, cities)
     if given is None:
         return Area("country", country, country)
     kind, geometry = _requested_geometry(given)
@@ -118,11 +120,16 @@ def area(data: dict, country: BaseGeometry, regions: dict[str, Any] | None = Non
     return Area(kind, inside, geometry)
 
 
-def _region_area(code: Any, regions: dict[str, Any]) -> Area:
+def _region_area(code: Any, regions: dict[str, Any], cities: bool) -> Area:
     if not isinstance(code, str) or code.upper() not in regions:
         raise InvalidInput(f"region: {code!r} is not a region code; codes: "
                            f"{', '.join(sorted(regions))}")
     found = regions[code.upper()]
+    if found.outline is None and cities and found.place is not None:
+        return Area("region", found.place, found.place, found.code)
+    if found.outline is None:
+        raise InvalidInput(f"region: {found.code} has no published outline (it lies inside "
+                           f"{found.within or 'another region'}); give an area instead")
     return Area("region", found.outline, found.outline, found.code)
 
 

@@ -119,6 +119,32 @@ def coverage_class_at(polygons: dict[str, BaseGeometry], lon: np.ndarray,
     return classes
 
 
+@cached(maxsize=4)
+def water(lakes_path: str, rivers_path: str | None) -> BaseGeometry:
+    """The lakes and (when a rivers layer is live) the rivers, in the grid projection (metres),
+    as one prepared geometry: site screening measures distances to water from it."""
+    parts = [g for _, g in read_features(lakes_path) if g is not None]
+    if rivers_path:
+        parts += [g for _, g in read_features(rivers_path) if g is not None]
+    geometry = to_grid_projection(shapely.union_all(parts)) if parts else shapely.Polygon()
+    shapely.prepare(geometry)
+    return geometry
+
+
+@cached(maxsize=4)
+def lake_cells(lakes_path: str, elevation_path: str) -> np.ndarray:
+    """True for the cells of the elevation grid whose centre lies in a lake (GDAL's rule)."""
+    info = raster_info(elevation_path)
+    lakes = [g for _, g in read_features(lakes_path) if g is not None and not g.is_empty]
+    if not lakes:
+        cells = np.zeros((info.height, info.width), dtype=bool)
+    else:
+        cells = features.geometry_mask(lakes, (info.height, info.width), info.transform,
+                                       invert=True)
+    cells.flags.writeable = False
+    return cells
+
+
 # -- rasters -------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """site-screening: contiguous areas that meet an investor's criteria, ranked by a score.
 
 On the DEM's cells (15 arc-seconds, about 340 x 460 m) a cell is suitable when its centre is
-inside the area and its slope, elevation, mobile coverage and distances to the nearest
-qualifying settlement and airport meet the criteria. Suitable cells that share an edge form a
-candidate (4-connectivity); candidates smaller than min_area_km2 are dropped. Each cell gets
-a score in [0, 1] (docs/processes.md):
+inside the area and not in a lake (the lakes layer: a lake's flat surface reads as 0 degree
+slope in the DEM), and its slope, elevation, mobile coverage and distances to the nearest
+qualifying settlement, airport and (when asked) river or lake meet the criteria. Suitable
+cells that share an edge form a candidate (4-connectivity); candidates smaller than
+min_area_km2 are dropped. Each cell gets a score in [0, 1] (docs/processes.md):
 
     score = (w_slope * (1 - slope / max_slope)
              + w_coverage * {4G: 1, 3G: 0.5, none: 0}
@@ -104,6 +105,13 @@ PROCESS_METADATA = {
             "description": "No limit by default.",
             "schema": {"type": "number", "minimum": 0, "maximum": 1000},
             "minOccurs": 0, "maxOccurs": 1},
+        "max_water_distance_km": {
+            "title": "Maximum distance to a river or lake (km)",
+            "description": "From the cell centre to the nearest line of the rivers layer or "
+                           "shore of the lakes layer. No limit by default. Cells inside a lake "
+                           "are never candidates.",
+            "schema": {"type": "number", "minimum": 0, "maximum": 1000},
+            "minOccurs": 0, "maxOccurs": 1},
         "min_area_km2": {
             "title": "Minimum candidate area (km2)",
             "schema": {"type": "number", "minimum": 0, "maximum": 100000, "default": 1},
@@ -150,6 +158,7 @@ class Criteria:
     max_settlement_distance_km: float | None
     min_settlement_population: int
     max_airport_distance_km: float | None
+    max_water_distance_km: float | None
     min_area_km2: float
     limit: int
     weights: dict[str, float]
@@ -179,6 +188,7 @@ def read_criteria(data: dict) -> Criteria:
         min_settlement_population=inputs.number(data, "min_settlement_population", 0, 0,
                                                 1e9, integer=True),
         max_airport_distance_km=inputs.number(data, "max_airport_distance_km", None, 0, 1000),
+        max_water_distance_km=inputs.number(data, "max_water_distance_km", None, 0, 1000),
         min_area_km2=inputs.number(data, "min_area_km2", 1.0, 0, 100000),
         limit=inputs.number(data, "limit", 50, 1, MAX_CANDIDATES, integer=True),
         weights=_weights(data.get("weights")),
@@ -230,7 +240,8 @@ def screen(paths: dict, area: inputs.Area, criteria: Criteria, budget: Budget) -
     population = np.array([p.get("population") or 0 for p in settlements.properties])
     towns = settlements.subset(population >= criteria.min_settlement_population)
     airports = layers.places(paths["airports"])
-    cells = _suitable_cells(terrain, window, area, criteria, towns, airports, budget)
+    allowed = _dry_land(paths, window) & _near_water(paths, criteria, window, terrain)
+    cells = _suitable_cells(terrain, window, area, criteria, towns, airports, allowed, budget)
     budget.check("candidate areas")
     mask = np.zeros((window.height, window.width), dtype=bool)
     mask.flat[cells.index] = True
@@ -245,19 +256,69 @@ def screen(paths: dict, area: inputs.Area, criteria: Criteria, budget: Budget) -
     items = [_candidate(rank + 1, label, groups, outlines[label], cells, window, terrain,
                         towns, airports)
              for rank, label in enumerate(chosen)]
+    for item in items:
+        item["properties"].update(_site_water(paths, item["properties"]))
     return feature_collection(
         items, title="Site screening candidates",
         criteria=_criteria_echo(criteria, area),
         numberMatched=len(ranked), numberReturned=len(items),
         cells_suitable=int(cells.index.size),
-        notes=_notes(criteria, paths["datasets"]["coverage"]))
+        notes=_notes(criteria, paths["datasets"]["coverage"]) | _water_notes(paths),
+        sources=_sources(paths))
+
+
+def _dry_land(paths: dict, window: layers.Window) -> np.ndarray:
+    """False for the window's cells in a lake: never a site, whatever the DEM's slope says."""
+    return ~layers.lake_cells(paths["lakes"], paths["elevation"])[window.slices]
+
+
+def _near_water(paths: dict, criteria: Criteria, window: layers.Window,
+                terrain: layers.Terrain) -> np.ndarray:
+    """True for the window's cells within max_water_distance_km of a river or lake (all cells
+    when no maximum is given). Measured in the grid projection, as the other cell distances."""
+    if criteria.max_water_distance_km is None:
+        return np.ones((window.height, window.width), dtype=bool)
+    water = layers.water(paths["lakes"], paths.get("rivers"))
+    zone = layers.from_grid_projection(
+        water.buffer(criteria.max_water_distance_km * 1000, quad_segs=16))
+    return layers.cells_inside(zone, window, terrain.grid)
+
+
+def _site_water(paths: dict, properties: dict) -> dict[str, Any]:
+    """Distance from a candidate's site to the nearest river or lake, in km."""
+    water = layers.water(paths["lakes"], paths.get("rivers"))
+    if water.is_empty:
+        return {"site_water_distance_km": None}
+    x, y = layers.TO_GRID.transform(properties["site_lon"], properties["site_lat"])
+    return {"site_water_distance_km": rounded(shapely.distance(water, shapely.Point(x, y))
+                                              / 1000, 3)}
+
+
+def _water_notes(paths: dict) -> dict[str, str]:
+    rivers = paths["datasets"].get("rivers")
+    return {"water": f"cells whose centre lies in a lake of dataset {paths['datasets']['lakes']} "
+                     "are never candidates; distances to water are to its shores"
+                     + (f" and to the lines of dataset {rivers}" if rivers else
+                        " (no rivers layer is live)")
+                     + ", in the grid projection"}
+
+
+def _sources(paths: dict) -> dict[str, Any]:
+    """The dataset each criterion and figure comes from."""
+    datasets = paths["datasets"]
+    return {"slope": datasets["slope"], "elevation": datasets["elevation"],
+            "coverage": datasets["coverage"], "settlement": datasets["settlements"],
+            "airport": datasets["airports"], "area": datasets["boundary"],
+            "region": datasets.get("regions"),
+            "water": [d for d in (datasets["lakes"], datasets.get("rivers")) if d]}
 
 
 def _suitable_cells(terrain: layers.Terrain, window: layers.Window, area: inputs.Area,
                     criteria: Criteria, towns: layers.Places, airports: layers.Places,
-                    budget: Budget) -> Cells:
+                    allowed: np.ndarray, budget: Budget) -> Cells:
     sl = window.slices
     mask = layers.cells_inside(area.geometry, window, terrain.grid) & terrain.valid[sl]
+    mask &= allowed
     slope, elevation, coverage = terrain.slope[sl], terrain.elevation[sl], terrain.coverage[sl]
     mask &= slope <= criteria.max_slope_deg
     if criteria.min_elevation_m is not None:

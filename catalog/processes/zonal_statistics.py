@@ -90,8 +90,8 @@ class ZonalStatisticsProcessor(CatalogProcessor):
     def describe(self) -> dict:
         metadata = super().describe()
         metadata["inputs"]["raster"]["schema"]["enum"] = sorted(self.layers.get("rasters", {}))
-        if "settlements" not in self.layers:
-            del metadata["inputs"]["region"]
+        if not all(self.layers.get(role) for role in ("settlements", "elevation")):
+            metadata["inputs"].pop("region", None)
         return metadata
 
     def compute(self, data: dict, budget: Budget, wanted: list[str]) -> dict[str, Any]:
@@ -117,7 +117,7 @@ class ZonalStatisticsProcessor(CatalogProcessor):
         return {"statistics": stats}
 
     def _regions(self) -> dict:
-        if "settlements" not in self.layers or "elevation" not in self.layers:
+        if not all(self.layers.get(role) for role in ("regions", "settlements", "elevation")):
             return {}
         return self.regions().by_code
 

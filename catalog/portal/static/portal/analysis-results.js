@@ -181,6 +181,7 @@ export function coverageView(body, area, onPickRegion) {
     areaTable(table.area),
     areaSummary(table.area),
     el("p", { class: "note" }, t("an.modelled")),
+    el("p", { class: "note", id: "coverage-by-construction" }, t("an.by_construction")),
     downloads([
       fileLink("download-json", "JSON", "coverage-statistics.json", "application/json", JSON.stringify(table)),
       fileLink("download-csv", "CSV", "coverage-statistics.csv", "text/csv", toCsv(rows)),
@@ -196,10 +197,10 @@ export function coverageView(body, area, onPickRegion) {
 }
 
 export function regionPopup(properties) {
-  const approximate = properties.outline === "derived-approximate";
+  const outline = properties.outline === "none" ? t("an.city_no_outline") : t("an.outline_approx");
   return el("section", { class: "popup-layer analysis-popup" },
     el("h3", {}, regionName(properties)),
-    approximate ? el("p", { class: "badge badge-modelled" }, t("an.outline_approx")) : null,
+    el("p", { class: "badge" }, outline),
     valueList([
       [t("an.population"), fmt(properties.population_total)],
       [t("an.covered_population"), percent(properties.population_covered_share)],

@@ -41,7 +41,25 @@ export function createMap(container, data, view) {
 /** Layers above which catalogue layers are inserted, so the outline and results stay on top. */
 const TOP_LAYERS = ["basemap-outline", "filter-results-fill", "filter-results-line", "filter-results-point"];
 
+const WATER = "#9cc3e4";
+
 export function addBasemapOverlays(map, data) {
+  // Lakes and rivers: the relief tints a lake's flat surface as low land, so water is drawn
+  // over it from the lakes and rivers layers.
+  const { water, rivers } = data.basemap;
+  if (water) {
+    map.addSource("basemap-water", { type: "vector", tiles: [absolute(water.tiles)], maxzoom: 14,
+                                     attribution: "GSHHG, Natural Earth" });
+    map.addLayer({ id: "basemap-water", type: "fill", source: "basemap-water",
+                   "source-layer": water.source_layer, paint: { "fill-color": WATER } });
+  }
+  if (rivers) {
+    map.addSource("basemap-rivers", { type: "vector", tiles: [absolute(rivers.tiles)], maxzoom: 14,
+                                      attribution: "WDBII" });
+    map.addLayer({ id: "basemap-rivers", type: "line", source: "basemap-rivers",
+                   "source-layer": rivers.source_layer,
+                   paint: { "line-color": "#5b9bd5", "line-width": ["interpolate", ["linear"], ["zoom"], 4, 0.6, 10, 2] } });
+  }
   const outline = data.basemap.outline;
   if (outline) {
     map.addSource("basemap-outline", { type: "vector", tiles: [absolute(outline.tiles)], maxzoom: 14,
