@@ -199,7 +199,7 @@ class Layer:
         With `stored_text`, whole features (no property selection, with geometry) come as one
         column of stored GeoJSON text when the layer has it (`FeaturePage.text` says so).
         """
-        offset, limit = _page(query.offset, query.limit)
+        offset, limit = check_page(query.offset, query.limit)
         clauses: list[str] = []
         params: list = []
         for sql, values in (
@@ -472,7 +472,8 @@ def write_feature_text(gpkg: str | Path, table: str, id_field: str | None) -> Pa
     return feature_text.write(Layer(gpkg, table=table, id_field=id_field))
 
 
-def _page(offset: Any, limit: Any) -> tuple[int, int]:
+def check_page(offset: Any, limit: Any) -> tuple[int, int]:
+    """offset and limit of a page, checked (QueryError naming the one that is wrong)."""
     values = []
     for name, value in (("offset", offset), ("limit", limit)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:

@@ -1,0 +1,22 @@
+"""Published feature layers in PostgreSQL/PostGIS (TAZA_DATABASE_URL).
+
+Each published vector version is copied from its GeoPackage (which stays the download and the
+source of truth) into one immutable table in the schema `taza_features`; the table `layers`
+there says which table holds which (dataset, version) and what its columns are.
+
+- `pool(url)` (database.py): this process's connection pool of a database (psycopg_pool),
+  sized by TAZA_DATABASE_POOL_SIZE, safe behind pgbouncer in transaction mode;
+- `ensure_schema` (schema.py): the schema, its `layers` table and the SQL functions the CQL2
+  translator's PostgreSQL dialect names (catalog.core.cql2.POSTGRESQL);
+- `load_layer`, `drop_layer`, `find_layer`, `LayerTable` (layers.py): write, remove and look
+  up the table of one version.
+
+It imports catalog.gpkg (to read the GeoPackage), catalog.settings and catalog.core only.
+"""
+
+from catalog.postgis.database import DatabaseError, pool
+from catalog.postgis.layers import LayerTable, drop_layer, find_layer, load_layer, loaded_layers
+from catalog.postgis.schema import SCHEMA, ensure_schema
+
+__all__ = ["SCHEMA", "DatabaseError", "LayerTable", "drop_layer", "ensure_schema", "find_layer",
+           "load_layer", "loaded_layers", "pool"]
