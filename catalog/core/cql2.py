@@ -158,6 +158,7 @@ class SqlDialect:
     lower: str
     unaccent: str
     real: str
+    divide: str  # numerator, denominator; NULL for a zero denominator, as SQLite answers
     like: str
     pattern: Callable[[str], str]
 
@@ -407,6 +408,7 @@ def _glob_literal(char: str) -> str:
 SQLITE = SqlDialect(
     name="sqlite", placeholder="?", true="1", false="0", instant="julianday({})",
     lower=LOWER_SQL + "({})", unaccent=UNACCENT_SQL + "({})", real="CAST({} AS REAL)",
+    divide="({} / {})",
     # GLOB, not LIKE: SQLite's LIKE ignores ASCII case, CQL2 LIKE does not.
     like="GLOB", pattern=like_to_glob)
 # The functions named here live in the schema of the feature tables (catalog/postgis).
@@ -414,6 +416,7 @@ POSTGRESQL = SqlDialect(
     name="postgresql", placeholder="%s", true="TRUE", false="FALSE",
     instant="taza_features.instant({})", lower="taza_features.lower_text({})",
     unaccent="taza_features.unaccent_text({})", real="CAST({} AS double precision)",
+    divide="({} / NULLIF({}, 0))",
     like="LIKE", pattern=like_to_postgresql)
 
 
@@ -576,7 +579,8 @@ class _Translator:
         (lsql, lparams), (rsql, rparams) = (self._sql_of(s, "number") for s in sides)
         op = _ARITHMETIC_OPS[type(node)]
         if op == "/":  # CQL2 '/' is real division; SQL divides integers by truncation
-            lsql = self.dialect.real.format(lsql)
+            divided = self.dialect.divide.format(self.dialect.real.format(lsql), rsql)
+            return _Operand(divided, lparams + rparams, "number")
         return _Operand(f"({lsql} {op} {rsql})", lparams + rparams, "number")
 
     def _sql_of(self, operand: _Operand, kind: str, name: str | None = None) -> tuple[str, list]:

@@ -192,12 +192,14 @@ class PostgisFeatureStore:
         attributes = "".join(f", {ident(name)}" for name in self.columns)
         statement = (
             f"SELECT ST_AsMVT(t, %s, {mvt.EXTENT}, 'mvt_geometry', 'mvt_id') FROM ("  # noqa: S608 - quoted identifiers
-            f"SELECT {pk} AS mvt_id{attributes}, ST_AsMVTGeom(ST_Transform("
-            f"ST_ClipByBox2D({geom}, {envelope}), 3857), ST_TileEnvelope(%s, %s, %s), "
+            f"SELECT {pk} AS mvt_id{attributes}, ST_AsMVTGeom(ST_SimplifyPreserveTopology("
+            f"ST_Transform(ST_ClipByBox2D({geom}, {envelope}), 3857), %s), "
+            "ST_TileEnvelope(%s, %s, %s), "
             f"{mvt.EXTENT}, {mvt.BUFFER}, true) AS mvt_geometry "
             f"FROM {self.table} WHERE {geom} && {envelope}{thin}) AS t "
             "WHERE t.mvt_geometry IS NOT NULL")
-        params = [layer_name, *box, tile.z, tile.x, tile.y, *box, *thin_params]
+        params = [layer_name, *box, _simplify_tolerance(tile), tile.z, tile.x, tile.y, *box,
+                  *thin_params]
         return bytes(self._rows(statement, params)[0][0] or b"")
 
     def iterate(self, batch: int = 10_000) -> Iterator[list[StoredFeature]]:
@@ -391,6 +393,15 @@ class PostgisFeatureStore:
 
     def __repr__(self) -> str:
         return f"<PostgisFeatureStore {self.layer.table}>"
+
+
+def _simplify_tolerance(tile: TileBounds) -> float:
+    """The GeoPackage tiles' simplification (a fraction of a pixel, none at the deepest zoom),
+    in WebMercator metres."""
+    if tile.z >= mvt.MAX_ZOOM:
+        return 0.0
+    minx, _, maxx, _ = tile.mercator
+    return mvt.SIMPLIFY * (maxx - minx) / mvt.EXTENT
 
 
 def _temporal_extent(extent: Sequence | None, layer: LayerTable) -> TimeSpan | None:

@@ -5,6 +5,9 @@ A published version never changes, so a store is opened once per (dataset, versi
 while that version is live: nothing is re-read per request. `LiveFeatures()` looks at
 current.json at most once a second (how stale a worker may be after a publish) and, on a new
 release, builds the next `LiveRelease`, reusing the stores of versions that stayed live.
+
+Which store serves a version follows the settings (`default_opener`): its PostGIS table when
+TAZA_DATABASE_URL is set (catalog/features/postgis.py), else its GeoPackage.
 """
 
 from __future__ import annotations
@@ -15,15 +18,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from catalog import settings
 from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 from catalog.features.geopackage import GeoPackageFeatureStore
+from catalog.features.postgis import PostgisFeatureStore
 from catalog.features.store import FeatureStore, FeatureStoreError
 from catalog.store import CatalogStore
 
 LOGGER = logging.getLogger(__name__)
 CHECK_INTERVAL_S = 1.0
 StoreOpener = Callable[[Record, AssetLocator], FeatureStore]
+
+
+def default_opener() -> StoreOpener:
+    """PostGIS tables with TAZA_DATABASE_URL, the GeoPackages without."""
+    url = settings.database_url()
+    return PostgisFeatureStore.opener(url) if url else GeoPackageFeatureStore.for_record
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class LiveRelease:
     number: int | None
     records: tuple[Record, ...] = ()
     stores: Mapping[str, FeatureStore] = field(default_factory=dict)
+    unopened: tuple[str, ...] = ()  # vector layers whose store failed to open (tried again)
 
     def record(self, dataset_id: str) -> Record | None:
         return next((r for r in self.records if r.id == dataset_id), None)
@@ -46,10 +58,10 @@ class LiveFeatures:
     """Callable: the LiveRelease of current.json, refreshed at most once a second."""
 
     def __init__(self, catalog: CatalogStore,
-                 open_store: StoreOpener = GeoPackageFeatureStore.for_record,
+                 open_store: StoreOpener | None = None,
                  check_interval: float = CHECK_INTERVAL_S):
         self.catalog = catalog
-        self.open_store = open_store
+        self.open_store = open_store or default_opener()
         self.check_interval = check_interval
         self._live = LiveRelease(None)
         self._built = False
@@ -67,7 +79,7 @@ class LiveFeatures:
                 self._checked_at = now
                 release = self.catalog.current()
                 number = release.number if release else None
-                if not self._built or number != self._live.number:
+                if not self._built or number != self._live.number or self._live.unopened:
                     self._live = self._build(number)
                     self._built = True
         return self._live
@@ -89,6 +101,7 @@ class LiveFeatures:
         previous = {(r.id, r.version): self._live.stores.get(r.id)
                     for r in self._live.records}
         stores: dict[str, FeatureStore] = {}
+        unopened: list[str] = []
         for record in records:
             if not record.is_vector:
                 continue
@@ -99,7 +112,8 @@ class LiveFeatures:
                 except FeatureStoreError as err:  # its routes answer 500 and say so in the log
                     LOGGER.error("%s version %s cannot be served: %s", record.id,
                                  record.version, err)
+                    unopened.append(record.id)
                     continue
             stores[record.id] = store
         LOGGER.info("release %s: %d feature stores", number, len(stores))
-        return LiveRelease(number, records, stores)
+        return LiveRelease(number, records, stores, tuple(unopened))

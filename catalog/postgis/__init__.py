@@ -9,14 +9,23 @@ there says which table holds which (dataset, version) and what its columns are.
 - `ensure_schema` (schema.py): the schema, its `layers` table and the SQL functions the CQL2
   translator's PostgreSQL dialect names (catalog.core.cql2.POSTGRESQL);
 - `load_layer`, `drop_layer`, `find_layer`, `LayerTable` (layers.py): write, remove and look
-  up the table of one version.
+  up the table of one version; `load_versions`, `drop_versions`: what publishing calls, each
+  with a connection of its own.
 
 It imports catalog.gpkg (to read the GeoPackage), catalog.settings and catalog.core only.
 """
 
 from catalog.postgis.database import DatabaseError, pool
-from catalog.postgis.layers import LayerTable, drop_layer, find_layer, load_layer, loaded_layers
+from catalog.postgis.layers import (
+    LayerTable,
+    drop_layer,
+    drop_versions,
+    find_layer,
+    load_layer,
+    load_versions,
+    loaded_layers,
+)
 from catalog.postgis.schema import SCHEMA, ensure_schema
 
-__all__ = ["SCHEMA", "DatabaseError", "LayerTable", "drop_layer", "ensure_schema", "find_layer",
-           "load_layer", "loaded_layers", "pool"]
+__all__ = ["SCHEMA", "DatabaseError", "LayerTable", "drop_layer", "drop_versions",
+           "ensure_schema", "find_layer", "load_layer", "load_versions", "loaded_layers", "pool"]

@@ -19,7 +19,7 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from catalog import settings
 
 CONNECT_TIMEOUT_S = 10
-POOL_TIMEOUT_S = 30  # how long a request waits for a free connection
+POOL_TIMEOUT_S = 10  # how long a request waits for a free connection (or a reconnection)
 
 _POOLS: dict[tuple[str, int], ConnectionPool] = {}
 _LOCK = threading.Lock()
@@ -52,7 +52,8 @@ def pool(url: str) -> ConnectionPool:
 def connect(url: str) -> psycopg.Connection:
     """A connection of its own (for publishing: one transaction per loaded version)."""
     try:
-        return psycopg.connect(url, prepare_threshold=None, connect_timeout=CONNECT_TIMEOUT_S,
+        return psycopg.connect(url, autocommit=True, prepare_threshold=None,
+                               connect_timeout=CONNECT_TIMEOUT_S,
                                application_name="taza-koom publish")
     except psycopg.OperationalError as err:
         raise DatabaseError(f"cannot connect to the database: {_first_line(err)}") from err

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +21,7 @@ import shapely
 from psycopg import sql
 
 from catalog.gpkg import Layer, decode_many
+from catalog.postgis.database import connect
 from catalog.postgis.schema import LAYERS_TABLE, SCHEMA, ensure_schema
 
 SRID = 4326  # published GeoPackages are stored in CRS84 (longitude, latitude)
@@ -164,3 +165,39 @@ def _index(conn: psycopg.Connection, layer: LayerTable) -> None:
     for name, _ in layer.columns[:MAX_INDEXED_COLUMNS]:
         conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(layer.qualified,
                                                               sql.Identifier(name)))
+
+
+def load_versions(url: str, versions: Iterable[tuple[str, int, Path, str | None]]
+                  ) -> list[tuple[str, int]]:
+    """Load every (dataset, version, GeoPackage, table) not loaded yet, each in a transaction
+    of its own; return what was loaded. On failure, what this call loaded is dropped again
+    and the error raised: the database is as it was."""
+    created: list[tuple[str, int]] = []
+    with connect(url) as conn:
+        try:
+            loaded = loaded_layers(conn)
+            for dataset_id, version, gpkg, table in versions:
+                if (dataset_id, version) in loaded:
+                    continue
+                with conn.transaction():
+                    load_layer(conn, dataset_id, version, gpkg, table)
+                created.append((dataset_id, version))
+        except BaseException:
+            conn.rollback()
+            _drop_all(conn, created)
+            raise
+    return created
+
+
+def drop_versions(url: str, versions: Iterable[tuple[str, int]]) -> None:
+    """Drop the tables of these versions (those that have one)."""
+    versions = list(versions)
+    if versions:
+        with connect(url) as conn:
+            _drop_all(conn, versions)
+
+
+def _drop_all(conn: psycopg.Connection, versions: Iterable[tuple[str, int]]) -> None:
+    for dataset_id, version in versions:
+        with conn.transaction():
+            drop_layer(conn, dataset_id, version)
