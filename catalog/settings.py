@@ -61,3 +61,16 @@ def database_pool_size() -> int:
     if size < 1:
         raise ValueError(f"TAZA_DATABASE_POOL_SIZE: expected a positive integer, got {text!r}")
     return size
+
+
+def database_wait_seconds() -> float:
+    """TAZA_DATABASE_WAIT_SECONDS: how long a request waits for a database connection (a free
+    one, or a reconnection after a database restart) before it fails (default 10)."""
+    text = os.environ.get("TAZA_DATABASE_WAIT_SECONDS", "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 600:
+        raise ValueError(f"TAZA_DATABASE_WAIT_SECONDS: expected seconds in (0, 600], got {text!r}")
+    return seconds

@@ -406,6 +406,14 @@ def test_cql2_spatial_literal_first_and_other_predicates(store: FeatureStore) ->
         expected = ref_ids(lambda f, pr=predicate: f["geometry"] is not None and pr(f["geometry"]))
         assert everything(store, filter=parse_text(text)) == expected, text
     assert everything(store, filter=parse_text(f"S_CROSSES(geometry, {line.wkt})"))
+    # A polygon collapsed to a line (invalid): answered as shapely answers it.
+    flat = shapely.from_wkt("POLYGON ((72 39, 72 39, 69 39, 69 39, 72 39))")
+    for op in ("intersects", "within", "disjoint", "contains", "touches"):
+        expected = ref_ids(lambda f, o=op: f["geometry"] is not None and
+                           getattr(shapely, o)(f["geometry"], flat))
+        found = everything(store, filter=parse_text(f"S_{op.upper()}(geometry, {flat.wkt})"))
+        assert found == expected, op
+    assert ref_ids(lambda f: f["geometry"] is not None and f["geometry"].intersects(flat))
     # Two literals: a constant, true for every row (NULL geometries included) or for none.
     constant = parse_text(f"S_INTERSECTS({poly.wkt}, POINT(74 41))")
     assert store.count(ItemsQuery(filter=constant)) == N

@@ -51,7 +51,7 @@ def home(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Path:
 
 @pytest.fixture(scope="module")
 def postgis_server(home: Path, database_url: str) -> Iterator[Server]:
-    running = start_server(home, workers=1, env={"TAZA_DATABASE_URL": database_url},
+    running = start_server(home, workers=1, env=postgis_env(database_url),
                            log_name="postgis-server.log")
     yield running
     stop_server(running)
@@ -63,6 +63,11 @@ def embedded_server(home: Path) -> Iterator[Server]:
     running = start_server(home, workers=1, env=env, log_name="embedded-server.log")
     yield running
     stop_server(running)
+
+
+def postgis_env(url: str) -> dict[str, str]:
+    # While the database is down, requests fail after 2 s instead of 10 s.
+    return {"TAZA_DATABASE_URL": url, "TAZA_DATABASE_WAIT_SECONDS": "2"}
 
 
 def tables(url: str) -> set[tuple[str, int]]:
@@ -294,7 +299,7 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
     """A worker whose first look at the release found the database down tries again."""
     served = tmp_path / "home"
     shutil.copytree(home, served, ignore=shutil.ignore_patterns("*.log"))
-    running = start_server(served, workers=1, env={"TAZA_DATABASE_URL": database_url},
+    running = start_server(served, workers=1, env=postgis_env(database_url),
                            log_name="late-database.log")
     try:
         private_postgres.stop()

@@ -10,8 +10,7 @@ Public API (import these names from `catalog.gpkg`; the modules' other names are
 - tables (tables.py): `describe_table`, `Table`, `table_meta`, `TableMeta`, `TableSchema`
   (a catalog.core.cql2.FilterTarget), `spatial_sql`, `column_kind`, `JSON_TYPES`;
 - layers (layer.py): `Layer`, `FeatureQuery`, `FeaturePage`: select, get, scan and write
-  features of one table; `write_feature_text`; the query rules other feature stores share:
-  `BBOX_RULES`, `DATETIME_RULES`, `check_page`;
+  features of one table (query rules from catalog/core/layer_query.py); `write_feature_text`;
 - GeoJSON writers (geojson.py): `geojson_geometries`, `orjson_geometries`;
 - bulk I/O (bulk.py): `read_batches`, `BulkLoader`, `index_columns`, `attributes_index`;
 - stored feature text (feature_text.py): `feature_text_path`, `FEATURE_TEXT_SUFFIX`;
@@ -30,15 +29,7 @@ from catalog.gpkg.feature_text import SUFFIX as FEATURE_TEXT_SUFFIX
 from catalog.gpkg.feature_text import path_for as feature_text_path
 from catalog.gpkg.functions import register_functions
 from catalog.gpkg.geojson import geojson_geometries, orjson_geometries
-from catalog.gpkg.layer import (
-    BBOX_RULES,
-    DATETIME_RULES,
-    FeaturePage,
-    FeatureQuery,
-    Layer,
-    check_page,
-    write_feature_text,
-)
+from catalog.gpkg.layer import FeaturePage, FeatureQuery, Layer, write_feature_text
 from catalog.gpkg.tables import (
     JSON_TYPES,
     Table,
@@ -51,10 +42,9 @@ from catalog.gpkg.tables import (
 )
 
 __all__ = [
-    "BBOX_RULES", "DATETIME_RULES", "FEATURE_TEXT_SUFFIX", "JSON_TYPES", "BulkLoader",
-    "FeaturePage", "FeatureQuery",
+    "FEATURE_TEXT_SUFFIX", "JSON_TYPES", "BulkLoader", "FeaturePage", "FeatureQuery",
     "GeoPackageError", "Header", "Layer", "QueryError", "Table", "TableMeta", "TableSchema",
-    "attributes_index", "check_page", "column_kind", "connection", "decode", "decode_many",
+    "attributes_index", "column_kind", "connection", "decode", "decode_many",
     "describe_table", "encode", "encode_many", "feature_text_path", "file_version",
     "geojson_geometries", "index_columns", "open_published", "orjson_geometries",
     "read_batches", "read_header", "register_functions", "spatial_sql", "sqlite_uri",

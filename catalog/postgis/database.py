@@ -19,7 +19,6 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from catalog import settings
 
 CONNECT_TIMEOUT_S = 10
-POOL_TIMEOUT_S = 10  # how long a request waits for a free connection (or a reconnection)
 
 _POOLS: dict[tuple[str, int], ConnectionPool] = {}
 _LOCK = threading.Lock()
@@ -30,7 +29,8 @@ class DatabaseError(RuntimeError):
 
 
 def pool(url: str) -> ConnectionPool:
-    """This process's pool of `url` (TAZA_DATABASE_POOL_SIZE connections at most)."""
+    """This process's pool of `url`: TAZA_DATABASE_POOL_SIZE connections at most, a request
+    waiting TAZA_DATABASE_WAIT_SECONDS at most for one."""
     key = (url, os.getpid())
     found = _POOLS.get(key)
     if found is not None:
@@ -40,7 +40,7 @@ def pool(url: str) -> ConnectionPool:
         if found is None:
             found = ConnectionPool(
                 url, min_size=1, max_size=settings.database_pool_size(), open=True,
-                timeout=POOL_TIMEOUT_S, check=ConnectionPool.check_connection,
+                timeout=settings.database_wait_seconds(), check=ConnectionPool.check_connection,
                 name=f"taza-{os.getpid()}",
                 kwargs={"autocommit": True, "prepare_threshold": None,
                         "connect_timeout": CONNECT_TIMEOUT_S,
