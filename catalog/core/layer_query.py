@@ -156,3 +156,17 @@ def free_text_terms(q: str, text_columns: Sequence[str]) -> list[str]:
     if not text_columns:
         raise LayerQueryError("q: this collection has no text properties to search")
     return terms
+
+
+def order_by(sortby: Sequence[tuple[str, bool]], check: Callable[[str], object],
+             column_sql: Callable[[str], str], pk_sql: str,
+             directions: tuple[str, str] = ("ASC", "DESC")) -> str:
+    """ORDER BY of (property, descending) keys (each passed to `check`, which refuses unknown
+    ones), ties broken by the primary key for stable paging. `directions`: the SQL of
+    ascending and descending, where a database needs NULLs placed as SQLite places them."""
+    keys = []
+    for name, descending in sortby or ():
+        check(name)
+        keys.append(f"{column_sql(name)} {directions[1] if descending else directions[0]}")
+    keys.append(f"{pk_sql} ASC")
+    return ", ".join(keys)

@@ -39,6 +39,7 @@ from catalog.core.layer_query import (
     datetime_condition,
     equals_condition,
     free_text_terms,
+    order_by,
     output_columns,
     temporal_extent_span,
 )
@@ -290,13 +291,9 @@ class PostgisFeatureStore:
         return self.kinds[name]
 
     def _order_by(self, sortby: Sequence[tuple[str, bool]]) -> str:
-        keys = []
-        for name, descending in sortby or ():
-            self._queryable_kind(name, "sortby")
-            # SQLite's order, which the GeoPackage store has: NULLs are the smallest values.
-            keys.append(f"{ident(name)} {'DESC NULLS LAST' if descending else 'ASC NULLS FIRST'}")
-        keys.append(f"{ident(self.layer.pk)} ASC")  # stable paging among equal keys
-        return ", ".join(keys)
+        # SQLite's order, which the GeoPackage store has: NULLs are the smallest values.
+        return order_by(sortby, lambda name: self._queryable_kind(name, "sortby"), ident,
+                        ident(self.layer.pk), ("ASC NULLS FIRST", "DESC NULLS LAST"))
 
     def _output_columns(self, selected: Sequence[str] | None, skip_geometry: bool) -> list[str]:
         return output_columns(self.columns, self.id_field, self.layer.geometry, selected,

@@ -45,6 +45,7 @@ from catalog.core.layer_query import (
     datetime_condition,
     equals_condition,
     free_text_terms,
+    order_by,
     output_columns,
     temporal_extent_span,
 )
@@ -326,12 +327,8 @@ class Layer:
         return self.schema.kinds[name]
 
     def _order_by(self, sortby: Sequence[tuple[str, bool]]) -> str:
-        keys = []
-        for name, descending in sortby or ():
-            self._queryable_kind(name, "sortby")
-            keys.append(f"{quote_ident(name)} {'DESC' if descending else 'ASC'}")
-        keys.append(f"{quote_ident(self.schema.pk)} ASC")  # stable paging among equal keys
-        return ", ".join(keys)
+        return order_by(sortby, lambda name: self._queryable_kind(name, "sortby"), quote_ident,
+                        quote_ident(self.schema.pk))
 
     def _output_columns(self, select_properties: Sequence[str] | None,
                         skip_geometry: bool) -> list[str]:
