@@ -299,15 +299,15 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
     """A worker whose first look at the release found the database down tries again."""
     served = tmp_path / "home"
     shutil.copytree(home, served, ignore=shutil.ignore_patterns("*.log"))
-    running = start_server(served, workers=1, env=postgis_env(database_url),
-                           log_name="late-database.log")
+    private_postgres.stop()
     try:
-        private_postgres.stop()
-        try:
-            down = running.get("/ogc/collections/airports/items")
-            assert down.status_code >= 500
-        finally:
-            private_postgres.start(durable=False)
+        running = start_server(served, workers=1, env=postgis_env(database_url),
+                               log_name="late-database.log")
+        down = running.get("/ogc/collections/airports/items")
+        assert down.status_code >= 500
+    finally:
+        private_postgres.start(durable=False)
+    try:
         up = running.get("/ogc/collections/airports/items", params={"limit": 50})
         assert up.status_code == 200 and up.json()["numberMatched"] == 17
     finally:

@@ -57,7 +57,7 @@ from catalog.features.store import (
     StoredFeature,
 )
 from catalog.gpkg import JSON_TYPES, geojson_geometries, orjson_geometries
-from catalog.postgis import SCHEMA, DatabaseError, LayerTable, find_layer, pool
+from catalog.postgis import SCHEMA, DatabaseError, LayerTable, connection, find_layer
 
 LOGGER = logging.getLogger(__name__)
 MAX_FILTER_VALUES = 1000  # bound values in one query; beyond, "too complex" (as SQLite's depth)
@@ -130,7 +130,7 @@ class PostgisFeatureStore:
         if record.vector is None:
             raise FeatureStoreError(f"{record.id} version {record.version} is not a vector layer")
         try:
-            with pool(url).connection() as conn:
+            with connection(url) as conn:
                 layer = find_layer(conn, record.id, record.version)
         except (psycopg.Error, PoolTimeout, DatabaseError) as err:
             raise FeatureStoreError(f"{record.id}: the database cannot be read ({err})") from err
@@ -326,7 +326,7 @@ class PostgisFeatureStore:
         """The rows of a statement. A statement past the server's limits or a value it cannot
         compute (division by zero) is the request's fault; anything else is the store's."""
         try:
-            with pool(self.url).connection() as conn:
+            with connection(self.url) as conn:
                 return conn.execute(statement, params).fetchall()
         except psycopg.errors.ProgramLimitExceeded as err:
             raise LayerQueryError(f"query too complex for this server ({_first_line(err)})",

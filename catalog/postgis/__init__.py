@@ -4,8 +4,9 @@ Each published vector version is copied from its GeoPackage (which stays the dow
 source of truth) into one immutable table in the schema `taza_features`; the table `layers`
 there says which table holds which (dataset, version) and what its columns are.
 
-- `pool(url)` (database.py): this process's connection pool of a database (psycopg_pool),
-  sized by TAZA_DATABASE_POOL_SIZE, safe behind pgbouncer in transaction mode;
+- `connection(url)`, `pool(url)` (database.py): a connection of this process's pool of a
+  database (psycopg_pool), sized by TAZA_DATABASE_POOL_SIZE, safe behind pgbouncer in
+  transaction mode, made anew after the database was unreachable;
 - `ensure_schema` (schema.py): the schema, its `layers` table and the SQL functions the CQL2
   translator's PostgreSQL dialect names (catalog.core.cql2.POSTGRESQL);
 - `load_layer`, `drop_layer`, `find_layer`, `LayerTable` (layers.py): write, remove and look
@@ -15,7 +16,7 @@ there says which table holds which (dataset, version) and what its columns are.
 It imports catalog.gpkg (to read the GeoPackage), catalog.settings and catalog.core only.
 """
 
-from catalog.postgis.database import DatabaseError, pool
+from catalog.postgis.database import DatabaseError, connection, pool
 from catalog.postgis.layers import (
     LayerTable,
     drop_layer,
@@ -27,5 +28,5 @@ from catalog.postgis.layers import (
 )
 from catalog.postgis.schema import SCHEMA, ensure_schema
 
-__all__ = ["SCHEMA", "DatabaseError", "LayerTable", "drop_layer", "drop_versions",
+__all__ = ["SCHEMA", "DatabaseError", "LayerTable", "connection", "drop_layer", "drop_versions",
            "ensure_schema", "find_layer", "load_layer", "load_versions", "loaded_layers", "pool"]

@@ -5,13 +5,17 @@ so pools are keyed by process id and made on first use. Connections carry no ses
 queries rely on (the SQL functions pin their own time zone) and never keep server-side prepared
 statements (`prepare_threshold=None`), so a pgbouncer in transaction mode can sit in between.
 Each connection is checked when it is taken from the pool, so a database restart costs a
-reconnection, not a failed request.
+reconnection, not a failed request. A pool that found no connection in time (the database was
+down) is closed and made anew on the next request: the pool's own reconnection backs off
+exponentially, a new pool connects at once.
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -49,6 +53,25 @@ def pool(url: str) -> ConnectionPool:
     return found
 
 
+@contextmanager
+def connection(url: str) -> Iterator[psycopg.Connection]:
+    """A connection of this process's pool of `url`; PoolTimeout when none came in time."""
+    current = pool(url)
+    try:
+        with current.connection() as conn:
+            yield conn
+    except PoolTimeout:
+        _discard(url, current)
+        raise
+
+
+def _discard(url: str, stale: ConnectionPool) -> None:
+    with _LOCK:
+        if _POOLS.get((url, os.getpid())) is stale:
+            del _POOLS[(url, os.getpid())]
+    stale.close(timeout=0)
+
+
 def connect(url: str) -> psycopg.Connection:
     """A connection of its own (for publishing: one transaction per loaded version)."""
     try:
@@ -70,4 +93,4 @@ def _first_line(err: BaseException) -> str:
     return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
-__all__ = ["DatabaseError", "PoolTimeout", "close_pools", "connect", "pool"]
+__all__ = ["DatabaseError", "PoolTimeout", "close_pools", "connect", "connection", "pool"]
