@@ -5,6 +5,10 @@ switch of current.json (see catalog.store), so a failure at any step, or a kille
 leaves the previous release serving. Every switch (publish, rollback, withdraw, rebuild) and
 every purge writes an intent entry in the audit log before it changes anything and an outcome
 entry after; the next operation records how a killed one ended (catalog.store.audit).
+
+With TAZA_DATABASE_URL set, every vector version of the new release is loaded into its PostGIS
+table (catalog.postgis) before the switch, and the tables this switch loaded are dropped again
+when it fails: the previous release keeps serving from the tables it had.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from catalog import __version__, settings
+from catalog import __version__, postgis, settings
 from catalog.convert.isolated import convert_raster_source, convert_vector_source
 from catalog.core.record import MANIFEST_FILE, Record, Software, write_record
 from catalog.manifest import ROLES, Manifest, load_manifest
@@ -33,6 +37,7 @@ from catalog.stac_index import sync as stac_index
 from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
+GEOPACKAGE_ASSET = "geopackage"  # the STAC asset key of a vector version's GeoPackage
 PIPELINE_VERSION = "3"  # 2: stored feature text beside each GeoPackage; 3: band names in the record
 
 
@@ -174,6 +179,7 @@ def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
                                 version=version, reason=reason)
         removed = store.purge_version(dataset_id, version)
         removed["tiles"] = tile_cache.drop_version(store.home, dataset_id, version)
+        _drop_feature_tables([(dataset_id, version)])
         for remove in forget:
             remove(dataset_id, version)
         release = store.current()
@@ -221,6 +227,16 @@ def _switch(store: CatalogStore, datasets: dict[str, int], actor: str, action: s
     """Intent entry, release switch, outcome entry, then the STAC index."""
     records = [store.record(i, v) for i, v in sorted(datasets.items())]
     _check_roles(records)
+    loaded = _load_feature_tables(store, records)
+    try:
+        return _switch_release(store, datasets, records, actor, action, dataset_id, **detail)
+    except BaseException:
+        _drop_feature_tables(loaded)  # the switch failed: nothing serves from them
+        raise
+
+
+def _switch_release(store: CatalogStore, datasets: dict[str, int], records: list[Record],
+                    actor: str, action: str, dataset_id: str | None, **detail) -> Release:
     themes = settings.themes()
 
     def build_stac(target: Path) -> None:
@@ -242,6 +258,38 @@ def _switch(store: CatalogStore, datasets: dict[str, int], actor: str, action: s
                     release=release.number, **detail)
     stac_index.apply_release(store, release)  # only the changed datasets; never raises
     return release
+
+
+def _load_feature_tables(store: CatalogStore, records: list[Record]) -> list[tuple[str, int]]:
+    """Load the release's vector versions that have no PostGIS table yet (with a database
+    configured); the (dataset, version) pairs loaded."""
+    url = settings.database_url()
+    if url is None:
+        return []
+    versions = []
+    for record in records:
+        if record.vector is None:
+            continue
+        path = store.assets.local_path(record, record.asset(GEOPACKAGE_ASSET))
+        if path is None:
+            raise PublishError(f"{record.id} version {record.version}: the GeoPackage is not "
+                               "on this server's disk, so it cannot be loaded into the database")
+        versions.append((record.id, record.version, path, record.vector.table))
+    try:
+        return postgis.load_versions(url, versions)
+    except Exception as err:  # database, GeoPackage or disk: the publish fails, nothing changed
+        raise PublishError(f"could not load the features into the database: {err}") from err
+
+
+def _drop_feature_tables(versions: list[tuple[str, int]]) -> None:
+    url = settings.database_url()
+    if url is None or not versions:
+        return
+    try:
+        postgis.drop_versions(url, versions)
+    except Exception as err:  # the failure being reported matters more; say what is left
+        print(f"warning: tables of {versions} not dropped ({err}); they serve nothing",
+              file=sys.stderr)
 
 
 def _check_role_is_free(store: CatalogStore, release: Release | None,

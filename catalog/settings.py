@@ -50,11 +50,6 @@ def cache_dir(home: Path) -> Path:
     return Path(configured).resolve() if configured else Path(home) / "cache"
 
 
-def database_url() -> str | None:
-    """TAZA_DATABASE_URL: a postgresql:// URL moves the stores to PostgreSQL."""
-    return os.environ.get("TAZA_DATABASE_URL") or None
-
-
 def backend_name() -> str:
     """`embedded` (files and SQLite) or `postgresql`, as /healthz reports it."""
     return "postgresql" if database_url() else "embedded"
@@ -87,3 +82,42 @@ def portal_config() -> dict:
 
 def to_json(data: object) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+DEFAULT_DATABASE_POOL_SIZE = 4
+
+
+def database_url() -> str | None:
+    """TAZA_DATABASE_URL: a postgresql:// URL moves published features to PostGIS; unset (the
+    default) serves them from the GeoPackages with no service. Other schemes are refused."""
+    url = os.environ.get("TAZA_DATABASE_URL", "").strip()
+    if not url:
+        return None
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise ValueError("TAZA_DATABASE_URL: expected a postgresql:// URL")
+    return url
+
+
+def database_pool_size() -> int:
+    """TAZA_DATABASE_POOL_SIZE: connections each worker process may hold (default 4)."""
+    text = os.environ.get("TAZA_DATABASE_POOL_SIZE", str(DEFAULT_DATABASE_POOL_SIZE))
+    try:
+        size = int(text)
+    except ValueError:
+        size = 0
+    if size < 1:
+        raise ValueError(f"TAZA_DATABASE_POOL_SIZE: expected a positive integer, got {text!r}")
+    return size
+
+
+def database_wait_seconds() -> float:
+    """TAZA_DATABASE_WAIT_SECONDS: how long a request waits for a database connection (a free
+    one, or a reconnection after a database restart) before it fails (default 10)."""
+    text = os.environ.get("TAZA_DATABASE_WAIT_SECONDS", "10")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds <= 600:
+        raise ValueError(f"TAZA_DATABASE_WAIT_SECONDS: expected seconds in (0, 600], got {text!r}")
+    return seconds

@@ -1,10 +1,10 @@
 """The FeatureStore contract (catalog/features/store.py), checked against an independent
 reference computed in Python on the source features (tests/feature_reference.py).
 
-Every backend in BACKENDS runs every test: a later PostGIS store (issue 13) adds an entry that
-loads the same synthetic layer into its database and returns its store; nothing else changes.
-A backend opener takes the synthetic GeoPackage's path and the store options the contract
-uses (id_field, time_field, temporal_extent).
+Every backend in BACKENDS runs every test. A backend is made once per module from the pytest
+request and the synthetic GeoPackage's path, and returns an opener taking the store options the
+contract uses (id_field, time_field, temporal_extent): the PostGIS backend loads the GeoPackage
+into a database of the session's private PostgreSQL (tests/conftest.py) as publishing does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 import mapbox_vector_tile
 import numpy as np
 import orjson
+import psycopg
 import pytest
 import shapely
 from hypothesis import HealthCheck, given, settings
@@ -36,6 +37,8 @@ from catalog.features import (
     ItemsQuery,
     LayerDescription,
 )
+from catalog.features.postgis import PostgisFeatureStore
+from catalog.postgis import load_layer
 from tests.feature_reference import (
     BY_FID,
     EXTENT,
@@ -54,9 +57,23 @@ from tests.feature_reference import (
 )
 
 Opener = Callable[..., FeatureStore]
-BACKENDS: dict[str, Opener] = {
-    "geopackage": lambda source, **options: GeoPackageFeatureStore(source, table="places",
-                                                                   **options),
+
+
+def geopackage_backend(request: pytest.FixtureRequest, source: str) -> Opener:
+    return lambda **options: GeoPackageFeatureStore(source, table="places", **options)
+
+
+def postgis_backend(request: pytest.FixtureRequest, source: str) -> Opener:
+    cluster = request.getfixturevalue("private_postgres")
+    url = cluster.create_database("feature_store_contract")
+    with psycopg.connect(url) as connection:
+        layer = load_layer(connection, "places", 1, source, "places")
+    return lambda **options: PostgisFeatureStore(url, layer, **options)
+
+
+BACKENDS: dict[str, Callable[[pytest.FixtureRequest, str], Opener]] = {
+    "geopackage": geopackage_backend,
+    "postgis": postgis_backend,
 }
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
 
@@ -68,8 +85,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 @pytest.fixture(scope="module", params=sorted(BACKENDS))
 def open_store(request, source: str) -> Callable[..., FeatureStore]:
-    opener = BACKENDS[request.param]
-    return lambda **options: opener(source, **options)
+    return BACKENDS[request.param](request, source)
 
 
 @pytest.fixture(scope="module")
@@ -390,6 +406,14 @@ def test_cql2_spatial_literal_first_and_other_predicates(store: FeatureStore) ->
         expected = ref_ids(lambda f, pr=predicate: f["geometry"] is not None and pr(f["geometry"]))
         assert everything(store, filter=parse_text(text)) == expected, text
     assert everything(store, filter=parse_text(f"S_CROSSES(geometry, {line.wkt})"))
+    # A polygon collapsed to a line (invalid): answered as shapely answers it.
+    flat = shapely.from_wkt("POLYGON ((72 39, 72 39, 69 39, 69 39, 72 39))")
+    for op in ("intersects", "within", "disjoint", "contains", "touches"):
+        expected = ref_ids(lambda f, o=op: f["geometry"] is not None and
+                           getattr(shapely, o)(f["geometry"], flat))
+        found = everything(store, filter=parse_text(f"S_{op.upper()}(geometry, {flat.wkt})"))
+        assert found == expected, op
+    assert ref_ids(lambda f: f["geometry"] is not None and f["geometry"].intersects(flat))
     # Two literals: a constant, true for every row (NULL geometries included) or for none.
     constant = parse_text(f"S_INTERSECTS({poly.wkt}, POINT(74 41))")
     assert store.count(ItemsQuery(filter=constant)) == N

@@ -83,7 +83,7 @@ def tile_to_lonlat(tile: TileBounds, x: float, y: float) -> tuple[float, float]:
 
 def reference_ids(tile: TileBounds, buffered: bool) -> set[int]:
     """Parcels (fid) meeting the tile, computed from the grid formula with shapely."""
-    west, south, east, north = vector_tiles._buffered_lonlat(tile) if buffered else tile.lonlat
+    west, south, east, north = vector_tiles.buffered_lonlat(tile) if buffered else tile.lonlat
     index = np.arange(SYNTHETIC_COUNT)
     minx = WEST + (index % COLUMNS) * CELL
     miny = SOUTH + (index // COLUMNS) * CELL

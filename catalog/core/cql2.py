@@ -1,4 +1,4 @@
-"""CQL2 filters: parsed once (text or JSON), translated into parameterised SQLite conditions.
+"""CQL2 filters: parsed once (text or JSON), translated into parameterised SQL conditions.
 
 `parse_filter` turns a request's filter into a pygeofilter tree (`Cql2Error` if it cannot).
 `to_sql` translates a tree into ``(sql, params)`` for one `FilterTarget`: the target says what
@@ -6,15 +6,20 @@ a property name stands for in SQL (`FilterTarget.resolve`), how a spatial predic
 and where a property's time span lies. The GeoPackage library (catalog/gpkg) is the target of
 feature layers; the STAC API's SQLite index is another (catalog/stac_api/cql.py).
 
+The SQL this module writes itself (placeholders, truth constants, instants, LIKE, case and
+accent folding, real division) comes from a `SqlDialect`: `SQLITE` by default, `POSTGRESQL`
+for PostGIS layers (catalog/features/postgis.py), whose targets hand it to `to_sql`.
+
 Values always travel as ``?`` parameters; the only text spliced into SQL is what a target
 returns (quoted identifiers, fixed fragments) and the fixed fragments of this module. Anything
 that cannot be applied faithfully raises `Cql2Error` naming the parameter, never a silent
 "match everything".
 
-SQL functions the target's connection must provide (catalog/gpkg registers them):
+SQL functions an SQLite target's connection must provide (catalog/gpkg registers them):
 ``gpkg_lower(text)``, Unicode lower case (SQLite's ``lower()`` folds ASCII only, and the
 catalog's text is largely Cyrillic); ``gpkg_unaccent(text)``, combining marks stripped (CQL2
-``ACCENTI``).
+``ACCENTI``). A PostgreSQL target's schema provides ``instant``, ``lower_text`` and
+``unaccent_text`` (catalog/postgis/schema.py).
 """
 
 from __future__ import annotations
@@ -132,6 +137,48 @@ def between_as_pygeofilter_reads(node: Any) -> Any:
         value, low, high = node["args"]
         node["args"] = [value, [low, high]]
     return node
+
+
+# --- the SQL dialect ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SqlDialect:
+    """The SQL a translation writes itself, per database. Templates take one expression.
+
+    `instant` turns a time value (ISO text) into something ordered in time; `like` is the
+    operator of a case-sensitive pattern match and `pattern` turns a CQL2 LIKE pattern into
+    its operand."""
+
+    name: str
+    placeholder: str
+    true: str
+    false: str
+    instant: str
+    lower: str
+    unaccent: str
+    real: str
+    divide: str  # numerator, denominator; NULL for a zero denominator, as SQLite answers
+    like: str
+    pattern: Callable[[str], str]
+
+    def constant(self, value: bool) -> str:
+        return self.true if value else self.false
+
+
+def like_to_postgresql(pattern: str, escape: str = "\\") -> str:
+    """CQL2 LIKE pattern to a PostgreSQL LIKE pattern (escape '\\'), every escape explicit so
+    that a trailing backslash stays a literal backslash."""
+    out: list[str] = []
+    chars = iter(pattern)
+    for char in chars:
+        if char == escape:
+            out.append("\\" + next(chars, escape))
+        elif char in "%_":
+            out.append(char)
+        else:
+            out.append("\\" + char if char == "\\" else char)
+    return "".join(out)
 
 
 # --- the target of a translation ----------------------------------------------------------
@@ -272,31 +319,34 @@ def time_span_of(value: Any, param: str) -> TimeSpan:
 
 
 def temporal_sql(span_sql: tuple[str, str], relation: str, span: TimeSpan,
-                 null_safe: bool = False) -> tuple[str, list]:
+                 null_safe: bool = False, dialect: SqlDialect | None = None) -> tuple[str, list]:
     """Relation between a property's span A=[a0, a1] (SQL) and the literal span B=[b0, b1].
 
     A NULL time gives FALSE, which filters like NULL; under NOT the two differ, so negated
     callers pass `null_safe` to get SQL's NULL instead.
     """
+    dialect = dialect or SQLITE
     a0, a1 = span_sql
     b0, b1 = span_bounds_sql(span)
-    terms: list[tuple[str, str | None]]  # (SQL with one '?', parameter), None when open
+    literal = dialect.instant.format(dialect.placeholder)
+    never = dialect.false
+    terms: list[tuple[str, str | None]]  # (SQL with one placeholder, parameter), None when open
     if relation in ("intersects", "disjoint"):
-        terms = [(f"{a0} <= julianday(?)", b1), (f"{a1} >= julianday(?)", b0)]
+        terms = [(f"{a0} <= {literal}", b1), (f"{a1} >= {literal}", b0)]
     elif relation == "before":
-        terms = [(f"{a1} < julianday(?)", b0) if b0 else ("0", None)]
+        terms = [(f"{a1} < {literal}", b0) if b0 else (never, None)]
     elif relation == "after":
-        terms = [(f"{a0} > julianday(?)", b1) if b1 else ("0", None)]
+        terms = [(f"{a0} > {literal}", b1) if b1 else (never, None)]
     elif relation == "during":
-        terms = [(f"{a0} > julianday(?)", b0), (f"{a1} < julianday(?)", b1)]
+        terms = [(f"{a0} > {literal}", b0), (f"{a1} < {literal}", b1)]
     elif relation == "equals":
-        terms = [(f"{a0} = julianday(?)", b0), (f"{a1} = julianday(?)", b1)]
+        terms = [(f"{a0} = {literal}", b0), (f"{a1} = {literal}", b1)]
         if b0 is None or b1 is None:
-            terms = [("0", None)]  # no time equals an open end
+            terms = [(never, None)]  # no time equals an open end
     else:  # pragma: no cover - TEMPORAL_OPS lists every relation handled above
         raise Cql2Error(f"unsupported temporal relation {relation}")
-    terms = [t for t in terms if t[1] is not None or t[0] == "0"]
-    condition = " AND ".join(t[0] for t in terms) or "1"
+    terms = [t for t in terms if t[1] is not None or t[0] == never]
+    condition = " AND ".join(t[0] for t in terms) or dialect.true
     params = [t[1] for t in terms if t[1] is not None]
     if relation == "disjoint":
         condition = f"NOT ({condition})"
@@ -355,6 +405,21 @@ def _glob_literal(char: str) -> str:
     return f"[{char}]" if char in "*?[" else char
 
 
+SQLITE = SqlDialect(
+    name="sqlite", placeholder="?", true="1", false="0", instant="julianday({})",
+    lower=LOWER_SQL + "({})", unaccent=UNACCENT_SQL + "({})", real="CAST({} AS REAL)",
+    divide="({} / {})",
+    # GLOB, not LIKE: SQLite's LIKE ignores ASCII case, CQL2 LIKE does not.
+    like="GLOB", pattern=like_to_glob)
+# The functions named here live in the schema of the feature tables (catalog/postgis).
+POSTGRESQL = SqlDialect(
+    name="postgresql", placeholder="%s", true="TRUE", false="FALSE",
+    instant="taza_features.instant({})", lower="taza_features.lower_text({})",
+    unaccent="taza_features.unaccent_text({})", real="CAST({} AS double precision)",
+    divide="({} / NULLIF({}, 0))",
+    like="LIKE", pattern=like_to_postgresql)
+
+
 def unaccent(text: str) -> str:
     """Drop combining marks (CQL2 ACCENTI): 'Ысык-Көл' and 'Ысык-Кол' compare equal."""
     decomposed = unicodedata.normalize("NFD", text)
@@ -366,10 +431,12 @@ def unaccent(text: str) -> str:
 # --- translation ------------------------------------------------------------------------
 
 
-def to_sql(node: Any, target: FilterTarget, param: str = "filter") -> tuple[str, list]:
-    """Parameterised SQL for a parsed filter over `target`; Cql2Error naming `param`."""
+def to_sql(node: Any, target: FilterTarget, param: str = "filter",
+           dialect: SqlDialect | None = None) -> tuple[str, list]:
+    """Parameterised SQL for a parsed filter over `target` in `dialect` (SQLite unless
+    given); Cql2Error naming `param`."""
     try:
-        return _Translator(target, param).translate(node)
+        return _Translator(target, param, dialect or SQLITE).translate(node)
     except RecursionError:
         raise Cql2Error(f"{param}: expression is nested too deeply", param, "depth") from None
 
@@ -399,15 +466,16 @@ class _Translator:
     has a time field. Anything else raises Cql2Error naming the construct.
     """
 
-    def __init__(self, target: FilterTarget, param: str):
+    def __init__(self, target: FilterTarget, param: str, dialect: SqlDialect):
         self.target = target
         self.param = param
+        self.dialect = dialect
         self._negated = False  # inside an odd number of NOTs: FALSE and NULL then differ
         self._handlers: dict[type, Callable[[Any], tuple[str, list]]] = {
             ast.And: self._combination,
             ast.Or: self._combination,
             ast.Not: self._not,
-            ast.Include: lambda node: ("0" if node.not_ else "1", []),
+            ast.Include: lambda node: (self.dialect.constant(not node.not_), []),
             ast.Like: self._like,
             ast.In: self._in,
             ast.Between: self._between,
@@ -480,24 +548,25 @@ class _Translator:
         if isinstance(node, ast.Arithmetic):
             return self._arithmetic(node)
         if isinstance(node, bool | int | float | str | date):
-            return _Operand("?", [], None, value=node)
+            return _Operand(self.dialect.placeholder, [], None, value=node)
         raise self._unsupported(node)
 
     def _function(self, node: ast.Function) -> _Operand:
         name = node.name.lower()
         # pygeofilter turns CASEI(x) into lower(x); ACCENTI(x) stays accenti(x).
-        transforms = {"lower": (LOWER_SQL, str.lower), "accenti": (UNACCENT_SQL, unaccent)}
+        transforms = {"lower": (self.dialect.lower, str.lower),
+                      "accenti": (self.dialect.unaccent, unaccent)}
         if name not in transforms or len(node.arguments) != 1:
             raise self.invalid(f"unsupported function {node.name}()")
-        sql_name, python = transforms[name]
+        sql_template, python = transforms[name]
         arg = self.operand(node.arguments[0])
         if arg.is_literal:
             if not isinstance(arg.value, str):
                 raise self.invalid(f"{node.name}() needs text, got {arg.value!r}")
-            return _Operand("?", [], None, value=python(arg.value))
+            return _Operand(self.dialect.placeholder, [], None, value=python(arg.value))
         if arg.kind != "string":
             raise self.invalid(f"{node.name}() needs a text property")
-        return _Operand(f"{sql_name}({arg.sql})", arg.params, "string")
+        return _Operand(sql_template.format(arg.sql), arg.params, "string")
 
     def _arithmetic(self, node: ast.Arithmetic) -> _Operand:
         sides = [self.operand(node.lhs), self.operand(node.rhs)]
@@ -509,19 +578,20 @@ class _Translator:
                 raise self.invalid(f"arithmetic needs numbers, got {side.value or side.sql}")
         (lsql, lparams), (rsql, rparams) = (self._sql_of(s, "number") for s in sides)
         op = _ARITHMETIC_OPS[type(node)]
-        if op == "/":  # CQL2 '/' is real division; SQLite divides integers by truncation
-            lsql = f"CAST({lsql} AS REAL)"
+        if op == "/":  # CQL2 '/' is real division; SQL divides integers by truncation
+            divided = self.dialect.divide.format(self.dialect.real.format(lsql), rsql)
+            return _Operand(divided, lparams + rparams, "number")
         return _Operand(f"({lsql} {op} {rsql})", lparams + rparams, "number")
 
     def _sql_of(self, operand: _Operand, kind: str, name: str | None = None) -> tuple[str, list]:
         """SQL for an operand used as `kind`: literals coerced, temporal values made julian."""
         if operand.is_literal:
             value = coerce_value(kind, operand.value, name=name or kind, param=self.param)
-            sql, params = "?", [value]
+            sql, params = self.dialect.placeholder, [value]
         else:
             sql, params = operand.sql, list(operand.params)
         if kind in TEMPORAL_KINDS:
-            sql = f"julianday({sql})"
+            sql = self.dialect.instant.format(sql)
         return sql, params
 
     def _common_kind(self, lhs: _Operand, rhs: _Operand) -> tuple[str, str | None]:
@@ -590,10 +660,10 @@ class _Translator:
         text = pattern.value
         lsql = lhs.sql
         if node.nocase:
-            lsql, text = f"{LOWER_SQL}({lsql})", text.lower()
-        # GLOB, not LIKE: SQLite's LIKE ignores ASCII case, CQL2 LIKE does not.
+            lsql, text = self.dialect.lower.format(lsql), text.lower()
         neg = "NOT " if node.not_ else ""
-        return f"{lsql} {neg}GLOB ?", lhs.params + [like_to_glob(text)]
+        return (f"{lsql} {neg}{self.dialect.like} {self.dialect.placeholder}",
+                lhs.params + [self.dialect.pattern(text)])
 
     def _spatial(self, node: ast.SpatialComparisonPredicate) -> tuple[str, list]:
         op = SPATIAL_OPS.get(type(node))
@@ -601,7 +671,7 @@ class _Translator:
             raise self._unsupported(node)
         lhs, rhs = self._spatial_side(node.lhs), self._spatial_side(node.rhs)
         if isinstance(lhs, BaseGeometry) and isinstance(rhs, BaseGeometry):
-            return ("1" if getattr(shapely, op)(lhs, rhs) else "0"), []
+            return self.dialect.constant(bool(getattr(shapely, op)(lhs, rhs))), []
         if isinstance(lhs, BaseGeometry):  # literal first: flip to feature-first
             lhs, rhs, op = rhs, lhs, CONVERSE.get(op, op)
         if not isinstance(rhs, BaseGeometry):
@@ -635,7 +705,7 @@ class _Translator:
             raise self.invalid("temporal predicates need a date property first")
         span = time_span_of(node.rhs, self.param)
         return temporal_sql(self.target.time_span_sql(lhs.column), relation, span,
-                            self._negated)
+                            self._negated, self.dialect)
 
 
 def _compatible(a: str | None, b: str | None) -> bool:

@@ -58,7 +58,7 @@ def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
     if meta.srs_id not in WGS84_SRS_IDS:
         raise UnsupportedLayer(f"{path.name}: stored in srs {meta.srs_id}, expected WGS 84")
     conn = connection(str(path), version)
-    envelope = _buffered_lonlat(tile)
+    envelope = buffered_lonlat(tile)
     candidates = _count(conn, meta.schema.rtree, envelope)
     thinning = max(1, math.ceil(candidates / cap))
     rows = _rows(conn, meta, envelope, thinning)
@@ -73,7 +73,8 @@ def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
     return encoded, TileStats(candidates, thinning, len(features))
 
 
-def _buffered_lonlat(tile: TileBounds) -> tuple[float, float, float, float]:
+def buffered_lonlat(tile: TileBounds) -> tuple[float, float, float, float]:
+    """The tile plus its drawing buffer, in longitude/latitude (west, south, east, north)."""
     minx, miny, maxx, maxy = tile.mercator
     pad = (maxx - minx) * BUFFER / EXTENT
     west, south = mercator_to_lonlat(minx - pad, max(miny - pad, -WORLD))

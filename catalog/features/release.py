@@ -6,24 +6,36 @@ while that version is live: nothing is re-read per request. `LiveFeatures()` ask
 release watch (catalog/store/watch.py: current.json read at most once a second for every
 service) and, on a new release, builds the next `LiveRelease`, reusing the stores of versions
 that stayed live.
+
+Which store serves a version follows the settings (`default_opener`): its PostGIS table when
+TAZA_DATABASE_URL is set (catalog/features/postgis.py), else its GeoPackage.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from catalog import settings
 from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 from catalog.features.geopackage import GeoPackageFeatureStore
+from catalog.features.postgis import PostgisFeatureStore
 from catalog.features.store import FeatureStore, FeatureStoreError
 from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
 
 LOGGER = logging.getLogger(__name__)
 StoreOpener = Callable[[Record, AssetLocator], FeatureStore]
+
+
+def default_opener() -> StoreOpener:
+    """PostGIS tables with TAZA_DATABASE_URL, the GeoPackages without."""
+    url = settings.database_url()
+    return PostgisFeatureStore.opener(url) if url else GeoPackageFeatureStore.for_record
 
 
 @dataclass(frozen=True)
@@ -33,6 +45,7 @@ class LiveRelease:
     number: int | None
     records: tuple[Record, ...] = ()
     stores: Mapping[str, FeatureStore] = field(default_factory=dict)
+    unopened: tuple[str, ...] = ()  # vector layers whose store failed to open (tried again)
 
     def record(self, dataset_id: str) -> Record | None:
         return next((r for r in self.records if r.id == dataset_id), None)
@@ -46,26 +59,34 @@ class LiveFeatures:
     """Callable: the LiveRelease of the live release, as the release watch reports it."""
 
     def __init__(self, catalog: CatalogStore,
-                 open_store: StoreOpener = GeoPackageFeatureStore.for_record,
+                 open_store: StoreOpener | None = None,
                  watch: ReleaseWatch | None = None):
         self.catalog = catalog
-        self.open_store = open_store
+        self.open_store = open_store or default_opener()
         self.watch = watch or catalog.watch
         self._live = LiveRelease(None)
         self._built = False
+        self._built_at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, fresh: bool = False) -> LiveRelease:
         """`fresh`: read current.json now, for a caller that has just seen a new release and
         must describe the same one (the /ogc OpenAPI document)."""
         number = self.watch.number(fresh)
-        if self._built and number == self._live.number:
+        if self._built and number == self._live.number and not self._retry_due():
             return self._live
         with self._lock:
-            if not self._built or number != self._live.number:
+            if not self._built or number != self._live.number or self._retry_due():
                 self._live = self._build(number)
                 self._built = True
+                self._built_at = time.monotonic()
         return self._live
+
+    def _retry_due(self) -> bool:
+        """Stores that failed to open (a database not up yet) are tried again once per watch
+        interval, not on every request."""
+        return bool(self._live.unopened) and \
+            time.monotonic() - self._built_at >= self.watch.interval
 
     def store_of(self, record: Record) -> FeatureStore:
         """The store of a vector record: the live one when that version is live, else a new
@@ -84,6 +105,7 @@ class LiveFeatures:
         previous = {(r.id, r.version): self._live.stores.get(r.id)
                     for r in self._live.records}
         stores: dict[str, FeatureStore] = {}
+        unopened: list[str] = []
         for record in records:
             if not record.is_vector:
                 continue
@@ -94,7 +116,8 @@ class LiveFeatures:
                 except FeatureStoreError as err:  # its routes answer 500 and say so in the log
                     LOGGER.error("%s version %s cannot be served: %s", record.id,
                                  record.version, err)
+                    unopened.append(record.id)
                     continue
             stores[record.id] = store
         LOGGER.info("release %s: %d feature stores", number, len(stores))
-        return LiveRelease(number, records, stores)
+        return LiveRelease(number, records, stores, tuple(unopened))

@@ -10,7 +10,7 @@ Public API (import these names from `catalog.gpkg`; the modules' other names are
 - tables (tables.py): `describe_table`, `Table`, `table_meta`, `TableMeta`, `TableSchema`
   (a catalog.core.cql2.FilterTarget), `spatial_sql`, `column_kind`, `JSON_TYPES`;
 - layers (layer.py): `Layer`, `FeatureQuery`, `FeaturePage`: select, get, scan and write
-  features of one table; `write_feature_text`;
+  features of one table (query rules from catalog/core/layer_query.py); `write_feature_text`;
 - GeoJSON writers (geojson.py): `geojson_geometries`, `orjson_geometries`;
 - bulk I/O (bulk.py): `read_batches`, `BulkLoader`, `index_columns`, `attributes_index`;
 - stored feature text (feature_text.py): `feature_text_path`, `FEATURE_TEXT_SUFFIX`;

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from catalog.core.parse import ParameterError
+from catalog.core.layer_query import LayerQueryError
 
 
 class GeoPackageError(ValueError):
@@ -10,9 +10,5 @@ class GeoPackageError(ValueError):
     table, no geometry column or no integer primary key."""
 
 
-class QueryError(ParameterError):
-    """A query a layer cannot answer as asked (HTTP 400); the message names the parameter."""
-
-    def __init__(self, message: str, param: str = ""):
-        # Messages start with the parameter's name ("sortby: ..."): it is the default param.
-        super().__init__(param or message.split(":", 1)[0], message)
+# A query a layer cannot answer as asked (HTTP 400): the query rules' own error.
+QueryError = LayerQueryError

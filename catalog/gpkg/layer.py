@@ -42,21 +42,25 @@ import numpy as np
 
 from catalog.core.cql2 import (
     LOWER_SQL,
+    SQLITE,
     TEMPORAL_KINDS,
     Cql2Error,
     box_geometry,
     coerce_value,
-    temporal_sql,
     to_sql,
 )
-from catalog.core.parse import (
-    BBox,
-    BBoxRules,
-    DatetimeRules,
-    TimeSpan,
-    parse_bbox,
-    parse_datetime,
+from catalog.core.layer_query import (
+    BBOX_RULES,
+    bbox_condition,
+    check_page,
+    datetime_condition,
+    equals_condition,
+    free_text_terms,
+    order_by,
+    output_columns,
+    temporal_extent_span,
 )
+from catalog.core.parse import BBox, TimeSpan, parse_bbox
 from catalog.core.sql import quote_ident
 from catalog.gpkg import columns as in_memory
 from catalog.gpkg import feature_text, geojson
@@ -73,18 +77,6 @@ _COUNTS_LOCK = threading.Lock()
 COUNT_CACHE_SIZE = 512
 # A page needing more than this share of a filter's matches reads them through the index.
 SPARSE_SHARE = 0.2
-
-# A layer's bbox: four numbers (no heights), as an array; minx > maxx crosses the antimeridian
-# on geographic layers (Layer sets `antimeridian`).
-BBOX_RULES = BBoxRules(sizes=(4,), text=False, count_first=True, messages={
-    "type": "{param}: expected 4 numbers minx,miny,maxx,maxy (3D boxes not supported)",
-    "count": "{param}: expected 4 numbers minx,miny,maxx,maxy (3D boxes not supported)",
-    "number": "{param}: not numbers: {value!r}",
-    "finite": "{param}: invalid box {value!r}",
-    "y_order": "{param}: invalid box {value!r}",
-})
-# A layer's datetime: ISO 8601 as Python reads it (dates are whole days, naive times UTC).
-DATETIME_RULES = DatetimeRules()
 
 
 @dataclass(frozen=True)
@@ -176,14 +168,10 @@ class Layer:
                 )
 
     def _temporal_extent(self, extent: Sequence | None) -> TimeSpan | None:
-        if extent is None:
-            return None
         try:
-            start, end = (None if v in (None, "..") else str(v) for v in extent)
-            return parse_datetime(f"{start or '..'}/{end or '..'}", "temporal_extent",
-                                  DATETIME_RULES)
-        except (ValueError, TypeError) as err:  # malformed config: fail at load, not per request
-            raise GeoPackageError(f"{self.path}: bad temporal_extent {extent!r}") from err
+            return temporal_extent_span(extent)
+        except ValueError as err:  # malformed config: fail at load, not per request
+            raise GeoPackageError(f"{self.path}: {err}") from err
 
     @property
     def fields(self) -> dict[str, dict]:
@@ -204,7 +192,7 @@ class Layer:
         With `stored_text`, whole features (no property selection, with geometry) come as one
         column of stored GeoJSON text when the layer has it (`FeaturePage.text` says so).
         """
-        offset, limit = _page(query.offset, query.limit)
+        offset, limit = check_page(query.offset, query.limit)
         answered = self._select_in_memory(query, offset, limit)
         if answered is not None:
             return answered
@@ -370,67 +358,22 @@ class Layer:
     # WHERE parts -------------------------------------------------------------------------
 
     def _bbox_sql(self, bbox: BBox | Sequence[float] | None) -> tuple[str, list]:
-        if bbox is None or (not isinstance(bbox, BBox) and not bbox):
-            return "", []
-        if not isinstance(bbox, BBox):
-            rules = replace(BBOX_RULES, antimeridian=self.geographic)
-            try:
-                bbox = parse_bbox(list(bbox), "bbox", rules)
-            except TypeError:
-                raise QueryError(f"bbox: not numbers: {bbox!r}") from None
-        elif bbox.minz is not None:
-            raise QueryError(BBOX_RULES.messages["count"].format(param="bbox"))
-        if bbox.minx <= bbox.maxx:
-            return spatial_sql(self.schema, "intersects", box_geometry(*bbox.bounds))
-        if not self.geographic:
-            raise QueryError("bbox: minx is greater than maxx")
-        # Crosses the antimeridian: two boxes, each with its own R-tree prefilter.
-        minx, miny, maxx, maxy = bbox.bounds
-        east = spatial_sql(self.schema, "intersects", box_geometry(minx, miny, 180.0, maxy))
-        west = spatial_sql(self.schema, "intersects", box_geometry(-180.0, miny, maxx, maxy))
-        return f"({east[0]}) OR ({west[0]})", east[1] + west[1]
+        return bbox_condition(bbox, self.geographic,
+                              lambda box: spatial_sql(self.schema, "intersects", box))
 
     def _datetime_sql(self, value: TimeSpan | str | None) -> tuple[str, list]:
-        if value is None:
-            return "", []
-        if isinstance(value, str):
-            value = parse_datetime(value, "datetime", DATETIME_RULES)
-        elif not isinstance(value, TimeSpan):
-            raise QueryError(f"datetime: expected text, got {value!r}")
-        if value.unbounded:
-            return "", []  # '../..' constrains nothing
-        if self.time_field is not None:
-            return temporal_sql(self.schema.time_span_sql(self.time_field), "intersects", value)
-        if self.temporal_extent is not None:
-            return ("1" if self.temporal_extent.intersects(value) else "0"), []
-        raise QueryError("datetime: this collection has no temporal information to filter on")
+        span = self.schema.time_span_sql(self.time_field) if self.time_field else None
+        return datetime_condition(value, span, self.temporal_extent, SQLITE)
 
     def _equals_sql(self, equals: Sequence[tuple[str, Any]]) -> tuple[str, list]:
-        clauses, params = [], []
-        for item in equals or ():
-            try:
-                name, value = item
-            except (TypeError, ValueError):
-                raise QueryError(f"properties: expected (name, value) pairs, got {item!r}",
-                                 "properties") from None
-            kind = self._queryable_kind(name, name)
-            params.append(coerce_value(kind, value, name=name, param=name))
-            column = quote_ident(name)
-            if kind in TEMPORAL_KINDS:
-                clauses.append(f"julianday({column}) = julianday(?)")
-            else:
-                clauses.append(f"{column} = ?")
-        return " AND ".join(clauses), params
+        return equals_condition(equals, lambda name: self._queryable_kind(name, name),
+                                quote_ident, SQLITE)
 
     def _q_sql(self, q: str | None) -> tuple[str, list]:
         if q is None:
             return "", []
-        terms = [term.strip() for term in str(q).split(",") if term.strip()]
-        if not terms:
-            raise QueryError("q: no search terms")
         text_columns = [c for c in self.columns if self.schema.kinds[c] == "string"]
-        if not text_columns:
-            raise QueryError("q: this collection has no text properties to search")
+        terms = free_text_terms(q, text_columns)
         clauses, params = [], []
         for term in terms:
             for column in map(quote_ident, text_columns):
@@ -456,25 +399,13 @@ class Layer:
         return self.schema.kinds[name]
 
     def _order_by(self, sortby: Sequence[tuple[str, bool]]) -> str:
-        keys = []
-        for name, descending in sortby or ():
-            self._queryable_kind(name, "sortby")
-            keys.append(f"{quote_ident(name)} {'DESC' if descending else 'ASC'}")
-        keys.append(f"{quote_ident(self.schema.pk)} ASC")  # stable paging among equal keys
-        return ", ".join(keys)
+        return order_by(sortby, lambda name: self._queryable_kind(name, "sortby"), quote_ident,
+                        quote_ident(self.schema.pk))
 
     def _output_columns(self, select_properties: Sequence[str] | None,
                         skip_geometry: bool) -> list[str]:
-        selected = list(select_properties or ())
-        unknown = [name for name in selected if name not in self.columns]
-        if unknown:
-            raise QueryError(f"properties: unknown properties {unknown}")
-        names = [c for c in self.columns if c in selected] if selected else list(self.columns)
-        # The id comes first, then the properties (which may list the id column again).
-        columns = [self.id_field, *names]
-        if not skip_geometry:
-            columns.append(self.schema.geom)
-        return columns
+        return output_columns(self.columns, self.id_field, self.schema.geom, select_properties,
+                              skip_geometry)
 
     # SQL ---------------------------------------------------------------------------------
 
@@ -533,14 +464,3 @@ def write_feature_text(gpkg: str | Path, table: str, id_field: str | None) -> Pa
     """Write the stored feature text of a GeoPackage's table (<id>.features.sqlite) with the
     library's own writer; returns its path (catalog/gpkg/feature_text.py)."""
     return feature_text.write(Layer(gpkg, table=table, id_field=id_field))
-
-
-def _page(offset: Any, limit: Any) -> tuple[int, int]:
-    values = []
-    for name, value in (("offset", offset), ("limit", limit)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise QueryError(f"{name}: expected a non-negative integer, got {value!r}", name)
-        values.append(value)
-    return values[0], values[1]
-
-

@@ -1,0 +1,96 @@
+"""Connection pools, one per database URL and worker process.
+
+A gunicorn worker is a fork: a pool made before the fork would share sockets between processes,
+so pools are keyed by process id and made on first use. Connections carry no session state the
+queries rely on (the SQL functions pin their own time zone) and never keep server-side prepared
+statements (`prepare_threshold=None`), so a pgbouncer in transaction mode can sit in between.
+Each connection is checked when it is taken from the pool, so a database restart costs a
+reconnection, not a failed request. A pool that found no connection in time (the database was
+down) is closed and made anew on the next request: the pool's own reconnection backs off
+exponentially, a new pool connects at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import psycopg
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from catalog import settings
+
+CONNECT_TIMEOUT_S = 10
+
+_POOLS: dict[tuple[str, int], ConnectionPool] = {}
+_LOCK = threading.Lock()
+
+
+class DatabaseError(RuntimeError):
+    """The database cannot be reached or refused a statement."""
+
+
+def pool(url: str) -> ConnectionPool:
+    """This process's pool of `url`: TAZA_DATABASE_POOL_SIZE connections at most, a request
+    waiting TAZA_DATABASE_WAIT_SECONDS at most for one."""
+    key = (url, os.getpid())
+    found = _POOLS.get(key)
+    if found is not None:
+        return found
+    with _LOCK:
+        found = _POOLS.get(key)
+        if found is None:
+            found = ConnectionPool(
+                url, min_size=1, max_size=settings.database_pool_size(), open=True,
+                timeout=settings.database_wait_seconds(), check=ConnectionPool.check_connection,
+                name=f"taza-{os.getpid()}",
+                kwargs={"autocommit": True, "prepare_threshold": None,
+                        "connect_timeout": CONNECT_TIMEOUT_S,
+                        "application_name": "taza-koom"})
+            _POOLS[key] = found
+    return found
+
+
+@contextmanager
+def connection(url: str) -> Iterator[psycopg.Connection]:
+    """A connection of this process's pool of `url`; PoolTimeout when none came in time."""
+    current = pool(url)
+    try:
+        with current.connection() as conn:
+            yield conn
+    except PoolTimeout:
+        _discard(url, current)
+        raise
+
+
+def _discard(url: str, stale: ConnectionPool) -> None:
+    with _LOCK:
+        if _POOLS.get((url, os.getpid())) is stale:
+            del _POOLS[(url, os.getpid())]
+    stale.close(timeout=0)
+
+
+def connect(url: str) -> psycopg.Connection:
+    """A connection of its own (for publishing: one transaction per loaded version)."""
+    try:
+        return psycopg.connect(url, autocommit=True, prepare_threshold=None,
+                               connect_timeout=CONNECT_TIMEOUT_S,
+                               application_name="taza-koom publish")
+    except psycopg.OperationalError as err:
+        raise DatabaseError(f"cannot connect to the database: {_first_line(err)}") from err
+
+
+def close_pools() -> None:
+    """Close this process's pools (tests, shutdown)."""
+    with _LOCK:
+        for key in [k for k in _POOLS if k[1] == os.getpid()]:
+            _POOLS.pop(key).close()
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
+
+
+__all__ = ["DatabaseError", "PoolTimeout", "close_pools", "connect", "connection", "pool"]
