@@ -23,7 +23,7 @@ JOB_INPUTS = {"inputs": {"raster": "slope", "region": "KG-T", "bins": 5}}
 
 
 def copy_home(published_home: Path, target: Path) -> Path:
-    shutil.copytree(published_home, target, ignore=shutil.ignore_patterns("cache", "*.log"))
+    shutil.copytree(published_home, target, ignore=shutil.ignore_patterns("cache", "run", "*.log"))
     return target
 
 

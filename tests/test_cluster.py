@@ -32,7 +32,8 @@ from tests.conftest import ROOT, copy_dataset, free_port, taza
 @pytest.fixture(scope="module")
 def cluster(published_home: Path, tmp_path_factory) -> Iterator[LocalCluster]:
     folder = tmp_path_factory.mktemp("cluster")
-    shutil.copytree(published_home, folder / "home")
+    # Not the session server's runtime files (its pycsw socket cannot be copied).
+    shutil.copytree(published_home, folder / "home", ignore=shutil.ignore_patterns("run", "cache"))
     running = LocalCluster(folder, free_port())
     running.up(node_count=2)
     yield running

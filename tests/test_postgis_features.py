@@ -298,7 +298,7 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
         database_url: str) -> None:
     """A worker whose first look at the release found the database down tries again."""
     served = tmp_path / "home"
-    shutil.copytree(home, served, ignore=shutil.ignore_patterns("*.log"))
+    shutil.copytree(home, served, ignore=shutil.ignore_patterns("*.log", "run"))
     private_postgres.stop()
     try:
         running = start_server(served, workers=1, env=postgis_env(database_url),

@@ -27,7 +27,7 @@ OUTSIDE = "outside the layer's extent"
 def capped_server(published_home: Path, tmp_path: Path):
     """The sample catalog on its own home (an empty cache), with a 2 MB tile cache."""
     home = tmp_path / "home"
-    shutil.copytree(published_home, home, ignore=shutil.ignore_patterns("cache", "*.log"))
+    shutil.copytree(published_home, home, ignore=shutil.ignore_patterns("cache", "run", "*.log"))
     server = start_server(home, env={"TAZA_TILE_CACHE_MAX_BYTES": str(CAP)})
     yield server
     stop_server(server)
