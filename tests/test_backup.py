@@ -43,7 +43,7 @@ def original(published_home, tmp_path_factory):
     with contextlib.ExitStack() as open_files, running_api(home) as api:
         open_files.enter_context(contextlib.closing(reader))
         published = approved_raster(api, folder, seed=21, size=60)
-        assert api.post(f"/api/datasets/{published}/draft/publish", "alice").status_code == 200
+        assert api.publish(published)["version"] == 1
         api.wait_served(published, 1)
         draft, answer = api.draft_dataset("parcels", write_geojson(
             folder / "parcels.geojson", [{"type": "Feature", "properties": {"code": "P1"},
