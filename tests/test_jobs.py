@@ -1,0 +1,142 @@
+"""Publishing on the job queue (issue 13, item 2): the API answers at once with a job to follow,
+and a job survives the death of the worker running it.
+
+The server runs no job threads here (TAZA_JOB_WORKERS=0): jobs run in `taza worker` processes
+the test starts and kills, so which process runs a job, and when another may take it, is
+decided by the test, not by timing."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.stewards_support import Api, running_api, write_geotiff
+from tests.test_publish import live_version, visible_files
+
+LEASE_SECONDS = 2  # a dead worker's job is taken again this long after its last renewal
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory) -> Iterator[Api]:
+    with running_api(tmp_path_factory.mktemp("jobs"), workers=1, TAZA_JOB_WORKERS=0,
+                     TAZA_JOB_LEASE_SECONDS=LEASE_SECONDS) as running:
+        yield running
+
+
+def start_worker(home: Path, kill_at: str | None = None) -> subprocess.Popen:
+    """`taza worker` (or tests/killed_worker.py, which SIGKILLs itself at kill_at)."""
+    module = ["tests.killed_worker", str(home), kill_at] if kill_at else \
+        ["catalog.cli", "worker"]
+    env = dict(os.environ, TAZA_HOME=str(home), TAZA_JOB_LEASE_SECONDS=str(LEASE_SECONDS))
+    log = (home / f"worker-{kill_at or 'plain'}.log").open("a")
+    return subprocess.Popen([sys.executable, "-m", *module], env=env, cwd=ROOT, stdout=log,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_worker(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+
+
+def approved(api: Api, folder: Path, dataset_id: str | None = None, seed: int = 0) -> str:
+    source = write_geotiff(folder / f"grid-{seed}.tif", size=200, seed=seed)
+    if dataset_id is None:
+        dataset_id, answer = api.draft_dataset("queued", source, "raster")
+    else:
+        answer = api.upload(dataset_id, source)
+    assert answer.status_code == 201, answer.text
+    for step, user in (("submit", "alice"), ("approve", "rita")):
+        assert api.post(f"/api/datasets/{dataset_id}/draft/{step}", user).status_code == 200
+    return dataset_id
+
+
+def test_publish_answers_at_once_with_a_job_to_follow(api, tmp_path):
+    dataset_id = approved(api, tmp_path)
+    answer = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+    # No worker runs yet: the answer came before any work was done.
+    assert answer.status_code == 202, answer.text
+    job = answer.json()
+    assert answer.headers["Location"] == f"/api/jobs/{job['id']}"
+    assert (job["state"], job["progress"], job["dataset"]) == ("queued", 0, dataset_id)
+    assert not (api.server.home / "current.json").exists()  # nothing published yet
+    location = answer.headers["Location"]
+    assert api.get(location).status_code == 401
+    assert api.get(location, "bob").status_code == 403  # another organisation
+    assert api.get("/api/jobs/" + "0" * 32, "alice").status_code == 404
+    assert api.get("/api/jobs/not-a-job", "alice").status_code == 404
+    assert api.get(location + "?verbose=1", "alice").status_code == 400
+    # A second publish of the same dataset while the first waits: 409 naming the job.
+    again = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+    assert again.status_code == 409 and again.json()["job"] == location
+
+    worker = start_worker(api.server.home)
+    try:
+        done = api.follow(answer)
+    finally:
+        stop_worker(worker)
+    assert done["state"] == "succeeded" and done["progress"] == 100, done
+    assert done["result"] == {"dataset": dataset_id, "version": 1, "release": 1,
+                              "unchanged": False}
+    assert done["attempts"] == 1 and done["finished"] >= done["started"] >= done["created"]
+    rels = {link["rel"]: link["href"] for link in done["links"]}
+    assert rels["self"] == location
+    assert rels["version"] == f"/api/datasets/{dataset_id}/versions"
+    assert api.get(rels["collection"]).status_code == 200
+    api.wait_served(dataset_id, 1)
+
+
+@pytest.mark.parametrize("kill_at", ["version", "switched"])
+def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
+    """SIGKILL the worker midway through a publish (converted but not released; or released
+    but not recorded as published): while nobody runs the job the previous version serves and
+    nothing partial shows; another worker takes the job once its lease has run out and
+    finishes it, as one whole new version."""
+    home = api.server.home
+    dataset_id = approved(api, tmp_path, seed=1)
+    worker = start_worker(home)
+    try:
+        assert api.publish(dataset_id)["version"] == 1
+    finally:
+        stop_worker(worker)
+    api.wait_served(dataset_id, 1)
+    before = visible_files(home)
+    approved(api, tmp_path, dataset_id, seed=2)
+
+    answer = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+    assert answer.status_code == 202, answer.text
+    doomed = start_worker(home, kill_at)
+    assert doomed.wait(120) == -signal.SIGKILL
+    job = api.get(answer.headers["Location"], "alice").json()
+    # Its worker is dead and no other runs: the job waits, claimed, for its lease to end.
+    assert (job["state"], job["attempts"]) == ("running", 1), job
+    assert 0 < job["progress"] < 100 and job["step"] in ("converting", "releasing"), job
+    if kill_at == "version":  # converted, not released: version 1 serves, as it was
+        assert live_version(home, dataset_id) == 1 and visible_files(home) == before
+        assert f"/{dataset_id}/1/" in api.get(f"/ogc/collections/{dataset_id}").text
+    else:  # released whole before the kill: version 2 serves; the draft is not marked yet
+        assert live_version(home, dataset_id) == 2
+        assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["state"] == \
+            "approved"
+
+    rescuer = start_worker(home)
+    try:
+        job = api.follow(answer)
+    finally:
+        stop_worker(rescuer)
+    assert job["state"] == "succeeded" and job["attempts"] == 2, job
+    assert job["result"]["version"] == 2
+    assert live_version(home, dataset_id) == 2
+    assert sorted(p.name for p in (home / "datasets" / dataset_id).iterdir()) == ["1", "2"]
+    assert not list(home.glob("**/.staging-*"))
+    assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").status_code == 404
+    api.wait_served(dataset_id, 2)
+    assert api.get(f"/ogc/collections/{dataset_id}/coverage?f=GTiff&"
+                   "subset=Lat(42.2:42.3),Long(74.2:74.3)").status_code == 200
