@@ -6,7 +6,9 @@ PORT      ?= 5000
 TAZA_HOME ?= $(CURDIR)/var
 export TAZA_HOME
 
-.PHONY: install serve test lint golden data bench clean
+CLUSTER_PORT ?= 5080
+
+.PHONY: install serve test lint golden data bench clean cluster cluster-stop
 
 # The stamp is rebuilt only when the dependency list changes, so `make install` is quick after
 # the first run. Publishing is idempotent: unchanged datasets are skipped.
@@ -47,8 +49,17 @@ golden: $(BIN)/.installed $(VENDOR)
 data: $(BIN)/.installed
 	$(BIN)/python datasets/derive.py
 
+# Two app nodes behind nginx on this machine (catalog/cluster), in the background; publishes the
+# samples through it, prints its URL and returns. `make cluster-stop` stops all of it.
+cluster: $(BIN)/.installed $(VENDOR)
+	scripts/install-system-deps cluster
+	$(BIN)/taza cluster up --port $(CLUSTER_PORT)
+
+cluster-stop:
+	@if [ -x $(BIN)/taza ]; then $(BIN)/taza cluster down; fi
+
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench
 
-clean:
+clean: cluster-stop
 	rm -rf $(VENV) var .pytest_cache

@@ -11,6 +11,7 @@ import re
 from flask import Flask, abort, jsonify, redirect, request, send_from_directory
 from flask_cors import CORS
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from catalog import __version__, request_bodies, settings
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound
@@ -72,6 +73,11 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     _add_error_handlers(app)
     # Security headers on every answer and HEAD answered as GET (catalog/http_policy.py).
     app.wsgi_app = HttpPolicy(app.wsgi_app)
+    proxies = settings.trusted_proxies()
+    if proxies:
+        # Behind nginx every request comes from 127.0.0.1: the client's address (sign-in
+        # throttling, the audit trail) is the one the trusted proxy wrote, never the client's.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
     return app
 
 
@@ -105,6 +111,7 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
     def healthz():
         release = store.current()
         return jsonify(status="ok", version=__version__,
+                       backend=settings.backend_name(), node=settings.node_name(),
                        release=release.number if release else None,
                        datasets=len(release.datasets) if release else 0)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from catalog import settings
 from catalog.backups import cli as backup_cli
+from catalog.cluster import cli as cluster_cli
 from catalog.problems import PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
@@ -66,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
     stewards_cli.add_commands(commands, _store)
     backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
+    cluster_cli.add_commands(commands)  # cluster up, down, status (catalog/cluster/cli.py)
     return parser
 
 
@@ -182,12 +184,14 @@ def _serve(args) -> int:
     store = _store(args)
     try:
         max_bytes_from_environment()  # refuse a bad setting here, not in every worker
-    except CacheSizeError as err:
+        settings.trusted_proxies()
+    except (CacheSizeError, settings.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if store.current() is None:
         print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
-    shutil.rmtree(store.home / "run", ignore_errors=True)  # per-worker files of earlier runs
+    # Per-worker files of this node's earlier runs (other nodes sharing the home keep theirs).
+    shutil.rmtree(settings.node_run_dir(store.home), ignore_errors=True)
     # The unbounded file-per-tile cache of earlier versions (now cache/tiles.sqlite, capped).
     shutil.rmtree(store.home / "cache" / "tiles", ignore_errors=True)
     env = dict(os.environ, TAZA_HOME=str(store.home),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from functools import cache
 from pathlib import Path
 
@@ -20,6 +21,48 @@ VERSION_CACHE_CONTROL = "public, max-age=300"
 def home() -> Path:
     """The catalog home: published versions, releases, runtime files (TAZA_HOME, ./var)."""
     return Path(os.environ.get("TAZA_HOME", PROJECT_ROOT / "var")).resolve()
+
+
+def node_name() -> str:
+    """This app node's name in /healthz and its per-node files (TAZA_NODE, else the host name)."""
+    return os.environ.get("TAZA_NODE") or socket.gethostname()
+
+
+def node_run_dir(home: Path) -> Path:
+    """Runtime files of this node's workers (per PID below it). Per node, because nodes that
+    share a catalog home must not clear each other's files when one of them starts."""
+    return Path(home) / "run" / node_name()
+
+
+def cache_dir(home: Path) -> Path:
+    """Where this node keeps its caches (TAZA_CACHE_DIR, else <home>/cache): a local disk per
+    node in a cluster, shared by the nodes of one machine by default."""
+    configured = os.environ.get("TAZA_CACHE_DIR")
+    return Path(configured).resolve() if configured else Path(home) / "cache"
+
+
+def database_url() -> str | None:
+    """TAZA_DATABASE_URL: a postgresql:// URL moves the stores to PostgreSQL."""
+    return os.environ.get("TAZA_DATABASE_URL") or None
+
+
+def backend_name() -> str:
+    """`embedded` (files and SQLite) or `postgresql`, as /healthz reports it."""
+    return "postgresql" if database_url() else "embedded"
+
+
+class SettingError(ValueError):
+    """A setting in the environment that cannot be used (the message names it)."""
+
+
+def trusted_proxies() -> int:
+    """TAZA_TRUSTED_PROXIES: how many reverse proxies in front set X-Forwarded-For/-Proto (0:
+    none, the default; the cluster's nginx is 1). Only then is the client address taken from
+    the header: without a proxy, anyone could write it."""
+    raw = os.environ.get("TAZA_TRUSTED_PROXIES", "0").strip() or "0"
+    if not raw.isascii() or not raw.isdigit() or int(raw) > 5:
+        raise SettingError(f"TAZA_TRUSTED_PROXIES: a number of proxies from 0 to 5, got {raw!r}")
+    return int(raw)
 
 
 @cache

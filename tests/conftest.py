@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 import requests
+
+from catalog.cluster.postgres import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
@@ -59,7 +62,8 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
     """`taza serve` on a free port; `wrapper` is a command the server runs under (its last
     argument is followed by the server's command line)."""
     port = free_port()
-    env = dict(os.environ, TAZA_HOME=str(home), **(env or {}))
+    # A fixed node name: /healthz reports it, and the golden answers must not hold the host's.
+    env = {"TAZA_NODE": "test-node", **os.environ, "TAZA_HOME": str(home), **(env or {})}
     log = (home / log_name).open("w")
     process = subprocess.Popen(
         [*wrapper, sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
@@ -165,6 +169,20 @@ def stac_schemas() -> Path | None:
     """Offline STAC schemas (../shared/stac-schemas, or $TAZA_STAC_SCHEMAS) when present."""
     path = Path(os.environ.get("TAZA_STAC_SCHEMAS", ROOT.parent / "shared" / "stac-schemas"))
     return path if (path / "schema-map.json").exists() else None
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """One private PostgreSQL 15 + PostGIS for the whole session (catalog/cluster/postgres.py);
+    each test module creates its own database in it with `create_database`."""
+    folder = Path(tempfile.mkdtemp(prefix="taza-pg-"))  # under /tmp: the postgres user can reach it
+    cluster = PrivatePostgres(folder, free_port())
+    cluster.start(durable=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def copy_dataset(dataset_id: str, target: Path) -> Path:

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from pygeoapi.api import API
 
+from catalog import settings
 from catalog.core.languages import LANGUAGES, LOCALES
 from catalog.features import LiveFeatures
 from catalog.features import openapi as features_openapi
@@ -68,7 +69,7 @@ class OgcRuntime:
         self.live_features = live_features or LiveFeatures(store)
         # pygeoapi's pages read their words from gettext catalogs (server.locale_dir).
         self.locale_dir = translations.write_catalogs(
-            store.home / "run" / str(os.getpid()) / "locale")
+            settings.node_run_dir(store.home) / str(os.getpid()) / "locale")
         self._lock = threading.Lock()
         self._checked_at = time.monotonic()
         self.live = self._build()

@@ -28,6 +28,7 @@ def create_blueprint(store: CatalogStore, public_url: str,
     portal = Blueprint("portal", __name__)
     features = features or LiveFeatures(store)
     tile_cache = TileCache(store.home, max_bytes_from_environment())
+    tile_cache.drop_purged(store.purged_versions)  # purges run on another node meanwhile
 
     @portal.context_processor
     def languages() -> dict:

@@ -2,6 +2,10 @@
 
     <home>/cache/tiles.sqlite   (+ tiles.sqlite-journal, empty except while a tile is stored)
 
+or in TAZA_CACHE_DIR, a node's own disk in a cluster: a purge then drops the tiles from the cache
+of the node that runs it, and every other node drops them when its workers start (`drop_purged`);
+until then they are never served, since a tile is answered only for a released version.
+
 Tiles are keyed by what names them (dataset, version, style, z, x, y); versions never change,
 so an entry never goes stale, and `drop_version` removes one version's tiles when it is purged.
 Only tiles with something drawn are stored: the map layer asks for many empty ones.
@@ -34,9 +38,11 @@ import math
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from catalog import settings
 
 LOGGER = logging.getLogger(__name__)
 CACHE_FILE = "tiles.sqlite"
@@ -116,7 +122,7 @@ def max_bytes_from_environment() -> int:
 
 
 def cache_path(home: Path) -> Path:
-    return Path(home) / "cache" / CACHE_FILE
+    return settings.cache_dir(home) / CACHE_FILE
 
 
 class TileCache:
@@ -191,6 +197,15 @@ class TileCache:
                                  (dataset_id, version)).rowcount
             db.execute("UPDATE state SET entries = entries - ? WHERE id = 1", (removed,))
         return removed
+
+    def drop_purged(self, purged_versions: Callable[[str], set[int]]) -> int:
+        """Remove the tiles of every version `purged_versions(dataset)` names (a node's own
+        cache, which another node's purge cannot reach); returns how many."""
+        if not self.path.exists():
+            return 0
+        cached = self._connection().execute("SELECT DISTINCT dataset, version FROM tiles")
+        return sum(self.drop_version(dataset, version) for dataset, version in cached.fetchall()
+                   if version in purged_versions(dataset))
 
     def footprint(self) -> Footprint:
         """What the cache holds and occupies on disk now."""

@@ -1,0 +1,83 @@
+"""`taza cluster up|down|status`: the cluster on one machine (catalog/cluster/local.py)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from catalog import settings
+from catalog.cluster.local import ClusterError, LocalCluster
+from catalog.cluster.nginx import NginxUnavailable
+
+DEFAULT_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
+DEFAULT_PORT = 5080
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    cluster = commands.add_parser("cluster", help="app nodes behind nginx on this machine")
+    actions = cluster.add_subparsers(required=True, metavar="ACTION")
+    up = actions.add_parser("up", help="start the nodes and nginx, publish the samples")
+    up.add_argument("--port", type=int,
+                    default=int(os.environ.get("CLUSTER_PORT", DEFAULT_PORT)))
+    up.add_argument("--nodes", type=int, choices=range(1, 5), default=2)
+    up.add_argument("--no-publish", action="store_true",
+                    help="do not publish the sample datasets")
+    up.set_defaults(handler=_up)
+    down = actions.add_parser("down", help="stop everything `up` started")
+    down.set_defaults(handler=_down)
+    status = actions.add_parser("status", help="what runs, as JSON")
+    status.set_defaults(handler=_status)
+    for action in (up, down, status):
+        action.add_argument("--folder", type=Path, default=DEFAULT_FOLDER,
+                            help=f"the cluster's folder (default {DEFAULT_FOLDER})")
+
+
+def _up(args) -> int:
+    cluster = LocalCluster(args.folder.resolve(), args.port)
+    try:
+        cluster.up(node_count=args.nodes)
+    except (ClusterError, NginxUnavailable, subprocess.CalledProcessError) as err:
+        detail = getattr(err, "stderr", None) or str(err)
+        print(f"error: {detail.strip()}", file=sys.stderr)
+        cluster.down()
+        return 1
+    if not args.no_publish:
+        # The same `taza publish` as on one machine, into the home the nodes serve: they take
+        # the new release up without a restart.
+        published = subprocess.run(
+            [sys.executable, "-m", "catalog.cli", "--home", str(cluster.home), "publish",
+             "--all"], check=False)
+        if published.returncode != 0:
+            print("error: publishing the samples failed; the cluster runs (taza cluster down "
+                  "to stop it)", file=sys.stderr)
+            return 1
+    names = ", ".join(f"{node.name} on {node.url}" for node in cluster.nodes)
+    print(f"cluster: {cluster.url} (nginx in front of {names}); stop with `make cluster-stop`")
+    return 0
+
+
+def _existing(args) -> LocalCluster | None:
+    try:
+        return LocalCluster.existing(args.folder.resolve())
+    except FileNotFoundError:
+        return None
+
+
+def _down(args) -> int:
+    cluster = _existing(args)
+    if cluster is None:
+        print(f"no cluster in {args.folder}")
+        return 0
+    cluster.down()
+    print("cluster stopped")
+    return 0
+
+
+def _status(args) -> int:
+    cluster = _existing(args)
+    print(json.dumps(cluster.status() if cluster else {"running": False}, indent=2))
+    return 0

@@ -1,0 +1,178 @@
+"""A cluster on one machine (`make cluster`, `taza cluster up|down|status`): app nodes behind nginx.
+
+    <folder>/home/        the catalog home every node serves (TAZA_HOME)
+    <folder>/nodes/<n>/   one app node: its own cache (TAZA_CACHE_DIR), log and PID file
+    <folder>/nginx/       nginx's configuration, logs, temp files and PID file
+    <folder>/cluster.json what runs where (ports), for `down` and `status`
+
+Each node is `taza serve` (gunicorn, its own workers) in a process group of its own, on a loopback
+port of its own; nginx on `port` is the only address clients use. Everything started is recorded
+by PID in the folder, so `down` stops exactly that and leaves nothing running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.error import URLError
+from urllib.request import urlopen
+
+from catalog.cluster.nginx import Proxy, ProxySettings
+from catalog.cluster.processes import alive, stop_process
+
+STATE_FILE = "cluster.json"
+NODE_NAMES = ("node-a", "node-b", "node-c", "node-d")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not start (the message says which part and where its log is)."""
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    port: int
+    folder: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.address}"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / "node.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.folder / "node.log"
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        pid = self.pid()
+        return pid is not None and alive(pid)
+
+
+@dataclass
+class LocalCluster:
+    folder: Path
+    port: int
+    nodes: list[Node] = field(default_factory=list)
+    proxy_settings: ProxySettings = ProxySettings()
+    workers: int = 2
+
+    @property
+    def home(self) -> Path:
+        return self.folder / "home"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def proxy(self) -> Proxy:
+        return Proxy(self.folder / "nginx", self.port, tuple(n.address for n in self.nodes),
+                     self.proxy_settings)
+
+    @classmethod
+    def existing(cls, folder: Path) -> LocalCluster:
+        state = json.loads((folder / STATE_FILE).read_text())
+        return cls(folder, state["port"],
+                   [Node(n["name"], n["port"], folder / "nodes" / n["name"])
+                    for n in state["nodes"]], workers=state.get("workers", 2))
+
+    def up(self, node_count: int = 2, environment: dict[str, str] | None = None) -> None:
+        """Start `node_count` app nodes and nginx; returns when all answer /healthz."""
+        if (self.folder / STATE_FILE).exists() and LocalCluster.existing(self.folder).running():
+            raise ClusterError(f"a cluster already runs from {self.folder} "
+                               "(taza cluster down first)")
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.nodes = [Node(name, _free_port(), self.folder / "nodes" / name)
+                      for name in NODE_NAMES[:node_count]]
+        self._save()
+        for node in self.nodes:
+            self.start_node(node, environment)
+        for node in self.nodes:
+            _wait_until_healthy(node.url, node.log_file, node)
+        self.proxy.folder.mkdir(parents=True, exist_ok=True)
+        self.proxy.start()
+        _wait_until_healthy(self.url, self.proxy.folder / "error.log")
+
+    def start_node(self, node: Node, environment: dict[str, str] | None = None) -> None:
+        """Start (or restart) one node: `taza serve` in a process group of its own."""
+        (node.folder / "cache").mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, **(environment or {}), TAZA_HOME=str(self.home),
+                   TAZA_NODE=node.name, TAZA_CACHE_DIR=str(node.folder / "cache"),
+                   TAZA_TRUSTED_PROXIES="1")
+        with node.log_file.open("a") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "catalog.cli", "serve", "--host", "127.0.0.1",
+                 "--port", str(node.port), "--workers", str(self.workers),
+                 "--public-url", self.url],
+                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True)
+        node.pid_file.write_text(str(process.pid))
+
+    def stop_node(self, node: Node, *, kill: bool = False) -> None:
+        """Stop one node's process group (`kill`: SIGKILL at once, as a crash would)."""
+        pid = node.pid()
+        if pid is not None:
+            stop_process(pid, signal.SIGKILL if kill else signal.SIGTERM, group=True)
+        node.pid_file.unlink(missing_ok=True)
+
+    def running(self) -> bool:
+        return any(node.running() for node in self.nodes) or self.proxy.pid() is not None
+
+    def down(self) -> None:
+        """Stop nginx, then every node; leaves the folder's data (the catalog home) in place."""
+        self.proxy.stop()
+        for node in self.nodes:
+            self.stop_node(node)
+
+    def status(self) -> dict:
+        return {"url": self.url, "nginx": self.proxy.pid() is not None,
+                "nodes": {node.name: {"url": node.url, "running": node.running()}
+                          for node in self.nodes}}
+
+    def _save(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / STATE_FILE).write_text(json.dumps(
+            {"port": self.port, "workers": self.workers,
+             "nodes": [{"name": n.name, "port": n.port} for n in self.nodes]}, indent=2))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_healthy(url: str, log: Path, node: Node | None = None,
+                        timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if node is not None and not node.running():
+            raise ClusterError(f"{node.name} exited while starting; see {log}")
+        try:
+            with urlopen(f"{url}/healthz", timeout=5) as answer:  # noqa: S310 (loopback URL)
+                if answer.status == 200:
+                    return
+        except (URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise ClusterError(f"{url} did not answer /healthz within {timeout:.0f} s; see {log}")

@@ -1,0 +1,189 @@
+"""nginx (Debian's) in front of the app nodes: one upstream, timeouts, rate limits, retries.
+
+What it is there for, each with a setting below:
+- Slow clients cost nginx a few kilobytes each, not an app thread: nginx reads whole requests
+  (headers within `client_header_timeout`, bodies buffered) before passing them on, and buffers
+  answers, so 100 trickling connections do not starve other clients of the nodes' threads.
+- A node that dies costs no failed read: an idempotent request (GET, HEAD) that fails to
+  connect or is cut off is retried once on the other node (`proxy_next_upstream`); a POST is
+  never retried, as it may have done its work.
+- Rate limits per client address answer 429; nginx's own errors are JSON like the app's.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from catalog.cluster.processes import stop_process
+
+NGINX = "/usr/sbin/nginx"
+# nginx's own answers, in the shape of the app's errors (catalog/problems.py).
+ERROR_ANSWERS = {
+    413: ("PayloadTooLarge", "the request body is larger than this server accepts"),
+    429: ("TooManyRequests", "too many requests from this address; retry in a second"),
+    502: ("ServiceUnavailable", "no app node answered; retry shortly"),
+    504: ("ServiceUnavailable", "the app node did not answer in time; retry shortly"),
+}
+
+
+class NginxUnavailable(RuntimeError):
+    """nginx is not installed (scripts/install-system-deps installs it)."""
+
+
+@dataclass(frozen=True)
+class ProxySettings:
+    requests_per_second: int = 200      # per client address, over every route
+    burst: int = 400                    # answered at once above the rate, then 429
+    writes_per_second: int = 10         # per client address on the stewards' API (/api/)
+    connections_per_client: int = 256
+    max_body_bytes: int = 2 * 1024**3 + 1024**2   # the largest upload, plus its form fields
+    read_timeout_seconds: int = 120     # an app answer may take this long (a big export)
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One nginx in `folder` listening on 127.0.0.1:`port` in front of `upstreams`."""
+
+    folder: Path
+    port: int
+    upstreams: tuple[str, ...]          # "127.0.0.1:PORT" of each app node
+    settings: ProxySettings = ProxySettings()
+
+    @property
+    def config_file(self) -> Path:
+        return self.folder / "nginx.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.folder / "nginx.pid"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def config_text(self) -> str:
+        s = self.settings
+        folder = self.folder
+        servers = "\n".join(f"        server {upstream} max_fails=1 fail_timeout=5s;"
+                            for upstream in self.upstreams)
+        error_pages = "\n".join(f"        error_page {status} = @error_{status};"
+                                for status in ERROR_ANSWERS)
+        error_locations = "\n".join(
+            f"        location @error_{status} {{\n"
+            f"            default_type application/json;\n"
+            f"            return {status} '{json.dumps({'code': code, 'description': text})}';\n"
+            f"        }}" for status, (code, text) in ERROR_ANSWERS.items())
+        user = "user www-data www-data;\n" if os.geteuid() == 0 else ""
+        return f"""# Written by catalog/cluster/nginx.py; regenerated on every start.
+{user}worker_processes 1;
+daemon on;
+pid {self.pid_file};
+error_log {folder}/error.log warn;
+
+events {{
+    worker_connections 4096;
+}}
+
+http {{
+    access_log {folder}/access.log;
+    client_body_temp_path {folder}/tmp/body;
+    proxy_temp_path {folder}/tmp/proxy;
+    fastcgi_temp_path {folder}/tmp/fastcgi;
+    uwsgi_temp_path {folder}/tmp/uwsgi;
+    scgi_temp_path {folder}/tmp/scgi;
+    server_tokens off;
+
+    # Slow clients wait at nginx, not in an app thread.
+    client_header_timeout 10s;
+    client_body_timeout 60s;
+    send_timeout 60s;
+    keepalive_timeout 30s;
+    client_max_body_size {s.max_body_bytes};
+    proxy_request_buffering on;
+    proxy_buffering on;
+
+    limit_req_zone $binary_remote_addr zone=per_client:10m rate={s.requests_per_second}r/s;
+    limit_req_zone $binary_remote_addr zone=writes:10m rate={s.writes_per_second}r/s;
+    limit_conn_zone $binary_remote_addr zone=connections:10m;
+    limit_req_status 429;
+    limit_conn_status 429;
+
+    upstream taza_nodes {{
+{servers}
+        keepalive 32;
+    }}
+
+    server {{
+        listen 127.0.0.1:{self.port};
+        limit_conn connections {s.connections_per_client};
+        limit_req zone=per_client burst={s.burst} nodelay;
+{error_pages}
+
+        location / {{
+            proxy_pass http://taza_nodes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            # Overwritten, never appended: a client cannot pass an address of its choosing.
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 2s;
+            proxy_send_timeout 60s;
+            proxy_read_timeout {s.read_timeout_seconds}s;
+            # Idempotent requests only (nginx never retries a POST unless told to).
+            proxy_next_upstream error timeout http_502 http_503;
+            proxy_next_upstream_tries 2;
+        }}
+
+        location /api/ {{
+            limit_req zone=writes burst={s.writes_per_second * 5} nodelay;
+            proxy_pass http://taza_nodes;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_connect_timeout 2s;
+            proxy_read_timeout {s.read_timeout_seconds}s;
+            proxy_next_upstream error timeout;
+            proxy_next_upstream_tries 2;
+        }}
+
+{error_locations}
+    }}
+}}
+"""
+
+    def start(self) -> None:
+        """Write the configuration, check it with `nginx -t`, start (nginx forks and returns)."""
+        if not Path(NGINX).exists():
+            raise NginxUnavailable(f"{NGINX} is missing (run scripts/install-system-deps)")
+        for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            temp = self.folder / "tmp" / name
+            temp.mkdir(parents=True, exist_ok=True)
+            if os.geteuid() == 0:
+                shutil.chown(temp, "www-data", "www-data")
+        self.config_file.write_text(self.config_text())
+        command = [NGINX, "-p", str(self.folder), "-e", str(self.folder / "error.log"),
+                   "-c", str(self.config_file)]
+        subprocess.run([*command, "-t", "-q"], check=True, capture_output=True, text=True)
+        subprocess.run(command, check=True, capture_output=True, text=True)
+
+    def pid(self) -> int | None:
+        try:
+            return int(self.pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def stop(self) -> None:
+        """Stop nginx by its PID file (QUIT lets it finish what is in flight)."""
+        pid = self.pid()
+        if pid is not None:
+            stop_process(pid, signal.SIGQUIT)
+        self.pid_file.unlink(missing_ok=True)

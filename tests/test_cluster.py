@@ -1,0 +1,229 @@
+"""The cluster on one machine (catalog/cluster): two app nodes behind nginx over one catalog home.
+
+One cluster per module, over a copy of the session's published samples. Load goes to 127.0.0.1
+only and is bounded in count.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import random
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from catalog.cluster.local import LocalCluster
+from catalog.cluster.nginx import Proxy, ProxySettings
+from catalog.cluster.processes import alive
+from tests.conftest import ROOT, copy_dataset, free_port, taza
+
+
+@pytest.fixture(scope="module")
+def cluster(published_home: Path, tmp_path_factory) -> Iterator[LocalCluster]:
+    folder = tmp_path_factory.mktemp("cluster")
+    shutil.copytree(published_home, folder / "home")
+    running = LocalCluster(folder, free_port())
+    running.up(node_count=2)
+    yield running
+    running.down()
+
+
+def nodes_answering(url: str, tries: int = 40) -> set[str]:
+    return {requests.get(f"{url}/healthz", timeout=10).json()["node"] for _ in range(tries)}
+
+
+def test_nginx_spreads_requests_over_both_nodes(cluster: LocalCluster) -> None:
+    assert nodes_answering(cluster.url) == {"node-a", "node-b"}
+    health = requests.get(f"{cluster.url}/healthz", timeout=10).json()
+    assert health["backend"] == "embedded"
+    assert health["datasets"] == 6
+
+
+def test_each_node_keeps_its_own_cache(cluster: LocalCluster) -> None:
+    for node in cluster.nodes:
+        tile = requests.get(f"{node.url}/tiles/elevation/1/relief/6/44/23.png", timeout=30)
+        assert tile.status_code == 200
+    for node in cluster.nodes:
+        assert (node.folder / "cache" / "tiles.sqlite").exists()
+    assert not (cluster.home / "cache" / "tiles.sqlite").exists()
+
+
+def test_a_publish_reaches_the_other_node_within_two_seconds(
+        cluster: LocalCluster, tmp_path: Path) -> None:
+    before = [requests.get(f"{node.url}/healthz", timeout=10).json()["release"]
+              for node in cluster.nodes]
+    assert before[0] == before[1]
+    sources = tmp_path / "changed"
+    manifest = copy_dataset("airports", sources)
+    airports = json.loads((sources / "sources" / "airports.geojson").read_text())
+    airports["features"] = airports["features"][:5]
+    (sources / "sources" / "airports.geojson").write_text(json.dumps(airports))
+    taza("publish", str(manifest), home=cluster.home)
+    # Each worker looks for a new release at most once a second, on its next request.
+    time.sleep(2.0)
+    for node in cluster.nodes:
+        health = requests.get(f"{node.url}/healthz", timeout=10).json()
+        assert health["release"] == before[0] + 1, node.name
+        items = requests.get(f"{node.url}/ogc/collections/airports/items",
+                             params={"limit": 100}, timeout=10).json()
+        assert items["numberMatched"] == 5, node.name
+
+
+def _read(url: str, index: int) -> int:
+    # A new value in every request: no cache answers for the node.
+    path = random.choice([
+        f"/ogc/collections/settlements/items?limit={index % 50 + 1}",
+        f"/stac/search?limit={index % 20 + 1}",
+        f"/ogc/collections/airports/items?offset={index % 10}&limit=3",
+        "/healthz",
+    ])
+    try:
+        return requests.get(url + path, timeout=30).status_code
+    except requests.RequestException:
+        return 0
+
+
+def test_a_node_killed_under_load_costs_no_failed_read(cluster: LocalCluster) -> None:
+    victim = cluster.nodes[0]
+    statuses: list[int] = []
+    killed = threading.Event()
+
+    def load(worker: int) -> None:
+        for index in range(worker, 400, 4):
+            statuses.append(_read(cluster.url, index))
+            if len(statuses) >= 100 and not killed.is_set():
+                killed.set()
+                cluster.stop_node(victim, kill=True)
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(load, range(4)))
+    assert killed.is_set() and not victim.running()
+    assert len(statuses) == 100 * 4
+    assert [s for s in statuses if s != 200] == []
+    assert nodes_answering(cluster.url, 10) == {"node-b"}
+    cluster.start_node(victim)
+    _wait_for(lambda: nodes_answering(cluster.url, 20) == {"node-a", "node-b"})
+
+
+def _wait_for(check, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    raise AssertionError("condition not met in time")
+
+
+def _trickle(port: int, stop: threading.Event) -> None:
+    """A client that sends its request a byte at a time, a byte a second (slowloris)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        for byte in b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 100:
+            if stop.wait(1.0):
+                return
+            try:
+                sock.send(bytes([byte]))
+            except OSError:
+                return
+
+
+def test_a_hundred_trickling_clients_do_not_starve_the_others(cluster: LocalCluster) -> None:
+    stop = threading.Event()
+    tricklers = [threading.Thread(target=_trickle, args=(cluster.port, stop), daemon=True)
+                 for _ in range(100)]
+    for thread in tricklers:
+        thread.start()
+    try:
+        time.sleep(2)  # every trickler connected and sending
+        # Each node has 2 workers x 4 threads: without nginx in front, 100 slow clients would
+        # hold every thread and these reads would time out.
+        statuses = [requests.get(f"{cluster.url}/ogc/collections/settlements/items",
+                                 params={"limit": n}, timeout=10).status_code
+                    for n in range(1, 31)]
+    finally:
+        stop.set()
+    assert statuses == [200] * 30
+
+
+def test_the_client_address_is_the_one_nginx_saw(cluster: LocalCluster) -> None:
+    """Sign-in throttling counts failures per client address: behind nginx that must be the
+    client's own (here 127.0.0.2), never 127.0.0.1 for everyone, nor a header the client wrote."""
+    connection = http.client.HTTPConnection("127.0.0.1", cluster.port, timeout=10,
+                                            source_address=("127.0.0.2", 0))
+    connection.request("POST", "/api/session",
+                       body=json.dumps({"name": "nobody-here", "password": "wrong-password-1"}),
+                       headers={"Content-Type": "application/json",
+                                "X-Forwarded-For": "203.0.113.9"})
+    answer = connection.getresponse()
+    assert answer.status in (401, 403), answer.read()
+    with sqlite3.connect(cluster.home / "stewards" / "stewards.sqlite") as db:
+        addresses = {row[0] for row in db.execute(
+            "SELECT subject FROM signin_failures WHERE scope = 'address'")}
+    assert "127.0.0.2" in addresses
+    assert "203.0.113.9" not in addresses
+
+
+@pytest.fixture(scope="module")
+def strict_proxy(cluster: LocalCluster, tmp_path_factory) -> Iterator[Proxy]:
+    """A second nginx in front of the same nodes with tiny limits."""
+    proxy = Proxy(tmp_path_factory.mktemp("strict-nginx"), free_port(),
+                  tuple(node.address for node in cluster.nodes),
+                  ProxySettings(requests_per_second=2, burst=2, max_body_bytes=4096))
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+def test_too_many_requests_get_429_with_a_json_body(strict_proxy: Proxy) -> None:
+    answers = [requests.get(f"{strict_proxy.url}/healthz", timeout=10) for _ in range(20)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, [a.status_code for a in answers]
+    assert limited[0].headers["Content-Type"] == "application/json"
+    assert limited[0].json()["code"] == "TooManyRequests"
+
+
+def test_a_body_over_the_limit_gets_413_with_a_json_body(strict_proxy: Proxy) -> None:
+    time.sleep(1.5)  # out of the previous test's rate limit
+    answer = requests.post(f"{strict_proxy.url}/stac/search", data=b"{" + b" " * 10_000 + b"}",
+                           headers={"Content-Type": "application/json"}, timeout=10)
+    assert answer.status_code == 413
+    assert answer.json()["code"] == "PayloadTooLarge"
+
+
+def test_taza_cluster_up_and_down_leave_nothing_running(tmp_path: Path) -> None:
+    folder = tmp_path / "cli-cluster"
+    port = free_port()
+    command = [sys.executable, "-m", "catalog.cli", "cluster"]
+    up = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
+                         "--no-publish"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert up.returncode == 0, up.stderr
+    assert f"http://127.0.0.1:{port}" in up.stdout
+    started = LocalCluster.existing(folder)
+    pids = [node.pid() for node in started.nodes] + [started.proxy.pid()]
+    assert all(pid and alive(pid) for pid in pids)
+    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["release"] is None
+    again = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
+                            "--no-publish"], cwd=ROOT, capture_output=True, text=True)
+    assert again.returncode == 1 and "already runs" in again.stderr
+    down = subprocess.run([*command, "down", "--folder", str(folder)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert not any(alive(pid) for pid in pids)
+    for pattern in [str(folder), *(f"127.0.0.1:{node.port}" for node in started.nodes)]:
+        left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+        assert left.stdout.strip() == "", pattern
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
