@@ -9,7 +9,8 @@ again (publishing is: see catalog/stewards/releases.py).
 `Jobs` is the interface; `open_jobs` picks the implementation from the settings:
 - the embedded default, `SQLiteJobs` (catalog/jobs/sqlite.py): no service, one SQLite file
   under TAZA_HOME, workers are threads of the app's own processes or `taza worker`;
-- the PostgreSQL profile's queue (docs/deployment.md, "Job queue").
+- `ProcrastinateJobs` (catalog/jobs/procrastinate_queue.py) in the PostgreSQL profile:
+  procrastinate, a queue kept in PostgreSQL (docs/deployment.md, "Job queue").
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from catalog.settings import database_url
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
@@ -112,10 +115,17 @@ class QueueSettings:
 
 
 def open_jobs(home: Path, settings: QueueSettings | None = None) -> Jobs:
-    """The catalog's job queue (the embedded one; TAZA_DATABASE_URL picks PostgreSQL's)."""
+    """The catalog's job queue: procrastinate in the PostgreSQL profile (TAZA_DATABASE_URL),
+    else the embedded one in the home."""
+    settings = settings or QueueSettings.from_environment()
+    url = database_url()
+    if url is not None:
+        from catalog.jobs.procrastinate_queue import ProcrastinateJobs
+
+        return ProcrastinateJobs(url, settings)
     from catalog.jobs.sqlite import SQLiteJobs
 
-    return SQLiteJobs(home, settings or QueueSettings.from_environment())
+    return SQLiteJobs(home, settings)
 
 
 def start_workers(jobs: Jobs, handlers: Mapping[str, Handler], count: int,
