@@ -1,5 +1,7 @@
 """Publishing on the job queue (issue 13, item 2): the API answers at once with a job to follow,
-and a job survives the death of the worker running it.
+and a job survives the death of the worker running it, on both profiles' queues: the embedded
+one (SQLite leases) and the PostgreSQL profile's (procrastinate, in a private PostgreSQL 15 the
+session starts from Debian's packages).
 
 The server runs no job threads here (TAZA_JOB_WORKERS=0): jobs run in `taza worker` processes
 the test starts and kills, so which process runs a job, and when another may take it, is
@@ -9,11 +11,13 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from tests.conftest import ROOT
@@ -23,18 +27,30 @@ from tests.test_publish import live_version, visible_files
 LEASE_SECONDS = 2  # a dead worker's job is taken again this long after its last renewal
 
 
+@pytest.fixture(scope="module", params=["embedded", "postgresql"])
+def profile(request) -> dict[str, str]:
+    """The environment of the server and its workers: which queue they share."""
+    environment = {"TAZA_JOB_LEASE_SECONDS": str(LEASE_SECONDS)}
+    if request.param == "postgresql":
+        cluster = request.getfixturevalue("private_postgres")
+        environment["TAZA_DATABASE_URL"] = cluster.create_database("jobs_queue")
+    return environment
+
+
 @pytest.fixture(scope="module")
-def api(tmp_path_factory) -> Iterator[Api]:
+def api(tmp_path_factory, profile) -> Iterator[Api]:
     with running_api(tmp_path_factory.mktemp("jobs"), workers=1, TAZA_JOB_WORKERS=0,
-                     TAZA_JOB_LEASE_SECONDS=LEASE_SECONDS) as running:
+                     **profile) as running:
+        running.profile = profile
         yield running
 
 
-def start_worker(home: Path, kill_at: str | None = None) -> subprocess.Popen:
+def start_worker(api: Api, kill_at: str | None = None) -> subprocess.Popen:
     """`taza worker` (or tests/killed_worker.py, which SIGKILLs itself at kill_at)."""
+    home = api.server.home
     module = ["tests.killed_worker", str(home), kill_at] if kill_at else \
         ["catalog.cli", "worker"]
-    env = dict(os.environ, TAZA_HOME=str(home), TAZA_JOB_LEASE_SECONDS=str(LEASE_SECONDS))
+    env = dict(os.environ, TAZA_HOME=str(home), **api.profile)
     log = (home / f"worker-{kill_at or 'plain'}.log").open("a")
     return subprocess.Popen([sys.executable, "-m", *module], env=env, cwd=ROOT, stdout=log,
                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -77,7 +93,7 @@ def test_publish_answers_at_once_with_a_job_to_follow(api, tmp_path):
     again = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
     assert again.status_code == 409 and again.json()["job"] == location
 
-    worker = start_worker(api.server.home)
+    worker = start_worker(api)
     try:
         done = api.follow(answer)
     finally:
@@ -101,7 +117,7 @@ def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
     finishes it, as one whole new version."""
     home = api.server.home
     dataset_id = approved(api, tmp_path, seed=1)
-    worker = start_worker(home)
+    worker = start_worker(api)
     try:
         assert api.publish(dataset_id)["version"] == 1
     finally:
@@ -112,7 +128,7 @@ def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
 
     answer = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
     assert answer.status_code == 202, answer.text
-    doomed = start_worker(home, kill_at)
+    doomed = start_worker(api, kill_at)
     assert doomed.wait(120) == -signal.SIGKILL
     job = api.get(answer.headers["Location"], "alice").json()
     # Its worker is dead and no other runs: the job waits, claimed, for its lease to end.
@@ -126,13 +142,14 @@ def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
         assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["state"] == \
             "approved"
 
-    rescuer = start_worker(home)
+    rescuer = start_worker(api)
     try:
         job = api.follow(answer)
     finally:
         stop_worker(rescuer)
     assert job["state"] == "succeeded" and job["attempts"] == 2, job
     assert job["result"]["version"] == 2
+    assert_queue_of_profile(api, job["id"])
     assert live_version(home, dataset_id) == 2
     assert sorted(p.name for p in (home / "datasets" / dataset_id).iterdir()) == ["1", "2"]
     assert not list(home.glob("**/.staging-*"))
@@ -140,3 +157,20 @@ def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
     api.wait_served(dataset_id, 2)
     assert api.get(f"/ogc/collections/{dataset_id}/coverage?f=GTiff&"
                    "subset=Lat(42.2:42.3),Long(74.2:74.3)").status_code == 200
+
+
+def assert_queue_of_profile(api: Api, job_id: str) -> None:
+    """The job went through the profile's own queue: procrastinate's table in PostgreSQL, or
+    the home's SQLite file (and then no other)."""
+    queue_file = api.server.home / "jobs" / "queue.sqlite"
+    url = api.profile.get("TAZA_DATABASE_URL")
+    if url is None:
+        with sqlite3.connect(queue_file) as db:
+            assert db.execute("SELECT state FROM jobs WHERE id = ?", (job_id,)).fetchone() == \
+                ("succeeded",)
+        return
+    assert not queue_file.exists()
+    with psycopg.connect(url) as db:
+        row = db.execute("SELECT p.status, p.task_name FROM taza_jobs t JOIN procrastinate_jobs "
+                         "p ON p.id = t.procrastinate_id WHERE t.id = %s", (job_id,)).fetchone()
+    assert row == ("succeeded", "publish")
