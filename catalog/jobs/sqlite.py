@@ -64,6 +64,7 @@ UNEXPECTED = {"code": "InternalError", "status": 500,
 
 # Wakes this process's workers when it submits a job (others notice within a poll).
 _submitted = threading.Condition()
+_schema_ready: set[str] = set()  # queue files whose table this process has made sure of
 
 
 class SQLiteJobs:
@@ -110,6 +111,12 @@ class SQLiteJobs:
         """The oldest job waiting, or whose worker's lease ran out, now leased to worker."""
         now = time.time()
         marks = ",".join("?" * len(kinds))
+        with self._connect(write=False) as connection:  # idle workers never take the write lock
+            waiting = connection.execute(
+                "SELECT 1 FROM jobs WHERE state = ? OR (state = ? AND lease_until < ?) LIMIT 1",
+                (QUEUED, RUNNING, now)).fetchone()
+        if waiting is None:
+            return None
         with self._connect() as connection:
             connection.execute(  # workers died on it too often: give up
                 "UPDATE jobs SET state = ?, finished = ?, error = ? WHERE state = ? "
@@ -187,9 +194,10 @@ class SQLiteJobs:
         connection.row_factory = sqlite3.Row
         try:
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            if str(self.path) not in _schema_ready:
                 connection.execute("PRAGMA journal_mode = WAL")
-            connection.executescript(SCHEMA)
+                connection.executescript(SCHEMA)
+                _schema_ready.add(str(self.path))
             connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 yield connection
