@@ -9,6 +9,7 @@ decided by the test, not by timing."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -21,8 +22,9 @@ import psycopg
 import pytest
 
 from tests.conftest import ROOT
-from tests.stewards_support import Api, running_api, write_geotiff
+from tests.stewards_support import Api, running_api
 from tests.test_publish import live_version, visible_files
+from tests.test_stewards_faults import approved_raster
 
 LEASE_SECONDS = 2  # a dead worker's job is taken again this long after its last renewal
 
@@ -63,15 +65,16 @@ def stop_worker(worker: subprocess.Popen) -> None:
 
 
 def approved(api: Api, folder: Path, dataset_id: str | None = None, seed: int = 0) -> str:
-    source = write_geotiff(folder / f"grid-{seed}.tif", size=200, seed=seed)
-    if dataset_id is None:
-        dataset_id, answer = api.draft_dataset("queued", source, "raster")
-    else:
-        answer = api.upload(dataset_id, source)
-    assert answer.status_code == 201, answer.text
-    for step, user in (("submit", "alice"), ("approve", "rita")):
-        assert api.post(f"/api/datasets/{dataset_id}/draft/{step}", user).status_code == 200
-    return dataset_id
+    return approved_raster(api, folder, seed, dataset_id, size=200)
+
+
+@contextlib.contextmanager
+def running_worker(api: Api) -> Iterator[subprocess.Popen]:
+    worker = start_worker(api)
+    try:
+        yield worker
+    finally:
+        stop_worker(worker)
 
 
 def test_publish_answers_at_once_with_a_job_to_follow(api, tmp_path):
@@ -93,11 +96,8 @@ def test_publish_answers_at_once_with_a_job_to_follow(api, tmp_path):
     again = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
     assert again.status_code == 409 and again.json()["job"] == location
 
-    worker = start_worker(api)
-    try:
+    with running_worker(api):
         done = api.follow(answer)
-    finally:
-        stop_worker(worker)
     assert done["state"] == "succeeded" and done["progress"] == 100, done
     assert done["result"] == {"dataset": dataset_id, "version": 1, "release": 1,
                               "unchanged": False}
@@ -117,11 +117,8 @@ def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
     finishes it, as one whole new version."""
     home = api.server.home
     dataset_id = approved(api, tmp_path, seed=1)
-    worker = start_worker(api)
-    try:
+    with running_worker(api):
         assert api.publish(dataset_id)["version"] == 1
-    finally:
-        stop_worker(worker)
     api.wait_served(dataset_id, 1)
     before = visible_files(home)
     approved(api, tmp_path, dataset_id, seed=2)
@@ -142,11 +139,8 @@ def test_a_publish_survives_the_death_of_its_worker(api, tmp_path, kill_at):
         assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["state"] == \
             "approved"
 
-    rescuer = start_worker(api)
-    try:
+    with running_worker(api):  # the rescuer
         job = api.follow(answer)
-    finally:
-        stop_worker(rescuer)
     assert job["state"] == "succeeded" and job["attempts"] == 2, job
     assert job["result"]["version"] == 2
     assert_queue_of_profile(api, job["id"])

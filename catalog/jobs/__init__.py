@@ -15,6 +15,7 @@ again (publishing is: see catalog/stewards/releases.py).
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
@@ -23,6 +24,8 @@ from pathlib import Path
 from typing import Protocol
 
 from catalog.settings import database_url
+
+log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED = "queued", "running", "succeeded", "failed"
 STATES = (QUEUED, RUNNING, SUCCEEDED, FAILED)
@@ -75,6 +78,32 @@ class JobConflict(Exception):
 # job's JSON result; it raises JobFailed to fail the job with a JSON error.
 Progress = Callable[[int, str], None]
 Handler = Callable[[dict, Progress], dict]
+
+
+UNEXPECTED = {"code": "InternalError", "status": 500,
+              "description": "the job failed on an unexpected error (logged on the server)"}
+
+
+def worker_lost(attempts: int) -> dict:
+    """The error of a job given up after its workers died `attempts` times."""
+    return {"code": "WorkerLost", "status": 500,
+            "description": f"the workers running this job stopped {attempts} times; the "
+                           "previous state of the catalog stands (see the server log)"}
+
+
+def run_handler(handler: Handler, job: Job, progress: Progress,
+                finish: Callable[..., None]) -> None:
+    """Run a claimed job's handler; finish(state, result=...|error=...) records how it ended.
+    A handler killed with its process records nothing: its queue runs the job again."""
+    try:
+        result = handler(job.args, progress)
+    except JobFailed as err:
+        finish(FAILED, error=err.error)
+    except Exception:
+        log.exception("job %s (%s) failed", job.id, job.kind)
+        finish(FAILED, error=UNEXPECTED)
+    else:
+        finish(SUCCEEDED, result=result)
 
 
 class Jobs(Protocol):

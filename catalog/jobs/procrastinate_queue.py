@@ -29,12 +29,13 @@ from catalog.jobs import (
     FAILED,
     QUEUED,
     RUNNING,
-    SUCCEEDED,
+    UNEXPECTED,
     Handler,
     Job,
     JobConflict,
-    JobFailed,
     QueueSettings,
+    run_handler,
+    worker_lost,
 )
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,6 @@ CREATE INDEX IF NOT EXISTS taza_jobs_by_subject ON taza_jobs (kind, subject, sta
 """
 SCHEMA_LOCK = 7_301_301  # pg_advisory_xact_lock key: one process creates the tables
 NOW = "extract(epoch FROM clock_timestamp())"
-UNEXPECTED = {"code": "InternalError", "status": 500,
-              "description": "the job failed on an unexpected error (logged on the server)"}
 
 
 class ProcrastinateJobs:
@@ -143,18 +142,10 @@ class ProcrastinateJobs:
 
         def run(job: str) -> None:
             claimed = self._start(job)
-            if claimed is None:
-                return
-            try:
-                result = handler(claimed.args, lambda percent, step: self._progress(
-                    job, percent, step))
-            except JobFailed as err:
-                self._finish(job, FAILED, error=err.error)
-            except Exception:
-                log.exception("job %s (%s) failed", job, claimed.kind)
-                self._finish(job, FAILED, error=UNEXPECTED)
-            else:
-                self._finish(job, SUCCEEDED, result=result)
+            if claimed is not None:
+                run_handler(handler, claimed,
+                            lambda percent, step: self._progress(job, percent, step),
+                            lambda state, **outcome: self._finish(job, state, **outcome))
 
         return run
 
@@ -169,10 +160,7 @@ class ProcrastinateJobs:
         if row is None:
             return None
         if row["attempts"] > self.settings.max_attempts:
-            self._finish(job_id, FAILED, error={
-                "code": "WorkerLost", "status": 500,
-                "description": f"the workers running this job stopped "
-                               f"{self.settings.max_attempts} times"})
+            self._finish(job_id, FAILED, error=worker_lost(self.settings.max_attempts))
             return None
         return _job(row)
 

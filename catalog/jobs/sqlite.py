@@ -27,12 +27,12 @@ from catalog.jobs import (
     FAILED,
     QUEUED,
     RUNNING,
-    SUCCEEDED,
     Handler,
     Job,
     JobConflict,
-    JobFailed,
     QueueSettings,
+    run_handler,
+    worker_lost,
 )
 
 log = logging.getLogger(__name__)
@@ -59,8 +59,6 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs(state, created);
 CREATE INDEX IF NOT EXISTS jobs_by_subject ON jobs(kind, subject, state);
 """
-UNEXPECTED = {"code": "InternalError", "status": 500,
-              "description": "the job failed on an unexpected error (logged on the server)"}
 
 # Wakes this process's workers when it submits a job (others notice within a poll).
 _submitted = threading.Condition()
@@ -121,7 +119,7 @@ class SQLiteJobs:
             connection.execute(  # workers died on it too often: give up
                 "UPDATE jobs SET state = ?, finished = ?, error = ? WHERE state = ? "
                 "AND lease_until < ? AND attempts >= ?",
-                (FAILED, now, json.dumps(self._abandoned()), RUNNING, now,
+                (FAILED, now, json.dumps(worker_lost(self.settings.max_attempts)), RUNNING, now,
                  self.settings.max_attempts))
             row = connection.execute(
                 f"SELECT id FROM jobs WHERE kind IN ({marks}) AND (state = ? OR "  # noqa: S608
@@ -147,15 +145,9 @@ class SQLiteJobs:
 
         threading.Thread(target=heartbeat, daemon=True, name=f"lease-{job.id[:8]}").start()
         try:
-            result = handler(job.args, lambda percent, step: self._renew(
-                job.id, worker, percent, step))
-        except JobFailed as err:
-            self._finish(job.id, worker, FAILED, error=err.error)
-        except Exception:
-            log.exception("job %s (%s) failed", job.id, job.kind)
-            self._finish(job.id, worker, FAILED, error=UNEXPECTED)
-        else:
-            self._finish(job.id, worker, SUCCEEDED, result=result)
+            run_handler(handler, job,
+                        lambda percent, step: self._renew(job.id, worker, percent, step),
+                        lambda state, **outcome: self._finish(job.id, worker, state, **outcome))
         finally:
             returned.set()
 
@@ -179,12 +171,6 @@ class SQLiteJobs:
                 "result = ?, error = ? WHERE id = ? AND worker = ? AND state = ?",
                 (state, time.time(), state, json.dumps(result) if result is not None else None,
                  json.dumps(error) if error is not None else None, job_id, worker, RUNNING))
-
-    def _abandoned(self) -> dict:
-        return {"code": "WorkerLost", "status": 500,
-                "description": f"the workers running this job stopped "
-                               f"{self.settings.max_attempts} times; nothing was changed by "
-                               "it that shows (see the server log)"}
 
     @contextlib.contextmanager
     def _connect(self, write: bool = True) -> Iterator[sqlite3.Connection]:
