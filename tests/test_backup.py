@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import start_server, stop_server, taza
 from tests.stewards_support import Api, running_api, wait_for, write_geojson
-from tests.test_stewards_faults import approved_raster, publish_in_background
+from tests.test_stewards_faults import approved_raster
 
 RANGE = "bytes=1000-4999"
 JOB_INPUTS = {"inputs": {"raster": "slope", "region": "KG-T", "bins": 5}}
@@ -246,12 +246,11 @@ def test_a_backup_taken_while_a_publish_runs_holds_the_state_after_it(published_
     backup, restored = tmp_path / "backup", tmp_path / "restored"
     with running_api(home, workers=1) as api:
         dataset_id = approved_raster(api, tmp_path, seed=31, size=3000)  # converts for seconds
-        publishing = publish_in_background(api, dataset_id)
+        publishing = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
         # The publish holds the publish lock while its staging folder exists.
         assert wait_for(lambda: list(home.glob(f"datasets/{dataset_id}/.staging-*")), 60, 0.005)
         done = taza("backup", str(backup), home=home)
-        publishing["thread"].join(300)
-        published = publishing["response"].json()
+        published = api.follow(publishing)["result"]
     # The backup ran while the publish did, waited for it, and holds its result.
     manifest = json.loads((backup / "backup.json").read_text())
     assert (manifest["release"], manifest["live"].get(dataset_id)) == (published["release"], 1)
