@@ -149,7 +149,11 @@ def _worker(args) -> int:
         print("error: --threads takes a whole number of at least 1", file=sys.stderr)
         return 2
     store = _store(args)
-    jobs = open_jobs(store.home)
+    try:
+        jobs = open_jobs(store.home)
+    except settings.SettingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
@@ -179,12 +183,14 @@ def _list(args) -> int:
 
 
 def _serve(args) -> int:
+    from catalog.jobs import QueueSettings
     from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
 
     store = _store(args)
     try:
         max_bytes_from_environment()  # refuse a bad setting here, not in every worker
         settings.trusted_proxies()
+        QueueSettings.from_environment()
     except (CacheSizeError, settings.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

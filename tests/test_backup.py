@@ -145,7 +145,8 @@ def test_a_home_restored_from_a_backup_of_a_running_server_answers_alike(origina
 
     manifest = json.loads((backup / "backup.json").read_text())
     assert sorted(manifest["databases"]) == ["extras/notes.sqlite", "jobs/jobs.sqlite",
-                                             "stac-index.sqlite", "stewards/stewards.sqlite"]
+                                             "jobs/queue.sqlite", "stac-index.sqlite",
+                                             "stewards/stewards.sqlite"]
     paths = {entry["path"] for entry in manifest["files"]}
     assert "current.json" in paths and any(p.startswith("stewards/drafts/") for p in paths)
     assert not any(p.startswith(("cache/", "run/", "stewards/tmp/", "stewards/locks/"))

@@ -11,6 +11,7 @@ import pytest
 
 from catalog.jobs import FAILED, QUEUED, RUNNING, SUCCEEDED, JobConflict, JobFailed, QueueSettings
 from catalog.jobs.sqlite import SQLiteJobs
+from tests.conftest import taza
 from tests.stewards_support import wait_for
 
 LEASE = 1.0
@@ -75,3 +76,11 @@ def test_workers_run_handlers_report_progress_and_keep_errors(queue):
     assert seen[0] == 40
     assert queue.get(refused.id).error == {"code": "Conflict", "status": 409,
                                            "description": "no"}
+
+
+def test_a_bad_queue_setting_is_refused_by_name(scratch_home, monkeypatch):
+    monkeypatch.setenv("TAZA_JOB_LEASE_SECONDS", "soon")
+    for command in (("worker",), ("serve", "--port", "1")):
+        refused = taza(*command, home=scratch_home, check=False)
+        assert refused.returncode == 2, refused.stderr
+        assert "TAZA_JOB_LEASE_SECONDS" in refused.stderr and "Traceback" not in refused.stderr

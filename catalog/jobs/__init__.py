@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from catalog.settings import database_url
+from catalog.settings import SettingError, database_url
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +133,16 @@ class QueueSettings:
 
     @classmethod
     def from_environment(cls) -> QueueSettings:
-        lease = float(os.environ.get("TAZA_JOB_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
-        attempts = int(os.environ.get("TAZA_JOB_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
-        workers = int(os.environ.get("TAZA_JOB_WORKERS", 1))
-        if lease < 1 or attempts < 1 or workers < 0:
-            raise ValueError("TAZA_JOB_LEASE_SECONDS >= 1, TAZA_JOB_MAX_ATTEMPTS >= 1 and "
-                             "TAZA_JOB_WORKERS >= 0, please")
+        try:
+            lease = float(os.environ.get("TAZA_JOB_LEASE_SECONDS", DEFAULT_LEASE_SECONDS))
+            attempts = int(os.environ.get("TAZA_JOB_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+            workers = int(os.environ.get("TAZA_JOB_WORKERS", 1))
+        except ValueError:
+            lease = attempts = workers = -1
+        if not 1 <= lease <= 86_400 or attempts < 1 or workers < 0:
+            raise SettingError("TAZA_JOB_LEASE_SECONDS takes seconds from 1 to 86400, "
+                               "TAZA_JOB_MAX_ATTEMPTS a whole number from 1 and "
+                               "TAZA_JOB_WORKERS a whole number from 0")
         return cls(lease_seconds=lease, max_attempts=attempts, app_workers=workers,
                    poll_seconds=min(0.5, lease / 6))
 
