@@ -10,6 +10,7 @@
 - upload: a 1 GB GeoPackage through the stewards' API (bench/upload.py).
 - raster_publish: a 4-gigapixel raster through the API and `taza publish`: peak memory of the
   server and of the isolated reader processes (bench/raster_publish.py).
+- cluster: two app nodes against one behind nginx (bench/cluster.py).
 Each of stac, tiles, processes, upload and raster_publish takes its own options (--help).
 """
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "features")
     standalone = {"stac": "bench.stac_search", "tiles": "bench.tiles",
                   "processes": "bench.processes", "upload": "bench.upload",
-                  "raster_publish": "bench.raster_publish"}
+                  "raster_publish": "bench.raster_publish", "cluster": "bench.cluster"}
     if argv[0] in standalone:  # benchmarks with their own options (--help)
         return importlib.import_module(standalone[argv[0]]).main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,

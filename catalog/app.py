@@ -23,8 +23,10 @@ from catalog.http_policy import HttpPolicy
 from catalog.jobs import QueueSettings, open_jobs, start_workers
 from catalog.ogc import routes as ogc_routes
 from catalog.ogc.runtime import OgcRuntime
+from catalog.ogc_tiles import routes as tiles_routes
 from catalog.portal import routes as portal_routes
 from catalog.portal import vendor
+from catalog.portal.tile_service import TileService
 from catalog.stac_api import stac_blueprint
 from catalog.stewards import api as stewards_api
 from catalog.stewards.releases import job_handlers
@@ -43,6 +45,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     public_url = (public_url or os.environ.get("TAZA_PUBLIC_URL") or DEFAULT_URL).rstrip("/")
     live_features = LiveFeatures(store)
     runtime = OgcRuntime(store, public_url, live_features)
+    tile_service = TileService(store, live_features)
+    service = Service.from_config(runtime.public_url)
     app = Flask(__name__, template_folder="portal/templates", static_folder="portal/static")
     app.config["MAX_CONTENT_LENGTH"] = 1 << 20  # reads take no large bodies (CQL2 JSON at most)
     app.json.ensure_ascii = False
@@ -52,14 +56,16 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # OGC API - Features (and the /ogc landing page, conformance and collections) before
     # pygeoapi's blueprint, which keeps coverages, processes, jobs and the OpenAPI document.
     app.register_blueprint(create_features_blueprint(
-        live_features, Service.from_config(runtime.public_url), store.assets,
-        runtime.render_page,
-        runtime.offered_processes))
+        live_features, service, store.assets, runtime.render_page, runtime.offered_processes,
+        extensions=[tiles_routes.TilesExtension()]))
+    # OGC API - Tiles: tilesets, TileJSON and styles of the same collections.
+    app.register_blueprint(tiles_routes.create_blueprint(live_features, service.base_url,
+                                                         tile_service))
     _mount_ogc(app, runtime)
     _add_catalog_routes(app, store, runtime)
     # The investor portal: map page at /, dataset pages, map tiles, stewards' pages.
     app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
-                                                          live_features))
+                                                          live_features, tile_service))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.

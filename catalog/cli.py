@@ -13,6 +13,7 @@ from pathlib import Path
 from catalog import settings
 from catalog.backups import cli as backup_cli
 from catalog.cluster import cli as cluster_cli
+from catalog.harvest import cli as harvest_cli
 from catalog.problems import PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
@@ -68,6 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     stewards_cli.add_commands(commands, _store)
     backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
     cluster_cli.add_commands(commands)  # cluster up, down, status (catalog/cluster/cli.py)
+    harvest_cli.add_commands(commands, _store)  # harvest add|list|remove|run (catalog/harvest)
     return parser
 
 

@@ -16,6 +16,9 @@ CONFIG_DIR = Path(os.environ.get("TAZA_CONFIG_DIR", PROJECT_ROOT / "config"))
 # takes a version down: browsers and proxies may keep it five minutes, not a year. ETags make
 # the re-check after that a cheap 304.
 VERSION_CACHE_CONTROL = "public, max-age=300"
+# URLs that follow the live version (`/tiles/<id>/latest/...`, OGC API - Tiles): a republish
+# shows within a minute; the ETag (it changes with the content) keeps re-checks cheap.
+LATEST_CACHE_CONTROL = "public, max-age=60"
 
 
 def home() -> Path:

@@ -26,6 +26,7 @@ from catalog.features.api import create_features_blueprint
 from catalog.features.documents import FILTER_CLASSES, Service
 from catalog.ogc.config import build_config
 from catalog.store import CatalogStore
+from catalog.store.watch import ReleaseWatch
 from tests.conftest import copy_dataset, taza
 
 URL = "http://catalog.test"
@@ -36,7 +37,7 @@ CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 
 def features_app(home: Path, check_interval: float = 1.0) -> tuple[Flask, LiveFeatures]:
     store = CatalogStore(home)
-    live = LiveFeatures(store, check_interval=check_interval)
+    live = LiveFeatures(store, watch=ReleaseWatch(store.current, check_interval))
     config = build_config(store, URL)
 
     def render_page(template: str, data: dict, locale: str) -> str:
@@ -216,7 +217,8 @@ def test_stores_follow_the_release_and_are_reused(tmp_path):
     assert live().store("airports") is airports  # not reopened per request
     # A worker that looked less than its check interval ago keeps its release, unless a caller
     # that has just seen the new one asks for it fresh (the /ogc OpenAPI document does).
-    patient = LiveFeatures(CatalogStore(home), check_interval=3600)
+    patient_store = CatalogStore(home)
+    patient = LiveFeatures(patient_store, watch=ReleaseWatch(patient_store.current, 3600))
     before = patient().number
     # A new version of airports, fewer features: the next request sees it.
     source = next(sources.joinpath("sources").glob("airports.*"))

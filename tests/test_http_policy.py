@@ -270,7 +270,8 @@ HTML_PAGES = [
     "/ogc/openapi?f=html", "/ogc/openapi?f=html&ui=redoc",
     # error pages, and the routes of pygeoapi templates we do not serve (see below)
     "/ogc/collections/nope?f=html", "/ogc/collections/settlements/items/nope?f=html",
-    "/ogc/collections/settlements/tiles?f=html", "/ogc/collections/settlements/position?f=html",
+    "/ogc/collections/settlements/coverage?f=html",
+    "/ogc/collections/settlements/position?f=html",
 ]
 
 
@@ -291,13 +292,15 @@ def test_job_and_stewards_report_pages_have_no_inline_script_or_style(server, jo
 
 
 # pygeoapi templates with inline code that we do not override, and why no page uses them: the
-# route is not one of ours (catalog/ogc/routes.py routes no AsyncAPI, EDR, tiles or STAC), or
-# it answers an error (rendered by exception.html through our _base.html) or JSON.
+# route is not one of ours (catalog/ogc/routes.py routes no AsyncAPI, EDR or STAC; the tiles
+# routes are catalog/ogc_tiles', in JSON), or it answers an error (rendered by exception.html
+# through our _base.html) or JSON.
 UNSERVED_TEMPLATES = {
     "asyncapi.html": ("/ogc/asyncapi?f=html", 404),
     # (under a feature collection these answer 400 saying where its features are)
     "collections/edr/query.html": ("/ogc/collections/elevation/position?f=html", 404),
-    "collections/tiles/index.html": ("/ogc/collections/elevation/tiles?f=html", 404),
+    # OGC API - Tiles is ours (catalog/ogc_tiles) and answers JSON only: f=html is 400.
+    "collections/tiles/index.html": ("/ogc/collections/elevation/map/tiles?f=html", 400),
     "jobs/index.html": ("/ogc/jobs?f=html", 404),  # jobs are never listed
     "stac/collection_base.html": ("/ogc/stac/settlements?f=html", 404),
     "stac/item.html": ("/ogc/stac/settlements/item?f=html", 404),

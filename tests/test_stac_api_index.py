@@ -10,8 +10,8 @@ from pathlib import Path
 
 from catalog import settings
 from catalog.stac import build_catalog, write_static_catalog
-from catalog.stac_api.routes import CHECK_INTERVAL_S
 from catalog.store import CatalogStore
+from catalog.store.watch import CHECK_INTERVAL_S
 from tests.conftest import SAMPLE_IDS, copy_dataset, start_server, stop_server, taza
 
 

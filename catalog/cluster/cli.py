@@ -11,7 +11,7 @@ from pathlib import Path
 
 from catalog import settings
 from catalog.cluster.local import ClusterError, LocalCluster
-from catalog.cluster.nginx import NginxUnavailable
+from catalog.cluster.nginx import NginxUnavailable, Proxy
 
 DEFAULT_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
 DEFAULT_PORT = 5080
@@ -31,6 +31,15 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     down.set_defaults(handler=_down)
     status = actions.add_parser("status", help="what runs, as JSON")
     status.set_defaults(handler=_status)
+    config = actions.add_parser(
+        "nginx-config", help="print the nginx configuration for nodes elsewhere (containers)")
+    config.add_argument("--upstream", action="append", required=True,
+                        help="an app node's HOST:PORT (repeat for each node)")
+    config.add_argument("--listen", default="0.0.0.0:80", help="ADDRESS:PORT nginx listens on")
+    config.add_argument("--nginx-folder", default="/var/lib/taza-nginx",
+                        help="nginx's folder for logs, temp files and PID inside its machine")
+    config.add_argument("--user", default="nginx", help="the user nginx's workers run as")
+    config.set_defaults(handler=_nginx_config)
     for action in (up, down, status):
         action.add_argument("--folder", type=Path, default=DEFAULT_FOLDER,
                             help=f"the cluster's folder (default {DEFAULT_FOLDER})")
@@ -57,6 +66,16 @@ def _up(args) -> int:
             return 1
     names = ", ".join(f"{node.name} on {node.url}" for node in cluster.nodes)
     print(f"cluster: {cluster.url} (nginx in front of {names}); stop with `make cluster-stop`")
+    return 0
+
+
+def _nginx_config(args) -> int:
+    address, _, port = args.listen.rpartition(":")
+    if not address or not port.isdigit():
+        print(f"error: --listen: ADDRESS:PORT, got {args.listen!r}", file=sys.stderr)
+        return 2
+    proxy = Proxy(Path(args.nginx_folder), int(port), tuple(args.upstream), listen=address)
+    print(proxy.config_text(run_as=args.user, daemonize=False), end="")
     return 0
 
 

@@ -75,10 +75,11 @@ class LocalCluster:
     nodes: list[Node] = field(default_factory=list)
     proxy_settings: ProxySettings = ProxySettings()
     workers: int = 2
+    catalog_home: Path | None = None  # another catalog home to serve (a benchmark's)
 
     @property
     def home(self) -> Path:
-        return self.folder / "home"
+        return self.catalog_home or self.folder / "home"
 
     @property
     def url(self) -> str:
@@ -92,9 +93,11 @@ class LocalCluster:
     @classmethod
     def existing(cls, folder: Path) -> LocalCluster:
         state = json.loads((folder / STATE_FILE).read_text())
+        home = state.get("home")
         return cls(folder, state["port"],
                    [Node(n["name"], n["port"], folder / "nodes" / n["name"])
-                    for n in state["nodes"]], workers=state.get("workers", 2))
+                    for n in state["nodes"]], workers=state.get("workers", 2),
+                   catalog_home=Path(home) if home else None)
 
     def up(self, node_count: int = 2, environment: dict[str, str] | None = None) -> None:
         """Start `node_count` app nodes and nginx; returns when all answer /healthz."""
@@ -152,7 +155,7 @@ class LocalCluster:
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / STATE_FILE).write_text(json.dumps(
-            {"port": self.port, "workers": self.workers,
+            {"port": self.port, "workers": self.workers, "home": str(self.home),
              "nodes": [{"name": n.name, "port": n.port} for n in self.nodes]}, indent=2))
 
 

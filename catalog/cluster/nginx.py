@@ -54,6 +54,7 @@ class Proxy:
     port: int
     upstreams: tuple[str, ...]          # "127.0.0.1:PORT" of each app node
     settings: ProxySettings = ProxySettings()
+    listen: str = "127.0.0.1"           # the address nginx listens on ("0.0.0.0" in a container)
 
     @property
     def config_file(self) -> Path:
@@ -65,9 +66,11 @@ class Proxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.listen}:{self.port}"
 
-    def config_text(self) -> str:
+    def config_text(self, run_as: str | None = None, daemonize: bool = True) -> str:
+        """nginx.conf; `run_as`: the user nginx's workers switch to (when started as root);
+        `daemonize`: nginx forks and returns (as `start` wants; not in a container)."""
         s = self.settings
         folder = self.folder
         servers = "\n".join(f"        server {upstream} max_fails=1 fail_timeout=5s;"
@@ -79,10 +82,10 @@ class Proxy:
             f"            default_type application/json;\n"
             f"            return {status} '{json.dumps({'code': code, 'description': text})}';\n"
             f"        }}" for status, (code, text) in ERROR_ANSWERS.items())
-        user = "user www-data www-data;\n" if os.geteuid() == 0 else ""
-        return f"""# Written by catalog/cluster/nginx.py; regenerated on every start.
-{user}worker_processes 1;
-daemon on;
+        user = f"user {run_as};\n" if run_as else ""
+        daemon = "daemon on;\n" if daemonize else ""  # a container's nginx stays in front
+        return f"""# Written by catalog/cluster/nginx.py (taza cluster nginx-config): regenerate it.
+{user}{daemon}worker_processes 1;
 pid {self.pid_file};
 error_log {folder}/error.log warn;
 
@@ -92,11 +95,11 @@ events {{
 
 http {{
     access_log {folder}/access.log;
-    client_body_temp_path {folder}/tmp/body;
-    proxy_temp_path {folder}/tmp/proxy;
-    fastcgi_temp_path {folder}/tmp/fastcgi;
-    uwsgi_temp_path {folder}/tmp/uwsgi;
-    scgi_temp_path {folder}/tmp/scgi;
+    client_body_temp_path {folder}/client_body_temp;
+    proxy_temp_path {folder}/proxy_temp;
+    fastcgi_temp_path {folder}/fastcgi_temp;
+    uwsgi_temp_path {folder}/uwsgi_temp;
+    scgi_temp_path {folder}/scgi_temp;
     server_tokens off;
 
     # Slow clients wait at nginx, not in an app thread.
@@ -120,7 +123,7 @@ http {{
     }}
 
     server {{
-        listen 127.0.0.1:{self.port};
+        listen {self.listen}:{self.port};
         limit_conn connections {s.connections_per_client};
         limit_req zone=per_client burst={s.burst} nodelay;
 {error_pages}
@@ -164,12 +167,12 @@ http {{
         """Write the configuration, check it with `nginx -t`, start (nginx forks and returns)."""
         if not Path(NGINX).exists():
             raise NginxUnavailable(f"{NGINX} is missing (run scripts/install-system-deps)")
-        for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
-            temp = self.folder / "tmp" / name
+        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            temp = self.folder / f"{name}_temp"
             temp.mkdir(parents=True, exist_ok=True)
             if os.geteuid() == 0:
                 shutil.chown(temp, "www-data", "www-data")
-        self.config_file.write_text(self.config_text())
+        self.config_file.write_text(self.config_text("www-data" if os.geteuid() == 0 else None))
         command = [NGINX, "-p", str(self.folder), "-e", str(self.folder / "error.log"),
                    "-c", str(self.config_file)]
         subprocess.run([*command, "-t", "-q"], check=True, capture_output=True, text=True)

@@ -30,7 +30,7 @@ from catalog.core.assets import AssetLocator
 from catalog.core.parse import ParameterError
 from catalog.core.record import Record
 from catalog.features import crs, documents, formats
-from catalog.features.documents import Service
+from catalog.features.documents import Service, ServiceExtension
 from catalog.features.items import (
     ITEM_PARAMETERS,
     ItemsRequest,
@@ -66,7 +66,8 @@ COLLECTION_PART = re.compile(r"^/ogc/collections/(?P<id>[^/]+)/(?P<part>[^/]+)")
 def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
                               assets: AssetLocator, render_page: PageRenderer,
                               offered_processes: Callable[[], Sequence[str]] = tuple,
-                              name: str = "features") -> Blueprint:
+                              name: str = "features",
+                              extensions: Sequence[ServiceExtension] = ()) -> Blueprint:
     """The OGC API - Features routes under /ogc (see the module's docstring)."""
     blueprint = Blueprint(name, __name__, url_prefix="/ogc")
     answers = Answers(service, render_page)
@@ -80,7 +81,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
         """pygeoapi's routes under one of our feature collections (coverage, tiles, EDR
         queries) answer 400 saying where its features are: pygeoapi does not know these
         collections and would answer that they do not exist."""
-        if request.blueprint in (None, name):
+        if request.blueprint in (None, name, *(e.blueprint for e in extensions)):
             return None
         match = COLLECTION_PART.match(request.path)
         record = live().record(match["id"]) if match else None
@@ -94,7 +95,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
     def landing_page() -> Response:
         asked = _description_request()
         release = live()
-        data = documents.landing_page(service, asked)
+        data = documents.landing_page(service, asked, extensions)
         if asked.format == HTML:
             data.update({"collection": bool(release.records),
                          "process": bool(offered_processes()), "stac-collection": False,
@@ -107,7 +108,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
     @blueprint.get("/conformance")
     def conformance() -> Response:
         asked = _description_request()
-        data = documents.conformance(live().records, bool(offered_processes()))
+        data = documents.conformance(live().records, bool(offered_processes()), extensions)
         if asked.format == HTML:
             return answers.page("conformance.html", data, asked)
         return answers.json(data, asked)
@@ -116,7 +117,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
     def collections() -> Response:
         asked = _description_request()
         records = live().records
-        data = documents.collections(service, records, assets, asked)
+        data = documents.collections(service, records, assets, asked, extensions)
         if asked.format == HTML:
             data.update(base_url=service.base_url, collections_path=service.collections_url)
             return answers.page("collections/index.html", data, asked)
@@ -132,7 +133,7 @@ def create_features_blueprint(live: Callable[[], LiveRelease], service: Service,
     def collection(collection_id: str) -> Response:
         asked = _description_request()
         record = _record(live(), collection_id)
-        data = documents.collection(service, record, assets, asked)
+        data = documents.collection(service, record, assets, asked, extensions)
         if asked.format == HTML:
             data.update(base_url=service.base_url, collections_path=service.collections_url)
             return answers.page("collections/collection.html", data, asked)

@@ -14,6 +14,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import yaml
 
@@ -113,6 +114,20 @@ class Service:
         return text(self.metadata["identification"]["title"], language)
 
 
+class ServiceExtension(Protocol):
+    """Another blueprint's routes under /ogc (OGC API - Tiles: catalog/ogc_tiles) that the
+    documents of this service list: its conformance classes, landing-page and collection links.
+    `blueprint` names it, so the Features routes leave its parts of feature collections alone."""
+
+    blueprint: str
+
+    def conformance(self, records: Sequence[Record]) -> list[str]: ...
+
+    def landing_links(self, base_url: str) -> list[dict]: ...
+
+    def collection_links(self, record: Record, collection_url: str) -> list[dict]: ...
+
+
 def _link(rel: str, media: str, title: str, href: str, **extra) -> dict:
     return {"rel": rel, "type": media, "title": title, "href": href, **extra}
 
@@ -131,11 +146,12 @@ def document_links(url: str, asked: Negotiated, json_media: str = MEDIA_TYPES[JS
 
 # -- landing page and conformance ----------------------------------------------------------
 
-def landing_page(service: Service, asked: Negotiated) -> dict:
+def landing_page(service: Service, asked: Negotiated,
+                 extensions: Sequence[ServiceExtension] = ()) -> dict:
     base, language = service.base_url, asked.language
     identification = service.metadata["identification"]
     default = LOCALES[LANGUAGES[0]]
-    return {
+    document = {
         "links": [
             _link("about", "text/html", text(identification["title"], language),
                   identification["url"]),
@@ -157,11 +173,17 @@ def landing_page(service: Service, asked: Negotiated) -> dict:
         "title": text(identification["title"], language),
         "description": text(identification["description"], language),
     }
+    for extension in extensions:
+        document["links"] += extension.landing_links(base)
+    return document
 
 
-def conformance(records: Sequence[Record], has_processes: bool) -> dict:
+def conformance(records: Sequence[Record], has_processes: bool,
+                extensions: Sequence[ServiceExtension] = ()) -> dict:
     """The classes this server passes for what is live (the filter classes last)."""
     classes = set(SERVER_CLASSES)
+    for extension in extensions:
+        classes.update(extension.conformance(records))
     if any(r.is_vector for r in records):
         classes.update(FEATURE_CLASSES)
     if any(not r.is_vector for r in records):
@@ -175,16 +197,17 @@ def conformance(records: Sequence[Record], has_processes: bool) -> dict:
 # -- collections -----------------------------------------------------------------------------
 
 def collections(service: Service, records: Sequence[Record], assets: AssetLocator,
-                asked: Negotiated) -> dict:
+                asked: Negotiated, extensions: Sequence[ServiceExtension] = ()) -> dict:
     url = service.collections_url
     return {
-        "collections": [collection(service, record, assets, asked) for record in records],
+        "collections": [collection(service, record, assets, asked, extensions)
+                        for record in records],
         "links": document_links(url, asked),
     }
 
 
 def collection(service: Service, record: Record, assets: AssetLocator,
-               asked: Negotiated) -> dict:
+               asked: Negotiated, extensions: Sequence[ServiceExtension] = ()) -> dict:
     """One collection: a feature collection (vector layer) or a coverage (raster)."""
     language = asked.language
     manifest = record.manifest
@@ -213,6 +236,8 @@ def collection(service: Service, record: Record, assets: AssetLocator,
         {"type": MEDIA_TYPES[HTML], "rel": f"{OGC_REL}/queryables",
          "title": "Queryables for this collection as HTML", "href": f"{url}/queryables?f=html"},
     ]
+    for extension in extensions:
+        data["links"] += extension.collection_links(record, url)
     if record.is_vector:
         data["itemType"] = "feature"
         data["links"] += [

@@ -2,16 +2,16 @@
 vector layer, one instance per worker, swapped when a new release goes live.
 
 A published version never changes, so a store is opened once per (dataset, version) and kept
-while that version is live: nothing is re-read per request. `LiveFeatures()` looks at
-current.json at most once a second (how stale a worker may be after a publish) and, on a new
-release, builds the next `LiveRelease`, reusing the stores of versions that stayed live.
+while that version is live: nothing is re-read per request. `LiveFeatures()` asks the worker's
+release watch (catalog/store/watch.py: current.json read at most once a second for every
+service) and, on a new release, builds the next `LiveRelease`, reusing the stores of versions
+that stayed live.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -20,9 +20,9 @@ from catalog.core.record import Record
 from catalog.features.geopackage import GeoPackageFeatureStore
 from catalog.features.store import FeatureStore, FeatureStoreError
 from catalog.store import CatalogStore
+from catalog.store.watch import ReleaseWatch
 
 LOGGER = logging.getLogger(__name__)
-CHECK_INTERVAL_S = 1.0
 StoreOpener = Callable[[Record, AssetLocator], FeatureStore]
 
 
@@ -43,33 +43,28 @@ class LiveRelease:
 
 
 class LiveFeatures:
-    """Callable: the LiveRelease of current.json, refreshed at most once a second."""
+    """Callable: the LiveRelease of the live release, as the release watch reports it."""
 
     def __init__(self, catalog: CatalogStore,
                  open_store: StoreOpener = GeoPackageFeatureStore.for_record,
-                 check_interval: float = CHECK_INTERVAL_S):
+                 watch: ReleaseWatch | None = None):
         self.catalog = catalog
         self.open_store = open_store
-        self.check_interval = check_interval
+        self.watch = watch or catalog.watch
         self._live = LiveRelease(None)
         self._built = False
-        self._checked_at = 0.0
         self._lock = threading.Lock()
 
     def __call__(self, fresh: bool = False) -> LiveRelease:
         """`fresh`: read current.json now, for a caller that has just seen a new release and
         must describe the same one (the /ogc OpenAPI document)."""
-        now = time.monotonic()
-        if self._built and not fresh and now - self._checked_at < self.check_interval:
+        number = self.watch.number(fresh)
+        if self._built and number == self._live.number:
             return self._live
         with self._lock:
-            if not self._built or fresh or now - self._checked_at >= self.check_interval:
-                self._checked_at = now
-                release = self.catalog.current()
-                number = release.number if release else None
-                if not self._built or number != self._live.number:
-                    self._live = self._build(number)
-                    self._built = True
+            if not self._built or number != self._live.number:
+                self._live = self._build(number)
+                self._built = True
         return self._live
 
     def store_of(self, record: Record) -> FeatureStore:

@@ -4,7 +4,8 @@ landing page, conformance and the collections are our own routes (catalog/featur
 
 - Query parameters: pygeoapi drops parameters it does not know (HTTP 200, unfiltered).
   We answer 400 naming the parameter instead.
-- Writes are refused (no transactions), and so are the job list and /TileMatrixSets.
+- Writes are refused (no transactions), and so are the job list and pygeoapi's
+  /TileMatrixSets (ours is /tileMatrixSets, catalog/ogc_tiles).
 - Requests pygeoapi reads differently from the standards (`Accept: image/tiff` on /coverage,
   a `Prefer` list, job results without a format) are handed to it as a copy in the form it
   reads (`pygeoapi_request`); the client's request itself is never changed.
@@ -58,15 +59,14 @@ def refuse_job_listing() -> Response | None:
 
 
 def refuse_tile_matrix_sets() -> Response | None:
-    """404 for /ogc/TileMatrixSets: pygeoapi offers it on every server, but ours has no OGC API
-    - Tiles collections (map tiles are the portal's XYZ endpoints under /tiles), and pygeoapi
-    renders its HTML with its stock templates whatever server.templates says, inline scripts
-    included, which our Content-Security-Policy refuses."""
+    """404 for pygeoapi's /ogc/TileMatrixSets: our OGC API - Tiles routes (catalog/ogc_tiles)
+    answer /ogc/tileMatrixSets, as the standard spells it, and pygeoapi renders its HTML with
+    its stock templates whatever server.templates says, inline scripts included, which our
+    Content-Security-Policy refuses."""
     if not TILE_MATRIX_SETS_PATH.match(request.path):
         return None
     response = jsonify({"code": "NotFound",
-                        "description": "this server has no OGC API - Tiles collections: map "
-                                       "tiles are served as XYZ templates under /tiles"})
+                        "description": "the tile matrix sets are at /ogc/tileMatrixSets"})
     response.status_code = 404
     return response
 

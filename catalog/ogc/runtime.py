@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 
 from pygeoapi.api import API
@@ -30,8 +29,6 @@ from catalog.ogc import pages, translations
 from catalog.ogc.config import basemap_tiles, build_config
 from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
-
-CHECK_INTERVAL_S = 1.0  # how stale a worker may be after a publish
 
 
 @dataclass
@@ -71,7 +68,6 @@ class OgcRuntime:
         self.locale_dir = translations.write_catalogs(
             settings.node_run_dir(store.home) / str(os.getpid()) / "locale")
         self._lock = threading.Lock()
-        self._checked_at = time.monotonic()
         self.live = self._build()
 
     @property
@@ -97,13 +93,9 @@ class OgcRuntime:
                 if resource.get("type") == "process"]
 
     def refresh_if_changed(self) -> None:
-        """Cheap check (one small file read a second); rebuild only on a new release."""
-        now = time.monotonic()
-        if now - self._checked_at < CHECK_INTERVAL_S:
-            return
-        self._checked_at = now
-        release = self.store.current()
-        number = release.number if release else None
+        """Rebuild on a new release (the worker's release watch reads current.json at most
+        once a second for every service)."""
+        number = self.store.watch.number()
         if number == self.live.number:
             return
         with self._lock:

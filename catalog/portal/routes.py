@@ -17,18 +17,17 @@ from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.record import Record
 from catalog.features import MVT_MAX_ZOOM, LiveFeatures
 from catalog.portal import dataset_page, i18n, layers, tiles
+from catalog.portal.tile_service import RASTER_STYLES, TileService
 from catalog.store import CatalogStore
-from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
 
-RASTER_STYLES = ("relief", "values")
+MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
 
 
 def create_blueprint(store: CatalogStore, public_url: str,
-                     features: LiveFeatures | None = None) -> Blueprint:
+                     features: LiveFeatures | None = None,
+                     tile_service: TileService | None = None) -> Blueprint:
     portal = Blueprint("portal", __name__)
-    features = features or LiveFeatures(store)
-    tile_cache = TileCache(store.home, max_bytes_from_environment())
-    tile_cache.drop_purged(store.purged_versions)  # purges run on another node meanwhile
+    tile_service = tile_service or TileService(store, features or LiveFeatures(store))
 
     @portal.context_processor
     def languages() -> dict:
@@ -77,34 +76,35 @@ def create_blueprint(store: CatalogStore, public_url: str,
 
     @portal.get("/tiles/<dataset_id>/<int:version>/<style>/<int:z>/<int:x>/<int:y>.png")
     def raster_tile(dataset_id: str, version: int, style: str, z: int, x: int, y: int):
-        _no_parameters()
         record = _released(store, dataset_id, version, "raster")
+        return _raster_tile(record, style, z, x, y, settings.VERSION_CACHE_CONTROL)
+
+    @portal.get("/tiles/<dataset_id>/latest/<style>/<int:z>/<int:x>/<int:y>.png")
+    def latest_raster_tile(dataset_id: str, style: str, z: int, x: int, y: int):
+        record = _released(store, dataset_id, _live(store, dataset_id), "raster")
+        return _raster_tile(record, style, z, x, y, settings.LATEST_CACHE_CONTROL)
+
+    def _raster_tile(record: Record, style: str, z: int, x: int, y: int, caching: str):
+        _no_parameters()
         if style not in RASTER_STYLES:
             abort(404, description=f"no tile style {style!r}; styles are {list(RASTER_STYLES)}")
-        tile = _tile(z, x, y, tiles.MAX_ZOOM)
-        path = store.assets.local_path(record, record.raster.asset)
-        if style == "relief":
-            render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
-        else:
-            stops = layers.raster_stops(record)
-            render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
-        answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, style, z, x, y), tile,
-                                   tiles.layer_extent(record), render)
-        return _tile_response(answer, tiles.empty_png(), "image/png")
+        answer = tile_service.raster(record, style, _tile(z, x, y, tiles.MAX_ZOOM))
+        return tile_response(answer, tiles.empty_png(), "image/png", caching)
 
     @portal.get("/tiles/<dataset_id>/<int:version>/<int:z>/<int:x>/<int:y>.mvt")
     def vector_tile(dataset_id: str, version: int, z: int, x: int, y: int):
-        _no_parameters()
         record = _released(store, dataset_id, version, "vector")
-        tile = _tile(z, x, y, MVT_MAX_ZOOM)
-        feature_store = features.store_of(record)
+        return _vector_tile(record, z, x, y, settings.VERSION_CACHE_CONTROL)
 
-        def render() -> bytes | None:
-            return feature_store.tile(tile, dataset_id) or None
+    @portal.get("/tiles/<dataset_id>/latest/<int:z>/<int:x>/<int:y>.mvt")
+    def latest_vector_tile(dataset_id: str, z: int, x: int, y: int):
+        record = _released(store, dataset_id, _live(store, dataset_id), "vector")
+        return _vector_tile(record, z, x, y, settings.LATEST_CACHE_CONTROL)
 
-        answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, "mvt", z, x, y), tile,
-                                   tiles.layer_extent(record), render)
-        return _tile_response(answer, b"", "application/vnd.mapbox-vector-tile")
+    def _vector_tile(record: Record, z: int, x: int, y: int, caching: str):
+        _no_parameters()
+        answer = tile_service.vector(record, _tile(z, x, y, MVT_MAX_ZOOM))
+        return tile_response(answer, b"", MVT_MEDIA_TYPE, caching)
 
     @portal.get("/portal/value/<dataset_id>")
     def raster_value(dataset_id: str):
@@ -162,10 +162,19 @@ def _tile(z: int, x: int, y: int, max_zoom: int) -> tiles.TileBounds:
         abort(404, description=str(err))
 
 
-def _tile_response(answer: tiles.Answer, empty: bytes, media_type: str) -> Response:
+def _live(store: CatalogStore, dataset_id: str) -> int:
+    live = store.live_version(dataset_id)
+    if live is None:
+        abort(404, description=f"no published dataset {dataset_id!r}")
+    return live
+
+
+def tile_response(answer: tiles.Answer, empty: bytes, media_type: str,
+                  caching: str) -> Response:
+    """A tile with its caching (versioned URLs: VERSION_CACHE_CONTROL; URLs that follow the
+    live version: LATEST_CACHE_CONTROL), an ETag and how it was answered."""
     response = Response(answer.data if answer.data is not None else empty, mimetype=media_type)
-    # Versioned URLs: the content never changes, but the version can be taken down.
-    response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
+    response.headers["Cache-Control"] = caching
     response.headers["Server-Timing"] = f'tile;desc="{tiles.ANSWERS[answer.how]}"'
     response.add_etag()
     return response.make_conditional(request)

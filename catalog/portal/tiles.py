@@ -14,6 +14,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import rasterio
@@ -57,20 +58,31 @@ def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0) -> np.ndarray
 
     None when the COG does not reach the tile.
     """
-    size = TILE_SIZE + 2 * buffer
     minx, miny, maxx, maxy = tile.mercator
     pixel = (maxx - minx) / TILE_SIZE
-    dst_transform = Affine(pixel, 0, minx - buffer * pixel, 0, -pixel, maxy + buffer * pixel)
     west, south = mercator_to_lonlat(minx - buffer * pixel, miny - buffer * pixel)
     east, north = mercator_to_lonlat(maxx + buffer * pixel, maxy + buffer * pixel)
+    grid = (minx - buffer * pixel, miny - buffer * pixel, maxx + buffer * pixel,
+            maxy + buffer * pixel)
+    return read_onto_grid(path, grid, MERCATOR, (west, south, east, north),
+                          TILE_SIZE + 2 * buffer)
+
+
+def read_onto_grid(path: str | Path, grid: tuple[float, float, float, float], crs: str,
+                   lonlat: tuple[float, float, float, float], size: int) -> np.ndarray | None:
+    """Band 1 resampled onto a square `size` x `size` grid covering `grid` (bounds in `crs`,
+    `lonlat` the same area in longitude/latitude), NaN for nodata; None when the COG does not
+    reach it. Any tile matrix set's tile reads through here (catalog/ogc_tiles)."""
+    minx, miny, maxx, maxy = grid
+    dst_transform = Affine((maxx - minx) / size, 0, minx, 0, -(maxy - miny) / size, maxy)
     with rasterio.open(path) as dataset:
-        source = _source_window(dataset, (west, south, east, north), size)
+        source = _source_window(dataset, lonlat, size)
         if source is None:
             return None
         data, src_transform = source
         destination = np.full((size, size), np.nan, dtype="float32")
         reproject(data, destination, src_transform=src_transform, src_crs=dataset.crs,
-                  src_nodata=dataset.nodata, dst_transform=dst_transform, dst_crs=MERCATOR,
+                  src_nodata=dataset.nodata, dst_transform=dst_transform, dst_crs=crs,
                   dst_nodata=np.nan, resampling=Resampling.bilinear)
     return destination
 
@@ -192,7 +204,13 @@ def layer_extent(record: Record) -> tuple[float, float, float, float]:
     return west - EXTENT_PAD, south - EXTENT_PAD, east + EXTENT_PAD, north + EXTENT_PAD
 
 
-def answer_tile(cache: TileCache, key: TileKey, tile: TileBounds,
+class PlacedTile(Protocol):
+    """A tile of any tile matrix set that can tell whether it meets a lon/lat extent."""
+
+    def meets(self, extent: tuple[float, float, float, float]) -> bool: ...
+
+
+def answer_tile(cache: TileCache, key: TileKey, tile: PlacedTile,
                 extent: tuple[float, float, float, float],
                 render: Callable[[], bytes | None]) -> Answer:
     """A tile outside the layer's extent is answered without rendering; only tiles with
@@ -221,7 +239,11 @@ def render_basemap(dem_path: Path, tile: TileBounds) -> bytes | None:
 
 def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes | None:
     """The raster in its legend's colours as PNG; None where it has no data under the tile."""
-    data = read_tile(path, tile)
+    return colour_png(read_tile(path, tile), stops)
+
+
+def colour_png(data: np.ndarray | None, stops: list) -> bytes | None:
+    """Values on a tile grid in the legend's colours as PNG; None where nothing is drawn."""
     if data is None or np.isnan(data).all():
         return None
     return encode_png(coverage_rgba(data, stops))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,7 +27,7 @@ STAC_VERSION = "1.1.0"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
 SCHEMA_JSON = "application/schema+json"
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
-CHECK_INTERVAL_S = 1.0  # how often a worker compares the index with current.json
+_NOT_YET = object()  # no release seen yet (None is a catalog with none published)
 
 CONFORMANCE = [
     "https://api.stacspec.org/v1.0.0/core",
@@ -62,18 +61,20 @@ class StacApi:
         self.store = store
         self.backend = backend or sync.open_index(store)
         self.links = Links(public_url)
-        self._checked_at = 0.0
+        self._seen_release: int | None | object = _NOT_YET
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
-        """Catch up with current.json if the index is behind (at most once a second)."""
-        now = time.monotonic()
-        if now - self._checked_at < CHECK_INTERVAL_S:
+        """Catch up with the live release if the index is behind it: checked when the
+        worker's release watch (catalog/store/watch.py) reports another release."""
+        release = self.store.watch.current()
+        number = release.number if release else None
+        if number == self._seen_release:
             return
         with self._lock:
-            if now - self._checked_at >= CHECK_INTERVAL_S:
-                sync.ensure_current(self.store, self.backend)
-                self._checked_at = time.monotonic()
+            if number != self._seen_release:
+                sync.ensure_current(self.store, self.backend, release)
+                self._seen_release = number
 
     # documents --------------------------------------------------------------------------
 

@@ -63,8 +63,8 @@ def scrub(store: CatalogStore) -> None:
     open_index(store).scrub()
 
 
-def ensure_current(store: CatalogStore, backend: StacBackend) -> None:
-    """Catch up with the live release if the index is behind (or ahead, after a restore)."""
-    release = store.current()
+def ensure_current(store: CatalogStore, backend: StacBackend, release: Release | None) -> None:
+    """Catch up with `release` (the live one) if the index is behind (or ahead, after a
+    restore)."""
     if backend.indexed_release() != (release.number if release else 0):
         update(store, backend, release)

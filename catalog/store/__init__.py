@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -34,6 +35,7 @@ from pathlib import Path
 from catalog.core.record import RECORD_FILE, Record, read_record
 from catalog.store.assets import LocalAssets
 from catalog.store.files import atomic_write, fsync_path, fsync_tree
+from catalog.store.watch import ReleaseWatch
 
 STAGING_PREFIX = ".staging-"
 PURGING_PREFIX = ".purging-"
@@ -70,6 +72,12 @@ class CatalogStore:
         self.assets = LocalAssets(self.version_dir)
 
     # -- reading -------------------------------------------------------------------------
+
+    @functools.cached_property
+    def watch(self) -> ReleaseWatch:
+        """The live release as this process's services see it, read at most once a second
+        (catalog/store/watch.py); `current()` reads it now."""
+        return ReleaseWatch(self.current)
 
     def current(self) -> Release | None:
         """The live release, or None before the first publish."""

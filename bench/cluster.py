@@ -1,0 +1,83 @@
+"""Two app nodes against one, behind the same nginx (issue 13: at least 1.8x on page and bbox).
+
+    python -m bench cluster [--count 1000000] [--duration 30]
+
+Publishes the synthetic parcels (bench/features.py), then runs the cluster of catalog/cluster
+twice over that home: one node, then two, each node with ONE gunicorn worker (4 threads), so
+that on this 2-core machine a node is sized to a core and the second node has a core to use.
+wrk (16 connections) sends the page and bbox queries through nginx, every bbox moved per
+request. Writes bench/results/cluster-<date>.md. nginx and wrk share the two cores with the
+nodes: the ratio is a lower bound of what two machines give.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+from bench import features
+from catalog.cluster.local import LocalCluster
+
+QUERIES = [features.Query("items?limit=100", ["?limit=100"]),
+           features.Query("bbox (5 km town boxes, limit=100)",
+                          [f"?limit=100&bbox={box}" for box in features.town_boxes()],
+                          "each box moved randomly per request")]
+TARGET = 1.8
+
+
+def measure(home: Path, nodes: int, duration: int) -> dict[str, dict]:
+    folder = features.WORK / f"cluster-{nodes}"
+    shutil.rmtree(folder, ignore_errors=True)
+    cluster = LocalCluster(folder, features.free_port(), workers=1, catalog_home=home)
+    cluster.up(node_count=nodes)
+    try:
+        server = features.Server(f"{nodes} node(s)", f"{cluster.url}/ogc", None, folder)
+        for query in QUERIES:  # warm each node's connection pools and page cache
+            features.run_wrk(server, query, 3)
+        return {query.name: features.run_wrk(server, query, duration) for query in QUERIES}
+    finally:
+        cluster.down()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench cluster", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=1_000_000)
+    parser.add_argument("--duration", type=int, default=30, help="seconds of load per row")
+    args = parser.parse_args(argv)
+    features.ensure_debian_packages()
+    subprocess.run(["scripts/install-system-deps", "cluster"], cwd=features.ROOT, check=True)
+    features.publish_and_report(args.count, reuse=True)
+    home = features.WORK / "home"
+    one = measure(home, 1, args.duration)
+    two = measure(home, 2, args.duration)
+    text = report(args, one, two)
+    features.RESULTS.mkdir(exist_ok=True)
+    out = features.RESULTS / f"cluster-{time.strftime('%Y-%m-%d')}.md"
+    out.write_text(text)
+    print(text)
+    print(f"written to {out}")
+    return 0
+
+
+def _rps(figures: dict) -> float:
+    return figures["requests"] / (figures["duration_us"] / 1e6)
+
+
+def report(args, one: dict[str, dict], two: dict[str, dict]) -> str:
+    lines = [f"# Two nodes against one behind nginx, {time.strftime('%Y-%m-%d %H:%M UTC')}", "",
+             f"`python -m bench cluster --count {args.count} --duration {args.duration}`: "
+             f"{args.count:,} synthetic parcels; each node 1 gunicorn worker x 4 threads; nginx "
+             f"and wrk (16 connections) on the same 2 cores. Target: two nodes >= {TARGET}x.", "",
+             "| query | 1 node req/s (p50) | 2 nodes req/s (p50) | ratio | target met | "
+             "non-2xx 1/2 |", "|---|---|---|---|---|---|"]
+    for query in QUERIES:
+        a, b = one[query.name], two[query.name]
+        ratio = _rps(b) / _rps(a)
+        lines.append(f"| {query.name} | {_rps(a):,.0f} ({a['p50_us'] / 1000:.1f} ms) | "
+                     f"{_rps(b):,.0f} ({b['p50_us'] / 1000:.1f} ms) | {ratio:.2f}x | "
+                     f"{'yes' if ratio >= TARGET else 'no'} | {a['non2xx']}/{b['non2xx']} |")
+    return "\n".join(lines) + "\n"

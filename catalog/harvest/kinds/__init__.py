@@ -1,0 +1,1 @@
+"""The kinds of remote catalog harvested, one module each (catalog.harvest.remote.SourceKind)."""

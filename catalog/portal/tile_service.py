@@ -1,0 +1,82 @@
+"""Answering a map tile of a published version: the one place the portal's XYZ routes (versioned
+and `latest`) and the OGC API - Tiles routes (catalog/ogc_tiles) render and cache tiles.
+
+A tile is named by its record (dataset and version), its style and its place in a tile matrix
+set. WebMercator tiles go through catalog.portal.tiles (raster) and the layer's FeatureStore
+(MVT); a raster tile of another grid (WorldCRS84Quad) is read onto that grid's bounds and CRS.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from catalog.core.record import Record
+from catalog.core.webmercator import TileBounds
+from catalog.features import LiveFeatures
+from catalog.portal import layers, tiles
+from catalog.store import CatalogStore
+from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
+
+RASTER_STYLES = ("relief", "values")
+
+
+@dataclass(frozen=True)
+class GridTile:
+    """A tile of a tile matrix set other than WebMercatorQuad: its bounds in the set's CRS
+    (`grid`) and in longitude/latitude (`lonlat`), used to skip tiles outside a layer."""
+
+    z: int
+    x: int
+    y: int
+    grid: tuple[float, float, float, float]
+    crs: str
+    lonlat: tuple[float, float, float, float]
+
+    def meets(self, extent: tuple[float, float, float, float]) -> bool:
+        west, south, east, north = extent
+        tile_west, tile_south, tile_east, tile_north = self.lonlat
+        return tile_west <= east and tile_east >= west and tile_south <= north \
+            and tile_north >= south
+
+
+class TileService:
+    """Tiles of live records, cached in the home's tile cache (catalog.store.tile_cache)."""
+
+    def __init__(self, store: CatalogStore, features: LiveFeatures):
+        self.store = store
+        self.features = features
+        self.cache = TileCache(store.home, max_bytes_from_environment())
+        self.cache.drop_purged(store.purged_versions)  # purges run on another node meanwhile
+
+    def raster(self, record: Record, style: str, tile: TileBounds) -> tiles.Answer:
+        """A WebMercator PNG: the relief basemap or the values in the legend's colours."""
+        path = self.store.assets.local_path(record, record.raster.asset)
+        if style == "relief":
+            render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
+        else:
+            stops = layers.raster_stops(record)
+            render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
+        key = TileKey(record.id, record.version, style, tile.z, tile.x, tile.y)
+        return tiles.answer_tile(self.cache, key, tile, tiles.layer_extent(record), render)
+
+    def raster_on_grid(self, record: Record, matrix_set: str, tile: GridTile) -> tiles.Answer:
+        """A PNG of the values in the legend's colours on another tile matrix set's grid."""
+        path = self.store.assets.local_path(record, record.raster.asset)
+        stops = layers.raster_stops(record)
+
+        def render() -> bytes | None:
+            data = tiles.read_onto_grid(path, tile.grid, tile.crs, tile.lonlat, tiles.TILE_SIZE)
+            return tiles.colour_png(data, stops)
+
+        key = TileKey(record.id, record.version, f"values@{matrix_set}", tile.z, tile.x, tile.y)
+        return tiles.answer_tile(self.cache, key, tile, tiles.layer_extent(record), render)
+
+    def vector(self, record: Record, tile: TileBounds) -> tiles.Answer:
+        """An MVT whose one layer is named after the dataset."""
+        feature_store = self.features.store_of(record)
+
+        def render() -> bytes | None:
+            return feature_store.tile(tile, record.id) or None
+
+        key = TileKey(record.id, record.version, "mvt", tile.z, tile.x, tile.y)
+        return tiles.answer_tile(self.cache, key, tile, tiles.layer_extent(record), render)

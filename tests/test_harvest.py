@@ -1,0 +1,258 @@
+"""Harvesting (catalog/harvest) through the real `taza harvest` command line, from:
+
+- another instance of this catalog (the session's `server`): its STAC API and its OGC API -
+  Features;
+- a CKAN portal played by a local HTTP server answering hand-made package_search pages
+  (tests/harvest_fixtures/ckan, README there), altered between runs.
+
+Drafts are read back through the stewards' service; nothing may be submitted or published.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import yaml
+
+from catalog.harvest import registry
+from catalog.harvest.run import harvester_account, run_source
+from catalog.stewards import drafts
+from catalog.store import CatalogStore
+from tests.conftest import taza
+
+FIXTURES = Path(__file__).resolve().parent / "harvest_fixtures" / "ckan"
+SEARCH = "/api/3/action/package_search"
+
+
+class CkanPortal:
+    """What the local CKAN answers: pages by `start`, or a hostile answer for every request."""
+
+    def __init__(self) -> None:
+        self.packages = [p for start in (0, 3) for p in json.loads(
+            (FIXTURES / f"package_search-{start}.json").read_text())["result"]["results"]]
+        self.page_size = 3
+        self.hostile: tuple[int, dict, bytes] | None = None
+        self.requests: list[str] = []
+
+    def answer(self, path: str, query: dict) -> tuple[int, dict, bytes]:
+        self.requests.append(path)
+        if self.hostile is not None:
+            return self.hostile
+        if path != SEARCH:
+            return 404, {}, b'{"success": false}'
+        start = int(query.get("start", ["0"])[0])
+        rows = min(int(query.get("rows", ["10"])[0]), self.page_size)  # CKAN caps rows too
+        page = self.packages[start:start + rows]
+        body = {"success": True, "result": {"count": len(self.packages), "results": page}}
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+@pytest.fixture(scope="module")
+def ckan() -> Iterator[tuple[str, CkanPortal]]:
+    portal = CkanPortal()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            url = urlsplit(self.path)
+            status, headers, body = portal.answer(url.path, parse_qs(url.query))
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}", portal
+    httpd.shutdown()
+    httpd.server_close()
+
+
+@pytest.fixture()
+def portal(ckan) -> Iterator[tuple[str, CkanPortal]]:
+    """The CKAN portal reset to the fixtures for each test."""
+    url, served = ckan
+    original = copy.deepcopy(served.packages)
+    yield url, served
+    served.packages, served.hostile = original, None
+
+
+def run(home: Path, *names: str, status: int = 0) -> list[dict]:
+    result = taza("harvest", "run", *names, home=home, check=False)
+    assert result.returncode == status, result.stdout + result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def add(home: Path, url: str, kind: str, name: str, *extra: str) -> None:
+    taza("harvest", "add", url, "--type", kind, "--name", name, "--org", "peer-agency",
+         "--email", "data@example.org", *extra, home=home)
+
+
+def draft_manifest(home: Path, source: str, dataset_id: str) -> dict:
+    user = harvester_account(home, registry.source(home, source))
+    return yaml.safe_load(drafts.get_manifest(home, user, dataset_id))
+
+
+def draft_state(home: Path, source: str, dataset_id: str) -> str:
+    user = harvester_account(home, registry.source(home, source))
+    return drafts.get_draft(home, user, dataset_id)["state"]
+
+
+# --- another instance of this catalog -------------------------------------------------------
+
+def test_another_catalogs_stac_and_features_become_drafts(server, scratch_home):
+    add(scratch_home, f"{server.url}/stac", "stac", "peer-stac")
+    add(scratch_home, f"{server.url}/ogc", "ogcapi-features", "peer-ogc", "--theme", "land")
+    first = {r["source"]: r for r in run(scratch_home)}
+    assert sorted(first["peer-stac"]["new"]) == [
+        f"peer-stac-{d}" for d in ("airports", "elevation", "kyrgyzstan-boundary",
+                                   "mobile-coverage", "settlements", "slope")]
+    # Only the feature collections of the OGC API (the coverages are not features).
+    assert sorted(first["peer-ogc"]["new"]) == [
+        f"peer-ogc-{d}" for d in ("airports", "kyrgyzstan-boundary", "mobile-coverage",
+                                  "settlements")]
+    peer = server.get("/stac/collections/settlements").json()
+    manifest = draft_manifest(scratch_home, "peer-stac", "peer-stac-settlements")
+    assert manifest["title"]["en"] == peer["title"]
+    assert manifest["licence"] == peer["license"]
+    assert manifest["provenance"]["derived_from"][0]["href"] == \
+        f"{server.url}/stac/collections/settlements"
+    assert f"{server.url}/stac" in manifest["provenance"]["method"]
+    assert "nature" not in manifest and "theme" not in manifest  # not guessed
+    assert draft_manifest(scratch_home, "peer-ogc", "peer-ogc-airports")["theme"] == "land"
+    # Drafts only: in review's first state, nothing published.
+    assert draft_state(scratch_home, "peer-stac", "peer-stac-settlements") == "draft"
+    assert CatalogStore(scratch_home).current() is None
+    second = {r["source"]: r for r in run(scratch_home)}
+    assert second["peer-stac"]["new"] == second["peer-stac"]["changed"] == []
+    assert second["peer-stac"]["unchanged"] == 6 and second["peer-ogc"]["unchanged"] == 4
+    listing = taza("harvest", "list", home=scratch_home).stdout
+    assert "peer-ogc\togcapi-features" in listing and "0 new, 0 changed, 0 gone" in listing
+
+
+# --- CKAN: what changed since the last run ---------------------------------------------------
+
+def test_ckan_packages_new_changed_and_gone(portal, scratch_home):
+    url, served = portal
+    add(scratch_home, url, "ckan", "hdx")
+    (first,) = run(scratch_home, "hdx")
+    assert sorted(first["new"]) == ["hdx-cod-ab-kgz", "hdx-hotosm-kgz-roads-chuy",
+                                    "hdx-kgz-population-density", "hdx-kyrgyzstan-healthsites"]
+    assert first["requests"] == 2  # two pages of three
+    boundaries = draft_manifest(scratch_home, "hdx", "hdx-cod-ab-kgz")
+    assert boundaries["licence"] == "CC-BY-3.0-IGO"
+    assert boundaries["temporal_extent"] == {"start": "2022-03-01", "end": "2022-03-01"}
+    assert boundaries["provenance"]["derived_from"][0]["href"] == f"{url}/dataset/cod-ab-kgz"
+    assert "69.25, 39.17, 80.28, 43.27" in boundaries["provenance"]["method"]
+    assert "Hand-made test fixture" in boundaries["description"]["en"]
+    density = draft_manifest(scratch_home, "hdx", "hdx-kgz-population-density")
+    assert density["licence"] == "https://example.org/licences/open-grid"
+
+    served.packages[1]["title"] = "Kyrgyzstan Healthsites (updated)"
+    gone = served.packages.pop(3)
+    assert gone["name"] == "hotosm-kgz-roads-chuy"
+    served.packages.append(dict(copy.deepcopy(served.packages[0]), name="cod-ps-kgz",
+                                title="Kyrgyzstan - Subnational Population Statistics"))
+    (second,) = run(scratch_home, "hdx")
+    assert second["new"] == ["hdx-cod-ps-kgz"]
+    assert second["changed"] == ["hdx-kyrgyzstan-healthsites"]
+    assert second["gone"] == ["hdx-hotosm-kgz-roads-chuy"]
+    assert second["unchanged"] == 2 and second["failed"] == []
+    assert draft_manifest(scratch_home, "hdx", "hdx-kyrgyzstan-healthsites")["title"]["en"] == \
+        "Kyrgyzstan Healthsites (updated)"
+    # Gone is reported, not deleted: the draft stays for a steward to decide.
+    assert draft_state(scratch_home, "hdx", "hdx-hotosm-kgz-roads-chuy") == "draft"
+
+
+NESTED = b"[" * 200 + b"]" * 200
+HOSTILE = {
+    "too large": (200, {"Content-Type": "application/json"},
+                  b'{"success": true, "result": {"count": 1, "results": [], "pad": "'
+                  + b"x" * (9 * 1024**2) + b'"}}'),
+    "not JSON": (200, {"Content-Type": "application/json"}, b"<html>maintenance</html>"),
+    "nested too deep": (200, {"Content-Type": "application/json"}, NESTED),
+    "not CKAN": (200, {"Content-Type": "application/json"}, b'{"success": false}'),
+    "server error": (500, {}, b"oops"),
+    "redirect off http": (302, {"Location": "file:///etc/passwd"}, b""),
+}
+
+
+@pytest.fixture(scope="module")
+def harvested(ckan, tmp_path_factory) -> Path:
+    """A home that harvested the CKAN fixtures once (in process: the command line's exit
+    codes are checked in test_an_unreadable_remote_exits_1)."""
+    url, _ = ckan
+    home = tmp_path_factory.mktemp("harvested")
+    source = registry.add(home, url, "ckan", "hdx", "peer-agency", "data@example.org", None,
+                          "2026-01-01T00:00:00+00:00")
+    harvester_account(home, source)
+    assert len(run_source(home, "hdx").new) == 4
+    return home
+
+
+@pytest.mark.parametrize("answer", list(HOSTILE))
+def test_an_unreadable_remote_changes_nothing(portal, harvested, answer):
+    url, served = portal
+    served.hostile = HOSTILE[answer]
+    failed = run_source(harvested, "hdx")
+    assert failed.error and url in failed.error
+    assert failed.new == failed.changed == failed.gone == []
+    assert len(registry.state(harvested, "hdx")["datasets"]) == 4  # nothing marked gone
+    served.hostile = None
+    recovered = run_source(harvested, "hdx")
+    assert recovered.unchanged == 4 and recovered.gone == [] and recovered.error is None
+
+
+def test_an_unreadable_remote_exits_1(portal, scratch_home):
+    url, served = portal
+    add(scratch_home, url, "ckan", "hdx")
+    served.hostile = HOSTILE["not JSON"]
+    (failed,) = run(scratch_home, "hdx", status=1)
+    assert "not valid JSON" in failed["error"]
+
+
+# --- the command line ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["ogcapi-records", "csw"])
+def test_records_and_csw_sources_are_not_supported_yet(scratch_home, kind):
+    result = taza("harvest", "add", "http://127.0.0.1:9/csw", "--type", kind, "--name", "x-y-z",
+                  "--org", "peer-agency", "--email", "a@example.org", home=scratch_home,
+                  check=False)
+    assert result.returncode == 2 and "not supported yet" in result.stderr
+    assert registry.sources(scratch_home) == {}
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (("file:///etc/passwd", "--type", "ckan", "--name", "local"), "only http(s)"),
+    (("http://user:secret@127.0.0.1/", "--type", "ckan", "--name", "creds"), "credentials"),
+    (("http://127.0.0.1:9/", "--type", "ckan", "--name", "Bad Name"), "--name"),
+])
+def test_bad_sources_are_refused(scratch_home, arguments, message):
+    result = taza("harvest", "add", *arguments, "--org", "peer-agency", "--email",
+                  "a@example.org", home=scratch_home, check=False)
+    assert result.returncode == 2 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_remove_forgets_the_source_but_keeps_its_drafts(portal, scratch_home):
+    url, _ = portal
+    add(scratch_home, url, "ckan", "hdx")
+    run(scratch_home, "hdx")
+    user = harvester_account(scratch_home, registry.source(scratch_home, "hdx"))
+    taza("harvest", "remove", "hdx", home=scratch_home)
+    assert taza("harvest", "list", home=scratch_home).stdout == ""
+    unknown = taza("harvest", "run", "hdx", home=scratch_home, check=False)
+    assert unknown.returncode == 2 and "no harvest source 'hdx'" in unknown.stderr
+    assert drafts.get_draft(scratch_home, user, "hdx-cod-ab-kgz")["state"] == "draft"
