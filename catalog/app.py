@@ -22,6 +22,7 @@ from catalog.features import LiveFeatures
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import Service
 from catalog.http_policy import HttpPolicy
+from catalog.jobs import QueueSettings, open_jobs, start_workers
 from catalog.ogc import routes as ogc_routes
 from catalog.ogc.runtime import OgcRuntime
 from catalog.ogc_tiles import routes as tiles_routes
@@ -30,6 +31,7 @@ from catalog.portal import vendor
 from catalog.portal.tile_service import TileService
 from catalog.stac_api import stac_blueprint
 from catalog.stewards import api as stewards_api
+from catalog.stewards.releases import job_handlers
 from catalog.store import CatalogStore
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
@@ -73,7 +75,13 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.
-    app.register_blueprint(stewards_api.create_blueprint(store, public_url=runtime.public_url))
+    # Publishing runs as jobs (catalog/jobs): queued by /api, run by this process's job
+    # threads (TAZA_JOB_WORKERS) or by `taza worker`.
+    jobs = open_jobs(store.home)
+    app.register_blueprint(stewards_api.create_blueprint(store, jobs,
+                                                         public_url=runtime.public_url))
+    start_workers(jobs, job_handlers(store.home, store),
+                  QueueSettings.from_environment().app_workers)
     _add_error_handlers(app)
     # Security headers on every answer and HEAD answered as GET (catalog/http_policy.py).
     app.wsgi_app = HttpPolicy(app.wsgi_app)

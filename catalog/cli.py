@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from catalog import settings
@@ -54,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)))
     serve.add_argument("--public-url", help="URL clients use (default http://HOST:PORT)")
     serve.set_defaults(handler=_serve)
+    worker = commands.add_parser("worker", help="run queued jobs (publishes) until stopped")
+    worker.add_argument("--threads", type=int, default=1, help="jobs run at once (default 1)")
+    worker.set_defaults(handler=_worker)
     purge = commands.add_parser(
         "purge", help="remove a version that is not live everywhere (a legal takedown)")
     purge.add_argument("dataset")
@@ -136,6 +141,36 @@ def _purge(args) -> int:
     return 0
 
 
+def _worker(args) -> int:
+    """Run jobs until SIGTERM or SIGINT, then finish the jobs in hand and stop (a worker
+    killed outright leaves its job to another once the lease runs out)."""
+    from catalog.jobs import open_jobs
+    from catalog.stewards.releases import job_handlers
+
+    if args.threads < 1:
+        print("error: --threads takes a whole number of at least 1", file=sys.stderr)
+        return 2
+    store = _store(args)
+    try:
+        jobs = open_jobs(store.home)
+    except settings.SettingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    handlers = job_handlers(store.home, store)
+    threads = [threading.Thread(target=jobs.work, args=(handlers, stop), name=f"worker-{n}")
+               for n in range(args.threads)]
+    for thread in threads:
+        thread.start()
+    print(f"taza worker: {args.threads} thread(s) on {store.home}", flush=True)
+    stop.wait()
+    for thread in threads:
+        thread.join()
+    return 0
+
+
 def _list(args) -> int:
     store = _store(args)
     release = store.current()
@@ -150,12 +185,14 @@ def _list(args) -> int:
 
 
 def _serve(args) -> int:
+    from catalog.jobs import QueueSettings
     from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
 
     store = _store(args)
     try:
         max_bytes_from_environment()  # refuse a bad setting here, not in every worker
         settings.trusted_proxies()
+        QueueSettings.from_environment()
     except (CacheSizeError, settings.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

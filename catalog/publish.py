@@ -85,16 +85,20 @@ def _role_problems(manifest: Manifest, info: VectorInfo) -> list[Problem]:
 
 
 def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
-            actor: str | None = None, context: dict | None = None) -> PublishResult:
+            actor: str | None = None, context: dict | None = None,
+            progress: Callable[[int, str], object] | None = None) -> PublishResult:
     """Publish one dataset as a new version, or report it unchanged.
 
     wait=False raises catalog.store.StoreBusy instead of queueing behind another publish.
     actor (default: the operating-system user) and context (for instance the draft) go into
-    the audit entries.
+    the audit entries. progress(percent, step) hears of each step (a job's progress bar).
     """
+    report = progress or (lambda percent, step: None)
+    report(5, "validating")
     manifest, info = validate(manifest_path)
     fingerprint = _fingerprint(manifest)
     actor = actor or audit.os_actor()
+    report(20, "waiting")
     with _locked(store, wait, actor):
         release = store.current()
         live = release.datasets.get(manifest.id) if release else None
@@ -102,11 +106,13 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
             return PublishResult(manifest.id, live, release.number, unchanged=True)
         _check_role_is_free(store, release, manifest)
         staging = store.new_staging(manifest.id)
+        report(25, "converting")
         try:
             version = _stage_version(manifest, info, fingerprint, staging, store)
         except Exception as err:
             shutil.rmtree(staging, ignore_errors=True)
             raise PublishError(f"{manifest.id}: conversion failed: {err}") from err
+        report(80, "releasing")
         datasets = dict(release.datasets) if release else {}
         datasets[manifest.id] = version
         new_release = _switch(store, datasets, actor, "dataset.publish", manifest.id,

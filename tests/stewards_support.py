@@ -116,11 +116,32 @@ class Api:
 
     def review_and_publish(self, dataset_id: str, author: str = "alice",
                            reviewer: str = "rita") -> dict:
-        for step, user in (("submit", author), ("approve", reviewer), ("publish", author)):
+        for step, user in (("submit", author), ("approve", reviewer)):
             response = self.post(f"/api/datasets/{dataset_id}/draft/{step}", user)
             assert response.status_code == 200, f"{step}: {response.text}"
-        self.wait_served(dataset_id, response.json()["version"])
-        return response.json()
+        result = self.publish(dataset_id, author)
+        self.wait_served(dataset_id, result["version"])
+        return result
+
+    def publish(self, dataset_id: str, user: str = "alice") -> dict:
+        """Publish the approved draft and follow its job to success; the job's result."""
+        job = self.follow(self.post(f"/api/datasets/{dataset_id}/draft/publish", user), user)
+        assert job["state"] == "succeeded", job
+        return job["result"]
+
+    def follow(self, answer: requests.Response, user: str = "alice",
+               timeout: float = 180) -> dict:
+        """The job of a publish's 202 answer, once it has succeeded or failed."""
+        assert answer.status_code == 202, answer.text
+        location = answer.headers["Location"]
+
+        def finished() -> dict | None:
+            job = self.get(location, user).json()
+            return job if job["state"] in ("succeeded", "failed") else None
+
+        job = wait_for(finished, timeout, 0.1)
+        assert job, f"the job {location} did not finish"
+        return job
 
     def wait_served(self, dataset_id: str, version: int | None) -> None:
         """Wait until /ogc serves that version on every worker (each checks once a second)."""

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import start_server, stop_server, taza
 from tests.stewards_support import Api, running_api, wait_for, write_geojson
-from tests.test_stewards_faults import approved_raster, publish_in_background
+from tests.test_stewards_faults import approved_raster
 
 RANGE = "bytes=1000-4999"
 JOB_INPUTS = {"inputs": {"raster": "slope", "region": "KG-T", "bins": 5}}
@@ -43,7 +43,7 @@ def original(published_home, tmp_path_factory):
     with contextlib.ExitStack() as open_files, running_api(home) as api:
         open_files.enter_context(contextlib.closing(reader))
         published = approved_raster(api, folder, seed=21, size=60)
-        assert api.post(f"/api/datasets/{published}/draft/publish", "alice").status_code == 200
+        assert api.publish(published)["version"] == 1
         api.wait_served(published, 1)
         draft, answer = api.draft_dataset("parcels", write_geojson(
             folder / "parcels.geojson", [{"type": "Feature", "properties": {"code": "P1"},
@@ -145,7 +145,8 @@ def test_a_home_restored_from_a_backup_of_a_running_server_answers_alike(origina
 
     manifest = json.loads((backup / "backup.json").read_text())
     assert sorted(manifest["databases"]) == ["extras/notes.sqlite", "jobs/jobs.sqlite",
-                                             "stac-index.sqlite", "stewards/stewards.sqlite"]
+                                             "jobs/queue.sqlite", "stac-index.sqlite",
+                                             "stewards/stewards.sqlite"]
     paths = {entry["path"] for entry in manifest["files"]}
     assert "current.json" in paths and any(p.startswith("stewards/drafts/") for p in paths)
     assert not any(p.startswith(("cache/", "run/", "stewards/tmp/", "stewards/locks/"))
@@ -246,12 +247,11 @@ def test_a_backup_taken_while_a_publish_runs_holds_the_state_after_it(published_
     backup, restored = tmp_path / "backup", tmp_path / "restored"
     with running_api(home, workers=1) as api:
         dataset_id = approved_raster(api, tmp_path, seed=31, size=3000)  # converts for seconds
-        publishing = publish_in_background(api, dataset_id)
+        publishing = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
         # The publish holds the publish lock while its staging folder exists.
         assert wait_for(lambda: list(home.glob(f"datasets/{dataset_id}/.staging-*")), 60, 0.005)
         done = taza("backup", str(backup), home=home)
-        publishing["thread"].join(300)
-        published = publishing["response"].json()
+        published = api.follow(publishing)["result"]
     # The backup ran while the publish did, waited for it, and holds its result.
     manifest = json.loads((backup / "backup.json").read_text())
     assert (manifest["release"], manifest["live"].get(dataset_id)) == (published["release"], 1)

@@ -565,11 +565,12 @@ def test_a_server_that_cannot_isolate_readers_answers_503_and_keeps_nothing(
         drafts_before = sorted(p.name for p in (home / "stewards" / "drafts").rglob("*"))
 
         refused = api.upload(dataset_id, source)
-        published = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+        published = api.follow(api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice"))
 
-        for answer in (refused, published):
-            assert answer.status_code == 503, answer.text
-            assert "TAZA_READER_ISOLATION" in answer.json()["description"]
+        assert refused.status_code == 503, refused.text
+        assert published["state"] == "failed", published
+        for error in (refused.json(), published["error"]):
+            assert error["status"] == 503 and "TAZA_READER_ISOLATION" in error["description"]
         assert sorted(p.name for p in (home / "stewards" / "drafts").rglob("*")) == \
             drafts_before
         assert not list((home / "stewards" / "tmp").glob("*"))

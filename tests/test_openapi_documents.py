@@ -16,6 +16,7 @@ import pytest
 import requests
 from flask import Flask
 
+from catalog.jobs import open_jobs
 from catalog.stewards.api import create_blueprint
 from catalog.store import CatalogStore
 
@@ -116,7 +117,7 @@ def test_api_document_lists_the_status_codes_of_its_errors(documents):
 def _api_routes(tmp_path: Path) -> Iterator[tuple[str, str]]:
     """(method, OpenAPI path under /api) of every route of the stewards' blueprint."""
     app = Flask(__name__)
-    app.register_blueprint(create_blueprint(CatalogStore(tmp_path)))
+    app.register_blueprint(create_blueprint(CatalogStore(tmp_path), open_jobs(tmp_path)))
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("stewards_api.") and rule.rule != "/api/":
             path = FLASK_PARAMETER.sub(r"{\1}", rule.rule).removeprefix("/api") or "/"

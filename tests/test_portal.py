@@ -398,3 +398,20 @@ def test_steward_uploads_reads_the_report_and_submits_then_a_reviewer_approves(
     item.locator("button.approve").click()
     expect(item.locator(".status")).to_contain_text("approved")
     screenshot(page, "review")
+    # Back on the stewards' page (in Kyrgyz), the steward publishes: the API queues a job and
+    # a progress bar follows it to its end.
+    page.click("#signout")
+    page.goto(f"{server.url}/stewards?lang=ky")
+    sign_in(page, "anna", "anna-password-1")
+    page.locator("#datasets li", has_text="portal-parcels").locator("button").click()
+    expect(page.locator("#draft-state")).to_have_text("approved")
+    page.click("#publish-draft")
+    bar = page.locator("#publish-box progress.publish-progress")
+    expect(bar).to_be_visible()
+    expect(bar).to_have_attribute("aria-label", "Жарыялоонун жүрүшү")
+    expect(bar).to_have_attribute("data-state", "succeeded", timeout=60_000)
+    assert bar.evaluate("(node) => node.value") == 100
+    expect(page.locator("#publish-box .publish-status")).to_contain_text("Жарыяланды: 1-версия")
+    expect(page.locator("#publish-box a")).to_have_attribute("href", "/datasets/portal-parcels")
+    expect(page.locator("#publish-draft")).to_be_hidden()
+    screenshot(page, "published")

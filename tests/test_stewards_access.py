@@ -23,6 +23,7 @@ import pytest
 import yaml
 from flask import Flask
 
+from catalog.jobs import open_jobs
 from catalog.manifest import RESERVED_IDS
 from catalog.processes import PROCESSORS
 from catalog.stewards import api as stewards_api
@@ -93,7 +94,7 @@ def api_routes() -> list[tuple[str, str, object]]:
     """(method, rule, view) of every route of the stewards' blueprint."""
     app = Flask(__name__)
     store = CatalogStore(Path(os.environ.get("TMPDIR", "/tmp")) / f"access-{os.getpid()}")
-    app.register_blueprint(stewards_api.create_blueprint(store))
+    app.register_blueprint(stewards_api.create_blueprint(store, open_jobs(store.home)))
     return [(method, rule.rule, app.view_functions[rule.endpoint])
             for rule in app.url_map.iter_rules() if rule.endpoint.startswith("stewards_api.")
             for method in sorted(rule.methods - {"HEAD", "OPTIONS"})]
@@ -101,7 +102,7 @@ def api_routes() -> list[tuple[str, str, object]]:
 
 def fill(rule: str, dataset_id: str) -> str:
     values = {"dataset_id": dataset_id, "version": "1", "filename": "x.gpkg",
-              "token_id": "0123456789abcdef"}
+              "token_id": "0123456789abcdef", "job_id": "0" * 32}
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda m: values[m.group(1)], rule)
 
 

@@ -13,17 +13,20 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import start_server, stop_server
 from tests.stewards_support import Api, running_api, wait_for, workers, write_geotiff
 from tests.test_publish import live_version, visible_files
 
 BIG = 2000  # pixels a side: converting takes a second or more, a moment to act in
 
 
+LEASE_SECONDS = 4  # a killed worker's job is taken again this long after its last renewal
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory):
-    """One worker, so the process to kill is the one publishing."""
-    with running_api(tmp_path_factory.mktemp("stewards-faults"), workers=1) as running:
+    """One worker, so the process to kill is the one publishing (its job thread)."""
+    with running_api(tmp_path_factory.mktemp("stewards-faults"), workers=1,
+                     TAZA_JOB_LEASE_SECONDS=LEASE_SECONDS) as running:
         yield running
 
 
@@ -40,86 +43,73 @@ def approved_raster(api: Api, folder: Path, seed: int, dataset_id: str | None = 
     return dataset_id
 
 
-def publish_in_background(api: Api, dataset_id: str) -> dict:
-    outcome: dict = {}
-
-    def run() -> None:
-        try:
-            outcome["response"] = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
-        except requests.ConnectionError as err:
-            outcome["error"] = err
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    outcome["thread"] = thread
-    return outcome
-
-
-def test_two_publishes_of_one_dataset_one_wins_the_other_409(api, tmp_path):
+def test_two_publishes_of_one_dataset_one_is_queued_the_other_409(api, tmp_path):
     dataset_id = approved_raster(api, tmp_path, seed=1)
     with ThreadPoolExecutor(2) as pool:
         answers = list(pool.map(
             lambda _: api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice"), range(2)))
-    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    assert sorted(a.status_code for a in answers) == [202, 409], [a.text for a in answers]
     loser = next(a for a in answers if a.status_code == 409).json()
     assert loser["code"] == "Conflict" and loser["description"]
+    job = api.follow(next(a for a in answers if a.status_code == 202))
+    assert job["state"] == "succeeded" and job["result"]["version"] == 1
     assert live_version(api.server.home, dataset_id) == 1
     assert sorted(p.name for p in (api.server.home / "datasets" / dataset_id).iterdir()) == ["1"]
     assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").status_code == 404  # published
 
 
-def test_publish_while_another_dataset_publishes_gets_409(api, tmp_path):
+def test_publish_while_another_dataset_publishes_waits_its_turn(api, tmp_path):
+    """Before the job queue this was 409; now the second publish is queued and runs next."""
     slow = approved_raster(api, tmp_path, seed=2)
     quick = approved_raster(api, tmp_path, seed=3, size=60)  # validates in milliseconds
-    running = publish_in_background(api, slow)
+    running = api.post(f"/api/datasets/{slow}/draft/publish", "alice")
+    assert running.status_code == 202, running.text
     assert wait_for(lambda: list(api.server.home.glob(f"datasets/{slow}/.staging-*")), 60, 0.01)
-    busy = api.post(f"/api/datasets/{quick}/draft/publish", "alice")
-    running["thread"].join(120)
-    assert running["response"].status_code == 200
-    assert busy.status_code == 409 and "another publish" in busy.json()["description"]
-    # Nothing was lost by the refusal: the draft is still approved and publishes now.
-    assert api.get(f"/api/datasets/{quick}/draft", "alice").json()["state"] == "approved"
-    assert api.post(f"/api/datasets/{quick}/draft/publish", "alice").status_code == 200
+    waiting = api.post(f"/api/datasets/{quick}/draft/publish", "alice")
+    assert waiting.status_code == 202, waiting.text
+    assert waiting.json()["state"] in ("queued", "running")
+    assert api.follow(running)["state"] == "succeeded"
+    assert api.follow(waiting)["result"]["version"] == 1
+    assert live_version(api.server.home, quick) == 1
+    assert live_version(api.server.home, slow) == 1
 
 
-def test_worker_killed_mid_publish_leaves_previous_version(api, tmp_path):
+def test_worker_killed_mid_publish_job_is_run_again_to_completion(api, tmp_path):
+    """SIGKILL the worker whose job thread is converting: the previous version serves, nothing
+    partial shows at any moment, and the replacement worker runs the job again (its lease ran
+    out) to completion."""
     home = api.server.home
     dataset_id = approved_raster(api, tmp_path, seed=4)
-    first = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
-    assert first.status_code == 200
+    assert api.publish(dataset_id)["version"] == 1
     api.wait_served(dataset_id, 1)
     before = visible_files(home)
     approved_raster(api, tmp_path, seed=5, dataset_id=dataset_id)
 
-    publishing = publish_in_background(api, dataset_id)
+    queued = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+    assert queued.status_code == 202, queued.text
     assert wait_for(lambda: list(home.glob(f"datasets/{dataset_id}/.staging-*")), 60, 0.005)
     [worker] = workers(api.server)
     os.kill(worker, signal.SIGKILL)
-    publishing["thread"].join(60)
-    assert "error" in publishing or publishing["response"].status_code >= 500
 
-    def check_previous_version_serves() -> None:
-        assert live_version(home, dataset_id) == 1
-        assert visible_files(home) == before
-        coverage = api.get(f"/ogc/collections/{dataset_id}/coverage?f=GTiff&"
-                           "subset=Lat(42.2:42.3),Long(74.2:74.3)")
-        assert coverage.status_code == 200
-        assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["state"] == \
-            "approved"
+    def finished_without_showing_half() -> dict | None:
+        # At every moment: version 1 as it was, or version 2 whole (its release is live).
+        assert visible_files(home) == before or live_version(home, dataset_id) == 2
+        try:
+            job = api.get(queued.headers["Location"], "alice").json()
+        except requests.ConnectionError:  # between the dead worker and its replacement
+            return None
+        return job if job["state"] in ("succeeded", "failed") else None
 
-    # gunicorn replaced the worker; then a full restart, as after a crash of the machine.
-    assert wait_for(lambda: workers(api.server) and workers(api.server) != [worker], 30)
-    wait_for(lambda: api.get("/healthz").status_code == 200, 30)
-    check_previous_version_serves()
-    stop_server(api.server)
-    api.server = start_server(home, workers=1)
-    check_previous_version_serves()
-
-    # The next publish clears the debris and completes; nothing partial remains anywhere.
-    second = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
-    assert second.status_code == 200 and second.json()["version"] == 2
+    job = wait_for(finished_without_showing_half, 180, 0.02)
+    assert job and job["state"] == "succeeded", job
+    assert job["attempts"] == 2 and job["result"]["version"] == 2
+    assert workers(api.server) != [worker]
     assert not list(home.glob("**/.staging-*"))
     api.wait_served(dataset_id, 2)
+    coverage = api.get(f"/ogc/collections/{dataset_id}/coverage?f=GTiff&"
+                       "subset=Lat(42.2:42.3),Long(74.2:74.3)")
+    assert coverage.status_code == 200
+    assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").status_code == 404
 
 
 def test_worker_killed_mid_upload_leaves_no_partial_file(api, tmp_path):

@@ -98,8 +98,7 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     assert api.post(f"/api/datasets/{dataset_id}/draft/approve", "rex").status_code == 403
     assert api.get("/api/reviews", "rita").json()["drafts"][0]["dataset_id"] == dataset_id
     assert api.post(f"/api/datasets/{dataset_id}/draft/approve", "rita").status_code == 200
-    published = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
-    assert published.status_code == 200 and published.json()["version"] == 1
+    assert api.publish(dataset_id, "alice")["version"] == 1
     api.wait_served(dataset_id, 1)
 
     # Version 2, with both workers serving version 1 first (so each has a release to drop).
@@ -108,9 +107,9 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     assert api.upload(dataset_id, source, "anna").status_code == 201
     for step, user in (("submit", "anna"), ("approve", "rita")):
         assert api.post(f"/api/datasets/{dataset_id}/draft/{step}", user).status_code == 200
-    second = api.post(f"/api/datasets/{dataset_id}/draft/publish", "anna")
+    second = api.publish(dataset_id, "anna")
     published_at = time.monotonic()
-    assert second.json()["version"] == 2
+    assert second["version"] == 2
     time.sleep(max(0.0, published_at + PROPAGATION_BOUND_S - time.monotonic()))
     assert_served_everywhere(api, dataset_id, 3, "2")
 
@@ -154,13 +153,14 @@ def test_review_publish_versions_rollback_withdraw(api, tmp_path):
     assert log["chain"]["ok"]
     actions = [(e["actor"], e["action"]) for e in log["entries"]]
     # Each release switch: an intent entry before it, the outcome after (issue 11, item 5).
-    assert actions[:10] == [
+    assert actions[:11] == [
         ("alice", "dataset.create"), ("alice", "draft.create"), ("alice", "draft.manifest"),
         ("alice", "draft.upload"), ("alice", "draft.submit"), ("rita", "draft.approve"),
-        ("alice", "release.intent"), ("alice", "dataset.publish"), ("alice", "draft.publish"),
-        ("anna", "draft.create")]
-    assert actions[-9:] == [
-        ("anna", "release.intent"), ("anna", "dataset.publish"), ("anna", "draft.publish"),
+        ("alice", "draft.publish_queued"), ("alice", "release.intent"),
+        ("alice", "dataset.publish"), ("alice", "draft.publish"), ("anna", "draft.create")]
+    assert actions[-10:] == [
+        ("anna", "draft.publish_queued"), ("anna", "release.intent"),
+        ("anna", "dataset.publish"), ("anna", "draft.publish"),
         ("alice", "release.intent"), ("alice", "dataset.rollback"),
         ("alice", "release.intent"), ("alice", "dataset.withdraw"),
         ("alice", "release.intent"), ("alice", "dataset.rollback")]

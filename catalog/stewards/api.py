@@ -23,6 +23,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from catalog import settings as catalog_settings
 from catalog.asset_responses import send_asset
+from catalog.jobs import Jobs
 from catalog.request_bodies import (
     is_json_type,
     read_body,
@@ -71,6 +72,7 @@ RELEASE = Policy("publishing, rolling back or withdrawing", dataset=True)
 CREATE_DATASET = Policy("creating a dataset", roles=EDITORS)
 REVIEW_QUEUE = Policy("the review queue", roles=REVIEWERS)
 READ_AUDIT = Policy("reading the audit log", roles=("admin",))
+FOLLOW_JOB = Policy("following a job")  # then the job's dataset must be in scope
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
 
 
@@ -80,9 +82,10 @@ class Credentials:
     session: sessions.Session | None = None  # set when the session cookie authenticated
 
 
-def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
+def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | None = None,
                      public_url: str | None = None,
                      settings: StewardSettings | None = None) -> Blueprint:
+    """The API; publishes go to `jobs` (catalog.jobs), which workers elsewhere run."""
     api = Blueprint("stewards_api", __name__, template_folder="templates")
     home = store.home
     limits = limits or UploadLimits.from_environment()
@@ -402,7 +405,17 @@ def create_blueprint(store: CatalogStore, limits: UploadLimits | None = None,
     @guard(RELEASE)
     @params()
     def publish(dataset_id: str):
-        return jsonify(releases.publish_draft(home, store, g.user, dataset_id))
+        job = releases.request_publish(home, jobs, g.user, dataset_id)
+        response = jsonify(releases.job_view(home, jobs, g.user, job.id))
+        response.status_code = 202
+        response.headers["Location"] = releases.job_path(job.id)
+        return response
+
+    @api.get("/api/jobs/<job_id>")
+    @guard(FOLLOW_JOB)
+    @params()
+    def job(job_id: str):
+        return jsonify(releases.job_view(home, jobs, g.user, job_id))
 
     @api.get("/api/datasets/<dataset_id>/versions")
     @guard(READ_DATASET)
@@ -477,7 +490,10 @@ ENDPOINTS = {
     "PUT /api/datasets/{id}/draft/source?filename=": "upload the source as the raw body",
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",
     "GET /api/datasets/{id}/draft/report[?f=html]": "the validation report",
-    "POST /api/datasets/{id}/draft/submit|approve|reject|publish": "the review workflow",
+    "POST /api/datasets/{id}/draft/submit|approve|reject": "the review workflow",
+    "POST /api/datasets/{id}/draft/publish": "publish the approved draft: 202 and a job to "
+                                             "follow (Location)",
+    "GET /api/jobs/{job}": "a publish job: state, progress (percent), then version and links",
     "GET /api/datasets/{id}/versions": "the live version (and, in your scope, earlier ones)",
     "GET /api/datasets/{id}/versions/{n}/files/{file}": "download a file of a version",
     "POST /api/datasets/{id}/rollback": 'make a version live again: {"version": N}',

@@ -80,6 +80,15 @@ REPORT = {"201": _json("received; the report has no blocking finding"),
           "422": _json("received; the report has blocking findings (the draft keeps it)")}
 DRAFT_STEP_ERRORS = (403, 404, 409)
 
+JOB_ID = _path("job_id", {"type": "string"})
+JOB = {"type": "object", "required": ["id", "state", "progress", "links"], "properties": {
+    "id": {"type": "string"}, "dataset": {"type": "string"},
+    "state": {"type": "string", "enum": ["queued", "running", "succeeded", "failed"]},
+    "progress": {"type": "integer", "minimum": 0, "maximum": 100},
+    "step": {"type": "string", "nullable": True},
+    "result": {"type": "object", "description": "when succeeded: dataset, version, release"},
+    "error": {"type": "object", "description": "when failed: code, description, status"},
+    "links": {"type": "array", "items": {"type": "object"}}}}
 TOKEN_ID = _path("token_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
 SESSION = {"type": "object", "properties": {
     "signed_in": {"type": "boolean"}, "user": {"type": "object", "nullable": True},
@@ -178,8 +187,16 @@ OPERATIONS: list[Operation] = [
               body=_json_body({"type": "object", "required": ["comment"], "properties": {
                   "comment": {"type": "string", "minLength": 1}}})),
     Operation("POST", "/datasets/{dataset_id}/draft/publish",
-              "publish the approved draft as the next version", "scope",
-              {"200": _json("published and live")}, (*DRAFT_STEP_ERRORS, 422), (DATASET,)),
+              "publish the approved draft as the next version: a job (Location) to follow",
+              "scope", {"202": {**_json("queued: the job's status", JOB),
+                                "headers": {"Location": {
+                                    "description": "the job, /api/jobs/{job_id}",
+                                    "schema": {"type": "string"}}}}},
+              DRAFT_STEP_ERRORS, (DATASET,)),
+    Operation("GET", "/jobs/{job_id}",
+              "a publish job: state, progress in percent; when done, version and links, or "
+              "the error", "the dataset's scope", {"200": _json("the job", JOB)}, (403, 404),
+              (JOB_ID,)),
     Operation("GET", "/datasets/{dataset_id}/versions",
               "released versions, the live flag, who published, files",
               "anyone (live) or its scope", {"200": _json("the versions")}, (403, 404),

@@ -2,18 +2,23 @@
 
 Publishing goes through catalog.publish, unchanged: each publish is a new immutable version,
 switched in atomically, so a failure or a killed process leaves the previous version serving.
-The API never queues: a second operation on the same dataset gets 409 (catalog.stewards.locks),
-and so does a publish while another dataset's publish holds the store lock (StoreBusy).
+A publish runs as a job (catalog.jobs): the API answers at once with the job to follow, and the
+job waits its turn for the store lock. Rollback and withdrawal are quick and run in the
+request; they never queue: a second operation on the same dataset gets 409
+(catalog.stewards.locks), and so does one while a publish holds the store lock (StoreBusy).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from catalog import publish as pipeline
 from catalog.core.record import MANIFEST_FILE, Record
+from catalog.jobs import Handler, Job, JobConflict, JobFailed, Jobs, Progress
 from catalog.problems import PublishError, ValidationFailed
 from catalog.sources.isolation import ReaderUnavailable
 from catalog.stewards.access import in_scope, owner, require_scope
@@ -26,54 +31,145 @@ from catalog.stewards.drafts import (
     open_draft,
     set_published,
 )
-from catalog.stewards.errors import Conflict, NotFound, Unavailable, Unprocessable
+from catalog.stewards.errors import (
+    Conflict,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    Unprocessable,
+)
 from catalog.stewards.locks import dataset_lock
 from catalog.store import CatalogStore, StoreBusy, audit
 
 BUSY = "another publish is in progress; try again when it has finished"
+PUBLISH_JOB = "publish"
+JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
-def publish_draft(home: Path, store: CatalogStore, user: User | None, dataset_id: str) -> dict:
-    """Publish the approved draft as the dataset's next version."""
+def request_publish(home: Path, jobs: Jobs, user: User | None, dataset_id: str) -> Job:
+    """Queue the publish of the approved draft as the dataset's next version; the job says how
+    it goes (job_view). Refusals come at once: 409 for a draft that is not approved, changed
+    after its approval or already being published."""
     check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id):
         with connect(home, write=False) as connection:
             user = require_scope(user, owner(connection, dataset_id), dataset_id)
             draft = open_draft(connection, dataset_id)
-            if draft is None or draft["state"] != "approved":
-                state = draft["state"] if draft else "none"
-                raise Conflict(f"only an approved draft is published; the draft of "
-                               f"{dataset_id} is {state}", state=state)
-        files = draft_files(home, draft["id"])
-        if content_digest(files) != draft["approved_digest"]:
-            raise Conflict("the draft changed after its approval; submit it again")
-        result = _run_pipeline(home, store, user, dataset_id, draft["id"],
-                               files.pipeline_manifest(dataset_id))
-        with connect(home) as connection:
-            set_published(connection, draft, result.version, result.release)
-            audit.append(connection, user.name, "draft.publish", dataset_id, draft=draft["id"],
-                         version=result.version, release=result.release,
-                         unchanged=result.unchanged)
-        # The version now holds the data; the draft keeps its manifest and report only.
-        shutil.rmtree(files.upload, ignore_errors=True)
-    return {"dataset": dataset_id, "version": result.version, "release": result.release,
-            "unchanged": result.unchanged}
+            _check_approved(home, draft, dataset_id)
+        try:
+            job = jobs.submit(PUBLISH_JOB, {"dataset": dataset_id, "draft": draft["id"],
+                                            "actor": user.name}, subject=dataset_id,
+                              unique=True)
+        except JobConflict as err:
+            raise Conflict(f"a publish of {dataset_id} is {err.job.state} already; follow it "
+                           f"at {job_path(err.job.id)}", job=job_path(err.job.id)) from err
+        audit.record(home, user.name, "draft.publish_queued", dataset_id, draft=draft["id"],
+                     job=job.id)
+    return job
 
 
-def _run_pipeline(home: Path, store: CatalogStore, user: User, dataset_id: str, draft_id: int,
-                  manifest: Path) -> pipeline.PublishResult:
+def run_publish(home: Path, store: CatalogStore, args: dict, progress: Progress) -> dict:
+    """The publish job: the same pipeline as `taza publish`, waiting its turn for the store.
+
+    Safe to run again after a worker died in it: a draft its earlier run published answers
+    with that version; a release its earlier run switched in is found unchanged by the
+    pipeline (same fingerprint); anything else starts over (the store clears the debris)."""
+    dataset_id, draft_id, actor = args["dataset"], args["draft"], args["actor"]
     try:
-        return pipeline.publish(manifest, store, wait=False, actor=user.name,
-                                context={"draft": draft_id})
-    except StoreBusy as err:
-        raise Conflict(BUSY) from err
+        with dataset_lock(home, dataset_id, wait=True):
+            with connect(home, write=False) as connection:
+                draft = connection.execute("SELECT * FROM drafts WHERE id = ?",
+                                           (draft_id,)).fetchone()
+            if draft is not None and draft["state"] == "published":
+                return _published(dataset_id, draft["published_version"],
+                                  draft["published_release"], unchanged=False)
+            _check_approved(home, draft, dataset_id)
+            files = draft_files(home, draft_id)
+            result = _run_pipeline(home, store, actor, dataset_id, draft_id,
+                                   files.pipeline_manifest(dataset_id), progress)
+            with connect(home) as connection:
+                set_published(connection, draft, result.version, result.release)
+                audit.append(connection, actor, "draft.publish", dataset_id, draft=draft_id,
+                             version=result.version, release=result.release,
+                             unchanged=result.unchanged)
+            # The version now holds the data; the draft keeps its manifest and report only.
+            shutil.rmtree(files.upload, ignore_errors=True)
+    except ServiceError as err:
+        raise JobFailed(err.as_dict()) from err
+    return _published(dataset_id, result.version, result.release, result.unchanged)
+
+
+def job_handlers(home: Path, store: CatalogStore) -> dict[str, Handler]:
+    """The stewards' jobs, by kind, for the workers (the app's threads, `taza worker`)."""
+    return {PUBLISH_JOB: lambda args, progress: run_publish(home, store, args, progress)}
+
+
+def job_view(home: Path, jobs: Jobs, user: User | None, job_id: str) -> dict:
+    """A publish job's status: state, progress in percent and step; once it succeeded, the
+    version and links to it; once it failed, the error. The dataset's stewards, reviewers
+    and admins only (others: 404 when it does not exist, else 401/403)."""
+    job = jobs.get(job_id) if JOB_ID.fullmatch(job_id) else None
+    if job is None or job.kind != PUBLISH_JOB:
+        raise NotFound(f"no job {job_id[:64]!r}")
+    _actor(home, user, job.subject)
+    dataset_id = job.subject
+    links = [{"rel": "self", "href": job_path(job.id), "type": "application/json"},
+             {"rel": "up", "href": f"/api/datasets/{dataset_id}", "type": "application/json"}]
+    view = {"id": job.id, "kind": job.kind, "dataset": dataset_id, "draft": job.args["draft"],
+            "state": job.state, "progress": job.progress, "step": job.step,
+            "attempts": job.attempts, "created": _instant(job.created),
+            "started": _instant(job.started), "finished": _instant(job.finished)}
+    if job.result is not None:
+        view["result"] = job.result
+        version = job.result["version"]
+        links += [
+            {"rel": "version", "href": f"/api/datasets/{dataset_id}/versions",
+             "type": "application/json", "title": f"version {version}"},
+            {"rel": "collection", "href": f"/ogc/collections/{dataset_id}",
+             "type": "application/json"},
+            {"rel": "alternate", "href": f"/datasets/{dataset_id}", "type": "text/html"}]
+    if job.error is not None:
+        view["error"] = job.error
+    view["links"] = links
+    return view
+
+
+def job_path(job_id: str) -> str:
+    return f"/api/jobs/{job_id}"
+
+
+def _check_approved(home: Path, draft, dataset_id: str) -> None:
+    if draft is None or draft["state"] != "approved":
+        state = draft["state"] if draft else "none"
+        raise Conflict(f"only an approved draft is published; the draft of "
+                       f"{dataset_id} is {state}", state=state)
+    if content_digest(draft_files(home, draft["id"])) != draft["approved_digest"]:
+        raise Conflict("the draft changed after its approval; submit it again")
+
+
+def _published(dataset_id: str, version: int, release: int, unchanged: bool) -> dict:
+    return {"dataset": dataset_id, "version": version, "release": release,
+            "unchanged": unchanged}
+
+
+def _instant(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return dt.datetime.fromtimestamp(seconds, dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _run_pipeline(home: Path, store: CatalogStore, actor: str, dataset_id: str, draft_id: int,
+                  manifest: Path, progress: Progress) -> pipeline.PublishResult:
+    try:
+        return pipeline.publish(manifest, store, wait=True, actor=actor,
+                                context={"draft": draft_id}, progress=progress)
     except ValidationFailed as err:
-        audit.record(home, user.name, "draft.publish_failed", dataset_id, draft=draft_id,
+        audit.record(home, actor, "draft.publish_failed", dataset_id, draft=draft_id,
                      problems=[str(p) for p in err.problems])
         raise Unprocessable("the pipeline rejected the draft; nothing was published",
                             problems=[p.as_dict() for p in err.problems]) from err
     except PublishError as err:
-        audit.record(home, user.name, "draft.publish_failed", dataset_id, draft=draft_id,
+        audit.record(home, actor, "draft.publish_failed", dataset_id, draft=draft_id,
                      error=str(err))
         if isinstance(err, ReaderUnavailable) or isinstance(err.__cause__, ReaderUnavailable):
             # The server, not the draft, is at fault: the operator must fix isolation.

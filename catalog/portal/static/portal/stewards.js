@@ -189,6 +189,7 @@ async function refreshDraft() {
   }
   const draft = await api("GET", `/api/datasets/${current}/draft`);
   document.getElementById("draft-state").textContent = draft.ok ? draft.body.state : "—";
+  show("publish-draft", draft.ok && draft.body.state === "approved");
   const report = await api("GET", `/api/datasets/${current}/draft/report`);
   document.getElementById("report").replaceChildren(reportNode(report.ok ? report.body : null));
 }
@@ -214,6 +215,13 @@ document.getElementById("source-form")?.addEventListener("submit", async (event)
   await refreshDraft();
 });
 
+document.getElementById("publish-draft")?.addEventListener("click", async () => {
+  show("publish-draft", false);
+  const job = await publishWithProgress(current, document.getElementById("publish-box"));
+  if (job && job.state === "succeeded") hasDraft = false;
+  await refreshDraft();
+});
+
 document.getElementById("submit-draft")?.addEventListener("click", async () => {
   const answer = await api("POST", `/api/datasets/${current}/draft/submit`);
   say("draft-status", answer.ok ? t("st.done") : problem(answer), !answer.ok);
@@ -235,6 +243,7 @@ function queueItem(draft) {
   const reportBox = el("div", { class: "report" });
   const comment = el("textarea", { rows: "2", "aria-label": t("rv.comment"), class: "comment" });
   const status = el("p", { class: "status", role: "status" });
+  const progress = el("div", { class: "publish-box" });
   const act = async (step, body) => {
     const answer = await api("POST", `/api/datasets/${draft.dataset_id}/draft/${step}`,
                              body ? { body: JSON.stringify(body), type: "application/json" } : {});
@@ -250,8 +259,59 @@ function queueItem(draft) {
        el("button", { type: "button", class: "approve", onclick: () => act("approve") }, t("rv.approve")),
        el("button", { type: "button", class: "secondary reject",
                       onclick: () => act("reject", { comment: comment.value }) }, t("rv.reject")),
-       el("button", { type: "button", class: "secondary publish", onclick: () => act("publish") }, t("rv.publish"))),
-    status);
+       el("button", { type: "button", class: "secondary publish",
+                      onclick: () => publishWithProgress(draft.dataset_id, progress) }, t("rv.publish"))),
+    status, progress);
+}
+
+// --- publishing: the API queues a job; a progress bar follows it to its end --------------------
+
+const JOB_POLL_MS = 500;
+
+async function publishWithProgress(datasetId, box) {
+  const bar = el("progress", { class: "publish-progress", max: "100", value: "0",
+                               "aria-label": t("pb.label") });
+  const text = el("p", { class: "status publish-status", role: "status", "aria-live": "polite" },
+                  t("pb.queued"));
+  box.replaceChildren(bar, text);
+  const answer = await api("POST", `/api/datasets/${datasetId}/draft/publish`);
+  if (answer.status !== 202) {
+    bar.remove();
+    text.textContent = problem(answer);
+    text.classList.add("error");
+    return null;
+  }
+  let job = answer.body;
+  const self = job.links.find((link) => link.rel === "self").href;
+  showJob(job, bar, text);
+  while (job.state === "queued" || job.state === "running") {
+    await new Promise((resolve) => setTimeout(resolve, JOB_POLL_MS));
+    const next = await api("GET", self);
+    if (!next.ok) {
+      text.textContent = problem(next);
+      text.classList.add("error");
+      return null;
+    }
+    job = next.body;
+    showJob(job, bar, text);
+  }
+  return job;
+}
+
+function showJob(job, bar, text) {
+  bar.value = job.progress;
+  bar.dataset.state = job.state;
+  text.classList.toggle("error", job.state === "failed");
+  if (job.state === "succeeded") {
+    text.replaceChildren(t("pb.succeeded", { version: job.result.version }), " ",
+                         el("a", { href: `/datasets/${job.dataset}` }, job.dataset));
+  } else if (job.state === "failed") {
+    text.textContent = t("pb.failed", { reason: job.error.description });
+  } else if (job.state === "queued") {
+    text.textContent = t("pb.queued");
+  } else {
+    text.textContent = t("pb.running", { step: t(`pb.${job.step || "validating"}`), percent: job.progress });
+  }
 }
 
 start();
