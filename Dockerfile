@@ -1,5 +1,7 @@
 # The catalog with its sample datasets, served by gunicorn on port 5000.
 # docker build -t taza-catalog . && docker run -p 5000:5000 taza-catalog
+# Several nodes on PostgreSQL, S3 and a job queue behind nginx: deploy/compose.yaml (the same
+# image runs `taza serve` on each node and `taza worker`; docs/deployment.md).
 FROM node:20-bookworm-slim AS vendor
 WORKDIR /build
 COPY catalog/portal/package.json catalog/portal/package-lock.json ./
@@ -8,13 +10,17 @@ RUN npm ci --no-audit --no-fund --ignore-scripts
 FROM python:3.12-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 TAZA_HOME=/var/lib/taza
 WORKDIR /app
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml constraints.txt requirements-csw.txt README.md ./
 COPY catalog catalog
 COPY config config
 COPY datasets datasets
 COPY --from=vendor /build/node_modules catalog/portal/node_modules
 # Editable, as `make install` does: config/ and datasets/ are found next to the package.
+# pycsw (CSW at /csw) in a virtualenv of its own, as `make install` builds it: its pins clash
+# with ours (catalog/discovery/csw.py finds it at /app/.venv-csw).
 RUN pip install --no-cache-dir -c constraints.txt -e . \
+    && python -m venv /app/.venv-csw \
+    && /app/.venv-csw/bin/pip install --no-cache-dir --no-deps -r requirements-csw.txt \
     && useradd --system --home-dir /var/lib/taza --create-home taza
 USER taza
 # The samples are the project's own files, derived reproducibly (datasets/derive.py), and
