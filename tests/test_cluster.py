@@ -26,7 +26,7 @@ import requests
 from catalog.cluster.local import LocalCluster
 from catalog.cluster.nginx import Proxy, ProxySettings
 from catalog.cluster.processes import alive
-from tests.conftest import ROOT, copy_dataset, free_port, taza
+from tests.conftest import ROOT, SAMPLE_IDS, copy_dataset, free_port, taza
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def test_nginx_spreads_requests_over_both_nodes(cluster: LocalCluster) -> None:
     assert nodes_answering(cluster.url) == {"node-a", "node-b"}
     health = requests.get(f"{cluster.url}/healthz", timeout=10).json()
     assert health["backend"] == "embedded"
-    assert health["datasets"] == 6
+    assert health["datasets"] == len(SAMPLE_IDS)
 
 
 def test_each_node_keeps_its_own_cache(cluster: LocalCluster) -> None:

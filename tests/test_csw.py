@@ -26,7 +26,7 @@ def metasearch(catalogue: CatalogueServiceWeb, text: str | None = None,
         constraints.append(BBox(bbox))
     if len(constraints) > 1:
         constraints = [constraints]  # OWSLib: a list inside the list is an AND
-    catalogue.getrecords2(constraints=constraints, maxrecords=10, esn="full", **kwargs)
+    catalogue.getrecords2(constraints=constraints, maxrecords=50, esn="full", **kwargs)
     return sorted(catalogue.records)
 
 

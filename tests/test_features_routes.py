@@ -27,7 +27,7 @@ from catalog.features.documents import FILTER_CLASSES, Service
 from catalog.ogc.config import build_config
 from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
-from tests.conftest import copy_dataset, taza
+from tests.conftest import SAMPLE_IDS, copy_dataset, taza
 
 URL = "http://catalog.test"
 ITEMS = "/ogc/collections/settlements/items"
@@ -76,8 +76,7 @@ def test_conformance_declares_what_is_passed_in_every_format(client):
 
 def test_collections_describe_feature_layers_and_coverages(client):
     listed = {c["id"]: c for c in page(client, "/ogc/collections")["collections"]}
-    assert set(listed) == {"airports", "elevation", "kyrgyzstan-boundary", "mobile-coverage",
-                           "settlements", "slope"}
+    assert set(listed) == set(SAMPLE_IDS)
     settlements, elevation = listed["settlements"], listed["elevation"]
     assert settlements["itemType"] == "feature" and settlements["storageCrs"] == CRS84
     assert settlements["crs"] == [CRS84, f"{EPSG}4326", f"{EPSG}3857"]

@@ -25,7 +25,7 @@ from catalog.harvest import registry
 from catalog.harvest.run import harvester_account, run_source
 from catalog.stewards import drafts
 from catalog.store import CatalogStore
-from tests.conftest import taza
+from tests.conftest import SAMPLE_IDS, VECTOR_IDS, taza
 
 FIXTURES = Path(__file__).resolve().parent / "harvest_fixtures" / "ckan"
 SEARCH = "/api/3/action/package_search"
@@ -116,13 +116,9 @@ def test_another_catalogs_stac_and_features_become_drafts(server, scratch_home):
     add(scratch_home, f"{server.url}/stac", "stac", "peer-stac")
     add(scratch_home, f"{server.url}/ogc", "ogcapi-features", "peer-ogc", "--theme", "land")
     first = {r["source"]: r for r in run(scratch_home)}
-    assert sorted(first["peer-stac"]["new"]) == [
-        f"peer-stac-{d}" for d in ("airports", "elevation", "kyrgyzstan-boundary",
-                                   "mobile-coverage", "settlements", "slope")]
-    # Only the feature collections of the OGC API (the coverages are not features).
-    assert sorted(first["peer-ogc"]["new"]) == [
-        f"peer-ogc-{d}" for d in ("airports", "kyrgyzstan-boundary", "mobile-coverage",
-                                  "settlements")]
+    assert sorted(first["peer-stac"]["new"]) == [f"peer-stac-{d}" for d in sorted(SAMPLE_IDS)]
+    # Only the feature collections of the OGC API (not the coverages, not the records).
+    assert sorted(first["peer-ogc"]["new"]) == [f"peer-ogc-{d}" for d in sorted(VECTOR_IDS)]
     peer = server.get("/stac/collections/settlements").json()
     manifest = draft_manifest(scratch_home, "peer-stac", "peer-stac-settlements")
     assert manifest["title"]["en"] == peer["title"]
@@ -137,7 +133,8 @@ def test_another_catalogs_stac_and_features_become_drafts(server, scratch_home):
     assert CatalogStore(scratch_home).current() is None
     second = {r["source"]: r for r in run(scratch_home)}
     assert second["peer-stac"]["new"] == second["peer-stac"]["changed"] == []
-    assert second["peer-stac"]["unchanged"] == 6 and second["peer-ogc"]["unchanged"] == 4
+    assert second["peer-stac"]["unchanged"] == len(SAMPLE_IDS)
+    assert second["peer-ogc"]["unchanged"] == len(VECTOR_IDS)
     listing = taza("harvest", "list", home=scratch_home).stdout
     assert "peer-ogc\togcapi-features" in listing and "0 new, 0 changed, 0 gone" in listing
 
