@@ -72,13 +72,14 @@ def test_the_processes_run_over_layers_with_other_ids(server, renamed_server):
 
 
 def _named(answer):
-    """The sample catalog's answer with the coverage dataset's id as the renamed one."""
+    """The sample catalog's answer with the renamed datasets' ids as in the renamed one."""
     if isinstance(answer, dict):
         return {k: _named(v) for k, v in answer.items()}
     if isinstance(answer, list):
         return [_named(v) for v in answer]
-    if isinstance(answer, str):
-        return answer.replace("dataset mobile-coverage", "dataset cell-coverage")
+    if isinstance(answer, str):  # every mention of a renamed dataset's id
+        return re.sub(r"\b(?:kyrgyzstan-boundary|mobile-coverage)\b",
+                      lambda found: RENAMED[found.group(0)], answer)
     return answer
 
 
@@ -131,7 +132,9 @@ def test_every_sample_dataset_holds_its_role():
         roles[path.stem] = found.group(1) if found else None
     assert roles == {"airports": "airports", "elevation": "elevation",
                      "kyrgyzstan-boundary": "boundary", "mobile-coverage": "coverage",
-                     "settlements": "settlements", "slope": "slope"}
+                     "settlements": "settlements", "slope": "slope", "oblasts": "regions",
+                     "lakes": "lakes", "rivers": "rivers", "kyrgyzstan-border-osm": None,
+                     "towns-simplemaps": None}
 
 
 def test_a_rollback_that_would_bring_two_holders_together_is_refused(tmp_path, scratch_home):
