@@ -216,9 +216,18 @@ def wait_for(check, timeout: float = 10.0, interval: float = 0.1):
 
 
 def workers(server: Server) -> list[int]:
-    """The gunicorn workers: children of the master (`taza serve` execs gunicorn)."""
+    """The gunicorn workers: children of the master (`taza serve` execs gunicorn), not the
+    pycsw server the master also starts (catalog/discovery/csw.py, from .venv-csw)."""
     pid = server.process.pid
-    return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return [child for child in children if not _is_pycsw(child)]
+
+
+def _is_pycsw(pid: int) -> bool:
+    try:
+        return b"venv-csw" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def get_with_worker(server: Server, path: str) -> tuple[requests.Response, int | None]:
