@@ -128,34 +128,28 @@ http {{
         limit_req zone=per_client burst={s.burst} nodelay;
 {error_pages}
 
+        # Inherited by both locations below (neither sets a proxy_set_header of its own).
+        proxy_http_version 1.1;
+        proxy_set_header Connection "";
+        proxy_set_header Host $http_host;
+        # Overwritten, never appended: a client cannot pass an address of its choosing.
+        proxy_set_header X-Forwarded-For $remote_addr;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_connect_timeout 2s;
+        proxy_send_timeout 60s;
+        proxy_read_timeout {s.read_timeout_seconds}s;
+        proxy_next_upstream_tries 2;
+
         location / {{
             proxy_pass http://taza_nodes;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            # Overwritten, never appended: a client cannot pass an address of its choosing.
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 2s;
-            proxy_send_timeout 60s;
-            proxy_read_timeout {s.read_timeout_seconds}s;
             # Idempotent requests only (nginx never retries a POST unless told to).
             proxy_next_upstream error timeout http_502 http_503;
-            proxy_next_upstream_tries 2;
         }}
 
         location /api/ {{
             limit_req zone=writes burst={s.writes_per_second * 5} nodelay;
             proxy_pass http://taza_nodes;
-            proxy_http_version 1.1;
-            proxy_set_header Connection "";
-            proxy_set_header Host $http_host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_connect_timeout 2s;
-            proxy_read_timeout {s.read_timeout_seconds}s;
             proxy_next_upstream error timeout;
-            proxy_next_upstream_tries 2;
         }}
 
 {error_locations}
