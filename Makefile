@@ -8,7 +8,7 @@ export TAZA_HOME
 
 CLUSTER_PORT ?= 5080
 
-.PHONY: install serve test lint golden data bench clean cluster cluster-stop
+.PHONY: install serve test test-deps lint golden data bench clean cluster cluster-stop
 
 # The stamp is rebuilt only when the dependency list changes, so `make install` is quick after
 # the first run. Publishing is idempotent: unchanged datasets are skipped.
@@ -43,8 +43,11 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 
-test: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
+# Everything the tests need, Debian packages included (scripts/install-system-deps).
+test-deps: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 	scripts/install-system-deps
+
+test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q

@@ -195,3 +195,13 @@ def copy_dataset(dataset_id: str, target: Path) -> Path:
         if source.stem == dataset_id or source.name.startswith(dataset_id + "."):
             shutil.copy(source, target / "sources" / source.name)
     return manifest
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Kill any multiprocessing child a test left behind. The interpreter joins non-daemon
+    children at exit, so one hung child kept a finished run from exiting until CI's limit."""
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.kill()
+        child.join(timeout=5)

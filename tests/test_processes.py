@@ -609,17 +609,26 @@ def test_workers_booting_at_once_all_get_the_job_manager(tmp_path):
     """gunicorn's workers build the job manager at the same moment on a fresh home. SQLite
     answered "database is locked" to concurrent switches to WAL (13 of 180 boots here), and
     pygeoapi's OpenAPI builder then left every process out of /ogc/openapi without a word."""
-    context = multiprocessing.get_context("fork")
+    # forkserver, not fork: pytest's process has threads by now (servers, pools), and a child
+    # forked while one of them held a lock hung for ever (seen in CI), which also kept the
+    # interpreter from exiting. The fork server is a fresh single-threaded process.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["tests.test_processes"])
     failures = []
     for attempt in range(40):
         connection = str(tmp_path / str(attempt) / "jobs" / "jobs.sqlite")
         barrier, answers = context.Barrier(3), context.Queue()
-        workers = [context.Process(target=_boot_job_manager, args=(connection, barrier, answers))
+        workers = [context.Process(target=_boot_job_manager, args=(connection, barrier, answers),
+                                   daemon=True)
                    for _ in range(3)]
         for worker in workers:
             worker.start()
         for worker in workers:
             worker.join(timeout=60)
+        hung = [worker for worker in workers if worker.is_alive()]
+        for worker in hung:
+            worker.kill()
+        assert not hung, f"{len(hung)} of 3 workers still booting after 60 s"
         failures += [answer for answer in (answers.get(timeout=10) for _ in workers)
                      if answer != "ok"]
     assert failures == []
