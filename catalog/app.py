@@ -71,7 +71,8 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     app.register_blueprint(portal_routes.create_blueprint(store, runtime.public_url,
                                                           live_features, tile_service))
     # DCAT-AP 3 at /dcat, ISO 19139 per dataset, OGC API Records (catalog/discovery).
-    app.register_blueprint(discovery_routes.create_blueprint(store, runtime.public_url))
+    app.register_blueprint(discovery_routes.create_blueprint(store, runtime.public_url,
+                                                             runtime.render_page))
     # STAC API and the static STAC tree of the live release, both under /stac.
     app.register_blueprint(stac_blueprint(store, runtime.public_url))
     # The stewards' API at /api; its upload routes set their own body limit per request.

@@ -33,6 +33,9 @@ from tests.test_portal import Watch, browser  # noqa: F401 - the Chromium fixtur
 
 LANGUAGES = ("ky", "ru", "en")
 SETTLEMENT = "/ogc/collections/settlements/items/1528249"
+# OGC API - Records: the record collection, a search, one record (catalog/ogc/templates/records)
+RECORD_PAGES = ["/ogc/collections/metadata?f=html", "/ogc/collections/metadata/items?f=html",
+                "/ogc/collections/metadata/items/settlements?f=html"]
 PAGES = [
     "/ogc/?f=html", "/ogc/collections?f=html", "/ogc/conformance?f=html",
     "/ogc/collections/settlements?f=html", "/ogc/collections/elevation?f=html",
@@ -41,11 +44,11 @@ PAGES = [
     "/ogc/collections/settlements/schema?f=html", "/ogc/collections/elevation/schema?f=html",
     "/ogc/collections/elevation/coverage?f=html&bbox=74,42,75,43",
     "/ogc/processes?f=html", "/ogc/processes/site-screening?f=html",
-    "/ogc/openapi?f=html", "/ogc/openapi?f=html&ui=redoc",
+    "/ogc/openapi?f=html", "/ogc/openapi?f=html&ui=redoc", *RECORD_PAGES,
 ]
 MAP_PAGES = {"/ogc/collections/settlements?f=html", "/ogc/collections/elevation?f=html",
              "/ogc/collections/settlements/items?f=html&limit=5", f"{SETTLEMENT}?f=html",
-             "/ogc/collections/elevation/coverage?f=html&bbox=74,42,75,43"}
+             "/ogc/collections/elevation/coverage?f=html&bbox=74,42,75,43", *RECORD_PAGES}
 SWAGGER_PAGES = {"/ogc/openapi?f=html", "/ogc/openapi?f=html&ui=redoc"}
 CATALOG_NAME = {"en": "Taza Koom", "ru": "Таза Коом", "ky": "Таза Коом"}  # in its title
 
@@ -130,7 +133,7 @@ def test_ogc_pages_load_with_no_failed_request_and_carry_our_name(browser, serve
                                   "/ogc/collections/elevation?f=html",
                                   "/ogc/collections/elevation/coverage?f=html&bbox=74,42,75,43",
                                   "/ogc/processes/site-screening?f=html",
-                                  "/ogc/openapi?f=html"])
+                                  "/ogc/openapi?f=html", *RECORD_PAGES])
 def test_lang_translates_the_page_furniture(browser, server, path, language):  # noqa: F811
     """?lang=xx: the top bar, breadcrumbs and every heading of the page in that language (was:
     the furniture English whatever lang said)."""
@@ -189,7 +192,7 @@ def test_elevation_coverage_page_has_its_title_and_named_band(browser, server, l
 LINKED_FROM = ["/ogc/?f=html", "/ogc/collections?f=html", "/ogc/conformance?f=html",
                "/ogc/collections/elevation?f=html", "/ogc/collections/settlements?f=html",
                "/ogc/processes?f=html", "/ogc/processes/site-screening?f=html",
-               "/ogc/processes/zonal-statistics?f=html"]
+               "/ogc/processes/zonal-statistics?f=html", *RECORD_PAGES]
 
 
 @pytest.mark.parametrize("path", LINKED_FROM)
@@ -337,3 +340,30 @@ def test_pages_describe_the_release_published_after_start(scratch_home):
         assert "/tiles/elevation/" in basemap.headers["Location"]
     finally:
         stop_server(running)
+
+
+@pytest.mark.parametrize("language", ["ky", "en"])
+def test_records_search_page_finds_a_dataset_and_its_forms(browser, server, language):  # noqa: F811
+    """OGC API - Records in HTML (issue 15): the search form finds a dataset by a word in the
+    page's language, and its record page links every form of it, labelled in that language."""
+    word = {"ky": "аэропорттор", "en": "airport"}[language]
+
+    def check(page: Page) -> None:
+        page.get_by_label(words("ogc.search_text", language)).fill(word)
+        page.get_by_role("button", name=words("ogc.search", language)).click()
+        page.wait_for_load_state("networkidle")
+        expect(page.locator(".records-matched")).to_have_text("1")
+        page.locator("a.record-link").click()
+        page.wait_for_load_state("networkidle")
+        assert page.url.startswith(f"{server.url}/ogc/collections/metadata/items/airports?")
+        expect(page.locator("html")).to_have_attribute("lang", language)
+        for role, key in (("dcat", "ogc.link_dcat"), ("iso", "ogc.link_iso"),
+                          ("ogc", "ogc.link_ogc"), ("stac", "ogc.link_stac"),
+                          ("portal", "ogc.link_portal"), ("download", "ogc.link_download")):
+            expect(page.locator(f".record-links [data-role={role}] a").first) \
+                .to_contain_text(words(key, language))
+        iso = page.locator(".record-links [data-role=iso] a").get_attribute("href")
+        assert iso == f"{server.url}/datasets/airports/metadata.xml"
+
+    open_page(browser, f"{server.url}/ogc/collections/metadata?f=html&lang={language}", check,
+              language)

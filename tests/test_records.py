@@ -40,7 +40,7 @@ def test_the_catalog_is_a_record_collection(client):
     assert collection["itemType"] == "record"
     conformance = client.conformance()["conformsTo"]
     assert f"{RECORDS_CONF}/sorting" in conformance and f"{RECORDS_CONF}/json" in conformance
-    assert f"{RECORDS_CONF}/html" not in conformance  # no HTML records yet
+    assert f"{RECORDS_CONF}/html" in conformance  # pages: tests/test_ogc_pages.py
 
 
 def test_every_dataset_is_a_record(client):
@@ -147,7 +147,7 @@ def test_texts_in_the_language_asked(server):
     ({"bbox": "1,2"}, "bbox"), ({"sortby": "colour"}, "sortby"),
     ({"filter": "colour = 'red'"}, "filter"), ({"limit": "0"}, "limit"),
     ({"offset": "-1"}, "offset"), ({"datetime": "yesterday"}, "datetime"),
-    ({"colour": "red"}, "colour"), ({"f": "html"}, "f"),
+    ({"colour": "red"}, "colour"), ({"f": "xml"}, "f"),
     ({"filter-lang": "cql2-json"}, "filter-lang"), ({"q": " , "}, "q"),
 ])
 def test_bad_parameters_answer_400_naming_them(server, params, named):
@@ -159,3 +159,18 @@ def test_bad_parameters_answer_400_naming_them(server, params, named):
 def test_unknown_record_is_404(server):
     answer = server.get(f"/ogc/collections/{COLLECTION}/items/no-such-dataset")
     assert answer.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["", "/items", "/items/settlements"])
+def test_browsers_get_html_and_clients_json(server, path):
+    """A browser's Accept (or f=html) gets the page; no Accept, JSON's or f=json gets JSON."""
+    url = f"/ogc/collections/{COLLECTION}{path}"
+    browser_accept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+    page = server.get(url, headers={"Accept": browser_accept})
+    assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
+    assert "Accept" in page.headers["Vary"]
+    for headers, params in (({}, {}), ({"Accept": "application/json"}, {}),
+                            ({"Accept": browser_accept}, {"f": "json"})):
+        answer = server.get(url, headers=headers, params=params)
+        assert answer.status_code == 200 and "json" in answer.headers["Content-Type"]
+        assert answer.json()

@@ -223,34 +223,40 @@ def record_document(record: Record, urls: CatalogUrls, assets: AssetLocator,
             "taza:nature": manifest.nature,
             "taza:provenance": manifest.provenance.method.strip(),
         },
-        "links": _record_links(record, urls, assets),
+        "links": [link for _, link in record_links(record, urls, assets)],
     }
 
 
-def _record_links(record: Record, urls: CatalogUrls, assets: AssetLocator) -> list[dict]:
-    def link(rel: str, href: str, media_type: str, title: str, **extra) -> dict:
-        return {"rel": rel, "href": href, "type": media_type, "title": title, **extra}
+def record_links(record: Record, urls: CatalogUrls,
+                 assets: AssetLocator) -> list[tuple[str, dict]]:
+    """The record's links, each with its role (what the HTML page calls it in the reader's
+    language: catalog/ogc/templates/records/item.html)."""
+    def link(role: str, rel: str, href: str, media_type: str, title: str,
+             **extra) -> tuple[str, dict]:
+        return role, {"rel": rel, "href": href, "type": media_type, "title": title, **extra}
 
     links = [
-        link("self", urls.record(record.id), "application/geo+json", "This record"),
-        link("alternate", f"{urls.record(record.id)}?f=html", "text/html",
+        link("self", "self", urls.record(record.id), "application/geo+json", "This record"),
+        link("html", "alternate", f"{urls.record(record.id)}?f=html", "text/html",
              "This record as HTML"),
-        link("collection", urls.records, "application/json", "The catalog's records"),
-        link("alternate", urls.dataset_page(record.id), "text/html",
+        link("collection", "collection", urls.records, "application/json",
+             "The catalog's records"),
+        link("portal", "alternate", urls.dataset_page(record.id), "text/html",
              "The dataset's page in the portal"),
-        link("related", urls.ogc_collection(record.id), "application/json",
+        link("ogc", "related", urls.ogc_collection(record.id), "application/json",
              "OGC API collection (features or coverage)"),
-        link("related", urls.stac_collection(record.id), "application/json",
+        link("stac", "related", urls.stac_collection(record.id), "application/json",
              "STAC collection"),
-        link("describedby", urls.dataset_dcat(record.id), "text/turtle",
+        link("dcat", "describedby", urls.dataset_dcat(record.id), "text/turtle",
              "DCAT-AP 3 (Turtle; RDF/XML and JSON-LD with f=rdf, f=jsonld)"),
-        link("describedby", urls.dataset_iso(record.id), "application/vnd.iso.19139+xml",
-             "ISO 19139"),
-        link("license", licence_url(record.manifest.licence), "text/html",
+        link("iso", "describedby", urls.dataset_iso(record.id),
+             "application/vnd.iso.19139+xml", "ISO 19139"),
+        link("license", "license", licence_url(record.manifest.licence), "text/html",
              f"Licence: {record.manifest.licence}"),
     ]
-    links += [link("enclosure", assets.url(record, asset, urls.base), asset.media_type,
-                   asset.title, length=asset.size) for asset in record.assets]
+    links += [link("download", "enclosure", assets.url(record, asset, urls.base),
+                   asset.media_type, asset.title, length=asset.size)
+              for asset in record.assets]
     return links
 
 

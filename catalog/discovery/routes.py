@@ -5,7 +5,7 @@ per dataset, as a Flask blueprint over catalog/metadata's writers.
     /datasets/<id>/dcat               one dataset
     /datasets/<id>/metadata.xml       one dataset as ISO 19139
     /ogc/collections/metadata/...     OGC API - Records (collection, items, queryables,
-                                      sortables)
+                                      sortables; JSON, and HTML pages for people)
     /csw                              CSW 2.0.2 and 3.0 through pycsw (csw.py)
 
 The form comes from `f` (ttl, rdf, jsonld; anything else is 400) or else from Accept (Turtle
@@ -28,7 +28,8 @@ from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.parse import BBoxRules, ParameterError, parse_bbox, parse_datetime
 from catalog.core.record import Record
 from catalog.discovery import csw, records
-from catalog.features.negotiate import Negotiated, choices, negotiate
+from catalog.features.api import PageRenderer
+from catalog.features.negotiate import HTML, JSON, Negotiated, choices, negotiate
 from catalog.metadata import dcat
 from catalog.metadata.iso19139 import iso19139_xml
 from catalog.metadata.links import RECORDS_COLLECTION, CatalogInfo, CatalogUrls
@@ -64,7 +65,10 @@ class ReleaseCache:
         return document
 
 
-def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
+def create_blueprint(store: CatalogStore, public_url: str,
+                     render_page: PageRenderer) -> Blueprint:
+    """`render_page` renders the Records HTML pages with the /ogc templates
+    (catalog/ogc/templates/records)."""
     blueprint = Blueprint("discovery", __name__)
     urls = CatalogUrls(public_url.rstrip("/"))
     info = CatalogInfo.from_config()
@@ -92,7 +96,7 @@ def create_blueprint(store: CatalogStore, public_url: str) -> Blueprint:
         body = cache.get(("iso", dataset_id), lambda: iso19139_xml(record, urls, store.assets))
         return _answer(body, ISO_MEDIA_TYPE)
 
-    add_records_routes(blueprint, store, urls, info)
+    add_records_routes(blueprint, store, urls, info, render_page)
 
     @blueprint.route("/csw", methods=["GET", "POST"])
     def catalogue_service() -> Response:
@@ -170,7 +174,8 @@ GEOJSON = "application/geo+json"
 RECORDS = "http://www.opengis.net/spec/ogcapi-records-1/1.0/conf"
 # What /ogc/conformance adds for the records (CQL2 filtering is declared there already).
 RECORDS_CONFORMANCE = (f"{RECORDS}/record-core", f"{RECORDS}/record-collection",
-                       f"{RECORDS}/record-api", f"{RECORDS}/sorting", f"{RECORDS}/json")
+                       f"{RECORDS}/record-api", f"{RECORDS}/sorting", f"{RECORDS}/json",
+                       f"{RECORDS}/html")
 
 
 def records_collections(store: CatalogStore,
@@ -213,11 +218,25 @@ class RecordsExtension:
 
 
 def add_records_routes(blueprint: Blueprint, store: CatalogStore, urls: CatalogUrls,
-                       info: CatalogInfo) -> None:
-    """OGC API - Records at /ogc/collections/metadata (JSON; see catalog/discovery/records.py)."""
+                       info: CatalogInfo, render_page: PageRenderer) -> None:
+    """OGC API - Records at /ogc/collections/metadata (JSON, or HTML when `f=html` or a
+    browser's Accept asks for it; see catalog/discovery/records.py)."""
 
     def rows() -> list[records.RecordRow]:
         return [records.RecordRow(record) for record in store.current_records()]
+
+    def answer(body: dict, media_type: str, asked: Negotiated, template: str, url: str,
+               **page: object) -> Response:
+        if asked.format != HTML:
+            return _json(body, media_type, asked)
+        data = {**body, **page, "records_path": urls.records,
+                "collections_path": f"{urls.ogc}/collections",
+                "links": [*body.get("links", ()), _json_alternate(url, media_type)]}
+        response = Response(render_page(template, data, asked.locale), mimetype="text/html")
+        response.headers["Content-Language"] = asked.locale
+        response.headers["Cache-Control"] = CACHE_CONTROL
+        response.headers["Vary"] = "Accept, Accept-Language"
+        return response
 
     @blueprint.errorhandler(ParameterError)
     def bad_parameter(error: ParameterError) -> Response:
@@ -227,10 +246,11 @@ def add_records_routes(blueprint: Blueprint, store: CatalogStore, urls: CatalogU
 
     @blueprint.get(RECORDS_ROUTE)
     def records_collection() -> Response:
-        asked = _records_request("f", "lang")
-        return _json(records.collection_document(
+        asked = _records_request("f", "lang", html=True)
+        return answer(records.collection_document(
             urls, _local(info.title, asked), _local(info.description, asked), rows()),
-            "application/json", asked)
+            "application/json", asked, "records/collection.html", urls.records,
+            themes=_theme_titles(settings.themes(), asked))
 
     @blueprint.get(f"{RECORDS_ROUTE}/queryables")
     def records_queryables() -> Response:
@@ -249,7 +269,7 @@ def add_records_routes(blueprint: Blueprint, store: CatalogStore, urls: CatalogU
 
     @blueprint.get(f"{RECORDS_ROUTE}/items")
     def records_items() -> Response:
-        asked = _records_request(*ITEMS_PARAMETERS)
+        asked = _records_request(*ITEMS_PARAMETERS, html=True)
         query = records_query(request.args)
         matched, page = records.search(rows(), query)
         themes = settings.themes()
@@ -261,14 +281,19 @@ def add_records_routes(blueprint: Blueprint, store: CatalogStore, urls: CatalogU
             "timeStamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "links": _page_links(f"{urls.records}/items", query, matched),
         }
-        return _json(body, GEOJSON, asked)
+        return answer(body, GEOJSON, asked, "records/items.html", f"{urls.records}/items",
+                      offset=query.offset,
+                      query=request.args.get("q", ""), theme=request.args.get("theme", ""),
+                      themes=_theme_titles(themes, asked))
 
     @blueprint.get(f"{RECORDS_ROUTE}/items/<record_id>")
     def records_item(record_id: str) -> Response:
-        asked = _records_request("f", "lang")
+        asked = _records_request("f", "lang", html=True)
         record = _live_record(store, record_id)
-        return _json(records.record_document(record, urls, store.assets, asked.language,
-                                             settings.themes()), GEOJSON, asked)
+        return answer(records.record_document(record, urls, store.assets, asked.language,
+                                              settings.themes()), GEOJSON, asked,
+                      "records/item.html", urls.record(record_id),
+                      labelled_links=records.record_links(record, urls, store.assets))
 
 
 def records_query(args: Mapping[str, str]) -> records.RecordsQuery:
@@ -291,13 +316,27 @@ def records_query(args: Mapping[str, str]) -> records.RecordsQuery:
     )
 
 
-def _records_request(*allowed: str) -> Negotiated:
+def _records_request(*allowed: str, html: bool = False) -> Negotiated:
+    """The format and language asked; `html`: the route also has an HTML page."""
     _only_parameters(*allowed)
     asked = negotiate(request.args, request.headers)
-    if asked.format not in (None, "json"):
+    formats = (JSON, HTML) if html else (JSON,)
+    if asked.format not in (None, *formats):
         abort(400, description=f"f: {asked.format!r} is not a format of this document; "
-                               "use json")
+                               f"use {' or '.join(formats)}")
     return asked
+
+
+def _json_alternate(url: str, media_type: str) -> dict:
+    """The link an HTML page gives to its JSON form (its URL with the same query and f=json)."""
+    args = [(name, value) for name, value in request.args.items(multi=True) if name != "f"]
+    return {"rel": "alternate", "type": media_type, "title": "JSON",
+            "href": f"{url}?{urlencode([*args, ('f', 'json')])}"}
+
+
+def _theme_titles(themes: dict, asked: Negotiated) -> dict[str, str]:
+    """Theme id -> its title in the language asked (the search form's choices)."""
+    return {theme_id: _local(theme["title"], asked) for theme_id, theme in themes.items()}
 
 
 def _terms(args: Mapping[str, str], name: str) -> tuple[str, ...]:
@@ -344,4 +383,5 @@ def _json(body: dict, media_type: str, asked: Negotiated) -> Response:
     response = Response(json.dumps(body, ensure_ascii=False), mimetype=media_type)
     response.headers["Content-Language"] = asked.locale
     response.headers["Cache-Control"] = CACHE_CONTROL
+    response.headers["Vary"] = "Accept, Accept-Language"  # the same URL also answers HTML
     return response
