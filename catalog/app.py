@@ -17,6 +17,7 @@ from catalog import __version__, request_bodies, settings
 from catalog.asset_responses import send_asset
 from catalog.core.assets import ASSETS_ROUTE, AssetNotFound, AssetUnavailable
 from catalog.core.record import Record
+from catalog.discovery import openapi as discovery_openapi
 from catalog.discovery import routes as discovery_routes
 from catalog.features import LiveFeatures
 from catalog.features.api import create_features_blueprint
@@ -47,7 +48,9 @@ def create_app(home: str | None = None, public_url: str | None = None) -> Flask:
     store = CatalogStore(home or settings.home())
     public_url = (public_url or os.environ.get("TAZA_PUBLIC_URL") or DEFAULT_URL).rstrip("/")
     live_features = LiveFeatures(store)
-    runtime = OgcRuntime(store, public_url, live_features)
+    # The /ogc OpenAPI document also describes OGC API - Records (catalog/discovery).
+    runtime = OgcRuntime(store, public_url, live_features,
+                         openapi_additions=[discovery_openapi.add_to])
     tile_service = TileService(store, live_features)
     service = Service.from_config(runtime.public_url)
     app = Flask(__name__, template_folder="portal/templates", static_folder="portal/static")

@@ -16,6 +16,7 @@ import pytest
 import requests
 from flask import Flask
 
+from catalog.discovery.routes import ITEMS_PARAMETERS
 from catalog.jobs import open_jobs
 from catalog.stewards.api import create_blueprint
 from catalog.store import CatalogStore
@@ -139,3 +140,24 @@ def _references(node) -> Iterator[str]:
 
 def _external_references(node) -> Iterator[str]:
     return (r for r in _references(node) if not r.startswith("#"))
+
+
+def test_ogc_document_describes_the_records_routes(server, documents):
+    """OGC API - Records (issue 15): its five paths are in /ogc/openapi, the items operation
+    lists exactly the parameters the route takes, and a request built from the document's
+    own values is answered."""
+    paths = documents["ogc"]["paths"]
+    base = "/collections/metadata"
+    for path in (base, f"{base}/items", f"{base}/items/{{recordId}}", f"{base}/queryables",
+                 f"{base}/sortables"):
+        assert {"200", "400", "404"} <= set(paths[path]["get"]["responses"]), path
+    parameters = paths[f"{base}/items"]["get"]["parameters"]
+    names = {p.get("name") or p["$ref"].rsplit("/", 1)[-1] for p in parameters}
+    assert names == set(ITEMS_PARAMETERS)
+    by_name = {p["name"]: p["schema"] for p in parameters if "name" in p}
+    answer = requests.get(f"{server.url}/ogc{base}/items", timeout=60, params={
+        "sortby": by_name["sortby"]["items"]["enum"][-1], "type": "dataset",
+        "filter-lang": by_name["filter-lang"]["enum"][-1],
+        "filter": '{"op": "=", "args": [{"property": "kind"}, "raster"]}',
+        "limit": by_name["limit"]["maximum"]})
+    assert answer.status_code == 200 and answer.json()["numberMatched"] == 2

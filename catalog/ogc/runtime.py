@@ -17,18 +17,24 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from pygeoapi.api import API
 
 from catalog import settings
 from catalog.core.languages import LANGUAGES, LOCALES
+from catalog.core.record import Record
 from catalog.features import LiveFeatures
 from catalog.features import openapi as features_openapi
 from catalog.ogc import pages, translations
 from catalog.ogc.config import basemap_tiles, build_config
 from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
+
+# Adds the paths of routes outside catalog.ogc (OGC API - Records, catalog/discovery) to the
+# OpenAPI document of a release: (document, the release's records) -> the document.
+OpenApiAddition = Callable[[dict, Sequence[Record]], dict]
 
 
 @dataclass
@@ -60,8 +66,10 @@ class OgcRuntime:
     """Holds pygeoapi's view of the live release and replaces it when another goes live."""
 
     def __init__(self, store: CatalogStore, public_url: str,
-                 live_features: LiveFeatures | None = None):
+                 live_features: LiveFeatures | None = None,
+                 openapi_additions: Sequence[OpenApiAddition] = ()):
         self.store = store
+        self.openapi_additions = tuple(openapi_additions)
         self.public_url = public_url
         self.live_features = live_features or LiveFeatures(store)
         # pygeoapi's pages read their words from gettext catalogs (server.locale_dir).
@@ -115,6 +123,8 @@ class OgcRuntime:
         layers = {dataset_id: store.describe() for dataset_id, store in live.stores.items()}
         openapi = features_openapi.add_to(openapi, live.records, layers,
                                           config["server"].get("limits"))
+        for add in self.openapi_additions:
+            openapi = add(openapi, live.records)
         return LiveRelease(release.number if release else None, config, openapi,
                            basemap_tiles(self.store.current_records()))
 
