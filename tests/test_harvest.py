@@ -139,6 +139,58 @@ def test_another_catalogs_stac_and_features_become_drafts(server, scratch_home):
     assert "peer-ogc\togcapi-features" in listing and "0 new, 0 changed, 0 gone" in listing
 
 
+def extent(manifest: dict) -> list[float]:
+    """The extent the harvest wrote into the method (west, south, east, north)."""
+    line = next(line for line in manifest["provenance"]["method"].splitlines()
+                if line.startswith("Extent given by the source"))
+    return [float(v) for v in line.split("): ")[1].rstrip(".").split(", ")]
+
+
+def test_another_catalogs_records_and_csw_become_drafts(server, scratch_home):
+    """OGC API - Records and CSW (issue 15): this catalog's own /ogc records and its pycsw at
+    /csw, harvested as drafts whose provenance points at the remote record, which answers."""
+    add(scratch_home, f"{server.url}/ogc", "ogcapi-records", "peer-rec", "--theme", "land")
+    taza("harvest", "add", f"{server.url}/csw", "--type", "csw", "--name", "peer-csw",
+         "--org", "csw-agency", "--email", "data@example.org", home=scratch_home)
+    first = {r["source"]: r for r in run(scratch_home)}
+    for source in ("peer-rec", "peer-csw"):
+        assert sorted(first[source]["new"]) == [f"{source}-{d}" for d in sorted(SAMPLE_IDS)]
+        assert first[source]["error"] is None and first[source]["failed"] == []
+    peer = server.get("/ogc/collections/metadata/items/settlements").json()
+    records = draft_manifest(scratch_home, "peer-rec", "peer-rec-settlements")
+    assert records["title"]["en"] == peer["properties"]["title"]
+    assert records["licence"] == peer["properties"]["license"]
+    assert records["temporal_extent"]["start"] == peer["time"]["interval"][0]
+    assert records["keywords"]["en"] == peer["properties"]["keywords"]
+    assert records["theme"] == "land" and "nature" not in records
+    csw = draft_manifest(scratch_home, "peer-csw", "peer-csw-settlements")
+    assert csw["title"]["en"] == peer["properties"]["title"]
+    assert "licence" not in csw and "temporal_extent" not in csw  # Dublin Core has neither
+    for manifest, expected in ((records, "/ogc/collections/metadata/items/settlements?f=html"),
+                               (csw, "/csw?service=CSW")):
+        source = manifest["provenance"]["derived_from"][0]["href"]
+        assert source.startswith(f"{server.url}{expected}"), source
+        answer = server.get(source.removeprefix(server.url))
+        assert answer.status_code == 200 and "settlements" in answer.text
+    # The same extent through the record's footprint and CSW's latitude-first corners.
+    bbox = CatalogStore(server.home).record("settlements", 1).bbox
+    for manifest in (records, csw):
+        assert extent(manifest) == pytest.approx(list(bbox), abs=0.01)
+    assert draft_state(scratch_home, "peer-csw", "peer-csw-settlements") == "draft"
+    assert CatalogStore(scratch_home).current() is None
+    # What changed since the last run: a record forgotten, one changed, one that went away.
+    state = registry.state(scratch_home, "peer-csw")
+    del state["datasets"]["airports"]
+    state["datasets"]["elevation"]["fingerprint"] = "an older one"
+    state["datasets"]["withdrawn"] = {"dataset_id": "peer-csw-withdrawn", "fingerprint": "x",
+                                      "landing_url": f"{server.url}/csw"}
+    registry.save_state(scratch_home, "peer-csw", state)
+    [second] = run(scratch_home, "peer-csw")
+    assert (second["new"], second["changed"], second["gone"], second["unchanged"]) == (
+        ["peer-csw-airports"], ["peer-csw-elevation"], ["peer-csw-withdrawn"],
+        len(SAMPLE_IDS) - 2)
+
+
 # --- CKAN: what changed since the last run ---------------------------------------------------
 
 def test_ckan_packages_new_changed_and_gone(portal, scratch_home):
@@ -221,15 +273,6 @@ def test_an_unreadable_remote_exits_1(portal, scratch_home):
 
 
 # --- the command line ----------------------------------------------------------------------
-
-@pytest.mark.parametrize("kind", ["ogcapi-records", "csw"])
-def test_records_and_csw_sources_are_not_supported_yet(scratch_home, kind):
-    result = taza("harvest", "add", "http://127.0.0.1:9/csw", "--type", kind, "--name", "x-y-z",
-                  "--org", "peer-agency", "--email", "a@example.org", home=scratch_home,
-                  check=False)
-    assert result.returncode == 2 and "not supported yet" in result.stderr
-    assert registry.sources(scratch_home) == {}
-
 
 @pytest.mark.parametrize("arguments,message", [
     (("file:///etc/passwd", "--type", "ckan", "--name", "local"), "only http(s)"),

@@ -23,12 +23,14 @@ StoreFactory = Callable[[argparse.Namespace], CatalogStore]
 def add_commands(commands, store_of: StoreFactory) -> None:
     harvest = commands.add_parser(
         "harvest", help="bring other catalogs' datasets in as drafts for review",
-        description="Read remote catalogs (STAC, OGC API - Features, CKAN) and write a draft "
+        description="Read remote catalogs (STAC, OGC API - Features and Records, CSW, CKAN) "
+                    "and write a draft "
                     "manifest for each new or changed dataset, for the stewards to review. "
                     "Nothing is published. See docs/harvest.md.")
     actions = harvest.add_subparsers(required=True, metavar="ACTION")
     add = actions.add_parser("add", help="register a remote catalog")
-    add.add_argument("url", help="the catalog's root: a STAC API, an OGC API, a CKAN site")
+    add.add_argument("url", help="the catalog's root: a STAC API, an OGC API, a CKAN site, "
+                     "a CSW endpoint")
     add.add_argument("--type", required=True, choices=registry.KINDS, dest="kind")
     add.add_argument("--name", required=True, help="a short name (3-32: a-z, 0-9, '-'), the "
                      "prefix of the dataset ids it creates")

@@ -1,9 +1,10 @@
-"""Fetching a remote catalog's JSON: every answer is hostile input.
+"""Fetching a remote catalog's JSON (or a CSW's XML): every answer is hostile input.
 
 Bounded in every way a remote server could stretch a run: http(s) URLs only, at most
 `MAX_REDIRECTS` redirects, a connect and a read timeout, at most `MAX_RESPONSE_BYTES` per answer
 (counted while streaming, whatever Content-Length says), at most `MAX_REQUESTS` requests per
-run, and JSON parsed by catalog.safe_parse (nesting depth, integer size, lone surrogates).
+run, JSON parsed by catalog.safe_parse (nesting depth, integer size, lone surrogates) and
+XML by defusedxml (no DTD, no entities, no external references).
 No credentials or cookies are sent. Problems raise `FetchError` naming the URL.
 """
 
@@ -12,8 +13,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
+from xml.etree.ElementTree import Element
 
 import requests
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import ParseError, fromstring
 
 from catalog.safe_parse import UnsafeInput, parse_json
 
@@ -50,27 +54,37 @@ class Fetcher:
     def __post_init__(self) -> None:
         self.session.max_redirects = MAX_REDIRECTS
         self.session.trust_env = False  # no proxies or .netrc credentials from the environment
-        self.session.headers.update({"User-Agent": USER_AGENT,
-                                     "Accept": "application/json, application/geo+json"})
+        self.session.headers.update({"User-Agent": USER_AGENT})
 
     def json(self, url: str, params: dict | None = None) -> Any:
+        body = self._get(url, params, "application/json, application/geo+json")
+        try:
+            return parse_json(body, what=f"answer of {url}")
+        except UnsafeInput as err:
+            raise FetchError(f"{url}: {err}") from None
+
+    def xml(self, url: str, params: dict | None = None) -> Element:
+        """The root element of an XML answer."""
+        body = self._get(url, params, "application/xml, text/xml")
+        try:
+            return fromstring(body, forbid_dtd=True)
+        except (ParseError, DefusedXmlException) as err:
+            raise FetchError(f"{url}: not acceptable XML: {err}") from None
+
+    def _get(self, url: str, params: dict | None, accept: str) -> bytes:
         check_url(url)
         if self.requests_made >= self.max_requests:
             raise FetchError(f"more than {self.max_requests} requests in one run: stopped")
         self.requests_made += 1
         try:
-            with self.session.get(url, params=params, stream=True,
+            with self.session.get(url, params=params, stream=True, headers={"Accept": accept},
                                   timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
                 check_url(response.url)  # a redirect must not leave http(s)
                 if response.status_code != 200:
                     raise FetchError(f"{response.url}: HTTP {response.status_code}")
-                body = self._read(response)
+                return self._read(response)
         except requests.RequestException as err:
             raise FetchError(f"{url}: {type(err).__name__}: {err}") from None
-        try:
-            return parse_json(body, what=f"answer of {url}")
-        except UnsafeInput as err:
-            raise FetchError(f"{url}: {err}") from None
 
     def _read(self, response: requests.Response) -> bytes:
         chunks, size = [], 0

@@ -22,7 +22,6 @@ from pathlib import Path
 from catalog.harvest.fetch import check_url
 
 KINDS = ("stac", "ogcapi-records", "csw", "ckan", "ogcapi-features")
-SUPPORTED = ("stac", "ckan", "ogcapi-features")  # records and CSW: not yet (docs/harvest.md)
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$")
 THEMES = ("land", "infrastructure", "coverage")
 
@@ -64,9 +63,6 @@ def add(home: Path, url: str, kind: str, name: str, organisation: str, email: st
         theme: str | None, added_at: str) -> dict:
     if kind not in KINDS:
         raise HarvestError(f"--type: expected one of {list(KINDS)}, got {kind!r}")
-    if kind not in SUPPORTED:
-        raise NotSupported(f"harvesting {kind} sources is not supported yet "
-                           f"(supported: {list(SUPPORTED)})")
     if not SOURCE_NAME.match(name):
         raise HarvestError("--name: 3-32 characters, lowercase letters, digits and '-'")
     if theme is not None and theme not in THEMES:

@@ -22,7 +22,9 @@ from pathlib import Path
 from catalog.harvest import mapping, registry
 from catalog.harvest.fetch import Fetcher, FetchError
 from catalog.harvest.kinds.ckan import CkanKind
+from catalog.harvest.kinds.csw import CswKind
 from catalog.harvest.kinds.ogcapi_features import OgcApiFeaturesKind
+from catalog.harvest.kinds.ogcapi_records import OgcApiRecordsKind
 from catalog.harvest.kinds.stac import StacKind
 from catalog.harvest.remote import MAX_DATASETS, RemoteDataset, SourceKind
 from catalog.stewards import accounts, drafts
@@ -31,7 +33,8 @@ from catalog.stewards.errors import Conflict, ServiceError
 from catalog.store import CatalogStore
 
 KIND_OF: dict[str, type] = {"stac": StacKind, "ckan": CkanKind,
-                            "ogcapi-features": OgcApiFeaturesKind}
+                            "ogcapi-features": OgcApiFeaturesKind,
+                            "ogcapi-records": OgcApiRecordsKind, "csw": CswKind}
 
 
 @dataclass
