@@ -272,6 +272,31 @@ def test_an_unreadable_remote_exits_1(portal, scratch_home):
     assert "not valid JSON" in failed["error"]
 
 
+CSW_ROOT = b'<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2">'
+HOSTILE_XML = {
+    "entity expansion": b'<!DOCTYPE r [<!ENTITY a "aaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+                        + CSW_ROOT + b"&b;</csw:GetRecordsResponse>",
+    "external entity": b'<!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/hostname">]>'
+                       + CSW_ROOT + b"&x;</csw:GetRecordsResponse>",
+    "not XML": b"<html>maintenance",
+    "not CSW": b"<ows:ExceptionReport xmlns:ows='http://www.opengis.net/ows'/>",
+}
+
+
+@pytest.mark.parametrize("answer", list(HOSTILE_XML))
+def test_a_hostile_csw_answer_changes_nothing(portal, scratch_home, answer):
+    """A CSW's XML is parsed without DTDs or entities; an answer that is not a GetRecords
+    response is an error of the run, which changes nothing."""
+    url, served = portal
+    served.hostile = (200, {"Content-Type": "application/xml"}, HOSTILE_XML[answer])
+    registry.add(scratch_home, url, "csw", "peer-csw", "peer-agency", "data@example.org", None,
+                 "2026-01-01T00:00:00+00:00")
+    failed = run_source(scratch_home, "peer-csw")
+    assert failed.error and url in failed.error, failed.error
+    assert failed.new == failed.changed == failed.gone == []
+    assert registry.state(scratch_home, "peer-csw")["datasets"] == {}
+
+
 # --- the command line ----------------------------------------------------------------------
 
 @pytest.mark.parametrize("arguments,message", [
