@@ -56,7 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)))
     serve.add_argument("--public-url", help="URL clients use (default http://HOST:PORT)")
     serve.set_defaults(handler=_serve)
-    worker = commands.add_parser("worker", help="run queued jobs (publishes) until stopped")
+    worker = commands.add_parser("worker", help="run queued jobs (publishes, harvests) and "
+                                 "queue scheduled harvests, until stopped")
     worker.add_argument("--threads", type=int, default=1, help="jobs run at once (default 1)")
     worker.set_defaults(handler=_worker)
     purge = commands.add_parser(
@@ -144,6 +145,7 @@ def _purge(args) -> int:
 def _worker(args) -> int:
     """Run jobs until SIGTERM or SIGINT, then finish the jobs in hand and stop (a worker
     killed outright leaves its job to another once the lease runs out)."""
+    from catalog.harvest import schedule
     from catalog.jobs import open_jobs
     from catalog.stewards.releases import job_handlers
 
@@ -153,13 +155,17 @@ def _worker(args) -> int:
     store = _store(args)
     try:
         jobs = open_jobs(store.home)
+        check_every = schedule.check_seconds()
     except settings.SettingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
         signal.signal(number, lambda *_: stop.set())
-    handlers = job_handlers(store.home, store)
+    # Publishes, and harvests: those scheduled with `taza harvest add --every` are queued
+    # by this worker's scheduler thread (catalog/harvest/schedule.py).
+    handlers = {**job_handlers(store.home, store), **schedule.harvest_handlers(store.home)}
+    schedule.start_scheduler(store.home, jobs, stop, check_every)
     threads = [threading.Thread(target=jobs.work, args=(handlers, stop), name=f"worker-{n}")
                for n in range(args.threads)]
     for thread in threads:

@@ -11,8 +11,15 @@ Drafts are read back through the stewards' service; nothing may be submitted or 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,9 +30,11 @@ import yaml
 
 from catalog.harvest import registry
 from catalog.harvest.run import harvester_account, run_source
+from catalog.harvest.schedule import HARVEST_JOB, due_sources, every_seconds
+from catalog.jobs import SUCCEEDED, Job, open_jobs
 from catalog.stewards import drafts
 from catalog.store import CatalogStore
-from tests.conftest import SAMPLE_IDS, VECTOR_IDS, taza
+from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, taza
 
 FIXTURES = Path(__file__).resolve().parent / "harvest_fixtures" / "ckan"
 SEARCH = "/api/3/action/package_search"
@@ -295,6 +304,67 @@ def test_a_hostile_csw_answer_changes_nothing(portal, scratch_home, answer):
     assert failed.error and url in failed.error, failed.error
     assert failed.new == failed.changed == failed.gone == []
     assert registry.state(scratch_home, "peer-csw")["datasets"] == {}
+
+
+# --- scheduled runs on the job queue ---------------------------------------------------------
+
+def test_a_scheduled_source_is_harvested_by_taza_worker(portal, scratch_home):
+    """`taza harvest add --every 1d`: `taza worker` (SQLite queue) queues one harvest job when
+    the source is due and runs it; the job's result is the run's report; the next run is due
+    a day after this one started."""
+    url, _ = portal
+    add(scratch_home, url, "ckan", "hdx", "--every", "1d")
+    assert "\tevery 1d\tnever run" in taza("harvest", "list", home=scratch_home).stdout
+    env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_HARVEST_CHECK_SECONDS="0.2")
+    with (scratch_home / "worker.log").open("w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+        try:
+            finished = wait_for_harvest_job(scratch_home, worker)
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait(timeout=120)
+    last = registry.state(scratch_home, "hdx")["last_run"]
+    assert len(last["new"]) == 4 and last["error"] is None
+    assert finished.state == SUCCEEDED and finished.result == last
+    assert len(harvest_jobs(scratch_home)) == 1  # checked many times, queued once
+    started = dt.datetime.fromisoformat(last["started"])
+    assert due_sources(scratch_home, started + dt.timedelta(hours=23)) == []
+    assert due_sources(scratch_home, started + dt.timedelta(days=1)) == ["hdx"]
+
+
+def harvest_jobs(home: Path) -> list[str]:
+    queue = home / "jobs" / "queue.sqlite"
+    if not queue.exists():
+        return []
+    with sqlite3.connect(f"file:{queue}?mode=ro", uri=True) as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT id FROM jobs WHERE kind = ? ORDER BY created", (HARVEST_JOB,))]
+
+
+def wait_for_harvest_job(home: Path, worker: subprocess.Popen, limit_s: float = 180) -> Job:
+    """The first harvest job once it is done (bounded: the worker must not have died)."""
+    jobs = open_jobs(home)
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline and worker.poll() is None:
+        found = [jobs.get(job_id) for job_id in harvest_jobs(home)]
+        if found and found[0].done:
+            return found[0]
+        time.sleep(0.2)
+    raise AssertionError((home / "worker.log").read_text())
+
+
+def test_bad_schedules_are_refused(scratch_home):
+    result = taza("harvest", "add", "http://127.0.0.1:9/", "--type", "ckan", "--name", "hdx",
+                  "--org", "peer-agency", "--email", "a@example.org", "--every", "1s",
+                  home=scratch_home, check=False)
+    assert result.returncode == 2 and "--every" in result.stderr
+    assert registry.sources(scratch_home) == {}
+    for every in ("5m", "0d", "367d", "daily", "1 d", "1d "):
+        with pytest.raises(registry.HarvestError, match="--every"):
+            every_seconds(every)
+    assert [every_seconds(e) for e in ("15m", "6h", "1d")] == [900, 21_600, 86_400]
 
 
 # --- the command line ----------------------------------------------------------------------

@@ -38,6 +38,8 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     add.add_argument("--email", required=True, help="the steward contact in the manifests")
     add.add_argument("--theme", choices=registry.THEMES,
                      help="the theme of its datasets (left for the reviewer when not given)")
+    add.add_argument("--every", help="run it on a schedule: 30m, 6h, 1d, 7d (15m to 366d), "
+                     "queued as jobs that `taza worker` runs")
     add.set_defaults(handler=lambda args: _guarded(lambda: _add(args, store_of(args))))
     listing = actions.add_parser("list", help="list sources and their last runs")
     listing.set_defaults(handler=lambda args: _guarded(lambda: _list(store_of(args))))
@@ -60,15 +62,21 @@ def _guarded(action: Callable[[], int]) -> int:
 
 def _add(args, store: CatalogStore) -> int:
     from catalog.harvest.run import harvester_account
+    from catalog.harvest.schedule import every_seconds
 
+    every = every_seconds(args.every) if args.every is not None else None
     added = registry.add(store.home, args.url, args.kind, args.name, args.org, args.email,
-                         args.theme, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+                         args.theme, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                         every)
     harvester_account(store.home, added)
-    print(f"added harvest source {added['name']} ({added['type']} {added['url']})")
+    print(f"added harvest source {added['name']} ({added['type']} {added['url']})"
+          + (f", run every {args.every} by `taza worker`" if every else ""))
     return 0
 
 
 def _list(store: CatalogStore) -> int:
+    from catalog.harvest.schedule import every_text
+
     for name, source in sorted(registry.sources(store.home).items()):
         last = registry.state(store.home, name)["last_run"]
         summary = "never run" if last is None else (
@@ -76,7 +84,10 @@ def _list(store: CatalogStore) -> int:
                                                f"{len(last['new'])} new, {len(last['changed'])}"
                                                f" changed, {len(last['gone'])} gone, "
                                                f"{len(last['failed'])} failed"))
-        print(f"{name}\t{source['type']}\t{source['url']}\t{source['organisation']}\t{summary}")
+        every = source.get("every_seconds")
+        schedule = f"every {every_text(every)}" if every else "by hand"
+        print(f"{name}\t{source['type']}\t{source['url']}\t{source['organisation']}\t"
+              f"{schedule}\t{summary}")
     return 0
 
 

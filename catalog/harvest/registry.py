@@ -1,6 +1,7 @@
 """Harvest sources and what each run saw, under TAZA_HOME/harvest/:
 
-    sources.json          {name: {url, type, organisation, email, theme, added_at}}
+    sources.json          {name: {url, type, organisation, email, theme, added_at,
+                                  every_seconds (scheduled runs: schedule.py) or null}}
     state/<name>.json     {"datasets": {remote id: {dataset_id, fingerprint, landing_url}},
                            "last_run": the last run's report}
     harvest.lock          held (flock) while sources change or a run works
@@ -60,7 +61,7 @@ def source(home: Path, name: str) -> dict:
 
 
 def add(home: Path, url: str, kind: str, name: str, organisation: str, email: str,
-        theme: str | None, added_at: str) -> dict:
+        theme: str | None, added_at: str, every_seconds: int | None = None) -> dict:
     if kind not in KINDS:
         raise HarvestError(f"--type: expected one of {list(KINDS)}, got {kind!r}")
     if not SOURCE_NAME.match(name):
@@ -73,7 +74,8 @@ def add(home: Path, url: str, kind: str, name: str, organisation: str, email: st
         if name in known:
             raise HarvestError(f"a harvest source is already named {name!r}")
         known[name] = {"name": name, "url": url, "type": kind, "organisation": organisation,
-                       "email": email, "theme": theme, "added_at": added_at}
+                       "email": email, "theme": theme, "added_at": added_at,
+                       "every_seconds": every_seconds}
         _write(harvest_dir(home) / "sources.json", known)
     return known[name]
 
