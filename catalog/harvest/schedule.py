@@ -67,7 +67,9 @@ def queue_due(home: Path, jobs: Jobs, now: dt.datetime | None = None) -> list[st
     """Queue a harvest job for each due source that has none queued or running; the names
     of the sources queued. Under the harvest lock, which a run holds until its state is saved:
     a run that just finished is seen as done, never as due again."""
-    queued = []
+    queued: list[str] = []
+    if not any(source.get("every_seconds") for source in registry.sources(home).values()):
+        return queued  # nothing scheduled: no lock taken, no folder made
     with registry.locked(home):
         for name in due_sources(home, now or dt.datetime.now(dt.UTC)):
             try:
