@@ -59,6 +59,17 @@ def test_full_record_links_the_downloads(catalogue, server):
     assert record.title == "Settlements of Kyrgyzstan"
     urls = [ref["url"] for ref in record.references]
     assert any("/assets/settlements/" in url for url in urls)
+    # Each reference names its protocol (a comma in a resource's name used to shift it).
+    assert {ref["scheme"] for ref in record.references} == {
+        "WWW:DOWNLOAD-1.0-http--download", "OGC:API", "STAC:Collection", "WWW:LINK"}
+    assert all(url.startswith(server.url) for url in urls)
+
+
+def test_kyrgyz_and_russian_keywords_are_searched(catalogue):
+    """The ISO documents carry the ky and ru keywords (PT_FreeText), and csw:AnyText finds
+    them: 'gazetteer' is a keyword of the settlements only, in each language."""
+    assert metasearch(catalogue, "газеттир") == ["settlements"]
+    assert metasearch(catalogue, "газеттир") == metasearch(catalogue, "gazetteer")
 
 
 def test_iso_output_schema(catalogue):

@@ -46,6 +46,18 @@ def test_texts_extent_and_downloads_from_the_manifest(server, dataset_id):
     for text in title.iterfind("gmd:PT_FreeText/gmd:textGroup/gmd:LocalisedCharacterString", NS):
         texts[ISO_639_2[locales[text.get("locale").removeprefix("#")]]] = text.text
     assert texts == {lang: manifest["title"][lang] for lang in LANGUAGES}
+    keywords: dict[str, list[str]] = {}
+    for block in document.iterfind(f"{IDENTIFICATION}/gmd:descriptiveKeywords/"
+                                   "gmd:MD_Keywords", NS):
+        for keyword in block.iterfind("gmd:keyword", NS):
+            english = keyword.findtext("gco:CharacterString", namespaces=NS)
+            if english is not None:
+                keywords.setdefault("en", []).append(english)
+            for text in keyword.iterfind("gmd:PT_FreeText/gmd:textGroup/"
+                                         "gmd:LocalisedCharacterString", NS):
+                language = ISO_639_2[locales[text.get("locale").removeprefix("#")]]
+                keywords.setdefault(language, []).append(text.text)
+    assert keywords == {lang: manifest["keywords"][lang] for lang in LANGUAGES}
     box = document.find(f"{IDENTIFICATION}/gmd:extent/gmd:EX_Extent/gmd:geographicElement/"
                         "gmd:EX_GeographicBoundingBox", NS)
     collection = server.get(f"/stac/collections/{dataset_id}").json()

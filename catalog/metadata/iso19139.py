@@ -4,9 +4,12 @@
 
 The record's manifest becomes pygeometa's metadata control file (MCF); pygeometa renders it in
 English. Its template takes one alternate language and names that locale wrongly (`locale-fr`
-for any language), so the Russian and Kyrgyz title and abstract are added afterwards with lxml
-as PT_FreeText, each pointing to its own PT_Locale. The document validates against the ISO
-19139 XSDs (tests/test_iso19139.py, offline, with the XSDs pycsw's wheel carries).
+for any language), so the Russian and Kyrgyz title, abstract and keywords are added afterwards
+with lxml as PT_FreeText, each pointing to its own PT_Locale. Keywords are not translations of
+one another word for word (the lists differ in length), so each language has its own
+gmd:descriptiveKeywords block whose keywords are PT_FreeText in that language only. The
+document validates against the ISO 19139 XSDs (tests/test_iso19139.py, offline, with the XSDs
+pycsw's wheel carries).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ GCO = "http://www.isotc211.org/2005/gco"
 XSI = "http://www.w3.org/2001/XMLSchema-instance"
 NS = {"gmd": GMD, "gco": GCO}
 LANGUAGE_LIST = "http://www.loc.gov/standards/iso639-2/"
+KEYWORD_TYPE_LIST = ("http://www.isotc211.org/2005/resources/Codelist/gmxCodelists.xml"
+                     "#MD_KeywordTypeCode")
 CHARSET_LIST = ("http://www.isotc211.org/2005/resources/Codelist/gmxCodelists.xml"
                 "#MD_CharacterSetCode")
 
@@ -111,7 +116,8 @@ def _distribution(record: Record, urls: CatalogUrls, assets: AssetLocator) -> di
         file_type = vocab.file_type(asset.media_type)
         links[asset.key] = {
             "url": assets.url(record, asset, urls.base), "type": DOWNLOAD,
-            "name": {english: asset.title}, "description": {english: asset.media_type},
+            "name": {english: _no_commas(asset.title)},
+            "description": {english: asset.media_type},
             "function": "download", "format": file_type[1] if file_type else asset.media_type,
         }
     links["ogcapi"] = {"url": urls.ogc_collection(record.id), "type": "OGC:API",
@@ -119,9 +125,15 @@ def _distribution(record: Record, urls: CatalogUrls, assets: AssetLocator) -> di
     links["stac"] = {"url": urls.stac_collection(record.id), "type": "STAC:Collection",
                      "name": {english: "STAC collection"}, "function": "information"}
     links["dcat"] = {"url": urls.dataset_dcat(record.id), "type": "WWW:LINK",
-                     "name": {english: "DCAT-AP 3 (Turtle, RDF/XML, JSON-LD)"},
+                     "name": {english: "DCAT-AP 3 (Turtle; RDF/XML; JSON-LD)"},
                      "function": "information"}
     return links
+
+
+def _no_commas(text: str) -> str:
+    """pycsw 2.6 keeps an online resource as 'name,description,protocol,url' in one string,
+    so a comma in a name shifts the protocol and URL CSW clients read: none in names."""
+    return text.replace(",", ";")
 
 
 # -- Russian and Kyrgyz: PT_Locale and PT_FreeText ---------------------------------------
@@ -139,10 +151,38 @@ def _add_translations(root: etree._Element, record: Record) -> None:
         element.set(f"{{{XSI}}}type", "gmd:PT_FreeText_PropertyType")
         for language in others:
             if language in translations:
-                group = etree.SubElement(free_text, f"{{{GMD}}}textGroup")
-                text = etree.SubElement(group, f"{{{GMD}}}LocalisedCharacterString",
-                                        locale=f"#locale-{_iso_language(language)}")
-                text.text = translations[language].strip()
+                _localised(free_text, language, translations[language])
+    _add_keywords(citation, record, others)
+
+
+def _localised(free_text: etree._Element, language: str, text: str) -> None:
+    group = etree.SubElement(free_text, f"{{{GMD}}}textGroup")
+    string = etree.SubElement(group, f"{{{GMD}}}LocalisedCharacterString",
+                              locale=f"#locale-{_iso_language(language)}")
+    string.text = text.strip()
+
+
+def _add_keywords(identification: etree._Element, record: Record,
+                  languages: list[str]) -> None:
+    """A gmd:descriptiveKeywords block per language after pygeometa's English one (the
+    schema's order), each keyword a PT_FreeText in that language."""
+    anchor = identification.findall("gmd:descriptiveKeywords", NS)[-1]
+    for language in languages:
+        words = record.manifest.keywords.get(language) or []
+        if not words:
+            continue
+        block = etree.Element(f"{{{GMD}}}descriptiveKeywords")
+        keywords = etree.SubElement(block, f"{{{GMD}}}MD_Keywords")
+        for word in words:
+            keyword = etree.SubElement(keywords, f"{{{GMD}}}keyword")
+            keyword.set(f"{{{XSI}}}type", "gmd:PT_FreeText_PropertyType")
+            _localised(etree.SubElement(keyword, f"{{{GMD}}}PT_FreeText"), language, word)
+        kind = etree.SubElement(etree.SubElement(keywords, f"{{{GMD}}}type"),
+                                f"{{{GMD}}}MD_KeywordTypeCode", codeList=KEYWORD_TYPE_LIST,
+                                codeListValue="theme")
+        kind.text = "theme"
+        anchor.addnext(block)
+        anchor = block
 
 
 def _add_locales(root: etree._Element, languages: list[str]) -> None:
