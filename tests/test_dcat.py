@@ -175,11 +175,14 @@ def test_dataset_pages_link_the_dcat_iso_and_records_forms(server, lang):
     section = html.fromstring(page.content).get_element_by_id("metadata")
     links = {a.get("type"): a.get("href") for a in section.iter("a")}
     assert set(links) == {"text/turtle", "application/rdf+xml", "application/ld+json",
-                          "application/vnd.iso.19139+xml", "application/geo+json"}
+                          "application/vnd.iso.19139+xml", "application/geo+json",
+                          "text/html"}  # the record's page (issue 15, Records HTML)
     for media_type, href in links.items():
         answer = server.get(href.removeprefix(server.url))
         assert answer.status_code == 200
         assert answer.headers["Content-Type"].split(";")[0] == media_type
+    assert f'<html lang="{lang}">' in server.get(links["text/html"].removeprefix(
+        server.url)).text  # the record's page in the language of the dataset page
     strings = yaml.safe_load((ROOT / "catalog/portal/strings.yml").read_text())
     assert strings["ds.metadata"][lang] in section.text_content()
 

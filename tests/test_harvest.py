@@ -339,6 +339,8 @@ def harvest_jobs(home: Path) -> list[str]:
     if not queue.exists():
         return []
     with sqlite3.connect(f"file:{queue}?mode=ro", uri=True) as connection:
+        if not connection.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobs'").fetchone():
+            return []  # the worker made the file and is making the table
         return [row[0] for row in connection.execute(
             "SELECT id FROM jobs WHERE kind = ? ORDER BY created", (HARVEST_JOB,))]
 

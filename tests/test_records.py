@@ -4,9 +4,6 @@ record links its OGC API collection, STAC collection, downloads, DCAT and ISO fo
 
 from __future__ import annotations
 
-import html
-import re
-
 import pytest
 import yaml
 from owslib.ogcapi.records import Records
@@ -179,27 +176,13 @@ def test_browsers_get_html_and_clients_json(server, path):
         assert answer.json()
 
 
-@pytest.mark.parametrize("language", ["ky", "en"])
-def test_the_portal_dataset_page_links_every_metadata_form(server, language):
-    """Issue 15, "done when": the dataset page links the DCAT, ISO and Records forms, and each
-    answers in its own media type (the record as a page in the portal page's language)."""
-    page = server.get("/datasets/settlements", params={"lang": language})
-    assert page.status_code == 200
-    links = {html.unescape(href): media for href, media in re.findall(
-        r'<a href="([^"]+)" type="([^"]+)"', page.text)}
-    record = f"{server.url}/ogc/collections/{COLLECTION}/items/settlements"
-    dcat = f"{server.url}/datasets/settlements/dcat"
-    expected = {f"{dcat}?f=ttl": "text/turtle", f"{dcat}?f=rdf": "application/rdf+xml",
-                f"{dcat}?f=jsonld": "application/ld+json",
-                f"{server.url}/datasets/settlements/metadata.xml":
-                    "application/vnd.iso.19139+xml",
-                f"{record}?f=html&lang={language}": "text/html",
-                f"{record}?f=json": "application/geo+json"}
-    assert expected.items() <= links.items()
-    for href, media_type in expected.items():
-        answer = server.get(href.removeprefix(server.url))
-        assert answer.status_code == 200 and \
-            answer.headers["Content-Type"].startswith(media_type), href
-    record_page = server.get(f"/ogc/collections/{COLLECTION}/items/settlements",
-                             params={"f": "html", "lang": language}).text
-    assert f'<html lang="{language}">' in record_page
+
+def test_json_only_documents_answer_browsers_with_json(server):
+    """Queryables and sortables have no page: a browser's Accept gets their JSON (the record
+    collection's page links them), and only an explicit f=html is refused."""
+    for name in ("queryables", "sortables"):
+        url = f"/ogc/collections/{COLLECTION}/{name}"
+        answer = server.get(url, headers={"Accept": "text/html,*/*;q=0.8"})
+        assert answer.status_code == 200
+        assert answer.headers["Content-Type"].startswith("application/schema+json")
+        assert server.get(url, params={"f": "html"}).status_code == 400

@@ -321,6 +321,8 @@ def _records_request(*allowed: str, html: bool = False) -> Negotiated:
     _only_parameters(*allowed)
     asked = negotiate(request.args, request.headers)
     formats = (JSON, HTML) if html else (JSON,)
+    if asked.format not in (None, *formats) and "f" not in request.args:
+        return Negotiated(None, asked.locale, asked.requested_locale)  # Accept: JSON it is
     if asked.format not in (None, *formats):
         abort(400, description=f"f: {asked.format!r} is not a format of this document; "
                                f"use {' or '.join(formats)}")
