@@ -403,6 +403,13 @@ def assert_translated(page: Page, language: str) -> None:
     assert not left, f"untranslated in {language}: {left}"
 
 
+def full_screenshot(page: Page, folder: Path, name: str) -> None:
+    """The whole page, in the test's tmp dir and in tests/artifacts, for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for target in (folder / f"{name}.png", ARTIFACTS / f"portal-{name}.png"):
+        page.screenshot(path=target, full_page=True)
+
+
 def fill_manifest_form(page: Page, manifest: dict) -> None:
     form = page.locator("#manifest-form")
     for key in ("title", "description"):
@@ -490,7 +497,7 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
     page.click("#submit-draft")
     expect(page.locator("#draft-state")).to_have_text("submitted for review")
-    screenshot(page, "steward")
+    full_screenshot(page, tmp_path, "steward")
     page.click("#signout")
     expect(page.locator("#who")).to_be_hidden()
 
@@ -510,7 +517,7 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     expect(item.locator(".publish-status")).to_contain_text("Опубликовано: версия 1")
     expect(item.locator(".publish-status a")).to_have_attribute(
         "href", "/datasets/portal-parcels?lang=ru")
-    screenshot(page, "review")
+    full_screenshot(page, tmp_path, "review")
     page.click("#signout")
 
     # The steward (in Kyrgyz): the dataset by title and state in words, the form starting from
@@ -533,4 +540,4 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     page.locator('#versions li[data-version="1"] button.rollback').click()
     expect(page.locator("#versions-status")).to_have_text("1-версия кайра каталогдо")
     expect(page.locator('#versions li[data-version="1"] button.withdraw')).to_be_visible()
-    screenshot(page, "rolled-back")
+    full_screenshot(page, tmp_path, "rolled-back")
