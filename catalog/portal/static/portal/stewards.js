@@ -64,7 +64,7 @@ async function signedIn(session) {
   user = session.user;
   csrfToken = session.csrf_token;
   const org = user.organisation ? `, ${user.organisation}` : "";
-  document.getElementById("who-text").textContent = t("st.signed_in", { name: user.name, role: user.role, org });
+  document.getElementById("who-text").textContent = t("st.signed_in", { name: user.name, role: t(`steward_account_${user.role}`), org });
   show("signin", false);
   show("set-password", false);
   show("who", true);
