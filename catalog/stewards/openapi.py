@@ -151,8 +151,10 @@ OPERATIONS: list[Operation] = [
                                       "(Accept: application/yaml)",
                        "content": {"text/plain": {"schema": {"type": "string"}},
                                    JSON: {"schema": {"type": "object"}},
-                                   "application/yaml": {"schema": {"type": "string"}}}}},
-              (403, 404, 422), (DATASET,)),
+                                   "application/yaml": {"schema": {"type": "string"}}}},
+               "422": _json("asked as JSON, but the manifest is not a YAML mapping (ask for "
+                            "the text)", {"$ref": "#/components/schemas/error"})},
+              (403, 404), (DATASET,)),
     Operation("PUT", "/datasets/{dataset_id}/draft/manifest",
               "replace the manifest (YAML without anchors or aliases, or JSON)", "editors",
               {"200": _json("stored; the report has no blocking finding"),
