@@ -526,3 +526,33 @@ class _Checker:
         english = title.get("en", "")
         if label and english and label not in english.lower():
             self.problem("title.en", f"{nature} data must say {label!r} in its English title")
+
+
+# SPDX licences the stewards' form offers first (any SPDX id or https URL stays valid); what each
+# allows is said in the portal's strings (steward_licence_allows.<id>).
+OFFERED_LICENCES = ("CC-BY-4.0", "CC0-1.0", "CC-BY-SA-4.0", "ODbL-1.0", "PDDL-1.0", "OGL-UK-3.0")
+
+
+def form_schema() -> dict[str, Any]:
+    """The manifest's fields for the stewards' form, from the very constants `_Checker` applies,
+    so the form offers exactly what `taza validate` accepts. `source` is left out: the
+    stewards' API sets it to the upload."""
+    multilingual = {"languages": list(LANGUAGES), "required_language": FALLBACK_LANGUAGE}
+    return {
+        "id": {"pattern": DATASET_ID.pattern, "reserved": sorted(RESERVED_IDS)},
+        "texts": {"title": multilingual, "description": multilingual},
+        "keywords": multilingual,
+        "choices": {"theme": list(THEMES), "nature": list(NATURES),
+                    "update_frequency": list(UPDATE_FREQUENCIES)},
+        "optional_choices": {"role": list(ROLES)},
+        "licence": {"pattern": SPDX_ID.pattern, "offered": list(OFFERED_LICENCES)},
+        "steward": ["name", "organisation", "email"],
+        "provenance": {"method": "text", "limitations": "text",
+                       "limitations_required_for": list(HONESTY_LABELS),
+                       "derived_from": ["title", "href", "licence"]},
+        "honesty_labels": HONESTY_LABELS,
+        "temporal_extent": ["start", "end"],
+        "text": ["attribution"],
+        "optional_text": ["id_field"],
+        "known_keys": sorted(KNOWN_KEYS - {"source"}),
+    }

@@ -23,6 +23,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
+from catalog.portal.i18n import strings
 from tests.conftest import DATASETS, SAMPLE_IDS, start_server, stop_server, taza
 from tests.stewards_support import make_manifest, polygon_features, write_geojson
 
@@ -49,10 +50,12 @@ REPORT_CSP_VIOLATIONS = """document.addEventListener("securitypolicyviolation", 
 
 class Watch:
     """What a page did wrong: console errors (CSP refusals in workers land there too), page
-    errors, Content-Security-Policy violations, requests leaving 127.0.0.1."""
+    errors, Content-Security-Policy violations, requests leaving 127.0.0.1. A test that
+    provokes a refusal on purpose names it (allow_failed_load): only that one is let through."""
 
     def __init__(self, page: Page):
         self.problems: list[str] = []
+        self.expected_failures: list[tuple[str, str]] = []
         page.expose_function("reportCspViolation",
                              lambda text: self.problems.append(f"CSP violation: {text}"))
         page.add_init_script(REPORT_CSP_VIOLATIONS)
@@ -61,8 +64,13 @@ class Watch:
         page.on("request", self._request)
 
     def _console(self, message) -> None:
-        if message.type == "error":
+        if message.type == "error" and not self._expected(message):
             self.problems.append(f"console error: {message.text} ({message.location})")
+
+    def _expected(self, message) -> bool:
+        url = message.location.get("url", "")
+        return message.text.startswith("Failed to load resource") and any(
+            path in url and reason in message.text for path, reason in self.expected_failures)
 
     def _request(self, request) -> None:
         url = urllib.parse.urlsplit(request.url)
@@ -72,15 +80,26 @@ class Watch:
             self.problems.append(f"request to another host: {request.url}")
 
 
+WATCHES: dict[Page, Watch] = {}
+
+
+def allow_failed_load(page: Page, path: str, reason: str) -> None:
+    """Let a failed request the test provokes on purpose (its path, the status or network
+    error Chromium logs) through the page's console check."""
+    WATCHES[page].expected_failures.append((path, reason))
+
+
 @pytest.fixture()
 def page(browser: Browser, request) -> Iterator[Page]:
     size = getattr(request, "param", {"width": 1280, "height": 800})
     context = browser.new_context(viewport=size, accept_downloads=True, locale="en-GB")
     opened = context.new_page()
     watch = Watch(opened)
+    WATCHES[opened] = watch
     opened.set_default_timeout(20_000)
     yield opened
     context.close()
+    WATCHES.pop(opened)
     assert not watch.problems, "\n".join(watch.problems)
 
 
@@ -368,52 +387,157 @@ def test_steward_sets_a_password_signs_in_and_out_and_never_sees_a_token_field(
     assert page.evaluate("fetch('/api/session').then((r) => r.json())")["signed_in"] is False
 
 
-def test_steward_uploads_reads_the_report_and_submits_then_a_reviewer_approves(
+BOWTIE = {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42], [74, 43], [74, 42]]]}
+# Interface strings: any control or status showing the English text of a key whose
+# translation differs, or a raw key, was left untranslated.
+INTERFACE_TEXT = ("label > span, legend, button, summary, h1, h2, h3, dt, th, td, option, "
+                  ".status, .meta, .licence-allows")
+
+
+def assert_translated(page: Page, language: str) -> None:
+    english = {entry["en"] for entry in strings().values() if entry[language] != entry["en"]}
+    texts = page.locator(f"#main :is({INTERFACE_TEXT})").evaluate_all(
+        "(nodes) => nodes.filter((n) => n.offsetParent !== null).map((n) => n.textContent.trim())")
+    left = [text for text in texts
+            if text in english or re.fullmatch(r"(st|rv|pb|steward)[._]\w+", text)]
+    assert not left, f"untranslated in {language}: {left}"
+
+
+def full_screenshot(page: Page, folder: Path, name: str) -> None:
+    """The whole page, in the test's tmp dir and in tests/artifacts, for a person to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for target in (folder / f"{name}.png", ARTIFACTS / f"portal-{name}.png"):
+        page.screenshot(path=target, full_page=True)
+
+
+def fill_manifest_form(page: Page, manifest: dict) -> None:
+    form = page.locator("#manifest-form")
+    for key in ("title", "description"):
+        for lang, text in manifest[key].items():
+            form.locator(f'[name="{key}.{lang}"]').fill(text)
+    for lang, words in manifest["keywords"].items():
+        form.locator(f'[name="keywords.{lang}"]').fill(", ".join(words))
+    for key in ("theme", "nature", "update_frequency"):
+        form.locator(f'[name="{key}"]').select_option(manifest[key])
+    form.locator('[name="licence-choice"]').select_option("CC-BY-4.0")
+    form.locator('[name="attribution"]').fill(manifest["attribution"])
+    for part in ("name", "organisation", "email"):
+        form.locator(f'[name="steward.{part}"]').fill(manifest["steward"][part])
+    form.locator('[name="provenance.method"]').fill(manifest["provenance"]["method"])
+    for part in ("title", "href", "licence"):
+        form.locator(f'[name="provenance.derived_from.0.{part}"]').fill(
+            manifest["provenance"]["derived_from"][0][part])
+    form.locator('[name="temporal_extent.start"]').fill(str(manifest["temporal_extent"]["start"]))
+
+
+def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_steward_rolls_back(
         page, stewards_server, tmp_path):
+    """Issue 17's steward journey: English, then the reviewer in Russian, then Kyrgyz."""
     server, _ = stewards_server
+    # Refusals this journey provokes on purpose (the page shows each one in its own words):
+    # a manifest and an upload with findings (422), an upload cut off by the network.
+    for path, reason in (("/draft/manifest", "422"), ("/draft/source", "422"),
+                         ("/draft/source", "net::ERR_FAILED")):
+        allow_failed_load(page, path, reason)
     page.goto(f"{server.url}/stewards?lang=en")
     sign_in(page, "anna", "anna-password-1")
     expect(page.locator("#who-text")).to_contain_text("anna")
+    # A bad id is refused in the page's own words before anything is sent.
+    page.fill("#new-id", "Parcels_2024")
+    page.click("#new-dataset button[type=submit]")
+    expect(page.locator("#datasets-status")).to_contain_text("lowercase Latin letters")
     page.fill("#new-id", "portal-parcels")
     page.click("#new-dataset button[type=submit]")
     expect(page.locator("#draft-title")).to_contain_text("portal-parcels")
-    page.fill("#manifest", yaml.safe_dump(make_manifest("portal-parcels"), allow_unicode=True))
+    # The form, built from the manifest's schema: the English title left out is a finding.
+    manifest = make_manifest("portal-parcels", licence="CC-BY-4.0")
+    without_english = {lang: text for lang, text in manifest["title"].items() if lang != "en"}
+    fill_manifest_form(page, {**manifest, "title": without_english})
+    expect(page.locator(".licence-allows")).to_contain_text("commercial included")
     page.click("#manifest-form button[type=submit]")
-    expect(page.locator("#draft-state")).not_to_have_text("—")
-    # Without a source the report blocks; after the upload it passes.
-    expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "false")
-    source = write_geojson(tmp_path / "parcels.geojson", polygon_features(5))
+    expect(page.locator("#report tr", has_text="title.en")).to_be_visible()
+    page.locator('[name="title.en"]').fill(manifest["title"]["en"])
+    page.click("#manifest-form button[type=submit]")
+    expect(page.locator("#report tr", has_text="title.en")).to_have_count(0)
+    expect(page.locator("#report")).to_contain_text("No source file uploaded yet")
+    # The YAML is the same manifest, still editable as text.
+    assert "title:" in page.locator("#manifest").input_value()
+    # Upload: a failure offers a restart; the restart shows progress with the buttons disabled.
+    source = write_geojson(tmp_path / "parcels.geojson",
+                           polygon_features(4) + [{**polygon_features(1)[0], "geometry": BOWTIE}])
     page.set_input_files("#source", str(source))
+    page.route("**/draft/source*", lambda route: route.abort())
     page.click("#source-form button[type=submit]")
+    expect(page.locator("#upload-retry")).to_be_visible()
+    expect(page.locator("#upload-status")).to_contain_text("The upload failed")
+    page.unroute("**/draft/source*")
+    page.evaluate("""() => { window.uploadLog = [];
+      const bar = document.getElementById("upload-progress");
+      new MutationObserver(() => window.uploadLog.push({ value: bar.value, state: bar.dataset.state,
+        locked: document.querySelector("#source-form button[type=submit]").disabled }))
+        .observe(bar, { attributes: true }); }""")
+    page.click("#upload-retry")
+    expect(page.locator("#upload-progress")).to_have_attribute("data-state", "done",
+                                                               timeout=30_000)
+    log = page.evaluate("() => window.uploadLog")
+    assert any(entry["value"] == 100 and entry["locked"] for entry in log), log
+    assert all(entry["locked"] for entry in log if entry["state"] == "uploading"), log
+    assert not page.locator("#source-form button[type=submit]").is_disabled()
+    # The report: the data's facts, the finding in the page's terms, a repair button.
+    facts = page.locator("#report-facts")
+    expect(facts.locator('dd[data-fact="steward_fact_count"]')).to_have_text("5")
+    expect(facts.locator('dd[data-fact="steward_fact_geometry"]')).to_have_text("Polygon: 5")
+    expect(facts.locator('dd[data-fact="steward_fact_fields"]')).to_contain_text("code")
+    report_text = page.locator("#report").inner_text()
+    assert not any(word in report_text for word in ("repair=", "/api/", "/tmp", "flags="))
+    expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "false")
+    page.click("#repair")  # the same file again, with repair=geometry
+    expect(page.locator("#report tr.finding-repaired")).to_contain_text("made valid",
+                                                                       timeout=30_000)
     expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
     page.click("#submit-draft")
-    expect(page.locator("#draft-state")).to_have_text("submitted")
-    screenshot(page, "steward")
-    # The reviewer sees it in the queue, with its report, and approves it.
+    expect(page.locator("#draft-state")).to_have_text("submitted for review")
+    full_screenshot(page, tmp_path, "steward")
     page.click("#signout")
-    expect(page.locator("#signin")).to_be_visible()
     expect(page.locator("#who")).to_be_hidden()
+
+    # The reviewer (in Russian) sees manifest, facts and report, approves and publishes.
     page.goto(f"{server.url}/review?lang=ru")
     sign_in(page, "rita", "rita-password-1")
     item = page.locator('#queue li[data-dataset="portal-parcels"]')
     expect(item.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
+    expect(item.locator(".manifest-text")).to_contain_text("id: portal-parcels")
+    expect(item.locator('#report-facts dd[data-fact="steward_fact_count"]')).to_have_text("5")
+    assert_translated(page, "ru")
     item.locator("button.approve").click()
-    expect(item.locator(".status")).to_contain_text("approved")
-    screenshot(page, "review")
-    # Back on the stewards' page (in Kyrgyz), the steward publishes: the API queues a job and
-    # a progress bar follows it to its end.
+    expect(item.locator(".status")).to_contain_text("одобрен")
+    item.locator("button.publish").click()
+    expect(item.locator("progress.publish-progress")).to_have_attribute("data-state", "succeeded",
+                                                                        timeout=60_000)
+    expect(item.locator(".publish-status")).to_contain_text("Опубликовано: версия 1")
+    expect(item.locator(".publish-status a")).to_have_attribute(
+        "href", "/datasets/portal-parcels?lang=ru")
+    full_screenshot(page, tmp_path, "review")
     page.click("#signout")
+
+    # The steward (in Kyrgyz): the dataset by title and state in words, the form starting from
+    # the published manifest, the versions naming the reviewer who published; withdraw, then
+    # roll back to version 1.
     page.goto(f"{server.url}/stewards?lang=ky")
     sign_in(page, "anna", "anna-password-1")
-    page.locator("#datasets li", has_text="portal-parcels").locator("button").click()
-    expect(page.locator("#draft-state")).to_have_text("approved")
-    page.click("#publish-draft")
-    bar = page.locator("#publish-box progress.publish-progress")
-    expect(bar).to_be_visible()
-    expect(bar).to_have_attribute("aria-label", "Жарыялоонун жүрүшү")
-    expect(bar).to_have_attribute("data-state", "succeeded", timeout=60_000)
-    assert bar.evaluate("(node) => node.value") == 100
-    expect(page.locator("#publish-box .publish-status")).to_contain_text("Жарыяланды: 1-версия")
-    expect(page.locator("#publish-box a")).to_have_attribute("href", "/datasets/portal-parcels")
-    expect(page.locator("#publish-draft")).to_be_hidden()
-    screenshot(page, "published")
+    entry = page.locator('#datasets li[data-dataset="portal-parcels"]')
+    expect(entry).to_contain_text(manifest["title"]["ky"])
+    expect(entry).to_contain_text("каталогдо: 1-версия")
+    entry.locator("button").click()
+    expect(page.locator("#form-origin")).to_be_visible()
+    expect(page.locator('[name="title.en"]')).to_have_value(manifest["title"]["en"])
+    expect(page.locator('[name="licence-choice"]')).to_have_value("CC-BY-4.0")
+    version = page.locator('#versions li[data-version="1"]')
+    expect(version.locator(".published-by")).to_contain_text("rita")
+    assert_translated(page, "ky")
+    version.locator("button.withdraw").click()
+    expect(page.locator("#versions-status")).to_have_text("Топтом каталогдон алынды")
+    page.locator('#versions li[data-version="1"] button.rollback').click()
+    expect(page.locator("#versions-status")).to_have_text("1-версия кайра каталогдо")
+    expect(page.locator('#versions li[data-version="1"] button.withdraw')).to_be_visible()
+    full_screenshot(page, tmp_path, "rolled-back")

@@ -14,6 +14,7 @@ from catalog import __version__, settings
 from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.record import Record
 from catalog.features import MVT_MAX_ZOOM, LiveFeatures
+from catalog.manifest import form_schema
 from catalog.portal import dataset_page, i18n, layers, tiles
 from catalog.portal.tile_service import RASTER_STYLES, TileService
 from catalog.store import CatalogStore
@@ -67,7 +68,9 @@ def create_blueprint(store: CatalogStore, public_url: str,
 
     def _stewards_page(page_key: str):
         language = _page_language()
-        data = {"language": language, "strings": i18n.strings()}
+        # The form is built from the checker's own constants (catalog.manifest.form_schema).
+        data = {"language": language, "strings": i18n.strings(),
+                "manifestSchema": form_schema(), "themes": settings.themes()}
         return render_template("portal/stewards.html", page_key=page_key, data=data,
                                language=language, t=i18n.translator(language),
                                version=__version__)

@@ -303,6 +303,13 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     @params()
     def get_manifest(dataset_id: str):
         text = drafts.get_manifest(home, g.user, dataset_id)
+        wanted = request.accept_mimetypes.best_match(["text/plain", "application/json",
+                                                      "application/yaml"])
+        if wanted == "application/json":  # the stewards' form fills its fields from this
+            return jsonify(drafts.manifest_fields(text))
+        if wanted == "application/yaml":  # the form's YAML box: a JSON manifest shown as YAML
+            return Response(drafts.manifest_yaml(text), mimetype="application/yaml",
+                            content_type="application/yaml; charset=utf-8")
         return Response(text, mimetype="text/plain", content_type="text/plain; charset=utf-8")
 
     @api.put("/api/datasets/<dataset_id>/draft/manifest")
@@ -486,7 +493,8 @@ ENDPOINTS = {
     "POST /api/datasets": 'register a dataset: {"id": ..., "organisation": ...}',
     "GET /api/datasets/{id}": "one dataset",
     "GET|DELETE /api/datasets/{id}/draft": "the open draft; discard it",
-    "GET|PUT /api/datasets/{id}/draft/manifest": "the manifest (JSON or YAML)",
+    "GET|PUT /api/datasets/{id}/draft/manifest": "the manifest (JSON or YAML); without an open "
+                                                  "draft, the last published one",
     "PUT /api/datasets/{id}/draft/source?filename=": "upload the source as the raw body",
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",
     "GET /api/datasets/{id}/draft/report[?f=html]": "the validation report",

@@ -173,6 +173,10 @@ def get_dataset(home: Path, store: CatalogStore, user: User | None, dataset_id: 
             raise NotFound(f"no published dataset {dataset_id!r}")
         draft = _open_draft(connection, dataset_id) if mine else None
         view = {"id": dataset_id, "organisation": organisation, "live_version": live}
+        if mine:  # what the stewards' page may ask for without meeting a 404
+            view["released_versions"] = store.released_versions(dataset_id)
+            view["manifest"] = draft is not None and draft_files(home, draft["id"]).manifest \
+                .exists() or _published_manifest(connection, home, dataset_id) is not None
         if draft is not None:
             view["draft"] = _draft_view(connection, home, draft)
     if live is not None:
@@ -196,12 +200,48 @@ def get_report(home: Path, user: User | None, dataset_id: str) -> dict:
 
 
 def get_manifest(home: Path, user: User | None, dataset_id: str) -> str:
+    """The open draft's manifest; without an open draft, the last published one (the manifest
+    the next draft starts from, so a form opened after a publication is not empty)."""
     with connect(home, write=False) as connection:
-        draft = _readable_draft(connection, user, dataset_id)
-    text = draft_files(home, draft["id"]).manifest_text()
+        check_dataset_id(dataset_id)
+        require_scope(user, _known_owner(connection, dataset_id), dataset_id)
+        draft = _open_draft(connection, dataset_id)
+        if draft is not None:
+            text = draft_files(home, draft["id"]).manifest_text()
+        else:
+            published = _published_manifest(connection, home, dataset_id)
+            text = published.read_text(encoding="utf-8") if published else None
     if text is None:
-        raise NotFound(f"the draft of {dataset_id} has no manifest yet")
+        raise NotFound(f"{dataset_id} has no manifest yet")
     return text
+
+
+def manifest_fields(text: str) -> dict:
+    """The manifest as a JSON object (dates as ISO text), for the stewards' form; a manifest
+    that is not a YAML mapping can only be edited as text (422)."""
+    try:
+        data = load_yaml(text)
+    except (yaml.YAMLError, UnsafeInput) as err:
+        raise Unprocessable("the manifest is not valid YAML: edit it as YAML") from err
+    if not isinstance(data, dict):
+        raise Unprocessable("the manifest is not a YAML mapping: edit it as YAML")
+    return json.loads(json.dumps(data, default=_iso))
+
+
+def manifest_yaml(text: str) -> str:
+    """The manifest as YAML: one stored as JSON (the form sends JSON) written as YAML, any
+    other text (YAML, or not parseable) as it is."""
+    if not text.lstrip().startswith("{"):
+        return text
+    try:
+        data = load_yaml(text)
+    except (yaml.YAMLError, UnsafeInput):
+        return text
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100)
+
+
+def _iso(value) -> str:
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def review_queue(home: Path, user: User | None) -> list[dict]:
@@ -527,19 +567,24 @@ def _held_bytes(files: DraftFiles) -> int:
 def _seed_manifest(connection, home: Path, dataset_id: str, draft_id: int) -> str | None:
     """Start a new draft from the manifest of the last published one (a new version usually
     changes the data, not the description); None when there is none."""
-    rows = connection.execute(
-        "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' ORDER BY id DESC",
-        (dataset_id,)).fetchall()
-    # The newest whose files remain: a purge removes those of the version it took down.
-    row = next((r for r in rows if draft_files(home, r["id"]).manifest.exists()), None)
-    if row is None:
+    previous = _published_manifest(connection, home, dataset_id)
+    if previous is None:
         return None
-    previous = draft_files(home, row["id"]).manifest
     files = draft_files(home, draft_id)
     files.root.mkdir(parents=True, exist_ok=True)
     _atomic_write(files.manifest, previous.read_text(encoding="utf-8"))
     _refresh_report(files, dataset_id, draft_id)
-    return f"draft {row['id']}"
+    return f"draft {previous.parent.name}"
+
+
+def _published_manifest(connection, home: Path, dataset_id: str) -> Path | None:
+    """The manifest of the newest published draft whose files remain (a purge removes those
+    of the version it took down)."""
+    rows = connection.execute(
+        "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' ORDER BY id DESC",
+        (dataset_id,)).fetchall()
+    return next((draft_files(home, r["id"]).manifest for r in rows
+                 if draft_files(home, r["id"]).manifest.exists()), None)
 
 
 def _log_edit(connection, user: User, draft: sqlite3.Row, action: str, **detail) -> None:

@@ -144,9 +144,16 @@ OPERATIONS: list[Operation] = [
               {"200": _json("the draft")}, (403, 404), (DATASET,)),
     Operation("DELETE", "/datasets/{dataset_id}/draft", "discard the open draft", "editors",
               {"204": {"description": "discarded"}}, DRAFT_STEP_ERRORS, (DATASET,)),
-    Operation("GET", "/datasets/{dataset_id}/draft/manifest", "the manifest as sent", "scope",
-              {"200": {"description": "the manifest text",
-                       "content": {"text/plain": {"schema": {"type": "string"}}}}},
+    Operation("GET", "/datasets/{dataset_id}/draft/manifest",
+              "the manifest as sent (without an open draft, the last published one)", "scope",
+              {"200": {"description": "the manifest text (default); as a JSON object "
+                                      "(Accept: application/json); as YAML "
+                                      "(Accept: application/yaml)",
+                       "content": {"text/plain": {"schema": {"type": "string"}},
+                                   JSON: {"schema": {"type": "object"}},
+                                   "application/yaml": {"schema": {"type": "string"}}}},
+               "422": _json("asked as JSON, but the manifest is not a YAML mapping (ask for "
+                            "the text)", {"$ref": "#/components/schemas/error"})},
               (403, 404), (DATASET,)),
     Operation("PUT", "/datasets/{dataset_id}/draft/manifest",
               "replace the manifest (YAML without anchors or aliases, or JSON)", "editors",

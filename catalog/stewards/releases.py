@@ -11,6 +11,7 @@ request; they never queue: a second operation on the same dataset gets 409
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import shutil
 from collections.abc import Callable
@@ -296,9 +297,14 @@ def _in_scope(home: Path, user: User | None, dataset_id: str) -> bool:
 
 
 def _publishers(home: Path, dataset_id: str) -> dict[int, str]:
+    """Who published each version: the actor of its draft.publish audit entry (the person who
+    pressed publish, not the draft's author)."""
     with connect(home, write=False) as connection:
         rows = connection.execute(
-            "SELECT drafts.published_version, users.name FROM drafts JOIN users "
-            "ON users.id = drafts.author_id WHERE drafts.dataset_id = ? "
-            "AND drafts.state = 'published'", (dataset_id,)).fetchall()
-    return {row["published_version"]: row["name"] for row in rows}
+            "SELECT actor, detail FROM audit WHERE dataset_id = ? AND action = 'draft.publish' "
+            "ORDER BY seq", (dataset_id,)).fetchall()
+    published = {}
+    for row in rows:
+        version = json.loads(row["detail"]).get("version")
+        published.setdefault(version, row["actor"])  # an unchanged re-publish keeps the first
+    return published

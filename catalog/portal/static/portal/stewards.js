@@ -4,7 +4,8 @@
 // A one-time link (#set-password=CODE) sets the password; the code leaves the address bar at
 // once and goes to the server only in a request body.
 import { initI18n, t } from "./i18n.js";
-import { el } from "./util.js";
+import { buildForm, fillForm, idProblem, readForm } from "./steward-form.js";
+import { el, formatNumber } from "./util.js";
 
 const data = JSON.parse(document.getElementById("portal-data").textContent);
 initI18n(data.strings, data.language);
@@ -63,7 +64,7 @@ async function signedIn(session) {
   user = session.user;
   csrfToken = session.csrf_token;
   const org = user.organisation ? `, ${user.organisation}` : "";
-  document.getElementById("who-text").textContent = t("st.signed_in", { name: user.name, role: user.role, org });
+  document.getElementById("who-text").textContent = t("st.signed_in", { name: user.name, role: t(`steward_account_${user.role}`), org });
   show("signin", false);
   show("set-password", false);
   show("who", true);
@@ -124,42 +125,107 @@ async function start() {
 
 // --- findings report (shared) ---------------------------------------------------------------
 
-function reportNode(report) {
+function reportNode(report, datasetId) {
   if (!report || !report.summary) return el("p", { class: "status" }, "—");
   const summary = report.summary;
   const verdict = el("p", { id: "report-verdict", class: summary.publishable ? "ok" : "status error",
                             "data-publishable": String(summary.publishable) },
-                     el("strong", {}, summary.publishable ? t("st.publishable") : t("st.not_publishable")),
-                     ` · ${Object.entries(summary).filter(([k]) => k !== "publishable").map(([k, v]) => `${k}: ${v}`).join(", ")}`);
+                     el("strong", {}, summary.publishable ? t("st.publishable") : t("st.not_publishable")));
   const rows = (report.findings || []).map((f) =>
-    el("tr", { class: `finding finding-${f.status}` }, el("td", {}, f.status), el("td", {}, f.location || ""),
-       el("td", {}, f.message)));
+    el("tr", { class: `finding finding-${f.status}` }, el("td", {}, t(`steward_status_${f.status}`)),
+       el("td", {}, findingPlace(f)), el("td", {}, findingText(f, datasetId))));
   const table = rows.length
     ? el("table", {}, el("tbody", {}, rows))
     : el("p", {}, t("st.no_findings"));
-  return el("div", {}, verdict, table);
+  const repairable = (report.findings || []).some((f) => f.status === "blocking" && REPAIRABLE.test(f.message));
+  return el("div", {}, verdict, factsNode(report.source), table,
+    repairable && page === "st" ? el("button", { type: "button", id: "repair", class: "busy-lock",
+                                                 onclick: () => startUpload({ repair: true }) }, t("steward_repair")) : null,
+    datasetId ? el("p", {}, el("a", { href: `/api/datasets/${datasetId}/draft/report?f=html`, target: "_blank",
+                                      rel: "noopener" }, t("steward_open_report"))) : null);
+}
+
+// The server names the repair where one exists; the page offers it as a button instead.
+const REPAIRABLE = /\s*\(upload with repair=geometry[^)]*\)/;
+
+// Findings the page knows say what to do in its own terms; others keep the server's words,
+// with any server path cut to the file's name.
+function findingText(finding, datasetId) {
+  if (/^no source uploaded yet/.test(finding.message)) return t("steward_no_source");
+  if (/^no manifest yet/.test(finding.message)) return t("steward_no_manifest");
+  return finding.message.replace(REPAIRABLE, "").replace(/(\/[^\s'"]+)+\/([^\s/'"]+)/g, "$2").replace(/,?\s*flags=\d+/g, "");
+}
+
+function findingPlace(finding) {
+  const where = finding.where || {};
+  if (where.file === "manifest") return t("steward_where_manifest", { field: where.field || "" });
+  if (where.feature != null) return t("steward_where_feature", { feature: where.feature });
+  return where.file ? t("steward_where_file") : "";
+}
+
+function factsNode(source) {
+  const facts = source && source.facts;
+  if (!facts) return null;
+  const language = data.language;
+  const rows = [["steward_fact_format", source.format]];
+  if (facts.feature_count != null) rows.push(["steward_fact_count", formatNumber(facts.feature_count, language)]);
+  if (facts.geometry_types) {
+    rows.push(["steward_fact_geometry", Object.entries(facts.geometry_types)
+      .map(([type, count]) => `${type}: ${formatNumber(count, language)}`).join(", ")]);
+  }
+  if (facts.width != null) rows.push(["steward_fact_size", t("steward_fact_size_value", facts)]);
+  rows.push(["steward_fact_crs", facts.crs || t("steward_no_crs")]);
+  if (facts.fields) {
+    rows.push(["steward_fact_fields", Object.entries(facts.fields).map(([name, type]) => `${name} (${type})`).join(", ")]);
+  }
+  return el("dl", { class: "facts", id: "report-facts" }, ...rows.flatMap(([key, value]) =>
+    [el("dt", {}, t(key)), el("dd", { "data-fact": key }, value)]));
 }
 
 // --- stewards: datasets, draft, upload, submit -------------------------------------------------
 
 let current = null;
-let hasDraft = false; // a new dataset has no draft until its first manifest or upload
+let dataset = null; // GET /api/datasets/{id}: its draft, versions, whether it has a manifest
 let listing = [];
+let loadedManifest = null; // the manifest the form was filled from (fields it hides are kept)
+const schema = data.manifestSchema;
+const EDITOR_ROLES = ["steward", "admin"];
+
+if (page === "st") buildForm(document.getElementById("manifest-fields"), schema, data.themes, data.language);
+
+function stateWords(state) {
+  return state ? t(`steward_state_${state}`) : t("steward_state_none");
+}
 
 async function showDatasets() {
   document.getElementById("datasets-box").hidden = false;
   const answer = await api("GET", "/api/datasets");
   const list = document.getElementById("datasets");
   if (!answer.ok) { say("datasets-status", problem(answer), true); return; }
-  listing = answer.body.datasets;
-  list.replaceChildren(...answer.body.datasets.map((d) => el("li", {},
-    el("strong", {}, d.id), " ", d.draft ? `(${d.draft.state || d.draft})` : "",
-    " ", el("button", { type: "button", class: "secondary", onclick: () => openDraft(d.id) }, t("st.open")))));
+  // Only what this person may act on: their organisation's datasets (others are public pages).
+  listing = answer.body.datasets.filter((d) => d.organisation && (user.role === "admin" || d.organisation === user.organisation));
+  const details = await Promise.all(listing.map((d) => api("GET", `/api/datasets/${d.id}`)));
+  list.replaceChildren(...listing.map((d, index) => {
+    const title = details[index].ok && details[index].body.title;
+    return el("li", { "data-dataset": d.id },
+      el("strong", {}, title ? (title[data.language] || title.en) : d.id), " ",
+      el("span", { class: "meta" }, [d.id, d.draft ? stateWords(d.draft.state) : null,
+        d.live_version ? t("steward_live_version", { version: d.live_version }) : t("steward_not_live")]
+        .filter(Boolean).join(" · ")), " ",
+      el("button", { type: "button", class: "secondary", onclick: () => openDraft(d.id) }, t("st.open")));
+  }));
 }
+
+document.getElementById("new-id")?.addEventListener("input", (event) => {
+  const id = event.target.value.trim();
+  say("datasets-status", id ? idProblem(schema, id) : "", true);
+});
 
 document.getElementById("new-dataset")?.addEventListener("submit", async (event) => {
   event.preventDefault();
   const id = document.getElementById("new-id").value.trim();
+  const refused = idProblem(schema, id);
+  if (refused) { say("datasets-status", refused, true); return; }
   const answer = await api("POST", "/api/datasets", { body: JSON.stringify({ id }), type: "application/json" });
   if (!answer.ok) { say("datasets-status", problem(answer), true); return; }
   say("datasets-status", t("st.done"));
@@ -170,63 +236,190 @@ document.getElementById("new-dataset")?.addEventListener("submit", async (event)
 async function openDraft(id) {
   current = id;
   document.getElementById("draft-box").hidden = false;
-  document.getElementById("draft-title").textContent = t("st.draft", { id });
-  const entry = listing.find((d) => d.id === id);
-  hasDraft = Boolean(entry && entry.draft);
-  document.getElementById("manifest").value = "";
-  if (hasDraft) {
-    const manifest = await api("GET", `/api/datasets/${id}/draft/manifest`);
-    if (manifest.ok) document.getElementById("manifest").value = manifest.body;
-  }
+  document.getElementById("draft-title").textContent = "";
+  setBusy(true);
+  const canEdit = EDITOR_ROLES.includes(user.role);
+  for (const form of ["manifest-form", "yaml-box", "source-form", "submit-draft"]) show(form, canEdit);
+  await refreshDataset();
+  await loadManifest();
   await refreshDraft();
+  setBusy(false);
+  // The title last: it tells the steward (and the tests) the draft is ready to edit.
+  document.getElementById("draft-title").textContent = t("st.draft", { id });
+}
+
+async function refreshDataset() {
+  const answer = await api("GET", `/api/datasets/${current}`);
+  dataset = answer.ok ? answer.body : { released_versions: [] };
+}
+
+// The form and the YAML box show the draft's manifest or, without a draft, the last published one.
+async function loadManifest() {
+  const form = document.getElementById("manifest-form");
+  if (!dataset.manifest) {
+    document.getElementById("manifest").value = "";
+    loadedManifest = { id: current };
+    fillForm(form, schema, loadedManifest);
+    show("form-origin", false);
+    return;
+  }
+  const [fields, text] = await Promise.all([
+    api("GET", `/api/datasets/${current}/draft/manifest`),
+    fetch(`/api/datasets/${current}/draft/manifest`, { headers: { Accept: "application/yaml" } })]);
+  document.getElementById("manifest").value = text.ok ? await text.text() : "";
+  loadedManifest = fields.ok ? fields.body : { id: current };
+  fillForm(form, schema, loadedManifest);
+  show("form-origin", fields.ok && !dataset.draft);
+  if (fields.status === 422) {
+    document.getElementById("yaml-box").open = true;
+    say("draft-status", t("steward_yaml_only"), true);
+  }
 }
 
 async function refreshDraft() {
-  if (!hasDraft) {
-    document.getElementById("draft-state").textContent = "—";
-    document.getElementById("report").replaceChildren(reportNode(null));
-    return;
-  }
-  const draft = await api("GET", `/api/datasets/${current}/draft`);
-  document.getElementById("draft-state").textContent = draft.ok ? draft.body.state : "—";
+  await refreshDataset();
+  const draft = dataset.draft ? await api("GET", `/api/datasets/${current}/draft`) : { ok: false };
+  document.getElementById("draft-state").textContent = stateWords(draft.ok ? draft.body.state : null);
   show("publish-draft", draft.ok && draft.body.state === "approved");
-  const report = await api("GET", `/api/datasets/${current}/draft/report`);
-  document.getElementById("report").replaceChildren(reportNode(report.ok ? report.body : null));
+  const report = draft.ok ? await api("GET", `/api/datasets/${current}/draft/report`) : null;
+  document.getElementById("report").replaceChildren(reportNode(report && report.ok ? report.body : null,
+                                                               draft.ok ? current : null));
+  await showVersions();
+}
+
+async function saveManifest(body, type) {
+  setBusy(true);
+  const answer = await api("PUT", `/api/datasets/${current}/draft/manifest`, { body, type });
+  setBusy(false);
+  say("draft-status", answer.ok ? t("st.done") : answer.status === 422 ? t("st.not_publishable") : problem(answer),
+      !answer.ok);
+  await refreshDataset();
+  if (answer.ok || answer.status === 422) await loadManifest();
+  await refreshDraft(); // last: the report is what the steward waits for
 }
 
 document.getElementById("manifest-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
-  const answer = await api("PUT", `/api/datasets/${current}/draft/manifest`,
-                           { body: document.getElementById("manifest").value, type: "application/yaml" });
-  hasDraft = hasDraft || answer.ok || answer.status === 422;
-  say("draft-status", answer.ok ? t("st.done") : problem(answer), !answer.ok && answer.status !== 422);
-  await refreshDraft();
+  const manifest = readForm(event.target, loadedManifest);
+  manifest.id = manifest.id || current;
+  await saveManifest(JSON.stringify(manifest), "application/json");
 });
 
-document.getElementById("source-form")?.addEventListener("submit", async (event) => {
+document.getElementById("yaml-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
+  await saveManifest(document.getElementById("manifest").value, "application/yaml");
+});
+
+// Every button that changes the draft is disabled while a request runs.
+function setBusy(busy) {
+  document.querySelectorAll(".busy-lock").forEach((button) => { button.disabled = busy; });
+}
+
+// --- upload: XMLHttpRequest, for its upload progress events; a failed upload can restart ----
+
+function startUpload({ repair = false } = {}) {
   const file = document.getElementById("source").files[0];
   if (!file) return;
-  say("draft-status", "…");
-  const answer = await api("PUT", `/api/datasets/${current}/draft/source?filename=${encodeURIComponent(file.name)}`,
-                           { body: file, type: "application/octet-stream" });
-  hasDraft = hasDraft || answer.ok || answer.status === 422;
-  say("draft-status", answer.ok ? t("st.done") : problem(answer), !answer.ok && answer.status !== 422);
-  await refreshDraft();
+  const bar = document.getElementById("upload-progress");
+  const retry = document.getElementById("upload-retry");
+  const query = new URLSearchParams({ filename: file.name });
+  if (repair) query.set("repair", "geometry");
+  const request = new XMLHttpRequest();
+  request.open("PUT", `/api/datasets/${current}/draft/source?${query}`);
+  request.setRequestHeader("Content-Type", "application/octet-stream");
+  request.setRequestHeader("Accept", "application/json");
+  request.setRequestHeader("X-CSRF-Token", csrfToken);
+  setBusy(true);
+  retry.hidden = true;
+  bar.hidden = false;
+  bar.value = 0;
+  bar.dataset.state = "uploading";
+  say("upload-status", t("steward_uploading", { percent: 0 }));
+  request.upload.addEventListener("progress", (event) => {
+    if (!event.lengthComputable) return;
+    const percent = Math.round((100 * event.loaded) / event.total);
+    bar.value = percent;
+    say("upload-status", percent < 100 ? t("steward_uploading", { percent }) : t("steward_checking"));
+  });
+  const finish = async (ok, reason) => {
+    setBusy(false);
+    bar.dataset.state = ok ? "done" : "failed";
+    retry.hidden = ok;
+    say("upload-status", ok ? t("steward_upload_done") : t("steward_upload_failed", { reason }), !ok);
+    await refreshDraft();
+  };
+  request.addEventListener("load", () => {
+    let body = null;
+    try { body = JSON.parse(request.responseText); } catch { body = null; }
+    if (request.status === 401) { sessionEnded(); return; }
+    // 422: the file arrived and was checked; the report says what to fix.
+    const checked = request.status === 201 || request.status === 422;
+    finish(checked, checked ? "" : problem({ body, status: request.status }));
+  });
+  request.addEventListener("error", () => finish(false, t("steward_upload_network")));
+  request.addEventListener("abort", () => finish(false, t("steward_upload_network")));
+  request.send(file);
+}
+
+document.getElementById("source-form")?.addEventListener("submit", (event) => {
+  event.preventDefault();
+  startUpload();
 });
+document.getElementById("upload-retry")?.addEventListener("click", () => startUpload());
 
 document.getElementById("publish-draft")?.addEventListener("click", async () => {
   show("publish-draft", false);
-  const job = await publishWithProgress(current, document.getElementById("publish-box"));
-  if (job && job.state === "succeeded") hasDraft = false;
+  await publishWithProgress(current, document.getElementById("publish-box"));
   await refreshDraft();
+  await showDatasets();
 });
 
 document.getElementById("submit-draft")?.addEventListener("click", async () => {
+  setBusy(true);
   const answer = await api("POST", `/api/datasets/${current}/draft/submit`);
+  setBusy(false);
   say("draft-status", answer.ok ? t("st.done") : problem(answer), !answer.ok);
   await refreshDraft();
 });
+
+// --- versions: roll back, withdraw ----------------------------------------------------------
+
+async function showVersions() {
+  const list = document.getElementById("versions");
+  if (!dataset.released_versions.length) { list.replaceChildren(); say("versions-status", t("steward_not_live")); return; }
+  const answer = await api("GET", `/api/datasets/${current}/versions`);
+  if (!answer.ok) { list.replaceChildren(); say("versions-status", problem(answer), true); return; }
+  say("versions-status", "");
+  list.replaceChildren(...answer.body.versions.slice().reverse().map((v) => el("li", { "data-version": String(v.version) },
+    el("strong", {}, t("steward_version", { version: v.version })),
+    v.live ? el("span", { class: "badge live" }, ` · ${t("steward_version_live")}`) : null, " ",
+    el("span", { class: "meta published-by" }, t("steward_published_by",
+      { name: v.published_by || "—", date: v.published_at ? localTime(v.published_at) : "—" })), " ",
+    v.live
+      ? el("button", { type: "button", class: "secondary withdraw busy-lock", onclick: () => release("withdraw", {}) }, t("steward_withdraw"))
+      : el("button", { type: "button", class: "secondary rollback busy-lock",
+                       onclick: () => release("rollback", { version: v.version }) }, t("steward_rollback")))));
+}
+
+async function release(step, body) {
+  setBusy(true);
+  const answer = await api("POST", `/api/datasets/${current}/${step}`,
+                           { body: JSON.stringify(body), type: "application/json" });
+  setBusy(false);
+  await refreshDataset();
+  await showVersions();
+  await showDatasets();
+  say("versions-status", !answer.ok ? problem(answer)
+    : step === "rollback" ? t("steward_rolled_back", { version: body.version }) : t("steward_withdrawn"), !answer.ok);
+}
+
+// Dates as numbers (2026-12-03 21:53, local time): Chromium's Intl has no Kyrgyz month names
+// and would show English ones on the Kyrgyz page.
+function localTime(iso) {
+  const date = new Date(iso);
+  const two = (n) => String(n).padStart(2, "0");
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
+}
 
 // --- reviewers: the queue ---------------------------------------------------------------------
 
@@ -247,13 +440,18 @@ function queueItem(draft) {
   const act = async (step, body) => {
     const answer = await api("POST", `/api/datasets/${draft.dataset_id}/draft/${step}`,
                              body ? { body: JSON.stringify(body), type: "application/json" } : {});
-    status.textContent = answer.ok ? `${t("st.done")}: ${answer.body.state || step}` : problem(answer);
+    status.textContent = answer.ok ? `${t("st.done")}: ${stateWords(answer.body.state)}` : problem(answer);
     status.classList.toggle("error", !answer.ok);
   };
-  api("GET", draft.report).then((r) => reportBox.replaceChildren(reportNode(r.ok ? r.body : null)));
+  const manifest = el("pre", { class: "manifest-text" });
+  api("GET", draft.report).then((r) => reportBox.replaceChildren(reportNode(r.ok ? r.body : null, draft.dataset_id)));
+  fetch(`/api/datasets/${draft.dataset_id}/draft/manifest`, { headers: { Accept: "application/yaml" } })
+    .then(async (r) => { manifest.textContent = r.ok ? await r.text() : `HTTP ${r.status}`; });
+  const updated = localTime(draft.updated_at);
   return el("li", { "data-dataset": draft.dataset_id },
     el("h3", {}, draft.dataset_id),
-    el("p", { class: "meta" }, `${t("rv.author")}: ${draft.author} · ${draft.updated_at}`),
+    el("p", { class: "meta" }, `${t("rv.author")}: ${draft.author} · ${updated}`),
+    el("details", { class: "manifest-box" }, el("summary", {}, t("steward_reviewed_manifest")), manifest),
     reportBox, el("label", {}, t("rv.comment"), comment),
     el("div", { class: "row" },
        el("button", { type: "button", class: "approve", onclick: () => act("approve") }, t("rv.approve")),
@@ -304,7 +502,7 @@ function showJob(job, bar, text) {
   text.classList.toggle("error", job.state === "failed");
   if (job.state === "succeeded") {
     text.replaceChildren(t("pb.succeeded", { version: job.result.version }), " ",
-                         el("a", { href: `/datasets/${job.dataset}` }, job.dataset));
+                         el("a", { href: `/datasets/${job.dataset}?lang=${data.language}` }, t("steward_view_published")));
   } else if (job.state === "failed") {
     text.textContent = t("pb.failed", { reason: job.error.description });
   } else if (job.state === "queued") {
