@@ -12,21 +12,32 @@ import logging
 import sys
 from pathlib import Path
 
+from catalog import settings
 from catalog.stac_index.backend import StacBackend
 from catalog.stac_index.documents import dataset_documents
+from catalog.stac_index.pgstac_backend import PgstacBackend
 from catalog.stac_index.sqlite_backend import SqliteBackend
 from catalog.store import CatalogStore, Release
 
 INDEX_FILE = "stac-index.sqlite"
 LOGGER = logging.getLogger(__name__)
+_MIGRATED: set[str] = set()  # database URLs whose schemas this process has checked
 
 
 def index_path(store: CatalogStore) -> Path:
     return store.home / INDEX_FILE
 
 
-def open_index(store: CatalogStore) -> SqliteBackend:
-    return SqliteBackend(index_path(store))
+def open_index(store: CatalogStore) -> StacBackend:
+    """pgstac in TAZA_DATABASE_URL's database when set (its schema installed or upgraded on
+    first use in this process), else the SQLite file in the catalog's home."""
+    url = settings.database_url()
+    if url is None:
+        return SqliteBackend(index_path(store))
+    if url not in _MIGRATED:
+        PgstacBackend.migrate(url)
+        _MIGRATED.add(url)
+    return PgstacBackend(url)
 
 
 def update(store: CatalogStore, backend: StacBackend, release: Release | None) -> bool:
