@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import requests
 import shapely
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -181,7 +182,7 @@ def test_item_searches_answer_alike_on_both_backends(backends, sample):
     embedded, on_pgstac = backends
     answered = {"matched": 0}
 
-    @settings(max_examples=120, deadline=None, database=None,
+    @settings(max_examples=50, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(item_searches(sample))
     def check(query: ItemSearch) -> None:
@@ -248,6 +249,19 @@ def test_free_text_is_multilingual_prefix_search(backends):
         ids = [f["id"] for f in on_pgstac.search(query).features]
         assert ids == [f["id"] for f in embedded.search(query).features], term
     assert fold("Café") == "cafe" and fold("йод") == "йод"  # as FTS5: Latin marks only
+
+
+def test_the_server_answers_from_pgstac(server, database_url):
+    """The server on this profile reads pgstac, not a SQLite file: its pooled connection's
+    last statement is our search over pgstac's items (this process's pools closed first)."""
+    close_pools()
+    found = requests.get(f"{server.url}/stac/search", params={"limit": 2}, timeout=60)
+    assert found.status_code == 200 and len(found.json()["features"]) == 2
+    with psycopg.connect(database_url) as conn:
+        statements = [row[0] for row in conn.execute(
+            "SELECT query FROM pg_stat_activity WHERE datname = %s AND application_name = "
+            "'taza-koom'", (DATABASE,))]
+    assert any("FROM taza_stac.items t JOIN pgstac.items i" in s for s in statements), statements
 
 
 def test_apply_is_atomic_and_checks_the_expected_release(backends, published_home):
