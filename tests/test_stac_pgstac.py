@@ -216,6 +216,20 @@ def test_collection_searches_answer_alike_on_both_backends(backends, sample):
     check()
 
 
+def test_sorting_by_a_property_some_items_lack(backends, sample):
+    """Items without the property come first ascending and last descending, on every page."""
+    embedded, on_pgstac = backends
+    names = sorted({name for name, _ in sample["numbers"]})
+    documents = embedded.search(ItemSearch(limit=100000)).features
+    partial = [n for n in names if 0 < sum(n in d["properties"] for d in documents)
+               < len(documents)]
+    assert partial
+    for name in partial:
+        for descending in (False, True):
+            query = ItemSearch(limit=3, sortby=(SortKey(name, descending),))
+            assert all_pages(on_pgstac, query) == all_pages(embedded, query), (name, descending)
+
+
 def test_single_objects_and_queryables_alike(backends, sample):
     embedded, on_pgstac = backends
     for collection_id in sample["collections"]:
