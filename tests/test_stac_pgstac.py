@@ -23,8 +23,13 @@ from hypothesis import strategies as st
 from catalog.cluster.postgres import PrivatePostgres
 from catalog.postgis.database import close_pools
 from catalog.stac_index import cql, sync
-from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearch, SortKey, \
-    TimeRange
+from catalog.stac_index.backend import (
+    CollectionSearch,
+    InvalidQuery,
+    ItemSearch,
+    SortKey,
+    TimeRange,
+)
 from catalog.stac_index.pgstac_backend import PgstacBackend, fold, words_of
 from catalog.stac_index.sqlite_backend import SqliteBackend, julian_day
 from catalog.store import CatalogStore
