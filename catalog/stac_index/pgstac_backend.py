@@ -40,25 +40,16 @@ from catalog.core.cql2 import POSTGRESQL, SPATIAL_OPS, Cql2Error, Property, box_
 from catalog.core.cql2 import to_sql as translate
 from catalog.postgis.database import connect, connection
 from catalog.postgis.schema import ensure_schema as ensure_function_schema
-from catalog.stac_index import cql
-from catalog.stac_index.backend import (
-    CollectionSearch,
-    InvalidQuery,
-    ItemSearch,
-    Page,
-    SortKey,
-    TimeRange,
-)
+from catalog.stac_index import cql, keyset
+from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearch, Page, SortKey
+from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
 from catalog.stac_index.sqlite_backend import (
     CORE_QUERYABLES,
     PROPERTY_NAME,
-    _decode_token,
-    _encode_token,
     _instant,
     _item_span,
     _json_kind,
     _schema_of,
-    _signature,
     searchable_text,
 )
 
@@ -347,30 +338,19 @@ class PgstacBackend:
         if collection_id is not None:
             query = "SELECT queryables FROM taza_stac.collections WHERE id = %s"
             params = (collection_id,)
-        found: dict[str, dict] = {}
-        for (schemas,) in self._rows(query, params):
-            for name, schema in schemas.items():
-                found.setdefault(name, schema)
-        found.pop("datetime", None)
-        return {**CORE_QUERYABLES, **dict(sorted(found.items()))}
-
-    def _declared_kinds(self) -> dict[str, str]:
-        kinds = {}
-        for name, schema in self.queryables(None).items():
-            if schema.get("type") in ("string", "integer", "number", "boolean"):
-                kinds[name] = "date-time" if schema.get("format") == "date-time" \
-                    else schema["type"]
-        return kinds
+        rows = self._rows(query, params)
+        return keyset.merged_queryables(CORE_QUERYABLES, (r[0] for r in rows))
 
     # reading: item search ------------------------------------------------------------------
 
     def search(self, query: ItemSearch) -> Page:
-        declared = self._declared_kinds()
+        declared = keyset.declared_kinds(self.queryables(None))
         keys = _sort_keys(query.sortby, declared)
         where, params = self._item_conditions(query, declared)
-        signature = _signature(query.sortby)
+        signature = keyset.signature(query.sortby)
         if query.token is not None:
-            condition, token_params = _after(keys, _decode_token(query.token, signature, keys))
+            condition, token_params = keyset.after(
+                keys, keyset.decode_token(query.token, signature, keys), POSTGRESQL_MARKS)
             where.append(condition)
             params += token_params
         key_sql = ", ".join(k.sql for k in keys)
@@ -386,7 +366,7 @@ class PgstacBackend:
         rows = self._run(statement, key_params + params + key_params + [query.limit + 1])
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        token = _encode_token(signature, list(rows[-1][1:])) if more and rows else None
+        token = keyset.encode_token(signature, list(rows[-1][1:])) if more and rows else None
         return Page([_restored(r[0]) for r in rows], token)
 
     def _item_conditions(self, query: ItemSearch, declared: dict[str, str]
@@ -407,7 +387,7 @@ class PgstacBackend:
         if query.intersects is not None:
             add(*_spatial("intersects", query.intersects))
         if query.datetime is not None:
-            add(*_overlap("t.dt", "t.dt_end", query.datetime))
+            add(*keyset.overlap("t.dt", "t.dt_end", query.datetime, POSTGRESQL_MARKS))
         if query.q:
             add(*_text_condition("t.words", query.q))
         if query.filter is not None:
@@ -430,7 +410,8 @@ class PgstacBackend:
             where.append("c.maxx >= %s AND c.minx <= %s AND c.maxy >= %s AND c.miny <= %s")
             params += [west, east, south, north]
         if query.datetime is not None:
-            condition, values = _overlap("c.dt", "coalesce(c.dt_end, 1e9)", query.datetime)
+            condition, values = keyset.overlap("c.dt", "coalesce(c.dt_end, 1e9)", query.datetime,
+                                               POSTGRESQL_MARKS)
             where.append(condition)
             params += values
         if query.q:
@@ -459,59 +440,16 @@ def _restored(item: dict) -> dict:
     return item
 
 
-class _Key:
-    def __init__(self, sql_text: str, params: list, descending: bool, nullable: bool):
-        self.sql, self.params, self.descending, self.nullable = (sql_text, params, descending,
-                                                                 nullable)
-
-
-def _sort_keys(sortby: Sequence[SortKey], declared: dict[str, str]) -> list[_Key]:
-    keys: list[_Key] = []
+def _sort_keys(sortby: Sequence[SortKey], declared: dict[str, str]) -> list[Key]:
+    keys: list[Key] = []
     for sort in sortby or (SortKey("datetime", True),):
         column = COLUMNS.get(sort.field)
         if column is not None:
-            keys.append(_Key(column, [], sort.descending, nullable=False))
+            keys.append(Key(column, [], sort.descending, nullable=False))
         else:
             name = cql.property_name(sort.field, "sortby")
             kind = declared.get(name, "string")
-            keys.append(_Key(_PROPERTY_SQL.get(kind, _PROPERTY_SQL["string"]), [name],
+            keys.append(Key(_PROPERTY_SQL.get(kind, _PROPERTY_SQL["string"]), [name],
                              sort.descending, nullable=True))
-    keys.append(_Key("t.pk", [], keys[0].descending, nullable=False))
+    keys.append(Key("t.pk", [], keys[0].descending, nullable=False))
     return keys
-
-
-def _overlap(start_sql: str, end_sql: str, span: TimeRange) -> tuple[str, list]:
-    terms, params = [], []
-    if span.end is not None:
-        terms.append(f"{start_sql} <= %s")
-        params.append(span.end)
-    if span.start is not None:
-        terms.append(f"{end_sql} >= %s")
-        params.append(span.start)
-    return " AND ".join(terms) or "TRUE", params
-
-
-def _after(keys: list[_Key], values: list) -> tuple[str, list]:
-    """Rows strictly after `values` in the keys' order (NULLs first ascending, last
-    descending, as the ORDER BY and SQLite put them)."""
-    clauses, params = [], []
-    for position, key in enumerate(keys):
-        terms, term_params = [], []
-        for earlier, value in zip(keys[:position], values, strict=False):
-            terms.append(f"{earlier.sql} IS NOT DISTINCT FROM %s")
-            term_params += [*earlier.params, value]
-        value = values[position]
-        if value is None:
-            if key.descending:
-                continue
-            terms.append(f"{key.sql} IS NOT NULL")
-            term_params += key.params
-        elif key.descending and key.nullable:
-            terms.append(f"({key.sql} < %s OR {key.sql} IS NULL)")
-            term_params += [*key.params, value, *key.params]
-        else:
-            terms.append(f"{key.sql} {'<' if key.descending else '>'} %s")
-            term_params += [*key.params, value]
-        clauses.append("(" + " AND ".join(terms) + ")")
-        params += term_params
-    return "(" + (" OR ".join(clauses) or "FALSE") + ")", params

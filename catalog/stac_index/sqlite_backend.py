@@ -17,10 +17,7 @@ fixed fragments of this module and identifiers quoted by the CQL2 translator.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import math
 import re
 import sqlite3
 import threading
@@ -34,15 +31,9 @@ from shapely.geometry import shape
 
 from catalog.core.cql2 import box_geometry
 from catalog.gpkg import encode, register_functions, spatial_sql
-from catalog.stac_index import cql
-from catalog.stac_index.backend import (
-    CollectionSearch,
-    InvalidQuery,
-    ItemSearch,
-    Page,
-    SortKey,
-    TimeRange,
-)
+from catalog.stac_index import cql, keyset
+from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearch, Page, SortKey
+from catalog.stac_index.keyset import SQLITE_MARKS, Key
 
 SCHEMA_VERSION = "1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -350,12 +341,8 @@ class SqliteBackend:
         sql, params = "SELECT queryables FROM collections ORDER BY id", ()
         if collection_id is not None:
             sql, params = "SELECT queryables FROM collections WHERE id = ?", (collection_id,)
-        found: dict[str, dict] = {}
-        for (text,) in self.connect().execute(sql, params):
-            for name, schema in json.loads(text).items():
-                found.setdefault(name, schema)
-        found.pop("datetime", None)
-        return {**CORE_QUERYABLES, **dict(sorted(found.items()))}
+        rows = self.connect().execute(sql, params)
+        return keyset.merged_queryables(CORE_QUERYABLES, (json.loads(r[0]) for r in rows))
 
     # reading: item search ------------------------------------------------------------------
 
@@ -365,9 +352,10 @@ class SqliteBackend:
         # through the R-tree rather than the collection index (SQLite's choice without this).
         spatial = query.bbox is not None or query.intersects is not None
         where, params = self._item_conditions(query, spatial and any(k.nullable for k in keys))
-        signature = _signature(query.sortby)
+        signature = keyset.signature(query.sortby)
         if query.token is not None:
-            condition, token_params = _after(keys, _decode_token(query.token, signature, keys))
+            condition, token_params = keyset.after(
+                keys, keyset.decode_token(query.token, signature, keys), SQLITE_MARKS)
             where.append(condition)
             params += token_params
         key_sql = ", ".join(k.sql for k in keys)
@@ -380,7 +368,7 @@ class SqliteBackend:
         rows = self._run(sql, all_params)
         more = len(rows) > query.limit
         rows = rows[: query.limit]
-        token = _encode_token(signature, list(rows[-1][1:])) if more and rows else None
+        token = keyset.encode_token(signature, list(rows[-1][1:])) if more and rows else None
         return Page([json.loads(r[0]) for r in rows], token)
 
     def _item_conditions(self, query: ItemSearch, drive_by_space: bool = False
@@ -402,7 +390,7 @@ class SqliteBackend:
         if query.intersects is not None:
             add(*spatial_sql(cql.ITEMS_SCHEMA, "intersects", query.intersects))
         if query.datetime is not None:
-            add(*_overlap("dt", "dt_end", query.datetime))
+            add(*keyset.overlap("dt", "dt_end", query.datetime, SQLITE_MARKS))
         if query.q:
             add("pk IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
                 [fts_query(query.q)])
@@ -411,24 +399,18 @@ class SqliteBackend:
         return where, params
 
     def _declared_kinds(self) -> dict[str, str]:
-        """Types of the properties the items carry, so `title = 5` is refused, not false."""
-        kinds = {}
-        for name, schema in self.queryables(None).items():
-            if schema.get("type") in ("string", "integer", "number", "boolean"):
-                kinds[name] = "date-time" if schema.get("format") == "date-time" \
-                    else schema["type"]
-        return kinds
+        return keyset.declared_kinds(self.queryables(None))
 
-    def _sort_keys(self, sortby: Sequence[SortKey]) -> list[_Key]:
-        keys: list[_Key] = []
+    def _sort_keys(self, sortby: Sequence[SortKey]) -> list[Key]:
+        keys: list[Key] = []
         for sort in sortby or (SortKey("datetime", True),):
             column = cql.COLUMNS.get(sort.field)
             if column is not None:
-                keys.append(_Key(column, [], sort.descending, nullable=False))
+                keys.append(Key(column, [], sort.descending, nullable=False))
             else:
                 path = cql.json_path(sort.field, "sortby")
-                keys.append(_Key("json_extract(props, ?)", [path], sort.descending, True))
-        keys.append(_Key("pk", [], keys[0].descending, nullable=False))  # unique tie-break
+                keys.append(Key("json_extract(props, ?)", [path], sort.descending, True))
+        keys.append(Key("pk", [], keys[0].descending, nullable=False))  # unique tie-break
         return keys
 
     def _run(self, sql: str, params: Sequence) -> list[tuple]:
@@ -449,7 +431,8 @@ class SqliteBackend:
             where.append("maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?")
             params += [west, east, south, north]
         if query.datetime is not None:
-            sql, values = _overlap("dt", "coalesce(dt_end, 1e9)", query.datetime)
+            sql, values = keyset.overlap("dt", "coalesce(dt_end, 1e9)", query.datetime,
+                                         SQLITE_MARKS)
             where.append(sql)
             params += values
         if query.q:
@@ -469,82 +452,5 @@ class SqliteBackend:
 # -- SQL pieces ----------------------------------------------------------------------------
 
 
-class _Key:
-    """One ORDER BY key: SQL (with its parameters) and direction."""
-
-    def __init__(self, sql: str, params: list, descending: bool, nullable: bool):
-        self.sql, self.params, self.descending, self.nullable = sql, params, descending, nullable
-
-
 def _marks(values: Sequence) -> str:
     return ", ".join("?" * len(values))
-
-
-def _overlap(start_sql: str, end_sql: str, span: TimeRange) -> tuple[str, list]:
-    terms, params = [], []
-    if span.end is not None:
-        terms.append(f"{start_sql} <= ?")
-        params.append(span.end)
-    if span.start is not None:
-        terms.append(f"{end_sql} >= ?")
-        params.append(span.start)
-    return " AND ".join(terms) or "1", params
-
-
-def _after(keys: list[_Key], values: list) -> tuple[str, list]:
-    """Rows strictly after `values` in the keys' order (keyset paging, no OFFSET)."""
-    if all(not k.nullable and k.descending == keys[0].descending for k in keys):
-        op = "<" if keys[0].descending else ">"
-        row = ", ".join(k.sql for k in keys)
-        return (f"({row}) {op} ({_marks(keys)})",
-                [p for k in keys for p in k.params] + list(values))
-    # Mixed directions or NULLs: (k1 > v1) OR (k1 IS v1 AND k2 > v2) OR ... . SQLite sorts NULL
-    # first ascending and last descending; a NULL value is "after" only through IS equality.
-    clauses, params = [], []
-    for position, key in enumerate(keys):
-        terms, term_params = [], []
-        for earlier, value in zip(keys[:position], values, strict=False):
-            terms.append(f"{earlier.sql} IS ?")
-            term_params += [*earlier.params, value]
-        value = values[position]
-        if value is None:
-            if key.descending:
-                continue  # nothing sorts after NULL when descending
-            terms.append(f"{key.sql} IS NOT NULL")
-            term_params += key.params
-        elif key.descending and key.nullable:
-            terms.append(f"({key.sql} < ? OR {key.sql} IS NULL)")
-            term_params += [*key.params, value, *key.params]
-        else:
-            terms.append(f"{key.sql} {'<' if key.descending else '>'} ?")
-            term_params += [*key.params, value]
-        clauses.append("(" + " AND ".join(terms) + ")")
-        params += term_params
-    return "(" + (" OR ".join(clauses) or "0") + ")", params
-
-
-def _signature(sortby: Sequence[SortKey]) -> str:
-    text = ",".join(f"{'-' if s.descending else '+'}{s.field}" for s in sortby)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _encode_token(signature: str, values: list) -> str:
-    raw = json.dumps([signature, values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, signature: str, keys: list[_Key]) -> list:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        found_signature, values = json.loads(raw)
-    except (ValueError, TypeError):
-        raise InvalidQuery("token: not a token this server issued") from None
-    valid = (isinstance(values, list) and len(values) == len(keys)
-             and all(v is None or isinstance(v, str | int | float) and not isinstance(v, bool)
-                     for v in values)
-             and all(not isinstance(v, float) or math.isfinite(v) for v in values))
-    if not valid:
-        raise InvalidQuery("token: not a token this server issued")
-    if found_signature != signature:
-        raise InvalidQuery("token: issued for another sortby; start again without a token")
-    return values
