@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -206,11 +207,25 @@ def filter_sql(node: Any, declared: dict[str, str]) -> tuple[str, list]:
 # -- the backend -----------------------------------------------------------------------------
 
 
+_MIGRATED: set[str] = set()  # database URLs whose schemas this process has checked
+_MIGRATE_LOCK = threading.Lock()
+
+
 class PgstacBackend:
-    """`StacBackend` over pgstac in the database at `url` (schema installed by `migrate`)."""
+    """`StacBackend` over pgstac in the database at `url`. The schemas are installed or
+    upgraded (`migrate`) on this process's first use, not on construction: a server starts
+    while the database is down and serves once it is up."""
 
     def __init__(self, url: str):
         self.url = url
+
+    def _ready(self) -> None:
+        if self.url in _MIGRATED:
+            return
+        with _MIGRATE_LOCK:
+            if self.url not in _MIGRATED:
+                self.migrate(self.url)
+                _MIGRATED.add(self.url)
 
     @staticmethod
     def migrate(url: str) -> str:
@@ -230,6 +245,7 @@ class PgstacBackend:
         return version
 
     def _rows(self, query: str, params: Sequence = ()) -> list[tuple]:
+        self._ready()
         with connection(self.url) as conn:
             return conn.execute(query, params).fetchall()
 
@@ -248,6 +264,7 @@ class PgstacBackend:
               removals: Sequence[str], expected_release: int | None = -1) -> bool:
         """One transaction; a row lock on the release entry serialises concurrent writers."""
         started = time.perf_counter()
+        self._ready()
         with connect(self.url) as conn, conn.transaction():
             conn.execute("INSERT INTO taza_stac.meta VALUES ('lock', '') "
                          "ON CONFLICT (key) DO NOTHING")
@@ -272,6 +289,7 @@ class PgstacBackend:
 
     def scrub(self) -> None:
         """Deleted rows stay in PostgreSQL's pages until vacuumed: vacuum both schemas' tables."""
+        self._ready()
         with connect(self.url) as conn:
             for table in ("taza_stac.items", "taza_stac.collections", "pgstac.items",
                           "pgstac.collections"):

@@ -21,7 +21,6 @@ from catalog.store import CatalogStore, Release
 
 INDEX_FILE = "stac-index.sqlite"
 LOGGER = logging.getLogger(__name__)
-_MIGRATED: set[str] = set()  # database URLs whose schemas this process has checked
 
 
 def index_path(store: CatalogStore) -> Path:
@@ -32,12 +31,7 @@ def open_index(store: CatalogStore) -> StacBackend:
     """pgstac in TAZA_DATABASE_URL's database when set (its schema installed or upgraded on
     first use in this process), else the SQLite file in the catalog's home."""
     url = settings.database_url()
-    if url is None:
-        return SqliteBackend(index_path(store))
-    if url not in _MIGRATED:
-        PgstacBackend.migrate(url)
-        _MIGRATED.add(url)
-    return PgstacBackend(url)
+    return PgstacBackend(url) if url else SqliteBackend(index_path(store))
 
 
 def update(store: CatalogStore, backend: StacBackend, release: Release | None) -> bool:
