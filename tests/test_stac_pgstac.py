@@ -295,3 +295,22 @@ def test_apply_is_atomic_and_checks_the_expected_release(backends, published_hom
         on_pgstac.apply(release + 1, broken, [dataset_id], expected_release=release)
     assert on_pgstac.indexed_release() == release
     assert on_pgstac.indexed_versions() == store.current().datasets
+
+
+def test_a_removal_then_scrub_leaves_nothing_and_the_next_update_restores(backends,
+                                                                          published_home,
+                                                                          database_url):
+    _, on_pgstac = backends
+    store = CatalogStore(published_home)
+    release = on_pgstac.indexed_release()
+    removed = sorted(store.current().datasets)[0]
+    assert on_pgstac.apply(release + 1, [], [removed], expected_release=release)
+    on_pgstac.scrub()
+    with psycopg.connect(database_url) as conn:
+        left = [conn.execute(f"SELECT count(*) FROM {table} WHERE collection = %s",  # noqa: S608
+                             (removed,)).fetchone()[0]
+                for table in ("pgstac.items", "taza_stac.items")]
+    assert left == [0, 0]
+    assert on_pgstac.collection(removed) is None
+    assert sync.update(store, on_pgstac, store.current())  # the live release comes back
+    assert on_pgstac.collection(removed) is not None
