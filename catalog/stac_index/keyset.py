@@ -8,10 +8,10 @@ import base64
 import hashlib
 import json
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from catalog.stac_index.backend import InvalidQuery, SortKey, TimeRange
+from catalog.stac_index.backend import InvalidQuery, Page, SortKey, TimeRange
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,21 @@ def declared_kinds(queryables: dict[str, dict]) -> dict[str, str]:
         if schema.get("type") in ("string", "integer", "number", "boolean"):
             kinds[name] = "date-time" if schema.get("format") == "date-time" else schema["type"]
     return kinds
+
+
+def keyset_page(rows: list[tuple], limit: int, sort_signature: str,
+                document: Callable[[object], dict]) -> Page:
+    """Rows (document, sort key values...) fetched with LIMIT limit + 1 -> a page whose token
+    holds the last row's keys when there is more."""
+    more = len(rows) > limit
+    rows = rows[:limit]
+    token = encode_token(sort_signature, list(rows[-1][1:])) if more and rows else None
+    return Page([document(r[0]) for r in rows], token)
+
+
+def offset_page(rows: list[tuple], limit: int, offset: int,
+                document: Callable[[object], dict]) -> Page:
+    """Rows (document,) fetched with LIMIT limit + 1 OFFSET offset -> a page and the next
+    offset as its token."""
+    more = len(rows) > limit
+    return Page([document(r[0]) for r in rows[:limit]], str(offset + limit) if more else None)

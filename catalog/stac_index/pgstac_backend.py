@@ -47,10 +47,10 @@ from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
 from catalog.stac_index.sqlite_backend import (
     CORE_QUERYABLES,
     PROPERTY_NAME,
-    _instant,
-    _item_span,
-    _json_kind,
-    _schema_of,
+    item_span,
+    json_kind,
+    julian_or_none,
+    schema_of,
     searchable_text,
 )
 
@@ -315,9 +315,9 @@ class PgstacBackend:
                                ).fetchone()[0]
         for pk, item in enumerate(items, start=next_pk):
             properties = item["properties"]
-            start, end = _item_span(properties)
+            start, end = item_span(properties)
             for name, value in properties.items():
-                kind = _json_kind(name, value)
+                kind = json_kind(name, value)
                 if kind and PROPERTY_NAME.match(name):
                     kinds.setdefault(name, kind)
             documents.append(item)
@@ -331,12 +331,12 @@ class PgstacBackend:
         extent = collection["extent"]
         west, south, east, north = extent["spatial"]["bbox"][0][:4]
         span_start, span_end = extent["temporal"]["interval"][0]
-        queryables = {name: _schema_of(kind) for name, kind in sorted(kinds.items())}
+        queryables = {name: schema_of(kind) for name, kind in sorted(kinds.items())}
         conn.execute(
             "INSERT INTO taza_stac.collections VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
             "%s, %s)", (collection["id"], dataset_id, version, collection.get("taza:theme"),
-                        west, south, east, north, _instant(span_start), _instant(span_end),
-                        Jsonb(queryables), collection_words))
+                        west, south, east, north, julian_or_none(span_start),
+                        julian_or_none(span_end), Jsonb(queryables), collection_words))
         return len(rows)
 
     # reading: single objects ---------------------------------------------------------------
@@ -382,10 +382,7 @@ class PgstacBackend:
                      " WHERE " + (" AND ".join(where) or "TRUE") +
                      " ORDER BY " + order + " LIMIT %s")
         rows = self._run(statement, key_params + params + key_params + [query.limit + 1])
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        token = keyset.encode_token(signature, list(rows[-1][1:])) if more and rows else None
-        return Page([_restored(r[0]) for r in rows], token)
+        return keyset.keyset_page(rows, query.limit, signature, _restored)
 
     def _item_conditions(self, query: ItemSearch, declared: dict[str, str]
                          ) -> tuple[list[str], list]:
@@ -444,9 +441,7 @@ class PgstacBackend:
                      " ON p.id = c.id WHERE " + (" AND ".join(where) or "TRUE") +
                      " ORDER BY c.id LIMIT %s OFFSET %s")
         rows = self._rows(statement, [*params, query.limit + 1, query.offset])
-        more = len(rows) > query.limit
-        documents = [r[0] for r in rows[: query.limit]]
-        return Page(documents, str(query.offset + query.limit) if more else None)
+        return keyset.offset_page(rows, query.limit, query.offset, dict)
 
 
 # -- SQL pieces ------------------------------------------------------------------------------

@@ -98,15 +98,15 @@ def julian_day(moment: datetime) -> float:
     return (milliseconds + _UNIX_EPOCH_JD_MS) / 86400000.0
 
 
-def _instant(text: str | None) -> float | None:
+def julian_or_none(text: str | None) -> float | None:
     if not text:
         return None
     return julian_day(datetime.fromisoformat(text))
 
 
-def _item_span(properties: dict) -> tuple[float, float]:
-    start = _instant(properties.get("datetime") or properties.get("start_datetime"))
-    end = _instant(properties.get("datetime") or properties.get("end_datetime"))
+def item_span(properties: dict) -> tuple[float, float]:
+    start = julian_or_none(properties.get("datetime") or properties.get("start_datetime"))
+    end = julian_or_none(properties.get("datetime") or properties.get("end_datetime"))
     if start is None or end is None:
         raise ValueError("an item needs datetime, or start_datetime and end_datetime")
     return start, end
@@ -143,7 +143,7 @@ def searchable_text(document: dict) -> str:
     return "\n".join(parts)
 
 
-def _json_kind(name: str, value: Any) -> str | None:
+def json_kind(name: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -155,7 +155,7 @@ def _json_kind(name: str, value: Any) -> str | None:
     return None  # objects and arrays are not queryable
 
 
-def _schema_of(kind: str) -> dict:
+def schema_of(kind: str) -> dict:
     if kind == "date-time":
         return {"type": "string", "format": "date-time"}
     return {"type": kind}
@@ -283,9 +283,9 @@ class SqliteBackend:
         next_pk = (conn.execute("SELECT max(pk) FROM items").fetchone()[0] or 0) + 1
         for pk, item in enumerate(items, start=next_pk):
             properties = item["properties"]
-            start, end = _item_span(properties)
+            start, end = item_span(properties)
             for name, value in properties.items():
-                kind = _json_kind(name, value)
+                kind = json_kind(name, value)
                 if kind and PROPERTY_NAME.match(name):
                     kinds.setdefault(name, kind)
             rows.append((pk, collection["id"], item["id"], start, end,
@@ -310,12 +310,12 @@ class SqliteBackend:
         extent = collection["extent"]
         west, south, east, north = extent["spatial"]["bbox"][0][:4]
         start, end = extent["temporal"]["interval"][0]
-        queryables = {name: _schema_of(kind) for name, kind in sorted(kinds.items())}
+        queryables = {name: schema_of(kind) for name, kind in sorted(kinds.items())}
         cursor = conn.execute(
             "INSERT INTO collections (id, dataset_id, version, theme, minx, miny, maxx, maxy, dt, "
             "dt_end, queryables, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (collection["id"], dataset_id, version, collection.get("taza:theme"), west, south,
-             east, north, _instant(start), _instant(end), json.dumps(queryables),
+             east, north, julian_or_none(start), julian_or_none(end), json.dumps(queryables),
              json.dumps(collection, ensure_ascii=False)))
         conn.execute("INSERT INTO collections_fts (rowid, text) VALUES (?, ?)",
                      (cursor.lastrowid, searchable_text(collection)))
@@ -366,10 +366,7 @@ class SqliteBackend:
                f"WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?")
         all_params = key_params + params + order_params + [query.limit + 1]
         rows = self._run(sql, all_params)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        token = keyset.encode_token(signature, list(rows[-1][1:])) if more and rows else None
-        return Page([json.loads(r[0]) for r in rows], token)
+        return keyset.keyset_page(rows, query.limit, signature, json.loads)
 
     def _item_conditions(self, query: ItemSearch, drive_by_space: bool = False
                          ) -> tuple[list[str], list]:
@@ -444,9 +441,7 @@ class SqliteBackend:
         sql = (f"SELECT content FROM collections "  # noqa: S608 - fixed fragments only
                f"WHERE {' AND '.join(where) or '1'} ORDER BY id LIMIT ? OFFSET ?")
         rows = self._run(sql, [*params, query.limit + 1, query.offset])
-        more = len(rows) > query.limit
-        documents = [json.loads(r[0]) for r in rows[: query.limit]]
-        return Page(documents, str(query.offset + query.limit) if more else None)
+        return keyset.offset_page(rows, query.limit, query.offset, json.loads)
 
 
 # -- SQL pieces ----------------------------------------------------------------------------
