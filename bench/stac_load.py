@@ -183,7 +183,8 @@ def run(args) -> int:
         measured = [measure(row, pg_port, args.duration, args.database_url) for row in chosen]
     finally:
         stac_search.stop_postgres(data)
-    write_result(report(args, measured, index_s, pg_load_s), "stac-load")
+    name = "stac-load-pgstac" if args.ours_on == "pgstac" else "stac-load"
+    write_result(report(args, measured, index_s, pg_load_s), name)
     return 0
 
 
