@@ -147,18 +147,24 @@ def item_searches(draw, sample: dict) -> ItemSearch:
                                      st.booleans()), max_size=2, unique_by=lambda k: k.field))
     words = st.sampled_from(sample["words"]).flatmap(
         lambda w: st.integers(1, len(w)).map(lambda n: w[:n]))
-    text = draw(st.none() | filters(sample))
+    # One or two criteria at a time: with all of them drawn at once most answers are empty.
+    chosen = draw(st.sets(st.sampled_from(["collections", "ids", "bbox", "intersects",
+                                           "datetime", "filter", "q"]), max_size=2))
+    text = draw(filters(sample)) if "filter" in chosen else None
     return ItemSearch(
         limit=draw(st.integers(1, 7)),
-        collections=tuple(draw(st.lists(st.sampled_from(sample["collections"]), max_size=2))),
-        ids=tuple(draw(st.lists(st.sampled_from(sample["ids"]), max_size=3))),
-        bbox=draw(st.none() | boxes()),
-        intersects=draw(st.none() | boxes().map(lambda b: shapely.box(*b).buffer(0.2))),
-        datetime=draw(st.none() | time_ranges()),
+        collections=tuple(draw(st.lists(st.sampled_from(sample["collections"]), min_size=1,
+                                        max_size=3))) if "collections" in chosen else (),
+        ids=tuple(draw(st.lists(st.sampled_from(sample["ids"]), min_size=1, max_size=4)))
+        if "ids" in chosen else (),
+        bbox=draw(boxes()) if "bbox" in chosen else None,
+        intersects=draw(boxes().map(lambda b: shapely.box(*b).buffer(0.2)))
+        if "intersects" in chosen else None,
+        datetime=draw(time_ranges()) if "datetime" in chosen else None,
         filter=cql.parse(text, "cql2-text") if text else None,
         sortby=tuple(sortby),
         q=tuple(draw(st.lists(st.lists(words, min_size=1, max_size=2).map(" ".join),
-                              max_size=2))))
+                              min_size=1, max_size=2))) if "q" in chosen else ())
 
 
 def all_pages(backend, query: ItemSearch) -> list[list[tuple[str, str]]]:
@@ -193,10 +199,10 @@ def test_item_searches_answer_alike_on_both_backends(backends, sample):
     def check(query: ItemSearch) -> None:
         expected = answer(embedded, lambda b: all_pages(b, query))
         assert answer(on_pgstac, lambda b: all_pages(b, query)) == expected, query
-        answered["matched"] += bool(expected and expected[0] and expected[0][0] != "invalid")
+        answered["matched"] += isinstance(expected, list) and bool(expected[0])
 
     check()
-    assert answered["matched"] > 10  # the draws found items, not only empty answers
+    assert answered["matched"] > 25  # the draws found items, not only empty answers
 
 
 @pytest.mark.timeout(120)
