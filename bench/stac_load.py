@@ -169,23 +169,43 @@ def warm_up(side: Side, searches: list[Search]) -> None:
 
 def run(args) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
-    print(f"indexing {args.items:,} synthetic items into our SQLite index ...", flush=True)
-    index_s = stac_search.index_ours(args.items)
     stac_search.ensure_pgstac_tools()
     pg_port = stac_search.free_port()
     data = stac_search.start_postgres(pg_port)
     try:
+        args.database_url = ours_database(pg_port) if args.ours_on == "pgstac" else None
+        print(f"indexing {args.items:,} synthetic items into our {args.ours_on} index ...",
+              flush=True)
+        index_s = stac_search.index_ours(args.items, args.database_url)
         pg_load_s, _ = stac_search.load_pgstac(pg_port, args.items)
         print(f"ours indexed in {index_s:.1f} s; pypgstac load {pg_load_s:.1f} s", flush=True)
         chosen = [r for r in rows(random.Random(SEED + 14)) if not args.rows or args.rows in r.name]
-        measured = [measure(row, pg_port, args.duration) for row in chosen]
+        measured = [measure(row, pg_port, args.duration, args.database_url) for row in chosen]
     finally:
         stac_search.stop_postgres(data)
-    write_result(report(args, measured, index_s, pg_load_s), "stac-load")
+    name = "stac-load-pgstac" if args.ours_on == "pgstac" else "stac-load"
+    write_result(report(args, measured, index_s, pg_load_s), name)
     return 0
 
 
-def measure(row: Row, pg_port: int, duration: int) -> tuple[Row, dict, dict, list]:
+def ours_database(pg_port: int) -> str:
+    """A database of its own in the same PostgreSQL for our pgstac backend."""
+    import psycopg
+    from psycopg import sql
+
+    admin = f"postgresql://postgres@127.0.0.1:{pg_port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("CREATE DATABASE ours")
+    url = f"postgresql://postgres@127.0.0.1:{pg_port}/ours"
+    with psycopg.connect(url, autocommit=True) as conn:
+        for extension in ("postgis", "btree_gist", "unaccent"):
+            conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}")
+                         .format(sql.Identifier(extension)))
+    return url
+
+
+def measure(row: Row, pg_port: int, duration: int,
+            database_url: str | None = None) -> tuple[Row, dict, dict, list]:
     folder = WORK / "stac-lines"
     folder.mkdir(parents=True, exist_ok=True)
     sides = [Side("ours", "", "/stac/search"), Side("pgstac", "", "/search")]
@@ -201,7 +221,7 @@ def measure(row: Row, pg_port: int, duration: int) -> tuple[Row, dict, dict, lis
         for side in sides if number % 2 == 0 else list(reversed(sides)):
             port = stac_search.free_port()
             side.root = f"http://127.0.0.1:{port}"
-            process = (stac_search.start_ours(port) if side.name == "ours"
+            process = (stac_search.start_ours(port, database_url) if side.name == "ours"
                        else stac_search.start_pgstac_api(pg_port, port))
             features.wait_for_workers(process.pid)
             try:
@@ -235,7 +255,8 @@ def report(args, measured: list, index_s: float, pg_load_s: float) -> str:
         f"Command: `{' '.join(args.command_line)}`  ",
         f"Machine: {os.cpu_count()} cores, {platform.platform()}, shared: read the ratios.  ",
         f"{args.items:,} SYNTHETIC items in `{COLLECTION}` (bench/stac_search.py, seed {SEED}). "
-        f"Ours: the SQLite index publishing writes ({index_s:.1f} s to index), /stac under "
+        f"Ours: the {args.ours_on} index publishing writes ({index_s:.1f} s to index), /stac "
+        "under "
         "gunicorn (2 workers, gthread, 4 threads). pgstac: "
         f"{', '.join(stac_search.PG_PINS)}, PostgreSQL 15 + PostGIS (shared_buffers 512 MB, "
         f"fsync off), `eo:cloud_cover` a BTREE-indexed queryable, pypgstac load {pg_load_s:.1f} s,"
@@ -272,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--items", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=30, help="seconds per server and row")
     parser.add_argument("--rows", metavar="TEXT", help="only the rows whose name contains TEXT")
+    parser.add_argument("--ours-on", choices=("sqlite", "pgstac"), default="sqlite",
+                        help="our index: the embedded SQLite file, or pgstac in the same "
+                             "PostgreSQL (TAZA_DATABASE_URL)")
     args = parser.parse_args(argv)
     args.command_line = ["python", "-m", "bench", "stac_load", *(argv or sys.argv[1:])]
     stop_on_sigterm()

@@ -213,8 +213,10 @@ def deep_pages(session: requests.Session, base: str, pages: int, walks: int) -> 
 # -- our server ------------------------------------------------------------------------------
 
 
-def index_ours(count: int) -> float:
-    """A bench catalog home whose STAC index holds the synthetic items; returns seconds."""
+def index_ours(count: int, database_url: str | None = None) -> float:
+    """A bench catalog home whose STAC index holds the synthetic items; returns seconds. With
+    `database_url`, the index is our pgstac backend in that database (TAZA_DATABASE_URL)."""
+    from catalog.stac_index.pgstac_backend import PgstacBackend
     from catalog.stac_index.sqlite_backend import SqliteBackend
 
     shutil.rmtree(OURS_HOME, ignore_errors=True)
@@ -226,6 +228,9 @@ def index_ours(count: int) -> float:
         "description": "SYNTHETIC benchmark catalog"}))
     (OURS_HOME / "current.json").write_text(json.dumps({"release": 1}))
     backend = SqliteBackend(OURS_HOME / "stac-index.sqlite")
+    if database_url:
+        PgstacBackend.migrate(database_url)
+        backend = PgstacBackend(database_url)
     started = time.perf_counter()
     backend.apply(1, [(COLLECTION, 1, synthetic_collection(count), synthetic_items(count))], [])
     return time.perf_counter() - started
@@ -245,9 +250,9 @@ def bench_app():
     return app
 
 
-def start_ours(port: int) -> subprocess.Popen:
+def start_ours(port: int, database_url: str | None = None) -> subprocess.Popen:
     env = dict(os.environ, BENCH_STAC_HOME=str(OURS_HOME),
-               BENCH_PUBLIC_URL=f"http://127.0.0.1:{port}")
+               BENCH_PUBLIC_URL=f"http://127.0.0.1:{port}", TAZA_DATABASE_URL=database_url or "")
     command = [sys.executable, "-m", "gunicorn", "--config",
                str(ROOT / "config" / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}",
                "--workers", "2", "bench.stac_search:bench_app()"]

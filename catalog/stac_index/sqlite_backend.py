@@ -17,10 +17,7 @@ fixed fragments of this module and identifiers quoted by the CQL2 translator.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
-import math
 import re
 import sqlite3
 import threading
@@ -34,15 +31,9 @@ from shapely.geometry import shape
 
 from catalog.core.cql2 import box_geometry
 from catalog.gpkg import encode, register_functions, spatial_sql
-from catalog.stac_index import cql
-from catalog.stac_index.backend import (
-    CollectionSearch,
-    InvalidQuery,
-    ItemSearch,
-    Page,
-    SortKey,
-    TimeRange,
-)
+from catalog.stac_index import cql, keyset
+from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearch, Page, SortKey
+from catalog.stac_index.keyset import SQLITE_MARKS, Key
 
 SCHEMA_VERSION = "1"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -107,15 +98,15 @@ def julian_day(moment: datetime) -> float:
     return (milliseconds + _UNIX_EPOCH_JD_MS) / 86400000.0
 
 
-def _instant(text: str | None) -> float | None:
+def julian_or_none(text: str | None) -> float | None:
     if not text:
         return None
     return julian_day(datetime.fromisoformat(text))
 
 
-def _item_span(properties: dict) -> tuple[float, float]:
-    start = _instant(properties.get("datetime") or properties.get("start_datetime"))
-    end = _instant(properties.get("datetime") or properties.get("end_datetime"))
+def item_span(properties: dict) -> tuple[float, float]:
+    start = julian_or_none(properties.get("datetime") or properties.get("start_datetime"))
+    end = julian_or_none(properties.get("datetime") or properties.get("end_datetime"))
     if start is None or end is None:
         raise ValueError("an item needs datetime, or start_datetime and end_datetime")
     return start, end
@@ -152,7 +143,7 @@ def searchable_text(document: dict) -> str:
     return "\n".join(parts)
 
 
-def _json_kind(name: str, value: Any) -> str | None:
+def json_kind(name: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return "boolean"
     if isinstance(value, int):
@@ -164,7 +155,7 @@ def _json_kind(name: str, value: Any) -> str | None:
     return None  # objects and arrays are not queryable
 
 
-def _schema_of(kind: str) -> dict:
+def schema_of(kind: str) -> dict:
     if kind == "date-time":
         return {"type": "string", "format": "date-time"}
     return {"type": kind}
@@ -292,9 +283,9 @@ class SqliteBackend:
         next_pk = (conn.execute("SELECT max(pk) FROM items").fetchone()[0] or 0) + 1
         for pk, item in enumerate(items, start=next_pk):
             properties = item["properties"]
-            start, end = _item_span(properties)
+            start, end = item_span(properties)
             for name, value in properties.items():
-                kind = _json_kind(name, value)
+                kind = json_kind(name, value)
                 if kind and PROPERTY_NAME.match(name):
                     kinds.setdefault(name, kind)
             rows.append((pk, collection["id"], item["id"], start, end,
@@ -319,12 +310,12 @@ class SqliteBackend:
         extent = collection["extent"]
         west, south, east, north = extent["spatial"]["bbox"][0][:4]
         start, end = extent["temporal"]["interval"][0]
-        queryables = {name: _schema_of(kind) for name, kind in sorted(kinds.items())}
+        queryables = {name: schema_of(kind) for name, kind in sorted(kinds.items())}
         cursor = conn.execute(
             "INSERT INTO collections (id, dataset_id, version, theme, minx, miny, maxx, maxy, dt, "
             "dt_end, queryables, content) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (collection["id"], dataset_id, version, collection.get("taza:theme"), west, south,
-             east, north, _instant(start), _instant(end), json.dumps(queryables),
+             east, north, julian_or_none(start), julian_or_none(end), json.dumps(queryables),
              json.dumps(collection, ensure_ascii=False)))
         conn.execute("INSERT INTO collections_fts (rowid, text) VALUES (?, ?)",
                      (cursor.lastrowid, searchable_text(collection)))
@@ -350,12 +341,8 @@ class SqliteBackend:
         sql, params = "SELECT queryables FROM collections ORDER BY id", ()
         if collection_id is not None:
             sql, params = "SELECT queryables FROM collections WHERE id = ?", (collection_id,)
-        found: dict[str, dict] = {}
-        for (text,) in self.connect().execute(sql, params):
-            for name, schema in json.loads(text).items():
-                found.setdefault(name, schema)
-        found.pop("datetime", None)
-        return {**CORE_QUERYABLES, **dict(sorted(found.items()))}
+        rows = self.connect().execute(sql, params)
+        return keyset.merged_queryables(CORE_QUERYABLES, (json.loads(r[0]) for r in rows))
 
     # reading: item search ------------------------------------------------------------------
 
@@ -365,9 +352,10 @@ class SqliteBackend:
         # through the R-tree rather than the collection index (SQLite's choice without this).
         spatial = query.bbox is not None or query.intersects is not None
         where, params = self._item_conditions(query, spatial and any(k.nullable for k in keys))
-        signature = _signature(query.sortby)
+        signature = keyset.signature(query.sortby)
         if query.token is not None:
-            condition, token_params = _after(keys, _decode_token(query.token, signature, keys))
+            condition, token_params = keyset.after(
+                keys, keyset.decode_token(query.token, signature, keys), SQLITE_MARKS)
             where.append(condition)
             params += token_params
         key_sql = ", ".join(k.sql for k in keys)
@@ -378,10 +366,7 @@ class SqliteBackend:
                f"WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?")
         all_params = key_params + params + order_params + [query.limit + 1]
         rows = self._run(sql, all_params)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        token = _encode_token(signature, list(rows[-1][1:])) if more and rows else None
-        return Page([json.loads(r[0]) for r in rows], token)
+        return keyset.keyset_page(rows, query.limit, signature, json.loads)
 
     def _item_conditions(self, query: ItemSearch, drive_by_space: bool = False
                          ) -> tuple[list[str], list]:
@@ -402,7 +387,7 @@ class SqliteBackend:
         if query.intersects is not None:
             add(*spatial_sql(cql.ITEMS_SCHEMA, "intersects", query.intersects))
         if query.datetime is not None:
-            add(*_overlap("dt", "dt_end", query.datetime))
+            add(*keyset.overlap("dt", "dt_end", query.datetime, SQLITE_MARKS))
         if query.q:
             add("pk IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
                 [fts_query(query.q)])
@@ -411,24 +396,18 @@ class SqliteBackend:
         return where, params
 
     def _declared_kinds(self) -> dict[str, str]:
-        """Types of the properties the items carry, so `title = 5` is refused, not false."""
-        kinds = {}
-        for name, schema in self.queryables(None).items():
-            if schema.get("type") in ("string", "integer", "number", "boolean"):
-                kinds[name] = "date-time" if schema.get("format") == "date-time" \
-                    else schema["type"]
-        return kinds
+        return keyset.declared_kinds(self.queryables(None))
 
-    def _sort_keys(self, sortby: Sequence[SortKey]) -> list[_Key]:
-        keys: list[_Key] = []
+    def _sort_keys(self, sortby: Sequence[SortKey]) -> list[Key]:
+        keys: list[Key] = []
         for sort in sortby or (SortKey("datetime", True),):
             column = cql.COLUMNS.get(sort.field)
             if column is not None:
-                keys.append(_Key(column, [], sort.descending, nullable=False))
+                keys.append(Key(column, [], sort.descending, nullable=False))
             else:
                 path = cql.json_path(sort.field, "sortby")
-                keys.append(_Key("json_extract(props, ?)", [path], sort.descending, True))
-        keys.append(_Key("pk", [], keys[0].descending, nullable=False))  # unique tie-break
+                keys.append(Key("json_extract(props, ?)", [path], sort.descending, True))
+        keys.append(Key("pk", [], keys[0].descending, nullable=False))  # unique tie-break
         return keys
 
     def _run(self, sql: str, params: Sequence) -> list[tuple]:
@@ -449,7 +428,8 @@ class SqliteBackend:
             where.append("maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?")
             params += [west, east, south, north]
         if query.datetime is not None:
-            sql, values = _overlap("dt", "coalesce(dt_end, 1e9)", query.datetime)
+            sql, values = keyset.overlap("dt", "coalesce(dt_end, 1e9)", query.datetime,
+                                         SQLITE_MARKS)
             where.append(sql)
             params += values
         if query.q:
@@ -461,90 +441,11 @@ class SqliteBackend:
         sql = (f"SELECT content FROM collections "  # noqa: S608 - fixed fragments only
                f"WHERE {' AND '.join(where) or '1'} ORDER BY id LIMIT ? OFFSET ?")
         rows = self._run(sql, [*params, query.limit + 1, query.offset])
-        more = len(rows) > query.limit
-        documents = [json.loads(r[0]) for r in rows[: query.limit]]
-        return Page(documents, str(query.offset + query.limit) if more else None)
+        return keyset.offset_page(rows, query.limit, query.offset, json.loads)
 
 
 # -- SQL pieces ----------------------------------------------------------------------------
 
 
-class _Key:
-    """One ORDER BY key: SQL (with its parameters) and direction."""
-
-    def __init__(self, sql: str, params: list, descending: bool, nullable: bool):
-        self.sql, self.params, self.descending, self.nullable = sql, params, descending, nullable
-
-
 def _marks(values: Sequence) -> str:
     return ", ".join("?" * len(values))
-
-
-def _overlap(start_sql: str, end_sql: str, span: TimeRange) -> tuple[str, list]:
-    terms, params = [], []
-    if span.end is not None:
-        terms.append(f"{start_sql} <= ?")
-        params.append(span.end)
-    if span.start is not None:
-        terms.append(f"{end_sql} >= ?")
-        params.append(span.start)
-    return " AND ".join(terms) or "1", params
-
-
-def _after(keys: list[_Key], values: list) -> tuple[str, list]:
-    """Rows strictly after `values` in the keys' order (keyset paging, no OFFSET)."""
-    if all(not k.nullable and k.descending == keys[0].descending for k in keys):
-        op = "<" if keys[0].descending else ">"
-        row = ", ".join(k.sql for k in keys)
-        return (f"({row}) {op} ({_marks(keys)})",
-                [p for k in keys for p in k.params] + list(values))
-    # Mixed directions or NULLs: (k1 > v1) OR (k1 IS v1 AND k2 > v2) OR ... . SQLite sorts NULL
-    # first ascending and last descending; a NULL value is "after" only through IS equality.
-    clauses, params = [], []
-    for position, key in enumerate(keys):
-        terms, term_params = [], []
-        for earlier, value in zip(keys[:position], values, strict=False):
-            terms.append(f"{earlier.sql} IS ?")
-            term_params += [*earlier.params, value]
-        value = values[position]
-        if value is None:
-            if key.descending:
-                continue  # nothing sorts after NULL when descending
-            terms.append(f"{key.sql} IS NOT NULL")
-            term_params += key.params
-        elif key.descending and key.nullable:
-            terms.append(f"({key.sql} < ? OR {key.sql} IS NULL)")
-            term_params += [*key.params, value, *key.params]
-        else:
-            terms.append(f"{key.sql} {'<' if key.descending else '>'} ?")
-            term_params += [*key.params, value]
-        clauses.append("(" + " AND ".join(terms) + ")")
-        params += term_params
-    return "(" + (" OR ".join(clauses) or "0") + ")", params
-
-
-def _signature(sortby: Sequence[SortKey]) -> str:
-    text = ",".join(f"{'-' if s.descending else '+'}{s.field}" for s in sortby)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _encode_token(signature: str, values: list) -> str:
-    raw = json.dumps([signature, values], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode_token(token: str, signature: str, keys: list[_Key]) -> list:
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-        found_signature, values = json.loads(raw)
-    except (ValueError, TypeError):
-        raise InvalidQuery("token: not a token this server issued") from None
-    valid = (isinstance(values, list) and len(values) == len(keys)
-             and all(v is None or isinstance(v, str | int | float) and not isinstance(v, bool)
-                     for v in values)
-             and all(not isinstance(v, float) or math.isfinite(v) for v in values))
-    if not valid:
-        raise InvalidQuery("token: not a token this server issued")
-    if found_signature != signature:
-        raise InvalidQuery("token: issued for another sortby; start again without a token")
-    return values

@@ -12,8 +12,10 @@ import logging
 import sys
 from pathlib import Path
 
+from catalog import settings
 from catalog.stac_index.backend import StacBackend
 from catalog.stac_index.documents import dataset_documents
+from catalog.stac_index.pgstac_backend import PgstacBackend
 from catalog.stac_index.sqlite_backend import SqliteBackend
 from catalog.store import CatalogStore, Release
 
@@ -25,8 +27,11 @@ def index_path(store: CatalogStore) -> Path:
     return store.home / INDEX_FILE
 
 
-def open_index(store: CatalogStore) -> SqliteBackend:
-    return SqliteBackend(index_path(store))
+def open_index(store: CatalogStore) -> StacBackend:
+    """pgstac in TAZA_DATABASE_URL's database when set (its schema installed or upgraded on
+    first use in this process), else the SQLite file in the catalog's home."""
+    url = settings.database_url()
+    return PgstacBackend(url) if url else SqliteBackend(index_path(store))
 
 
 def update(store: CatalogStore, backend: StacBackend, release: Release | None) -> bool:

@@ -1,0 +1,468 @@
+"""The STAC index on PostgreSQL: pgstac's tables, searched with the embedded index's semantics.
+
+Chosen when TAZA_DATABASE_URL is set (catalog.stac_index.sync.open_index). Collections and items
+are stored by pgstac itself (`pypgstac migrate` installs its schema; `pgstac.create_collection`
+and `pgstac.create_items` load them; items are read back hydrated by `pgstac.content_hydrate`),
+so pgstac's own tools and stac-fastapi-pgstac can read the same database.
+
+Searches do not go through pgstac's `search()`: its free text is an English tsvector and its
+paging, sort tie-breaks and CQL2 details differ from the embedded index, and the STAC API must
+answer alike on both profiles. A side schema, `taza_stac`, holds what our semantics need:
+
+- `items`: per pgstac item, the insertion rank (`pk`, the final sort tie-break, as SQLite's
+  rowid), the time span as Julian days (`dt`, `dt_end`, computed as the SQLite index does) and
+  the words of its searchable text, folded as SQLite's FTS5 `unicode61 remove_diacritics 2`
+  folds them, for the multilingual prefix search `q` (see docs/stac-api.md);
+- `collections`: dataset, version, theme, extent, queryables and words per collection;
+- `meta`: the release the index reflects.
+
+Every value from a request is bound; identifiers are fixed names quoted through psycopg.sql,
+and CQL2 property names travel as bound JSON keys.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import psycopg
+import shapely
+from psycopg import sql
+from psycopg.types.json import Jsonb
+from shapely.geometry.base import BaseGeometry
+
+from catalog.core.cql2 import POSTGRESQL, SPATIAL_OPS, Cql2Error, Property, box_geometry
+from catalog.core.cql2 import to_sql as translate
+from catalog.postgis.database import connect, connection
+from catalog.postgis.schema import ensure_schema as ensure_function_schema
+from catalog.stac_index import cql, keyset
+from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearch, Page, SortKey
+from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
+from catalog.stac_index.sqlite_backend import (
+    CORE_QUERYABLES,
+    PROPERTY_NAME,
+    item_span,
+    json_kind,
+    julian_or_none,
+    schema_of,
+    searchable_text,
+)
+
+SCHEMA = "taza_stac"
+SCHEMA_VERSION = "1"
+# Julian days as the SQLite index computes them (milliseconds since 1970 + SQLite's offset).
+_JULIAN_SQL = ("((floor(extract(epoch FROM {}) * 1000) + 210866760000000) / 86400000.0)"
+               "::double precision")
+DIALECT = replace(POSTGRESQL, instant="taza_stac.instant({})")
+_TOKEN = re.compile(r"[^\W_]+")  # FTS5 unicode61: letters and digits; '_' separates
+_LATIN_END = 0x250  # FTS5 strips diacritics of Latin letters only (Cyrillic й, ё, ө stay)
+SPATIAL_FUNCTIONS = {name: f"ST_{name.capitalize()}" for name in SPATIAL_OPS.values()}
+
+_DDL = [
+    "CREATE SCHEMA IF NOT EXISTS taza_stac",
+    "CREATE TABLE IF NOT EXISTS taza_stac.meta (key text PRIMARY KEY, value text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS taza_stac.collections ("
+    " id text COLLATE \"C\" PRIMARY KEY, dataset_id text NOT NULL, version integer NOT NULL,"
+    " theme text, minx float8, miny float8, maxx float8, maxy float8, dt float8, dt_end float8,"
+    " queryables jsonb NOT NULL, words text NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS taza_stac.items ("
+    " collection text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
+    " pk bigint NOT NULL UNIQUE, dt float8 NOT NULL, dt_end float8 NOT NULL,"
+    " words text NOT NULL, PRIMARY KEY (collection, id))",
+    "CREATE INDEX IF NOT EXISTS items_by_dt ON taza_stac.items (dt)",
+    "CREATE INDEX IF NOT EXISTS items_by_id ON taza_stac.items (id)",
+    # Time as Julian days (float8 passes through): temporal CQL2 compares as SQLite's julianday.
+    "CREATE OR REPLACE FUNCTION taza_stac.instant(value float8) RETURNS float8 "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN value",
+    # Text that is no time is NULL, as in SQLite. The exception block opens a subtransaction,
+    # which parallel workers cannot: PARALLEL RESTRICTED keeps it in the leader.
+    "CREATE OR REPLACE FUNCTION taza_stac.instant(value text) RETURNS float8 "
+    "LANGUAGE plpgsql IMMUTABLE PARALLEL RESTRICTED SET timezone = 'UTC' AS $$ "
+    "BEGIN RETURN " + _JULIAN_SQL.format("value::timestamptz") + "; "
+    "EXCEPTION WHEN others THEN RETURN NULL; END $$",
+    # pgstac's hydration resolves its helpers through the search path: pin it for that call.
+    "CREATE OR REPLACE FUNCTION taza_stac.hydrate(item pgstac.items) RETURNS jsonb "
+    "LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pgstac, public "
+    "RETURN pgstac.content_hydrate(item)",
+    # Item properties typed as SQLite's json_extract types them; other JSON types are NULL.
+    "CREATE OR REPLACE FUNCTION taza_stac.prop_text(value jsonb) RETURNS text "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN "
+    "CASE WHEN jsonb_typeof(value) = 'string' THEN value #>> '{}' END",
+    "CREATE OR REPLACE FUNCTION taza_stac.prop_number(value jsonb) RETURNS float8 "
+    "LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN CASE jsonb_typeof(value) "
+    "WHEN 'number' THEN (value #>> '{}')::float8 "
+    "WHEN 'boolean' THEN (value::boolean)::int END",
+]
+
+
+# -- words -----------------------------------------------------------------------------------
+
+
+def fold(word: str) -> str:
+    """Lower case, Latin letters without diacritics: what FTS5's tokenizer keeps of a word."""
+    out = []
+    for char in word.lower():
+        if ord(char) < _LATIN_END or 0x1E00 <= ord(char) <= 0x1EFF:
+            base = unicodedata.normalize("NFD", char)
+            char = "".join(c for c in base if not unicodedata.combining(c))
+        out.append(char)
+    return "".join(out)
+
+
+def words_of(text: str) -> str:
+    """' word1 word2 ... ': every folded word once, each after a space (prefix search)."""
+    return " " + " ".join(dict.fromkeys(fold(w) for w in _TOKEN.findall(text))) + " "
+
+
+def _text_condition(column: str, terms: Sequence[str], param: str = "q") -> tuple[str, list]:
+    """Terms OR-ed, words of a term AND-ed, each word a prefix of some indexed word."""
+    clauses, params = [], []
+    for term in terms:
+        words = [fold(w) for w in _TOKEN.findall(term)]
+        if not words:
+            raise InvalidQuery(f"{param}: '{term}' has no words to search for")
+        clauses.append("(" + " AND ".join([f"strpos({column}, %s) > 0"] * len(words)) + ")")
+        params += [" " + w for w in words]
+    return "(" + " OR ".join(clauses) + ")", params
+
+
+# -- the CQL2 target -------------------------------------------------------------------------
+
+_PROPERTY = "(i.content -> 'properties' -> %s)"
+_PROPERTY_SQL = {
+    "string": f'(taza_stac.prop_text{_PROPERTY} COLLATE "C")',
+    "date-time": f"taza_stac.prop_text{_PROPERTY}",
+    "integer": f"taza_stac.prop_number{_PROPERTY}",
+    "number": f"taza_stac.prop_number{_PROPERTY}",
+    "boolean": f"taza_stac.prop_number{_PROPERTY}",
+}
+COLUMNS = {"id": "t.id", "collection": "t.collection", "datetime": "t.dt"}
+TIME_PROPERTIES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
+
+
+class PgstacItemsTarget:
+    """pgstac's items joined to taza_stac.items as a catalog.core.cql2.FilterTarget."""
+
+    time_field = "datetime"
+
+    def __init__(self, kinds: dict[str, str]):
+        self.kinds = kinds
+
+    def resolve(self, name: str, param: str, spatial: bool = False) -> Property:
+        if name == "geometry":
+            return Property("i.geometry", "geometry", name="geometry")
+        if spatial:
+            if name not in cql.COLUMN_KINDS:
+                raise Cql2Error(f"{param}: unknown property '{name}'", param)
+            return Property(COLUMNS[name], cql.COLUMN_KINDS[name], name=name)
+        try:
+            name = cql.property_name(name, param)
+        except InvalidQuery as err:
+            raise Cql2Error(str(err), param) from None
+        if name in COLUMNS:
+            return Property(COLUMNS[name], cql.COLUMN_KINDS[name], name=name)
+        kind = self.kinds.get(name, "string")
+        return Property(_PROPERTY_SQL.get(kind, _PROPERTY_SQL["string"]), kind, (name,),
+                        name=name)
+
+    def spatial_sql(self, op: str, geometry: BaseGeometry,
+                    null_safe: bool = False) -> tuple[str, list]:
+        return _spatial(op, geometry)
+
+    def time_span_sql(self, name: str) -> tuple[str, str]:
+        if name not in TIME_PROPERTIES:
+            raise Cql2Error(f"filter: temporal predicates apply to {', '.join(TIME_PROPERTIES)}")
+        if name == "datetime":
+            return "t.dt", "t.dt_end"
+        # Span SQL takes no parameters: the (fixed, listed) name goes in as a quoted literal.
+        literal = sql.Literal(name).as_string(None)
+        expression = ("taza_stac.instant(taza_stac.prop_text(i.content -> 'properties' -> "
+                      f"{literal}))")
+        return expression, expression
+
+
+def _spatial(op: str, geometry: BaseGeometry) -> tuple[str, list]:
+    if not shapely.is_valid(geometry):  # as the PostGIS feature store: answer as shapely does
+        geometry = shapely.make_valid(geometry)
+    wkb = shapely.to_wkb(geometry, flavor="iso")
+    return f"{SPATIAL_FUNCTIONS[op]}(i.geometry, ST_GeomFromWKB(%s, 4326))", [wkb]
+
+
+def filter_sql(node: Any, declared: dict[str, str]) -> tuple[str, list]:
+    try:
+        kinds = {**cql._literal_kinds(node), **declared, **cql.COLUMN_KINDS}
+        return translate(node, PgstacItemsTarget(kinds), "filter", dialect=DIALECT)
+    except Cql2Error as err:
+        raise InvalidQuery(str(err)) from None
+    except RecursionError:
+        raise InvalidQuery("filter: expression is nested too deeply") from None
+
+
+# -- the backend -----------------------------------------------------------------------------
+
+
+_MIGRATED: set[str] = set()  # database URLs whose schemas this process has checked
+_MIGRATE_LOCK = threading.Lock()
+
+
+class PgstacBackend:
+    """`StacBackend` over pgstac in the database at `url`. The schemas are installed or
+    upgraded (`migrate`) on this process's first use, not on construction: a server starts
+    while the database is down and serves once it is up."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def _ready(self) -> None:
+        if self.url in _MIGRATED:
+            return
+        with _MIGRATE_LOCK:
+            if self.url not in _MIGRATED:
+                self.migrate(self.url)
+                _MIGRATED.add(self.url)
+
+    @staticmethod
+    def migrate(url: str) -> str:
+        """Install or upgrade pgstac's schema (pypgstac) and ours; returns pgstac's version."""
+        from pypgstac.db import PgstacDB
+        from pypgstac.migrate import Migrate
+
+        with PgstacDB(dsn=url) as db:
+            version = Migrate(db).run_migration()
+        with connect(url) as conn, conn.transaction():
+            ensure_function_schema(conn)
+            conn.execute("SELECT pg_advisory_xact_lock(hashtext('taza_stac schema'))")
+            for statement in _DDL:
+                conn.execute(statement)
+            conn.execute("INSERT INTO taza_stac.meta VALUES ('schema_version', %s) "
+                         "ON CONFLICT (key) DO NOTHING", (SCHEMA_VERSION,))
+        return version
+
+    def _rows(self, query: str, params: Sequence = ()) -> list[tuple]:
+        self._ready()
+        with connection(self.url) as conn:
+            return conn.execute(query, params).fetchall()
+
+    # state ---------------------------------------------------------------------------------
+
+    def indexed_release(self) -> int | None:
+        rows = self._rows("SELECT value FROM taza_stac.meta WHERE key = 'release'")
+        return int(rows[0][0]) if rows else None
+
+    def indexed_versions(self) -> dict[str, int]:
+        return dict(self._rows("SELECT dataset_id, version FROM taza_stac.collections"))
+
+    # writing -------------------------------------------------------------------------------
+
+    def apply(self, release: int, upserts: Sequence[tuple[str, int, dict, Iterable[dict]]],
+              removals: Sequence[str], expected_release: int | None = -1) -> bool:
+        """One transaction; a row lock on the release entry serialises concurrent writers."""
+        started = time.perf_counter()
+        self._ready()
+        with connect(self.url) as conn, conn.transaction():
+            conn.execute("INSERT INTO taza_stac.meta VALUES ('lock', '') "
+                         "ON CONFLICT (key) DO NOTHING")
+            conn.execute("SELECT value FROM taza_stac.meta WHERE key = 'lock' FOR UPDATE")
+            row = conn.execute("SELECT value FROM taza_stac.meta WHERE key = 'release'")
+            found = row.fetchone()
+            current = int(found[0]) if found else None
+            if expected_release != -1 and current != expected_release:
+                return False
+            counts = {}
+            for dataset_id in [*removals, *(u[0] for u in upserts)]:
+                self._delete_dataset(conn, dataset_id)
+            for dataset_id, version, collection, items in upserts:
+                counts[dataset_id] = self._insert_dataset(conn, dataset_id, version,
+                                                          collection, items)
+            for key, value in (("release", str(release)), ("last_update", json.dumps({
+                    "release": release, "indexed": counts, "removed": list(removals),
+                    "seconds": round(time.perf_counter() - started, 3)}))):
+                conn.execute("INSERT INTO taza_stac.meta VALUES (%s, %s) ON CONFLICT (key) "
+                             "DO UPDATE SET value = EXCLUDED.value", (key, value))
+        return True
+
+    def scrub(self) -> None:
+        """Deleted rows stay in PostgreSQL's pages until vacuumed: vacuum both schemas' tables."""
+        self._ready()
+        with connect(self.url) as conn:
+            for table in ("taza_stac.items", "taza_stac.collections", "pgstac.items",
+                          "pgstac.collections"):
+                schema, name = table.split(".")
+                conn.execute(sql.SQL("VACUUM FULL {}").format(sql.Identifier(schema, name)))
+
+    @staticmethod
+    def _delete_dataset(conn: psycopg.Connection, dataset_id: str) -> None:
+        rows = conn.execute("DELETE FROM taza_stac.collections WHERE dataset_id = %s "
+                            "RETURNING id", (dataset_id,)).fetchall()
+        for (collection_id,) in rows:
+            conn.execute("DELETE FROM taza_stac.items WHERE collection = %s", (collection_id,))
+            conn.execute("SELECT pgstac.delete_collection(%s)", (collection_id,))
+
+    @staticmethod
+    def _insert_dataset(conn: psycopg.Connection, dataset_id: str, version: int,
+                        collection: dict, items: Iterable[dict]) -> int:
+        conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb(collection),))
+        collection_words = words_of(searchable_text(collection))
+        kinds: dict[str, str] = {}
+        documents, rows = [], []
+        next_pk = conn.execute("SELECT coalesce(max(pk), 0) + 1 FROM taza_stac.items"
+                               ).fetchone()[0]
+        for pk, item in enumerate(items, start=next_pk):
+            properties = item["properties"]
+            start, end = item_span(properties)
+            for name, value in properties.items():
+                kind = json_kind(name, value)
+                if kind and PROPERTY_NAME.match(name):
+                    kinds.setdefault(name, kind)
+            documents.append(item)
+            rows.append((collection["id"], item["id"], pk, start, end,
+                         words_of(searchable_text(item)) + collection_words))
+        if documents:
+            conn.execute("SELECT pgstac.create_items(%s)", (Jsonb(documents),))
+        with conn.cursor() as cursor:
+            cursor.executemany("INSERT INTO taza_stac.items VALUES (%s, %s, %s, %s, %s, %s)",
+                               rows)
+        extent = collection["extent"]
+        west, south, east, north = extent["spatial"]["bbox"][0][:4]
+        span_start, span_end = extent["temporal"]["interval"][0]
+        queryables = {name: schema_of(kind) for name, kind in sorted(kinds.items())}
+        conn.execute(
+            "INSERT INTO taza_stac.collections VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, "
+            "%s, %s)", (collection["id"], dataset_id, version, collection.get("taza:theme"),
+                        west, south, east, north, julian_or_none(span_start),
+                        julian_or_none(span_end), Jsonb(queryables), collection_words))
+        return len(rows)
+
+    # reading: single objects ---------------------------------------------------------------
+
+    def item(self, collection_id: str, item_id: str) -> dict | None:
+        rows = self._rows("SELECT taza_stac.hydrate(i) FROM pgstac.items i "
+                          "WHERE i.collection = %s AND i.id = %s", (collection_id, item_id))
+        return _restored(rows[0][0]) if rows else None
+
+    def collection(self, collection_id: str) -> dict | None:
+        rows = self._rows("SELECT content FROM pgstac.collections WHERE id = %s",
+                          (collection_id,))
+        return rows[0][0] if rows else None
+
+    def queryables(self, collection_id: str | None) -> dict[str, dict]:
+        query, params = "SELECT queryables FROM taza_stac.collections ORDER BY id", ()
+        if collection_id is not None:
+            query = "SELECT queryables FROM taza_stac.collections WHERE id = %s"
+            params = (collection_id,)
+        rows = self._rows(query, params)
+        return keyset.merged_queryables(CORE_QUERYABLES, (r[0] for r in rows))
+
+    # reading: item search ------------------------------------------------------------------
+
+    def search(self, query: ItemSearch) -> Page:
+        declared = keyset.declared_kinds(self.queryables(None))
+        keys = _sort_keys(query.sortby, declared)
+        where, params = self._item_conditions(query, declared)
+        signature = keyset.signature(query.sortby)
+        if query.token is not None:
+            condition, token_params = keyset.after(
+                keys, keyset.decode_token(query.token, signature, keys), POSTGRESQL_MARKS)
+            where.append(condition)
+            params += token_params
+        key_sql = ", ".join(k.sql for k in keys)
+        key_params = [p for k in keys for p in k.params]
+        order = ", ".join(f"{k.sql} {'DESC NULLS LAST' if k.descending else 'ASC NULLS FIRST'}"
+                          for k in keys)
+        # Fixed fragments of this module only; every value is a bound parameter.
+        statement = ("SELECT taza_stac.hydrate(i), " + key_sql +  # noqa: S608
+                     " FROM taza_stac.items t JOIN pgstac.items i"
+                     " ON i.collection = t.collection AND i.id = t.id"
+                     " WHERE " + (" AND ".join(where) or "TRUE") +
+                     " ORDER BY " + order + " LIMIT %s")
+        rows = self._run(statement, key_params + params + key_params + [query.limit + 1])
+        return keyset.keyset_page(rows, query.limit, signature, _restored)
+
+    def _item_conditions(self, query: ItemSearch, declared: dict[str, str]
+                         ) -> tuple[list[str], list]:
+        where: list[str] = []
+        params: list = []
+
+        def add(condition: str, values: Sequence) -> None:
+            where.append(condition)
+            params.extend(values)
+
+        if query.collections:
+            add("t.collection = ANY(%s)", [list(query.collections)])
+        if query.ids:
+            add("t.id = ANY(%s)", [list(query.ids)])
+        if query.bbox is not None:
+            add(*_spatial("intersects", box_geometry(*query.bbox)))
+        if query.intersects is not None:
+            add(*_spatial("intersects", query.intersects))
+        if query.datetime is not None:
+            add(*keyset.overlap("t.dt", "t.dt_end", query.datetime, POSTGRESQL_MARKS))
+        if query.q:
+            add(*_text_condition("t.words", query.q))
+        if query.filter is not None:
+            add(*filter_sql(query.filter, declared))
+        return where, params
+
+    def _run(self, statement: str, params: Sequence) -> list[tuple]:
+        try:
+            return self._rows(statement, params)
+        except psycopg.errors.DataException as err:  # e.g. a number out of range
+            raise InvalidQuery(f"filter: cannot be applied ({err.diag.message_primary})") from None
+
+    # reading: collection search ------------------------------------------------------------
+
+    def collections(self, query: CollectionSearch) -> Page:
+        where: list[str] = []
+        params: list = []
+        if query.bbox is not None:
+            west, south, east, north = query.bbox
+            where.append("c.maxx >= %s AND c.minx <= %s AND c.maxy >= %s AND c.miny <= %s")
+            params += [west, east, south, north]
+        if query.datetime is not None:
+            condition, values = keyset.overlap("c.dt", "coalesce(c.dt_end, 1e9)", query.datetime,
+                                               POSTGRESQL_MARKS)
+            where.append(condition)
+            params += values
+        if query.q:
+            condition, values = _text_condition("c.words", query.q)
+            where.append(condition)
+            params += values
+        if query.themes:
+            where.append("c.theme = ANY(%s)")
+            params.append(list(query.themes))
+        statement = ("SELECT p.content FROM taza_stac.collections c "  # noqa: S608 - fixed
+                     "JOIN pgstac.collections p"
+                     " ON p.id = c.id WHERE " + (" AND ".join(where) or "TRUE") +
+                     " ORDER BY c.id LIMIT %s OFFSET %s")
+        rows = self._rows(statement, [*params, query.limit + 1, query.offset])
+        return keyset.offset_page(rows, query.limit, query.offset, dict)
+
+
+# -- SQL pieces ------------------------------------------------------------------------------
+
+
+def _restored(item: dict) -> dict:
+    """pgstac's hydration drops null members; STAC requires `datetime` (null with a range)."""
+    item["properties"].setdefault("datetime", None)
+    return item
+
+
+def _sort_keys(sortby: Sequence[SortKey], declared: dict[str, str]) -> list[Key]:
+    keys: list[Key] = []
+    for sort in sortby or (SortKey("datetime", True),):
+        column = COLUMNS.get(sort.field)
+        if column is not None:
+            keys.append(Key(column, [], sort.descending, nullable=False))
+        else:
+            name = cql.property_name(sort.field, "sortby")
+            kind = declared.get(name, "string")
+            keys.append(Key(_PROPERTY_SQL.get(kind, _PROPERTY_SQL["string"]), [name],
+                             sort.descending, nullable=True))
+    keys.append(Key("t.pk", [], keys[0].descending, nullable=False))
+    return keys
