@@ -37,7 +37,10 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         " PRIMARY KEY (dataset_id, version))").format(schema, sql.Identifier(LAYERS_TABLE)))
     conn.execute(sql.SQL(
         "CREATE OR REPLACE FUNCTION {}.instant(value text) RETURNS timestamptz "
-        "LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE SET timezone = 'UTC' AS $$ "
+        # PARALLEL RESTRICTED: the EXCEPTION block opens a subtransaction, which PostgreSQL
+        # refuses inside a parallel worker ("cannot start subtransactions during a parallel
+        # operation") once a table is large enough for a parallel plan.
+        "LANGUAGE plpgsql IMMUTABLE PARALLEL RESTRICTED SET timezone = 'UTC' AS $$ "
         "BEGIN RETURN value::timestamptz; "
         "EXCEPTION WHEN others THEN RETURN NULL; END $$").format(schema))
     conn.execute(sql.SQL(
