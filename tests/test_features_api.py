@@ -3,9 +3,12 @@ computed independently with fiona and shapely on the sample source files."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
+import urllib.parse
 from functools import cache
 
 import fiona
@@ -263,12 +266,9 @@ def test_ogrinfo_spatial_filter(server):
 
 
 def test_csv_downloads_keep_geometry(server):
-    import csv
-    import io
-
     points = server.get(ITEMS, params={"f": "csv", "limit": 200})
     assert points.headers["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(points.text)))
+    rows = list(csv.DictReader(io.StringIO(points.content.decode("utf-8-sig"))))
     by_id = {int(r["geonames_id"]): r for r in rows}
     assert len(by_id) == len(settlements())
     for settlement in settlements():
@@ -276,10 +276,29 @@ def test_csv_downloads_keep_geometry(server):
         assert float(row["x"]) == pytest.approx(settlement["_geometry"].x)
         assert float(row["y"]) == pytest.approx(settlement["_geometry"].y)
     polygons = server.get("/ogc/collections/kyrgyzstan-boundary/items", params={"f": "csv"})
-    (boundary,) = csv.DictReader(io.StringIO(polygons.text))
+    (boundary,) = csv.DictReader(io.StringIO(polygons.content.decode("utf-8-sig")))
     assert boundary["wkt"].startswith("POLYGON")
     bare = server.get(ITEMS, params={"f": "csv", "skipGeometry": "true", "limit": 5})
     assert bare.status_code == 200 and "x" not in bare.text.splitlines()[0].split(",")
+
+
+def test_csv_opens_in_excel_in_cyrillic_and_every_download_is_named(server):
+    """Excel reads a CSV without a byte-order mark in the system's code page (Cyrillic comes
+    out garbled); browsers and clients save items and files under the names given here."""
+    csv_answer = server.get("/ogc/collections/kyrgyzstan-boundary/items", params={"f": "csv"})
+    assert csv_answer.content.startswith(b"\xef\xbb\xbf")
+    (row,) = csv.DictReader(io.StringIO(csv_answer.content.decode("utf-8-sig")))
+    assert row["name_ru"] == "Кыргызстан"
+    assert csv_answer.headers["Content-Disposition"] == \
+        "attachment; filename=kyrgyzstan-boundary.csv"
+    geojson = server.get(ITEMS, params={"f": "json", "limit": 1})
+    assert geojson.headers["Content-Disposition"] == "inline; filename=settlements.geojson"
+    default = server.get(ITEMS, params={"limit": 1})
+    assert default.headers["Content-Disposition"] == "inline; filename=settlements.geojson"
+    collection = server.get("/ogc/collections/airports?f=json").json()
+    asset = next(link["href"] for link in collection["links"] if link["href"].endswith(".gpkg"))
+    file_answer = server.get(urllib.parse.urlsplit(asset).path)
+    assert file_answer.headers["Content-Disposition"] == "inline; filename=airports.gpkg"
 
 
 def test_whole_features_come_from_stored_text(server, published_home):

@@ -173,11 +173,13 @@ def test_popup_shows_the_attributes_of_a_clicked_feature(page, server):
     page.mouse.click(box["x"] + bishkek["x"], box["y"] + bishkek["y"])
     popup = page.locator(".maplibregl-popup")
     expect(popup).to_contain_text("Bishkek")
-    expect(popup).to_contain_text("population")
+    # Labels in words, not field names (issue 17).
+    expect(popup).to_contain_text("Population (people)")
+    expect(popup.locator("th", has_text="population")).to_have_count(0)
     # Identifiers print as they are; quantities get digit grouping.
-    id_cell = popup.locator("tr", has_text="geonames_id").locator("td")
+    id_cell = popup.locator('tr[data-field="geonames_id"]').locator("td")
     expect(id_cell).to_have_text(str(bishkek["id"]))
-    expect(popup.locator("tr", has_text="population").locator("td")).to_have_text(
+    expect(popup.locator('tr[data-field="population"]').locator("td")).to_have_text(
         f"{bishkek['population']:,}")
     expect(popup.locator(".raster-value")).to_have_text(re.compile(r"^\d[\d,.\s]* m$"))
     screenshot(page, "popup")

@@ -20,6 +20,33 @@ export function t(key, values = {}) {
   return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
 }
 
+/**
+ * A count in words: `key`'s text lists the language's plural forms ("one: {n} feature |
+ * other: {n} features"; Russian needs one, few, many and other), and the browser's
+ * Intl.PluralRules picks the form for `count`, which fills {n} in the language's digits.
+ */
+export function tn(key, count, values = {}) {
+  const forms = Object.fromEntries(t(key, values).split("|").map((form) => {
+    const [category, ...text] = form.split(":");
+    return [category.trim(), text.join(":").trim()];
+  }));
+  const category = new Intl.PluralRules(language).select(count);
+  const text = forms[category] ?? forms.other;
+  return text.replace("{n}", new Intl.NumberFormat(language, { maximumFractionDigits: 2 }).format(count));
+}
+
+/** A date (an ISO text or a Date) in the current language's words, e.g. "3 декабря 2026 г.". */
+export function formatDate(value) {
+  const date = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(date.getTime())) return String(value);
+  return new Intl.DateTimeFormat(language, { dateStyle: "long" }).format(date);
+}
+
+/** An attribute's label in words ("Population (people)"), its own name when none is known. */
+export function fieldLabel(name) {
+  return strings[`field.${name}`] ? t(`field.${name}`) : name;
+}
+
 /** A metadata text in the current language from a {language: text} object (English fallback). */
 export function pick(texts) {
   if (texts == null) return "";
