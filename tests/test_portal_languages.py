@@ -189,6 +189,7 @@ def test_a_pasted_link_is_applied_and_the_language_follows_the_investor(page, se
                            " && document.body.dataset.mapReady === 'true'")
     state = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).fragment)
     assert state["layers"] == ["airports"] and state["q"] == ["airport"]
+    page.click("#tab-layers")
     page.click("#dataset-airports .layer-details")
     page.click("#open-on-map")
     page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
