@@ -236,6 +236,11 @@ def test_filter_builder_counts_match_the_api(page, server):
     # The download link carries the same filter.
     href = page.locator("#filter-downloads a", has_text="CSV").get_attribute("href")
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["filter"] == [cql]
+    # No downloads are offered for 0 matches.
+    condition.locator("input.value").fill("100000000")
+    page.click("#filter-apply")
+    expect(count).to_have_attribute("data-count", "0")
+    expect(page.locator("#filter-downloads")).to_be_hidden()
 
 
 def test_language_switch_relabels_interface_and_metadata(page, server):

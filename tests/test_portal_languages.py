@@ -161,19 +161,6 @@ def test_investor_filters_with_a_value_picker_shares_the_link_and_reopens_it(
     assert not watch.problems, "\n".join(watch.problems)
 
 
-def test_no_downloads_for_no_matches(page, server):
-    open_portal(page, server)
-    page.click("#tab-filter")
-    page.select_option("#filter-layer", "settlements")
-    condition = page.locator("#filter-conditions > li").first
-    condition.locator("select.property").select_option("population")
-    condition.locator("select.operator").select_option("gt")
-    condition.locator("input.value").fill("100000000")
-    page.click("#filter-apply")
-    expect(page.locator("#filter-count")).to_have_attribute("data-count", "0")
-    expect(page.locator("#filter-downloads")).to_be_hidden()
-
-
 def test_a_pasted_link_is_applied_and_the_language_follows_the_investor(page, server):
     open_portal(page, server, "?lang=en")
     # A link pasted into the open portal changes only the hash: it is applied.
