@@ -214,6 +214,25 @@ def test_output_crs_with_axis_order_and_header(server):
     assert default.headers["Content-Crs"] == f"<{CRS84}>"
 
 
+@pytest.mark.parametrize("zone", [42, 43])
+def test_items_in_the_local_utm_zones(server, zone):
+    """WGS 84 / UTM 42N and 43N, the local projected CRSs, are offered and applied (metres,
+    easting then northing), in the collection's CRS list and in CSV downloads."""
+    uri = f"{EPSG}326{zone}"
+    assert uri in server.get("/ogc/collections/settlements?f=json").json()["crs"]
+    source = next(s for s in settlements() if s["geonames_id"] == 1528249)["_geometry"]
+    answer = server.get(f"{ITEMS}/1528249", params={"crs": uri})
+    assert answer.headers["Content-Crs"] == f"<{uri}>"
+    x, y = Transformer.from_crs("EPSG:4326", f"EPSG:326{zone}", always_xy=True).transform(
+        source.x, source.y)
+    assert answer.json()["geometry"]["coordinates"] == pytest.approx([x, y], abs=0.01)
+    table = server.get(ITEMS, params={"f": "csv", "crs": uri, "limit": 200})
+    rows = {row["geonames_id"]: row
+            for row in csv.DictReader(io.StringIO(table.content.decode("utf-8-sig")))}
+    assert [float(rows["1528249"]["x"]), float(rows["1528249"]["y"])] == \
+        pytest.approx([x, y], abs=0.01)
+
+
 def test_bbox_crs_in_lat_lon_and_mercator(server):
     expected = matched(server, bbox="74,42,75,43")
     assert expected > 0

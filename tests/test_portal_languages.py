@@ -131,6 +131,11 @@ def test_investor_filters_with_a_value_picker_shares_the_link_and_reopens_it(
         window.portal.map.getBounds().contains(p))""", naryn)
     assert in_view and page.evaluate("() => window.portal.map.getZoom()") > 6
     expect(page.locator("#filter-downloads")).to_be_visible()
+    # The local projected CRSs are offered for download (easting, northing in metres).
+    utm = page.locator("#filter-downloads a.utm")
+    expect(utm).to_have_count(2)
+    assert {urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["crs"][0][-5:]
+            for href in utm.evaluate_all("links => links.map(a => a.href)")} == {"32642", "32643"}
     page.wait_for_function("() => location.hash.includes('filter=settlements')")
     page.click("#copy-link")
     expect(page.locator("#copy-link-status")).not_to_be_empty()
@@ -184,6 +189,30 @@ def test_a_pasted_link_is_applied_and_the_language_follows_the_investor(page, se
     expect(page.locator("#tab-layers")).to_have_text("Слои")
     expect(page.locator("#toggle-airports")).to_be_checked()
     assert scale_unit(page) in {"км", "м"}
+
+
+@pytest.mark.parametrize(("language", "typed", "expected"), [
+    ("ru", "нарын", "Нарынская область · регион"),
+    ("en", "Narin", "Naryn · settlement"),
+    ("ky", "манас", "Manas International Airport · аэропорт"),
+])
+def test_place_search_is_tolerant_of_script_and_spelling_and_flies_there(
+        page, server, language, typed, expected):
+    open_portal(page, server, f"?lang={language}")
+    page.click("#tab-search")
+    page.fill("#place-q", typed)
+    page.click("#place-form button[type=submit]")
+    results = page.locator("#place-results > li")
+    expect(results.first).to_be_visible()
+    labels = results.all_text_contents()
+    assert any(label.startswith(expected) for label in labels), labels
+    # The first answer is flown to: Naryn (town and region) lies near 76 E, 41.4 N; Manas
+    # airport near 74.5 E, 43.1 N.
+    page.wait_for_function("() => !window.portal.map.isMoving()")
+    centre = page.evaluate("() => window.portal.map.getCenter()")
+    target = (74.48, 43.06) if typed == "манас" else (75.9, 41.4)
+    assert abs(centre["lng"] - target[0]) < 1.5 and abs(centre["lat"] - target[1]) < 1.0, centre
+    assert not untranslated(page, language)
 
 
 def test_plural_forms_cover_each_languages_categories():

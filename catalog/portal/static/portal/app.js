@@ -4,6 +4,7 @@ import { createAnalysis } from "./analysis.js";
 import { createFilterBuilder } from "./filter.js";
 import { currentLanguage, initI18n, pick, t, tn } from "./i18n.js";
 import * as maps from "./map.js";
+import { createPlaceSearch } from "./places.js";
 import { createSearch } from "./search.js";
 import { readState, writeState } from "./state.js";
 import { el, formatNumber } from "./util.js";
@@ -187,6 +188,7 @@ search = createSearch({
 });
 wireLanguage();
 wireShare();
+createPlaceSearch({ layers, flyToFeatures });
 
 map.on("load", () => {
   maps.addBasemapOverlays(map, data);

@@ -11,6 +11,8 @@ const OPERATORS = {
   date: ["eq", "lt", "le", "gt", "ge", "null", "notnull"],
   boolean: ["eq", "null", "notnull"],
 };
+// Local projected CRSs offered for downloads (x, y in metres): WGS 84 / UTM 42N and 43N.
+const UTM = { 42: "http://www.opengis.net/def/crs/EPSG/0/32642", 43: "http://www.opengis.net/def/crs/EPSG/0/32643" };
 const SYMBOLS = { eq: "=", ne: "<>", lt: "<", le: "<=", gt: ">", ge: ">=" };
 
 function kindOf(schema) {
@@ -179,8 +181,9 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
     if (withFirstCondition) addCondition();
   }
 
-  function itemsUrl(format, limit) {
+  function itemsUrl(format, limit, crs = null) {
     const params = new URLSearchParams({ f: format, limit: String(limit) });
+    if (crs) params.set("crs", crs);
     const expression = cql();
     if (expression) { params.set("filter", expression); params.set("filter-lang", "cql2-text"); }
     if (inView.checked) {
@@ -216,7 +219,10 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
     const limit = Math.max(1, Math.min(count, MAX_DOWNLOAD));
     downloads.replaceChildren(`${t("filter.download")}: `,
       el("a", { href: itemsUrl("json", limit), download: `${chosen.id}-filtered.geojson` }, "GeoJSON"),
-      el("a", { href: itemsUrl("csv", limit), download: `${chosen.id}-filtered.csv` }, "CSV"));
+      el("a", { href: itemsUrl("csv", limit), download: `${chosen.id}-filtered.csv` }, "CSV"),
+      ...Object.entries(UTM).map(([zone, crs]) => el("a", {
+        href: itemsUrl("csv", limit, crs), download: `${chosen.id}-filtered-utm${zone}n.csv`,
+        class: "utm", "data-crs": crs }, t("filter.csv_utm", { zone }))));
     downloads.hidden = count === 0;
     results.replaceChildren(...body.features.map((feature) => {
       const label = labelOf(feature, chosen);
