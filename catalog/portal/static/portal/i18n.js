@@ -1,4 +1,4 @@
-// Interface strings (in the page's languages) from the page's data, and re-labelling the page on a switch.
+// Interface strings (in the page's language) from the page's data: texts, counts in words, field labels.
 
 let strings = {};
 let language = "en";
@@ -35,13 +35,6 @@ export function tn(key, count, values = {}) {
   return text.replace("{n}", new Intl.NumberFormat(language, { maximumFractionDigits: 2 }).format(count));
 }
 
-/** A date (an ISO text or a Date) in the current language's words, e.g. "3 декабря 2026 г.". */
-export function formatDate(value) {
-  const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) return String(value);
-  return new Intl.DateTimeFormat(language, { dateStyle: "long" }).format(date);
-}
-
 /** An attribute's label in words ("Population (people)"), its own name when none is known. */
 export function fieldLabel(name) {
   return strings[`field.${name}`] ? t(`field.${name}`) : name;
@@ -52,26 +45,4 @@ export function pick(texts) {
   if (texts == null) return "";
   if (typeof texts === "string") return texts;
   return texts[language] || texts.en || Object.values(texts)[0] || "";
-}
-
-/** Switch the language and relabel everything marked with data-i18n / data-texts. */
-export function setLanguage(next, root = document) {
-  language = next;
-  document.documentElement.lang = next;
-  root.querySelectorAll("[data-i18n]").forEach((node) => { node.textContent = t(node.dataset.i18n); });
-  root.querySelectorAll("[data-i18n-placeholder]").forEach((node) => {
-    node.placeholder = t(node.dataset.i18nPlaceholder);
-  });
-  root.querySelectorAll("[data-texts]").forEach((node) => {
-    node.textContent = pick(JSON.parse(node.dataset.texts));
-  });
-  root.querySelectorAll("a[data-keep-lang]").forEach((link) => {
-    const url = new URL(link.href, location.href);
-    url.searchParams.set("lang", next);
-    link.href = url.pathname + url.search + url.hash;
-  });
-  root.querySelectorAll(".lang-switch a").forEach((link) => {
-    if (link.dataset.lang === next) link.setAttribute("aria-current", "true");
-    else link.removeAttribute("aria-current");
-  });
 }
