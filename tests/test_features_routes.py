@@ -79,7 +79,8 @@ def test_collections_describe_feature_layers_and_coverages(client):
     assert set(listed) == set(SAMPLE_IDS)
     settlements, elevation = listed["settlements"], listed["elevation"]
     assert settlements["itemType"] == "feature" and settlements["storageCrs"] == CRS84
-    assert settlements["crs"] == [CRS84, f"{EPSG}4326", f"{EPSG}3857"]
+    assert settlements["crs"] == [CRS84, f"{EPSG}4326", f"{EPSG}3857", f"{EPSG}32642",
+                                  f"{EPSG}32643"]
     assert "layerDataType" not in settlements
     # Feature clients (GDAL's OAPIF driver) skip collections marked as coverages.
     assert elevation["layerDataType"] == "Coverage" and "itemType" not in elevation
