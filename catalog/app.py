@@ -142,7 +142,8 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
         files = record.files()
         if filename not in files:
             abort(404, description=f"{dataset_id} version {version} has no file {filename!r}")
-        response = send_asset(store.assets, record, filename, files[filename])
+        response = send_asset(store.assets, record, filename, files[filename],
+                              download_name=filename)
         response.headers["Cache-Control"] = settings.VERSION_CACHE_CONTROL
         return response
 

@@ -3,9 +3,12 @@ computed independently with fiona and shapely on the sample source files."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import subprocess
+import urllib.parse
 from functools import cache
 
 import fiona
@@ -211,6 +214,25 @@ def test_output_crs_with_axis_order_and_header(server):
     assert default.headers["Content-Crs"] == f"<{CRS84}>"
 
 
+@pytest.mark.parametrize("zone", [42, 43])
+def test_items_in_the_local_utm_zones(server, zone):
+    """WGS 84 / UTM 42N and 43N, the local projected CRSs, are offered and applied (metres,
+    easting then northing), in the collection's CRS list and in CSV downloads."""
+    uri = f"{EPSG}326{zone}"
+    assert uri in server.get("/ogc/collections/settlements?f=json").json()["crs"]
+    source = next(s for s in settlements() if s["geonames_id"] == 1528249)["_geometry"]
+    answer = server.get(f"{ITEMS}/1528249", params={"crs": uri})
+    assert answer.headers["Content-Crs"] == f"<{uri}>"
+    x, y = Transformer.from_crs("EPSG:4326", f"EPSG:326{zone}", always_xy=True).transform(
+        source.x, source.y)
+    assert answer.json()["geometry"]["coordinates"] == pytest.approx([x, y], abs=0.01)
+    table = server.get(ITEMS, params={"f": "csv", "crs": uri, "limit": 200})
+    rows = {row["geonames_id"]: row
+            for row in csv.DictReader(io.StringIO(table.content.decode("utf-8-sig")))}
+    assert [float(rows["1528249"]["x"]), float(rows["1528249"]["y"])] == \
+        pytest.approx([x, y], abs=0.01)
+
+
 def test_bbox_crs_in_lat_lon_and_mercator(server):
     expected = matched(server, bbox="74,42,75,43")
     assert expected > 0
@@ -263,12 +285,9 @@ def test_ogrinfo_spatial_filter(server):
 
 
 def test_csv_downloads_keep_geometry(server):
-    import csv
-    import io
-
     points = server.get(ITEMS, params={"f": "csv", "limit": 200})
     assert points.headers["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(points.text)))
+    rows = list(csv.DictReader(io.StringIO(points.content.decode("utf-8-sig"))))
     by_id = {int(r["geonames_id"]): r for r in rows}
     assert len(by_id) == len(settlements())
     for settlement in settlements():
@@ -276,10 +295,29 @@ def test_csv_downloads_keep_geometry(server):
         assert float(row["x"]) == pytest.approx(settlement["_geometry"].x)
         assert float(row["y"]) == pytest.approx(settlement["_geometry"].y)
     polygons = server.get("/ogc/collections/kyrgyzstan-boundary/items", params={"f": "csv"})
-    (boundary,) = csv.DictReader(io.StringIO(polygons.text))
+    (boundary,) = csv.DictReader(io.StringIO(polygons.content.decode("utf-8-sig")))
     assert boundary["wkt"].startswith("POLYGON")
     bare = server.get(ITEMS, params={"f": "csv", "skipGeometry": "true", "limit": 5})
     assert bare.status_code == 200 and "x" not in bare.text.splitlines()[0].split(",")
+
+
+def test_csv_opens_in_excel_in_cyrillic_and_every_download_is_named(server):
+    """Excel reads a CSV without a byte-order mark in the system's code page (Cyrillic comes
+    out garbled); browsers and clients save items and files under the names given here."""
+    csv_answer = server.get("/ogc/collections/kyrgyzstan-boundary/items", params={"f": "csv"})
+    assert csv_answer.content.startswith(b"\xef\xbb\xbf")
+    (row,) = csv.DictReader(io.StringIO(csv_answer.content.decode("utf-8-sig")))
+    assert row["name_ru"] == "Кыргызстан"
+    assert csv_answer.headers["Content-Disposition"] == \
+        "attachment; filename=kyrgyzstan-boundary.csv"
+    geojson = server.get(ITEMS, params={"f": "json", "limit": 1})
+    assert geojson.headers["Content-Disposition"] == "inline; filename=settlements.geojson"
+    default = server.get(ITEMS, params={"limit": 1})
+    assert default.headers["Content-Disposition"] == "inline; filename=settlements.geojson"
+    collection = server.get("/ogc/collections/airports?f=json").json()
+    asset = next(link["href"] for link in collection["links"] if link["href"].endswith(".gpkg"))
+    file_answer = server.get(urllib.parse.urlsplit(asset).path)
+    assert file_answer.headers["Content-Disposition"] == "inline; filename=airports.gpkg"
 
 
 def test_whole_features_come_from_stored_text(server, published_home):

@@ -192,11 +192,13 @@ def test_popup_shows_the_attributes_of_a_clicked_feature(page, server):
     page.mouse.click(box["x"] + bishkek["x"], box["y"] + bishkek["y"])
     popup = page.locator(".maplibregl-popup")
     expect(popup).to_contain_text("Bishkek")
-    expect(popup).to_contain_text("population")
+    # Labels in words, not field names (issue 17).
+    expect(popup).to_contain_text("Population (people)")
+    assert "population" not in popup.locator("th").all_text_contents()
     # Identifiers print as they are; quantities get digit grouping.
-    id_cell = popup.locator("tr", has_text="geonames_id").locator("td")
+    id_cell = popup.locator('tr[data-field="geonames_id"]').locator("td")
     expect(id_cell).to_have_text(str(bishkek["id"]))
-    expect(popup.locator("tr", has_text="population").locator("td")).to_have_text(
+    expect(popup.locator('tr[data-field="population"]').locator("td")).to_have_text(
         f"{bishkek['population']:,}")
     expect(popup.locator(".raster-value")).to_have_text(re.compile(r"^\d[\d,.\s]* m$"))
     screenshot(page, "popup")
@@ -253,6 +255,11 @@ def test_filter_builder_counts_match_the_api(page, server):
     # The download link carries the same filter.
     href = page.locator("#filter-downloads a", has_text="CSV").get_attribute("href")
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["filter"] == [cql]
+    # No downloads are offered for 0 matches.
+    condition.locator("input.value").fill("100000000")
+    page.click("#filter-apply")
+    expect(count).to_have_attribute("data-count", "0")
+    expect(page.locator("#filter-downloads")).to_be_hidden()
 
 
 def test_language_switch_relabels_interface_and_metadata(page, server):

@@ -31,6 +31,7 @@ from catalog.core.parse import ParameterError
 from catalog.core.record import Record
 from catalog.features import crs, documents, formats
 from catalog.features.documents import Service, ServiceExtension
+from catalog.features.formats import download_name
 from catalog.features.items import (
     ITEM_PARAMETERS,
     ItemsRequest,
@@ -358,11 +359,14 @@ class Answers:
                            offset=wanted.query.offset, id_field=store.describe().id_field)
             return self.page("collections/items/index.html", content, asked, headers=headers)
         if wanted.format == CSV:
+            headers["Content-Disposition"] = download_name("attachment", f"{record.id}.csv")
             return self._response(formats.csv_bytes(features), CSV_MEDIA_TYPE, asked.locale,
                                   headers)
         if wanted.format == JSONLD:
             return self.json(formats.item_list(items_url.rsplit("/", 1)[0], features), asked,
                              headers=headers)
+        if wanted.format in (None, JSON):
+            headers["Content-Disposition"] = download_name("inline", f"{record.id}.geojson")
         return self.json(content, asked, headers=headers)
 
     def _items_links(self, record: Record, wanted: ItemsRequest, asked: Negotiated,

@@ -37,7 +37,10 @@ from catalog.manifest import licence_url
 OGC_REL = "http://www.opengis.net/def/rel/ogc/1.0"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 # The CRSs items can be asked in (OGC API - Features Part 2); the first is the default.
-SUPPORTED_CRS = (CRS84, f"{EPSG}4326", f"{EPSG}3857")
+# WGS 84 / UTM zones 42N and 43N (EPSG:32642, 32643) are the local projected CRSs that
+# surveyors and engineers in Kyrgyzstan work in (the country spans 69-81 E: zones 42 to 44,
+# nearly all of it in 42 and 43).
+SUPPORTED_CRS = (CRS84, f"{EPSG}4326", f"{EPSG}3857", f"{EPSG}32642", f"{EPSG}32643")
 GEOTIFF_MEDIA_TYPE = "image/tiff; application=geotiff"  # what GDAL's OGCAPI reader asks for
 OPENAPI_MEDIA_TYPE = "application/vnd.oai.openapi+json;version=3.0"
 JSON_SCHEMA = "http://json-schema.org/draft/2019-09/schema"

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import shapely
 from shapely.geometry import shape
+from werkzeug.http import dump_options_header
 
 from catalog.core.languages import LANGUAGES, LOCALES
 from catalog.features.documents import Service
@@ -26,10 +27,16 @@ SCHEMA_ORG = "https://schema.org/"
 GEOSPARQL = "http://www.opengis.net/ont/geosparql#"
 
 
+def download_name(disposition: str, filename: str) -> str:
+    """A Content-Disposition value naming the file a browser or client saves."""
+    return dump_options_header(disposition, {"filename": filename})
+
+
 # -- CSV ---------------------------------------------------------------------------------------
 
 def csv_bytes(features: Sequence[dict]) -> bytes:
-    """The features as CSV (UTF-8); empty when there are none."""
+    """The features as CSV in UTF-8 with a byte-order mark (without it Excel reads the file
+    in the system's code page and garbles Cyrillic); empty when there are none."""
     if not features:
         return b""
     first = features[0]
@@ -51,7 +58,7 @@ def csv_bytes(features: Sequence[dict]) -> bytes:
             else:
                 row["wkt"] = shape(feature["geometry"]).wkt
         writer.writerow(row)
-    return output.getvalue().encode("utf-8")
+    return output.getvalue().encode("utf-8-sig")
 
 
 # -- JSON-LD -----------------------------------------------------------------------------------

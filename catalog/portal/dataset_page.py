@@ -41,7 +41,7 @@ def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) 
         "ogc_url": f"{public_url}/ogc",
         "collection_url": f"{public_url}/ogc/collections/{dataset_id}",
         "stac_url": _stac_url(release.stac_dir, dataset_id, public_url),
-        "map_link": _map_link(record),
+        "map_link": _map_link(record, language),
         "metadata": _metadata_links(dataset_id, public_url),
     }
     if record.is_vector:
@@ -114,7 +114,8 @@ def _stac_url(stac_dir: Path, dataset_id: str, public_url: str) -> str | None:
     return None
 
 
-def _map_link(record: Record) -> str:
+def _map_link(record: Record, language: str) -> str:
+    """The map, in the page's language, centred on the dataset with its layer on."""
     west, south, east, north = record.bbox
-    return (f"/#map=6/{(south + north) / 2:.4f}/{(west + east) / 2:.4f}"
+    return (f"/?lang={language}#map=6/{(south + north) / 2:.4f}/{(west + east) / 2:.4f}"
             f"&layers={record.id}")

@@ -54,6 +54,7 @@ def _layer(record: Record, index: int) -> dict:
         "version": record.version,
         "licence": manifest.licence,
         "attribution": manifest.attribution,
+        "role": manifest.role,
     }
     if record.kind == "raster":
         return base | _raster_layer(record)

@@ -1,6 +1,6 @@
 // What the Analysis tab shows: the ranked candidate list and its popups, the coverage tables,
 // legends, and the downloads (GeoJSON as the server answered it, CSV of the tables).
-import { currentLanguage, t } from "./i18n.js";
+import { currentLanguage, t, tn } from "./i18n.js";
 import { rampGradient, SCORE_RAMP, SHARE_RAMP } from "./analysis-map.js";
 import { el, formatNumber } from "./util.js";
 
@@ -61,7 +61,7 @@ export function candidateValues(p) {
                               km: km(p.airport_distance_km) });
   return [
     [t("an.score"), t("an.score_value", { score: fmt(p.score), site: fmt(p.site_score) })],
-    [t("an.area_km2"), t("an.area_value", { area: fmt(p.area_km2), cells: fmt(p.cells) })],
+    [t("an.area_km2"), tn("an.area_value", p.cells, { area: fmt(p.area_km2) })],
     [t("an.slope"), t("an.slope_value", { mean: fmt(p.slope_mean_deg), max: fmt(p.slope_max_deg) })],
     [t("an.elevation"), t("an.elevation_value", { min: metres(p.elevation_min_m),
                                                  max: metres(p.elevation_max_m), mean: metres(p.elevation_mean_m) })],
@@ -101,7 +101,7 @@ export function screeningView(collection, onPick) {
   const matched = collection.numberMatched;
   const shown = collection.features.length;
   const count = el("p", { id: "screening-count", class: "count", "data-matched": matched, "data-returned": shown },
-                   matched ? t("an.candidates", { n: fmt(matched), shown: fmt(shown) }) : t("an.none_found"));
+                   matched ? tn("an.candidates", matched, { shown: fmt(shown) }) : t("an.none_found"));
   if (!shown) return [count];
   const [low, high] = scoreRange(collection);
   const table = collection.features.map((f) => ({ ...f.properties }));

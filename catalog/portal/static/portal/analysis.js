@@ -409,11 +409,6 @@ export function createAnalysis({ map, onChange }) {
     byId("draw-finish").addEventListener("click", () => draw.finish());
     byId("draw-cancel").addEventListener("click", () => draw.cancel());
     byId("analysis-clear").addEventListener("click", clear);
-    document.addEventListener("portal:language", () => {
-      fillRegions((regionSelect.dataset.codes || "").split(",").filter(Boolean));
-      if (result) render();
-      if (drawn) byId("drawn-note").textContent = t("an.drawn_corners", { n: drawn.coordinates[0].length - 1 });
-    });
   }
 
   amap.addAnalysisLayers(map);

@@ -2,8 +2,9 @@
 // and URL.
 import { createAnalysis } from "./analysis.js";
 import { createFilterBuilder } from "./filter.js";
-import { currentLanguage, initI18n, pick, setLanguage, t } from "./i18n.js";
+import { currentLanguage, initI18n, pick, t, tn } from "./i18n.js";
 import * as maps from "./map.js";
+import { createPlaceSearch } from "./places.js";
 import { createSearch } from "./search.js";
 import { readState, writeState } from "./state.js";
 import { el, formatNumber } from "./util.js";
@@ -20,8 +21,13 @@ const layers = data.layers.map((layer) => {
 const map = maps.createMap("map", data, state.view);
 let ready = false;
 let analysis = null;
+let filter = null;
+let search = null;
 const save = () => {
-  if (ready) writeState({ map, layers, language: currentLanguage(), extra: analysis ? analysis.urlState() : [] });
+  if (!ready) return;
+  const extra = [...(analysis ? analysis.urlState() : []), ...(filter ? filter.urlState() : []),
+                 ...(search ? search.urlState() : [])];
+  writeState({ map, layers, language: currentLanguage(), extra });
 };
 
 // --- layer panel --------------------------------------------------------------------------
@@ -42,7 +48,7 @@ function legendNode(layer) {
     ? Object.entries(legend.colours).map(([name, colour]) =>
         el("li", {}, el("span", { class: shape, style: `background:${colour}` }), name))
     : [el("li", {}, el("span", { class: shape, style: `background:${legend.colour}` }),
-          t("layers.features", { n: formatNumber(layer.feature_count, currentLanguage()) }))];
+          tn("layers.features", layer.feature_count))];
   const nodes = [el("ul", {}, items)];
   if (layer.feature_count > 4000) nodes.push(el("p", { class: "note" }, t("layers.thinned")));
   return nodes;
@@ -126,25 +132,45 @@ function wirePanelToggle() {
 
 // --- language -------------------------------------------------------------------------------
 
-function wireLanguage(search) {
+// The map's own words (scale bar, buttons) are fixed when MapLibre starts, so a switch reloads
+// the page in the new language with the whole state kept in the URL.
+function wireLanguage() {
   for (const link of document.querySelectorAll(".lang-switch a")) {
     link.addEventListener("click", (event) => {
       event.preventDefault();
-      setLanguage(link.dataset.lang);
-      renderLegends();
-      search.rerender();
-      document.dispatchEvent(new CustomEvent("portal:language"));
       save();
+      const url = new URL(location.href);
+      url.searchParams.set("lang", link.dataset.lang);
+      location.assign(url.href);
     });
   }
 }
 
+// --- sharing --------------------------------------------------------------------------------
+
+function wireShare() {
+  const button = document.getElementById("copy-link");
+  const status = document.getElementById("copy-link-status");
+  button.addEventListener("click", async () => {
+    save();
+    try {
+      await navigator.clipboard.writeText(location.href);
+      status.textContent = t("share.copied");
+    } catch {
+      status.textContent = `${t("share.copy_by_hand")} ${location.href}`;
+    }
+  });
+  // A link pasted into the open portal changes only the hash: load it as a fresh page, so
+  // every part of the state (view, layers, filter, search, analysis) is applied as on opening.
+  window.addEventListener("hashchange", () => location.reload());
+}
+
 // --- start ----------------------------------------------------------------------------------
 
-function flyToFeature(layer, feature) {
+function flyToFeatures(features) {
   const coords = [];
   const walk = (c) => (typeof c[0] === "number" ? coords.push(c) : c.forEach(walk));
-  if (feature.geometry) walk(feature.geometry.coordinates);
+  for (const feature of features) if (feature.geometry) walk(feature.geometry.coordinates);
   if (!coords.length) return;
   const xs = coords.map((c) => c[0]);
   const ys = coords.map((c) => c[1]);
@@ -155,11 +181,14 @@ function flyToFeature(layer, feature) {
 const selectTab = wireTabs();
 wirePanel();
 wirePanelToggle();
-const search = createSearch({
+search = createSearch({
   map, themes: data.themes, layers,
   addLayer: (id) => { const layer = layers.find((l) => l.id === id); setVisible(layer, true); maps.zoomTo(map, layer); },
+  onChange: save,
 });
-wireLanguage(search);
+wireLanguage();
+wireShare();
+createPlaceSearch({ layers, flyToFeatures });
 
 map.on("load", () => {
   maps.addBasemapOverlays(map, data);
@@ -170,9 +199,18 @@ map.on("load", () => {
     sections: (point) => (analysis ? analysis.popupSections(point) : []),
     hoverLayers: () => (analysis ? analysis.hoverLayers() : []),
   });
-  createFilterBuilder({ layers, map, showResults: (c) => maps.showResults(map, c), flyToFeature });
+  filter = createFilterBuilder({ layers, map, showResults: (c) => maps.showResults(map, c), flyToFeatures,
+                                onChange: save });
   analysis = createAnalysis({ map, onChange: save });
   analysis.attachPopups(popups);
+  if (state.params.get("filter")) {
+    selectTab(document.getElementById("tab-filter"));
+    filter.restoreAndApply(state.params);
+  }
+  if (state.params.get("q") !== null) {
+    selectTab(document.getElementById("tab-search"));
+    search.restore(state.params);
+  }
   if (state.params.get("analysis")) {
     selectTab(document.getElementById("tab-analysis"));
     analysis.restoreAndRun(state.params);

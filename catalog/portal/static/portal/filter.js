@@ -1,6 +1,6 @@
 // The filter builder: conditions on a layer's queryables -> a CQL2 text filter, sent to the
 // OGC API Features items endpoint; shows numberMatched, the first matches, and downloads.
-import { currentLanguage, pick, t } from "./i18n.js";
+import { currentLanguage, fieldLabel, pick, t, tn } from "./i18n.js";
 import { el, formatNumber, getJson } from "./util.js";
 
 const SHOWN = 100; // features drawn and listed; the count comes from numberMatched
@@ -11,6 +11,8 @@ const OPERATORS = {
   date: ["eq", "lt", "le", "gt", "ge", "null", "notnull"],
   boolean: ["eq", "null", "notnull"],
 };
+// Local projected CRSs offered for downloads (x, y in metres): WGS 84 / UTM 42N and 43N.
+const UTM = { 42: "http://www.opengis.net/def/crs/EPSG/0/32642", 43: "http://www.opengis.net/def/crs/EPSG/0/32643" };
 const SYMBOLS = { eq: "=", ne: "<>", lt: "<", le: "<=", gt: ">", ge: ">=" };
 
 function kindOf(schema) {
@@ -51,7 +53,7 @@ export function combine(parts, match) {
   return complete.map((p) => `(${p})`).join(` ${match} `);
 }
 
-export function createFilterBuilder({ layers, map, showResults, flyToFeature }) {
+export function createFilterBuilder({ layers, map, showResults, flyToFeatures, onChange }) {
   const form = document.getElementById("filter-form");
   const select = document.getElementById("filter-layer");
   const list = document.getElementById("filter-conditions");
@@ -64,6 +66,8 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
     .map((id) => document.getElementById(id));
   let queryables = {};
   let conditions = [];
+  let valueCache = {};
+  let applied = null; // the filter last applied, as the URL carries it
 
   const layer = () => layers.find((l) => l.id === select.value);
   const match = () => form.querySelector("input[name=match]:checked").value;
@@ -73,9 +77,40 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
     cqlOut.textContent = cql() || "—";
   }
 
+  // A text field's values and how many features carry each, read from the data itself (one
+  // request per field, cached while the layer stays chosen).
+  async function valuesOf(property) {
+    if (!valueCache[property]) {
+      const params = new URLSearchParams({ f: "json", limit: String(MAX_DOWNLOAD), skipGeometry: "true",
+                                           properties: property });
+      valueCache[property] = getJson(`/ogc/collections/${layer().id}/items?${params}`).then((body) => {
+        const counts = new Map();
+        for (const feature of body.features) {
+          const value = feature.properties[property];
+          if (value != null && value !== "") counts.set(String(value), (counts.get(String(value)) || 0) + 1);
+        }
+        return { counts: [...counts.entries()].sort((a, b) => a[0].localeCompare(b[0], currentLanguage())),
+                 complete: body.features.length >= body.numberMatched };
+      });
+    }
+    return valueCache[property];
+  }
+
+  function valuePicker(condition) {
+    const picker = el("select", { "aria-label": t("filter.value"), class: "value picker" },
+                      el("option", { value: "" }, t("filter.pick_value")));
+    valuesOf(condition.property).then(({ counts }) => {
+      picker.append(...counts.map(([value, n]) => el("option", { value, "data-count": n, selected: value === condition.value },
+        `${value} (${formatNumber(n, currentLanguage())})`)));
+      if (condition.value) picker.value = condition.value;
+      picker.dataset.ready = "true";
+    }, () => { picker.dataset.ready = "error"; });
+    return picker;
+  }
+
   function conditionRow(condition) {
     const properties = el("select", { "aria-label": t("filter.property"), class: "property" },
-      Object.keys(queryables).map((name) => el("option", { value: name, selected: name === condition.property }, name)));
+      Object.keys(queryables).map((name) => el("option", { value: name, selected: name === condition.property }, fieldLabel(name))));
     const operators = el("select", { "aria-label": t("filter.operator"), class: "operator" });
     const valueBox = el("span", { class: "value-box" });
     const fillOperators = () => {
@@ -90,13 +125,15 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
       else if (condition.kind === "boolean") {
         input = el("select", { "aria-label": t("filter.value"), class: "value" },
                    el("option", { value: "true" }, "true"), el("option", { value: "false" }, "false"));
+      } else if (condition.kind === "string" && ["eq", "ne"].includes(condition.operator)) {
+        input = valuePicker(condition);
       } else {
         const type = { number: "number", date: "date" }[condition.kind] || "text";
         input = el("input", { type, "aria-label": t("filter.value"), class: "value", value: condition.value ?? "",
                               step: condition.kind === "number" ? "any" : null });
       }
       if (input) {
-        condition.value = input.value;
+        if (!input.classList.contains("picker")) condition.value = input.value;
         input.addEventListener("input", () => { condition.value = input.value; refreshCql(); });
         input.addEventListener("change", () => { condition.value = input.value; refreshCql(); });
       }
@@ -119,9 +156,10 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
     return row;
   }
 
-  function addCondition() {
-    const property = Object.keys(queryables)[0];
-    const condition = { property, kind: kindOf(queryables[property]), operator: null, value: "" };
+  function addCondition(wanted = {}) {
+    const property = wanted.property in queryables ? wanted.property : Object.keys(queryables)[0];
+    const condition = { property, kind: kindOf(queryables[property]), operator: wanted.operator || null,
+                        value: wanted.value ?? "" };
     conditions.push(condition);
     const row = conditionRow(condition);
     list.append(row);
@@ -129,20 +167,23 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
     row.querySelector("select").focus();
   }
 
-  async function chooseLayer() {
+  async function chooseLayer(withFirstCondition = true) {
+    applied = null;
     conditions = []; list.replaceChildren(); results.replaceChildren(); status.textContent = "";
     downloads.hidden = true; showResults({ type: "FeatureCollection", features: [] });
     const chosen = layer();
     parts.forEach((node) => { node.hidden = !chosen; });
     if (!chosen) return;
+    valueCache = {};
     const schema = await getJson(`/ogc/collections/${chosen.id}/queryables?f=json`);
     queryables = Object.fromEntries(Object.entries(schema.properties)
       .filter(([name, s]) => name !== "geometry" && !String(s.format || "").startsWith("geometry")));
-    addCondition();
+    if (withFirstCondition) addCondition();
   }
 
-  function itemsUrl(format, limit) {
+  function itemsUrl(format, limit, crs = null) {
     const params = new URLSearchParams({ f: format, limit: String(limit) });
+    if (crs) params.set("crs", crs);
     const expression = cql();
     if (expression) { params.set("filter", expression); params.set("filter-lang", "cql2-text"); }
     if (inView.checked) {
@@ -153,7 +194,7 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
   }
 
   async function apply(event) {
-    event.preventDefault();
+    if (event) event.preventDefault();
     const chosen = layer();
     if (!chosen) return;
     status.classList.remove("error");
@@ -168,18 +209,25 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
     }
     const count = body.numberMatched;
     status.replaceChildren(el("strong", { id: "filter-count", "data-count": count },
-                              t("filter.count", { n: formatNumber(count, currentLanguage()) })),
+                              tn("filter.count", count)),
                            body.features.length < count ? ` · ${t("filter.shown", { n: body.features.length })}` : "");
     showResults(body);
+    if (body.features.length) flyToFeatures(body.features);
+    applied = { layer: chosen.id, match: match(), inView: inView.checked,
+                conditions: conditions.map((c) => [c.property, c.operator, c.value]) };
+    onChange();
     const limit = Math.max(1, Math.min(count, MAX_DOWNLOAD));
     downloads.replaceChildren(`${t("filter.download")}: `,
       el("a", { href: itemsUrl("json", limit), download: `${chosen.id}-filtered.geojson` }, "GeoJSON"),
-      el("a", { href: itemsUrl("csv", limit), download: `${chosen.id}-filtered.csv` }, "CSV"));
+      el("a", { href: itemsUrl("csv", limit), download: `${chosen.id}-filtered.csv` }, "CSV"),
+      ...Object.entries(UTM).map(([zone, crs]) => el("a", {
+        href: itemsUrl("csv", limit, crs), download: `${chosen.id}-filtered-utm${zone}n.csv`,
+        class: "utm", "data-crs": crs }, t("filter.csv_utm", { zone }))));
     downloads.hidden = count === 0;
     results.replaceChildren(...body.features.map((feature) => {
       const label = labelOf(feature, chosen);
       return el("li", {}, el("button", { type: "button", class: "feature",
-                                         onclick: () => flyToFeature(chosen, feature) }, label));
+                                         onclick: () => flyToFeatures([feature]) }, label));
     }));
   }
 
@@ -194,5 +242,33 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeature }) 
   document.getElementById("filter-clear").addEventListener("click", () => { select.value = ""; chooseLayer(); });
   form.addEventListener("change", (event) => { if (event.target.name === "match") refreshCql(); });
   form.addEventListener("submit", apply);
-  return { select: (id) => { select.value = id; return chooseLayer(); } };
+  // The URL's part: &filter=<layer>&where=<JSON of the match and the conditions>.
+  function urlState() {
+    if (!applied) return [];
+    const { layer: id, ...where } = applied;
+    return [["filter", id], ["where", JSON.stringify(where)]];
+  }
+
+  async function restoreAndApply(params) {
+    const id = params.get("filter");
+    if (!layers.some((l) => l.id === id && l.kind === "vector")) return false;
+    let where;
+    try {
+      where = JSON.parse(params.get("where") || "{}");
+    } catch {
+      where = {};
+    }
+    select.value = id;
+    await chooseLayer(false);
+    form.querySelector(`input[name=match][value="${where.match === "OR" ? "OR" : "AND"}"]`).checked = true;
+    inView.checked = Boolean(where.inView);
+    for (const [property, operator, value] of Array.isArray(where.conditions) ? where.conditions : []) {
+      addCondition({ property, operator, value });
+    }
+    if (!conditions.length) addCondition();
+    await apply();
+    return true;
+  }
+
+  return { select: (id) => { select.value = id; return chooseLayer(); }, urlState, restoreAndApply };
 }

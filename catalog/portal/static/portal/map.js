@@ -1,7 +1,7 @@
 // The MapLibre map: our own basemap (relief tiles, outline, place labels), the catalogue's
 // layers from our tile endpoints, popups with attributes, and a layer for filter results.
 /* global maplibregl */
-import { currentLanguage, pick, t } from "./i18n.js";
+import { currentLanguage, fieldLabel, pick, t } from "./i18n.js";
 import { absolute, el, formatNumber, getJson } from "./util.js";
 
 const RELIEF_MAXZOOM = 11; // the DEM is ~460 m per cell: deeper tiles only upsample
@@ -10,6 +10,19 @@ const KYRGYZSTAN = [[69.2, 39.15], [80.3, 43.3]];
 // The CSP build of MapLibre loads its worker from this file: the Content-Security-Policy
 // allows workers from this server only (worker-src 'self'), not from blob: URLs.
 const WORKER_URL = "/vendor/maplibre-gl/dist/maplibre-gl-csp-worker.js";
+
+// MapLibre's own interface words (scale bar units, button titles) in the page's language.
+// MapLibre takes them only when the map is made, so a language switch reloads the page
+// (app.js; everything worth keeping is in the URL).
+function mapLocale() {
+  return {
+    "ScaleControl.Meters": t("ml.metres"), "ScaleControl.Kilometers": t("ml.kilometres"),
+    "NavigationControl.ZoomIn": t("ml.zoom_in"), "NavigationControl.ZoomOut": t("ml.zoom_out"),
+    "NavigationControl.ResetBearing": t("ml.reset_bearing"), "Popup.Close": t("popup.close"),
+    "AttributionControl.ToggleAttribution": t("ml.attribution"), "Map.Title": t("map.label"),
+    "Marker.Title": t("ml.marker"),
+  };
+}
 
 export function createMap(container, data, view) {
   maplibregl.setWorkerUrl(WORKER_URL);
@@ -30,6 +43,7 @@ export function createMap(container, data, view) {
     attributionControl: { compact: true },
     maxBounds: [[55, 30], [95, 52]],
     dragRotate: false, pitchWithRotate: false, touchPitch: false,
+    locale: mapLocale(),
   });
   if (!view) map.fitBounds(KYRGYZSTAN, { padding: 20, animate: false });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
@@ -241,7 +255,7 @@ const isIdentifier = (layer, name) => name === layer.id_field || /(^|_)(id|code)
 
 function featureSection(layer, feature) {
   const rows = Object.entries(feature.properties).map(([name, value]) =>
-    el("tr", {}, el("th", { scope: "row" }, name),
+    el("tr", { "data-field": name }, el("th", { scope: "row" }, fieldLabel(name)),
        el("td", {}, typeof value === "number" && !isIdentifier(layer, name)
          ? formatNumber(value, currentLanguage()) : String(value))));
   const idValue = layer.id_field ? feature.properties[layer.id_field] : feature.id;

@@ -1,6 +1,6 @@
 // Catalogue search over the STAC API's collection search (free text q, bbox of the map view),
 // with facets for theme, licence and organisation counted over the results.
-import { currentLanguage, pick, t } from "./i18n.js";
+import { currentLanguage, pick, t, tn } from "./i18n.js";
 import { el, getJson } from "./util.js";
 
 const FACETS = {
@@ -16,7 +16,7 @@ function translated(collection, field) {
   return (language !== "en" && translations[language] && translations[language][field]) || collection[field];
 }
 
-export function createSearch({ map, themes, layers, addLayer }) {
+export function createSearch({ map, themes, layers, addLayer, onChange = () => {} }) {
   const form = document.getElementById("search-form");
   const input = document.getElementById("search-q");
   const inExtent = document.getElementById("search-extent");
@@ -24,6 +24,7 @@ export function createSearch({ map, themes, layers, addLayer }) {
   const list = document.getElementById("search-results");
   const facetsBox = document.getElementById("search-facets");
   let collections = [];
+  let searched = null; // the text of the last search, as the URL carries it
   const chosen = { theme: null, licence: null, organisation: null };
 
   function facetLabel(facet, value) {
@@ -51,7 +52,7 @@ export function createSearch({ map, themes, layers, addLayer }) {
     renderFacets();
     const shown = collections.filter((c) => Object.entries(chosen)
       .every(([facet, value]) => value == null || FACETS[facet](c) === value));
-    status.textContent = shown.length ? t("search.results", { n: shown.length }) : t("search.none");
+    status.textContent = shown.length ? tn("search.results", shown.length) : t("search.none");
     list.replaceChildren(...shown.map((c) => resultItem(c)));
   }
 
@@ -76,6 +77,8 @@ export function createSearch({ map, themes, layers, addLayer }) {
       const b = map.getBounds();
       params.set("bbox", [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(","));
     }
+    searched = text;
+    onChange();
     status.classList.remove("error");
     status.textContent = "…";
     try {
@@ -91,5 +94,9 @@ export function createSearch({ map, themes, layers, addLayer }) {
 
   form.addEventListener("submit", search);
   inExtent.addEventListener("change", () => search());
-  return { search, rerender: () => { if (collections.length) render(); } };
+  return {
+    search,
+    urlState: () => (searched === null ? [] : [["q", searched]]),
+    restore: (params) => { input.value = params.get("q"); return search(); },
+  };
 }
