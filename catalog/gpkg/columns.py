@@ -166,7 +166,8 @@ class ColumnFiles:
             state = json.loads(described.read_text())
         except (OSError, ValueError):
             return NOT_STORED
-        if state.get("kind") != kind:
+        if not isinstance(state, dict) or state.get("kind") != kind or \
+                state.get("form") not in ("sql", "sortable", "categories", "numbers"):
             return NOT_STORED
         if state["form"] == "sql":
             return None
