@@ -24,6 +24,7 @@ from catalog.features import LiveFeatures
 from catalog.features import openapi as features_openapi
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import FILTER_CLASSES, Service
+from catalog.gpkg import columns as in_memory_columns
 from catalog.ogc.config import build_config
 from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
@@ -259,3 +260,20 @@ def test_every_route_is_in_the_openapi_paths(published_home):
         live.records, layers)
     assert [t["name"] for t in document["tags"]] == [
         "server", *[r.id for r in live.records], "jobs"]
+
+
+def test_large_layers_keep_their_columns_in_the_nodes_cache(published_home, client, tmp_path,
+                                                             monkeypatch) -> None:
+    """The feature service gives large layers the node's cache folder (TAZA_CACHE_DIR, then
+    `columns/`): their column arrays are written there for every worker, and the answers are
+    those SQL gives for the same layer when it is small."""
+    monkeypatch.setenv("TAZA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(in_memory_columns, "MIN_ROWS", 0)  # the sample layers are small
+    large, _ = features_app(published_home)
+    params = {"filter": "population > 5000", "sortby": "-population", "limit": "7",
+              "bbox": "70,39,76,43"}
+    answers = [page(each, **params) for each in (large.test_client(), client)]
+    for answer in answers:
+        answer.pop("timeStamp")
+    assert answers[0] == answers[1] and answers[0]["numberMatched"] > 7
+    assert len(list((tmp_path / "columns").rglob("*.npy"))) >= 4  # keys, order, boxes, ranks

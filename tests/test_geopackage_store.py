@@ -456,3 +456,97 @@ def test_columns_in_memory_are_read_from_any_thread(indexed, tmp_path) -> None:
     with ThreadPoolExecutor(max_workers=len(texts)) as pool:
         counts = list(pool.map(lambda t: store.count(ItemsQuery(filter=parse_text(t))), texts))
     assert counts == [indexed.count(ItemsQuery(filter=parse_text(t))) for t in texts]
+
+
+# --- column arrays kept in files, memory-mapped by every worker (ColumnFiles) -------------------
+
+def _as_new_worker() -> None:
+    """Forget the columns this process holds, as a freshly started worker has none."""
+    in_memory_columns._CACHE.clear()
+
+
+@pytest.fixture(scope="module")
+def from_files(in_memory: GeoPackageFeatureStore,
+               tmp_path_factory: pytest.TempPathFactory) -> GeoPackageFeatureStore:
+    """The in-memory layer again, with a column cache folder (as `taza serve` gives it)."""
+    path = tmp_path_factory.mktemp("column-files") / "places.gpkg"
+    shutil.copyfile(in_memory.path, path)
+    write_feature_text(path, "places", None)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
+                                   column_cache=tmp_path_factory.mktemp("column-cache"))
+    store.layer.in_memory_min_rows = 0
+    return store
+
+
+@settings(max_examples=60, **SETTINGS)
+@given(box=st.none() | boxes(), tree=st.none() | ATTRIBUTE_FILTERS | spatials(),
+       keys=IN_MEMORY_SORTS, offset=st.integers(0, 40), limit=st.integers(0, 60))
+def test_columns_from_files_equal_sql(from_files, indexed, box, tree, keys, offset,
+                                      limit) -> None:
+    """Every query first as a new worker (arrays memory-mapped from the files the earlier
+    examples wrote, or written now), then again from the worker's own columns: the same
+    counts and pages as SQL on the same rows."""
+    query = ItemsQuery(bbox=list(box) if box else None,
+                       filter=parse_text(to_text(tree)) if tree else None, offset=offset,
+                       limit=limit, skip_geometry=True,
+                       sortby=[(name, order == "-") for name, order in keys])
+    _as_new_worker()
+    assert from_files.count(query) == indexed.count(query)
+    assert from_files.page(query) == indexed.page(query)
+
+
+def test_a_new_worker_reads_no_column_from_sqlite(from_files, indexed) -> None:
+    """Once one worker has read the keys, the R-tree boxes, the columns and a sort order of
+    text of many values, a new worker counts and pages with them without any statement that
+    reads them again (SQLite's trace): only primary-key lookups remain (the geometries of
+    boxes crossing the bbox's edge, the page's rows)."""
+    queries = [ItemsQuery(bbox=[70, 39, 76, 42], filter=parse_text(text), limit=20,
+                          sortby=[(key, True)])
+               for text, key in (("pop > 5000 AND region <> 'Osh'", "code"),
+                                 ("area < 400 OR name < 'M'", "pop"))]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)  # code: ranked in SQL's order
+        _as_new_worker()
+        first = [from_files.page(query) for query in queries]
+        _as_new_worker()
+        for query, expected in zip(queries, first, strict=True):
+            pages: list = []
+            statements = _sql_statements(from_files, lambda q=query, out=pages: out.extend(
+                [from_files.count(q), from_files.page(q)]))
+            assert statements and all(' WHERE "fid" IN (' in sql and "rtree_" not in sql
+                                      for sql in statements), statements
+            assert pages == [indexed.count(query), expected] and expected == indexed.page(query)
+
+
+def test_damaged_column_files_are_read_again_from_sqlite(from_files, indexed) -> None:
+    """A file cut short (a full disk) or a description that is not JSON is not trusted: the
+    arrays are read from SQLite again, the answers stay right and the files are rewritten."""
+    query = ItemsQuery(bbox=[70, 39, 76, 42], filter=parse_text("pop > 5000 OR name < 'M'"),
+                       limit=30, sortby=[("area", False)])
+    from_files.count(query)
+    folder = next(from_files.layer.column_cache.iterdir())
+    for file in folder.iterdir():
+        file.write_bytes(file.read_bytes()[:len(file.read_bytes()) // 2])
+    _as_new_worker()
+    assert from_files.page(query) == indexed.page(query)
+    assert from_files.count(query) == indexed.count(query)
+    _as_new_worker()  # the rewritten files serve the next worker without reading SQLite
+    statements = _sql_statements(from_files, lambda: from_files.count(query))
+    assert all(' WHERE "fid" IN (' in sql for sql in statements), statements
+    assert from_files.count(query) == indexed.count(query)
+
+
+def test_an_unwritable_column_cache_keeps_columns_in_memory(indexed, tmp_path, caplog) -> None:
+    """A cache folder that cannot be made (a file stands in its way): the columns stay in the
+    worker's memory, the answers are SQL's and the log says why."""
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    path = tmp_path / "places.gpkg"
+    shutil.copyfile(indexed.path, path)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT, column_cache=blocked / "cache")
+    store.layer.in_memory_min_rows = 0
+    query = ItemsQuery(filter=parse_text("pop > 5000 AND region <> 'Osh'"), limit=30,
+                       sortby=[("pop", True)])
+    with caplog.at_level("WARNING", logger="catalog.gpkg.columns"):
+        assert store.page(query) == indexed.page(query)
+    assert "held in memory only" in caplog.text

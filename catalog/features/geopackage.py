@@ -39,17 +39,20 @@ class GeoPackageFeatureStore:
 
     def __init__(self, path: str | Path, *, table: str | None = None,
                  id_field: str | None = None, time_field: str | None = None,
-                 temporal_extent: Sequence | None = None):
+                 temporal_extent: Sequence | None = None, column_cache: Path | None = None):
         try:
             self.layer = Layer(path, table=table, id_field=id_field, time_field=time_field,
-                               temporal_extent=temporal_extent, geographic=True)
+                               temporal_extent=temporal_extent, geographic=True,
+                               column_cache=column_cache)
         except GeoPackageError as err:
             raise FeatureStoreError(str(err)) from err
         self.path = Path(self.layer.path)
 
     @classmethod
-    def for_record(cls, record: Record, assets: AssetLocator) -> GeoPackageFeatureStore:
-        """The store of a vector record's GeoPackage (its id field and temporal extent)."""
+    def for_record(cls, record: Record, assets: AssetLocator,
+                   column_cache: Path | None = None) -> GeoPackageFeatureStore:
+        """The store of a vector record's GeoPackage (its id field and temporal extent);
+        column_cache: where large layers keep their column arrays (catalog/gpkg/columns.py)."""
         if record.vector is None:
             raise FeatureStoreError(f"{record.id} version {record.version} is not a vector layer")
         path = assets.local_path(record, record.asset(GEOPACKAGE_ASSET))
@@ -58,7 +61,7 @@ class GeoPackageFeatureStore:
                                     "not on this server's disk")
         extent = record.manifest.temporal_extent.as_json()
         return cls(path, table=record.vector.table, id_field=record.manifest.id_field,
-                   temporal_extent=[extent["start"], extent["end"]])
+                   temporal_extent=[extent["start"], extent["end"]], column_cache=column_cache)
 
     # -- the protocol ------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from catalog import settings
 from catalog.core.assets import AssetLocator
@@ -29,13 +30,17 @@ from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
 
 LOGGER = logging.getLogger(__name__)
+COLUMN_CACHE = "columns"  # below the node's cache folder
 StoreOpener = Callable[[Record, AssetLocator], FeatureStore]
 
 
-def default_opener() -> StoreOpener:
-    """PostGIS tables with TAZA_DATABASE_URL, the GeoPackages without."""
+def default_opener(column_cache: Path | None = None) -> StoreOpener:
+    """PostGIS tables with TAZA_DATABASE_URL, the GeoPackages without (large layers keep their
+    column arrays below `column_cache`, shared by the workers: catalog/gpkg/columns.py)."""
     url = settings.database_url()
-    return PostgisFeatureStore.opener(url) if url else GeoPackageFeatureStore.for_record
+    if url:
+        return PostgisFeatureStore.opener(url)
+    return lambda record, assets: GeoPackageFeatureStore.for_record(record, assets, column_cache)
 
 
 @dataclass(frozen=True)
@@ -62,7 +67,8 @@ class LiveFeatures:
                  open_store: StoreOpener | None = None,
                  watch: ReleaseWatch | None = None):
         self.catalog = catalog
-        self.open_store = open_store or default_opener()
+        self.open_store = open_store or default_opener(
+            settings.cache_dir(catalog.home) / COLUMN_CACHE)
         self.watch = watch or catalog.watch
         self._live = LiveRelease(None)
         self._built = False

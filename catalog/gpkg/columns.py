@@ -22,16 +22,29 @@ What it answers (anything else goes to SQL, whose answers these equal: tests com
 
 Columns whose stored values do not all have the declared type (SQLite is dynamically typed)
 are left to SQL.
+
+Reading a column out of SQLite costs about a second per 200,000 rows (a Python object per
+value), in every worker and again after every restart; with 16 connections the first requests
+of a fresh server wait for it. Given a folder (the node's cache, `column_cache`), each array
+is written there once per table version as a .npy file and memory-mapped by every worker and
+later process: loading is then a file open, and the workers share the pages instead of each
+holding a copy (`ColumnFiles`).
 """
 
 from __future__ import annotations
 
 import bisect
+import contextlib
+import hashlib
+import json
+import logging
+import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -50,6 +63,8 @@ from catalog.core.sql import quote_ident
 from catalog.gpkg.blob import decode_many
 from catalog.gpkg.connection import FileVersion, connection
 from catalog.gpkg.tables import TableSchema, is_rectangle
+
+LOGGER = logging.getLogger(__name__)
 
 # Layers smaller than this are answered by SQL quickly enough; larger ones justify the memory.
 MIN_ROWS = 50_000
@@ -85,7 +100,8 @@ class Envelopes:
     (1M rows: about 1 ms instead of 30 ms for a full comparison); the few wide boxes are
     compared in full."""
 
-    def __init__(self, minx: np.ndarray, miny: np.ndarray, maxx: np.ndarray, maxy: np.ndarray):
+    def __init__(self, bounds: np.ndarray, files: ColumnFiles | None = None):
+        minx, miny, maxx, maxy = bounds
         self.minx, self.miny, self.maxx, self.maxy = minx, miny, maxx, maxy
         width = maxx - minx
         present = ~np.isnan(width)
@@ -98,7 +114,9 @@ class Envelopes:
             narrow = present & (width <= limit)
         self.wide = np.flatnonzero(present & ~narrow)
         positions = np.flatnonzero(narrow)
-        self.by_minx = positions[np.argsort(minx[positions], kind="stable")]
+        self.by_minx = (files or ColumnFiles(None)).array(
+            "narrow boxes by minx", positions.shape,
+            lambda: positions[np.argsort(minx[positions], kind="stable")])
         self.sorted_minx = minx[self.by_minx]
 
     def overlapping(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
@@ -111,24 +129,140 @@ class Envelopes:
         return np.sort(near[keep])
 
 
+NOT_STORED = object()  # ColumnFiles.column: no file yet (None means "SQL answers for it")
+
+
+class ColumnFiles:
+    """The arrays of one table version as .npy files in a folder of the node's cache: written
+    once (a temporary file renamed into place, so a reader never sees half a file), then
+    memory-mapped read-only by every worker and later process. A published version never
+    changes and the folder's name is derived from the file's identity (inode, mtime, size),
+    so a file is never stale. Without a folder, or when one cannot be written (logged), arrays
+    stay in this process's memory only."""
+
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+
+    def array(self, name: str, shape: tuple | None,
+              compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """The array `name` from its file, else computed (and kept in a file); `shape`: what
+        it must measure (a file that does not is computed again)."""
+        path = self._path(name, ".npy")
+        found = _load(path, shape)
+        if found is not None:
+            return found
+        value = compute()
+        if path is None or not _save(path, lambda out: np.save(out, value, allow_pickle=False)):
+            return value
+        mapped = _load(path, value.shape)  # shared with the other workers, not a copy
+        return value if mapped is None else mapped
+
+    def column(self, name: str, kind: str, rows: int) -> Column | None | object:
+        """The stored column `name`; None when SQL answers for it; NOT_STORED without files."""
+        described = self._path(name, ".json")
+        if described is None or not described.exists():
+            return NOT_STORED
+        try:
+            state = json.loads(described.read_text())
+        except (OSError, ValueError):
+            return NOT_STORED
+        if not isinstance(state, dict) or state.get("kind") != kind or \
+                state.get("form") not in ("sql", "sortable", "categories", "numbers"):
+            return NOT_STORED
+        if state["form"] == "sql":
+            return None
+        if state["form"] == "sortable":
+            return Column(kind, None)
+        rank = _load(self._path(name, ".rank.npy"), (rows,))
+        values = _load(self._path(name, ".values.npy"), (rows,)) \
+            if state["form"] == "numbers" else None
+        if rank is None or (state["form"] == "numbers" and values is None):
+            return NOT_STORED
+        categories = state.get("categories")
+        return Column(kind, rank, values=values, categories=None if categories is None else
+                      {value: number for number, value in enumerate(categories, start=1)})
+
+    def save_column(self, name: str, kind: str, column: Column | None) -> None:
+        """Keep a column read from SQLite: its arrays first, then the description that
+        says they are complete."""
+        described = self._path(name, ".json")
+        if described is None:
+            return
+        if column is None:
+            state: dict[str, Any] = {"form": "sql"}
+        elif column.rank is None:
+            state = {"form": "sortable"}
+        else:
+            state = {"form": "categories" if column.values is None else "numbers"}
+            if column.categories is not None:
+                state["categories"] = list(column.categories)  # in rank order
+            for suffix, array in ((".rank.npy", column.rank), (".values.npy", column.values)):
+                if array is not None and not _save(self._path(name, suffix), lambda out, a=array:
+                                                   np.save(out, a, allow_pickle=False)):
+                    return
+        state["kind"] = kind
+        _save(described, lambda out: out.write(json.dumps(state).encode()))
+
+    def _path(self, name: str, suffix: str) -> Path | None:
+        """A file name for any column name (names come from uploaded files)."""
+        if self.folder is None:
+            return None
+        return self.folder / (hashlib.sha256(name.encode()).hexdigest()[:32] + suffix)
+
+
+def _load(path: Path | None, shape: tuple | None) -> np.ndarray | None:
+    if path is None:
+        return None
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:  # cut short by a full disk: computed again
+        LOGGER.warning("%s: unreadable, computed again: %s", path, err)
+        return None
+    if shape is not None and array.shape != shape:
+        return None
+    # A plain array over the same mapped pages: np.memmap's own indexing costs about 0.2 ms
+    # a call (measured: a quarter of an S_INTERSECTS request).
+    return array.view(np.ndarray)
+
+
+def _save(path: Path, write: Callable[[Any], None]) -> bool:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(temporary, "wb") as out:
+            write(out)
+        os.replace(temporary, path)
+        return True
+    except OSError as err:
+        LOGGER.warning("%s: not kept (%s); held in memory only", path, err)
+        with contextlib.suppress(OSError):  # never made, or its folder cannot be
+            temporary.unlink()
+        return False
+
+
 class Columns:
     """The attribute columns of one table, rows in primary-key order, each column read from
     SQLite the first time a query names it."""
 
     def __init__(self, path: str, version: FileVersion, schema: TableSchema,
-                 source_index: str | None):
+                 source_index: str | None, files: ColumnFiles | None = None):
         table, pk = schema.table, schema.pk
         self._path, self._version = path, version
         self._schema, self._kinds = schema, schema.kinds
+        self._files = files or ColumnFiles(None)
         # Through the index of all attributes when there is one: the rows without their
         # geometries, several times less to read. Its order is fixed, so every column read
         # through it lines up with the keys read through it.
         self._table, self._pk = quote_ident(table), quote_ident(pk)
         self._from = f"{quote_ident(table)}" + (
             f" INDEXED BY {quote_ident(source_index)}" if source_index else " NOT INDEXED")
-        keys = self._read(pk, np.int64)
-        self._order = np.argsort(keys, kind="stable")
-        self.pks = keys[self._order]
+        keys = self._files.array("keys", None, lambda: self._read(pk, np.int64))
+        rows = (len(keys),)
+        self._order = self._files.array("order", rows,
+                                        lambda: np.argsort(keys, kind="stable"))
+        self.pks = self._files.array("pks", rows, lambda: keys[self._order])
         self._columns: dict[str, Column | None] = {}
         self._envelopes: Envelopes | None = None
         self._lock = threading.Lock()
@@ -138,11 +272,20 @@ class Columns:
         if name not in self._columns:
             with self._lock:
                 if name not in self._columns:
-                    kind = self._kinds.get(name)
-                    usable = kind in NUMERIC_KINDS or kind == "string"
-                    self._columns[name] = None if not usable else \
-                        _column(kind, self._read(name, object)[self._order])
+                    self._columns[name] = self._load_column(name)
         return self._columns[name]
+
+    def _load_column(self, name: str) -> Column | None:
+        kind = self._kinds.get(name)
+        if kind not in NUMERIC_KINDS and kind != "string":
+            return None
+        stored = self._files.column(name, kind, len(self.pks))
+        if stored is not NOT_STORED:
+            return stored
+        column = _column(kind, self._read(name, object)[self._order])
+        self._files.save_column(name, kind, column)
+        stored = self._files.column(name, kind, len(self.pks))  # the mapped copy, shared
+        return column if stored is NOT_STORED else stored
 
     @property
     def _conn(self) -> sqlite3.Connection:
@@ -154,21 +297,20 @@ class Columns:
         if self._envelopes is None:
             with self._lock:
                 if self._envelopes is None:
-                    self._envelopes = self._read_envelopes()
+                    bounds = self._files.array("envelopes", (4, len(self.pks)),
+                                               self._read_envelopes)
+                    self._envelopes = Envelopes(bounds, self._files)
         return self._envelopes
 
-    def _read_envelopes(self) -> Envelopes:
+    def _read_envelopes(self) -> np.ndarray:
         rtree = quote_ident(self._schema.rtree)
         cursor = self._conn.execute(f"SELECT id, minx, miny, maxx, maxy FROM {rtree}")  # noqa: S608 - identifiers from metadata
         rows = np.array([row for rows in iter(lambda: cursor.fetchmany(BATCH), []) for row in rows],
                         dtype=np.float64).reshape(-1, 5)
         positions = np.searchsorted(self.pks, rows[:, 0].astype(np.int64))
-        bounds = []
-        for number in range(1, 5):
-            values = np.full(len(self.pks), np.nan)
-            values[positions] = rows[:, number]
-            bounds.append(values)
-        return Envelopes(*bounds)
+        bounds = np.full((4, len(self.pks)), np.nan)
+        bounds[:, positions] = rows[:, 1:].T
+        return bounds
 
     def _rank_in_sql_order(self, name: str) -> np.ndarray:
         """Dense ranks of a text column in SQLite's own ORDER BY (through its index)."""
@@ -312,7 +454,10 @@ class Columns:
         if column.rank is None:
             with self._lock:
                 if column.rank is None:
-                    column.rank = self._rank_in_sql_order(sortby[0][0])
+                    name = sortby[0][0]
+                    column.rank = self._files.array(f"rank in SQL order: {name}",
+                                                    (len(self.pks),),
+                                                    lambda: self._rank_in_sql_order(name))
         descending = sortby[0][1]
         rank = column.rank[positions].astype(np.int64)
         if descending:
@@ -365,9 +510,10 @@ def _text_mask(column: Column, op: str, value: str) -> np.ndarray:
 
 
 def columns_of(path: str, version: FileVersion, schema: TableSchema,
-               source_index: str | None) -> Columns:
+               source_index: str | None, cache: Path | None = None) -> Columns:
     """The Columns of the table of `schema` in the file `path` as of `version`, one per
-    process (shared by its threads)."""
+    process (shared by its threads); with `cache`, their arrays are kept in files below it
+    for every process (`ColumnFiles`)."""
     # Layers of one file may expose different columns: each gets its own.
     key = (path, version, schema.table, schema.geom, tuple(schema.kinds.items()))
     with _CACHE_LOCK:
@@ -380,7 +526,9 @@ def columns_of(path: str, version: FileVersion, schema: TableSchema,
         with _CACHE_LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        loaded = Columns(path, version, schema, source_index)
+        folder = None if cache is None else \
+            Path(cache) / hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+        loaded = Columns(path, version, schema, source_index, ColumnFiles(folder))
         with _CACHE_LOCK:
             _CACHE[key] = loaded
             _LOADING.pop(key, None)

@@ -116,14 +116,16 @@ class Layer:
     queries reference) only these columns; time_field: a DATE/DATETIME (or ISO text) column
     for datetime queries; temporal_extent: the layer's time span when it has no time field;
     geographic: coordinates are longitude/latitude (boxes may cross the antimeridian);
-    default: the layer is stored in EPSG:4326.
+    default: the layer is stored in EPSG:4326; column_cache: a folder where the arrays of large
+    layers' columns are kept for every process (catalog/gpkg/columns.py; None: in memory only).
     """
 
     def __init__(self, path: str | Path, *, table: str | None = None,
                  id_field: str | None = None, properties: Sequence[str] | None = None,
                  time_field: str | None = None, temporal_extent: Sequence | None = None,
-                 geographic: bool | None = None):
+                 geographic: bool | None = None, column_cache: Path | None = None):
         self.path = os.path.abspath(path)
+        self.column_cache = column_cache
         self.version = file_version(self.path)
         self.meta: TableMeta = table_meta(self.path, self.version, table)
         self.table = self.meta.schema.table
@@ -234,7 +236,7 @@ class Layer:
         if query.bbox and box is None:
             return None
         held = in_memory.columns_of(self.path, self.version, self.schema,
-                                    self.meta.covering_index)
+                                    self.meta.covering_index, self.column_cache)
         try:
             mask = held.intersecting(box_geometry(*box)) if box else None
             if query.filter is not None:
