@@ -14,7 +14,6 @@ import secrets
 import sqlite3
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,10 +21,14 @@ from requests.adapters import HTTPAdapter
 
 from tests.conftest import start_server, stop_server, taza
 from tests.stewards_support import (
+    STATE_PROFILES,
     _holds_socket,
     _socket_inode,
+    api_environment,  # noqa: F401 (an autouse fixture)
     password_of,
     running_api,
+    state_profile,
+    stored_text,
     workers,
 )
 
@@ -33,12 +36,13 @@ ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW = 3, 4, 60
 COOKIE = "taza_session"
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
+@pytest.fixture(scope="module", params=STATE_PROFILES)
+def api(request, tmp_path_factory):
     home = tmp_path_factory.mktemp("stewards-signin")
-    with running_api(home, workers=2, TAZA_SIGNIN_ACCOUNT_FAILURES=ACCOUNT_FAILURES,
-                     TAZA_SIGNIN_ADDRESS_FAILURES=ADDRESS_FAILURES,
-                     TAZA_SIGNIN_WINDOW_SECONDS=WINDOW) as running:
+    with state_profile(request, "stewards_signin") as profile, running_api(
+            home, workers=2, TAZA_SIGNIN_ACCOUNT_FAILURES=ACCOUNT_FAILURES,
+            TAZA_SIGNIN_ADDRESS_FAILURES=ADDRESS_FAILURES, TAZA_SIGNIN_WINDOW_SECONDS=WINDOW,
+            **profile) as running:
         yield running
 
 
@@ -113,7 +117,7 @@ def test_sign_in_session_cookie_and_sign_out(api):
     assert browser.request("GET", "/api/me").json()["name"] == "alice"
     assert browser.request("GET", "/api/session").json()["csrf_token"] == body["csrf_token"]
     value = browser.http.cookies[COOKIE]
-    assert value.split("_", 1)[1] not in sqlite_text(api.server.home)  # only its hash is stored
+    assert value.split("_", 1)[1] not in stored_text(api.server.home)  # only its hash is stored
 
     signed_out = browser.request("DELETE", "/api/session")
     assert signed_out.status_code == 204
@@ -246,7 +250,7 @@ def test_one_time_link_sets_the_password_once(api, monkeypatch):
     # The secret is never in the server's log or stored in clear, nor in the audit log.
     for secret in (code, newer, expiring):
         assert secret.split("_", 1)[1] not in (home / "server.log").read_text()
-        assert secret.split("_", 1)[1] not in sqlite_text(home)
+        assert secret.split("_", 1)[1] not in stored_text(home)
 
 
 # -- rate limits ----------------------------------------------------------------------------
@@ -441,7 +445,3 @@ def test_a_version_1_home_is_migrated_in_place(tmp_path):
         stop_server(server)
 
 
-def sqlite_text(home: Path) -> str:
-    """Everything the stewards' database holds, as text (to look for secrets in it)."""
-    with sqlite3.connect(home / "stewards" / "stewards.sqlite") as database:
-        return "\n".join(line for line in database.iterdump())
