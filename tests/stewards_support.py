@@ -48,11 +48,12 @@ STATE_PROFILES = ("embedded", "postgresql")
 
 @contextlib.contextmanager
 def state_profile(request: pytest.FixtureRequest, database: str) -> Iterator[dict[str, str]]:
-    """The environment that puts the stewards' state on request.param's engine: nothing for
+    """The environment that puts the stewards' state on request.param's engine (embedded
+    when the test gives none): nothing for
     `embedded`; for `postgresql`, TAZA_DATABASE_URL naming a fresh database of the session's
     private PostgreSQL, dropped afterwards. Pass it to running_api; `api_environment` gives
     it to the tests that use the server."""
-    if request.param == "embedded":
+    if getattr(request, "param", "embedded") == "embedded":
         yield {}
         return
     cluster = request.getfixturevalue("private_postgres")
@@ -69,6 +70,19 @@ def api_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
     if "api" in request.fixturenames:
         for key, value in request.getfixturevalue("api").environment.items():
             monkeypatch.setenv(key, value)
+
+
+def assert_state_on_its_engine(api: Api) -> None:
+    """The PostgreSQL profile keeps no stewards' SQLite file and holds the accounts."""
+    url = api.environment.get("TAZA_DATABASE_URL")
+    sqlite_file = api.server.home / "stewards" / "stewards.sqlite"
+    if not url:
+        assert sqlite_file.exists()
+        return
+    assert not sqlite_file.exists()
+    with psycopg.connect(url) as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM taza_state.users")}
+    assert names == set(ACCOUNTS)
 
 
 def stored_text(home: Path) -> str:

@@ -25,6 +25,7 @@ from tests.stewards_support import (
     _holds_socket,
     _socket_inode,
     api_environment,  # noqa: F401 (an autouse fixture)
+    assert_state_on_its_engine,
     password_of,
     running_api,
     state_profile,
@@ -36,8 +37,9 @@ ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW = 3, 4, 60
 COOKIE = "taza_session"
 
 
-@pytest.fixture(scope="module", params=STATE_PROFILES)
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
 def api(request, tmp_path_factory):
+    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
     home = tmp_path_factory.mktemp("stewards-signin")
     with state_profile(request, "stewards_signin") as profile, running_api(
             home, workers=2, TAZA_SIGNIN_ACCOUNT_FAILURES=ACCOUNT_FAILURES,
@@ -102,9 +104,14 @@ def cookie_header(answer: requests.Response) -> str:
     return answer.headers["Set-Cookie"]
 
 
+on_both_engines = pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
+
+
 # -- sign-in, session, sign-out -------------------------------------------------------------
 
+@on_both_engines
 def test_sign_in_session_cookie_and_sign_out(api):
+    assert_state_on_its_engine(api)
     browser = Browser(api.url, "127.0.0.6")
     signed_in = browser.sign_in("alice")
     assert signed_in.status_code == 201, signed_in.text
@@ -255,6 +262,7 @@ def test_one_time_link_sets_the_password_once(api, monkeypatch):
 
 # -- rate limits ----------------------------------------------------------------------------
 
+@on_both_engines
 def test_failed_sign_ins_are_limited_per_account_across_workers(api):
     home = api.server.home
     taza("users", "add", "victim", "--role", "reviewer", "--password-stdin", home=home,
@@ -296,6 +304,7 @@ def test_failed_sign_ins_are_limited_per_address(api):
 
 # -- API tokens -----------------------------------------------------------------------------
 
+@on_both_engines
 def test_tokens_are_listed_and_revoked_by_their_owner_or_an_admin(api):
     browser = Browser(api.url)
     assert browser.sign_in("alice").status_code == 201
