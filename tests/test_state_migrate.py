@@ -78,6 +78,9 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
     assert "audit chain ok" in taza("audit", home=home).stderr
     monkeypatch.delenv("TAZA_DATABASE_URL")
 
+    with psycopg.connect(target) as connection, pytest.raises(psycopg.errors.RaiseException,
+                                                              match="append-only"):
+        connection.execute("DELETE FROM taza_state.audit")  # the trigger refuses it
     with psycopg.connect(target) as connection:
         connection.execute("UPDATE taza_state.users SET email = 'x@example.org' "
                            "WHERE name = 'alice'")

@@ -166,7 +166,7 @@ def _version(connection: sqlite3.Connection) -> int:
 
 
 def _run(connection: sqlite3.Connection, script: str) -> None:
-    for statement in _statements(script):
+    for statement in audit.sqlite_statements(script):
         connection.execute(statement)
 
 
@@ -183,15 +183,3 @@ def _backfill_2(connection: sqlite3.Connection, folder: Path) -> None:
         if meta.exists():
             size = int(json.loads(meta.read_text()).get("size", 0))
             connection.execute("UPDATE drafts SET upload_bytes = ? WHERE id = ?", (size, row[0]))
-
-
-def _statements(script: str) -> list[str]:
-    """Split the schema into statements (triggers hold ';' inside BEGIN ... END)."""
-    statements, current = [], []
-    for line in script.strip().splitlines():
-        current.append(line)
-        text = "\n".join(current)
-        if sqlite3.complete_statement(text):
-            statements.append(text)
-            current = []
-    return statements

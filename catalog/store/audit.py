@@ -149,7 +149,7 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
     try:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
         if not columns:
-            for statement in _statements(SCHEMA):
+            for statement in sqlite_statements(SCHEMA):
                 connection.execute(statement)
         for name, kind in ADDED_COLUMNS.items():
             if name not in columns and columns:
@@ -541,7 +541,7 @@ def _canonical(data: object) -> str:
                       default=str)
 
 
-def _statements(script: str) -> list[str]:
+def sqlite_statements(script: str) -> list[str]:
     """Split a script into statements (triggers hold ';' inside BEGIN ... END)."""
     statements, current = [], []
     for line in script.strip().splitlines():
