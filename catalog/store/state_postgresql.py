@@ -169,7 +169,3 @@ def migrate(connection: psycopg.Connection, component: str, steps: Sequence[str]
                                (component, version))
     return len(steps)
 
-
-def forget_migrations() -> None:
-    """Check the schema again on next use (after a test dropped and made the database anew)."""
-    _MIGRATED.clear()
