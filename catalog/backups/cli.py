@@ -46,6 +46,9 @@ def add_commands(commands, store_of: StoreFactory) -> None:
                     "that holds another catalog. See docs/deployment.md.")
     migrate.add_argument("--to", required=True, metavar="postgresql://...",
                          help="the PostgreSQL profile's database (PostGIS installed)")
+    migrate.add_argument("--assets", metavar="s3://bucket/prefix",
+                         help="also copy every version's files to this bucket (endpoint and "
+                              "keys from AWS_*); then serve with TAZA_ASSETS_URL set to it")
     migrate.add_argument("--verify", action="store_true",
                          help="only compare the two; exit 1 naming every difference")
     migrate.set_defaults(handler=lambda args: _migrate(args, store_of(args)))
@@ -110,16 +113,17 @@ def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
         return 2
     try:
         if args.verify:
-            differences = migrate.verify(store, args.to)
+            differences = migrate.verify(store, args.to, args.assets)
             for difference in differences:
                 print(f"differs: {difference}", file=sys.stderr)
             print("the same" if not differences else f"{len(differences)} difference(s)")
             return 1 if differences else 0
-        outcome = migrate.migrate(store, args.to)
+        outcome = migrate.migrate(store, args.to, args.assets)
     except migrate.MigrationRefused as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     copied = ", ".join(f"{table} {count}" for table, count in outcome.copied_rows.items())
     print(f"copied rows: {copied or 'none (the target already held them)'}; "
-          f"PostGIS layers loaded: {len(outcome.loaded_layers)}")
+          f"PostGIS layers loaded: {len(outcome.loaded_layers)}; "
+          f"versions copied to the bucket: {outcome.versions_to_bucket}")
     return 0

@@ -5,7 +5,9 @@ PostgreSQL profile keeps in the database is copied here:
 - the stewards' state and the audit chain (every row of every table of
   TAZA_HOME/stewards/stewards.sqlite, ids and MACs as they are, so the chain still verifies
   under the same key and head file);
-- every vector version on disk (released or not) loaded into PostGIS, as a publish would.
+- every vector version on disk (released or not) loaded into PostGIS, as a publish would;
+- with an assets URL, every version's files uploaded to the bucket (S3Assets.store_existing),
+  the local copies kept until the operator removes them after `--verify`.
 Sign-in failures (the rate limit's window) are not copied: they expire within minutes.
 
 It is idempotent: a target that already holds exactly this state is left as it is (and the
@@ -25,10 +27,12 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from catalog import postgis
+from catalog.core.assets import AssetUnavailable
 from catalog.postgis import layers
 from catalog.publish import GEOPACKAGE_ASSET
 from catalog.stewards import db_postgresql, db_sqlite
 from catalog.store import CatalogStore, audit, state_postgresql
+from catalog.store.s3_assets import ObjectStoreSettingsError, S3Assets
 
 # Parents before children (foreign keys); each with the column it is ordered by.
 TABLES = (("users", "id"), ("tokens", "id"), ("datasets", "id"), ("drafts", "id"),
@@ -46,10 +50,12 @@ class MigrationRefused(Exception):
 class Outcome:
     copied_rows: dict[str, int] = field(default_factory=dict)
     loaded_layers: list[tuple[str, int]] = field(default_factory=list)
+    versions_to_bucket: int = 0
 
 
-def migrate(store: CatalogStore, url: str) -> Outcome:
-    """Copy the state and load the layers (see the module's note)."""
+def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Outcome:
+    """Copy the state and load the layers, and with `assets_url` (s3://bucket/prefix) the
+    published files into the bucket (see the module's note)."""
     source = _source_rows(store.home)
     outcome = Outcome()
     with _target(url, store.home, write=True) as target:
@@ -62,10 +68,17 @@ def migrate(store: CatalogStore, url: str) -> Outcome:
         else:
             outcome.copied_rows = _copy(target, source)
     outcome.loaded_layers = postgis.load_versions(url, _vector_versions(store))
+    if assets_url:
+        bucket = _bucket(store, assets_url)
+        try:
+            outcome.versions_to_bucket = sum(bucket.store_existing(folder)
+                                             for folder in _version_folders(store))
+        except AssetUnavailable as err:
+            raise MigrationRefused(f"copying the files to {assets_url}: {err}") from err
     return outcome
 
 
-def verify(store: CatalogStore, url: str) -> list[str]:
+def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list[str]:
     """Every difference between the embedded catalog and the target (empty: the same)."""
     with _target(url, store.home, write=False) as target:
         differences = _differences(_source_rows(store.home), _target_rows(target))
@@ -74,7 +87,26 @@ def verify(store: CatalogStore, url: str) -> list[str]:
     differences += [f"{dataset_id} version {version}: no PostGIS layer in the target"
                     for dataset_id, version, _, _ in _vector_versions(store)
                     if (dataset_id, version) not in loaded]
+    if assets_url:
+        bucket = _bucket(store, assets_url)
+        for folder in _version_folders(store):
+            differences += bucket.differences(folder)
     return differences
+
+
+def _bucket(store: CatalogStore, assets_url: str) -> S3Assets:
+    try:
+        return S3Assets(store.version_dir, assets_url)
+    except ObjectStoreSettingsError as err:
+        raise MigrationRefused(str(err)) from err
+
+
+def _version_folders(store: CatalogStore) -> list[Path]:
+    folder = store.home / "datasets"
+    return [store.version_dir(dataset_id, version)
+            for dataset_id in (sorted(p.name for p in folder.iterdir())
+                               if folder.is_dir() else [])
+            for version in store.versions(dataset_id)]
 
 
 def _source_rows(home: Path) -> dict[str, list[dict]]:
@@ -136,13 +168,11 @@ def _differences(source: dict[str, list[dict]], target: dict[str, list[dict]]) -
 def _vector_versions(store: CatalogStore) -> list[tuple[str, int, Path, str | None]]:
     """Every vector version on disk with its GeoPackage (what a publish loads)."""
     found = []
-    folder = store.home / "datasets"
-    for dataset_id in sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []:
-        for version in store.versions(dataset_id):
-            record = store.record(dataset_id, version)
-            if record.vector is not None:
-                path = store.assets.local_path(record, record.asset(GEOPACKAGE_ASSET))
-                found.append((dataset_id, version, path, record.vector.table))
+    for folder in _version_folders(store):
+        record = store.record(folder.parent.name, int(folder.name))
+        if record.vector is not None:
+            path = store.assets.local_path(record, record.asset(GEOPACKAGE_ASSET))
+            found.append((record.id, record.version, path, record.vector.table))
     return found
 
 
