@@ -93,6 +93,12 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
     before = answers(home, token)
     versions = taza("versions", "airports", home=home).stdout
 
+    # The PostgreSQL profile before the move: no write starts a second chain beside the home's.
+    monkeypatch.setenv("TAZA_DATABASE_URL", target)
+    early = taza("users", "add", "bob", "--role", "steward", "--org", "ministry-b", home=home,
+                 check=False)
+    assert early.returncode != 0 and "taza migrate" in early.stderr
+    monkeypatch.delenv("TAZA_DATABASE_URL")
     for key, value in s3_env.items():
         monkeypatch.setenv(key, value)
     moved = taza("migrate", "--to", target, "--assets", ASSETS_URL, home=home)

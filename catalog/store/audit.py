@@ -231,6 +231,11 @@ def append(connection: sqlite3.Connection, actor: str, action: str,
     if last is not None and last["scheme"] != KEYED:
         raise AuditError("the audit log holds unkeyed entries from before keyed MACs; run "
                          "`taza audit --migrate` once (docs/stewards.md, 'The audit log')")
+    if last is None and isinstance(connection, state_postgresql.StateConnection) \
+            and read_head(home) is not None:
+        raise AuditError("the audit head file names entries this database does not hold: "
+                         "move the catalog's log with `taza migrate --to ...` first "
+                         "(docs/deployment.md); nothing was changed")
     key = load_key(home)
     if key is None and last is None:
         key = create_key(home)  # a new log starts keyed

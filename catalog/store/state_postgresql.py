@@ -131,18 +131,22 @@ def translate(statement: str, returning: bool = True) -> tuple[str, bool]:
 def connect(url: str, home: Path, write: bool = True,
             migrations: Sequence[tuple[str, Sequence[str]]] = ()) -> Iterator[StateConnection]:
     """A unit of work: commits on success, rolls back on error. `migrations` are the
-    (component, steps) the caller's tables need; they run once per process and database."""
-    with database.connection(url) as connection:
-        for component, steps in migrations:
-            if (url, component) not in _MIGRATED:
-                migrate(connection, component, steps)
-                _MIGRATED.add((url, component))
-        with connection.transaction():
-            connection.execute(sql.SQL("SET LOCAL search_path TO {}, public")
-                               .format(sql.Identifier(SCHEMA)))
-            if write:
-                connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-            yield StateConnection(connection, home)
+    (component, steps) the caller's tables need; they run once per process and database.
+    DatabaseError when no connection came in time (the message says the database is down)."""
+    try:
+        with database.connection(url) as connection:
+            for component, steps in migrations:
+                if (url, component) not in _MIGRATED:
+                    migrate(connection, component, steps)
+                    _MIGRATED.add((url, component))
+            with connection.transaction():
+                connection.execute(sql.SQL("SET LOCAL search_path TO {}, public")
+                                   .format(sql.Identifier(SCHEMA)))
+                if write:
+                    connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                yield StateConnection(connection, home)
+    except database.PoolTimeout as err:
+        raise database.DatabaseError(f"cannot connect to the database ({err})") from err
 
 
 def migrate(connection: psycopg.Connection, component: str, steps: Sequence[str]) -> int:
