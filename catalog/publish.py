@@ -18,7 +18,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import shutil
-import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -203,7 +202,7 @@ def _locked(store: CatalogStore, wait: bool, actor: str) -> Iterator[None]:
     with store.lock(wait=wait):
         try:
             _recover_interrupted(store, actor)
-        except (audit.AuditError, sqlite3.Error) as err:
+        except audit.LOG_ERRORS as err:
             raise PublishError(f"the audit log cannot take entries ({err}); nothing was "
                                "changed") from err
         yield
@@ -329,7 +328,7 @@ def _record_intent(store: CatalogStore, actor: str, dataset_id: str | None,
     """Before any change: without the intent on record, nothing happens."""
     try:
         return audit.record(store.home, actor, audit.INTENT, dataset_id, **detail)
-    except (audit.AuditError, sqlite3.Error) as err:
+    except audit.LOG_ERRORS as err:
         raise PublishError(f"the audit log did not take the intent entry ({err}); nothing "
                            "was changed") from err
 
@@ -340,7 +339,7 @@ def _record_outcome(store: CatalogStore, actor: str, action: str, dataset_id: st
     written, the next operation's recovery entry says how it ended."""
     try:
         audit.record(store.home, actor, action, dataset_id, **detail)
-    except (audit.AuditError, sqlite3.Error) as err:
+    except audit.LOG_ERRORS as err:
         print(f"warning: audit outcome of {action} not recorded ({err}); the next operation "
               "records it", file=sys.stderr)
 

@@ -15,11 +15,14 @@ from pathlib import Path
 
 import fiona
 import numpy as np
+import psycopg
+import pytest
 import rasterio
 import rasterio.shutil
 import requests
 import yaml
 from fiona.transform import transform_geom
+from psycopg import sql
 from rasterio.transform import from_bounds
 
 from tests.conftest import DATASETS, SOURCES, Server, start_server, stop_server, taza
@@ -37,6 +40,66 @@ ACCOUNTS = {  # name: (role, organisation)
 def password_of(name: str) -> str:
     """The test accounts' passwords (set with `taza users add --password-stdin`)."""
     return f"{name}-password-1"
+
+
+# The engines the stewards' state runs on: a module's `api` fixture takes them as params.
+STATE_PROFILES = ("embedded", "postgresql")
+
+
+@contextlib.contextmanager
+def state_profile(request: pytest.FixtureRequest, database: str) -> Iterator[dict[str, str]]:
+    """The environment that puts the stewards' state on request.param's engine (embedded
+    when the test gives none): nothing for
+    `embedded`; for `postgresql`, TAZA_DATABASE_URL naming a fresh database of the session's
+    private PostgreSQL, dropped afterwards. Pass it to running_api; `api_environment` gives
+    it to the tests that use the server."""
+    if getattr(request, "param", "embedded") == "embedded":
+        yield {}
+        return
+    cluster = request.getfixturevalue("private_postgres")
+    cluster.drop_database(database)
+    try:
+        yield {"TAZA_DATABASE_URL": cluster.create_database(database)}
+    finally:
+        cluster.drop_database(database)
+
+
+@pytest.fixture(autouse=True)
+def api_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that uses the module's `api` runs `taza` (and reads the state) on its engine."""
+    if "api" in request.fixturenames:
+        for key, value in request.getfixturevalue("api").environment.items():
+            monkeypatch.setenv(key, value)
+
+
+def assert_state_on_its_engine(api: Api) -> None:
+    """The PostgreSQL profile keeps no stewards' SQLite file and holds the accounts."""
+    url = api.environment.get("TAZA_DATABASE_URL")
+    sqlite_file = api.server.home / "stewards" / "stewards.sqlite"
+    if not url:
+        assert sqlite_file.exists()
+        return
+    assert not sqlite_file.exists()
+    with psycopg.connect(url) as connection:
+        names = {row[0] for row in connection.execute("SELECT name FROM taza_state.users")}
+    assert names == set(ACCOUNTS)
+
+
+def stored_text(home: Path) -> str:
+    """Everything the stewards' database holds, as text (to look for secrets in it): the
+    SQLite file's dump, or every row of the PostgreSQL profile's state schema."""
+    url = os.environ.get("TAZA_DATABASE_URL")
+    if not url:
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(home / "stewards" / "stewards.sqlite")) as db:
+            return "\n".join(db.iterdump())
+    with psycopg.connect(url) as connection:
+        tables = [row[0] for row in connection.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+            ("taza_state",))]
+        return "\n".join(str(row) for table in tables for row in connection.execute(
+            sql.SQL("SELECT * FROM {}").format(sql.Identifier("taza_state", table))))
 
 
 def add_accounts(home: Path) -> dict[str, str]:
@@ -58,6 +121,7 @@ class Api:
 
     server: Server
     tokens: dict[str, str]
+    environment: dict[str, str] = field(default_factory=dict)  # what running_api was given
     counter: list[int] = field(default_factory=lambda: [0])
 
     @property
@@ -170,10 +234,10 @@ class Api:
 @contextlib.contextmanager
 def running_api(home: Path, workers: int = 2, **environment) -> Iterator[Api]:
     """A real server over `home` (with extra environment), and the test accounts."""
-    tokens = add_accounts(home)
     saved = {key: os.environ.get(key) for key in environment}
     os.environ.update({key: str(value) for key, value in environment.items()})
-    try:
+    try:  # `taza users` sees the environment too (TAZA_DATABASE_URL: the accounts' engine)
+        tokens = add_accounts(home)
         server = start_server(home, workers=workers)
     finally:
         for key, value in saved.items():
@@ -181,7 +245,7 @@ def running_api(home: Path, workers: int = 2, **environment) -> Iterator[Api]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-    api = Api(server, tokens)
+    api = Api(server, tokens, {key: str(value) for key, value in environment.items()})
     try:
         yield api
     finally:

@@ -14,7 +14,6 @@ import secrets
 import sqlite3
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 import requests
@@ -22,10 +21,15 @@ from requests.adapters import HTTPAdapter
 
 from tests.conftest import start_server, stop_server, taza
 from tests.stewards_support import (
+    STATE_PROFILES,
     _holds_socket,
     _socket_inode,
+    api_environment,  # noqa: F401 (an autouse fixture)
+    assert_state_on_its_engine,
     password_of,
     running_api,
+    state_profile,
+    stored_text,
     workers,
 )
 
@@ -33,12 +37,14 @@ ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW = 3, 4, 60
 COOKIE = "taza_session"
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+def api(request, tmp_path_factory):
+    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
     home = tmp_path_factory.mktemp("stewards-signin")
-    with running_api(home, workers=2, TAZA_SIGNIN_ACCOUNT_FAILURES=ACCOUNT_FAILURES,
-                     TAZA_SIGNIN_ADDRESS_FAILURES=ADDRESS_FAILURES,
-                     TAZA_SIGNIN_WINDOW_SECONDS=WINDOW) as running:
+    with state_profile(request, "stewards_signin") as profile, running_api(
+            home, workers=2, TAZA_SIGNIN_ACCOUNT_FAILURES=ACCOUNT_FAILURES,
+            TAZA_SIGNIN_ADDRESS_FAILURES=ADDRESS_FAILURES, TAZA_SIGNIN_WINDOW_SECONDS=WINDOW,
+            **profile) as running:
         yield running
 
 
@@ -98,9 +104,14 @@ def cookie_header(answer: requests.Response) -> str:
     return answer.headers["Set-Cookie"]
 
 
+on_both_engines = pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
+
+
 # -- sign-in, session, sign-out -------------------------------------------------------------
 
+@on_both_engines
 def test_sign_in_session_cookie_and_sign_out(api):
+    assert_state_on_its_engine(api)
     browser = Browser(api.url, "127.0.0.6")
     signed_in = browser.sign_in("alice")
     assert signed_in.status_code == 201, signed_in.text
@@ -113,7 +124,7 @@ def test_sign_in_session_cookie_and_sign_out(api):
     assert browser.request("GET", "/api/me").json()["name"] == "alice"
     assert browser.request("GET", "/api/session").json()["csrf_token"] == body["csrf_token"]
     value = browser.http.cookies[COOKIE]
-    assert value.split("_", 1)[1] not in sqlite_text(api.server.home)  # only its hash is stored
+    assert value.split("_", 1)[1] not in stored_text(api.server.home)  # only its hash is stored
 
     signed_out = browser.request("DELETE", "/api/session")
     assert signed_out.status_code == 204
@@ -246,11 +257,12 @@ def test_one_time_link_sets_the_password_once(api, monkeypatch):
     # The secret is never in the server's log or stored in clear, nor in the audit log.
     for secret in (code, newer, expiring):
         assert secret.split("_", 1)[1] not in (home / "server.log").read_text()
-        assert secret.split("_", 1)[1] not in sqlite_text(home)
+        assert secret.split("_", 1)[1] not in stored_text(home)
 
 
 # -- rate limits ----------------------------------------------------------------------------
 
+@on_both_engines
 def test_failed_sign_ins_are_limited_per_account_across_workers(api):
     home = api.server.home
     taza("users", "add", "victim", "--role", "reviewer", "--password-stdin", home=home,
@@ -292,6 +304,7 @@ def test_failed_sign_ins_are_limited_per_address(api):
 
 # -- API tokens -----------------------------------------------------------------------------
 
+@on_both_engines
 def test_tokens_are_listed_and_revoked_by_their_owner_or_an_admin(api):
     browser = Browser(api.url)
     assert browser.sign_in("alice").status_code == 201
@@ -441,7 +454,3 @@ def test_a_version_1_home_is_migrated_in_place(tmp_path):
         stop_server(server)
 
 
-def sqlite_text(home: Path) -> str:
-    """Everything the stewards' database holds, as text (to look for secrets in it)."""
-    with sqlite3.connect(home / "stewards" / "stewards.sqlite") as database:
-        return "\n".join(line for line in database.iterdump())

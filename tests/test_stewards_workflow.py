@@ -10,10 +10,14 @@ import pytest
 
 from tests.conftest import taza
 from tests.stewards_support import (
+    STATE_PROFILES,
+    api_environment,  # noqa: F401 (an autouse fixture)
+    assert_state_on_its_engine,
     get_with_worker,
     make_manifest,
     polygon_features,
     running_api,
+    state_profile,
     workers,
     write_geojson,
 )
@@ -21,10 +25,12 @@ from tests.stewards_support import (
 PROPAGATION_BOUND_S = 2.0  # issue 5: published changes show within 2 s on every worker
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+def api(request, tmp_path_factory):
+    """The server (embedded); a test parametrised over STATE_PROFILES runs on each engine."""
     home = tmp_path_factory.mktemp("stewards-workflow")
-    with running_api(home, workers=2) as running:
+    with state_profile(request, "stewards_workflow") as profile, \
+            running_api(home, workers=2, **profile) as running:
         yield running
 
 
@@ -234,7 +240,10 @@ def test_tokens_and_accounts(api):
     assert not any(api.tokens["alice"].split("_")[2] in s for s in secrets)  # hashed only
 
 
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
 def test_cli_versions_rollback_withdraw_are_audited(api, tmp_path):
+    """Drafts, review, publish, versions, rollback, withdrawal and the audit chain, on both
+    engines of the stewards' state."""
     dataset_id, answer = api.draft_dataset("cli", write_geojson(tmp_path / "a.geojson",
                                                                 polygon_features(4)))
     api.review_and_publish(dataset_id)
@@ -256,6 +265,7 @@ def test_cli_versions_rollback_withdraw_are_audited(api, tmp_path):
     assert [action for action, _ in cli] == ["release.intent", "dataset.rollback",
                                              "release.intent", "dataset.withdraw"]
     assert "audit chain ok" in taza("audit", home=home).stderr
+    assert_state_on_its_engine(api)
 
 
 def test_audit_log_is_append_only_and_tamper_evident(scratch_home):

@@ -38,6 +38,21 @@ def add_commands(commands, store_of: StoreFactory) -> None:
                          help="only check the backup's checksums; change nothing")
     restore.set_defaults(handler=lambda args: _restore(args, store_of(args)))
 
+    migrate = commands.add_parser(
+        "migrate", help="copy an embedded catalog's state into PostgreSQL (TAZA_DATABASE_URL)",
+        description="Copy the stewards' accounts, sessions, drafts and the audit chain into "
+                    "the database, and load every vector version into PostGIS; then serve "
+                    "the same home with TAZA_DATABASE_URL set. Idempotent; refuses a database "
+                    "that holds another catalog. See docs/deployment.md.")
+    migrate.add_argument("--to", required=True, metavar="postgresql://...",
+                         help="the PostgreSQL profile's database (PostGIS installed)")
+    migrate.add_argument("--assets", metavar="s3://bucket/prefix",
+                         help="also copy every version's files to this bucket (endpoint and "
+                              "keys from AWS_*); then serve with TAZA_ASSETS_URL set to it")
+    migrate.add_argument("--verify", action="store_true",
+                         help="only compare the two; exit 1 naming every difference")
+    migrate.set_defaults(handler=lambda args: _migrate(args, store_of(args)))
+
 
 def _backup(args, store: CatalogStore) -> int:
     from catalog.backups import BackupError
@@ -88,3 +103,27 @@ def _mention_skipped(manifest: dict) -> None:
 
 def _note(message: str) -> None:
     print(message, file=sys.stderr)
+
+
+def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
+    from catalog.backups import migrate
+
+    if not args.to.startswith(("postgresql://", "postgres://")):
+        print("error: --to: expected a postgresql:// URL", file=sys.stderr)
+        return 2
+    try:
+        if args.verify:
+            differences = migrate.verify(store, args.to, args.assets)
+            for difference in differences:
+                print(f"differs: {difference}", file=sys.stderr)
+            print("the same" if not differences else f"{len(differences)} difference(s)")
+            return 1 if differences else 0
+        outcome = migrate.migrate(store, args.to, args.assets)
+    except migrate.MigrationRefused as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    copied = ", ".join(f"{table} {count}" for table, count in outcome.copied_rows.items())
+    print(f"copied rows: {copied or 'none (the target already held them)'}; "
+          f"PostGIS layers loaded: {len(outcome.loaded_layers)}; "
+          f"versions copied to the bucket: {outcome.versions_to_bucket}")
+    return 0

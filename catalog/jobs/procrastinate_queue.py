@@ -106,6 +106,8 @@ class ProcrastinateJobs:
         return _job(row) if row else None
 
     def work(self, handlers: Mapping[str, Handler], stop: threading.Event) -> None:
+        with self._connect():  # the tables first: on a fresh database the worker found none
+            pass
         asyncio.run(self._work(handlers, stop))
 
     async def _work(self, handlers: Mapping[str, Handler], stop: threading.Event) -> None:

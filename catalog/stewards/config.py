@@ -6,9 +6,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 GiB = 1 << 30
 DAY = 86_400.0
+
+
+def stewards_dir(home: Path) -> Path:
+    """Where the service keeps its drafts, uploads and (embedded) database; never served."""
+    return Path(home) / "stewards"
 
 
 class SettingError(ValueError):

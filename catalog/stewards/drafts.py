@@ -518,7 +518,8 @@ def _settings() -> StewardSettings:
 def _quota_usage(connection, organisation: str) -> tuple[int, int]:
     """The organisation's open drafts and the bytes their uploads hold."""
     row = connection.execute(
-        "SELECT COUNT(*), COALESCE(SUM(drafts.upload_bytes), 0) FROM drafts JOIN datasets "
+        "SELECT COUNT(*), CAST(COALESCE(SUM(drafts.upload_bytes), 0) AS BIGINT) FROM drafts "
+        "JOIN datasets "
         "ON datasets.id = drafts.dataset_id WHERE datasets.organisation = ? "
         "AND drafts.state IN (?, ?, ?, ?)", (organisation, *OPEN_STATES)).fetchone()
     return row[0], row[1]
@@ -589,8 +590,8 @@ def _published_manifest(connection, home: Path, dataset_id: str) -> Path | None:
 
 def _log_edit(connection, user: User, draft: sqlite3.Row, action: str, **detail) -> None:
     """Record an edit: the author joins the contributors and any review is voided."""
-    connection.execute("INSERT OR IGNORE INTO contributors (draft_id, user_id) VALUES (?, ?)",
-                       (draft["id"], user.id))
+    connection.execute("INSERT INTO contributors (draft_id, user_id) VALUES (?, ?) "
+                       "ON CONFLICT DO NOTHING", (draft["id"], user.id))
     current = connection.execute("SELECT state FROM drafts WHERE id = ?",
                                  (draft["id"],)).fetchone()["state"]
     if current != "draft":

@@ -39,6 +39,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psycopg
+
+from catalog import settings
+from catalog.postgis import database
+from catalog.store import state_postgresql
 from catalog.store.files import atomic_write, fsync_path
 
 GENESIS = "0" * 64
@@ -71,6 +76,11 @@ ADDED_COLUMNS = {"scheme": "TEXT", "key_id": "TEXT"}
 
 class AuditError(Exception):
     """The log cannot take or check entries as things stand (the message says what to do)."""
+
+
+# What writing or reading the log can raise on either engine.
+LOG_ERRORS = (AuditError, sqlite3.Error, psycopg.Error, database.DatabaseError,
+              database.PoolTimeout)
 
 
 @dataclass(frozen=True)
@@ -139,7 +149,7 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
     try:
         columns = {row[1] for row in connection.execute("PRAGMA table_info(audit)")}
         if not columns:
-            for statement in _statements(SCHEMA):
+            for statement in sqlite_statements(SCHEMA):
                 connection.execute(statement)
         for name, kind in ADDED_COLUMNS.items():
             if name not in columns and columns:
@@ -150,9 +160,41 @@ def ensure_schema(connection: sqlite3.Connection) -> None:
         raise
 
 
+# The PostgreSQL profile's audit table (catalog.store.state_postgresql): same columns, and
+# a trigger that refuses UPDATE and DELETE as SQLite's do.
+POSTGRESQL_MIGRATIONS = (
+    """
+    CREATE TABLE audit (
+        seq BIGINT PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        dataset_id TEXT,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        scheme TEXT,
+        key_id TEXT
+    );
+    CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit log is append-only'; END $$;
+    CREATE TRIGGER audit_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+    """,
+)
+MIGRATIONS = (("audit", POSTGRESQL_MIGRATIONS),)
+
+
 @contextlib.contextmanager
 def connect(home: Path, write: bool = True) -> Iterator[sqlite3.Connection]:
     """A connection for the log's own entries and reads; advances the head after a write."""
+    url = settings.database_url()
+    if url:
+        with state_postgresql.connect(url, home, write, MIGRATIONS) as connection:
+            yield connection
+        if write:
+            advance_head_after_commit(url, home)
+        return
     path = database_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
@@ -189,6 +231,11 @@ def append(connection: sqlite3.Connection, actor: str, action: str,
     if last is not None and last["scheme"] != KEYED:
         raise AuditError("the audit log holds unkeyed entries from before keyed MACs; run "
                          "`taza audit --migrate` once (docs/stewards.md, 'The audit log')")
+    if last is None and isinstance(connection, state_postgresql.StateConnection) \
+            and read_head(home) is not None:
+        raise AuditError("the audit head file names entries this database does not hold: "
+                         "move the catalog's log with `taza migrate --to ...` first "
+                         "(docs/deployment.md); nothing was changed")
     key = load_key(home)
     if key is None and last is None:
         key = create_key(home)  # a new log starts keyed
@@ -220,6 +267,13 @@ def advance_head(home: Path, connection: sqlite3.Connection) -> None:
     except OSError as err:  # the entry is committed: a lagging head only weakens the check
         print(f"warning: audit head file {head_path(home)} not updated ({err})",
               file=sys.stderr)
+
+
+def advance_head_after_commit(url: str, home: Path) -> None:
+    """advance_head for the PostgreSQL profile, whose connection went back to its pool at
+    COMMIT: read the last entry in a unit of its own (a later one is as good: it is committed)."""
+    with state_postgresql.connect(url, home, write=False, migrations=MIGRATIONS) as reader:
+        advance_head(home, reader)
 
 
 def reset_head(home: Path, actor: str) -> tuple[Anchor, Anchor | None]:
@@ -462,6 +516,8 @@ def _anchors(home: Path, head_file: bool) -> dict[int, list[tuple[str, str]]]:
 
 def _home_of(connection: sqlite3.Connection) -> Path:
     """The catalog home of the database a connection writes to (see database_path)."""
+    if isinstance(connection, state_postgresql.StateConnection):
+        return connection.home
     main = next(row for row in connection.execute("PRAGMA database_list") if row[1] == "main")
     return Path(main[2]).parent.parent
 
@@ -490,7 +546,7 @@ def _canonical(data: object) -> str:
                       default=str)
 
 
-def _statements(script: str) -> list[str]:
+def sqlite_statements(script: str) -> list[str]:
     """Split a script into statements (triggers hold ';' inside BEGIN ... END)."""
     statements, current = [], []
     for line in script.strip().splitlines():

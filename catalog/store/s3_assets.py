@@ -36,6 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from catalog.core.assets import VSIS3, AssetUnavailable, file_name
 from catalog.core.record import RECORD_FILE, Asset, Record, read_record
 from catalog.store.assets import StoreAssets
+from catalog.store.files import atomic_write
 
 OBJECTS_FILE = "objects.json"  # in a version folder: where its files are in the bucket
 KEPT_LOCAL = {"application/geopackage+sqlite3"}  # read as SQLite by the FeatureStore
@@ -150,6 +151,41 @@ class S3Assets(StoreAssets):
         for name, media_type in files.items():
             if media_type not in KEPT_LOCAL:
                 (staging / name).unlink()
+
+    def store_existing(self, folder: Path) -> bool:
+        """Copy a version published to disk into the bucket (`taza migrate --assets`): upload
+        the files its record lists, then write objects.json, last, so a failure leaves the
+        version read from disk as before (the objects uploaded so far are under a prefix no
+        record names). The local copies stay until the operator removes them. False when
+        the version is in a bucket already."""
+        if (folder / OBJECTS_FILE).exists():
+            return False
+        record = read_record(folder / RECORD_FILE)
+        prefix = f"{self.location.prefix}{record.id}/{record.version}/{uuid.uuid4().hex}/"
+        for name, media_type in record.files().items():
+            self._put(folder / name, prefix + name, media_type)
+        atomic_write(folder / OBJECTS_FILE, json.dumps(
+            {"bucket": self.location.bucket, "prefix": prefix}, indent=2))
+        return True
+
+    def differences(self, folder: Path) -> list[str]:
+        """How a version folder's files differ from their objects (sizes), for `--verify`."""
+        where = _objects_of(folder)
+        if where is None:
+            return [f"{folder.parent.name} version {folder.name}: not in the bucket"]
+        record = read_record(folder / RECORD_FILE)
+        found = []
+        for name in record.files():
+            try:
+                size = self._head(where[0], where[1] + name)["ContentLength"]
+            except AssetUnavailable as err:
+                found.append(f"{record.id} version {record.version}: {name}: {err}")
+                continue
+            local = folder / name
+            if local.exists() and local.stat().st_size != size:
+                found.append(f"{record.id} version {record.version}: {name}: the object has "
+                             f"{size} bytes, the file {local.stat().st_size}")
+        return found
 
     def _put(self, path: Path, key: str, media_type: str) -> None:
         size = path.stat().st_size
