@@ -253,7 +253,8 @@ def test_filter_builder_counts_match_the_api(page, server):
     wait_for_map(page)
     screenshot(page, "filter")
     # The download link carries the same filter.
-    href = page.locator("#filter-downloads a", has_text="CSV").get_attribute("href")
+    csv = page.locator("#filter-downloads").get_by_role("link", name="CSV", exact=True)
+    href = csv.get_attribute("href")
     assert urllib.parse.parse_qs(urllib.parse.urlsplit(href).query)["filter"] == [cql]
     # No downloads are offered for 0 matches.
     condition.locator("input.value").fill("100000000")

@@ -95,6 +95,21 @@ def test_publishing_loads_one_table_per_vector_version(home: Path, database_url:
     assert counted == 112
 
 
+def test_time_filters_run_in_parallel_plans(home: Path, database_url: str) -> None:
+    """instant() catches bad values in an EXCEPTION block, a subtransaction, which PostgreSQL
+    refuses inside a parallel worker: declared PARALLEL SAFE it failed once a table was big
+    enough for a parallel plan. Forcing parallel plans shows it on a small table."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("SET force_parallel_mode = on")
+        conn.execute("SET parallel_setup_cost = 0")
+        conn.execute("SET parallel_tuple_cost = 0")
+        conn.execute("SET min_parallel_table_scan_size = 0")
+        values = conn.execute(
+            "SELECT taza_features.instant(v) FROM (VALUES ('2024-01-02'), ('not a date')) "
+            "AS t(v)").fetchall()
+    assert [v[0] is None for v in values] == [False, True]
+
+
 class FailingSwitch(CatalogStore):
     """A store whose release switch fails, as a full disk would make it."""
 
