@@ -71,6 +71,9 @@ ROUTE_WORDS = (
 RESERVED_IDS = frozenset(PROCESS_IDS + ROUTE_WORDS)
 SPDX_ID = re.compile(r"^[A-Za-z0-9.+-]+$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A class of a categorical raster: the STAC classification extension's name pattern, a colour.
+CLASS_NAME = re.compile(r"^[0-9A-Za-z_-]+$")
+COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 KNOWN_KEYS = {
     "id",
     "theme",
@@ -502,7 +505,58 @@ class _Checker:
             return {}
         if sources and sources[0].suffix.lower() not in RASTER_SUFFIXES:
             self.problem("raster", "given, but the source is not a raster")
-        return dict(value)
+        block = dict(value)
+        if "classes" in block:
+            block["classes"] = self.class_table(block["classes"])
+        return block
+
+    def class_table(self, value: Any) -> list[dict]:
+        """raster.classes: the codes of a categorical raster, each with a name, colour and
+        ky/ru/en titles (legends, popups, STAC `classification:classes`)."""
+        if not isinstance(value, list) or not value:
+            self.problem("raster.classes", "must be a non-empty list of classes "
+                                           "(value, name, colour, title)")
+            return []
+        classes = [self.raster_class(entry, f"raster.classes.{index}")
+                   for index, entry in enumerate(value)]
+        for key in ("value", "name"):
+            seen = [c[key] for c in classes if c.get(key) is not None]
+            for duplicate in sorted({v for v in seen if seen.count(v) > 1}, key=str):
+                self.problem("raster.classes", f"{key} {duplicate!r} is given more than once")
+        return classes
+
+    def raster_class(self, entry: Any, where: str) -> dict:
+        if not isinstance(entry, dict):
+            self.problem(where, "must be a mapping with value, name, colour and title")
+            return {}
+        for key in sorted(set(entry) - {"value", "name", "colour", "title"}):
+            self.problem(f"{where}.{key}", "unknown field (known: value, name, colour, title)")
+        code = entry.get("value")
+        if isinstance(code, bool) or not isinstance(code, int):
+            self.problem(f"{where}.value", "must be an integer (the pixel value)")
+        name = self.text("name", entry, f"{where}.name")
+        if name and not CLASS_NAME.match(name):
+            self.problem(f"{where}.name", "use letters, digits, '-' and '_' only")
+        colour = self.text("colour", entry, f"{where}.colour")
+        if colour and not COLOUR.match(colour):
+            self.problem(f"{where}.colour", f"{colour!r} is not a colour '#rrggbb'")
+        title = self.class_title(entry.get("title"), f"{where}.title")
+        return {"value": code, "name": name, "colour": colour.lower(), "title": title}
+
+    def class_title(self, value: Any, where: str) -> dict[str, str]:
+        if not isinstance(value, dict) or FALLBACK_LANGUAGE not in value:
+            self.problem(where, f"must map language codes ({listed()}) to text, English "
+                                "required")
+            return {}
+        titles = {}
+        for lang, text in value.items():
+            if lang not in LANGUAGES:
+                self.problem(f"{where}.{lang}", f"unknown language; use one of {listed()}")
+            elif not isinstance(text, str) or not text.strip():
+                self.problem(f"{where}.{lang}", "must be non-empty text")
+            else:
+                titles[lang] = text.strip()
+        return titles
 
     def role(self, sources: tuple[Path, ...]) -> str | None:
         value = self.data.get("role")

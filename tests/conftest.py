@@ -21,10 +21,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 SOURCES = DATASETS / "sources"
-SAMPLE_IDS = ("airports", "elevation", "kyrgyzstan-boundary", "mobile-coverage", "settlements",
-              "slope")
+SAMPLE_IDS = ("airports", "climate-zones", "elevation", "kyrgyzstan-boundary", "land-cover",
+              "mobile-coverage", "settlements", "slope", "urbanisation")
 VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "settlements")
-RASTER_IDS = ("elevation", "slope")
+RASTER_IDS = ("climate-zones", "elevation", "land-cover", "slope", "urbanisation")
+CLASS_RASTER_IDS = ("climate-zones", "land-cover", "urbanisation")
 
 
 def taza(*args: str, home: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

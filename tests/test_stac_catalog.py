@@ -13,6 +13,7 @@ import pystac
 
 from tests.conftest import SAMPLE_IDS
 
+CLASSIFICATION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 EXTENSIONS = {  # one fixed set of extension versions; a change must be deliberate
     "https://stac-extensions.github.io/projection/v1.1.0/schema.json",  # proj:epsg for GDAL 3.6
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
@@ -20,7 +21,11 @@ EXTENSIONS = {  # one fixed set of extension versions; a change must be delibera
     "https://stac-extensions.github.io/version/v1.2.0/schema.json",
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
     "https://stac-extensions.github.io/table/v1.2.0/schema.json",
+    CLASSIFICATION,
 }
+# Our own schema for it (tests/stac_schemas): the offline set has none.
+OWN_SCHEMAS = {CLASSIFICATION: Path(__file__).parent / "stac_schemas" /
+               "classification-v2.0.0.json"}
 
 
 def schema_map_args(schemas: Path | None) -> list[str]:
@@ -31,6 +36,9 @@ def schema_map_args(schemas: Path | None) -> list[str]:
     args = []
     for url, relative in mapping.items():
         args += ["--schema-map", url, str(schemas / relative)]
+    for url, path in OWN_SCHEMAS.items():
+        if url not in mapping:
+            args += ["--schema-map", url, str(path)]
     return args
 
 

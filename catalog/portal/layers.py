@@ -60,18 +60,40 @@ def _layer(record: Record, index: int) -> dict:
     return base | _vector_layer(record, index)
 
 
+def raster_classes(record: Record) -> list[dict]:
+    """The class table of a categorical raster (manifest `raster.classes`), or []."""
+    return list(record.manifest.raster.get("classes") or [])
+
+
+def class_colours(record: Record) -> dict[int, tuple[int, int, int]]:
+    """Pixel value -> RGB of each class, for the map tiles."""
+    return {c["value"]: tuple(int(c["colour"][i:i + 2], 16) for i in (1, 3, 5))
+            for c in raster_classes(record)}
+
+
 def _raster_layer(record: Record) -> dict:
     raster = record.raster
     band = raster.bands[0]
-    stops = raster_stops(record)
-    return {
+    layer = {
         "bbox": list(raster.bbox),
         "tiles": f"/tiles/{record.id}/{record.version}/values/{{z}}/{{x}}/{{y}}.png",
+    }
+    if raster_classes(record):
+        return layer | {"legend": _class_legend(record)}
+    stops = raster_stops(record)
+    return layer | {
         "legend": {"type": "ramp", "unit": band.unit or "",
                    "stops": [[value, hex_colour(colour)] for value, colour in stops],
                    "minimum": band.statistics.minimum,
                    "maximum": band.statistics.maximum},
     }
+
+
+def _class_legend(record: Record) -> dict:
+    """Every class of the table, with its colour and ky/ru/en title."""
+    return {"type": "classes",
+            "classes": [{"value": c["value"], "colour": c["colour"], "title": c["title"]}
+                        for c in raster_classes(record)]}
 
 
 def _vector_layer(record: Record, index: int) -> dict:

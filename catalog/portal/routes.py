@@ -84,6 +84,8 @@ def create_blueprint(store: CatalogStore, public_url: str,
         path = store.assets.local_path(record, record.raster.asset)
         if style == "relief":
             render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
+        elif colours := layers.class_colours(record):
+            render = lambda: tiles.render_classes(path, tile, colours)  # noqa: E731
         else:
             stops = layers.raster_stops(record)
             render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
@@ -115,8 +117,12 @@ def create_blueprint(store: CatalogStore, public_url: str,
         record = _released(store, dataset_id, release.datasets[dataset_id], "raster")
         lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
         path = store.assets.local_path(record, record.raster.asset)
-        return jsonify(dataset=dataset_id, version=record.version, lon=lon, lat=lat,
-                       value=_sample(path, lon, lat), unit=record.raster.bands[0].unit)
+        value = _sample(path, lon, lat)
+        answer = {"dataset": dataset_id, "version": record.version, "lon": lon, "lat": lat,
+                  "value": value, "unit": record.raster.bands[0].unit}
+        if classes := layers.raster_classes(record):
+            answer["class"] = _class_of(classes, value)
+        return jsonify(answer)
 
     return portal
 
@@ -179,6 +185,12 @@ def _coordinate(name: str, low: float, high: float) -> float:
     if not low <= value <= high:
         abort(400, description=f"{name}: {value} is outside {low}..{high}")
     return value
+
+
+def _class_of(classes: list[dict], value: float | None) -> dict | None:
+    """The class (name, colour, ky/ru/en title) a pixel value stands for; None for no data."""
+    return next(({"name": c["name"], "colour": c["colour"], "title": c["title"]}
+                 for c in classes if value is not None and c["value"] == value), None)
 
 
 def _sample(path: Path, lon: float, lat: float) -> float | None:

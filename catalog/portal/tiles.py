@@ -52,10 +52,12 @@ VIRIDIS_STOPS = [(0.0, (68, 1, 84)), (0.25, (59, 82, 139)), (0.5, (33, 145, 140)
 # --- reading a COG onto the tile grid ---------------------------------------------------------
 
 
-def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0) -> np.ndarray | None:
+def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0,
+              categorical: bool = False) -> np.ndarray | None:
     """Band 1 resampled onto the tile grid (plus `buffer` pixels each side), NaN for nodata.
 
-    None when the COG does not reach the tile.
+    None when the COG does not reach the tile. Categorical bands (class codes) are resampled
+    by nearest neighbour and decimated by mode, never averaged into codes that mean nothing.
     """
     size = TILE_SIZE + 2 * buffer
     minx, miny, maxx, maxy = tile.mercator
@@ -64,18 +66,21 @@ def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0) -> np.ndarray
     west, south = mercator_to_lonlat(minx - buffer * pixel, miny - buffer * pixel)
     east, north = mercator_to_lonlat(maxx + buffer * pixel, maxy + buffer * pixel)
     with rasterio.open(path) as dataset:
-        source = _source_window(dataset, (west, south, east, north), size)
+        source = _source_window(dataset, (west, south, east, north), size,
+                                Resampling.mode if categorical else Resampling.average)
         if source is None:
             return None
         data, src_transform = source
         destination = np.full((size, size), np.nan, dtype="float32")
         reproject(data, destination, src_transform=src_transform, src_crs=dataset.crs,
                   src_nodata=dataset.nodata, dst_transform=dst_transform, dst_crs=MERCATOR,
-                  dst_nodata=np.nan, resampling=Resampling.bilinear)
+                  dst_nodata=np.nan,
+                  resampling=Resampling.nearest if categorical else Resampling.bilinear)
     return destination
 
 
-def _source_window(dataset, bounds: tuple, size: int) -> tuple[np.ndarray, Affine] | None:
+def _source_window(dataset, bounds: tuple, size: int,
+                   decimation: Resampling) -> tuple[np.ndarray, Affine] | None:
     """The COG window under `bounds` (2 pixels margin), decimated to about 2x the tile size."""
     window = from_bounds(*bounds, transform=dataset.transform)
     col0, row0 = math.floor(window.col_off) - 2, math.floor(window.row_off) - 2
@@ -88,8 +93,8 @@ def _source_window(dataset, bounds: tuple, size: int) -> tuple[np.ndarray, Affin
     window = Window(col0, row0, col1 - col0, row1 - row0)
     scale = max(window.width / (2 * size), window.height / (2 * size), 1.0)
     shape = (max(1, round(window.height / scale)), max(1, round(window.width / scale)))
-    # A decimated read lets GDAL pick the COG overview; 'average' skips nodata cells.
-    data = dataset.read(1, window=window, out_shape=shape, resampling=Resampling.average)
+    # A decimated read lets GDAL pick the COG overview; 'average' and 'mode' skip nodata.
+    data = dataset.read(1, window=window, out_shape=shape, resampling=decimation)
     transform = dataset.window_transform(window) * Affine.scale(
         window.width / shape[1], window.height / shape[0])
     return data, transform
@@ -136,6 +141,14 @@ def basemap_rgba(dem: np.ndarray, tile: TileBounds) -> np.ndarray:
     lit = tint * (0.45 + 0.65 * shade)[..., None]
     alpha = np.where(np.isnan(inner), 0, 255)
     return np.dstack([np.clip(lit, 0, 255), alpha]).astype("uint8")
+
+
+def classes_rgba(data: np.ndarray, colours: dict[int, tuple[int, int, int]]) -> np.ndarray:
+    """Each class code in its colour; nodata and codes outside the table transparent."""
+    rgba = np.zeros(data.shape + (4,), dtype="uint8")
+    for code, colour in colours.items():
+        rgba[data == code] = (*colour, 255)
+    return rgba
 
 
 def coverage_rgba(data: np.ndarray, stops: list, opacity: int = 255) -> np.ndarray:
@@ -225,3 +238,12 @@ def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes | None:
     if data is None or np.isnan(data).all():
         return None
     return encode_png(coverage_rgba(data, stops))
+
+
+def render_classes(path: Path, tile: TileBounds,
+                   colours: dict[int, tuple[int, int, int]]) -> bytes | None:
+    """A class raster in its classes' colours as PNG; None where it has no data under the tile."""
+    data = read_tile(path, tile, categorical=True)
+    if data is None or np.isnan(data).all():
+        return None
+    return encode_png(classes_rgba(data, colours))

@@ -37,6 +37,11 @@ function legendNode(layer) {
             el("div", { class: "ramp-labels" }, el("span", {}, `${formatNumber(low, currentLanguage())} ${legend.unit}`),
                el("span", {}, `${formatNumber(high, currentLanguage())} ${legend.unit}`))];
   }
+  if (legend.type === "classes") {
+    return [el("ul", { class: "class-legend" }, legend.classes.map((c) =>
+      el("li", { "data-class-value": c.value }, el("span", { class: "swatch", style: `background:${c.colour}` }),
+         pick(c.title))))];
+  }
   const shape = /Point/.test(layer.geometry) ? "swatch point" : "swatch";
   const items = legend.type === "category"
     ? Object.entries(legend.colours).map(([name, colour]) =>

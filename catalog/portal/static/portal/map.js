@@ -240,12 +240,22 @@ async function rasterSection(layer, lngLat) {
   let text;
   try {
     const body = await getJson(url);
+    if (body.class) return classSection(layer, body);
     text = body.value == null ? t("popup.none") : `${formatNumber(body.value, currentLanguage())} ${body.unit || ""}`;
   } catch (error) {
     text = error.message;
   }
   return el("section", { class: "popup-layer" }, el("h3", {}, pick(layer.title)),
             el("p", {}, `${t("popup.value")}: `, el("strong", { class: "raster-value" }, text)));
+}
+
+/** A class raster's popup: the class under the point, in its legend colour, and its code. */
+function classSection(layer, body) {
+  return el("section", { class: "popup-layer" }, el("h3", {}, pick(layer.title)),
+            el("p", {}, `${t("popup.class")}: `,
+               el("span", { class: "swatch", style: `background:${body.class.colour}` }),
+               el("strong", { class: "raster-value" }, pick(body.class.title)),
+               ` (${t("popup.code")} ${body.value})`));
 }
 
 export function showResults(map, collection) {
