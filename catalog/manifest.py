@@ -91,7 +91,11 @@ KNOWN_KEYS = {
     "id_field",
     "raster",
     "role",
+    "items",
 }
+# A dataset of several source files (tiles of a mosaic, or a time series): each is an item.
+MAX_ITEMS = 1000
+ITEM_KEYS = {"id", "source", "start", "end"}
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,17 @@ ROLES = {
 
 
 @dataclass(frozen=True)
+class ItemSpec:
+    """One source file of a dataset of several (`items:`): a tile of a mosaic (no dates) or a
+    step of a time series (the dates it stands for)."""
+
+    id: str
+    source: Path
+    start: dt.date | None = None
+    end: dt.date | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A validated dataset manifest. Text fields map language codes (LANGUAGES) to text."""
 
@@ -140,6 +155,7 @@ class Manifest:
     id_field: str | None = None
     raster: dict[str, Any] = field(default_factory=dict)
     role: str | None = None
+    items: tuple[ItemSpec, ...] = ()  # empty: one source, one item named like the dataset
 
     @property
     def kind(self) -> str:
@@ -260,7 +276,9 @@ class _Checker:
         licence = self.licence()
         attribution = self.text("attribution")
         steward = self.steward()
-        sources = self.sources()
+        items = self.items() if "items" in self.data else ()
+        sources = tuple(item.source for item in items) if "items" in self.data \
+            else self.sources()
         nature = self.choice("nature", NATURES)
         provenance = self.provenance(nature)
         frequency = self.choice("update_frequency", UPDATE_FREQUENCIES)
@@ -269,6 +287,7 @@ class _Checker:
         raster = self.raster_block(sources)
         role = self.role(sources)
         self.honesty(nature, title)
+        self.items_fit(items, sources, start, end, role)
         if self.problems:
             return None
         return Manifest(
@@ -290,6 +309,7 @@ class _Checker:
             id_field=id_field,
             raster=raster,
             role=role,
+            items=items,
         )
 
     # -- single fields -------------------------------------------------------------------
@@ -407,29 +427,88 @@ class _Checker:
         value = self.required("source")
         if value is None:
             return ()
+        path = self.source_path(value, "source")
+        return () if path is None else (path,)
+
+    def source_path(self, value: Any, where: str) -> Path | None:
+        """A source file relative to the manifest; None when it cannot be one."""
         if not isinstance(value, str) or not value.strip():
-            self.problem("source", "must be one file path relative to the manifest")
-            return ()
+            self.problem(where, "must be one file path relative to the manifest")
+            return None
         if INDIRECT_SOURCE.search(value.strip()):
-            self.problem("source", "must be a local file path: URLs, GDAL virtual file "
-                                   "systems (/vsi...) and DRIVER: prefixes are refused")
-            return ()
+            self.problem(where, "must be a local file path: URLs, GDAL virtual file "
+                                "systems (/vsi...) and DRIVER: prefixes are refused")
+            return None
         path = (self.path.parent / value).resolve()
         suffix = path.suffix.lower()
         if suffix in REFUSED_SUFFIXES:
-            self.problem("source", f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}")
+            self.problem(where, f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}")
         elif suffix in CONVERTED_ON_UPLOAD:
-            self.problem("source", f"{suffix} files are converted when uploaded through the "
-                                   "stewards' API (/api); for `taza publish`, convert to "
-                                   "GeoPackage or GeoJSON first")
+            self.problem(where, f"{suffix} files are converted when uploaded through the "
+                                "stewards' API (/api); for `taza publish`, convert to "
+                                "GeoPackage or GeoJSON first")
         elif suffix not in VECTOR_SUFFIXES + RASTER_SUFFIXES:
             known = ", ".join(VECTOR_SUFFIXES + RASTER_SUFFIXES)
-            self.problem(
-                "source", f"unsupported file type {suffix or '(none)'}; use one of {known}"
-            )
+            self.problem(where, f"unsupported file type {suffix or '(none)'}; use one of {known}")
         elif not path.is_file():
-            self.problem("source", f"file not found: {value}")
-        return (path,)
+            self.problem(where, f"file not found: {value}")
+        return path
+
+    def items(self) -> tuple[ItemSpec, ...]:
+        """`items:` instead of `source:`: several source files, each an item of the dataset."""
+        if "source" in self.data:
+            self.problem("items", "give either source (one file) or items (several), not both")
+        value = self.data.get("items")
+        if not isinstance(value, list) or not value or len(value) > MAX_ITEMS:
+            self.problem("items", f"must be a list of 1 to {MAX_ITEMS} items "
+                                  "({id, source, start, end})")
+            return ()
+        items = tuple(self.item(entry, f"items.{index}") for index, entry in enumerate(value))
+        items = tuple(item for item in items if item is not None)
+        ids = [item.id for item in items]
+        for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
+            self.problem("items", f"item id {duplicate!r} is given more than once")
+        return items
+
+    def item(self, entry: Any, where: str) -> ItemSpec | None:
+        if not isinstance(entry, dict):
+            self.problem(where, "must be a mapping with id and source (and start, end)")
+            return None
+        for key in sorted(set(entry) - ITEM_KEYS):
+            self.problem(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(ITEM_KEYS))})")
+        item_id = self.text("id", entry, f"{where}.id")
+        if item_id and not DATASET_ID.match(item_id):
+            self.problem(f"{where}.id", "use 3-64 characters: lowercase letters, digits and '-'")
+        path = self.source_path(entry.get("source"), f"{where}.source")
+        start = self.date(entry.get("start"), f"{where}.start", required=False)
+        end = self.date(entry.get("end"), f"{where}.end", required=False)
+        if start and end and end < start:
+            self.problem(f"{where}.end", "is before the start")
+        if path is None or not item_id:
+            return None
+        return ItemSpec(item_id, path, start, end)
+
+    def items_fit(self, items: tuple[ItemSpec, ...], sources: tuple[Path, ...],
+                  start: dt.date, end: dt.date | None, role: str | None) -> None:
+        """Items are rasters, all dated (a time series) or none (a mosaic), inside the
+        dataset's temporal extent; a role's process reads one file, so no role."""
+        if not items:
+            return
+        if any(source.suffix.lower() not in RASTER_SUFFIXES for source in sources):
+            self.problem("items", "only raster datasets can have several items")
+        if role is not None:
+            self.problem("role", "a dataset of several items cannot hold a role")
+        dated = [item for item in items if item.start or item.end]
+        if dated and len(dated) != len(items):
+            self.problem("items", "give start and end to every item (a time series) or to "
+                                  "none (tiles of a mosaic)")
+        for index, item in enumerate(items):
+            if not (item.start or item.end):
+                continue
+            if item.start is None or item.end is None:
+                self.problem(f"items.{index}", "a time step needs both start and end")
+            elif item.start < start or (end is not None and item.end > end):
+                self.problem(f"items.{index}", "lies outside the dataset's temporal_extent")
 
     def provenance(self, nature: str) -> Provenance:
         value = self.required("provenance")

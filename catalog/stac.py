@@ -132,6 +132,9 @@ def _raster_items(record: Record, assets: AssetLocator) -> list[pystac.Item]:
 
 def _raster_item(record: Record, facts: RasterFacts, assets: AssetLocator) -> pystac.Item:
     item = _item(record, facts.item_id, facts.bbox)
+    if facts.start is not None and facts.end is not None:  # a step of a time series
+        item.common_metadata.start_datetime = _date(facts.start)
+        item.common_metadata.end_datetime = _date(facts.end, end_of_day=True)
     # Projection v1.1.0 (proj:epsg), not pystac's v2.0.0 (proj:code, which drops proj:epsg):
     # GDAL 3.6's STACIT driver (Debian 12) skips assets without proj:epsg. docs/metadata.md
     item.stac_extensions.append(PROJECTION_SCHEMA)

@@ -827,14 +827,17 @@ def check_outputs(out: Path) -> None:
 
 
 def class_raster_steps():
-    """The class rasters, each derived in its own module (imported here: they import this one)."""
+    """The class rasters and the monthly normals, each derived in its own module (imported
+    here: they import this one)."""
+    from derive_climate_normals import derive_climate_normals
     from derive_climate_zones import derive_climate_zones
     from derive_landcover import derive_landcover
     from derive_urbanisation import derive_urbanisation
 
     return [("land cover (MCD12C1 2019, IGBP)", derive_landcover),
             ("climate zones (Koppen-Geiger main groups)", derive_climate_zones),
-            ("degree of urbanisation (GHS-WUP-DEGURBA 2025)", derive_urbanisation)]
+            ("degree of urbanisation (GHS-WUP-DEGURBA 2025)", derive_urbanisation),
+            ("monthly normals (ERA5 2000-2025)", derive_climate_normals)]
 
 
 def main(argv=None) -> int:

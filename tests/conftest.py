@@ -22,9 +22,16 @@ ROOT = Path(__file__).resolve().parent.parent
 DATASETS = ROOT / "datasets"
 SOURCES = DATASETS / "sources"
 SAMPLE_IDS = ("airports", "climate-zones", "elevation", "kyrgyzstan-boundary", "land-cover",
-              "mobile-coverage", "settlements", "slope", "urbanisation")
+              "mobile-coverage", "precipitation-normals", "settlements", "slope",
+              "temperature-normals", "urbanisation")
+# Datasets of several items (manifest `items`): a time series of twelve months each.
+SERIES_IDS = ("precipitation-normals", "temperature-normals")
+ITEM_IDS = tuple(sorted({*SAMPLE_IDS} - {*SERIES_IDS}
+                        | {f"{series}-{month:02d}" for series in SERIES_IDS
+                           for month in range(1, 13)}))
 VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "settlements")
-RASTER_IDS = ("climate-zones", "elevation", "land-cover", "slope", "urbanisation")
+RASTER_IDS = ("climate-zones", "elevation", "land-cover", "precipitation-normals", "slope",
+              "temperature-normals", "urbanisation")
 CLASS_RASTER_IDS = ("climate-zones", "land-cover", "urbanisation")
 
 

@@ -233,6 +233,10 @@ class RasterFacts:
     transform: tuple[float, ...]  # the six GDAL/affine coefficients a-f
     bands: tuple[Band, ...]
     asset: Asset | None = None  # the COG (set in a record; conversion reports it apart)
+    # The time step an item of a time series stands for (manifest `items`); None: the
+    # dataset's temporal extent (a single raster or a tile of a mosaic).
+    start: dt.date | None = None
+    end: dt.date | None = None
 
     def as_json(self) -> dict:
         data = {"item_id": self.item_id, "bbox": list(self.bbox), "epsg": self.epsg,
@@ -241,6 +245,8 @@ class RasterFacts:
                 "bands": [band.as_json() for band in self.bands]}
         if self.asset is not None:
             data["asset"] = self.asset.as_json()
+        if self.start is not None and self.end is not None:  # written only for time steps
+            data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
         return data
 
     @classmethod
@@ -250,7 +256,9 @@ class RasterFacts:
                    epsg=data.get("epsg"), crs_wkt=str(data.get("crs_wkt") or ""),
                    shape=tuple(_list(data, "shape")), transform=tuple(_list(data, "transform")),
                    bands=tuple(Band.from_json(b) for b in _list(data, "bands")),
-                   asset=Asset.from_json(asset) if asset else None)
+                   asset=Asset.from_json(asset) if asset else None,
+                   start=_date(data, "start", optional=True),
+                   end=_date(data, "end", optional=True))
 
 
 @dataclass(frozen=True)
