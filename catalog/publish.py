@@ -22,6 +22,7 @@ from pathlib import Path
 
 from catalog import __version__, settings
 from catalog.convert.isolated import convert_raster_source, convert_vector_source
+from catalog.convert.raster import combine_items
 from catalog.core.record import MANIFEST_FILE, RasterFacts, Record, Software, write_record
 from catalog.manifest import ROLES, ItemSpec, Manifest, load_manifest
 from catalog.problems import Problem, PublishError, ValidationFailed
@@ -322,9 +323,9 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
     """Convert into the staging folder, write record.json, then commit the version number."""
     if manifest.kind == "vector":
         assets, vector = convert_vector_source(info, manifest.id, staging, manifest.id_field)
-        rasters = ()
+        rasters, layer = (), None
     else:
-        assets, rasters = _convert_rasters(manifest, staging)
+        assets, rasters, layer = _convert_rasters(manifest, staging)
         vector = None
     shutil.copyfile(manifest.path, staging / MANIFEST_FILE)
     version = store.next_version(manifest.id)
@@ -340,6 +341,7 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
         assets=tuple(assets),
         vector=vector,
         rasters=rasters,
+        layer=layer,
     )
     write_record(record, staging)
     committed = store.commit_version(manifest.id, staging)
@@ -348,16 +350,22 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
     return committed
 
 
-def _convert_rasters(manifest: Manifest, staging: Path) -> tuple[list, tuple[RasterFacts, ...]]:
-    """One COG per item (manifest `items`, or the one source named like the dataset)."""
+def _convert_rasters(manifest: Manifest, staging: Path
+                     ) -> tuple[list, tuple[RasterFacts, ...], RasterFacts | None]:
+    """One COG per item (manifest `items`, or the one source named like the dataset), and
+    for several items the one layer the APIs serve (catalog.convert.raster.combine_items)."""
     items = manifest.items or (ItemSpec(manifest.id, manifest.sources[0]),)
+    unit = manifest.raster.get("unit")
     assets, rasters = [], []
     for item in items:
-        asset, facts = convert_raster_source(item.source, item.id, staging,
-                                             manifest.raster.get("unit"))
+        asset, facts = convert_raster_source(item.source, item.id, staging, unit)
         assets.append(asset)
         rasters.append(dataclasses.replace(facts, asset=asset, start=item.start, end=item.end))
-    return assets, tuple(rasters)
+    if len(items) < 2:
+        return assets, tuple(rasters), None
+    layer_asset, layer = combine_items([staging / a.file for a in assets], manifest.id,
+                                       staging, unit, time_series=items[0].start is not None)
+    return [*assets, layer_asset], tuple(rasters), dataclasses.replace(layer, asset=layer_asset)
 
 
 def _fingerprint(manifest: Manifest) -> str:

@@ -254,4 +254,4 @@ def test_zonal_statistics_refuse_class_rasters(in_process):
     assert answer.status_code == 400
     assert "'land-cover' holds class codes" in answer.text
     described = in_process.get("/ogc/processes/zonal-statistics", {"f": "json"}).json()
-    assert described["inputs"]["raster"]["schema"]["enum"] == ["elevation", "slope"]
+    assert described["inputs"]["raster"]["schema"]["enum"] == ["elevation", "precipitation-normals", "slope", "temperature-normals"]

@@ -81,7 +81,7 @@ def test_ogc_execute_bodies_are_each_process_inputs(server, documents):
     zonal = documents["ogc"]["paths"]["/processes/zonal-statistics/execution"]["post"]
     raster = zonal["requestBody"]["content"]["application/json"]["schema"]["properties"][
         "inputs"]["properties"]["raster"]
-    assert raster == {"type": "string", "enum": ["elevation", "slope"]}
+    assert raster == {"type": "string", "enum": ["elevation", "precipitation-normals", "slope", "temperature-normals"]}
 
 
 def test_api_document_is_linked_and_describes_every_route(server, documents, tmp_path):

@@ -108,7 +108,7 @@ def test_processes_are_described_with_input_schemas(server):
     assert screening["outputs"]["candidates"]["schema"]["contentMediaType"] == \
         "application/geo+json"
     zonal = processes.process("zonal-statistics")
-    assert zonal["inputs"]["raster"]["schema"]["enum"] == ["elevation", "slope"]
+    assert zonal["inputs"]["raster"]["schema"]["enum"] == ["elevation", "precipitation-normals", "slope", "temperature-normals"]
     classes = server.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in classes
     assert not [c for c in classes if c.endswith("/conf/callback")]  # subscribers are refused

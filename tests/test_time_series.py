@@ -149,3 +149,38 @@ def test_items_of_one_layer_share_their_grid(tmp_path):
     code, report = validate(tmp_path, manifest)
     assert code != 0
     assert "items.1.source" in report and "differs from the first item's" in report
+
+
+# -- one layer: OGC API coverage with one field per step, map tiles and popups per step ---------
+
+
+def test_ogc_coverage_serves_the_series_as_one_layer(in_process):
+    """One coverage, one field per month (named after its item): July's field at Bishkek is
+    July's item."""
+    schema = in_process.get("/ogc/collections/temperature-normals/schema", {"f": "json"}).json()
+    assert [schema["properties"][str(b)]["title"] for b in range(1, 13)] == [
+        f"temperature-normals-{m:02d}" for m in range(1, 13)]
+    answer = in_process.get("/ogc/collections/temperature-normals/coverage", {
+        "f": "json", "properties": "7", "subset": "Lat(42.75:43),Long(74.5:74.75)"})
+    assert answer.status_code == 200, answer.text
+    coverage = answer.json()
+    (values,) = [r["values"] for r in coverage["ranges"].values()]
+    assert value_at(month_source("temperature-normals", 7), 74.625, 42.875) in values
+    assert value_at(month_source("temperature-normals", 1), 74.625, 42.875) not in values
+
+
+def test_tiles_and_popups_follow_the_chosen_step(in_process):
+    template = "/tiles/temperature-normals/1/{style}/6/46/23.png"
+    january = in_process.get(template.format(style="values"))
+    july = in_process.get(template.format(style="values-7"))
+    assert january.status_code == july.status_code == 200
+    assert january.content == in_process.get(template.format(style="values-1")).content
+    assert july.content != january.content
+    missing = in_process.get(template.format(style="values-13"))
+    assert missing.status_code == 404 and "values-1..values-12" in missing.text
+    answer = in_process.get("/portal/value/temperature-normals",
+                            {"lon": BISHKEK[0], "lat": BISHKEK[1]}).json()
+    assert [s["id"] for s in answer["steps"]] == [f"temperature-normals-{m:02d}"
+                                                  for m in range(1, 13)]
+    assert [s["value"] for s in answer["steps"]] == [
+        value_at(month_source("temperature-normals", m), *BISHKEK) for m in range(1, 13)]

@@ -288,7 +288,10 @@ class Record:
     source_file: str  # the steward's file name, without its folder
     assets: tuple[Asset, ...]
     vector: VectorFacts | None = None  # vector layers
-    rasters: tuple[RasterFacts, ...] = ()  # rasters: one entry per item (one today)
+    rasters: tuple[RasterFacts, ...] = ()  # rasters: one entry per item
+    # A raster dataset of several items: the one layer the APIs serve (asset 'layer'): the
+    # items' bands in time order for a time series, their mosaic for tiles. None: one item.
+    layer: RasterFacts | None = None
 
     @property
     def is_vector(self) -> bool:
@@ -302,9 +305,15 @@ class Record:
         return self.rasters[0]
 
     @property
+    def coverage(self) -> RasterFacts:
+        """The raster the APIs serve as this dataset's one layer (its only item, or the
+        layer built from its items)."""
+        return self.layer if self.layer is not None else self.raster
+
+    @property
     def bbox(self) -> tuple[float, float, float, float]:
         """The layer's extent in EPSG:4326 longitude/latitude."""
-        return self.vector.bbox if self.vector is not None else self.raster.bbox
+        return self.vector.bbox if self.vector is not None else self.coverage.bbox
 
     @property
     def role(self) -> str | None:
@@ -338,6 +347,8 @@ class Record:
             data["vector"] = self.vector.as_json()
         if self.rasters:
             data["rasters"] = [raster.as_json() for raster in self.rasters]
+        if self.layer is not None:
+            data["layer"] = self.layer.as_json()
         data["version"] = self.version
         return data
 
@@ -363,6 +374,7 @@ class Record:
             assets=tuple(Asset.from_json(a) for a in _list(data, "assets")),
             vector=VectorFacts.from_json(vector) if vector else None,
             rasters=tuple(RasterFacts.from_json(r) for r in data.get("rasters") or ()),
+            layer=RasterFacts.from_json(data["layer"]) if data.get("layer") else None,
         )
         if kind == "vector" and record.vector is None:
             raise RecordError("vector: missing (required for a vector dataset)")

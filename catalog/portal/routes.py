@@ -7,6 +7,7 @@ layer's FeatureStore (catalog.features).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import rasterio
@@ -78,17 +79,16 @@ def create_blueprint(store: CatalogStore, public_url: str,
     def raster_tile(dataset_id: str, version: int, style: str, z: int, x: int, y: int):
         _no_parameters()
         record = _released(store, dataset_id, version, "raster")
-        if style not in RASTER_STYLES:
-            abort(404, description=f"no tile style {style!r}; styles are {list(RASTER_STYLES)}")
+        band = _style_band(record, style)
         tile = _tile(z, x, y, tiles.MAX_ZOOM)
-        path = store.assets.local_path(record, record.raster.asset)
+        path = store.assets.local_path(record, record.coverage.asset)
         if style == "relief":
             render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
         elif colours := layers.class_colours(record):
             render = lambda: tiles.render_classes(path, tile, colours)  # noqa: E731
         else:
             stops = layers.raster_stops(record)
-            render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
+            render = lambda: tiles.render_coverage(path, tile, stops, band)  # noqa: E731
         answer = tiles.answer_tile(tile_cache, TileKey(dataset_id, version, style, z, x, y), tile,
                                    tiles.layer_extent(record), render)
         return _tile_response(answer, tiles.empty_png(), "image/png")
@@ -116,12 +116,15 @@ def create_blueprint(store: CatalogStore, public_url: str,
             abort(404, description=f"no published dataset {dataset_id!r}")
         record = _released(store, dataset_id, release.datasets[dataset_id], "raster")
         lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
-        path = store.assets.local_path(record, record.raster.asset)
+        path = store.assets.local_path(record, record.coverage.asset)
         value = _sample(path, lon, lat)
         answer = {"dataset": dataset_id, "version": record.version, "lon": lon, "lat": lat,
-                  "value": value, "unit": record.raster.bands[0].unit}
+                  "value": value, "unit": record.coverage.bands[0].unit}
         if classes := layers.raster_classes(record):
             answer["class"] = _class_of(classes, value)
+        if len(steps := layers.time_steps(record)) > 1:  # every step's value, in time order
+            answer["steps"] = [{"id": step["id"], "value": _sample(path, lon, lat, step["band"])}
+                               for step in steps]
         return jsonify(answer)
 
     return portal
@@ -193,10 +196,23 @@ def _class_of(classes: list[dict], value: float | None) -> dict | None:
                  for c in classes if value is not None and c["value"] == value), None)
 
 
-def _sample(path: Path, lon: float, lat: float) -> float | None:
+def _style_band(record: Record, style: str) -> int:
+    """The band a raster tile style draws: 'values' and 'relief' band 1, 'values-N' the N-th
+    step of a time series (one band per step)."""
+    if style in RASTER_STYLES:
+        return 1
+    steps = len(layers.time_steps(record))
+    match = re.fullmatch(r"values-([1-9][0-9]{0,3})", style)
+    if match and int(match.group(1)) <= steps:
+        return int(match.group(1))
+    styles = [*RASTER_STYLES] + ([f"values-1..values-{steps}"] if steps > 1 else [])
+    abort(404, description=f"no tile style {style!r}; styles are {styles}")
+
+
+def _sample(path: Path, lon: float, lat: float, band: int = 1) -> float | None:
     with rasterio.open(path) as dataset:
         row, col = dataset.index(lon, lat)
         if not (0 <= row < dataset.height and 0 <= col < dataset.width):
             return None
-        value = float(next(dataset.sample([(lon, lat)]))[0])
+        value = float(next(dataset.sample([(lon, lat)], indexes=band))[0])
         return None if dataset.nodata is not None and value == dataset.nodata else value

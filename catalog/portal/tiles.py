@@ -53,10 +53,11 @@ VIRIDIS_STOPS = [(0.0, (68, 1, 84)), (0.25, (59, 82, 139)), (0.5, (33, 145, 140)
 
 
 def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0,
-              categorical: bool = False) -> np.ndarray | None:
+              categorical: bool = False, band: int = 1) -> np.ndarray | None:
     """Band 1 resampled onto the tile grid (plus `buffer` pixels each side), NaN for nodata.
 
-    None when the COG does not reach the tile. Categorical bands (class codes) are resampled
+    None when the COG does not reach the tile. `band` picks a step of a time series (one band
+    per item, catalog.convert.raster.combine_items). Categorical bands (class codes) are resampled
     by nearest neighbour and decimated by mode, never averaged into codes that mean nothing.
     """
     size = TILE_SIZE + 2 * buffer
@@ -67,7 +68,7 @@ def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0,
     east, north = mercator_to_lonlat(maxx + buffer * pixel, maxy + buffer * pixel)
     with rasterio.open(path) as dataset:
         source = _source_window(dataset, (west, south, east, north), size,
-                                Resampling.mode if categorical else Resampling.average)
+                                Resampling.mode if categorical else Resampling.average, band)
         if source is None:
             return None
         data, src_transform = source
@@ -79,8 +80,8 @@ def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0,
     return destination
 
 
-def _source_window(dataset, bounds: tuple, size: int,
-                   decimation: Resampling) -> tuple[np.ndarray, Affine] | None:
+def _source_window(dataset, bounds: tuple, size: int, decimation: Resampling,
+                   band: int = 1) -> tuple[np.ndarray, Affine] | None:
     """The COG window under `bounds` (2 pixels margin), decimated to about 2x the tile size."""
     window = from_bounds(*bounds, transform=dataset.transform)
     col0, row0 = math.floor(window.col_off) - 2, math.floor(window.row_off) - 2
@@ -94,7 +95,7 @@ def _source_window(dataset, bounds: tuple, size: int,
     scale = max(window.width / (2 * size), window.height / (2 * size), 1.0)
     shape = (max(1, round(window.height / scale)), max(1, round(window.width / scale)))
     # A decimated read lets GDAL pick the COG overview; 'average' and 'mode' skip nodata.
-    data = dataset.read(1, window=window, out_shape=shape, resampling=decimation)
+    data = dataset.read(band, window=window, out_shape=shape, resampling=decimation)
     transform = dataset.window_transform(window) * Affine.scale(
         window.width / shape[1], window.height / shape[0])
     return data, transform
@@ -232,9 +233,9 @@ def render_basemap(dem_path: Path, tile: TileBounds) -> bytes | None:
     return encode_png(basemap_rgba(dem, tile))
 
 
-def render_coverage(path: Path, tile: TileBounds, stops: list) -> bytes | None:
+def render_coverage(path: Path, tile: TileBounds, stops: list, band: int = 1) -> bytes | None:
     """The raster in its legend's colours as PNG; None where it has no data under the tile."""
-    data = read_tile(path, tile)
+    data = read_tile(path, tile, band=band)
     if data is None or np.isnan(data).all():
         return None
     return encode_png(coverage_rgba(data, stops))

@@ -54,7 +54,7 @@ def layer_paths(store: CatalogStore) -> dict:
     paths: dict = {"rasters": {}, "datasets": {}}
     for record in store.current_records():
         if record.kind == "raster":
-            raster = record.raster
+            raster = record.coverage
             path = str(store.assets.local_path(record, raster.asset))
             paths["rasters"][record.id] = {
                 "path": path, "version": record.version,

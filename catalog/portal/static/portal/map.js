@@ -134,10 +134,21 @@ export function styleLayers(layer) {
   ];
 }
 
+/** The tile URL of a layer; a time series draws its chosen step (style values-<band>). */
+function tileUrl(layer) {
+  return absolute(layer.steps ? layer.tiles.replace("/values/", `/values-${layer.step || 1}/`) : layer.tiles);
+}
+
+/** Draw another step of a time series. */
+export function setStep(map, layer) {
+  const source = map.getSource(layer.id);
+  if (source) source.setTiles([tileUrl(layer)]);
+}
+
 export function showLayer(map, layer) {
   if (!map.getSource(layer.id)) {
     const source = layer.kind === "raster"
-      ? { type: "raster", tiles: [absolute(layer.tiles)], tileSize: 256, maxzoom: RELIEF_MAXZOOM }
+      ? { type: "raster", tiles: [tileUrl(layer)], tileSize: 256, maxzoom: RELIEF_MAXZOOM }
       : { type: "vector", tiles: [absolute(layer.tiles)], maxzoom: layer.maxzoom, promoteId: undefined };
     source.bounds = layer.bbox;
     source.attribution = layer.attribution;
@@ -241,6 +252,7 @@ async function rasterSection(layer, lngLat) {
   try {
     const body = await getJson(url);
     if (body.class) return classSection(layer, body);
+    if (body.steps) body.value = body.steps[(layer.step || 1) - 1].value;
     text = body.value == null ? t("popup.none") : `${formatNumber(body.value, currentLanguage())} ${body.unit || ""}`;
   } catch (error) {
     text = error.message;
