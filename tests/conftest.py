@@ -33,6 +33,8 @@ VECTOR_IDS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "settlements
 RASTER_IDS = ("climate-zones", "elevation", "land-cover", "precipitation-normals", "slope",
               "temperature-normals", "urbanisation")
 CLASS_RASTER_IDS = ("climate-zones", "land-cover", "urbanisation")
+# Rasters of quantities (zonal statistics take them; class rasters hold codes).
+NUMERIC_RASTER_IDS = tuple(i for i in RASTER_IDS if i not in CLASS_RASTER_IDS)
 
 
 def taza(*args: str, home: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:

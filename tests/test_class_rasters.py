@@ -17,7 +17,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 from shapely.geometry import shape
 
-from tests.conftest import CLASS_RASTER_IDS, DATASETS, SOURCES, taza
+from tests.conftest import CLASS_RASTER_IDS, DATASETS, NUMERIC_RASTER_IDS, SOURCES, taza
 
 sys.path.insert(0, str(DATASETS))
 import class_rasters  # noqa: E402  (datasets/ is a folder of scripts, not a package)
@@ -254,4 +254,4 @@ def test_zonal_statistics_refuse_class_rasters(in_process):
     assert answer.status_code == 400
     assert "'land-cover' holds class codes" in answer.text
     described = in_process.get("/ogc/processes/zonal-statistics", {"f": "json"}).json()
-    assert described["inputs"]["raster"]["schema"]["enum"] == ["elevation", "precipitation-normals", "slope", "temperature-normals"]
+    assert described["inputs"]["raster"]["schema"]["enum"] == list(NUMERIC_RASTER_IDS)
