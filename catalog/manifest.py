@@ -119,7 +119,14 @@ ROLES = {
                      "mobile coverage polygons, coverage_class '4G' or '3G'"),
     "elevation": Role("raster", purpose="the elevation model (metres) of the analysis grid"),
     "slope": Role("raster", purpose="slope in degrees on the elevation model's grid"),
+    "land-cover": Role("raster", purpose="land cover classes (raster.classes) for screening"),
+    "urbanisation": Role("raster", purpose="degree of urbanisation classes for screening"),
+    "climate-zones": Role("raster", purpose="climate zone classes for screening"),
 }
+
+
+# Roles whose processes read class names (catalog/processes/class_criteria.py).
+CLASS_ROLES = ("land-cover", "urbanisation", "climate-zones")
 
 
 @dataclass(frozen=True)
@@ -286,6 +293,8 @@ class _Checker:
         id_field = self.optional_text("id_field")
         raster = self.raster_block(sources)
         role = self.role(sources)
+        if role in CLASS_ROLES and not raster.get("classes"):
+            self.problem("role", f"{role!r} is read by class names: give raster.classes")
         self.honesty(nature, title)
         self.items_fit(items, sources, start, end, role)
         if self.problems:

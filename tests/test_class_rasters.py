@@ -255,3 +255,66 @@ def test_zonal_statistics_refuse_class_rasters(in_process):
     assert "'land-cover' holds class codes" in answer.text
     described = in_process.get("/ogc/processes/zonal-statistics", {"f": "json"}).json()
     assert described["inputs"]["raster"]["schema"]["enum"] == list(NUMERIC_RASTER_IDS)
+
+
+# -- site screening on the class rasters -------------------------------------------------------
+
+ISSYK_KUL_SHORE = {"type": "Polygon", "coordinates": [[
+    [76.0, 42.2], [78.5, 42.2], [78.5, 42.9], [76.0, 42.9], [76.0, 42.2]]]}
+
+
+def screening(in_process, **inputs):
+    answer = in_process.post("/ogc/processes/site-screening/execution",
+                             json.dumps({"inputs": {"area": ISSYK_KUL_SHORE, "limit": 20,
+                                                    "max_slope_deg": 3, **inputs}}),
+                             {"Content-Type": "application/json"})
+    return answer
+
+
+def water_share(candidates: dict) -> float:
+    """Share of the candidates' area on land-cover water cells (polygonised)."""
+    from rasterio.features import shapes
+    from shapely.ops import unary_union
+
+    with rasterio.open(SOURCES / "land-cover.tif") as dataset:
+        data = dataset.read(1)
+        water = unary_union([shape(g) for g, v in shapes(data, mask=data == 0,
+                                                          transform=dataset.transform)])
+    polygons = unary_union([shape(f["geometry"]) for f in candidates["features"]])
+    return polygons.intersection(water).area / polygons.area
+
+
+def test_screening_leaves_out_the_land_cover_classes_named(in_process):
+    """Without the criterion, flat candidates around Issyk-Kul lie partly on the lake (its
+    flat surface reads 0 degree slope); excluding land cover water removes it all."""
+    plain = screening(in_process)
+    assert plain.status_code == 200, plain.text
+    assert water_share(plain.json()) > 0.05
+    dry = screening(in_process, land_cover_exclude=["water", "urban"])
+    assert dry.status_code == 200, dry.text
+    result = dry.json()
+    assert result["features"] and water_share(result) < 0.005
+    assert result["criteria"]["land_cover_exclude"] == ["water", "urban"]
+    assert "land-cover" in result["notes"]["land_cover_exclude"]
+
+
+def test_screening_keeps_only_the_classes_named(in_process):
+    kept = screening(in_process, urbanisation=["very-low-density-rural"],
+                     climate_zones=["B"], land_cover_include=["grassland", "cropland"])
+    assert kept.status_code == 200, kept.text
+    features = kept.json()["features"]
+    assert features
+    for feature in features:
+        site = (feature["properties"]["site_lon"], feature["properties"]["site_lat"])
+        assert value_at(SOURCES / "urbanisation.tif", *site) == 11
+        assert value_at(SOURCES / "climate-zones.tif", *site) == 2
+        assert value_at(SOURCES / "land-cover.tif", *site) in (10, 12)
+    assert kept.json()["cells_suitable"] < screening(in_process).json()["cells_suitable"]
+
+
+def test_screening_refuses_unknown_class_names(in_process):
+    answer = screening(in_process, climate_zones=["Dfb"])
+    assert answer.status_code == 400
+    assert "'Dfb' is not a class of climate-zones" in answer.text and "A, B, C, D, E" in answer.text
+    answer = screening(in_process, land_cover_exclude="water")
+    assert answer.status_code == 400 and "expected a list of class names" in answer.text
