@@ -365,26 +365,28 @@ class _Checker:
             self.problem("id", f"must equal the manifest's file name ({self.path.stem!r})")
         return value
 
-    def texts(self, key: str) -> dict[str, str]:
+    def texts(self, key: str, container: dict | None = None,
+              where: str | None = None) -> dict[str, str]:
         """A {language: text} mapping with English required."""
-        value = self.required(key)
+        where = where or key
+        value = self.required(key, container, where)
         if value is None:
             return {}
         if isinstance(value, str):
             value = {FALLBACK_LANGUAGE: value}
         if not isinstance(value, dict):
-            self.problem(key, f"must map language codes ({listed()}) to text")
+            self.problem(where, f"must map language codes ({listed()}) to text")
             return {}
         result = {}
         for lang, text in value.items():
             if lang not in LANGUAGES:
-                self.problem(f"{key}.{lang}", f"unknown language; use one of {listed()}")
+                self.problem(f"{where}.{lang}", f"unknown language; use one of {listed()}")
             elif not isinstance(text, str) or not text.strip():
-                self.problem(f"{key}.{lang}", "must be non-empty text")
+                self.problem(f"{where}.{lang}", "must be non-empty text")
             else:
                 result[lang] = text.strip()
         if FALLBACK_LANGUAGE not in value:
-            self.problem(f"{key}.{FALLBACK_LANGUAGE}", "missing (English is required)")
+            self.problem(f"{where}.{FALLBACK_LANGUAGE}", "missing (English is required)")
         return result
 
     def keyword_lists(self) -> dict[str, list[str]]:
@@ -628,23 +630,8 @@ class _Checker:
         colour = self.text("colour", entry, f"{where}.colour")
         if colour and not COLOUR.match(colour):
             self.problem(f"{where}.colour", f"{colour!r} is not a colour '#rrggbb'")
-        title = self.class_title(entry.get("title"), f"{where}.title")
+        title = self.texts("title", entry, f"{where}.title")
         return {"value": code, "name": name, "colour": colour.lower(), "title": title}
-
-    def class_title(self, value: Any, where: str) -> dict[str, str]:
-        if not isinstance(value, dict) or FALLBACK_LANGUAGE not in value:
-            self.problem(where, f"must map language codes ({listed()}) to text, English "
-                                "required")
-            return {}
-        titles = {}
-        for lang, text in value.items():
-            if lang not in LANGUAGES:
-                self.problem(f"{where}.{lang}", f"unknown language; use one of {listed()}")
-            elif not isinstance(text, str) or not text.strip():
-                self.problem(f"{where}.{lang}", "must be non-empty text")
-            else:
-                titles[lang] = text.strip()
-        return titles
 
     def role(self, sources: tuple[Path, ...]) -> str | None:
         value = self.data.get("role")

