@@ -213,16 +213,25 @@ def test_class_tiles_draw_only_the_class_colours(in_process):
     template = portal_layers(in_process)["land-cover"]["tiles"]
     tile = in_process.get(template.format(z=6, x=46, y=23))
     assert tile.status_code == 200
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with MemoryFile(tile.content) as memory, memory.open() as image:
-            rgba = image.read()
+    rgba = tile_rgba(tile.content)
     opaque = rgba[3] == 255
     assert opaque.sum() > 1000
     colours = {tuple(int(c["colour"][i:i + 2], 16) for i in (1, 3, 5))
                for c in manifest("land-cover")["raster"]["classes"]}
     drawn = {tuple(int(v) for v in px) for px in rgba[:3, opaque].T}
     assert drawn <= colours and len(drawn) >= 3
+    # Inside the country (Naryn, z9) every pixel is a class: an interpolated code between
+    # two classes would be no class at all and leave a hole.
+    inside = tile_rgba(in_process.get(template.format(z=9, x=364, y=191)).content)
+    assert (inside[3] == 255).all()
+    assert len({tuple(int(v) for v in px) for px in inside[:3].reshape(3, -1).T}) >= 2
+
+
+def tile_rgba(png: bytes) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(png) as memory, memory.open() as image:
+            return image.read()
 
 
 # -- the manifest's class table ----------------------------------------------------------------
