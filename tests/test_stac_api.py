@@ -178,7 +178,7 @@ def test_gdal_stacit_mosaic_of_a_search_matches_the_source(server, tmp_path):
 
 def test_collection_search_by_theme_bbox_datetime_and_text(server, items):
     def ids(**params) -> list[str]:
-        response = server.get("/stac/collections", params=params)
+        response = server.get("/stac/collections", params={"limit": 100, **params})
         assert response.status_code == 200, response.text
         return sorted(c["id"] for c in response.json()["collections"])
 
