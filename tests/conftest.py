@@ -184,6 +184,8 @@ def copy_dataset(dataset_id: str, target: Path) -> Path:
     manifest = target / f"{dataset_id}.yaml"
     shutil.copy(DATASETS / f"{dataset_id}.yaml", manifest)
     for source in SOURCES.glob("*"):
-        if source.stem == dataset_id or source.name.startswith(dataset_id + "."):
+        if source.is_dir() and source.name == dataset_id:  # the items of a time series
+            shutil.copytree(source, target / "sources" / source.name)
+        elif source.stem == dataset_id or source.name.startswith(dataset_id + "."):
             shutil.copy(source, target / "sources" / source.name)
     return manifest

@@ -208,7 +208,7 @@ def test_search_with_free_text_extent_and_facets(page, server):
     page.click("#search-form button[type=submit]")
     expect(results).to_have_count(len(SAMPLE_IDS))
     page.click('#search-facets button[data-facet="theme"][data-value="land"]')
-    expect(results).to_have_count(6)  # boundary, elevation, slope and the three class rasters
+    expect(results).to_have_count(8)  # boundary, elevation, slope, 3 class rasters, 2 normals
     screenshot(page, "search")
     # Map extent: a view far from Kyrgyzstan finds nothing.
     page.evaluate("window.portal.map.jumpTo({center: [58, 33], zoom: 8})")

@@ -131,7 +131,10 @@ def test_every_sample_dataset_holds_its_role():
         roles[path.stem] = found.group(1) if found else None
     assert roles == {"airports": "airports", "elevation": "elevation",
                      "kyrgyzstan-boundary": "boundary", "mobile-coverage": "coverage",
-                     "settlements": "settlements", "slope": "slope"}
+                     "settlements": "settlements", "slope": "slope",
+                     "land-cover": "land-cover", "urbanisation": "urbanisation",
+                     "climate-zones": "climate-zones", "precipitation-normals": None,
+                     "temperature-normals": None}
 
 
 def test_a_rollback_that_would_bring_two_holders_together_is_refused(tmp_path, scratch_home):
