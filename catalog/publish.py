@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import __version__, postgis, settings
-from catalog.convert.isolated import convert_raster_source, convert_vector_source
+from catalog.convert.isolated import convert_raster_sources, convert_vector_source
 from catalog.convert.raster import combine_items
 from catalog.core.record import MANIFEST_FILE, RasterFacts, Record, Software, write_record
 from catalog.manifest import ROLES, ItemSpec, Manifest, load_manifest
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.sources.raster import RasterInfo
-from catalog.sources.reader import inspect_source
+from catalog.sources.reader import inspect_sources
 from catalog.sources.vector import VectorInfo
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.stac_index import sync as stac_index
@@ -57,8 +57,9 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
     """
     manifest = load_manifest(manifest_path)
     infos = []
-    for source in manifest.sources:  # every item of a dataset of several, each isolated
-        info, problems = inspect_source(source, manifest.kind, manifest.id_field)
+    # every item of a dataset of several, all in one isolated reader
+    inspected = inspect_sources(list(manifest.sources), manifest.kind, manifest.id_field)
+    for source, (info, problems) in zip(manifest.sources, inspected, strict=True):
         if problems:
             raise ValidationFailed([_in_source(p, source) for p in problems])
         infos.append(info)
@@ -411,8 +412,8 @@ def _convert_rasters(manifest: Manifest, staging: Path
     items = manifest.items or (ItemSpec(manifest.id, manifest.sources[0]),)
     unit = manifest.raster.get("unit")
     assets, rasters = [], []
-    for item in items:
-        asset, facts = convert_raster_source(item.source, item.id, staging, unit)
+    converted = convert_raster_sources([(item.source, item.id) for item in items], staging, unit)
+    for item, (asset, facts) in zip(items, converted, strict=True):
         assets.append(asset)
         rasters.append(dataclasses.replace(facts, asset=asset, start=item.start, end=item.end))
     if len(items) < 2:

@@ -5,6 +5,7 @@ manifest's checks of items; the normals compared with their source."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -15,6 +16,8 @@ import rasterio
 import yaml
 from shapely.geometry import shape
 
+from catalog import publish
+from catalog.store import CatalogStore
 from tests.conftest import DATASETS, SERIES_IDS, SOURCES, taza
 
 sys.path.insert(0, str(DATASETS))
@@ -149,6 +152,22 @@ def test_items_of_one_layer_share_their_grid(tmp_path):
     code, report = validate(tmp_path, manifest)
     assert code != 0
     assert "items.1.source" in report and "differs from the first item's" in report
+
+
+def test_a_series_is_read_in_one_isolated_reader_per_step_of_publishing(tmp_path, caplog):
+    """Validation reads every item in one confined child, conversion every item in one more:
+    two children for twelve months (one per item and step took minutes under load)."""
+    manifest = copy_series(tmp_path)
+    manifest["items"] = manifest["items"][:3]
+    path = tmp_path / "temperature-normals.yaml"
+    path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="catalog.reader")
+    result = publish.publish(path, CatalogStore(tmp_path / "home"), actor="test")
+    assert result.version == 1
+    assert len(CatalogStore(tmp_path / "home").record("temperature-normals", 1).rasters) == 3
+    children = [r.getMessage().split(":")[0] for r in caplog.records
+                if r.name == "catalog.reader" and r.getMessage().startswith("reader ")]
+    assert children == ["reader inspect_raster", "reader convert_raster"]
 
 
 # -- one layer: OGC API coverage with one field per step, map tiles and popups per step ---------
