@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from catalog import settings
 from catalog.core.record import Record
-from catalog.core.webmercator import TileBounds
+from catalog.core.webmercator import TileBounds, lonlat_to_mercator
 from catalog.features import LiveFeatures
 from catalog.portal import layers, tiles
 from catalog.store import CatalogStore
@@ -47,13 +51,16 @@ class TileService:
         self.features = features
         self.cache = TileCache(store.home, max_bytes_from_environment())
         self.cache.drop_purged(store.purged_versions)  # purges run on another node meanwhile
+        self._water: dict[tuple[str, int], list[BaseGeometry]] = {}
 
     def raster(self, record: Record, style: str, tile: TileBounds, band: int = 1) -> tiles.Answer:
         """A WebMercator PNG: the relief basemap, the classes in their colours, or the values
         (of `band`, a time series' step) in the legend's colours."""
         path = self.store.assets.gdal_path(record, record.coverage.asset)
         if style == "relief":
-            render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
+            water, lakes = self._lakes()
+            style = f"relief+{water.id}.{water.version}" if water else style  # its own tiles
+            render = lambda: tiles.render_basemap(path, tile, lakes)  # noqa: E731
         elif colours := layers.class_colours(record):
             render = lambda: tiles.render_classes(path, tile, colours)  # noqa: E731
         else:
@@ -76,6 +83,23 @@ class TileService:
 
         key = TileKey(record.id, record.version, f"values@{matrix_set}", tile.z, tile.x, tile.y)
         return tiles.answer_tile(self.cache, key, tile, tiles.layer_extent(record), render)
+
+    def _lakes(self) -> tuple[Record | None, list[BaseGeometry]]:
+        """The live water layer the relief draws (config/portal.yaml basemap.water) and its
+        polygons in Web Mercator metres, kept per version; (None, []) when none is live."""
+        name = settings.portal_config().get("basemap", {}).get("water")
+        release = self.store.current()
+        version = release.datasets.get(name) if release and name else None
+        if version is None:
+            return None, []
+        record = self.store.record(name, version)
+        if (name, version) not in self._water:
+            features = self.features.store_of(record)
+            self._water = {(name, version): [
+                shapely.transform(f.geometry, lonlat_to_mercator, interleaved=False)
+                for batch in features.iterate() for f in batch
+                if f.geometry is not None and f.geometry.geom_type.endswith("Polygon")]}
+        return record, self._water[(name, version)]
 
     def vector(self, record: Record, tile: TileBounds) -> tiles.Answer:
         """An MVT whose one layer is named after the dataset."""

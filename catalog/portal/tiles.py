@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.features import rasterize
 from rasterio.io import MemoryFile
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
+from shapely.geometry.base import BaseGeometry
 
 from catalog.core.record import Record
 from catalog.core.webmercator import (  # noqa: F401 - the tile grid, used by portal callers
@@ -41,6 +44,7 @@ MERCATOR = "EPSG:3857"
 EXTENT_PAD = 1e-6  # degrees
 
 # Elevation tints (metres -> RGB): lowland greens, steppe yellows, mountain browns, snow.
+WATER_RGB = (156, 195, 228)  # the portal's water colour (static/portal/map.js WATER)
 TERRAIN_STOPS = [(400, (98, 145, 88)), (900, (150, 180, 104)), (1500, (214, 205, 140)),
                  (2200, (196, 163, 112)), (3000, (160, 118, 84)), (3800, (150, 130, 120)),
                  (4600, (214, 210, 206)), (6000, (252, 252, 252))]
@@ -245,12 +249,29 @@ def answer_tile(cache: TileCache, key: TileKey, tile: PlacedTile,
 # --- the tiles the portal asks for -------------------------------------------------------------
 
 
-def render_basemap(dem_path: str | Path, tile: TileBounds) -> bytes | None:
-    """The relief tile as PNG; None where the DEM has no data under the tile."""
+def render_basemap(dem_path: str | Path, tile: TileBounds,
+                   water: Sequence[BaseGeometry] = ()) -> bytes | None:
+    """The relief tile as PNG, lakes (`water`, polygons in Web Mercator metres) in the water
+    colour: a DEM gives a lake its flat surface, which the tint would draw as low land. None
+    where the DEM has no data under the tile."""
     dem = read_tile(dem_path, tile, buffer=1)
     if dem is None or np.isnan(dem[1:-1, 1:-1]).all():
         return None
-    return encode_png(basemap_rgba(dem, tile))
+    rgba = basemap_rgba(dem, tile)
+    rgba[water_mask(water, tile)] = (*WATER_RGB, 255)
+    return encode_png(rgba)
+
+
+def water_mask(water: Sequence[BaseGeometry], tile: TileBounds) -> np.ndarray:
+    """True for the tile's pixels whose centre lies in one of the polygons (Web Mercator)."""
+    outline = shapely.box(*tile.mercator)
+    shapes = [polygon for polygon in water if polygon.intersects(outline)]
+    if not shapes:
+        return np.zeros((TILE_SIZE, TILE_SIZE), dtype=bool)
+    minx, miny, maxx, maxy = tile.mercator
+    grid = Affine((maxx - minx) / TILE_SIZE, 0, minx, 0, -(maxy - miny) / TILE_SIZE, maxy)
+    return rasterize(shapes, out_shape=(TILE_SIZE, TILE_SIZE), transform=grid, fill=0,
+                     default_value=1, dtype="uint8").astype(bool)
 
 
 def render_coverage(path: str | Path, tile: TileBounds, stops: list, band: int = 1) -> bytes | None:
