@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import rasterio
 import yaml
+from rasterio.windows import Window
 from shapely.geometry import shape
 
 from catalog import publish
@@ -168,6 +169,35 @@ def test_a_series_is_read_in_one_isolated_reader_per_step_of_publishing(tmp_path
     children = [r.getMessage().split(":")[0] for r in caplog.records
                 if r.name == "catalog.reader" and r.getMessage().startswith("reader ")]
     assert children == ["reader inspect_raster", "reader convert_raster"]
+
+
+def test_tiles_of_a_mosaic_are_items_of_one_layer(tmp_path):
+    """Items without dates are tiles of one mosaic: each is a STAC item with its own extent,
+    and the layer the APIs serve is the source again, whole (here a piece of the slope cut in
+    two)."""
+    (tmp_path / "sources").mkdir()
+    with rasterio.open(SOURCES / "slope.tif") as source:  # 400 x 300 cells around Bishkek
+        area = Window(*source.index(*BISHKEK)[::-1], 400, 300)
+        whole, profile = source.read(1, window=area), source.profile
+        for name, offset in (("west", 0), ("east", 200)):
+            window = Window(area.col_off + offset, area.row_off, 200, 300)
+            tile = dict(profile, width=200, height=300, transform=source.window_transform(window))
+            with rasterio.open(tmp_path / "sources" / f"slope-{name}.tif", "w", **tile) as out:
+                out.write(source.read(1, window=window), 1)
+    manifest = yaml.safe_load((DATASETS / "slope.yaml").read_text(encoding="utf-8"))
+    del manifest["source"], manifest["role"]  # a dataset of several items holds no role
+    manifest["items"] = [{"id": f"slope-{name}", "source": f"sources/slope-{name}.tif"}
+                         for name in ("west", "east")]
+    path = tmp_path / "slope.yaml"
+    path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+    store = CatalogStore(tmp_path / "home")
+    publish.publish(path, store, actor="test")
+    record = store.record("slope", 1)
+    west, east = record.rasters
+    assert west.bbox[2] == pytest.approx(east.bbox[0]) and west.bbox[0] < east.bbox[0]
+    with rasterio.open(store.assets.local_path(record, record.coverage.asset)) as layer:
+        assert layer.count == 1 and layer.shape == whole.shape
+        assert np.array_equal(layer.read(1), whole)
 
 
 # -- one layer: OGC API coverage with one field per step, map tiles and popups per step ---------
