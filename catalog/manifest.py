@@ -71,6 +71,9 @@ ROUTE_WORDS = (
 RESERVED_IDS = frozenset(PROCESS_IDS + ROUTE_WORDS)
 SPDX_ID = re.compile(r"^[A-Za-z0-9.+-]+$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# A class of a categorical raster: the STAC classification extension's name pattern, a colour.
+CLASS_NAME = re.compile(r"^[0-9A-Za-z_-]+$")
+COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 KNOWN_KEYS = {
     "id",
     "theme",
@@ -88,7 +91,11 @@ KNOWN_KEYS = {
     "id_field",
     "raster",
     "role",
+    "items",
 }
+# A dataset of several source files (tiles of a mosaic, or a time series): each is an item.
+MAX_ITEMS = 1000
+ITEM_KEYS = {"id", "source", "start", "end"}
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,25 @@ ROLES = {
                      "mobile coverage polygons, coverage_class '4G' or '3G'"),
     "elevation": Role("raster", purpose="the elevation model (metres) of the analysis grid"),
     "slope": Role("raster", purpose="slope in degrees on the elevation model's grid"),
+    "land-cover": Role("raster", purpose="land cover classes (raster.classes) for screening"),
+    "urbanisation": Role("raster", purpose="degree of urbanisation classes for screening"),
+    "climate-zones": Role("raster", purpose="climate zone classes for screening"),
 }
+
+
+# Roles whose processes read class names (catalog/processes/class_criteria.py).
+CLASS_ROLES = ("land-cover", "urbanisation", "climate-zones")
+
+
+@dataclass(frozen=True)
+class ItemSpec:
+    """One source file of a dataset of several (`items:`): a tile of a mosaic (no dates) or a
+    step of a time series (the dates it stands for)."""
+
+    id: str
+    source: Path
+    start: dt.date | None = None
+    end: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +166,7 @@ class Manifest:
     id_field: str | None = None
     raster: dict[str, Any] = field(default_factory=dict)
     role: str | None = None
+    items: tuple[ItemSpec, ...] = ()  # empty: one source, one item named like the dataset
 
     @property
     def kind(self) -> str:
@@ -261,7 +287,9 @@ class _Checker:
         licence = self.licence()
         attribution = self.text("attribution")
         steward = self.steward()
-        sources = self.sources()
+        items = self.items() if "items" in self.data else ()
+        sources = tuple(item.source for item in items) if "items" in self.data \
+            else self.sources()
         nature = self.choice("nature", NATURES)
         provenance = self.provenance(nature)
         frequency = self.choice("update_frequency", UPDATE_FREQUENCIES)
@@ -269,7 +297,10 @@ class _Checker:
         id_field = self.optional_text("id_field")
         raster = self.raster_block(sources)
         role = self.role(sources)
+        if role in CLASS_ROLES and not raster.get("classes"):
+            self.problem("role", f"{role!r} is read by class names: give raster.classes")
         self.honesty(nature, title)
+        self.items_fit(items, sources, start, end, role)
         if self.problems:
             return None
         return Manifest(
@@ -291,6 +322,7 @@ class _Checker:
             id_field=id_field,
             raster=raster,
             role=role,
+            items=items,
         )
 
     # -- single fields -------------------------------------------------------------------
@@ -337,26 +369,28 @@ class _Checker:
             self.problem("id", f"must equal the manifest's file name ({self.path.stem!r})")
         return value
 
-    def texts(self, key: str) -> dict[str, str]:
+    def texts(self, key: str, container: dict | None = None,
+              where: str | None = None) -> dict[str, str]:
         """A {language: text} mapping with English required."""
-        value = self.required(key)
+        where = where or key
+        value = self.required(key, container, where)
         if value is None:
             return {}
         if isinstance(value, str):
             value = {FALLBACK_LANGUAGE: value}
         if not isinstance(value, dict):
-            self.problem(key, f"must map language codes ({listed()}) to text")
+            self.problem(where, f"must map language codes ({listed()}) to text")
             return {}
         result = {}
         for lang, text in value.items():
             if lang not in LANGUAGES:
-                self.problem(f"{key}.{lang}", f"unknown language; use one of {listed()}")
+                self.problem(f"{where}.{lang}", f"unknown language; use one of {listed()}")
             elif not isinstance(text, str) or not text.strip():
-                self.problem(f"{key}.{lang}", "must be non-empty text")
+                self.problem(f"{where}.{lang}", "must be non-empty text")
             else:
                 result[lang] = text.strip()
         if FALLBACK_LANGUAGE not in value:
-            self.problem(f"{key}.{FALLBACK_LANGUAGE}", "missing (English is required)")
+            self.problem(f"{where}.{FALLBACK_LANGUAGE}", "missing (English is required)")
         return result
 
     def keyword_lists(self) -> dict[str, list[str]]:
@@ -408,29 +442,88 @@ class _Checker:
         value = self.required("source")
         if value is None:
             return ()
+        path = self.source_path(value, "source")
+        return () if path is None else (path,)
+
+    def source_path(self, value: Any, where: str) -> Path | None:
+        """A source file relative to the manifest; None when it cannot be one."""
         if not isinstance(value, str) or not value.strip():
-            self.problem("source", "must be one file path relative to the manifest")
-            return ()
+            self.problem(where, "must be one file path relative to the manifest")
+            return None
         if INDIRECT_SOURCE.search(value.strip()):
-            self.problem("source", "must be a local file path: URLs, GDAL virtual file "
-                                   "systems (/vsi...) and DRIVER: prefixes are refused")
-            return ()
+            self.problem(where, "must be a local file path: URLs, GDAL virtual file "
+                                "systems (/vsi...) and DRIVER: prefixes are refused")
+            return None
         path = (self.path.parent / value).resolve()
         suffix = path.suffix.lower()
         if suffix in REFUSED_SUFFIXES:
-            self.problem("source", f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}")
+            self.problem(where, f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}")
         elif suffix in CONVERTED_ON_UPLOAD:
-            self.problem("source", f"{suffix} files are converted when uploaded through the "
-                                   "stewards' API (/api); for `taza publish`, convert to "
-                                   "GeoPackage or GeoJSON first")
+            self.problem(where, f"{suffix} files are converted when uploaded through the "
+                                "stewards' API (/api); for `taza publish`, convert to "
+                                "GeoPackage or GeoJSON first")
         elif suffix not in VECTOR_SUFFIXES + RASTER_SUFFIXES:
             known = ", ".join(VECTOR_SUFFIXES + RASTER_SUFFIXES)
-            self.problem(
-                "source", f"unsupported file type {suffix or '(none)'}; use one of {known}"
-            )
+            self.problem(where, f"unsupported file type {suffix or '(none)'}; use one of {known}")
         elif not path.is_file():
-            self.problem("source", f"file not found: {value}")
-        return (path,)
+            self.problem(where, f"file not found: {value}")
+        return path
+
+    def items(self) -> tuple[ItemSpec, ...]:
+        """`items:` instead of `source:`: several source files, each an item of the dataset."""
+        if "source" in self.data:
+            self.problem("items", "give either source (one file) or items (several), not both")
+        value = self.data.get("items")
+        if not isinstance(value, list) or not value or len(value) > MAX_ITEMS:
+            self.problem("items", f"must be a list of 1 to {MAX_ITEMS} items "
+                                  "({id, source, start, end})")
+            return ()
+        items = tuple(self.item(entry, f"items.{index}") for index, entry in enumerate(value))
+        items = tuple(item for item in items if item is not None)
+        ids = [item.id for item in items]
+        for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
+            self.problem("items", f"item id {duplicate!r} is given more than once")
+        return items
+
+    def item(self, entry: Any, where: str) -> ItemSpec | None:
+        if not isinstance(entry, dict):
+            self.problem(where, "must be a mapping with id and source (and start, end)")
+            return None
+        for key in sorted(set(entry) - ITEM_KEYS):
+            self.problem(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(ITEM_KEYS))})")
+        item_id = self.text("id", entry, f"{where}.id")
+        if item_id and not DATASET_ID.match(item_id):
+            self.problem(f"{where}.id", "use 3-64 characters: lowercase letters, digits and '-'")
+        path = self.source_path(entry.get("source"), f"{where}.source")
+        start = self.date(entry.get("start"), f"{where}.start", required=False)
+        end = self.date(entry.get("end"), f"{where}.end", required=False)
+        if start and end and end < start:
+            self.problem(f"{where}.end", "is before the start")
+        if path is None or not item_id:
+            return None
+        return ItemSpec(item_id, path, start, end)
+
+    def items_fit(self, items: tuple[ItemSpec, ...], sources: tuple[Path, ...],
+                  start: dt.date, end: dt.date | None, role: str | None) -> None:
+        """Items are rasters, all dated (a time series) or none (a mosaic), inside the
+        dataset's temporal extent; a role's process reads one file, so no role."""
+        if not items:
+            return
+        if any(source.suffix.lower() not in RASTER_SUFFIXES for source in sources):
+            self.problem("items", "only raster datasets can have several items")
+        if role is not None:
+            self.problem("role", "a dataset of several items cannot hold a role")
+        dated = [item for item in items if item.start or item.end]
+        if dated and len(dated) != len(items):
+            self.problem("items", "give start and end to every item (a time series) or to "
+                                  "none (tiles of a mosaic)")
+        for index, item in enumerate(items):
+            if not (item.start or item.end):
+                continue
+            if item.start is None or item.end is None:
+                self.problem(f"items.{index}", "a time step needs both start and end")
+            elif item.start < start or (end is not None and item.end > end):
+                self.problem(f"items.{index}", "lies outside the dataset's temporal_extent")
 
     def provenance(self, nature: str) -> Provenance:
         value = self.required("provenance")
@@ -506,7 +599,43 @@ class _Checker:
             return {}
         if sources and sources[0].suffix.lower() not in RASTER_SUFFIXES:
             self.problem("raster", "given, but the source is not a raster")
-        return dict(value)
+        block = dict(value)
+        if "classes" in block:
+            block["classes"] = self.class_table(block["classes"])
+        return block
+
+    def class_table(self, value: Any) -> list[dict]:
+        """raster.classes: the codes of a categorical raster, each with a name, colour and
+        ky/ru/en titles (legends, popups, STAC `classification:classes`)."""
+        if not isinstance(value, list) or not value:
+            self.problem("raster.classes", "must be a non-empty list of classes "
+                                           "(value, name, colour, title)")
+            return []
+        classes = [self.raster_class(entry, f"raster.classes.{index}")
+                   for index, entry in enumerate(value)]
+        for key in ("value", "name"):
+            seen = [c[key] for c in classes if c.get(key) is not None]
+            for duplicate in sorted({v for v in seen if seen.count(v) > 1}, key=str):
+                self.problem("raster.classes", f"{key} {duplicate!r} is given more than once")
+        return classes
+
+    def raster_class(self, entry: Any, where: str) -> dict:
+        if not isinstance(entry, dict):
+            self.problem(where, "must be a mapping with value, name, colour and title")
+            return {}
+        for key in sorted(set(entry) - {"value", "name", "colour", "title"}):
+            self.problem(f"{where}.{key}", "unknown field (known: value, name, colour, title)")
+        code = entry.get("value")
+        if isinstance(code, bool) or not isinstance(code, int):
+            self.problem(f"{where}.value", "must be an integer (the pixel value)")
+        name = self.text("name", entry, f"{where}.name")
+        if name and not CLASS_NAME.match(name):
+            self.problem(f"{where}.name", "use letters, digits, '-' and '_' only")
+        colour = self.text("colour", entry, f"{where}.colour")
+        if colour and not COLOUR.match(colour):
+            self.problem(f"{where}.colour", f"{colour!r} is not a colour '#rrggbb'")
+        title = self.texts("title", entry, f"{where}.title")
+        return {"value": code, "name": name, "colour": colour.lower(), "title": title}
 
     def role(self, sources: tuple[Path, ...]) -> str | None:
         value = self.data.get("role")

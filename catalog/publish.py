@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import __version__, postgis, settings
-from catalog.convert.isolated import convert_raster_source, convert_vector_source
-from catalog.core.record import MANIFEST_FILE, Record, Software, write_record
-from catalog.manifest import ROLES, Manifest, load_manifest
+from catalog.convert.isolated import convert_raster_sources, convert_vector_source
+from catalog.convert.raster import combine_items
+from catalog.core.record import MANIFEST_FILE, RasterFacts, Record, Software, write_record
+from catalog.manifest import ROLES, ItemSpec, Manifest, load_manifest
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.sources.raster import RasterInfo
-from catalog.sources.reader import inspect_source
+from catalog.sources.reader import inspect_sources
 from catalog.sources.vector import VectorInfo
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.stac_index import sync as stac_index
@@ -54,14 +55,41 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
     The source is untrusted: it is read in the isolated reader (catalog.sources.reader).
     """
     manifest = load_manifest(manifest_path)
-    source = manifest.sources[0]
-    info, problems = inspect_source(source, manifest.kind, manifest.id_field)
-    if problems:
-        raise ValidationFailed([_in_source(p, source) for p in problems])
+    infos = []
+    # every item of a dataset of several, all in one isolated reader
+    inspected = inspect_sources(list(manifest.sources), manifest.kind, manifest.id_field)
+    for source, (info, problems) in zip(manifest.sources, inspected, strict=True):
+        if problems:
+            raise ValidationFailed([_in_source(p, source) for p in problems])
+        infos.append(info)
+    info = infos[0]
     assert info is not None
+    if mismatched := _items_unlike_the_first(manifest, infos):
+        raise ValidationFailed(mismatched)
     if isinstance(info, VectorInfo) and (role_problems := _role_problems(manifest, info)):
         raise ValidationFailed(role_problems)
     return manifest, info
+
+
+def _items_unlike_the_first(manifest: Manifest, infos: list) -> list[Problem]:
+    """The items of one layer share CRS, bands and types (and, for a time series, the grid)."""
+    if len(infos) < 2:  # one source: nothing to compare (vectors always have one)
+        return []
+    first = infos[0]
+    keys = ("crs", "count", "dtypes", "nodata")
+    if manifest.items and manifest.items[0].start is not None:
+        keys += ("width", "height")
+    return [Problem(f"items.{index}.source",
+                    f"{name} {getattr(info, name)!r} differs from the first item's "
+                    f"{getattr(first, name)!r}: the items of a dataset form one layer",
+                    file=str(info.path))
+            for index, info in enumerate(infos) for name in keys
+            if not _same(getattr(info, name), getattr(first, name))]
+
+
+def _same(a, b) -> bool:
+    """Equal, NaN nodata included."""
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)
 
 
 def _role_problems(manifest: Manifest, info: VectorInfo) -> list[Problem]:
@@ -349,11 +377,10 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
     """Convert into the staging folder, write record.json, then commit the version number."""
     if manifest.kind == "vector":
         assets, vector = convert_vector_source(info, manifest.id, staging, manifest.id_field)
-        rasters = ()
+        rasters, layer = (), None
     else:
-        asset, facts = convert_raster_source(manifest.sources[0], manifest.id, staging,
-                                             manifest.raster.get("unit"))
-        assets, vector, rasters = [asset], None, (dataclasses.replace(facts, asset=asset),)
+        assets, rasters, layer = _convert_rasters(manifest, staging)
+        vector = None
     shutil.copyfile(manifest.path, staging / MANIFEST_FILE)
     version = store.next_version(manifest.id)
     record = Record(
@@ -368,12 +395,31 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
         assets=tuple(assets),
         vector=vector,
         rasters=rasters,
+        layer=layer,
     )
     write_record(record, staging)
     committed = store.commit_version(manifest.id, staging)
     if committed != version:  # cannot happen under the lock; refuse rather than mislabel
         raise PublishError(f"version race: expected {version}, got {committed}")
     return committed
+
+
+def _convert_rasters(manifest: Manifest, staging: Path
+                     ) -> tuple[list, tuple[RasterFacts, ...], RasterFacts | None]:
+    """One COG per item (manifest `items`, or the one source named like the dataset), and
+    for several items the one layer the APIs serve (catalog.convert.raster.combine_items)."""
+    items = manifest.items or (ItemSpec(manifest.id, manifest.sources[0]),)
+    unit = manifest.raster.get("unit")
+    assets, rasters = [], []
+    converted = convert_raster_sources([(item.source, item.id) for item in items], staging, unit)
+    for item, (asset, facts) in zip(items, converted, strict=True):
+        assets.append(asset)
+        rasters.append(dataclasses.replace(facts, asset=asset, start=item.start, end=item.end))
+    if len(items) < 2:
+        return assets, tuple(rasters), None
+    layer_asset, layer = combine_items([staging / a.file for a in assets], manifest.id,
+                                       staging, unit, time_series=items[0].start is not None)
+    return [*assets, layer_asset], tuple(rasters), dataclasses.replace(layer, asset=layer_asset)
 
 
 def _fingerprint(manifest: Manifest) -> str:

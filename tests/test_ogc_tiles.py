@@ -200,6 +200,22 @@ def test_the_world_crs84_tile_is_drawn_on_its_own_grid(in_process):
     assert (drawn == expected).mean() > 0.98  # bilinear resampling moves edges by a pixel
 
 
+@pytest.mark.parametrize("matrix_set", ["WebMercatorQuad", "WorldCRS84Quad"])
+def test_map_tiles_of_a_class_raster_draw_only_its_class_colours(in_process, matrix_set):
+    """Land cover codes are classes, not quantities: every pixel drawn is in one of its
+    classes' colours (a ramp over the codes, or codes averaged by resampling, would not be)."""
+    record = CatalogStore(in_process.home).record("land-cover", 1)
+    colours = set(layers.class_colours(record).values())
+    tileset = walk_to_tileset(in_process, "land-cover", "map", matrix_set)
+    tile = morecantile.tms.get(matrix_set).tile(*BISHKEK, 7)
+    image = rgba(in_process.get(tile_path(in_process, tileset, "image/png", 7, tile.y,
+                                          tile.x)).content)
+    drawn = image[3] == 255
+    assert drawn.mean() > 0.5
+    found = {tuple(int(v) for v in pixel) for pixel in image[:3, drawn].T}
+    assert len(found) > 2 and found <= colours
+
+
 # --- styles -------------------------------------------------------------------------------
 
 def test_styles_follow_the_portal_legend(in_process):

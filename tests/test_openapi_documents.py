@@ -20,6 +20,7 @@ from catalog.discovery.routes import ITEMS_PARAMETERS
 from catalog.jobs import open_jobs
 from catalog.stewards.api import create_blueprint
 from catalog.store import CatalogStore
+from tests.conftest import NUMERIC_RASTER_IDS
 
 DOCUMENTS = {"ogc": "/ogc/openapi?f=json", "stac": "/stac/api", "api": "/api/openapi.json"}
 # The OpenAPI 3.0 meta-schema, shipped inside the pygeoapi package (no download).
@@ -83,7 +84,7 @@ def test_ogc_execute_bodies_are_each_process_inputs(server, documents):
     zonal = documents["ogc"]["paths"]["/processes/zonal-statistics/execution"]["post"]
     raster = zonal["requestBody"]["content"]["application/json"]["schema"]["properties"][
         "inputs"]["properties"]["raster"]
-    assert raster == {"type": "string", "enum": ["elevation", "slope"]}
+    assert raster == {"type": "string", "enum": list(NUMERIC_RASTER_IDS)}
 
 
 def test_api_document_is_linked_and_describes_every_route(server, documents, tmp_path):

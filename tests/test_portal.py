@@ -204,6 +204,32 @@ def test_popup_shows_the_attributes_of_a_clicked_feature(page, server):
     screenshot(page, "popup")
 
 
+def test_class_legends_and_a_time_step_in_russian(page, server):
+    """The class rasters' legends list their classes in the page's language; a time series
+    offers its months and draws the one chosen; its popup shows that month's value."""
+    tiles: list[str] = []
+    page.on("response", lambda r: tiles.append(r.url) if "/tiles/" in r.url and r.ok else None)
+    open_portal(page, server, "?lang=ru#map=9.00/42.8700/74.6000"
+                              "&layers=land-cover,urbanisation,temperature-normals")
+    legend = page.locator('[data-legend="land-cover"] li')
+    expect(legend).to_have_count(17)
+    expect(page.locator('[data-legend="land-cover"]')).to_contain_text("Водные объекты")
+    expect(page.locator('[data-legend="urbanisation"]')).to_contain_text("Городской центр")
+    step = page.locator('.layer-step[data-layer="temperature-normals"]')
+    expect(step.locator("option")).to_have_count(12)
+    expect(step.locator("option").nth(6)).to_have_text(re.compile("^июль$", re.IGNORECASE))
+    step.select_option("7")
+    wait_for_map(page)
+    assert any("/temperature-normals/" in u and "/values-7/" in u for u in tiles)
+    box = page.locator("#map").bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    popup = page.locator(".maplibregl-popup")
+    expect(popup).to_contain_text("Городской центр")  # the urbanisation class under Bishkek
+    values = popup.locator(".raster-value").all_text_contents()
+    assert any(re.fullmatch(r"18,4 degC", v.replace("\u00a0", " ")) for v in values), values
+    screenshot(page, "classes-and-time-step")
+
+
 def test_search_with_free_text_extent_and_facets(page, server):
     open_portal(page, server)
     page.click("#tab-search")

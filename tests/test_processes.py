@@ -26,7 +26,7 @@ from shapely.geometry import shape
 
 from catalog.processes import JOB_MANAGER, jobs, process_resources
 from catalog.store import CatalogStore
-from tests.conftest import SOURCES, start_server, stop_server, taza
+from tests.conftest import NUMERIC_RASTER_IDS, SOURCES, start_server, stop_server, taza
 
 GEOD = Geod(ellps="WGS84")
 # Equal-area projection for reference areas (the server measures geodesic areas).
@@ -111,7 +111,7 @@ def test_processes_are_described_with_input_schemas(server):
     assert screening["outputs"]["candidates"]["schema"]["contentMediaType"] == \
         "application/geo+json"
     zonal = processes.process("zonal-statistics")
-    assert zonal["inputs"]["raster"]["schema"]["enum"] == ["elevation", "slope"]
+    assert zonal["inputs"]["raster"]["schema"]["enum"] == list(NUMERIC_RASTER_IDS)
     classes = server.get("/ogc/conformance").json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-processes-1/1.0/conf/core" in classes
     assert not [c for c in classes if c.endswith("/conf/callback")]  # subscribers are refused

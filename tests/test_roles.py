@@ -134,7 +134,10 @@ def test_every_sample_dataset_holds_its_role():
                      "kyrgyzstan-boundary": "boundary", "mobile-coverage": "coverage",
                      "settlements": "settlements", "slope": "slope", "oblasts": "regions",
                      "lakes": "lakes", "rivers": "rivers", "kyrgyzstan-border-osm": None,
-                     "towns-simplemaps": None}
+                     "towns-simplemaps": None,
+                     "land-cover": "land-cover", "urbanisation": "urbanisation",
+                     "climate-zones": "climate-zones", "precipitation-normals": None,
+                     "temperature-normals": None}
 
 
 def test_a_rollback_that_would_bring_two_holders_together_is_refused(tmp_path, scratch_home):

@@ -11,8 +11,10 @@ from urllib.parse import urljoin
 
 import pystac
 
-from tests.conftest import SAMPLE_IDS
+from tests.conftest import ITEM_IDS
+from tests.stac_api_validator_offline import load_map
 
+CLASSIFICATION = "https://stac-extensions.github.io/classification/v2.0.0/schema.json"
 EXTENSIONS = {  # one fixed set of extension versions; a change must be deliberate
     "https://stac-extensions.github.io/projection/v1.1.0/schema.json",  # proj:epsg for GDAL 3.6
     "https://stac-extensions.github.io/raster/v1.1.0/schema.json",
@@ -20,6 +22,7 @@ EXTENSIONS = {  # one fixed set of extension versions; a change must be delibera
     "https://stac-extensions.github.io/version/v1.2.0/schema.json",
     "https://stac-extensions.github.io/processing/v1.2.0/schema.json",
     "https://stac-extensions.github.io/table/v1.2.0/schema.json",
+    CLASSIFICATION,
 }
 
 
@@ -27,10 +30,9 @@ def schema_map_args(schemas: Path | None) -> list[str]:
     """stac-validator's --schema-map pairs for offline use; none means it downloads schemas."""
     if schemas is None:
         return []
-    mapping = json.loads((schemas / "schema-map.json").read_text())
     args = []
-    for url, relative in mapping.items():
-        args += ["--schema-map", url, str(schemas / relative)]
+    for url, path in load_map(schemas).items():
+        args += ["--schema-map", url, str(path)]
     return args
 
 
@@ -45,14 +47,14 @@ def test_stac_validator_accepts_the_whole_catalog(server, stac_schemas, tmp_path
     invalid = [r for r in report if not r.get("valid_stac")]
     assert not invalid, json.dumps(invalid, indent=1)[:4000]
     validated = {r["path"].rsplit("/", 1)[-1] for r in report}
-    for dataset_id in SAMPLE_IDS:
-        assert f"{dataset_id}.json" in validated  # every item was reached and checked
+    for item_id in ITEM_IDS:
+        assert f"{item_id}.json" in validated  # every item was reached and checked
 
 
 def test_catalog_walk_matches_published_files(server):
     root = pystac.Catalog.from_file(f"{server.url}/stac/catalog.json")
     items = list(root.get_items(recursive=True))
-    assert sorted(i.id for i in items) == sorted(SAMPLE_IDS)
+    assert sorted(i.id for i in items) == sorted(ITEM_IDS)
     assert [c.id for c in root.get_children()] == ["land", "infrastructure", "coverage"]
     for item in items:
         # What is served: pystac migrates extensions (projection v1.1.0 -> v2.0.0) on reading.

@@ -9,9 +9,12 @@ import pytest
 import requests
 import shapely
 from pyproj import Transformer
+from rasterio.io import MemoryFile
 from shapely.geometry import shape
 from shapely.ops import nearest_points
 
+from catalog.core.webmercator import WORLD, lonlat_to_mercator
+from catalog.portal.tiles import WATER_RGB
 from tests.test_processes import GEOD, raster, vector
 
 # Surface areas (km²) of the lakes: Issyk-Kul 6,236 (Encyclopaedia Britannica, "Issyk-Kul");
@@ -116,3 +119,28 @@ def test_distance_to_rivers_and_lakes_criterion(server):
         x, y = TO_AEQD.transform(site["site_lon"], site["site_lat"])
         assert site["site_water_distance_km"] == pytest.approx(
             shapely.distance(projected, shapely.Point(x, y)) / 1000, abs=0.01)
+
+
+def basemap_pixel(server, lon: float, lat: float, zoom: int = 9) -> tuple[int, ...]:
+    """The colour of the relief basemap at a place, fetched the way the /ogc pages' maps fetch
+    it (/ogc/basemap redirects to the live DEM's relief tiles, which the portal draws too)."""
+    x, y = lonlat_to_mercator(np.array([lon]), np.array([lat]))
+    size = 2 * WORLD / 2 ** zoom
+    column, row = (x[0] + WORLD) / size, (WORLD - y[0]) / size
+    response = requests.get(f"{server.url}/ogc/basemap/{zoom}/{int(column)}/{int(row)}.png",
+                            timeout=60)
+    assert response.status_code == 200, response.text
+    with MemoryFile(response.content) as memory, memory.open() as png:
+        rgba = png.read()
+    pixel = (int((row % 1) * 256), int((column % 1) * 256))
+    return tuple(int(band[pixel]) for band in rgba)
+
+
+@pytest.mark.filterwarnings("ignore::rasterio.errors.NotGeoreferencedWarning")  # a PNG
+def test_the_relief_basemap_draws_lakes_as_water(server):
+    """The DEM's flat lake surfaces were tinted as low land on every map drawing the relief
+    (the /ogc pages' maps have no other water layer): the lakes layer is painted over it."""
+    water = (*WATER_RGB, 255)
+    assert basemap_pixel(server, 77.3, 42.45) == water  # the middle of Issyk-Kul
+    assert basemap_pixel(server, 75.2, 41.85) == water  # Song-Kul
+    assert basemap_pixel(server, 74.6, 42.87) != water  # Bishkek

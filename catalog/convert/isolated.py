@@ -33,13 +33,17 @@ def convert_vector_source(info: VectorInfo, dataset_id: str, out_dir: Path,
     return assets, facts
 
 
-def convert_raster_source(source: Path, item_id: str, out_dir: Path,
-                          unit: str | None) -> tuple[Asset, RasterFacts]:
-    """convert_raster in the isolated reader (writes into out_dir only)."""
-    args = {"source": str(source), "item_id": item_id, "out_dir": str(out_dir), "unit": unit}
-    data = run_task("convert_raster", args, read=source_files(source), write=[out_dir])
+def convert_raster_sources(items: list[tuple[Path, str]], out_dir: Path,
+                           unit: str | None) -> list[tuple[Asset, RasterFacts]]:
+    """convert_raster of each (source, item id) of a dataset, all in one isolated reader
+    (writes into out_dir only): one child per dataset, not per item."""
+    args = {"items": [{"source": str(source), "item_id": item_id} for source, item_id in items],
+            "out_dir": str(out_dir), "unit": unit}
+    read = [file for source, _ in items for file in source_files(source)]
+    data = run_task("convert_raster", args, read=read, write=[out_dir])
     with malformed_answer():
-        return asset_from(data["asset"]), RasterFacts.from_json(data["facts"])
+        return [(asset_from(c["asset"]), RasterFacts.from_json(c["facts"]))  # one per item
+                for c, _ in zip(data["converted"], items, strict=True)]
 
 
 # -- child side: the tasks the reader runs -------------------------------------------------
@@ -55,7 +59,11 @@ def task_convert_vector(args: dict) -> dict:
 
 
 def task_convert_raster(args: dict) -> dict:
-    source = Path(args["source"])
-    require_safe(source)
-    asset, facts = convert_raster(source, args["item_id"], Path(args["out_dir"]), args["unit"])
-    return {"asset": asset.as_json(), "facts": facts.as_json()}
+    converted = []
+    for item in args["items"]:
+        source = Path(item["source"])
+        require_safe(source)
+        asset, facts = convert_raster(source, item["item_id"], Path(args["out_dir"]),
+                                      args["unit"])
+        converted.append({"asset": asset.as_json(), "facts": facts.as_json()})
+    return {"converted": converted}

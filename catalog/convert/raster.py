@@ -11,7 +11,9 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+import rasterio.merge
 import rasterio.shutil
+from rasterio.io import MemoryFile
 from rasterio.warp import transform_bounds
 
 from catalog.convert import Asset, describe_file
@@ -25,21 +27,51 @@ def convert_raster(
     """Write <item_id>.tif as a COG: DEFLATE, predictor 2 for integers and 3 for floats."""
     target = out_dir / f"{item_id}.tif"
     with rasterio.open(source, driver=driver_for(source)) as src:
-        floating = np.issubdtype(np.dtype(src.dtypes[0]), np.floating)
-        rasterio.shutil.copy(
-            src,
-            target,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="3" if floating else "2",
-            BLOCKSIZE="512",
-            OVERVIEWS="AUTO",
-            RESAMPLING="AVERAGE",
-            BIGTIFF="IF_SAFER",
-        )
+        _write_cog(src, target)
     facts = _describe(target, item_id, unit)
     asset = describe_file(target, "data", "Cloud Optimized GeoTIFF", ("data",))
     return asset, facts
+
+
+def combine_items(items: list[Path], layer_id: str, out_dir: Path, unit: str | None,
+                  time_series: bool) -> tuple[Asset, RasterFacts]:
+    """The one layer of a dataset of several items, as <layer_id>-layer.tif (a COG): a time
+    series stacks its items' first bands in order (band i = item i, named after it), tiles of
+    a mosaic are merged (the first item wins where they overlap). `items` are COGs this
+    pipeline wrote (the isolated reader converted them), opened with the GTiff driver only."""
+    target = out_dir / f"{layer_id}-layer.tif"
+    datasets = [rasterio.open(path, driver="GTiff") for path in items]
+    try:
+        if time_series:
+            data = np.stack([d.read(1) for d in datasets])
+            transform = datasets[0].transform
+        else:
+            data, transform = rasterio.merge.merge(datasets)
+        profile = {"driver": "GTiff", "count": data.shape[0], "height": data.shape[1],
+                   "width": data.shape[2], "dtype": data.dtype, "crs": datasets[0].crs,
+                   "transform": transform, "nodata": datasets[0].nodata}
+        names = [p.stem for p in items] if time_series else \
+            [datasets[0].descriptions[0] or layer_id]
+    finally:
+        for dataset in datasets:
+            dataset.close()
+    with MemoryFile() as memory:
+        with memory.open(**profile) as stacked:
+            stacked.write(data)
+            for index, name in enumerate(names, start=1):
+                stacked.set_band_description(index, name)
+        with memory.open() as stacked:
+            _write_cog(stacked, target)
+    asset = describe_file(target, "layer", "Cloud Optimized GeoTIFF: every item in one layer",
+                          ("data", "layer"))
+    return asset, _describe(target, layer_id, unit)
+
+
+def _write_cog(src, target: Path) -> None:
+    floating = np.issubdtype(np.dtype(src.dtypes[0]), np.floating)
+    rasterio.shutil.copy(src, target, driver="COG", COMPRESS="DEFLATE",
+                         PREDICTOR="3" if floating else "2", BLOCKSIZE="512", OVERVIEWS="AUTO",
+                         RESAMPLING="AVERAGE", BIGTIFF="IF_SAFER")
 
 
 def _describe(path: Path, item_id: str, unit: str | None) -> RasterFacts:

@@ -233,6 +233,10 @@ class RasterFacts:
     transform: tuple[float, ...]  # the six GDAL/affine coefficients a-f
     bands: tuple[Band, ...]
     asset: Asset | None = None  # the COG (set in a record; conversion reports it apart)
+    # The time step an item of a time series stands for (manifest `items`); None: the
+    # dataset's temporal extent (a single raster or a tile of a mosaic).
+    start: dt.date | None = None
+    end: dt.date | None = None
 
     def as_json(self) -> dict:
         data = {"item_id": self.item_id, "bbox": list(self.bbox), "epsg": self.epsg,
@@ -241,6 +245,8 @@ class RasterFacts:
                 "bands": [band.as_json() for band in self.bands]}
         if self.asset is not None:
             data["asset"] = self.asset.as_json()
+        if self.start is not None and self.end is not None:  # written only for time steps
+            data["start"], data["end"] = self.start.isoformat(), self.end.isoformat()
         return data
 
     @classmethod
@@ -250,7 +256,9 @@ class RasterFacts:
                    epsg=data.get("epsg"), crs_wkt=str(data.get("crs_wkt") or ""),
                    shape=tuple(_list(data, "shape")), transform=tuple(_list(data, "transform")),
                    bands=tuple(Band.from_json(b) for b in _list(data, "bands")),
-                   asset=Asset.from_json(asset) if asset else None)
+                   asset=Asset.from_json(asset) if asset else None,
+                   start=_date(data, "start", optional=True),
+                   end=_date(data, "end", optional=True))
 
 
 @dataclass(frozen=True)
@@ -280,7 +288,10 @@ class Record:
     source_file: str  # the steward's file name, without its folder
     assets: tuple[Asset, ...]
     vector: VectorFacts | None = None  # vector layers
-    rasters: tuple[RasterFacts, ...] = ()  # rasters: one entry per item (one today)
+    rasters: tuple[RasterFacts, ...] = ()  # rasters: one entry per item
+    # A raster dataset of several items: the one layer the APIs serve (asset 'layer'): the
+    # items' bands in time order for a time series, their mosaic for tiles. None: one item.
+    layer: RasterFacts | None = None
 
     @property
     def is_vector(self) -> bool:
@@ -294,9 +305,15 @@ class Record:
         return self.rasters[0]
 
     @property
+    def coverage(self) -> RasterFacts:
+        """The raster the APIs serve as this dataset's one layer (its only item, or the
+        layer built from its items)."""
+        return self.layer if self.layer is not None else self.raster
+
+    @property
     def bbox(self) -> tuple[float, float, float, float]:
         """The layer's extent in EPSG:4326 longitude/latitude."""
-        return self.vector.bbox if self.vector is not None else self.raster.bbox
+        return self.vector.bbox if self.vector is not None else self.coverage.bbox
 
     @property
     def role(self) -> str | None:
@@ -330,6 +347,8 @@ class Record:
             data["vector"] = self.vector.as_json()
         if self.rasters:
             data["rasters"] = [raster.as_json() for raster in self.rasters]
+        if self.layer is not None:
+            data["layer"] = self.layer.as_json()
         data["version"] = self.version
         return data
 
@@ -355,6 +374,7 @@ class Record:
             assets=tuple(Asset.from_json(a) for a in _list(data, "assets")),
             vector=VectorFacts.from_json(vector) if vector else None,
             rasters=tuple(RasterFacts.from_json(r) for r in data.get("rasters") or ()),
+            layer=RasterFacts.from_json(data["layer"]) if data.get("layer") else None,
         )
         if kind == "vector" and record.vector is None:
             raise RecordError("vector: missing (required for a vector dataset)")

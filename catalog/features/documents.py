@@ -268,7 +268,7 @@ def collection(service: Service, record: Record, assets: AssetLocator,
         {"type": GEOTIFF_MEDIA_TYPE, "rel": coverage, "title": "Coverage data as GTiff",
          "href": f"{url}/coverage?f=GTiff"},
     ]
-    raster = record.raster
+    raster = record.coverage
     rows, columns = raster.shape
     data["extent"]["spatial"]["grid"] = [
         {"cellsCount": columns, "resolution": abs(raster.transform[0])},
@@ -364,7 +364,7 @@ def _fields(record: Record, layer: LayerDescription | None) -> dict[str, dict]:
     if record.is_vector:
         return layer.fields if layer is not None else {}
     return {str(index): _band_field(index, band)
-            for index, band in enumerate(record.raster.bands, start=1)}
+            for index, band in enumerate(record.coverage.bands, start=1)}
 
 
 def _band_field(index: int, band: Band) -> dict:

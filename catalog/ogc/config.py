@@ -114,7 +114,7 @@ def _provider(record: Record, assets: AssetLocator) -> dict:
     return {
         "type": "coverage",
         "name": COG_PROVIDER,
-        "data": assets.gdal_path(record, record.raster.asset),
+        "data": assets.gdal_path(record, record.coverage.asset),
         "options": {"DATA_ENCODING": "COG"},
         "format": {"name": "GTiff", "mimetype": GEOTIFF_MEDIA_TYPE},
     }

@@ -23,8 +23,19 @@ def raster_stops(record: Record) -> list:
     named = portal_config().get("rasters", {}).get(record.id, {}).get("ramp")
     if named in RAMPS:
         return RAMPS[named]
-    statistics = record.raster.bands[0].statistics
-    return tiles.stretched_stops(statistics.minimum, statistics.maximum)
+    # Over every band: the steps of a time series share one ramp, so colours compare.
+    bands = [band.statistics for band in record.coverage.bands if band.statistics]
+    return tiles.stretched_stops(min(b.minimum for b in bands), max(b.maximum for b in bands))
+
+
+def time_steps(record: Record) -> list[dict]:
+    """The steps of a time series (items with their own interval) in band order of its layer:
+    [{id, band, start, end}]; [] for a single raster or a mosaic."""
+    if record.layer is None or record.raster.start is None:
+        return []
+    return [{"id": facts.item_id, "band": band, "start": facts.start.isoformat(),
+             "end": facts.end.isoformat()}
+            for band, facts in enumerate(record.rasters, start=1)]
 
 
 def hex_colour(rgb: tuple[int, int, int]) -> str:
@@ -61,18 +72,42 @@ def _layer(record: Record, index: int) -> dict:
     return base | _vector_layer(record, index)
 
 
+def raster_classes(record: Record) -> list[dict]:
+    """The class table of a categorical raster (manifest `raster.classes`), or []."""
+    return list(record.manifest.raster.get("classes") or [])
+
+
+def class_colours(record: Record) -> dict[int, tuple[int, int, int]]:
+    """Pixel value -> RGB of each class, for the map tiles."""
+    return {c["value"]: tuple(int(c["colour"][i:i + 2], 16) for i in (1, 3, 5))
+            for c in raster_classes(record)}
+
+
 def _raster_layer(record: Record) -> dict:
-    raster = record.raster
+    raster = record.coverage
     band = raster.bands[0]
-    stops = raster_stops(record)
-    return {
+    layer = {
         "bbox": list(raster.bbox),
         "tiles": f"/tiles/{record.id}/{record.version}/values/{{z}}/{{x}}/{{y}}.png",
+    }
+    if steps := time_steps(record):  # the map picks a step: style values-<band>
+        layer["steps"] = steps
+    if raster_classes(record):
+        return layer | {"legend": _class_legend(record)}
+    stops = raster_stops(record)
+    return layer | {
         "legend": {"type": "ramp", "unit": band.unit or "",
                    "stops": [[value, hex_colour(colour)] for value, colour in stops],
-                   "minimum": band.statistics.minimum,
-                   "maximum": band.statistics.maximum},
+                   "minimum": min(b.statistics.minimum for b in raster.bands),
+                   "maximum": max(b.statistics.maximum for b in raster.bands)},
     }
+
+
+def _class_legend(record: Record) -> dict:
+    """Every class of the table, with its colour and ky/ru/en title."""
+    return {"type": "classes",
+            "classes": [{"value": c["value"], "colour": c["colour"], "title": c["title"]}
+                        for c in raster_classes(record)]}
 
 
 def _vector_layer(record: Record, index: int) -> dict:

@@ -7,6 +7,8 @@ layer's FeatureStore (catalog.features).
 
 from __future__ import annotations
 
+import re
+
 import rasterio
 from flask import Blueprint, Response, abort, jsonify, render_template, request
 
@@ -87,9 +89,8 @@ def create_blueprint(store: CatalogStore, public_url: str,
 
     def _raster_tile(record: Record, style: str, z: int, x: int, y: int, caching: str):
         _no_parameters()
-        if style not in RASTER_STYLES:
-            abort(404, description=f"no tile style {style!r}; styles are {list(RASTER_STYLES)}")
-        answer = tile_service.raster(record, style, _tile(z, x, y, tiles.MAX_ZOOM))
+        band = _style_band(record, style)
+        answer = tile_service.raster(record, style, _tile(z, x, y, tiles.MAX_ZOOM), band)
         return tile_response(answer, tiles.empty_png(), "image/png", caching)
 
     @portal.get("/tiles/<dataset_id>/<int:version>/<int:z>/<int:x>/<int:y>.mvt")
@@ -116,9 +117,16 @@ def create_blueprint(store: CatalogStore, public_url: str,
             abort(404, description=f"no published dataset {dataset_id!r}")
         record = _released(store, dataset_id, release.datasets[dataset_id], "raster")
         lon, lat = _coordinate("lon", -180, 180), _coordinate("lat", -90, 90)
-        path = store.assets.gdal_path(record, record.raster.asset)
-        return jsonify(dataset=dataset_id, version=record.version, lon=lon, lat=lat,
-                       value=_sample(path, lon, lat), unit=record.raster.bands[0].unit)
+        path = store.assets.gdal_path(record, record.coverage.asset)
+        value = _sample(path, lon, lat)
+        answer = {"dataset": dataset_id, "version": record.version, "lon": lon, "lat": lat,
+                  "value": value, "unit": record.coverage.bands[0].unit}
+        if classes := layers.raster_classes(record):
+            answer["class"] = _class_of(classes, value)
+        if len(steps := layers.time_steps(record)) > 1:  # every step's value, in time order
+            answer["steps"] = [{"id": step["id"], "value": _sample(path, lon, lat, step["band"])}
+                               for step in steps]
+        return jsonify(answer)
 
     return portal
 
@@ -192,10 +200,29 @@ def _coordinate(name: str, low: float, high: float) -> float:
     return value
 
 
-def _sample(path: str, lon: float, lat: float) -> float | None:
+def _class_of(classes: list[dict], value: float | None) -> dict | None:
+    """The class (name, colour, ky/ru/en title) a pixel value stands for; None for no data."""
+    return next(({"name": c["name"], "colour": c["colour"], "title": c["title"]}
+                 for c in classes if value is not None and c["value"] == value), None)
+
+
+def _style_band(record: Record, style: str) -> int:
+    """The band a raster tile style draws: 'values' and 'relief' band 1, 'values-N' the N-th
+    step of a time series (one band per step)."""
+    if style in RASTER_STYLES:
+        return 1
+    steps = len(layers.time_steps(record))
+    match = re.fullmatch(r"values-([1-9][0-9]{0,3})", style)
+    if match and int(match.group(1)) <= steps:
+        return int(match.group(1))
+    styles = [*RASTER_STYLES] + ([f"values-1..values-{steps}"] if steps > 1 else [])
+    abort(404, description=f"no tile style {style!r}; styles are {styles}")
+
+
+def _sample(path: str, lon: float, lat: float, band: int = 1) -> float | None:
     with rasterio.open(path) as dataset:
         row, col = dataset.index(lon, lat)
         if not (0 <= row < dataset.height and 0 <= col < dataset.width):
             return None
-        value = float(next(dataset.sample([(lon, lat)]))[0])
+        value = float(next(dataset.sample([(lon, lat)], indexes=band))[0])
         return None if dataset.nodata is not None and value == dataset.nodata else value

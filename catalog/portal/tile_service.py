@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import shapely
+from shapely.geometry.base import BaseGeometry
+
+from catalog import settings
 from catalog.core.record import Record
-from catalog.core.webmercator import TileBounds
+from catalog.core.webmercator import TileBounds, lonlat_to_mercator
 from catalog.features import LiveFeatures
 from catalog.portal import layers, tiles
 from catalog.store import CatalogStore
@@ -47,29 +51,55 @@ class TileService:
         self.features = features
         self.cache = TileCache(store.home, max_bytes_from_environment())
         self.cache.drop_purged(store.purged_versions)  # purges run on another node meanwhile
+        self._water: dict[tuple[str, int], list[BaseGeometry]] = {}
 
-    def raster(self, record: Record, style: str, tile: TileBounds) -> tiles.Answer:
-        """A WebMercator PNG: the relief basemap or the values in the legend's colours."""
-        path = self.store.assets.gdal_path(record, record.raster.asset)
+    def raster(self, record: Record, style: str, tile: TileBounds, band: int = 1) -> tiles.Answer:
+        """A WebMercator PNG: the relief basemap, the classes in their colours, or the values
+        (of `band`, a time series' step) in the legend's colours."""
+        path = self.store.assets.gdal_path(record, record.coverage.asset)
         if style == "relief":
-            render = lambda: tiles.render_basemap(path, tile)  # noqa: E731
+            water, lakes = self._lakes()
+            style = f"relief+{water.id}.{water.version}" if water else style  # its own tiles
+            render = lambda: tiles.render_basemap(path, tile, lakes)  # noqa: E731
+        elif colours := layers.class_colours(record):
+            render = lambda: tiles.render_classes(path, tile, colours)  # noqa: E731
         else:
             stops = layers.raster_stops(record)
-            render = lambda: tiles.render_coverage(path, tile, stops)  # noqa: E731
+            render = lambda: tiles.render_coverage(path, tile, stops, band)  # noqa: E731
         key = TileKey(record.id, record.version, style, tile.z, tile.x, tile.y)
         return tiles.answer_tile(self.cache, key, tile, tiles.layer_extent(record), render)
 
     def raster_on_grid(self, record: Record, matrix_set: str, tile: GridTile) -> tiles.Answer:
-        """A PNG of the values in the legend's colours on another tile matrix set's grid."""
-        path = self.store.assets.gdal_path(record, record.raster.asset)
+        """A PNG of the classes or values (the first step of a time series) in the legend's
+        colours on another tile matrix set's grid."""
+        path = self.store.assets.gdal_path(record, record.coverage.asset)
+        colours = layers.class_colours(record)
         stops = layers.raster_stops(record)
 
         def render() -> bytes | None:
-            data = tiles.read_onto_grid(path, tile.grid, tile.crs, tile.lonlat, tiles.TILE_SIZE)
-            return tiles.colour_png(data, stops)
+            data = tiles.read_onto_grid(path, tile.grid, tile.crs, tile.lonlat, tiles.TILE_SIZE,
+                                        categorical=bool(colours))
+            return tiles.classes_png(data, colours) if colours else tiles.colour_png(data, stops)
 
         key = TileKey(record.id, record.version, f"values@{matrix_set}", tile.z, tile.x, tile.y)
         return tiles.answer_tile(self.cache, key, tile, tiles.layer_extent(record), render)
+
+    def _lakes(self) -> tuple[Record | None, list[BaseGeometry]]:
+        """The live water layer the relief draws (config/portal.yaml basemap.water) and its
+        polygons in Web Mercator metres, kept per version; (None, []) when none is live."""
+        name = settings.portal_config().get("basemap", {}).get("water")
+        release = self.store.current()
+        version = release.datasets.get(name) if release and name else None
+        if version is None:
+            return None, []
+        record = self.store.record(name, version)
+        if (name, version) not in self._water:
+            features = self.features.store_of(record)
+            self._water = {(name, version): [
+                shapely.transform(f.geometry, lonlat_to_mercator, interleaved=False)
+                for batch in features.iterate() for f in batch
+                if f.geometry is not None and f.geometry.geom_type.endswith("Polygon")]}
+        return record, self._water[(name, version)]
 
     def vector(self, record: Record, tile: TileBounds) -> tiles.Answer:
         """An MVT whose one layer is named after the dataset."""

@@ -11,19 +11,22 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import NotGeoreferencedWarning
+from rasterio.features import rasterize
 from rasterio.io import MemoryFile
 from rasterio.warp import reproject
 from rasterio.windows import Window, from_bounds
+from shapely.geometry.base import BaseGeometry
 
 from catalog.core.record import Record
 from catalog.core.webmercator import (  # noqa: F401 - the tile grid, used by portal callers
@@ -41,6 +44,7 @@ MERCATOR = "EPSG:3857"
 EXTENT_PAD = 1e-6  # degrees
 
 # Elevation tints (metres -> RGB): lowland greens, steppe yellows, mountain browns, snow.
+WATER_RGB = (156, 195, 228)  # the portal's water colour (static/portal/map.js WATER)
 TERRAIN_STOPS = [(400, (98, 145, 88)), (900, (150, 180, 104)), (1500, (214, 205, 140)),
                  (2200, (196, 163, 112)), (3000, (160, 118, 84)), (3800, (150, 130, 120)),
                  (4600, (214, 210, 206)), (6000, (252, 252, 252))]
@@ -53,10 +57,13 @@ VIRIDIS_STOPS = [(0.0, (68, 1, 84)), (0.25, (59, 82, 139)), (0.5, (33, 145, 140)
 # --- reading a COG onto the tile grid ---------------------------------------------------------
 
 
-def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0) -> np.ndarray | None:
+def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0,
+              categorical: bool = False, band: int = 1) -> np.ndarray | None:
     """Band 1 resampled onto the tile grid (plus `buffer` pixels each side), NaN for nodata.
 
-    None when the COG does not reach the tile.
+    None when the COG does not reach the tile. `band` picks a step of a time series (one band
+    per item, catalog.convert.raster.combine_items). Categorical bands (class codes) are resampled
+    by nearest neighbour and decimated by mode, never averaged into codes that mean nothing.
     """
     minx, miny, maxx, maxy = tile.mercator
     pixel = (maxx - minx) / TILE_SIZE
@@ -65,29 +72,34 @@ def read_tile(path: str | Path, tile: TileBounds, buffer: int = 0) -> np.ndarray
     grid = (minx - buffer * pixel, miny - buffer * pixel, maxx + buffer * pixel,
             maxy + buffer * pixel)
     return read_onto_grid(path, grid, MERCATOR, (west, south, east, north),
-                          TILE_SIZE + 2 * buffer)
+                          TILE_SIZE + 2 * buffer, categorical, band)
 
 
 def read_onto_grid(path: str | Path, grid: tuple[float, float, float, float], crs: str,
-                   lonlat: tuple[float, float, float, float], size: int) -> np.ndarray | None:
-    """Band 1 resampled onto a square `size` x `size` grid covering `grid` (bounds in `crs`,
+                   lonlat: tuple[float, float, float, float], size: int,
+                   categorical: bool = False, band: int = 1) -> np.ndarray | None:
+    """A band resampled onto a square `size` x `size` grid covering `grid` (bounds in `crs`,
     `lonlat` the same area in longitude/latitude), NaN for nodata; None when the COG does not
-    reach it. Any tile matrix set's tile reads through here (catalog/ogc_tiles)."""
+    reach it. Any tile matrix set's tile reads through here (catalog/ogc_tiles); class codes by
+    nearest neighbour and mode (see read_tile)."""
     minx, miny, maxx, maxy = grid
     dst_transform = Affine((maxx - minx) / size, 0, minx, 0, -(maxy - miny) / size, maxy)
     with rasterio.open(path) as dataset:
-        source = _source_window(dataset, lonlat, size)
+        source = _source_window(dataset, lonlat, size,
+                                Resampling.mode if categorical else Resampling.average, band)
         if source is None:
             return None
         data, src_transform = source
         destination = np.full((size, size), np.nan, dtype="float32")
         reproject(data, destination, src_transform=src_transform, src_crs=dataset.crs,
                   src_nodata=dataset.nodata, dst_transform=dst_transform, dst_crs=crs,
-                  dst_nodata=np.nan, resampling=Resampling.bilinear)
+                  dst_nodata=np.nan,
+                  resampling=Resampling.nearest if categorical else Resampling.bilinear)
     return destination
 
 
-def _source_window(dataset, bounds: tuple, size: int) -> tuple[np.ndarray, Affine] | None:
+def _source_window(dataset, bounds: tuple, size: int, decimation: Resampling,
+                   band: int = 1) -> tuple[np.ndarray, Affine] | None:
     """The COG window under `bounds` (2 pixels margin), decimated to about 2x the tile size."""
     window = from_bounds(*bounds, transform=dataset.transform)
     col0, row0 = math.floor(window.col_off) - 2, math.floor(window.row_off) - 2
@@ -100,8 +112,8 @@ def _source_window(dataset, bounds: tuple, size: int) -> tuple[np.ndarray, Affin
     window = Window(col0, row0, col1 - col0, row1 - row0)
     scale = max(window.width / (2 * size), window.height / (2 * size), 1.0)
     shape = (max(1, round(window.height / scale)), max(1, round(window.width / scale)))
-    # A decimated read lets GDAL pick the COG overview; 'average' skips nodata cells.
-    data = dataset.read(1, window=window, out_shape=shape, resampling=Resampling.average)
+    # A decimated read lets GDAL pick the COG overview; 'average' and 'mode' skip nodata.
+    data = dataset.read(band, window=window, out_shape=shape, resampling=decimation)
     transform = dataset.window_transform(window) * Affine.scale(
         window.width / shape[1], window.height / shape[0])
     return data, transform
@@ -148,6 +160,14 @@ def basemap_rgba(dem: np.ndarray, tile: TileBounds) -> np.ndarray:
     lit = tint * (0.45 + 0.65 * shade)[..., None]
     alpha = np.where(np.isnan(inner), 0, 255)
     return np.dstack([np.clip(lit, 0, 255), alpha]).astype("uint8")
+
+
+def classes_rgba(data: np.ndarray, colours: dict[int, tuple[int, int, int]]) -> np.ndarray:
+    """Each class code in its colour; nodata and codes outside the table transparent."""
+    rgba = np.zeros(data.shape + (4,), dtype="uint8")
+    for code, colour in colours.items():
+        rgba[data == code] = (*colour, 255)
+    return rgba
 
 
 def coverage_rgba(data: np.ndarray, stops: list, opacity: int = 255) -> np.ndarray:
@@ -229,17 +249,34 @@ def answer_tile(cache: TileCache, key: TileKey, tile: PlacedTile,
 # --- the tiles the portal asks for -------------------------------------------------------------
 
 
-def render_basemap(dem_path: str | Path, tile: TileBounds) -> bytes | None:
-    """The relief tile as PNG; None where the DEM has no data under the tile."""
+def render_basemap(dem_path: str | Path, tile: TileBounds,
+                   water: Sequence[BaseGeometry] = ()) -> bytes | None:
+    """The relief tile as PNG, lakes (`water`, polygons in Web Mercator metres) in the water
+    colour: a DEM gives a lake its flat surface, which the tint would draw as low land. None
+    where the DEM has no data under the tile."""
     dem = read_tile(dem_path, tile, buffer=1)
     if dem is None or np.isnan(dem[1:-1, 1:-1]).all():
         return None
-    return encode_png(basemap_rgba(dem, tile))
+    rgba = basemap_rgba(dem, tile)
+    rgba[water_mask(water, tile)] = (*WATER_RGB, 255)
+    return encode_png(rgba)
 
 
-def render_coverage(path: str | Path, tile: TileBounds, stops: list) -> bytes | None:
+def water_mask(water: Sequence[BaseGeometry], tile: TileBounds) -> np.ndarray:
+    """True for the tile's pixels whose centre lies in one of the polygons (Web Mercator)."""
+    outline = shapely.box(*tile.mercator)
+    shapes = [polygon for polygon in water if polygon.intersects(outline)]
+    if not shapes:
+        return np.zeros((TILE_SIZE, TILE_SIZE), dtype=bool)
+    minx, miny, maxx, maxy = tile.mercator
+    grid = Affine((maxx - minx) / TILE_SIZE, 0, minx, 0, -(maxy - miny) / TILE_SIZE, maxy)
+    return rasterize(shapes, out_shape=(TILE_SIZE, TILE_SIZE), transform=grid, fill=0,
+                     default_value=1, dtype="uint8").astype(bool)
+
+
+def render_coverage(path: str | Path, tile: TileBounds, stops: list, band: int = 1) -> bytes | None:
     """The raster in its legend's colours as PNG; None where it has no data under the tile."""
-    return colour_png(read_tile(path, tile), stops)
+    return colour_png(read_tile(path, tile, band=band), stops)
 
 
 def colour_png(data: np.ndarray | None, stops: list) -> bytes | None:
@@ -247,3 +284,16 @@ def colour_png(data: np.ndarray | None, stops: list) -> bytes | None:
     if data is None or np.isnan(data).all():
         return None
     return encode_png(coverage_rgba(data, stops))
+
+
+def render_classes(path: str | Path, tile: TileBounds,
+                   colours: dict[int, tuple[int, int, int]]) -> bytes | None:
+    """A class raster in its classes' colours as PNG; None where it has no data under the tile."""
+    return classes_png(read_tile(path, tile, categorical=True), colours)
+
+
+def classes_png(data: np.ndarray | None, colours: dict[int, tuple[int, int, int]]) -> bytes | None:
+    """Class codes on a tile grid in their classes' colours as PNG; None where nothing is drawn."""
+    if data is None or np.isnan(data).all():
+        return None
+    return encode_png(classes_rgba(data, colours))

@@ -50,17 +50,18 @@ def process_resources(store: CatalogStore, taken: set[str] = frozenset()) -> dic
 def layer_paths(store: CatalogStore) -> dict:
     """Paths of the live files the processes read: one per role, and every raster.
 
-    {role: path, ..., "rasters": {dataset id: {path, version, unit}}, "datasets": {role:
+    {role: path, ..., "rasters": {dataset id: {path, version, unit, classes}}, "datasets": {role:
     dataset id}} (the processes name the dataset they used in their notes).
     """
     paths: dict = {"rasters": {}, "datasets": {}}
     for record in store.current_records():
         if record.kind == "raster":
-            raster = record.raster
+            raster = record.coverage
             path = store.assets.gdal_path(record, raster.asset)
             paths["rasters"][record.id] = {
                 "path": path, "version": record.version,
-                "unit": raster.bands[0].unit if raster.bands else None}
+                "unit": raster.bands[0].unit if raster.bands else None,
+                "classes": record.manifest.raster.get("classes") or None}
         else:
             path = store.assets.gdal_path(record, record.asset("geopackage"))
         if record.role is not None:  # one live dataset per role (catalog.publish)

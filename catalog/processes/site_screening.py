@@ -21,6 +21,7 @@ that site with geodesic distances. Cell distances are measured in the grid proje
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 import shapely
 from rasterio import features
 
-from catalog.processes import inputs, layers
+from catalog.processes import class_criteria, inputs, layers
 from catalog.processes.base import (
     AREA_INPUT,
     GEOJSON,
@@ -149,6 +150,9 @@ PROCESS_METADATA = {
 }
 
 
+PROCESS_METADATA["inputs"].update(class_criteria.INPUTS)
+
+
 @dataclass(frozen=True)
 class Criteria:
     max_slope_deg: float
@@ -162,6 +166,7 @@ class Criteria:
     min_area_km2: float
     limit: int
     weights: dict[str, float]
+    classes: tuple[class_criteria.ClassCriterion, ...] = ()  # land cover, urbanisation, climate
 
 
 class SiteScreeningProcessor(CatalogProcessor):
@@ -172,7 +177,8 @@ class SiteScreeningProcessor(CatalogProcessor):
         paths = self.layers
         regions = self.regions()
         area = inputs.area(data, layers.boundary(paths["boundary"]), regions.by_code)
-        criteria = read_criteria(data)
+        criteria = dataclasses.replace(read_criteria(data),
+                                       classes=class_criteria.read(data, paths))
         return {"candidates": screen(paths, area, criteria, budget)}
 
 
@@ -242,6 +248,8 @@ def screen(paths: dict, area: inputs.Area, criteria: Criteria, budget: Budget) -
     airports = layers.places(paths["airports"])
     allowed = _dry_land(paths, window) & _near_water(paths, criteria, window, terrain)
     cells = _suitable_cells(terrain, window, area, criteria, towns, airports, allowed, budget)
+    cells = cells.keep(class_criteria.cells_passing(criteria.classes, cells.index, window,
+                                                    terrain.grid))
     budget.check("candidate areas")
     mask = np.zeros((window.height, window.width), dtype=bool)
     mask.flat[cells.index] = True
@@ -529,8 +537,9 @@ def _nearest_place(prefix: str, places: layers.Places, lon: float, lat: float,
 
 
 def _criteria_echo(criteria: Criteria, area: inputs.Area) -> dict[str, Any]:
-    echo = {k: v for k, v in criteria.__dict__.items() if k != "weights"}
+    echo = {k: v for k, v in criteria.__dict__.items() if k not in ("weights", "classes")}
     echo["weights"] = {k: round(v, 4) for k, v in criteria.weights.items()}
+    echo.update(class_criteria.echo(criteria.classes))
     echo["area"] = {"kind": area.kind, "region": area.region,
                     "bbox": [round(v, 6) for v in shapely.bounds(area.geometry).tolist()]}
     return echo
@@ -546,4 +555,4 @@ def _notes(criteria: Criteria, coverage_dataset: str) -> dict[str, str]:
         "distances": "cells: equidistant conic grid projection (within 0.05 % of geodesic); "
                      "site to settlement/airport: geodesic (WGS84)",
         "coverage": f"modelled estimate (dataset {coverage_dataset})",
-    }
+    } | class_criteria.notes(criteria.classes)

@@ -89,15 +89,19 @@ class ZonalStatisticsProcessor(CatalogProcessor):
 
     def describe(self) -> dict:
         metadata = super().describe()
-        metadata["inputs"]["raster"]["schema"]["enum"] = sorted(self.layers.get("rasters", {}))
+        metadata["inputs"]["raster"]["schema"]["enum"] = sorted(self._numeric_rasters())
         if not all(self.layers.get(role) for role in ("settlements", "elevation")):
             metadata["inputs"].pop("region", None)
         return metadata
 
     def compute(self, data: dict, budget: Budget, wanted: list[str]) -> dict[str, Any]:
         inputs.check_names(data, self.metadata["inputs"])
-        rasters = self.layers.get("rasters", {})
+        rasters = self._numeric_rasters()
         name = data.get("raster")
+        if isinstance(name, str) and name in self.layers.get("rasters", {}) \
+                and name not in rasters:
+            raise InvalidInput(f"raster: {name!r} holds class codes, whose mean or histogram "
+                               f"means nothing; numeric rasters: {', '.join(sorted(rasters))}")
         if name is None:
             raise InvalidInput("raster: missing; published rasters: " + ", ".join(sorted(rasters)))
         if not isinstance(name, str) or name not in rasters:  # a dict here is unhashable
@@ -115,6 +119,11 @@ class ZonalStatisticsProcessor(CatalogProcessor):
         stats.update(raster=name, version=raster.get("version"), unit=raster.get("unit"),
                      area={"kind": area.kind, "region": area.region})
         return {"statistics": stats}
+
+    def _numeric_rasters(self) -> dict:
+        """The rasters of quantities (elevation, slope): class rasters hold codes."""
+        return {name: raster for name, raster in self.layers.get("rasters", {}).items()
+                if not raster.get("classes")}
 
     def _regions(self) -> dict:
         if not all(self.layers.get(role) for role in ("regions", "settlements", "elevation")):

@@ -3,7 +3,7 @@
 Run as `python -m catalog.sources.reader` by catalog.sources.isolation, it reads one JSON
 request on stdin, confines itself (catalog.sources.sandbox), runs one named task and writes one
 JSON answer. The same module gives the rest of the catalog typed functions that run those
-tasks in a child: `stage_upload` for the stewards' API and `inspect_source` for the publishing
+tasks in a child: `stage_upload` for the stewards' API and `inspect_sources` for the publishing
 pipeline (whose conversion tasks live a floor up, in catalog.convert.isolated), so uploads and
 `taza publish` read files one way.
 """
@@ -66,13 +66,26 @@ def stage_upload(original: Path, workdir: Path, options: UploadOptions, limits: 
 def inspect_source(path: Path, kind: str, id_field: str | None = None
                    ) -> tuple[VectorInfo | RasterInfo | None, list[Problem]]:
     """Content check, then inspect_vector / inspect_raster, in the isolated reader."""
-    args = {"path": str(path), "id_field": id_field, "max_pixels": max_raster_pixels()}
+    return inspect_sources([path], kind, id_field)[0]
+
+
+def inspect_sources(paths: list[Path], kind: str, id_field: str | None = None
+                    ) -> list[tuple[VectorInfo | RasterInfo | None, list[Problem]]]:
+    """inspect_source of each of a dataset's sources (the items of a time series or mosaic),
+    all in one isolated reader: a child costs a second or more to start, so one per item made
+    publishing a twelve-month series take minutes. A failure of the child (a limit hit) is
+    the first source's problem, naming every source it was reading."""
+    args = {"paths": [str(p) for p in paths], "id_field": id_field,
+            "max_pixels": max_raster_pixels()}
+    read = [file for path in paths for file in source_files(path)]
     try:
-        data = run_task(f"inspect_{kind}", args, read=source_files(path), write=[])
+        data = run_task(f"inspect_{kind}", args, read=read, write=[])
         with malformed_answer():
-            return _inspected(data, path, kind)
+            return [_inspected(answer, path, kind)  # strict: one answer per source
+                    for answer, path in zip(data["answers"], paths, strict=True)]
     except ReaderFailed as err:
-        return None, [Problem(path.name, str(err))]
+        where = ", ".join(p.name for p in paths)
+        return [(None, [Problem(where, str(err))])] + [(None, [])] * (len(paths) - 1)
 
 
 def _inspected(data: dict, path: Path, kind: str):
@@ -149,20 +162,21 @@ def _task_stage(args: dict) -> dict:
 
 
 def _task_inspect_vector(args: dict) -> dict:
-    path = Path(args["path"])
-    refused = source_problems(path)
-    if refused:
-        return {"info": None, "problems": refused}
-    info, problems = inspect_vector(path, args["id_field"])
-    return {"info": _info(info), "problems": [p.as_dict() for p in problems]}
+    return {"answers": [_inspect(Path(path), lambda p: inspect_vector(p, args["id_field"]))
+                        for path in args["paths"]]}
 
 
 def _task_inspect_raster(args: dict) -> dict:
-    path = Path(args["path"])
+    return {"answers": [_inspect(Path(path), lambda p: inspect_raster(p, args["max_pixels"]))
+                        for path in args["paths"]]}
+
+
+def _inspect(path: Path, inspect) -> dict:
+    """One source's content checks, then its format's inspection if they pass."""
     refused = source_problems(path)
     if refused:
         return {"info": None, "problems": refused}
-    info, problems = inspect_raster(path, args["max_pixels"])
+    info, problems = inspect(path)
     return {"info": _info(info), "problems": [p.as_dict() for p in problems]}
 
 

@@ -43,6 +43,11 @@ function legendNode(layer) {
             el("div", { class: "ramp-labels" }, el("span", {}, `${formatNumber(low, currentLanguage())} ${legend.unit}`),
                el("span", {}, `${formatNumber(high, currentLanguage())} ${legend.unit}`))];
   }
+  if (legend.type === "classes") {
+    return [el("ul", { class: "class-legend" }, legend.classes.map((c) =>
+      el("li", { "data-class-value": c.value }, el("span", { class: "swatch", style: `background:${c.colour}` }),
+         pick(c.title))))];
+  }
   const shape = /Point/.test(layer.geometry) ? "swatch point" : "swatch";
   const items = legend.type === "category"
     ? Object.entries(legend.colours).map(([name, colour]) =>
@@ -58,7 +63,23 @@ function renderLegends() {
   for (const layer of layers) {
     const box = document.querySelector(`[data-legend="${layer.id}"]`);
     if (box) box.replaceChildren(...legendNode(layer));
+    const select = document.querySelector(`.layer-step[data-layer="${layer.id}"]`);
+    if (select && layer.steps) {
+      select.replaceChildren(...layer.steps.map((step) =>
+        el("option", { value: String(step.band) }, stepLabel(step, layer.steps))));
+      select.value = String(layer.step || 1);
+    }
   }
+}
+
+/** A time step's name: the month in the page's language when every step is one whole month
+ * of the same year (the normals' nominal year is not shown), else its dates. */
+function stepLabel(step, steps) {
+  const wholeMonths = steps.every((s) => s.start.endsWith("-01") && s.start.slice(0, 7) === s.end.slice(0, 7)
+                                         && s.start.slice(0, 4) === steps[0].start.slice(0, 4));
+  if (!wholeMonths) return `${step.start} – ${step.end}`;
+  const month = new Date(`${step.start}T12:00:00Z`);
+  return new Intl.DateTimeFormat(currentLanguage(), { month: "long", timeZone: "UTC" }).format(month);
 }
 
 function setVisible(layer, visible) {
@@ -87,6 +108,13 @@ function wirePanel() {
     });
     opacity.setAttribute("aria-label", `${t("layers.opacity")}: ${pick(layer.title)}`);
     zoom.addEventListener("click", () => maps.zoomTo(map, layer));
+    const step = document.querySelector(`.layer-step[data-layer="${layer.id}"]`);
+    if (step) {
+      step.addEventListener("change", () => {
+        layer.step = Number(step.value);
+        maps.setStep(map, layer);
+      });
+    }
   }
   renderLegends();
 }

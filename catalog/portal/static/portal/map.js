@@ -166,10 +166,21 @@ export function styleLayers(layer) {
   ];
 }
 
+/** The tile URL of a layer; a time series draws its chosen step (style values-<band>). */
+function tileUrl(layer) {
+  return absolute(layer.steps ? layer.tiles.replace("/values/", `/values-${layer.step || 1}/`) : layer.tiles);
+}
+
+/** Draw another step of a time series. */
+export function setStep(map, layer) {
+  const source = map.getSource(layer.id);
+  if (source) source.setTiles([tileUrl(layer)]);
+}
+
 export function showLayer(map, layer) {
   if (!map.getSource(layer.id)) {
     const source = layer.kind === "raster"
-      ? { type: "raster", tiles: [absolute(layer.tiles)], tileSize: 256, maxzoom: RELIEF_MAXZOOM }
+      ? { type: "raster", tiles: [tileUrl(layer)], tileSize: 256, maxzoom: RELIEF_MAXZOOM }
       : { type: "vector", tiles: [absolute(layer.tiles)], maxzoom: layer.maxzoom, promoteId: undefined };
     source.bounds = layer.bbox;
     source.attribution = layer.attribution;
@@ -272,12 +283,23 @@ async function rasterSection(layer, lngLat) {
   let text;
   try {
     const body = await getJson(url);
+    if (body.class) return classSection(layer, body);
+    if (body.steps) body.value = body.steps[(layer.step || 1) - 1].value;
     text = body.value == null ? t("popup.none") : `${formatNumber(body.value, currentLanguage())} ${body.unit || ""}`;
   } catch (error) {
     text = error.message;
   }
   return el("section", { class: "popup-layer" }, el("h3", {}, pick(layer.title)),
             el("p", {}, `${t("popup.value")}: `, el("strong", { class: "raster-value" }, text)));
+}
+
+/** A class raster's popup: the class under the point, in its legend colour, and its code. */
+function classSection(layer, body) {
+  return el("section", { class: "popup-layer" }, el("h3", {}, pick(layer.title)),
+            el("p", {}, `${t("popup.class")}: `,
+               el("span", { class: "swatch", style: `background:${body.class.colour}` }),
+               el("strong", { class: "raster-value" }, pick(body.class.title)),
+               ` (${t("popup.code")} ${body.value})`));
 }
 
 export function showResults(map, collection) {
