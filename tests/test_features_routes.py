@@ -254,9 +254,11 @@ def test_every_route_is_in_the_openapi_paths(published_home):
                 "resulttype"} <= names
         assert set(layers[name].fields) <= names  # equality filters
     assert not [p for p in paths if "elevation" in p]  # coverages are pygeoapi's
+    # pygeoapi's own document tags the coverages (every raster); features add theirs.
+    rasters = [{"name": r.id} for r in live.records if r.id not in layers]
+    assert {"elevation", "slope"} <= {t["name"] for t in rasters}
     document = features_openapi.add_to(
-        {"paths": {}, "tags": [{"name": "server"}, {"name": "elevation"}, {"name": "slope"},
-                               {"name": "jobs"}]},
+        {"paths": {}, "tags": [{"name": "server"}, *rasters, {"name": "jobs"}]},
         live.records, layers)
     assert [t["name"] for t in document["tags"]] == [
         "server", *[r.id for r in live.records], "jobs"]

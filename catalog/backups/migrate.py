@@ -96,17 +96,16 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
 
 def _bucket(store: CatalogStore, assets_url: str) -> S3Assets:
     try:
-        return S3Assets(store.version_dir, assets_url)
+        bucket = CatalogStore(store.home, assets_url=assets_url).assets
     except ObjectStoreSettingsError as err:
         raise MigrationRefused(str(err)) from err
+    if not isinstance(bucket, S3Assets):
+        raise MigrationRefused(f"--assets: expected an s3:// URL, got {assets_url!r}")
+    return bucket
 
 
 def _version_folders(store: CatalogStore) -> list[Path]:
-    folder = store.home / "datasets"
-    return [store.version_dir(dataset_id, version)
-            for dataset_id in (sorted(p.name for p in folder.iterdir())
-                               if folder.is_dir() else [])
-            for version in store.versions(dataset_id)]
+    return store.version_folders()
 
 
 def _source_rows(home: Path) -> dict[str, list[dict]]:

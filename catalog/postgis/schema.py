@@ -37,10 +37,10 @@ def ensure_schema(conn: psycopg.Connection) -> None:
         " PRIMARY KEY (dataset_id, version))").format(schema, sql.Identifier(LAYERS_TABLE)))
     conn.execute(sql.SQL(
         "CREATE OR REPLACE FUNCTION {}.instant(value text) RETURNS timestamptz "
-        # PARALLEL RESTRICTED: the EXCEPTION block opens a subtransaction, which PostgreSQL
-        # refuses inside a parallel worker ("cannot start subtransactions during a parallel
-        # operation") once a table is large enough for a parallel plan.
-        "LANGUAGE plpgsql IMMUTABLE PARALLEL RESTRICTED SET timezone = 'UTC' AS $$ "
+        # PARALLEL UNSAFE: the EXCEPTION block opens a subtransaction, which PostgreSQL refuses
+        # anywhere in parallel mode, the leader included ("cannot start subtransactions during
+        # a parallel operation"), once a table is large enough for a parallel plan.
+        "LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE SET timezone = 'UTC' AS $$ "
         "BEGIN RETURN value::timestamptz; "
         "EXCEPTION WHEN others THEN RETURN NULL; END $$").format(schema))
     conn.execute(sql.SQL(

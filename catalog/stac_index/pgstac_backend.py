@@ -81,9 +81,9 @@ _DDL = [
     "CREATE OR REPLACE FUNCTION taza_stac.instant(value float8) RETURNS float8 "
     "LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN value",
     # Text that is no time is NULL, as in SQLite. The exception block opens a subtransaction,
-    # which parallel workers cannot: PARALLEL RESTRICTED keeps it in the leader.
+    # which PostgreSQL refuses anywhere in parallel mode (the leader too): PARALLEL UNSAFE.
     "CREATE OR REPLACE FUNCTION taza_stac.instant(value text) RETURNS float8 "
-    "LANGUAGE plpgsql IMMUTABLE PARALLEL RESTRICTED SET timezone = 'UTC' AS $$ "
+    "LANGUAGE plpgsql IMMUTABLE PARALLEL UNSAFE SET timezone = 'UTC' AS $$ "
     "BEGIN RETURN " + _JULIAN_SQL.format("value::timestamptz") + "; "
     "EXCEPTION WHEN others THEN RETURN NULL; END $$",
     # pgstac's hydration resolves its helpers through the search path: pin it for that call.

@@ -147,6 +147,13 @@ class CatalogStore:
             return []
         return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
 
+    def version_folders(self) -> list[Path]:
+        """Every version folder on disk, dataset by dataset (released or not)."""
+        folder = self.home / "datasets"
+        datasets = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+        return [self.version_dir(dataset_id, version)
+                for dataset_id in datasets for version in self.versions(dataset_id)]
+
     def released_versions(self, dataset_id: str) -> list[int]:
         """Versions that went live at some point and were not purged since."""
         purged = self.purged_versions(dataset_id)

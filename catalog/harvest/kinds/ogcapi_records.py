@@ -46,11 +46,11 @@ def _records(fetcher: Fetcher, url: str) -> Iterator[dict]:
         params = None  # the next link carries its own query
 
 
-def _dataset(record: dict, items_url: str) -> RemoteDataset:
-    properties = record.get("properties") if isinstance(record.get("properties"), dict) else {}
-    record_url = f"{items_url}/{record['id']}"
-    interval = (record.get("time") or {}).get("interval") \
-        if isinstance(record.get("time"), dict) else None
+def _dataset(entry: dict, items_url: str) -> RemoteDataset:
+    properties = entry.get("properties") if isinstance(entry.get("properties"), dict) else {}
+    record_url = f"{items_url}/{entry['id']}"
+    interval = (entry.get("time") or {}).get("interval") \
+        if isinstance(entry.get("time"), dict) else None
     start, end = interval if isinstance(interval, list) and len(interval) == 2 else (None, None)
     contacts = properties.get("contacts")
     publisher = next((remote.text(c.get("organization") or c.get("name"), 200)
@@ -58,15 +58,15 @@ def _dataset(record: dict, items_url: str) -> RemoteDataset:
                       and (c.get("organization") or c.get("name"))), None) \
         if isinstance(contacts, list) else None
     return RemoteDataset(
-        remote_id=remote.text(record["id"], 200),
+        remote_id=remote.text(entry["id"], 200),
         title=remote.text(properties.get("title"), remote.MAX_TITLE),
         description=remote.text(properties.get("description")),
-        landing_url=collections.landing_url(record, record_url),
+        landing_url=collections.landing_url(entry, record_url),
         keywords=remote.keywords(properties.get("keywords")),
         licence=collections.licence({"license": properties.get("license"),
-                                     "links": record.get("links")}),
+                                     "links": entry.get("links")}),
         attribution=remote.text(properties.get("rights"), 500) or None,
-        bbox=remote.bbox(_bounds(record.get("geometry")) or record.get("bbox")),
+        bbox=remote.bbox(_bounds(entry.get("geometry")) or entry.get("bbox")),
         start=remote.date(start), end=remote.date(end),
         publisher=publisher, extra={"kind": "ogcapi-records", "record": record_url})
 

@@ -4,16 +4,16 @@
 import { t } from "./i18n.js";
 import { el } from "./util.js";
 
-const LANGUAGE_ORDER = ["ky", "ru", "en"]; // side by side, as the portal's switch lists them
-
+// The languages side by side come from the schema, in the catalog's one order
+// (catalog.core.languages.LANGUAGES).
 export function buildForm(container, schema, themes, language) {
   const texts = (key, multiline) => fieldset(`steward_field_${key}`,
-    el("div", { class: "languages" }, ...LANGUAGE_ORDER.filter((l) => schema.texts[key].languages.includes(l))
+    el("div", { class: "languages" }, ...schema.texts[key].languages
       .map((lang) => labelled(`steward_lang_${lang}`,
         multiline ? el("textarea", { name: `${key}.${lang}`, rows: "3", lang })
           : el("input", { type: "text", name: `${key}.${lang}`, lang })))));
   const keywords = fieldset("steward_field_keywords",
-    el("div", { class: "languages" }, ...LANGUAGE_ORDER.filter((l) => schema.keywords.languages.includes(l))
+    el("div", { class: "languages" }, ...schema.keywords.languages
       .map((lang) => labelled(`steward_lang_${lang}`, el("input", { type: "text", name: `keywords.${lang}`, lang })))));
   const choices = Object.entries(schema.choices).map(([key, values]) => labelled(`steward_field_${key}`,
     el("select", { name: key }, el("option", { value: "" }, t("steward_choose")),
