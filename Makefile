@@ -50,7 +50,7 @@ test-deps: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	PYTHON=$(BIN)/python scripts/run-tests
 
 # Re-record the golden answers (tests/golden) after a deliberate change; review git diff.
 golden: $(BIN)/.installed $(VENDOR)
