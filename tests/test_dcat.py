@@ -120,9 +120,12 @@ def test_a_distribution_per_file_with_its_size_and_checksum(server, catalog):
             assert str(catalog.value(checksum, SPDX.checksumValue)) == \
                 hashlib.sha256(body).hexdigest()
             assert int(catalog.value(distribution, DCAT.byteSize)) == len(body)
-        stac = server.get(f"/stac/collections/{dataset_id}/items").json()
-        assets = {href for item in stac["features"] for href in
-                  (a["href"] for a in item["assets"].values())}
+        assets, page = set(), f"/stac/collections/{dataset_id}/items"
+        while page:  # every page: a time series has more items than one page holds
+            stac = server.get(page).json()
+            assets |= {a["href"] for item in stac["features"] for a in item["assets"].values()}
+            page = next((link["href"].removeprefix(server.url) for link in stac["links"]
+                         if link["rel"] == "next"), None)
         assert downloads == len(assets)
 
 

@@ -131,9 +131,9 @@ def _dataset(graph: Graph, record: Record, urls: CatalogUrls, assets: AssetLocat
         graph.add((dataset, PROV.wasDerivedFrom, URIRef(source.href)))
         graph.add((URIRef(source.href), RDFS.label, Literal(source.title, lang="en")))
     licence = _licence(graph, manifest.licence)
-    for asset in record.assets:
+    for name, asset in _published_files(record):
         graph.add((dataset, DCAT.distribution,
-                   _file_distribution(graph, record, asset, urls, assets, licence)))
+                   _file_distribution(graph, record, name, asset, urls, assets, licence)))
     graph.add((dataset, DCAT.distribution,
                _api_distribution(graph, record, urls, services[0], licence)))
     for service in services:
@@ -141,9 +141,20 @@ def _dataset(graph: Graph, record: Record, urls: CatalogUrls, assets: AssetLocat
     return dataset
 
 
-def _file_distribution(graph: Graph, record: Record, asset: Asset, urls: CatalogUrls,
-                       assets: AssetLocator, licence: URIRef) -> URIRef:
-    distribution = URIRef(f"{urls.dataset_page(record.id)}#distribution-{asset.key}")
+def _published_files(record: Record) -> list[tuple[str, Asset]]:
+    """The files a distribution each stands for, with the name that tells them apart in the
+    dataset: a vector's or a single raster's assets by their key; for a raster of several items
+    (a time series, a mosaic) each item's file by item and key, as its STAC item lists it. The
+    layer built from the items is what the OGC API distribution serves, not a file of its own."""
+    if record.is_vector or len(record.rasters) <= 1:
+        return [(asset.key, asset) for asset in record.assets]
+    return [(f"{facts.item_id}-{facts.asset.key}", facts.asset)
+            for facts in record.rasters if facts.asset is not None]
+
+
+def _file_distribution(graph: Graph, record: Record, name: str, asset: Asset,
+                       urls: CatalogUrls, assets: AssetLocator, licence: URIRef) -> URIRef:
+    distribution = URIRef(f"{urls.dataset_page(record.id)}#distribution-{name}")
     download = URIRef(assets.url(record, asset, urls.base))
     graph.add((distribution, RDF.type, DCAT.Distribution))
     graph.add((distribution, DCTERMS.title, Literal(asset.title, lang="en")))
