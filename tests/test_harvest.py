@@ -121,7 +121,10 @@ def draft_state(home: Path, source: str, dataset_id: str) -> str:
 
 # --- another instance of this catalog -------------------------------------------------------
 
-def test_another_catalogs_stac_and_features_become_drafts(server, scratch_home):
+def test_another_catalogs_stac_and_features_become_drafts(server, scratch_home, monkeypatch):
+    # Both sources harvest for one organisation, whose open-draft quota applies to them
+    # (test_the_draft_quota_holds_back_the_rest_until_the_next_run): exactly enough here.
+    monkeypatch.setenv("TAZA_QUOTA_OPEN_DRAFTS", str(len(SAMPLE_IDS) + len(VECTOR_IDS)))
     add(scratch_home, f"{server.url}/stac", "stac", "peer-stac")
     add(scratch_home, f"{server.url}/ogc", "ogcapi-features", "peer-ogc", "--theme", "land")
     first = {r["source"]: r for r in run(scratch_home)}
@@ -155,9 +158,10 @@ def extent(manifest: dict) -> list[float]:
     return [float(v) for v in line.split("): ")[1].rstrip(".").split(", ")]
 
 
-def test_another_catalogs_records_and_csw_become_drafts(server, scratch_home):
+def test_another_catalogs_records_and_csw_become_drafts(server, scratch_home, monkeypatch):
     """OGC API - Records and CSW (issue 15): this catalog's own /ogc records and its pycsw at
     /csw, harvested as drafts whose provenance points at the remote record, which answers."""
+    monkeypatch.setenv("TAZA_QUOTA_OPEN_DRAFTS", str(2 * len(SAMPLE_IDS)))  # one organisation
     add(scratch_home, f"{server.url}/ogc", "ogcapi-records", "peer-rec", "--theme", "land")
     taza("harvest", "add", f"{server.url}/csw", "--type", "csw", "--name", "peer-csw",
          "--org", "csw-agency", "--email", "data@example.org", home=scratch_home)
@@ -232,6 +236,26 @@ def test_ckan_packages_new_changed_and_gone(portal, scratch_home):
         "Kyrgyzstan Healthsites (updated)"
     # Gone is reported, not deleted: the draft stays for a steward to decide.
     assert draft_state(scratch_home, "hdx", "hdx-hotosm-kgz-roads-chuy") == "draft"
+
+
+def test_the_draft_quota_holds_back_the_rest_until_the_next_run(portal, scratch_home,
+                                                                monkeypatch):
+    """The harvester is a steward of its organisation: past the open-draft quota, each dataset
+    left is reported as failed with the quota's reason (exit 1), and the next run, once there
+    is room, creates exactly those."""
+    url, _ = portal
+    add(scratch_home, url, "ckan", "hdx")
+    monkeypatch.setenv("TAZA_QUOTA_OPEN_DRAFTS", "3")
+    (first,) = run(scratch_home, "hdx", status=1)
+    assert len(first["new"]) == 3 and first["error"] is None
+    (held_back,) = first["failed"]
+    assert "TAZA_QUOTA_OPEN_DRAFTS" in held_back["error"] and "peer-agency" in held_back["error"]
+    assert held_back["dataset_id"] not in first["new"]
+    monkeypatch.setenv("TAZA_QUOTA_OPEN_DRAFTS", "4")
+    (second,) = run(scratch_home, "hdx")
+    assert second["new"] == [held_back["dataset_id"]] and second["failed"] == []
+    assert second["unchanged"] == 3
+    assert draft_state(scratch_home, "hdx", held_back["dataset_id"]) == "draft"
 
 
 NESTED = b"[" * 200 + b"]" * 200

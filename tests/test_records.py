@@ -34,6 +34,11 @@ def samples(themes: tuple[str, ...], raster: bool | None = None) -> list[str]:
                   and (raster is None or (d in RASTER_IDS) == raster))
 
 
+def natured(nature: str) -> list[str]:
+    """The sample datasets whose manifests say this `nature` (observed or modelled)."""
+    return sorted(d for d in SAMPLE_IDS if manifest(d)["nature"] == nature)
+
+
 def test_the_catalog_is_a_record_collection(client):
     assert client.records() == [COLLECTION]
     collection = client.collection(COLLECTION)
@@ -99,14 +104,22 @@ def test_sortby(client):
 
 
 @pytest.mark.parametrize("cql, expected", [
-    ("kind = 'raster'", ["elevation", "slope"]),
+    ("kind = 'raster'", sorted(RASTER_IDS)),
     ("theme IN ('land') AND kind <> 'raster'", samples(("land",), raster=False)),
     ("CASEI(title) LIKE '%airport%'", ["airports"]),
     ("S_INTERSECTS(geometry, POLYGON((10 10, 11 10, 11 11, 10 11, 10 10)))", []),
-    ("nature = 'modelled'", ["mobile-coverage"]),
+    ("nature = 'modelled'", natured("modelled")),
+    ("nature = 'observed'", natured("observed")),
 ])
 def test_cql2_filter(client, cql, expected):
     assert sorted(found(client, filter=cql)) == expected
+
+
+def test_the_filter_expectations_are_not_vacuous():
+    """Both natures and both kinds occur among the samples, so the filters above split them."""
+    assert "mobile-coverage" in natured("modelled") and "elevation" in natured("observed")
+    assert sorted(natured("modelled") + natured("observed")) == sorted(SAMPLE_IDS)
+    assert {"elevation", "slope"} < set(RASTER_IDS) < set(SAMPLE_IDS)
 
 
 def test_paging_links(client):
