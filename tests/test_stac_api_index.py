@@ -12,7 +12,15 @@ from catalog import settings
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.store import CatalogStore
 from catalog.store.watch import CHECK_INTERVAL_S
-from tests.conftest import SAMPLE_IDS, copy_dataset, start_server, stop_server, taza
+from tests.conftest import (
+    ITEM_IDS,
+    SAMPLE_IDS,
+    SERIES_IDS,
+    copy_dataset,
+    start_server,
+    stop_server,
+    taza,
+)
 
 
 def last_update(home: Path) -> dict:
@@ -52,7 +60,7 @@ def test_a_publish_reindexes_only_its_dataset_and_is_searchable_at_once(scratch_
         update = last_update(scratch_home)
         assert update["release"] == release
         assert update["indexed"] == {"airports": 1} and update["removed"] == []
-        assert set(search(server)) == set(SAMPLE_IDS)
+        assert set(search(server)) == set(ITEM_IDS)
     finally:
         stop_server(server)
 
@@ -63,8 +71,11 @@ def test_a_missing_index_is_built_from_the_live_release_on_first_use(scratch_hom
         path.unlink()
     server = start_server(scratch_home)
     try:
-        assert set(search(server)) == set(SAMPLE_IDS)
-        assert set(last_update(scratch_home)["indexed"]) == set(SAMPLE_IDS)
+        assert set(search(server)) == set(ITEM_IDS)
+        # Items indexed per dataset: one, or one per month of a time series.
+        assert last_update(scratch_home)["indexed"] == {
+            dataset_id: sum(item.startswith(f"{dataset_id}-") for item in ITEM_IDS)
+            if dataset_id in SERIES_IDS else 1 for dataset_id in SAMPLE_IDS}
     finally:
         stop_server(server)
 
@@ -82,7 +93,7 @@ def test_an_index_left_behind_by_a_crash_catches_up(scratch_home):
             store.switch(datasets, lambda target: write_static_catalog(
                 build_catalog(records, settings.themes(), store.assets), target))
         time.sleep(CHECK_INTERVAL_S + 0.2)  # the API compares with current.json once a second
-        assert set(search(server)) == set(SAMPLE_IDS) - {"airports"}
+        assert set(search(server)) == set(ITEM_IDS) - {"airports"}
         update = last_update(scratch_home)
         assert update["removed"] == ["airports"] and update["indexed"] == {}
         assert update["release"] == store.current().number
