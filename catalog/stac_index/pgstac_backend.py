@@ -47,10 +47,9 @@ from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearc
 from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
 from catalog.stac_index.sqlite_backend import (
     CORE_QUERYABLES,
-    PROPERTY_NAME,
     item_span,
-    json_kind,
     julian_or_none,
+    note_kinds,
     schema_of,
     searchable_text,
 )
@@ -333,10 +332,7 @@ class PgstacBackend:
             for pk, item in enumerate(documents, start=next_pk):
                 properties = item["properties"]
                 start, end = item_span(properties)
-                for name, value in properties.items():
-                    kind = json_kind(name, value)
-                    if kind and PROPERTY_NAME.match(name):
-                        kinds.setdefault(name, kind)
+                note_kinds(properties, kinds)
                 rows.append((collection["id"], item["id"], pk, start, end,
                              words_of(searchable_text(item)) + collection_words))
                 yield item

@@ -143,6 +143,14 @@ def searchable_text(document: dict) -> str:
     return "\n".join(parts)
 
 
+def note_kinds(properties: dict, kinds: dict[str, str]) -> None:
+    """Record in `kinds` the JSON kind of each queryable property (the first one seen wins)."""
+    for name, value in properties.items():
+        kind = json_kind(name, value)
+        if kind and PROPERTY_NAME.match(name):
+            kinds.setdefault(name, kind)
+
+
 def json_kind(name: str, value: Any) -> str | None:
     if isinstance(value, bool):
         return "boolean"
@@ -284,10 +292,7 @@ class SqliteBackend:
         for pk, item in enumerate(items, start=next_pk):
             properties = item["properties"]
             start, end = item_span(properties)
-            for name, value in properties.items():
-                kind = json_kind(name, value)
-                if kind and PROPERTY_NAME.match(name):
-                    kinds.setdefault(name, kind)
+            note_kinds(properties, kinds)
             rows.append((pk, collection["id"], item["id"], start, end,
                          _geometry_blob(item.get("geometry")),
                          json.dumps(properties, ensure_ascii=False),
