@@ -10,12 +10,15 @@ import zipfile
 import pytest
 
 from tests.stewards_support import (
+    STATE_PROFILES,
     airports_features,
+    api_environment,  # noqa: F401 (an autouse fixture)
     finding_messages,
     make_manifest,
     polygon_features,
     running_api,
     square,
+    state_profile,
     write_csv_lonlat,
     write_csv_wkt,
     write_geojson,
@@ -30,10 +33,12 @@ from tests.stewards_support import (
 UPLOAD_LIMIT = 8 << 20
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+def api(request, tmp_path_factory):
+    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
     home = tmp_path_factory.mktemp("stewards-uploads")
-    with running_api(home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT) as running:
+    with state_profile(request, "stewards_uploads") as profile, running_api(
+            home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT, **profile) as running:
         yield running
 
 
@@ -87,10 +92,24 @@ FORMATS = {
 }
 
 
-@pytest.mark.parametrize("name", FORMATS)
+# Reading a format is the same on both engines; publishing is not (the draft's state, PostGIS
+# or SQLite features, pgstac or SQLite STAC): one format runs on both (time budget).
+ON_BOTH_ENGINES = "GeoJSON"
+
+
+@pytest.mark.parametrize("name", [name for name in FORMATS if name != ON_BOTH_ENGINES])
 def test_every_format_uploads_and_publishes(api, tmp_path, name):
+    upload_and_publish(api, tmp_path, name)
+
+
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
+def test_geojson_uploads_and_publishes_on_both_engines(api, tmp_path):
+    upload_and_publish(api, tmp_path, ON_BOTH_ENGINES)
+
+
+def upload_and_publish(api, folder, name: str) -> None:
     make, kind, count = FORMATS[name]
-    dataset_id, answer = api.draft_dataset("format", make(tmp_path), kind)
+    dataset_id, answer = api.draft_dataset("format", make(folder), kind)
     assert answer.status_code == 201, answer.text
     report = answer.json()
     assert report["summary"]["publishable"] and report["source"]["kind"] == kind
@@ -145,6 +164,7 @@ def test_validation_report_as_json_and_html(api, tmp_path):
     assert browser.headers["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)  # the draft's manifest row
 def test_manifest_problems_name_field_and_line(api):
     dataset_id = api.new_id("manifest")
     api.create(dataset_id)
@@ -244,6 +264,7 @@ def test_mixed_geometry_types(api, published, tmp_path):
     assert "Point (3, first at feature 0)" in json.dumps(body)
 
 
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)  # PostGIS's geometry column
 def test_same_family_is_promoted_to_multi(api, tmp_path):
     features = polygon_features(2)
     features[1]["geometry"] = {"type": "MultiPolygon",
