@@ -210,3 +210,23 @@ def test_migrate_again_copies_what_changed_and_refuses_a_target_changed_on_its_o
         names = [r[0] for r in connection.execute(
             "SELECT name FROM taza_state.users ORDER BY id")]
     assert names == ["alice", "bob", "carol"]  # nothing of the refused run was written
+
+
+def test_a_database_holding_another_catalog_is_refused(tmp_path_factory, private_postgres,
+                                                       monkeypatch):
+    """A target that no migrate recorded and that holds other state is refused, unchanged."""
+    url = private_postgres.create_database(f"{DATABASE}_other")
+    try:
+        monkeypatch.setenv("TAZA_DATABASE_URL", url)  # a catalog started on PostgreSQL
+        taza("users", "add", "olga", "--role", "steward", "--org", "ministry-o",
+             home=tmp_path_factory.mktemp("migrate-other-pg"))
+        monkeypatch.delenv("TAZA_DATABASE_URL")
+        home = tmp_path_factory.mktemp("migrate-other-home")
+        taza("users", "add", "alice", "--role", "steward", "--org", "ministry-a", home=home)
+        refused = taza("migrate", "--to", url, home=home, check=False)
+        assert refused.returncode == 1 and "another catalog" in refused.stderr
+        with psycopg.connect(url) as connection:
+            names = [r[0] for r in connection.execute("SELECT name FROM taza_state.users")]
+        assert names == ["olga"]
+    finally:
+        private_postgres.drop_database(f"{DATABASE}_other")
