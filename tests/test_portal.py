@@ -464,6 +464,22 @@ def fill_manifest_form(page: Page, manifest: dict) -> None:
     form.locator('[name="temporal_extent.start"]').fill(str(manifest["temporal_extent"]["start"]))
 
 
+PREVIEW_COLOUR = np.array([214, 51, 108])  # steward-preview.js COLOUR
+
+
+def assert_preview_drawn(scope, shown: str) -> None:
+    """The report's map preview finished drawing the upload's features in its colour."""
+    preview = scope.locator(".preview-map")
+    expect(preview).to_have_attribute("data-preview-state", "drawn", timeout=30_000)
+    expect(preview).to_have_attribute("data-preview-shown", shown)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(preview.screenshot()) as memory, memory.open() as image:
+            pixels = np.moveaxis(image.read()[:3], 0, -1).astype(int)
+    outlined = np.abs(pixels - PREVIEW_COLOUR).sum(axis=-1) < 60
+    assert outlined.sum() > 100, f"{outlined.sum()} pixels of the preview's colour"
+
+
 def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_steward_rolls_back(
         page, stewards_server, tmp_path):
     """Issue 17's steward journey: English, then the reviewer in Russian, then Kyrgyz."""
@@ -522,6 +538,9 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     expect(facts.locator('dd[data-fact="steward_fact_count"]')).to_have_text("5")
     expect(facts.locator('dd[data-fact="steward_fact_geometry"]')).to_have_text("Polygon: 5")
     expect(facts.locator('dd[data-fact="steward_fact_fields"]')).to_contain_text("code")
+    assert_preview_drawn(page.locator("#report"), "5")
+    expect(facts.locator('dd[data-fact="steward_fact_extent"]')).to_contain_text(
+        "x 74 … 75, y 42 … 43 (EPSG:4326) · WGS 84: longitude 74 … 75, latitude 42 … 43")
     report_text = page.locator("#report").inner_text()
     assert not any(word in report_text for word in ("repair=", "/api/", "/tmp", "flags="))
     expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "false")
@@ -542,6 +561,10 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     expect(item.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
     expect(item.locator(".manifest-text")).to_contain_text("id: portal-parcels")
     expect(item.locator('#report-facts dd[data-fact="steward_fact_count"]')).to_have_text("5")
+    assert_preview_drawn(item, "5")
+    expect(item.locator('#report-facts dd[data-fact="steward_fact_extent"]')).to_contain_text(
+        "WGS 84: долгота 74 … 75, широта 42 … 43")
+    expect(item.locator(".preview-note")).to_have_text("Показано объектов: 5 из 5 (упрощённо)")
     assert_translated(page, "ru")
     item.locator("button.approve").click()
     expect(item.locator(".status")).to_contain_text("одобрен")

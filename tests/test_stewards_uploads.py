@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import json
 import stat
+import warnings
 import zipfile
 
+import numpy as np
 import pytest
+import shapely
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
 
 from tests.stewards_support import (
     airports_features,
@@ -374,3 +379,70 @@ def test_geopackage_and_geojson_give_the_same_findings(api, published, tmp_path)
     assert reports[".geojson"] == reports[".gpkg"]
     assert len(reports[".gpkg"]) == 5, reports[".gpkg"]
     assert api.put_manifest(published, make_manifest(published, id_field="icao")).ok
+
+
+# -- map preview and extent (issue 17) ---------------------------------------------------------
+
+def test_projected_raster_has_extent_footprint_and_preview_image(api, tmp_path):
+    """The isolated reader writes the preview while checking the upload; the API serves it."""
+    dataset_id, answer = api.draft_dataset("preview-grid",
+                                           write_geotiff(tmp_path / "utm.tif", crs="EPSG:32643"),
+                                           "raster")
+    assert answer.status_code == 201, answer.text
+    extent = answer.json()["source"]["facts"]["extent"]
+    assert extent["crs"] == "EPSG:32643"
+    assert extent["bbox"] == [400000, 4650000, 480000, 4730000]
+    west, south, east, north = extent["wgs84"]
+    assert 73.7 < west < 73.8 and 41.9 < south < 42.0 and 74.7 < east < 74.8
+    assert 42.7 < north < 42.8
+    preview = api.get(f"/api/datasets/{dataset_id}/draft/preview", "alice")
+    assert preview.status_code == 200, preview.text
+    assert preview.headers["Content-Type"] == "application/geo+json"
+    body = preview.json()
+    assert body["kind"] == "raster"
+    footprint = shapely.geometry.shape(body["features"]["features"][0]["geometry"])
+    assert footprint.geom_type == "Polygon"
+    assert footprint.bounds == pytest.approx((west, south, east, north), abs=1e-5)
+    corners = body["image"]["coordinates"]
+    assert corners[0] == pytest.approx([west, north]) and corners[2] == pytest.approx([east, south])
+    image = api.get(f"/api/datasets/{dataset_id}/draft/preview.png", "alice")
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    with warnings.catch_warnings(), MemoryFile(image.content) as memory, memory.open() as png:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a PNG has no georeference
+        assert png.count == 4 and max(png.width, png.height) <= 256
+        alpha, grey = png.read(4), png.read(1)
+    assert alpha.max() == 255 and alpha.min() == 0  # the rotated grid leaves transparent corners
+    assert len(set(grey[alpha == 255].ravel().tolist())) > 10  # the data's values, not a blank
+    html = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice").text
+    assert "400000.0, 4650000.0, 480000.0, 4730000.0 (EPSG:32643)" in html
+
+
+def test_vector_preview_holds_the_features_in_wgs84(api, tmp_path):
+    source = write_shapefile_zip(tmp_path, "airfields", crs="EPSG:32643")
+    dataset_id, answer = api.draft_dataset("preview-points", source, id_field="icao")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["source"]["facts"]["extent"]["crs"] == "EPSG:32643"
+    body = api.get(f"/api/datasets/{dataset_id}/draft/preview", "alice").json()
+    assert body["kind"] == "vector" and body["shown"] == body["total"] == 17
+    drawn = sorted(tuple(f["geometry"]["coordinates"]) for f in body["features"]["features"])
+    original = sorted(tuple(f["geometry"]["coordinates"][:2]) for f in airports_features())
+    np.testing.assert_allclose(np.array(drawn), np.array(original), atol=1e-5)
+    lons, lats = zip(*original, strict=True)
+    wgs84 = answer.json()["source"]["facts"]["extent"]["wgs84"]
+    # The lon/lat box around the data's own (UTM) box: it holds every point, and a little more.
+    west, south, east, north = wgs84
+    assert west <= min(lons) and south <= min(lats) and east >= max(lons) and north >= max(lats)
+    assert max(min(lons) - west, min(lats) - south, east - max(lons), north - max(lats)) < 0.5
+
+
+def test_preview_is_for_the_drafts_readers_only_and_missing_ones_are_404(api):
+    dataset_id = api.new_id("preview-none")
+    api.create(dataset_id)
+    api.put_manifest(dataset_id, make_manifest(dataset_id))
+    for suffix in ("", ".png"):
+        missing = api.get(f"/api/datasets/{dataset_id}/draft/preview{suffix}", "alice")
+        assert missing.status_code == 404 and "no map preview" in missing.json()["description"]
+        anonymous = api.get(f"/api/datasets/{dataset_id}/draft/preview{suffix}")
+        assert anonymous.status_code in (401, 404) and anonymous.json()["description"]
+    unknown = api.get(f"/api/datasets/{dataset_id}/draft/preview?bbox=1,2,3,4", "alice")
+    assert unknown.status_code == 400 and "bbox" in unknown.json()["description"]

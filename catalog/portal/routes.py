@@ -72,7 +72,8 @@ def create_blueprint(store: CatalogStore, public_url: str,
         language = _page_language()
         # The form is built from the checker's own constants (catalog.manifest.form_schema).
         data = {"language": language, "strings": i18n.strings(),
-                "manifestSchema": form_schema(), "themes": settings.themes()}
+                "manifestSchema": form_schema(), "themes": settings.themes(),
+                "basemap": layers.basemap(store.current_records())}  # under map previews
         return render_template("portal/stewards.html", page_key=page_key, data=data,
                                language=language, t=i18n.translator(language),
                                version=__version__)

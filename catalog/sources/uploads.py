@@ -32,6 +32,7 @@ from rasterio.errors import RasterioError
 from catalog.sources.archives import ArchiveRefused, ZipLimits, extract, safe_members
 from catalog.sources.content import check_file, check_shapefile_parts
 from catalog.sources.findings import Finding, blocking, has_blocking, notice
+from catalog.sources.preview import NoPreview, write_preview
 from catalog.sources.raster import DEFAULT_MAX_PIXELS, max_raster_pixels, size_problems
 from catalog.sources.scan import scan_raster, scan_vector
 from catalog.sources.vector import list_layers, open_vector
@@ -127,7 +128,21 @@ def stage(original: Path, workdir: Path, options: UploadOptions, limits: UploadL
         staged.source = None
     if staged.source is not None and not has_blocking(staged.findings):
         _scan(staged, source_dir, options, limits, id_field)
+        if staged.facts:  # the scan could read the data: the map can show it
+            _preview(staged, workdir)
     return staged
+
+
+def _preview(staged: Staged, workdir: Path) -> None:
+    """The map preview's files in workdir, and the extent among the facts."""
+    try:
+        staged.facts["extent"] = write_preview(staged.source, staged.kind, workdir)
+    except NoPreview as reason:
+        staged.findings.append(notice(f"no map preview: {reason}"))
+    except Exception as err:  # noqa: BLE001 - GDAL's errors have no common base; a preview
+        # is optional, so a failure to draw it must never refuse an upload the scan passed.
+        staged.findings.append(notice("no map preview: the data could not be drawn "
+                                      f"({type(err).__name__})"))
 
 
 def _stage_file(path: Path, source_dir: Path, options: UploadOptions, limits: UploadLimits,

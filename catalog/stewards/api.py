@@ -44,6 +44,7 @@ from catalog.stewards.errors import (
     TooLarge,
     TooManyRequests,
     Unauthenticated,
+    Unprocessable,
     Unsupported,
 )
 from catalog.stewards.receive import (
@@ -74,6 +75,7 @@ REVIEW_QUEUE = Policy("the review queue", roles=REVIEWERS)
 READ_AUDIT = Policy("reading the audit log", roles=("admin",))
 FOLLOW_JOB = Policy("following a job")  # then the job's dataset must be in scope
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -390,6 +392,28 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
             return Response(report.render_html(data), mimetype="text/html")
         return jsonify(data)
 
+    @api.get("/api/datasets/<dataset_id>/draft/preview")
+    @guard(READ_DRAFT)
+    @params()
+    def draft_preview(dataset_id: str):
+        data, media_type = drafts.get_preview(home, g.user, dataset_id, "json")
+        try:  # written by the reader that read hostile bytes: served only as checked JSON
+            checked = parse_json(data, "map preview")
+        except UnsafeInput as err:
+            raise Unprocessable(f"the map preview is unusable: {err}") from err
+        return Response(json.dumps(checked, separators=(",", ":")), mimetype=media_type)
+
+    @api.get("/api/datasets/<dataset_id>/draft/preview.png")
+    @guard(READ_DRAFT)
+    @params()
+    def draft_preview_image(dataset_id: str):
+        data, media_type = drafts.get_preview(home, g.user, dataset_id, "png")
+        if not data.startswith(PNG_SIGNATURE):
+            raise Unprocessable("the map preview image is not a PNG")
+        response = Response(data, mimetype=media_type)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
+
     @api.post("/api/datasets/<dataset_id>/draft/submit")
     @guard(EDIT_DRAFT)
     @params()
@@ -498,6 +522,8 @@ ENDPOINTS = {
     "PUT /api/datasets/{id}/draft/source?filename=": "upload the source as the raw body",
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",
     "GET /api/datasets/{id}/draft/report[?f=html]": "the validation report",
+    "GET /api/datasets/{id}/draft/preview[.png]": "the upload's map preview: GeoJSON of its "
+                                                  "features (or a raster's footprint and image)",
     "POST /api/datasets/{id}/draft/submit|approve|reject": "the review workflow",
     "POST /api/datasets/{id}/draft/publish": "publish the approved draft: 202 and a job to "
                                              "follow (Location)",

@@ -28,6 +28,7 @@ from catalog.manifest import DATASET_ID, reserved_id
 from catalog.safe_parse import UnsafeInput, load_yaml
 from catalog.sources.findings import Finding, has_blocking
 from catalog.sources.isolation import ReaderUnavailable
+from catalog.sources.preview import PREVIEW_JSON, PREVIEW_PNG
 from catalog.sources.reader import stage_upload
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
 from catalog.stewards import report
@@ -197,6 +198,23 @@ def get_report(home: Path, user: User | None, dataset_id: str) -> dict:
         draft = _readable_draft(connection, user, dataset_id)
     data = _stored_report(draft_files(home, draft["id"]), dataset_id, draft["id"])
     return {**data, "state": draft["state"], "comment": draft["comment"]}
+
+
+PREVIEW_FILES = {"json": (PREVIEW_JSON, "application/geo+json"),
+                 "png": (PREVIEW_PNG, "image/png")}
+
+
+def get_preview(home: Path, user: User | None, dataset_id: str, kind: str) -> tuple[bytes, str]:
+    """The draft's map preview (catalog.sources.preview), as the isolated reader wrote it
+    while staging the upload: the JSON (features or footprint) or the raster's PNG."""
+    with connect(home, write=False) as connection:
+        draft = _readable_draft(connection, user, dataset_id)
+    name, media_type = PREVIEW_FILES[kind]
+    path = draft_files(home, draft["id"]).stage / name
+    if not path.is_file():
+        raise NotFound(f"{dataset_id}'s draft has no map preview"
+                       + ("" if kind == "json" else " image"))
+    return path.read_bytes(), media_type
 
 
 def get_manifest(home: Path, user: User | None, dataset_id: str) -> str:

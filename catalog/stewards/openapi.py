@@ -183,6 +183,18 @@ OPERATIONS: list[Operation] = [
                   "text/html": {"schema": {"type": "string"}}}}},
               (403, 404), (DATASET, _query("f", "json or html",
                                            {"type": "string", "enum": ["json", "html"]}))),
+    Operation("GET", "/datasets/{dataset_id}/draft/preview",
+              "the upload's map preview, made while checking it: a GeoJSON FeatureCollection "
+              "of its features in WGS 84 (simplified; shown and total count them) or of a "
+              "raster's footprint (image: the corners of preview.png)", "scope",
+              {"200": {"description": "the preview", "content": {
+                  "application/geo+json": {"schema": {"type": "object"}}}}},
+              (403, 404, 422), (DATASET,)),
+    Operation("GET", "/datasets/{dataset_id}/draft/preview.png",
+              "a raster upload's preview image in WGS 84 (at most 256 pixels a side)", "scope",
+              {"200": {"description": "the image", "content": {
+                  "image/png": {"schema": {"type": "string", "format": "binary"}}}}},
+              (403, 404, 422), (DATASET,)),
     Operation("POST", "/datasets/{dataset_id}/draft/submit", "submit the draft for review",
               "editors", {"200": _json("submitted")}, (*DRAFT_STEP_ERRORS, 422), (DATASET,)),
     Operation("POST", "/datasets/{dataset_id}/draft/approve",

@@ -5,6 +5,7 @@
 // once and goes to the server only in a request body.
 import { initI18n, t } from "./i18n.js";
 import { buildForm, fillForm, idProblem, readForm } from "./steward-form.js";
+import { extentText, previewNode } from "./steward-preview.js";
 import { el, formatNumber } from "./util.js";
 
 const data = JSON.parse(document.getElementById("portal-data").textContent);
@@ -138,7 +139,8 @@ function reportNode(report, datasetId) {
     ? el("table", {}, el("tbody", {}, rows))
     : el("p", {}, t("st.no_findings"));
   const repairable = (report.findings || []).some((f) => f.status === "blocking" && REPAIRABLE.test(f.message));
-  return el("div", {}, verdict, factsNode(report.source), table,
+  const drawable = datasetId && report.source && report.source.facts && report.source.facts.extent;
+  return el("div", {}, verdict, factsNode(report.source), drawable ? previewNode(datasetId, data) : null, table,
     repairable && page === "st" ? el("button", { type: "button", id: "repair", class: "busy-lock",
                                                  onclick: () => startUpload({ repair: true }) }, t("steward_repair")) : null,
     datasetId ? el("p", {}, el("a", { href: `/api/datasets/${datasetId}/draft/report?f=html`, target: "_blank",
@@ -175,6 +177,7 @@ function factsNode(source) {
   }
   if (facts.width != null) rows.push(["steward_fact_size", t("steward_fact_size_value", facts)]);
   rows.push(["steward_fact_crs", facts.crs || t("steward_no_crs")]);
+  if (facts.extent) rows.push(["steward_fact_extent", extentText(facts.extent, language).join(" · ")]);
   if (facts.fields) {
     rows.push(["steward_fact_fields", Object.entries(facts.fields).map(([name, type]) => `${name} (${type})`).join(", ")]);
   }
