@@ -24,6 +24,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from catalog.portal.i18n import strings
+from catalog.stewards.report import TEXTS_FILE as REPORT_TEXTS
 from tests.conftest import DATASETS, SAMPLE_IDS, start_server, stop_server, taza
 from tests.stewards_support import make_manifest, polygon_features, write_geojson
 
@@ -464,6 +465,32 @@ def fill_manifest_form(page: Page, manifest: dict) -> None:
     form.locator('[name="temporal_extent.start"]').fill(str(manifest["temporal_extent"]["start"]))
 
 
+def assert_report_page_in_kyrgyz(page: Page, server, folder: Path) -> None:
+    """The report as a page (the API's HTML), as the page's link opens it, in Kyrgyz: its
+    words and findings translated, no server path, internal flag or API parameter."""
+    link = page.locator("#report a[target=_blank]")
+    expect(link).to_have_attribute("href", re.compile(r"/draft/report\?f=html&lang=en$"))
+    report = page.context.new_page()
+    report.goto(server.url + link.get_attribute("href").replace("lang=en", "lang=ky"))
+    expect(report.locator("h1")).to_have_text("Текшерүү отчёту: portal-parcels")
+    expect(report.locator("tr.repaired td").first).to_have_text("оңдолду")
+    expect(report.locator("tr.repaired")).to_contain_text("Туура эмес геометрия")
+    expect(report.locator("#upload")).to_contain_text("Объекттердин саны")
+    text = report.locator("body").inner_text()
+    assert not any(word in text for word in ("repair=", "/api/", "/tmp", "flags=")), text
+    english = [entry["en"] for entry in report_texts().values()
+               if entry["en"] != entry["ky"] and "{" not in entry["en"]]
+    assert not [word for word in english if word in text], text
+    ARTIFACTS.mkdir(exist_ok=True)
+    for target in (folder / "report-page-ky.png", ARTIFACTS / "portal-report-page-ky.png"):
+        report.screenshot(path=target, full_page=True)
+    report.close()
+
+
+def report_texts() -> dict:
+    return yaml.safe_load(REPORT_TEXTS.read_text(encoding="utf-8"))
+
+
 PREVIEW_COLOUR = np.array([214, 51, 108])  # steward-preview.js COLOUR
 
 
@@ -548,6 +575,7 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     expect(page.locator("#report tr.finding-repaired")).to_contain_text("made valid",
                                                                        timeout=30_000)
     expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
+    assert_report_page_in_kyrgyz(page, server, tmp_path)
     page.click("#submit-draft")
     expect(page.locator("#draft-state")).to_have_text("submitted for review")
     full_screenshot(page, tmp_path, "steward")
@@ -565,6 +593,12 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     expect(item.locator('#report-facts dd[data-fact="steward_fact_extent"]')).to_contain_text(
         "WGS 84: долгота 74 … 75, широта 42 … 43")
     expect(item.locator(".preview-note")).to_have_text("Показано объектов: 5 из 5 (упрощённо)")
+    # The findings in Russian, from their codes (the JSON keeps the English message).
+    expect(item.locator("tr.finding-repaired .finding-text")).to_contain_text(
+        "Некорректная геометрия (Self-intersection")
+    expect(item.locator("tr.finding-notice .finding-text")).to_have_text(
+        "Исправленные объекты публикуются из копии в GeoPackage; загруженный файл хранится без "
+        "изменений")
     assert_translated(page, "ru")
     item.locator("button.approve").click()
     expect(item.locator(".status")).to_contain_text("одобрен")

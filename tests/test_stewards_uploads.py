@@ -3,6 +3,7 @@ issue 5 answered with a clear 4xx (never a 500) while what was published before 
 
 from __future__ import annotations
 
+import html
 import json
 import stat
 import warnings
@@ -144,7 +145,15 @@ def test_validation_report_as_json_and_html(api, tmp_path):
     assert "<script" not in page.text and "://" not in page.text  # no scripts, no CDN
     assert '"/static/portal/portal.css"' in page.text
     assert api.get("/static/portal/portal.css").status_code == 200
-    assert "CSV: geometry from WKT column" in page.text
+    assert "CSV: geometry read from the columns 'wkt'" in html.unescape(page.text)
+    russian = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html&lang=ru", "alice")
+    assert "CSV: геометрия прочитана из столбцов 'wkt'" in html.unescape(russian.text)
+    assert "Отчёт о проверке" in russian.text and '<html lang="ru">' in russian.text
+    kyrgyz = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice",
+                     headers={"Accept-Language": "ky, en;q=0.5"})
+    assert "Текшерүү отчёту" in kyrgyz.text
+    refused = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html&lang=de", "alice")
+    assert refused.status_code == 400 and "lang=" in refused.json()["description"]
     browser = api.get(f"/api/datasets/{dataset_id}/draft/report", "alice",
                       headers={"Accept": "text/html"})
     assert browser.headers["Content-Type"].startswith("text/html")
@@ -413,8 +422,8 @@ def test_projected_raster_has_extent_footprint_and_preview_image(api, tmp_path):
         alpha, grey = png.read(4), png.read(1)
     assert alpha.max() == 255 and alpha.min() == 0  # the rotated grid leaves transparent corners
     assert len(set(grey[alpha == 255].ravel().tolist())) > 10  # the data's values, not a blank
-    html = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice").text
-    assert "400000.0, 4650000.0, 480000.0, 4730000.0 (EPSG:32643)" in html
+    page = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice").text
+    assert "x 400,000 … 480,000,\n      y 4,650,000 … 4,730,000 (EPSG:32643)" in page
 
 
 def test_vector_preview_holds_the_features_in_wgs84(api, tmp_path):

@@ -23,6 +23,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from catalog import settings as catalog_settings
 from catalog.asset_responses import send_asset
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
 from catalog.jobs import Jobs
 from catalog.request_bodies import (
     is_json_type,
@@ -385,11 +386,12 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
 
     @api.get("/api/datasets/<dataset_id>/draft/report")
     @guard(READ_DRAFT)
-    @params("f")
+    @params("f", "lang")
     def draft_report(dataset_id: str):
         data = drafts.get_report(home, g.user, dataset_id)
+        language = report_language()
         if wants_html():
-            return Response(report.render_html(data), mimetype="text/html")
+            return Response(report.render_html(data, language), mimetype="text/html")
         return jsonify(data)
 
     @api.get("/api/datasets/<dataset_id>/draft/preview")
@@ -631,6 +633,15 @@ def wants_html() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html" and request.accept_mimetypes["text/html"] > \
         request.accept_mimetypes["application/json"]
+
+
+def report_language() -> str:
+    """The report page's language: ?lang=, else the browser's Accept-Language, else English."""
+    requested = request.args.get("lang")
+    if requested is not None and requested not in LANGUAGES:
+        raise BadRequest(f"lang= takes one of {', '.join(LANGUAGES)}")
+    return requested or request.accept_languages.best_match(LANGUAGES,
+                                                            default=FALLBACK_LANGUAGE)
 
 
 def int_param(name: str, default: int, minimum: int, maximum: int | None) -> int:

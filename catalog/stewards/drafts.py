@@ -736,9 +736,9 @@ def _refresh_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
     staged = json.loads(files.staged.read_text()) if files.staged.exists() else None
     if staged is None:
         findings.append(Finding("blocking", f"no source uploaded yet: PUT or POST "
-                                f"/api/datasets/{dataset_id}/draft/source", {}))
+                                f"/api/datasets/{dataset_id}/draft/source", {}, "no_source"))
     else:
-        findings += [Finding(f["status"], f["message"], f["where"]) for f in staged["findings"]]
+        findings += [Finding.from_dict(f) for f in staged["findings"]]
     pipeline_manifest = files.pipeline_manifest(dataset_id)
     pipeline_manifest.unlink(missing_ok=True)
     if text is not None and staged and staged["source_path"] and not has_blocking(findings):
@@ -761,7 +761,7 @@ def _stored_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
     if files.report.exists():
         return json.loads(files.report.read_text())
     missing = [Finding("blocking", "nothing checked yet: put a manifest and upload a source",
-                       {})]
+                       {}, "nothing_checked")]
     return {"dataset": dataset_id, "draft": draft_id, "generated_at": None, "upload": None,
             "source": None, "summary": report.summarise(missing),
             "findings": report.ordered(missing)}

@@ -182,7 +182,9 @@ OPERATIONS: list[Operation] = [
                   JSON: {"schema": {"type": "object"}},
                   "text/html": {"schema": {"type": "string"}}}}},
               (403, 404), (DATASET, _query("f", "json or html",
-                                           {"type": "string", "enum": ["json", "html"]}))),
+                                           {"type": "string", "enum": ["json", "html"]}),
+                            _query("lang", "the HTML page's language (else Accept-Language)",
+                                   {"type": "string", "enum": ["ky", "ru", "en"]}))),
     Operation("GET", "/datasets/{dataset_id}/draft/preview",
               "the upload's map preview, made while checking it: a GeoJSON FeatureCollection "
               "of its features in WGS 84 (simplified; shown and total count them) or of a "

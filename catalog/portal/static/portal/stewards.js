@@ -134,35 +134,50 @@ function reportNode(report, datasetId) {
                      el("strong", {}, summary.publishable ? t("st.publishable") : t("st.not_publishable")));
   const rows = (report.findings || []).map((f) =>
     el("tr", { class: `finding finding-${f.status}` }, el("td", {}, t(`steward_status_${f.status}`)),
-       el("td", {}, findingPlace(f)), el("td", {}, findingText(f, datasetId))));
+       el("td", {}, findingPlace(f)), el("td", { class: "finding-text" }, findingText(f))));
   const table = rows.length
     ? el("table", {}, el("tbody", {}, rows))
     : el("p", {}, t("st.no_findings"));
-  const repairable = (report.findings || []).some((f) => f.status === "blocking" && REPAIRABLE.test(f.message));
+  const repairable = (report.findings || []).some((f) => f.status === "blocking"
+    && (f.code === "invalid_geometry" || REPAIRABLE.test(f.message)));
   const drawable = datasetId && report.source && report.source.facts && report.source.facts.extent;
   return el("div", {}, verdict, factsNode(report.source), drawable ? previewNode(datasetId, data) : null, table,
     repairable && page === "st" ? el("button", { type: "button", id: "repair", class: "busy-lock",
                                                  onclick: () => startUpload({ repair: true }) }, t("steward_repair")) : null,
-    datasetId ? el("p", {}, el("a", { href: `/api/datasets/${datasetId}/draft/report?f=html`, target: "_blank",
+    datasetId ? el("p", {}, el("a", { href: `/api/datasets/${datasetId}/draft/report?f=html&lang=${data.language}`, target: "_blank",
                                       rel: "noopener" }, t("steward_open_report"))) : null);
 }
 
 // The server names the repair where one exists; the page offers it as a button instead.
 const REPAIRABLE = /\s*\(upload with repair=geometry[^)]*\)/;
 
-// Findings the page knows say what to do in its own terms; others keep the server's words,
-// with any server path cut to the file's name.
-function findingText(finding, datasetId) {
-  if (/^no source uploaded yet/.test(finding.message)) return t("steward_no_source");
-  if (/^no manifest yet/.test(finding.message)) return t("steward_no_manifest");
+// A finding with a code is said in the page's language (catalog/sources/finding_texts.yml,
+// filled from its params); one without keeps the server's English words, with any server
+// path cut to the file's name and internal flags left out.
+function findingText(finding) {
+  const texts = data.findingTexts[finding.code];
+  if (texts) {
+    const params = finding.params || {};
+    return (texts[data.language] || texts.en).replace(/\{(\w+)\}/g, (whole, name) =>
+      (name in params ? (typeof params[name] === "number" ? formatNumber(params[name], data.language) : params[name]) : whole));
+  }
   return finding.message.replace(REPAIRABLE, "").replace(/(\/[^\s'"]+)+\/([^\s/'"]+)/g, "$2").replace(/,?\s*flags=\d+/g, "");
 }
 
+// Where a finding is, in the page's words: the manifest's field, or the file's row, feature,
+// archive member, layer, band, variable and field.
 function findingPlace(finding) {
   const where = finding.where || {};
   if (where.file === "manifest") return t("steward_where_manifest", { field: where.field || "" });
-  if (where.feature != null) return t("steward_where_feature", { feature: where.feature });
-  return where.file ? t("steward_where_file") : "";
+  const parts = [];
+  if (where.row != null) parts.push(t(where.line != null ? "steward_where_row_line" : "steward_where_row", where));
+  if (where.feature != null) parts.push(t("steward_where_feature", { feature: where.feature }));
+  if (where.id != null) parts.push(`${where.id_field || "id"} = ${where.id}`);
+  for (const key of ["member", "layer", "band", "variable", "field"]) {
+    if (where[key] != null) parts.push(t(`steward_where_${key}`, where));
+  }
+  if (!parts.length && where.file) parts.push(t("steward_where_file"));
+  return parts.join(", ");
 }
 
 function factsNode(source) {
