@@ -3,9 +3,12 @@ issue 5 answered with a clear 4xx (never a 500) while what was published before 
 
 from __future__ import annotations
 
+import hashlib
 import html
 import json
+import socket
 import stat
+import urllib.parse
 import warnings
 import zipfile
 
@@ -22,6 +25,7 @@ from tests.stewards_support import (
     polygon_features,
     running_api,
     square,
+    wait_for,
     write_csv_lonlat,
     write_csv_wkt,
     write_geojson,
@@ -455,3 +459,80 @@ def test_preview_is_for_the_drafts_readers_only_and_missing_ones_are_404(api):
         assert anonymous.status_code in (401, 404) and anonymous.json()["description"]
     unknown = api.get(f"/api/datasets/{dataset_id}/draft/preview?bbox=1,2,3,4", "alice")
     assert unknown.status_code == 400 and "bbox" in unknown.json()["description"]
+
+
+# -- resumable uploads (issue 17) --------------------------------------------------------------
+
+def send_cut_piece(api, dataset_id: str, data: bytes, sent: int) -> None:
+    """PUT the whole file as one piece but send only its first `sent` bytes, then hang up
+    (a real cut: the server sees the body end early)."""
+    url = urllib.parse.urlsplit(api.url)
+    path = f"/api/datasets/{dataset_id}/draft/source?filename=airports.geojson"
+    head = (f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Bearer {api.tokens['alice']}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
+            f"Content-Range: bytes 0-{len(data) - 1}/{len(data)}\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(head.encode() + data[:sent])
+
+
+def put_piece(api, dataset_id: str, data: bytes, start: int, end: int, total: int | None = None,
+              **headers):
+    return api.put(f"/api/datasets/{dataset_id}/draft/source", "alice",
+                   params={"filename": "airports.geojson"}, data=data[start:end + 1],
+                   headers={"Content-Range": f"bytes {start}-{end}/{total or len(data)}",
+                            **headers})
+
+
+def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
+    dataset_id = api.new_id("resume")
+    api.create(dataset_id)
+    api.put_manifest(dataset_id, make_manifest(dataset_id, id_field="icao"))
+    data = write_geojson(tmp_path / "airports.geojson", airports_features()).read_bytes()
+    half = len(data) // 2
+    send_cut_piece(api, dataset_id, data, half)
+    resume_url = f"/api/datasets/{dataset_id}/draft/source/resume"
+
+    def arrived():
+        answer = api.get(resume_url, "alice")
+        upload = answer.json()["upload"]
+        return upload if upload and upload["received"] else None
+
+    progress = wait_for(arrived, 30)
+    assert progress == {"filename": "airports.geojson", "received": half, "total": len(data),
+                        "complete": False}
+    assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["upload"] is None
+    # Hostile ranges: a gap, an overlap, past the limit, lengths that disagree, a stranger.
+    gap = put_piece(api, dataset_id, data, half + 10, len(data) - 1)
+    assert gap.status_code == 416 and gap.json()["received"] == half
+    assert f"from byte {half}" in gap.json()["description"]
+    overlap = put_piece(api, dataset_id, data, half - 10, len(data) - 1)
+    assert overlap.status_code == 416 and overlap.json()["received"] == half
+    too_big = put_piece(api, dataset_id, data, half, len(data) - 1, total=UPLOAD_LIMIT + 1)
+    assert too_big.status_code == 413 and "exceeds the limit" in too_big.json()["description"]
+    outside = put_piece(api, dataset_id, data, half, len(data) + 5)
+    assert outside.status_code in (400, 416) and outside.json()["description"]
+    malformed = put_piece(api, dataset_id, data, half, len(data) - 1,
+                          **{"Content-Range": f"bytes {half}-/{len(data)}"})
+    assert malformed.status_code == 400 and "Content-Range" in malformed.json()["description"]
+    stranger = api.put(f"/api/datasets/{dataset_id}/draft/source",
+                       params={"filename": "airports.geojson"}, data=data[half:],
+                       headers={"Content-Range": f"bytes {half}-{len(data) - 1}/{len(data)}"})
+    assert stranger.status_code == 401
+    assert api.get(resume_url, "alice").json()["upload"]["received"] == half
+    # The rest, in two pieces: 202 with the count, then the whole file checked once.
+    middle = half + (len(data) - half) // 2
+    step = put_piece(api, dataset_id, data, half, middle - 1)
+    assert step.status_code == 202 and step.json()["upload"]["received"] == middle
+    done = put_piece(api, dataset_id, data, middle, len(data) - 1)
+    assert done.status_code == 201, done.text
+    upload = done.json()["upload"]
+    assert upload["size"] == len(data)
+    assert upload["sha256"] == hashlib.sha256(data).hexdigest()
+    assert done.json()["source"]["facts"]["feature_count"] == 17
+    assert api.get(resume_url, "alice").json() == {"upload": None}
+    # The same file again: no second check (the report stays the one made before).
+    again = api.upload(dataset_id, tmp_path / "airports.geojson")
+    assert again.status_code == 201
+    assert again.json()["generated_at"] == done.json()["generated_at"]
+    assert again.json()["upload"]["received_at"] == upload["received_at"]

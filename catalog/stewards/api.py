@@ -33,7 +33,16 @@ from catalog.request_bodies import (
 )
 from catalog.safe_parse import UnsafeInput, check_yaml, parse_json
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
-from catalog.stewards import access, accounts, drafts, openapi, releases, report, sessions
+from catalog.stewards import (
+    access,
+    accounts,
+    drafts,
+    openapi,
+    releases,
+    report,
+    resume,
+    sessions,
+)
 from catalog.stewards.access import ACCOUNT, EDITORS, PUBLIC, REVIEWERS, Policy
 from catalog.stewards.config import StewardSettings
 from catalog.stewards.db import stewards_dir
@@ -345,6 +354,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         except UnsupportedFormat as err:
             raise Unsupported(str(err)) from err
         options = upload_options()
+        if "Content-Range" in request.headers:  # one piece of a resumable upload
+            return upload_piece(dataset_id, filename, request.headers["Content-Range"], options)
         stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes, 0)
         received = receive_raw(stream, filename, stewards_dir(home) / "tmp",
                                limits.max_upload_bytes, allowance, request.content_length)
@@ -368,6 +379,33 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
                                      allowance)
         return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
+
+    def upload_piece(dataset_id: str, filename: str, header: str, options: UploadOptions):
+        """A piece of a resumable upload (catalog/stewards/resume.py): 202 with the bytes
+        received so far, or, with the last piece, the whole file's check (201 or 422)."""
+        piece = resume.parse_range(header, request.content_length, limits.max_upload_bytes)
+        if piece.start == 0:  # the quotas, for the whole file, before its first byte
+            drafts.upload_allowance(home, dataset_id, piece.total)
+        request.max_content_length = piece.length
+        outcome = resume.receive_piece(home, dataset_id, filename, piece, request.stream)
+        if isinstance(outcome, resume.Progress):
+            return jsonify(upload=outcome.as_dict()), 202
+        return upload_answer(drafts.accept_upload(home, g.user, dataset_id, outcome, options,
+                                                  limits))
+
+    @api.get("/api/datasets/<dataset_id>/draft/source/resume")
+    @guard(EDIT_DRAFT)
+    @params()
+    def upload_progress(dataset_id: str):
+        progress = resume.progress(home, dataset_id)
+        return jsonify(upload=progress.as_dict() if progress else None)
+
+    @api.delete("/api/datasets/<dataset_id>/draft/source/resume")
+    @guard(EDIT_DRAFT)
+    @params()
+    def abandon_upload(dataset_id: str):
+        resume.abandon(home, dataset_id)
+        return "", 204
 
     def upload_stream(dataset_id: str, limit: int, overhead: int):
         """The request body as a stream with this route's own size limit (not the app's
@@ -522,6 +560,10 @@ ENDPOINTS = {
     "GET|PUT /api/datasets/{id}/draft/manifest": "the manifest (JSON or YAML); without an open "
                                                   "draft, the last published one",
     "PUT /api/datasets/{id}/draft/source?filename=": "upload the source as the raw body",
+    "PUT /api/datasets/{id}/draft/source?filename= with Content-Range": "one piece of a "
+        "resumable upload: 202 and the bytes received, or the check once the last arrived",
+    "GET|DELETE /api/datasets/{id}/draft/source/resume": "where a cut upload goes on from; "
+                                                         "abandon it",
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",
     "GET /api/datasets/{id}/draft/report[?f=html]": "the validation report",
     "GET /api/datasets/{id}/draft/preview[.png]": "the upload's map preview: GeoJSON of its "

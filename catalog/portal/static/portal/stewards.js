@@ -333,32 +333,34 @@ function setBusy(busy) {
   document.querySelectorAll(".busy-lock").forEach((button) => { button.disabled = busy; });
 }
 
-// --- upload: XMLHttpRequest, for its upload progress events; a failed upload can restart ----
+// --- upload: XMLHttpRequest (for its progress events), in pieces with Content-Range, so a
+// cut upload resumes where the server says it stopped (catalog/stewards/resume.py) ----------
 
-function startUpload({ repair = false } = {}) {
+const PIECE_BYTES = 8 << 20;
+
+async function startUpload({ repair = false, resume = false } = {}) {
   const file = document.getElementById("source").files[0];
   if (!file) return;
   const bar = document.getElementById("upload-progress");
   const retry = document.getElementById("upload-retry");
   const query = new URLSearchParams({ filename: file.name });
   if (repair) query.set("repair", "geometry");
-  const request = new XMLHttpRequest();
-  request.open("PUT", `/api/datasets/${current}/draft/source?${query}`);
-  request.setRequestHeader("Content-Type", "application/octet-stream");
-  request.setRequestHeader("Accept", "application/json");
-  request.setRequestHeader("X-CSRF-Token", csrfToken);
   setBusy(true);
   retry.hidden = true;
   bar.hidden = false;
-  bar.value = 0;
   bar.dataset.state = "uploading";
-  say("upload-status", t("steward_uploading", { percent: 0 }));
-  request.upload.addEventListener("progress", (event) => {
-    if (!event.lengthComputable) return;
-    const percent = Math.round((100 * event.loaded) / event.total);
+  let offset = 0;
+  if (resume) { // go on from the bytes the server kept of this same file
+    const progress = await api("GET", `/api/datasets/${current}/draft/source/resume`);
+    const upload = progress.ok ? progress.body.upload : null;
+    if (upload && upload.filename === file.name && upload.total === file.size) offset = upload.received;
+  }
+  bar.dataset.resumedFrom = String(offset);
+  const show = (sent) => {
+    const percent = file.size ? Math.round((100 * sent) / file.size) : 100;
     bar.value = percent;
     say("upload-status", percent < 100 ? t("steward_uploading", { percent }) : t("steward_checking"));
-  });
+  };
   const finish = async (ok, reason) => {
     setBusy(false);
     bar.dataset.state = ok ? "done" : "failed";
@@ -366,24 +368,38 @@ function startUpload({ repair = false } = {}) {
     say("upload-status", ok ? t("steward_upload_done") : t("steward_upload_failed", { reason }), !ok);
     await refreshDraft();
   };
-  request.addEventListener("load", () => {
-    let body = null;
-    try { body = JSON.parse(request.responseText); } catch { body = null; }
-    if (request.status === 401) { sessionEnded(); return; }
-    // 422: the file arrived and was checked; the report says what to fix.
-    const checked = request.status === 201 || request.status === 422;
-    finish(checked, checked ? "" : problem({ body, status: request.status }));
-  });
-  request.addEventListener("error", () => finish(false, t("steward_upload_network")));
-  request.addEventListener("abort", () => finish(false, t("steward_upload_network")));
-  request.send(file);
+  const send = (from) => {
+    const end = Math.min(from + PIECE_BYTES, file.size) - 1;
+    const request = new XMLHttpRequest();
+    request.open("PUT", `/api/datasets/${current}/draft/source?${query}`);
+    request.setRequestHeader("Content-Type", "application/octet-stream");
+    request.setRequestHeader("Accept", "application/json");
+    request.setRequestHeader("X-CSRF-Token", csrfToken);
+    // An empty file has no range to name: it goes whole (and the check refuses it).
+    if (file.size) request.setRequestHeader("Content-Range", `bytes ${from}-${end}/${file.size}`);
+    request.upload.addEventListener("progress", (event) => show(from + event.loaded));
+    request.addEventListener("load", () => {
+      let body = null;
+      try { body = JSON.parse(request.responseText); } catch { body = null; }
+      if (request.status === 401) { sessionEnded(); return; }
+      if (request.status === 202) { send(body.upload.received); return; }
+      // 422: the file arrived and was checked; the report says what to fix.
+      const checked = request.status === 201 || request.status === 422;
+      finish(checked, checked ? "" : problem({ body, status: request.status }));
+    });
+    request.addEventListener("error", () => finish(false, t("steward_upload_network")));
+    request.addEventListener("abort", () => finish(false, t("steward_upload_network")));
+    request.send(file.size ? file.slice(from, end + 1) : file);
+  };
+  show(offset);
+  send(offset);
 }
 
 document.getElementById("source-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   startUpload();
 });
-document.getElementById("upload-retry")?.addEventListener("click", () => startUpload());
+document.getElementById("upload-retry")?.addEventListener("click", () => startUpload({ resume: true }));
 
 document.getElementById("publish-draft")?.addEventListener("click", async () => {
   show("publish-draft", false);
