@@ -318,7 +318,13 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
                 user = _editor(connection, user, dataset_id)
                 id_field = _id_field(_manifest_for_upload(connection, home, dataset_id))
                 unchanged = _unchanged_upload(connection, home, dataset_id, received, options)
-            if unchanged is not None:  # the same bytes, options and name: no second check
+            if unchanged is not None:  # the same bytes, options and name: no second check,
+                # but still an edit (its author joins the contributors, a review is voided)
+                with connect(home) as connection:
+                    draft = _draft_for_edit(connection, home, user, dataset_id, None)
+                    _log_edit(connection, user, draft, "draft.upload",
+                              filename=received.filename, size=received.size,
+                              sha256=received.sha256, unchanged=True)
                 return unchanged
             # Staged outside the draft: a draft (new or not) changes only once all went well.
             fresh = stewards_dir(home) / "tmp" / f"stage-{os.getpid()}-{uuid.uuid4().hex}"
