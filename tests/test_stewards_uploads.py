@@ -493,10 +493,10 @@ def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
     send_cut_piece(api, dataset_id, data, half)
     resume_url = f"/api/datasets/{dataset_id}/draft/source/resume"
 
-    def arrived():
+    def arrived():  # the server reads the cut body until it sees its end
         answer = api.get(resume_url, "alice")
-        upload = answer.json()["upload"]
-        return upload if upload and upload["received"] else None
+        upload = answer.json()["upload"] if answer.ok else None
+        return upload if upload and upload["received"] == half else None
 
     progress = wait_for(arrived, 30)
     assert progress == {"filename": "airports.geojson", "received": half, "total": len(data),

@@ -106,11 +106,15 @@ def receive_piece(home: Path, dataset_id: str, filename: str, piece: Piece,
 
 
 def progress(home: Path, dataset_id: str) -> Progress | None:
-    """The upload in progress, None when there is none (a page asks before every upload)."""
-    with _locked(home, dataset_id) as folder:
+    """The upload in progress, None when there is none (a page asks before every upload).
+    Read without the lock: while a piece arrives this is the count so far, never a 409."""
+    folder = stewards_dir(home) / "resume" / dataset_id
+    try:
         meta = _meta(folder)
-        return None if meta is None else Progress(meta["filename"], _received(folder),
-                                                  meta["total"])
+    except (OSError, ValueError):  # replaced between the check and the read
+        return None
+    return None if meta is None else Progress(meta["filename"], _received(folder),
+                                              meta["total"])
 
 
 def abandon(home: Path, dataset_id: str) -> None:
