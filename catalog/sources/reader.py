@@ -118,8 +118,7 @@ def source_files(path: Path) -> list[Path]:
 
 def _staged(data: dict, original: Path, workdir: Path) -> Staged:
     """Rebuild what the child staged; anything pointing outside workdir is refused."""
-    findings = [Finding(f["status"], str(f["message"]), dict(f["where"]))
-                for f in data["findings"] if f.get("status") in ORDER]
+    findings = [Finding.from_dict(f) for f in data["findings"] if f.get("status") in ORDER]
     staged = Staged(str(data["format"]), data["kind"], None, findings, dict(data["facts"]))
     if data.get("in_place"):  # the upload itself is the source: linked here, not in the child
         staged.source = place_original(original, workdir)
