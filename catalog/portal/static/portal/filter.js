@@ -233,7 +233,8 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
 
   function labelOf(feature, chosen) {
     const props = feature.properties || {};
-    const name = props.name || props.title || Object.values(props).find((v) => typeof v === "string");
+    const name = props[`name_${currentLanguage()}`] || props.name || props.title
+      || Object.values(props).find((v) => typeof v === "string");
     return `${name ?? feature.id} · ${pick(chosen.title)}`;
   }
 
