@@ -235,6 +235,28 @@ def test_map_labels_and_popups_name_places_in_the_pages_language(page, server, l
     assert not untranslated(page, language)
 
 
+@pytest.mark.parametrize(("language", "start", "july"), [
+    ("ky", "2020-ж. 2-февраль", "июль"),  # our own month names: Chromium has no Kyrgyz Intl
+    ("ru", "2 февраля 2020 г.", "июль"),
+    ("en", "February 2, 2020", "July"),
+])
+def test_dates_and_months_are_written_in_the_pages_language(page, server, language, start, july):
+    """settlements' temporal extent starts 2020-02-02; its version's publication time is a
+    timestamp; the monthly normals' time steps are months."""
+    page.goto(f"{server.url}/datasets/settlements?lang={language}")
+    expect(page.locator("#temporal-extent time").first).to_have_text(start)
+    published = page.locator("#versions time").first
+    expect(published).not_to_have_text(re.compile(r"\dT\d"))
+    expect(published).to_have_text(re.compile(r"\b20\d\d\b.* \d\d:\d\d$"))
+    if language == "ky":
+        assert not re.search(r"[A-Za-z]", published.text_content())
+    assert not untranslated(page, language)
+    open_portal(page, server,
+                f"?lang={language}#map=6.00/41.5000/74.5000&layers=temperature-normals")
+    step = page.locator('.layer-step[data-layer="temperature-normals"]')
+    expect(step.locator("option").nth(6)).to_have_text(re.compile(f"^{july}$", re.IGNORECASE))
+
+
 def test_plural_forms_cover_each_languages_categories():
     """Intl.PluralRules picks one of these forms: Russian needs one, few, many and other,
     English one and other, Kyrgyz other (its nouns do not change after a number)."""
