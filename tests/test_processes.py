@@ -335,10 +335,17 @@ def check_site(props: dict, min_population: int) -> None:
     distances = [GEOD.inv(x, y, *f["geometry"]["coordinates"])[2] for f in towns]
     nearest = towns[int(np.argmin(distances))]["properties"]
     assert props["settlement_name"] == nearest["name"]
+    # the names in Russian and Kyrgyz too (issue 17: screening outputs in the page's language)
+    assert (props["settlement_name_ru"], props["settlement_name_ky"]) == (
+        nearest["name_ru"], nearest["name_ky"])
+    assert (props["settlement_region_ru"], props["settlement_region_ky"]) == (
+        nearest["region_ru"], nearest["region_ky"])
     assert props["settlement_distance_km"] == pytest.approx(min(distances) / 1000, abs=6e-4)
     ports = vector("airports")
     distances = [GEOD.inv(x, y, *f["geometry"]["coordinates"])[2] for f in ports]
-    assert props["airport_icao"] == ports[int(np.argmin(distances))]["properties"]["icao"]
+    port = ports[int(np.argmin(distances))]["properties"]
+    assert (props["airport_icao"], props["airport_name_ru"], props["airport_name_ky"]) == (
+        port["icao"], port["name_ru"], port["name_ky"])
     assert props["airport_distance_km"] == pytest.approx(min(distances) / 1000, abs=6e-4)
 
 

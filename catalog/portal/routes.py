@@ -58,7 +58,11 @@ def create_blueprint(store: CatalogStore, public_url: str,
         page = dataset_page.build(store, dataset_id, language, public_url)
         if page is None:
             abort(404, description=f"no published dataset {dataset_id!r}")
-        return render_template("portal/dataset.html", page=page, language=language,
+        # the strings the page's script needs: month names and the date pattern (dates.js)
+        data = {"language": language, "strings": {
+            key: texts for key, texts in i18n.strings().items()
+            if key.startswith(("month.", "date."))}}
+        return render_template("portal/dataset.html", page=page, language=language, data=data,
                                t=i18n.translator(language), version=__version__)
 
     @portal.get("/stewards")

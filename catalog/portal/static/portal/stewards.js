@@ -3,7 +3,7 @@
 // an HttpOnly cookie this script never sees; writes carry the session's CSRF token in a header.
 // A one-time link (#set-password=CODE) sets the password; the code leaves the address bar at
 // once and goes to the server only in a request body.
-import { initI18n, t } from "./i18n.js";
+import { formatDate, initI18n, t } from "./i18n.js";
 import { buildForm, fillForm, idProblem, readForm } from "./steward-form.js";
 import { extentText, previewNode } from "./steward-preview.js";
 import { el, formatNumber } from "./util.js";
@@ -428,7 +428,7 @@ async function showVersions() {
     el("strong", {}, t("steward_version", { version: v.version })),
     v.live ? el("span", { class: "badge live" }, ` · ${t("steward_version_live")}`) : null, " ",
     el("span", { class: "meta published-by" }, t("steward_published_by",
-      { name: v.published_by || "—", date: v.published_at ? localTime(v.published_at) : "—" })), " ",
+      { name: v.published_by || "—", date: v.published_at ? formatDate(v.published_at) : "—" })), " ",
     v.live
       ? el("button", { type: "button", class: "secondary withdraw busy-lock", onclick: () => release("withdraw", {}) }, t("steward_withdraw"))
       : el("button", { type: "button", class: "secondary rollback busy-lock",
@@ -447,13 +447,6 @@ async function release(step, body) {
     : step === "rollback" ? t("steward_rolled_back", { version: body.version }) : t("steward_withdrawn"), !answer.ok);
 }
 
-// Dates as numbers (2026-12-03 21:53, local time): Chromium's Intl has no Kyrgyz month names
-// and would show English ones on the Kyrgyz page.
-function localTime(iso) {
-  const date = new Date(iso);
-  const two = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
-}
 
 // --- reviewers: the queue ---------------------------------------------------------------------
 
@@ -481,7 +474,7 @@ function queueItem(draft) {
   api("GET", draft.report).then((r) => reportBox.replaceChildren(reportNode(r.ok ? r.body : null, draft.dataset_id)));
   fetch(`/api/datasets/${draft.dataset_id}/draft/manifest`, { headers: { Accept: "application/yaml" } })
     .then(async (r) => { manifest.textContent = r.ok ? await r.text() : `HTTP ${r.status}`; });
-  const updated = localTime(draft.updated_at);
+  const updated = formatDate(draft.updated_at);
   return el("li", { "data-dataset": draft.dataset_id },
     el("h3", {}, draft.dataset_id),
     el("p", { class: "meta" }, `${t("rv.author")}: ${draft.author} · ${updated}`),
