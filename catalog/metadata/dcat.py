@@ -131,7 +131,7 @@ def _dataset(graph: Graph, record: Record, urls: CatalogUrls, assets: AssetLocat
         graph.add((dataset, PROV.wasDerivedFrom, URIRef(source.href)))
         graph.add((URIRef(source.href), RDFS.label, Literal(source.title, lang="en")))
     licence = _licence(graph, manifest.licence)
-    for name, asset in _published_files(record):
+    for name, asset in published_files(record):
         graph.add((dataset, DCAT.distribution,
                    _file_distribution(graph, record, name, asset, urls, assets, licence)))
     graph.add((dataset, DCAT.distribution,
@@ -141,7 +141,7 @@ def _dataset(graph: Graph, record: Record, urls: CatalogUrls, assets: AssetLocat
     return dataset
 
 
-def _published_files(record: Record) -> list[tuple[str, Asset]]:
+def published_files(record: Record) -> list[tuple[str, Asset]]:
     """The files a distribution each stands for, with the name that tells them apart in the
     dataset: a vector's or a single raster's assets by their key; for a raster of several items
     (a time series, a mosaic) each item's file by item and key, as its STAC item lists it, and
