@@ -151,6 +151,23 @@ def test_zonal_statistics_of_the_whole_country(server):
     assert stats["mean"] == pytest.approx(values[inside & valid].mean(), abs=1e-5)
 
 
+def test_zonal_statistics_of_an_oblast_use_its_polygon_and_name_the_layers(server):
+    """A region is the oblasts layer's polygon (Talas), and the answer names the datasets the
+    values and the area came from (was: the raster only)."""
+    response = execute(server, "zonal-statistics", {"raster": "slope", "region": "KG-T"})
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    talas = next(shape(f["geometry"]) for f in vector("oblasts")
+                 if f["properties"]["region_iso"] == "KG-T")
+    values, valid, lon, lat = raster("slope")
+    inside = shapely.contains_xy(talas, lon, lat)
+    assert stats["count"] == int((inside & valid).sum()) > 10000
+    assert stats["mean"] == pytest.approx(values[inside & valid].mean(), abs=1e-5)
+    assert stats["sources"] == {"values": "slope", "area": "oblasts"}
+    country_stats = execute(server, "zonal-statistics", {"raster": "elevation"}).json()
+    assert country_stats["sources"] == {"values": "elevation", "area": "kyrgyzstan-boundary"}
+
+
 # -- coverage-statistics --------------------------------------------------------------------
 
 def test_coverage_statistics_for_a_polygon_match_shapely(server):
