@@ -6,6 +6,7 @@ The synthetic layer and the reference are tests/feature_reference.py's."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import struct
@@ -42,6 +43,7 @@ from tests.feature_reference import (
     comparisons,
     evaluate,
     in_lists,
+    literal_shape,
     ref_ids,
     sort_reference,
     spatials,
@@ -442,6 +444,29 @@ def test_intersects_of_large_layers_count_without_sql(in_memory, indexed, box, s
         statements = _sql_statements(in_memory, lambda q=query: in_memory.count(q))
         assert not any("COUNT(" in sql or "rtree_" in sql for sql in statements), statements
         assert in_memory.count(query) == indexed.count(query)
+
+
+@settings(max_examples=30, **SETTINGS)
+@given(box=boxes())
+def test_intersects_reads_no_geometry_whose_box_misses_the_polygon(in_memory, indexed,
+                                                                   box) -> None:
+    """S_INTERSECTS with a polygon: a feature whose R-tree box misses the polygon (though it
+    lies within the polygon's bounds) is ruled out in numpy; only features whose box crosses
+    the polygon's edge are read from SQLite for the exact test."""
+    tree = ("spatial", "intersects", box, "triangle")
+    query = ItemsQuery(filter=parse_text(to_text(tree)), limit=0)
+    in_memory.count(query)  # the R-tree boxes are read once
+    statements = _sql_statements(in_memory, lambda: in_memory.count(query))
+    listed = [re.search(r"IN \(([\d, ]+)\)$", sql) for sql in statements]
+    read = {int(key) for found in listed if found for key in found.group(1).split(",")}
+    with sqlite3.connect(in_memory.layer.path) as conn:
+        entries = conn.execute("SELECT id, minx, miny, maxx, maxy FROM rtree_places_geom")
+        entries = entries.fetchall()
+    triangle = literal_shape(box, "triangle")
+    missed = {key for key, *bounds in entries if bounds[0] < bounds[2] and bounds[1] < bounds[3]
+              and not shapely.intersects(triangle, shapely.box(*bounds))}
+    assert not read & missed
+    assert in_memory.count(query) == indexed.count(query)
 
 
 def test_columns_in_memory_are_read_from_any_thread(indexed, tmp_path) -> None:

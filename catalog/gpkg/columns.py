@@ -391,16 +391,21 @@ class Columns:
         left, bottom, right, top = geometry.bounds
         candidates = envelopes.overlapping(left, bottom, right, top)
         x0, y0, x1, y1 = minx[candidates], miny[candidates], maxx[candidates], maxy[candidates]
+        outside = np.zeros(len(candidates), dtype=bool)
         if is_rectangle(geometry):
             certain = (x0 >= left) & (y0 >= bottom) & (x1 <= right) & (y1 <= top)
         else:
             shapely.prepare(geometry)
-            certain = (x0 < x1) & (y0 < y1)  # boxes with an area; points and lines go exact
-            certain[certain] = shapely.contains(geometry, shapely.box(
-                x0[certain], y0[certain], x1[certain], y1[certain]))
+            boxed = (x0 < x1) & (y0 < y1)  # boxes with an area; points and lines go exact
+            boxes = shapely.box(x0[boxed], y0[boxed], x1[boxed], y1[boxed])
+            certain = boxed.copy()
+            certain[boxed] = shapely.contains(geometry, boxes)
+            # A feature lies inside its R-tree box: a box the literal misses rules it out
+            # without reading it (a polygon's bounds hold many such boxes near its corners).
+            outside[boxed] = ~shapely.intersects(geometry, boxes)
         mask = np.zeros(len(self.pks), dtype=bool)
         mask[candidates[certain]] = True
-        undecided = candidates[~certain]
+        undecided = candidates[~certain & ~outside]
         if len(undecided):
             shapely.prepare(geometry)
             mask[undecided] = shapely.intersects(geometry, self._geometries(undecided))
