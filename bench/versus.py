@@ -534,7 +534,9 @@ def report(args, figures, measured: list[Measured], servers: list[Service],
         ours = m.results["ours"]
         tipg = m.results["tipg"]
         latency_ok = ours.figures["p99_us"] <= tipg.figures["p50_us"]
-        errors = sum(r.figures["non2xx"] + r.socket_errors for r in m.results.values()) + \
+        # Our errors under load and every disagreement on the samples; a peer's own timeouts
+        # (stock pygeoapi at 1 req/s) are in its row of the table, not against our target.
+        errors = ours.figures["non2xx"] + ours.socket_errors + \
             sum(len(p) for p in m.problems.values())
         met = tipg.rps and ours.rps >= 2 * tipg.rps and latency_ok and errors == 0
         counts = f"{min(m.matched):,} to {max(m.matched):,}" if m.matched else "-"
