@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import socket
 from functools import cache
@@ -113,11 +114,21 @@ def database_pool_size() -> int:
 def database_wait_seconds() -> float:
     """TAZA_DATABASE_WAIT_SECONDS: how long a request waits for a database connection (a free
     one, or a reconnection after a database restart) before it fails (default 10)."""
-    text = os.environ.get("TAZA_DATABASE_WAIT_SECONDS", "10")
+    return seconds_setting("TAZA_DATABASE_WAIT_SECONDS", 10.0, 0.1, 600)
+
+
+def seconds_setting(name: str, default: float, lowest: float, highest: float) -> float:
+    """The seconds in environment variable `name` (`default` when unset or blank), from
+    `lowest` to `highest`; a SettingError naming the variable, the range and the value for
+    anything else (words, nan, inf, out of range)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
     try:
-        seconds = float(text)
+        seconds = float(raw)
     except ValueError:
-        seconds = 0.0
-    if not 0 < seconds <= 600:
-        raise ValueError(f"TAZA_DATABASE_WAIT_SECONDS: expected seconds in (0, 600], got {text!r}")
+        seconds = math.nan  # refused below with the same message
+    if not lowest <= seconds <= highest:
+        raise SettingError(f"{name}: expected seconds from {lowest:g} to {highest:g}, "
+                           f"got {raw!r}")
     return seconds

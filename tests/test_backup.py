@@ -14,17 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import start_server, stop_server, taza
+from tests.conftest import copy_home, start_server, stop_server, taza
 from tests.stewards_support import Api, running_api, wait_for, write_geojson
 from tests.test_stewards_faults import approved_raster
 
 RANGE = "bytes=1000-4999"
 JOB_INPUTS = {"inputs": {"raster": "slope", "region": "KG-T", "bins": 5}}
-
-
-def copy_home(published_home: Path, target: Path) -> Path:
-    shutil.copytree(published_home, target, ignore=shutil.ignore_patterns("cache", "run", "*.log"))
-    return target
 
 
 @pytest.fixture(scope="module")

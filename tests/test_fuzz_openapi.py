@@ -3,11 +3,12 @@ and invalid requests must never get a server error, and every answer's status mu
 document lists for that operation.
 
 Schemathesis runs as its own command line (`schemathesis run`, a real HTTP client; its pytest
-plugin does not work with pytest 9) against one real server (gunicorn) on a scratch home with
-the sample datasets and the test accounts. The /api runs send real tokens (from `taza users
-add`: a steward, then an admin) so they reach past 401; the admin's runs last because it may
-change what is published. Path parameters mix generated values with real ids (collections,
-items, features, a job, datasets: tests/fuzz_hooks.py). Phases: examples, coverage (boundary
+plugin does not work with pytest 9) against one real server (gunicorn) on a copy of the
+session's published samples (no second `publish --all`) with the test accounts. The /api
+runs send real tokens (from `taza users add`: a steward, then an admin) so they reach past
+401; the admin's runs last because it may change what is published. Path parameters mix
+generated values with real ids (collections, items, features, a job, datasets:
+tests/fuzz_hooks.py). Phases: examples, coverage (boundary
 and malformed values, wrong methods and media types) and fuzzing. Bounded: MAX_EXAMPLES per
 operation and phase, a fixed seed, no example database, two client workers (the server has
 two); about 90 s in all here. TAZA_FUZZ_EXAMPLES and TAZA_FUZZ_SEED run it longer or with
@@ -31,9 +32,9 @@ from tests.conftest import (
     SAMPLE_IDS,
     VECTOR_IDS,
     Server,
+    copy_home,
     start_server,
     stop_server,
-    taza,
 )
 from tests.stewards_support import Api, add_accounts, make_manifest
 
@@ -49,9 +50,10 @@ RUN_TIMEOUT_S = 600  # a hung run fails the test rather than the CI job
 
 
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory) -> Iterator[tuple[Server, dict[str, str]]]:
-    home: Path = tmp_path_factory.mktemp("fuzz-home")
-    taza("publish", "--all", home=home)
+def fuzz_server(published_catalog: Path, tmp_path_factory
+                ) -> Iterator[tuple[Server, dict[str, str]]]:
+    # A copy of the session's published samples: the admin's run may withdraw them.
+    home = copy_home(published_catalog, tmp_path_factory.mktemp("fuzz") / "home")
     tokens = add_accounts(home)
     server = start_server(home, log_name="fuzz-server.log")
     yield server, tokens

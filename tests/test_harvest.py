@@ -30,8 +30,9 @@ import yaml
 
 from catalog.harvest import registry
 from catalog.harvest.run import harvester_account, run_source
-from catalog.harvest.schedule import HARVEST_JOB, due_sources, every_seconds
+from catalog.harvest.schedule import HARVEST_JOB, check_seconds, due_sources, every_seconds
 from catalog.jobs import SUCCEEDED, Job, open_jobs
+from catalog.settings import SettingError
 from catalog.stewards import drafts
 from catalog.store import CatalogStore
 from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, taza
@@ -331,6 +332,30 @@ def test_a_hostile_csw_answer_changes_nothing(portal, scratch_home, answer):
 
 
 # --- scheduled runs on the job queue ---------------------------------------------------------
+
+@pytest.mark.parametrize("raw", ["soon", "0", "0.05", "-1", "86401", "nan", "inf"])
+def test_a_bad_harvest_check_interval_is_refused_naming_the_setting_and_value(raw, monkeypatch):
+    monkeypatch.setenv("TAZA_HARVEST_CHECK_SECONDS", raw)
+    with pytest.raises(SettingError) as refused:
+        check_seconds()
+    assert str(refused.value) == \
+        f"TAZA_HARVEST_CHECK_SECONDS: expected seconds from 0.1 to 86400, got {raw!r}"
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("", 60.0), (" ", 60.0), ("0.1", 0.1),
+                                              ("2.5", 2.5), ("86400", 86_400.0)])
+def test_the_harvest_check_interval_takes_seconds_or_its_default(raw, seconds, monkeypatch):
+    monkeypatch.setenv("TAZA_HARVEST_CHECK_SECONDS", raw)
+    assert check_seconds() == seconds
+
+
+def test_taza_worker_refuses_a_bad_harvest_check_interval(scratch_home, monkeypatch):
+    monkeypatch.setenv("TAZA_HARVEST_CHECK_SECONDS", "soon")
+    refused = taza("worker", home=scratch_home, check=False)
+    assert refused.returncode == 2
+    assert "TAZA_HARVEST_CHECK_SECONDS: expected seconds from 0.1 to 86400, got 'soon'" \
+        in refused.stderr and "Traceback" not in refused.stderr
+
 
 def test_a_scheduled_source_is_harvested_by_taza_worker(portal, scratch_home):
     """`taza harvest add --every 1d`: `taza worker` (SQLite queue) queues one harvest job when

@@ -26,7 +26,7 @@ from shapely.geometry import shape
 
 from catalog.processes import JOB_MANAGER, jobs, process_resources
 from catalog.store import CatalogStore
-from tests.conftest import NUMERIC_RASTER_IDS, SOURCES, start_server, stop_server, taza
+from tests.conftest import NUMERIC_RASTER_IDS, SOURCES, start_server, stop_server
 
 GEOD = Geod(ellps="WGS84")
 # Equal-area projection for reference areas (the server measures geodesic areas).
@@ -420,9 +420,8 @@ def test_async_job_with_bad_input_fails_with_the_message(server):
     assert status["status"] == "failed" and "unknown raster 'population'" in status["message"]
 
 
-def test_running_jobs_end_failed_with_a_message_after_a_crash(scratch_home):
-    taza("publish", "--all", home=scratch_home)
-    first = start_server(scratch_home, workers=1)
+def test_running_jobs_end_failed_with_a_message_after_a_crash(published_copy):
+    first = start_server(published_copy, workers=1)
     try:
         submitted = [requests.post(
             f"{first.url}/ogc/processes/site-screening/execution", timeout=30,
@@ -431,7 +430,7 @@ def test_running_jobs_end_failed_with_a_message_after_a_crash(scratch_home):
     finally:
         os.killpg(first.process.pid, signal.SIGKILL)  # a crash: no graceful shutdown
         first.process.wait(timeout=10)
-    second = start_server(scratch_home, workers=1)
+    second = start_server(published_copy, workers=1)
     try:
         states = [second.get(f"/ogc/jobs/{job}").json() for job in submitted]
         assert all(s["status"] in ("successful", "failed") for s in states), states

@@ -36,11 +36,11 @@ def search(server, **params) -> dict[str, dict]:
     return {f["id"]: f for f in response.json()["features"]}
 
 
-def test_a_publish_reindexes_only_its_dataset_and_is_searchable_at_once(scratch_home, tmp_path):
-    taza("publish", "--all", home=scratch_home)
+def test_a_publish_reindexes_only_its_dataset_and_is_searchable_at_once(published_copy,
+                                                                          tmp_path):
     # publish --all releases dataset by dataset; each release indexed just the new one
-    assert last_update(scratch_home)["indexed"] == {SAMPLE_IDS[-1]: 1}
-    server = start_server(scratch_home)
+    assert last_update(published_copy)["indexed"] == {SAMPLE_IDS[-1]: 1}
+    server = start_server(published_copy)
     try:
         assert search(server)["airports"]["properties"]["version"] == "1"
         manifest = copy_dataset("airports", tmp_path / "edit")
@@ -48,7 +48,7 @@ def test_a_publish_reindexes_only_its_dataset_and_is_searchable_at_once(scratch_
         manifest.write_text(text.replace("en: Airports and airfields of Kyrgyzstan",
                                          "en: Airports and airfields of Kyrgyzstan (revised)"),
                             encoding="utf-8")
-        taza("publish", str(manifest), home=scratch_home)
+        taza("publish", str(manifest), home=published_copy)
         # No waiting: the publish updated the index before it returned.
         found = search(server, ids="airports")["airports"]
         assert found["properties"]["version"] == "2"
@@ -56,8 +56,8 @@ def test_a_publish_reindexes_only_its_dataset_and_is_searchable_at_once(scratch_
         assert {f["id"] for f in search(server, q="revised").values()} == {"airports"}
         assert all(asset["href"].startswith(f"{server.url}/assets/airports/2/")
                    for asset in found["assets"].values())
-        release = CatalogStore(scratch_home).current().number
-        update = last_update(scratch_home)
+        release = CatalogStore(published_copy).current().number
+        update = last_update(published_copy)
         assert update["release"] == release
         assert update["indexed"] == {"airports": 1} and update["removed"] == []
         assert set(search(server)) == set(ITEM_IDS)
@@ -65,28 +65,26 @@ def test_a_publish_reindexes_only_its_dataset_and_is_searchable_at_once(scratch_
         stop_server(server)
 
 
-def test_a_missing_index_is_built_from_the_live_release_on_first_use(scratch_home):
-    taza("publish", "--all", home=scratch_home)
-    for path in scratch_home.glob("stac-index.sqlite*"):
+def test_a_missing_index_is_built_from_the_live_release_on_first_use(published_copy):
+    for path in published_copy.glob("stac-index.sqlite*"):
         path.unlink()
-    server = start_server(scratch_home)
+    server = start_server(published_copy)
     try:
         assert set(search(server)) == set(ITEM_IDS)
         # Items indexed per dataset: one, or one per month of a time series.
-        assert last_update(scratch_home)["indexed"] == {
+        assert last_update(published_copy)["indexed"] == {
             dataset_id: sum(item.startswith(f"{dataset_id}-") for item in ITEM_IDS)
             if dataset_id in SERIES_IDS else 1 for dataset_id in SAMPLE_IDS}
     finally:
         stop_server(server)
 
 
-def test_an_index_left_behind_by_a_crash_catches_up(scratch_home):
+def test_an_index_left_behind_by_a_crash_catches_up(published_copy):
     """A release switched without the index update (as if the publisher died in between)."""
-    taza("publish", "--all", home=scratch_home)
-    server = start_server(scratch_home)
+    server = start_server(published_copy)
     try:
         assert "airports" in search(server)
-        store = CatalogStore(scratch_home)
+        store = CatalogStore(published_copy)
         with store.lock():
             datasets = {k: v for k, v in store.current().datasets.items() if k != "airports"}
             records = [store.record(k, v) for k, v in sorted(datasets.items())]
@@ -94,7 +92,7 @@ def test_an_index_left_behind_by_a_crash_catches_up(scratch_home):
                 build_catalog(records, settings.themes(), store.assets), target))
         time.sleep(CHECK_INTERVAL_S + 0.2)  # the API compares with current.json once a second
         assert set(search(server)) == set(ITEM_IDS) - {"airports"}
-        update = last_update(scratch_home)
+        update = last_update(published_copy)
         assert update["removed"] == ["airports"] and update["indexed"] == {}
         assert update["release"] == store.current().number
     finally:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
 import re
 import threading
 from pathlib import Path
@@ -21,7 +20,7 @@ from pathlib import Path
 from catalog.harvest import registry
 from catalog.harvest.run import run_source
 from catalog.jobs import Handler, JobConflict, JobFailed, Jobs, Progress
-from catalog.settings import SettingError
+from catalog.settings import seconds_setting
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +98,8 @@ def harvest_handlers(home: Path) -> dict[str, Handler]:
 
 
 def check_seconds() -> float:
-    raw = os.environ.get("TAZA_HARVEST_CHECK_SECONDS", str(DEFAULT_CHECK_SECONDS))
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = 0
-    if not 0.1 <= seconds <= 86_400:
-        raise SettingError("TAZA_HARVEST_CHECK_SECONDS takes seconds from 0.1 to 86400")
-    return seconds
+    """TAZA_HARVEST_CHECK_SECONDS: how often `taza worker` looks for due sources."""
+    return seconds_setting("TAZA_HARVEST_CHECK_SECONDS", DEFAULT_CHECK_SECONDS, 0.1, 86_400)
 
 
 def start_scheduler(home: Path, jobs: Jobs, stop: threading.Event,
