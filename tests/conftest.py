@@ -233,11 +233,25 @@ def copy_dataset(dataset_id: str, target: Path) -> Path:
     return manifest
 
 
+# Seconds spent in each module (setup, call and teardown of its tests; a module or session
+# fixture counts where it is first set up): scripts/run-tests balances its halves by them.
+MODULE_SECONDS: dict[str, float] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    module = report.nodeid.split("::")[0]
+    MODULE_SECONDS[module] = MODULE_SECONDS.get(module, 0.0) + report.duration
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     """Kill any multiprocessing child a test left behind. The interpreter joins non-daemon
-    children at exit, so one hung child kept a finished run from exiting until CI's limit."""
+    children at exit, so one hung child kept a finished run from exiting until CI's limit.
+    Write the seconds per module where TAZA_MODULE_SECONDS_FILE names a file."""
     import multiprocessing
 
     for child in multiprocessing.active_children():
         child.kill()
         child.join(timeout=5)
+    if path := os.environ.get("TAZA_MODULE_SECONDS_FILE"):
+        Path(path).write_text("".join(f"{seconds:.0f} {module}\n"
+                                      for module, seconds in sorted(MODULE_SECONDS.items())))
