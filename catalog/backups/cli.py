@@ -124,6 +124,7 @@ def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
         return 1
     copied = ", ".join(f"{table} {count}" for table, count in outcome.copied_rows.items())
     print(f"copied rows: {copied or 'none (the target already held them)'}; "
+          f"release records copied: {outcome.copied_releases}; "
           f"PostGIS layers loaded: {len(outcome.loaded_layers)}; "
           f"versions copied to the bucket: {outcome.versions_to_bucket}")
     return 0
