@@ -175,24 +175,21 @@ def _add_error_handlers(app: Flask) -> None:
         response.status_code = error.code or 500
         return response
 
-    @app.errorhandler(AssetUnavailable)
-    def storage_unavailable(error: AssetUnavailable):
-        # The object store is down or refuses: the client may retry; nothing is wrong with
-        # the request.
-        app.logger.error("asset storage: %s", error)
+    # A store that is down or refuses (the object store, the database holding the release
+    # records): the client may retry; nothing is wrong with the request.
+    unavailable = {AssetUnavailable: "the catalog's file storage",
+                   RecordsUnavailable: "the catalog's database"}
+
+    def service_unavailable(error: Exception):
+        what = next(name for kind, name in unavailable.items() if isinstance(error, kind))
+        app.logger.error("%s: %s", what, error)
         response = jsonify(code="ServiceUnavailable", status=503,
-                           description="the catalog's file storage does not answer; retry later")
+                           description=f"{what} does not answer; retry later")
         response.status_code = 503
         return response
 
-    @app.errorhandler(RecordsUnavailable)
-    def records_unavailable(error: RecordsUnavailable):
-        # The database holding the release records restarts: retry later.
-        app.logger.error("release records: %s", error)
-        response = jsonify(code="ServiceUnavailable", status=503,
-                           description="the catalog's database does not answer; retry later")
-        response.status_code = 503
-        return response
+    for kind in unavailable:
+        app.register_error_handler(kind, service_unavailable)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

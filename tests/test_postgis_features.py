@@ -336,6 +336,10 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
                                log_name="late-database.log")
         down = running.get("/ogc/collections/airports/items")
         assert down.status_code >= 500
+        # The release records are in the database too: alive, but nothing to serve yet.
+        assert running.get("/healthz").json()["status"] == "degraded"
+        asset = running.get("/assets/airports/1/airports.gpkg")
+        assert asset.status_code == 503 and asset.json()["code"] == "ServiceUnavailable"
     finally:
         private_postgres.start(durable=False)
     try:
@@ -346,5 +350,6 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
             time.sleep(0.5)
             up = running.get("/ogc/collections/airports/items", params={"limit": 50})
         assert up.status_code == 200 and up.json()["numberMatched"] == 17
+        assert running.get("/healthz").json()["status"] == "ok"
     finally:
         stop_server(running)
