@@ -103,6 +103,13 @@ def test_records_are_rows_and_the_server_follows_each_switch(home, database_url,
     assert "audit chain ok" in taza("audit", home=home).stderr  # anchors read from the rows
     assert "2" in taza("versions", DATASET, home=home).stdout
 
+    # A purge rewrites the rows that held the version.
+    taza("purge", DATASET, "2", "--reason", "a test of the records", home=home)
+    _, after = rows(database_url)
+    assert all(state["datasets"].get(DATASET) != 2 for state in after.values())
+    assert {"dataset": DATASET, "version": 2} in after[recorded[live]["previous"]]["purged"]
+    assert "audit chain ok" in taza("audit", home=home).stderr
+
 
 def test_a_switch_whose_base_moved_records_nothing(home, database_url):
     records = PostgresReleaseRecords(database_url, home, CatalogStore(home, database_url=None)
