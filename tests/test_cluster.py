@@ -174,6 +174,8 @@ def test_a_node_killed_under_load_costs_no_failed_read(cluster: LocalCluster) ->
     assert nodes_answering(cluster.url, 10) == {"node-b"}
     cluster.start_node(victim)
     _wait_for(lambda: nodes_answering(cluster.url, 20) == {"node-a", "node-b"})
+    # Restarted with every node's settings: the same database, not the embedded profile.
+    assert requests.get(f"{victim.url}/healthz", timeout=10).json()["backend"] == "postgresql"
 
 
 def _wait_for(check, timeout: float = 180) -> None:

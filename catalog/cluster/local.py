@@ -92,6 +92,7 @@ class LocalCluster:
     object_store: bool = False  # published files in a bucket of our own S3 server
     database: bool = False  # the PostgreSQL profile, on a private PostgreSQL of our own
     database_url: str | None = None  # the PostgreSQL profile on a database run by others
+    extra_environment: dict[str, str] = field(default_factory=dict)  # for nodes and worker
 
     @property
     def home(self) -> Path:
@@ -153,7 +154,8 @@ class LocalCluster:
             objectstore.create_bucket(store, ASSETS_BUCKET)
         if self.database and not self.database_url:
             self._start_postgres()
-        environment = self.environment() | (environment or {})
+        self.extra_environment = dict(environment or {})
+        environment = self.environment() | self.extra_environment
         self.nodes = [Node(name, _free_port(), self.folder / "nodes" / name)
                       for name in NODE_NAMES[:node_count]]
         self._save()
@@ -163,14 +165,23 @@ class LocalCluster:
             self._start_worker(environment)
         for node in self.nodes:
             _wait_until_healthy(node.url, node.log_file, node)
+        if "TAZA_DATABASE_URL" in environment:
+            # pgstac's schema is installed by the first process that searches; workers of
+            # several nodes doing it at once collide on CREATE ROLE (one answers 500), so one
+            # node does it before clients come.
+            _wait_until_healthy(self.nodes[0].url, self.nodes[0].log_file, self.nodes[0],
+                                path="/stac/search?limit=1")
         self.proxy.folder.mkdir(parents=True, exist_ok=True)
         self.proxy.start()
         _wait_until_healthy(self.url, self.proxy.folder / "error.log")
 
     def start_node(self, node: Node, environment: dict[str, str] | None = None) -> None:
-        """Start (or restart) one node: `taza serve` in a process group of its own."""
+        """Start (or restart) one node: `taza serve` in a process group of its own, with the
+        settings `up` gave every node (a restarted node must not fall back to another
+        profile)."""
         (node.folder / "cache").mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, **(environment or {}), TAZA_HOME=str(self.home),
+        environment = environment or self.environment() | self.extra_environment
+        env = dict(os.environ, **environment, TAZA_HOME=str(self.home),
                    TAZA_NODE=node.name, TAZA_CACHE_DIR=str(node.folder / "cache"),
                    TAZA_TRUSTED_PROXIES="1")
         with node.log_file.open("a") as log:
@@ -273,16 +284,16 @@ def _free_port() -> int:
 
 
 def _wait_until_healthy(url: str, log: Path, node: Node | None = None,
-                        timeout: float = 90) -> None:
+                        timeout: float = 90, path: str = "/healthz") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node is not None and not node.running():
             raise ClusterError(f"{node.name} exited while starting; see {log}")
         try:
-            with urlopen(f"{url}/healthz", timeout=5) as answer:  # noqa: S310 (loopback URL)
+            with urlopen(f"{url}{path}", timeout=30) as answer:  # noqa: S310 (loopback URL)
                 if answer.status == 200:
                     return
         except (URLError, OSError):
             pass
         time.sleep(0.2)
-    raise ClusterError(f"{url} did not answer /healthz within {timeout:.0f} s; see {log}")
+    raise ClusterError(f"{url} did not answer {path} within {timeout:.0f} s; see {log}")
