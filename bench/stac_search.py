@@ -277,8 +277,9 @@ def ensure_pgstac_tools() -> None:
         run_checked([*sudo, "apt-get", "install", "-y", "-qq", "--no-install-recommends",
                      "postgresql-15", "postgresql-15-postgis-3"], env=env, timeout=1200)
     if not (PG_VENV / "bin" / "uvicorn").exists():
-        python = shutil.which("python3.12") or sys.executable
-        run_checked([python, "-m", "venv", str(PG_VENV)], timeout=300)
+        # Our own interpreter (3.12): a `python3.12` on PATH may be a pyenv shim that fails
+        # unless PYENV_VERSION is set.
+        run_checked([sys.executable, "-m", "venv", str(PG_VENV)], timeout=300)
         run_checked([str(PG_VENV / "bin" / "pip"), "install", "-q", *PG_PINS], timeout=1200)
 
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from catalog import __version__, postgis, settings
-from catalog.convert.isolated import convert_raster_sources, convert_vector_source
+from catalog.convert.isolated import ReadSources, read_sources
 from catalog.convert.raster import combine_items
 from catalog.core.record import MANIFEST_FILE, RasterFacts, Record, Software, write_record
 from catalog.manifest import ROLES, ItemSpec, Manifest, load_manifest
@@ -57,9 +57,15 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
     The source is untrusted: it is read in the isolated reader (catalog.sources.reader).
     """
     manifest = load_manifest(manifest_path)
-    infos = []
     # every item of a dataset of several, all in one isolated reader
     inspected = inspect_sources(list(manifest.sources), manifest.kind, manifest.id_field)
+    return manifest, _checked(manifest, inspected)
+
+
+def _checked(manifest: Manifest, inspected: list) -> VectorInfo | RasterInfo:
+    """The first source's info, once every source passed its inspection, the items are alike
+    and a vector has what its role needs; else ValidationFailed listing the problems."""
+    infos = []
     for source, (info, problems) in zip(manifest.sources, inspected, strict=True):
         if problems:
             raise ValidationFailed([_in_source(p, source) for p in problems])
@@ -70,7 +76,7 @@ def validate(manifest_path: str | Path) -> tuple[Manifest, VectorInfo | RasterIn
         raise ValidationFailed(mismatched)
     if isinstance(info, VectorInfo) and (role_problems := _role_problems(manifest, info)):
         raise ValidationFailed(role_problems)
-    return manifest, info
+    return info
 
 
 def _items_unlike_the_first(manifest: Manifest, infos: list) -> list[Problem]:
@@ -124,7 +130,7 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
     """
     report = progress or (lambda percent, step: None)
     report(5, "validating")
-    manifest, info = validate(manifest_path)
+    manifest = load_manifest(manifest_path)
     fingerprint = _fingerprint(manifest)
     actor = actor or audit.os_actor()
     report(20, "waiting")
@@ -135,9 +141,12 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
             return PublishResult(manifest.id, live, release.number, unchanged=True)
         _check_role_is_free(store, release, manifest)
         staging = store.new_staging(manifest.id)
-        report(25, "converting")
+        report(25, "converting")  # the sources are inspected, then converted, in one child
         try:
-            version = _stage_version(manifest, info, fingerprint, staging, store)
+            version = _stage_version(manifest, fingerprint, staging, store)
+        except ValidationFailed:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
         except Exception as err:
             shutil.rmtree(staging, ignore_errors=True)
             raise PublishError(f"{manifest.id}: conversion failed: {err}") from err
@@ -378,15 +387,19 @@ def _record_outcome(store: CatalogStore, actor: str, action: str, dataset_id: st
               "records it", file=sys.stderr)
 
 
-def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
+def _stage_version(manifest: Manifest, fingerprint: str, staging: Path,
                    store: CatalogStore) -> int:
-    """Convert into the staging folder, write record.json, then commit the version number."""
-    if manifest.kind == "vector":
-        assets, vector = convert_vector_source(info, manifest.id, staging, manifest.id_field)
-        rasters, layer = (), None
-    else:
-        assets, rasters, layer = _convert_rasters(manifest, staging)
-        vector = None
+    """Inspect and convert the sources into the staging folder (ValidationFailed if they do
+    not pass), write record.json, then commit the version number."""
+    items = _items(manifest)
+    read = read_sources(manifest.kind, [(item.source, item.id) for item in items], manifest.id,
+                        staging, manifest.id_field, manifest.raster.get("unit"))
+    _checked(manifest, read.inspected)
+    if not read.converted:  # every source passed, yet the reader converted nothing
+        raise PublishError("the reader answered without converting the sources")
+    assets, vector, rasters, layer = list(read.assets), read.vector, tuple(read.rasters), None
+    if manifest.kind == "raster":
+        assets, rasters, layer = _raster_layer(manifest, items, read, staging)
     shutil.copyfile(manifest.path, staging / MANIFEST_FILE)
     version = store.next_version(manifest.id)
     record = Record(
@@ -410,22 +423,24 @@ def _stage_version(manifest: Manifest, info, fingerprint: str, staging: Path,
     return committed
 
 
-def _convert_rasters(manifest: Manifest, staging: Path
-                     ) -> tuple[list, tuple[RasterFacts, ...], RasterFacts | None]:
-    """One COG per item (manifest `items`, or the one source named like the dataset), and
-    for several items the one layer the APIs serve (catalog.convert.raster.combine_items)."""
-    items = manifest.items or (ItemSpec(manifest.id, manifest.sources[0]),)
-    unit = manifest.raster.get("unit")
-    assets, rasters = [], []
-    converted = convert_raster_sources([(item.source, item.id) for item in items], staging, unit)
-    for item, (asset, facts) in zip(items, converted, strict=True):
-        assets.append(asset)
-        rasters.append(dataclasses.replace(facts, asset=asset, start=item.start, end=item.end))
+def _items(manifest: Manifest) -> tuple[ItemSpec, ...]:
+    """The items of a dataset: the manifest's `items`, or its one source named like it."""
+    return manifest.items or (ItemSpec(manifest.id, manifest.sources[0]),)
+
+
+def _raster_layer(manifest: Manifest, items: tuple[ItemSpec, ...], read: ReadSources,
+                  staging: Path) -> tuple[list, tuple[RasterFacts, ...], RasterFacts | None]:
+    """The items' COGs with their times, and for several items the one layer the APIs serve
+    (catalog.convert.raster.combine_items)."""
+    assets = list(read.assets)
+    rasters = tuple(dataclasses.replace(facts, asset=asset, start=item.start, end=item.end)
+                    for item, asset, facts in zip(items, assets, read.rasters, strict=True))
     if len(items) < 2:
-        return assets, tuple(rasters), None
+        return assets, rasters, None
     layer_asset, layer = combine_items([staging / a.file for a in assets], manifest.id,
-                                       staging, unit, time_series=items[0].start is not None)
-    return [*assets, layer_asset], tuple(rasters), dataclasses.replace(layer, asset=layer_asset)
+                                       staging, manifest.raster.get("unit"),
+                                       time_series=items[0].start is not None)
+    return [*assets, layer_asset], rasters, dataclasses.replace(layer, asset=layer_asset)
 
 
 def _fingerprint(manifest: Manifest) -> str:

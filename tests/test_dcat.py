@@ -10,12 +10,13 @@ import hashlib
 import pytest
 import requests
 import yaml
+from rasterio.io import MemoryFile
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
 from rdflib.namespace import DCTERMS, RDF, SH
 
 from catalog.core.languages import LANGUAGES
-from tests.conftest import DATASETS, ROOT, SAMPLE_IDS
+from tests.conftest import DATASETS, ROOT, SAMPLE_IDS, SERIES_IDS
 from tests.metadata_validation import DCAT_AP_SHAPES, VOCABULARY_SHAPES, shacl_violations
 
 DCAT = Namespace("http://www.w3.org/ns/dcat#")
@@ -126,7 +127,29 @@ def test_a_distribution_per_file_with_its_size_and_checksum(server, catalog):
             assets |= {a["href"] for item in stac["features"] for a in item["assets"].values()}
             page = next((link["href"].removeprefix(server.url) for link in stac["links"]
                          if link["rel"] == "next"), None)
-        assert downloads == len(assets)
+        # A time series also has its stacked layer, a file no STAC item lists.
+        assert downloads == len(assets) + (dataset_id in SERIES_IDS)
+
+
+@pytest.mark.parametrize("dataset_id", SERIES_IDS)
+def test_a_time_series_stacked_layer_is_a_distribution_of_its_own(catalog, dataset_id):
+    """Was: the twelve monthly files only; the layer the OGC API serves (the months stacked as
+    bands) could be downloaded but no distribution named it."""
+    node = dataset_node(catalog, dataset_id)
+    distributions = list(catalog.objects(node, DCAT.distribution))
+    [layer] = [d for d in distributions if str(d).endswith("#distribution-layer")]
+    url = str(catalog.value(layer, DCAT.downloadURL))
+    assert url.endswith(f"/{dataset_id}-layer.tif")
+    assert str(catalog.value(layer, DCAT.accessURL)) == url
+    assert str(catalog.value(layer, DCAT.mediaType)) == \
+        "https://www.iana.org/assignments/media-types/image/tiff"
+    assert catalog.value(layer, DCTERMS["format"]) is not None
+    month = next(d for d in distributions if str(d).endswith("-01-data"))
+    assert catalog.value(layer, DCTERMS.license) == catalog.value(month, DCTERMS.license)
+    body = requests.get(url, timeout=60).content
+    assert int(catalog.value(layer, DCAT.byteSize)) == len(body)
+    with MemoryFile(body) as memory, memory.open() as stacked:
+        assert stacked.count == 12  # one band per month
 
 
 def test_services_answer_and_serve_every_dataset(server, catalog):

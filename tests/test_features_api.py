@@ -343,3 +343,20 @@ def test_whole_features_come_from_stored_text(server, published_home):
     version = stored[0].parent.name
     assert server.get(f"/assets/settlements/{version}/settlements.features.sqlite") \
         .status_code == 404
+
+
+@pytest.mark.parametrize(("headers", "params", "expected"), [
+    ({}, {}, "Population (people)"),
+    ({}, {"lang": "ru"}, "Население (человек)"),
+    ({"Accept-Language": "ky"}, {}, "Калктын саны (адам)"),
+])
+def test_queryables_carry_field_titles_in_the_requests_language(server, headers, params,
+                                                                expected):
+    """issue 17: the field's title, not its name, in the language asked by lang= or
+    Accept-Language (English by default); a field without a known title keeps its name."""
+    answer = requests.get(f"{server.url}/ogc/collections/settlements/queryables",
+                          params={"f": "json", **params}, headers=headers, timeout=30)
+    properties = answer.json()["properties"]
+    assert properties["population"]["title"] == expected
+    listed = {q["id"]: q["title"] for q in answer.json()["queryables"]}
+    assert listed["population"] == expected

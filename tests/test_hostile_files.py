@@ -568,7 +568,9 @@ def test_a_server_that_cannot_isolate_readers_answers_503_and_keeps_nothing(
         api.server = start_server(home, workers=1, wrapper=WITHOUT_NAMESPACES)
         drafts_before = sorted(p.name for p in (home / "stewards" / "drafts").rglob("*"))
 
-        refused = api.upload(dataset_id, source)
+        # A changed file (the same one again is not read at all: nothing new to check).
+        changed = write_geojson(tmp_path / "changed.geojson", airports_features()[:16])
+        refused = api.upload(dataset_id, changed)
         published = api.follow(api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice"))
 
         assert refused.status_code == 503, refused.text

@@ -9,7 +9,7 @@ import yaml
 from lxml import etree
 
 from catalog.core.languages import LANGUAGES
-from tests.conftest import DATASETS, SAMPLE_IDS
+from tests.conftest import DATASETS, SAMPLE_IDS, SERIES_IDS
 from tests.metadata_validation import iso19139_schema
 
 NS = {"gmd": "http://www.isotc211.org/2005/gmd", "gco": "http://www.isotc211.org/2005/gco"}
@@ -73,6 +73,24 @@ def test_texts_extent_and_downloads_from_the_manifest(server, dataset_id):
     assert downloads
     for url in downloads:
         assert server.get(url.removeprefix(server.url), stream=True).status_code == 200
+
+
+@pytest.mark.parametrize("dataset_id", SERIES_IDS)
+def test_a_time_series_lists_every_month_and_its_layer_as_downloads(server, dataset_id):
+    """Was: one download for the twelve monthly files (they share the asset key 'data', each
+    link overwrote the one before) beside the stacked layer."""
+    document = iso_document(server, dataset_id)
+    options = document.findall("gmd:distributionInfo/gmd:MD_Distribution/gmd:transferOptions/"
+                               "gmd:MD_DigitalTransferOptions/gmd:onLine/gmd:CI_OnlineResource",
+                               NS)
+    downloads = {resource.findtext("gmd:linkage/gmd:URL", namespaces=NS).rsplit("/", 1)[1]:
+                 resource.findtext("gmd:name/gco:CharacterString", namespaces=NS)
+                 for resource in options
+                 if resource.findtext("gmd:protocol/gco:CharacterString", namespaces=NS)
+                 == "WWW:DOWNLOAD-1.0-http--download"}
+    months = {f"{dataset_id}-{month:02d}.tif" for month in range(1, 13)}
+    assert set(downloads) == months | {f"{dataset_id}-layer.tif"}
+    assert len(set(downloads.values())) == 13  # each named apart
 
 
 def test_unknown_dataset_and_parameters_are_refused(server):

@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, Page, expect
 from catalog.ogc import translations
 from catalog.ogc.translations import page_words, strings
 from tests.conftest import (
+    DATASETS,
     RASTER_IDS,
     SAMPLE_IDS,
     VECTOR_IDS,
@@ -367,3 +368,78 @@ def test_records_search_page_finds_a_dataset_and_its_forms(browser, server, lang
 
     open_page(browser, f"{server.url}/ogc/collections/metadata?f=html&lang={language}", check,
               language)
+
+
+# Issyk-Kul and its shores: every class raster has several classes there, the lake among them.
+CLASS_BBOX = "76.5,41.9,78.6,42.9"
+ISSYK_KUL = (77.3, 42.45)  # lon, lat: open water in the land cover
+
+
+def class_table(dataset_id: str) -> dict[int, dict]:
+    """The dataset's class table as its manifest gives it: pixel value -> class."""
+    manifest = yaml.safe_load((DATASETS / f"{dataset_id}.yaml").read_text("utf-8"))
+    return {entry["value"]: entry for entry in manifest["raster"]["classes"]}
+
+
+def rgb(hex_colour: str) -> list[int]:
+    return [int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)]
+
+
+def drawn_in(pixel: list[int], hex_colour: str) -> bool:
+    """An opaque-enough pixel of the colour (within the rounding of a translucent image)."""
+    return pixel[3] > 0 and all(abs(a - b) <= 2 for a, b in zip(pixel[:3], rgb(hex_colour),
+                                                                 strict=True))
+
+
+@pytest.mark.parametrize(("dataset_id", "language"), [
+    ("land-cover", "ky"), ("climate-zones", "ru"), ("urbanisation", "en")])
+def test_class_raster_coverage_page_draws_classes_with_their_legend(browser, server,  # noqa: F811
+                                                                     dataset_id, language):
+    """Was: class codes coloured on the value ramp, a ramp legend from the lowest to the
+    highest code. Now each cell has its class's colour and the legend names the classes on
+    the map, in the page's language, with the colours of the dataset's class table."""
+    classes = class_table(dataset_id)
+    coverage = server.get(f"/ogc/collections/{dataset_id}/coverage?f=json"
+                          f"&bbox={CLASS_BBOX}").json()
+    values = next(iter(coverage["ranges"].values()))["values"]
+    present = [value for value in classes if value in set(values)]
+    assert len(present) >= 2, present
+    width = coverage["domain"]["axes"]["x"]["num"]
+    path = f"/ogc/collections/{dataset_id}/coverage?f=html&bbox={CLASS_BBOX}&lang={language}"
+
+    def check(page: Page) -> None:
+        page.wait_for_function("() => window.ogcMap && document.querySelector("
+                               "'img.ogc-coverage') && document.querySelector("
+                               "'img.ogc-coverage').complete")
+        rows = page.locator(".ogc-legend-class")
+        expect(rows).to_have_count(len(present))
+        for row, value in zip(rows.all(), present, strict=True):
+            assert row.inner_text().strip() == classes[value]["title"][language]
+            swatch = row.locator(".ogc-legend-swatch").evaluate(
+                "(element) => getComputedStyle(element).backgroundColor")
+            assert swatch == "rgb({}, {}, {})".format(*rgb(classes[value]["colour"]))
+        # The drawn grid, one image pixel per cell, north row first as in the CoverageJSON.
+        pixels = page.evaluate("""() => {
+            const image = document.querySelector('img.ogc-coverage');
+            const canvas = document.createElement('canvas');
+            canvas.width = image.naturalWidth; canvas.height = image.naturalHeight;
+            const context = canvas.getContext('2d');
+            context.drawImage(image, 0, 0);
+            return Array.from(context.getImageData(0, 0, canvas.width, canvas.height).data);
+        }""")
+        assert len(pixels) == 4 * len(values)
+        for cell, value in enumerate(values):
+            drawn = pixels[4 * cell:4 * cell + 4]
+            if value is None:
+                assert drawn[3] == 0, (cell, drawn)
+            else:
+                assert drawn_in(drawn, classes[value]["colour"]), (cell, value, drawn)
+        if dataset_id == "land-cover":  # a known place: the lake is water, drawn as water
+            x, y = coverage["domain"]["axes"]["x"], coverage["domain"]["axes"]["y"]
+            col = round((ISSYK_KUL[0] - x["start"]) / ((x["stop"] - x["start"]) / (x["num"] - 1)))
+            row = round((ISSYK_KUL[1] - y["start"]) / ((y["stop"] - y["start"]) / (y["num"] - 1)))
+            cell = row * width + col
+            assert classes[values[cell]]["name"] == "water"
+            assert drawn_in(pixels[4 * cell:4 * cell + 4], classes[values[cell]]["colour"])
+
+    open_page(browser, server.url + path, check, language)

@@ -24,6 +24,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from catalog.portal.i18n import strings
+from catalog.sources.findings import finding_texts
+from catalog.stewards.report import TEXTS_FILE as REPORT_TEXTS
 from tests.conftest import DATASETS, SAMPLE_IDS, start_server, stop_server, taza
 from tests.stewards_support import make_manifest, polygon_features, write_geojson
 
@@ -464,36 +466,118 @@ def fill_manifest_form(page: Page, manifest: dict) -> None:
     form.locator('[name="temporal_extent.start"]').fill(str(manifest["temporal_extent"]["start"]))
 
 
-def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_steward_rolls_back(
-        page, stewards_server, tmp_path):
-    """Issue 17's steward journey: English, then the reviewer in Russian, then Kyrgyz."""
+def assert_report_page(page: Page, server, folder: Path, language: str, dataset_id: str) -> None:
+    """The report as a page (the API's HTML), opened from the page's link: its words and
+    findings in the page's language, no server path, internal flag or API parameter."""
+    link = page.locator("#report a[target=_blank]")
+    expect(link).to_have_attribute("href", f"/api/datasets/{dataset_id}/draft/report"
+                                   f"?f=html&lang={language}")
+    report = page.context.new_page()
+    report.goto(server.url + link.get_attribute("href"))
+    texts = report_texts()
+    expect(report.locator("h1")).to_have_text(
+        texts["title"][language].replace("{dataset}", dataset_id))
+    expect(report.locator("tr.repaired td").first).to_have_text(texts["status_repaired"][language])
+    expect(report.locator("tr.repaired")).to_contain_text(
+        finding_texts()["geometry_repaired"][language].split("(")[0])
+    expect(report.locator("#upload")).to_contain_text(texts["feature_count"][language])
+    text = report.locator("body").inner_text()
+    assert not any(word in text for word in ("repair=", "/api/", "/tmp", "flags=")), text
+    if language != "en":
+        english = [entry["en"] for entry in texts.values()
+                   if entry["en"] != entry[language] and "{" not in entry["en"]]
+        assert not [word for word in english if word in text], text
+    ARTIFACTS.mkdir(exist_ok=True)
+    for target in (folder / f"{language}-report-page.png",
+                   ARTIFACTS / f"portal-{language}-report-page.png"):
+        report.screenshot(path=target, full_page=True)
+    report.close()
+
+
+def report_texts() -> dict:
+    return yaml.safe_load(REPORT_TEXTS.read_text(encoding="utf-8"))
+
+
+PREVIEW_COLOUR = np.array([214, 51, 108])  # steward-preview.js COLOUR
+
+
+def assert_preview_drawn(scope, shown: str) -> None:
+    """The report's map preview finished drawing the upload's features in its colour."""
+    preview = scope.locator(".preview-map")
+    expect(preview).to_have_attribute("data-preview-state", "drawn", timeout=30_000)
+    expect(preview).to_have_attribute("data-preview-shown", shown)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(preview.screenshot()) as memory, memory.open() as image:
+            pixels = np.moveaxis(image.read()[:3], 0, -1).astype(int)
+    outlined = np.abs(pixels - PREVIEW_COLOUR).sum(axis=-1) < 60
+    assert outlined.sum() > 100, f"{outlined.sum()} pixels of the preview's colour"
+
+
+def words(key: str, language: str, **values) -> str:
+    """The page's text for a strings.yml key in `language`, as i18n.js fills it."""
+    text = strings()[key][language]
+    return re.sub(r"\{(\w+)\}", lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+
+def register(page: Page, server, language: str, name: str) -> None:
+    """A new steward registers as the service offers it: an admin adds the account (`taza
+    users add` prints a one-time link), the steward opens the link and sets a password."""
+    added = taza("users", "add", name, "--role", "steward", "--org", "ministry-a",
+                 "--public-url", server.url, home=server.home).stdout
+    link = re.search(r"password link: (\S+)", added).group(1)
+    page.goto(link.replace("/stewards", f"/stewards?lang={language}", 1))
+    page.fill("#new-password", f"{name}-password-1")
+    page.fill("#repeat-password", f"{name}-password-1")
+    page.click("#set-password button[type=submit]")
+    expect(page.locator("#signin-status")).to_have_text(words("st.password_set", language))
+    sign_in(page, name, f"{name}-password-1")
+    expect(page.locator("#who-text")).to_contain_text(name)
+
+
+@pytest.mark.parametrize("language", ["ky", "ru", "en"])
+def test_steward_registers_fills_uploads_repairs_submits_reviewer_publishes_steward_rolls_back(
+        page, stewards_server, tmp_path, language):
+    """Issue 17's steward journey, whole, in one language: screenshots of every step in
+    tmp_path (and tests/artifacts/portal-<language>-<step>.png)."""
     server, _ = stewards_server
+    steward, dataset_id = f"aiym-{language}", f"parcels-{language}"
+    print(f"screenshots: {tmp_path} and {ARTIFACTS}/portal-{language}-*.png")
+    step = iter(range(1, 100))
+
+    def shot(name: str) -> None:
+        assert_translated(page, language)
+        full_screenshot(page, tmp_path, f"{language}-{next(step):02d}-{name}")
+
     # Refusals this journey provokes on purpose (the page shows each one in its own words):
     # a manifest and an upload with findings (422), an upload cut off by the network.
     for path, reason in (("/draft/manifest", "422"), ("/draft/source", "422"),
                          ("/draft/source", "net::ERR_FAILED")):
         allow_failed_load(page, path, reason)
-    page.goto(f"{server.url}/stewards?lang=en")
-    sign_in(page, "anna", "anna-password-1")
-    expect(page.locator("#who-text")).to_contain_text("anna")
+    register(page, server, language, steward)
+    shot("registered")
     # A bad id is refused in the page's own words before anything is sent.
     page.fill("#new-id", "Parcels_2024")
     page.click("#new-dataset button[type=submit]")
-    expect(page.locator("#datasets-status")).to_contain_text("lowercase Latin letters")
-    page.fill("#new-id", "portal-parcels")
+    expect(page.locator("#datasets-status")).to_have_text(words("steward_id_invalid", language))
+    page.fill("#new-id", dataset_id)
     page.click("#new-dataset button[type=submit]")
-    expect(page.locator("#draft-title")).to_contain_text("portal-parcels")
+    expect(page.locator("#draft-title")).to_contain_text(dataset_id)
     # The form, built from the manifest's schema: the English title left out is a finding.
-    manifest = make_manifest("portal-parcels", licence="CC-BY-4.0")
+    manifest = make_manifest(dataset_id, licence="CC-BY-4.0")
     without_english = {lang: text for lang, text in manifest["title"].items() if lang != "en"}
     fill_manifest_form(page, {**manifest, "title": without_english})
-    expect(page.locator(".licence-allows")).to_contain_text("commercial included")
+    expect(page.locator(".licence-allows")).to_have_text(
+        words("steward_licence_allows_CC-BY-4.0", language))
     page.click("#manifest-form button[type=submit]")
-    expect(page.locator("#report tr", has_text="title.en")).to_be_visible()
+    missing = page.locator("#report tr", has_text="title.en")
+    expect(missing.locator(".finding-text")).to_have_text(
+        finding_texts()["manifest_missing_english"][language])
+    shot("form-finding")
     page.locator('[name="title.en"]').fill(manifest["title"]["en"])
     page.click("#manifest-form button[type=submit]")
     expect(page.locator("#report tr", has_text="title.en")).to_have_count(0)
-    expect(page.locator("#report")).to_contain_text("No source file uploaded yet")
+    expect(page.locator("#report")).to_contain_text(finding_texts()["no_source"][language])
     # The YAML is the same manifest, still editable as text.
     assert "title:" in page.locator("#manifest").input_value()
     # Upload: a failure offers a restart; the restart shows progress with the buttons disabled.
@@ -503,8 +587,22 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     page.route("**/draft/source*", lambda route: route.abort())
     page.click("#source-form button[type=submit]")
     expect(page.locator("#upload-retry")).to_be_visible()
-    expect(page.locator("#upload-status")).to_contain_text("The upload failed")
+    failed = words("steward_upload_failed", language, reason="")
+    expect(page.locator("#upload-status")).to_contain_text(failed.strip())
+    shot("upload-failed")
     page.unroute("**/draft/source*")
+    # Half the file reached the server before a cut (sent here as the page would have): the
+    # restart resumes from there instead of sending it all again.
+    half = page.evaluate("""async (dataset) => {
+      const file = document.getElementById("source").files[0];
+      const half = Math.floor(file.size / 2);
+      const session = await (await fetch("/api/session")).json();
+      const answer = await fetch(`/api/datasets/${dataset}/draft/source?filename=${file.name}`,
+        { method: "PUT", body: file.slice(0, half), headers: { "X-CSRF-Token": session.csrf_token,
+          "Content-Range": `bytes 0-${half - 1}/${file.size}`,
+          "Content-Type": "application/octet-stream" } });
+      return answer.status === 202 ? half : -answer.status; }""", dataset_id)
+    assert half > 0, half
     page.evaluate("""() => { window.uploadLog = [];
       const bar = document.getElementById("upload-progress");
       new MutationObserver(() => window.uploadLog.push({ value: bar.value, state: bar.dataset.state,
@@ -513,65 +611,84 @@ def test_steward_fills_the_form_uploads_repairs_submits_reviewer_publishes_stewa
     page.click("#upload-retry")
     expect(page.locator("#upload-progress")).to_have_attribute("data-state", "done",
                                                                timeout=30_000)
+    expect(page.locator("#upload-progress")).to_have_attribute("data-resumed-from", str(half))
     log = page.evaluate("() => window.uploadLog")
     assert any(entry["value"] == 100 and entry["locked"] for entry in log), log
     assert all(entry["locked"] for entry in log if entry["state"] == "uploading"), log
     assert not page.locator("#source-form button[type=submit]").is_disabled()
-    # The report: the data's facts, the finding in the page's terms, a repair button.
+    # The report: the data's facts and extent, the map preview, the finding in the page's
+    # language and terms, a repair button.
     facts = page.locator("#report-facts")
     expect(facts.locator('dd[data-fact="steward_fact_count"]')).to_have_text("5")
     expect(facts.locator('dd[data-fact="steward_fact_geometry"]')).to_have_text("Polygon: 5")
     expect(facts.locator('dd[data-fact="steward_fact_fields"]')).to_contain_text("code")
+    assert_preview_drawn(page.locator("#report"), "5")
+    expect(facts.locator('dd[data-fact="steward_fact_extent"]')).to_have_text(
+        "x 74 … 75, y 42 … 43 (EPSG:4326) · "
+        + words("steward_extent_wgs84", language, west=74, east=75, south=42, north=43))
+    expect(page.locator("#report .preview-note")).to_have_text(
+        words("steward_preview_shown", language, shown=5, total=5))
+    invalid = finding_texts()["invalid_geometry"][language].split("(")[0]
+    expect(page.locator("#report tr.finding-blocking .finding-text")).to_contain_text(invalid)
     report_text = page.locator("#report").inner_text()
     assert not any(word in report_text for word in ("repair=", "/api/", "/tmp", "flags="))
     expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "false")
+    shot("report-with-finding")
     page.click("#repair")  # the same file again, with repair=geometry
-    expect(page.locator("#report tr.finding-repaired")).to_contain_text("made valid",
-                                                                       timeout=30_000)
+    repaired = finding_texts()["geometry_repaired"][language].split("(")[0]
+    expect(page.locator("#report tr.finding-repaired .finding-text")).to_contain_text(
+        repaired, timeout=30_000)
     expect(page.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
+    shot("repaired")
+    assert_report_page(page, server, tmp_path, language, dataset_id)
     page.click("#submit-draft")
-    expect(page.locator("#draft-state")).to_have_text("submitted for review")
-    full_screenshot(page, tmp_path, "steward")
+    expect(page.locator("#draft-state")).to_have_text(words("steward_state_submitted", language))
+    shot("submitted")
     page.click("#signout")
     expect(page.locator("#who")).to_be_hidden()
 
-    # The reviewer (in Russian) sees manifest, facts and report, approves and publishes.
-    page.goto(f"{server.url}/review?lang=ru")
+    # The reviewer sees manifest, facts, preview and report, approves and publishes.
+    page.goto(f"{server.url}/review?lang={language}")
     sign_in(page, "rita", "rita-password-1")
-    item = page.locator('#queue li[data-dataset="portal-parcels"]')
+    item = page.locator(f'#queue li[data-dataset="{dataset_id}"]')
     expect(item.locator("#report-verdict")).to_have_attribute("data-publishable", "true")
-    expect(item.locator(".manifest-text")).to_contain_text("id: portal-parcels")
+    expect(item.locator(".manifest-text")).to_contain_text(f"id: {dataset_id}")
     expect(item.locator('#report-facts dd[data-fact="steward_fact_count"]')).to_have_text("5")
-    assert_translated(page, "ru")
+    assert_preview_drawn(item, "5")
+    expect(item.locator("tr.finding-notice .finding-text")).to_have_text(
+        finding_texts()["repaired_copy"][language])
+    shot("review-queue")
     item.locator("button.approve").click()
-    expect(item.locator(".status")).to_contain_text("одобрен")
+    expect(item.locator(".status").last).to_contain_text(words("steward_state_approved", language))
     item.locator("button.publish").click()
     expect(item.locator("progress.publish-progress")).to_have_attribute("data-state", "succeeded",
                                                                         timeout=60_000)
-    expect(item.locator(".publish-status")).to_contain_text("Опубликовано: версия 1")
+    expect(item.locator(".publish-status")).to_contain_text(
+        words("pb.succeeded", language, version=1))
     expect(item.locator(".publish-status a")).to_have_attribute(
-        "href", "/datasets/portal-parcels?lang=ru")
-    full_screenshot(page, tmp_path, "review")
+        "href", f"/datasets/{dataset_id}?lang={language}")
+    shot("published")
     page.click("#signout")
 
-    # The steward (in Kyrgyz): the dataset by title and state in words, the form starting from
-    # the published manifest, the versions naming the reviewer who published; withdraw, then
-    # roll back to version 1.
-    page.goto(f"{server.url}/stewards?lang=ky")
-    sign_in(page, "anna", "anna-password-1")
-    entry = page.locator('#datasets li[data-dataset="portal-parcels"]')
-    expect(entry).to_contain_text(manifest["title"]["ky"])
-    expect(entry).to_contain_text("каталогдо: 1-версия")
+    # The steward: the dataset by title and state in words, the form starting from the
+    # published manifest, the versions naming the reviewer who published; withdraw, then roll
+    # back to version 1.
+    page.goto(f"{server.url}/stewards?lang={language}")
+    sign_in(page, steward, f"{steward}-password-1")
+    entry = page.locator(f'#datasets li[data-dataset="{dataset_id}"]')
+    expect(entry).to_contain_text(manifest["title"][language])
+    expect(entry).to_contain_text(words("steward_live_version", language, version=1))
     entry.locator("button").click()
     expect(page.locator("#form-origin")).to_be_visible()
     expect(page.locator('[name="title.en"]')).to_have_value(manifest["title"]["en"])
     expect(page.locator('[name="licence-choice"]')).to_have_value("CC-BY-4.0")
     version = page.locator('#versions li[data-version="1"]')
     expect(version.locator(".published-by")).to_contain_text("rita")
-    assert_translated(page, "ky")
+    shot("versions")
     version.locator("button.withdraw").click()
-    expect(page.locator("#versions-status")).to_have_text("Топтом каталогдон алынды")
+    expect(page.locator("#versions-status")).to_have_text(words("steward_withdrawn", language))
     page.locator('#versions li[data-version="1"] button.rollback').click()
-    expect(page.locator("#versions-status")).to_have_text("1-версия кайра каталогдо")
+    expect(page.locator("#versions-status")).to_have_text(
+        words("steward_rolled_back", language, version=1))
     expect(page.locator('#versions li[data-version="1"] button.withdraw')).to_be_visible()
-    full_screenshot(page, tmp_path, "rolled-back")
+    shot("rolled-back")

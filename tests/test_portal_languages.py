@@ -198,8 +198,8 @@ def test_place_search_is_tolerant_of_script_and_spelling_and_flies_there(page, s
     page.click("#tab-search")
     for typed, expected, target in [
         ("нарын", "Нарынская область · регион", (75.9, 41.4)),
-        ("Narin", "Naryn · населённый пункт", (75.9, 41.4)),
-        ("манас", "Manas International Airport · аэропорт", (74.48, 43.06)),
+        ("Narin", "Нарын · населённый пункт", (75.9, 41.4)),
+        ("манас", "Международный аэропорт Манас · аэропорт", (74.48, 43.06)),
     ]:
         page.fill("#place-q", typed)
         page.click("#place-form button[type=submit]")
@@ -213,6 +213,48 @@ def test_place_search_is_tolerant_of_script_and_spelling_and_flies_there(page, s
     page.click("#place-form button[type=submit]")
     expect(page.locator("#place-status")).to_have_text("Такое место не найдено")
     assert not untranslated(page, "ru")
+
+
+@pytest.mark.parametrize(("language", "bishkek", "osh"),
+                         [("ky", "Бишкек", "Ош"), ("ru", "Бишкек", "Ош"), ("en", "Bishkek", "Osh")])
+def test_map_labels_and_popups_name_places_in_the_pages_language(page, server, language,
+                                                                 bishkek, osh):
+    open_portal(page, server, f"?lang={language}#map=6.00/41.7000/74.0000&layers=settlements")
+    expect(page.locator(".place-label", has_text=bishkek).first).to_be_visible()
+    expect(page.locator(".place-label", has_text=osh).first).to_be_visible()
+    if language != "en":
+        assert not page.locator(".place-label", has_text="Bishkek").count()
+    # the popup of Bishkek's point leads with its name in the page's language
+    page.evaluate("""() => { const m = window.portal.map; m.jumpTo({ center: [74.59, 42.87],
+                                                                  zoom: 9 }); }""")
+    wait_for_map(page)
+    point = page.evaluate("() => window.portal.map.project([74.59, 42.87])")
+    page.locator("#map canvas").click(position={"x": point["x"], "y": point["y"]})
+    expect(page.locator(".popup-name", has_text=bishkek).first).to_be_visible()
+    screenshot(page, f"place-names-{language}")
+    assert not untranslated(page, language)
+
+
+@pytest.mark.parametrize(("language", "start", "july"), [
+    ("ky", "2020-ж. 2-февраль", "июль"),  # our own month names: Chromium has no Kyrgyz Intl
+    ("ru", "2 февраля 2020 г.", "июль"),
+    ("en", "February 2, 2020", "July"),
+])
+def test_dates_and_months_are_written_in_the_pages_language(page, server, language, start, july):
+    """settlements' temporal extent starts 2020-02-02; its version's publication time is a
+    timestamp; the monthly normals' time steps are months."""
+    page.goto(f"{server.url}/datasets/settlements?lang={language}")
+    expect(page.locator("#temporal-extent time").first).to_have_text(start)
+    published = page.locator("#versions time").first
+    expect(published).not_to_have_text(re.compile(r"\dT\d"))
+    expect(published).to_have_text(re.compile(r"\b20\d\d\b.* \d\d:\d\d$"))
+    if language == "ky":
+        assert not re.search(r"[A-Za-z]", published.text_content())
+    assert not untranslated(page, language)
+    open_portal(page, server,
+                f"?lang={language}#map=6.00/41.5000/74.5000&layers=temperature-normals")
+    step = page.locator('.layer-step[data-layer="temperature-normals"]')
+    expect(step.locator("option").nth(6)).to_have_text(re.compile(f"^{july}$", re.IGNORECASE))
 
 
 def test_plural_forms_cover_each_languages_categories():

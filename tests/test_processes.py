@@ -151,6 +151,23 @@ def test_zonal_statistics_of_the_whole_country(server):
     assert stats["mean"] == pytest.approx(values[inside & valid].mean(), abs=1e-5)
 
 
+def test_zonal_statistics_of_an_oblast_use_its_polygon_and_name_the_layers(server):
+    """A region is the oblasts layer's polygon (Talas), and the answer names the datasets the
+    values and the area came from (was: the raster only)."""
+    response = execute(server, "zonal-statistics", {"raster": "slope", "region": "KG-T"})
+    assert response.status_code == 200, response.text
+    stats = response.json()
+    talas = next(shape(f["geometry"]) for f in vector("oblasts")
+                 if f["properties"]["region_iso"] == "KG-T")
+    values, valid, lon, lat = raster("slope")
+    inside = shapely.contains_xy(talas, lon, lat)
+    assert stats["count"] == int((inside & valid).sum()) > 10000
+    assert stats["mean"] == pytest.approx(values[inside & valid].mean(), abs=1e-5)
+    assert stats["sources"] == {"values": "slope", "area": "oblasts"}
+    country_stats = execute(server, "zonal-statistics", {"raster": "elevation"}).json()
+    assert country_stats["sources"] == {"values": "elevation", "area": "kyrgyzstan-boundary"}
+
+
 # -- coverage-statistics --------------------------------------------------------------------
 
 def test_coverage_statistics_for_a_polygon_match_shapely(server):
@@ -335,10 +352,17 @@ def check_site(props: dict, min_population: int) -> None:
     distances = [GEOD.inv(x, y, *f["geometry"]["coordinates"])[2] for f in towns]
     nearest = towns[int(np.argmin(distances))]["properties"]
     assert props["settlement_name"] == nearest["name"]
+    # the names in Russian and Kyrgyz too (issue 17: screening outputs in the page's language)
+    assert (props["settlement_name_ru"], props["settlement_name_ky"]) == (
+        nearest["name_ru"], nearest["name_ky"])
+    assert (props["settlement_region_ru"], props["settlement_region_ky"]) == (
+        nearest["region_ru"], nearest["region_ky"])
     assert props["settlement_distance_km"] == pytest.approx(min(distances) / 1000, abs=6e-4)
     ports = vector("airports")
     distances = [GEOD.inv(x, y, *f["geometry"]["coordinates"])[2] for f in ports]
-    assert props["airport_icao"] == ports[int(np.argmin(distances))]["properties"]["icao"]
+    port = ports[int(np.argmin(distances))]["properties"]
+    assert (props["airport_icao"], props["airport_name_ru"], props["airport_name_ky"]) == (
+        port["icao"], port["name_ru"], port["name_ky"])
     assert props["airport_distance_km"] == pytest.approx(min(distances) / 1000, abs=6e-4)
 
 

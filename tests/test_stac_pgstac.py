@@ -10,6 +10,7 @@ private PostgreSQL serves the module.
 from __future__ import annotations
 
 import datetime as dt
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -320,3 +321,45 @@ def test_a_removal_then_scrub_leaves_nothing_and_the_next_update_restores(backen
     assert on_pgstac.collection(removed) is None
     assert sync.update(store, on_pgstac, store.current())  # the live release comes back
     assert on_pgstac.collection(removed) is not None
+
+
+def test_free_text_uses_the_trigram_index_on_a_large_table(private_postgres):
+    """`q` on PostgreSQL is served by the pg_trgm GIN index over the words (the plan, not a
+    time, is asserted): 4,000 SYNTHETIC items with made-up Latin and Cyrillic words, enough for
+    the planner to prefer the index to a scan. The answers are those of a scan (index off)."""
+    rng = random.Random(13)
+    letters = "abcdefghijklmnopqrstuvwxyzабвгдежзиклмнопрстуфыңөү"
+
+    def word() -> str:
+        return "".join(rng.choice(letters) for _ in range(rng.randint(5, 9)))
+
+    synthetic = [{"type": "Feature", "stac_version": "1.1.0", "id": f"t{n:05d}",
+              "collection": "trigram-test", "bbox": [70, 40, 70.1, 40.1],
+              "geometry": {"type": "Point", "coordinates": [70, 40]}, "links": [], "assets": {},
+              "properties": {"datetime": f"2020-01-{1 + n % 28:02d}T00:00:00Z",
+                             "title": f"{word()} {word()} {word()}"}}
+             for n in range(4000)]
+    collection = {"type": "Collection", "stac_version": "1.1.0", "id": "trigram-test",
+                  "description": "SYNTHETIC items for a query plan", "license": "CC0-1.0",
+                  "links": [], "extent": {"spatial": {"bbox": [[70, 40, 70.1, 40.1]]},
+                                          "temporal": {"interval": [[None, None]]}}}
+    url = private_postgres.create_database("stac_trigram")
+    try:
+        backend = PgstacBackend(url)
+        assert backend.apply(1, [("trigram-test", 1, collection, synthetic)], [])
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("ANALYZE taza_stac.items")
+        searched = synthetic[1234]["properties"]["title"].split()[1]
+        query = ItemSearch(limit=10, q=(searched[:4],))
+        statement, params, _ = backend.search_statement(query)
+        with psycopg.connect(url) as conn:
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + statement, params))
+            conn.execute("SET enable_bitmapscan = off")
+            conn.execute("SET enable_indexscan = off")
+            scanned = [r[0]["id"] for r in conn.execute(statement, params)]
+        assert "items_by_words" in plan, plan
+        found = [f["id"] for f in backend.search(query).features]
+        assert "t01234" in found and found == scanned[:10]
+    finally:
+        close_pools()
+        private_postgres.drop_database("stac_trigram")

@@ -16,6 +16,9 @@ import yaml
 
 from catalog.cluster import objectstore
 from catalog.core.record import RECORD_FILE, read_record
+from catalog.stewards import sessions
+from catalog.stewards.config import StewardSettings
+from catalog.stewards.errors import TooManyRequests, Unauthenticated
 from catalog.store.s3_assets import OBJECTS_FILE
 from tests.conftest import copy_dataset, start_server, stop_server, taza
 
@@ -138,4 +141,96 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
     assert check.returncode == 1 and "users (1,): email differ" in check.stderr
     assert "live release: 3 in the home, 2 in the target" in check.stderr
     refused = taza("migrate", "--to", target, home=home, check=False)
-    assert refused.returncode == 1 and "another catalog" in refused.stderr
+    assert refused.returncode == 1 and "changed on its own" in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def second_target(private_postgres) -> str:
+    private_postgres.drop_database(f"{DATABASE}_again")
+    yield private_postgres.create_database(f"{DATABASE}_again")
+    private_postgres.drop_database(f"{DATABASE}_again")
+
+
+def failed_sign_ins(home: Path, name: str, count: int) -> None:
+    for _ in range(count):
+        with pytest.raises(Unauthenticated):
+            sessions.sign_in(home, StewardSettings(), name, "wrong password", "127.0.0.9")
+
+
+def test_migrate_again_copies_what_changed_and_refuses_a_target_changed_on_its_own(
+        tmp_path_factory, second_target, monkeypatch):
+    """Sign-in failures (the lockout) move too; after the home changed (an account, a disabled
+    account, failures, a new version with its audit entries) a second migrate copies just that;
+    a write made in the target itself makes the next one refuse, changing nothing."""
+    home = tmp_path_factory.mktemp("migrate-again-home")
+    sources = tmp_path_factory.mktemp("migrate-again-sources")
+    manifest = copy_dataset("airports", sources)
+    taza("publish", str(manifest), home=home)
+    taza("users", "add", "alice", "--role", "steward", "--org", "ministry-a", home=home)
+    limit = StewardSettings().signin_account_failures
+    failed_sign_ins(home, "alice", limit)
+    with pytest.raises(TooManyRequests):  # alice is locked out in the embedded profile
+        sessions.sign_in(home, StewardSettings(), "alice", "wrong password", "127.0.0.9")
+
+    first = taza("migrate", "--to", second_target, home=home)
+    assert f"signin_failures {2 * limit}" in first.stdout
+    monkeypatch.setenv("TAZA_DATABASE_URL", second_target)
+    with pytest.raises(TooManyRequests):  # and still in the PostgreSQL profile
+        sessions.sign_in(home, StewardSettings(), "alice", "wrong password", "127.0.0.9")
+    monkeypatch.delenv("TAZA_DATABASE_URL")
+
+    # The embedded home goes on: the failure refused above is gone from the target only if
+    # the home lost it too, so the home is what the next run copies from.
+    taza("users", "add", "bob", "--role", "steward", "--org", "ministry-b", home=home)
+    taza("users", "disable", "alice", home=home)
+    failed_sign_ins(home, "bob", 2)
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data["title"]["en"] += " (second version)"
+    manifest.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    taza("publish", str(manifest), home=home)
+    with psycopg.connect(second_target) as connection:
+        audit_before = connection.execute("SELECT max(seq) FROM taza_state.audit").fetchone()[0]
+
+    again = taza("migrate", "--to", second_target, home=home)
+    assert "users 2" in again.stdout  # bob new, alice disabled
+    assert "PostGIS layers loaded: 1" in again.stdout
+    assert taza("migrate", "--to", second_target, "--verify", home=home).stdout.strip() == \
+        "the same"
+    with psycopg.connect(second_target) as connection:
+        audit_after = connection.execute("SELECT max(seq) FROM taza_state.audit").fetchone()[0]
+        names = [r[0] for r in connection.execute(
+            "SELECT name FROM taza_state.users ORDER BY id")]
+    assert audit_after > audit_before and names == ["alice", "bob"]
+    monkeypatch.setenv("TAZA_DATABASE_URL", second_target)
+    assert "audit chain ok" in taza("audit", home=home).stderr
+    assert "version 2" in taza("versions", "airports", home=home).stdout
+    taza("users", "add", "carol", "--role", "steward", "--org", "ministry-c", home=home)
+    monkeypatch.delenv("TAZA_DATABASE_URL")
+
+    refused = taza("migrate", "--to", second_target, home=home, check=False)
+    assert refused.returncode == 1 and "changed on its own" in refused.stderr
+    assert "users [3] was added in the target" in refused.stderr
+    with psycopg.connect(second_target) as connection:
+        names = [r[0] for r in connection.execute(
+            "SELECT name FROM taza_state.users ORDER BY id")]
+    assert names == ["alice", "bob", "carol"]  # nothing of the refused run was written
+
+
+def test_a_database_holding_another_catalog_is_refused(tmp_path_factory, private_postgres,
+                                                       monkeypatch):
+    """A target that no migrate recorded and that holds other state is refused, unchanged."""
+    url = private_postgres.create_database(f"{DATABASE}_other")
+    try:
+        monkeypatch.setenv("TAZA_DATABASE_URL", url)  # a catalog started on PostgreSQL
+        taza("users", "add", "olga", "--role", "steward", "--org", "ministry-o",
+             home=tmp_path_factory.mktemp("migrate-other-pg"))
+        monkeypatch.delenv("TAZA_DATABASE_URL")
+        home = tmp_path_factory.mktemp("migrate-other-home")
+        taza("users", "add", "alice", "--role", "steward", "--org", "ministry-a", home=home)
+        refused = taza("migrate", "--to", url, home=home, check=False)
+        assert refused.returncode == 1 and "another catalog" in refused.stderr
+        with psycopg.connect(url) as connection:
+            names = [r[0] for r in connection.execute("SELECT name FROM taza_state.users")]
+        assert names == ["olga"]
+    finally:
+        private_postgres.drop_database(f"{DATABASE}_other")

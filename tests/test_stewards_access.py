@@ -19,6 +19,7 @@ import sqlite3
 import urllib.parse
 from pathlib import Path
 
+import psycopg
 import pytest
 import yaml
 from flask import Flask
@@ -30,9 +31,12 @@ from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
 from tests.conftest import DATASETS, taza
 from tests.stewards_support import (
+    STATE_PROFILES,
+    api_environment,  # noqa: F401 (an autouse fixture)
     make_manifest,
     polygon_features,
     running_api,
+    state_profile,
     wait_for,
     write_geojson,
 )
@@ -46,10 +50,12 @@ PUBLIC_ROUTES = {("GET", "/api"), ("GET", "/api/"), ("GET", "/api/datasets"),
                  ("GET", "/api/openapi.json")}
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+def api(request, tmp_path_factory):
+    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
     home = tmp_path_factory.mktemp("stewards-access")
-    with running_api(home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT) as running:
+    with state_profile(request, "stewards_access") as profile, running_api(
+            home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT, **profile) as running:
         yield running
 
 
@@ -90,6 +96,10 @@ def _complete(answer: bytes) -> bool:
     return match is None or len(payload) >= int(match.group(1))
 
 
+# Tokens, accounts and draft rows are read on the state's engine: these run on both.
+on_both_engines = pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
+
+
 def api_routes() -> list[tuple[str, str, object]]:
     """(method, rule, view) of every route of the stewards' blueprint."""
     app = Flask(__name__)
@@ -112,6 +122,12 @@ def tmp_files(home: Path) -> list[str]:
 
 
 def draft_rows(home: Path, dataset_id: str) -> int:
+    """Draft rows of the dataset, on the engine of the test's server (api_environment)."""
+    url = os.environ.get("TAZA_DATABASE_URL")
+    if url:
+        with psycopg.connect(url) as database:
+            return database.execute("SELECT COUNT(*) FROM taza_state.drafts WHERE dataset_id "
+                                    "= %s", (dataset_id,)).fetchone()[0]
     with sqlite3.connect(home / "stewards" / "stewards.sqlite") as database:
         return database.execute("SELECT COUNT(*) FROM drafts WHERE dataset_id = ?",
                                 (dataset_id,)).fetchone()[0]
@@ -132,6 +148,7 @@ def test_every_api_route_declares_a_policy():
     assert unguarded == []
 
 
+@on_both_engines
 def test_anonymous_gets_401_on_every_private_route_before_the_body_is_read(api, private):
     missing = "no-such-dataset"
     checked = 0
@@ -150,6 +167,7 @@ def test_anonymous_gets_401_on_every_private_route_before_the_body_is_read(api, 
     assert tmp_files(api.server.home) == []
 
 
+@on_both_engines
 def test_upload_to_another_organisation_is_403_before_a_byte_is_read(api, private):
     home = api.server.home
     before = (tmp_files(home), draft_folders(home), draft_rows(home, private))
@@ -207,6 +225,7 @@ def test_anonymous_gets_401_for_private_things_whether_they_exist_or_not(api, pr
 
 # -- failed uploads leave nothing behind ----------------------------------------------------
 
+@on_both_engines
 def test_failed_uploads_leave_no_file_no_draft_row_no_draft_folder(api, tmp_path):
     home = api.server.home
     dataset_id = api.new_id("empty")

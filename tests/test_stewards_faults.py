@@ -13,7 +13,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.stewards_support import Api, running_api, wait_for, workers, write_geotiff
+from tests.stewards_support import (  # noqa: F401 (api_environment: an autouse fixture)
+    STATE_PROFILES,
+    Api,
+    api_environment,
+    running_api,
+    state_profile,
+    wait_for,
+    workers,
+    write_geotiff,
+)
 from tests.test_publish import live_version, visible_files
 
 BIG = 2000  # pixels a side: converting takes a second or more, a moment to act in
@@ -22,12 +31,19 @@ BIG = 2000  # pixels a side: converting takes a second or more, a moment to act 
 LEASE_SECONDS = 4  # a killed worker's job is taken again this long after its last renewal
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    """One worker, so the process to kill is the one publishing (its job thread)."""
-    with running_api(tmp_path_factory.mktemp("stewards-faults"), workers=1,
-                     TAZA_JOB_LEASE_SECONDS=LEASE_SECONDS) as running:
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+def api(request, tmp_path_factory):
+    """One worker, so the process to kill is the one publishing (its job thread). Embedded;
+    tests marked `on_both_engines` run on each stewards' engine."""
+    with state_profile(request, "stewards_faults") as profile, running_api(
+            tmp_path_factory.mktemp("stewards-faults"), workers=1,
+            TAZA_JOB_LEASE_SECONDS=LEASE_SECONDS, **profile) as running:
         yield running
+
+
+# The job queue (SQLite or procrastinate on PostgreSQL) and the drafts' state differ by engine:
+# the queued/409 answer and a job outliving its worker run on both.
+on_both_engines = pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
 
 
 def approved_raster(api: Api, folder: Path, seed: int, dataset_id: str | None = None,
@@ -43,6 +59,7 @@ def approved_raster(api: Api, folder: Path, seed: int, dataset_id: str | None = 
     return dataset_id
 
 
+@on_both_engines
 def test_two_publishes_of_one_dataset_one_is_queued_the_other_409(api, tmp_path):
     dataset_id = approved_raster(api, tmp_path, seed=1)
     with ThreadPoolExecutor(2) as pool:
@@ -74,6 +91,7 @@ def test_publish_while_another_dataset_publishes_waits_its_turn(api, tmp_path):
     assert live_version(api.server.home, slow) == 1
 
 
+@on_both_engines
 def test_worker_killed_mid_publish_job_is_run_again_to_completion(api, tmp_path):
     """SIGKILL the worker whose job thread is converting: the previous version serves, nothing
     partial shows at any moment, and the replacement worker runs the job again (its lease ran

@@ -3,19 +3,32 @@ issue 5 answered with a clear 4xx (never a 500) while what was published before 
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
+import socket
 import stat
+import urllib.parse
+import warnings
 import zipfile
 
+import numpy as np
 import pytest
+import shapely
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.io import MemoryFile
 
 from tests.stewards_support import (
+    STATE_PROFILES,
     airports_features,
+    api_environment,  # noqa: F401 (an autouse fixture)
     finding_messages,
     make_manifest,
     polygon_features,
     running_api,
     square,
+    state_profile,
+    wait_for,
     write_csv_lonlat,
     write_csv_wkt,
     write_geojson,
@@ -30,10 +43,12 @@ from tests.stewards_support import (
 UPLOAD_LIMIT = 8 << 20
 
 
-@pytest.fixture(scope="module")
-def api(tmp_path_factory):
+@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+def api(request, tmp_path_factory):
+    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
     home = tmp_path_factory.mktemp("stewards-uploads")
-    with running_api(home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT) as running:
+    with state_profile(request, "stewards_uploads") as profile, running_api(
+            home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT, **profile) as running:
         yield running
 
 
@@ -87,10 +102,24 @@ FORMATS = {
 }
 
 
-@pytest.mark.parametrize("name", FORMATS)
+# Reading a format is the same on both engines; publishing is not (the draft's state, PostGIS
+# or SQLite features, pgstac or SQLite STAC): one format runs on both (time budget).
+ON_BOTH_ENGINES = "GeoJSON"
+
+
+@pytest.mark.parametrize("name", [name for name in FORMATS if name != ON_BOTH_ENGINES])
 def test_every_format_uploads_and_publishes(api, tmp_path, name):
+    upload_and_publish(api, tmp_path, name)
+
+
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)
+def test_geojson_uploads_and_publishes_on_both_engines(api, tmp_path):
+    upload_and_publish(api, tmp_path, ON_BOTH_ENGINES)
+
+
+def upload_and_publish(api, folder, name: str) -> None:
     make, kind, count = FORMATS[name]
-    dataset_id, answer = api.draft_dataset("format", make(tmp_path), kind)
+    dataset_id, answer = api.draft_dataset("format", make(folder), kind)
     assert answer.status_code == 201, answer.text
     report = answer.json()
     assert report["summary"]["publishable"] and report["source"]["kind"] == kind
@@ -139,12 +168,21 @@ def test_validation_report_as_json_and_html(api, tmp_path):
     assert "<script" not in page.text and "://" not in page.text  # no scripts, no CDN
     assert '"/static/portal/portal.css"' in page.text
     assert api.get("/static/portal/portal.css").status_code == 200
-    assert "CSV: geometry from WKT column" in page.text
+    assert "CSV: geometry read from the columns 'wkt'" in html.unescape(page.text)
+    russian = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html&lang=ru", "alice")
+    assert "CSV: геометрия прочитана из столбцов 'wkt'" in html.unescape(russian.text)
+    assert "Отчёт о проверке" in russian.text and '<html lang="ru">' in russian.text
+    kyrgyz = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice",
+                     headers={"Accept-Language": "ky, en;q=0.5"})
+    assert "Текшерүү отчёту" in kyrgyz.text
+    refused = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html&lang=de", "alice")
+    assert refused.status_code == 400 and "lang=" in refused.json()["description"]
     browser = api.get(f"/api/datasets/{dataset_id}/draft/report", "alice",
                       headers={"Accept": "text/html"})
     assert browser.headers["Content-Type"].startswith("text/html")
 
 
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)  # the draft's manifest row
 def test_manifest_problems_name_field_and_line(api):
     dataset_id = api.new_id("manifest")
     api.create(dataset_id)
@@ -244,6 +282,7 @@ def test_mixed_geometry_types(api, published, tmp_path):
     assert "Point (3, first at feature 0)" in json.dumps(body)
 
 
+@pytest.mark.parametrize("api", STATE_PROFILES, indirect=True)  # PostGIS's geometry column
 def test_same_family_is_promoted_to_multi(api, tmp_path):
     features = polygon_features(2)
     features[1]["geometry"] = {"type": "MultiPolygon",
@@ -374,3 +413,147 @@ def test_geopackage_and_geojson_give_the_same_findings(api, published, tmp_path)
     assert reports[".geojson"] == reports[".gpkg"]
     assert len(reports[".gpkg"]) == 5, reports[".gpkg"]
     assert api.put_manifest(published, make_manifest(published, id_field="icao")).ok
+
+
+# -- map preview and extent (issue 17) ---------------------------------------------------------
+
+def test_projected_raster_has_extent_footprint_and_preview_image(api, tmp_path):
+    """The isolated reader writes the preview while checking the upload; the API serves it."""
+    dataset_id, answer = api.draft_dataset("preview-grid",
+                                           write_geotiff(tmp_path / "utm.tif", crs="EPSG:32643"),
+                                           "raster")
+    assert answer.status_code == 201, answer.text
+    extent = answer.json()["source"]["facts"]["extent"]
+    assert extent["crs"] == "EPSG:32643"
+    assert extent["bbox"] == [400000, 4650000, 480000, 4730000]
+    west, south, east, north = extent["wgs84"]
+    assert 73.7 < west < 73.8 and 41.9 < south < 42.0 and 74.7 < east < 74.8
+    assert 42.7 < north < 42.8
+    preview = api.get(f"/api/datasets/{dataset_id}/draft/preview", "alice")
+    assert preview.status_code == 200, preview.text
+    assert preview.headers["Content-Type"] == "application/geo+json"
+    body = preview.json()
+    assert body["kind"] == "raster"
+    footprint = shapely.geometry.shape(body["features"]["features"][0]["geometry"])
+    assert footprint.geom_type == "Polygon"
+    assert footprint.bounds == pytest.approx((west, south, east, north), abs=1e-5)
+    corners = body["image"]["coordinates"]
+    assert corners[0] == pytest.approx([west, north]) and corners[2] == pytest.approx([east, south])
+    image = api.get(f"/api/datasets/{dataset_id}/draft/preview.png", "alice")
+    assert image.status_code == 200 and image.headers["Content-Type"] == "image/png"
+    with warnings.catch_warnings(), MemoryFile(image.content) as memory, memory.open() as png:
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a PNG has no georeference
+        assert png.count == 4 and max(png.width, png.height) <= 256
+        alpha, grey = png.read(4), png.read(1)
+    assert alpha.max() == 255 and alpha.min() == 0  # the rotated grid leaves transparent corners
+    assert len(set(grey[alpha == 255].ravel().tolist())) > 10  # the data's values, not a blank
+    page = api.get(f"/api/datasets/{dataset_id}/draft/report?f=html", "alice").text
+    assert "x 400,000 … 480,000,\n      y 4,650,000 … 4,730,000 (EPSG:32643)" in page
+
+
+def test_vector_preview_holds_the_features_in_wgs84(api, tmp_path):
+    source = write_shapefile_zip(tmp_path, "airfields", crs="EPSG:32643")
+    dataset_id, answer = api.draft_dataset("preview-points", source, id_field="icao")
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["source"]["facts"]["extent"]["crs"] == "EPSG:32643"
+    body = api.get(f"/api/datasets/{dataset_id}/draft/preview", "alice").json()
+    assert body["kind"] == "vector" and body["shown"] == body["total"] == 17
+    drawn = sorted(tuple(f["geometry"]["coordinates"]) for f in body["features"]["features"])
+    original = sorted(tuple(f["geometry"]["coordinates"][:2]) for f in airports_features())
+    np.testing.assert_allclose(np.array(drawn), np.array(original), atol=1e-5)
+    lons, lats = zip(*original, strict=True)
+    wgs84 = answer.json()["source"]["facts"]["extent"]["wgs84"]
+    # The lon/lat box around the data's own (UTM) box: it holds every point, and a little more.
+    west, south, east, north = wgs84
+    assert west <= min(lons) and south <= min(lats) and east >= max(lons) and north >= max(lats)
+    assert max(min(lons) - west, min(lats) - south, east - max(lons), north - max(lats)) < 0.5
+
+
+def test_preview_is_for_the_drafts_readers_only_and_missing_ones_are_404(api):
+    dataset_id = api.new_id("preview-none")
+    api.create(dataset_id)
+    api.put_manifest(dataset_id, make_manifest(dataset_id))
+    for suffix in ("", ".png"):
+        missing = api.get(f"/api/datasets/{dataset_id}/draft/preview{suffix}", "alice")
+        assert missing.status_code == 404 and "no map preview" in missing.json()["description"]
+        anonymous = api.get(f"/api/datasets/{dataset_id}/draft/preview{suffix}")
+        assert anonymous.status_code in (401, 404) and anonymous.json()["description"]
+    unknown = api.get(f"/api/datasets/{dataset_id}/draft/preview?bbox=1,2,3,4", "alice")
+    assert unknown.status_code == 400 and "bbox" in unknown.json()["description"]
+
+
+# -- resumable uploads (issue 17) --------------------------------------------------------------
+
+def send_cut_piece(api, dataset_id: str, data: bytes, sent: int) -> None:
+    """PUT the whole file as one piece but send only its first `sent` bytes, then hang up
+    (a real cut: the server sees the body end early)."""
+    url = urllib.parse.urlsplit(api.url)
+    path = f"/api/datasets/{dataset_id}/draft/source?filename=airports.geojson"
+    head = (f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Bearer {api.tokens['alice']}\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
+            f"Content-Range: bytes 0-{len(data) - 1}/{len(data)}\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=30) as connection:
+        connection.sendall(head.encode() + data[:sent])
+
+
+def put_piece(api, dataset_id: str, data: bytes, start: int, end: int, total: int | None = None,
+              **headers):
+    return api.put(f"/api/datasets/{dataset_id}/draft/source", "alice",
+                   params={"filename": "airports.geojson"}, data=data[start:end + 1],
+                   headers={"Content-Range": f"bytes {start}-{end}/{total or len(data)}",
+                            **headers})
+
+
+def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
+    dataset_id = api.new_id("resume")
+    api.create(dataset_id)
+    api.put_manifest(dataset_id, make_manifest(dataset_id, id_field="icao"))
+    data = write_geojson(tmp_path / "airports.geojson", airports_features()).read_bytes()
+    half = len(data) // 2
+    send_cut_piece(api, dataset_id, data, half)
+    resume_url = f"/api/datasets/{dataset_id}/draft/source/resume"
+
+    def arrived():  # the server reads the cut body until it sees its end
+        answer = api.get(resume_url, "alice")
+        upload = answer.json()["upload"] if answer.ok else None
+        return upload if upload and upload["received"] == half else None
+
+    progress = wait_for(arrived, 30)
+    assert progress == {"filename": "airports.geojson", "received": half, "total": len(data),
+                        "complete": False}
+    assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["upload"] is None
+    # Hostile ranges: a gap, an overlap, past the limit, lengths that disagree, a stranger.
+    gap = put_piece(api, dataset_id, data, half + 10, len(data) - 1)
+    assert gap.status_code == 416 and gap.json()["received"] == half
+    assert f"from byte {half}" in gap.json()["description"]
+    overlap = put_piece(api, dataset_id, data, half - 10, len(data) - 1)
+    assert overlap.status_code == 416 and overlap.json()["received"] == half
+    too_big = put_piece(api, dataset_id, data, half, len(data) - 1, total=UPLOAD_LIMIT + 1)
+    assert too_big.status_code == 413 and "exceeds the limit" in too_big.json()["description"]
+    outside = put_piece(api, dataset_id, data, half, len(data) + 5)
+    assert outside.status_code in (400, 416) and outside.json()["description"]
+    malformed = put_piece(api, dataset_id, data, half, len(data) - 1,
+                          **{"Content-Range": f"bytes {half}-/{len(data)}"})
+    assert malformed.status_code == 400 and "Content-Range" in malformed.json()["description"]
+    stranger = api.put(f"/api/datasets/{dataset_id}/draft/source",
+                       params={"filename": "airports.geojson"}, data=data[half:],
+                       headers={"Content-Range": f"bytes {half}-{len(data) - 1}/{len(data)}"})
+    assert stranger.status_code == 401
+    assert api.get(resume_url, "alice").json()["upload"]["received"] == half
+    # The rest, in two pieces: 202 with the count, then the whole file checked once.
+    middle = half + (len(data) - half) // 2
+    step = put_piece(api, dataset_id, data, half, middle - 1)
+    assert step.status_code == 202 and step.json()["upload"]["received"] == middle
+    done = put_piece(api, dataset_id, data, middle, len(data) - 1)
+    assert done.status_code == 201, done.text
+    upload = done.json()["upload"]
+    assert upload["size"] == len(data)
+    assert upload["sha256"] == hashlib.sha256(data).hexdigest()
+    assert done.json()["source"]["facts"]["feature_count"] == 17
+    assert api.get(resume_url, "alice").json() == {"upload": None}
+    # The same file again: no second check (the report stays the one made before).
+    again = api.upload(dataset_id, tmp_path / "airports.geojson")
+    assert again.status_code == 201
+    assert again.json()["generated_at"] == done.json()["generated_at"]
+    assert again.json()["upload"]["received_at"] == upload["received_at"]

@@ -18,6 +18,7 @@ from rasterio.windows import Window
 from shapely.geometry import shape
 
 from catalog import publish
+from catalog.problems import ValidationFailed
 from catalog.store import CatalogStore
 from tests.conftest import DATASETS, SERIES_IDS, SOURCES, taza
 
@@ -155,9 +156,9 @@ def test_items_of_one_layer_share_their_grid(tmp_path):
     assert "items.1.source" in report and "differs from the first item's" in report
 
 
-def test_a_series_is_read_in_one_isolated_reader_per_step_of_publishing(tmp_path, caplog):
-    """Validation reads every item in one confined child, conversion every item in one more:
-    two children for twelve months (one per item and step took minutes under load)."""
+def test_a_series_is_published_by_one_isolated_reader(tmp_path, caplog):
+    """Publishing inspects and converts every item in one confined child (was: one child to
+    validate, one more to convert; before that one per item and step, minutes under load)."""
     manifest = copy_series(tmp_path)
     manifest["items"] = manifest["items"][:3]
     path = tmp_path / "temperature-normals.yaml"
@@ -168,7 +169,26 @@ def test_a_series_is_read_in_one_isolated_reader_per_step_of_publishing(tmp_path
     assert len(CatalogStore(tmp_path / "home").record("temperature-normals", 1).rasters) == 3
     children = [r.getMessage().split(":")[0] for r in caplog.records
                 if r.name == "catalog.reader" and r.getMessage().startswith("reader ")]
-    assert children == ["reader inspect_raster", "reader convert_raster"]
+    assert children == ["reader read_sources"]
+
+
+def test_a_publish_of_items_unlike_each_other_is_refused_and_leaves_nothing(tmp_path):
+    """The same check as validation, on what the one child inspected: no version, no
+    staging folder, no release."""
+    manifest = copy_series(tmp_path)
+    manifest["items"] = manifest["items"][:2]
+    shutil.copy(SOURCES / "slope.tif", tmp_path / "sources" / "temperature-normals" /
+                "temperature-normals-02.tif")
+    path = tmp_path / "temperature-normals.yaml"
+    path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
+    store = CatalogStore(tmp_path / "home")
+    with pytest.raises(ValidationFailed) as refused:
+        publish.publish(path, store, actor="test")
+    assert any(p.where == "items.1.source" and "differs from the first item's" in p.message
+               for p in refused.value.problems)
+    assert store.current() is None
+    dataset_dir = tmp_path / "home" / "datasets" / "temperature-normals"
+    assert not dataset_dir.exists() or not any(dataset_dir.iterdir())
 
 
 def test_tiles_of_a_mosaic_are_items_of_one_layer(tmp_path):

@@ -40,10 +40,12 @@ def add_commands(commands, store_of: StoreFactory) -> None:
 
     migrate = commands.add_parser(
         "migrate", help="copy an embedded catalog's state into PostgreSQL (TAZA_DATABASE_URL)",
-        description="Copy the stewards' accounts, sessions, drafts and the audit chain into "
-                    "the database, and load every vector version into PostGIS; then serve "
-                    "the same home with TAZA_DATABASE_URL set. Idempotent; refuses a database "
-                    "that holds another catalog. See docs/deployment.md.")
+        description="Copy the stewards' accounts, sessions, sign-in failures, drafts and the "
+                    "audit chain into the database, and load every vector version into "
+                    "PostGIS; then serve the same home with TAZA_DATABASE_URL set. Run again "
+                    "after the home changed, it copies what changed since; it refuses a "
+                    "database that holds another catalog or changed on its own. See "
+                    "docs/deployment.md.")
     migrate.add_argument("--to", required=True, metavar="postgresql://...",
                          help="the PostgreSQL profile's database (PostGIS installed)")
     migrate.add_argument("--assets", metavar="s3://bucket/prefix",
@@ -123,7 +125,9 @@ def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     copied = ", ".join(f"{table} {count}" for table, count in outcome.copied_rows.items())
+    removed = ", ".join(f"{table} {count}" for table, count in outcome.removed_rows.items())
     print(f"copied rows: {copied or 'none (the target already held them)'}; "
+          f"{f'removed rows (gone from the home): {removed}; ' if removed else ''}"
           f"release records copied: {outcome.copied_releases}; "
           f"PostGIS layers loaded: {len(outcome.loaded_layers)}; "
           f"versions copied to the bucket: {outcome.versions_to_bucket}")

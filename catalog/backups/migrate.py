@@ -5,20 +5,26 @@ PostgreSQL profile keeps in the database is copied here:
 - the release records and the live-release pointer (releases/<R>/release.json, current.json);
 - the stewards' state and the audit chain (every row of every table of
   TAZA_HOME/stewards/stewards.sqlite, ids and MACs as they are, so the chain still verifies
-  under the same key and head file);
+  under the same key and head file), sign-in failures (the lockout counters) included;
 - every vector version on disk (released or not) loaded into PostGIS, as a publish would;
 - with an assets URL, every version's files uploaded to the bucket (S3Assets.store_existing),
   the local copies kept until the operator removes them after `--verify`.
-Sign-in failures (the rate limit's window) are not copied: they expire within minutes.
 
-It is idempotent: a target that already holds exactly this state is left as it is (and the
-missing PostGIS layers are loaded). A target holding anything else is refused, naming the
-first difference. `verify` compares the two and names every difference.
+It is incremental: each run records, per copied row, a digest of the row as the target holds it
+(`taza_state.migrated_rows`). A later run, after the embedded home changed, inserts the new rows
+(accounts, drafts, audit entries past the target's head), updates the changed ones and deletes
+the ones gone from the home, and loads the missing layers; a target already holding exactly
+this state is left as it is. It refuses only a target that changed on its own since (a row
+whose digest differs from the recorded one, a row it did not copy, a recorded row gone) or a
+home whose audit log lost or changed entries, naming the first. `verify` compares the two and
+names every difference.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,12 +44,19 @@ from catalog.store.release_records_files import FileReleaseRecords
 from catalog.store.release_records_postgresql import PostgresReleaseRecords
 from catalog.store.s3_assets import ObjectStoreSettingsError, S3Assets
 
-# Parents before children (foreign keys); each with the column it is ordered by.
+# Parents before children (foreign keys); each with the column(s) it is keyed and ordered by.
+# SQLite's implicit rowid of signin_failures is the PostgreSQL table's `rowid` column.
 TABLES = (("users", "id"), ("tokens", "id"), ("datasets", "id"), ("drafts", "id"),
           ("contributors", "draft_id, user_id"), ("password_links", "id"),
-          ("sessions", "id"), ("audit", "seq"))
-IDENTITY_TABLES = ("users", "drafts")
-MIGRATIONS = audit.MIGRATIONS + db_postgresql.MIGRATIONS
+          ("sessions", "id"), ("signin_failures", "rowid"), ("audit", "seq"))
+IDENTITY_COLUMNS = (("users", "id"), ("drafts", "id"), ("signin_failures", "rowid"))
+APPEND_ONLY = ("audit",)
+RECORD_STEP = ("CREATE TABLE migrated_rows (table_name TEXT NOT NULL, row_key TEXT NOT NULL, "
+               "digest TEXT NOT NULL, PRIMARY KEY (table_name, row_key))")
+MIGRATIONS = (audit.MIGRATIONS + db_postgresql.MIGRATIONS
+              + (("migrate", (RECORD_STEP,)),))
+
+Rows = dict[str, list[dict]]
 
 
 class MigrationRefused(Exception):
@@ -52,26 +65,35 @@ class MigrationRefused(Exception):
 
 @dataclass
 class Outcome:
-    copied_rows: dict[str, int] = field(default_factory=dict)
+    copied_rows: dict[str, int] = field(default_factory=dict)  # inserted or updated, per table
+    removed_rows: dict[str, int] = field(default_factory=dict)
     copied_releases: int = 0
     loaded_layers: list[tuple[str, int]] = field(default_factory=list)
     versions_to_bucket: int = 0
 
 
+@dataclass
+class Changes:
+    """What a run writes into the target, per table: rows to insert, update and delete."""
+
+    inserts: dict[str, list[dict]] = field(default_factory=dict)
+    updates: dict[str, list[dict]] = field(default_factory=dict)
+    deletes: dict[str, list[tuple]] = field(default_factory=dict)
+
+
 def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Outcome:
-    """Copy the state and load the layers, and with `assets_url` (s3://bucket/prefix) the
-    published files into the bucket (see the module's note)."""
+    """Copy what is new in the state and load the missing layers, and with `assets_url`
+    (s3://bucket/prefix) the published files into the bucket (see the module's note)."""
     source = _source_rows(store.home)
     outcome = Outcome()
     with _target(url, store.home, write=True) as target:
-        existing = _target_rows(target)
-        if any(existing.values()):
-            differences = _differences(source, existing)
-            if differences:
-                raise MigrationRefused("the target database already holds another catalog "
-                                       f"({differences[0]}); give an empty database")
-        else:
-            outcome.copied_rows = _copy(target, source)
+        changes = _changes(source, _target_rows(target), _recorded(target))
+        _apply(target, changes)
+        _record(target)
+    outcome.copied_rows = {table: len(changes.inserts.get(table, []))
+                           + len(changes.updates.get(table, [])) for table, _ in TABLES
+                           if changes.inserts.get(table) or changes.updates.get(table)}
+    outcome.removed_rows = {table: len(rows) for table, rows in changes.deletes.items() if rows}
     files, database_records = _release_records(store, url)
     differences = _release_differences(files, database_records, missing_ok=True)
     if differences:
@@ -115,7 +137,8 @@ def _release_records(store: CatalogStore, url: str
 def _release_differences(files: FileReleaseRecords, target: PostgresReleaseRecords,
                          missing_ok: bool = False) -> list[str]:
     """The release records and live pointer that differ between the home and the database;
-    with missing_ok, releases (and a pointer) the database lacks are no difference."""
+    with missing_ok (a migration catching up with the home), releases the database lacks and
+    its pointer are no difference."""
     try:
         live, recorded = target.in_database()
     except RecordsUnavailable as err:
@@ -129,7 +152,7 @@ def _release_differences(files: FileReleaseRecords, target: PostgresReleaseRecor
             found.append(f"release {number}: differs in the target")
     found += [f"release {number}: only in the target"
               for number in sorted(recorded.keys() - set(files.numbers()))]
-    if live != files.live() and not (missing_ok and live is None):
+    if live != files.live() and not missing_ok:
         found.append(f"live release: {files.live()} in the home, {live} in the target")
     return found
 
@@ -148,51 +171,132 @@ def _version_folders(store: CatalogStore) -> list[Path]:
     return store.version_folders()
 
 
-def _source_rows(home: Path) -> dict[str, list[dict]]:
+def _source_rows(home: Path) -> Rows:
     if not audit.database_path(home).exists():
         return {table: [] for table, _ in TABLES}
     try:
         with db_sqlite.connect(home, write=False) as connection:
             return {table: [dict(zip(row.keys(), row, strict=True)) for row in connection.execute(
-                        f"SELECT * FROM {table} ORDER BY {order}")]  # noqa: S608 (constants)
+                        f"SELECT {'rowid, ' if order == 'rowid' else ''}* FROM {table} "  # noqa: S608
+                        f"ORDER BY {order}")]  # (constants)
                     for table, order in TABLES}
     except sqlite3.Error as err:
         raise MigrationRefused(f"cannot read {audit.database_path(home)}: {err}") from err
 
 
-def _target_rows(target: state_postgresql.StateConnection) -> dict[str, list[dict]]:
+def _target_rows(target: state_postgresql.StateConnection) -> Rows:
     cursor = target.connection.cursor(row_factory=dict_row)
     return {table: cursor.execute(sql.SQL("SELECT * FROM {} ORDER BY {}").format(
-                sql.Identifier(table),
-                sql.SQL(", ").join(sql.Identifier(c.strip()) for c in order.split(",")))
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, _key(order))))
             ).fetchall()
             for table, order in TABLES}
 
 
-def _copy(target: state_postgresql.StateConnection, source: dict[str, list[dict]]
-          ) -> dict[str, int]:
-    for table, _ in TABLES:
-        for row in source[table]:
-            names = list(row)
-            target.connection.execute(
-                sql.SQL("INSERT INTO {} ({}) VALUES ({})").format(
-                    sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, names)),
-                    sql.SQL(", ").join(sql.Placeholder() * len(names))),
-                [row[name] for name in names])
-    for table in IDENTITY_TABLES:  # new rows continue after the copied ids
-        target.connection.execute(
-            sql.SQL("SELECT setval(pg_get_serial_sequence({}, 'id'), "
-                    "GREATEST((SELECT MAX(id) FROM {}), 1))").format(
-                sql.Literal(f"{state_postgresql.SCHEMA}.{table}"), sql.Identifier(table)))
-    return {table: len(source[table]) for table, _ in TABLES}
+def _key(order: str) -> list[str]:
+    return [column.strip() for column in order.split(",")]
 
 
-def _differences(source: dict[str, list[dict]], target: dict[str, list[dict]]) -> list[str]:
+def _keyed(rows: list[dict], order: str) -> dict[tuple, dict]:
+    return {tuple(row[k] for k in _key(order)): row for row in rows}
+
+
+def _digest(row: dict) -> str:
+    return hashlib.sha256(repr(sorted(row.items())).encode()).hexdigest()
+
+
+def _recorded(target: state_postgresql.StateConnection) -> dict[str, dict[str, str]]:
+    """Per table, row key (JSON) -> digest of the row as the last run left it in the target."""
+    recorded: dict[str, dict[str, str]] = {table: {} for table, _ in TABLES}
+    for table, key, digest in target.connection.execute(
+            "SELECT table_name, row_key, digest FROM migrated_rows"):
+        recorded.setdefault(table, {})[key] = digest
+    return recorded
+
+
+def _changes(source: Rows, target: Rows, recorded: dict[str, dict[str, str]]) -> Changes:
+    """The writes that make the target hold the home's state; MigrationRefused when the target
+    changed on its own since the last run, or the home's audit log lost or changed entries."""
+    if not any(recorded.values()) and any(target.values()):
+        # A target no run of this version recorded: only an exact copy of the home is taken.
+        differences = _differences(source, target)
+        if differences:
+            raise MigrationRefused("the target database already holds another catalog "
+                                   f"({differences[0]}); give an empty database")
+        return Changes()
+    for table, order in TABLES:
+        theirs = {json.dumps(list(key)): row for key, row in _keyed(target[table], order).items()}
+        for key, row in theirs.items():
+            if recorded[table].get(key) != _digest(row):
+                how = "changed" if key in recorded[table] else "was added"
+                raise _changed_on_its_own(f"{table} {key} {how} in the target")
+        for key in recorded[table].keys() - theirs.keys():
+            raise _changed_on_its_own(f"{table} {key} was removed from the target")
+    changes = Changes()
+    for table, order in TABLES:
+        mine, theirs = _keyed(source[table], order), _keyed(target[table], order)
+        changes.inserts[table] = [mine[k] for k in mine if k not in theirs]
+        changes.updates[table] = [mine[k] for k in mine if k in theirs and any(
+            mine[k][c] != theirs[k].get(c) for c in mine[k])]
+        changes.deletes[table] = [k for k in theirs if k not in mine]
+        if table in APPEND_ONLY and (changes.updates[table] or changes.deletes[table]):
+            first = (changes.updates[table] or [dict(zip(_key(order), changes.deletes[table][0],
+                                                         strict=True))])[0]
+            raise MigrationRefused(f"the home's {table} log lost or changed entries since the "
+                                   f"last migrate ({table} {[first[k] for k in _key(order)]}); "
+                                   "it is not the log the target was copied from")
+    return changes
+
+
+def _changed_on_its_own(what: str) -> MigrationRefused:
+    return MigrationRefused(f"the target database changed on its own since the last migrate "
+                            f"({what}): it is no longer a copy of this catalog; give an empty "
+                            "database, or move the target's changes into the home first")
+
+
+def _apply(target: state_postgresql.StateConnection, changes: Changes) -> None:
+    """Deletes children first, then updates and inserts parents first (foreign keys)."""
+    execute = target.connection.execute
+    for table, order in reversed(TABLES):
+        for key in changes.deletes.get(table, []):
+            execute(sql.SQL("DELETE FROM {} WHERE ({}) = ({})").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, _key(order))),
+                sql.SQL(", ").join(sql.Placeholder() * len(key))), list(key))
+    for table, order in TABLES:
+        for row in changes.updates.get(table, []):
+            values = {c: v for c, v in row.items() if c not in _key(order)}
+            execute(sql.SQL("UPDATE {} SET {} WHERE ({}) = ({})").format(
+                sql.Identifier(table),
+                sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder())
+                                   for c in values),
+                sql.SQL(", ").join(map(sql.Identifier, _key(order))),
+                sql.SQL(", ").join(sql.Placeholder() * len(_key(order)))),
+                [*values.values(), *(row[k] for k in _key(order))])
+        for row in changes.inserts.get(table, []):
+            execute(sql.SQL("INSERT INTO {} ({}) OVERRIDING SYSTEM VALUE VALUES ({})").format(
+                sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, row)),
+                sql.SQL(", ").join(sql.Placeholder() * len(row))), list(row.values()))
+    for table, column in IDENTITY_COLUMNS:  # new rows continue after the copied ids
+        execute(sql.SQL("SELECT setval(pg_get_serial_sequence({}, {}), "
+                        "GREATEST((SELECT MAX({}) FROM {}), 1))").format(
+            sql.Literal(f"{state_postgresql.SCHEMA}.{table}"), sql.Literal(column),
+            sql.Identifier(column), sql.Identifier(table)))
+
+
+def _record(target: state_postgresql.StateConnection) -> None:
+    """Remember every row as the target now holds it: the next run's baseline."""
+    held = _target_rows(target)
+    target.connection.execute("DELETE FROM migrated_rows")
+    with target.connection.cursor() as cursor:
+        cursor.executemany("INSERT INTO migrated_rows VALUES (%s, %s, %s)",
+                           [(table, json.dumps(list(key)), _digest(row))
+                            for table, order in TABLES
+                            for key, row in _keyed(held[table], order).items()])
+
+
+def _differences(source: Rows, target: Rows) -> list[str]:
     found = []
     for table, order in TABLES:
-        key = [column.strip() for column in order.split(",")]
-        mine = {tuple(row[k] for k in key): row for row in source[table]}
-        theirs = {tuple(row[k] for k in key): row for row in target[table]}
+        mine, theirs = _keyed(source[table], order), _keyed(target[table], order)
         for ident in sorted(mine.keys() - theirs.keys()):
             found.append(f"{table} {ident}: missing in the target")
         for ident in sorted(theirs.keys() - mine.keys()):

@@ -20,6 +20,7 @@ import yaml
 
 from catalog import settings
 from catalog.core.assets import AssetLocator
+from catalog.core.field_titles import field_title
 from catalog.core.languages import LANGUAGES, LOCALES
 from catalog.core.record import Band, Record
 from catalog.features.negotiate import (
@@ -330,7 +331,9 @@ def queryables(service: Service, record: Record, layer: LayerDescription | None,
         document["properties"]["geometry"] = {"format": "geometry-any",
                                               "x-ogc-role": "primary-geometry"}
     for name, schema in fields.items():
-        entry = {"title": name, "type": _json_type(schema["type"])}
+        # the field's title in the request's language (lang=, Accept-Language), else its name
+        entry = {"title": field_title(name, asked.language) or name,
+                 "type": _json_type(schema["type"])}
         if schema.get("format") is not None:
             entry["format"] = schema["format"]
         _add_roles(entry, name, layer)

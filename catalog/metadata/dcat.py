@@ -131,7 +131,7 @@ def _dataset(graph: Graph, record: Record, urls: CatalogUrls, assets: AssetLocat
         graph.add((dataset, PROV.wasDerivedFrom, URIRef(source.href)))
         graph.add((URIRef(source.href), RDFS.label, Literal(source.title, lang="en")))
     licence = _licence(graph, manifest.licence)
-    for name, asset in _published_files(record):
+    for name, asset in published_files(record):
         graph.add((dataset, DCAT.distribution,
                    _file_distribution(graph, record, name, asset, urls, assets, licence)))
     graph.add((dataset, DCAT.distribution,
@@ -141,15 +141,19 @@ def _dataset(graph: Graph, record: Record, urls: CatalogUrls, assets: AssetLocat
     return dataset
 
 
-def _published_files(record: Record) -> list[tuple[str, Asset]]:
+def published_files(record: Record) -> list[tuple[str, Asset]]:
     """The files a distribution each stands for, with the name that tells them apart in the
     dataset: a vector's or a single raster's assets by their key; for a raster of several items
-    (a time series, a mosaic) each item's file by item and key, as its STAC item lists it. The
-    layer built from the items is what the OGC API distribution serves, not a file of its own."""
+    (a time series, a mosaic) each item's file by item and key, as its STAC item lists it, and
+    the one layer built from them (a time series' months stacked as bands, a mosaic merged:
+    the file the OGC API distribution serves), a download of its own."""
     if record.is_vector or len(record.rasters) <= 1:
         return [(asset.key, asset) for asset in record.assets]
-    return [(f"{facts.item_id}-{facts.asset.key}", facts.asset)
-            for facts in record.rasters if facts.asset is not None]
+    files = [(f"{facts.item_id}-{facts.asset.key}", facts.asset)
+             for facts in record.rasters if facts.asset is not None]
+    if record.layer is not None and record.layer.asset is not None:
+        files.append((record.layer.asset.key, record.layer.asset))
+    return files
 
 
 def _file_distribution(graph: Graph, record: Record, name: str, asset: Asset,

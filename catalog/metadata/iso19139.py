@@ -22,7 +22,7 @@ from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
 from catalog.core.record import Record
 from catalog.manifest import licence_url
 from catalog.metadata import vocabularies as vocab
-from catalog.metadata.dcat import provenance_text
+from catalog.metadata.dcat import provenance_text, published_files
 from catalog.metadata.links import CatalogUrls
 
 GMD = "http://www.isotc211.org/2005/gmd"
@@ -112,11 +112,13 @@ def _spatial(record: Record) -> dict:
 def _distribution(record: Record, urls: CatalogUrls, assets: AssetLocator) -> dict:
     english = _iso_language(FALLBACK_LANGUAGE)
     links = {}
-    for asset in record.assets:
+    # A time series' or mosaic's items share their asset key: one link per item's file.
+    for name, asset in published_files(record):
         file_type = vocab.file_type(asset.media_type)
-        links[asset.key] = {
+        title = asset.title if name == asset.key else f"{asset.title} ({name})"
+        links[name] = {
             "url": assets.url(record, asset, urls.base), "type": DOWNLOAD,
-            "name": {english: _no_commas(asset.title)},
+            "name": {english: _no_commas(title)},
             "description": {english: asset.media_type},
             "function": "download", "format": file_type[1] if file_type else asset.media_type,
         }

@@ -111,13 +111,18 @@ def resource(record: Record, assets: AssetLocator, public_url: str) -> dict:
 
 
 def _provider(record: Record, assets: AssetLocator) -> dict:
-    return {
+    provider = {
         "type": "coverage",
         "name": COG_PROVIDER,
         "data": assets.gdal_path(record, record.coverage.asset),
         "options": {"DATA_ENCODING": "COG"},
         "format": {"name": "GTiff", "mimetype": GEOTIFF_MEDIA_TYPE},
     }
+    # The manifest's class table (the one the portal and the tiles use): our provider writes
+    # it into the CoverageJSON as categories, which the /ogc coverage page draws and lists.
+    if classes := record.manifest.raster.get("classes"):
+        provider["classes"] = copy.deepcopy(classes)
+    return provider
 
 
 def _links(record: Record, assets: AssetLocator, public_url: str) -> list[dict]:

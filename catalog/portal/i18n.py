@@ -8,6 +8,7 @@ from pathlib import Path
 
 import yaml
 
+from catalog.core.field_titles import field_titles
 from catalog.core.languages import FALLBACK_LANGUAGE, PORTAL_ORDER
 
 # The portal's languages, in the order its switch offers them (catalog.core.languages).
@@ -17,8 +18,10 @@ STRINGS = Path(__file__).resolve().parent / "strings.yml"
 
 @cache
 def strings() -> dict[str, dict[str, str]]:
-    """key -> {language: text}; every key has every language (checked by the tests)."""
-    return yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
+    """key -> {language: text}; every key has every language (checked by the tests). The
+    data's field titles (catalog.core.field_titles) come in as ``field.<name>``."""
+    table = yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
+    return table | {f"field.{name}": titles for name, titles in field_titles().items()}
 
 
 def translator(language: str) -> Callable[..., str]:

@@ -8,6 +8,7 @@ from catalog import settings
 from catalog.core.record import Record
 from catalog.features import MVT_MAX_ZOOM
 from catalog.portal import tiles
+from catalog.portal.i18n import LANGUAGES
 
 PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d35400", "#16a085", "#7f8c8d")
 RAMPS = {"terrain": tiles.TERRAIN_STOPS, "slope": tiles.SLOPE_STOPS}
@@ -156,8 +157,16 @@ def basemap(records: list[Record]) -> dict:
          "source_layer": outline.id},
         "places": None if places is None or places.kind != "vector" else
         {"url": f"/ogc/collections/{places.id}/items?f=json&limit=1000"
-                f"&properties={settings_.get('place_name', 'name')},"
-                f"{settings_.get('place_rank', 'population')}",
+                f"&properties={_place_fields(settings_, places)}",
          "name": settings_.get("place_name", "name"),
          "rank": settings_.get("place_rank", "population")},
     }
+
+
+def _place_fields(settings_: dict, places: Record) -> str:
+    """The label and rank fields, and the label's ky/ru/en forms where the layer has them
+    (name_ky, name_ru, name_en): labels follow the page's language."""
+    name = settings_.get("place_name", "name")
+    fields = [name, settings_.get("place_rank", "population")]
+    fields += [f"{name}_{lang}" for lang in LANGUAGES if f"{name}_{lang}" in places.vector.fields]
+    return ",".join(fields)

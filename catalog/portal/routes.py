@@ -19,6 +19,7 @@ from catalog.features import MVT_MAX_ZOOM, LiveFeatures
 from catalog.manifest import form_schema
 from catalog.portal import dataset_page, i18n, layers, tiles
 from catalog.portal.tile_service import RASTER_STYLES, TileService
+from catalog.sources.findings import finding_texts
 from catalog.store import CatalogStore
 
 MVT_MEDIA_TYPE = "application/vnd.mapbox-vector-tile"
@@ -57,7 +58,11 @@ def create_blueprint(store: CatalogStore, public_url: str,
         page = dataset_page.build(store, dataset_id, language, public_url)
         if page is None:
             abort(404, description=f"no published dataset {dataset_id!r}")
-        return render_template("portal/dataset.html", page=page, language=language,
+        # the strings the page's script needs: month names and the date pattern (dates.js)
+        data = {"language": language, "strings": {
+            key: texts for key, texts in i18n.strings().items()
+            if key.startswith(("month.", "date."))}}
+        return render_template("portal/dataset.html", page=page, language=language, data=data,
                                t=i18n.translator(language), version=__version__)
 
     @portal.get("/stewards")
@@ -72,7 +77,9 @@ def create_blueprint(store: CatalogStore, public_url: str,
         language = _page_language()
         # The form is built from the checker's own constants (catalog.manifest.form_schema).
         data = {"language": language, "strings": i18n.strings(),
-                "manifestSchema": form_schema(), "themes": settings.themes()}
+                "manifestSchema": form_schema(), "themes": settings.themes(),
+                "basemap": layers.basemap(store.current_records()),  # under map previews
+                "findingTexts": finding_texts()}
         return render_template("portal/stewards.html", page_key=page_key, data=data,
                                language=language, t=i18n.translator(language),
                                version=__version__)

@@ -514,10 +514,12 @@ def _candidate(rank: int, label: int, groups: Groups, outline: tuple[dict, str],
         "site_elevation_m": rounded(cells.elevation[best], 1),
         "site_coverage": str(COVERAGE_NAMES[cells.coverage[best]]),
     }
+    # names in English and, where the layers carry them, Russian and Kyrgyz (portal: per page)
     properties.update(_nearest_place("settlement", towns, lon, lat,
-                                     ("name", "population", "region_en")))
+                                     ("name", "name_ru", "name_ky", "population", "region_en",
+                                      "region_ru", "region_ky")))
     properties.update(_nearest_place("airport", airports, lon, lat,
-                                     ("name", "icao", "iata")))
+                                     ("name", "name_ru", "name_ky", "icao", "iata")))
     return {"type": "Feature", "id": rank, "geometry": geometry, "properties": properties}
 
 

@@ -117,8 +117,17 @@ class ZonalStatisticsProcessor(CatalogProcessor):
         area = inputs.area(data, layers.boundary(self.layers["boundary"]), self._regions())
         stats = zonal_statistics(info, band, area.geometry, bins, (low, high), budget)
         stats.update(raster=name, version=raster.get("version"), unit=raster.get("unit"),
-                     area={"kind": area.kind, "region": area.region})
+                     area={"kind": area.kind, "region": area.region},
+                     sources=self._sources(name, area))
         return {"statistics": stats}
+
+    def _sources(self, raster: str, area: inputs.Area) -> dict[str, str]:
+        """The dataset the values come from and the one that drew the area: a region's
+        outline, else the country boundary (the whole country, or what it clips of a drawn
+        area)."""
+        datasets = self.layers.get("datasets", {})
+        outline = datasets.get("regions") if area.kind == "region" else datasets.get("boundary")
+        return {"values": raster, "area": outline}
 
     def _numeric_rasters(self) -> dict:
         """The rasters of quantities (elevation, slope): class rasters hold codes."""

@@ -3,9 +3,9 @@
 Run as `python -m catalog.sources.reader` by catalog.sources.isolation, it reads one JSON
 request on stdin, confines itself (catalog.sources.sandbox), runs one named task and writes one
 JSON answer. The same module gives the rest of the catalog typed functions that run those
-tasks in a child: `stage_upload` for the stewards' API and `inspect_sources` for the publishing
-pipeline (whose conversion tasks live a floor up, in catalog.convert.isolated), so uploads and
-`taza publish` read files one way.
+tasks in a child: `stage_upload` for the stewards' API and `inspect_sources` for `taza validate`
+(publishing inspects and converts in one child, a task a floor up in catalog.convert.isolated,
+with this module's inspection), so uploads and `taza publish` read files one way.
 """
 
 from __future__ import annotations
@@ -73,24 +73,44 @@ def inspect_sources(paths: list[Path], kind: str, id_field: str | None = None
                     ) -> list[tuple[VectorInfo | RasterInfo | None, list[Problem]]]:
     """inspect_source of each of a dataset's sources (the items of a time series or mosaic),
     all in one isolated reader: a child costs a second or more to start, so one per item made
-    publishing a twelve-month series take minutes. A failure of the child (a limit hit) is
-    the first source's problem, naming every source it was reading."""
-    args = {"paths": [str(p) for p in paths], "id_field": id_field,
-            "max_pixels": max_raster_pixels()}
+    publishing a twelve-month series take minutes. (Publishing inspects and converts in one
+    child: catalog.convert.isolated.read_sources.)"""
     read = [file for path in paths for file in source_files(path)]
     try:
-        data = run_task(f"inspect_{kind}", args, read=read, write=[])
-        with malformed_answer():
-            return [_inspected(answer, path, kind)  # strict: one answer per source
-                    for answer, path in zip(data["answers"], paths, strict=True)]
+        data = run_task(f"inspect_{kind}", inspection_args(paths, id_field), read=read,
+                        write=[])
+        return inspection_results(data, paths, kind)
     except ReaderFailed as err:
-        where = ", ".join(p.name for p in paths)
-        return [(None, [Problem(where, str(err))])] + [(None, [])] * (len(paths) - 1)
+        return reader_failure(paths, err)
 
 
-def _inspected(data: dict, path: Path, kind: str):
+def inspection_args(paths: list[Path], id_field: str | None) -> dict:
+    """What the child needs to inspect the sources (the inspection tasks' arguments)."""
+    return {"paths": [str(p) for p in paths], "id_field": id_field,
+            "max_pixels": max_raster_pixels()}
+
+
+def inspection_results(data: dict, paths: list[Path], kind: str
+                       ) -> list[tuple[VectorInfo | RasterInfo | None, list[Problem]]]:
+    """The child's inspection answers (`data["answers"]`) as (info, problems), one per
+    source."""
+    with malformed_answer():
+        return [inspected(answer, path, kind)  # strict: one answer per source
+                for answer, path in zip(data["answers"], paths, strict=True)]
+
+
+def reader_failure(paths: list[Path], err: ReaderFailed
+                   ) -> list[tuple[None, list[Problem]]]:
+    """A failure of the child (a limit hit) as the first source's problem, naming every
+    source it was reading."""
+    where = ", ".join(p.name for p in paths)
+    return [(None, [Problem(where, str(err))])] + [(None, [])] * (len(paths) - 1)
+
+
+def inspected(data: dict, path: Path, kind: str):
+    """One source's inspection answer as (VectorInfo or RasterInfo or None, problems)."""
     problems = [Problem(str(p["where"]), str(p["message"])) for p in data["problems"]]
-    info = data["info"]
+    info = dict(data["info"]) if data["info"] is not None else None
     if info is None:
         return None, problems
     info["path"] = path
@@ -118,8 +138,7 @@ def source_files(path: Path) -> list[Path]:
 
 def _staged(data: dict, original: Path, workdir: Path) -> Staged:
     """Rebuild what the child staged; anything pointing outside workdir is refused."""
-    findings = [Finding(f["status"], str(f["message"]), dict(f["where"]))
-                for f in data["findings"] if f.get("status") in ORDER]
+    findings = [Finding.from_dict(f) for f in data["findings"] if f.get("status") in ORDER]
     staged = Staged(str(data["format"]), data["kind"], None, findings, dict(data["facts"]))
     if data.get("in_place"):  # the upload itself is the source: linked here, not in the child
         staged.source = place_original(original, workdir)
@@ -162,13 +181,20 @@ def _task_stage(args: dict) -> dict:
 
 
 def _task_inspect_vector(args: dict) -> dict:
-    return {"answers": [_inspect(Path(path), lambda p: inspect_vector(p, args["id_field"]))
-                        for path in args["paths"]]}
+    return {"answers": inspection_answers("vector", args)}
 
 
 def _task_inspect_raster(args: dict) -> dict:
-    return {"answers": [_inspect(Path(path), lambda p: inspect_raster(p, args["max_pixels"]))
-                        for path in args["paths"]]}
+    return {"answers": inspection_answers("raster", args)}
+
+
+def inspection_answers(kind: str, args: dict) -> list[dict]:
+    """Child side: each source's answer (inspection_args), content checks first."""
+    if kind == "vector":
+        return [_inspect(Path(path), lambda p: inspect_vector(p, args["id_field"]))
+                for path in args["paths"]]
+    return [_inspect(Path(path), lambda p: inspect_raster(p, args["max_pixels"]))
+            for path in args["paths"]]
 
 
 def _inspect(path: Path, inspect) -> dict:
@@ -213,13 +239,6 @@ def source_problems(path: Path) -> list[dict]:
     return [{"where": path.name, "message": message} for message in messages]
 
 
-def require_safe(path: Path) -> None:
-    """Conversion opens the source again: the same checks, in case it changed since."""
-    refused = source_problems(path)
-    if refused:
-        raise ValueError(f"{path.name}: {refused[0]['message']}")
-
-
 def _info(info) -> dict | None:
     if info is None:
         return None
@@ -233,8 +252,7 @@ def _info(info) -> dict | None:
 # lazily), and this floor never imports the one above it.
 TASKS = {"stage": _task_stage, "inspect_vector": _task_inspect_vector,
          "inspect_raster": _task_inspect_raster, "probe": _task_probe}
-TASK_MODULES = {"convert_vector": "catalog.convert.isolated",
-                "convert_raster": "catalog.convert.isolated"}
+TASK_MODULES = {"read_sources": "catalog.convert.isolated"}
 
 
 def main() -> None:

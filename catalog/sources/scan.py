@@ -66,8 +66,10 @@ class _Findings:
         for kind, total in self.counts.items():
             if total > MAX_FINDINGS_PER_KIND:
                 status = "repaired" if kind == "repaired" else "blocking"
-                self.items.append(Finding(status, f"{total - MAX_FINDINGS_PER_KIND} more "
-                                          f"{kind} findings not listed ({total} in all)", {}))
+                left = total - MAX_FINDINGS_PER_KIND
+                self.items.append(Finding(status, f"{left} more {kind} findings not listed "
+                                          f"({total} in all)", {}, "more_not_listed",
+                                          {"count": left, "total": total}))
         return self.items
 
 
@@ -78,17 +80,20 @@ def scan_vector(path: Path, id_field: str | None, max_attribute_bytes: int,
     try:
         layers = list_layers(path)
     except (FionaError, OSError, ValueError) as err:
-        result.findings.append(blocking(f"cannot be read as vector data: {err}", file=path.name))
+        result.findings.append(blocking(f"cannot be read as vector data: {err}", file=path.name,
+                                        code="unreadable_vector"))
         return result
     if len(layers) != 1:
         result.findings.append(blocking(
             f"holds {len(layers)} layers ({', '.join(layers)}); upload one layer per dataset",
-            file=path.name))
+            file=path.name, code="many_layers",
+            params={"count": len(layers), "layers": ", ".join(layers)}))
         return result
     try:
         _scan_layer(path, layers[0], id_field, max_attribute_bytes, repair_to, rows, result)
     except (FionaError, OSError, ValueError, RuntimeError) as err:
-        result.findings.append(blocking(f"cannot be read as vector data: {err}", file=path.name))
+        result.findings.append(blocking(f"cannot be read as vector data: {err}", file=path.name,
+                                        code="unreadable_vector"))
     return result
 
 
@@ -127,20 +132,24 @@ def _scan_layer(path: Path, layer: str, id_field: str | None, max_bytes: int,
     result.facts = {"layer": layer, "crs": crs or None, "feature_count": state.count,
                     "geometry_types": dict(state.types), "fields": fields}
     if state.count == 0:
-        result.findings.append(blocking("contains no features", file=path.name))
+        result.findings.append(blocking("contains no features", file=path.name, code="no_features"))
 
 
 def _layer_findings(path: Path, crs: str, fields: dict, id_field: str | None) -> list[Finding]:
     findings = []
     if not crs:
         findings.append(blocking("has no coordinate reference system: add a .prj to a "
-                                 "Shapefile, or declare the CRS in the file", file=path.name))
+                                 "Shapefile, or declare the CRS in the file", file=path.name,
+                                 code="no_crs"))
     elif not _is_storage_crs(crs):
         findings.append(notice(f"coordinates in {crs} are reprojected to {STORAGE_CRS} on "
-                               "publication", file=path.name))
+                               "publication", file=path.name, code="reprojected",
+                               params={"crs": crs, "target": STORAGE_CRS}))
     if id_field and id_field not in fields:
         findings.append(blocking(f"the manifest's id_field {id_field!r} is not a field of the "
-                                 f"upload (fields: {', '.join(fields)})", field=id_field))
+                                 f"upload (fields: {', '.join(fields)})", field=id_field,
+                                 code="id_field_unknown",
+                                 params={"field": id_field, "fields": ", ".join(fields)}))
     return findings
 
 
@@ -180,7 +189,8 @@ class _FeatureScan:
         try:
             geometry = shape(raw)
         except (ValueError, TypeError, AttributeError, shapely.errors.ShapelyError) as err:
-            self.findings.add("geometry", blocking(f"unparseable geometry: {err}", **where))
+            self.findings.add("geometry", blocking(f"unparseable geometry: {err}", **where,
+                                                   code="unparseable_geometry"))
             return raw
         self.count_type(geometry.geom_type, index)
         if geometry.is_empty:
@@ -199,18 +209,23 @@ class _FeatureScan:
 
     def missing(self, where: dict) -> None:
         what = "no coordinates or unparseable geometry" if self.rows else "no geometry"
-        self.findings.add("geometry", blocking(f"has {what}", **where))
+        code = "row_without_geometry" if self.rows else "no_geometry"
+        self.findings.add("geometry", blocking(f"has {what}", **where, code=code))
 
     def empty(self, where: dict) -> None:
-        self.findings.add("geometry", blocking("has an empty geometry", **where))
+        self.findings.add("geometry", blocking("has an empty geometry", **where,
+                                               code="empty_geometry"))
 
     def not_finite(self, where: dict) -> None:
         self.findings.add("geometry", blocking("has coordinates that are not finite numbers "
-                                               "(NaN or infinity)", **where))
+                                               "(NaN or infinity)", **where,
+                                               code="not_finite"))
 
     def unsupported(self, kind: str, where: dict) -> None:
         self.findings.add("geometry", blocking(f"{kind} is not supported: use points, lines "
-                                               "or polygons", **where))
+                                               "or polygons", **where,
+                                               code="unsupported_geometry",
+                                               params={"kind": kind}))
 
     def check_batch(self, first: int, geometries: np.ndarray, rows: list[tuple],
                     names: list[str]) -> None:
@@ -267,19 +282,24 @@ class _FeatureScan:
         if not self.repair:
             self.findings.add("geometry", blocking(
                 f"invalid geometry: {reason} (upload with repair=geometry to have it made "
-                "valid)", **where))
+                "valid)", **where, code="invalid_geometry", params={"reason": reason}))
             return raw
         fixed = shapely.make_valid(geometry, method="structure", keep_collapsed=False)
         family = FAMILIES[geometry.geom_type]
         if fixed.is_empty or FAMILIES.get(fixed.geom_type) != family:
             self.findings.add("geometry", blocking(
                 f"invalid geometry: {reason}; cannot be repaired without changing its kind "
-                f"(make_valid gives {fixed.geom_type})", **where))
+                f"(make_valid gives {fixed.geom_type})", **where,
+                code="invalid_unrepairable", params={"reason": reason, "kind": fixed.geom_type}))
             return raw
         self.findings.add("repaired", repaired(
             f"invalid geometry ({reason}) made valid: {geometry.geom_type} with "
             f"{shapely.get_num_coordinates(geometry)} points became {fixed.geom_type} with "
-            f"{shapely.get_num_geometries(fixed)} part(s), {_change(geometry, fixed)}", **where))
+            f"{shapely.get_num_geometries(fixed)} part(s), {_change(geometry, fixed)}", **where,
+            code="geometry_repaired",
+            params={"reason": reason, "before": geometry.geom_type, "after": fixed.geom_type,
+                    "points": shapely.get_num_coordinates(geometry),
+                    "parts": shapely.get_num_geometries(fixed)}))
         return mapping(fixed)
 
     def check_id(self, properties: dict, where: dict, index: int) -> None:
@@ -288,13 +308,15 @@ class _FeatureScan:
         value = properties.get(self.id_field)
         if value is None:
             self.findings.add("id", blocking(f"has no value for the id field "
-                                             f"{self.id_field!r}", **where, field=self.id_field))
+                                             f"{self.id_field!r}", **where, field=self.id_field,
+                                             code="id_missing"))
         elif value in self.seen_ids:
             first = self.seen_ids[value]
             place = f"row {first + 1}" if self.rows else f"feature {first}"
             self.findings.add("id", blocking(f"duplicate id {value!r} in field "
                                              f"{self.id_field!r} (first at {place})",
-                                             **where, field=self.id_field))
+                                             **where, field=self.id_field, code="id_duplicate",
+                                             params={"value": str(value), "first": place}))
         else:
             self.seen_ids[value] = index
 
@@ -305,7 +327,8 @@ class _FeatureScan:
             if size > self.max_bytes:
                 self.findings.add("attribute", blocking(
                     f"value of {size:,} bytes exceeds the attribute limit of "
-                    f"{self.max_bytes:,} bytes", **where, field=name))
+                    f"{self.max_bytes:,} bytes", **where, field=name, code="attribute_too_large",
+                    params={"size": size, "limit": self.max_bytes}))
 
 
 def _scan_geopackage(path: Path, layer: str, fields: dict,
@@ -341,9 +364,11 @@ def _type_findings(types: Counter, first: dict[str, int]) -> list[Finding]:
                           for t, n in sorted(types.items()))
     if len(families) > 1:
         return [blocking(f"mixed geometry types: {described}. A layer holds one kind of "
-                         "geometry: split it into one dataset per kind")]
+                         "geometry: split it into one dataset per kind", code="mixed_geometry",
+                         params={"types": described})]
     if len([t for t in types if t in FAMILIES]) > 1:
-        return [notice(f"geometry types {described} are stored as the Multi* type")]
+        return [notice(f"geometry types {described} are stored as the Multi* type",
+                       code="stored_as_multi", params={"types": described})]
     return []
 
 
@@ -365,8 +390,9 @@ def scan_raster(path: Path, max_pixels: int) -> ScanResult:
     if info.crs and not _is_storage_crs(info.crs):
         result.findings.append(notice(f"the grid stays in {info.crs} (rasters are not "
                                       f"resampled); its extent is given in {STORAGE_CRS}",
-                                      file=path.name))
+                                      file=path.name, code="grid_keeps_crs",
+                                      params={"crs": info.crs, "target": STORAGE_CRS}))
     if info.nodata is None:
         result.findings.append(notice("declares no nodata value: every pixel counts as data",
-                                      file=path.name))
+                                      file=path.name, code="no_nodata"))
     return result

@@ -32,6 +32,7 @@ from rasterio.errors import RasterioError
 from catalog.sources.archives import ArchiveRefused, ZipLimits, extract, safe_members
 from catalog.sources.content import check_file, check_shapefile_parts
 from catalog.sources.findings import Finding, blocking, has_blocking, notice
+from catalog.sources.preview import NoPreview, write_preview
 from catalog.sources.raster import DEFAULT_MAX_PIXELS, max_raster_pixels, size_problems
 from catalog.sources.scan import scan_raster, scan_vector
 from catalog.sources.vector import list_layers, open_vector
@@ -127,7 +128,21 @@ def stage(original: Path, workdir: Path, options: UploadOptions, limits: UploadL
         staged.source = None
     if staged.source is not None and not has_blocking(staged.findings):
         _scan(staged, source_dir, options, limits, id_field)
+        if staged.facts:  # the scan could read the data: the map can show it
+            _preview(staged, workdir)
     return staged
+
+
+def _preview(staged: Staged, workdir: Path) -> None:
+    """The map preview's files in workdir, and the extent among the facts."""
+    try:
+        staged.facts["extent"] = write_preview(staged.source, staged.kind, workdir)
+    except NoPreview as reason:
+        staged.findings.append(notice(f"no map preview: {reason}", code="no_preview"))
+    except Exception as err:  # noqa: BLE001 - GDAL's errors have no common base; a preview
+        # is optional, so a failure to draw it must never refuse an upload the scan passed.
+        staged.findings.append(notice("no map preview: the data could not be drawn "
+                                      f"({type(err).__name__})", code="no_preview"))
 
 
 def _stage_file(path: Path, source_dir: Path, options: UploadOptions, limits: UploadLimits,
@@ -173,7 +188,8 @@ def _scan(staged: Staged, source_dir: Path, options: UploadOptions, limits: Uplo
                              rows=staged.format == "CSV")
         if result.repaired_source is not None:
             result.findings.append(notice("repaired features are published from a GeoPackage "
-                                          "copy; the uploaded file is kept unchanged"))
+                                          "copy; the uploaded file is kept unchanged",
+                                          code="repaired_copy"))
             staged.source = result.repaired_source
     staged.findings += result.findings
     staged.facts.update(result.facts)
@@ -220,7 +236,8 @@ def _stage_shapefile(archive: Path, members: list[zipfile.ZipInfo], shp: zipfile
     if ".prj" not in found:
         staged.findings.append(blocking(
             "the Shapefile has no .prj, so its coordinate reference system is unknown: add "
-            "the .prj your GIS wrote next to the .shp", member=shp.filename))
+            "the .prj your GIS wrote next to the .shp", member=shp.filename,
+            code="shapefile_without_prj"))
     if has_blocking(staged.findings):
         return
     extracted = extract(archive, parts, unzipped, limits)
@@ -238,7 +255,8 @@ def _stage_shapefile(archive: Path, members: list[zipfile.ZipInfo], shp: zipfile
     ignored = sorted(m.filename for m in members if m not in parts)
     if ignored:
         staged.findings.append(notice(f"other archive members ignored: {', '.join(ignored)}",
-                                      file=archive.name))
+                                      file=archive.name, code="members_ignored",
+                                      params={"members": ", ".join(ignored)}))
 
 
 def _stage_single_member(archive: Path, members: list[zipfile.ZipInfo], unzipped: Path,
@@ -256,7 +274,8 @@ def _stage_single_member(archive: Path, members: list[zipfile.ZipInfo], unzipped
     path = next(iter(inner.values()))
     staged.format = FORMATS[path.suffix.lower()]
     staged.findings.append(notice(f"read {usable[0].filename} from the archive",
-                                  file=archive.name))
+                                  file=archive.name, code="read_from_archive",
+                                  params={"member": usable[0].filename}))
     _stage_file(path, source_dir, options, limits, staged)
 
 
@@ -287,7 +306,8 @@ def _csv_to_geopackage(path: Path, source_dir: Path, findings: list[Finding]) ->
         return None
     findings.append(notice(f"CSV: geometry from {described}, read as WGS 84 "
                            "(EPSG:4326); rows are numbered from 1 after the header",
-                           file=path.name))
+                           file=path.name, code="csv_geometry",
+                           params={"columns": described.rsplit(" ", 1)[-1]}))
     return target
 
 
@@ -324,7 +344,8 @@ def _kml_to_geopackage(path: Path, source_dir: Path, findings: list[Finding]) ->
         findings.append(blocking(f"cannot be read as KML: {err}", file=path.name))
         return None
     findings.append(notice(f"KML: placemarks of folder {filled[0]!r} converted to GeoPackage",
-                           file=path.name))
+                           file=path.name, code="kml_converted",
+                           params={"folder": filled[0]}))
     return target
 
 
@@ -375,7 +396,8 @@ def _netcdf_source(path: Path, source_dir: Path, variable: str | None, max_pixel
         findings.append(blocking(f"variable cannot be read: {err}", variable=variable))
         return None
     findings.append(notice(f"NetCDF variable {variable!r} extracted to GeoTIFF",
-                           variable=variable))
+                           variable=variable, code="netcdf_extracted",
+                           params={"variable": variable}))
     return target
 
 

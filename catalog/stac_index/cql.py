@@ -53,6 +53,18 @@ def json_path(name: str, param: str) -> str:
     return f'$."{property_name(name, param)}"'
 
 
+def indexed_property_sql(name: str) -> str:
+    """json_extract of a property that has an expression index (SqliteBackend), its JSON path
+    written into the SQL: SQLite matches an index on an expression only to the same text,
+    never to one with a bound parameter. Only for names read from the index's own list (a
+    request merely picks one of them); PROPERTY_NAME admits no quote, and the path is quoted
+    as an SQL string literal besides."""
+    if not PROPERTY_NAME.match(name):
+        raise ValueError(f"not a property name: {name!r}")
+    path = json_path(name, "sortby").replace("'", "''")
+    return f"json_extract(props, '{path}')"
+
+
 def parse(text_or_json: str | dict, lang: str) -> Any:
     """A pygeofilter tree from CQL2 text or CQL2 JSON; InvalidQuery naming `filter` if bad."""
     try:
@@ -61,11 +73,13 @@ def parse(text_or_json: str | dict, lang: str) -> Any:
         raise InvalidQuery(str(err)) from None
 
 
-def to_sql(node: Any, declared: dict[str, str] | None = None) -> tuple[str, list]:
-    """Parameterised SQL for a parsed filter over the `items` table."""
+def to_sql(node: Any, declared: dict[str, str] | None = None,
+           indexed: frozenset[str] = frozenset()) -> tuple[str, list]:
+    """Parameterised SQL for a parsed filter over the `items` table; `indexed`: properties
+    with an expression index (written as `indexed_property_sql` so the index serves them)."""
     try:
         kinds = {**_literal_kinds(node), **(declared or {}), **COLUMN_KINDS}
-        return translate(node, ItemsTarget(kinds), "filter")
+        return translate(node, ItemsTarget(kinds, indexed), "filter")
     except Cql2Error as err:
         raise InvalidQuery(str(err)) from None
     except RecursionError:
@@ -77,8 +91,9 @@ class ItemsTarget:
 
     time_field = "datetime"
 
-    def __init__(self, kinds: dict[str, str]):
+    def __init__(self, kinds: dict[str, str], indexed: frozenset[str] = frozenset()):
         self.kinds = kinds
+        self.indexed = indexed
 
     def resolve(self, name: str, param: str, spatial: bool = False) -> Property:
         if name == "geometry":
@@ -93,6 +108,9 @@ class ItemsTarget:
             raise Cql2Error(str(err), param) from None
         if name in COLUMNS:
             return Property(COLUMNS[name], COLUMN_KINDS[name], name=name)
+        if name in self.indexed:
+            return Property(indexed_property_sql(name), self.kinds.get(name, "string"),
+                            name=name)
         return Property("json_extract(props, ?)", self.kinds.get(name, "string"),
                         (f'$."{name}"',), name=name)
 

@@ -2,7 +2,8 @@
 
 Chosen when TAZA_DATABASE_URL is set (catalog.stac_index.sync.open_index). Collections and items
 are stored by pgstac itself (`pypgstac migrate` installs its schema; `pgstac.create_collection`
-and `pgstac.create_items` load them; items are read back hydrated by `pgstac.content_hydrate`),
+loads collections and pypgstac's `Loader`, as `pypgstac load`, bulk-loads items; items are read
+back hydrated by `pgstac.content_hydrate`),
 so pgstac's own tools and stac-fastapi-pgstac can read the same database.
 
 Searches do not go through pgstac's `search()`: its free text is an English tsvector and its
@@ -27,7 +28,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -46,10 +47,9 @@ from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearc
 from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
 from catalog.stac_index.sqlite_backend import (
     CORE_QUERYABLES,
-    PROPERTY_NAME,
     item_span,
-    json_kind,
     julian_or_none,
+    note_kinds,
     schema_of,
     searchable_text,
 )
@@ -77,6 +77,12 @@ _DDL = [
     " words text NOT NULL, PRIMARY KEY (collection, id))",
     "CREATE INDEX IF NOT EXISTS items_by_dt ON taza_stac.items (dt)",
     "CREATE INDEX IF NOT EXISTS items_by_id ON taza_stac.items (id)",
+    # `q` is LIKE '% word%' over the words: trigram GIN indexes answer it without a scan.
+    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
+    "CREATE INDEX IF NOT EXISTS items_by_words ON taza_stac.items USING gin "
+    "(words gin_trgm_ops)",
+    "CREATE INDEX IF NOT EXISTS collections_by_words ON taza_stac.collections USING gin "
+    "(words gin_trgm_ops)",
     # Time as Julian days (float8 passes through): temporal CQL2 compares as SQLite's julianday.
     "CREATE OR REPLACE FUNCTION taza_stac.instant(value float8) RETURNS float8 "
     "LANGUAGE sql IMMUTABLE PARALLEL SAFE RETURN value",
@@ -121,14 +127,16 @@ def words_of(text: str) -> str:
 
 
 def _text_condition(column: str, terms: Sequence[str], param: str = "q") -> tuple[str, list]:
-    """Terms OR-ed, words of a term AND-ed, each word a prefix of some indexed word."""
+    """Terms OR-ed, words of a term AND-ed, each word a prefix of some indexed word: LIKE
+    '% word%' (the words column is ' word1 word2 '), which the pg_trgm index serves. A word is
+    letters and digits only (_TOKEN), so it holds no LIKE wildcard to escape."""
     clauses, params = [], []
     for term in terms:
         words = [fold(w) for w in _TOKEN.findall(term)]
         if not words:
             raise InvalidQuery(f"{param}: '{term}' has no words to search for")
-        clauses.append("(" + " AND ".join([f"strpos({column}, %s) > 0"] * len(words)) + ")")
-        params += [" " + w for w in words]
+        clauses.append("(" + " AND ".join([f"{column} LIKE %s"] * len(words)) + ")")
+        params += [f"% {w}%" for w in words]
     return "(" + " OR ".join(clauses) + ")", params
 
 
@@ -280,6 +288,11 @@ class PgstacBackend:
             for dataset_id, version, collection, items in upserts:
                 counts[dataset_id] = self._insert_dataset(conn, dataset_id, version,
                                                           collection, items)
+            # Rows loaded wait in the GIN indexes' pending lists, which the planner costs as
+            # a scan of them: merge them now rather than at the next autovacuum.
+            for index in ("items_by_words", "collections_by_words"):
+                conn.execute("SELECT gin_clean_pending_list(%s::regclass)",
+                             (f"{SCHEMA}.{index}",))
             for key, value in (("release", str(release)), ("last_update", json.dumps({
                     "release": release, "indexed": counts, "removed": list(removals),
                     "seconds": round(time.perf_counter() - started, 3)}))):
@@ -310,24 +323,25 @@ class PgstacBackend:
         conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb(collection),))
         collection_words = words_of(searchable_text(collection))
         kinds: dict[str, str] = {}
-        documents, rows = [], []
+        rows: list[tuple] = []
         next_pk = conn.execute("SELECT coalesce(max(pk), 0) + 1 FROM taza_stac.items"
                                ).fetchone()[0]
-        for pk, item in enumerate(items, start=next_pk):
-            properties = item["properties"]
-            start, end = item_span(properties)
-            for name, value in properties.items():
-                kind = json_kind(name, value)
-                if kind and PROPERTY_NAME.match(name):
-                    kinds.setdefault(name, kind)
-            documents.append(item)
-            rows.append((collection["id"], item["id"], pk, start, end,
-                         words_of(searchable_text(item)) + collection_words))
-        if documents:
-            conn.execute("SELECT pgstac.create_items(%s)", (Jsonb(documents),))
-        with conn.cursor() as cursor:
-            cursor.executemany("INSERT INTO taza_stac.items VALUES (%s, %s, %s, %s, %s, %s)",
-                               rows)
+
+        def noted(documents: Iterable[dict]) -> Iterator[dict]:
+            """The items as they stream to pgstac, our side row of each kept on the way."""
+            for pk, item in enumerate(documents, start=next_pk):
+                properties = item["properties"]
+                start, end = item_span(properties)
+                note_kinds(properties, kinds)
+                rows.append((collection["id"], item["id"], pk, start, end,
+                             words_of(searchable_text(item)) + collection_words))
+                yield item
+
+        _load_items(conn, noted(items))
+        with conn.cursor().copy("COPY taza_stac.items (collection, id, pk, dt, dt_end, words) "
+                                "FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
         extent = collection["extent"]
         west, south, east, north = extent["spatial"]["bbox"][0][:4]
         span_start, span_end = extent["temporal"]["interval"][0]
@@ -362,6 +376,13 @@ class PgstacBackend:
     # reading: item search ------------------------------------------------------------------
 
     def search(self, query: ItemSearch) -> Page:
+        statement, params, signature = self.search_statement(query)
+        rows = self._run(statement, params)
+        return keyset.keyset_page(rows, query.limit, signature, _restored)
+
+    def search_statement(self, query: ItemSearch) -> tuple[str, list, str]:
+        """The SQL of one page of `query`, its bound values and the sort's token signature
+        (apart from `search` so that its plan can be read with EXPLAIN)."""
         declared = keyset.declared_kinds(self.queryables(None))
         keys = _sort_keys(query.sortby, declared)
         where, params = self._item_conditions(query, declared)
@@ -381,8 +402,7 @@ class PgstacBackend:
                      " ON i.collection = t.collection AND i.id = t.id"
                      " WHERE " + (" AND ".join(where) or "TRUE") +
                      " ORDER BY " + order + " LIMIT %s")
-        rows = self._run(statement, key_params + params + key_params + [query.limit + 1])
-        return keyset.keyset_page(rows, query.limit, signature, _restored)
+        return statement, key_params + params + key_params + [query.limit + 1], signature
 
     def _item_conditions(self, query: ItemSearch, declared: dict[str, str]
                          ) -> tuple[list[str], list]:
@@ -442,6 +462,23 @@ class PgstacBackend:
                      " ORDER BY c.id LIMIT %s OFFSET %s")
         rows = self._rows(statement, [*params, query.limit + 1, query.offset])
         return keyset.offset_page(rows, query.limit, query.offset, dict)
+
+
+def _load_items(conn: psycopg.Connection, items: Iterator[dict]) -> None:
+    """Bulk-load items as `pypgstac load` does (dehydrated in Python, COPY per partition),
+    inside the caller's open transaction: pgstac's Loader runs on `conn` (its own
+    transactions become savepoints) and its unqualified names resolve through a local
+    search path. Its pool is never used for a connection and is closed at once."""
+    from pypgstac.db import PgstacDB
+    from pypgstac.load import Loader, Methods
+
+    conn.execute("SET LOCAL search_path TO pgstac, public")
+    database = PgstacDB(dsn="", connection=conn, commit_on_exit=False)
+    try:
+        Loader(database).load_items(items, insert_mode=Methods.insert)
+    finally:
+        database.close()
+    conn.execute("SET LOCAL search_path TO DEFAULT")
 
 
 # -- SQL pieces ------------------------------------------------------------------------------

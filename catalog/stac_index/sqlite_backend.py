@@ -17,6 +17,7 @@ fixed fragments of this module and identifiers quoted by the CQL2 translator.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -84,6 +85,12 @@ CORE_QUERYABLES: dict[str, dict] = {
 _TIME_PROPERTIES = frozenset({"datetime", "start_datetime", "end_datetime", "created",
                               "updated", "processing:datetime"})
 PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,63}$")
+# Number properties of the items get an expression index on (collection, value), so a filter
+# on one or a sort by one over a whole collection reads a range of an index instead of every
+# item's JSON (100,000 items: a sort by eo:cloud_cover took about 60 ms a request). The first
+# few found; each costs about 20 bytes an item and a little publishing time.
+MAX_PROPERTY_INDEXES = 8
+_INDEXED_KINDS = frozenset({"number", "integer"})
 _WORD = re.compile(r"\w+")
 
 
@@ -141,6 +148,14 @@ def searchable_text(document: dict) -> str:
                 parts.append(holder[field])
         parts += [k for k in holder.get("keywords") or [] if isinstance(k, str)]
     return "\n".join(parts)
+
+
+def note_kinds(properties: dict, kinds: dict[str, str]) -> None:
+    """Record in `kinds` the JSON kind of each queryable property (the first one seen wins)."""
+    for name, value in properties.items():
+        kind = json_kind(name, value)
+        if kind and PROPERTY_NAME.match(name):
+            kinds.setdefault(name, kind)
 
 
 def json_kind(name: str, value: Any) -> str | None:
@@ -284,10 +299,7 @@ class SqliteBackend:
         for pk, item in enumerate(items, start=next_pk):
             properties = item["properties"]
             start, end = item_span(properties)
-            for name, value in properties.items():
-                kind = json_kind(name, value)
-                if kind and PROPERTY_NAME.match(name):
-                    kinds.setdefault(name, kind)
+            note_kinds(properties, kinds)
             rows.append((pk, collection["id"], item["id"], start, end,
                          _geometry_blob(item.get("geometry")),
                          json.dumps(properties, ensure_ascii=False),
@@ -303,7 +315,25 @@ class SqliteBackend:
         conn.executemany("INSERT INTO items_rtree VALUES (?, ?, ?, ?, ?)", boxes)
         conn.executemany("INSERT INTO items_fts (rowid, text) VALUES (?, ?)", texts)
         self._insert_collection(conn, dataset_id, version, collection, kinds)
+        self._index_properties(conn, kinds)
         return len(rows)
+
+    def _index_properties(self, conn: sqlite3.Connection, kinds: dict[str, str]) -> None:
+        """An expression index for each new number property, up to MAX_PROPERTY_INDEXES."""
+        indexed = list(self.indexed_properties())
+        for name, kind in sorted(kinds.items()):
+            if kind not in _INDEXED_KINDS or name in cql.COLUMNS or name in indexed or \
+                    len(indexed) >= MAX_PROPERTY_INDEXES:
+                continue
+            index = "items_by_property_" + hashlib.sha256(name.encode()).hexdigest()[:16]
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON items "
+                         f"(collection, {cql.indexed_property_sql(name)})")
+            indexed.append(name)
+        self._set_meta(conn, "indexed_properties", json.dumps(indexed))
+
+    def indexed_properties(self) -> frozenset[str]:
+        """The item properties with an expression index (`_index_properties`)."""
+        return frozenset(json.loads(self._meta("indexed_properties") or "[]"))
 
     def _insert_collection(self, conn: sqlite3.Connection, dataset_id: str, version: int,
                            collection: dict, kinds: dict[str, str]) -> None:
@@ -347,13 +377,25 @@ class SqliteBackend:
     # reading: item search ------------------------------------------------------------------
 
     def search(self, query: ItemSearch) -> Page:
+        sql, params = self._search_sql(query)
+        rows = self._run(sql, params)
+        return keyset.keyset_page(rows, query.limit, keyset.signature(query.sortby), json.loads)
+
+    def plan(self, query: ItemSearch) -> list[str]:
+        """SQLite's plan of a search (EXPLAIN QUERY PLAN), one line per step: what
+        docs/stac-api.md's plan notes and the tests check."""
+        sql, params = self._search_sql(query)
+        return [row[3] for row in self._run(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+    def _search_sql(self, query: ItemSearch) -> tuple[str, list]:
         keys = self._sort_keys(query.sortby)
         # Sorting by a JSON property reads every candidate anyway: let a bbox drive the scan
         # through the R-tree rather than the collection index (SQLite's choice without this).
         spatial = query.bbox is not None or query.intersects is not None
-        where, params = self._item_conditions(query, spatial and any(k.nullable for k in keys))
-        signature = keyset.signature(query.sortby)
+        where, params = self._item_conditions(query, spatial and any(k.nullable for k in keys),
+                                              self._sorted_by_index(query.sortby))
         if query.token is not None:
+            signature = keyset.signature(query.sortby)
             condition, token_params = keyset.after(
                 keys, keyset.decode_token(query.token, signature, keys), SQLITE_MARKS)
             where.append(condition)
@@ -361,15 +403,23 @@ class SqliteBackend:
         key_sql = ", ".join(k.sql for k in keys)
         key_params = [p for k in keys for p in k.params]
         order = ", ".join(f"{k.sql} {'DESC' if k.descending else 'ASC'}" for k in keys)
-        order_params = key_params
         sql = (f"SELECT content, {key_sql} FROM items "  # noqa: S608 - fixed fragments only
                f"WHERE {' AND '.join(where) or '1'} ORDER BY {order} LIMIT ?")
-        all_params = key_params + params + order_params + [query.limit + 1]
-        rows = self._run(sql, all_params)
-        return keyset.keyset_page(rows, query.limit, signature, json.loads)
+        return sql, key_params + params + key_params + [query.limit + 1]
 
-    def _item_conditions(self, query: ItemSearch, drive_by_space: bool = False
-                         ) -> tuple[list[str], list]:
+    def _sorted_by_index(self, sortby: Sequence[SortKey]) -> frozenset[str]:
+        """The property of the first sort key when it has an expression index: a filter on it
+        may then read that index (a range of it, already in order). Filters on other
+        properties keep the plain expression, which no index matches: without per-value
+        statistics SQLite would otherwise read the range of any filtered property and sort it,
+        even when walking the sort key's index and stopping at the page is far cheaper."""
+        if not sortby:
+            return frozenset()
+        name = sortby[0].field.removeprefix("properties.")
+        return frozenset({name}) & self.indexed_properties()
+
+    def _item_conditions(self, query: ItemSearch, drive_by_space: bool = False,
+                         indexed: frozenset[str] = frozenset()) -> tuple[list[str], list]:
         where: list[str] = []
         params: list = []
 
@@ -392,7 +442,7 @@ class SqliteBackend:
             add("pk IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
                 [fts_query(query.q)])
         if query.filter is not None:
-            add(*cql.to_sql(query.filter, self._declared_kinds()))
+            add(*cql.to_sql(query.filter, self._declared_kinds(), indexed))
         return where, params
 
     def _declared_kinds(self) -> dict[str, str]:
@@ -400,10 +450,14 @@ class SqliteBackend:
 
     def _sort_keys(self, sortby: Sequence[SortKey]) -> list[Key]:
         keys: list[Key] = []
+        indexed = self.indexed_properties() if sortby else frozenset()
         for sort in sortby or (SortKey("datetime", True),):
             column = cql.COLUMNS.get(sort.field)
+            name = sort.field.removeprefix("properties.")
             if column is not None:
                 keys.append(Key(column, [], sort.descending, nullable=False))
+            elif name in indexed:
+                keys.append(Key(cql.indexed_property_sql(name), [], sort.descending, True))
             else:
                 path = cql.json_path(sort.field, "sortby")
                 keys.append(Key("json_extract(props, ?)", [path], sort.descending, True))

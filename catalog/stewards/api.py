@@ -23,6 +23,7 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from catalog import settings as catalog_settings
 from catalog.asset_responses import send_asset
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
 from catalog.jobs import Jobs
 from catalog.request_bodies import (
     is_json_type,
@@ -32,7 +33,16 @@ from catalog.request_bodies import (
 )
 from catalog.safe_parse import UnsafeInput, check_yaml, parse_json
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
-from catalog.stewards import access, accounts, drafts, openapi, releases, report, sessions
+from catalog.stewards import (
+    access,
+    accounts,
+    drafts,
+    openapi,
+    releases,
+    report,
+    resume,
+    sessions,
+)
 from catalog.stewards.access import ACCOUNT, EDITORS, PUBLIC, REVIEWERS, Policy
 from catalog.stewards.config import StewardSettings
 from catalog.stewards.db import stewards_dir
@@ -44,6 +54,7 @@ from catalog.stewards.errors import (
     TooLarge,
     TooManyRequests,
     Unauthenticated,
+    Unprocessable,
     Unsupported,
 )
 from catalog.stewards.receive import (
@@ -74,6 +85,7 @@ REVIEW_QUEUE = Policy("the review queue", roles=REVIEWERS)
 READ_AUDIT = Policy("reading the audit log", roles=("admin",))
 FOLLOW_JOB = Policy("following a job")  # then the job's dataset must be in scope
 OPENAPI_JSON = "application/vnd.oai.openapi+json;version=3.0"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
@@ -342,6 +354,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         except UnsupportedFormat as err:
             raise Unsupported(str(err)) from err
         options = upload_options()
+        if "Content-Range" in request.headers:  # one piece of a resumable upload
+            return upload_piece(dataset_id, filename, request.headers["Content-Range"], options)
         stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes, 0)
         received = receive_raw(stream, filename, stewards_dir(home) / "tmp",
                                limits.max_upload_bytes, allowance, request.content_length)
@@ -366,6 +380,33 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
 
+    def upload_piece(dataset_id: str, filename: str, header: str, options: UploadOptions):
+        """A piece of a resumable upload (catalog/stewards/resume.py): 202 with the bytes
+        received so far, or, with the last piece, the whole file's check (201 or 422)."""
+        piece = resume.parse_range(header, request.content_length, limits.max_upload_bytes)
+        if piece.start == 0:  # the quotas, for the whole file, before its first byte
+            drafts.upload_allowance(home, dataset_id, piece.total)
+        request.max_content_length = piece.length
+        outcome = resume.receive_piece(home, dataset_id, filename, piece, request.stream)
+        if isinstance(outcome, resume.Progress):
+            return jsonify(upload=outcome.as_dict()), 202
+        return upload_answer(drafts.accept_upload(home, g.user, dataset_id, outcome, options,
+                                                  limits))
+
+    @api.get("/api/datasets/<dataset_id>/draft/source/resume")
+    @guard(EDIT_DRAFT)
+    @params()
+    def upload_progress(dataset_id: str):
+        progress = resume.progress(home, dataset_id)
+        return jsonify(upload=progress.as_dict() if progress else None)
+
+    @api.delete("/api/datasets/<dataset_id>/draft/source/resume")
+    @guard(EDIT_DRAFT)
+    @params()
+    def abandon_upload(dataset_id: str):
+        resume.abandon(home, dataset_id)
+        return "", 204
+
     def upload_stream(dataset_id: str, limit: int, overhead: int):
         """The request body as a stream with this route's own size limit (not the app's
         1 MiB), after the size and the organisation's quotas are checked against its
@@ -383,12 +424,35 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
 
     @api.get("/api/datasets/<dataset_id>/draft/report")
     @guard(READ_DRAFT)
-    @params("f")
+    @params("f", "lang")
     def draft_report(dataset_id: str):
         data = drafts.get_report(home, g.user, dataset_id)
+        language = report_language()
         if wants_html():
-            return Response(report.render_html(data), mimetype="text/html")
+            return Response(report.render_html(data, language), mimetype="text/html")
         return jsonify(data)
+
+    @api.get("/api/datasets/<dataset_id>/draft/preview")
+    @guard(READ_DRAFT)
+    @params()
+    def draft_preview(dataset_id: str):
+        data, media_type = drafts.get_preview(home, g.user, dataset_id, "json")
+        try:  # written by the reader that read hostile bytes: served only as checked JSON
+            checked = parse_json(data, "map preview")
+        except UnsafeInput as err:
+            raise Unprocessable(f"the map preview is unusable: {err}") from err
+        return Response(json.dumps(checked, separators=(",", ":")), mimetype=media_type)
+
+    @api.get("/api/datasets/<dataset_id>/draft/preview.png")
+    @guard(READ_DRAFT)
+    @params()
+    def draft_preview_image(dataset_id: str):
+        data, media_type = drafts.get_preview(home, g.user, dataset_id, "png")
+        if not data.startswith(PNG_SIGNATURE):
+            raise Unprocessable("the map preview image is not a PNG")
+        response = Response(data, mimetype=media_type)
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
 
     @api.post("/api/datasets/<dataset_id>/draft/submit")
     @guard(EDIT_DRAFT)
@@ -496,8 +560,14 @@ ENDPOINTS = {
     "GET|PUT /api/datasets/{id}/draft/manifest": "the manifest (JSON or YAML); without an open "
                                                   "draft, the last published one",
     "PUT /api/datasets/{id}/draft/source?filename=": "upload the source as the raw body",
+    "PUT /api/datasets/{id}/draft/source?filename= with Content-Range": "one piece of a "
+        "resumable upload: 202 and the bytes received, or the check once the last arrived",
+    "GET|DELETE /api/datasets/{id}/draft/source/resume": "where a cut upload goes on from; "
+                                                         "abandon it",
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",
     "GET /api/datasets/{id}/draft/report[?f=html]": "the validation report",
+    "GET /api/datasets/{id}/draft/preview[.png]": "the upload's map preview: GeoJSON of its "
+                                                  "features (or a raster's footprint and image)",
     "POST /api/datasets/{id}/draft/submit|approve|reject": "the review workflow",
     "POST /api/datasets/{id}/draft/publish": "publish the approved draft: 202 and a job to "
                                              "follow (Location)",
@@ -605,6 +675,15 @@ def wants_html() -> bool:
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
     return best == "text/html" and request.accept_mimetypes["text/html"] > \
         request.accept_mimetypes["application/json"]
+
+
+def report_language() -> str:
+    """The report page's language: ?lang=, else the browser's Accept-Language, else English."""
+    requested = request.args.get("lang")
+    if requested is not None and requested not in LANGUAGES:
+        raise BadRequest(f"lang= takes one of {', '.join(LANGUAGES)}")
+    return requested or request.accept_languages.best_match(LANGUAGES,
+                                                            default=FALLBACK_LANGUAGE)
 
 
 def int_param(name: str, default: int, minimum: int, maximum: int | None) -> int:

@@ -28,6 +28,7 @@ from catalog.manifest import DATASET_ID, reserved_id
 from catalog.safe_parse import UnsafeInput, load_yaml
 from catalog.sources.findings import Finding, has_blocking
 from catalog.sources.isolation import ReaderUnavailable
+from catalog.sources.preview import PREVIEW_JSON, PREVIEW_PNG
 from catalog.sources.reader import stage_upload
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
 from catalog.stewards import report
@@ -199,6 +200,23 @@ def get_report(home: Path, user: User | None, dataset_id: str) -> dict:
     return {**data, "state": draft["state"], "comment": draft["comment"]}
 
 
+PREVIEW_FILES = {"json": (PREVIEW_JSON, "application/geo+json"),
+                 "png": (PREVIEW_PNG, "image/png")}
+
+
+def get_preview(home: Path, user: User | None, dataset_id: str, kind: str) -> tuple[bytes, str]:
+    """The draft's map preview (catalog.sources.preview), as the isolated reader wrote it
+    while staging the upload: the JSON (features or footprint) or the raster's PNG."""
+    with connect(home, write=False) as connection:
+        draft = _readable_draft(connection, user, dataset_id)
+    name, media_type = PREVIEW_FILES[kind]
+    path = draft_files(home, draft["id"]).stage / name
+    if not path.is_file():
+        raise NotFound(f"{dataset_id}'s draft has no map preview"
+                       + ("" if kind == "json" else " image"))
+    return path.read_bytes(), media_type
+
+
 def get_manifest(home: Path, user: User | None, dataset_id: str) -> str:
     """The open draft's manifest; without an open draft, the last published one (the manifest
     the next draft starts from, so a form opened after a publication is not empty)."""
@@ -299,6 +317,15 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
             with connect(home, write=False) as connection:
                 user = _editor(connection, user, dataset_id)
                 id_field = _id_field(_manifest_for_upload(connection, home, dataset_id))
+                unchanged = _unchanged_upload(connection, home, dataset_id, received, options)
+            if unchanged is not None:  # the same bytes, options and name: no second check,
+                # but still an edit (its author joins the contributors, a review is voided)
+                with connect(home) as connection:
+                    draft = _draft_for_edit(connection, home, user, dataset_id, None)
+                    _log_edit(connection, user, draft, "draft.upload",
+                              filename=received.filename, size=received.size,
+                              sha256=received.sha256, unchanged=True)
+                return unchanged
             # Staged outside the draft: a draft (new or not) changes only once all went well.
             fresh = stewards_dir(home) / "tmp" / f"stage-{os.getpid()}-{uuid.uuid4().hex}"
             try:
@@ -310,6 +337,25 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
     finally:
         received.path.unlink(missing_ok=True)
     return result, not has_blocking(staged.findings)
+
+
+def _unchanged_upload(connection, home: Path, dataset_id: str, received: Received,
+                      options: UploadOptions) -> tuple[dict, bool] | None:
+    """The open draft's report when the upload is the one it already holds (same SHA-256,
+    file name and options): checking it again would only cost the steward time."""
+    draft = _open_draft(connection, dataset_id)
+    if draft is None:
+        return None
+    files = draft_files(home, draft["id"])
+    if not (files.upload_meta.exists() and files.staged.exists() and files.report.exists()):
+        return None
+    meta = json.loads(files.upload_meta.read_text())
+    if (meta["sha256"], meta["filename"], meta["options"]) != (
+            received.sha256, received.filename, options.as_dict()):
+        return None
+    staged = json.loads(files.staged.read_text())
+    report_data = json.loads(files.report.read_text())
+    return report_data, not any(f["status"] == "blocking" for f in staged["findings"])
 
 
 def _commit_upload(home: Path, user: User, dataset_id: str, received: Received,
@@ -718,9 +764,9 @@ def _refresh_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
     staged = json.loads(files.staged.read_text()) if files.staged.exists() else None
     if staged is None:
         findings.append(Finding("blocking", f"no source uploaded yet: PUT or POST "
-                                f"/api/datasets/{dataset_id}/draft/source", {}))
+                                f"/api/datasets/{dataset_id}/draft/source", {}, "no_source"))
     else:
-        findings += [Finding(f["status"], f["message"], f["where"]) for f in staged["findings"]]
+        findings += [Finding.from_dict(f) for f in staged["findings"]]
     pipeline_manifest = files.pipeline_manifest(dataset_id)
     pipeline_manifest.unlink(missing_ok=True)
     if text is not None and staged and staged["source_path"] and not has_blocking(findings):
@@ -743,7 +789,7 @@ def _stored_report(files: DraftFiles, dataset_id: str, draft_id: int) -> dict:
     if files.report.exists():
         return json.loads(files.report.read_text())
     missing = [Finding("blocking", "nothing checked yet: put a manifest and upload a source",
-                       {})]
+                       {}, "nothing_checked")]
     return {"dataset": dataset_id, "draft": draft_id, "generated_at": None, "upload": None,
             "source": None, "summary": report.summarise(missing),
             "findings": report.ordered(missing)}

@@ -37,6 +37,10 @@ class Conflict(ServiceError):
     status, code = 409, "Conflict"
 
 
+class RangeNotSatisfiable(ServiceError):
+    status, code = 416, "RangeNotSatisfiable"
+
+
 class TooLarge(ServiceError):
     status, code = 413, "ContentTooLarge"
 

@@ -164,12 +164,27 @@ OPERATIONS: list[Operation] = [
                   **{media: {"schema": {"type": "string"}} for media in MANIFEST_MEDIA[1:]},
                   JSON: {"schema": {"type": "object"}}}}),
     Operation("PUT", "/datasets/{dataset_id}/draft/source",
-              "upload the source as the raw body (the file name's extension gives the format)",
-              "editors", REPORT, (*DRAFT_STEP_ERRORS, 413, 415),
+              "upload the source as the raw body (the file name's extension gives the format); "
+              "with Content-Range, one piece of a resumable upload",
+              "editors", {**REPORT, "202": _json("a piece of a resumable upload arrived: "
+                                                 "upload.received of upload.total bytes")},
+              (*DRAFT_STEP_ERRORS, 413, 415, 416),
               (DATASET, _query("filename", "NAME.EXT of the uploaded file", required=True),
-               *UPLOAD_OPTIONS),
+               *UPLOAD_OPTIONS,
+               {"name": "Content-Range", "in": "header", "required": False,
+                "description": "bytes START-END/TOTAL: a piece of a resumable upload, starting "
+                               "where the received part ends (0 starts a new upload)",
+                "schema": {"type": "string", "pattern": r"^bytes [0-9]+-[0-9]+/[0-9]+$"}}),
               body={"required": True, "content": {"application/octet-stream": {
                   "schema": {"type": "string", "format": "binary"}}}}),
+    Operation("GET", "/datasets/{dataset_id}/draft/source/resume",
+              "a resumable upload in progress: its file name, total and bytes received (send "
+              "the next piece from there)", "editors",
+              {"200": _json("the upload in progress (upload: null when there is none)")},
+              (403, 404), (DATASET,)),
+    Operation("DELETE", "/datasets/{dataset_id}/draft/source/resume",
+              "abandon the resumable upload in progress", "editors",
+              {"204": {"description": "abandoned"}}, (403, 404, 409), (DATASET,)),
     Operation("POST", "/datasets/{dataset_id}/draft/source",
               "upload the source as multipart/form-data (one part: file)", "editors", REPORT,
               (*DRAFT_STEP_ERRORS, 413, 415), (DATASET, *UPLOAD_OPTIONS),
@@ -182,7 +197,21 @@ OPERATIONS: list[Operation] = [
                   JSON: {"schema": {"type": "object"}},
                   "text/html": {"schema": {"type": "string"}}}}},
               (403, 404), (DATASET, _query("f", "json or html",
-                                           {"type": "string", "enum": ["json", "html"]}))),
+                                           {"type": "string", "enum": ["json", "html"]}),
+                            _query("lang", "the HTML page's language (else Accept-Language)",
+                                   {"type": "string", "enum": ["ky", "ru", "en"]}))),
+    Operation("GET", "/datasets/{dataset_id}/draft/preview",
+              "the upload's map preview, made while checking it: a GeoJSON FeatureCollection "
+              "of its features in WGS 84 (simplified; shown and total count them) or of a "
+              "raster's footprint (image: the corners of preview.png)", "scope",
+              {"200": {"description": "the preview", "content": {
+                  "application/geo+json": {"schema": {"type": "object"}}}}},
+              (403, 404, 422), (DATASET,)),
+    Operation("GET", "/datasets/{dataset_id}/draft/preview.png",
+              "a raster upload's preview image in WGS 84 (at most 256 pixels a side)", "scope",
+              {"200": {"description": "the image", "content": {
+                  "image/png": {"schema": {"type": "string", "format": "binary"}}}}},
+              (403, 404, 422), (DATASET,)),
     Operation("POST", "/datasets/{dataset_id}/draft/submit", "submit the draft for review",
               "editors", {"200": _json("submitted")}, (*DRAFT_STEP_ERRORS, 422), (DATASET,)),
     Operation("POST", "/datasets/{dataset_id}/draft/approve",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -10,8 +12,16 @@ from flask import render_template
 from catalog.manifest import load_manifest, parse_manifest
 from catalog.problems import Problem, ValidationFailed
 from catalog.safe_parse import UnsafeInput, load_yaml
-from catalog.sources.findings import BLOCKING, ORDER, Finding, blocking, notice
+from catalog.sources.findings import (
+    BLOCKING,
+    ORDER,
+    Finding,
+    blocking,
+    finding_text,
+    notice,
+)
 
+TEXTS_FILE = Path(__file__).with_name("report_texts.yml")
 
 def manifest_findings(text: str | None, dataset_id: str, folder: Path) -> list[Finding]:
     """Every problem of the steward's manifest, with its field and line.
@@ -21,7 +31,7 @@ def manifest_findings(text: str | None, dataset_id: str, folder: Path) -> list[F
     """
     if text is None:
         return [blocking(f"no manifest yet: PUT /api/datasets/{dataset_id}/draft/manifest",
-                         file="manifest")]
+                         file="manifest", code="no_manifest")]
     try:
         parse_manifest(text, folder / f"{dataset_id}.yaml")
         problems: list[Problem] = []
@@ -31,7 +41,8 @@ def manifest_findings(text: str | None, dataset_id: str, folder: Path) -> list[F
     data = _mapping(text)
     if data.get("source"):
         findings.append(notice(f"source {data['source']!r} is replaced by the uploaded file",
-                               file="manifest", field="source"))
+                               file="manifest", field="source", code="source_replaced",
+                               params={"source": str(data["source"])}))
     return findings
 
 
@@ -58,9 +69,56 @@ def ordered(findings: list[Finding]) -> list[dict]:
     return [f.as_dict() for f in sorted(findings, key=lambda f: ORDER[f.status])]
 
 
-def render_html(report: dict) -> str:
-    """A plain page (no scripts, no CDN) with the portal's stylesheet."""
-    return render_template("stewards/report.html", report=report)
+def render_html(report: dict, language: str) -> str:
+    """A plain page (no scripts, no CDN) with the portal's stylesheet, in `language`: its
+    words from report_texts.yml, the findings' from their codes (finding_texts.yml)."""
+    return render_template("stewards/report.html", report=report, language=language,
+                           tr=lambda key, **params: _text(key, language, params),
+                           number=lambda value: format_number(value, language),
+                           numbers=lambda values: [format_number(v, language) for v in values],
+                           place=lambda finding: _place(finding, language),
+                           say=lambda finding: finding_text(finding, language))
+
+
+def format_number(value, language: str) -> str:
+    """1234567.5 as '1,234,567.5' (en) or '1 234 567,5' (ru, ky: no-break spaces)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    text = f"{value:,.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:,}"
+    if language == "en":
+        return text
+    return text.replace(",", "\u00a0").replace(".", ",")
+
+
+@cache
+def _texts() -> dict[str, dict[str, str]]:
+    return yaml.safe_load(TEXTS_FILE.read_text(encoding="utf-8"))
+
+
+def _text(key: str, language: str, params: dict) -> str:
+    entry = _texts()[key]
+    text = entry.get(language) or entry["en"]
+    return re.sub(r"\{(\w+)\}", lambda m: str(params.get(m.group(1), m.group(0))), text)
+
+
+def _place(finding: dict, language: str) -> str:
+    """Where a finding is, in words (as the stewards' page says it)."""
+    where = finding.get("where") or {}
+    if where.get("file") == "manifest":
+        return _text("in_manifest", language, {"field": where.get("field") or ""})
+    parts = []
+    if "row" in where:
+        parts.append(_text("where_row_line" if "line" in where else "where_row", language,
+                           where))
+    if "feature" in where:
+        parts.append(_text("where_feature", language, where))
+    if "id" in where:
+        parts.append(f"{where.get('id_field', 'id')} = {where['id']}")
+    parts += [_text(f"where_{key}", language, where)
+              for key in ("member", "layer", "band", "variable", "field") if key in where]
+    if not parts and "file" in where:
+        parts.append(_text("in_file", language, {}))
+    return ", ".join(parts)
 
 
 def _manifest_finding(problem: Problem, dataset_id: str) -> Finding:
@@ -70,7 +128,25 @@ def _manifest_finding(problem: Problem, dataset_id: str) -> Finding:
     message = problem.message
     if problem.where == "id" and "file name" in message:
         message = f"must be {dataset_id!r}, the dataset this draft belongs to"
-    return Finding(BLOCKING, message, where)
+        return Finding(BLOCKING, message, where, "manifest_id_mismatch", {"dataset": dataset_id})
+    return Finding(BLOCKING, message, where, *_manifest_code(message))
+
+
+# The manifest checker's commonest messages (catalog.manifest), as finding codes the pages
+# translate; the others keep their English message (finding_text).
+MANIFEST_MESSAGES = (
+    (re.compile(r"^missing \(required\)$"), "manifest_missing"),
+    (re.compile(r"^missing \(English is required\)$"), "manifest_missing_english"),
+    (re.compile(r"^must be non-empty text"), "manifest_empty"),
+    (re.compile(r"^(?P<value>.+) is not one of: (?P<allowed>.+)$"), "manifest_not_one_of"),
+)
+
+
+def _manifest_code(message: str) -> tuple[str, dict]:
+    for pattern, code in MANIFEST_MESSAGES:
+        if match := pattern.match(message):
+            return code, match.groupdict()
+    return "", {}
 
 
 def _mapping(text: str) -> dict:

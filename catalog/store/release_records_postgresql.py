@@ -95,10 +95,14 @@ class PostgresReleaseRecords:
         return f"release {number} in the database"
 
     def copy_from(self, source: ReleaseRecords) -> int:
-        """Copy the source's records and pointer (taza migrate); releases already here are
-        kept. Returns how many were copied."""
+        """Copy the source's records (taza migrate; releases already here are kept) and point
+        to its live release. Returns how many were copied."""
         with self._unit(write=True) as unit:
-            return _copy_records(unit, source)
+            copied = _copy_records(unit, source)
+            live = source.live()
+            if live is not None:
+                _point_to(unit, live)
+            return copied
 
     def in_database(self) -> tuple[int | None, dict[int, dict]]:
         """The live release and every release as the database holds them (no fallback)."""

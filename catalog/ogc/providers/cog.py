@@ -52,6 +52,8 @@ class CogProvider(RasterioProvider):
 
     def __init__(self, provider_def: dict):
         self.band_fields: dict[str, dict] | None = None
+        # A categorical raster's class table (manifest raster.classes, catalog/ogc/config.py).
+        self.classes: list[dict] = list(provider_def.get("classes") or [])
         # pygeoapi's: opens the raster and sets the public axes, crs and num_bands (and the
         # extent description its collection pages read).
         super().__init__(provider_def)
@@ -158,6 +160,8 @@ class CogProvider(RasterioProvider):
                 "unit": {"symbol": unit},
                 "observedProperty": {"id": name, "label": {"en": name}},
             }
+            if self.classes:
+                _add_categories(coverage["parameters"][name], self.classes)
             coverage["ranges"][name] = {
                 "type": "NdArray",
                 "dataType": _coverage_json_type(dataset.dtypes[index - 1]),
@@ -166,6 +170,16 @@ class CogProvider(RasterioProvider):
                 "values": _values(data[position], dataset.nodata),
             }
         return coverage
+
+
+def _add_categories(parameter: dict, classes: list[dict]) -> None:
+    """Make a parameter categorical (CoverageJSON): each class a category with its ky/ru/en
+    title and colour, encoded by its pixel value; a categorical parameter has no unit."""
+    parameter.pop("unit", None)
+    parameter["observedProperty"]["categories"] = [
+        {"id": c["name"], "label": dict(c["title"]), "preferredColor": c["colour"]}
+        for c in classes]
+    parameter["categoryEncoding"] = {c["name"]: c["value"] for c in classes}
 
 
 def _pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:

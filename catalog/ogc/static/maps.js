@@ -94,8 +94,36 @@ function grid(coverage) {
     if (value < low) low = value;
     if (value > high) high = value;
   }
+  const parameter = (coverage.parameters || {})[name];
   return { xs, ys, at, name, low, high, empty: valid.length === 0,
-           title: parameterTitle((coverage.parameters || {})[name]) };
+           title: parameterTitle(parameter), classes: classTable(parameter) };
+}
+
+/** A categorical parameter's classes by pixel value ({colour: [r, g, b], label}), or null.
+ * CoverageJSON carries them (categories, categoryEncoding) from the dataset's class table. */
+function classTable(parameter) {
+  const categories = parameter && parameter.observedProperty &&
+    parameter.observedProperty.categories;
+  if (!categories || !parameter.categoryEncoding) return null;
+  const language = document.documentElement.lang;
+  const classes = new Map();
+  for (const category of categories) {
+    const hex = category.preferredColor || "#888888";
+    const entry = { colour: [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16)),
+                    label: category.label[language] || category.label.en || category.id };
+    const codes = [].concat(parameter.categoryEncoding[category.id] ?? []);
+    for (const code of codes) classes.set(code, entry);
+  }
+  return classes;
+}
+
+/** The colour of a valid value: its class's, or its place on the ramp (null: not drawn). */
+function cellColour(cells, value) {
+  if (cells.classes) {
+    const entry = cells.classes.get(value);
+    return entry ? entry.colour : null;
+  }
+  return colour((value - cells.low) / (cells.high - cells.low || 1));
 }
 
 /** "elevation (m)": the parameter's label (or name) and unit, or null without parameters. */
@@ -118,23 +146,53 @@ function gridImage(cells) {
   canvas.height = cells.ys.length;
   const context = canvas.getContext("2d");
   const image = context.createImageData(canvas.width, canvas.height);
-  const span = cells.high - cells.low || 1;
   // Rows top to bottom: north first, whichever way the y axis runs.
   const northFirst = cells.ys[0] >= cells.ys[cells.ys.length - 1];
   for (let row = 0; row < canvas.height; row += 1) {
     const source = northFirst ? row : canvas.height - 1 - row;
     for (let col = 0; col < canvas.width; col += 1) {
       const value = cells.at(source, col);
-      if (!isValue(value)) continue;
-      const offset = (row * canvas.width + col) * 4;
-      image.data.set([...colour((value - cells.low) / span), 230], offset);
+      const rgb = isValue(value) ? cellColour(cells, value) : null;
+      if (!rgb) continue;
+      image.data.set([...rgb, 230], (row * canvas.width + col) * 4);
     }
   }
   context.putImageData(image, 0, 0);
   return canvas.toDataURL("image/png");
 }
 
+/** The classes present in the grid, each with its colour and name (in the table's order). */
+function classLegend(cells, labels) {
+  const present = new Set();
+  for (let row = 0; row < cells.ys.length; row += 1) {
+    for (let col = 0; col < cells.xs.length; col += 1) present.add(cells.at(row, col));
+  }
+  const control = L.control({ position: "bottomright" });
+  control.onAdd = () => {
+    const box = L.DomUtil.create("div", "ogc-legend ogc-legend-classes");
+    const title = document.createElement("div");
+    title.textContent = cells.title || labels.value;
+    box.append(title);
+    for (const [value, entry] of cells.classes) {
+      if (!present.has(value)) continue;
+      const row = document.createElement("div");
+      row.className = "ogc-legend-class";
+      row.dataset.value = String(value);
+      const swatch = document.createElement("span");
+      swatch.className = "ogc-legend-swatch";
+      swatch.style.backgroundColor = `rgb(${entry.colour.join(",")})`;
+      const name = document.createElement("span");
+      name.textContent = entry.label;
+      row.append(swatch, name);
+      box.append(row);
+    }
+    return box;
+  };
+  return control;
+}
+
 function legend(cells, labels) {
+  if (cells.classes) return classLegend(cells, labels);
   const control = L.control({ position: "bottomright" });
   control.onAdd = () => {
     const box = L.DomUtil.create("div", "ogc-legend");
@@ -177,6 +235,14 @@ function nearest(values, coordinate) {
   return index >= 0 && index < values.length ? index : -1;
 }
 
+/** What a cell holds, as a person reads it: its class's name, or the number. */
+function cellText(cells, value, labels) {
+  if (!isValue(value)) return labels.nodata;
+  const entry = cells.classes && cells.classes.get(value);
+  if (entry) return entry.label;
+  return value.toLocaleString(document.documentElement.lang);
+}
+
 function coverageMap(id, data) {
   const cells = grid(data.coverage);
   const bounds = gridBounds(cells);
@@ -194,8 +260,7 @@ function coverageMap(id, data) {
     const value = cells.at(row, col);
     const text = document.createElement("span");
     text.className = "ogc-cell-value";
-    text.textContent = `${cells.title || data.labels.value}: ${isValue(value) ?
-      value.toLocaleString(document.documentElement.lang) : data.labels.nodata}`;
+    text.textContent = `${cells.title || data.labels.value}: ${cellText(cells, value, data.labels)}`;
     L.popup().setLatLng(event.latlng).setContent(text).openOn(map);
   });
   return map;

@@ -54,10 +54,10 @@ function legend(title, ramp, low, high, note) {
 /** [label, value] pairs: the values behind a candidate (for its list entry and its popup). */
 export function candidateValues(p) {
   const town = p.settlement_name == null ? "—"
-    : t("an.town_value", { name: p.settlement_name, population: fmt(p.settlement_population),
-                           region: p.settlement_region || "", km: km(p.settlement_distance_km) });
+    : t("an.town_value", { name: localName(p, "settlement_name"), population: fmt(p.settlement_population),
+                           region: localName(p, "settlement_region") || "", km: km(p.settlement_distance_km) });
   const airport = p.airport_name == null ? "—"
-    : t("an.airport_value", { name: p.airport_name, code: p.airport_icao || p.airport_iata || "",
+    : t("an.airport_value", { name: localName(p, "airport_name"), code: p.airport_icao || p.airport_iata || "",
                               km: km(p.airport_distance_km) });
   return [
     [t("an.score"), t("an.score_value", { score: fmt(p.score), site: fmt(p.site_score) })],
@@ -88,7 +88,7 @@ function candidateItem(feature, onPick) {
   const button = el("button", { type: "button", class: "candidate", "aria-expanded": "false",
                                 onclick: () => onPick(feature) },
                     el("strong", {}, `#${p.rank}`), ` · ${t("an.score")} ${fmt(p.score)} · ${fmt(p.area_km2)} ${t("an.unit_km2")}`,
-                    el("span", { class: "candidate-town" }, p.settlement_name ? ` · ${p.settlement_name}` : ""));
+                    el("span", { class: "candidate-town" }, p.settlement_name ? ` · ${localName(p, "settlement_name")}` : ""));
   return el("li", { "data-rank": p.rank }, button, valueList(candidateValues(p)));
 }
 
@@ -119,6 +119,11 @@ export function screeningView(collection, onPick) {
 }
 
 // --- coverage statistics ---------------------------------------------------------------------
+
+/** A candidate's place name in the page's language (`<field>_ru`, `<field>_ky`), else English. */
+function localName(properties, field) {
+  return properties[`${field}_${currentLanguage()}`] || properties[field];
+}
 
 export function regionName(row) {
   const language = currentLanguage();

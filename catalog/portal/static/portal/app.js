@@ -2,7 +2,7 @@
 // and URL.
 import { createAnalysis } from "./analysis.js";
 import { createFilterBuilder } from "./filter.js";
-import { currentLanguage, initI18n, pick, t, tn } from "./i18n.js";
+import { currentLanguage, initI18n, monthName, pick, t, tn } from "./i18n.js";
 import * as maps from "./map.js";
 import { createPlaceSearch } from "./places.js";
 import { createSearch } from "./search.js";
@@ -78,8 +78,7 @@ function stepLabel(step, steps) {
   const wholeMonths = steps.every((s) => s.start.endsWith("-01") && s.start.slice(0, 7) === s.end.slice(0, 7)
                                          && s.start.slice(0, 4) === steps[0].start.slice(0, 4));
   if (!wholeMonths) return `${step.start} – ${step.end}`;
-  const month = new Date(`${step.start}T12:00:00Z`);
-  return new Intl.DateTimeFormat(currentLanguage(), { month: "long", timeZone: "UTC" }).format(month);
+  return monthName(Number(step.start.slice(5, 7)));
 }
 
 function setVisible(layer, visible) {

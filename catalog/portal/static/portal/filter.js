@@ -110,7 +110,8 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
 
   function conditionRow(condition) {
     const properties = el("select", { "aria-label": t("filter.property"), class: "property" },
-      Object.keys(queryables).map((name) => el("option", { value: name, selected: name === condition.property }, fieldLabel(name))));
+      Object.keys(queryables).map((name) => el("option", { value: name, selected: name === condition.property },
+                                             queryables[name].title || fieldLabel(name))));
     const operators = el("select", { "aria-label": t("filter.operator"), class: "operator" });
     const valueBox = el("span", { class: "value-box" });
     const fillOperators = () => {
@@ -175,7 +176,8 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
     parts.forEach((node) => { node.hidden = !chosen; });
     if (!chosen) return;
     valueCache = {};
-    const schema = await getJson(`/ogc/collections/${chosen.id}/queryables?f=json`);
+    // the queryables' titles come in the page's language (the server's field titles)
+    const schema = await getJson(`/ogc/collections/${chosen.id}/queryables?f=json&lang=${currentLanguage()}`);
     queryables = Object.fromEntries(Object.entries(schema.properties)
       .filter(([name, s]) => name !== "geometry" && !String(s.format || "").startsWith("geometry")));
     if (withFirstCondition) addCondition();
@@ -233,7 +235,8 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
 
   function labelOf(feature, chosen) {
     const props = feature.properties || {};
-    const name = props.name || props.title || Object.values(props).find((v) => typeof v === "string");
+    const name = props[`name_${currentLanguage()}`] || props.name || props.title
+      || Object.values(props).find((v) => typeof v === "string");
     return `${name ?? feature.id} · ${pick(chosen.title)}`;
   }
 

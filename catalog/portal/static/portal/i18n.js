@@ -46,3 +46,47 @@ export function pick(texts) {
   if (typeof texts === "string") return texts;
   return texts[language] || texts.en || Object.values(texts)[0] || "";
 }
+
+/** Whether the browser's Intl has its own data for the page's language (Chromium has no
+ * Kyrgyz: it would write English month names on a Kyrgyz page). */
+function intlSpeaks(lang) {
+  return new Intl.DateTimeFormat(lang).resolvedOptions().locale.split("-")[0] === lang;
+}
+
+/** A month's name (1-12) standing alone ("March", "март"), for month-long time steps. */
+export function monthName(month) {
+  if (!intlSpeaks(language)) return t(`month.${month}`);
+  return new Intl.DateTimeFormat(language, { month: "long", timeZone: "UTC" })
+    .format(new Date(Date.UTC(2000, month - 1, 15)));
+}
+
+/**
+ * A date ("2020-02-02") or a timestamp in words in the page's language: Intl where the
+ * browser knows the language, else our own month names (strings.yml month.N, date.pattern).
+ * Timestamps add the local time (hours and minutes); plain dates are calendar dates (UTC).
+ */
+export function formatDate(iso) {
+  const dateOnly = /^\d{4}-\d{2}-\d{2}$/.test(iso);
+  const date = new Date(dateOnly ? `${iso}T00:00:00Z` : iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const zone = dateOnly ? { timeZone: "UTC" } : {};
+  const time = dateOnly ? ""
+    : ` ${new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", hourCycle: "h23" }).format(date)}`;
+  if (intlSpeaks(language)) {
+    return new Intl.DateTimeFormat(language, { day: "numeric", month: "long", year: "numeric", ...zone })
+      .format(date) + time;
+  }
+  const parts = dateOnly
+    ? { day: date.getUTCDate(), month: date.getUTCMonth() + 1, year: date.getUTCFullYear() }
+    : { day: date.getDate(), month: date.getMonth() + 1, year: date.getFullYear() };
+  const two = (n) => String(n).padStart(2, "0");
+  return t("date.pattern", { ...parts, month: t(`month.${parts.month}`), day2: two(parts.day),
+                             month2: two(parts.month) }) + time;
+}
+
+/** Every <time datetime="..."> under `root` written out in the page's language. */
+export function formatTimes(root = document) {
+  for (const node of root.querySelectorAll("time[datetime]")) {
+    node.textContent = formatDate(node.getAttribute("datetime"));
+  }
+}

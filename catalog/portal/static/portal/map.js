@@ -101,12 +101,14 @@ export function addBasemapOverlays(map, data) {
 // host ourselves; a few hundred markers cost nothing and use the system's fonts.
 async function addPlaceLabels(map, places) {
   const collection = await getJson(places.url);
+  // the name in the page's language where the layer has one (name_ky, name_ru, name_en)
+  const label = (props) => props[`${places.name}_${currentLanguage()}`] || props[places.name];
   const ranked = collection.features
-    .filter((f) => f.geometry && f.properties[places.name])
+    .filter((f) => f.geometry && label(f.properties))
     .sort((a, b) => (b.properties[places.rank] || 0) - (a.properties[places.rank] || 0));
   const markers = ranked.map((feature, index) => {
     const node = el("div", { class: index < 8 ? "place-label major" : "place-label", "aria-hidden": "true" },
-                    feature.properties[places.name]);
+                    label(feature.properties));
     return new maplibregl.Marker({ element: node, anchor: "bottom" }).setLngLat(feature.geometry.coordinates);
   });
   // Larger places first; a label that would overlap one already placed is left out.
@@ -274,7 +276,10 @@ function featureSection(layer, feature) {
     ? el("a", { href: `/ogc/collections/${layer.id}/items/${encodeURIComponent(idValue)}?f=json`, target: "_blank" },
          t("popup.more"))
     : null;
+  // the place's name in the page's language first, where the layer has one
+  const ownName = feature.properties[`name_${currentLanguage()}`];
   return el("section", { class: "popup-layer" }, el("h3", {}, pick(layer.title)),
+            ownName ? el("p", { class: "popup-name" }, el("strong", {}, String(ownName))) : null,
             el("table", {}, el("tbody", {}, rows)), link && el("p", {}, link));
 }
 

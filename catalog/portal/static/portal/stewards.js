@@ -3,8 +3,9 @@
 // an HttpOnly cookie this script never sees; writes carry the session's CSRF token in a header.
 // A one-time link (#set-password=CODE) sets the password; the code leaves the address bar at
 // once and goes to the server only in a request body.
-import { initI18n, t } from "./i18n.js";
+import { formatDate, initI18n, t } from "./i18n.js";
 import { buildForm, fillForm, idProblem, readForm } from "./steward-form.js";
+import { extentText, previewNode } from "./steward-preview.js";
 import { el, formatNumber } from "./util.js";
 
 const data = JSON.parse(document.getElementById("portal-data").textContent);
@@ -133,34 +134,50 @@ function reportNode(report, datasetId) {
                      el("strong", {}, summary.publishable ? t("st.publishable") : t("st.not_publishable")));
   const rows = (report.findings || []).map((f) =>
     el("tr", { class: `finding finding-${f.status}` }, el("td", {}, t(`steward_status_${f.status}`)),
-       el("td", {}, findingPlace(f)), el("td", {}, findingText(f, datasetId))));
+       el("td", {}, findingPlace(f)), el("td", { class: "finding-text" }, findingText(f))));
   const table = rows.length
     ? el("table", {}, el("tbody", {}, rows))
     : el("p", {}, t("st.no_findings"));
-  const repairable = (report.findings || []).some((f) => f.status === "blocking" && REPAIRABLE.test(f.message));
-  return el("div", {}, verdict, factsNode(report.source), table,
+  const repairable = (report.findings || []).some((f) => f.status === "blocking"
+    && (f.code === "invalid_geometry" || REPAIRABLE.test(f.message)));
+  const drawable = datasetId && report.source && report.source.facts && report.source.facts.extent;
+  return el("div", {}, verdict, factsNode(report.source), drawable ? previewNode(datasetId, data) : null, table,
     repairable && page === "st" ? el("button", { type: "button", id: "repair", class: "busy-lock",
                                                  onclick: () => startUpload({ repair: true }) }, t("steward_repair")) : null,
-    datasetId ? el("p", {}, el("a", { href: `/api/datasets/${datasetId}/draft/report?f=html`, target: "_blank",
+    datasetId ? el("p", {}, el("a", { href: `/api/datasets/${datasetId}/draft/report?f=html&lang=${data.language}`, target: "_blank",
                                       rel: "noopener" }, t("steward_open_report"))) : null);
 }
 
 // The server names the repair where one exists; the page offers it as a button instead.
 const REPAIRABLE = /\s*\(upload with repair=geometry[^)]*\)/;
 
-// Findings the page knows say what to do in its own terms; others keep the server's words,
-// with any server path cut to the file's name.
-function findingText(finding, datasetId) {
-  if (/^no source uploaded yet/.test(finding.message)) return t("steward_no_source");
-  if (/^no manifest yet/.test(finding.message)) return t("steward_no_manifest");
+// A finding with a code is said in the page's language (catalog/sources/finding_texts.yml,
+// filled from its params); one without keeps the server's English words, with any server
+// path cut to the file's name and internal flags left out.
+function findingText(finding) {
+  const texts = data.findingTexts[finding.code];
+  if (texts) {
+    const params = finding.params || {};
+    return (texts[data.language] || texts.en).replace(/\{(\w+)\}/g, (whole, name) =>
+      (name in params ? (typeof params[name] === "number" ? formatNumber(params[name], data.language) : params[name]) : whole));
+  }
   return finding.message.replace(REPAIRABLE, "").replace(/(\/[^\s'"]+)+\/([^\s/'"]+)/g, "$2").replace(/,?\s*flags=\d+/g, "");
 }
 
+// Where a finding is, in the page's words: the manifest's field, or the file's row, feature,
+// archive member, layer, band, variable and field.
 function findingPlace(finding) {
   const where = finding.where || {};
   if (where.file === "manifest") return t("steward_where_manifest", { field: where.field || "" });
-  if (where.feature != null) return t("steward_where_feature", { feature: where.feature });
-  return where.file ? t("steward_where_file") : "";
+  const parts = [];
+  if (where.row != null) parts.push(t(where.line != null ? "steward_where_row_line" : "steward_where_row", where));
+  if (where.feature != null) parts.push(t("steward_where_feature", { feature: where.feature }));
+  if (where.id != null) parts.push(`${where.id_field || "id"} = ${where.id}`);
+  for (const key of ["member", "layer", "band", "variable", "field"]) {
+    if (where[key] != null) parts.push(t(`steward_where_${key}`, where));
+  }
+  if (!parts.length && where.file) parts.push(t("steward_where_file"));
+  return parts.join(", ");
 }
 
 function factsNode(source) {
@@ -175,6 +192,7 @@ function factsNode(source) {
   }
   if (facts.width != null) rows.push(["steward_fact_size", t("steward_fact_size_value", facts)]);
   rows.push(["steward_fact_crs", facts.crs || t("steward_no_crs")]);
+  if (facts.extent) rows.push(["steward_fact_extent", extentText(facts.extent, language).join(" · ")]);
   if (facts.fields) {
     rows.push(["steward_fact_fields", Object.entries(facts.fields).map(([name, type]) => `${name} (${type})`).join(", ")]);
   }
@@ -315,32 +333,34 @@ function setBusy(busy) {
   document.querySelectorAll(".busy-lock").forEach((button) => { button.disabled = busy; });
 }
 
-// --- upload: XMLHttpRequest, for its upload progress events; a failed upload can restart ----
+// --- upload: XMLHttpRequest (for its progress events), in pieces with Content-Range, so a
+// cut upload resumes where the server says it stopped (catalog/stewards/resume.py) ----------
 
-function startUpload({ repair = false } = {}) {
+const PIECE_BYTES = 8 << 20;
+
+async function startUpload({ repair = false, resume = false } = {}) {
   const file = document.getElementById("source").files[0];
   if (!file) return;
   const bar = document.getElementById("upload-progress");
   const retry = document.getElementById("upload-retry");
   const query = new URLSearchParams({ filename: file.name });
   if (repair) query.set("repair", "geometry");
-  const request = new XMLHttpRequest();
-  request.open("PUT", `/api/datasets/${current}/draft/source?${query}`);
-  request.setRequestHeader("Content-Type", "application/octet-stream");
-  request.setRequestHeader("Accept", "application/json");
-  request.setRequestHeader("X-CSRF-Token", csrfToken);
   setBusy(true);
   retry.hidden = true;
   bar.hidden = false;
-  bar.value = 0;
   bar.dataset.state = "uploading";
-  say("upload-status", t("steward_uploading", { percent: 0 }));
-  request.upload.addEventListener("progress", (event) => {
-    if (!event.lengthComputable) return;
-    const percent = Math.round((100 * event.loaded) / event.total);
+  let offset = 0;
+  if (resume) { // go on from the bytes the server kept of this same file
+    const progress = await api("GET", `/api/datasets/${current}/draft/source/resume`);
+    const upload = progress.ok ? progress.body.upload : null;
+    if (upload && upload.filename === file.name && upload.total === file.size) offset = upload.received;
+  }
+  bar.dataset.resumedFrom = String(offset);
+  const show = (sent) => {
+    const percent = file.size ? Math.round((100 * sent) / file.size) : 100;
     bar.value = percent;
     say("upload-status", percent < 100 ? t("steward_uploading", { percent }) : t("steward_checking"));
-  });
+  };
   const finish = async (ok, reason) => {
     setBusy(false);
     bar.dataset.state = ok ? "done" : "failed";
@@ -348,24 +368,38 @@ function startUpload({ repair = false } = {}) {
     say("upload-status", ok ? t("steward_upload_done") : t("steward_upload_failed", { reason }), !ok);
     await refreshDraft();
   };
-  request.addEventListener("load", () => {
-    let body = null;
-    try { body = JSON.parse(request.responseText); } catch { body = null; }
-    if (request.status === 401) { sessionEnded(); return; }
-    // 422: the file arrived and was checked; the report says what to fix.
-    const checked = request.status === 201 || request.status === 422;
-    finish(checked, checked ? "" : problem({ body, status: request.status }));
-  });
-  request.addEventListener("error", () => finish(false, t("steward_upload_network")));
-  request.addEventListener("abort", () => finish(false, t("steward_upload_network")));
-  request.send(file);
+  const send = (from) => {
+    const end = Math.min(from + PIECE_BYTES, file.size) - 1;
+    const request = new XMLHttpRequest();
+    request.open("PUT", `/api/datasets/${current}/draft/source?${query}`);
+    request.setRequestHeader("Content-Type", "application/octet-stream");
+    request.setRequestHeader("Accept", "application/json");
+    request.setRequestHeader("X-CSRF-Token", csrfToken);
+    // An empty file has no range to name: it goes whole (and the check refuses it).
+    if (file.size) request.setRequestHeader("Content-Range", `bytes ${from}-${end}/${file.size}`);
+    request.upload.addEventListener("progress", (event) => show(from + event.loaded));
+    request.addEventListener("load", () => {
+      let body = null;
+      try { body = JSON.parse(request.responseText); } catch { body = null; }
+      if (request.status === 401) { sessionEnded(); return; }
+      if (request.status === 202) { send(body.upload.received); return; }
+      // 422: the file arrived and was checked; the report says what to fix.
+      const checked = request.status === 201 || request.status === 422;
+      finish(checked, checked ? "" : problem({ body, status: request.status }));
+    });
+    request.addEventListener("error", () => finish(false, t("steward_upload_network")));
+    request.addEventListener("abort", () => finish(false, t("steward_upload_network")));
+    request.send(file.size ? file.slice(from, end + 1) : file);
+  };
+  show(offset);
+  send(offset);
 }
 
 document.getElementById("source-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
   startUpload();
 });
-document.getElementById("upload-retry")?.addEventListener("click", () => startUpload());
+document.getElementById("upload-retry")?.addEventListener("click", () => startUpload({ resume: true }));
 
 document.getElementById("publish-draft")?.addEventListener("click", async () => {
   show("publish-draft", false);
@@ -394,7 +428,7 @@ async function showVersions() {
     el("strong", {}, t("steward_version", { version: v.version })),
     v.live ? el("span", { class: "badge live" }, ` · ${t("steward_version_live")}`) : null, " ",
     el("span", { class: "meta published-by" }, t("steward_published_by",
-      { name: v.published_by || "—", date: v.published_at ? localTime(v.published_at) : "—" })), " ",
+      { name: v.published_by || "—", date: v.published_at ? formatDate(v.published_at) : "—" })), " ",
     v.live
       ? el("button", { type: "button", class: "secondary withdraw busy-lock", onclick: () => release("withdraw", {}) }, t("steward_withdraw"))
       : el("button", { type: "button", class: "secondary rollback busy-lock",
@@ -413,13 +447,6 @@ async function release(step, body) {
     : step === "rollback" ? t("steward_rolled_back", { version: body.version }) : t("steward_withdrawn"), !answer.ok);
 }
 
-// Dates as numbers (2026-12-03 21:53, local time): Chromium's Intl has no Kyrgyz month names
-// and would show English ones on the Kyrgyz page.
-function localTime(iso) {
-  const date = new Date(iso);
-  const two = (n) => String(n).padStart(2, "0");
-  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${two(date.getHours())}:${two(date.getMinutes())}`;
-}
 
 // --- reviewers: the queue ---------------------------------------------------------------------
 
@@ -447,7 +474,7 @@ function queueItem(draft) {
   api("GET", draft.report).then((r) => reportBox.replaceChildren(reportNode(r.ok ? r.body : null, draft.dataset_id)));
   fetch(`/api/datasets/${draft.dataset_id}/draft/manifest`, { headers: { Accept: "application/yaml" } })
     .then(async (r) => { manifest.textContent = r.ok ? await r.text() : `HTTP ${r.status}`; });
-  const updated = localTime(draft.updated_at);
+  const updated = formatDate(draft.updated_at);
   return el("li", { "data-dataset": draft.dataset_id },
     el("h3", {}, draft.dataset_id),
     el("p", { class: "meta" }, `${t("rv.author")}: ${draft.author} · ${updated}`),
