@@ -60,8 +60,10 @@ golden: $(BIN)/.installed $(VENDOR)
 data: $(BIN)/.installed
 	$(BIN)/python datasets/derive.py
 
-# Two app nodes behind nginx on this machine (catalog/cluster), in the background; publishes the
-# samples through it, prints its URL and returns. `make cluster-stop` stops all of it.
+# Two app nodes and a job worker behind nginx on this machine (catalog/cluster), in the
+# background, on the PostgreSQL profile (a private PostgreSQL + PostGIS and a Ceph RGW bucket of
+# its own); publishes the samples through it, prints its URL and returns. `make cluster-stop`
+# stops all of it.
 cluster: $(BIN)/.installed $(VENDOR) $(CSW_VENV)/bin/.installed
 	scripts/install-system-deps cluster
 	$(BIN)/taza cluster up --port $(CLUSTER_PORT)

@@ -34,6 +34,7 @@ from catalog.stac_api import stac_blueprint
 from catalog.stewards import api as stewards_api
 from catalog.stewards.releases import job_handlers
 from catalog.store import CatalogStore
+from catalog.store.release_records import RecordsUnavailable
 
 DATASET_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$")
 VERSION = re.compile(r"^[0-9]{1,9}$")  # not str.isdigit(), which takes '²' (int() does not)
@@ -125,8 +126,13 @@ def _add_catalog_routes(app: Flask, store: CatalogStore, runtime: OgcRuntime) ->
 
     @app.get("/healthz")
     def healthz():
-        release = store.current()
-        return jsonify(status="ok", version=__version__,
+        # The live release, read now (while the database restarts: the one read last). A node
+        # whose database has not answered since it started serves nothing yet, but lives.
+        try:
+            release, status = store.watch.current(fresh=True), "ok"
+        except RecordsUnavailable:
+            release, status = None, "degraded"
+        return jsonify(status=status, version=__version__,
                        backend=settings.backend_name(), node=settings.node_name(),
                        release=release.number if release else None,
                        datasets=len(release.datasets) if release else 0)
@@ -169,15 +175,21 @@ def _add_error_handlers(app: Flask) -> None:
         response.status_code = error.code or 500
         return response
 
-    @app.errorhandler(AssetUnavailable)
-    def storage_unavailable(error: AssetUnavailable):
-        # The object store is down or refuses: the client may retry; nothing is wrong with
-        # the request.
-        app.logger.error("asset storage: %s", error)
+    # A store that is down or refuses (the object store, the database holding the release
+    # records): the client may retry; nothing is wrong with the request.
+    unavailable = {AssetUnavailable: "the catalog's file storage",
+                   RecordsUnavailable: "the catalog's database"}
+
+    def service_unavailable(error: Exception):
+        what = next(name for kind, name in unavailable.items() if isinstance(error, kind))
+        app.logger.error("%s: %s", what, error)
         response = jsonify(code="ServiceUnavailable", status=503,
-                           description="the catalog's file storage does not answer; retry later")
+                           description=f"{what} does not answer; retry later")
         response.status_code = 503
         return response
+
+    for kind in unavailable:
+        app.register_error_handler(kind, service_unavailable)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

@@ -192,6 +192,7 @@ def _list(args) -> int:
 
 def _serve(args) -> int:
     from catalog.jobs import QueueSettings
+    from catalog.store.release_records import RecordsUnavailable
     from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
 
     store = _store(args)
@@ -202,8 +203,12 @@ def _serve(args) -> int:
     except (CacheSizeError, settings.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    if store.current() is None:
-        print("warning: nothing is published yet (run `taza publish --all`)", file=sys.stderr)
+    try:
+        if store.current() is None:
+            print("warning: nothing is published yet (run `taza publish --all`)",
+                  file=sys.stderr)
+    except RecordsUnavailable as err:  # the workers serve once the database answers
+        print(f"warning: {err}", file=sys.stderr)
     # Per-worker files of this node's earlier runs (other nodes sharing the home keep theirs).
     shutil.rmtree(settings.node_run_dir(store.home), ignore_errors=True)
     # The unbounded file-per-tile cache of earlier versions (now cache/tiles.sqlite, capped).

@@ -28,6 +28,7 @@ from catalog.convert.isolated import ReadSources, read_sources
 from catalog.convert.raster import combine_items
 from catalog.core.record import MANIFEST_FILE, RasterFacts, Record, Software, write_record
 from catalog.manifest import ROLES, ItemSpec, Manifest, load_manifest
+from catalog.postgis import database
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.sources.raster import RasterInfo
 from catalog.sources.reader import inspect_sources
@@ -35,6 +36,7 @@ from catalog.sources.vector import VectorInfo
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.stac_index import sync as stac_index
 from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
+from catalog.store.release_records import RecordsUnavailable
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
 GEOPACKAGE_ASSET = "geopackage"  # the STAC asset key of a vector version's GeoPackage
@@ -236,7 +238,11 @@ def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
 @contextlib.contextmanager
 def _locked(store: CatalogStore, wait: bool, actor: str) -> Iterator[None]:
     """The publish lock, after resolving in the audit log what a killed operation left."""
-    with store.lock(wait=wait):
+    with contextlib.ExitStack() as held:
+        try:
+            held.enter_context(store.lock(wait=wait))
+        except (database.DatabaseError, RecordsUnavailable) as err:  # the lock is in it
+            raise PublishError(f"{err}; nothing was changed") from err
         try:
             _recover_interrupted(store, actor)
         except audit.LOG_ERRORS as err:

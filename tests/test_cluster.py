@@ -1,7 +1,10 @@
-"""The cluster on one machine (catalog/cluster): two app nodes behind nginx over one catalog home.
+"""The cluster on one machine (catalog/cluster): two app nodes and a job worker behind nginx, on
+the PostgreSQL profile.
 
-One cluster per module, over a copy of the session's published samples. Load goes to 127.0.0.1
-only and is bounded in count.
+One cluster per module, over a copy of the session's published samples moved into a database
+of the session's private PostgreSQL (`taza migrate`): the nodes learn the live release, the
+stewards' state and the features from it (they still share the home for the versions' files).
+Load goes to 127.0.0.1 only and is bounded in count.
 """
 
 from __future__ import annotations
@@ -11,15 +14,16 @@ import json
 import random
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 
@@ -28,16 +32,31 @@ from catalog.cluster.nginx import Proxy, ProxySettings
 from catalog.cluster.processes import alive
 from tests.conftest import ROOT, SAMPLE_IDS, copy_dataset, free_port, taza
 
+DATABASE = "cluster"
+
 
 @pytest.fixture(scope="module")
-def cluster(published_home: Path, tmp_path_factory) -> Iterator[LocalCluster]:
+def cluster(published_home: Path, tmp_path_factory, private_postgres) -> Iterator[LocalCluster]:
     folder = tmp_path_factory.mktemp("cluster")
     # Not the session server's runtime files (its pycsw socket cannot be copied).
     shutil.copytree(published_home, folder / "home", ignore=shutil.ignore_patterns("run", "cache"))
-    running = LocalCluster(folder, free_port())
-    running.up(node_count=2)
+    private_postgres.drop_database(DATABASE)
+    url = private_postgres.create_database(DATABASE)
+    taza("migrate", "--to", url, home=folder / "home")  # state, audit, releases, layers
+    running = LocalCluster(folder, free_port(), database_url=url)
+    # While the database is down a feature request fails after 2 s, not 10.
+    running.up(node_count=2, environment={"TAZA_DATABASE_WAIT_SECONDS": "2"})
     yield running
     running.down()
+    private_postgres.drop_database(DATABASE)
+
+
+@pytest.fixture()
+def cluster_env(cluster: LocalCluster, monkeypatch) -> dict[str, str]:
+    """The settings of the cluster's publishers (`taza` commands)."""
+    for name, value in cluster.environment().items():
+        monkeypatch.setenv(name, value)
+    return cluster.environment()
 
 
 def nodes_answering(url: str, tries: int = 40) -> set[str]:
@@ -47,8 +66,9 @@ def nodes_answering(url: str, tries: int = 40) -> set[str]:
 def test_nginx_spreads_requests_over_both_nodes(cluster: LocalCluster) -> None:
     assert nodes_answering(cluster.url) == {"node-a", "node-b"}
     health = requests.get(f"{cluster.url}/healthz", timeout=10).json()
-    assert health["backend"] == "embedded"
+    assert health["backend"] == "postgresql"
     assert health["datasets"] == len(SAMPLE_IDS)
+    assert cluster.status()["worker"]
 
 
 def test_each_node_keeps_its_own_cache(cluster: LocalCluster) -> None:
@@ -61,7 +81,7 @@ def test_each_node_keeps_its_own_cache(cluster: LocalCluster) -> None:
 
 
 def test_a_publish_reaches_the_other_node_within_two_seconds(
-        cluster: LocalCluster, tmp_path: Path) -> None:
+        cluster: LocalCluster, cluster_env: dict, tmp_path: Path) -> None:
     before = [requests.get(f"{node.url}/healthz", timeout=10).json()["release"]
               for node in cluster.nodes]
     assert before[0] == before[1]
@@ -79,6 +99,45 @@ def test_a_publish_reaches_the_other_node_within_two_seconds(
         items = requests.get(f"{node.url}/ogc/collections/airports/items",
                              params={"limit": 100}, timeout=10).json()
         assert items["numberMatched"] == 5, node.name
+
+    # A rollback through node A's API is served by node B within 2 s.
+    taza("users", "add", "cluster-admin", "--role", "admin", home=cluster.home)
+    token = taza("users", "token", "cluster-admin", home=cluster.home).stdout.strip()
+    node_a, node_b = cluster.nodes
+    rolled = requests.post(f"{node_a.url}/api/datasets/airports/rollback", json={"version": 1},
+                           headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    assert rolled.status_code == 200, rolled.text
+    release = rolled.json()["release"]
+    deadline = time.monotonic() + 2.0
+    while _release(node_b) != release and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _release(node_b) == release
+    items = requests.get(f"{node_b.url}/ogc/collections/airports/items",
+                         params={"limit": 100}, timeout=10).json()
+    assert items["numberMatched"] == 17
+
+
+def _release(node) -> int:
+    """The release the node serves (/healthz reads the database's pointer now)."""
+    return requests.get(f"{node.url}/healthz", timeout=10).json()["release"]
+
+
+def test_a_database_restart_loses_no_published_data(cluster: LocalCluster,
+                                                    private_postgres) -> None:
+    def answers() -> list:
+        return [(_release(node), requests.get(
+                    f"{node.url}/ogc/collections/settlements/items",
+                    params={"limit": 20, "sortby": "name"}, timeout=30).json()["features"])
+                for node in cluster.nodes]
+
+    before = answers()
+    private_postgres.stop()
+    try:
+        assert requests.get(f"{cluster.url}/ogc/collections/settlements/items",
+                            timeout=30).status_code >= 500  # an answer, not a hang
+    finally:
+        private_postgres.start(durable=False)
+    _wait_for(lambda: answers() == before, timeout=60)
 
 
 def _read(url: str, index: int) -> int | str:
@@ -115,6 +174,8 @@ def test_a_node_killed_under_load_costs_no_failed_read(cluster: LocalCluster) ->
     assert nodes_answering(cluster.url, 10) == {"node-b"}
     cluster.start_node(victim)
     _wait_for(lambda: nodes_answering(cluster.url, 20) == {"node-a", "node-b"})
+    # Restarted with every node's settings: the same database, not the embedded profile.
+    assert requests.get(f"{victim.url}/healthz", timeout=10).json()["backend"] == "postgresql"
 
 
 def _wait_for(check, timeout: float = 180) -> None:
@@ -171,9 +232,9 @@ def test_the_client_address_is_the_one_nginx_saw(cluster: LocalCluster) -> None:
                                 "X-Forwarded-For": "203.0.113.9"})
     answer = connection.getresponse()
     assert answer.status in (401, 403), answer.read()
-    with sqlite3.connect(cluster.home / "stewards" / "stewards.sqlite") as db:
+    with psycopg.connect(cluster.environment()["TAZA_DATABASE_URL"]) as db:
         addresses = {row[0] for row in db.execute(
-            "SELECT subject FROM signin_failures WHERE scope = 'address'")}
+            "SELECT subject FROM taza_state.signin_failures WHERE scope = 'address'")}
     assert "127.0.0.2" in addresses
     assert "203.0.113.9" not in addresses
 
@@ -205,8 +266,17 @@ def test_a_body_over_the_limit_gets_413_with_a_json_body(strict_proxy: Proxy) ->
     assert answer.json()["code"] == "PayloadTooLarge"
 
 
-def test_taza_cluster_up_and_down_leave_nothing_running(tmp_path: Path) -> None:
-    folder = tmp_path / "cli-cluster"
+def test_taza_cluster_up_and_down_leave_nothing_running() -> None:
+    # Under /tmp and open to others: the private PostgreSQL runs as the postgres user.
+    scratch = Path(tempfile.mkdtemp(prefix="taza-cluster-"))
+    scratch.chmod(0o755)
+    try:
+        _up_and_down(scratch / "cli-cluster")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _up_and_down(folder: Path) -> None:
     port = free_port()
     command = [sys.executable, "-m", "catalog.cli", "cluster"]
     up = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
@@ -214,9 +284,12 @@ def test_taza_cluster_up_and_down_leave_nothing_running(tmp_path: Path) -> None:
     assert up.returncode == 0, up.stderr
     assert f"http://127.0.0.1:{port}" in up.stdout
     started = LocalCluster.existing(folder)
-    pids = [node.pid() for node in started.nodes] + [started.proxy.pid()]
+    pids = [node.pid() for node in started.nodes] + [started.proxy.pid(),
+                                                     started.worker_pid()]
     assert all(pid and alive(pid) for pid in pids)
-    assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()["release"] is None
+    assert started.status()["database"] and started.postgres.running()
+    health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
+    assert health["release"] is None and health["backend"] == "postgresql"
     again = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
                             "--no-publish"], cwd=ROOT, capture_output=True, text=True)
     assert again.returncode == 1 and "already runs" in again.stderr
@@ -224,6 +297,7 @@ def test_taza_cluster_up_and_down_leave_nothing_running(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
     assert not any(alive(pid) for pid in pids)
+    assert not started.postgres.running()
     for pattern in [str(folder), *(f"127.0.0.1:{node.port}" for node in started.nodes)]:
         left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         assert left.stdout.strip() == "", pattern

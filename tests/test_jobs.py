@@ -47,6 +47,14 @@ def api(tmp_path_factory, profile) -> Iterator[Api]:
         yield running
 
 
+@pytest.fixture(autouse=True)
+def profile_environment(profile, monkeypatch) -> None:
+    """The test reads the release records where the profile keeps them (live_version,
+    visible_files: files, or PostgreSQL)."""
+    for name, value in profile.items():
+        monkeypatch.setenv(name, value)
+
+
 def start_worker(api: Api, kill_at: str | None = None) -> subprocess.Popen:
     """`taza worker` (or tests/killed_worker.py, which SIGKILLs itself at kill_at)."""
     home = api.server.home

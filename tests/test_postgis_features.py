@@ -8,6 +8,7 @@ same requests. One database of the session's private PostgreSQL serves the whole
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import time
@@ -59,11 +60,25 @@ def postgis_server(home: Path, database_url: str) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="module")
-def embedded_server(home: Path) -> Iterator[Server]:
-    env = {"TAZA_DATABASE_URL": ""}  # the same versions, served from their GeoPackages
-    running = start_server(home, workers=1, env=env, log_name="embedded-server.log")
+def embedded_server(home: Path, database_url: str,
+                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The same versions served from their GeoPackages: a copy of the home with the
+    database's release records written as the embedded profile keeps them."""
+    served = tmp_path_factory.mktemp("embedded") / "home"
+    shutil.copytree(home, served, ignore=shutil.ignore_patterns("*.log", "run"))
+    write_release_files(served, database_url)
+    running = start_server(served, workers=1, env={"TAZA_DATABASE_URL": ""},
+                           log_name="embedded-server.log")
     yield running
     stop_server(running)
+
+
+def write_release_files(home: Path, url: str) -> None:
+    with psycopg.connect(url) as connection:
+        live = connection.execute("SELECT release FROM taza_state.live_release").fetchone()[0]
+        for number, state in connection.execute("SELECT number, state FROM taza_state.releases"):
+            (home / "releases" / str(number) / "release.json").write_text(state)
+    (home / "current.json").write_text(json.dumps({"release": live}))
 
 
 def postgis_env(url: str) -> dict[str, str]:
@@ -134,16 +149,16 @@ def test_a_failed_publish_leaves_no_table_and_the_previous_version_serving(
     assert after.status_code == 200 and after.json()["features"] == before["features"]
 
 
-def test_a_publish_that_cannot_load_changes_nothing(home: Path, tmp_path: Path,
+def test_a_publish_that_cannot_load_changes_nothing(home: Path, tmp_path: Path, database_url: str,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = copy_dataset("airports", tmp_path)
     source = tmp_path / "sources" / "airports.geojson"
     source.write_text(source.read_text().replace('"Manas', '"Changed Manas'))
-    live = CatalogStore(home).current()
+    live = CatalogStore(home, database_url=database_url).current()
     monkeypatch.setenv("TAZA_DATABASE_URL", "postgresql://nobody:wrong@127.0.0.1:9/none")
     with pytest.raises(PublishError, match="database"):
         publish.publish(manifest, CatalogStore(home))
-    assert CatalogStore(home).current() == live
+    assert CatalogStore(home, database_url=database_url).current() == live
 
 
 # --- the same answers as the GeoPackages ----------------------------------------------------
@@ -321,6 +336,10 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
                                log_name="late-database.log")
         down = running.get("/ogc/collections/airports/items")
         assert down.status_code >= 500
+        # The release records are in the database too: alive, but nothing to serve yet.
+        assert running.get("/healthz").json()["status"] == "degraded"
+        asset = running.get("/assets/airports/1/airports.gpkg")
+        assert asset.status_code == 503 and asset.json()["code"] == "ServiceUnavailable"
     finally:
         private_postgres.start(durable=False)
     try:
@@ -331,5 +350,6 @@ def test_the_server_starts_without_a_database_and_serves_once_it_is_up(
             time.sleep(0.5)
             up = running.get("/ogc/collections/airports/items", params={"limit": 50})
         assert up.status_code == 200 and up.json()["numberMatched"] == 17
+        assert running.get("/healthz").json()["status"] == "ok"
     finally:
         stop_server(running)

@@ -16,6 +16,7 @@ import pytest
 import rasterio
 import yaml
 
+from catalog.store import CatalogStore
 from tests.conftest import ROOT, copy_dataset, start_server, stop_server, taza
 
 
@@ -30,17 +31,16 @@ def edit_manifest(path, **changes) -> None:
 
 
 def live_version(home, dataset_id: str):
-    current = json.loads((home / "current.json").read_text())["release"]
-    release = json.loads((home / "releases" / str(current) / "release.json").read_text())
-    return release["datasets"].get(dataset_id)
+    """The live version as the profile records it (files, or PostgreSQL with
+    TAZA_DATABASE_URL)."""
+    return CatalogStore(home).live_version(dataset_id)
 
 
 def visible_files(home) -> set[str]:
     """Everything a reader could reach: the live release's STAC files and version folders."""
-    current = json.loads((home / "current.json").read_text())["release"]
-    release = json.loads((home / "releases" / str(current) / "release.json").read_text())
-    files = {str(p.relative_to(home)) for p in (home / "releases" / str(current)).rglob("*")}
-    for dataset_id, version in release["datasets"].items():
+    release = CatalogStore(home).current()
+    files = {str(p.relative_to(home)) for p in release.path.rglob("*")}
+    for dataset_id, version in release.datasets.items():
         folder = home / "datasets" / dataset_id / str(version)
         files |= {str(p.relative_to(home)) for p in folder.rglob("*")}
     return files

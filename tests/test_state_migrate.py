@@ -106,6 +106,7 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
         monkeypatch.setenv(key, value)
     moved = taza("migrate", "--to", target, "--assets", ASSETS_URL, home=home)
     assert "users 1" in moved.stdout and "PostGIS layers loaded: 2" in moved.stdout
+    assert "release records copied: 3" in moved.stdout  # publish, publish, rollback
     assert "versions copied to the bucket: 2" in moved.stdout
     where = json.loads((home / "datasets/airports/1" / OBJECTS_FILE).read_text())
     listed = s3_client(s3_env).list_objects_v2(Bucket=BUCKET, Prefix=where["prefix"])
@@ -114,6 +115,7 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
     again = taza("migrate", "--to", target, "--assets", ASSETS_URL, home=home)  # idempotent
     assert "none (the target already held them)" in again.stdout
     assert "PostGIS layers loaded: 0" in again.stdout
+    assert "release records copied: 0" in again.stdout
     assert "versions copied to the bucket: 0" in again.stdout
     verified = taza("migrate", "--to", target, "--assets", ASSETS_URL, "--verify", home=home)
     assert verified.stdout.strip() == "the same"
@@ -134,8 +136,10 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
     with psycopg.connect(target) as connection:
         connection.execute("UPDATE taza_state.users SET email = 'x@example.org' "
                            "WHERE name = 'alice'")
+        connection.execute("UPDATE taza_state.live_release SET release = 2")
     check = taza("migrate", "--to", target, "--verify", home=home, check=False)
     assert check.returncode == 1 and "users (1,): email differ" in check.stderr
+    assert "live release: 3 in the home, 2 in the target" in check.stderr
     refused = taza("migrate", "--to", target, home=home, check=False)
     assert refused.returncode == 1 and "changed on its own" in refused.stderr
 

@@ -128,6 +128,7 @@ def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
     removed = ", ".join(f"{table} {count}" for table, count in outcome.removed_rows.items())
     print(f"copied rows: {copied or 'none (the target already held them)'}; "
           f"{f'removed rows (gone from the home): {removed}; ' if removed else ''}"
+          f"release records copied: {outcome.copied_releases}; "
           f"PostGIS layers loaded: {len(outcome.loaded_layers)}; "
           f"versions copied to the bucket: {outcome.versions_to_bucket}")
     return 0

@@ -1,7 +1,8 @@
 """`taza migrate --to postgresql://...`: move an embedded catalog's state into PostgreSQL.
 
-The catalog home keeps its versions, releases and STAC files in both profiles; what the
+The catalog home keeps its versions and releases' STAC files in both profiles; what the
 PostgreSQL profile keeps in the database is copied here:
+- the release records and the live-release pointer (releases/<R>/release.json, current.json);
 - the stewards' state and the audit chain (every row of every table of
   TAZA_HOME/stewards/stewards.sqlite, ids and MACs as they are, so the chain still verifies
   under the same key and head file), sign-in failures (the lockout counters) included;
@@ -38,6 +39,9 @@ from catalog.postgis import layers
 from catalog.publish import GEOPACKAGE_ASSET
 from catalog.stewards import db_postgresql, db_sqlite
 from catalog.store import CatalogStore, audit, state_postgresql
+from catalog.store.release_records import RecordsUnavailable
+from catalog.store.release_records_files import FileReleaseRecords
+from catalog.store.release_records_postgresql import PostgresReleaseRecords
 from catalog.store.s3_assets import ObjectStoreSettingsError, S3Assets
 
 # Parents before children (foreign keys); each with the column(s) it is keyed and ordered by.
@@ -63,6 +67,7 @@ class MigrationRefused(Exception):
 class Outcome:
     copied_rows: dict[str, int] = field(default_factory=dict)  # inserted or updated, per table
     removed_rows: dict[str, int] = field(default_factory=dict)
+    copied_releases: int = 0
     loaded_layers: list[tuple[str, int]] = field(default_factory=list)
     versions_to_bucket: int = 0
 
@@ -89,6 +94,12 @@ def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Out
                            + len(changes.updates.get(table, [])) for table, _ in TABLES
                            if changes.inserts.get(table) or changes.updates.get(table)}
     outcome.removed_rows = {table: len(rows) for table, rows in changes.deletes.items() if rows}
+    files, database_records = _release_records(store, url)
+    differences = _release_differences(files, database_records, missing_ok=True)
+    if differences:
+        raise MigrationRefused("the target database already holds other releases "
+                               f"({differences[0]}); give an empty database")
+    outcome.copied_releases = database_records.copy_from(files)
     outcome.loaded_layers = postgis.load_versions(url, _vector_versions(store))
     if assets_url:
         bucket = _bucket(store, assets_url)
@@ -104,6 +115,7 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
     """Every difference between the embedded catalog and the target (empty: the same)."""
     with _target(url, store.home, write=False) as target:
         differences = _differences(_source_rows(store.home), _target_rows(target))
+    differences += _release_differences(*_release_records(store, url))
     with psycopg.connect(url) as connection:
         loaded = layers.loaded_layers(connection)
     differences += [f"{dataset_id} version {version}: no PostGIS layer in the target"
@@ -114,6 +126,35 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
         for folder in _version_folders(store):
             differences += bucket.differences(folder)
     return differences
+
+
+def _release_records(store: CatalogStore, url: str
+                     ) -> tuple[FileReleaseRecords, PostgresReleaseRecords]:
+    files = FileReleaseRecords(store.home)
+    return files, PostgresReleaseRecords(url, store.home, files)
+
+
+def _release_differences(files: FileReleaseRecords, target: PostgresReleaseRecords,
+                         missing_ok: bool = False) -> list[str]:
+    """The release records and live pointer that differ between the home and the database;
+    with missing_ok (a migration catching up with the home), releases the database lacks and
+    its pointer are no difference."""
+    try:
+        live, recorded = target.in_database()
+    except RecordsUnavailable as err:
+        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+    found = []
+    for number in files.numbers():
+        if number not in recorded:
+            if not missing_ok:
+                found.append(f"release {number}: missing in the target")
+        elif recorded[number] != files.read(number):
+            found.append(f"release {number}: differs in the target")
+    found += [f"release {number}: only in the target"
+              for number in sorted(recorded.keys() - set(files.numbers()))]
+    if live != files.live() and not missing_ok:
+        found.append(f"live release: {files.live()} in the home, {live} in the target")
+    return found
 
 
 def _bucket(store: CatalogStore, assets_url: str) -> S3Assets:

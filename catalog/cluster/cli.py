@@ -9,10 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
+
 from catalog import settings
 from catalog.cluster.local import ClusterError, LocalCluster
 from catalog.cluster.nginx import NginxUnavailable, Proxy
 from catalog.cluster.objectstore import ObjectStoreError
+from catalog.cluster.postgres import PostgresUnavailable
 
 DEFAULT_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
 DEFAULT_PORT = 5080
@@ -29,6 +32,8 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     help="do not publish the sample datasets")
     up.add_argument("--no-object-store", dest="object_store", action="store_false",
                     help="keep published files in the home instead of an S3 bucket")
+    up.add_argument("--no-database", dest="database", action="store_false",
+                    help="the embedded profile: no PostgreSQL, no worker (SQLite, files)")
     up.set_defaults(handler=_up)
     down = actions.add_parser("down", help="stop everything `up` started")
     down.set_defaults(handler=_down)
@@ -49,11 +54,12 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
 
 def _up(args) -> int:
-    cluster = LocalCluster(args.folder.resolve(), args.port, object_store=args.object_store)
+    cluster = LocalCluster(args.folder.resolve(), args.port, object_store=args.object_store,
+                           database=args.database)
     try:
         cluster.up(node_count=args.nodes)
-    except (ClusterError, NginxUnavailable, ObjectStoreError,
-            subprocess.CalledProcessError) as err:
+    except (ClusterError, NginxUnavailable, ObjectStoreError, PostgresUnavailable,
+            psycopg.Error, subprocess.CalledProcessError) as err:
         detail = getattr(err, "stderr", None) or str(err)
         print(f"error: {detail.strip()}", file=sys.stderr)
         cluster.down()

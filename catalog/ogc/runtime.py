@@ -14,6 +14,7 @@ routes (catalog/features), and the pages those routes render use our templates t
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import threading
@@ -31,6 +32,7 @@ from catalog.ogc import pages, translations
 from catalog.ogc.config import basemap_tiles, build_config
 from catalog.ogc.openapi import complete_openapi
 from catalog.store import CatalogStore
+from catalog.store.release_records import RecordsUnavailable
 
 # Adds the paths of routes outside catalog.ogc (OGC API - Records, catalog/discovery) to the
 # OpenAPI document of a release: (document, the release's records) -> the document.
@@ -76,7 +78,19 @@ class OgcRuntime:
         self.locale_dir = translations.write_catalogs(
             settings.node_run_dir(store.home) / str(os.getpid()) / "locale")
         self._lock = threading.Lock()
-        self.live = self._build()
+        self._live: LiveRelease | None = None
+        # A database holding the release records that is not up yet: the first request after
+        # it is builds the view instead (the worker must still start).
+        with contextlib.suppress(RecordsUnavailable):
+            self._live = self._build()
+
+    @property
+    def live(self) -> LiveRelease:
+        if self._live is None:
+            with self._lock:
+                if self._live is None:
+                    self._live = self._build()
+        return self._live
 
     @property
     def config(self) -> dict:
@@ -108,7 +122,7 @@ class OgcRuntime:
             return
         with self._lock:
             if number != self.live.number:
-                self.live = self._build()  # one assignment: requests see old or new, whole
+                self._live = self._build()  # one assignment: requests see old or new, whole
 
     def _build(self) -> LiveRelease:
         from pygeoapi.openapi import get_oas

@@ -1,33 +1,32 @@
 """One operation at a time per dataset: uploads, manifest edits, reviews and publishes.
 
-A flock on TAZA_HOME/stewards/locks/<dataset>.lock: a second request for the same dataset gets
-409 at once instead of queueing (a job running a publish waits for it instead); the OS drops
-the lock if its holder is killed, so a SIGKILLed worker never leaves a dataset locked.
+A second request for the same dataset gets 409 at once instead of queueing (a job running a
+publish waits for it instead). The lock (catalog/store/locks.py) is a flock on
+TAZA_HOME/stewards/locks/<dataset>.lock in the embedded profile and a PostgreSQL advisory lock
+with TAZA_DATABASE_URL, so nodes that share no disk exclude each other; either way it goes with
+its holder, so a SIGKILLed worker never leaves a dataset locked.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 from collections.abc import Iterator
 from pathlib import Path
 
+from catalog import settings
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import Conflict
+from catalog.store.locks import LockHeld, held_lock
 
 
 @contextlib.contextmanager
 def dataset_lock(home: Path, dataset_id: str, wait: bool = False) -> Iterator[None]:
-    folder = stewards_dir(home) / "locks"
-    folder.mkdir(parents=True, exist_ok=True)
-    # Each call opens its own file description, so threads of one worker exclude each other.
-    with (folder / f"{dataset_id}.lock").open("a") as handle:
+    with contextlib.ExitStack() as held:
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
+            held.enter_context(held_lock(stewards_dir(home) / "locks" / f"{dataset_id}.lock",
+                                         f"dataset {dataset_id}", wait,
+                                         settings.database_url()))
+        except LockHeld as err:
             raise Conflict(f"another operation on {dataset_id} is in progress (an upload, "
                            "review or publish); try again when it has finished") from err
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield

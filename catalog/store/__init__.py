@@ -12,6 +12,10 @@ Layout under the catalog home (TAZA_HOME, default ./var):
     current.json               {"release": R}: replaced atomically (rename) to switch.
     publish.lock               serialises publishers (flock), across processes.
 
+With TAZA_DATABASE_URL the release records and the pointer are rows of PostgreSQL instead
+(catalog/store/release_records.py) and the publish lock is an advisory lock
+(catalog/store/locks.py): app nodes share no disk to learn what is live.
+
 Readers only follow current.json, so an operation that fails or is killed at any point leaves
 the previous release serving, and nothing half-written is reachable. A release went live only
 if it is current or an ancestor of current (each release.json names the live release it
@@ -22,7 +26,6 @@ and neither did the versions only it references.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
@@ -37,6 +40,8 @@ from catalog.core.assets import AssetUnavailable
 from catalog.core.record import RECORD_FILE, Record, read_record
 from catalog.store.assets import StoreAssets, assets_for
 from catalog.store.files import atomic_write, fsync_path, fsync_tree
+from catalog.store.locks import LockHeld, held_lock
+from catalog.store.release_records import ReleaseMissing, ReleaseRecords, release_records
 from catalog.store.watch import ReleaseWatch
 
 STAGING_PREFIX = ".staging-"
@@ -68,8 +73,12 @@ class Release:
 class CatalogStore:
     """Versions and releases of the published catalog, under one home folder."""
 
-    def __init__(self, home: str | Path, assets_url: str | None = None):
+    def __init__(self, home: str | Path, assets_url: str | None = None,
+                 database_url: str | None = None):
         self.home = Path(home).resolve()
+        self.database_url = database_url or settings.database_url()
+        # Which release is live and what each holds: files of the home, or PostgreSQL rows.
+        self.records: ReleaseRecords = release_records(self.home, self.database_url)
         # A version's files, for clients (URLs) and the server (paths, byte ranges): in the
         # version folders, or in the bucket TAZA_ASSETS_URL names.
         self.assets: StoreAssets = assets_for(assets_url or settings.assets_url(),
@@ -85,17 +94,14 @@ class CatalogStore:
 
     def current(self) -> Release | None:
         """The live release, or None before the first publish."""
-        pointer = self.home / "current.json"
-        if not pointer.exists():
-            return None
-        number = json.loads(pointer.read_text())["release"]
-        return self.release(number)
+        number = self.records.live()
+        return None if number is None else self.release(number)
 
     def release(self, number: int) -> Release:
-        path = self.home / "releases" / str(number)
-        state = json.loads((path / "release.json").read_text())
-        return Release(number, dict(state["datasets"]), path, state.get("previous"),
-                       state.get("audit"))
+        """Release `number`; ReleaseMissing if there is no record of it."""
+        state = self.records.read(number)
+        return Release(number, dict(state["datasets"]), self.home / "releases" / str(number),
+                       state.get("previous"), state.get("audit"))
 
     def live_releases(self) -> list[Release]:
         """Every release that went live, newest first: current, then each one it replaced."""
@@ -107,12 +113,16 @@ class CatalogStore:
                 break
             try:
                 release = self.release(release.previous)
-            except FileNotFoundError:
+            except ReleaseMissing:
                 break
         return chain
 
     def release_numbers(self) -> list[int]:
-        """Numbers of the release folders on disk, live or not."""
+        """Numbers of the recorded releases, live or not."""
+        return self.records.numbers()
+
+    def _release_folders(self) -> list[int]:
+        """Numbers of the release folders on disk (with a record or not)."""
         folder = self.home / "releases"
         if not folder.is_dir():
             return []
@@ -178,16 +188,14 @@ class CatalogStore:
         (the stewards' API answers 409 rather than queueing requests).
         """
         self.home.mkdir(parents=True, exist_ok=True)
-        with (self.home / "publish.lock").open("a") as handle:
+        with contextlib.ExitStack() as held:
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError as err:
+                held.enter_context(held_lock(self.home / "publish.lock", "publish", wait,
+                                             self.database_url))
+            except LockHeld as err:
                 raise StoreBusy("another publish of this catalog is in progress") from err
-            try:
-                self._remove_debris()
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+            self._remove_debris()
+            yield
 
     def new_staging(self, dataset_id: str) -> Path:
         folder = self.home / "datasets" / dataset_id / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
@@ -211,9 +219,11 @@ class CatalogStore:
         return version
 
     def next_release_number(self) -> int:
-        """Above every release folder on disk, so a folder a crash left is never in the way."""
+        """Above every release recorded and every release folder on disk, so a folder a
+        crash left is never in the way."""
         current = self.current()
-        return max([*self.release_numbers(), current.number if current else 0]) + 1
+        return max([*self.release_numbers(), *self._release_folders(),
+                    current.number if current else 0]) + 1
 
     def switch(self, datasets: dict[str, int], build_stac: Callable[[Path], None],
                number: int | None = None, audit_head: dict | None = None) -> Release:
@@ -232,13 +242,13 @@ class CatalogStore:
                  "previous": current.number if current else None}
         if audit_head is not None:
             state["audit"] = audit_head
-        (staging / "release.json").write_text(json.dumps(state, indent=2))
+        self.records.prepare(staging, state)
         build_stac(staging / "stac")
         fsync_tree(staging)
         final = releases / str(number)
         os.rename(staging, final)  # refuses to replace a folder: numbers are never reused
         fsync_path(releases)
-        atomic_write(self.home / "current.json", json.dumps({"release": number}))
+        self.records.go_live(number, state)
         return Release(number, state["datasets"], final, state["previous"], audit_head)
 
     def purge_version(self, dataset_id: str, version: int) -> dict:
@@ -277,12 +287,12 @@ class CatalogStore:
         rewritten = []
         for number in self.release_numbers():
             folder = self.home / "releases" / str(number)
-            state = json.loads((folder / "release.json").read_text())
+            state = self.records.read(number)
             if state["datasets"].get(dataset_id) == version:
                 del state["datasets"][dataset_id]
                 state.setdefault("purged", []).append({"dataset": dataset_id,
                                                        "version": version})
-                atomic_write(folder / "release.json", json.dumps(state, indent=2))
+                self.records.rewrite(number, state)
                 rewritten.append(number)
             for collection in folder.glob(f"stac/*/{dataset_id}/collection.json"):
                 if json.loads(collection.read_text()).get("version") == str(version):
@@ -334,10 +344,14 @@ class CatalogStore:
         shutil.rmtree(folder, ignore_errors=True)
 
     def _orphan_releases(self, current: Release | None) -> list[int]:
-        """Releases made on top of the current one that never became current."""
+        """Release folders made on top of the current one that never became current: with
+        no record (the database records a release only as it goes live), or recorded on top
+        of the live one (a crash between release.json and current.json)."""
         live = current.number if current else None
-        return [number for number in self.release_numbers()
-                if number > (live or 0) and self.release(number).previous == live]
+        recorded = set(self.release_numbers())
+        return [number for number in self._release_folders()
+                if number > (live or 0)
+                and (number not in recorded or self.release(number).previous == live)]
 
     def _versions_in_releases(self) -> dict[str, set[int]]:
         referenced: dict[str, set[int]] = {}

@@ -45,6 +45,7 @@ from catalog import settings
 from catalog.postgis import database
 from catalog.store import state_postgresql
 from catalog.store.files import atomic_write, fsync_path
+from catalog.store.release_records import release_records
 
 GENESIS = "0" * 64
 KEYED = "hmac-sha256"  # the scheme of entries written by this version
@@ -501,16 +502,17 @@ class _ChainWalk:
 
 
 def _anchors(home: Path, head_file: bool) -> dict[int, list[tuple[str, str]]]:
-    """seq -> [(MAC, where it was recorded)]: the head file and every release.json."""
+    """seq -> [(MAC, where it was recorded)]: the head file and every release record."""
     anchors: dict[int, list[tuple[str, str]]] = {}
     head = read_head(home) if head_file else None
     if head is not None:
         anchors.setdefault(head.seq, []).append((head.mac, f"the head file {head_path(home)}"))
-    for path in sorted(Path(home).glob("releases/*/release.json")):
-        recorded = json.loads(path.read_text()).get("audit")
-        if path.parent.name.isdigit() and recorded:
+    records = release_records(Path(home), settings.database_url())
+    for number in records.numbers():
+        recorded = records.read(number).get("audit")
+        if recorded:
             anchors.setdefault(int(recorded["seq"]), []).append(
-                (recorded["mac"], f"releases/{path.parent.name}/release.json"))
+                (recorded["mac"], records.where(number)))
     return anchors
 
 

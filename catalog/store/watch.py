@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from catalog.store.release_records import RecordsUnavailable
+
 if TYPE_CHECKING:
     from catalog.store import Release
 
@@ -40,7 +42,13 @@ class ReleaseWatch:
             return self._release
         with self._lock:
             if fresh or self._read_at is None or now - self._read_at >= self.interval:
-                self._release = self._read()
+                try:
+                    self._release = self._read()
+                except RecordsUnavailable:
+                    # The database restarts: keep serving the release last read, look again
+                    # at the next interval. With none read yet there is nothing to serve.
+                    if self._read_at is None:
+                        raise
                 self._read_at = time.monotonic()
             return self._release
 

@@ -1,0 +1,62 @@
+"""Where the release records live: which release is live, and what each release holds.
+
+A release record is the state `{"release", "datasets", "previous", "audit"}` that readers follow
+(catalog.store). Two backends behind one protocol, chosen by TAZA_DATABASE_URL:
+
+- files (embedded, catalog/store/release_records_files.py): `releases/<R>/release.json` and the
+  pointer `current.json` in the catalog home;
+- PostgreSQL (catalog/store/release_records_postgresql.py): the tables `taza_state.releases` and
+  `taza_state.live_release`, so app nodes learn the live release from the database, not from a
+  shared disk, and the switch is one transaction.
+
+Either way a release's static STAC tree is written to `releases/<R>/stac/` in the home of the
+process that made it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+
+class ReleaseMissing(LookupError):
+    """No record of that release."""
+
+
+class RecordsUnavailable(RuntimeError):
+    """The records cannot be read now (the database is down); the message says why."""
+
+
+class ReleaseRecords(Protocol):
+    def live(self) -> int | None:
+        """The live release's number, None before the first publish."""
+
+    def read(self, number: int) -> dict:
+        """Release `number`'s state; ReleaseMissing if there is no record of it."""
+
+    def numbers(self) -> list[int]:
+        """Every recorded release, live or not, in order."""
+
+    def prepare(self, folder: Path, state: dict) -> None:
+        """Put into the release's staging folder what this backend keeps there."""
+
+    def go_live(self, number: int, state: dict) -> None:
+        """Record release `number` (its folder already in place) and make it the live one."""
+
+    def rewrite(self, number: int, state: dict) -> None:
+        """Replace a recorded release's state (a purge drops a version from it)."""
+
+    def where(self, number: int) -> str:
+        """Where release `number` is recorded, for messages."""
+
+
+def release_records(home: Path, database_url: str | None) -> ReleaseRecords:
+    """The backend of the profile: PostgreSQL with a database URL, else the home's files."""
+    from catalog.store.release_records_files import FileReleaseRecords
+
+    files = FileReleaseRecords(home)
+    if not database_url:
+        return files
+    from catalog.store.release_records_postgresql import PostgresReleaseRecords
+
+    return PostgresReleaseRecords(database_url, home, files)

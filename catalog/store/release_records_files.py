@@ -1,0 +1,53 @@
+"""Release records as files of the catalog home (the embedded profile): `releases/<R>/
+release.json`, written inside the release's staging folder before it is renamed into place, and
+`current.json`, replaced atomically (rename) to switch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from catalog.store.files import atomic_write
+from catalog.store.release_records import ReleaseMissing
+
+RELEASE_FILE = "release.json"
+POINTER_FILE = "current.json"
+
+
+class FileReleaseRecords:
+    def __init__(self, home: Path):
+        self.home = Path(home)
+
+    def live(self) -> int | None:
+        pointer = self.home / POINTER_FILE
+        if not pointer.exists():
+            return None
+        return int(json.loads(pointer.read_text())["release"])
+
+    def read(self, number: int) -> dict:
+        try:
+            return json.loads(self._path(number).read_text())
+        except FileNotFoundError as err:
+            raise ReleaseMissing(f"no release {number} in {self.home / 'releases'}") from err
+
+    def numbers(self) -> list[int]:
+        folder = self.home / "releases"
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir()
+                      if p.name.isdigit() and (p / RELEASE_FILE).exists())
+
+    def prepare(self, folder: Path, state: dict) -> None:
+        (folder / RELEASE_FILE).write_text(json.dumps(state, indent=2))
+
+    def go_live(self, number: int, state: dict) -> None:
+        atomic_write(self.home / POINTER_FILE, json.dumps({"release": number}))
+
+    def rewrite(self, number: int, state: dict) -> None:
+        atomic_write(self._path(number), json.dumps(state, indent=2))
+
+    def where(self, number: int) -> str:
+        return f"releases/{number}/{RELEASE_FILE}"
+
+    def _path(self, number: int) -> Path:
+        return self.home / "releases" / str(number) / RELEASE_FILE
