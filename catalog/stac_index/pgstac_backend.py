@@ -241,7 +241,10 @@ class PgstacBackend:
         from pypgstac.db import PgstacDB
         from pypgstac.migrate import Migrate
 
-        with PgstacDB(dsn=url) as db:
+        # Nodes and workers starting at once would each run pgstac's migration, whose
+        # CREATE ROLE collides; one session-level lock held around it makes them take turns.
+        with connect(url) as lock, PgstacDB(dsn=url) as db:
+            lock.execute("SELECT pg_advisory_lock(hashtext('taza pgstac migration'))")
             version = Migrate(db).run_migration()
         with connect(url) as conn, conn.transaction():
             ensure_function_schema(conn)
