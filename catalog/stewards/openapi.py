@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from catalog import __version__
+from catalog.core.languages import LANGUAGES
 
 JSON = "application/json"
 DATASET_ID = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
@@ -199,7 +200,7 @@ OPERATIONS: list[Operation] = [
               (403, 404), (DATASET, _query("f", "json or html",
                                            {"type": "string", "enum": ["json", "html"]}),
                             _query("lang", "the HTML page's language (else Accept-Language)",
-                                   {"type": "string", "enum": ["ky", "ru", "en"]}))),
+                                   {"type": "string", "enum": list(LANGUAGES)}))),
     Operation("GET", "/datasets/{dataset_id}/draft/preview",
               "the upload's map preview, made while checking it: a GeoJSON FeatureCollection "
               "of its features in WGS 84 (simplified; shown and total count them) or of a "
