@@ -56,6 +56,14 @@ export function fieldLabel(name) {
   return strings[`field.${name}`] ? t(`field.${name}`) : name;
 }
 
+/** An attribute's value in words where it is a code of a known list (strings.yml
+ * `value.<list>.<code>`: where a place's name comes from), else null. */
+export function valueLabel(name, value) {
+  const list = /^name_[a-z]{2}_source$/.test(name) ? "name_source" : name;
+  const key = `value.${list}.${value}`;
+  return strings[key] ? t(key) : null;
+}
+
 /** A metadata text in the current language from a {language: text} object (English fallback). */
 export function pick(texts) {
   if (texts == null) return "";
