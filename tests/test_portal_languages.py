@@ -90,6 +90,9 @@ def test_every_investor_page_speaks_one_language(page, server, language):
     screenshot(page, f"languages-map-{language}")
     for path in ("/datasets/settlements", "/datasets/elevation"):
         page.goto(f"{server.url}{path}?lang={language}")
+        # the manifest's attribution is one text, the source's own: the page says so
+        expect(page.locator("#attribution-note")).to_have_text(
+            f"({i18n.translator(language)('ds.attribution_own_words')})")
         problems += [f"{path}: {p}" for p in untranslated(page, language)]
     assert not problems, "\n".join(problems)
 
