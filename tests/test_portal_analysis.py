@@ -219,7 +219,9 @@ def test_coverage_statistics_for_a_region_then_for_a_drawn_polygon(page, server,
     assert int(total.get_attribute("data-value")) == expected["population_total"]
 
 
-def test_invalid_input_shows_the_servers_message_with_a_translated_prefix(watched, server):
+def test_invalid_input_is_said_in_the_pages_language(watched, server):
+    """The server's refusal carries a message code and params (its description stays English
+    for API clients); the page says it from strings.yml with its own input labels and digits."""
     page, watch = watched
     watch.expected_400.append(SCREENING)
     open_analysis(page, server, "?lang=ru")
@@ -229,17 +231,35 @@ def test_invalid_input_shows_the_servers_message_with_a_translated_prefix(watche
     assert response.status_code == 400
     message = response.json()["description"]
     status = page.locator("#analysis-status")
-    # The whole country runs as a job: the job fails with the same message.
+    # The whole country runs as a job: a job's status has only the English message.
     page.click("#analysis-run")
     expect(status).to_have_text(f"Расчёт не удался: {message}", timeout=RUN)
-    # A region runs synchronously: the server answers 400 with the message.
+    # A region runs synchronously: the server answers 400 with a code, said in Russian.
     page.select_option("#analysis-region", "KG-T")
     page.click("#analysis-run")
-    expect(status).to_have_text(f"Сервер отклонил запрос: {message}", timeout=RUN)
+    ru = i18n.translator("ru")
+    def digits(number: int) -> str:  # the browser's own digits for Russian ("3 000")
+        return page.evaluate("(n) => new Intl.NumberFormat('ru').format(n)", number)
+
+    expected = ru("problem.range_order", low=ru("an.min_elevation"), low_value=digits(3000),
+                  high=ru("an.max_elevation"), high_value=digits(1000))
+    expect(status).to_have_text(f"{ru('an.error')}: {expected}", timeout=RUN)
+    assert message not in status.text_content()
     expect(page.locator("#an-min_elevation_m")).to_have_attribute("aria-invalid", "true")
     expect(page.locator("#an-max_elevation_m")).to_have_attribute("aria-invalid", "true")
     assert "analysis=" not in page.url  # a failed run is not written into the URL
-    screenshot(page, "analysis-error")
+    screenshot(page, "analysis-error-ru")
+    # In Kyrgyz: a slope the server refuses as out of range.
+    open_analysis(page, server, "?lang=ky")
+    fill_criteria(page, {"max_slope_deg": 120})
+    page.select_option("#analysis-region", "KG-T")
+    page.click("#analysis-run")
+    ky = i18n.translator("ky")
+    expected = ky("problem.out_of_range", name=ky("an.max_slope"), value="120", low="0",
+                  high="90")
+    expect(status).to_have_text(f"{ky('an.error')}: {expected}", timeout=RUN)
+    expect(page.locator("#an-max_slope_deg")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, "analysis-error-ky")
 
 
 def test_keyboard_alone_runs_coverage_statistics_for_the_map_view(page, server):

@@ -90,6 +90,9 @@ def test_every_investor_page_speaks_one_language(page, server, language):
     screenshot(page, f"languages-map-{language}")
     for path in ("/datasets/settlements", "/datasets/elevation"):
         page.goto(f"{server.url}{path}?lang={language}")
+        # the manifest's attribution is one text, the source's own: the page says so
+        expect(page.locator("#attribution-note")).to_have_text(
+            f"({i18n.translator(language)('ds.attribution_own_words')})")
         problems += [f"{path}: {p}" for p in untranslated(page, language)]
     assert not problems, "\n".join(problems)
 
@@ -231,6 +234,12 @@ def test_map_labels_and_popups_name_places_in_the_pages_language(page, server, l
     point = page.evaluate("() => window.portal.map.project([74.59, 42.87])")
     page.locator("#map canvas").click(position={"x": point["x"], "y": point["y"]})
     expect(page.locator(".popup-name", has_text=bishkek).first).to_be_visible()
+    # where each name comes from, in words of the page's language, never the data's code
+    t = i18n.translator(language)
+    said = {t(f"value.name_source.{code}") for code in ("geonames", "transliterated", "corrected")}
+    for field in ("name_ru_source", "name_ky_source"):
+        cell = page.locator(f'.popup tr[data-field="{field}"] td').first
+        assert cell.text_content() in said, (field, cell.text_content())
     screenshot(page, f"place-names-{language}")
     assert not untranslated(page, language)
 

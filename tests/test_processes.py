@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import os
 import signal
+import string
 import threading
 import time
 import uuid
@@ -24,7 +25,9 @@ from pygeoapi.process.base import ProcessorExecuteError
 from pyproj import Geod, Transformer
 from shapely.geometry import shape
 
+from catalog.portal import i18n
 from catalog.processes import JOB_MANAGER, jobs, process_resources
+from catalog.processes.inputs import MESSAGES
 from catalog.store import CatalogStore
 from tests.conftest import NUMERIC_RASTER_IDS, SOURCES, start_server, stop_server
 
@@ -535,6 +538,41 @@ def test_invalid_inputs_answer_400_with_a_message(server, process, inputs, words
     response = execute(server, process, inputs)
     assert response.status_code == 400, response.text
     assert words in response.json()["description"].lower()
+
+
+# Refusals a person can provoke from the analysis form carry a message code and its params,
+# for the portal to say them in the page's language; the description stays English.
+CODED_REFUSALS = [
+    ("site-screening", {"min_elevation_m": 3000, "max_elevation_m": 1000, "region": "KG-T"},
+     "range_order", {"low": "min_elevation_m", "low_value": 3000, "high": "max_elevation_m",
+                     "high_value": 1000}),
+    ("site-screening", {"max_slope_deg": 120, "region": "KG-T"}, "out_of_range",
+     {"name": "max_slope_deg", "value": 120, "low": 0, "high": 90}),
+    ("coverage-statistics", {"area": [10, 10, 11, 11]}, "outside_country", {}),
+]
+
+
+@pytest.mark.parametrize("process, inputs, code, params", CODED_REFUSALS)
+def test_refusals_the_portal_shows_carry_a_message_code_and_params(server, process, inputs,
+                                                                    code, params):
+    response = execute(server, process, inputs)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert (body["messageCode"], body["params"]) == (code, params)
+    assert body["code"] == "InvalidParameterValue"
+    assert body["description"] == MESSAGES[code].format(**params)
+
+
+def test_every_message_code_is_said_in_each_language_with_its_params():
+    """A code the portal has no text for would show the English description on ky/ru pages."""
+    table = i18n.strings()
+    for code, english in MESSAGES.items():
+        texts = table.get(f"problem.{code}")
+        assert texts and set(texts) == set(i18n.LANGUAGES), code
+        names = {name for _, name, _, _ in string.Formatter().parse(english) if name}
+        for language, text in texts.items():
+            used = {name for _, name, _, _ in string.Formatter().parse(text) if name}
+            assert used == names, (code, language, used, names)
 
 
 @pytest.mark.parametrize("path, body, words", [

@@ -14,6 +14,7 @@ landing page, conformance and the collections are our own routes (catalog/featur
 from __future__ import annotations
 
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -24,6 +25,7 @@ from werkzeug.datastructures import MultiDict
 from catalog.core.parse import BBoxError, DatetimeError, parse_bbox, parse_datetime
 from catalog.features.items import BBOX_RULES, DATETIME_RULES
 from catalog.processes import web as processes_web
+from catalog.processes.inputs import InvalidInput
 
 COMMON_PARAMS = {"f", "lang"}
 COVERAGE_PARAMS = COMMON_PARAMS | {"bbox", "bbox-crs", "datetime", "properties", "subset"}
@@ -46,6 +48,21 @@ def refuse_writes() -> Response | None:
         response.status_code = 405
         return response
     return None
+
+
+def with_message_code(response: Response, refusal: InvalidInput | None) -> Response:
+    """pygeoapi's JSON refusal of a process input with the refusal's message code and params
+    added (`messageCode`, `params`): the portal says it in the page's language from them; the
+    English `description` stays for API clients. Anything else is returned as it is."""
+    if (refusal is None or refusal.code is None or response.status_code != 400
+            or not response.is_json):
+        return response
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict):
+        return response
+    body.update(messageCode=refusal.code, params=refusal.params)
+    response.set_data(json.dumps(body, ensure_ascii=False))
+    return response
 
 
 def refuse_job_listing() -> Response | None:

@@ -33,6 +33,7 @@ from pygeoapi.formats import F_HTML
 from catalog.ogc import adapters
 from catalog.ogc.config import BASEMAP_PATH
 from catalog.ogc.runtime import OgcRuntime
+from catalog.processes.inputs import last_refusal
 
 STATIC = Path(__file__).resolve().parent / "static"
 # One transparent pixel: the basemap's tile while no relief DEM is live (the map stays usable).
@@ -66,7 +67,9 @@ def create_blueprint(runtime: OgcRuntime) -> Blueprint:
 
     @blueprint.post("/processes/<process_id>/execution")
     def execution(process_id: str):
-        return answer(processes_api.execute_process, process_id)
+        last_refusal.set(None)
+        response = answer(processes_api.execute_process, process_id)
+        return adapters.with_message_code(response, last_refusal.get())
 
     # GET /jobs (the job list) is refused by the edge: job URLs are capabilities.
     @blueprint.get("/jobs")

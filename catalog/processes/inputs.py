@@ -4,6 +4,7 @@ the input and says what is wrong."""
 from __future__ import annotations
 
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
@@ -40,13 +41,34 @@ CRS_RULES = CrsRules(https=False, short_forms=True, allowed=frozenset({None, 432
     "type": _CRS_REFUSED, "syntax": _CRS_REFUSED, "not_allowed": _CRS_REFUSED})
 
 
+# The refusals a person can provoke from the portal's analysis form, by stable message code:
+# the English text (the `description` API clients read) and the params the portal fills into
+# its own translation (strings.yml `problem.<code>`, checked by tests/test_processes.py).
+MESSAGES = {
+    "range_order": "{low} ({low_value:g}) is greater than {high} ({high_value:g})",
+    "out_of_range": "{name}: {value!r} is out of range; allowed {low:g} to {high:g}",
+    "outside_country": "area: lies outside Kyrgyzstan (it does not overlap the country boundary)",
+    "too_many_cells": "area: spans {cells:,} cells; at most {most:,}",
+}
+# The refusal of the execution running in this context, for the /ogc edge to add its code and
+# params to pygeoapi's exception body (catalog/ogc/routes.py).
+last_refusal: ContextVar[InvalidInput | None] = ContextVar("last_refusal", default=None)
+
+
 class InvalidInput(ProcessorExecuteError):
-    """A process input is missing, malformed or out of range: HTTP 400 with this message."""
+    """A process input is missing, malformed or out of range: HTTP 400 with this message.
+    A refusal made with `coded` also carries a message code and its params."""
     http_status_code = HTTPStatus.BAD_REQUEST
     ogc_exception_code = "InvalidParameterValue"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, code: str | None = None, params: dict | None = None):
         super().__init__(message, user_msg=message)
+        self.code = code
+        self.params = params or {}
+
+    @classmethod
+    def coded(cls, code: str, **params: Any) -> InvalidInput:
+        return cls(MESSAGES[code].format(**params), code, params)
 
 
 def check_names(data: dict, allowed: dict) -> None:
@@ -69,7 +91,7 @@ def number(data: dict, name: str, default: float | None, low: float, high: float
     if integer and value != int(value):
         raise InvalidInput(f"{name}: {value!r} must be a whole number")
     if not low <= value <= high:
-        raise InvalidInput(f"{name}: {value!r} is out of range; allowed {low:g} to {high:g}")
+        raise InvalidInput.coded("out_of_range", name=name, value=value, low=low, high=high)
     return int(value) if integer else float(value)
 
 
@@ -88,7 +110,8 @@ def number_range(data: dict, low_name: str, high_name: str, low: float, high: fl
     first = number(data, low_name, None, low, high)
     second = number(data, high_name, None, low, high)
     if first is not None and second is not None and first > second:
-        raise InvalidInput(f"{low_name} ({first:g}) is greater than {high_name} ({second:g})")
+        raise InvalidInput.coded("range_order", low=low_name, low_value=first, high=high_name,
+                                 high_value=second)
     return first, second
 
 
@@ -115,8 +138,7 @@ def area(data: dict, country: BaseGeometry, regions: dict[str, Any] | None = Non
     kind, geometry = _requested_geometry(given)
     inside = geometry.intersection(country)
     if inside.is_empty or inside.area == 0:
-        raise InvalidInput("area: lies outside Kyrgyzstan (it does not overlap the country "
-                           "boundary)")
+        raise InvalidInput.coded("outside_country")
     return Area(kind, inside, geometry)
 
 

@@ -57,6 +57,7 @@ from catalog.processes.base import (
     document_response,
     raw_response,
 )
+from catalog.processes.inputs import InvalidInput, last_refusal
 
 LOGGER = logging.getLogger(__name__)
 MAX_QUEUED_JOBS = 8  # per server process, running one included
@@ -281,8 +282,12 @@ class SQLiteJobManager(BaseManager):
                  ) -> tuple[str, Any, JobStatus]:
         """Run now; a bad input answers 400 (a ProcessorExecuteError), not a failed job."""
         p.budget_s = SYNC_BUDGET_S
-        mimetype, outputs = self._run(p, job_id, data_dict, requested_outputs,
-                                      requested_response, reraise=True)
+        try:
+            mimetype, outputs = self._run(p, job_id, data_dict, requested_outputs,
+                                          requested_response, reraise=True)
+        except InvalidInput as refusal:
+            last_refusal.set(refusal)  # pygeoapi answers with its text alone
+            raise
         return mimetype, outputs, JobStatus.successful
 
     def _run_in_background(self, p: CatalogProcessor, job_id: str, data_dict: dict,

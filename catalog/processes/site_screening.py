@@ -241,7 +241,8 @@ def screen(paths: dict, area: inputs.Area, criteria: Criteria, budget: Budget) -
     terrain = layers.terrain(paths["elevation"], paths["slope"], paths["coverage"])
     window = layers.window_of(area.geometry.bounds, terrain.grid, terrain.width, terrain.height)
     if window.cells > MAX_CELLS:
-        raise inputs.InvalidInput(f"area: spans {window.cells:,} cells; at most {MAX_CELLS:,}")
+        raise inputs.InvalidInput.coded("too_many_cells", cells=int(window.cells),
+                                          most=MAX_CELLS)
     settlements = layers.places(paths["settlements"])
     population = np.array([p.get("population") or 0 for p in settlements.properties])
     towns = settlements.subset(population >= criteria.min_settlement_population)

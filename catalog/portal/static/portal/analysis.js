@@ -5,7 +5,7 @@
 import * as amap from "./analysis-map.js";
 import * as views from "./analysis-results.js";
 import { createDraw } from "./draw.js";
-import { t } from "./i18n.js";
+import { problemText, t } from "./i18n.js";
 import { describe, execute } from "./processes.js";
 import { el } from "./util.js";
 
@@ -154,10 +154,18 @@ export function createAnalysis({ map, onChange }) {
     form.querySelectorAll("[aria-invalid]").forEach((node) => node.removeAttribute("aria-invalid"));
   }
 
+  /** An input's label on the form ("Minimum elevation, m"), its name when it has none. */
+  function inputLabel(name) {
+    const field = form.elements[name];
+    return (field && field.labels && field.labels[0]) ? field.labels[0].textContent.trim() : name;
+  }
+
   function showError(prefixKey, error) {
-    say(`${t(prefixKey)}: ${error.message}`, "error");
-    status.dataset.error = error.message;
-    markInvalid(error.message);
+    const text = error.problem ? problemText(error.problem, inputLabel) : error.message;
+    say(`${t(prefixKey)}: ${text}`, "error");
+    status.dataset.error = text;
+    // the English description names the inputs as the API does
+    markInvalid(error.problem ? error.problem.description || "" : error.message);
   }
 
   function progress(job) {

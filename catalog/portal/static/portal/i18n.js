@@ -35,9 +35,33 @@ export function tn(key, count, values = {}) {
   return text.replace("{n}", new Intl.NumberFormat(language, { maximumFractionDigits: 2 }).format(count));
 }
 
+/**
+ * A server refusal in the page's language: the text of its message code (strings.yml
+ * `problem.<code>`) filled with its params, numbers in the language's digits and names
+ * through `label` (an input's name -> its label on the page). A refusal without a code the
+ * portal knows is shown in the server's own words (its `description`, English).
+ */
+export function problemText(body, label = (name) => name) {
+  if (!body) return "";
+  const key = `problem.${body.messageCode}`;
+  if (!body.messageCode || !strings[key]) return body.description || body.detail || "";
+  const values = Object.fromEntries(Object.entries(body.params || {}).map(([name, value]) => [name,
+    typeof value === "number" ? new Intl.NumberFormat(language, { maximumFractionDigits: 6 }).format(value)
+      : label(String(value))]));
+  return t(key, values);
+}
+
 /** An attribute's label in words ("Population (people)"), its own name when none is known. */
 export function fieldLabel(name) {
   return strings[`field.${name}`] ? t(`field.${name}`) : name;
+}
+
+/** An attribute's value in words where it is a code of a known list (strings.yml
+ * `value.<list>.<code>`: where a place's name comes from), else null. */
+export function valueLabel(name, value) {
+  const list = /^name_[a-z]{2}_source$/.test(name) ? "name_source" : name;
+  const key = `value.${list}.${value}`;
+  return strings[key] ? t(key) : null;
 }
 
 /** A metadata text in the current language from a {language: text} object (English fallback). */

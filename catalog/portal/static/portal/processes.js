@@ -1,5 +1,6 @@
 // A small OGC API - Processes client: describe a process, execute it synchronously, or as a
 // job (Prefer: respond-async) polled at /ogc/jobs/<id> until it ends (docs/processes.md).
+import { problemText } from "./i18n.js";
 import { getJson } from "./util.js";
 
 const POLL_MS = [300, 500, 800, 1000]; // then every second
@@ -11,8 +12,9 @@ export function describe(processId) {
 
 async function failure(response) {
   const body = await response.json().catch(() => null);
-  const error = new Error((body && (body.description || body.detail)) || `HTTP ${response.status}`);
+  const error = new Error(problemText(body) || `HTTP ${response.status}`);
   error.status = response.status;
+  error.problem = body; // messageCode and params: analysis.js says it with its own labels
   return error;
 }
 

@@ -1,4 +1,5 @@
 // Small DOM and number helpers shared by the portal's modules.
+import { problemText } from "./i18n.js";
 
 /** Create an element: el("a", {href: "/x", class: "y"}, "text", child, ...). Text is never HTML. */
 export function el(tag, attributes = {}, ...children) {
@@ -30,13 +31,15 @@ export function absolute(path) {
   return location.origin + path;
 }
 
-/** fetch() that returns parsed JSON, or throws an Error carrying the server's description. */
+/** fetch() that returns parsed JSON, or throws an Error carrying the server's refusal (`problem`)
+ * and its text in the page's language. */
 export async function getJson(url, options = {}) {
   const response = await fetch(url, { headers: { Accept: "application/json" }, ...options });
   const body = await response.json().catch(() => null);
   if (!response.ok) {
-    const error = new Error((body && (body.description || body.detail)) || `HTTP ${response.status}`);
+    const error = new Error(problemText(body) || `HTTP ${response.status}`);
     error.status = response.status;
+    error.problem = body;
     throw error;
   }
   return body;
