@@ -17,6 +17,7 @@ import requests
 import shapely
 from shapely.geometry import shape
 
+from tests.conftest import taza
 from tests.test_portal import browser, page  # noqa: F401 (fixtures: Chromium, watched page)
 
 
@@ -180,3 +181,12 @@ def test_dataset_page_shows_the_size_and_downloads(page, server, tmp_path):  # n
     page.locator("#clip-download:not([hidden])").wait_for()
     assert page.get_attribute("#clip-download", "download") == (
         "elevation-v1-bbox_74_42_75_42.5.tif")
+
+
+def test_the_limit_setting_is_checked_when_the_server_starts(scratch_home, monkeypatch):
+    for wrong in ("64MB", "10"):
+        monkeypatch.setenv("TAZA_CLIP_MAX_BYTES", wrong)
+        # An address no interface has: a setting let through would fail to bind instead.
+        refused = taza("serve", "--host", "203.0.113.1", home=scratch_home, check=False)
+        assert refused.returncode == 2
+        assert f"TAZA_CLIP_MAX_BYTES: expected bytes from 1024 to {1024 ** 3}" in refused.stderr
