@@ -18,7 +18,7 @@ import shapely
 from shapely.geometry import shape
 
 from tests.conftest import taza
-from tests.test_portal import browser, page  # noqa: F401 (fixtures: Chromium, watched page)
+from tests.test_portal import ARTIFACTS, browser, page  # noqa: F401 (fixtures: Chromium, watched page)
 
 
 def region_polygon(home: Path, code: str):
@@ -166,6 +166,8 @@ def test_dataset_page_shows_the_size_and_downloads(page, server, tmp_path):  # n
                             params={"region": "KG-C"}, timeout=30).json()
     assert "пикселей" in size.text_content() and "оценка" in size.text_content()
     assert f"{estimate['width']}" in size.text_content().replace("\u00a0", "")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator("#clip-form").screenshot(path=ARTIFACTS / "portal-clip-ru.png")
     with page.expect_download() as event:
         page.click("#clip-download")
     assert event.value.suggested_filename == "elevation-v1-KG-C.tif"
