@@ -117,6 +117,21 @@ def database_wait_seconds() -> float:
     return seconds_setting("TAZA_DATABASE_WAIT_SECONDS", 10.0, 0.1, 600)
 
 
+CLIP_MAX_BYTES = 64 * 1024 * 1024  # the whole sample DEM (int16) is 5 MiB
+
+
+def clip_max_bytes() -> int:
+    """TAZA_CLIP_MAX_BYTES: the largest raster clip (catalog.portal.clip) in uncompressed
+    bytes, from 1 KiB to 1 GiB (default 64 MiB): a clip is built in memory."""
+    raw = os.environ.get("TAZA_CLIP_MAX_BYTES", "").strip()
+    if not raw:
+        return CLIP_MAX_BYTES
+    if not raw.isascii() or not raw.isdigit() or not 1024 <= int(raw) <= 1024 ** 3:
+        raise SettingError(f"TAZA_CLIP_MAX_BYTES: expected bytes from 1024 to {1024 ** 3}, "
+                           f"got {raw!r}")
+    return int(raw)
+
+
 def seconds_setting(name: str, default: float, lowest: float, highest: float) -> float:
     """The seconds in environment variable `name` (`default` when unset or blank), from
     `lowest` to `highest`; a SettingError naming the variable, the range and the value for

@@ -9,7 +9,9 @@ from catalog.core.assets import AssetLocator
 from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.record import Record
 from catalog.metadata.links import CatalogUrls
+from catalog.portal import clip
 from catalog.portal.i18n import pick
+from catalog.portal.layers import time_steps
 from catalog.store import CatalogStore
 
 MAX_ITEMS = 10_000  # the OGC API's page limit (config/pygeoapi.base.yml limits.max_items)
@@ -44,10 +46,30 @@ def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) 
         "map_link": _map_link(record, language),
         "metadata": _metadata_links(dataset_id, public_url),
     }
+    if record.kind == "raster":
+        page["clip"] = _clip_choices(store, record, language)
     if record.is_vector:
         page["csv"] = _csv_download(record)
         page["subset_example"] = _subset_example(record, public_url)
     return page
+
+
+def regions_path(store: CatalogStore) -> str | None:
+    """The GeoPackage of the live dataset with role `regions` (the oblasts), if any."""
+    regions = next((r for r in store.current_records() if r.role == "regions"), None)
+    return None if regions is None else store.assets.gdal_path(regions,
+                                                               regions.asset("geopackage"))
+
+
+def _clip_choices(store: CatalogStore, record: Record, language: str) -> dict:
+    """What the clip form offers (catalog.portal.clip): the regions by name in the page's
+    language, and a time series' steps."""
+    path = regions_path(store)
+    outlines = clip.region_outlines(path) if path else {}
+    regions = sorted(({"code": code, "name": names[language]}
+                      for code, (names, _) in outlines.items()), key=lambda r: r["name"])
+    return {"regions": regions, "steps": time_steps(record),
+            "href": f"/portal/clip/{record.id}"}
 
 
 def _keywords(keywords: dict | list | None, language: str) -> list[str]:

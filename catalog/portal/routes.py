@@ -17,7 +17,7 @@ from catalog.core.languages import FALLBACK_LANGUAGE
 from catalog.core.record import Record
 from catalog.features import MVT_MAX_ZOOM, LiveFeatures
 from catalog.manifest import form_schema
-from catalog.portal import dataset_page, i18n, layers, tiles
+from catalog.portal import clip, dataset_page, i18n, layers, tiles
 from catalog.portal.tile_service import RASTER_STYLES, TileService
 from catalog.sources.findings import finding_texts
 from catalog.store import CatalogStore
@@ -61,7 +61,7 @@ def create_blueprint(store: CatalogStore, public_url: str,
         # the strings the page's script needs: month names and the date pattern (dates.js)
         data = {"language": language, "strings": {
             key: texts for key, texts in i18n.strings().items()
-            if key.startswith(("month.", "date."))}}
+            if key.startswith(("month.", "date.", "clip."))}}
         return render_template("portal/dataset.html", page=page, language=language, data=data,
                                t=i18n.translator(language), version=__version__)
 
@@ -135,7 +135,69 @@ def create_blueprint(store: CatalogStore, public_url: str,
                                for step in steps]
         return jsonify(answer)
 
+    @portal.get("/portal/clip/<dataset_id>/estimate")
+    def raster_clip_estimate(dataset_id: str):
+        """How large a clip would be (an estimate), before downloading it."""
+        _, _, clip_plan, file_name = _clip_request(dataset_id)
+        return jsonify({"dataset": dataset_id, "file": file_name, **clip_plan.estimate()})
+
+    @portal.get("/portal/clip/<dataset_id>")
+    def raster_clip(dataset_id: str):
+        """One band of a live raster cut to a region (outside its polygon: nodata) or a box,
+        as a COG named after what it holds."""
+        record, area, clip_plan, file_name = _clip_request(dataset_id)
+        path = store.assets.gdal_path(record, record.coverage.asset)
+        try:
+            data = clip.clip_cog(path, area, clip.checked(clip_plan),
+                                 bool(layers.raster_classes(record)))
+        except clip.ClipError as err:
+            abort(err.status, description=str(err))
+        return Response(data, mimetype="image/tiff; application=geotiff; "
+                                       "profile=cloud-optimized",
+                        headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+
+    def _clip_request(dataset_id: str) -> tuple[Record, clip.Area, clip.Plan, str]:
+        _only_parameters("region", "bbox", "step")
+        record = _released(store, dataset_id, _live(store, dataset_id), "raster")
+        band, step_name = _clip_step(record)
+        try:
+            area = _clip_area()
+            clip_plan = clip.plan(store.assets.gdal_path(record, record.coverage.asset), area,
+                                  band)
+        except clip.ClipError as err:
+            abort(err.status, description=str(err))
+        name = "-".join(filter(None, [record.id, f"v{record.version}", area.name, step_name]))
+        return record, area, clip_plan, re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".tif"
+
+    def _clip_area() -> clip.Area:
+        region, box = request.args.get("region"), request.args.get("bbox")
+        if (region is None) == (box is None):
+            raise clip.ClipError("give either region (an ISO 3166-2 code, e.g. KG-C) or bbox "
+                                 "(west,south,east,north in WGS 84 degrees), not both")
+        if box is not None:
+            bbox = clip.parse_bbox(box)
+            return clip.Area("bbox_" + "_".join(f"{v:g}" for v in bbox), bbox)
+        regions_path = dataset_page.regions_path(store)
+        if regions_path is None:
+            raise clip.ClipError("region: no regions layer is published", 404)
+        return clip.region_area(regions_path, region)
+
     return portal
+
+
+def _clip_step(record: Record) -> tuple[int, str | None]:
+    """The band of the chosen step of a time series (parameter step: an item id); a raster
+    that is not a time series takes no step."""
+    steps = layers.time_steps(record)
+    chosen = request.args.get("step")
+    if not steps:
+        if chosen is not None:
+            abort(400, description=f"step: {record.id} is not a time series")
+        return 1, None
+    by_id = {step["id"]: step["band"] for step in steps}
+    if chosen not in by_id:
+        abort(400, description=f"step: expected one of {sorted(by_id)}, got {chosen!r}")
+    return by_id[chosen], chosen
 
 
 def _page_language() -> str:

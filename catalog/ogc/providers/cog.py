@@ -130,7 +130,7 @@ class CogProvider(RasterioProvider):
             left, right = _ordered(subsets[x_axis], x_axis)
         if y_axis in subsets:
             bottom, top = _ordered(subsets[y_axis], y_axis)
-        return _pixel_window(dataset, left, bottom, right, top)
+        return pixel_window(dataset, left, bottom, right, top)
 
 
     def coverage_json(self, dataset, window: Window, centres: list[float],
@@ -182,7 +182,7 @@ def _add_categories(parameter: dict, classes: list[dict]) -> None:
     parameter["categoryEncoding"] = {c["name"]: c["value"] for c in classes}
 
 
-def _pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
+def pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
     """Every pixel whose area overlaps the requested rectangle, clipped to the grid."""
     if not all(math.isfinite(v) for v in (left, bottom, right, top)):
         raise ProviderInvalidQueryError(user_msg="bbox, subset: coordinates must be finite "
