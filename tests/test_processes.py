@@ -523,6 +523,7 @@ BAD_INPUTS = [
     ("zonal-statistics", {"raster": "elevation", "bins": 0}, "bins"),
     ("site-screening", {"min_elevation_m": 3000, "max_elevation_m": 1000}, "greater than"),
     ("site-screening", {"max_slope_deg": 120}, "max_slope_deg"),
+    ("site-screening", {"max_slope_deg": 10**400}, "out of range"),
     ("site-screening", {"coverage": "5G"}, "coverage"),
     ("site-screening", {"weights": {"slope": -1}}, "slope"),
     ("site-screening", {"max_sloop": 5}, "unknown input 'max_sloop'"),
