@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import rasterio
-from pygeoapi.provider.base import ProviderInvalidQueryError
 from rasterio import features, warp
 from rasterio.io import MemoryFile
 from rasterio.windows import Window
@@ -24,7 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from catalog import settings
 from catalog.core.languages import LANGUAGES
-from catalog.ogc.providers.cog import pixel_window
+from catalog.core.pixel_window import OutsideGrid, pixel_window
 from catalog.processes.layers import cached, read_features
 
 ESTIMATE_NOTE = ("an estimate: width x height x bands x bytes per value, before compression "
@@ -114,8 +113,8 @@ def plan(path: str, area: Area, band: int) -> Plan:
                                                          densify_pts=21)
         try:
             window = pixel_window(dataset, left, bottom, right, top)
-        except ProviderInvalidQueryError as err:
-            raise ClipError(err.user_msg or str(err)) from None
+        except OutsideGrid as err:
+            raise ClipError(str(err)) from None
         return Plan(window, band, dataset.dtypes[band - 1])
 
 

@@ -28,6 +28,7 @@ from rasterio.windows import Window
 
 from catalog.core.assets import VSIS3
 from catalog.core.parse import CrsError, CrsRules, parse_crs
+from catalog.core.pixel_window import OutsideGrid, pixel_window
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 MAX_VALUES = 40_000_000  # pixels x bands; the whole sample DEM is 2.7 million
@@ -35,7 +36,6 @@ MAX_VALUES = 40_000_000  # pixels x bands; the whole sample DEM is 2.7 million
 _CRS_SYNTAX = ("{param}: expected http://www.opengis.net/def/crs/OGC/1.3/CRS84 or "
                "http://www.opengis.net/def/crs/EPSG/0/{{code}}")
 BBOX_CRS_RULES = CrsRules(integers=True, messages={"type": _CRS_SYNTAX, "syntax": _CRS_SYNTAX})
-EDGE_TOLERANCE = 1e-6  # in pixels: a subset edge on a pixel edge does not take the next pixel
 
 
 def whole_file(path: str) -> bytes:
@@ -130,7 +130,10 @@ class CogProvider(RasterioProvider):
             left, right = _ordered(subsets[x_axis], x_axis)
         if y_axis in subsets:
             bottom, top = _ordered(subsets[y_axis], y_axis)
-        return pixel_window(dataset, left, bottom, right, top)
+        try:
+            return pixel_window(dataset, left, bottom, right, top)
+        except OutsideGrid as err:
+            raise ProviderInvalidQueryError(user_msg=str(err)) from None
 
 
     def coverage_json(self, dataset, window: Window, centres: list[float],
@@ -180,34 +183,6 @@ def _add_categories(parameter: dict, classes: list[dict]) -> None:
         {"id": c["name"], "label": dict(c["title"]), "preferredColor": c["colour"]}
         for c in classes]
     parameter["categoryEncoding"] = {c["name"]: c["value"] for c in classes}
-
-
-def pixel_window(dataset, left: float, bottom: float, right: float, top: float) -> Window:
-    """Every pixel whose area overlaps the requested rectangle, clipped to the grid."""
-    if not all(math.isfinite(v) for v in (left, bottom, right, top)):
-        raise ProviderInvalidQueryError(user_msg="bbox, subset: coordinates must be finite "
-                                                 "numbers")
-    # Clip in coordinates first: 1e308 would become an infinite pixel index.
-    grid = dataset.bounds
-    left, right = max(left, grid.left), min(right, grid.right)
-    bottom, top = max(bottom, grid.bottom), min(top, grid.top)
-    if left >= right or bottom >= top:
-        raise ProviderInvalidQueryError(
-            user_msg=f"the requested area does not overlap the coverage (extent {list(grid)})"
-        )
-    inverse = ~dataset.transform
-    col_a, row_a = inverse @ (left, top)
-    col_b, row_b = inverse @ (right, bottom)
-    col_start = max(0, math.floor(min(col_a, col_b) + EDGE_TOLERANCE))
-    col_stop = min(dataset.width, math.ceil(max(col_a, col_b) - EDGE_TOLERANCE))
-    row_start = max(0, math.floor(min(row_a, row_b) + EDGE_TOLERANCE))
-    row_stop = min(dataset.height, math.ceil(max(row_a, row_b) - EDGE_TOLERANCE))
-    if col_stop <= col_start or row_stop <= row_start:
-        raise ProviderInvalidQueryError(
-            user_msg="the requested area does not overlap the "
-            f"coverage (extent {list(dataset.bounds)})"
-        )
-    return Window(col_start, row_start, col_stop - col_start, row_stop - row_start)
 
 
 def _ordered(interval, axis: str) -> tuple[float, float]:
