@@ -1,12 +1,14 @@
 """Raster downloads cut to a region or a box (catalog.portal.clip, /portal/clip/<id>): read with
 GDAL (gdalinfo) and rasterio against the published COG and the published oblast polygons, the
-size estimate, the size limit, bad parameters, and the dataset page's form in Chromium."""
+size estimate, the size limit, bad parameters, the dataset page's form and the map page's
+"Download a part" (a rectangle drawn with the mouse) in Chromium."""
 
 from __future__ import annotations
 
 import json
 import re
 import subprocess
+import urllib.parse
 from pathlib import Path
 
 import fiona
@@ -17,8 +19,15 @@ import requests
 import shapely
 from shapely.geometry import shape
 
-from tests.conftest import taza
-from tests.test_portal import ARTIFACTS, browser, page  # noqa: F401 (fixtures: Chromium, watched page)
+from catalog.portal.i18n import strings
+from tests.conftest import start_server, stop_server, taza
+from tests.test_portal import (  # noqa: F401 (fixtures: Chromium, watched page)
+    ARTIFACTS,
+    browser,
+    open_portal,
+    page,
+    wait_for_map,
+)
 
 
 def region_polygon(home: Path, code: str):
@@ -192,3 +201,119 @@ def test_the_limit_setting_is_checked_when_the_server_starts(scratch_home, monke
         refused = taza("serve", "--host", "203.0.113.1", home=scratch_home, check=False)
         assert refused.returncode == 2
         assert f"TAZA_CLIP_MAX_BYTES: expected bytes from 1024 to {1024 ** 3}" in refused.stderr
+
+
+def literal_parts(key: str, language: str) -> list[str]:
+    """The words of a string between its {placeholders}: what the page must show verbatim."""
+    return [part for part in re.split(r"\{\w+\}", strings()[key][language]) if part.strip()]
+
+
+def draw_rectangle(tab, start: tuple[float, float], end: tuple[float, float]) -> list[float]:
+    """Two clicks on the map, as draw.js expects for a rectangle (fractions of the map's size);
+    the drawn box [west, south, east, north] as MapLibre reads the clicked pixels."""
+    box = tab.locator("#map").bounding_box()
+    points = [(round(box["width"] * fx), round(box["height"] * fy)) for fx, fy in (start, end)]
+    tab.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    tab.mouse.click(box["x"] + points[0][0], box["y"] + points[0][1])
+    for step in range(1, 6):  # the pointer travels: the preview follows it
+        tab.mouse.move(box["x"] + points[0][0] + (points[1][0] - points[0][0]) * step / 5,
+                        box["y"] + points[0][1] + (points[1][1] - points[0][1]) * step / 5)
+    tab.mouse.click(box["x"] + points[1][0], box["y"] + points[1][1])
+    corners = [tab.evaluate("([x, y]) => window.portal.map.unproject([x, y]).toArray()",
+                             list(point)) for point in points]
+    (west, east), (south, north) = sorted(c[0] for c in corners), sorted(c[1] for c in corners)
+    return [west, south, east, north]
+
+
+@pytest.mark.parametrize("language", ["ky", "ru", "en"])
+def test_map_page_draws_a_box_shows_its_size_and_downloads_its_pixels(
+        page, server, published_home, tmp_path, language):  # noqa: F811
+    open_portal(page, server, f"?lang={language}#map=7.00/41.6000/74.6000&layers=elevation")
+    page.click('.layer-clip[data-layer="elevation"]')
+    panel = page.locator("#clip-panel")
+    panel.wait_for()
+    assert strings()["clip.part_title"][language].replace("{layer}: ", "") in (
+        page.text_content("#clip-panel-title"))
+    page.locator("#clip-size", has_text=strings()["clip.no_area"][language]).wait_for()
+    page.click("#clip-draw")
+    page.locator("#draw-bar:not([hidden])").wait_for()
+    drawn = draw_rectangle(page, (0.40, 0.35), (0.62, 0.60))
+    size = page.locator("#clip-size[data-state=ready]")
+    size.wait_for()
+    text = size.text_content()
+    for words in literal_parts("clip.size", language):
+        assert words in text, (words, text)
+    params = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).fragment)
+    assert params["clip"] == ["elevation"]
+    estimate = requests.get(f"{server.url}/portal/clip/elevation/estimate",
+                            params={"bbox": params["clip_bbox"][0]}, timeout=30).json()
+    digits = re.sub(r"\D", "", text)
+    assert f"{estimate['width']}{estimate['height']}" in digits
+    assert page.locator("#draw-bar").is_hidden()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / f"portal-clip-map-{language}.png")
+    with page.expect_download() as event:
+        page.click("#clip-download")
+    assert event.value.suggested_filename == estimate["file"]
+    assert estimate["file"].startswith("elevation-v1-bbox_")
+    saved = tmp_path / "drawn.tif"
+    event.value.save_as(saved)
+    with rasterio.open(saved) as clip, \
+            rasterio.open(published_raster(published_home, "elevation")) as source:
+        assert (clip.width, clip.height) == (estimate["width"], estimate["height"])
+        assert inside_box(tuple(drawn), tuple(clip.bounds), max(source.res))
+        # and it covers the drawn box: every pixel the box touches is there
+        assert inside_box(tuple(clip.bounds), tuple(drawn), 1e-9)
+        assert (clip.read(1) == source.read(1, window=same_pixels(clip, source))).all()
+    # The link reopens the map with the box drawn and its size shown.
+    shared = page.url
+    href = page.get_attribute("#clip-download", "href")
+    page.reload()  # the same link loaded afresh
+    assert page.url == shared
+    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.locator("#clip-size[data-state=ready]").wait_for()
+    assert page.get_attribute("#clip-download", "href") == href
+    for words in literal_parts("clip.drawn", language):
+        assert words in page.text_content("#clip-drawn")
+    wait_for_map(page)
+    drawn_on_map = page.evaluate(
+        "() => window.portal.map.querySourceFeatures('clip-draw').map((f) => f.geometry.type)")
+    assert "Polygon" in drawn_on_map
+    page.screenshot(path=ARTIFACTS / f"portal-clip-map-reopened-{language}.png")
+
+
+def test_map_page_region_and_refusals_in_each_language(page, published_home):  # noqa: F811
+    """A region instead of a box, a box outside the grid and a clip over the limit: said in
+    the page's language, with no download offered."""
+    small = start_server(published_home, workers=1, env={"TAZA_CLIP_MAX_BYTES": "100000"},
+                         log_name="server-clip-limit.log")
+    try:
+        for language in ("ky", "ru", "en"):
+            open_portal(page, small, f"?lang={language}#map=6.00/41.3000/74.8000&layers=elevation"
+                                     "&clip=elevation&clip_bbox=10,10,11,11")
+            refused = page.locator("#clip-size[data-state=refused]")
+            refused.wait_for()
+            assert refused.text_content() == strings()["problem.clip_outside"][language]
+            assert page.locator("#clip-download").is_hidden()
+            page.select_option("#clip-region", "KG-C")
+            page.locator("#clip-size[data-state=too-large]").wait_for()
+            for words in literal_parts("clip.too_large", language):
+                assert words in page.text_content("#clip-size")
+            assert page.locator("#clip-download").is_hidden()
+            assert "clip_region=KG-C" in page.url and "clip_bbox" not in page.url
+            page.screenshot(path=ARTIFACTS / f"portal-clip-map-refused-{language}.png")
+            page.click("#clip-close")
+            assert page.locator("#clip-panel").is_hidden()
+            assert "clip=" not in page.url
+    finally:
+        stop_server(small)
+
+
+def test_dataset_page_links_to_drawing_on_the_map(page, server):  # noqa: F811
+    page.goto(f"{server.url}/datasets/elevation?lang=ky")
+    page.click("#clip-draw-on-map")
+    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.locator("#clip-panel:not([hidden])").wait_for()
+    assert "lang=ky" in page.url and "clip=elevation" in page.url
+    assert page.is_checked("#toggle-elevation")
+    page.locator("#clip-size", has_text=strings()["clip.no_area"]["ky"]).wait_for()

@@ -64,12 +64,20 @@ def regions_path(store: CatalogStore) -> str | None:
 def _clip_choices(store: CatalogStore, record: Record, language: str) -> dict:
     """What the clip form offers (catalog.portal.clip): the regions by name in the page's
     language, and a time series' steps."""
+    regions = [{"code": r["code"], "name": r["name"]} for r in clip_regions(store, language)]
+    return {"regions": regions, "steps": time_steps(record),
+            "href": f"/portal/clip/{record.id}",
+            "draw_link": _map_link(record, language) + f"&clip={record.id}"}
+
+
+def clip_regions(store: CatalogStore, language: str) -> list[dict]:
+    """The regions a raster clip can be cut to, by name in the page's language (sorted), with
+    their ISO 3166-2 code and bounding box in WGS 84 degrees (west, south, east, north)."""
     path = regions_path(store)
     outlines = clip.region_outlines(path) if path else {}
-    regions = sorted(({"code": code, "name": names[language]}
-                      for code, (names, _) in outlines.items()), key=lambda r: r["name"])
-    return {"regions": regions, "steps": time_steps(record),
-            "href": f"/portal/clip/{record.id}"}
+    return sorted(({"code": code, "name": names[language],
+                    "bbox": [round(v, 5) for v in outline.bounds]}
+                   for code, (names, outline) in outlines.items()), key=lambda r: r["name"])
 
 
 def _keywords(keywords: dict | list | None, language: str) -> list[str]:

@@ -8,6 +8,7 @@ layer's FeatureStore (catalog.features).
 from __future__ import annotations
 
 import re
+from http import HTTPStatus
 
 import rasterio
 from flask import Blueprint, Response, abort, jsonify, render_template, request
@@ -48,6 +49,7 @@ def create_blueprint(store: CatalogStore, public_url: str,
             "layers": layers.map_layers(records),
             "basemap": layers.basemap(records),
             "publicUrl": public_url,
+            "clipRegions": dataset_page.clip_regions(store, language),
         }
         return render_template("portal/index.html", data=data, language=language,
                                t=i18n.translator(language), version=__version__)
@@ -61,7 +63,7 @@ def create_blueprint(store: CatalogStore, public_url: str,
         # the strings the page's script needs: month names and the date pattern (dates.js)
         data = {"language": language, "strings": {
             key: texts for key, texts in i18n.strings().items()
-            if key.startswith(("month.", "date.", "clip."))}}
+            if key.startswith(("month.", "date.", "clip.", "problem.clip_"))}}
         return render_template("portal/dataset.html", page=page, language=language, data=data,
                                t=i18n.translator(language), version=__version__)
 
@@ -147,25 +149,30 @@ def create_blueprint(store: CatalogStore, public_url: str,
         as a COG named after what it holds."""
         record, area, clip_plan, file_name = _clip_request(dataset_id)
         path = store.assets.gdal_path(record, record.coverage.asset)
-        try:
-            data = clip.clip_cog(path, area, clip.checked(clip_plan),
-                                 bool(layers.raster_classes(record)))
-        except clip.ClipError as err:
-            abort(err.status, description=str(err))
+        data = clip.clip_cog(path, area, clip.checked(clip_plan),
+                             bool(layers.raster_classes(record)))
         return Response(data, mimetype="image/tiff; application=geotiff; "
                                        "profile=cloud-optimized",
                         headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+
+    @portal.errorhandler(clip.ClipError)
+    def clip_refused(err: clip.ClipError):
+        """The refusal as every other (code, description, status), with its message code and
+        params when it has one: the portal says it in the page's language."""
+        body = {"code": HTTPStatus(err.status).phrase, "description": str(err),
+                "status": err.status}
+        if err.code:
+            body.update(messageCode=err.code, params=err.params)
+        response = jsonify(body)
+        response.status_code = err.status
+        return response
 
     def _clip_request(dataset_id: str) -> tuple[Record, clip.Area, clip.Plan, str]:
         _only_parameters("region", "bbox", "step")
         record = _released(store, dataset_id, _live(store, dataset_id), "raster")
         band, step_name = _clip_step(record)
-        try:
-            area = _clip_area()
-            clip_plan = clip.plan(store.assets.gdal_path(record, record.coverage.asset), area,
-                                  band)
-        except clip.ClipError as err:
-            abort(err.status, description=str(err))
+        area = _clip_area()
+        clip_plan = clip.plan(store.assets.gdal_path(record, record.coverage.asset), area, band)
         name = "-".join(filter(None, [record.id, f"v{record.version}", area.name, step_name]))
         return record, area, clip_plan, re.sub(r"[^A-Za-z0-9._-]", "_", name) + ".tif"
 

@@ -1,6 +1,7 @@
 // The portal's entry point: wires the map, the layer panel, search, filter, analysis, language
 // and URL.
 import { createAnalysis } from "./analysis.js";
+import { createClipPanel } from "./clip-map.js";
 import { createFilterBuilder } from "./filter.js";
 import { currentLanguage, initI18n, monthName, pick, t, tn } from "./i18n.js";
 import * as maps from "./map.js";
@@ -23,10 +24,11 @@ let ready = false;
 let analysis = null;
 let filter = null;
 let search = null;
+let clipPanel = null;
 const save = () => {
   if (!ready) return;
   const extra = [...(analysis ? analysis.urlState() : []), ...(filter ? filter.urlState() : []),
-                 ...(search ? search.urlState() : [])];
+                 ...(search ? search.urlState() : []), ...(clipPanel ? clipPanel.urlState() : [])];
   writeState({ map, layers, language: currentLanguage(), extra });
 };
 
@@ -81,6 +83,21 @@ function stepLabel(step, steps) {
   return monthName(Number(step.start.slice(5, 7)));
 }
 
+/** The time step of a time series shown on the map ({id, label}), null for a single raster. */
+function stepOf(layer) {
+  if (!layer.steps || !layer.steps.length) return null;
+  const step = layer.steps.find((s) => s.band === (layer.step || 1)) || layer.steps[0];
+  return { id: step.id, label: stepLabel(step, layer.steps) };
+}
+
+function setStep(layer, band) {
+  layer.step = band;
+  const select = document.querySelector(`.layer-step[data-layer="${layer.id}"]`);
+  if (select) select.value = String(band);
+  maps.setStep(map, layer);
+  if (clipPanel && clipPanel.layerId() === layer.id) clipPanel.refresh();
+}
+
 function setVisible(layer, visible) {
   layer.visible = visible;
   const article = document.getElementById(`dataset-${layer.id}`);
@@ -89,6 +106,7 @@ function setVisible(layer, visible) {
   if (box) box.checked = visible;
   if (visible) maps.showLayer(map, layer);
   else maps.hideLayer(map, layer);
+  if (!visible && clipPanel && clipPanel.layerId() === layer.id) clipPanel.close();
   save();
 }
 
@@ -110,8 +128,8 @@ function wirePanel() {
     const step = document.querySelector(`.layer-step[data-layer="${layer.id}"]`);
     if (step) {
       step.addEventListener("change", () => {
-        layer.step = Number(step.value);
-        maps.setStep(map, layer);
+        setStep(layer, Number(step.value));
+        save();
       });
     }
   }
@@ -222,7 +240,7 @@ map.on("load", () => {
   for (const layer of layers) if (layer.visible) setVisible(layer, true);
   // Popups first: while an area is being drawn, its clicks must not open them.
   const popups = maps.enablePopups(map, layers, {
-    suppressed: () => Boolean(analysis && analysis.drawing()),
+    suppressed: () => Boolean((analysis && analysis.drawing()) || (clipPanel && clipPanel.drawing())),
     sections: (point) => (analysis ? analysis.popupSections(point) : []),
     hoverLayers: () => (analysis ? analysis.hoverLayers() : []),
   });
@@ -230,6 +248,12 @@ map.on("load", () => {
                                 onChange: save });
   analysis = createAnalysis({ map, onChange: save });
   analysis.attachPopups(popups);
+  clipPanel = createClipPanel({ map, layers, regions: data.clipRegions || [], stepOf, onChange: save,
+                                showLayer: (layer) => setVisible(layer, true) });
+  if (state.params.get("clip")) {
+    selectTab(document.getElementById("tab-layers"));
+    clipPanel.restore(state.params, setStep);
+  }
   if (state.params.get("filter")) {
     selectTab(document.getElementById("tab-filter"));
     filter.restoreAndApply(state.params);

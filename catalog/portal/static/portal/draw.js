@@ -5,17 +5,25 @@
 const SNAP_PX = 10; // a click this close to the first corner closes the polygon
 const EMPTY = { type: "FeatureCollection", features: [] };
 
-export const DRAW_LAYERS = ["analysis-draw-fill", "analysis-draw-line", "analysis-draw-point"];
+export const DRAW_SOURCE = "analysis-draw";
+export const DRAW_LAYERS = drawLayerIds(DRAW_SOURCE);
 
-export function addDrawLayers(map, colour) {
-  map.addSource("analysis-draw", { type: "geojson", data: EMPTY });
-  map.addLayer({ id: "analysis-draw-fill", type: "fill", source: "analysis-draw",
+/** The map layers drawing into source `id` shows itself on. */
+export function drawLayerIds(id) {
+  return [`${id}-fill`, `${id}-line`, `${id}-point`];
+}
+
+/** A GeoJSON source `id` (the Analysis tab's by default) and its layers: the shape being drawn. */
+export function addDrawLayers(map, colour, id = DRAW_SOURCE) {
+  const [fill, line, point] = drawLayerIds(id);
+  map.addSource(id, { type: "geojson", data: EMPTY });
+  map.addLayer({ id: fill, type: "fill", source: id,
                  filter: ["==", ["geometry-type"], "Polygon"],
                  paint: { "fill-color": colour, "fill-opacity": 0.15 } });
-  map.addLayer({ id: "analysis-draw-line", type: "line", source: "analysis-draw",
+  map.addLayer({ id: line, type: "line", source: id,
                  filter: ["!=", ["geometry-type"], "Point"],
                  paint: { "line-color": colour, "line-width": 2, "line-dasharray": [2, 1] } });
-  map.addLayer({ id: "analysis-draw-point", type: "circle", source: "analysis-draw",
+  map.addLayer({ id: point, type: "circle", source: id,
                  filter: ["==", ["geometry-type"], "Point"],
                  paint: { "circle-color": "#fff", "circle-radius": 4, "circle-stroke-color": colour,
                           "circle-stroke-width": 2 } });
@@ -39,14 +47,15 @@ function roundPoint([lon, lat]) {
 
 /**
  * The drawing interaction. `onDone(polygon)` gets a GeoJSON Polygon; `onState(mode, corners)`
- * is told about every change (to update help texts and buttons).
+ * is told about every change (to update help texts and buttons). `source` is the GeoJSON
+ * source of addDrawLayers the shape being drawn is shown in.
  */
-export function createDraw(map, { onDone, onState }) {
+export function createDraw(map, { onDone, onState, source: sourceId = DRAW_SOURCE }) {
   let mode = null;
   let corners = [];
   let pointer = null;
 
-  const source = () => map.getSource("analysis-draw");
+  const source = () => map.getSource(sourceId);
   const lngLat = (event) => [event.lngLat.lng, event.lngLat.lat];
 
   function preview() {
@@ -144,6 +153,10 @@ export function createDraw(map, { onDone, onState }) {
     finish,
     active: () => mode !== null,
     clear: () => source() && source().setData(EMPTY),
+    /** Show a finished shape (a GeoJSON Polygon, or null for none) in the drawing's source. */
+    show: (polygon) => source() && source().setData(polygon
+      ? { type: "FeatureCollection", features: [{ type: "Feature", properties: {}, geometry: polygon }] }
+      : EMPTY),
   };
 }
 
