@@ -71,10 +71,11 @@ export function createClipPanel({ map, layers, regions, stepOf, showLayer, onCha
   function showChoice() {
     const useBox = !region.value && box;
     draw.show(useBox ? rectangleOf([box[0], box[1]], [box[2], box[3]]) : null);
-    const language = currentLanguage();
+    // 4 decimals (about 10 m): finer than a pixel of the finest raster (15 arc-seconds)
+    const degrees = new Intl.NumberFormat(currentLanguage(), { maximumFractionDigits: 4 });
     drawnNote.textContent = useBox ? t("clip.drawn", {
-      west: formatNumber(box[0], language), south: formatNumber(box[1], language),
-      east: formatNumber(box[2], language), north: formatNumber(box[3], language) }) : "";
+      west: degrees.format(box[0]), south: degrees.format(box[1]),
+      east: degrees.format(box[2]), north: degrees.format(box[3]) }) : "";
     const step = layer && stepOf(layer);
     stepNote.textContent = step ? `${t("layers.time_step")}: ${step.label}` : "";
   }
