@@ -40,7 +40,7 @@ class LocalError extends Error {
   }
 }
 
-export function createAnalysis({ map, onChange }) {
+export function createAnalysis({ map, onChange, onDrawStart = () => {} }) {
   const form = byId("analysis-form");
   const status = byId("analysis-status");
   const output = byId("analysis-results");
@@ -320,6 +320,7 @@ export function createAnalysis({ map, onChange }) {
   function startDrawing(mode) {
     form.elements["area-kind"].value = "drawn";
     amap.showArea(map, null);
+    onDrawStart();
     draw.start(mode);
     map.getCanvas().focus();
   }
@@ -439,6 +440,7 @@ export function createAnalysis({ map, onChange }) {
     urlState,
     attachPopups: (handle) => { popups = handle; },
     drawing: () => draw.active(),
+    cancelDrawing: () => { if (draw.active()) draw.cancel(); },
     /** Popup sections for analysis features under a click (candidates, regions). */
     popupSections(point) {
       const box = [[point.x - 4, point.y - 4], [point.x + 4, point.y + 4]];

@@ -246,10 +246,11 @@ map.on("load", () => {
   });
   filter = createFilterBuilder({ layers, map, showResults: (c) => maps.showResults(map, c), flyToFeatures,
                                 onChange: save });
-  analysis = createAnalysis({ map, onChange: save });
+  analysis = createAnalysis({ map, onChange: save, onDrawStart: () => clipPanel && clipPanel.cancelDrawing() });
   analysis.attachPopups(popups);
   clipPanel = createClipPanel({ map, layers, regions: data.clipRegions || [], stepOf, onChange: save,
-                                showLayer: (layer) => setVisible(layer, true) });
+                                showLayer: (layer) => setVisible(layer, true),
+                                onDrawStart: () => analysis.cancelDrawing() });
   if (state.params.get("clip")) {
     selectTab(document.getElementById("tab-layers"));
     clipPanel.restore(state.params, setStep);

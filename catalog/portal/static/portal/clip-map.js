@@ -23,9 +23,9 @@ export function parseBox(text) {
 /**
  * The clip panel. `layers` are the map's layers; `stepOf(layer)` gives the time step shown
  * ({id, label}, or null for a single raster); `showLayer(layer)` turns a layer on;
- * `onChange()` is told when the URL state changed.
+ * `onChange()` is told when the URL state changed; `onDrawStart()` before drawing starts.
  */
-export function createClipPanel({ map, layers, regions, stepOf, showLayer, onChange }) {
+export function createClipPanel({ map, layers, regions, stepOf, showLayer, onChange, onDrawStart = () => {} }) {
   const panel = byId("clip-panel");
   const title = byId("clip-panel-title");
   const region = byId("clip-region");
@@ -159,6 +159,7 @@ export function createClipPanel({ map, layers, regions, stepOf, showLayer, onCha
 
   function startDrawing() {
     if (!layer) return;
+    onDrawStart(); // one drawing at a time: the Analysis tab's is put away
     draw.start("rectangle");
     map.getCanvas().focus();
   }
@@ -187,6 +188,7 @@ export function createClipPanel({ map, layers, regions, stepOf, showLayer, onCha
 
   return {
     drawing: () => draw.active(),
+    cancelDrawing: () => { if (draw.active()) draw.cancel(); },
     layerId: () => (layer ? layer.id : null),
     close,
     /** The layer's time step changed: a new file, a new estimate. */
