@@ -166,6 +166,23 @@ def test_bad_parameters_get_a_json_problem(in_process, dataset_id, params, statu
         assert words in answer.json()["description"]
 
 
+def test_refusals_the_pages_translate_carry_a_message_code(in_process, monkeypatch):
+    """Outside the grid and over the limit: a message code and its params (strings.yml
+    problem.<code>) beside the English description; other refusals have none."""
+    for path in ("/portal/clip/elevation", "/portal/clip/elevation/estimate"):
+        outside = in_process.get(path, {"bbox": "0,0,1,1"}).json()
+        assert (outside["messageCode"], outside["params"], outside["status"]) == (
+            "clip_outside", {}, 400)
+        assert "problem.clip_outside" in strings()
+    monkeypatch.setenv("TAZA_CLIP_MAX_BYTES", "100000")
+    large = in_process.get("/portal/clip/elevation", {"region": "KG-C"})
+    assert large.status_code == 413
+    body = large.json()
+    assert body["messageCode"] == "clip_too_large" and body["params"]["limit"] == 100_000
+    assert body["params"]["bytes"] > 100_000 and set(body["params"]) == {"bytes", "limit"}
+    assert "messageCode" not in in_process.get("/portal/clip/elevation", {"region": "XX-1"}).json()
+
+
 def test_dataset_page_shows_the_size_and_downloads(page, server, tmp_path):  # noqa: F811
     page.goto(f"{server.url}/datasets/elevation?lang=ru")
     page.select_option("#clip-region", "KG-C")
