@@ -328,6 +328,30 @@ def test_map_page_region_and_refusals_in_each_language(page, published_home):  #
         stop_server(small)
 
 
+def test_map_page_clips_the_time_step_shown(page, server):  # noqa: F811
+    """A time series is cut at the step the map shows: restored from the link, and changed
+    with the layer's step."""
+    open_portal(page, server, "?lang=ru#map=6.00/41.3000/74.8000&layers=temperature-normals"
+                              "&clip=temperature-normals&clip_region=KG-N"
+                              "&clip_step=temperature-normals-07")
+    page.locator("#clip-size[data-state=ready]").wait_for()
+    assert page.input_value('.layer-step[data-layer="temperature-normals"]') == "7"
+    assert page.input_value("#clip-region") == "KG-N"
+    assert "июль" in page.text_content("#clip-step-note").lower()
+    href = page.get_attribute("#clip-download", "href")
+    assert "region=KG-N" in href and "step=temperature-normals-07" in href
+    assert page.get_attribute("#clip-download", "download") == (
+        "temperature-normals-v1-KG-N-temperature-normals-07.tif")
+    page.select_option('.layer-step[data-layer="temperature-normals"]', "1")
+    page.locator('#clip-download[href*="step=temperature-normals-01"]').wait_for()
+    page.locator("#clip-size[data-state=ready]").wait_for()
+    assert "clip_step=temperature-normals-01" in page.url
+    assert "январь" in page.text_content("#clip-step-note").lower()
+    # Turning the layer off closes its panel.
+    page.uncheck("#toggle-temperature-normals")
+    assert page.locator("#clip-panel").is_hidden() and "clip=" not in page.url
+
+
 def test_dataset_page_links_to_drawing_on_the_map(page, server):  # noqa: F811
     page.goto(f"{server.url}/datasets/elevation?lang=ky")
     page.click("#clip-draw-on-map")
