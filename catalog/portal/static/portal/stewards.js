@@ -4,7 +4,7 @@
 // A one-time link (#set-password=CODE) sets the password; the code leaves the address bar at
 // once and goes to the server only in a request body.
 import { formatDate, initI18n, t } from "./i18n.js";
-import { buildForm, fillForm, idProblem, readForm } from "./steward-form.js";
+import { buildForm, checkDates, fillForm, idProblem, readForm } from "./steward-form.js";
 import { extentText, previewNode } from "./steward-preview.js";
 import { el, formatNumber } from "./util.js";
 
@@ -318,6 +318,11 @@ async function saveManifest(body, type) {
 
 document.getElementById("manifest-form")?.addEventListener("submit", async (event) => {
   event.preventDefault();
+  if (!checkDates(event.target)) {
+    say("draft-status", t("date.invalid_form"), true);
+    event.target.querySelector("[aria-invalid=true]").focus();
+    return;
+  }
   const manifest = readForm(event.target, loadedManifest);
   manifest.id = manifest.id || current;
   await saveManifest(JSON.stringify(manifest), "application/json");
@@ -340,7 +345,10 @@ const PIECE_BYTES = 8 << 20;
 
 async function startUpload({ repair = false, resume = false } = {}) {
   const file = document.getElementById("source").files[0];
-  if (!file) return;
+  if (!file) {
+    say("upload-status", t("steward_file_missing"), true);
+    return;
+  }
   const bar = document.getElementById("upload-progress");
   const retry = document.getElementById("upload-retry");
   const query = new URLSearchParams({ filename: file.name });
@@ -394,6 +402,12 @@ async function startUpload({ repair = false, resume = false } = {}) {
   show(offset);
   send(offset);
 }
+
+// The chosen file's name beside our "choose a file" button (the native input is hidden).
+document.getElementById("source")?.addEventListener("change", (event) => {
+  const file = event.target.files[0];
+  document.getElementById("source-name").textContent = file ? file.name : t("steward_no_file");
+});
 
 document.getElementById("source-form")?.addEventListener("submit", (event) => {
   event.preventDefault();
