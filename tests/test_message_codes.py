@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import re
+from functools import cache
 
 import pytest
 import yaml
@@ -85,6 +86,7 @@ def codes_in(source: str, where: str = "<source>") -> tuple[dict[str, str], list
     return codes, unseen
 
 
+@cache
 def server_codes() -> tuple[dict[str, str], list[str]]:
     codes: dict[str, str] = {}
     unseen: list[str] = []
@@ -97,6 +99,7 @@ def server_codes() -> tuple[dict[str, str], list[str]]:
     return codes, unseen
 
 
+@cache
 def problem_texts() -> dict[str, dict]:
     strings = yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
     return {key.removeprefix("problem."): value for key, value in strings.items()
@@ -155,3 +158,11 @@ def test_every_code_has_texts_in_three_languages_with_the_same_placeholders(code
 def test_no_text_is_left_for_a_code_the_server_no_longer_sends():
     stale = set(problem_texts()) - set(server_codes()[0])
     assert not stale, f"problem.* texts without a code in the server: {sorted(stale)}"
+
+
+def test_the_parameters_refusals_name_have_words_in_three_languages():
+    strings = yaml.safe_load(STRINGS.read_text(encoding="utf-8"))
+    params = {key: value for key, value in strings.items() if key.startswith("param.")}
+    assert {"param.filter", "param.bbox", "param.datetime", "param.sortby"} <= set(params)
+    for key, texts in params.items():
+        assert set(texts) == set(LANGUAGES) and all(texts.values()), key

@@ -46,9 +46,11 @@ export function problemText(body, label = (name) => name) {
   if (!body) return "";
   const key = `problem.${body.messageCode}`;
   if (!body.messageCode || !strings[key]) return body.description || body.detail || body.message || "";
+  const words = (name, value) => (name === "param" && strings[`param.${value}`] ? t(`param.${value}`)
+    : label(String(value))); // the parameter a refusal names ("filter") in words
   const values = Object.fromEntries(Object.entries(body.params || {}).map(([name, value]) => [name,
     typeof value === "number" ? new Intl.NumberFormat(language, { maximumFractionDigits: 6 }).format(value)
-      : label(String(value))]));
+      : words(name, value)]));
   return t(key, values);
 }
 
