@@ -370,6 +370,8 @@ class SQLiteJobManager(BaseManager):
         """The job failed with this message and, where it has one, its message code and params
         (in the same statement: a client that sees the failure sees its code)."""
         now = _now()
+        if not isinstance(message_code, str):
+            message_code = None  # another error's `code` (not a message code)
         encoded = json.dumps(params or {}, ensure_ascii=False) if message_code else None
         with self._db() as db:
             db.execute(FAIL_JOB, (message, message_code, encoded, now, now, job_id))
