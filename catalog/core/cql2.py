@@ -90,9 +90,12 @@ class Cql2Error(ParameterError):
     parser's own exception (its type and first line are what services show).
     """
 
+    kind = "filter"
+
     def __init__(self, message: str, param: str = "filter", problem: str = "invalid",
-                 lang: str | None = None, cause: BaseException | None = None):
-        super().__init__(param, message, problem)
+                 lang: str | None = None, cause: BaseException | None = None,
+                 message_code: str | None = None, params: dict | None = None):
+        super().__init__(param, message, problem, message_code, params)
         self.lang = lang
         self.cause = cause
 

@@ -43,9 +43,11 @@ Condition = tuple[str, list]  # SQL and its parameters
 class LayerQueryError(ParameterError):
     """A query a layer cannot answer as asked (HTTP 400); the message names the parameter."""
 
-    def __init__(self, message: str, param: str = ""):
+    def __init__(self, message: str, param: str = "", message_code: str | None = None,
+                 params: dict | None = None):
         # Messages start with the parameter's name ("sortby: ..."): it is the default param.
-        super().__init__(param or message.split(":", 1)[0], message)
+        super().__init__(param or message.split(":", 1)[0], message, message_code=message_code,
+                         params=params)
 
 
 def check_page(offset: Any, limit: Any) -> tuple[int, int]:

@@ -21,32 +21,70 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+# The stable message code of each problem of these parsers (the portal says a refusal in the
+# page's language from its code and params: catalog/portal/strings.yml `problem.<code>`, checked
+# by tests/test_message_codes.py). Keys: (the error's `kind`, its `problem`).
+PARSE_MESSAGE_CODES = {
+    ("bbox", "type"): "bbox_shape", ("bbox", "count"): "bbox_shape",
+    ("bbox", "number"): "bbox_shape", ("bbox", "finite"): "bbox_shape",
+    ("bbox", "longitude"): "bbox_range", ("bbox", "latitude"): "bbox_range",
+    ("bbox", "y_order"): "bbox_order", ("bbox", "x_order"): "bbox_order",
+    ("bbox", "z_order"): "bbox_order", ("bbox", "empty"): "bbox_order",
+    ("datetime", "type"): "datetime_invalid", ("datetime", "form"): "datetime_invalid",
+    ("datetime", "empty"): "datetime_invalid", ("datetime", "lone_open"): "datetime_invalid",
+    ("datetime", "slashes"): "datetime_invalid", ("datetime", "instant"): "datetime_invalid",
+    ("datetime", "instant_value"): "datetime_invalid", ("datetime", "open"): "datetime_invalid",
+    ("datetime", "order"): "datetime_order",
+    ("crs", "type"): "crs_unsupported", ("crs", "syntax"): "crs_unsupported",
+    ("crs", "not_allowed"): "crs_unsupported", ("crs", "unknown"): "crs_unsupported",
+    ("filter", "type"): "filter_syntax", ("filter", "syntax"): "filter_syntax",
+    ("filter", "depth"): "filter_syntax", ("filter", "value"): "filter_value",
+    ("filter", "invalid"): "filter_invalid",
+}
+
 
 class ParameterError(ValueError):
-    """A request value that cannot be used (HTTP 400); the message names the parameter."""
+    """A request value that cannot be used (HTTP 400); the message names the parameter.
 
-    def __init__(self, param: str, message: str, problem: str = "invalid"):
+    `message_code` and `params` say the problem for translation: given explicitly, or looked
+    up from the error's kind and problem (PARSE_MESSAGE_CODES); params always hold `param`."""
+
+    kind = "parameter"
+
+    def __init__(self, param: str, message: str, problem: str = "invalid",
+                 message_code: str | None = None, params: Mapping[str, Any] | None = None):
         super().__init__(message)
         self.param = param
         self.problem = problem
+        self.message_code = message_code or PARSE_MESSAGE_CODES.get((self.kind, problem))
+        self.params = {"param": param, **(params or {})}
 
 
 class BBoxError(ParameterError):
     """A bounding box that cannot be used."""
 
+    kind = "bbox"
+
 
 class DatetimeError(ParameterError):
     """A datetime instant or interval that cannot be used."""
+
+    kind = "datetime"
 
 
 class CrsError(ParameterError):
     """A coordinate reference system this server does not take."""
 
+    kind = "crs"
+
 
 def _fail(error: type[ParameterError], problem: str, defaults: Mapping[str, str],
           messages: Mapping[str, str], param: str, **fields: Any) -> ParameterError:
     template = messages.get(problem, defaults[problem])
-    return error(param, template.format(param=param, **fields), problem)
+    value = fields.get("value")
+    params = {"value": value if isinstance(value, str) else str(value)}
+    params["value"] = params["value"][:80]
+    return error(param, template.format(param=param, **fields), problem, params=params)
 
 
 # --- bbox -----------------------------------------------------------------------------------

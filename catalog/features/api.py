@@ -50,7 +50,14 @@ from catalog.features.negotiate import (
     Negotiated,
     negotiate,
 )
-from catalog.features.problems import ApiProblem, Refusal, bad_parameter, not_found, refused
+from catalog.features.problems import (
+    ApiProblem,
+    Refusal,
+    bad_parameter,
+    coded,
+    not_found,
+    refused,
+)
 from catalog.features.release import LiveRelease
 from catalog.features.store import FeatureStore, FeatureStoreError
 from catalog.manifest import licence_url
@@ -224,7 +231,8 @@ def _description_request(allowed: frozenset[str] = COMMON_PARAMETERS) -> Negotia
     for name in request.args:
         if name not in allowed:
             raise refused(f"unknown query parameter {name!r} for {request.path}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+                          f"allowed: {', '.join(sorted(allowed))}",
+                          message_code="unknown_parameter", params={"name": name})
     asked = negotiate(request.args, request.headers)
     if asked.format is not None and asked.format not in DESCRIPTION_FORMATS:
         raise bad_parameter("Invalid format requested")
@@ -307,10 +315,9 @@ class Answers:
 
     def problem(self, problem: Refusal) -> Response:
         if not isinstance(problem, ApiProblem):
-            body = orjson.dumps({"code": problem.code, "description": problem.description})
+            body = orjson.dumps(problem.body())
             return Response(body, problem.status, content_type=MEDIA_TYPES[JSON])
-        exception = {"code": problem.code, "type": problem.code,
-                     "description": problem.description}
+        exception = {"code": problem.code, "type": problem.code, **problem.body()}
         asked = negotiate(request.args, request.headers)
         if asked.format == HTML:
             return self.page("exception.html", exception, asked, problem.status,
@@ -344,7 +351,7 @@ class Answers:
                 matched, features, source = page.matched, page.features, "GeoPackage rows"
                 crs.transform_features(features, crs.output_transformer(wanted.crs))
         except ParameterError as err:  # what the store cannot apply, named
-            raise bad_parameter(str(err), "InvalidQuery", headers) from None
+            raise bad_parameter(str(err), "InvalidQuery", headers, **coded(err)) from None
         content = {"type": "FeatureCollection", "features": features, "numberMatched": matched,
                    "numberReturned": len(features),
                    "links": self._items_links(record, wanted, asked, matched, len(features)),

@@ -31,7 +31,7 @@ from catalog.core.record import Record
 from catalog.features import crs
 from catalog.features.documents import SUPPORTED_CRS, Service
 from catalog.features.negotiate import CSV, HTML, JSON, JSONLD, Negotiated
-from catalog.features.problems import bad_parameter, refused
+from catalog.features.problems import bad_parameter, coded, refused
 from catalog.features.store import CRS84, ItemsQuery, LayerDescription
 from catalog.safe_parse import UnsafeInput, parse_json
 
@@ -90,7 +90,8 @@ def check_parameters(args: Sequence[tuple[str, str]], method: str, mimetype: str
         try:
             document = parse_json(params["filter"], "filter")
         except UnsafeInput as err:
-            raise refused(f"{err} (filter-lang=cql2-json)") from None
+            raise refused(f"{err} (filter-lang=cql2-json)", message_code="filter_syntax",
+                          params={"param": "filter"}) from None
     elif method == "POST":
         document, from_body = _body_document(mimetype, body), True
     if fields is None:
@@ -99,29 +100,31 @@ def check_parameters(args: Sequence[tuple[str, str]], method: str, mimetype: str
     for name, _ in args:
         if name not in allowed:
             raise refused(f"unknown query parameter {name!r} for {path}; "
-                          f"allowed: {', '.join(sorted(allowed))}")
+                          f"allowed: {', '.join(sorted(allowed))}",
+                          message_code="unknown_parameter", params={"name": name})
     bbox = span = None
     try:
         if "bbox" in params:
             bbox = parse_bbox(params["bbox"], "bbox", BBOX_RULES)
         if "bbox-crs" in params and "bbox" not in params:
-            raise refused("bbox-crs: given without bbox")
+            raise refused("bbox-crs: given without bbox", message_code="bbox_crs_alone")
         if "datetime" in params:
             span = parse_datetime(params["datetime"], "datetime", DATETIME_RULES)
     except (BBoxError, DatetimeError) as err:
-        raise refused(str(err)) from None
+        raise refused(str(err), **coded(err)) from None
     tree = None
     if document is not None:
         try:
             tree = parse_filter(document, "cql2-json")
         except Cql2Error as err:
-            raise refused(f"filter: not valid CQL2 JSON: {_first_line(err)}") from None
+            raise refused(f"filter: not valid CQL2 JSON: {_first_line(err)}",
+                          **coded(err)) from None
     elif "filter" in params:
         try:
             tree = parse_filter(params["filter"], "cql2-text")
         except Cql2Error as err:
             raise refused(f"filter: not valid CQL2 ({language or 'cql2-text'}): "
-                          f"{_first_line(err)}") from None
+                          f"{_first_line(err)}", **coded(err)) from None
     return CheckedParameters(args, tree, from_body, bbox, span)
 
 
@@ -190,7 +193,9 @@ def items_request(service: Service, record: Record, layer: LayerDescription | No
         raise bad_parameter("Invalid format requested")
     output_crs = params.get("crs")
     if output_crs is not None and output_crs not in SUPPORTED_CRS:
-        raise bad_parameter(crs.not_supported(output_crs, SUPPORTED_CRS))
+        raise bad_parameter(crs.not_supported(output_crs, SUPPORTED_CRS),
+                            message_code="crs_unsupported",
+                            params={"param": "crs", "value": output_crs[:80]})
     headers = {"Content-Crs": f"<{output_crs or CRS84}>"}
     bbox = _storage_bbox(params, checked.bbox, headers)
     fields = layer.fields
@@ -199,20 +204,27 @@ def items_request(service: Service, record: Record, layer: LayerDescription | No
     sortby = _sort_keys(params.get("sortby"), fields, headers)
     selected = params["properties"].split(",") if "properties" in params else []
     if set(selected) - set(fields):
-        raise bad_parameter("unknown properties specified", headers=headers)
+        raise bad_parameter("unknown properties specified", headers=headers,
+                            message_code="unknown_properties",
+                            params={"names": ", ".join(sorted(set(selected) - set(fields)))})
     tree = checked.filter_tree
     if tree is not None:
         try:
             tree = crs.filter_in_storage_crs(tree, params.get("filter-crs", CRS84))
         except CrsError:
             problem = "Bad CQL JSON" if checked.filter_from_body else "Bad CQL text"
-            raise bad_parameter(problem, headers=headers) from None
+            raise bad_parameter(problem, headers=headers, message_code="crs_unsupported",
+                                params={"param": "filter-crs",
+                                        "value": params.get("filter-crs", "")[:80]}) from None
     if params.get("filter-lang") not in FILTER_LANGUAGES:
-        raise bad_parameter("Invalid filter language", headers=headers)
+        raise bad_parameter("Invalid filter language", headers=headers,
+                            message_code="filter_lang_unknown",
+                            params={"value": str(params.get("filter-lang"))[:80]})
     resulttype = params.get("resulttype") or "results"
     if resulttype not in ("results", "hits"):
         raise bad_parameter(f"resulttype: expected 'results' or 'hits', got '{resulttype}'",
-                            "InvalidQuery", headers)
+                            "InvalidQuery", headers, message_code="resulttype_unknown",
+                            params={"value": resulttype[:80]})
     query = ItemsQuery(
         offset=offset, limit=limit, bbox=bbox, datetime=params.get("datetime"), equals=equals,
         sortby=sortby, properties=selected, skip_geometry=_true(params.get("skipGeometry")),
@@ -227,9 +239,11 @@ def _offset(value: str | None) -> int:
     try:
         offset = int(value)
     except ValueError:
-        raise bad_parameter("offset value should be an integer") from None
+        raise bad_parameter("offset value should be an integer", message_code="offset_invalid",
+                            params={"value": value[:80]}) from None
     if offset < 0:
-        raise bad_parameter("offset value should be positive or zero")
+        raise bad_parameter("offset value should be positive or zero",
+                            message_code="offset_invalid", params={"value": value[:80]})
     return offset
 
 
@@ -242,11 +256,14 @@ def _limit(value: str | None, limits: Mapping[str, Any]) -> int:
             raise ValueError(value)
         limit = int(value)
     except ValueError:
-        raise bad_parameter("limit value should be an integer") from None
+        raise bad_parameter("limit value should be an integer", message_code="limit_invalid",
+                            params={"value": value[:80]}) from None
     if limit <= 0:
-        raise bad_parameter("limit value should be strictly positive")
+        raise bad_parameter("limit value should be strictly positive",
+                            message_code="limit_invalid", params={"value": value[:80]})
     if limit > largest and limits.get("on_exceed", "throttle") == "error":
-        raise bad_parameter(f"Limit of {largest} exceeded")
+        raise bad_parameter(f"Limit of {largest} exceeded", message_code="limit_exceeded",
+                            params={"most": largest})
     return min(limit, largest)
 
 
@@ -254,7 +271,9 @@ def _within_extent(value: str, span: TimeSpan | None, record: Record) -> None:
     """A datetime wholly outside the dataset's temporal extent is refused (a lone '' or '..'
     names no time at all)."""
     if value in ("", ".."):
-        raise bad_parameter(f"String does not contain a date: {value}")
+        raise bad_parameter(f"String does not contain a date: {value}",
+                            message_code="datetime_invalid",
+                            params={"param": "datetime", "value": value})
     if span is None:
         return
     extent = record.manifest.temporal_extent
@@ -267,7 +286,9 @@ def _within_extent(value: str, span: TimeSpan | None, record: Record) -> None:
         moment = span.start
         outside = moment < begin or (end is not None and moment > end)
     if outside:
-        raise bad_parameter("datetime parameter out of range")
+        raise bad_parameter("datetime parameter out of range",
+                            message_code="datetime_outside_extent",
+                            params={"value": value[:80]})
 
 
 def _storage_bbox(params: Mapping[str, str], bbox: BBox | None,
@@ -281,7 +302,8 @@ def _storage_bbox(params: Mapping[str, str], bbox: BBox | None,
         raise bad_parameter("bbox-crs specified but is empty", "NoApplicableCode", headers)
     if source not in SUPPORTED_CRS:
         raise bad_parameter(f"bbox-crs {source} not supported for this collection",
-                            "NoApplicableCode", headers)
+                            "NoApplicableCode", headers, message_code="crs_unsupported",
+                            params={"param": "bbox-crs", "value": source[:80]})
     return crs.transform_bbox(bbox.as_list(), source)
 
 
@@ -291,7 +313,8 @@ def _sort_keys(value: str | None, fields: Mapping[str, Any],
     for key in value.split(",") if value is not None else ():
         order, name = (key[0], key[1:]) if key[:1] in ("+", "-") else ("+", key)
         if name not in fields:
-            raise bad_parameter("bad sortby property", headers=headers)
+            raise bad_parameter("bad sortby property", headers=headers,
+                                message_code="sortby_unknown", params={"name": name[:80]})
         keys.append((name, order == "-"))
     return keys
 

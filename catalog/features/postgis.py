@@ -81,7 +81,8 @@ class PostgisTarget:
         if name in ("geometry", self.layer.geometry):
             return Property(ident(self.layer.geometry), "geometry", name=self.layer.geometry)
         if name not in self.kinds:
-            raise Cql2Error(f"{param}: unknown property '{name}'", param)
+            raise Cql2Error(f"{param}: unknown property '{name}'", param,
+                            message_code="unknown_property", params={"name": name})
         return Property(ident(name), self.kinds[name], name=name)
 
     def spatial_sql(self, op: str, geometry: BaseGeometry,
@@ -287,7 +288,8 @@ class PostgisFeatureStore:
 
     def _queryable_kind(self, name: str, param: str) -> str:
         if name not in self.columns and name != self.layer.pk:
-            raise LayerQueryError(f"{param}: unknown property '{name}'", param)
+            raise LayerQueryError(f"{param}: unknown property '{name}'", param,
+                                  message_code="unknown_property", params={"name": name})
         return self.kinds[name]
 
     def _order_by(self, sortby: Sequence[tuple[str, bool]]) -> str:

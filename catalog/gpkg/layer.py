@@ -397,7 +397,8 @@ class Layer:
 
     def _queryable_kind(self, name: str, param: str) -> str:
         if name not in self.columns and name != self.schema.pk:
-            raise QueryError(f"{param}: unknown property '{name}'", param)
+            raise QueryError(f"{param}: unknown property '{name}'", param,
+                             message_code="unknown_property", params={"name": name})
         return self.schema.kinds[name]
 
     def _order_by(self, sortby: Sequence[tuple[str, bool]]) -> str:

@@ -116,7 +116,8 @@ class TableSchema:
         try:
             return self.kinds[name]
         except KeyError:
-            raise Cql2Error(f"{param}: unknown property '{name}'", param) from None
+            raise Cql2Error(f"{param}: unknown property '{name}'", param,
+                            message_code="unknown_property", params={"name": name}) from None
 
     def is_geometry(self, name: str) -> bool:
         # pygeoapi renames 'geometry' only when the config sets geom_field; accept both names.

@@ -17,12 +17,13 @@ import io
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Request, Response, g, jsonify, request
 from werkzeug.datastructures import MultiDict
 
-from catalog.core.parse import BBoxError, DatetimeError, parse_bbox, parse_datetime
+from catalog.core.parse import ParameterError, parse_bbox, parse_datetime
 from catalog.features.items import BBOX_RULES, DATETIME_RULES
 from catalog.processes import web as processes_web
 from catalog.processes.inputs import InvalidInput
@@ -61,6 +62,25 @@ def with_message_code(response: Response, refusal: InvalidInput | None) -> Respo
     if not isinstance(body, dict):
         return response
     body.update(messageCode=refusal.code, params=refusal.params)
+    response.set_data(json.dumps(body, ensure_ascii=False))
+    return response
+
+
+def with_job_failure(response: Response, manager: Any, job_id: str) -> Response:
+    """pygeoapi's JSON status of a failed job with why it failed as a message code and params
+    (`messageCode`, `params`), which our job manager keeps beside the English `message`
+    (pygeoapi's status has no field for them): the portal says the failure in the page's
+    language. Any other answer is returned as it is."""
+    if response.status_code != 200 or not response.is_json:
+        return response
+    body = response.get_json(silent=True)
+    if not isinstance(body, dict) or body.get("status") != "failed":
+        return response
+    failure = getattr(manager, "failure", None)  # our SQLiteJobManager's
+    code, params = failure(job_id) if failure is not None else (None, {})
+    if code is None:
+        return response
+    body.update(messageCode=code, params=params)
     response.set_data(json.dumps(body, ensure_ascii=False))
     return response
 
@@ -167,40 +187,32 @@ def invalid_parameter_error() -> Response | None:
     for name in args:
         if name not in allowed:
             return _bad_request(f"unknown query parameter {name!r} for {path}; "
-                                f"allowed: {', '.join(sorted(allowed))}")
-    problem = (_bbox_problem(args.get("bbox")) or _bbox_crs_problem(args) or
-               _datetime_problem(args.get("datetime")) or processes_web.request_problem())
+                                f"allowed: {', '.join(sorted(allowed))}",
+                                message_code="unknown_parameter", params={"name": name})
+    try:
+        _check_bbox(args.get("bbox"))
+        if "bbox-crs" in args and "bbox" not in args:
+            # pygeoapi's coverages ignore a bbox-crs that comes without a bbox (items refuse it)
+            return _bad_request("bbox-crs: given without bbox", message_code="bbox_crs_alone")
+        _check_datetime(args.get("datetime"))
+    except ParameterError as err:
+        return _bad_request(str(err), message_code=err.message_code, params=err.params)
+    problem = processes_web.request_problem()
     if problem:
         return _bad_request(problem)
     return None
 
 
-def _bbox_problem(value: str | None) -> str | None:
-    """A bbox this edge refuses."""
-    if value is None:
-        return None
-    try:
+def _check_bbox(value: str | None) -> None:
+    """BBoxError for a bbox this edge refuses."""
+    if value is not None:
         parse_bbox(value, "bbox", BBOX_RULES)
-    except BBoxError as err:
-        return str(err)
-    return None
 
 
-def _bbox_crs_problem(args: MultiDict) -> str | None:
-    """pygeoapi's coverages ignore a bbox-crs that comes without a bbox (items refuse it)."""
-    if "bbox-crs" in args and "bbox" not in args:
-        return "bbox-crs: given without bbox"
-    return None
-
-
-def _datetime_problem(value: str | None) -> str | None:
-    if value is None:
-        return None
-    try:
+def _check_datetime(value: str | None) -> None:
+    """DatetimeError for a datetime this edge refuses."""
+    if value is not None:
         parse_datetime(value, "datetime", DATETIME_RULES)
-    except DatetimeError as err:
-        return str(err)
-    return None
 
 
 def _allowed_parameters(path: str) -> set[str] | None:
@@ -211,7 +223,11 @@ def _allowed_parameters(path: str) -> set[str] | None:
     return processes_web.allowed_parameters(path)  # None: pygeoapi validates its own input
 
 
-def _bad_request(message: str) -> Response:
-    response = jsonify({"code": "InvalidParameterValue", "description": message})
+def _bad_request(message: str, message_code: str | None = None,
+                 params: dict | None = None) -> Response:
+    body: dict = {"code": "InvalidParameterValue", "description": message}
+    if message_code is not None:
+        body.update(messageCode=message_code, params=params or {})
+    response = jsonify(body)
     response.status_code = 400
     return response

@@ -80,7 +80,8 @@ def create_blueprint(runtime: OgcRuntime) -> Blueprint:
     def job(job_id: str):
         if request.method == "DELETE":
             return answer(processes_api.delete_job, job_id)
-        return answer(processes_api.get_jobs, job_id)
+        response = answer(processes_api.get_jobs, job_id)
+        return adapters.with_job_failure(response, runtime.api().manager, job_id)
 
     @blueprint.get("/jobs/<job_id>/results")
     def job_results(job_id: str):

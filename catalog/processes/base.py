@@ -72,15 +72,19 @@ class Budget:
             raise OverBudget(f"the computation did not finish within its {self.seconds:g} s "
                              f"budget (at: {step}); the server may be busy or the area too "
                              "large: retry, use a smaller area, or run it as an asynchronous "
-                             "job (Prefer: respond-async)")
+                             "job (Prefer: respond-async)", message_code="over_budget",
+                             params={"seconds": self.seconds})
 
 
 class OverBudget(ProcessorExecuteError):
     http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
     ogc_exception_code = "NoApplicableCode"
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, message_code: str | None = None,
+                 params: dict | None = None):
         super().__init__(message, user_msg=message)
+        self.code = message_code  # a message code and its params, as InvalidInput has
+        self.params = params or {}
 
 
 class CatalogProcessor(BaseProcessor):
@@ -115,7 +119,8 @@ class CatalogProcessor(BaseProcessor):
         budget = Budget(self.budget_s)
         if not COMPUTE_SLOTS.acquire(timeout=budget.remaining):
             raise OverBudget(f"the server is busy: no computation slot freed within "
-                             f"{self.budget_s:g} s; retry later")
+                             f"{self.budget_s:g} s; retry later", message_code="no_compute_slot",
+                             params={"seconds": self.budget_s})
         try:
             values = self.compute(data if data is not None else {}, budget, wanted)
         finally:

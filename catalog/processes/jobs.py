@@ -83,6 +83,13 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
 CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created);
 """
+# Why a job failed, for translation: a stable message code and its params (JSON). pygeoapi's
+# job status has no field for them: the /ogc job route adds them to its answer (`failure`).
+# Added after the table was first released: files made before get them on start-up.
+FAILURE_COLUMNS = {"message_code": "TEXT", "message_params": "TEXT"}
+# Failures of the job machinery itself, by message code (strings.yml `problem.<code>`).
+JOB_MESSAGE_CODES = {"orphaned": "job_orphaned", "internal": "job_internal",
+                     "queue_full": "job_queue_full"}
 COLUMNS = ("identifier", "process_id", "status", "message", "progress", "created", "started",
            "updated", "finished", "mimetype", "owner")
 # Every statement is a constant: values go in as parameters.
@@ -92,8 +99,11 @@ INSERT_JOB = ("INSERT INTO jobs (identifier, process_id, status, message, progre
               "started, updated, finished, mimetype, owner) "
               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 SELECT_LIVE = "SELECT identifier, owner FROM jobs WHERE status IN ('accepted', 'running')"
-FAIL_LIVE = ("UPDATE jobs SET status = 'failed', message = ?, updated = ?, finished = ?, "
-             "progress = 100 WHERE identifier = ? AND status IN ('accepted', 'running')")
+FAIL_LIVE = ("UPDATE jobs SET status = 'failed', message = ?, message_code = ?, "
+             "updated = ?, finished = ?, progress = 100 "
+             "WHERE identifier = ? AND status IN ('accepted', 'running')")
+FAIL_JOB = ("UPDATE jobs SET status = 'failed', message = ?, message_code = ?, "
+            "message_params = ?, finished = ?, updated = ?, progress = 100 WHERE identifier = ?")
 UPDATE_JOB = ("UPDATE jobs SET status = coalesce(?, status), message = coalesce(?, message), "
               "progress = coalesce(?, progress), started = coalesce(?, started), "
               "updated = coalesce(?, updated), finished = coalesce(?, finished), "
@@ -161,6 +171,10 @@ class SQLiteJobManager(BaseManager):
         with _exclusive(self.path.with_name(self.path.name + ".lock")):
             with self._db() as db:
                 db.executescript(SCHEMA)
+                present = {row[1] for row in db.execute("PRAGMA table_info(jobs)")}
+                for column, kind in FAILURE_COLUMNS.items():
+                    if column not in present:  # constant names: no value goes into SQL
+                        db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
         self.fail_orphans()
 
     @contextmanager
@@ -180,7 +194,8 @@ class SQLiteJobManager(BaseManager):
             orphans = [i for i, owner in db.execute(SELECT_LIVE)
                        if (identifier is None or i == identifier) and not _owner_alive(owner)]
             now = _now()
-            db.executemany(FAIL_LIVE, [(ORPHANED, now, now, i) for i in orphans])
+            db.executemany(FAIL_LIVE, [(ORPHANED, JOB_MESSAGE_CODES["orphaned"], now, now, i)
+                                       for i in orphans])
         for job in orphans:
             LOGGER.warning("job %s: %s", job, ORPHANED)
 
@@ -217,6 +232,16 @@ class SQLiteJobManager(BaseManager):
         if row is None:
             raise JobNotFoundError()
         return self._job(row)
+
+    def failure(self, job_id: str) -> tuple[str | None, dict]:
+        """Why a failed job failed, for translation: (message code, params); (None, {}) for a
+        job without a code (or no such job)."""
+        with self._db() as db:
+            row = db.execute("SELECT message_code, message_params FROM jobs WHERE identifier = ?"
+                             " AND status = 'failed'", (job_id,)).fetchone()
+        if row is None or row[0] is None:
+            return None, {}
+        return row[0], json.loads(row[1]) if row[1] else {}
 
     def get_job_result(self, job_id: str) -> tuple[str, Any]:
         with self._db() as db:
@@ -294,7 +319,8 @@ class SQLiteJobManager(BaseManager):
                            requested_outputs: dict | None, requested_response: str
                            ) -> tuple[str, None, JobStatus]:
         if not _queued.acquire(blocking=False):
-            self._fail(job_id, "the server's job queue is full; retry later")
+            self._fail(job_id, "the server's job queue is full; retry later",
+                       message_code=JOB_MESSAGE_CODES["queue_full"])
             raise ServerBusy(user_msg=f"the job queue is full ({MAX_QUEUED_JOBS} jobs per "
                                       "server process); retry later")
         p.budget_s = ASYNC_BUDGET_S
@@ -321,14 +347,15 @@ class SQLiteJobManager(BaseManager):
             else:
                 mimetype, outputs = raw_response(results)
             stored = json.dumps(outputs, ensure_ascii=False).encode("utf-8")
-        except ProcessorExecuteError as err:
-            self._fail(job_id, err.message)
+        except ProcessorExecuteError as err:  # InvalidInput and OverBudget carry a code
+            self._fail(job_id, err.message, message_code=getattr(err, "code", None),
+                       params=getattr(err, "params", None))
             if reraise:
                 raise
             return "application/json", None
         except Exception:
             LOGGER.exception("job %s (%s) failed", job_id, p.metadata.get("id"))
-            self._fail(job_id, INTERNAL)
+            self._fail(job_id, INTERNAL, message_code=JOB_MESSAGE_CODES["internal"])
             if reraise:
                 raise ProcessorExecuteError(user_msg=INTERNAL) from None
             return "application/json", None
@@ -338,10 +365,16 @@ class SQLiteJobManager(BaseManager):
                                  "mimetype": mimetype, "result": stored})
         return mimetype, outputs
 
-    def _fail(self, job_id: str, message: str) -> None:
+    def _fail(self, job_id: str, message: str, message_code: str | None = None,
+              params: dict | None = None) -> None:
+        """The job failed with this message and, where it has one, its message code and params
+        (in the same statement: a client that sees the failure sees its code)."""
         now = _now()
-        self.update_job(job_id, {"status": JobStatus.failed.value, "message": message,
-                                 "finished": now, "updated": now, "progress": 100})
+        if not isinstance(message_code, str):
+            message_code = None  # another error's `code` (not a message code)
+        encoded = json.dumps(params or {}, ensure_ascii=False) if message_code else None
+        with self._db() as db:
+            db.execute(FAIL_JOB, (message, message_code, encoded, now, now, job_id))
 
 
 

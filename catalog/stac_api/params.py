@@ -156,7 +156,8 @@ def _known(args: Mapping[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(args) - allowed)
     if unknown:
         raise InvalidQuery(f"{unknown[0]}: unknown parameter; this endpoint takes "
-                           f"{', '.join(sorted(allowed))}")
+                           f"{', '.join(sorted(allowed))}", message_code="unknown_parameter",
+                           params={"name": unknown[0][:80]})
 
 
 def _limit(value: Any) -> int:
@@ -165,7 +166,8 @@ def _limit(value: Any) -> int:
     if isinstance(value, str) and re.fullmatch(r"[+-]?\d{1,12}", value.strip()):
         value = int(value)
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidQuery(f"limit: expected a positive integer, got {value!r:.40}")
+        raise InvalidQuery(f"limit: expected a positive integer, got {value!r:.40}",
+                           message_code="limit_invalid", params={"value": f"{value!s:.40}"})
     return min(value, MAX_LIMIT)
 
 
@@ -173,7 +175,7 @@ def _offset(value: str | None) -> int:
     if value is None:
         return 0
     if not re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): '²' is a digit to it
-        raise InvalidQuery("token: not a token this server issued")
+        raise InvalidQuery("token: not a token this server issued", message_code="token_invalid")
     return int(value)
 
 
@@ -189,7 +191,7 @@ def _list(value: Any, name: str) -> tuple[str, ...]:
 
 def _token(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 2000:
-        raise InvalidQuery("token: not a token this server issued")
+        raise InvalidQuery("token: not a token this server issued", message_code="token_invalid")
     return value
 
 
@@ -197,7 +199,7 @@ def _bbox(value: Any) -> tuple[float, float, float, float]:
     try:
         box = parse_bbox(value, "bbox", BBOX_RULES)
     except BBoxError as err:
-        raise InvalidQuery(str(err)) from None
+        raise InvalidQuery.of(err) from None
     return box.bounds
 
 
@@ -205,7 +207,7 @@ def _bbox_json(value: Any) -> tuple[float, float, float, float]:
     try:
         box = parse_bbox(value, "bbox", BBOX_JSON_RULES)
     except BBoxError as err:
-        raise InvalidQuery(str(err)) from None
+        raise InvalidQuery.of(err) from None
     return box.bounds
 
 
@@ -233,7 +235,7 @@ def parse_datetime_range(text: Any, name: str = "datetime") -> TimeRange:
     try:
         span = parse_datetime(text, name, DATETIME_RULES)
     except DatetimeError as err:
-        raise InvalidQuery(str(err)) from None
+        raise InvalidQuery.of(err) from None
     return TimeRange(julian_day(span.start) if span.start else None,
                      julian_day(span.end) if span.end else None)
 
@@ -248,19 +250,21 @@ def _q(value: Any) -> tuple[str, ...]:
         raise InvalidQuery("q: expected free text, terms separated by commas")
     terms = [t.strip() for t in terms if t.strip()]
     if not terms or len(terms) > MAX_LIST or any(len(t) > MAX_TEXT for t in terms):
-        raise InvalidQuery(f"q: expected 1 to {MAX_LIST} non-empty terms")
+        raise InvalidQuery(f"q: expected 1 to {MAX_LIST} non-empty terms",
+                           message_code="q_terms", params={"most": MAX_LIST, "length": MAX_TEXT})
     return tuple(terms)
 
 
 def _filter(source: Mapping[str, Any], lang: Any) -> Any:
     if lang not in ("cql2-text", "cql2-json"):
-        raise InvalidQuery(f"filter-lang: expected cql2-text or cql2-json, got {lang!r:.40}")
+        raise InvalidQuery(f"filter-lang: expected cql2-text or cql2-json, got {lang!r:.40}",
+                           message_code="filter_lang_unknown", params={"value": f"{lang!s:.40}"})
     crs = source.get("filter-crs")
     if crs is not None:
         try:
             parse_crs(crs, "filter-crs", FILTER_CRS_RULES)
         except CrsError as err:
-            raise InvalidQuery(str(err)) from None
+            raise InvalidQuery.of(err) from None
     if "filter" not in source:
         if "filter-lang" in source or "filter-crs" in source:
             raise InvalidQuery("filter-lang, filter-crs: given without a filter")
@@ -281,7 +285,8 @@ def _filter(source: Mapping[str, Any], lang: Any) -> Any:
 def _sort_key(field: str, descending: bool) -> SortKey:
     name = cql.property_name(field, "sortby")
     if name == "geometry":
-        raise InvalidQuery("sortby: cannot sort by geometry")
+        raise InvalidQuery("sortby: cannot sort by geometry", message_code="sortby_unknown",
+                           params={"name": "geometry"})
     return SortKey(name, descending)
 
 

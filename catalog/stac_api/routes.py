@@ -128,7 +128,9 @@ class StacApi:
         for key in query.sortby:
             if key.field not in known:
                 raise InvalidQuery(f"sortby: unknown field '{key.field}'; sortable fields are "
-                                   "listed by the queryables (except geometry)")
+                                   "listed by the queryables (except geometry)",
+                                   message_code="sortby_unknown",
+                                   params={"name": key.field[:80]})
 
     def queryables(self, collection_id: str | None) -> dict:
         path = ("collections", collection_id, "queryables") if collection_id else ("queryables",)
@@ -157,8 +159,10 @@ def stac_blueprint(store: CatalogStore, public_url: str,
 
     @blueprint.errorhandler(InvalidQuery)
     def invalid_query(error: InvalidQuery):
-        return _json({"code": "InvalidParameterValue", "description": str(error),
-                      "status": 400}, status=400)
+        body = {"code": "InvalidParameterValue", "description": str(error), "status": 400}
+        if error.message_code is not None:
+            body.update(messageCode=error.message_code, params=error.params)
+        return _json(body, status=400)
 
     @blueprint.get("/stac")
     @blueprint.get("/stac/")
@@ -285,14 +289,16 @@ def _single_args() -> dict[str, str]:
     for name, values in request.args.lists():
         if len(values) > 1:
             raise InvalidQuery(f"{name}: given {len(values)} times; give it once "
-                               "(lists are comma-separated)")
+                               "(lists are comma-separated)", message_code="parameter_repeated",
+                               params={"name": name[:80]})
     return request.args.to_dict()
 
 
 def _no_parameters() -> None:
     if request.args:
-        raise InvalidQuery(f"{next(iter(request.args))}: unknown parameter; this endpoint "
-                           "takes none")
+        name = next(iter(request.args))
+        raise InvalidQuery(f"{name}: unknown parameter; this endpoint takes none",
+                           message_code="unknown_parameter", params={"name": name[:80]})
 
 
 def _self_url(base: str) -> str:

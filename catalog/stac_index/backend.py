@@ -65,7 +65,22 @@ class Page:
 
 
 class InvalidQuery(ValueError):
-    """A request the backend cannot answer as asked: the message names the parameter."""
+    """A request the backend cannot answer as asked: the message names the parameter.
+
+    A refusal a person can cause from the portal's search also has a stable `message_code`
+    and its `params` (the portal says it in the page's language: strings.yml `problem.*`)."""
+
+    def __init__(self, message: str, message_code: str | None = None,
+                 params: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.message_code = message_code
+        self.params = dict(params or {})
+
+    @classmethod
+    def of(cls, err: Any) -> InvalidQuery:
+        """The refusal of a parser's error (catalog.core.parse.ParameterError), its message
+        code and params kept."""
+        return cls(str(err), getattr(err, "message_code", None), getattr(err, "params", None))
 
 
 class StacBackend(Protocol):

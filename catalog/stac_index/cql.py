@@ -44,7 +44,9 @@ def property_name(name: str, param: str) -> str:
     if name.startswith("properties."):
         name = name[len("properties."):]
     if not PROPERTY_NAME.match(name):
-        raise InvalidQuery(f"{param}: '{name[:80]}' is not a property name")
+        raise InvalidQuery(f"{param}: '{name[:80]}' is not a property name",
+                           message_code="unknown_property",
+                           params={"param": param, "name": name[:80]})
     return name
 
 
@@ -70,7 +72,7 @@ def parse(text_or_json: str | dict, lang: str) -> Any:
     try:
         return parse_filter(text_or_json, lang, "filter")
     except Cql2Error as err:
-        raise InvalidQuery(str(err)) from None
+        raise InvalidQuery.of(err) from None
 
 
 def to_sql(node: Any, declared: dict[str, str] | None = None,
@@ -81,9 +83,10 @@ def to_sql(node: Any, declared: dict[str, str] | None = None,
         kinds = {**_literal_kinds(node), **(declared or {}), **COLUMN_KINDS}
         return translate(node, ItemsTarget(kinds, indexed), "filter")
     except Cql2Error as err:
-        raise InvalidQuery(str(err)) from None
+        raise InvalidQuery.of(err) from None
     except RecursionError:
-        raise InvalidQuery("filter: expression is nested too deeply") from None
+        raise InvalidQuery("filter: expression is nested too deeply",
+                           message_code="filter_syntax", params={"param": "filter"}) from None
 
 
 class ItemsTarget:
@@ -127,7 +130,8 @@ class ItemsTarget:
 def _literal_kinds(node: Any, depth: int = 0) -> dict[str, str]:
     """Kinds of properties nobody declared, from the literals they are compared with."""
     if depth > MAX_FILTER_DEPTH:
-        raise InvalidQuery("filter: expression is nested too deeply")
+        raise InvalidQuery("filter: expression is nested too deeply",
+                           message_code="filter_syntax", params={"param": "filter"})
     if not isinstance(node, ast.Node):
         return {}
     children = node.get_sub_nodes()
@@ -139,14 +143,16 @@ def _literal_kinds(node: Any, depth: int = 0) -> dict[str, str]:
     if isinstance(node, ast.TemporalPredicate):
         literal_kinds = {"date-time"}
     if len(literal_kinds) > 1:
-        raise InvalidQuery(f"filter: values of different types compared with {names}")
+        raise InvalidQuery(f"filter: values of different types compared with {names}",
+                           message_code="filter_invalid", params={"param": "filter"})
     for name in names:
         if literal_kinds:
             found[name] = next(iter(literal_kinds))
     for child in children:
         for name, kind in _literal_kinds(child, depth + 1).items():
             if found.setdefault(name, kind) != kind:
-                raise InvalidQuery(f"filter: '{name}' is compared with values of several types")
+                raise InvalidQuery(f"filter: '{name}' is compared with values of several types",
+                                   message_code="filter_invalid", params={"param": "filter"})
     return found
 
 

@@ -134,7 +134,8 @@ def _text_condition(column: str, terms: Sequence[str], param: str = "q") -> tupl
     for term in terms:
         words = [fold(w) for w in _TOKEN.findall(term)]
         if not words:
-            raise InvalidQuery(f"{param}: '{term}' has no words to search for")
+            raise InvalidQuery(f"{param}: '{term}' has no words to search for",
+                               message_code="q_no_words", params={"term": term[:80]})
         clauses.append("(" + " AND ".join([f"{column} LIKE %s"] * len(words)) + ")")
         params += [f"% {w}%" for w in words]
     return "(" + " OR ".join(clauses) + ")", params
@@ -207,7 +208,7 @@ def filter_sql(node: Any, declared: dict[str, str]) -> tuple[str, list]:
         kinds = {**cql._literal_kinds(node), **declared, **cql.COLUMN_KINDS}
         return translate(node, PgstacItemsTarget(kinds), "filter", dialect=DIALECT)
     except Cql2Error as err:
-        raise InvalidQuery(str(err)) from None
+        raise InvalidQuery.of(err) from None
     except RecursionError:
         raise InvalidQuery("filter: expression is nested too deeply") from None
 

@@ -132,7 +132,8 @@ def fts_query(terms: Sequence[str], param: str = "q") -> str:
     for term in terms:
         words = _WORD.findall(term)
         if not words:
-            raise InvalidQuery(f"{param}: '{term}' has no words to search for")
+            raise InvalidQuery(f"{param}: '{term}' has no words to search for",
+                               message_code="q_no_words", params={"term": term[:80]})
         clauses.append("(" + " AND ".join(f'"{word}"*' for word in words) + ")")
     return " OR ".join(clauses)
 
@@ -469,7 +470,8 @@ class SqliteBackend:
             return self.connect().execute(sql, params).fetchall()
         except sqlite3.OperationalError as err:
             if "fts5" in str(err) or "MATCH" in str(err):
-                raise InvalidQuery(f"q: cannot search for that text ({err})") from None
+                raise InvalidQuery(f"q: cannot search for that text ({err})",
+                                   message_code="q_unsearchable") from None
             raise
 
     # reading: collection search ------------------------------------------------------------

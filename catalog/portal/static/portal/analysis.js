@@ -165,7 +165,7 @@ export function createAnalysis({ map, onChange, onDrawStart = () => {} }) {
     say(`${t(prefixKey)}: ${text}`, "error");
     status.dataset.error = text;
     // the English description names the inputs as the API does
-    markInvalid(error.problem ? error.problem.description || "" : error.message);
+    markInvalid(error.problem ? error.problem.description || error.problem.message || "" : error.message);
   }
 
   function progress(job) {

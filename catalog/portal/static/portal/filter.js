@@ -1,7 +1,7 @@
 // The filter builder: conditions on a layer's queryables -> a CQL2 text filter, sent to the
 // OGC API Features items endpoint; shows numberMatched, the first matches, and downloads.
 import { checkDate, dateInput, isDate } from "./date-input.js";
-import { currentLanguage, fieldLabel, pick, t, tn } from "./i18n.js";
+import { currentLanguage, fieldLabel, pick, problemText, t, tn } from "./i18n.js";
 import { el, formatNumber, getJson } from "./util.js";
 
 const SHOWN = 100; // features drawn and listed; the count comes from numberMatched
@@ -210,7 +210,8 @@ export function createFilterBuilder({ layers, map, showResults, flyToFeatures, o
       body = await getJson(itemsUrl("json", SHOWN));
     } catch (error) {
       status.classList.add("error");
-      status.textContent = `${t("filter.error")}: ${error.message}`;
+      // the server's refusal in the page's language, the fields it names by their labels
+      status.textContent = `${t("filter.error")}: ${error.problem ? problemText(error.problem, fieldLabel) : error.message}`;
       return;
     }
     const count = body.numberMatched;

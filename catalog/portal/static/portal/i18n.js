@@ -36,18 +36,21 @@ export function tn(key, count, values = {}) {
 }
 
 /**
- * A server refusal in the page's language: the text of its message code (strings.yml
- * `problem.<code>`) filled with its params, numbers in the language's digits and names
- * through `label` (an input's name -> its label on the page). A refusal without a code the
- * portal knows is shown in the server's own words (its `description`, English).
+ * A server refusal (or a failed job's status) in the page's language: the text of its message
+ * code (strings.yml `problem.<code>`) filled with its params, numbers in the language's digits
+ * and names through `label` (an input's name -> its label on the page). A refusal without a
+ * code the portal knows is shown in the server's own words (its `description`, or a job's
+ * `message`: English).
  */
 export function problemText(body, label = (name) => name) {
   if (!body) return "";
   const key = `problem.${body.messageCode}`;
-  if (!body.messageCode || !strings[key]) return body.description || body.detail || "";
+  if (!body.messageCode || !strings[key]) return body.description || body.detail || body.message || "";
+  const words = (name, value) => (name === "param" && strings[`param.${value}`] ? t(`param.${value}`)
+    : label(String(value))); // the parameter a refusal names ("filter") in words
   const values = Object.fromEntries(Object.entries(body.params || {}).map(([name, value]) => [name,
     typeof value === "number" ? new Intl.NumberFormat(language, { maximumFractionDigits: 6 }).format(value)
-      : label(String(value))]));
+      : words(name, value)]));
   return t(key, values);
 }
 

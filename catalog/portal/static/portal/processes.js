@@ -33,8 +33,9 @@ async function waitForJob(jobPath, onProgress) {
     onProgress(job);
     if (job.status === "successful") return getJson(`${jobPath}/results`);
     if (job.status === "failed" || job.status === "dismissed") {
-      const error = new Error(job.message || job.status);
+      const error = new Error(problemText(job) || job.status);
       error.job = job;
+      if (job.messageCode) error.problem = job; // why it failed, said with the page's labels
       throw error;
     }
     await sleep(POLL_MS[Math.min(attempt, POLL_MS.length - 1)]);

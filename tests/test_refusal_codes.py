@@ -1,0 +1,369 @@
+"""Refusals a person can cause from the portal, against the real server: the filter's (OGC API
+Features), the search's (STAC API) and a failed background job's (OGC API Processes). Each
+carries a stable `messageCode` and its `params` beside the unchanged English `code` and
+`description` (or a job's `message`), and the portal says it in the page's language
+(strings.yml `problem.<code>`); checked in Chromium in Kyrgyz and Russian.
+
+As in test_portal.py, a browser test fails on any console error (the one Chromium logs for the
+refusal the test provokes on purpose apart), page error or request to another host.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sqlite3
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import closing
+
+import pytest
+import requests
+from playwright.sync_api import Browser, Page, Route, expect
+
+from catalog.portal import i18n
+from catalog.processes import jobs
+from tests.test_message_codes import PLACEHOLDER, problem_texts
+from tests.test_portal import Watch, browser, open_portal, screenshot  # noqa: F401
+
+SCREENING = "/ogc/processes/site-screening/execution"
+ITEMS = "/ogc/collections/settlements/items"
+RUN = 90_000  # ms: a job may queue behind others on the shared machine
+
+
+def assert_coded(response: requests.Response, code: str, params: dict,
+                 description: str | re.Pattern | None = None) -> dict:
+    """A 400 with this message code and params, whose texts' placeholders the params fill."""
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] in ("InvalidParameterValue", "InvalidQuery"), body
+    assert isinstance(body["description"], str) and body["description"], body
+    if isinstance(description, str):
+        assert body["description"] == description
+    elif description is not None:
+        assert description.search(body["description"]), body["description"]
+    assert body["messageCode"] == code, body
+    assert params.items() <= body["params"].items(), body["params"]
+    for language, text in problem_texts()[code].items():
+        missing = set(PLACEHOLDER.findall(text)) - set(body["params"])
+        assert not missing, f"problem.{code} ({language}) needs params {missing}: {body}"
+    return body
+
+
+# -- the filter: OGC API Features items -----------------------------------------------------
+
+@pytest.mark.parametrize(("params", "code", "expected", "description"), [
+    ({"population": "1", "colour": "red"}, "unknown_parameter", {"name": "colour"},
+     re.compile(r"^unknown query parameter 'colour' for /ogc/collections/settlements/items; "
+                r"allowed: ")),
+    ({"filter": "population >>> 3"}, "filter_syntax", {"param": "filter"},
+     re.compile(r"^filter: not valid CQL2 \(cql2-text\): ")),
+    ({"filter": "nothing_here = 3"}, "unknown_property", {"param": "filter",
+                                                          "name": "nothing_here"},
+     "filter: unknown property 'nothing_here'"),
+    ({"filter": '{"op": "=", "args": [', "filter-lang": "cql2-json"}, "filter_syntax",
+     {"param": "filter"}, None),
+    ({"bbox": "70,40,75"}, "bbox_shape", {"param": "bbox", "value": "70,40,75"},
+     "bbox: '70,40,75' must be 4 or 6 comma-separated finite numbers"),
+    ({"bbox": "75,40,70,43"}, "bbox_order", {"param": "bbox", "value": "75,40,70,43"}, None),
+    ({"datetime": "yesterday"}, "datetime_invalid", {"param": "datetime"}, None),
+    ({"sortby": "-nothing_here"}, "sortby_unknown", {"name": "nothing_here"},
+     "bad sortby property"),
+    ({"limit": "many"}, "limit_invalid", {"value": "many"}, "limit value should be an integer"),
+    ({"limit": "0"}, "limit_invalid", {"value": "0"}, "limit value should be strictly positive"),
+    ({"offset": "-1"}, "offset_invalid", {"value": "-1"},
+     "offset value should be positive or zero"),
+    ({"properties": "name,nothing_here"}, "unknown_properties", {"names": "nothing_here"},
+     "unknown properties specified"),
+    ({"crs": "EPSG:9999"}, "crs_unsupported", {"param": "crs", "value": "EPSG:9999"}, None),
+    ({"filter-lang": "sql", "filter": "population > 3"}, "filter_lang_unknown",
+     {"value": "sql"}, "Invalid filter language"),
+])
+def test_filter_refusals_carry_a_message_code(server, params, code, expected, description):
+    response = server.get(ITEMS, params={"f": "json", **params})
+    assert_coded(response, code, expected, description)
+
+
+def test_a_filter_the_store_cannot_apply_keeps_the_stores_code(server):
+    """The store's own refusal (a value that does not fit its field) keeps its code."""
+    response = server.get(ITEMS, params={"filter": "population > 'many'"})
+    assert_coded(response, "filter_value", {"param": "filter"},
+                 "filter: value 'many' does not fit property 'population' of type integer")
+
+
+def test_a_refusal_rendered_as_html_keeps_its_page(server):
+    """HTML clients get the exception page as before (no code needed there)."""
+    response = server.get(ITEMS, params={"f": "html", "sortby": "nothing_here"})
+    assert response.status_code == 400
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+# -- the search: STAC API -------------------------------------------------------------------
+
+@pytest.mark.parametrize(("path", "params", "code", "expected", "description"), [
+    ("/stac/collections", {"q": "!!!"}, "q_no_words", {"term": "!!!"},
+     "q: '!!!' has no words to search for"),
+    ("/stac/collections", {"q": ",,"}, "q_terms", {"most": 100},
+     "q: expected 1 to 100 non-empty terms"),
+    ("/stac/collections", {"bbox": "-450.12345,-85,450.12345,85"}, "bbox_range",
+     {"param": "bbox", "value": "-450.12345,-85,450.12345,85"},
+     "bbox: expected WGS84 longitudes -180..180 and latitudes -90..90 with south <= north"),
+    ("/stac/collections", {"bbox": "80,40,70,45"}, "bbox_order", {"param": "bbox"},
+     "bbox: boxes crossing the antimeridian (west > east) are not supported; send two "
+     "searches"),
+    ("/stac/collections", {"colour": "red"}, "unknown_parameter", {"name": "colour"}, None),
+    ("/stac/collections", {"limit": "-3"}, "limit_invalid", {"value": "-3"},
+     "limit: expected a positive integer, got -3"),
+    ("/stac/collections", {"datetime": "2020-01-01"}, "datetime_invalid",
+     {"param": "datetime", "value": "2020-01-01"}, None),
+    ("/stac/search", {"datetime": "2021-01-01T00:00:00Z/2020-01-01T00:00:00Z"},
+     "datetime_order", {"param": "datetime"}, "datetime: the interval starts after it ends"),
+    ("/stac/search", {"sortby": "-nothing_here"}, "sortby_unknown", {"name": "nothing_here"},
+     None),
+    ("/stac/search", {"filter": "title >>> 3"}, "filter_syntax", {"param": "filter"}, None),
+    ("/stac/search", {"filter-lang": "sql", "filter": "x = 1"}, "filter_lang_unknown",
+     {"value": "sql"}, None),
+    ("/stac/search", {"token": "xyz"}, "token_invalid", {}, None),
+])
+def test_search_refusals_carry_a_message_code(server, path, params, code, expected,
+                                              description):
+    assert_coded(server.get(path, params=params), code, expected, description)
+
+
+def test_a_repeated_search_parameter_has_a_code(server):
+    response = server.get("/stac/search?limit=1&limit=2")
+    assert_coded(response, "parameter_repeated", {"name": "limit"})
+
+
+# -- failed jobs: OGC API Processes -----------------------------------------------------------
+
+def run_job(server, inputs: dict) -> dict:
+    """Submit an asynchronous job and poll its status (JSON) until it ends."""
+    response = requests.post(server.url + SCREENING, json={"inputs": inputs}, timeout=60,
+                             headers={"Prefer": "respond-async"})
+    assert response.status_code == 201, response.text
+    path = urllib.parse.urlsplit(response.headers["Location"]).path
+    deadline = time.monotonic() + RUN / 1000
+    while time.monotonic() < deadline:
+        status = server.get(path, params={"f": "json"}).json()
+        if status["status"] not in ("accepted", "running"):
+            return status
+        time.sleep(0.3)
+    raise AssertionError(f"{path}: still {status['status']}")
+
+
+def assert_job_failed_with(status: dict, code: str, params: dict) -> None:
+    assert status["status"] == "failed", status
+    assert status["messageCode"] == code, status
+    assert params.items() <= status["params"].items(), status
+    assert status["message"]  # pygeoapi's English message, unchanged
+    for language, text in problem_texts()[code].items():
+        missing = set(PLACEHOLDER.findall(text)) - set(status["params"])
+        assert not missing, f"problem.{code} ({language}) needs params {missing}"
+
+
+def test_a_failed_job_says_why_with_a_code(server):
+    status = run_job(server, {"min_elevation_m": 3000, "max_elevation_m": 1000})
+    assert_job_failed_with(status, "range_order", {
+        "low": "min_elevation_m", "low_value": 3000, "high": "max_elevation_m",
+        "high_value": 1000})
+    assert status["message"] == "min_elevation_m (3000) is greater than max_elevation_m (1000)"
+    # The English message pygeoapi keeps is the same as the synchronous refusal's description.
+    sync = requests.post(server.url + SCREENING, timeout=60, json={"inputs": {
+        "region": "KG-T", "min_elevation_m": 3000, "max_elevation_m": 1000}})
+    assert sync.json()["description"] == status["message"]
+
+
+def test_a_job_over_an_area_outside_the_country_fails_with_a_code(server):
+    china = {"type": "Polygon", "coordinates": [[[85, 33], [87, 33], [87, 35], [85, 35],
+                                                 [85, 33]]]}
+    status = run_job(server, {"area": china})
+    assert_job_failed_with(status, "outside_country", {})
+
+
+def test_a_job_that_failed_without_a_code_has_none(server):
+    status = run_job(server, {"coverage": "5G"})  # refused without a message code
+    assert status["status"] == "failed"
+    assert "messageCode" not in status and status["message"].startswith("coverage:")
+
+
+def test_a_successful_job_status_is_as_pygeoapi_answers_it(server):
+    status = run_job(server, {"region": "KG-T", "limit": 1})
+    assert status["status"] == "successful"
+    assert "messageCode" not in status and "params" not in status
+
+
+def test_jobs_files_from_before_get_the_failure_columns_and_orphans_their_code(tmp_path):
+    """A jobs.sqlite made before the codes existed is migrated on start-up; a job whose
+    server process is gone is failed with the code job_orphaned."""
+    path = tmp_path / "jobs" / "jobs.sqlite"
+    path.parent.mkdir()
+    with closing(sqlite3.connect(path)) as db, db:
+        db.executescript(jobs.SCHEMA)  # the table as it was first released
+        assert "message_code" not in {r[1] for r in db.execute("PRAGMA table_info(jobs)")}
+        db.execute(jobs.INSERT_JOB, ("gone", "site-screening", "running", "computing", 10,
+                                     "2026-01-01T00:00:00Z", None, None, None, None,
+                                     "no-such-host-xyz/1/1"))
+        db.execute(jobs.INSERT_JOB, ("dead", "site-screening", "running", "computing", 10,
+                                     "2026-01-01T00:00:00Z", None, None, None, None,
+                                     f"{socket.gethostname()}/999999999/1"))
+    manager = jobs.SQLiteJobManager({"name": jobs.__name__, "connection": str(path),
+                                     "output_dir": None})
+    dead = manager.get_job("dead")
+    assert (dead["status"], dead["message"]) == ("failed", jobs.ORPHANED)
+    assert manager.failure("dead") == ("job_orphaned", {})
+    assert manager.get_job("gone")["status"] == "running"  # another machine's: left alone
+    assert manager.failure("gone") == (None, {})
+    assert manager.failure("no-such-job") == (None, {})
+
+
+# -- in the browser ---------------------------------------------------------------------------
+
+class RefusalWatch(Watch):
+    """Watch, plus the 400 responses a test provokes on purpose (Chromium logs each as a
+    console error): their path, query included."""
+
+    def __init__(self, page: Page):
+        self.expected_400: list[str] = []
+        super().__init__(page)
+
+    def _console(self, message) -> None:
+        url = urllib.parse.unquote_plus((message.location or {}).get("url", ""))
+        if (message.type == "error" and "status of 400" in message.text
+                and any(path in url for path in self.expected_400)):
+            return
+        super()._console(message)
+
+
+@pytest.fixture()
+def watched(browser: Browser) -> Iterator[tuple[Page, RefusalWatch]]:  # noqa: F811
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="en-GB")
+    page = context.new_page()
+    watch = RefusalWatch(page)
+    page.set_default_timeout(30_000)
+    yield page, watch
+    context.close()
+    assert not watch.problems, "\n".join(watch.problems)
+
+
+def api_description(server, path: str, params: dict) -> str:
+    return server.get(path, params=params).json()["description"]
+
+
+@pytest.mark.parametrize("language", ["ky", "ru"])
+def test_the_filter_panel_says_a_refusal_in_the_pages_language(watched, server, language):
+    """The builder writes valid CQL2 from the layer's queryables; a field the server does not
+    have (a link made before a new version dropped it, say) is refused by the server: the
+    filter's request is sent on with such a filter, and the page says the server's refusal."""
+    page, watch = watched
+    bad = "vanished_field = 1"
+    # Chromium logs the refusal under the URL the page asked for (before the route's change)
+    watch.expected_400.append(f"{ITEMS}?f=json&limit=100&filter=population > 20000&")
+
+    def stale_field(route: Route) -> None:
+        url = urllib.parse.urlsplit(route.request.url)
+        query = urllib.parse.parse_qsl(url.query)
+        if not any(name == "filter" for name, _ in query):
+            route.continue_()
+            return
+        query = [(n, bad if n == "filter" else v) for n, v in query]
+        route.continue_(url=urllib.parse.urlunsplit(url._replace(
+            query=urllib.parse.urlencode(query, quote_via=urllib.parse.quote))))
+
+    page.route(re.compile(r"/ogc/collections/settlements/items\?"), stale_field)
+    open_portal(page, server, f"?lang={language}")
+    page.click("#tab-filter")
+    page.select_option("#filter-layer", "settlements")
+    condition = page.locator("#filter-conditions > li").first
+    condition.locator("select.property").select_option("population")
+    condition.locator("select.operator").select_option("gt")
+    condition.locator("input.value").fill("20000")
+    page.click("#filter-apply")
+    t = i18n.translator(language)
+    expected = f"{t('filter.error')}: " + t("problem.unknown_property",
+                                             param=t("param.filter"), name="vanished_field")
+    status = page.locator("#filter-status")
+    expect(status).to_have_text(expected)
+    english = api_description(server, ITEMS, {"filter": bad})
+    assert english == "filter: unknown property 'vanished_field'"
+    assert english not in status.text_content()
+    screenshot(page, f"filter-refusal-{language}")
+
+
+@pytest.mark.parametrize(("language", "text", "code", "params"), [
+    ("ky", "!!!", "q_no_words", {"term": "!!!"}),
+    ("ru", ", ,", "q_terms", {"most": 100, "length": 4000}),
+])
+def test_the_search_says_a_refusal_in_the_pages_language(watched, server, language, text, code,
+                                                         params):
+    """Text the STAC API cannot search for (no words in it; only separators) is refused;
+    the page says the refusal in its language. (The map's extent cannot be refused: the map
+    is bounded to the region.)"""
+    page, watch = watched
+    watch.expected_400.append(f"/stac/collections?limit=100&q={text}")
+    open_portal(page, server, f"?lang={language}")
+    page.click("#tab-search")
+    page.fill("#search-q", text)
+    page.click("#search-form button[type=submit]")
+    t = i18n.translator(language)
+
+    def digits(number: int) -> str:
+        return page.evaluate("(n) => new Intl.NumberFormat(document.documentElement.lang)"
+                             ".format(n)", number)
+
+    expected = t(f"problem.{code}", **{name: digits(value) if isinstance(value, int) else value
+                                        for name, value in params.items()})
+    status = page.locator("#search-status")
+    expect(status).to_have_text(expected)
+    expect(status).to_have_class(re.compile(r"\berror\b"))
+    response = server.get("/stac/collections", params={"limit": 100, "q": text})
+    assert_coded(response, code, params)
+    assert response.json()["description"] not in status.text_content()
+    screenshot(page, f"search-refusal-{language}")
+
+
+@pytest.mark.parametrize("language", ["ky", "ru"])
+def test_a_failed_job_is_said_in_the_pages_language(watched, server, language):
+    """The whole country runs as a background job; one refused while it runs fails, and the
+    page says why from the job's message code, with the form's own labels and digits."""
+    page, watch = watched
+    open_portal(page, server, f"?lang={language}")
+    page.click("#tab-analysis")
+    expect(page.locator("#analysis-form")).to_be_visible(timeout=RUN)
+    page.click("#analysis-form details summary")
+    page.locator('#analysis-form [name="min_elevation_m"]').fill("3000")
+    page.locator('#analysis-form [name="max_elevation_m"]').fill("1000")
+    jobs_seen: list[str] = []
+    page.on("request", lambda r: jobs_seen.append(r.url) if "/ogc/jobs/" in r.url else None)
+    page.click("#analysis-run")
+    t = i18n.translator(language)
+
+    def digits(number: int) -> str:  # the browser's own digits for the language
+        return page.evaluate("(n) => new Intl.NumberFormat(document.documentElement.lang)"
+                             ".format(n)", number)
+
+    expected = t("problem.range_order", low=t("an.min_elevation"), low_value=digits(3000),
+                 high=t("an.max_elevation"), high_value=digits(1000))
+    status = page.locator("#analysis-status")
+    expect(status).to_have_text(f"{t('an.failed')}: {expected}", timeout=RUN)
+    assert jobs_seen, "the run was not a background job"
+    job = server.get(urllib.parse.urlsplit(jobs_seen[-1]).path).json()
+    assert job["status"] == "failed" and job["message"] not in status.text_content()
+    expect(page.locator("#an-min_elevation_m")).to_have_attribute("aria-invalid", "true")
+    screenshot(page, f"job-failed-{language}")
+
+
+def test_an_unknown_code_falls_back_to_the_description(watched, server):
+    """A code the page has no text for (a newer server) is shown in the server's words."""
+    page, _ = watched
+    open_portal(page, server, "?lang=ru")
+    said = page.evaluate(r"""async () => {
+        // the page's own module (same URL: the same instance, with the page's strings)
+        const app = document.querySelector('script[type=module]').src;
+        const { problemText } = await import(app.replace(/app\.js$/, 'i18n.js'));
+        return [problemText({messageCode: 'from_the_future', params: {}, description: 'D'}),
+                problemText({messageCode: 'q_no_words', params: {term: 'x'}, description: 'D'}),
+                problemText({status: 'failed', message: 'M'})];
+    }""")
+    assert said == ["D", i18n.translator("ru")("problem.q_no_words", term="x"), "M"]
