@@ -31,15 +31,15 @@ ESTIMATE_NOTE = ("an estimate: width x height x bands x bytes per value, before 
 
 
 class ClipError(ValueError):
-    """A request that cannot be answered; status is the HTTP status to answer it with, code
-    (with params) names the refusal for the portal to say it in the page's language
-    (strings.yml `problem.<code>`)."""
+    """A request that cannot be answered; status is the HTTP status to answer it with,
+    message_code (with params) names the refusal for the portal to say it in the page's
+    language (strings.yml `problem.<code>`, checked by tests/test_message_codes.py)."""
 
-    def __init__(self, message: str, status: int = 400, code: str | None = None,
+    def __init__(self, message: str, status: int = 400, message_code: str | None = None,
                  params: dict | None = None):
         super().__init__(message)
         self.status = status
-        self.code = code
+        self.message_code = message_code
         self.params = params or {}
 
 
@@ -119,7 +119,7 @@ def plan(path: str, area: Area, band: int) -> Plan:
         try:
             window = pixel_window(dataset, left, bottom, right, top)
         except OutsideGrid as err:
-            raise ClipError(str(err), code="clip_outside") from None
+            raise ClipError(str(err), message_code="clip_outside") from None
         return Plan(window, band, dataset.dtypes[band - 1])
 
 
@@ -131,7 +131,7 @@ def checked(clip_plan: Plan) -> Plan:
             f"the clip would hold {clip_plan.size_bytes:,} bytes ({clip_plan.window.width} x "
             f"{clip_plan.window.height} pixels x {clip_plan.bytes_per_value} bytes); the limit "
             f"is {limit:,} bytes: choose a smaller area or download the whole COG", 413,
-            code="clip_too_large", params={"bytes": clip_plan.size_bytes, "limit": limit})
+            message_code="clip_too_large", params={"bytes": clip_plan.size_bytes, "limit": limit})
     return clip_plan
 
 

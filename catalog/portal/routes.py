@@ -161,8 +161,8 @@ def create_blueprint(store: CatalogStore, public_url: str,
         params when it has one: the portal says it in the page's language."""
         body = {"code": HTTPStatus(err.status).phrase, "description": str(err),
                 "status": err.status}
-        if err.code:
-            body.update(messageCode=err.code, params=err.params)
+        if err.message_code:
+            body.update(messageCode=err.message_code, params=err.params)
         response = jsonify(body)
         response.status_code = err.status
         return response
