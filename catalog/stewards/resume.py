@@ -67,17 +67,20 @@ def parse_range(header: str, declared: int | None, limit: int) -> Piece:
     match = CONTENT_RANGE.match(header.strip())
     if not match:
         raise BadRequest("Content-Range: give 'bytes START-END/TOTAL' (END inclusive, TOTAL "
-                         "the whole file's size)")
+                         "the whole file's size)", message_code="content_range_malformed")
     piece = Piece(*(int(group) for group in match.groups()))
     if piece.total < 1 or piece.end < piece.start or piece.end >= piece.total:
         raise RangeNotSatisfiable(f"Content-Range {header.strip()!r} is not a range inside a "
-                                  "file of TOTAL bytes")
+                                  "file of TOTAL bytes", message_code="content_range_outside")
     if piece.total > limit:
         raise TooLarge(f"the upload ({piece.total:,} bytes) exceeds the limit of {limit:,} "
-                       "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit)
+                       "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit,
+                       message_code="upload_too_large",
+                       params={"size": piece.total, "limit": limit})
     if declared != piece.length:
         raise BadRequest(f"the piece's Content-Length ({declared}) must be END-START+1 "
-                         f"({piece.length:,}) of its Content-Range")
+                         f"({piece.length:,}) of its Content-Range",
+                         message_code="piece_length_mismatch")
     return piece
 
 
@@ -91,13 +94,16 @@ def receive_piece(home: Path, dataset_id: str, filename: str, piece: Piece,
             _reset(folder, meta)
         elif meta is None or meta["filename"] != filename or meta["total"] != piece.total:
             raise Conflict(f"no upload of {filename!r} ({piece.total:,} bytes) is in progress "
-                           "for this dataset: send it from byte 0")
+                           "for this dataset: send it from byte 0",
+                           message_code="upload_not_in_progress", params={"filename": filename})
         received = _received(folder)
         if piece.start != received:
             raise RangeNotSatisfiable(
                 f"{received:,} bytes of {filename!r} have arrived: send the next piece from "
                 f"byte {received} (no gaps, no overlaps)", received=received,
-                total=piece.total)
+                total=piece.total,
+                message_code="piece_out_of_order",
+                params={"received": received, "filename": filename})
         _append(folder / "part", stream, piece.length)
         received = _received(folder)
         if received < piece.total:
@@ -120,7 +126,8 @@ def progress(home: Path, dataset_id: str) -> Progress | None:
 def abandon(home: Path, dataset_id: str) -> None:
     with _locked(home, dataset_id) as folder:
         if _meta(folder) is None:
-            raise NotFound(f"no upload in progress for {dataset_id}")
+            raise NotFound(f"no upload in progress for {dataset_id}",
+                           message_code="no_upload_in_progress", params={"id": dataset_id})
         _reset(folder, None)
 
 
@@ -133,7 +140,7 @@ def _locked(home: Path, dataset_id: str) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             raise Conflict(f"another piece of {dataset_id}'s upload is arriving; send one "
-                           "piece at a time") from err
+                           "piece at a time", message_code="piece_arriving") from err
         try:
             yield folder
         finally:

@@ -1,0 +1,86 @@
+"""Every refusal the stewards' API raises carries a message code whose text exists in Kyrgyz,
+Russian and English with the placeholders its params fill; every manifest validation message
+likewise (pure and fast: the codes are read from the source with `ast`, so a new refusal or
+manifest message without a code, or a code without texts, fails here)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import string
+from pathlib import Path
+
+import pytest
+
+import catalog.stewards.errors as errors
+from catalog.portal import i18n
+
+ROOT = Path(__file__).resolve().parents[1]
+STEWARDS = sorted((ROOT / "catalog" / "stewards").glob("*.py"))
+LANGUAGES = {"ky", "ru", "en"}
+REFUSALS = {name for name, value in vars(errors).items()
+            if inspect.isclass(value) and issubclass(value, errors.ServiceError)}
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def coded_calls(path: Path, callee) -> list[tuple[str, str | None, set[str] | None]]:
+    """(where, code, param names) of every call `callee(node)` accepts: code None when the
+    call names none; param names None when they are not a literal dict with text keys."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not (isinstance(node, ast.Call) and callee(node)):
+            continue
+        keywords = {k.arg: k.value for k in node.keywords}
+        code_node = keywords.get("message_code", keywords.get("code"))
+        code = code_node.value if isinstance(code_node, ast.Constant) else None
+        params_node = keywords.get("params")
+        names: set[str] | None = set()
+        if params_node is not None:
+            names = ({k.value for k in params_node.keys if isinstance(k, ast.Constant)}
+                     if isinstance(params_node, ast.Dict) else None)
+        found.append((f"{path.name}:{node.lineno}", code, names))
+    return found
+
+
+def check_texts(calls, texts: dict, prefix: str) -> None:
+    assert calls, "no calls found: the test reads the wrong files"
+    for where, code, names in calls:
+        assert isinstance(code, str) and code, f"{where}: no literal message code"
+        entry = texts.get(f"{prefix}{code}")
+        assert entry and set(entry) == LANGUAGES, f"{where}: {code} lacks ky/ru/en texts"
+        used = {language: placeholders(text) for language, text in entry.items()}
+        assert len({frozenset(u) for u in used.values()}) == 1, (where, code, used)
+        assert names is not None, f"{where}: params of {code} are not a literal dict"
+        assert used["en"] <= names, f"{where}: {code} says {used['en'] - names}, not in params"
+
+
+def _is_refusal(node: ast.Call) -> bool:
+    return isinstance(node.func, ast.Name) and node.func.id in REFUSALS
+
+
+def test_every_stewards_refusal_has_a_code_and_texts_in_three_languages():
+    calls = [call for path in STEWARDS for call in coded_calls(path, _is_refusal)]
+    assert len(calls) > 80
+    check_texts(calls, i18n.strings(), "problem.")
+
+
+def test_a_refusal_answers_its_code_and_params_beside_the_english_description():
+    refusal = errors.Conflict("x exists already", message_code="dataset_exists",
+                              params={"id": "x", "organisation": "o"}, field="id")
+    assert refusal.as_dict() == {"code": "Conflict", "description": "x exists already",
+                                 "status": 409, "field": "id", "messageCode": "dataset_exists",
+                                 "params": {"id": "x", "organisation": "o"}}
+
+
+def test_the_checker_notices_a_missing_code(tmp_path):
+    """The check itself fails on a refusal without a code or without texts."""
+    source = tmp_path / "new.py"
+    source.write_text('raise BadRequest("new")\nraise NotFound("n", message_code="nope")\n')
+    calls = coded_calls(source, _is_refusal)
+    with pytest.raises(AssertionError):
+        check_texts(calls[:1], i18n.strings(), "problem.")
+    with pytest.raises(AssertionError):
+        check_texts(calls[1:], i18n.strings(), "problem.")
