@@ -103,8 +103,11 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     limits = limits or UploadLimits.from_environment()
     settings = settings or StewardSettings.from_environment()
     cookies = SessionCookie(public_url)
-    # A worker killed mid-upload left its part file: the worker replacing it removes it.
+    # A worker killed mid-upload left its part file: the worker replacing it removes it;
+    # resumable uploads nobody finished go once older than TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS
+    # (read here first, so a wrong value stops the server rather than an upload).
     remove_stale_parts(stewards_dir(home) / "tmp")
+    resume.remove_expired(home)
 
     def guard(policy: Policy, credentials: bool = True) -> Callable:
         """Check the route's policy first: account, role, organisation (see access.py)."""
@@ -395,6 +398,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         received so far, or, with the last piece, the whole file's check (201 or 422)."""
         piece = resume.parse_range(header, request.content_length, limits.max_upload_bytes)
         if piece.start == 0:  # the quotas, for the whole file, before its first byte
+            resume.remove_expired(home)  # leftovers go when an upload starts
             drafts.upload_allowance(home, dataset_id, piece.total)
         request.max_content_length = piece.length
         outcome = resume.receive_piece(home, dataset_id, filename, piece, request.stream)
@@ -428,6 +432,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
                            message_code="upload_too_large",
                            params={"size": declared, "limit": limit})
         expected = None if declared is None else max(declared - overhead, 0)
+        resume.remove_expired(home)  # leftovers go when an upload starts
         quota = drafts.upload_allowance(home, dataset_id, expected)
         request.max_content_length = limit + overhead
         allowance = Allowance(quota, lambda size: drafts.upload_quota_error(home, dataset_id,

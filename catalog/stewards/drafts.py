@@ -31,7 +31,7 @@ from catalog.sources.isolation import ReaderUnavailable
 from catalog.sources.preview import PREVIEW_JSON, PREVIEW_PNG
 from catalog.sources.reader import stage_upload
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
-from catalog.stewards import report
+from catalog.stewards import report, resume
 from catalog.stewards.access import (
     EDITORS,
     REVIEWERS,
@@ -382,7 +382,8 @@ def _commit_upload(home: Path, user: User, dataset_id: str, received: Received,
         created = _open_draft(connection, dataset_id) is None
         files = None
         try:
-            _reserve_upload_bytes(connection, dataset_id, received.size if staged.source else 0)
+            _reserve_upload_bytes(connection, home, dataset_id,
+                                  received.size if staged.source else 0)
             draft = _draft_for_edit(connection, home, user, dataset_id, None)
             files = draft_files(home, draft["id"])
             files.root.mkdir(parents=True, exist_ok=True)
@@ -419,7 +420,7 @@ def upload_allowance(home: Path, dataset_id: str, declared: int | None) -> int:
         draft = _open_draft(connection, dataset_id)
         if draft is None:
             _check_draft_quota(connection, organisation)
-        used = _quota_usage(connection, organisation)[1]
+        used = _bytes_used(connection, home, organisation, dataset_id)
         held = draft["upload_bytes"] if draft else 0
     allowance = _settings().quota_upload_bytes - (used - held)
     if declared is not None and declared > allowance:
@@ -432,7 +433,8 @@ def upload_quota_error(home: Path, dataset_id: str, requested: int) -> UploadQuo
     with connect(home, write=False) as connection:
         organisation = owner(connection, dataset_id)
         draft = _open_draft(connection, dataset_id)
-        used = _quota_usage(connection, organisation)[1] - (draft["upload_bytes"] if draft else 0)
+        used = (_bytes_used(connection, home, organisation, dataset_id)
+                - (draft["upload_bytes"] if draft else 0))
     return _upload_quota_error(organisation, used, requested)
 
 
@@ -595,6 +597,16 @@ def _quota_usage(connection, organisation: str) -> tuple[int, int]:
     return row[0], row[1]
 
 
+def _bytes_used(connection, home: Path, organisation: str, uploading: str) -> int:
+    """The organisation's bytes of the quota: its open drafts' uploads, and its datasets'
+    unfinished resumable uploads (resume.py), but for the dataset `uploading` now (its new
+    upload replaces its own unfinished one)."""
+    datasets = [row[0] for row in connection.execute(
+        "SELECT id FROM datasets WHERE organisation = ?", (organisation,)).fetchall()]
+    return (_quota_usage(connection, organisation)[1]
+            + resume.unfinished_bytes(home, datasets, excluding=uploading))
+
+
 def _check_draft_quota(connection, organisation: str) -> None:
     limit = _settings().quota_open_drafts
     drafts, _ = _quota_usage(connection, organisation)
@@ -607,11 +619,12 @@ def _check_draft_quota(connection, organisation: str) -> None:
             params={"organisation": organisation, "used": drafts, "limit": limit})
 
 
-def _reserve_upload_bytes(connection, dataset_id: str, incoming: int) -> None:
+def _reserve_upload_bytes(connection, home: Path, dataset_id: str, incoming: int) -> None:
     """413 when an upload replacing the draft's current one would pass the bytes quota."""
     organisation = owner(connection, dataset_id)
     draft = _open_draft(connection, dataset_id)
-    used = _quota_usage(connection, organisation)[1] - (draft["upload_bytes"] if draft else 0)
+    used = (_bytes_used(connection, home, organisation, dataset_id)
+            - (draft["upload_bytes"] if draft else 0))
     if used + incoming > _settings().quota_upload_bytes:
         raise _upload_quota_error(organisation, used, incoming)
 
