@@ -28,6 +28,7 @@ from flask import Flask
 
 from catalog.jobs import open_jobs
 from catalog.manifest import RESERVED_IDS
+from catalog.portal import i18n
 from catalog.processes import PROCESSORS
 from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
@@ -43,6 +44,7 @@ from tests.stewards_support import (
     write_geojson,
 )
 
+STRINGS = i18n.strings()
 UPLOAD_LIMIT = 3_000_000  # TAZA_UPLOAD_MAX_BYTES of the module's server
 # The Content-Length of bodies that never come: within the upload limit, so a server that
 # reads before it checks would wait for them (instead of answering 413 at once).
@@ -362,6 +364,35 @@ def test_quotas_on_open_drafts_and_upload_bytes(tmp_path_factory, tmp_path):
 
 
 # -- reserved ids ---------------------------------------------------------------------------
+
+# -- refusals carry a message code -----------------------------------------------------------
+
+def test_refusals_carry_a_message_code_and_params_beside_the_english_description(api):
+    """What a steward can cause from the pages answers `messageCode` + `params` (the pages
+    say them in ky/ru/en: strings.yml problem.*); `code` and `description` stay for clients."""
+    dataset_id = api.new_id("coded")
+    api.create(dataset_id)
+    cases = [
+        (api.post("/api/datasets", "alice", json={"id": "Bad_Id"}), 400, "dataset_id_invalid",
+         {}),
+        (api.post("/api/datasets", "alice", json={"id": dataset_id}), 409, "dataset_exists",
+         {"id": dataset_id, "organisation": "ministry-a"}),
+        (api.get(f"/api/datasets/{dataset_id}/draft", "bob"), 403, "dataset_not_yours",
+         {"id": dataset_id, "user": "bob"}),
+        (api.post(f"/api/datasets/{dataset_id}/draft/submit", "alice"), 404, "draft_missing",
+         {"id": dataset_id}),
+        (api.get("/api/datasets", "alice", params={"page": "2"}), 400, "query_params_unknown",
+         {"unknown": "page", "allowed": "-"}),
+        (api.post("/api/session", json={"name": "alice", "password": "wrong-password"}), 401,
+         "signin_wrong", {}),
+    ]
+    for answer, status, code, params in cases:
+        assert answer.status_code == status, answer.text
+        body = answer.json()
+        assert (body["messageCode"], body["params"]) == (code, params), body
+        assert body["code"] and body["description"]
+        assert set(STRINGS[f"problem.{code}"]) == {"ky", "ru", "en"}
+
 
 # -- unfinished resumable uploads: in the quota, and removed once too old ----------------------
 
