@@ -11,6 +11,7 @@ import string
 from pathlib import Path
 
 import pytest
+import yaml
 
 import catalog.stewards.errors as errors
 from catalog.portal import i18n
@@ -104,3 +105,27 @@ def test_the_checker_notices_a_missing_code(tmp_path):
         check_texts(calls[:1], i18n.strings(), "problem.")
     with pytest.raises(AssertionError):
         check_texts(calls[1:], i18n.strings(), "problem.")
+
+
+def test_a_manifest_full_of_problems_is_reported_in_each_language_without_english_left(
+        tmp_path):
+    """Every finding of a badly wrong manifest has a code the report and the page translate;
+    in Russian and Kyrgyz none falls back to the English message."""
+    from catalog.sources.findings import finding_text
+    from catalog.stewards.report import manifest_findings, ordered
+
+    text = yaml.safe_dump({
+        "id": "Wrong_Id", "theme": "space", "title": {"en": "Wells", "xx": "?"},
+        "description": {"ru": ""}, "keywords": {"en": []}, "licence": "my own",
+        "steward": {"name": "A", "organisation": "B", "email": "nobody"},
+        "nature": "modelled", "provenance": {"method": "m", "derived_from": [{"href": "ftp://x"}]},
+        "update_frequency": "daily", "temporal_extent": {"start": "2024-13-01", "end": "2020"},
+        "raster": {"classes": [{"value": 1.5, "name": "a b", "colour": "red", "x": 1}]},
+        "role": "nothing", "extra": 1, "items": "no"})
+    findings = ordered(manifest_findings(text, "wells", tmp_path))
+    assert len(findings) > 20
+    for finding in findings:
+        assert finding["code"] in finding_texts(), finding
+        for language in ("ky", "ru"):
+            said = finding_text(finding, language)
+            assert said != finding["message"] and "{" not in said, (language, finding, said)
