@@ -43,7 +43,8 @@ def coded_calls(path: Path, callee) -> list[tuple[str, str | None, set[str] | No
         if any(node.lineno in lines for lines in forwarding):
             continue
         keywords = {k.arg: k.value for k in node.keywords}
-        code_node = keywords.get("message_code", keywords.get("code"))
+        code_node = keywords.get("message_code", keywords.get("messageCode",
+                                                              keywords.get("code")))
         code = code_node.value if isinstance(code_node, ast.Constant) else None
         params_node = keywords.get("params")
         names: set[str] | None = set()
@@ -67,7 +68,10 @@ def check_texts(calls, texts: dict, prefix: str) -> None:
 
 
 def _is_refusal(node: ast.Call) -> bool:
-    return isinstance(node.func, ast.Name) and node.func.id in REFUSALS
+    """A ServiceError raised, or an error answer written out with its messageCode."""
+    return isinstance(node.func, ast.Name) and (
+        node.func.id in REFUSALS
+        or node.func.id == "jsonify" and any(k.arg == "messageCode" for k in node.keywords))
 
 
 def test_every_stewards_refusal_has_a_code_and_texts_in_three_languages():

@@ -163,7 +163,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     def audit_unavailable(error: audit.AuditError):
         # Nothing is changed without its audit entry; the operator must fix the log's key.
         response = jsonify(code="ServiceUnavailable", status=503,
-                           description=f"the audit log cannot take entries: {error}")
+                           description=f"the audit log cannot take entries: {error}",
+                           messageCode="audit_unavailable", params={})
         response.status_code = 503
         return response
 
