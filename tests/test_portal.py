@@ -421,6 +421,14 @@ def test_steward_sets_a_password_signs_in_and_out_and_never_sees_a_token_field(
     expect(page.locator("#who")).to_be_hidden()
     expect(page.locator("#datasets-box")).to_be_hidden()
     assert page.evaluate("fetch('/api/session').then((r) => r.json())")["signed_in"] is False
+    # The link, used once, is refused (400, by its messageCode) in the page's words.
+    allow_failed_load(page, "/api/password", "400")
+    page.goto("about:blank")  # the page reads the link's #fragment once, when it loads
+    page.goto(link)
+    page.fill("#new-password", "alices-password-2")
+    page.fill("#repeat-password", "alices-password-2")
+    page.click("#set-password button[type=submit]")
+    expect(page.locator("#signin-status")).to_have_text(words("st.link_invalid", "en"))
 
 
 BOWTIE = {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42], [74, 43], [74, 42]]]}
