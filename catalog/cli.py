@@ -147,6 +147,7 @@ def _worker(args) -> int:
     killed outright leaves its job to another once the lease runs out)."""
     from catalog.harvest import schedule
     from catalog.jobs import open_jobs
+    from catalog.stewards import resume
     from catalog.stewards.releases import job_handlers
 
     if args.threads < 1:
@@ -156,6 +157,7 @@ def _worker(args) -> int:
     try:
         jobs = open_jobs(store.home)
         check_every = schedule.check_seconds()
+        resume.parts_max_age()
     except settings.SettingError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -166,6 +168,7 @@ def _worker(args) -> int:
     # by this worker's scheduler thread (catalog/harvest/schedule.py).
     handlers = {**job_handlers(store.home, store), **schedule.harvest_handlers(store.home)}
     schedule.start_scheduler(store.home, jobs, stop, check_every)
+    resume.start_sweeper(store.home, stop)  # unfinished uploads past their maximum age
     threads = [threading.Thread(target=jobs.work, args=(handlers, stop), name=f"worker-{n}")
                for n in range(args.threads)]
     for thread in threads:

@@ -7,6 +7,7 @@ The format is documented in docs/manifest.md.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from dataclasses import dataclass, field
@@ -211,7 +212,8 @@ def load_manifest(path: str | Path) -> Manifest:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ValidationFailed(
-            [Problem("manifest", f"cannot read: {err}", file=str(path))]
+            [Problem("manifest", f"cannot read: {err}", file=str(path),
+                     code="manifest_unreadable")]
         ) from err
     return parse_manifest(text, path)
 
@@ -222,15 +224,17 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         node = compose_yaml(text)
         data = load_yaml(text)
     except UnsafeInput as err:
-        raise ValidationFailed([_in_file(Problem("manifest", err.detail, err.line), path)]) \
-            from err
+        problem = Problem("manifest", err.detail, err.line, code="manifest_yaml_refused")
+        raise ValidationFailed([_in_file(problem, path)]) from err
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark else None
-        problem = Problem("manifest", f"not valid YAML: {getattr(err, 'problem', err)}", line)
+        problem = Problem("manifest", f"not valid YAML: {getattr(err, 'problem', err)}", line,
+                          code="manifest_not_yaml")
         raise ValidationFailed([_in_file(problem, path)]) from err
     if not isinstance(data, dict):
-        raise ValidationFailed([Problem("manifest", "must be a YAML mapping", 1, str(path))])
+        raise ValidationFailed([Problem("manifest", "must be a YAML mapping", 1, str(path),
+                                        code="manifest_not_mapping")])
     checker = _Checker(data, _line_index(node), path)
     manifest = checker.build()
     if checker.problems:
@@ -240,7 +244,7 @@ def parse_manifest(text: str, path: Path) -> Manifest:
 
 
 def _in_file(problem: Problem, path: Path) -> Problem:
-    return Problem(problem.where, problem.message, problem.line, str(path))
+    return dataclasses.replace(problem, file=str(path))
 
 
 def _line_index(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
@@ -268,17 +272,22 @@ class _Checker:
         self.path = path
         self.problems: list[Problem] = []
 
-    def problem(self, where: str, message: str) -> None:
+    def problem(self, where: str, message: str, *, code: str,
+                params: dict[str, str | int] | None = None) -> None:
+        """A problem at `where`; `code` and `params` say it in every language (finding_texts.yml,
+        tests/test_stewards_messages.py checks each code has its texts)."""
         line = self.lines.get(where)
         parent = where
         while line is None and "." in parent:
             parent = parent.rsplit(".", 1)[0]
             line = self.lines.get(parent)
-        self.problems.append(Problem(where, message, line))
+        self.problems.append(Problem(where, message, line, code=code, params=dict(params or {})))
 
     def build(self) -> Manifest | None:
         for key in sorted(set(self.data) - KNOWN_KEYS):
-            self.problem(key, f"unknown field (known fields: {', '.join(sorted(KNOWN_KEYS))})")
+            self.problem(key, f"unknown field (known fields: {', '.join(sorted(KNOWN_KEYS))})",
+                         code="manifest_unknown_field",
+                         params={"known": ", ".join(sorted(KNOWN_KEYS))})
         dataset_id = self.dataset_id()
         theme = self.choice("theme", THEMES)
         title = self.texts("title")
@@ -298,7 +307,8 @@ class _Checker:
         raster = self.raster_block(sources)
         role = self.role(sources)
         if role in CLASS_ROLES and not raster.get("classes"):
-            self.problem("role", f"{role!r} is read by class names: give raster.classes")
+            self.problem("role", f"{role!r} is read by class names: give raster.classes",
+                         code="manifest_role_needs_classes", params={"role": str(role)})
         self.honesty(nature, title)
         self.items_fit(items, sources, start, end, role)
         if self.problems:
@@ -331,7 +341,7 @@ class _Checker:
         container = self.data if container is None else container
         value = container.get(key)
         if value is None or value == "" or value == [] or value == {}:
-            self.problem(where or key, "missing (required)")
+            self.problem(where or key, "missing (required)", code="manifest_missing")
             return None
         return value
 
@@ -340,7 +350,7 @@ class _Checker:
         if value is None:
             return ""
         if not isinstance(value, str) or not value.strip():
-            self.problem(where or key, "must be non-empty text")
+            self.problem(where or key, "must be non-empty text", code="manifest_empty")
             return ""
         return value.strip()
 
@@ -349,24 +359,28 @@ class _Checker:
         if value is None:
             return None
         if not isinstance(value, str) or not value.strip():
-            self.problem(key, "must be non-empty text when given")
+            self.problem(key, "must be non-empty text when given", code="manifest_empty")
             return None
         return value.strip()
 
     def choice(self, key: str, allowed: tuple[str, ...]) -> str:
         value = self.required(key)
         if value is not None and value not in allowed:
-            self.problem(key, f"{value!r} is not one of: {', '.join(allowed)}")
+            self.problem(key, f"{value!r} is not one of: {', '.join(allowed)}",
+                         code="manifest_not_one_of",
+                         params={"value": repr(value), "allowed": ", ".join(allowed)})
         return value or ""
 
     def dataset_id(self) -> str:
         value = self.text("id")
         if value and not DATASET_ID.match(value):
-            self.problem("id", "use 3-64 characters: lowercase letters, digits and '-'")
+            self.problem("id", "use 3-64 characters: lowercase letters, digits and '-'",
+                         code="manifest_id_invalid")
         elif value and (reason := reserved_id(value)):
-            self.problem("id", reason)
+            self.problem("id", reason, code="manifest_id_reserved", params={"id": value})
         elif value and value != self.path.stem:
-            self.problem("id", f"must equal the manifest's file name ({self.path.stem!r})")
+            self.problem("id", f"must equal the manifest's file name ({self.path.stem!r})",
+                         code="manifest_id_mismatch", params={"dataset": self.path.stem})
         return value
 
     def texts(self, key: str, container: dict | None = None,
@@ -379,18 +393,21 @@ class _Checker:
         if isinstance(value, str):
             value = {FALLBACK_LANGUAGE: value}
         if not isinstance(value, dict):
-            self.problem(where, f"must map language codes ({listed()}) to text")
+            self.problem(where, f"must map language codes ({listed()}) to text",
+                         code="manifest_not_language_map", params={"languages": listed()})
             return {}
         result = {}
         for lang, text in value.items():
             if lang not in LANGUAGES:
-                self.problem(f"{where}.{lang}", f"unknown language; use one of {listed()}")
+                self.problem(f"{where}.{lang}", f"unknown language; use one of {listed()}",
+                             code="manifest_unknown_language", params={"languages": listed()})
             elif not isinstance(text, str) or not text.strip():
-                self.problem(f"{where}.{lang}", "must be non-empty text")
+                self.problem(f"{where}.{lang}", "must be non-empty text", code="manifest_empty")
             else:
                 result[lang] = text.strip()
         if FALLBACK_LANGUAGE not in value:
-            self.problem(f"{where}.{FALLBACK_LANGUAGE}", "missing (English is required)")
+            self.problem(f"{where}.{FALLBACK_LANGUAGE}", "missing (English is required)",
+                         code="manifest_missing_english")
         return result
 
     def keyword_lists(self) -> dict[str, list[str]]:
@@ -400,27 +417,33 @@ class _Checker:
         if isinstance(value, list):
             value = {FALLBACK_LANGUAGE: value}
         if not isinstance(value, dict):
-            self.problem("keywords", "must map language codes to lists of keywords")
+            self.problem("keywords", "must map language codes to lists of keywords",
+                         code="manifest_keywords_not_map")
             return {}
         result = {}
         for lang, words in value.items():
             where = f"keywords.{lang}"
             if lang not in LANGUAGES:
-                self.problem(where, f"unknown language; use one of {listed()}")
+                self.problem(where, f"unknown language; use one of {listed()}",
+                             code="manifest_unknown_language", params={"languages": listed()})
             elif not isinstance(words, list) or not words:
-                self.problem(where, "must be a non-empty list of keywords")
+                self.problem(where, "must be a non-empty list of keywords",
+                             code="manifest_keywords_empty")
             elif not all(isinstance(w, str) and w.strip() for w in words):
-                self.problem(where, "every keyword must be non-empty text")
+                self.problem(where, "every keyword must be non-empty text",
+                             code="manifest_keyword_empty")
             else:
                 result[lang] = [w.strip() for w in words]
         if FALLBACK_LANGUAGE not in value:
-            self.problem(f"keywords.{FALLBACK_LANGUAGE}", "missing (English is required)")
+            self.problem(f"keywords.{FALLBACK_LANGUAGE}", "missing (English is required)",
+                         code="manifest_missing_english")
         return result
 
     def licence(self) -> str:
         value = self.text("licence")
         if value and not (value.startswith("https://") or SPDX_ID.match(value)):
-            self.problem("licence", "must be an SPDX identifier (e.g. CC-BY-4.0) or an https URL")
+            self.problem("licence", "must be an SPDX identifier (e.g. CC-BY-4.0) or an https URL",
+                         code="manifest_licence_invalid")
         return value
 
     def steward(self) -> Steward:
@@ -428,13 +451,15 @@ class _Checker:
         if value is None:
             return Steward("", "", "")
         if not isinstance(value, dict):
-            self.problem("steward", "must be a mapping with name, organisation and email")
+            self.problem("steward", "must be a mapping with name, organisation and email",
+                         code="manifest_steward_not_map")
             return Steward("", "", "")
         name = self.text("name", value, "steward.name")
         organisation = self.text("organisation", value, "steward.organisation")
         email = self.text("email", value, "steward.email")
         if email and not EMAIL.match(email):
-            self.problem("steward.email", f"{email!r} is not an e-mail address")
+            self.problem("steward.email", f"{email!r} is not an e-mail address",
+                         code="manifest_email_invalid", params={"email": email})
         return Steward(name, organisation, email)
 
     def sources(self) -> tuple[Path, ...]:
@@ -448,57 +473,71 @@ class _Checker:
     def source_path(self, value: Any, where: str) -> Path | None:
         """A source file relative to the manifest; None when it cannot be one."""
         if not isinstance(value, str) or not value.strip():
-            self.problem(where, "must be one file path relative to the manifest")
+            self.problem(where, "must be one file path relative to the manifest",
+                         code="manifest_source_not_path")
             return None
         if INDIRECT_SOURCE.search(value.strip()):
             self.problem(where, "must be a local file path: URLs, GDAL virtual file "
-                                "systems (/vsi...) and DRIVER: prefixes are refused")
+                                "systems (/vsi...) and DRIVER: prefixes are refused",
+                                code="manifest_source_not_local")
             return None
         path = (self.path.parent / value).resolve()
         suffix = path.suffix.lower()
         if suffix in REFUSED_SUFFIXES:
-            self.problem(where, f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}")
+            self.problem(where, f"{suffix} sources are refused: {REFUSED_SUFFIXES[suffix]}",
+                         code="manifest_source_refused", params={"suffix": suffix})
         elif suffix in CONVERTED_ON_UPLOAD:
             self.problem(where, f"{suffix} files are converted when uploaded through the "
                                 "stewards' API (/api); for `taza publish`, convert to "
-                                "GeoPackage or GeoJSON first")
+                                "GeoPackage or GeoJSON first",
+                                code="manifest_source_converted", params={"suffix": suffix})
         elif suffix not in VECTOR_SUFFIXES + RASTER_SUFFIXES:
             known = ", ".join(VECTOR_SUFFIXES + RASTER_SUFFIXES)
-            self.problem(where, f"unsupported file type {suffix or '(none)'}; use one of {known}")
+            self.problem(where, f"unsupported file type {suffix or '(none)'}; use one of {known}",
+                         code="manifest_source_type",
+                         params={"suffix": suffix or "-", "known": known})
         elif not path.is_file():
-            self.problem(where, f"file not found: {value}")
+            self.problem(where, f"file not found: {value}",
+                         code="manifest_source_not_found", params={"path": str(value)})
         return path
 
     def items(self) -> tuple[ItemSpec, ...]:
         """`items:` instead of `source:`: several source files, each an item of the dataset."""
         if "source" in self.data:
-            self.problem("items", "give either source (one file) or items (several), not both")
+            self.problem("items", "give either source (one file) or items (several), not both",
+                         code="manifest_source_and_items")
         value = self.data.get("items")
         if not isinstance(value, list) or not value or len(value) > MAX_ITEMS:
             self.problem("items", f"must be a list of 1 to {MAX_ITEMS} items "
-                                  "({id, source, start, end})")
+                                  "({id, source, start, end})",
+                                  code="manifest_items_list", params={"max": MAX_ITEMS})
             return ()
         items = tuple(self.item(entry, f"items.{index}") for index, entry in enumerate(value))
         items = tuple(item for item in items if item is not None)
         ids = [item.id for item in items]
         for duplicate in sorted({i for i in ids if ids.count(i) > 1}):
-            self.problem("items", f"item id {duplicate!r} is given more than once")
+            self.problem("items", f"item id {duplicate!r} is given more than once",
+                         code="manifest_item_duplicate", params={"id": str(duplicate)})
         return items
 
     def item(self, entry: Any, where: str) -> ItemSpec | None:
         if not isinstance(entry, dict):
-            self.problem(where, "must be a mapping with id and source (and start, end)")
+            self.problem(where, "must be a mapping with id and source (and start, end)",
+                         code="manifest_item_not_map")
             return None
         for key in sorted(set(entry) - ITEM_KEYS):
-            self.problem(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(ITEM_KEYS))})")
+            self.problem(f"{where}.{key}", f"unknown field (known: {', '.join(sorted(ITEM_KEYS))})",
+                         code="manifest_unknown_field",
+                         params={"known": ", ".join(sorted(ITEM_KEYS))})
         item_id = self.text("id", entry, f"{where}.id")
         if item_id and not DATASET_ID.match(item_id):
-            self.problem(f"{where}.id", "use 3-64 characters: lowercase letters, digits and '-'")
+            self.problem(f"{where}.id", "use 3-64 characters: lowercase letters, digits and '-'",
+                         code="manifest_id_invalid")
         path = self.source_path(entry.get("source"), f"{where}.source")
         start = self.date(entry.get("start"), f"{where}.start", required=False)
         end = self.date(entry.get("end"), f"{where}.end", required=False)
         if start and end and end < start:
-            self.problem(f"{where}.end", "is before the start")
+            self.problem(f"{where}.end", "is before the start", code="manifest_end_before_start")
         if path is None or not item_id:
             return None
         return ItemSpec(item_id, path, start, end)
@@ -510,48 +549,55 @@ class _Checker:
         if not items:
             return
         if any(source.suffix.lower() not in RASTER_SUFFIXES for source in sources):
-            self.problem("items", "only raster datasets can have several items")
+            self.problem("items", "only raster datasets can have several items",
+                         code="manifest_items_not_raster")
         if role is not None:
-            self.problem("role", "a dataset of several items cannot hold a role")
+            self.problem("role", "a dataset of several items cannot hold a role",
+                         code="manifest_items_role")
         dated = [item for item in items if item.start or item.end]
         if dated and len(dated) != len(items):
             self.problem("items", "give start and end to every item (a time series) or to "
-                                  "none (tiles of a mosaic)")
+                                  "none (tiles of a mosaic)", code="manifest_items_dates_mixed")
         for index, item in enumerate(items):
             if not (item.start or item.end):
                 continue
             if item.start is None or item.end is None:
-                self.problem(f"items.{index}", "a time step needs both start and end")
+                self.problem(f"items.{index}", "a time step needs both start and end",
+                             code="manifest_item_needs_dates")
             elif item.start < start or (end is not None and item.end > end):
-                self.problem(f"items.{index}", "lies outside the dataset's temporal_extent")
+                self.problem(f"items.{index}", "lies outside the dataset's temporal_extent",
+                             code="manifest_item_outside_extent")
 
     def provenance(self, nature: str) -> Provenance:
         value = self.required("provenance")
         if value is None or not isinstance(value, dict):
             if value is not None:
-                self.problem("provenance", "must be a mapping with method and derived_from")
+                self.problem("provenance", "must be a mapping with method and derived_from",
+                             code="manifest_provenance_not_map")
             return Provenance("", ())
         method = self.text("method", value, "provenance.method")
         references = []
         derived = self.required("derived_from", value, "provenance.derived_from")
         if derived is not None and not isinstance(derived, list):
-            self.problem("provenance.derived_from", "must be a list of sources")
+            self.problem("provenance.derived_from", "must be a list of sources",
+                         code="manifest_derived_not_list")
         for index, entry in enumerate(derived if isinstance(derived, list) else []):
             references.append(self.reference(entry, f"provenance.derived_from.{index}"))
         limitations = value.get("limitations")
         if nature in HONESTY_LABELS and not (isinstance(limitations, str) and limitations.strip()):
             self.problem(
                 "provenance.limitations", f"required for {nature} data: say what it misses"
-            )
+, code="manifest_limitations_required")
         return Provenance(method, tuple(references), limitations.strip() if limitations else None)
 
     def reference(self, entry: Any, where: str) -> SourceReference:
         if not isinstance(entry, dict):
-            self.problem(where, "must be a mapping with title, href and licence")
+            self.problem(where, "must be a mapping with title, href and licence",
+                         code="manifest_reference_not_map")
             return SourceReference("", "", "")
         href = self.text("href", entry, f"{where}.href")
         if href and not href.startswith(("https://", "http://")):
-            self.problem(f"{where}.href", "must be an http(s) URL")
+            self.problem(f"{where}.href", "must be an http(s) URL", code="manifest_href_invalid")
         version = entry.get("version")
         return SourceReference(
             title=self.text("title", entry, f"{where}.title"),
@@ -567,18 +613,20 @@ class _Checker:
         if value is None:
             return fallback, None
         if not isinstance(value, dict):
-            self.problem("temporal_extent", "must be a mapping with start and end")
+            self.problem("temporal_extent", "must be a mapping with start and end",
+                         code="manifest_extent_not_map")
             return fallback, None
         start = self.date(value.get("start"), "temporal_extent.start", required=True)
         end = self.date(value.get("end"), "temporal_extent.end", required=False)
         if start and end and end < start:
-            self.problem("temporal_extent.end", "is before the start")
+            self.problem("temporal_extent.end", "is before the start",
+                         code="manifest_end_before_start")
         return start or fallback, end
 
     def date(self, value: Any, where: str, required: bool) -> dt.date | None:
         if value is None:
             if required:
-                self.problem(where, "missing (required)")
+                self.problem(where, "missing (required)", code="manifest_missing")
             return None
         if isinstance(value, dt.datetime):
             return value.date()
@@ -587,7 +635,8 @@ class _Checker:
         try:
             return dt.date.fromisoformat(str(value))
         except ValueError:
-            self.problem(where, f"{value!r} is not an ISO date (YYYY-MM-DD)")
+            self.problem(where, f"{value!r} is not an ISO date (YYYY-MM-DD)",
+                         code="manifest_date_invalid", params={"value": str(value)})
             return None
 
     def raster_block(self, sources: tuple[Path, ...]) -> dict[str, Any]:
@@ -595,10 +644,12 @@ class _Checker:
         if value is None:
             return {}
         if not isinstance(value, dict):
-            self.problem("raster", "must be a mapping (band_name, unit)")
+            self.problem("raster", "must be a mapping (band_name, unit)",
+                         code="manifest_raster_not_map")
             return {}
         if sources and sources[0].suffix.lower() not in RASTER_SUFFIXES:
-            self.problem("raster", "given, but the source is not a raster")
+            self.problem("raster", "given, but the source is not a raster",
+                         code="manifest_raster_not_raster")
         block = dict(value)
         if "classes" in block:
             block["classes"] = self.class_table(block["classes"])
@@ -609,31 +660,40 @@ class _Checker:
         ky/ru/en titles (legends, popups, STAC `classification:classes`)."""
         if not isinstance(value, list) or not value:
             self.problem("raster.classes", "must be a non-empty list of classes "
-                                           "(value, name, colour, title)")
+                                           "(value, name, colour, title)",
+                                           code="manifest_classes_list")
             return []
         classes = [self.raster_class(entry, f"raster.classes.{index}")
                    for index, entry in enumerate(value)]
         for key in ("value", "name"):
             seen = [c[key] for c in classes if c.get(key) is not None]
             for duplicate in sorted({v for v in seen if seen.count(v) > 1}, key=str):
-                self.problem("raster.classes", f"{key} {duplicate!r} is given more than once")
+                self.problem("raster.classes", f"{key} {duplicate!r} is given more than once",
+                             code="manifest_class_duplicate",
+                             params={"key": key, "value": str(duplicate)})
         return classes
 
     def raster_class(self, entry: Any, where: str) -> dict:
         if not isinstance(entry, dict):
-            self.problem(where, "must be a mapping with value, name, colour and title")
+            self.problem(where, "must be a mapping with value, name, colour and title",
+                         code="manifest_class_not_map")
             return {}
         for key in sorted(set(entry) - {"value", "name", "colour", "title"}):
-            self.problem(f"{where}.{key}", "unknown field (known: value, name, colour, title)")
+            self.problem(f"{where}.{key}", "unknown field (known: value, name, colour, title)",
+                         code="manifest_unknown_field",
+                         params={"known": "colour, name, title, value"})
         code = entry.get("value")
         if isinstance(code, bool) or not isinstance(code, int):
-            self.problem(f"{where}.value", "must be an integer (the pixel value)")
+            self.problem(f"{where}.value", "must be an integer (the pixel value)",
+                         code="manifest_class_value_int")
         name = self.text("name", entry, f"{where}.name")
         if name and not CLASS_NAME.match(name):
-            self.problem(f"{where}.name", "use letters, digits, '-' and '_' only")
+            self.problem(f"{where}.name", "use letters, digits, '-' and '_' only",
+                         code="manifest_class_name_invalid")
         colour = self.text("colour", entry, f"{where}.colour")
         if colour and not COLOUR.match(colour):
-            self.problem(f"{where}.colour", f"{colour!r} is not a colour '#rrggbb'")
+            self.problem(f"{where}.colour", f"{colour!r} is not a colour '#rrggbb'",
+                         code="manifest_colour_invalid", params={"colour": colour})
         title = self.texts("title", entry, f"{where}.title")
         return {"value": code, "name": name, "colour": colour.lower(), "title": title}
 
@@ -642,19 +702,22 @@ class _Checker:
         if value is None:
             return None
         if not isinstance(value, str) or value not in ROLES:
-            self.problem("role", f"{value!r} is not one of: {', '.join(ROLES)}")
+            self.problem("role", f"{value!r} is not one of: {', '.join(ROLES)}",
+                         code="manifest_not_one_of",
+                         params={"value": repr(value), "allowed": ", ".join(ROLES)})
             return None
         kind = "raster" if sources and sources[0].suffix.lower() in RASTER_SUFFIXES else "vector"
         if sources and ROLES[value].kind != kind:
             self.problem("role", f"{value!r} is a {ROLES[value].kind} role; this source is a "
-                                 f"{kind}")
+                                 f"{kind}", code="manifest_role_kind", params={"role": value})
         return value
 
     def honesty(self, nature: str, title: dict[str, str]) -> None:
         label = HONESTY_LABELS.get(nature)
         english = title.get("en", "")
         if label and english and label not in english.lower():
-            self.problem("title.en", f"{nature} data must say {label!r} in its English title")
+            self.problem("title.en", f"{nature} data must say {label!r} in its English title",
+                         code="manifest_title_label", params={"label": label})
 
 
 # SPDX licences the stewards' form offers first (any SPDX id or https URL stays valid); what each

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -10,13 +10,17 @@ class Problem:
     """One thing wrong with a manifest or a source file.
 
     `where` names the field (``licence``, ``title.en``) or the place in a source
-    (``feature 12``, ``band 1``); `line` is the manifest line when known.
+    (``feature 12``, ``band 1``); `line` is the manifest line when known. `code` names the
+    message's text in every language (catalog/sources/finding_texts.yml), filled from
+    `params`; the English `message` stays for the command line and API clients.
     """
 
     where: str
     message: str
     line: int | None = None
     file: str | None = None
+    code: str = ""
+    params: dict = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
         location = self.file or ""
@@ -26,7 +30,11 @@ class Problem:
         return f"{prefix}{self.where}: {self.message}"
 
     def as_dict(self) -> dict:
-        return {"where": self.where, "message": self.message, "line": self.line, "file": self.file}
+        data = {"where": self.where, "message": self.message, "line": self.line,
+                "file": self.file}
+        if self.code:
+            data.update(code=self.code, params=dict(self.params))
+        return data
 
 
 class ValidationFailed(Exception):

@@ -4,7 +4,8 @@ placeholders in each: the portal says the refusal from these, filled with its `p
 
 The codes are read from the source with `ast`, where the server sets them, so a new code
 without texts fails here (a pure test, no server):
-- a `message_code=` keyword whose value is a string (`refused(..., message_code="x")`);
+- a `message_code=` keyword whose value is a string (`refused(..., message_code="x")`), or a
+  `messageCode=` keyword with a string (a refusal body written directly, `jsonify(...)`);
 - the first argument of a `.coded("x", ...)` call (InvalidInput.coded), and the keys of
   catalog/processes/inputs.py MESSAGES (the English texts of those codes);
 - the string values of a dict assigned to a name ending in `MESSAGE_CODES` (codes chosen by
@@ -59,6 +60,8 @@ def codes_in(source: str, where: str = "<source>") -> tuple[dict[str, str], list
         place = f"{where}:{getattr(node, 'lineno', 0)}"
         if isinstance(node, ast.Call):
             for keyword in node.keywords:
+                if keyword.arg == "messageCode" and _string(keyword.value) is not None:
+                    codes.setdefault(_string(keyword.value), place)  # a body written directly
                 if keyword.arg != "message_code":
                     continue
                 code = _string(keyword.value)

@@ -421,6 +421,14 @@ def test_steward_sets_a_password_signs_in_and_out_and_never_sees_a_token_field(
     expect(page.locator("#who")).to_be_hidden()
     expect(page.locator("#datasets-box")).to_be_hidden()
     assert page.evaluate("fetch('/api/session').then((r) => r.json())")["signed_in"] is False
+    # The link, used once, is refused (400, by its messageCode) in the page's words.
+    allow_failed_load(page, "/api/password", "400")
+    page.goto("about:blank")  # the page reads the link's #fragment once, when it loads
+    page.goto(link)
+    page.fill("#new-password", "alices-password-2")
+    page.fill("#repeat-password", "alices-password-2")
+    page.click("#set-password button[type=submit]")
+    expect(page.locator("#signin-status")).to_have_text(words("st.link_invalid", "en"))
 
 
 BOWTIE = {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42], [74, 43], [74, 42]]]}
@@ -550,9 +558,10 @@ def test_steward_registers_fills_uploads_repairs_submits_reviewer_publishes_stew
         full_screenshot(page, tmp_path, f"{language}-{next(step):02d}-{name}")
 
     # Refusals this journey provokes on purpose (the page shows each one in its own words):
-    # a manifest and an upload with findings (422), an upload cut off by the network.
+    # a manifest and an upload with findings (422), an upload cut off by the network, a
+    # dataset id taken already (409).
     for path, reason in (("/draft/manifest", "422"), ("/draft/source", "422"),
-                         ("/draft/source", "net::ERR_FAILED")):
+                         ("/draft/source", "net::ERR_FAILED"), ("/api/datasets", "409")):
         allow_failed_load(page, path, reason)
     register(page, server, language, steward)
     shot("registered")
@@ -563,6 +572,13 @@ def test_steward_registers_fills_uploads_repairs_submits_reviewer_publishes_stew
     page.fill("#new-id", dataset_id)
     page.click("#new-dataset button[type=submit]")
     expect(page.locator("#draft-title")).to_contain_text(dataset_id)
+    # The server's refusal (the id is taken now: 409) is said in the page's language too, from
+    # its messageCode and params, not in the English description.
+    page.fill("#new-id", dataset_id)
+    page.click("#new-dataset button[type=submit]")
+    taken = words("problem.dataset_exists", language, id=dataset_id, organisation="ministry-a")
+    expect(page.locator("#datasets-status")).to_have_text(taken)
+    shot("server-refusal")
     # The form, built from the manifest's schema: the English title left out is a finding.
     manifest = make_manifest(dataset_id, licence="CC-BY-4.0")
     without_english = {lang: text for lang, text in manifest["title"].items() if lang != "en"}

@@ -124,7 +124,7 @@ def test_a_refusal_rendered_as_html_keeps_its_page(server):
     ("/stac/search", {"filter": "title >>> 3"}, "filter_syntax", {"param": "filter"}, None),
     ("/stac/search", {"filter-lang": "sql", "filter": "x = 1"}, "filter_lang_unknown",
      {"value": "sql"}, None),
-    ("/stac/search", {"token": "xyz"}, "token_invalid", {}, None),
+    ("/stac/search", {"token": "xyz"}, "page_token_invalid", {}, None),
 ])
 def test_search_refusals_carry_a_message_code(server, path, params, code, expected,
                                               description):

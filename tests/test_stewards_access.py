@@ -16,6 +16,8 @@ import re
 import signal
 import socket
 import sqlite3
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -26,10 +28,11 @@ from flask import Flask
 
 from catalog.jobs import open_jobs
 from catalog.manifest import RESERVED_IDS
+from catalog.portal import i18n
 from catalog.processes import PROCESSORS
 from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
-from tests.conftest import DATASETS, taza
+from tests.conftest import DATASETS, ROOT, taza
 from tests.stewards_support import (
     STATE_PROFILES,
     api_environment,  # noqa: F401 (an autouse fixture)
@@ -41,6 +44,7 @@ from tests.stewards_support import (
     write_geojson,
 )
 
+STRINGS = i18n.strings()
 UPLOAD_LIMIT = 3_000_000  # TAZA_UPLOAD_MAX_BYTES of the module's server
 # The Content-Length of bodies that never come: within the upload limit, so a server that
 # reads before it checks would wait for them (instead of answering 413 at once).
@@ -360,6 +364,103 @@ def test_quotas_on_open_drafts_and_upload_bytes(tmp_path_factory, tmp_path):
 
 
 # -- reserved ids ---------------------------------------------------------------------------
+
+# -- refusals carry a message code -----------------------------------------------------------
+
+def test_refusals_carry_a_message_code_and_params_beside_the_english_description(api):
+    """What a steward can cause from the pages answers `messageCode` + `params` (the pages
+    say them in ky/ru/en: strings.yml problem.*); `code` and `description` stay for clients."""
+    dataset_id = api.new_id("coded")
+    api.create(dataset_id)
+    cases = [
+        (api.post("/api/datasets", "alice", json={"id": "Bad_Id"}), 400, "dataset_id_invalid",
+         {}),
+        (api.post("/api/datasets", "alice", json={"id": dataset_id}), 409, "dataset_exists",
+         {"id": dataset_id, "organisation": "ministry-a"}),
+        (api.get(f"/api/datasets/{dataset_id}/draft", "bob"), 403, "dataset_not_yours",
+         {"id": dataset_id, "user": "bob"}),
+        (api.post(f"/api/datasets/{dataset_id}/draft/submit", "alice"), 404, "draft_missing",
+         {"id": dataset_id}),
+        (api.get("/api/datasets", "alice", params={"page": "2"}), 400, "query_params_unknown",
+         {"unknown": "page", "allowed": "-"}),
+        (api.post("/api/session", json={"name": "alice", "password": "wrong-password"}), 401,
+         "signin_wrong", {}),
+    ]
+    for answer, status, code, params in cases:
+        assert answer.status_code == status, answer.text
+        body = answer.json()
+        assert (body["messageCode"], body["params"]) == (code, params), body
+        assert body["code"] and body["description"]
+        assert set(STRINGS[f"problem.{code}"]) == {"ky", "ru", "en"}
+
+
+# -- unfinished resumable uploads: in the quota, and removed once too old ----------------------
+
+def put_piece(api, dataset_id: str, data: bytes, end: int, user: str = "bob"):
+    """The first piece (bytes 0-END) of a resumable upload of `data`."""
+    return api.put(f"/api/datasets/{dataset_id}/draft/source", user,
+                   params={"filename": "parcels.geojson"}, data=data[:end + 1],
+                   headers={"Content-Range": f"bytes 0-{end}/{len(data)}"})
+
+
+def age(folder: Path, seconds: float) -> None:
+    """Make an unfinished upload look untouched for `seconds` (no sleeping)."""
+    for path in folder.iterdir():
+        stamp = path.stat().st_mtime - seconds
+        os.utime(path, (stamp, stamp))
+
+
+def test_unfinished_uploads_hold_quota_bytes_and_old_leftovers_are_removed(tmp_path_factory,
+                                                                           tmp_path):
+    source = write_geojson(tmp_path / "parcels.geojson", polygon_features(20))
+    data = source.read_bytes()
+    size = len(data)
+    home = tmp_path_factory.mktemp("stewards-leftovers")
+    with running_api(home, workers=2, TAZA_QUOTA_UPLOAD_BYTES=size + size // 2,
+                     TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS=3600) as api:
+        first, second, third = (api.new_id("leftover") for _ in range(3))
+        for dataset_id, user in ((first, "bob"), (second, "bob"), (third, "alice")):
+            api.create(dataset_id, user)
+            assert api.put_manifest(dataset_id, make_manifest(dataset_id), user).ok
+        leftover = home / "stewards" / "resume" / first
+        # Half of a resumable upload of `first` holds the whole file's bytes of the quota.
+        assert put_piece(api, first, data, size // 2).status_code == 202
+        refused = api.upload(second, source, "bob")
+        assert refused.status_code == 413, refused.text
+        body = refused.json()
+        assert (body["quota"], body["used"], body["requested"]) == ("upload_bytes", size, size)
+        assert (body["messageCode"], body["params"]["used"]) == ("upload_quota_exceeded", size)
+        assert put_piece(api, second, data, 99).status_code == 413  # and a resumable start
+        assert (leftover / "part").stat().st_size == size // 2 + 1  # a recent one is kept
+        # Untouched past TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS: removed when an upload starts.
+        age(leftover, 3601)
+        assert api.upload(second, source, "bob").status_code == 201
+        assert not (leftover / "part").exists() and not (leftover / "meta.json").exists()
+        resume_url = f"/api/datasets/{first}/draft/source/resume"
+        assert api.get(resume_url, "bob").json() == {"upload": None}
+        # ... and by `taza worker`, without any upload.
+        assert api.request("DELETE", f"/api/datasets/{second}/draft", "bob").status_code == 204
+        assert put_piece(api, third, data, 99, "alice").status_code == 202
+        kept = home / "stewards" / "resume" / third
+        age(kept, 60)  # touched a minute ago: not a leftover yet
+        assert put_piece(api, first, data, 99).status_code == 202
+        age(leftover, 7200)
+        env = dict(os.environ, TAZA_HOME=str(home), TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS="3600")
+        with (tmp_path / "worker.log").open("w") as log:
+            worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
+                                      cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+            try:
+                assert wait_for(lambda: not (leftover / "part").exists(), 60), \
+                    (tmp_path / "worker.log").read_text()
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(timeout=120)
+        assert api.get(resume_url, "bob").json() == {"upload": None}
+        assert (kept / "part").stat().st_size == 100
+        assert api.get(f"/api/datasets/{third}/draft/source/resume", "alice").json()["upload"][
+            "received"] == 100
+
 
 def test_every_process_id_is_reserved():
     assert set(PROCESSORS) <= RESERVED_IDS

@@ -175,7 +175,8 @@ def _offset(value: str | None) -> int:
     if value is None:
         return 0
     if not re.fullmatch(r"[0-9]{1,9}", value):  # not isdigit(): '²' is a digit to it
-        raise InvalidQuery("token: not a token this server issued", message_code="token_invalid")
+        raise InvalidQuery("token: not a token this server issued",
+                           message_code="page_token_invalid")
     return int(value)
 
 
@@ -191,7 +192,8 @@ def _list(value: Any, name: str) -> tuple[str, ...]:
 
 def _token(value: Any) -> str:
     if not isinstance(value, str) or not value or len(value) > 2000:
-        raise InvalidQuery("token: not a token this server issued", message_code="token_invalid")
+        raise InvalidQuery("token: not a token this server issued",
+                           message_code="page_token_invalid")
     return value
 
 

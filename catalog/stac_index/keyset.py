@@ -94,17 +94,17 @@ def decode_token(token: str, expected_signature: str, keys: list[Key]) -> list:
         found_signature, values = json.loads(raw)
     except (ValueError, TypeError):
         raise InvalidQuery("token: not a token this server issued",
-                           message_code="token_invalid") from None
+                           message_code="page_token_invalid") from None
     valid = (isinstance(values, list) and len(values) == len(keys)
              and all(v is None or isinstance(v, str | int | float) and not isinstance(v, bool)
                      for v in values)
              and all(not isinstance(v, float) or math.isfinite(v) for v in values))
     if not valid:
         raise InvalidQuery("token: not a token this server issued",
-                           message_code="token_invalid")
+                           message_code="page_token_invalid")
     if found_signature != expected_signature:
         raise InvalidQuery("token: issued for another sortby; start again without a token",
-                           message_code="token_invalid")
+                           message_code="page_token_invalid")
     return values
 
 

@@ -63,11 +63,13 @@ def authorise(home: Path, store: CatalogStore, policy: Policy, user: User | None
 
 def require_dataset_scope(home: Path, store: CatalogStore, user: User, dataset_id: str) -> None:
     if not isinstance(dataset_id, str) or not DATASET_ID.match(dataset_id):
-        raise BadRequest("dataset ids: 3-64 characters, lowercase letters, digits and '-'")
+        raise BadRequest("dataset ids: 3-64 characters, lowercase letters, digits and '-'",
+                         message_code="dataset_id_invalid")
     with connect(home, write=False) as connection:
         organisation = owner(connection, dataset_id)
     if organisation is None and not store.versions(dataset_id):
-        raise NotFound(f"no dataset {dataset_id!r}")
+        raise NotFound(f"no dataset {dataset_id!r}",
+                       message_code="dataset_not_found", params={"id": dataset_id})
     require_scope(user, organisation, dataset_id)
 
 
@@ -100,7 +102,8 @@ def in_scope(user: User | None, organisation: str | None) -> bool:
 
 def require_user(user: User | None) -> User:
     if user is None:
-        raise Unauthenticated(f"authentication required: {SIGN_IN}")
+        raise Unauthenticated(f"authentication required: {SIGN_IN}",
+                              message_code="sign_in_required")
     return user
 
 
@@ -109,11 +112,13 @@ def require_scope(user: User | None, organisation: str | None, dataset_id: str) 
     if not in_scope(user, organisation):
         whose = f"organisation {organisation!r}" if organisation else "the catalog admins"
         raise Forbidden(f"{dataset_id} belongs to {whose}; {user.name} "
-                        f"({user.role}, {user.organisation or 'no organisation'}) cannot act on it")
+                        f"({user.role}, {user.organisation or 'no organisation'}) cannot act on it",
+                        message_code="dataset_not_yours",
+                        params={"id": dataset_id, "user": user.name})
     return user
 
 
 def require_role(user: User, roles: tuple[str, ...], action: str) -> None:
     if user.role not in roles:
         raise Forbidden(f"{action} needs the role {' or '.join(roles)}; {user.name} is a "
-                        f"{user.role}")
+                        f"{user.role}", message_code="role_required", params={"user": user.name})

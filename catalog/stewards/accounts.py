@@ -116,9 +116,12 @@ def user_by_id(connection: sqlite3.Connection, user_id: int) -> User:
 
 def check_password(password: object) -> str:
     if not isinstance(password, str) or not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise BadRequest(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise BadRequest(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters",
+                         message_code="password_length",
+                         params={"min": MIN_PASSWORD, "max": MAX_PASSWORD})
     if password.strip() != password or "\x00" in password:
-        raise BadRequest("a password neither starts nor ends with spaces")
+        raise BadRequest("a password neither starts nor ends with spaces",
+                         message_code="password_spaces")
     return password
 
 
@@ -150,7 +153,8 @@ def use_password_link(home: Path, code: object, password: object) -> User:
     match = LINK_CODE.match(code) if isinstance(code, str) else None
     check_password(password)
     refused = BadRequest("this password link is not valid: it is unknown, used or expired; "
-                         "ask an administrator for a new one (taza users link NAME)")
+                         "ask an administrator for a new one (taza users link NAME)",
+                         message_code="password_link_invalid")
     if match is None:
         raise refused
     link_id, secret = match.groups()
@@ -235,11 +239,13 @@ def create_token(home: Path, user: User, label: object = None,
                  lifetime_days: object = None) -> dict:
     """A token for the signed-in user (through the API); shown once in the answer."""
     if label is not None and (not isinstance(label, str) or len(label) > MAX_LABEL):
-        raise BadRequest(f"label: a text of at most {MAX_LABEL} characters")
+        raise BadRequest(f"label: a text of at most {MAX_LABEL} characters",
+                         message_code="token_label_too_long", params={"max": MAX_LABEL})
     default = StewardSettings.from_environment().token_lifetime_days
     if lifetime_days is not None and (isinstance(lifetime_days, bool) or not isinstance(
             lifetime_days, int | float) or not 0 < lifetime_days <= default):
-        raise BadRequest(f"lifetime_days: a number of days above 0, at most {default:g}")
+        raise BadRequest(f"lifetime_days: a number of days above 0, at most {default:g}",
+                         message_code="token_lifetime_invalid", params={"max": default})
     with connect(home) as connection:
         token, expires = _issue_token(connection, user, _lifetime(lifetime_days), label)
         audit.append(connection, user.name, "user.token", None, user=user.name,
@@ -258,16 +264,19 @@ def list_tokens(home: Path, user: User) -> list[dict]:
 def revoke_token(home: Path, actor: User, token_id: str) -> dict:
     """Revoke a token: its owner or an admin may."""
     if not TOKEN_ID.match(token_id):
-        raise NotFound(f"no token {token_id!r}")
+        raise NotFound(f"no token {token_id!r}",
+                       message_code="token_not_found", params={"token": str(token_id)[:64]})
     with connect(home) as connection:
         row = connection.execute("SELECT tokens.*, users.name FROM tokens JOIN users "
                                  "ON users.id = tokens.user_id WHERE tokens.id = ?",
                                  (token_id,)).fetchone()
         if row is None:
-            raise NotFound(f"no token {token_id!r}")
+            raise NotFound(f"no token {token_id!r}",
+                           message_code="token_not_found", params={"token": str(token_id)[:64]})
         if row["user_id"] != actor.id and not actor.is_admin:
             raise Forbidden(f"token {token_id} belongs to another account: only its owner "
-                            "or an admin revokes it")
+                            "or an admin revokes it",
+                            message_code="token_not_yours", params={"token": token_id})
         connection.execute("UPDATE tokens SET revoked = 1 WHERE id = ?", (token_id,))
         audit.append(connection, actor.name, "token.revoke", None, user=row["name"],
                      token=token_id)
@@ -280,7 +289,7 @@ def authenticate(home: Path, token: str) -> User:
     match = TOKEN.match(token or "")
     if not match:
         raise Unauthenticated("the token is not valid (use 'Authorization: Bearer "
-                              "taza_<id>_<secret>')")
+                              "taza_<id>_<secret>')", message_code="token_malformed")
     token_id, secret = match.groups()
     with connect(home, write=False) as connection:
         row = connection.execute(
@@ -292,10 +301,11 @@ def authenticate(home: Path, token: str) -> User:
     matches = hmac.compare_digest(_digest(secret), stored)
     if row is None or not matches or row["disabled"]:
         raise Unauthenticated("the token is not valid (unknown, revoked, or the account is "
-                              "disabled)")
+                              "disabled)", message_code="token_invalid")
     if _expired(row["expires_at"]):
         raise Unauthenticated(f"the token expired at {row['expires_at']}: ask for a new one "
-                              "(POST /api/tokens when signed in, or taza users token)")
+                              "(POST /api/tokens when signed in, or taza users token)",
+                              message_code="token_expired", params={"expires": row["expires_at"]})
     return _user(row)
 
 

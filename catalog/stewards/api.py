@@ -103,8 +103,11 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     limits = limits or UploadLimits.from_environment()
     settings = settings or StewardSettings.from_environment()
     cookies = SessionCookie(public_url)
-    # A worker killed mid-upload left its part file: the worker replacing it removes it.
+    # A worker killed mid-upload left its part file: the worker replacing it removes it;
+    # resumable uploads nobody finished go once older than TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS
+    # (read here first, so a wrong value stops the server rather than an upload).
     remove_stale_parts(stewards_dir(home) / "tmp")
+    resume.remove_expired(home)
 
     def guard(policy: Policy, credentials: bool = True) -> Callable:
         """Check the route's policy first: account, role, organisation (see access.py)."""
@@ -128,7 +131,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         if header is not None:
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
-                raise Unauthenticated("use 'Authorization: Bearer <token>'")
+                raise Unauthenticated("use 'Authorization: Bearer <token>'",
+                                      message_code="bearer_malformed")
             return Credentials(accounts.authenticate(home, token.strip()))
         cookie = request.cookies.get(cookies.name)
         if cookie is None:
@@ -140,7 +144,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
                                        session.csrf_token.encode()):
                 raise Forbidden(f"a write signed in by the session cookie needs the header "
                                 f"{CSRF_HEADER} with the session's CSRF token "
-                                "(GET /api/session gives it)")
+                                "(GET /api/session gives it)", message_code="csrf_missing")
         return Credentials(session.user, session)
 
     @api.errorhandler(ServiceError)
@@ -159,7 +163,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     def audit_unavailable(error: audit.AuditError):
         # Nothing is changed without its audit entry; the operator must fix the log's key.
         response = jsonify(code="ServiceUnavailable", status=503,
-                           description=f"the audit log cannot take entries: {error}")
+                           description=f"the audit log cannot take entries: {error}",
+                           messageCode="audit_unavailable", params={})
         response.status_code = 503
         return response
 
@@ -238,10 +243,12 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         name = request.args.get("user")
         if name is not None and name != g.user.name:
             if not g.user.is_admin:
-                raise Forbidden("only admins list the tokens of other accounts")
+                raise Forbidden("only admins list the tokens of other accounts",
+                                message_code="tokens_admin_only")
             owner = next((u for u in accounts.list_users(home) if u.name == name), None)
             if owner is None:
-                raise NotFound(f"no user {name!r}")
+                raise NotFound(f"no user {name!r}",
+                               message_code="user_not_found", params={"user": name})
         return jsonify(user=owner.name, tokens=accounts.list_tokens(home, owner))
 
     @api.post("/api/tokens")
@@ -250,7 +257,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     def create_token():
         if g.credentials.session is None:
             raise Forbidden("tokens are created when signed in with a password (POST "
-                            "/api/session), not with another token")
+                            "/api/session), not with another token",
+                            message_code="token_needs_password_session")
         body = json_body()
         return jsonify(accounts.create_token(home, g.user, body.get("label"),
                                              body.get("lifetime_days"))), 201
@@ -329,15 +337,18 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     @params()
     def put_manifest(dataset_id: str):
         if request.mimetype not in MANIFEST_TYPES:
-            raise Unsupported(f"send the manifest as one of {', '.join(MANIFEST_TYPES)}")
+            raise Unsupported(f"send the manifest as one of {', '.join(MANIFEST_TYPES)}",
+                              message_code="manifest_type_unsupported",
+                              params={"types": ", ".join(MANIFEST_TYPES)})
         drafts.check_draft_quota(home, dataset_id)
         try:
             text = read_body().decode("utf-8")
             check_yaml(text)  # aliases (YAML bombs), tags, deep nesting: never stored
         except UnicodeDecodeError as err:
-            raise BadRequest("the manifest must be UTF-8 text") from err
+            raise BadRequest("the manifest must be UTF-8 text",
+                             message_code="manifest_not_utf8") from err
         except UnsafeInput as err:
-            raise BadRequest(str(err)) from err
+            raise BadRequest(str(err), message_code="manifest_yaml_refused") from err
         result, ok = drafts.put_manifest(home, g.user, dataset_id, text)
         return jsonify(result), 200 if ok else 422
 
@@ -348,11 +359,14 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     def put_source(dataset_id: str):
         filename = request.args.get("filename", "").replace("\\", "/").rsplit("/", 1)[-1]
         if not filename:
-            raise BadRequest("name the file: ?filename=NAME.EXT (the extension gives the format)")
+            raise BadRequest("name the file: ?filename=NAME.EXT (the extension gives the format)",
+                             message_code="filename_missing")
         try:
             format_of(filename)  # 415 before a byte is read
         except UnsupportedFormat as err:
-            raise Unsupported(str(err)) from err
+            raise Unsupported(str(err),
+                              message_code="file_type_unsupported",
+                              params={"filename": filename}) from err
         options = upload_options()
         if "Content-Range" in request.headers:  # one piece of a resumable upload
             return upload_piece(dataset_id, filename, request.headers["Content-Range"], options)
@@ -370,7 +384,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         boundary = request.mimetype_params.get("boundary")
         if request.mimetype != "multipart/form-data" or not boundary:
             raise Unsupported("POST a multipart/form-data body (file in field 'file'), or PUT "
-                              "the raw file with ?filename=")
+                              "the raw file with ?filename=", message_code="upload_body_type")
         options = upload_options()
         stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes,
                                           MULTIPART_OVERHEAD)
@@ -385,6 +399,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         received so far, or, with the last piece, the whole file's check (201 or 422)."""
         piece = resume.parse_range(header, request.content_length, limits.max_upload_bytes)
         if piece.start == 0:  # the quotas, for the whole file, before its first byte
+            resume.remove_expired(home)  # leftovers go when an upload starts
             drafts.upload_allowance(home, dataset_id, piece.total)
         request.max_content_length = piece.length
         outcome = resume.receive_piece(home, dataset_id, filename, piece, request.stream)
@@ -414,8 +429,11 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         declared = request.content_length
         if declared is not None and declared > limit + overhead:
             raise TooLarge(f"the upload ({declared:,} bytes) exceeds the limit of {limit:,} "
-                           "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit)
+                           "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit,
+                           message_code="upload_too_large",
+                           params={"size": declared, "limit": limit})
         expected = None if declared is None else max(declared - overhead, 0)
+        resume.remove_expired(home)  # leftovers go when an upload starts
         quota = drafts.upload_allowance(home, dataset_id, expected)
         request.max_content_length = limit + overhead
         allowance = Allowance(quota, lambda size: drafts.upload_quota_error(home, dataset_id,
@@ -440,7 +458,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         try:  # written by the reader that read hostile bytes: served only as checked JSON
             checked = parse_json(data, "map preview")
         except UnsafeInput as err:
-            raise Unprocessable(f"the map preview is unusable: {err}") from err
+            raise Unprocessable(f"the map preview is unusable: {err}",
+                                message_code="preview_unusable") from err
         return Response(json.dumps(checked, separators=(",", ":")), mimetype=media_type)
 
     @api.get("/api/datasets/<dataset_id>/draft/preview.png")
@@ -449,7 +468,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     def draft_preview_image(dataset_id: str):
         data, media_type = drafts.get_preview(home, g.user, dataset_id, "png")
         if not data.startswith(PNG_SIGNATURE):
-            raise Unprocessable("the map preview image is not a PNG")
+            raise Unprocessable("the map preview image is not a PNG",
+                                message_code="preview_not_png")
         response = Response(data, mimetype=media_type)
         response.headers["Cache-Control"] = "private, no-store"
         return response
@@ -514,7 +534,8 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     def rollback(dataset_id: str):
         version = json_body().get("version")
         if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-            raise BadRequest('give the version to make live: {"version": N}')
+            raise BadRequest('give the version to make live: {"version": N}',
+                             message_code="version_missing")
         return jsonify(releases.rollback(home, store, g.user, dataset_id, version))
 
     @api.post("/api/datasets/<dataset_id>/withdraw")
@@ -608,12 +629,14 @@ def check_same_site(cookies: SessionCookie) -> None:
         return
     own = request.host_url.rstrip("/")
     if origin not in {own, cookies.origin}:
-        raise Forbidden(f"cross-site request refused: Origin {origin[:100]!r} is not this site")
+        raise Forbidden(f"cross-site request refused: Origin {origin[:100]!r} is not this site",
+                        message_code="cross_site_refused")
 
 
 def signed_in_session() -> sessions.Session:
     if g.credentials.session is None:
-        raise Unauthenticated("not signed in: this request carries a token, not a session")
+        raise Unauthenticated("not signed in: this request carries a token, not a session",
+                              message_code="session_required")
     return g.credentials.session
 
 
@@ -626,7 +649,10 @@ def params(*allowed: str) -> Callable:
             unknown = sorted(set(request.args) - set(allowed))
             if unknown:
                 raise BadRequest(f"unknown query parameter(s): {', '.join(unknown)}; this "
-                                 f"endpoint takes {', '.join(allowed) or 'none'}")
+                                 f"endpoint takes {', '.join(allowed) or 'none'}",
+                                 message_code="query_params_unknown",
+                                 params={"unknown": ", ".join(unknown),
+                                         "allowed": ", ".join(allowed) or "-"})
             return view(*args, **kwargs)
 
         return checked
@@ -641,23 +667,26 @@ def json_body() -> dict:
     if not request.content_length and not read_body():
         return {}
     if not is_json_type(request.mimetype):
-        raise Unsupported("send a JSON object with Content-Type: application/json")
+        raise Unsupported("send a JSON object with Content-Type: application/json",
+                          message_code="json_body_type")
     try:
         body = parse_json(read_body())
     except UnsafeInput as err:
-        raise BadRequest(str(err)) from err
+        raise BadRequest(str(err), message_code="json_body_unreadable") from err
     if not isinstance(body, dict):
-        raise BadRequest("send a JSON object (Content-Type: application/json)")
+        raise BadRequest("send a JSON object (Content-Type: application/json)",
+                         message_code="json_body_not_object")
     return body
 
 
 def upload_options() -> UploadOptions:
     repair = request.args.get("repair")
     if repair not in (None, "geometry"):
-        raise BadRequest(f"repair={repair!r}: the only repair is repair=geometry")
+        raise BadRequest(f"repair={repair!r}: the only repair is repair=geometry",
+                         message_code="repair_unknown", params={"repair": str(repair)[:100]})
     variable = request.args.get("variable")
     if variable is not None and not VARIABLE.match(variable):
-        raise BadRequest("variable= takes a NetCDF variable name")
+        raise BadRequest("variable= takes a NetCDF variable name", message_code="variable_invalid")
     return UploadOptions(repair_geometry=repair == "geometry", variable=variable)
 
 
@@ -669,7 +698,7 @@ def upload_answer(result: tuple[dict, bool]):
 def wants_html() -> bool:
     requested = request.args.get("f")
     if requested not in (None, "json", "html"):
-        raise BadRequest("f= takes json or html")
+        raise BadRequest("f= takes json or html", message_code="format_param_invalid")
     if requested:
         return requested == "html"
     best = request.accept_mimetypes.best_match(["application/json", "text/html"])
@@ -681,7 +710,9 @@ def report_language() -> str:
     """The report page's language: ?lang=, else the browser's Accept-Language, else English."""
     requested = request.args.get("lang")
     if requested is not None and requested not in LANGUAGES:
-        raise BadRequest(f"lang= takes one of {', '.join(LANGUAGES)}")
+        raise BadRequest(f"lang= takes one of {', '.join(LANGUAGES)}",
+                         message_code="lang_param_invalid",
+                         params={"languages": ", ".join(LANGUAGES)})
     return requested or request.accept_languages.best_match(LANGUAGES,
                                                             default=FALLBACK_LANGUAGE)
 
@@ -694,5 +725,7 @@ def int_param(name: str, default: int, minimum: int, maximum: int | None) -> int
     digits = re.fullmatch(r"[0-9]{1,18}", value)
     if not digits or int(value) < minimum or (maximum and int(value) > maximum):
         bound = f" and {maximum}" if maximum else ""
-        raise BadRequest(f"{name} takes an integer between {minimum}{bound}")
+        raise BadRequest(f"{name} takes an integer between {minimum}{bound}",
+                         message_code="integer_param_invalid",
+                         params={"name": name, "min": minimum})
     return int(value)

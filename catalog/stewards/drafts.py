@@ -31,7 +31,7 @@ from catalog.sources.isolation import ReaderUnavailable
 from catalog.sources.preview import PREVIEW_JSON, PREVIEW_PNG
 from catalog.sources.reader import stage_upload
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
-from catalog.stewards import report
+from catalog.stewards import report, resume
 from catalog.stewards.access import (
     EDITORS,
     REVIEWERS,
@@ -107,7 +107,8 @@ def draft_files(home: Path, draft_id: int) -> DraftFiles:
 
 def check_dataset_id(dataset_id: str) -> str:
     if not isinstance(dataset_id, str) or not DATASET_ID.match(dataset_id):
-        raise BadRequest("dataset ids: 3-64 characters, lowercase letters, digits and '-'")
+        raise BadRequest("dataset ids: 3-64 characters, lowercase letters, digits and '-'",
+                         message_code="dataset_id_invalid")
     return dataset_id
 
 
@@ -118,19 +119,26 @@ def create_dataset(home: Path, store: CatalogStore, user: User | None, dataset_i
     require_role(user, EDITORS, "creating a dataset")
     check_dataset_id(dataset_id)
     if reason := reserved_id(dataset_id):
-        raise BadRequest(f"{reason}; choose another id", field="id")
+        raise BadRequest(f"{reason}; choose another id", field="id",
+                         message_code="dataset_id_reserved", params={"id": dataset_id})
     organisation = organisation or user.organisation
     if not isinstance(organisation, str) or not ORGANISATION.match(organisation):
-        raise BadRequest("name the owning organisation (3-64 characters: a-z, 0-9, '-')")
+        raise BadRequest("name the owning organisation (3-64 characters: a-z, 0-9, '-')",
+                         message_code="organisation_invalid")
     if not user.is_admin and organisation != user.organisation:
-        raise Forbidden(f"{user.name} creates datasets for {user.organisation} only")
+        raise Forbidden(f"{user.name} creates datasets for {user.organisation} only",
+                        message_code="organisation_not_yours",
+                        params={"organisation": user.organisation})
     with connect(home) as connection:
         existing = owner(connection, dataset_id)
         if existing is not None:
-            raise Conflict(f"{dataset_id} exists already (organisation {existing})")
+            raise Conflict(f"{dataset_id} exists already (organisation {existing})",
+                           message_code="dataset_exists",
+                           params={"id": dataset_id, "organisation": existing})
         if store.versions(dataset_id) and not user.is_admin:
             raise Conflict(f"{dataset_id} is published by the catalog admins; ask an admin "
-                           "to hand it to your organisation")
+                           "to hand it to your organisation",
+                           message_code="dataset_held_by_admins", params={"id": dataset_id})
         connection.execute("INSERT INTO datasets (id, organisation, created_by, created_at) "
                            "VALUES (?, ?, ?, ?)", (dataset_id, organisation, user.name,
                                                    audit.now()))
@@ -171,7 +179,8 @@ def get_dataset(home: Path, store: CatalogStore, user: User | None, dataset_id: 
         organisation = owner(connection, dataset_id)
         mine = in_scope(user, organisation)
         if live is None and not (mine and (organisation or store.versions(dataset_id))):
-            raise NotFound(f"no published dataset {dataset_id!r}")
+            raise NotFound(f"no published dataset {dataset_id!r}",
+                           message_code="dataset_not_published", params={"id": dataset_id})
         draft = _open_draft(connection, dataset_id) if mine else None
         view = {"id": dataset_id, "organisation": organisation, "live_version": live}
         if mine:  # what the stewards' page may ask for without meeting a 404
@@ -213,7 +222,8 @@ def get_preview(home: Path, user: User | None, dataset_id: str, kind: str) -> tu
     path = draft_files(home, draft["id"]).stage / name
     if not path.is_file():
         raise NotFound(f"{dataset_id}'s draft has no map preview"
-                       + ("" if kind == "json" else " image"))
+                       + ("" if kind == "json" else " image"),
+                       message_code="preview_missing", params={"id": dataset_id})
     return path.read_bytes(), media_type
 
 
@@ -230,7 +240,8 @@ def get_manifest(home: Path, user: User | None, dataset_id: str) -> str:
             published = _published_manifest(connection, home, dataset_id)
             text = published.read_text(encoding="utf-8") if published else None
     if text is None:
-        raise NotFound(f"{dataset_id} has no manifest yet")
+        raise NotFound(f"{dataset_id} has no manifest yet",
+                       message_code="manifest_none_yet", params={"id": dataset_id})
     return text
 
 
@@ -240,9 +251,11 @@ def manifest_fields(text: str) -> dict:
     try:
         data = load_yaml(text)
     except (yaml.YAMLError, UnsafeInput) as err:
-        raise Unprocessable("the manifest is not valid YAML: edit it as YAML") from err
+        raise Unprocessable("the manifest is not valid YAML: edit it as YAML",
+                            message_code="manifest_not_yaml") from err
     if not isinstance(data, dict):
-        raise Unprocessable("the manifest is not a YAML mapping: edit it as YAML")
+        raise Unprocessable("the manifest is not a YAML mapping: edit it as YAML",
+                            message_code="manifest_not_mapping")
     return json.loads(json.dumps(data, default=_iso))
 
 
@@ -279,7 +292,7 @@ def put_manifest(home: Path, user: User | None, dataset_id: str, text: str) -> t
     """Store the steward's manifest (YAML or JSON); return the report and whether it passes."""
     check_dataset_id(dataset_id)
     if "\x00" in text:
-        raise BadRequest("the manifest must be text")
+        raise BadRequest("the manifest must be text", message_code="manifest_not_text")
     with dataset_lock(home, dataset_id):
         with connect(home) as connection:
             user = _editor(connection, user, dataset_id)
@@ -304,11 +317,14 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
     try:
         check_dataset_id(dataset_id)
         if len(received.filename.encode()) > MAX_FILENAME_BYTES or "\x00" in received.filename:
-            raise BadRequest(f"file names are at most {MAX_FILENAME_BYTES} bytes")
+            raise BadRequest(f"file names are at most {MAX_FILENAME_BYTES} bytes",
+                             message_code="filename_too_long", params={"max": MAX_FILENAME_BYTES})
         file_format = format_of(received.filename)
     except UnsupportedFormat as err:
         received.path.unlink(missing_ok=True)
-        raise Unsupported(str(err)) from err
+        raise Unsupported(str(err),
+                          message_code="file_type_unsupported",
+                          params={"filename": received.filename[:200]}) from err
     except BadRequest:
         received.path.unlink(missing_ok=True)
         raise
@@ -366,7 +382,8 @@ def _commit_upload(home: Path, user: User, dataset_id: str, received: Received,
         created = _open_draft(connection, dataset_id) is None
         files = None
         try:
-            _reserve_upload_bytes(connection, dataset_id, received.size if staged.source else 0)
+            _reserve_upload_bytes(connection, home, dataset_id,
+                                  received.size if staged.source else 0)
             draft = _draft_for_edit(connection, home, user, dataset_id, None)
             files = draft_files(home, draft["id"])
             files.root.mkdir(parents=True, exist_ok=True)
@@ -398,11 +415,12 @@ def upload_allowance(home: Path, dataset_id: str, declared: int | None) -> int:
         organisation = owner(connection, dataset_id)
         if organisation is None:
             raise NotFound(f"no dataset {dataset_id!r} in the stewards' service: create it "
-                           "with POST /api/datasets")
+                           "with POST /api/datasets",
+                           message_code="dataset_not_registered", params={"id": dataset_id})
         draft = _open_draft(connection, dataset_id)
         if draft is None:
             _check_draft_quota(connection, organisation)
-        used = _quota_usage(connection, organisation)[1]
+        used = _bytes_used(connection, home, organisation, dataset_id)
         held = draft["upload_bytes"] if draft else 0
     allowance = _settings().quota_upload_bytes - (used - held)
     if declared is not None and declared > allowance:
@@ -415,7 +433,8 @@ def upload_quota_error(home: Path, dataset_id: str, requested: int) -> UploadQuo
     with connect(home, write=False) as connection:
         organisation = owner(connection, dataset_id)
         draft = _open_draft(connection, dataset_id)
-        used = _quota_usage(connection, organisation)[1] - (draft["upload_bytes"] if draft else 0)
+        used = (_bytes_used(connection, home, organisation, dataset_id)
+                - (draft["upload_bytes"] if draft else 0))
     return _upload_quota_error(organisation, used, requested)
 
 
@@ -436,7 +455,8 @@ def submit(home: Path, user: User | None, dataset_id: str) -> dict:
         if not current["summary"]["publishable"]:
             raise Unprocessable("the draft has blocking problems; fix them first",
                                 findings=[f for f in current["findings"]
-                                          if f["status"] == "blocking"])
+                                          if f["status"] == "blocking"],
+                                          message_code="draft_has_blocking")
         _set_state(connection, draft, "submitted", comment=None)
         audit.append(connection, user.name, "draft.submit", dataset_id, draft=draft["id"])
         return _draft_view(connection, home, _open_draft(connection, dataset_id))
@@ -448,7 +468,8 @@ def approve(home: Path, user: User | None, dataset_id: str) -> dict:
         user = _reviewer(connection, user, dataset_id)
         draft = _require_state(connection, dataset_id, ("submitted",), "approved")
         if user.id in _contributors(connection, draft["id"]):
-            raise Forbidden(f"{user.name} worked on this draft: another reviewer approves it")
+            raise Forbidden(f"{user.name} worked on this draft: another reviewer approves it",
+                            message_code="reviewer_is_author")
         digest = content_digest(draft_files(home, draft["id"]))
         _set_state(connection, draft, "approved", reviewed_by=user.id, approved_digest=digest)
         audit.append(connection, user.name, "draft.approve", dataset_id, draft=draft["id"],
@@ -458,9 +479,11 @@ def approve(home: Path, user: User | None, dataset_id: str) -> dict:
 
 def reject(home: Path, user: User | None, dataset_id: str, comment: str) -> dict:
     if not isinstance(comment, str) or not comment.strip():
-        raise BadRequest("a rejection needs a comment saying what to change")
+        raise BadRequest("a rejection needs a comment saying what to change",
+                         message_code="comment_required")
     if len(comment) > MAX_COMMENT:
-        raise BadRequest(f"comments are at most {MAX_COMMENT} characters")
+        raise BadRequest(f"comments are at most {MAX_COMMENT} characters",
+                         message_code="comment_too_long", params={"max": MAX_COMMENT})
     check_dataset_id(dataset_id)
     with dataset_lock(home, dataset_id), connect(home) as connection:
         user = _reviewer(connection, user, dataset_id)
@@ -480,7 +503,8 @@ def discard(home: Path, user: User | None, dataset_id: str) -> None:
             user = _editor(connection, user, dataset_id)
             draft = _open_draft(connection, dataset_id)
             if draft is None:
-                raise NotFound(f"{dataset_id} has no open draft")
+                raise NotFound(f"{dataset_id} has no open draft",
+                               message_code="draft_missing", params={"id": dataset_id})
             _set_state(connection, draft, "discarded")
             audit.append(connection, user.name, "draft.discard", dataset_id, draft=draft["id"])
         shutil.rmtree(draft_files(home, draft["id"]).root, ignore_errors=True)
@@ -511,7 +535,8 @@ def _known_owner(connection: sqlite3.Connection, dataset_id: str) -> str:
     organisation = owner(connection, dataset_id)
     if organisation is None:
         raise NotFound(f"no dataset {dataset_id!r} in the stewards' service: create it with "
-                       "POST /api/datasets")
+                       "POST /api/datasets",
+                       message_code="dataset_not_registered", params={"id": dataset_id})
     return organisation
 
 
@@ -532,7 +557,8 @@ def _readable_draft(connection, user: User | None, dataset_id: str) -> sqlite3.R
     require_scope(user, _known_owner(connection, dataset_id), dataset_id)
     draft = _open_draft(connection, dataset_id)
     if draft is None:
-        raise NotFound(f"{dataset_id} has no open draft")
+        raise NotFound(f"{dataset_id} has no open draft",
+                       message_code="draft_missing", params={"id": dataset_id})
     return draft
 
 
@@ -571,6 +597,16 @@ def _quota_usage(connection, organisation: str) -> tuple[int, int]:
     return row[0], row[1]
 
 
+def _bytes_used(connection, home: Path, organisation: str, uploading: str) -> int:
+    """The organisation's bytes of the quota: its open drafts' uploads, and its datasets'
+    unfinished resumable uploads (resume.py), but for the dataset `uploading` now (its new
+    upload replaces its own unfinished one)."""
+    datasets = [row[0] for row in connection.execute(
+        "SELECT id FROM datasets WHERE organisation = ?", (organisation,)).fetchall()]
+    return (_quota_usage(connection, organisation)[1]
+            + resume.unfinished_bytes(home, datasets, excluding=uploading))
+
+
 def _check_draft_quota(connection, organisation: str) -> None:
     limit = _settings().quota_open_drafts
     drafts, _ = _quota_usage(connection, organisation)
@@ -578,14 +614,17 @@ def _check_draft_quota(connection, organisation: str) -> None:
         raise DraftQuotaExceeded(
             f"{organisation} has {drafts} open drafts, its quota is {limit} "
             "(TAZA_QUOTA_OPEN_DRAFTS): publish or discard one first",
-            quota="open_drafts", organisation=organisation, limit=limit, used=drafts)
+            quota="open_drafts", organisation=organisation, limit=limit, used=drafts,
+            message_code="draft_quota_exceeded",
+            params={"organisation": organisation, "used": drafts, "limit": limit})
 
 
-def _reserve_upload_bytes(connection, dataset_id: str, incoming: int) -> None:
+def _reserve_upload_bytes(connection, home: Path, dataset_id: str, incoming: int) -> None:
     """413 when an upload replacing the draft's current one would pass the bytes quota."""
     organisation = owner(connection, dataset_id)
     draft = _open_draft(connection, dataset_id)
-    used = _quota_usage(connection, organisation)[1] - (draft["upload_bytes"] if draft else 0)
+    used = (_bytes_used(connection, home, organisation, dataset_id)
+            - (draft["upload_bytes"] if draft else 0))
     if used + incoming > _settings().quota_upload_bytes:
         raise _upload_quota_error(organisation, used, incoming)
 
@@ -596,7 +635,9 @@ def _upload_quota_error(organisation: str, used: int, requested: int) -> UploadQ
         f"{organisation}'s open drafts hold {used:,} bytes of uploads; {requested:,} more "
         f"would pass its quota of {limit:,} bytes (TAZA_QUOTA_UPLOAD_BYTES): publish or "
         "discard drafts first", quota="upload_bytes", organisation=organisation, limit=limit,
-        used=used, requested=requested)
+        used=used, requested=requested,
+        message_code="upload_quota_exceeded",
+        params={"organisation": organisation, "used": used, "requested": requested, "limit": limit})
 
 
 def _set_upload_bytes(connection, draft_id: int, size: int) -> None:
@@ -653,10 +694,13 @@ def _require_state(connection, dataset_id: str, allowed: tuple[str, ...],
                    target: str) -> sqlite3.Row:
     draft = _open_draft(connection, dataset_id)
     if draft is None:
-        raise NotFound(f"{dataset_id} has no open draft")
+        raise NotFound(f"{dataset_id} has no open draft",
+                       message_code="draft_missing", params={"id": dataset_id})
     if draft["state"] not in allowed:
         raise Conflict(f"the draft is {draft['state']}; only a draft that is "
-                       f"{' or '.join(allowed)} can become {target}", state=draft["state"])
+                       f"{' or '.join(allowed)} can become {target}", state=draft["state"],
+                       message_code="draft_state_conflict",
+                       params={"state": draft["state"], "target": target})
     return draft
 
 
@@ -744,7 +788,7 @@ def _isolated_stage(original: Path, fresh: Path, workdir: Path, options: UploadO
         return stage_upload(original, workdir, options, limits, id_field)
     except ReaderUnavailable as err:
         shutil.rmtree(fresh, ignore_errors=True)
-        raise Unavailable(str(err)) from err
+        raise Unavailable(str(err), message_code="reader_unavailable") from err
 
 
 def _write_staged(stage_dir: Path, staged, id_field: str | None) -> None:

@@ -1,4 +1,10 @@
-"""Service errors, each with the HTTP status the API answers (the CLI prints the message)."""
+"""Service errors, each with the HTTP status the API answers (the CLI prints the message).
+
+Every refusal carries a stable `message_code` and its `params` beside the English message:
+the API answers them as `messageCode` and `params`, and the stewards' page says the refusal
+in its language from them (catalog/portal/strings.yml `problem.<messageCode>`, filled with
+the params; tests/test_stewards_messages.py checks every code raised here has its texts).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,20 @@ class ServiceError(Exception):
     status = 400
     code = "BadRequest"
 
-    def __init__(self, message: str, **extra):
+    def __init__(self, message: str, *, message_code: str = "", params: dict | None = None,
+                 **extra):
         super().__init__(message)
         self.message = message
+        self.message_code = message_code
+        self.params = dict(params or {})
         self.extra = extra
 
     def as_dict(self) -> dict:
-        return {"code": self.code, "description": self.message, "status": self.status,
+        data = {"code": self.code, "description": self.message, "status": self.status,
                 **self.extra}
+        if self.message_code:
+            data.update(messageCode=self.message_code, params=dict(self.params))
+        return data
 
 
 class BadRequest(ServiceError):

@@ -28,5 +28,6 @@ def dataset_lock(home: Path, dataset_id: str, wait: bool = False) -> Iterator[No
                                          settings.database_url()))
         except LockHeld as err:
             raise Conflict(f"another operation on {dataset_id} is in progress (an upload, "
-                           "review or publish); try again when it has finished") from err
+                           "review or publish); try again when it has finished",
+                           message_code="dataset_busy", params={"id": dataset_id}) from err
         yield

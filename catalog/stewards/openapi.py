@@ -88,7 +88,8 @@ JOB = {"type": "object", "required": ["id", "state", "progress", "links"], "prop
     "progress": {"type": "integer", "minimum": 0, "maximum": 100},
     "step": {"type": "string", "nullable": True},
     "result": {"type": "object", "description": "when succeeded: dataset, version, release"},
-    "error": {"type": "object", "description": "when failed: code, description, status"},
+    "error": {"type": "object", "description": "when failed: code, description, status, "
+                                          "messageCode, params (as a refusal)"},
     "links": {"type": "array", "items": {"type": "object"}}}}
 TOKEN_ID = _path("token_id", {"type": "string", "pattern": "^[0-9a-f]{16}$"})
 SESSION = {"type": "object", "properties": {
@@ -268,8 +269,20 @@ OPERATIONS: list[Operation] = [
 ]
 
 ERROR_SCHEMA = {"type": "object", "required": ["code", "description"],
-                "properties": {"code": {"type": "string"}, "description": {"type": "string"},
-                               "status": {"type": "integer"}}}
+                "properties": {
+                    "code": {"type": "string"},
+                    "description": {"type": "string", "description": "what went wrong, in "
+                                    "English, for API clients"},
+                    "status": {"type": "integer"},
+                    "messageCode": {"type": "string", "pattern": "^[a-z][a-z0-9_]*$",
+                                    "description": "a stable code of the refusal, naming its "
+                                    "text in Kyrgyz, Russian and English (the stewards' pages "
+                                    "say it in their language); absent only where no text "
+                                    "exists"},
+                    "params": {"type": "object", "description": "the values filling the "
+                               "text of messageCode (names, numbers)",
+                               "additionalProperties": {"oneOf": [{"type": "string"},
+                                                                  {"type": "number"}]}}}}
 
 
 def document(api_url: str = "/api") -> dict:

@@ -60,7 +60,9 @@ class _Sink:
         self.size += len(data)
         if self.size > self.limit:
             raise TooLarge(f"the upload exceeds the limit of {self.limit:,} bytes "
-                           "(TAZA_UPLOAD_MAX_BYTES)", limit=self.limit)
+                           "(TAZA_UPLOAD_MAX_BYTES)", limit=self.limit,
+                           message_code="upload_too_large",
+                           params={"size": self.size, "limit": self.limit})
         if self.allowance and self.size > self.allowance.quota:
             raise self.allowance.refusal(self.size)
         self.digest.update(data)
@@ -97,7 +99,9 @@ def receive_raw(stream: BinaryIO, filename: str, tmp_dir: Path, limit: int,
             sink.write(chunk)
         if declared is not None and sink.size != declared:
             raise BadRequest(f"the upload was cut short: {sink.size:,} of {declared:,} bytes "
-                             "arrived")
+                             "arrived",
+                             message_code="upload_cut_short",
+                             params={"size": sink.size, "declared": declared})
         return sink.finish(filename)
 
 
@@ -114,12 +118,15 @@ def receive_multipart(stream: BinaryIO, boundary: bytes, tmp_dir: Path, limit: i
             decoder.receive_data(None)
             state.drain(decoder)
         except ValueError as err:
-            raise BadRequest(f"malformed multipart body: {err}") from err
+            raise BadRequest(f"malformed multipart body: {err}",
+                             message_code="multipart_malformed") from err
         except RequestEntityTooLarge as err:
             raise BadRequest("a form field is too large: send the file in field 'file' "
-                             "and options in the query string") from err
+                             "and options in the query string",
+                             message_code="multipart_field_too_large") from err
         if state.filename is None or not state.complete:
-            raise BadRequest("the multipart body has no complete part 'file' with a filename")
+            raise BadRequest("the multipart body has no complete part 'file' with a filename",
+                             message_code="multipart_no_file")
         return sink.finish(state.filename)
 
 
@@ -136,7 +143,8 @@ class _Parts:
                 self.start_file(event)
             elif isinstance(event, Field):
                 raise BadRequest(f"unexpected form field {event.name!r}: send the file in "
-                                 "field 'file' and options in the query string")
+                                 "field 'file' and options in the query string",
+                                 message_code="multipart_form_field")
             elif isinstance(event, Data):
                 self.sink.write(event.data)
                 self.complete = not event.more_data
@@ -145,7 +153,7 @@ class _Parts:
     def start_file(self, event: File) -> None:
         if event.name != "file" or self.filename is not None:
             raise BadRequest(f"unexpected file field {event.name!r}: send one file, in "
-                             "field 'file'")
+                             "field 'file'", message_code="multipart_file_field")
         self.filename = PurePosixPath(event.filename.replace("\\", "/")).name
 
 
@@ -154,7 +162,8 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
         while chunk := stream.read(CHUNK):
             yield chunk
     except RequestEntityTooLarge as err:  # werkzeug's own check of max_content_length
-        raise TooLarge("the upload exceeds the size limit (TAZA_UPLOAD_MAX_BYTES)") from err
+        raise TooLarge("the upload exceeds the size limit (TAZA_UPLOAD_MAX_BYTES)",
+                       message_code="upload_over_limit") from err
 
 
 def remove_stale_parts(tmp_dir: Path) -> None:

@@ -63,7 +63,8 @@ def request_publish(home: Path, jobs: Jobs, user: User | None, dataset_id: str) 
                               unique=True)
         except JobConflict as err:
             raise Conflict(f"a publish of {dataset_id} is {err.job.state} already; follow it "
-                           f"at {job_path(err.job.id)}", job=job_path(err.job.id)) from err
+                           f"at {job_path(err.job.id)}", job=job_path(err.job.id),
+                           message_code="publish_running", params={"id": dataset_id}) from err
         audit.record(home, user.name, "draft.publish_queued", dataset_id, draft=draft["id"],
                      job=job.id)
     return job
@@ -111,7 +112,7 @@ def job_view(home: Path, jobs: Jobs, user: User | None, job_id: str) -> dict:
     and admins only (others: 404 when it does not exist, else 401/403)."""
     job = jobs.get(job_id) if JOB_ID.fullmatch(job_id) else None
     if job is None or job.kind != PUBLISH_JOB:
-        raise NotFound(f"no job {job_id[:64]!r}")
+        raise NotFound(f"no job {job_id[:64]!r}", message_code="job_not_found")
     _actor(home, user, job.subject)
     dataset_id = job.subject
     links = [{"rel": "self", "href": job_path(job.id), "type": "application/json"},
@@ -143,9 +144,12 @@ def _check_approved(home: Path, draft, dataset_id: str) -> None:
     if draft is None or draft["state"] != "approved":
         state = draft["state"] if draft else "none"
         raise Conflict(f"only an approved draft is published; the draft of "
-                       f"{dataset_id} is {state}", state=state)
+                       f"{dataset_id} is {state}", state=state,
+                       message_code="publish_needs_approval",
+                       params={"id": dataset_id, "state": state})
     if content_digest(draft_files(home, draft["id"])) != draft["approved_digest"]:
-        raise Conflict("the draft changed after its approval; submit it again")
+        raise Conflict("the draft changed after its approval; submit it again",
+                       message_code="draft_changed_after_approval")
 
 
 def _published(dataset_id: str, version: int, release: int, unchanged: bool) -> dict:
@@ -168,14 +172,17 @@ def _run_pipeline(home: Path, store: CatalogStore, actor: str, dataset_id: str, 
         audit.record(home, actor, "draft.publish_failed", dataset_id, draft=draft_id,
                      problems=[str(p) for p in err.problems])
         raise Unprocessable("the pipeline rejected the draft; nothing was published",
-                            problems=[p.as_dict() for p in err.problems]) from err
+                            problems=[p.as_dict() for p in err.problems],
+                            message_code="pipeline_rejected") from err
     except PublishError as err:
         audit.record(home, actor, "draft.publish_failed", dataset_id, draft=draft_id,
                      error=str(err))
         if isinstance(err, ReaderUnavailable) or isinstance(err.__cause__, ReaderUnavailable):
             # The server, not the draft, is at fault: the operator must fix isolation.
-            raise Unavailable(f"{err}; the previous version keeps serving") from err
-        raise Unprocessable(f"{err}; the previous version keeps serving") from err
+            raise Unavailable(f"{err}; the previous version keeps serving",
+                              message_code="reader_unavailable") from err
+        raise Unprocessable(f"{err}; the previous version keeps serving",
+                            message_code="publish_failed") from err
 
 
 def list_versions(home: Path, store: CatalogStore, user: User | None, dataset_id: str) -> dict:
@@ -189,7 +196,8 @@ def list_versions(home: Path, store: CatalogStore, user: User | None, dataset_id
     mine = _in_scope(home, user, dataset_id)
     versions = released_versions(store, dataset_id) if mine else [live] if live else []
     if not versions:
-        raise NotFound(f"no published dataset {dataset_id!r}")
+        raise NotFound(f"no published dataset {dataset_id!r}",
+                       message_code="dataset_not_published", params={"id": dataset_id})
     published_by = _publishers(home, dataset_id)
     listing = []
     for version in versions:
@@ -220,11 +228,15 @@ def version_file(home: Path, store: CatalogStore, user: User | None, dataset_id:
     if not public:
         _actor(home, user, dataset_id)
         if version not in released_versions(store, dataset_id):
-            raise NotFound(f"{dataset_id} has no released version {version}")
+            raise NotFound(f"{dataset_id} has no released version {version}",
+                           message_code="version_not_released",
+                           params={"id": dataset_id, "version": version})
     record = store.record(dataset_id, version)
     files = record.files()
     if filename not in files:
-        raise NotFound(f"{dataset_id} version {version} has no file {filename!r}")
+        raise NotFound(f"{dataset_id} version {version} has no file {filename!r}",
+                       message_code="version_file_missing",
+                       params={"id": dataset_id, "version": version, "filename": filename[:200]})
     return record, files[filename], public
 
 
@@ -236,15 +248,19 @@ def rollback(home: Path, store: CatalogStore, user: User | None, dataset_id: str
         user = _actor(home, user, dataset_id)
         if version not in released_versions(store, dataset_id):
             raise NotFound(f"{dataset_id} has no released version {version}; versions: "
-                           f"{released_versions(store, dataset_id)}")
+                           f"{released_versions(store, dataset_id)}",
+                           message_code="version_not_released",
+                           params={"id": dataset_id, "version": version})
         if store.live_version(dataset_id) == version:
-            raise Conflict(f"version {version} of {dataset_id} is live already")
+            raise Conflict(f"version {version} of {dataset_id} is live already",
+                           message_code="version_live_already",
+                           params={"id": dataset_id, "version": version})
         try:
             result = pipeline.rollback(store, dataset_id, version, wait=False, actor=user.name)
         except StoreBusy as err:
-            raise Conflict(BUSY) from err
+            raise Conflict(BUSY, message_code="store_busy") from err
         except PublishError as err:
-            raise Conflict(str(err)) from err
+            raise Conflict(str(err), message_code="release_failed") from err
     return {"dataset": dataset_id, "version": version, "release": result.release}
 
 
@@ -254,13 +270,14 @@ def withdraw(home: Path, store: CatalogStore, user: User | None, dataset_id: str
     with dataset_lock(home, dataset_id):
         user = _actor(home, user, dataset_id)
         if store.live_version(dataset_id) is None:
-            raise Conflict(f"{dataset_id} is not published")
+            raise Conflict(f"{dataset_id} is not published",
+                           message_code="dataset_not_live", params={"id": dataset_id})
         try:
             release = pipeline.withdraw(store, dataset_id, wait=False, actor=user.name)
         except StoreBusy as err:
-            raise Conflict(BUSY) from err
+            raise Conflict(BUSY, message_code="store_busy") from err
         except PublishError as err:
-            raise Conflict(str(err)) from err
+            raise Conflict(str(err), message_code="release_failed") from err
     return {"dataset": dataset_id, "release": release}
 
 

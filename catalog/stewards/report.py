@@ -56,7 +56,8 @@ def write_pipeline_manifest(text: str, dataset_id: str, stage: Path,
     try:
         load_manifest(path)
     except ValidationFailed as err:
-        return [blocking(p.message, file="manifest", field=p.where) for p in err.problems]
+        return [blocking(p.message, code=p.code, params=_plain(p.params), file="manifest",
+                         field=p.where) for p in err.problems]
     return []
 
 
@@ -122,31 +123,21 @@ def _place(finding: dict, language: str) -> str:
 
 
 def _manifest_finding(problem: Problem, dataset_id: str) -> Finding:
+    """The checker's problem as a finding, said in every language from its code and params
+    (catalog.manifest gives every problem one: finding_texts.yml)."""
     where: dict = {"file": "manifest", "field": problem.where}
     if problem.line is not None:
         where["line"] = problem.line
-    message = problem.message
-    if problem.where == "id" and "file name" in message:
+    if problem.code == "manifest_id_mismatch":
         message = f"must be {dataset_id!r}, the dataset this draft belongs to"
         return Finding(BLOCKING, message, where, "manifest_id_mismatch", {"dataset": dataset_id})
-    return Finding(BLOCKING, message, where, *_manifest_code(message))
+    return Finding(BLOCKING, problem.message, where, problem.code, _plain(problem.params))
 
 
-# The manifest checker's commonest messages (catalog.manifest), as finding codes the pages
-# translate; the others keep their English message (finding_text).
-MANIFEST_MESSAGES = (
-    (re.compile(r"^missing \(required\)$"), "manifest_missing"),
-    (re.compile(r"^missing \(English is required\)$"), "manifest_missing_english"),
-    (re.compile(r"^must be non-empty text"), "manifest_empty"),
-    (re.compile(r"^(?P<value>.+) is not one of: (?P<allowed>.+)$"), "manifest_not_one_of"),
-)
-
-
-def _manifest_code(message: str) -> tuple[str, dict]:
-    for pattern, code in MANIFEST_MESSAGES:
-        if match := pattern.match(message):
-            return code, match.groupdict()
-    return "", {}
+def _plain(params: dict) -> dict:
+    """Params as a finding keeps them: text and numbers."""
+    return {key: value if isinstance(value, str | int | float) and not isinstance(value, bool)
+            else str(value) for key, value in params.items()}
 
 
 def _mapping(text: str) -> dict:

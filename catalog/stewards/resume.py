@@ -11,6 +11,12 @@ on. Once TOTAL bytes are in, the file is hashed and handed to the draft like a w
 One upload in progress per dataset, in TAZA_HOME/stewards/resume/<dataset>/ (part, meta.json),
 changed under its own flock (not the dataset's lock: a slow piece must not block manifest
 edits); TOTAL is bounded by the upload limit and the organisation's quota.
+
+An unfinished upload holds its whole TOTAL of the organisation's bytes quota (drafts.py asks
+`unfinished_bytes`), so two uploads started side by side cannot pass the quota together.
+Leftovers (an upload nobody finishes) untouched for TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS (default
+24 h) no longer count and are removed: when an upload starts (`remove_expired`), when the API
+starts, and periodically by `taza worker` (`start_sweeper`).
 """
 
 from __future__ import annotations
@@ -19,14 +25,18 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from catalog.settings import seconds_setting
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import (
     BadRequest,
@@ -37,6 +47,8 @@ from catalog.stewards.errors import (
 )
 from catalog.stewards.receive import CHUNK, Received
 
+log = logging.getLogger(__name__)
+PARTS_MAX_AGE_SECONDS = 86_400.0
 CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18})$")
 
 
@@ -67,17 +79,20 @@ def parse_range(header: str, declared: int | None, limit: int) -> Piece:
     match = CONTENT_RANGE.match(header.strip())
     if not match:
         raise BadRequest("Content-Range: give 'bytes START-END/TOTAL' (END inclusive, TOTAL "
-                         "the whole file's size)")
+                         "the whole file's size)", message_code="content_range_malformed")
     piece = Piece(*(int(group) for group in match.groups()))
     if piece.total < 1 or piece.end < piece.start or piece.end >= piece.total:
         raise RangeNotSatisfiable(f"Content-Range {header.strip()!r} is not a range inside a "
-                                  "file of TOTAL bytes")
+                                  "file of TOTAL bytes", message_code="content_range_outside")
     if piece.total > limit:
         raise TooLarge(f"the upload ({piece.total:,} bytes) exceeds the limit of {limit:,} "
-                       "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit)
+                       "bytes (TAZA_UPLOAD_MAX_BYTES)", limit=limit,
+                       message_code="upload_too_large",
+                       params={"size": piece.total, "limit": limit})
     if declared != piece.length:
         raise BadRequest(f"the piece's Content-Length ({declared}) must be END-START+1 "
-                         f"({piece.length:,}) of its Content-Range")
+                         f"({piece.length:,}) of its Content-Range",
+                         message_code="piece_length_mismatch")
     return piece
 
 
@@ -91,13 +106,16 @@ def receive_piece(home: Path, dataset_id: str, filename: str, piece: Piece,
             _reset(folder, meta)
         elif meta is None or meta["filename"] != filename or meta["total"] != piece.total:
             raise Conflict(f"no upload of {filename!r} ({piece.total:,} bytes) is in progress "
-                           "for this dataset: send it from byte 0")
+                           "for this dataset: send it from byte 0",
+                           message_code="upload_not_in_progress", params={"filename": filename})
         received = _received(folder)
         if piece.start != received:
             raise RangeNotSatisfiable(
                 f"{received:,} bytes of {filename!r} have arrived: send the next piece from "
                 f"byte {received} (no gaps, no overlaps)", received=received,
-                total=piece.total)
+                total=piece.total,
+                message_code="piece_out_of_order",
+                params={"received": received, "filename": filename})
         _append(folder / "part", stream, piece.length)
         received = _received(folder)
         if received < piece.total:
@@ -120,8 +138,89 @@ def progress(home: Path, dataset_id: str) -> Progress | None:
 def abandon(home: Path, dataset_id: str) -> None:
     with _locked(home, dataset_id) as folder:
         if _meta(folder) is None:
-            raise NotFound(f"no upload in progress for {dataset_id}")
+            raise NotFound(f"no upload in progress for {dataset_id}",
+                           message_code="no_upload_in_progress", params={"id": dataset_id})
         _reset(folder, None)
+
+
+def parts_max_age() -> float:
+    """TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS: how long an unfinished upload may stay untouched
+    before it is a leftover (1 s to 365 days; default 24 h)."""
+    return seconds_setting("TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS", PARTS_MAX_AGE_SECONDS, 1,
+                           365 * 86_400)
+
+
+def unfinished_bytes(home: Path, dataset_ids: list[str], excluding: str | None = None) -> int:
+    """The bytes the unfinished uploads of these datasets hold of the quota: each its whole
+    TOTAL (what it will hold when finished); leftovers past the maximum age count nothing.
+    `excluding`: the dataset uploading now (its new upload replaces its unfinished one)."""
+    oldest = time.time() - parts_max_age()
+    held = 0
+    for dataset_id in dataset_ids:
+        if dataset_id == excluding:
+            continue
+        folder = stewards_dir(home) / "resume" / dataset_id
+        try:
+            meta = _meta(folder)
+            if meta is None or _touched(folder) < oldest:
+                continue
+            held += max(int(meta["total"]), _received(folder))
+        except (OSError, ValueError, KeyError, TypeError):  # removed or replaced meanwhile
+            continue
+    return held
+
+
+def remove_expired(home: Path, max_age: float | None = None) -> list[str]:
+    """Remove the unfinished uploads untouched for `max_age` seconds (the setting when None);
+    one receiving a piece right now is left alone. Returns the datasets whose upload went."""
+    root = stewards_dir(home) / "resume"
+    if not root.is_dir():
+        return []
+    oldest = time.time() - (parts_max_age() if max_age is None else max_age)
+    removed = []
+    for folder in sorted(root.iterdir()):
+        try:
+            if _meta(folder) is None and not (folder / "part").exists():
+                continue
+            if _touched(folder) >= oldest:
+                continue
+            with _locked(home, folder.name) as locked:
+                if _touched(locked) < oldest:  # not resumed between the look and the lock
+                    _reset(locked, None)
+                    removed.append(folder.name)
+        except Conflict:  # a piece is arriving: not a leftover
+            continue
+        except (OSError, ValueError):
+            continue
+    if removed:
+        log.info("removed unfinished uploads older than the maximum age: %s",
+                 ", ".join(removed))
+    return removed
+
+
+def start_sweeper(home: Path, stop: threading.Event) -> threading.Thread:
+    """A thread removing leftovers (remove_expired) every half maximum age, at most hourly,
+    until `stop` is set (`taza worker` runs it)."""
+    interval = min(parts_max_age() / 2, 3600.0)
+
+    def loop() -> None:
+        while not stop.is_set():
+            try:
+                remove_expired(home)
+            except Exception:
+                log.exception("unfinished uploads could not be swept")
+            stop.wait(interval)
+
+    thread = threading.Thread(target=loop, name="upload-leftovers", daemon=True)
+    thread.start()
+    return thread
+
+
+def _touched(folder: Path) -> float:
+    """When the upload last changed: its part (each piece) or its meta.json (its start)."""
+    times = [path.stat().st_mtime for path in (folder / "part", folder / "meta.json")
+             if path.exists()]
+    return max(times, default=0.0)
 
 
 @contextlib.contextmanager
@@ -133,7 +232,7 @@ def _locked(home: Path, dataset_id: str) -> Iterator[Path]:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
             raise Conflict(f"another piece of {dataset_id}'s upload is arriving; send one "
-                           "piece at a time") from err
+                           "piece at a time", message_code="piece_arriving") from err
         try:
             yield folder
         finally:

@@ -61,12 +61,12 @@ def sign_in(home: Path, settings: StewardSettings, name: object, password: objec
             address: str) -> Session:
     """A new session for the account, or 401 (wrong name or password) or 429 (too many)."""
     if not isinstance(name, str) or not isinstance(password, str):
-        raise BadRequest('send {"name": "...", "password": "..."}')
+        raise BadRequest('send {"name": "...", "password": "..."}', message_code="signin_body")
     address = (address or "unknown")[:MAX_ADDRESS]
     attempt = _start_attempt(home, settings, name[:64], address)
     user = accounts.verify_password(home, name, password)
     if user is None:
-        raise Unauthenticated("wrong name or password")
+        raise Unauthenticated("wrong name or password", message_code="signin_wrong")
     now = time.time()
     session_id, secret = secrets.token_hex(8), secrets.token_urlsafe(32)
     csrf_token = secrets.token_urlsafe(32)
@@ -92,7 +92,8 @@ def from_cookie(home: Path, settings: StewardSettings, cookie: str) -> Session:
     """The live session a cookie names; 401 saying why otherwise (and an ended one is removed)."""
     match = SESSION.match(cookie or "")
     if not match:
-        raise Unauthenticated("not signed in (the session cookie is not valid)")
+        raise Unauthenticated("not signed in (the session cookie is not valid)",
+                              message_code="session_invalid")
     session_id, secret = match.groups()
     with connect(home, write=False) as connection:
         row = connection.execute(
@@ -102,16 +103,18 @@ def from_cookie(home: Path, settings: StewardSettings, cookie: str) -> Session:
             (session_id,)).fetchone()
     matches = hmac.compare_digest(_digest(secret), row["secret_sha256"] if row else "0" * 64)
     if row is None or not matches or row["disabled"]:
-        raise Unauthenticated("not signed in (the session ended, or was never started)")
+        raise Unauthenticated("not signed in (the session ended, or was never started)",
+                              message_code="session_ended")
     now = time.time()
     if now >= row["expires"]:
         end(home, session_id)
         raise Unauthenticated(f"the session reached its maximum age of "
-                              f"{settings.session_max_seconds:g} s: sign in again")
+                              f"{settings.session_max_seconds:g} s: sign in again",
+                              message_code="session_too_old")
     if now - row["last_seen"] >= settings.session_idle_seconds:
         end(home, session_id)
         raise Unauthenticated(f"the session expired after {settings.session_idle_seconds:g} s "
-                              "without activity: sign in again")
+                              "without activity: sign in again", message_code="session_idle")
     last_seen = row["last_seen"]
     # Record activity at most every few seconds: one write per request would queue workers.
     if now - last_seen > min(60.0, settings.session_idle_seconds / 4):
@@ -144,7 +147,8 @@ def _start_attempt(home: Path, settings: StewardSettings, name: str, address: st
                 what = f"account {name!r}" if scope == "account" else "your address"
                 raise TooManyRequests(
                     f"too many failed sign-ins for {what}: try again in {wait} s", wait,
-                    limit=limit, window_seconds=settings.signin_window_seconds)
+                    limit=limit, window_seconds=settings.signin_window_seconds,
+                    message_code="signin_too_many", params={"wait": wait})
         connection.execute("INSERT INTO signin_failures (scope, subject, at) VALUES "
                            "('account', ?, ?)", (name, now))
         return connection.execute("INSERT INTO signin_failures (scope, subject, at) VALUES "

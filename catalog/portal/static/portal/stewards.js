@@ -3,7 +3,7 @@
 // an HttpOnly cookie this script never sees; writes carry the session's CSRF token in a header.
 // A one-time link (#set-password=CODE) sets the password; the code leaves the address bar at
 // once and goes to the server only in a request body.
-import { formatDate, initI18n, t } from "./i18n.js";
+import { formatDate, initI18n, problemText, t } from "./i18n.js";
 import { buildForm, checkDates, fillForm, idProblem, readForm } from "./steward-form.js";
 import { extentText, previewNode } from "./steward-preview.js";
 import { el, formatNumber } from "./util.js";
@@ -27,9 +27,11 @@ async function api(method, path, { body, type } = {}) {
   return { ok: response.ok, status: response.status, body: parsed };
 }
 
+// A refusal in the page's language from its messageCode and params (strings.yml
+// `problem.<code>`); the server's English description only for a code the page does not know.
 function problem(answer) {
-  const body = answer.body || {};
-  return body.description || body.detail || body.message || body.error || `HTTP ${answer.status}`;
+  const body = answer.body && typeof answer.body === "object" ? answer.body : {};
+  return problemText(body) || body.message || body.error || `HTTP ${answer.status}`;
 }
 
 function say(id, text, isError = false) {
@@ -105,7 +107,7 @@ function showSetPassword(code) {
     const answer = await api("POST", "/api/password",
                              { body: JSON.stringify({ code, password }), type: "application/json" });
     if (answer.ok) showSignIn(t("st.password_set"), false, answer.body.name);
-    else if (answer.status === 400 && /link/.test(problem(answer))) say("signin-status", t("st.link_invalid"), true);
+    else if (answer.body?.messageCode === "password_link_invalid") say("signin-status", t("st.link_invalid"), true);
     else say("signin-status", problem(answer), true);
   });
 }
@@ -545,7 +547,7 @@ function showJob(job, bar, text) {
     text.replaceChildren(t("pb.succeeded", { version: job.result.version }), " ",
                          el("a", { href: `/datasets/${job.dataset}?lang=${data.language}` }, t("steward_view_published")));
   } else if (job.state === "failed") {
-    text.textContent = t("pb.failed", { reason: job.error.description });
+    text.textContent = t("pb.failed", { reason: problem({ body: job.error, status: job.error.status }) });
   } else if (job.state === "queued") {
     text.textContent = t("pb.queued");
   } else {
