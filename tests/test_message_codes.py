@@ -169,3 +169,12 @@ def test_the_parameters_refusals_name_have_words_in_three_languages():
     assert {"param.filter", "param.bbox", "param.datetime", "param.sortby"} <= set(params)
     for key, texts in params.items():
         assert set(texts) == set(LANGUAGES) and all(texts.values()), key
+
+
+def test_no_text_key_is_written_twice():
+    """YAML keeps the last of two equal keys without a word: two branches once both added
+    `problem.token_invalid` for different refusals, and one silently took the other's text."""
+    keys = [line.split(":", 1)[0] for line in STRINGS.read_text(encoding="utf-8").splitlines()
+            if line and not line[0].isspace() and not line.startswith("#") and ":" in line]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    assert not twice, f"keys written twice in {STRINGS.name}: {twice}"
