@@ -18,8 +18,8 @@ release records, the stewards' state, the audit log and the features are rows of
 while the locks are held the backup opens a read-only REPEATABLE READ transaction and exports
 its snapshot, and after the locks are released `pg_dump --snapshot` writes exactly that state to
 DEST/database.dump (custom format), without the STAC index's schemas (derived data, rebuilt
-from the releases by the first server after a restore). Home and database are then one consistent state: the
-release the dump says is live is the one whose versions the home copy holds.
+from the releases by the first server after a restore). Home and database are then one
+consistent state: the release the dump says is live is the one whose versions the home holds.
 """
 
 from __future__ import annotations
