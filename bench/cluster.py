@@ -1,6 +1,6 @@
 """Two app nodes against one, behind the same nginx (issue 13: at least 1.8x on page and bbox).
 
-    python -m bench cluster [--count 1000000] [--duration 30]
+    python -m bench cluster [--count 1000000] [--duration 30] [--database]
 
 Publishes the synthetic parcels (bench/features.py), then runs the cluster of catalog/cluster
 twice over that home: one node, then two, each node with ONE gunicorn worker (4 threads), so
@@ -8,19 +8,27 @@ that on this 2-core machine a node is sized to a core and the second node has a 
 wrk (16 connections) sends the page and bbox queries through nginx, every bbox moved per
 request. Writes bench/results/cluster-<date>.md. nginx and wrk share the two cores with the
 nodes: the ratio is a lower bound of what two machines give.
+
+`--database`: the PostgreSQL profile, as `make cluster` runs it: a private PostgreSQL under
+bench/.work/cluster-pg, the home moved into it with `taza migrate` (the parcels in PostGIS, the
+release records and the stewards' state in `taza_state`), the nodes and a worker on
+TAZA_DATABASE_URL. Writes bench/results/cluster-postgresql-<date>.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 from bench import features
 from catalog.cluster.local import LocalCluster
 from catalog.cluster.nginx import ProxySettings
+from catalog.cluster.postgres import PrivatePostgres
 
 QUERIES = [features.Query("items?limit=100", ["?limit=100"]),
            features.Query("bbox (5 km town boxes, limit=100)",
@@ -31,12 +39,17 @@ UNLIMITED = ProxySettings(requests_per_second=1_000_000, burst=1_000_000,
                           connections_per_client=4096)
 
 
-def measure(home: Path, nodes: int, duration: int) -> dict[str, dict]:
+PG_FOLDER = features.WORK / "cluster-pg"
+PG_DATABASE = "cluster_bench"
+
+
+def measure(home: Path, nodes: int, duration: int,
+            database_url: str | None = None) -> dict[str, dict]:
     folder = features.WORK / f"cluster-{nodes}"
     shutil.rmtree(folder, ignore_errors=True)
     # One client address sends all the load: nginx's per-address limits would answer it 429.
     cluster = LocalCluster(folder, features.free_port(), workers=1, catalog_home=home,
-                           proxy_settings=UNLIMITED)
+                           proxy_settings=UNLIMITED, database_url=database_url)
     cluster.up(node_count=nodes)
     try:
         server = features.Server(f"{nodes} node(s)", f"{cluster.url}/ogc", None, folder)
@@ -52,20 +65,46 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=30, help="seconds of load per row")
+    parser.add_argument("--database", action="store_true",
+                        help="the PostgreSQL profile (PostGIS features, records in the database)")
     args = parser.parse_args(argv)
     features.ensure_debian_packages()
     subprocess.run(["scripts/install-system-deps", "cluster"], cwd=features.ROOT, check=True)
     features.publish_and_report(args.count, reuse=True)
     home = features.WORK / "home"
-    one = measure(home, 1, args.duration)
-    two = measure(home, 2, args.duration)
+    postgres = _database(home) if args.database else None
+    try:
+        url = postgres.url(PG_DATABASE) if postgres else None
+        one = measure(home, 1, args.duration, url)
+        two = measure(home, 2, args.duration, url)
+    finally:
+        if postgres is not None:
+            postgres.stop()
     text = report(args, one, two)
     features.RESULTS.mkdir(exist_ok=True)
-    out = features.RESULTS / f"cluster-{time.strftime('%Y-%m-%d')}.md"
+    profile = "postgresql-" if args.database else ""
+    out = features.RESULTS / f"cluster-{profile}{time.strftime('%Y-%m-%d')}.md"
     out.write_text(text)
     print(text)
     print(f"written to {out}")
     return 0
+
+
+def _database(home: Path) -> PrivatePostgres:
+    """The private PostgreSQL, the home moved into a fresh database of it (`taza migrate`)."""
+    PG_FOLDER.mkdir(parents=True, exist_ok=True)
+    PG_FOLDER.chmod(0o755)  # run as root, the server runs as the postgres user
+    port = PrivatePostgres.existing(PG_FOLDER).port if (PG_FOLDER / "cluster.json").exists() \
+        else features.free_port()
+    postgres = PrivatePostgres(PG_FOLDER, port)
+    postgres.start(durable=False)
+    postgres.drop_database(PG_DATABASE)
+    url = postgres.create_database(PG_DATABASE)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-m", "catalog.cli", "migrate", "--to", url],
+                   env=dict(os.environ, TAZA_HOME=str(home)), cwd=features.ROOT, check=True)
+    print(f"migrated into PostgreSQL in {time.monotonic() - started:.0f} s", flush=True)
+    return postgres
 
 
 def _rps(figures: dict) -> float:
@@ -73,9 +112,13 @@ def _rps(figures: dict) -> float:
 
 
 def report(args, one: dict[str, dict], two: dict[str, dict]) -> str:
+    profile = "PostgreSQL profile (PostGIS features, records in the database)" \
+        if args.database else "embedded profile (GeoPackage)"
     lines = [f"# Two nodes against one behind nginx, {time.strftime('%Y-%m-%d %H:%M UTC')}", "",
-             f"`python -m bench cluster --count {args.count} --duration {args.duration}`: "
-             f"{args.count:,} synthetic parcels; each node 1 gunicorn worker x 4 threads; nginx "
+             f"`python -m bench cluster --count {args.count} --duration {args.duration}"
+             f"{' --database' if args.database else ''}`: "
+             f"{args.count:,} synthetic parcels; {profile}; "
+             f"each node 1 gunicorn worker x 4 threads; nginx "
              f"and wrk (16 connections) on the same 2 cores. Target: two nodes >= {TARGET}x.", "",
              "| query | 1 node req/s (p50) | 2 nodes req/s (p50) | ratio | target met | "
              "non-2xx 1/2 |", "|---|---|---|---|---|---|"]

@@ -10,15 +10,19 @@ import hashlib
 import json
 import shutil
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import copy_home, start_server, stop_server, taza
+from catalog.stewards.locks import dataset_lock
+from catalog.store import CatalogStore
+from tests.conftest import copy_dataset, copy_home, start_server, stop_server, taza
 from tests.stewards_support import Api, running_api, wait_for, write_geojson
 from tests.test_stewards_faults import approved_raster
 
 RANGE = "bytes=1000-4999"
+PG_DATABASE, PG_RESTORED = "backup_pg", "backup_pg_restored"
 JOB_INPUTS = {"inputs": {"raster": "slope", "region": "KG-T", "bins": 5}}
 
 
@@ -275,3 +279,79 @@ def test_a_backup_taken_while_a_publish_runs_holds_the_state_after_it(published_
         assert again.get(f"/ogc/collections/{dataset_id}?f=json").status_code == 200
     finally:
         stop_server(server)
+
+
+@pytest.fixture()
+def pg_home(private_postgres, tmp_path, monkeypatch) -> Iterator[tuple[Path, str]]:
+    """An empty catalog home on the PostgreSQL profile (TAZA_DATABASE_URL set for `taza`)."""
+    private_postgres.drop_database(PG_DATABASE)
+    url = private_postgres.create_database(PG_DATABASE)
+    monkeypatch.setenv("TAZA_DATABASE_URL", url)
+    yield tmp_path / "home", url
+    private_postgres.drop_database(PG_DATABASE)
+
+
+def test_on_postgresql_a_backup_waits_for_the_publishers_advisory_locks(pg_home, tmp_path):
+    """No lock file exists on that profile: the backup takes the same advisory locks the
+    publisher and the stewards' service take, and refuses when they stay held."""
+    home, _ = pg_home
+    taza("publish", str(copy_dataset("airports", tmp_path / "src")), home=home)
+    for held in (lambda: dataset_lock(home, "airports"),
+                 lambda: CatalogStore(home).lock(wait=False)):
+        with held():
+            busy = taza("backup", str(tmp_path / "busy"), "--lock-timeout", "1", home=home,
+                        check=False)
+        assert busy.returncode == 1 and "stayed busy" in busy.stderr, busy.stderr
+        assert not (tmp_path / "busy").exists()
+    # The locks were not files (the embedded profile's publish.lock and stewards/locks/).
+    assert not (home / "publish.lock").exists() and not (home / "stewards" / "locks").exists()
+    free = taza("backup", str(tmp_path / "free"), home=home)
+    assert "waiting" not in free.stderr
+    manifest = json.loads((tmp_path / "free" / "backup.json").read_text())
+    assert manifest["live"] == {"airports": 1}
+    assert manifest["database_dump"]["size"] > 0
+
+
+def test_on_postgresql_a_backup_taken_while_a_publish_runs_restores_that_state(
+        pg_home, private_postgres, tmp_path, monkeypatch):
+    home, url = pg_home
+    backup, restored = tmp_path / "backup", tmp_path / "restored"
+    home.mkdir()
+    with running_api(home, workers=1) as api:
+        dataset_id = approved_raster(api, tmp_path, seed=33, size=3000)  # converts for seconds
+        publishing = api.post(f"/api/datasets/{dataset_id}/draft/publish", "alice")
+        assert wait_for(lambda: list(home.glob(f"datasets/{dataset_id}/.staging-*")), 60, 0.005)
+        done = taza("backup", str(backup), home=home)
+        published = api.follow(publishing)["result"]
+    manifest = json.loads((backup / "backup.json").read_text())
+    assert (manifest["release"], manifest["live"].get(dataset_id)) == (published["release"], 1)
+    assert "waiting for a publish" in done.stderr
+    assert "ok:" in taza("restore", "--check", str(backup), home=tmp_path / "unused").stdout
+
+    private_postgres.drop_database(PG_RESTORED)
+    restored_url = private_postgres.create_database(PG_RESTORED)
+    monkeypatch.setenv("TAZA_DATABASE_URL", restored_url)
+    try:
+        taza("restore", str(backup), home=restored)
+        put_audit_key_back(home, restored)
+        assert "audit chain ok" in taza("audit", "--verify", home=restored).stderr
+        server = start_server(restored, workers=1)
+        try:
+            again = Api(server, api.tokens)  # the accounts and tokens came with the database
+            health = server.get("/healthz").json()
+            assert (health["backend"], health["release"]) == ("postgresql", published["release"])
+            versions = again.get(f"/api/datasets/{dataset_id}/versions", "alice").json()
+            assert [(v["version"], v["live"], v["published_by"])
+                    for v in versions["versions"]] == [(1, True, "alice")]
+            assert again.get(f"/api/datasets/{dataset_id}/draft", "alice").status_code == 404
+            assert again.get(f"/ogc/collections/{dataset_id}?f=json").status_code == 200
+            # The STAC index is not in the dump: the server rebuilt it from the releases.
+            assert again.get(f"/stac/collections/{dataset_id}").status_code == 200
+        finally:
+            stop_server(server)
+        # The database now holds a catalog: a second restore into it is refused, unchanged.
+        refused = taza("restore", str(backup), home=tmp_path / "third", check=False)
+        assert refused.returncode == 1 and "already holds a catalog" in refused.stderr
+        assert not (tmp_path / "third").exists() or not any((tmp_path / "third").iterdir())
+    finally:
+        private_postgres.drop_database(PG_RESTORED)

@@ -26,7 +26,9 @@ from pathlib import Path
 import psycopg
 import pytest
 import requests
+import yaml
 
+from catalog.cluster import objectstore
 from catalog.cluster.local import LocalCluster
 from catalog.cluster.nginx import Proxy, ProxySettings
 from catalog.cluster.processes import alive
@@ -266,17 +268,20 @@ def test_a_body_over_the_limit_gets_413_with_a_json_body(strict_proxy: Proxy) ->
     assert answer.json()["code"] == "PayloadTooLarge"
 
 
-def test_taza_cluster_up_and_down_leave_nothing_running() -> None:
+def test_taza_cluster_up_publish_through_nginx_and_down_leave_nothing_running() -> None:
     # Under /tmp and open to others: the private PostgreSQL runs as the postgres user.
     scratch = Path(tempfile.mkdtemp(prefix="taza-cluster-"))
     scratch.chmod(0o755)
     try:
-        _up_and_down(scratch / "cli-cluster")
+        _up_publish_and_down(scratch / "cli-cluster")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _up_and_down(folder: Path) -> None:
+def _up_publish_and_down(folder: Path) -> None:
+    """`taza cluster up` as `make cluster` runs it (PostgreSQL, Ceph RGW bucket, worker, two
+    nodes, nginx), a sample published through nginx by the stewards' API (the job runs on the
+    cluster's queue), then `taza cluster down`: no process, no listening port is left."""
     port = free_port()
     command = [sys.executable, "-m", "catalog.cli", "cluster"]
     up = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
@@ -284,22 +289,111 @@ def _up_and_down(folder: Path) -> None:
     assert up.returncode == 0, up.stderr
     assert f"http://127.0.0.1:{port}" in up.stdout
     started = LocalCluster.existing(folder)
-    pids = [node.pid() for node in started.nodes] + [started.proxy.pid(),
-                                                     started.worker_pid()]
-    assert all(pid and alive(pid) for pid in pids)
-    assert started.status()["database"] and started.postgres.running()
-    health = requests.get(f"http://127.0.0.1:{port}/healthz", timeout=10).json()
-    assert health["release"] is None and health["backend"] == "postgresql"
-    again = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
-                            "--no-publish"], cwd=ROOT, capture_output=True, text=True)
-    assert again.returncode == 1 and "already runs" in again.stderr
-    down = subprocess.run([*command, "down", "--folder", str(folder)], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    pids: list[int | None] = [node.pid() for node in started.nodes] + [
+        started.proxy.pid(), started.worker_pid()]
+    ports = [port, *(node.port for node in started.nodes)]
+    try:
+        assert all(pid and alive(pid) for pid in pids)
+        assert started.status()["database"] and started.postgres.running()
+        store = objectstore.load(started.object_store_folder)
+        pids += list(store.pids().values())
+        ports += [started.postgres.port, store.port, store.mon_port]
+        health = requests.get(f"{started.url}/healthz", timeout=10).json()
+        assert health["release"] is None and health["backend"] == "postgresql"
+        again = subprocess.run([*command, "up", "--folder", str(folder), "--port", str(port),
+                                "--no-publish"], cwd=ROOT, capture_output=True, text=True)
+        assert again.returncode == 1 and "already runs" in again.stderr
+        assert all(pid and alive(pid) for pid in pids), "a refused `up` stopped the cluster"
+        assert started.status()["object_store"] and started.postgres.running()
+
+        _publish_airports_through(started)
+        for node in started.nodes:  # both nodes serve it, from the database and the bucket
+            assert requests.get(f"{node.url}/healthz", timeout=10).json()["release"] == 1
+            items = requests.get(f"{node.url}/ogc/collections/airports/items",
+                                 params={"limit": 100}, timeout=30).json()
+            assert items["numberMatched"] == 17, node.name
+        asset = requests.get(f"{started.url}/assets/airports/latest/airports.geojson",
+                             timeout=30)
+        assert asset.status_code == 200 and len(asset.json()["features"]) == 17
+        assert _bucket_keys(started, "airports/1/")  # the file is in the cluster's bucket
+    finally:
+        down = subprocess.run([*command, "down", "--folder", str(folder)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
-    assert not any(alive(pid) for pid in pids)
+    assert [pid for pid in pids if pid and alive(pid)] == []
     assert not started.postgres.running()
     for pattern in [str(folder), *(f"127.0.0.1:{node.port}" for node in started.nodes)]:
         left = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
         assert left.stdout.strip() == "", pattern
+    assert [p for p in ports if _listening(p)] == []
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+
+def _publish_airports_through(cluster: LocalCluster) -> None:
+    """The sample `airports` through nginx: a steward drafts it (manifest, upload), a reviewer
+    approves, the steward publishes; the job's answer is followed to success."""
+    accounts = {"ops-steward": ("steward", "taza-koom"), "ops-reviewer": ("reviewer", None)}
+    env = cluster.environment()
+    tokens = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for name, (role, organisation) in accounts.items():
+            taza("users", "add", name, "--role", role,
+                 *(["--org", organisation] if organisation else []), home=cluster.home)
+            tokens[name] = taza("users", "token", name, home=cluster.home).stdout.strip()
+
+    def call(method: str, path: str, user: str = "ops-steward", headers: dict | None = None,
+             **kwargs) -> requests.Response:
+        return requests.request(method, f"{cluster.url}{path}", timeout=120, **kwargs,
+                                headers={"Authorization": f"Bearer {tokens[user]}",
+                                         **(headers or {})})
+
+    assert call("POST", "/api/datasets", json={"id": "airports"}).status_code == 201
+    manifest = yaml.safe_load((ROOT / "datasets" / "airports.yaml").read_text(encoding="utf-8"))
+    manifest.pop("source")
+    answer = call("PUT", "/api/datasets/airports/draft/manifest",
+                  data=yaml.safe_dump(manifest, allow_unicode=True).encode(),
+                  headers={"Content-Type": "application/yaml"})
+    assert answer.status_code == 200, answer.text
+    with (ROOT / "datasets" / "sources" / "airports.geojson").open("rb") as source:
+        answer = call("PUT", "/api/datasets/airports/draft/source", data=source,
+                      params={"filename": "airports.geojson"})
+    assert answer.status_code == 201, answer.text
+    for step, user in (("submit", "ops-steward"), ("approve", "ops-reviewer")):
+        answer = call("POST", f"/api/datasets/airports/draft/{step}", user)
+        assert answer.status_code == 200, f"{step}: {answer.text}"
+    answer = call("POST", "/api/datasets/airports/draft/publish")
+    assert answer.status_code == 202, answer.text
+    job_path = answer.headers["Location"]
+    job = {}
+
+    def finished() -> bool:
+        job.update(call("GET", job_path).json())
+        return job["state"] in ("succeeded", "failed")
+
+    _wait_for(finished, timeout=180)
+    assert job["state"] == "succeeded", job
+    assert job["result"]["version"] == 1
+    # Each node's workers look for a new release once a second.
+    _wait_for(lambda: all(requests.get(f"{node.url}/healthz", timeout=10).json()["release"]
+                          == job["result"]["release"] for node in cluster.nodes), timeout=10)
+
+
+def _bucket_keys(cluster: LocalCluster, prefix: str) -> list[str]:
+    import boto3
+
+    env = cluster.environment()
+    bucket, _, root = env["TAZA_ASSETS_URL"].removeprefix("s3://").partition("/")
+    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                          region_name=env["AWS_DEFAULT_REGION"])
+    listing = client.list_objects_v2(Bucket=bucket, Prefix=f"{root}/{prefix}".lstrip("/"))
+    return [item["Key"] for item in listing.get("Contents", [])]
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

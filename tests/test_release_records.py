@@ -164,3 +164,31 @@ def free_within(home: Path, dataset_id: str, seconds: float) -> bool:
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.1)
+
+
+def test_the_live_release_is_read_in_one_statement(home, database_url, monkeypatch):
+    """`CatalogStore.current()` (every request's watch reads it once a second per worker) is one
+    statement on PostgreSQL: the pointer joined to its release, no transaction around it."""
+    store = CatalogStore(home, database_url=database_url)
+    expected = store.current()  # the pool's first connection and the tables' check, once
+    live, states = rows(database_url)
+    assert (expected.number, expected.datasets) == (live, states[live]["datasets"])
+    sent: list[str] = []
+    execute, transaction = psycopg.Cursor.execute, psycopg.Connection.transaction
+
+    def counted_execute(self, query, *args, **kwargs):
+        text = query if isinstance(query, str) else query.as_string(self)
+        if text.strip():  # the pool checks a connection with an empty query: no statement
+            sent.append(text)
+        return execute(self, query, *args, **kwargs)
+
+    def counted_transaction(self, *args, **kwargs):
+        sent.append("BEGIN")
+        return transaction(self, *args, **kwargs)
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", counted_execute)
+    monkeypatch.setattr(psycopg.Connection, "transaction", counted_transaction)
+    for _ in range(3):
+        assert store.current() == expected
+    assert len(sent) == 3, sent
+    assert all("live_release" in text and "releases" in text for text in sent), sent

@@ -7,6 +7,8 @@ A backup is a folder:
                        live release, the versions, what was left out and why. Written last: a
                        folder without it is an interrupted backup and is never restored.
     DEST/home/...      the home's files, at the same relative paths.
+    DEST/database.dump the PostgreSQL profile's database (pg_dump, custom format), taken at
+                       the same instant as the home's copy (catalog/backups/snapshot.py).
 
 What is copied is decided by rules over the whole home, not by a list of known files, so tables,
 files and folders added later are backed up without a change here:
@@ -27,12 +29,15 @@ and secrets (`*.key`: keep keys apart from the data they protect, docs/operation
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import shutil
 from pathlib import Path, PurePosixPath
 
 FORMAT = "taza-backup/1"
 MANIFEST = "backup.json"
 DATA_FOLDER = "home"
+DATABASE_DUMP = "database.dump"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
 # Each rule: a test on the path relative to the home, and why that path is left out.
@@ -104,6 +109,23 @@ def safe_relative(text: str) -> PurePosixPath:
             any(part in ("", ".", "..") for part in text.split("/")):
         raise BackupError(f"the backup names an unsafe path {text!r}; refusing it")
     return path
+
+
+def pg_program(name: str) -> str:
+    """A PostgreSQL client program (pg_dump, pg_restore): PG_BINDIR's, else the one on PATH
+    (Debian's wrapper picks the newest installed), else the newest under /usr/lib/postgresql."""
+    if os.environ.get("PG_BINDIR"):
+        return str(Path(os.environ["PG_BINDIR"]) / name)
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+                      key=lambda p: int(p.parent.parent.name) if p.parent.parent.name.isdigit()
+                      else 0)
+    if not versions:
+        raise BackupError(f"{name} is missing: install PostgreSQL's client programs "
+                          "(Debian: postgresql-client-15)")
+    return str(versions[-1])
 
 
 def file_digest(path: Path) -> tuple[int, str]:

@@ -89,7 +89,8 @@ def _restore(args, store: CatalogStore) -> int:
                 return 1
             print(f"ok: {content_summary(manifest)}; every file matches its SHA-256")
             return 0
-        manifest = restore(args.source, store.home, force=args.force)
+        manifest = restore(args.source, store.home, force=args.force,
+                           database_url=store.database_url)
     except BackupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

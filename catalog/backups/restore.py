@@ -4,6 +4,11 @@ Nothing in the target is touched until the whole backup has matched the sizes an
 recorded in its backup.json. The files are then copied into a hidden folder inside the target
 (checked again as they are copied) and moved into place; only then, with `--force`, is what
 the target held before removed. A target that is not empty is refused without `--force`.
+
+A backup of the PostgreSQL profile also holds the database (DEST/database.dump): it is restored
+with pg_restore into the database TAZA_DATABASE_URL names, before the home's files are moved
+into place; a database that already holds a catalog (the schema `taza_state`) is refused
+without `--force` (which drops and recreates what the dump holds).
 """
 
 from __future__ import annotations
@@ -13,10 +18,22 @@ import json
 import os
 import shutil
 import stat
+import subprocess
 import uuid
 from pathlib import Path
 
-from catalog.backups import DATA_FOLDER, FORMAT, MANIFEST, BackupError, file_digest, safe_relative
+import psycopg
+
+from catalog.backups import (
+    DATA_FOLDER,
+    DATABASE_DUMP,
+    FORMAT,
+    MANIFEST,
+    BackupError,
+    file_digest,
+    pg_program,
+    safe_relative,
+)
 
 MAX_LISTED_PROBLEMS = 20
 
@@ -38,6 +55,9 @@ def read_manifest(source: Path) -> dict:
         raise BackupError(f"{path}: its file list is damaged")
     for entry in files:
         safe_relative(entry["path"])
+    dump = manifest.get("database_dump")
+    if dump is not None and (not _well_formed(dump) or dump["path"] != DATABASE_DUMP):
+        raise BackupError(f"{path}: its database dump entry is damaged")
     return manifest
 
 
@@ -49,11 +69,18 @@ def verify(source: Path, manifest: dict) -> list[str]:
         problem = _check_file(path, entry)
         if problem:
             problems.append(f"{entry['path']}: {problem}")
+    dump = manifest.get("database_dump")
+    if dump is not None:
+        problem = _check_file(Path(source) / DATABASE_DUMP, dump)
+        if problem:
+            problems.append(f"{DATABASE_DUMP}: {problem}")
     return problems
 
 
-def restore(source: Path, home: Path, force: bool = False) -> dict:
-    """Rebuild `home` from the backup in `source`; returns the backup's manifest."""
+def restore(source: Path, home: Path, force: bool = False,
+            database_url: str | None = None) -> dict:
+    """Rebuild `home` (and, for a backup of the PostgreSQL profile, the database at
+    `database_url`) from the backup in `source`; returns the backup's manifest."""
     source, home = Path(source).resolve(), Path(home).resolve()
     manifest = read_manifest(source)
     problems = verify(source, manifest)
@@ -67,6 +94,8 @@ def restore(source: Path, home: Path, force: bool = False) -> dict:
     if previous and not force:
         raise BackupError(f"{home} is not empty; restore into an empty folder, or replace "
                           "its contents with --force (stop the server first)")
+    if manifest.get("database_dump") is not None:
+        _restore_database(source / DATABASE_DUMP, database_url, force)
     staging = home / f".restoring-{uuid.uuid4().hex}"
     try:
         for entry in manifest["files"]:
@@ -82,6 +111,31 @@ def restore(source: Path, home: Path, force: bool = False) -> dict:
     staging.rmdir()
     _fsync_dir(home)
     return manifest
+
+
+def _restore_database(dump: Path, url: str | None, force: bool) -> None:
+    """pg_restore the backup's dump into `url` (an empty database, or any with `force`)."""
+    if not url:
+        raise BackupError("this backup holds the PostgreSQL profile's database: set "
+                          "TAZA_DATABASE_URL to the (empty) database to restore it into")
+    try:
+        with psycopg.connect(url, connect_timeout=10) as connection:
+            holds = connection.execute(
+                "SELECT to_regnamespace('taza_state') IS NOT NULL").fetchone()[0]
+    except psycopg.Error as err:
+        raise BackupError(f"cannot reach the database to restore into: {err}") from err
+    if holds and not force:
+        raise BackupError("the database TAZA_DATABASE_URL names already holds a catalog "
+                          "(schema taza_state); restore into an empty database, or replace "
+                          "it with --force (stop the servers first)")
+    command = [pg_program("pg_restore"), "--no-owner", "--single-transaction",
+               "--exit-on-error", f"--dbname={url}"]
+    if holds:
+        command += ["--clean", "--if-exists"]
+    done = subprocess.run([*command, str(dump)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise BackupError(f"pg_restore failed, the database is unchanged and nothing was "
+                          f"restored: {done.stderr.strip()[-2000:]}")
 
 
 def _well_formed(entry: object) -> bool:

@@ -10,6 +10,16 @@
    arriving meanwhile get 409 from the API (or `taza publish` waits); the locks are held only
    for this pass.
 3. Checksums of the copy and backup.json, after the locks are released.
+
+On the PostgreSQL profile (TAZA_DATABASE_URL) the locks are the publisher's advisory locks in
+the database (catalog/store/locks.py): there are no lock files to find, so the datasets are the
+stewards' datasets in the database, the dataset folders and the live release's datasets. The
+release records, the stewards' state, the audit log and the features are rows of that database:
+while the locks are held the backup opens a read-only REPEATABLE READ transaction and exports
+its snapshot, and after the locks are released `pg_dump --snapshot` writes exactly that state to
+DEST/database.dump (custom format), without the STAC index's schemas (derived data, rebuilt
+from the releases by the first server after a restore). Home and database are then one
+consistent state: the release the dump says is live is the one whose versions the home holds.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ import os
 import shutil
 import sqlite3
 import stat
+import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -32,6 +43,7 @@ from catalog import __version__
 from catalog.backups import (
     DATA_FOLDER,
     DATABASE,
+    DATABASE_DUMP,
     EXCLUDED,
     FORMAT,
     IMMUTABLE,
@@ -40,12 +52,18 @@ from catalog.backups import (
     excluded,
     file_digest,
     kind_of,
+    pg_program,
 )
-from catalog.stewards.db import stewards_dir
+from catalog.postgis import database
+from catalog.stewards.db import connect, stewards_dir
 from catalog.stewards.errors import Conflict
 from catalog.stewards.locks import dataset_lock
 from catalog.store import CatalogStore, StoreBusy, audit
 
+# The STAC index on PostgreSQL (pgstac and ours): derived from the releases, rebuilt by the
+# first server after a restore. pgstac's functions also assume a search_path that pg_restore
+# clears, so its schema in a dump does not restore (st_makeenvelope "does not exist").
+DERIVED_SCHEMAS = ("pgstac", "taza_stac")
 UNLOCKED_PASSES = 3  # at most; stops early when a pass finds nothing changed
 FOLDER_RULES = {"cache/", "run/", "publish.lock, stewards/locks/", "stewards/tmp/", ".staging-*"}
 CHUNK = 1 << 20  # bytes per read when copying
@@ -190,14 +208,26 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
             if not mirror.sync():
                 break
         store = CatalogStore(home)
-        with _catalog_at_rest(store, lock_timeout, log) as locked:
-            mirror.sync()
-            release = store.current()
-            locked_seconds = round(time.monotonic() - locked, 3)
+        url = store.database_url
+        dumped = None
+        with contextlib.ExitStack() as snapshot_held:
+            with _catalog_at_rest(store, lock_timeout, log) as locked:
+                mirror.sync()
+                release = store.current()
+                # The database as it is now, while nothing can change the catalog: the
+                # snapshot stays open (and pg_dump reads it) after the locks are released.
+                snapshot = snapshot_held.enter_context(_database_snapshot(url)) \
+                    if url else None
+                locked_seconds = round(time.monotonic() - locked, 3)
+            if snapshot is not None:
+                dumped = _dump_database(url, snapshot, dest / DATABASE_DUMP)
         manifest = _manifest(mirror, release, started, passes + 1, locked_seconds)
+        if dumped is not None:
+            manifest["database_dump"] = dumped
         _write_manifest(dest, manifest)
     except BaseException:
         shutil.rmtree(dest / DATA_FOLDER, ignore_errors=True)
+        (dest / DATABASE_DUMP).unlink(missing_ok=True)
         (dest / MANIFEST).unlink(missing_ok=True)
         if created:
             dest.rmdir()
@@ -224,7 +254,7 @@ def _catalog_at_rest(store: CatalogStore, timeout: float, log: Log) -> Iterator[
     while True:
         try:
             with store.lock(wait=False):
-                held = _hold_dataset_locks(store.home)
+                held = _hold_dataset_locks(store)
                 if held is not None:
                     with held:
                         yield time.monotonic()
@@ -240,13 +270,13 @@ def _catalog_at_rest(store: CatalogStore, timeout: float, log: Log) -> Iterator[
         time.sleep(0.2)
 
 
-def _hold_dataset_locks(home: Path) -> contextlib.ExitStack | None:
+def _hold_dataset_locks(store: CatalogStore) -> contextlib.ExitStack | None:
     """Every dataset's lock, or None (and none held) when one is busy."""
     stack, held = contextlib.ExitStack(), set()
     try:
-        while names := _dataset_lock_names(home) - held:  # again: new datasets meanwhile
+        while names := _dataset_lock_names(store) - held:  # again: new datasets meanwhile
             for name in sorted(names):
-                stack.enter_context(dataset_lock(home, name))
+                stack.enter_context(dataset_lock(store.home, name))
                 held.add(name)
     except Conflict:
         stack.close()
@@ -254,9 +284,54 @@ def _hold_dataset_locks(home: Path) -> contextlib.ExitStack | None:
     return stack
 
 
-def _dataset_lock_names(home: Path) -> set[str]:
-    folder = stewards_dir(home) / "locks"
-    return {p.stem for p in folder.glob("*.lock")} if folder.is_dir() else set()
+def _dataset_lock_names(store: CatalogStore) -> set[str]:
+    """The datasets whose lock an operation may hold. Embedded: each lock is a file, made by
+    its first holder. PostgreSQL: advisory locks leave no file; every dataset the stewards'
+    service knows (a draft's dataset may have no version yet), has a version folder, or is
+    live."""
+    folder = stewards_dir(store.home) / "locks"
+    names = {p.stem for p in folder.glob("*.lock")} if folder.is_dir() else set()
+    if store.database_url:
+        with connect(store.home, write=False) as connection:
+            names |= {row[0] for row in connection.execute("SELECT id FROM datasets")}
+        datasets = store.home / "datasets"
+        if datasets.is_dir():
+            names |= {p.name for p in datasets.iterdir() if p.is_dir()}
+        release = store.current()
+        names |= set(release.datasets) if release else set()
+    return names
+
+
+@contextlib.contextmanager
+def _database_snapshot(url: str) -> Iterator[str]:
+    """A read-only REPEATABLE READ transaction of its own, held open; yields its exported
+    snapshot's name (for `pg_dump --snapshot`)."""
+    connection = database.connect(url)
+    try:
+        connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        connection.execute("COMMIT")
+    finally:
+        connection.close()
+
+
+def _dump_database(url: str, snapshot: str, target: Path) -> dict:
+    """`pg_dump --snapshot` of the database but the STAC index into target (custom format);
+    its entry for backup.json."""
+    program = pg_program("pg_dump")
+    partial = target.with_name(f".{target.name}.partial")
+    done = subprocess.run([program, "--format=custom", f"--snapshot={snapshot}",
+                           *(f"--exclude-schema={schema}" for schema in DERIVED_SCHEMAS),
+                           f"--file={partial}", f"--dbname={url}"],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        partial.unlink(missing_ok=True)
+        raise BackupError(f"pg_dump failed: {done.stderr.strip()[-2000:]}")
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+    size, digest = file_digest(target)
+    return {"path": DATABASE_DUMP, "format": "pg_dump custom", "size": size, "sha256": digest}
 
 
 def _manifest(mirror: Mirror, release, started: str, passes: int,

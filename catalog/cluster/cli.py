@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from catalog import settings
-from catalog.cluster.local import ClusterError, LocalCluster
+from catalog.cluster.local import ClusterError, ClusterRunning, LocalCluster
 from catalog.cluster.nginx import NginxUnavailable, Proxy
 from catalog.cluster.objectstore import ObjectStoreError
 from catalog.cluster.postgres import PostgresUnavailable
@@ -58,6 +58,9 @@ def _up(args) -> int:
                            database=args.database)
     try:
         cluster.up(node_count=args.nodes)
+    except ClusterRunning as err:  # the running cluster is left alone, not stopped
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     except (ClusterError, NginxUnavailable, ObjectStoreError, PostgresUnavailable,
             psycopg.Error, subprocess.CalledProcessError) as err:
         detail = getattr(err, "stderr", None) or str(err)

@@ -48,6 +48,10 @@ class ClusterError(RuntimeError):
     """The cluster could not start (the message says which part and where its log is)."""
 
 
+class ClusterRunning(ClusterError):
+    """A cluster already runs from that folder: nothing was started (nor may be stopped)."""
+
+
 @dataclass(frozen=True)
 class Node:
     name: str
@@ -145,7 +149,7 @@ class LocalCluster:
     def up(self, node_count: int = 2, environment: dict[str, str] | None = None) -> None:
         """Start `node_count` app nodes and nginx; returns when all answer /healthz."""
         if (self.folder / STATE_FILE).exists() and LocalCluster.existing(self.folder).running():
-            raise ClusterError(f"a cluster already runs from {self.folder} "
+            raise ClusterRunning(f"a cluster already runs from {self.folder} "
                                "(taza cluster down first)")
         self.home.mkdir(parents=True, exist_ok=True)
         if self.object_store:

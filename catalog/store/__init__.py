@@ -94,12 +94,16 @@ class CatalogStore:
 
     def current(self) -> Release | None:
         """The live release, or None before the first publish."""
-        number = self.records.live()
-        return None if number is None else self.release(number)
+        found = self.records.live_state()  # one read: one statement on PostgreSQL
+        if found is None:
+            return None
+        return self._release_of(*found)
 
     def release(self, number: int) -> Release:
         """Release `number`; ReleaseMissing if there is no record of it."""
-        state = self.records.read(number)
+        return self._release_of(number, self.records.read(number))
+
+    def _release_of(self, number: int, state: dict) -> Release:
         return Release(number, dict(state["datasets"]), self.home / "releases" / str(number),
                        state.get("previous"), state.get("audit"))
 

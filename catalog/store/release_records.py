@@ -34,6 +34,10 @@ class ReleaseRecords(Protocol):
     def read(self, number: int) -> dict:
         """Release `number`'s state; ReleaseMissing if there is no record of it."""
 
+    def live_state(self) -> tuple[int, dict] | None:
+        """The live release's number and state in one read (what every request's
+        `CatalogStore.current()` asks), None before the first publish."""
+
     def numbers(self) -> list[int]:
         """Every recorded release, live or not, in order."""
 

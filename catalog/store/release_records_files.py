@@ -30,6 +30,10 @@ class FileReleaseRecords:
         except FileNotFoundError as err:
             raise ReleaseMissing(f"no release {number} in {self.home / 'releases'}") from err
 
+    def live_state(self) -> tuple[int, dict] | None:
+        number = self.live()
+        return None if number is None else (number, self.read(number))
+
     def numbers(self) -> list[int]:
         folder = self.home / "releases"
         if not folder.is_dir():

@@ -39,6 +39,9 @@ CREATE TABLE live_release (
 );
 """
 MIGRATIONS = (("releases", (STEP_1,)),)
+# The live release and its state in one statement (a read on every request's watch).
+LIVE_STATE = ("SELECT r.number, r.state FROM taza_state.live_release l "
+              "JOIN taza_state.releases r ON r.number = l.release")
 
 
 class PostgresReleaseRecords:
@@ -60,6 +63,18 @@ class PostgresReleaseRecords:
         if adopted:
             raise ReleaseMissing(f"no release {number} in the database")
         return self.files.read(number)
+
+    def live_state(self) -> tuple[int, dict] | None:
+        """One statement: the pointer joined to its release's row (the foreign key keeps the
+        row there while the pointer names it). Before the database has a live release, the
+        home's files."""
+        try:
+            row = state_postgresql.query_one(self.url, self.home, LIVE_STATE, MIGRATIONS)
+        except (database.DatabaseError, psycopg.OperationalError) as err:
+            raise RecordsUnavailable(f"the release records cannot be read: {err}") from err
+        if row is not None:
+            return row[0], json.loads(row[1])
+        return self.files.live_state()
 
     def numbers(self) -> list[int]:
         with self._unit(write=False) as unit:

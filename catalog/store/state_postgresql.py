@@ -135,10 +135,7 @@ def connect(url: str, home: Path, write: bool = True,
     DatabaseError when no connection came in time (the message says the database is down)."""
     try:
         with database.connection(url) as connection:
-            for component, steps in migrations:
-                if (url, component) not in _MIGRATED:
-                    migrate(connection, component, steps)
-                    _MIGRATED.add((url, component))
+            _migrate_once(connection, url, migrations)
             with connection.transaction():
                 connection.execute(sql.SQL("SET LOCAL search_path TO {}, public")
                                    .format(sql.Identifier(SCHEMA)))
@@ -147,6 +144,31 @@ def connect(url: str, home: Path, write: bool = True,
                 yield StateConnection(connection, home)
     except database.PoolTimeout as err:
         raise database.DatabaseError(f"cannot connect to the database ({err})") from err
+
+
+def query_one(url: str, home: Path, statement: str,
+              migrations: Sequence[tuple[str, Sequence[str]]] = (),
+              parameters: Sequence = ()) -> Row | None:
+    """One read-only statement (its tables named with the schema), sent alone: no
+    transaction, no `search_path`, one round trip after the pool's check of the connection.
+    For the hot reads of every request; anything that reads twice or writes uses `connect`."""
+    try:
+        with database.connection(url) as connection:
+            _migrate_once(connection, url, migrations)
+            cursor = connection.execute(statement, parameters or None)
+            values = cursor.fetchone()
+            names = [column.name for column in cursor.description or ()]
+    except database.PoolTimeout as err:
+        raise database.DatabaseError(f"cannot connect to the database ({err})") from err
+    return None if values is None else Row(names, values)
+
+
+def _migrate_once(connection: psycopg.Connection, url: str,
+                  migrations: Sequence[tuple[str, Sequence[str]]]) -> None:
+    for component, steps in migrations:
+        if (url, component) not in _MIGRATED:
+            migrate(connection, component, steps)
+            _MIGRATED.add((url, component))
 
 
 def migrate(connection: psycopg.Connection, component: str, steps: Sequence[str]) -> int:
