@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
+import psycopg
 import pytest
 import requests
 
@@ -161,6 +162,37 @@ def test_a_publish_from_another_home_is_served_by_both_nodes_within_two_seconds(
     assert _health(node_b.url)["release"] == rolled.json()["release"]
     _serves_version(node_b.url, "airports", 1, 17)
 
+
+def test_a_purge_from_another_home_removes_the_objects_and_the_record(
+        cluster: LocalCluster, tmp_path: Path) -> None:
+    """After the test above: airports version 2 is not live (rolled back). A purge from an
+    empty home (that never held its folder) removes its objects by the database's prefix."""
+    env = cluster.environment()
+    with psycopg.connect(env["TAZA_DATABASE_URL"]) as connection:
+        objects = connection.execute("SELECT objects FROM taza_state.versions WHERE dataset = "
+                                     "'airports' AND version = 2").fetchone()[0]
+    where = json.loads(objects)
+    bucket = _bucket(env)
+    assert bucket.list_objects_v2(Bucket=where["bucket"], Prefix=where["prefix"])["KeyCount"]
+    _taza("purge", "airports", "2", "--reason", "a test of homes of their own",
+          home=tmp_path / "purger-home", env=env)
+    assert bucket.list_objects_v2(Bucket=where["bucket"], Prefix=where["prefix"])["KeyCount"] == 0
+    with psycopg.connect(env["TAZA_DATABASE_URL"]) as connection:
+        row = connection.execute("SELECT record, purged FROM taza_state.versions WHERE "
+                                 "dataset = 'airports' AND version = 2").fetchone()
+    assert row == (None, True)
+    # Any other home now lists version 1 alone as released.
+    listed = _taza("list", home=tmp_path / "lister-home", env=env).stdout
+    assert f"{'airports':28} version 1 (versions: 1)" in listed, listed
+
+
+def _bucket(env: dict[str, str]):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
+                        region_name=env["AWS_DEFAULT_REGION"])
 
 def test_a_draft_uploaded_through_node_a_is_reviewed_on_b_and_published_by_the_worker(
         cluster: LocalCluster, tmp_path: Path, monkeypatch) -> None:
