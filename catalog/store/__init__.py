@@ -412,6 +412,13 @@ class CatalogStore:
             if folder.name.isdigit() and int(folder.name) > max(referenced.get(dataset_id,
                                                                                {0})):
                 self._remove_debris_folder(folder)
+        # PostgreSQL: a version committed (from any home) but never released is debris too,
+        # as its folder is: its number is used again, its objects go.
+        for dataset_id in self.records.version_datasets():
+            recorded = self.records.version_numbers(dataset_id)[0]
+            for version in sorted(recorded):
+                if version > max(referenced.get(dataset_id, {0})):
+                    self._remove_debris_version(dataset_id, version)
 
     def _remove_debris_folder(self, folder: Path) -> None:
         """A folder that never went live, and its uploads where they are elsewhere (kept,
@@ -419,6 +426,17 @@ class CatalogStore:
         with contextlib.suppress(AssetUnavailable):
             self.assets.remove_objects(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+    def _remove_debris_version(self, dataset_id: str, version: int) -> None:
+        """A version's row that no release names (a publish killed between its commit and
+        its switch), and its uploads (kept, invisible, if the store does not answer now)."""
+        where = self.version_objects(dataset_id, version)
+        if where is not None:
+            with contextlib.suppress(AssetUnavailable):
+                self.assets.remove_prefix(*where)
+        self.records.remove_version(dataset_id, version)
+        with self._kept_lock:
+            self._kept.pop((dataset_id, version), None)
 
     def _orphan_releases(self, current: Release | None) -> list[int]:
         """Release folders made on top of the current one that never became current: with

@@ -64,6 +64,9 @@ class ReleaseRecords(Protocol):
     def version_datasets(self) -> list[str]:
         """Datasets with versions this backend keeps beside the home's folders."""
 
+    def remove_version(self, dataset_id: str, version: int) -> None:
+        """Forget a version no release ever named (debris of a killed publish)."""
+
     def mark_purged(self, dataset_id: str, version: int) -> None:
         """A purge of that version (its number stays taken)."""
 

@@ -64,6 +64,9 @@ class FileReleaseRecords:
     def version_datasets(self) -> list[str]:
         return []
 
+    def remove_version(self, dataset_id: str, version: int) -> None:
+        """Nothing: the store removes the folder."""
+
     def mark_purged(self, dataset_id: str, version: int) -> None:
         """Nothing: purged.json says."""
 

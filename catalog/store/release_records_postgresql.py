@@ -159,6 +159,13 @@ class PostgresReleaseRecords:
             return [r[0] for r in unit.execute(
                 "SELECT DISTINCT dataset FROM versions WHERE NOT purged ORDER BY dataset")]
 
+    def remove_version(self, dataset_id: str, version: int) -> None:
+        """Forget a version no release ever named (debris of a killed publish): its number
+        is free again, as its folder's is in the embedded profile."""
+        with self._unit(write=True) as unit:
+            unit.execute("DELETE FROM versions WHERE dataset = ? AND version = ? AND NOT purged",
+                         (dataset_id, version))
+
     def mark_purged(self, dataset_id: str, version: int) -> None:
         """A purge: the version's number stays taken, its record is gone (the objects' prefix
         stays, to say where a purge left objects if it was interrupted)."""
