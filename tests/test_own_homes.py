@@ -205,6 +205,11 @@ def test_a_draft_uploaded_through_node_a_is_reviewed_on_b_and_published_by_the_w
     dataset_id, uploaded = through_a.draft_dataset("own-homes", SOURCES / "airports.geojson")
     assert uploaded.status_code in (200, 201), uploaded.text
     assert uploaded.json()["summary"]["publishable"], uploaded.text
+    # In the bucket by content: the upload is the blob named by its SHA-256.
+    draft, sha256 = uploaded.json()["draft"], uploaded.json()["upload"]["sha256"]
+    blobs = _bucket(cluster.environment()).list_objects_v2(
+        Bucket="taza", Prefix=f"catalog/drafts/{draft}/blobs/")
+    assert f"catalog/drafts/{draft}/blobs/{sha256}" in {o["Key"] for o in blobs["Contents"]}
     # Node B reads the draft node A received: its report and its preview.
     report = through_b.get(f"/api/datasets/{dataset_id}/draft/report", "alice")
     assert report.status_code == 200 and report.json()["upload"]["filename"] == "airports.geojson"

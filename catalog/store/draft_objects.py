@@ -3,13 +3,14 @@
 On the PostgreSQL + object-store profile (TAZA_DATABASE_URL and TAZA_ASSETS_URL both set) a
 draft's folder (`stewards/drafts/<draft>/` of the home: manifest, upload, staged source,
 report) is only a node's local copy. After every change made under the dataset's lock, the
-writer sends the whole folder to the bucket as a new generation
-(`<prefix>drafts/<draft>/<generation>/<path>`, objects never overwritten) and records the
-generation in `taza_state.draft_files`, so an upload through node A is checked, reviewed and
-published by node B or the worker: before reading a draft, a node brings its copy to the
-recorded generation (downloaded aside, then renamed into place, under a lock file of the home).
-The generation before the current one is kept, so a node still downloading it does not lose
-it; older ones are removed.
+writer sends the folder to the bucket as a new generation (each file stored by content,
+`<prefix>drafts/<draft>/blobs/<sha256>`, so an unchanged upload is not sent again) and records
+the generation (its paths and their digests) in `taza_state.draft_files`, so an upload
+through node A is checked, reviewed and published by node B or the worker: before reading a
+draft, a node brings its copy to the recorded generation (downloaded aside, then renamed into
+place, under a lock file of the home).
+The blobs of the generation before the current one are kept, so a node still downloading it
+does not lose them; other blobs are removed.
 
 The embedded profile (and the PostgreSQL profile without a bucket) keeps the folders as they
 are: the home is the truth there.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -51,28 +53,40 @@ class DraftObjects:
     # -- writing (under the dataset's lock) -----------------------------------------------
 
     def push(self, draft_id: int, root: Path) -> str:
-        """Send the draft's folder as a new generation and make it the current one."""
+        """Send the draft's folder as a new generation and make it the current one. Files are
+        stored by content (`blobs/<sha256>`): a file the last two generations hold already (the
+        upload, when only the manifest changed) is not sent again."""
         generation = uuid.uuid4().hex
-        names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
-                       if p.is_file()) if root.is_dir() else []
-        prefix = self._prefix(draft_id, generation)
+        files = {p.relative_to(root).as_posix(): _sha256(p) for p in sorted(root.rglob("*"))
+                 if p.is_file()} if root.is_dir() else {}
+        with self._unit(write=False) as unit:
+            row = unit.execute("SELECT files, previous FROM draft_files WHERE draft_id = ?",
+                               (draft_id,)).fetchone()
+        before = json.loads(row[0]) if row else {}
+        kept = set(before.values()) | (set(json.loads(row[1]).values()) if row and row[1]
+                                       else set())
+        sent = []
         try:
-            for name in names:
-                self.client.upload_file(str(root / name), self.location.bucket, prefix + name)
+            for name, digest in files.items():
+                if digest not in kept and digest not in sent:
+                    self.client.upload_file(str(root / name), self.location.bucket,
+                                            self._blob(draft_id, digest))
+                    sent.append(digest)
         except (BotoCoreError, ClientError, OSError) as err:
-            self._delete_prefix(prefix)
+            for digest in sent:
+                self._delete_keys([self._blob(draft_id, digest)])
             raise AssetUnavailable(f"draft {draft_id}: sending its files to the bucket "
                                    f"failed: {err}") from err
         with self._unit(write=True) as unit:
-            row = unit.execute("SELECT generation, previous FROM draft_files WHERE "
-                               "draft_id = ?", (draft_id,)).fetchone()
             unit.execute("INSERT INTO draft_files (draft_id, generation, files, previous) "
                          "VALUES (?, ?, ?, ?) ON CONFLICT (draft_id) DO UPDATE SET "
                          "generation = EXCLUDED.generation, files = EXCLUDED.files, "
                          "previous = EXCLUDED.previous",
-                         (draft_id, generation, json.dumps(names), row[0] if row else None))
-        if row is not None and row[1]:
-            self._delete_prefix(self._prefix(draft_id, row[1]))
+                         (draft_id, generation, json.dumps(files), json.dumps(before)))
+        # Blobs of neither this generation nor the one before (a reader may still fetch it).
+        wanted = {self._blob(draft_id, d) for d in set(files.values()) | set(before.values())}
+        self._delete_keys([key for key in self._keys(f"{self.location.prefix}drafts/"
+                                                     f"{draft_id}/") if key not in wanted])
         self._marker(root).write_text(generation)
         return generation
 
@@ -103,19 +117,18 @@ class DraftObjects:
                     shutil.rmtree(root, ignore_errors=True)
                     marker.unlink(missing_ok=True)
             return
-        generation, names = row[0], json.loads(row[1])
+        generation, files = row[0], json.loads(row[1])
         if _read(marker) == generation:
             return
         with self._locked(root):
             if _read(marker) == generation:
                 return
             fresh = root.with_name(f".{root.name}.pull-{uuid.uuid4().hex}")
-            prefix = self._prefix(draft_id, generation)
             try:
-                for name in names:
+                for name, digest in files.items():
                     (fresh / name).parent.mkdir(parents=True, exist_ok=True)
-                    self.client.download_file(self.location.bucket, prefix + name,
-                                              str(fresh / name))
+                    self.client.download_file(self.location.bucket,
+                                              self._blob(draft_id, digest), str(fresh / name))
                 fresh.mkdir(parents=True, exist_ok=True)
             except (BotoCoreError, ClientError, OSError) as err:
                 shutil.rmtree(fresh, ignore_errors=True)
@@ -130,8 +143,25 @@ class DraftObjects:
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _prefix(self, draft_id: int, generation: str) -> str:
-        return f"{self.location.prefix}drafts/{draft_id}/{generation}/"
+    def _blob(self, draft_id: int, digest: str) -> str:
+        return f"{self.location.prefix}drafts/{draft_id}/blobs/{digest}"
+
+    def _keys(self, prefix: str) -> list[str]:
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.location.bucket, Prefix=prefix)
+            return [item["Key"] for page in pages for item in page.get("Contents", [])]
+        except (BotoCoreError, ClientError):
+            return []  # best effort: what stays is unreferenced
+
+    def _delete_keys(self, keys: list[str]) -> None:
+        """Best effort: what stays is unreferenced."""
+        with contextlib.suppress(BotoCoreError, ClientError):
+            for start in range(0, len(keys), 1000):
+                chunk = [{"Key": key} for key in keys[start:start + 1000]]
+                if chunk:
+                    self.client.delete_objects(Bucket=self.location.bucket,
+                                               Delete={"Objects": chunk})
 
     @staticmethod
     def _marker(root: Path) -> Path:
@@ -148,15 +178,7 @@ class DraftObjects:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _delete_prefix(self, prefix: str) -> None:
-        """Best effort: what stays is unreferenced."""
-        with contextlib.suppress(BotoCoreError, ClientError):
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.location.bucket, Prefix=prefix)
-            for page in pages:
-                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-                if keys:
-                    self.client.delete_objects(Bucket=self.location.bucket,
-                                               Delete={"Objects": keys})
+        self._delete_keys(self._keys(prefix))
 
     @contextlib.contextmanager
     def _unit(self, write: bool) -> Iterator[state_postgresql.StateConnection]:
@@ -165,6 +187,14 @@ class DraftObjects:
                 yield unit
         except (database.DatabaseError, psycopg.OperationalError) as err:
             raise RecordsUnavailable(f"the drafts' files cannot be read: {err}") from err
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _read(path: Path) -> str | None:
