@@ -20,6 +20,7 @@ import psycopg
 import pytest
 import yaml
 
+from catalog.core.record import read_record
 from catalog.stewards.errors import Conflict
 from catalog.stewards.locks import dataset_lock
 from catalog.store import CatalogStore, StoreBusy
@@ -109,6 +110,39 @@ def test_records_are_rows_and_the_server_follows_each_switch(home, database_url,
     assert all(state["datasets"].get(DATASET) != 2 for state in after.values())
     assert {"dataset": DATASET, "version": 2} in after[recorded[live]["previous"]]["purged"]
     assert "audit chain ok" in taza("audit", home=home).stderr
+
+
+def test_versions_and_static_trees_are_rows_a_home_of_its_own_reads(home, database_url,
+                                                                     tmp_path):
+    """Issue 13: another process with an empty home of its own (another machine's) reads the
+    versions' records and the live release's static STAC tree from the database, and knows
+    the purged number (after the test above: versions 1 and 2, 2 purged)."""
+    elsewhere = CatalogStore(tmp_path / "empty-home", database_url=database_url)
+    on_disk = read_record(home / "datasets" / DATASET / "1")
+    assert elsewhere.record(DATASET, 1).as_json() == on_disk.as_json()
+    assert elsewhere.versions(DATASET) == [1]
+    assert elsewhere.purged_versions(DATASET) == {2}
+    assert elsewhere.next_version(DATASET) == 3
+    assert elsewhere.version_objects(DATASET, 1) is None  # no bucket: the files are on disk
+    with pytest.raises(FileNotFoundError):
+        elsewhere.record(DATASET, 2)  # purged: its record is gone from the database too
+    live = elsewhere.current()
+    tree = home / "releases" / str(live.number) / "stac"
+    documents = {p.relative_to(tree).as_posix(): p.read_bytes()
+                 for p in tree.rglob("*") if p.is_file()}
+    assert documents and sorted(documents) == elsewhere.stac_paths(live)
+    for path, body in documents.items():
+        assert elsewhere.stac_document(live, path) == body
+    with pytest.raises(FileNotFoundError):
+        elsewhere.stac_document(live, "no/such/collection.json")
+    assert not (tmp_path / "empty-home" / "datasets").exists()
+    # The purge took version 2's collection out of every tree in the database.
+    with psycopg.connect(database_url) as connection:
+        collections = connection.execute(
+            "SELECT release, body FROM taza_state.release_stac WHERE path LIKE %s",
+            (f"%/{DATASET}/collection.json",)).fetchall()
+    assert collections and all(json.loads(bytes(body))["version"] == "1"
+                               for _, body in collections)
 
 
 def test_a_switch_whose_base_moved_records_nothing(home, database_url):

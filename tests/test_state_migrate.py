@@ -137,8 +137,13 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
         connection.execute("UPDATE taza_state.users SET email = 'x@example.org' "
                            "WHERE name = 'alice'")
         connection.execute("UPDATE taza_state.live_release SET release = 2")
+        connection.execute("UPDATE taza_state.versions SET record = record || ' ' "
+                           "WHERE dataset = 'airports' AND version = 1")
+        connection.execute("DELETE FROM taza_state.release_stac WHERE release = 1")
     check = taza("migrate", "--to", target, "--verify", home=home, check=False)
     assert check.returncode == 1 and "users (1,): email differ" in check.stderr
+    assert "airports version 1: record.json differs in the target" in check.stderr
+    assert "release 1: static STAC tree missing in the target" in check.stderr
     assert "live release: 3 in the home, 2 in the target" in check.stderr
     refused = taza("migrate", "--to", target, home=home, check=False)
     assert refused.returncode == 1 and "changed on its own" in refused.stderr

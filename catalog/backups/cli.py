@@ -131,5 +131,8 @@ def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
           f"{f'removed rows (gone from the home): {removed}; ' if removed else ''}"
           f"release records copied: {outcome.copied_releases}; "
           f"PostGIS layers loaded: {len(outcome.loaded_layers)}; "
-          f"versions copied to the bucket: {outcome.versions_to_bucket}")
+          f"versions copied to the bucket: {outcome.versions_to_bucket}; "
+          f"drafts copied to the bucket: {outcome.drafts_to_bucket}; "
+          f"version records copied: {outcome.copied_versions}; "
+          f"static STAC trees copied: {outcome.copied_stac_trees}")
     return 0

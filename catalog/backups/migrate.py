@@ -35,10 +35,13 @@ from psycopg.rows import dict_row
 
 from catalog import postgis
 from catalog.core.assets import AssetUnavailable
+from catalog.core.record import RECORD_FILE
 from catalog.postgis import layers
 from catalog.publish import GEOPACKAGE_ASSET
 from catalog.stewards import db_postgresql, db_sqlite
 from catalog.store import CatalogStore, audit, state_postgresql
+from catalog.store.assets import OBJECTS_FILE
+from catalog.store.draft_objects import DraftObjects
 from catalog.store.release_records import RecordsUnavailable
 from catalog.store.release_records_files import FileReleaseRecords
 from catalog.store.release_records_postgresql import PostgresReleaseRecords
@@ -70,6 +73,9 @@ class Outcome:
     copied_releases: int = 0
     loaded_layers: list[tuple[str, int]] = field(default_factory=list)
     versions_to_bucket: int = 0
+    drafts_to_bucket: int = 0  # drafts' folders sent to the bucket
+    copied_versions: int = 0  # version records (record.json, objects.json) into the database
+    copied_stac_trees: int = 0  # releases' static STAC trees into the database
 
 
 @dataclass
@@ -99,7 +105,6 @@ def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Out
     if differences:
         raise MigrationRefused("the target database already holds other releases "
                                f"({differences[0]}); give an empty database")
-    outcome.copied_releases = database_records.copy_from(files)
     outcome.loaded_layers = postgis.load_versions(url, _vector_versions(store))
     if assets_url:
         bucket = _bucket(store, assets_url)
@@ -108,7 +113,88 @@ def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Out
                                              for folder in _version_folders(store))
         except AssetUnavailable as err:
             raise MigrationRefused(f"copying the files to {assets_url}: {err}") from err
+        outcome.drafts_to_bucket = _drafts_to_bucket(store, url, assets_url)
+    # The versions' records (with the objects.json of those just sent to the bucket) before
+    # the release records that name them, so nodes that share no home never see a release
+    # whose versions they cannot read; each release's static STAC tree goes with its record.
+    outcome.copied_versions, trees_before = _copy_versions(store, database_records)
+    outcome.copied_releases = database_records.copy_from(files)
+    outcome.copied_stac_trees = _copy_trees(store, database_records, trees_before)
     return outcome
+
+
+def _drafts_to_bucket(store: CatalogStore, url: str, assets_url: str) -> int:
+    """Every draft folder of the home not sent yet, to the bucket (where nodes that share no
+    home read drafts from: catalog/store/draft_objects.py)."""
+    folder = store.home / "stewards" / "drafts"
+    if not folder.is_dir():
+        return 0
+    sync = DraftObjects(url, assets_url, store.home)
+    sent = 0
+    try:
+        for root in sorted(p for p in folder.iterdir() if p.name.isdigit() and p.is_dir()):
+            if not sync.sent(root):
+                sync.push(int(root.name), root)
+                sent += 1
+    except (AssetUnavailable, RecordsUnavailable) as err:
+        raise MigrationRefused(f"copying the drafts' files to {assets_url}: {err}") from err
+    return sent
+
+
+def _copy_versions(store: CatalogStore, target: PostgresReleaseRecords) -> tuple[int, set[int]]:
+    """Copy every version's record.json and objects.json and every purged number into the
+    database (what a publish there writes); returns how many, and the releases whose static
+    STAC tree the database held before."""
+    try:
+        versions = target.copy_versions(_version_folders(store))
+        for dataset_folder in sorted((store.home / "datasets").glob("*")):
+            for version in sorted(store.purged_versions(dataset_folder.name)):
+                target.mark_purged(dataset_folder.name, version)
+        return versions, set(target.stac_trees())
+    except RecordsUnavailable as err:
+        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+
+
+def _copy_trees(store: CatalogStore, target: PostgresReleaseRecords, before: set[int]) -> int:
+    """Static STAC trees of releases the database held already without one; returns how many
+    trees the database holds now that it did not before."""
+    try:
+        for number in FileReleaseRecords(store.home).numbers():
+            target.copy_stac(number, store.home / "releases" / str(number) / "stac")
+        return len(set(target.stac_trees()) - before)
+    except RecordsUnavailable as err:
+        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+
+
+def _version_and_tree_differences(store: CatalogStore, target: PostgresReleaseRecords
+                                  ) -> list[str]:
+    """Version records and static STAC trees that differ between the home and the database."""
+    try:
+        rows = target.versions_in_database()
+        trees = target.stac_trees()
+    except RecordsUnavailable as err:
+        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+    found = []
+    for folder in _version_folders(store):
+        key = (folder.parent.name, int(folder.name))
+        objects = folder / OBJECTS_FILE
+        mine = ((folder / RECORD_FILE).read_text(encoding="utf-8"),
+                objects.read_text() if objects.exists() else None)
+        if key not in rows:
+            found.append(f"{key[0]} version {key[1]}: record missing in the target")
+        elif rows[key][0] != mine[0]:
+            found.append(f"{key[0]} version {key[1]}: record.json differs in the target")
+        elif rows[key][1] != mine[1]:
+            found.append(f"{key[0]} version {key[1]}: objects.json differs in the target")
+    for number in FileReleaseRecords(store.home).numbers():
+        folder = store.home / "releases" / str(number) / "stac"
+        mine = {path.relative_to(folder).as_posix(): path.read_bytes()
+                for path in folder.rglob("*") if path.is_file()} if folder.is_dir() else {}
+        if mine and number not in trees:
+            found.append(f"release {number}: static STAC tree missing in the target")
+        elif mine != trees.get(number, {}):
+            found.append(f"release {number}: static STAC tree differs in the target")
+    return found
 
 
 def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list[str]:
@@ -116,6 +202,7 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
     with _target(url, store.home, write=False) as target:
         differences = _differences(_source_rows(store.home), _target_rows(target))
     differences += _release_differences(*_release_records(store, url))
+    differences += _version_and_tree_differences(store, _release_records(store, url)[1])
     with psycopg.connect(url) as connection:
         loaded = layers.loaded_layers(connection)
     differences += [f"{dataset_id} version {version}: no PostGIS layer in the target"

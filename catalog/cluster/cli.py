@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 
 from catalog import settings
-from catalog.cluster.local import ClusterError, ClusterRunning, LocalCluster
+from catalog.cluster.local import STATE_FILE, ClusterError, ClusterRunning, LocalCluster
 from catalog.cluster.nginx import NginxUnavailable, Proxy
 from catalog.cluster.objectstore import ObjectStoreError
 from catalog.cluster.postgres import PostgresUnavailable
@@ -34,6 +34,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                     help="keep published files in the home instead of an S3 bucket")
     up.add_argument("--no-database", dest="database", action="store_false",
                     help="the embedded profile: no PostgreSQL, no worker (SQLite, files)")
+    up.add_argument("--shared-home", dest="own_homes", action="store_false", default=None,
+                    help="one catalog home for every node and the worker (the default with "
+                         "the database and the object store: a home of their own each)")
     up.set_defaults(handler=_up)
     down = actions.add_parser("down", help="stop everything `up` started")
     down.set_defaults(handler=_down)
@@ -53,9 +56,22 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
                             help=f"the cluster's folder (default {DEFAULT_FOLDER})")
 
 
+def _own_homes(folder: Path, asked: bool | None) -> bool:
+    """Homes of their own unless asked otherwise, or unless the folder's cluster ran with one
+    shared home before (its versions' records may be only in that home: `taza migrate` them
+    first)."""
+    if asked is not None:
+        return asked
+    try:
+        return bool(json.loads((folder / STATE_FILE).read_text()).get("own_homes", False))
+    except FileNotFoundError:
+        return not (folder / "home" / "datasets").exists()
+
+
 def _up(args) -> int:
-    cluster = LocalCluster(args.folder.resolve(), args.port, object_store=args.object_store,
-                           database=args.database)
+    folder = args.folder.resolve()
+    cluster = LocalCluster(folder, args.port, object_store=args.object_store,
+                           database=args.database, own_homes=_own_homes(folder, args.own_homes))
     try:
         cluster.up(node_count=args.nodes)
     except ClusterRunning as err:  # the running cluster is left alone, not stopped

@@ -1,7 +1,9 @@
 """A cluster on one machine (`make cluster`, `taza cluster up|down|status`): app nodes behind nginx.
 
-    <folder>/home/        the catalog home every node serves (TAZA_HOME)
-    <folder>/nodes/<n>/   one app node: its own cache (TAZA_CACHE_DIR), log and PID file
+    <folder>/home/        the catalog home of the publishers (`taza publish`), and the one
+                          every node serves unless nodes have homes of their own
+    <folder>/nodes/<n>/   one app node: its own cache (TAZA_CACHE_DIR), log and PID file, and
+                          with the database and the object store its own home (home/)
     <folder>/nginx/       nginx's configuration, logs, temp files and PID file
     <folder>/objectstore/ the S3 server the published files go to, when asked for (Ceph's
                           RADOS Gateway, catalog/cluster/objectstore.py; data on disk)
@@ -11,7 +13,12 @@
     <folder>/cluster.json what runs where (ports), for `down` and `status`
 
 On the PostgreSQL profile every node, the worker and the publishers get TAZA_DATABASE_URL: the
-stores, the stewards' state, the jobs and the release records are in that database.
+stores, the stewards' state, the jobs and the release records are in that database. With the
+object store too, nothing needed to serve or publish is in a home (versions' records and static
+STAC trees in the database, files and drafts' uploads in the bucket): each node and the worker
+then get a home of their own (`<folder>/nodes/<n>/home/`, `<folder>/worker/home/`), used as
+cache and scratch only, as on separate machines. They share only the audit key file (a secret
+every node is given), each keeping its own head file.
 
 Each node is `taza serve` (gunicorn, its own workers) in a process group of its own, on a loopback
 port of its own; nginx on `port` is the only address clients use. Everything started is recorded
@@ -97,6 +104,8 @@ class LocalCluster:
     database: bool = False  # the PostgreSQL profile, on a private PostgreSQL of our own
     database_url: str | None = None  # the PostgreSQL profile on a database run by others
     extra_environment: dict[str, str] = field(default_factory=dict)  # for nodes and worker
+    own_homes: bool = False  # homes of their own (the database + object store profile only)
+    objectstore_kind: str = "bluestore"  # memstore for tests (objects in RAM)
 
     @property
     def home(self) -> Path:
@@ -120,7 +129,31 @@ class LocalCluster:
                     for n in state["nodes"]], workers=state.get("workers", 2),
                    catalog_home=Path(home) if home else None,
                    object_store=state.get("object_store", False),
-                   database=state.get("database", False))
+                   database=state.get("database", False),
+                   own_homes=state.get("own_homes", False))
+
+    @property
+    def separate_homes(self) -> bool:
+        """Whether each node and the worker have a home of their own (nothing shared on disk)."""
+        return bool(self.own_homes) and self.object_store and (
+            self.database or self.database_url is not None)
+
+    def node_home(self, node: Node) -> Path:
+        return node.folder / "home" if self.separate_homes else self.home
+
+    @property
+    def worker_home(self) -> Path:
+        return self.worker_pid_file.parent / "home" if self.separate_homes else self.home
+
+    def _home_environment(self, home: Path) -> dict[str, str]:
+        """A process's home; with homes of their own, the shared audit key and a head file
+        of its own."""
+        environment = {"TAZA_HOME": str(home)}
+        if self.separate_homes:
+            environment |= {
+                "TAZA_AUDIT_KEY_FILE": str(self.home / "keys" / "audit.key"),
+                "TAZA_AUDIT_HEAD_FILE": str(home / "keys" / "audit.head")}
+        return environment
 
     @property
     def object_store_folder(self) -> Path:
@@ -144,6 +177,8 @@ class LocalCluster:
         url = self.database_url or (self.postgres.url(DATABASE) if self.database else None)
         if url:
             environment["TAZA_DATABASE_URL"] = url
+        if self.separate_homes:  # publishers sign the audit log with the nodes' key
+            environment["TAZA_AUDIT_KEY_FILE"] = str(self.home / "keys" / "audit.key")
         return environment
 
     def up(self, node_count: int = 2, environment: dict[str, str] | None = None) -> None:
@@ -154,7 +189,8 @@ class LocalCluster:
         self.home.mkdir(parents=True, exist_ok=True)
         if self.object_store:
             # bluestore: the bucket outlives `down`, as the home its versions point into does.
-            store = objectstore.start(self.object_store_folder, objectstore="bluestore")
+            store = objectstore.start(self.object_store_folder,
+                                      objectstore=self.objectstore_kind)
             objectstore.create_bucket(store, ASSETS_BUCKET)
         if self.database and not self.database_url:
             self._start_postgres()
@@ -184,10 +220,12 @@ class LocalCluster:
         settings `up` gave every node (a restarted node must not fall back to another
         profile)."""
         (node.folder / "cache").mkdir(parents=True, exist_ok=True)
+        self.node_home(node).mkdir(parents=True, exist_ok=True)
         environment = environment or self.environment() | self.extra_environment
-        env = dict(os.environ, **environment, TAZA_HOME=str(self.home),
-                   TAZA_NODE=node.name, TAZA_CACHE_DIR=str(node.folder / "cache"),
-                   TAZA_TRUSTED_PROXIES="1")
+        env = dict(os.environ, **environment)
+        env |= self._home_environment(self.node_home(node)) | {
+            "TAZA_NODE": node.name, "TAZA_CACHE_DIR": str(node.folder / "cache"),
+            "TAZA_TRUSTED_PROXIES": "1"}
         with node.log_file.open("a") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "catalog.cli", "serve", "--host", "127.0.0.1",
@@ -211,7 +249,9 @@ class LocalCluster:
     def _start_worker(self, environment: dict[str, str]) -> None:
         """`taza worker`: runs the queued jobs (publishes through /api) beside the nodes'."""
         self.worker_pid_file.parent.mkdir(parents=True, exist_ok=True)
-        env = dict(os.environ, **environment, TAZA_HOME=str(self.home), TAZA_NODE="worker")
+        self.worker_home.mkdir(parents=True, exist_ok=True)
+        env = dict(os.environ, **environment)
+        env |= self._home_environment(self.worker_home) | {"TAZA_NODE": "worker"}
         with (self.worker_pid_file.parent / "worker.log").open("a") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "catalog.cli", "worker"], env=env, stdout=log,
@@ -278,6 +318,7 @@ class LocalCluster:
         (self.folder / STATE_FILE).write_text(json.dumps(
             {"port": self.port, "workers": self.workers, "home": str(self.home),
              "object_store": self.object_store, "database": self.database,
+             "own_homes": self.separate_homes,
              "nodes": [{"name": n.name, "port": n.port} for n in self.nodes]}, indent=2))
 
 

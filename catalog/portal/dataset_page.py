@@ -42,7 +42,8 @@ def build(store: CatalogStore, dataset_id: str, language: str, public_url: str) 
         "public_url": public_url,
         "ogc_url": f"{public_url}/ogc",
         "collection_url": f"{public_url}/ogc/collections/{dataset_id}",
-        "stac_url": _stac_url(release.stac_dir, dataset_id, public_url),
+        "stac_url": _stac_url(store.stac_paths(release), release.stac_dir, dataset_id,
+                              public_url),
         "map_link": _map_link(record, language),
         "metadata": _metadata_links(dataset_id, public_url),
     }
@@ -137,11 +138,16 @@ def _metadata_links(dataset_id: str, public_url: str) -> dict:
             "record": urls.record(dataset_id)}
 
 
-def _stac_url(stac_dir: Path, dataset_id: str, public_url: str) -> str | None:
-    """The collection in the STAC API (docs/stac-api.md), if the static tree has it."""
-    if any(stac_dir.glob(f"*/{dataset_id}/collection.json")):
-        return f"{public_url}/stac/collections/{dataset_id}"
-    return None
+def _stac_url(kept: list[str] | None, stac_dir: Path, dataset_id: str,
+             public_url: str) -> str | None:
+    """The collection in the STAC API (docs/stac-api.md), if the static tree has it (the
+    database's copy of the tree when it keeps one, else the release's folder)."""
+    if kept is not None:
+        found = any(len(parts) == 3 and parts[1:] == [dataset_id, "collection.json"]
+                    for parts in (path.split("/") for path in kept))
+    else:
+        found = any(stac_dir.glob(f"*/{dataset_id}/collection.json"))
+    return f"{public_url}/stac/collections/{dataset_id}" if found else None
 
 
 def _map_link(record: Record, language: str) -> str:

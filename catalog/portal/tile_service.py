@@ -8,6 +8,7 @@ set. WebMercator tiles go through catalog.portal.tiles (raster) and the layer's 
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import shapely
@@ -19,6 +20,7 @@ from catalog.core.webmercator import TileBounds, lonlat_to_mercator
 from catalog.features import LiveFeatures
 from catalog.portal import layers, tiles
 from catalog.store import CatalogStore
+from catalog.store.release_records import RecordsUnavailable
 from catalog.store.tile_cache import TileCache, TileKey, max_bytes_from_environment
 
 RASTER_STYLES = ("relief", "values")
@@ -50,7 +52,11 @@ class TileService:
         self.store = store
         self.features = features
         self.cache = TileCache(store.home, max_bytes_from_environment())
-        self.cache.drop_purged(store.purged_versions)  # purges run on another node meanwhile
+        # Purges run on another node meanwhile. With the database down (the purged numbers
+        # are rows there) this waits for the next start: a tile is answered only for a
+        # released version anyway, and a purged one is never released again.
+        with contextlib.suppress(RecordsUnavailable):
+            self.cache.drop_purged(store.purged_versions)
         self._water: dict[tuple[str, int], list[BaseGeometry]] = {}
 
     def raster(self, record: Record, style: str, tile: TileBounds, band: int = 1) -> tiles.Answer:

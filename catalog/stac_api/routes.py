@@ -8,6 +8,7 @@ working beside the API.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from typing import Any
@@ -104,6 +105,9 @@ class StacApi:
         release = self.store.current()
         if release is None:
             return {}
+        kept = self.store.stac_document(release, "catalog.json")
+        if kept is not None:  # PostgreSQL: the tree is in the database, not in this home
+            return json.loads(kept)
         return json.loads((release.stac_dir / "catalog.json").read_text(encoding="utf-8"))
 
     def item_collection(self, page_items: list[dict], fields: params.Fields,
@@ -253,6 +257,14 @@ def stac_blueprint(store: CatalogStore, public_url: str,
             abort(404, description="nothing is published yet")
         if not path.endswith(".json"):
             abort(404, description=f"no STAC document {path!r}")
+        try:
+            kept = store.stac_document(release, path)
+        except FileNotFoundError:
+            abort(404, description=f"no STAC document {path!r}")
+        if kept is not None:  # PostgreSQL: looked up by its exact path (no traversal)
+            answer = Response(kept, mimetype=JSON)
+            answer.set_etag(hashlib.sha256(kept).hexdigest()[:32])
+            return answer.make_conditional(request)
         # send_from_directory refuses paths that leave the folder (no traversal).
         return send_from_directory(release.stac_dir, path, mimetype=JSON)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from catalog.core.assets import AssetUnavailable
 from catalog.manifest import DATASET_ID, reserved_id
 from catalog.safe_parse import UnsafeInput, load_yaml
 from catalog.sources.findings import Finding, has_blocking
@@ -58,6 +59,8 @@ from catalog.stewards.errors import (
 from catalog.stewards.locks import dataset_lock
 from catalog.stewards.receive import Received
 from catalog.store import CatalogStore, audit
+from catalog.store.draft_objects import draft_objects
+from catalog.store.release_records import RecordsUnavailable
 
 OPEN_STATES = ("draft", "submitted", "approved", "rejected")
 MAX_COMMENT = 4000
@@ -100,7 +103,37 @@ class DraftFiles:
 
 
 def draft_files(home: Path, draft_id: int) -> DraftFiles:
-    return DraftFiles(stewards_dir(home) / "drafts" / str(draft_id))
+    """The draft's folder in this home; on the PostgreSQL + object-store profile brought
+    first to the copy in the bucket that the last change sent (catalog/store/draft_objects.py)."""
+    files = DraftFiles(stewards_dir(home) / "drafts" / str(draft_id))
+    sync = draft_objects(home)
+    if sync is not None:
+        try:
+            sync.pull(draft_id, files.root)
+        except (AssetUnavailable, RecordsUnavailable) as err:
+            raise Unavailable(str(err)) from err
+    return files
+
+
+def share_draft(home: Path, files: DraftFiles, draft_id: int) -> None:
+    """After a change to a draft's files (under its dataset's lock): send them to the bucket,
+    where other nodes read them (PostgreSQL + object-store profile; else nothing to do)."""
+    sync = draft_objects(home)
+    if sync is not None:
+        try:
+            sync.push(draft_id, files.root)
+        except (AssetUnavailable, RecordsUnavailable) as err:
+            raise Unavailable(str(err)) from err
+
+
+def unshare_draft(home: Path, files: DraftFiles, draft_id: int) -> None:
+    """The draft's files are removed: from the bucket too (and other nodes' copies)."""
+    sync = draft_objects(home)
+    if sync is not None:
+        try:
+            sync.remove(draft_id, files.root)
+        except (AssetUnavailable, RecordsUnavailable) as err:
+            raise Unavailable(str(err)) from err
 
 
 # -- datasets ------------------------------------------------------------------------------
@@ -304,6 +337,7 @@ def put_manifest(home: Path, user: User | None, dataset_id: str, text: str) -> t
         if _id_field(text) != old_id_field and files.upload_meta.exists():
             _restage(files, _id_field(text))
         result = _refresh_report(files, dataset_id, draft["id"])
+        share_draft(home, files, draft["id"])
     findings = report.manifest_findings(text, dataset_id, files.root)
     return result, not has_blocking(findings)
 
@@ -349,7 +383,9 @@ def accept_upload(home: Path, user: User | None, dataset_id: str, received: Rece
                 draft = _commit_upload(home, user, dataset_id, received, options, staged, fresh)
             finally:
                 shutil.rmtree(fresh, ignore_errors=True)
-            result = _refresh_report(draft_files(home, draft["id"]), dataset_id, draft["id"])
+            files = draft_files(home, draft["id"])
+            result = _refresh_report(files, dataset_id, draft["id"])
+            share_draft(home, files, draft["id"])
     finally:
         received.path.unlink(missing_ok=True)
     return result, not has_blocking(staged.findings)
@@ -507,7 +543,9 @@ def discard(home: Path, user: User | None, dataset_id: str) -> None:
                                message_code="draft_missing", params={"id": dataset_id})
             _set_state(connection, draft, "discarded")
             audit.append(connection, user.name, "draft.discard", dataset_id, draft=draft["id"])
-        shutil.rmtree(draft_files(home, draft["id"]).root, ignore_errors=True)
+        files = draft_files(home, draft["id"])
+        shutil.rmtree(files.root, ignore_errors=True)
+        unshare_draft(home, files, draft["id"])
 
 
 def content_digest(files: DraftFiles) -> str:

@@ -31,6 +31,8 @@ from catalog.stewards.drafts import (
     draft_files,
     open_draft,
     set_published,
+    share_draft,
+    unshare_draft,
 )
 from catalog.stewards.errors import (
     Conflict,
@@ -96,6 +98,7 @@ def run_publish(home: Path, store: CatalogStore, args: dict, progress: Progress)
                              unchanged=result.unchanged)
             # The version now holds the data; the draft keeps its manifest and report only.
             shutil.rmtree(files.upload, ignore_errors=True)
+            share_draft(home, files, draft_id)
     except ServiceError as err:
         raise JobFailed(err.as_dict()) from err
     return _published(dataset_id, result.version, result.release, result.unchanged)
@@ -297,7 +300,9 @@ def forget_published_drafts(home: Path) -> Callable[[str, int], int]:
                 "SELECT id FROM drafts WHERE dataset_id = ? AND state = 'published' "
                 "AND published_version = ?", (dataset_id, version)).fetchall()
         for row in rows:
-            shutil.rmtree(draft_files(home, row["id"]).root, ignore_errors=True)
+            files = draft_files(home, row["id"])
+            shutil.rmtree(files.root, ignore_errors=True)
+            unshare_draft(home, files, row["id"])
         return len(rows)
 
     return remove

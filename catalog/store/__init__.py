@@ -14,7 +14,12 @@ Layout under the catalog home (TAZA_HOME, default ./var):
 
 With TAZA_DATABASE_URL the release records and the pointer are rows of PostgreSQL instead
 (catalog/store/release_records.py) and the publish lock is an advisory lock
-(catalog/store/locks.py): app nodes share no disk to learn what is live.
+(catalog/store/locks.py): app nodes share no disk to learn what is live. Each version's
+record.json and objects.json and each release's static STAC tree are rows of the same database
+too (written as the version is committed and as the release goes live), so with the files in a
+bucket (TAZA_ASSETS_URL) a node's home is only its cache and scratch: a version published by
+another node is read from the database, its files from the bucket, and a GeoPackage that must
+be read as SQLite is downloaded once into the node's cache (`<cache>/versions/`).
 
 Readers only follow current.json, so an operation that fails or is killed at any point leaves
 the previous release serving, and nothing half-written is reachable. A release went live only
@@ -30,6 +35,7 @@ import functools
 import json
 import os
 import shutil
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -38,7 +44,7 @@ from pathlib import Path
 from catalog import settings
 from catalog.core.assets import AssetUnavailable
 from catalog.core.record import RECORD_FILE, Record, read_record
-from catalog.store.assets import StoreAssets, assets_for
+from catalog.store.assets import OBJECTS_FILE, StoreAssets, assets_for
 from catalog.store.files import atomic_write, fsync_path, fsync_tree
 from catalog.store.locks import LockHeld, held_lock
 from catalog.store.release_records import ReleaseMissing, ReleaseRecords, release_records
@@ -79,10 +85,14 @@ class CatalogStore:
         self.database_url = database_url or settings.database_url()
         # Which release is live and what each holds: files of the home, or PostgreSQL rows.
         self.records: ReleaseRecords = release_records(self.home, self.database_url)
+        # Versions are immutable: what the database said of one is kept in memory.
+        self._kept: dict[tuple[str, int], tuple[Record, dict | None]] = {}
+        self._kept_lock = threading.Lock()
         # A version's files, for clients (URLs) and the server (paths, byte ranges): in the
         # version folders, or in the bucket TAZA_ASSETS_URL names.
-        self.assets: StoreAssets = assets_for(assets_url or settings.assets_url(),
-                                              self.version_dir)
+        self.assets: StoreAssets = assets_for(
+            assets_url or settings.assets_url(), self.version_dir, objects=self.version_objects,
+            cache_dir=self.versions_cache if self.database_url else None)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -137,11 +147,62 @@ class CatalogStore:
         return self.home / "datasets" / dataset_id / str(version)
 
     def has_version_folder(self, dataset_id: str, version: int) -> bool:
-        return self.version_dir(dataset_id, version).exists()
+        """Whether the version exists: its folder, or (PostgreSQL) its row."""
+        return (self.version_dir(dataset_id, version).exists()
+                or version in self.records.version_numbers(dataset_id)[0])
+
+    @property
+    def versions_cache(self) -> Path:
+        """Where this node keeps local copies of other nodes' GeoPackages (PostgreSQL profile
+        with a bucket)."""
+        return settings.cache_dir(self.home) / "versions"
 
     def record(self, dataset_id: str, version: int) -> Record:
-        """The version's record (catalog.core.record); FileNotFoundError if there is none."""
+        """The version's record (catalog.core.record); FileNotFoundError if there is none.
+        On PostgreSQL it is the version's row (a version published before the database was
+        configured and not migrated yet: its folder)."""
+        kept = self._kept_version(dataset_id, version)
+        if kept is not None:
+            return kept[0]
         return read_record(self.version_dir(dataset_id, version) / RECORD_FILE)
+
+    def version_objects(self, dataset_id: str, version: int) -> tuple[str, str] | None:
+        """(bucket, key prefix) of a version's files, or None for files in its folder."""
+        kept = self._kept_version(dataset_id, version)
+        where = kept[1] if kept is not None else None
+        if where is None:
+            try:
+                where = json.loads((self.version_dir(dataset_id, version) /
+                                    OBJECTS_FILE).read_text())
+            except FileNotFoundError:
+                return None
+        return where["bucket"], where["prefix"]
+
+    def _kept_version(self, dataset_id: str, version: int) -> tuple[Record, dict | None] | None:
+        key = (dataset_id, version)
+        with self._kept_lock:
+            kept = self._kept.get(key)
+        if kept is not None:
+            return kept
+        row = self.records.version(dataset_id, version)
+        if row is None:
+            return None
+        kept = (Record.from_json(row[0]), row[1])
+        with self._kept_lock:
+            if len(self._kept) > 10_000:
+                self._kept.clear()
+            self._kept[key] = kept
+        return kept
+
+    def stac_document(self, release: Release, path: str) -> bytes | None:
+        """A document of a release's static STAC tree as the database holds it; None: it is
+        in the release's folder (`release.stac_dir`). FileNotFoundError if there is none."""
+        return self.records.stac_file(release.number, path)
+
+    def stac_paths(self, release: Release) -> list[str] | None:
+        """The documents of a release's static STAC tree as the database holds them; None:
+        they are in the release's folder."""
+        return self.records.stac_paths(release.number)
 
     def current_records(self) -> list[Record]:
         """Records of every live dataset version, ordered by dataset id."""
@@ -155,11 +216,12 @@ class CatalogStore:
         return release.datasets.get(dataset_id) if release else None
 
     def versions(self, dataset_id: str) -> list[int]:
-        """Version folders on disk (released or not)."""
+        """Versions committed (released or not): folders on disk, and rows on PostgreSQL."""
         folder = self.home / "datasets" / dataset_id
+        recorded = self.records.version_numbers(dataset_id)[0]
         if not folder.is_dir():
-            return []
-        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit())
+            return sorted(recorded)
+        return sorted(recorded | {int(p.name) for p in folder.iterdir() if p.name.isdigit()})
 
     def version_folders(self) -> list[Path]:
         """Every version folder on disk, dataset by dataset (released or not)."""
@@ -178,9 +240,10 @@ class CatalogStore:
 
     def purged_versions(self, dataset_id: str) -> set[int]:
         path = self.home / "datasets" / dataset_id / PURGED_FILE
+        recorded = self.records.version_numbers(dataset_id)[1]
         if not path.exists():
-            return set()
-        return {int(v) for v in json.loads(path.read_text())["versions"]}
+            return recorded
+        return recorded | {int(v) for v in json.loads(path.read_text())["versions"]}
 
     # -- writing (only while holding the lock) -------------------------------------------
 
@@ -217,6 +280,8 @@ class CatalogStore:
         self.assets.store_staged(staging)
         fsync_tree(staging)
         version = self.next_version(dataset_id)
+        # PostgreSQL: the record is kept in the database, before any release can name it.
+        self.records.add_version(dataset_id, version, staging)
         target = self.version_dir(dataset_id, version)
         os.rename(staging, target)
         fsync_path(target.parent)
@@ -262,9 +327,17 @@ class CatalogStore:
         and running it again finishes the job. Returns what was removed.
         """
         self.check_purgeable(dataset_id, version)
+        where = self.version_objects(dataset_id, version)
         self._mark_purged(dataset_id, version)
+        with self._kept_lock:
+            self._kept.pop((dataset_id, version), None)
         releases = self._remove_release_references(dataset_id, version)
         files, size = self._remove_version_folder(dataset_id, version)
+        if where is not None and self.database_url:
+            # Published from another node's home: its objects by the database's prefix, and
+            # this node's cached copy.
+            files += self.assets.remove_prefix(*where)
+            shutil.rmtree(self.versions_cache / dataset_id / str(version), ignore_errors=True)
         return {"files": files, "bytes": size, "releases_rewritten": releases}
 
     def check_purgeable(self, dataset_id: str, version: int) -> None:
@@ -281,6 +354,9 @@ class CatalogStore:
             raise StoreRefused(f"{dataset_id} has no version {version}")
 
     def _mark_purged(self, dataset_id: str, version: int) -> None:
+        if self.database_url:
+            self.records.mark_purged(dataset_id, version)
+            return
         purged = self.purged_versions(dataset_id) | {version}
         atomic_write(self.home / "datasets" / dataset_id / PURGED_FILE,
                      json.dumps({"versions": sorted(purged)}))
@@ -289,6 +365,7 @@ class CatalogStore:
         """Drop the version from every release.json and static STAC tree that holds it, so
         nothing lists it and nothing can roll back to it."""
         rewritten = []
+        self.records.purge_stac(dataset_id, version)
         for number in self.release_numbers():
             folder = self.home / "releases" / str(number)
             state = self.records.read(number)
@@ -339,6 +416,13 @@ class CatalogStore:
             if folder.name.isdigit() and int(folder.name) > max(referenced.get(dataset_id,
                                                                                {0})):
                 self._remove_debris_folder(folder)
+        # PostgreSQL: a version committed (from any home) but never released is debris too,
+        # as its folder is: its number is used again, its objects go.
+        for dataset_id in self.records.version_datasets():
+            recorded = self.records.version_numbers(dataset_id)[0]
+            for version in sorted(recorded):
+                if version > max(referenced.get(dataset_id, {0})):
+                    self._remove_debris_version(dataset_id, version)
 
     def _remove_debris_folder(self, folder: Path) -> None:
         """A folder that never went live, and its uploads where they are elsewhere (kept,
@@ -346,6 +430,17 @@ class CatalogStore:
         with contextlib.suppress(AssetUnavailable):
             self.assets.remove_objects(folder)
         shutil.rmtree(folder, ignore_errors=True)
+
+    def _remove_debris_version(self, dataset_id: str, version: int) -> None:
+        """A version's row that no release names (a publish killed between its commit and
+        its switch), and its uploads (kept, invisible, if the store does not answer now)."""
+        where = self.version_objects(dataset_id, version)
+        if where is not None:
+            with contextlib.suppress(AssetUnavailable):
+                self.assets.remove_prefix(*where)
+        self.records.remove_version(dataset_id, version)
+        with self._kept_lock:
+            self._kept.pop((dataset_id, version), None)
 
     def _orphan_releases(self, current: Release | None) -> list[int]:
         """Release folders made on top of the current one that never became current: with

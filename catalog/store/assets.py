@@ -13,8 +13,10 @@ import abc
 import io
 from pathlib import Path
 
-from catalog.core.assets import AssetLocator, file_name
+from catalog.core.assets import AssetLocator, AssetUnavailable, file_name
 from catalog.core.record import Asset, Record
+
+OBJECTS_FILE = "objects.json"  # in a version folder: where its files are in a bucket
 
 
 class StoreAssets(AssetLocator):
@@ -27,6 +29,12 @@ class StoreAssets(AssetLocator):
     def remove_objects(self, folder: Path) -> int:
         """Remove the files a version (or staging) folder points to outside itself (a purge,
         or debris of a failed publish); returns how many. Call before removing the folder."""
+
+    def remove_prefix(self, bucket: str, prefix: str) -> int:
+        """Remove every object under a version's key prefix (a purge of a version whose folder
+        is in another node's home); returns how many."""
+        raise AssetUnavailable(f"s3://{bucket}/{prefix} cannot be removed: TAZA_ASSETS_URL "
+                               "is not set")
 
 
 class LocalAssets(StoreAssets):
@@ -55,10 +63,14 @@ class LocalAssets(StoreAssets):
         return self.local_path(record, file).stat().st_size
 
 
-def assets_for(url: str | None, version_dir) -> StoreAssets:
-    """The backend TAZA_ASSETS_URL names: unset or empty for local disk, s3://... for S3."""
+def assets_for(url: str | None, version_dir, objects=None,
+               cache_dir: Path | None = None) -> StoreAssets:
+    """The backend TAZA_ASSETS_URL names: unset or empty for local disk, s3://... for S3.
+    objects: (dataset id, version) -> (bucket, key prefix) or None, where the store keeps
+    that (default: the version folder's objects.json); cache_dir: where a file that must be
+    read from a local disk is downloaded to when its version folder is not in this home."""
     if not url:
         return LocalAssets(version_dir)
     from catalog.store.s3_assets import S3Assets  # boto3 is imported only where it is used
 
-    return S3Assets(version_dir, url)
+    return S3Assets(version_dir, url, objects=objects, cache_dir=cache_dir)

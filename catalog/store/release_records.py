@@ -9,8 +9,10 @@ A release record is the state `{"release", "datasets", "previous", "audit"}` tha
   `taza_state.live_release`, so app nodes learn the live release from the database, not from a
   shared disk, and the switch is one transaction.
 
-Either way a release's static STAC tree is written to `releases/<R>/stac/` in the home of the
-process that made it.
+A release's static STAC tree is written to `releases/<R>/stac/` in the home of the process that
+made it; on PostgreSQL it is also copied into `taza_state.release_stac` as the release goes live,
+and each version's record.json and objects.json into `taza_state.versions` as it is committed,
+so nodes that share no home serve them from the database (docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -52,6 +54,35 @@ class ReleaseRecords(Protocol):
 
     def where(self, number: int) -> str:
         """Where release `number` is recorded, for messages."""
+
+    def add_version(self, dataset_id: str, version: int, folder: Path) -> None:
+        """Record a version being committed from its (staging) folder, if this backend keeps
+        versions apart from their folders."""
+
+    def version(self, dataset_id: str, version: int) -> tuple[dict, dict | None] | None:
+        """(record, objects) of a version this backend keeps; None: read the folder."""
+
+    def version_numbers(self, dataset_id: str) -> tuple[set[int], set[int]]:
+        """(versions, purged versions) this backend keeps beside the home's folders."""
+
+    def version_datasets(self) -> list[str]:
+        """Datasets with versions this backend keeps beside the home's folders."""
+
+    def remove_version(self, dataset_id: str, version: int) -> None:
+        """Forget a version no release ever named (debris of a killed publish)."""
+
+    def mark_purged(self, dataset_id: str, version: int) -> None:
+        """A purge of that version (its number stays taken)."""
+
+    def stac_file(self, number: int, path: str) -> bytes | None:
+        """A document of a release's static tree this backend keeps; None: read the folder;
+        FileNotFoundError: the backend keeps that tree and it has no such document."""
+
+    def stac_paths(self, number: int) -> list[str] | None:
+        """The documents of a release's static tree this backend keeps; None: the folder."""
+
+    def purge_stac(self, dataset_id: str, version: int) -> list[int]:
+        """Drop a purged version from the trees this backend keeps; the releases changed."""
 
 
 def release_records(home: Path, database_url: str | None) -> ReleaseRecords:

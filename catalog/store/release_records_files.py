@@ -53,5 +53,35 @@ class FileReleaseRecords:
     def where(self, number: int) -> str:
         return f"releases/{number}/{RELEASE_FILE}"
 
+    # The version folders and release folders of the home are themselves the records of
+    # versions and the static STAC trees: nothing more to keep.
+
+    def add_version(self, dataset_id: str, version: int, folder: Path) -> None:
+        """Nothing: the version folder holds record.json."""
+
+    def version(self, dataset_id: str, version: int) -> tuple[dict, dict | None] | None:
+        return None  # read from the version folder
+
+    def version_numbers(self, dataset_id: str) -> tuple[set[int], set[int]]:
+        return set(), set()  # the folders and purged.json say
+
+    def version_datasets(self) -> list[str]:
+        return []
+
+    def remove_version(self, dataset_id: str, version: int) -> None:
+        """Nothing: the store removes the folder."""
+
+    def mark_purged(self, dataset_id: str, version: int) -> None:
+        """Nothing: purged.json says."""
+
+    def stac_file(self, number: int, path: str) -> bytes | None:
+        return None  # in the release's folder
+
+    def stac_paths(self, number: int) -> list[str] | None:
+        return None  # in the release's folder
+
+    def purge_stac(self, dataset_id: str, version: int) -> list[int]:
+        return []  # the store rewrites the folders
+
     def _path(self, number: int) -> Path:
         return self.home / "releases" / str(number) / RELEASE_FILE

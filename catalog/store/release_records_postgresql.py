@@ -22,8 +22,10 @@ from pathlib import Path
 
 import psycopg
 
+from catalog.core.record import RECORD_FILE
 from catalog.postgis import database
 from catalog.store import state_postgresql
+from catalog.store.assets import OBJECTS_FILE
 from catalog.store.release_records import RecordsUnavailable, ReleaseMissing, ReleaseRecords
 
 STEP_1 = """
@@ -38,10 +40,39 @@ CREATE TABLE live_release (
     switched_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 """
-MIGRATIONS = (("releases", (STEP_1,)),)
+# Issue 13: what nodes that share no home need besides the records: each version's record.json
+# and objects.json (written when the version is committed, before any release names it, and
+# never changed after, except that a purge empties them), and each release's static STAC tree
+# (written in the transaction that makes the release live); and where in the bucket the current
+# copy of each draft's files is (catalog/store/draft_objects.py).
+STEP_2 = """
+CREATE TABLE versions (
+    dataset TEXT NOT NULL,
+    version INTEGER NOT NULL CHECK (version > 0),
+    record TEXT,
+    objects TEXT,
+    purged BOOLEAN NOT NULL DEFAULT FALSE,
+    recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (dataset, version)
+);
+CREATE TABLE release_stac (
+    release INTEGER NOT NULL REFERENCES releases (number),
+    path TEXT NOT NULL,
+    body BYTEA NOT NULL,
+    PRIMARY KEY (release, path)
+);
+CREATE TABLE draft_files (
+    draft_id INTEGER PRIMARY KEY,
+    generation TEXT NOT NULL,
+    files TEXT NOT NULL,
+    previous TEXT
+);
+"""
+MIGRATIONS = (("releases", (STEP_1, STEP_2)),)
 # The live release and its state in one statement (a read on every request's watch).
 LIVE_STATE = ("SELECT r.number, r.state FROM taza_state.live_release l "
               "JOIN taza_state.releases r ON r.number = l.release")
+STAC_FOLDER = "stac"
 
 
 class PostgresReleaseRecords:
@@ -96,6 +127,7 @@ class PostgresReleaseRecords:
                                    f"made on top of {state.get('previous')}")
             unit.execute("INSERT INTO releases (number, state) VALUES (?, ?)",
                          (number, json.dumps(state)))
+            _insert_stac(unit, number, self.home / "releases" / str(number) / STAC_FOLDER)
             _point_to(unit, number)
 
     def rewrite(self, number: int, state: dict) -> None:
@@ -108,6 +140,151 @@ class PostgresReleaseRecords:
 
     def where(self, number: int) -> str:
         return f"release {number} in the database"
+
+    # -- versions (record.json, objects.json) -----------------------------------------------
+
+    def add_version(self, dataset_id: str, version: int, folder: Path) -> None:
+        """Record a committed version's record.json (and objects.json, if its files are in a
+        bucket) before the version can be named by any release; a version is never changed."""
+        record = (folder / RECORD_FILE).read_text(encoding="utf-8")
+        objects_path = folder / OBJECTS_FILE
+        objects = objects_path.read_text() if objects_path.exists() else None
+        with self._unit(write=True) as unit:
+            unit.execute("INSERT INTO versions (dataset, version, record, objects) "
+                         "VALUES (?, ?, ?, ?)", (dataset_id, version, record, objects))
+
+    def version(self, dataset_id: str, version: int) -> tuple[dict, dict | None] | None:
+        """(record, objects) of a version recorded here; None if it is not (or was purged)."""
+        with self._unit(write=False) as unit:
+            row = unit.execute("SELECT record, objects FROM versions WHERE dataset = ? AND "
+                               "version = ? AND NOT purged", (dataset_id, version)).fetchone()
+        if row is None or row[0] is None:
+            return None
+        return json.loads(row[0]), (json.loads(row[1]) if row[1] else None)
+
+    def version_numbers(self, dataset_id: str) -> tuple[set[int], set[int]]:
+        """(versions recorded here, versions purged) of a dataset."""
+        with self._unit(write=False) as unit:
+            rows = unit.execute("SELECT version, purged FROM versions WHERE dataset = ?",
+                                (dataset_id,)).fetchall()
+        return {r[0] for r in rows if not r[1]}, {r[0] for r in rows if r[1]}
+
+    def version_datasets(self) -> list[str]:
+        with self._unit(write=False) as unit:
+            return [r[0] for r in unit.execute(
+                "SELECT DISTINCT dataset FROM versions WHERE NOT purged ORDER BY dataset")]
+
+    def remove_version(self, dataset_id: str, version: int) -> None:
+        """Forget a version no release ever named (debris of a killed publish): its number
+        is free again, as its folder's is in the embedded profile."""
+        with self._unit(write=True) as unit:
+            unit.execute("DELETE FROM versions WHERE dataset = ? AND version = ? AND NOT purged",
+                         (dataset_id, version))
+
+    def mark_purged(self, dataset_id: str, version: int) -> None:
+        """A purge: the version's number stays taken, its record is gone (the objects' prefix
+        stays, to say where a purge left objects if it was interrupted)."""
+        with self._unit(write=True) as unit:
+            unit.execute("INSERT INTO versions (dataset, version, purged) VALUES (?, ?, TRUE) "
+                         "ON CONFLICT (dataset, version) DO UPDATE SET purged = TRUE, "
+                         "record = NULL", (dataset_id, version))
+
+    def copy_versions(self, folders: list[Path]) -> int:
+        """Copy version folders' records in (taza migrate); versions already here are kept,
+        except that one sent to the bucket since gets its objects.json. Returns how many
+        were copied or completed."""
+        copied = 0
+        with self._unit(write=True) as unit:
+            for folder in folders:
+                objects_path = folder / OBJECTS_FILE
+                inserted = unit.execute(
+                    "INSERT INTO versions (dataset, version, record, objects) VALUES "
+                    "(?, ?, ?, ?) ON CONFLICT (dataset, version) DO UPDATE SET objects = "
+                    "EXCLUDED.objects WHERE versions.objects IS NULL AND EXCLUDED.objects IS "
+                    "NOT NULL AND NOT versions.purged RETURNING version",
+                    (folder.parent.name, int(folder.name),
+                     (folder / RECORD_FILE).read_text(encoding="utf-8"),
+                     objects_path.read_text() if objects_path.exists() else None)).fetchone()
+                copied += inserted is not None
+        return copied
+
+    def versions_in_database(self) -> dict[tuple[str, int], tuple[str | None, str | None]]:
+        """Every version row as (record, objects) texts, for `taza migrate --verify`."""
+        with self._unit(write=False) as unit:
+            return {(r[0], r[1]): (r[2], r[3]) for r in unit.execute(
+                "SELECT dataset, version, record, objects FROM versions WHERE NOT purged")}
+
+    # -- static STAC trees ----------------------------------------------------------------
+
+    def stac_file(self, number: int, path: str) -> bytes | None:
+        """One document of release `number`'s static STAC tree (path relative to it), or
+        None when the database holds no tree for that release (one made before the database
+        was configured: its folder in the home has it)."""
+        with self._unit(write=False) as unit:
+            row = unit.execute("SELECT body FROM release_stac WHERE release = ? AND path = ?",
+                               (number, path)).fetchone()
+            if row is not None:
+                return bytes(row[0])
+            held = unit.execute("SELECT 1 FROM release_stac WHERE release = ? LIMIT 1",
+                                (number,)).fetchone()
+        if held is not None:
+            raise FileNotFoundError(f"release {number} has no STAC document {path}")
+        return None
+
+    def stac_paths(self, number: int) -> list[str] | None:
+        """The paths of release `number`'s tree here; None when the database holds none."""
+        with self._unit(write=False) as unit:
+            paths = [row[0] for row in unit.execute(
+                "SELECT path FROM release_stac WHERE release = ? ORDER BY path", (number,))]
+        return paths or None
+
+    def copy_stac(self, number: int, folder: Path) -> bool:
+        """Copy a release's static STAC tree in (taza migrate) unless the database holds one."""
+        if not folder.is_dir():
+            return False
+        with self._unit(write=True) as unit:
+            if unit.execute("SELECT 1 FROM release_stac WHERE release = ? LIMIT 1",
+                            (number,)).fetchone() is not None:
+                return False
+            _insert_stac(unit, number, folder)
+        return True
+
+    def stac_trees(self) -> dict[int, dict[str, bytes]]:
+        """Every release's tree as the database holds it, for `taza migrate --verify`."""
+        trees: dict[int, dict[str, bytes]] = {}
+        with self._unit(write=False) as unit:
+            for row in unit.execute("SELECT release, path, body FROM release_stac"):
+                trees.setdefault(row[0], {})[row[1]] = bytes(row[2])
+        return trees
+
+    def purge_stac(self, dataset_id: str, version: int) -> list[int]:
+        """Drop a purged version's collection from every tree that holds it, and its child
+        link from the theme catalog above it. Returns the releases changed."""
+        changed = []
+        with self._unit(write=True) as unit:
+            rows = unit.execute("SELECT release, path, body FROM release_stac WHERE path LIKE ?",
+                                (f"%/{dataset_id}/collection.json",)).fetchall()
+            for number, path, body in rows:
+                theme, dataset, _ = path.split("/", 2)
+                if dataset != dataset_id or \
+                        json.loads(bytes(body)).get("version") != str(version):
+                    continue
+                unit.execute("DELETE FROM release_stac WHERE release = ? AND "
+                             "starts_with(path, ?)", (number, f"{theme}/{dataset}/"))
+                catalog_path = f"{theme}/catalog.json"
+                row = unit.execute("SELECT body FROM release_stac WHERE release = ? AND "
+                                   "path = ?", (number, catalog_path)).fetchone()
+                if row is not None:
+                    catalog = json.loads(bytes(row[0]))
+                    target = f"./{dataset_id}/collection.json"
+                    catalog["links"] = [link for link in catalog["links"]
+                                        if not (link.get("rel") == "child"
+                                                and link.get("href") == target)]
+                    unit.execute("UPDATE release_stac SET body = ? WHERE release = ? AND "
+                                 "path = ?", (json.dumps(catalog, indent=2, ensure_ascii=False)
+                                              .encode(), number, catalog_path))
+                changed.append(number)
+        return changed
 
     def copy_from(self, source: ReleaseRecords) -> int:
         """Copy the source's records (taza migrate; releases already here are kept) and point
@@ -145,6 +322,15 @@ def _point_to(unit: state_postgresql.StateConnection, number: int) -> None:
                  "switched_at = now()", (number,))
 
 
+def _insert_stac(unit: state_postgresql.StateConnection, number: int, folder: Path) -> None:
+    """Every file of a release's static STAC tree, by its path below the tree."""
+    if not folder.is_dir():
+        return
+    unit.executemany("INSERT INTO release_stac (release, path, body) VALUES (?, ?, ?)",
+                     [(number, path.relative_to(folder).as_posix(), path.read_bytes())
+                      for path in sorted(folder.rglob("*")) if path.is_file()])
+
+
 def _copy_records(unit: state_postgresql.StateConnection, source: ReleaseRecords) -> int:
     copied = 0
     for number in source.numbers():
@@ -152,6 +338,10 @@ def _copy_records(unit: state_postgresql.StateConnection, source: ReleaseRecords
                                 "ON CONFLICT (number) DO NOTHING RETURNING number",
                                 (number, json.dumps(source.read(number)))).fetchone()
         copied += inserted is not None
+        home = getattr(source, "home", None)
+        if inserted is not None and home is not None:
+            # The release's static STAC tree with it, before the pointer can name it.
+            _insert_stac(unit, number, Path(home) / "releases" / str(number) / STAC_FOLDER)
     live = source.live()
     if live is not None and _live(unit) is None:
         _point_to(unit, live)

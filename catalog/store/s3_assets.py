@@ -35,10 +35,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from catalog.core.assets import VSIS3, AssetUnavailable, file_name
 from catalog.core.record import RECORD_FILE, Asset, Record, read_record
-from catalog.store.assets import StoreAssets
+from catalog.store.assets import OBJECTS_FILE, StoreAssets
 from catalog.store.files import atomic_write
 
-OBJECTS_FILE = "objects.json"  # in a version folder: where its files are in the bucket
 KEPT_LOCAL = {"application/geopackage+sqlite3"}  # read as SQLite by the FeatureStore
 MAX_OBJECT_BYTES = 5 * 1024**3  # one PUT's limit in S3
 CHUNK = 1 << 20
@@ -121,8 +120,12 @@ class S3Assets(StoreAssets):
     A version published before the catalog moved to the bucket (no objects.json) is still
     read from its folder."""
 
-    def __init__(self, version_dir: Callable[[str, int], Path], url: str, client=None):
+    def __init__(self, version_dir: Callable[[str, int], Path], url: str, client=None,
+                 objects: Callable[[str, int], tuple[str, str] | None] | None = None,
+                 cache_dir: Path | None = None):
         self._version_dir = version_dir
+        self._objects_lookup = objects
+        self._cache_dir = cache_dir
         self.location = BucketLocation.parse(url)
         endpoint = endpoint_url()
         configure_gdal(endpoint)
@@ -211,7 +214,9 @@ class S3Assets(StoreAssets):
         where = _objects_of(folder)
         if where is None:
             return 0
-        bucket, prefix = where
+        return self.remove_prefix(*where)
+
+    def remove_prefix(self, bucket: str, prefix: str) -> int:
         deleted = 0
         try:
             pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket,
@@ -237,10 +242,32 @@ class S3Assets(StoreAssets):
 
     def local_path(self, record: Record, file: Asset | str) -> Path | None:
         name = file_name(record, file)
-        if self._objects(record.id, record.version) is None \
-                or record.files()[name] in KEPT_LOCAL:
+        if self._objects(record.id, record.version) is None:
             return self._version_dir(record.id, record.version) / name
+        if record.files()[name] in KEPT_LOCAL:
+            path = self._version_dir(record.id, record.version) / name
+            if path.exists() or self._cache_dir is None:
+                return path
+            return self._cached_copy(record, name)
         return None
+
+    def _cached_copy(self, record: Record, name: str) -> Path:
+        """A file this node must read from its disk (a GeoPackage, as SQLite) of a version
+        published from another home: downloaded once into the node's cache, written aside
+        and renamed into place, so readers never see half a file."""
+        path = self._cache_dir / record.id / str(record.version) / name
+        if path.exists():
+            return path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        bucket, key = self._key(record, name)
+        partial = path.with_name(f".{name}.{uuid.uuid4().hex}")
+        try:
+            self._client.download_file(bucket, key, str(partial))
+            os.replace(partial, path)
+        except (BotoCoreError, ClientError, OSError) as err:
+            partial.unlink(missing_ok=True)
+            raise AssetUnavailable(f"s3://{bucket}/{key}: {err}") from err
+        return path
 
     def gdal_path(self, record: Record, file: Asset | str) -> str:
         path = self.local_path(record, file)
@@ -274,6 +301,8 @@ class S3Assets(StoreAssets):
         return bucket, prefix + name
 
     def _objects(self, dataset_id: str, version: int) -> tuple[str, str] | None:
+        if self._objects_lookup is not None:
+            return self._objects_lookup(dataset_id, version)
         return _objects_of(self._version_dir(dataset_id, version))
 
     def _head(self, bucket: str, key: str) -> dict:
