@@ -10,6 +10,7 @@ server's public URL when a response is written.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,9 @@ from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 from catalog.stac import VIRTUAL_ROOT, build_collection
 
+# Where the public URL goes in a rendered item (`rendered_item`): a NUL character, which JSON
+# writes as this escape. Items whose JSON already holds the text 'u0000' are not rendered.
+RENDERED_BASE = "\\u0000"
 STRUCTURAL_RELS = frozenset({"self", "root", "parent", "collection", "item", "items", "child"})
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -81,7 +85,8 @@ class Links:
         return document
 
     def item(self, stored: dict) -> dict:
-        document = copy.deepcopy(stored) if stored.get("links") else dict(stored)
+        # A shallow copy: only the top-level links and assets are replaced, never changed.
+        document = dict(stored)
         collection = self.url("collections", document["collection"])
         document["links"] = [
             self.link("self", f"{collection}/items/{quote(document['id'], safe='')}", GEOJSON),
@@ -103,6 +108,25 @@ class Links:
             for asset in (document.get(key) or {}).values():
                 if "href" in asset:
                     asset["href"] = self.absolute(asset["href"])
+
+
+def dumps(document: Any) -> str:
+    """JSON as the API writes it: compact, UTF-8 text unescaped."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def rendered_item(stored: dict) -> str | None:
+    """The item as `Links(public_url).item(stored)` writes it, with RENDERED_BASE in place of
+    the public URL (`with_base` puts it back); None when the item's JSON already holds the
+    text 'u0000', which could not be told apart from the placeholder."""
+    if "u0000" in dumps(stored):
+        return None
+    return dumps(Links("\0").item(stored))
+
+
+def with_base(rendered: str, base_json: str) -> str:
+    """A rendered item with `base_json` (the public URL as JSON string content) in place."""
+    return rendered.replace(RENDERED_BASE, base_json)
 
 
 # -- fields (include / exclude) -------------------------------------------------------------
