@@ -108,9 +108,17 @@ class StacApi:
         return json.loads((release.stac_dir / "catalog.json").read_text(encoding="utf-8"))
 
     def item_collection(self, page_items: list[dict], fields: params.Fields,
-                        next_link: dict | None, self_href: str) -> dict:
-        features = [apply_fields(self.links.item(i), fields.include, fields.exclude)
-                    for i in page_items]
+                        next_link: dict | None, self_href: str,
+                        rendered: list[str] | None = None) -> dict:
+        """The FeatureCollection of a page: its stored items (`page_items`) linked, or its
+        `rendered` items read back (already linked), with the fields asked for."""
+        if rendered is not None:
+            features = [apply_fields(json.loads(with_base(text, self._base_json)),
+                                     fields.include, fields.exclude, owned=True)
+                        for text in rendered]
+        else:
+            features = [apply_fields(self.links.item(i), fields.include, fields.exclude)
+                        for i in page_items]
         links = [self.links.link("root", self.links.root),
                  self.links.link("self", self_href, GEOJSON)]
         if next_link:
@@ -274,7 +282,7 @@ def stac_blueprint(store: CatalogStore, public_url: str,
 def _search_response(api: StacApi, query: ItemSearch, fields: params.Fields, base: str,
                      body: dict | None) -> Response:
     api.check_sortable(query)
-    page = api.backend.search(query, rendered=fields.include is None and not fields.exclude)
+    page = api.backend.search(query, rendered=True)
     next_link = None
     if page.next_token is not None:
         if body is None:
@@ -283,10 +291,11 @@ def _search_response(api: StacApi, query: ItemSearch, fields: params.Fields, bas
             next_link = api.links.link("next", base, GEOJSON, method="POST",
                                        body={**body, "token": page.next_token}, merge=False)
     self_href = _self_url(base) if body is None else base
-    if page.rendered is not None:
+    if page.rendered is not None and fields.include is None and not fields.exclude:
         return Response(api.item_collection_text(page.rendered, next_link, self_href),
                         content_type=GEOJSON)
-    return _json(api.item_collection(page.features, fields, next_link, self_href), GEOJSON)
+    return _json(api.item_collection(page.features, fields, next_link, self_href,
+                                     page.rendered), GEOJSON)
 
 
 def _collection(api: StacApi, collection_id: str) -> dict:

@@ -138,37 +138,39 @@ DEFAULT_FIELDS = ("type", "stac_version", "id", "geometry", "bbox", "links", "as
 IDENTITY_FIELDS = ("type", "stac_version", "id", "links")
 
 
-def apply_fields(item: dict, include: tuple[str, ...] | None, exclude: tuple[str, ...]) -> dict:
+def apply_fields(item: dict, include: tuple[str, ...] | None, exclude: tuple[str, ...],
+                 owned: bool = False) -> dict:
     """The item with only the fields asked for (STAC API fields extension).
 
     include=None keeps every field, () the default set, otherwise the identity fields and the
     ones named. An exclusion yields to an inclusion of the same or a deeper field, so
-    'exclude properties, include properties.title' keeps the title.
+    'exclude properties, include properties.title' keeps the title. `owned`: the caller
+    hands `item` over (nothing else holds it), so its parts are taken, not copied.
     """
     if include is None and not exclude:
         return item
     if include is None:
-        result = copy.deepcopy(item)
+        result = item if owned else copy.deepcopy(item)
     else:
         result = {}
         for path in (*IDENTITY_FIELDS, *include) if include else DEFAULT_FIELDS:
-            _copy_path(item, result, path.split("."))
+            _copy_path(item, result, path.split("."), owned)
     for path in exclude:
         if not any(i == path or i.startswith(path + ".") for i in include or ()):
             _drop_path(result, path.split("."))
     return result
 
 
-def _copy_path(source: dict, target: dict, parts: list[str]) -> None:
+def _copy_path(source: dict, target: dict, parts: list[str], owned: bool = False) -> None:
     head, rest = parts[0], parts[1:]
     if head not in source:
         return
     if not rest:
-        target[head] = copy.deepcopy(source[head])
+        target[head] = source[head] if owned else copy.deepcopy(source[head])
     elif isinstance(source[head], dict):
         branch = target.setdefault(head, {})
         if isinstance(branch, dict):
-            _copy_path(source[head], branch, rest)
+            _copy_path(source[head], branch, rest, owned)
 
 
 def _drop_path(target: dict, parts: list[str]) -> None:
