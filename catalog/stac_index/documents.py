@@ -115,11 +115,12 @@ def dumps(document: Any) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
-def rendered_item(stored: dict) -> str | None:
+def rendered_item(stored: dict, stored_text: str | None = None) -> str | None:
     """The item as `Links(public_url).item(stored)` writes it, with RENDERED_BASE in place of
-    the public URL (`with_base` puts it back); None when the item's JSON already holds the
-    text 'u0000', which could not be told apart from the placeholder."""
-    if "u0000" in dumps(stored):
+    the public URL (`with_base` puts it back); None when the item's JSON (`stored_text`, if
+    the caller has it already) holds the text 'u0000', which could not be told apart from the
+    placeholder."""
+    if "u0000" in (dumps(stored) if stored_text is None else stored_text):
         return None
     return dumps(Links("\0").item(stored))
 

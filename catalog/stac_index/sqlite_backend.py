@@ -132,17 +132,43 @@ def item_span(properties: dict) -> tuple[float, float]:
     return start, end
 
 
-def _rectangle(geometry: BaseGeometry | None,
+def _rectangle(document: dict | None, geometry: BaseGeometry | None,
                box: tuple[float, float, float, float] | None) -> tuple[float | None, ...]:
     """(minx, miny, maxx, maxy) of a geometry that is exactly its bounding rectangle and
     whose item bbox gives the same bounds; else NULLs. For those items, intersecting a
     rectangle is the closed overlap of the bounds (what gpkg_intersects would answer), and
     the R-tree's outward-rounded box holds the same box (so its shortcuts agree)."""
-    if geometry is None or box is None or geometry.geom_type != "Polygon" or \
-            geometry.area == 0 or tuple(geometry.bounds) != tuple(box) or \
-            not shapely.equals(geometry, shapely.box(*geometry.bounds)):
-        return (None, None, None, None)
-    return tuple(float(v) for v in geometry.bounds)
+    none = (None, None, None, None)
+    if geometry is None or box is None or geometry.geom_type != "Polygon":
+        return none
+    corners = _corners(document)
+    if corners is not None:  # the usual four corners, read without GEOS
+        bounds = corners
+    elif geometry.area == 0 or not shapely.equals(geometry, shapely.box(*geometry.bounds)):
+        return none
+    else:
+        bounds = tuple(float(v) for v in geometry.bounds)
+    if bounds != tuple(box):
+        return none
+    return bounds
+
+
+def _corners(document: dict | None) -> tuple[float, float, float, float] | None:
+    """Bounds of a GeoJSON polygon that is one closed ring of the four distinct corners of a
+    box of positive area, edges along the axes; None for anything else (GEOS decides)."""
+    try:
+        rings = document["coordinates"]  # type: ignore[index]
+        if len(rings) != 1 or len(rings[0]) != 5 or rings[0][0] != rings[0][4]:
+            return None
+        points = [(float(x), float(y)) for x, y in rings[0]]
+    except (KeyError, TypeError, ValueError):
+        return None
+    xs, ys = {p[0] for p in points}, {p[1] for p in points}
+    if len(xs) != 2 or len(ys) != 2 or len(set(points)) != 4:
+        return None
+    if any((a[0] != b[0]) == (a[1] != b[1]) for a, b in zip(points, points[1:], strict=False)):
+        return None  # an edge that is diagonal (or a repeated point)
+    return (min(xs), min(ys), max(xs), max(ys))
 
 
 def fts_query(terms: Sequence[str], param: str = "q") -> str:
@@ -352,10 +378,11 @@ class SqliteBackend:
                 box = (west, south, east, north)
                 boxes.append((pk, west, east, south, north))
             geometry = shape(item["geometry"]) if item.get("geometry") else None
-            rows.append((pk, collection["id"], item["id"], start, end, *_rectangle(geometry, box),
+            rows.append((pk, collection["id"], item["id"], start, end,
+                         *_rectangle(item.get("geometry"), geometry, box),
                          encode(geometry, 4326) if geometry is not None else None,
                          json.dumps(properties, ensure_ascii=False),
-                         rendered_item(json.loads(content)), content))
+                         rendered_item(item, content), content))
             texts.append((pk, searchable_text(item) + "\n" + collection_text))
         conn.executemany("INSERT INTO items (pk, collection, id, dt, dt_end, rminx, rminy, rmaxx, "
                          "rmaxy, geometry, props, page, content) "
