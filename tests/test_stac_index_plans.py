@@ -23,7 +23,7 @@ from shapely.geometry import shape
 
 from catalog.core.cql2 import box_geometry
 from catalog.gpkg import decode, register_functions
-from catalog.stac_index import cql
+from catalog.stac_index import cql, sqlite_backend
 from catalog.stac_index.backend import ItemSearch, TimeRange
 from catalog.stac_index.documents import RENDERED_BASE, Links, dumps, with_base
 from catalog.stac_index.sqlite_backend import SqliteBackend, julian_day
@@ -310,3 +310,19 @@ def test_box_time_and_filter_pages_equal_a_reference_in_python(indexed):
             query
 
     check()
+
+
+def test_a_box_with_many_candidates_walks_the_time_index_even_with_filters(indexed, monkeypatch):
+    """Past MAX_SPATIAL_CANDIDATES R-tree candidates, reading and sorting each costs more
+    than walking the time order: the plan walks (and the answer does not change)."""
+    backend, made = indexed
+    box = (70.0, 40.0, 72.0, 42.0)  # every item
+    query = ItemSearch(limit=10, collections=(COLLECTION,), bbox=box,
+                       filter=cql.parse('"eo:cloud_cover" < 30', "cql2-text"))
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", 10**6)
+    assert backend.plan(query)[0].startswith("SEARCH items USING INTEGER PRIMARY KEY")
+    first = all_pages(backend, query)
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", 100)
+    plan = plan_text(backend, query)
+    assert plan.startswith("SEARCH items USING INDEX items_by_collection_dt"), plan
+    assert all_pages(backend, query) == first == reference(made, box, None, 30, None)

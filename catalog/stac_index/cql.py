@@ -19,7 +19,7 @@ import shapely
 from pygeofilter import ast, values
 from shapely.geometry.base import BaseGeometry
 
-from catalog.core.cql2 import Cql2Error, Property, parse_filter
+from catalog.core.cql2 import Cql2Error, Property, box_geometry, geometry_literal, parse_filter
 from catalog.core.cql2 import to_sql as translate
 from catalog.gpkg import TableSchema, spatial_sql
 from catalog.stac_index.backend import InvalidQuery
@@ -83,6 +83,30 @@ def has_spatial_term(node: Any) -> bool:
         elif isinstance(item, ast.GeometryIntersects | ast.BBox):
             return True
     return False
+
+
+def spatial_bounds(node: Any) -> list[tuple[float, float, float, float]]:
+    """Bounds of the geometry literals of the filter's top-level (ANDed) S_INTERSECTS and
+    BBOX terms; a literal that cannot be read is left out (the translation reports it)."""
+    found, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.And):
+            stack += [item.lhs, item.rhs]
+            continue
+        try:
+            if isinstance(item, ast.BBox):
+                geometry = box_geometry(item.minx, item.miny, item.maxx, item.maxy)
+            elif isinstance(item, ast.GeometryIntersects):
+                side = item.rhs if isinstance(item.lhs, ast.Attribute) else item.lhs
+                geometry = geometry_literal(side, "filter")
+            else:
+                continue
+        except (Cql2Error, TypeError, ValueError):
+            continue
+        if not geometry.is_empty:
+            found.append(tuple(float(v) for v in geometry.bounds))
+    return found
 
 
 def only_spatial_terms(node: Any) -> bool:
