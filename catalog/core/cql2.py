@@ -195,6 +195,9 @@ class Property:
     kind: str  # string|integer|number|boolean|date|date-time, or geometry
     params: tuple = ()  # parameters of `sql`
     name: str | None = None  # the property (for messages and time spans)
+    # The SQL already holds the time as the dialect's `instant` would make it (e.g. a column of
+    # Julian days in SQLite): compared bare, so an index on it serves the comparison.
+    instant: bool = False
 
 
 class FilterTarget(Protocol):
@@ -453,6 +456,7 @@ class _Operand:
     kind: str | None  # None for a literal whose type follows the other side
     value: Any = None  # the Python value when literal
     column: str | None = None  # the property name for a bare property reference
+    instant: bool = False  # SQL already in the dialect's instant form (Property.instant)
 
     @property
     def is_literal(self) -> bool:
@@ -545,7 +549,8 @@ class _Translator:
     def operand(self, node: Any) -> _Operand:
         if isinstance(node, ast.Attribute):
             found = self.target.resolve(node.name, self.param)
-            return _Operand(found.sql, list(found.params), found.kind, column=found.name)
+            return _Operand(found.sql, list(found.params), found.kind, column=found.name,
+                            instant=found.instant)
         if isinstance(node, ast.Function):
             return self._function(node)
         if isinstance(node, ast.Arithmetic):
@@ -593,7 +598,7 @@ class _Translator:
             sql, params = self.dialect.placeholder, [value]
         else:
             sql, params = operand.sql, list(operand.params)
-        if kind in TEMPORAL_KINDS:
+        if kind in TEMPORAL_KINDS and not operand.instant:
             sql = self.dialect.instant.format(sql)
         return sql, params
 

@@ -21,7 +21,7 @@ from catalog.safe_parse import UnsafeInput, parse_json
 from catalog.stac_api import openapi, params
 from catalog.stac_index import sync
 from catalog.stac_index.backend import InvalidQuery, ItemSearch, StacBackend
-from catalog.stac_index.documents import GEOJSON, JSON, Links, apply_fields
+from catalog.stac_index.documents import GEOJSON, JSON, Links, apply_fields, dumps, with_base
 from catalog.store import CatalogStore
 
 STAC_VERSION = "1.1.0"
@@ -62,6 +62,7 @@ class StacApi:
         self.store = store
         self.backend = backend or sync.open_index(store)
         self.links = Links(public_url)
+        self._base_json = dumps(self.links.base)[1:-1]  # the public URL as JSON string content
         self._seen_release: int | None | object = _NOT_YET
         self._lock = threading.Lock()
 
@@ -111,15 +112,35 @@ class StacApi:
         return json.loads((release.stac_dir / "catalog.json").read_text(encoding="utf-8"))
 
     def item_collection(self, page_items: list[dict], fields: params.Fields,
-                        next_link: dict | None, self_href: str) -> dict:
-        features = [apply_fields(self.links.item(i), fields.include, fields.exclude)
-                    for i in page_items]
+                        next_link: dict | None, self_href: str,
+                        rendered: list[str] | None = None) -> dict:
+        """The FeatureCollection of a page: its stored items (`page_items`) linked, or its
+        `rendered` items read back (already linked), with the fields asked for."""
+        if rendered is not None:
+            features = [apply_fields(json.loads(with_base(text, self._base_json)),
+                                     fields.include, fields.exclude, owned=True)
+                        for text in rendered]
+        else:
+            features = [apply_fields(self.links.item(i), fields.include, fields.exclude)
+                        for i in page_items]
         links = [self.links.link("root", self.links.root),
                  self.links.link("self", self_href, GEOJSON)]
         if next_link:
             links.append(next_link)
         return {"type": "FeatureCollection", "features": features, "links": links,
                 "numberReturned": len(features)}
+
+    def item_collection_text(self, rendered: list[str], next_link: dict | None,
+                             self_href: str) -> str:
+        """What `_json(item_collection(...))` writes, from rendered items (no fields): the
+        items' texts put in place as they are, not parsed and written again."""
+        links = [self.links.link("root", self.links.root),
+                 self.links.link("self", self_href, GEOJSON)]
+        if next_link:
+            links.append(next_link)
+        features = ",".join(with_base(text, self._base_json) for text in rendered)
+        return (f'{{"type":"FeatureCollection","features":[{features}],"links":{dumps(links)},'
+                f'"numberReturned":{len(rendered)}}}')
 
     def check_sortable(self, query: ItemSearch) -> None:
         """400 for a sortby field that no searched collection's items have (a typo would
@@ -277,7 +298,7 @@ def stac_blueprint(store: CatalogStore, public_url: str,
 def _search_response(api: StacApi, query: ItemSearch, fields: params.Fields, base: str,
                      body: dict | None) -> Response:
     api.check_sortable(query)
-    page = api.backend.search(query)
+    page = api.backend.search(query, rendered=True)
     next_link = None
     if page.next_token is not None:
         if body is None:
@@ -286,7 +307,11 @@ def _search_response(api: StacApi, query: ItemSearch, fields: params.Fields, bas
             next_link = api.links.link("next", base, GEOJSON, method="POST",
                                        body={**body, "token": page.next_token}, merge=False)
     self_href = _self_url(base) if body is None else base
-    return _json(api.item_collection(page.features, fields, next_link, self_href), GEOJSON)
+    if page.rendered is not None and fields.include is None and not fields.exclude:
+        return Response(api.item_collection_text(page.rendered, next_link, self_href),
+                        content_type=GEOJSON)
+    return _json(api.item_collection(page.features, fields, next_link, self_href,
+                                     page.rendered), GEOJSON)
 
 
 def _collection(api: StacApi, collection_id: str) -> dict:
@@ -323,5 +348,4 @@ def _with_token(base: str, token: str) -> str:
 
 
 def _json(document: Any, media: str = JSON, status: int = 200) -> Response:
-    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
-    return Response(text, status=status, content_type=media)
+    return Response(dumps(document), status=status, content_type=media)

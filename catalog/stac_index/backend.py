@@ -62,6 +62,10 @@ class Page:
     features: list[dict]
     next_token: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # Instead of `features` when a search asked for them (`StacBackend.search(rendered=True)`)
+    # and the backend has them: each item as the API writes it, the public URL left as
+    # catalog.stac_index.documents.RENDERED_BASE.
+    rendered: list[str] | None = None
 
 
 class InvalidQuery(ValueError):
@@ -101,8 +105,9 @@ class StacBackend(Protocol):
     def scrub(self) -> None:
         """Leave no trace of removed entries in storage (after a purge)."""
 
-    def search(self, query: ItemSearch) -> Page:
-        """Items matching every criterion, in `sortby` order (default: newest first)."""
+    def search(self, query: ItemSearch, rendered: bool = False) -> Page:
+        """Items matching every criterion, in `sortby` order (default: newest first). With
+        `rendered`, the backend may answer Page.rendered instead of Page.features."""
 
     def item(self, collection_id: str, item_id: str) -> dict | None: ...
 

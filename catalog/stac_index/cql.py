@@ -15,10 +15,11 @@ import re
 from datetime import date
 from typing import Any
 
+import shapely
 from pygeofilter import ast, values
 from shapely.geometry.base import BaseGeometry
 
-from catalog.core.cql2 import Cql2Error, Property, parse_filter
+from catalog.core.cql2 import Cql2Error, Property, box_geometry, geometry_literal, parse_filter
 from catalog.core.cql2 import to_sql as translate
 from catalog.gpkg import TableSchema, spatial_sql
 from catalog.stac_index.backend import InvalidQuery
@@ -37,6 +38,87 @@ MAX_FILTER_DEPTH = 60
 # The items table as the GeoPackage library's spatial SQL sees it: pk, geometry blob, R-tree.
 ITEMS_SCHEMA = TableSchema(table="items", pk="pk", geom="geometry", rtree="items_rtree",
                            kinds=COLUMN_KINDS, time_field="datetime")
+
+
+# The exact test of an item that is its own rectangle (items.rminx..rmaxy, see
+# sqlite_backend) against a query rectangle: closed overlap of the bounds.
+_RECTANGLE_OVERLAP = "rminx <= ? AND rmaxx >= ? AND rminy <= ? AND rmaxy >= ?"
+_RTREE_OVERLAP = ("pk IN (SELECT id FROM items_rtree "
+                  "WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?)")
+
+
+def items_spatial_sql(op: str, geometry: BaseGeometry,
+                      null_safe: bool = False) -> tuple[str, list]:
+    """op(item geometry, geometry) over the items table: catalog.gpkg.spatial_sql, except for
+    a rectangle intersecting items that are their own rectangles, which SQL tests from their
+    bounds (no Python call per candidate). The R-tree's overlap stays a top-level term: a
+    plan either reads its candidates first, or walks an order and tests each item's id
+    against them without reading the item."""
+    general, general_params = spatial_sql(ITEMS_SCHEMA, op, geometry, null_safe)
+    if op != "intersects" or not is_rectangle(geometry):
+        return general, general_params
+    minx, miny, maxx, maxy = (float(v) for v in geometry.bounds)
+    exact = f"CASE WHEN rminx IS NULL THEN ({general}) ELSE ({_RECTANGLE_OVERLAP}) END"
+    params = [*general_params, maxx, minx, maxy, miny]
+    if null_safe:
+        return f'CASE WHEN "geometry" IS NULL THEN NULL ELSE ({exact}) END', params
+    return f"{_RTREE_OVERLAP} AND {exact}", [minx, maxx, miny, maxy, *params]
+
+
+def is_rectangle(geometry: BaseGeometry) -> bool:
+    """A polygon of positive area that is exactly its bounding box."""
+    if geometry.geom_type != "Polygon" or geometry.area == 0:
+        return False
+    return bool(shapely.equals(geometry, shapely.box(*geometry.bounds)))
+
+
+def has_spatial_term(node: Any) -> bool:
+    """Whether a filter is (an AND of terms one of which is) S_INTERSECTS or BBOX: a term an
+    R-tree can serve."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.And):
+            stack += [item.lhs, item.rhs]
+        elif isinstance(item, ast.GeometryIntersects | ast.BBox):
+            return True
+    return False
+
+
+def spatial_bounds(node: Any) -> list[tuple[float, float, float, float]]:
+    """Bounds of the geometry literals of the filter's top-level (ANDed) S_INTERSECTS and
+    BBOX terms; a literal that cannot be read is left out (the translation reports it)."""
+    found, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.And):
+            stack += [item.lhs, item.rhs]
+            continue
+        try:
+            if isinstance(item, ast.BBox):
+                geometry = box_geometry(item.minx, item.miny, item.maxx, item.maxy)
+            elif isinstance(item, ast.GeometryIntersects):
+                side = item.rhs if isinstance(item.lhs, ast.Attribute) else item.lhs
+                geometry = geometry_literal(side, "filter")
+            else:
+                continue
+        except (Cql2Error, TypeError, ValueError):
+            continue
+        if not geometry.is_empty:
+            found.append(tuple(float(v) for v in geometry.bounds))
+    return found
+
+
+def only_spatial_terms(node: Any) -> bool:
+    """Whether a filter is nothing but S_INTERSECTS/BBOX terms ANDed."""
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.And):
+            stack += [item.lhs, item.rhs]
+        elif not isinstance(item, ast.GeometryIntersects | ast.BBox):
+            return False
+    return True
 
 
 def property_name(name: str, param: str) -> str:
@@ -110,7 +192,10 @@ class ItemsTarget:
         except InvalidQuery as err:
             raise Cql2Error(str(err), param) from None
         if name in COLUMNS:
-            return Property(COLUMNS[name], COLUMN_KINDS[name], name=name)
+            # dt holds Julian days, what julianday() makes of a literal: compared bare, the
+            # time indexes serve `datetime >= TIMESTAMP(...)` (julianday(dt) would hide them).
+            return Property(COLUMNS[name], COLUMN_KINDS[name], name=name,
+                            instant=name == "datetime")
         if name in self.indexed:
             return Property(indexed_property_sql(name), self.kinds.get(name, "string"),
                             name=name)
@@ -119,7 +204,7 @@ class ItemsTarget:
 
     def spatial_sql(self, op: str, geometry: BaseGeometry,
                     null_safe: bool = False) -> tuple[str, list]:
-        return spatial_sql(ITEMS_SCHEMA, op, geometry, null_safe)
+        return items_spatial_sql(op, geometry, null_safe)
 
     def time_span_sql(self, name: str) -> tuple[str, str]:
         if name not in TIME_SPANS:

@@ -10,6 +10,7 @@ server's public URL when a response is written.
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -17,6 +18,9 @@ from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 from catalog.stac import VIRTUAL_ROOT, build_collection
 
+# Where the public URL goes in a rendered item (`rendered_item`): a NUL character, which JSON
+# writes as this escape. Items whose JSON already holds the text 'u0000' are not rendered.
+RENDERED_BASE = "\\u0000"
 STRUCTURAL_RELS = frozenset({"self", "root", "parent", "collection", "item", "items", "child"})
 JSON = "application/json"
 GEOJSON = "application/geo+json"
@@ -81,7 +85,8 @@ class Links:
         return document
 
     def item(self, stored: dict) -> dict:
-        document = copy.deepcopy(stored) if stored.get("links") else dict(stored)
+        # A shallow copy: only the top-level links and assets are replaced, never changed.
+        document = dict(stored)
         collection = self.url("collections", document["collection"])
         document["links"] = [
             self.link("self", f"{collection}/items/{quote(document['id'], safe='')}", GEOJSON),
@@ -105,6 +110,26 @@ class Links:
                     asset["href"] = self.absolute(asset["href"])
 
 
+def dumps(document: Any) -> str:
+    """JSON as the API writes it: compact, UTF-8 text unescaped."""
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+
+
+def rendered_item(stored: dict, stored_text: str | None = None) -> str | None:
+    """The item as `Links(public_url).item(stored)` writes it, with RENDERED_BASE in place of
+    the public URL (`with_base` puts it back); None when the item's JSON (`stored_text`, if
+    the caller has it already) holds the text 'u0000', which could not be told apart from the
+    placeholder."""
+    if "u0000" in (dumps(stored) if stored_text is None else stored_text):
+        return None
+    return dumps(Links("\0").item(stored))
+
+
+def with_base(rendered: str, base_json: str) -> str:
+    """A rendered item with `base_json` (the public URL as JSON string content) in place."""
+    return rendered.replace(RENDERED_BASE, base_json)
+
+
 # -- fields (include / exclude) -------------------------------------------------------------
 
 DEFAULT_FIELDS = ("type", "stac_version", "id", "geometry", "bbox", "links", "assets",
@@ -114,37 +139,39 @@ DEFAULT_FIELDS = ("type", "stac_version", "id", "geometry", "bbox", "links", "as
 IDENTITY_FIELDS = ("type", "stac_version", "id", "links")
 
 
-def apply_fields(item: dict, include: tuple[str, ...] | None, exclude: tuple[str, ...]) -> dict:
+def apply_fields(item: dict, include: tuple[str, ...] | None, exclude: tuple[str, ...],
+                 owned: bool = False) -> dict:
     """The item with only the fields asked for (STAC API fields extension).
 
     include=None keeps every field, () the default set, otherwise the identity fields and the
     ones named. An exclusion yields to an inclusion of the same or a deeper field, so
-    'exclude properties, include properties.title' keeps the title.
+    'exclude properties, include properties.title' keeps the title. `owned`: the caller
+    hands `item` over (nothing else holds it), so its parts are taken, not copied.
     """
     if include is None and not exclude:
         return item
     if include is None:
-        result = copy.deepcopy(item)
+        result = item if owned else copy.deepcopy(item)
     else:
         result = {}
         for path in (*IDENTITY_FIELDS, *include) if include else DEFAULT_FIELDS:
-            _copy_path(item, result, path.split("."))
+            _copy_path(item, result, path.split("."), owned)
     for path in exclude:
         if not any(i == path or i.startswith(path + ".") for i in include or ()):
             _drop_path(result, path.split("."))
     return result
 
 
-def _copy_path(source: dict, target: dict, parts: list[str]) -> None:
+def _copy_path(source: dict, target: dict, parts: list[str], owned: bool = False) -> None:
     head, rest = parts[0], parts[1:]
     if head not in source:
         return
     if not rest:
-        target[head] = copy.deepcopy(source[head])
+        target[head] = source[head] if owned else copy.deepcopy(source[head])
     elif isinstance(source[head], dict):
         branch = target.setdefault(head, {})
         if isinstance(branch, dict):
-            _copy_path(source[head], branch, rest)
+            _copy_path(source[head], branch, rest, owned)
 
 
 def _drop_path(target: dict, parts: list[str]) -> None:

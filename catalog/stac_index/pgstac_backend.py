@@ -379,7 +379,8 @@ class PgstacBackend:
 
     # reading: item search ------------------------------------------------------------------
 
-    def search(self, query: ItemSearch) -> Page:
+    def search(self, query: ItemSearch, rendered: bool = False) -> Page:
+        """Items as Page.features (this backend keeps no rendered items)."""
         statement, params, signature = self.search_statement(query)
         rows = self._run(statement, params)
         return keyset.keyset_page(rows, query.limit, signature, _restored)

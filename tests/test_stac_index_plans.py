@@ -1,0 +1,328 @@
+"""The SQLite STAC index answers box, time and filter searches with plans that use its indexes,
+tests rectangles in SQL, and writes pages from rendered item texts (issue 14, STAC rows).
+
+Plans are read with EXPLAIN QUERY PLAN (no timing): a regression that makes SQLite scan every
+item, hide the time index behind julianday(dt) or walk the time order for a box with a
+narrow filter fails here. The answers, page by page, are compared with a reference computed
+in Python from the items themselves (shapely for geometry, datetime for time), with hypothesis
+drawing boxes, windows and thresholds; items are rectangles and other polygons mixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+from pathlib import Path
+
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from shapely.geometry import shape
+
+from catalog.core.cql2 import box_geometry
+from catalog.gpkg import decode, register_functions
+from catalog.stac_index import cql, sqlite_backend
+from catalog.stac_index.backend import ItemSearch, TimeRange
+from catalog.stac_index.documents import RENDERED_BASE, Links, dumps, with_base
+from catalog.stac_index.sqlite_backend import SqliteBackend, julian_day
+
+COLLECTION = "plans"
+START = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+BASE = "http://127.0.0.1:8123"
+
+
+def collection() -> dict:
+    return {"type": "Collection", "stac_version": "1.1.0", "id": COLLECTION,
+            "license": "CC0-1.0", "description": "SYNTHETIC test items", "links": [],
+            "extent": {"spatial": {"bbox": [[70.0, 40.0, 72.0, 42.0]]},
+                       "temporal": {"interval": [["2020-01-01T00:00:00Z", None]]}}}
+
+
+def make_items(count: int, rng: random.Random) -> list[dict]:
+    """Rectangles (most), triangles and rectangles given as rotated rings; instants and
+    spans of up to 40 days; a cloud cover."""
+    made = []
+    for number in range(count):
+        x, y = 70 + rng.random() * 1.8, 40 + rng.random() * 1.8
+        w, h = rng.uniform(0.01, 0.2), rng.uniform(0.01, 0.2)
+        shape_kind = rng.choice(["rectangle"] * 4 + ["triangle", "ring"])
+        if shape_kind == "triangle":
+            ring = [[x, y], [x + w, y], [x, y + h], [x, y]]
+        elif shape_kind == "ring":  # the same rectangle, starting elsewhere, clockwise
+            ring = [[x + w, y], [x, y], [x, y + h], [x + w, y + h], [x + w, y]]
+        else:
+            ring = [[x, y], [x + w, y], [x + w, y + h], [x, y + h], [x, y]]
+        moment = START + dt.timedelta(minutes=rng.randrange(3 * 365 * 1440))
+        properties: dict = {"eo:cloud_cover": round(rng.uniform(0, 100), 2)}
+        if rng.random() < 0.2:
+            properties["start_datetime"] = iso(moment)
+            properties["end_datetime"] = iso(moment + dt.timedelta(days=rng.uniform(0, 40)))
+            properties["datetime"] = None
+        else:
+            properties["datetime"] = iso(moment)
+        made.append({"type": "Feature", "stac_version": "1.1.0", "id": f"item-{number:04d}",
+                     "collection": COLLECTION, "bbox": [x, y, x + w, y + h],
+                     "geometry": {"type": "Polygon", "coordinates": [ring]},
+                     "properties": properties,
+                     "assets": {"data": {"href": f"/taza-virtual/assets/{number}.tif",
+                                         "type": "image/tiff"}},
+                     "links": [{"rel": "license", "href": "/taza-virtual/licence.html"}]})
+    return made
+
+
+def iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[SqliteBackend, list[dict]]:
+    made = make_items(1500, random.Random(23))
+    backend = SqliteBackend(Path(tmp_path_factory.mktemp("stac-plans")) / "index.sqlite")
+    backend.apply(1, [(COLLECTION, 1, collection(), made)], [])
+    return backend, made
+
+
+def all_pages(backend: SqliteBackend, query: ItemSearch) -> list[str]:
+    ids: list[str] = []
+    while True:
+        page = backend.search(query)
+        ids += [f["id"] for f in page.features]
+        if page.next_token is None:
+            return ids
+        query = ItemSearch(**{**query.__dict__, "token": page.next_token})
+
+
+def span(item: dict) -> tuple[dt.datetime, dt.datetime]:
+    p = item["properties"]
+    start = p["datetime"] or p["start_datetime"]
+    end = p["datetime"] or p["end_datetime"]
+    return dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+
+
+def reference(made: list[dict], box: tuple | None, window: tuple | None,
+              cloud_below: float | None, after: dt.datetime | None) -> list[str]:
+    """Newest first (start time, then indexing order), as the index answers by default."""
+    kept = []
+    for position, item in enumerate(made):
+        start, end = span(item)
+        if box is not None and not shape(item["geometry"]).intersects(box_geometry(*box)):
+            continue
+        if window is not None and not (start <= window[1] and end >= window[0]):
+            continue
+        if cloud_below is not None and not item["properties"]["eo:cloud_cover"] < cloud_below:
+            continue
+        if after is not None and not start >= after:
+            continue
+        kept.append((start, position, item["id"]))
+    return [i for *_, i in sorted(kept, reverse=True)]
+
+
+def plan_text(backend: SqliteBackend, query: ItemSearch) -> str:
+    return "\n".join(backend.plan(query))
+
+
+# -- what is stored ------------------------------------------------------------------------
+
+
+def test_rectangles_keep_their_exact_bounds_and_other_shapes_none(indexed):
+    backend, made = indexed
+    rows = {r[0]: list(r[1:]) for r in backend.connect().execute(
+        "SELECT id, rminx, rminy, rmaxx, rmaxy FROM items")}
+    for item in made:
+        bounds = rows[item["id"]]
+        polygon = shape(item["geometry"])
+        if polygon.equals(shapely.box(*polygon.bounds)):
+            assert bounds == list(polygon.bounds), item["id"]
+        else:
+            assert bounds == [None] * 4, item["id"]
+    assert any(b == [None] * 4 for b in rows.values())
+
+
+def test_a_rectangle_whose_bbox_says_otherwise_is_tested_as_a_geometry(tmp_path: Path):
+    item = make_items(1, random.Random(1))[0]
+    item["geometry"]["coordinates"] = [[[70, 40], [71, 40], [71, 41], [70, 41], [70, 40]]]
+    item["bbox"] = [70, 40, 71.5, 41]
+    backend = SqliteBackend(tmp_path / "index.sqlite")
+    backend.apply(1, [(COLLECTION, 1, collection(), [item])], [])
+    row = backend.connect().execute("SELECT rminx, page IS NOT NULL FROM items").fetchone()
+    assert row == (None, 1)
+
+
+def test_rendered_items_are_what_the_links_write(indexed):
+    backend, _ = indexed
+    base_json = dumps(BASE)[1:-1]
+    for query in (ItemSearch(limit=25), ItemSearch(limit=7, bbox=(70.5, 40.5, 71.2, 41.0))):
+        rendered = backend.search(query, rendered=True)
+        plain = backend.search(query)
+        assert rendered.features == [] and rendered.rendered
+        assert rendered.next_token == plain.next_token
+        assert [with_base(t, base_json) for t in rendered.rendered] == \
+            [dumps(Links(BASE).item(f)) for f in plain.features]
+
+
+def test_an_item_holding_the_placeholder_text_is_served_from_its_document(tmp_path: Path):
+    items = make_items(3, random.Random(2))
+    items[1]["properties"]["title"] = "a \\u0000 b and a real \x00 too"
+    backend = SqliteBackend(tmp_path / "index.sqlite")
+    backend.apply(1, [(COLLECTION, 1, collection(), items)], [])
+    pages = [r[0] for r in backend.connect().execute("SELECT page FROM items ORDER BY pk")]
+    assert pages[1] is None and pages[0] is not None and RENDERED_BASE in pages[0]
+    page = backend.search(ItemSearch(limit=10), rendered=True)
+    assert page.rendered is None
+    assert {f["id"] for f in page.features} == {i["id"] for i in items}
+    assert page.features[[f["id"] for f in page.features].index(items[1]["id"])][
+        "properties"]["title"] == items[1]["properties"]["title"]
+
+
+def test_an_index_of_the_previous_schema_is_emptied_for_reindexing(tmp_path: Path):
+    path = tmp_path / "index.sqlite"
+    backend = SqliteBackend(path)
+    backend.apply(4, [(COLLECTION, 1, collection(), make_items(5, random.Random(3)))], [])
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    reopened = SqliteBackend(path)
+    assert reopened.indexed_release() is None
+    assert reopened.indexed_versions() == {}
+    assert reopened._meta("schema_version") == "2"
+    reopened.apply(5, [(COLLECTION, 1, collection(), make_items(5, random.Random(3)))], [])
+    assert len(reopened.search(ItemSearch(limit=10)).features) == 5
+
+
+# -- plans ---------------------------------------------------------------------------------
+
+
+def test_a_datetime_filter_reads_a_range_of_the_time_index(indexed):
+    backend, _ = indexed
+    query = ItemSearch(limit=10, collections=(COLLECTION,), filter=cql.parse(
+        "datetime >= TIMESTAMP('2021-06-01T00:00:00Z')", "cql2-text"))
+    plan = plan_text(backend, query)
+    assert "USING INDEX items_by_collection_dt (collection=? AND dt>?)" in plan, plan
+    assert "julianday(dt)" not in backend._search_sql(query)[0]
+
+
+def test_a_datetime_range_bounds_the_time_index_on_both_sides(indexed):
+    backend, _ = indexed
+    window = TimeRange(julian_day(dt.datetime(2021, 1, 1, tzinfo=dt.UTC)),
+                       julian_day(dt.datetime(2021, 3, 1, tzinfo=dt.UTC)))
+    plan = plan_text(backend, ItemSearch(limit=10, collections=(COLLECTION,),
+                                         datetime=window))
+    assert "(collection=? AND dt>? AND dt<?)" in plan, plan
+
+
+@pytest.mark.parametrize("query", [
+    ItemSearch(limit=10, collections=(COLLECTION,), bbox=(70.5, 40.5, 71.0, 41.0),
+               datetime=TimeRange(2459000.5, 2459100.5)),
+    ItemSearch(limit=10, collections=(COLLECTION,), filter=cql.parse(
+        {"op": "and", "args": [
+            {"op": "between", "args": [{"property": "eo:cloud_cover"}, 10, 20]},
+            {"op": "s_intersects", "args": [{"property": "geometry"}, {
+                "type": "Polygon", "coordinates": [[[70.5, 40.5], [71, 40.5], [71, 41],
+                                                    [70.5, 41], [70.5, 40.5]]]}]}]},
+        "cql2-json")),
+    ItemSearch(limit=10, collections=(COLLECTION,), bbox=(70.5, 40.5, 71.0, 41.0),
+               filter=cql.parse('"eo:cloud_cover" < 30', "cql2-text")),
+], ids=["bbox+datetime", "cql2-json-between+s_intersects", "bbox+filter"])
+def test_a_box_with_other_filters_reads_the_rtree_first(indexed, query):
+    backend, _ = indexed
+    plan = plan_text(backend, query)
+    assert plan.startswith("SEARCH items USING INTEGER PRIMARY KEY (rowid=?)"), plan
+    assert "SCAN items_rtree VIRTUAL TABLE" in plan, plan
+    assert "SCAN items\n" not in plan + "\n", plan
+
+
+def test_a_box_alone_walks_the_time_index_against_the_rtree(indexed):
+    backend, _ = indexed
+    query = ItemSearch(limit=10, collections=(COLLECTION,), bbox=(70.5, 40.5, 71.0, 41.0))
+    plan = plan_text(backend, query)
+    assert plan.startswith("SEARCH items USING INDEX items_by_collection_dt"), plan
+    assert "SCAN items_rtree VIRTUAL TABLE" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+
+
+def test_rectangles_are_tested_without_a_python_call(indexed):
+    """Watch gpkg_intersects: only items that are not rectangles reach it."""
+    backend, made = indexed
+    tested: list[bool] = []  # per call: was the item a rectangle?
+
+    def watching(data: bytes | None, wkb: bytes | None) -> int | None:
+        item = decode(data)
+        tested.append(bool(item.equals(shapely.box(*item.bounds))))
+        return int(item.intersects(shapely.from_wkb(wkb)))
+
+    conn = backend.connect()
+    conn.create_function("gpkg_intersects", 2, watching, deterministic=True)
+    try:
+        box = (70.2, 40.2, 71.6, 41.6)
+        assert all_pages(backend, ItemSearch(limit=50, bbox=box)) == \
+            reference(made, box, None, None, None)
+    finally:
+        register_functions(conn)
+    assert tested and not any(tested)
+
+
+# -- answers -------------------------------------------------------------------------------
+
+
+def _polygon(box: tuple) -> dict:
+    west, south, east, north = box
+    return {"type": "Polygon", "coordinates": [[[west, south], [east, south], [east, north],
+                                                [west, north], [west, south]]]}
+
+
+boxes = st.tuples(st.floats(69.9, 71.9), st.floats(39.9, 41.9), st.floats(0.0, 1.2),
+                  st.floats(0.0, 1.2)).map(lambda t: (t[0], t[1], t[0] + t[2], t[1] + t[3]))
+windows = st.tuples(st.integers(0, 3 * 365), st.integers(0, 400)).map(
+    lambda t: (START + dt.timedelta(days=t[0]), START + dt.timedelta(days=t[0] + t[1])))
+
+
+@pytest.mark.timeout(300)
+def test_box_time_and_filter_pages_equal_a_reference_in_python(indexed):
+    backend, made = indexed
+
+    @settings(max_examples=80, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.none() | boxes, st.none() | windows, st.none() | st.floats(0, 100),
+           st.none() | st.integers(0, 3 * 365 * 24), st.booleans(), st.integers(1, 60))
+    def check(box, window, cloud_below, after_hours, box_in_filter, limit):
+        after = START + dt.timedelta(hours=after_hours) if after_hours is not None else None
+        terms = []
+        if cloud_below is not None:
+            terms.append({"op": "<", "args": [{"property": "eo:cloud_cover"}, cloud_below]})
+        if after is not None:
+            terms.append({"op": ">=", "args": [{"property": "datetime"},
+                                               {"timestamp": iso(after)}]})
+        box_in_filter = box_in_filter and box is not None and box[0] < box[2] and box[1] < box[3]
+        if box_in_filter:
+            terms.append({"op": "s_intersects", "args": [{"property": "geometry"},
+                                                         _polygon(box)]})
+        filter_json = terms[0] if len(terms) == 1 else {"op": "and", "args": terms}
+        query = ItemSearch(
+            limit=limit, collections=(COLLECTION,),
+            bbox=None if box_in_filter else box,
+            datetime=TimeRange(julian_day(window[0]), julian_day(window[1]))
+            if window else None,
+            filter=cql.parse(filter_json, "cql2-json") if terms else None)
+        assert all_pages(backend, query) == reference(made, box, window, cloud_below, after), \
+            query
+
+    check()
+
+
+def test_a_box_with_many_candidates_walks_the_time_index_even_with_filters(indexed, monkeypatch):
+    """Past MAX_SPATIAL_CANDIDATES R-tree candidates, reading and sorting each costs more
+    than walking the time order: the plan walks (and the answer does not change)."""
+    backend, made = indexed
+    box = (70.0, 40.0, 72.0, 42.0)  # every item
+    query = ItemSearch(limit=10, collections=(COLLECTION,), bbox=box,
+                       filter=cql.parse('"eo:cloud_cover" < 30', "cql2-text"))
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", 10**6)
+    assert backend.plan(query)[0].startswith("SEARCH items USING INTEGER PRIMARY KEY")
+    first = all_pages(backend, query)
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", 100)
+    plan = plan_text(backend, query)
+    assert plan.startswith("SEARCH items USING INDEX items_by_collection_dt"), plan
+    assert all_pages(backend, query) == first == reference(made, box, None, 30, None)
