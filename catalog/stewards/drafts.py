@@ -111,7 +111,7 @@ def draft_files(home: Path, draft_id: int) -> DraftFiles:
         try:
             sync.pull(draft_id, files.root)
         except (AssetUnavailable, RecordsUnavailable) as err:
-            raise Unavailable(str(err)) from err
+            raise Unavailable(str(err), message_code="draft_store_unavailable") from err
     return files
 
 
@@ -123,7 +123,7 @@ def share_draft(home: Path, files: DraftFiles, draft_id: int) -> None:
         try:
             sync.push(draft_id, files.root)
         except (AssetUnavailable, RecordsUnavailable) as err:
-            raise Unavailable(str(err)) from err
+            raise Unavailable(str(err), message_code="draft_store_unavailable") from err
 
 
 def unshare_draft(home: Path, files: DraftFiles, draft_id: int) -> None:
@@ -133,7 +133,7 @@ def unshare_draft(home: Path, files: DraftFiles, draft_id: int) -> None:
         try:
             sync.remove(draft_id, files.root)
         except (AssetUnavailable, RecordsUnavailable) as err:
-            raise Unavailable(str(err)) from err
+            raise Unavailable(str(err), message_code="draft_store_unavailable") from err
 
 
 # -- datasets ------------------------------------------------------------------------------
