@@ -169,6 +169,7 @@ def warm_up(side: Side, searches: list[Search]) -> None:
 
 def run(args) -> int:
     WORK.mkdir(parents=True, exist_ok=True)
+    features.ensure_debian_packages()  # wrk: run alone, this row set crashed without it
     stac_search.ensure_pgstac_tools()
     pg_port = stac_search.free_port()
     data = stac_search.start_postgres(pg_port)
