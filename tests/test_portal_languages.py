@@ -309,6 +309,25 @@ def test_dates_and_months_are_written_in_the_pages_language(page, server, langua
     expect(step.locator("option").nth(6)).to_have_text(re.compile(f"^{july}$", re.IGNORECASE))
 
 
+@pytest.mark.parametrize(("language", "written"), [
+    ("ky", "3\u00a0000,5"),  # CLDR ky: no-break space between thousands, decimal comma
+    ("ru", "3\u00a0000,5"),
+    ("en", "3,000.5"),
+])
+def test_numbers_are_written_as_the_pages_language_writes_them(page, server, language, written):
+    """Chromium has no Kyrgyz number data: Intl alone would write "3,000.5" on a Kyrgyz page.
+    The page's own formatter (util.js formatNumber, used for every figure shown) writes Kyrgyz
+    numbers with Kyrgyz separators."""
+    open_portal(page, server, f"?lang={language}")
+    shown = page.evaluate(
+        """async ([n, lang]) => {
+             const src = document.querySelector('script[type=module]').src;
+             const { formatNumber } = await import(new URL('./util.js', src).href);
+             return formatNumber(n, lang);
+           }""", [3000.5, language])
+    assert shown == written
+
+
 def test_plural_forms_cover_each_languages_categories():
     """Intl.PluralRules picks one of these forms: Russian needs one, few, many and other,
     English one and other, Kyrgyz other (its nouns do not change after a number)."""

@@ -3,7 +3,7 @@
 // before the download link (a COG, /portal/clip/<id>) is offered. The choice lives in the URL
 // (&clip=<layer>&clip_bbox=w,s,e,n or &clip_region=<code>, &clip_step=<item> for a time series).
 import { addDrawLayers, createDraw, rectangleOf } from "./draw.js";
-import { currentLanguage, pick, t } from "./i18n.js";
+import { currentLanguage, numberLocale, pick, t } from "./i18n.js";
 import { formatNumber, getJson } from "./util.js";
 
 const SOURCE = "clip-draw";
@@ -72,7 +72,7 @@ export function createClipPanel({ map, layers, regions, stepOf, showLayer, onCha
     const useBox = !region.value && box;
     draw.show(useBox ? rectangleOf([box[0], box[1]], [box[2], box[3]]) : null);
     // 4 decimals (about 10 m): finer than a pixel of the finest raster (15 arc-seconds)
-    const degrees = new Intl.NumberFormat(currentLanguage(), { maximumFractionDigits: 4 });
+    const degrees = new Intl.NumberFormat(numberLocale(currentLanguage()), { maximumFractionDigits: 4 });
     drawnNote.textContent = useBox ? t("clip.drawn", {
       west: degrees.format(box[0]), south: degrees.format(box[1]),
       east: degrees.format(box[2]), north: degrees.format(box[3]) }) : "";

@@ -25,6 +25,17 @@ export function t(key, values = {}) {
  * other: {n} features"; Russian needs one, few, many and other), and the browser's
  * Intl.PluralRules picks the form for `count`, which fills {n} in the language's digits.
  */
+/**
+ * The locale to write numbers in for a page language. Chromium ships no Kyrgyz number data
+ * (Intl falls back to English, "3,000.5"); Kyrgyz writes numbers as Russian does (CLDR ky: a
+ * no-break space between thousands, a decimal comma), so Kyrgyz pages borrow Russian's.
+ */
+export function numberLocale(lang) {
+  const wanted = lang || "en";
+  if (Intl.NumberFormat.supportedLocalesOf([wanted]).length) return wanted;
+  return wanted === "ky" ? "ru" : "en";
+}
+
 export function tn(key, count, values = {}) {
   const forms = Object.fromEntries(t(key, values).split("|").map((form) => {
     const [category, ...text] = form.split(":");
@@ -32,7 +43,7 @@ export function tn(key, count, values = {}) {
   }));
   const category = new Intl.PluralRules(language).select(count);
   const text = forms[category] ?? forms.other;
-  return text.replace("{n}", new Intl.NumberFormat(language, { maximumFractionDigits: 2 }).format(count));
+  return text.replace("{n}", new Intl.NumberFormat(numberLocale(language), { maximumFractionDigits: 2 }).format(count));
 }
 
 /**
@@ -49,7 +60,7 @@ export function problemText(body, label = (name) => name) {
   const words = (name, value) => (name === "param" && strings[`param.${value}`] ? t(`param.${value}`)
     : label(String(value))); // the parameter a refusal names ("filter") in words
   const values = Object.fromEntries(Object.entries(body.params || {}).map(([name, value]) => [name,
-    typeof value === "number" ? new Intl.NumberFormat(language, { maximumFractionDigits: 6 }).format(value)
+    typeof value === "number" ? new Intl.NumberFormat(numberLocale(language), { maximumFractionDigits: 6 }).format(value)
       : words(name, value)]));
   return t(key, values);
 }

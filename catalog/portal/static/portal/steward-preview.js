@@ -3,7 +3,7 @@
 // raster, preview.png. Both were made by the isolated reader when it checked the upload; the
 // page draws them over the portal's own basemap.
 /* global maplibregl */
-import { t } from "./i18n.js";
+import { numberLocale, t } from "./i18n.js";
 import { createMap } from "./map.js";
 import { el, formatNumber } from "./util.js";
 
@@ -78,7 +78,7 @@ function featureBounds(collection) {
 
 /** The extent fact: in the data's own CRS and in WGS 84, numbers in the page's language. */
 export function extentText(extent, language) {
-  const n = (value) => value.toLocaleString(language, { maximumFractionDigits: 6 });
+  const n = (value) => value.toLocaleString(numberLocale(language), { maximumFractionDigits: 6 });
   const [west, south, east, north] = extent.wgs84.map(n);
   const [minx, miny, maxx, maxy] = extent.bbox.map(n);
   return [t("steward_extent_native", { crs: extent.crs, minx, miny, maxx, maxy }),

@@ -1,5 +1,5 @@
 // Small DOM and number helpers shared by the portal's modules.
-import { problemText } from "./i18n.js";
+import { numberLocale, problemText } from "./i18n.js";
 
 /** Create an element: el("a", {href: "/x", class: "y"}, "text", child, ...). Text is never HTML. */
 export function el(tag, attributes = {}, ...children) {
@@ -23,7 +23,7 @@ export function el(tag, attributes = {}, ...children) {
 export function formatNumber(value, language) {
   if (typeof value !== "number") return String(value);
   // The page's language code is enough: no country formats these numbers differently.
-  return value.toLocaleString(language || "en", { maximumFractionDigits: 2 });
+  return value.toLocaleString(numberLocale(language), { maximumFractionDigits: 2 });
 }
 
 /** An absolute URL for a same-origin path (tile templates keep their {z}/{x}/{y} as is). */
