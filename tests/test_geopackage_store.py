@@ -33,6 +33,7 @@ from catalog.gpkg import (
 from catalog.gpkg import columns as in_memory_columns
 from tests.feature_reference import (
     BY_FID,
+    COLUMN_VALUES,
     EXTENT,
     FILTERS,
     SCHEMA,
@@ -553,24 +554,38 @@ def test_columns_from_files_equal_sql(from_files, indexed, box, tree, keys, offs
     assert from_files.page(query) == indexed.page(query)
 
 
-def test_a_new_worker_reads_no_column_from_sqlite(from_files, indexed) -> None:
+def test_a_new_worker_reads_no_column_from_sqlite(in_memory, indexed, tmp_path) -> None:
     """Once one worker has read the keys, the R-tree boxes, the columns and a sort order of
     text of many values, a new worker counts and pages with them without any statement that
     reads them again (SQLite's trace): only primary-key lookups remain (the geometries of
-    boxes crossing the bbox's edge, the page's rows)."""
+    boxes crossing the bbox's edge, the page's rows). Its own file and cache folder: what the
+    first worker writes here is all the second one finds."""
+    path = tmp_path / "places.gpkg"
+    shutil.copyfile(in_memory.path, path)  # with its stored feature text
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
+                                   column_cache=tmp_path / "column-cache")
+    store.layer.in_memory_min_rows = 0
+    # name and region keep their categories (filtered from memory); code, one value a row,
+    # has more: filters on it go to SQL, a sort by it is ranked in SQLite's ORDER BY.
+    few = max(len(COLUMN_VALUES["name"]), len(COLUMN_VALUES["region"]))
+    assert few < len(COLUMN_VALUES["code"])
     queries = [ItemsQuery(bbox=[70, 39, 76, 42], filter=parse_text(text), limit=20,
                           sortby=[(key, True)])
                for text, key in (("pop > 5000 AND region <> 'Osh'", "code"),
                                  ("area < 400 OR name < 'M'", "pop"))]
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)  # code: ranked in SQL's order
+        patch.setattr(in_memory_columns, "MAX_CATEGORIES", few)
         _as_new_worker()
-        first = [from_files.page(query) for query in queries]
+        first: list = []
+        statements = _sql_statements(store, lambda: first.extend(store.page(q) for q in queries))
+        assert any('ORDER BY "code", "fid"' in sql for sql in statements), statements
+        assert any("rtree_" in sql for sql in statements), statements
+        assert any((tmp_path / "column-cache").rglob("*.npy"))
         _as_new_worker()
         for query, expected in zip(queries, first, strict=True):
             pages: list = []
-            statements = _sql_statements(from_files, lambda q=query, out=pages: out.extend(
-                [from_files.count(q), from_files.page(q)]))
+            statements = _sql_statements(store, lambda q=query, out=pages: out.extend(
+                [store.count(q), store.page(q)]))
             assert statements and all(' WHERE "fid" IN (' in sql and "rtree_" not in sql
                                       for sql in statements), statements
             assert pages == [indexed.count(query), expected] and expected == indexed.page(query)
