@@ -212,6 +212,13 @@ COVERAGE_STATISTICS = "/ogc/processes/coverage-statistics/execution"
      {"name": "limit", "value": 2.5}, "limit: 2.5 must be a whole number"),
     (SCREENING, {"region": "KG-ZZ"}, "region_unknown", {"value": "KG-ZZ"},
      re.compile(r"^region: 'KG-ZZ' is not a region code; codes: .*KG-T")),
+    (SCREENING, {"area": [76, 40, 73, 43]}, "bbox_order", {"param": "area"},
+     "area: bbox [76, 40, 73, 43]: west must be less than east and south less than north"),
+    (SCREENING, {"area": [73, 40, 76, 91]}, "bbox_range", {"param": "area"},
+     "area: latitude 91 is outside -90..90 (CRS84: lon, lat)"),
+    (SCREENING, {"area": [1, 2, 3]}, "bbox_shape", {"param": "area"}, None),
+    (SCREENING, {"area": {"bbox": [74.2, 42.6, 75.2, 43.0], "crs": "4326"}},
+     "crs_unsupported", {"param": "area"}, None),
     (COVERAGE_STATISTICS, {"include_regions": "yes"}, "not_boolean",
      {"name": "include_regions", "value": "yes"}, "include_regions: 'yes' must be true or false"),
 ])

@@ -167,8 +167,8 @@ def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
     if isinstance(value, dict) and "bbox" in value:
         try:
             parse_crs(value.get("crs", CRS84_URI), "area", CRS_RULES)
-        except CrsError as err:
-            raise InvalidInput(str(err)) from None
+        except CrsError as err:  # coded by the shared parser (PARSE_MESSAGE_CODES)
+            raise InvalidInput(str(err), err.message_code, err.params) from None
         return "bbox", _bbox(value["bbox"])
     if isinstance(value, list):
         return "bbox", _bbox(value)
@@ -183,8 +183,8 @@ def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
 def _bbox(values: Any) -> BaseGeometry:
     try:
         box = parse_bbox(values, "area", BBOX_RULES)
-    except BBoxError as err:
-        raise InvalidInput(str(err)) from None
+    except BBoxError as err:  # coded by the shared parser (PARSE_MESSAGE_CODES)
+        raise InvalidInput(str(err), err.message_code, err.params) from None
     return shapely.box(*box.bounds)
 
 
