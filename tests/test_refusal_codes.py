@@ -319,7 +319,8 @@ def test_a_search_body_that_cannot_be_read_has_a_code(server, query, data, conte
                                                       expected):
     response = requests.post(f"{server.url}/stac/search{query}", data=data, timeout=60,
                              headers={"Content-Type": content_type})
-    assert_coded(response, code, expected)
+    # JSON no view can read is refused for the whole app before the view (request_bodies.py)
+    assert_coded(response, code, expected, codes=("InvalidQuery", "Bad Request"))
 
 
 # -- the filter's POST bodies (OGC API Features) ----------------------------------------------
@@ -335,7 +336,7 @@ def test_filter_body_refusals_carry_a_code(server, data, content_type, status, c
     response = requests.post(server.url + ITEMS, data=data, timeout=60,
                              headers={"Content-Type": content_type})
     assert_coded(response, code, expected, status=status,
-                 codes=("InvalidParameterValue", "UnsupportedMediaType"))
+                 codes=("InvalidParameterValue", "UnsupportedMediaType", "Bad Request"))
 
 
 def test_a_successful_job_status_is_as_pygeoapi_answers_it(server):
