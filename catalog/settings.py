@@ -163,8 +163,9 @@ def count_setting(name: str, default: int, lowest: int, highest: int) -> int:
 
 def process_seconds() -> float:
     """TAZA_PROCESS_SECONDS: the time budget of a synchronous process execution (default 30,
-    below gunicorn's 60 s worker timeout), from 0.001 to 55; past it, 503 `over_budget`."""
-    return seconds_setting("TAZA_PROCESS_SECONDS", 30.0, 0.001, 55)
+    below gunicorn's 60 s worker timeout), from 0 to 55; past it, 503 `over_budget` (0: every
+    synchronous computation is refused so; only background jobs compute)."""
+    return seconds_setting("TAZA_PROCESS_SECONDS", 30.0, 0, 55)
 
 
 def compute_slots() -> int:
