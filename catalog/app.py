@@ -171,7 +171,10 @@ def _asset_record(store: CatalogStore, dataset_id: str, version: str) -> Record:
 def _add_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        response = jsonify(code=error.name, description=error.description, status=error.code)
+        body = {"code": error.name, "description": error.description, "status": error.code}
+        if getattr(error, "message_code", None):  # request_bodies.CodedBadRequest
+            body.update(messageCode=error.message_code, params=getattr(error, "params", {}))
+        response = jsonify(body)
         response.status_code = error.code or 500
         return response
 

@@ -25,6 +25,18 @@ AUTHORISES_FIRST = frozenset({"stewards_api"})
 EXTRA_JSON_TYPES = frozenset({"application/query-cql-json"})
 
 
+class CodedBadRequest(BadRequest):
+    """400 with a message code and its params beside the English description (the app's
+    error handler adds them as `messageCode` and `params`: the portal says them in the page's
+    language, strings.yml `problem.<code>`)."""
+
+    def __init__(self, description: str, message_code: str | None = None,
+                 params: dict[str, Any] | None = None):
+        super().__init__(description)
+        self.message_code = message_code
+        self.params = dict(params or {})
+
+
 def streams_body(view: Callable) -> Callable:
     """Mark a view that reads its (large, non-JSON) body as a stream: not read here."""
     view.streams_body = True
@@ -62,7 +74,7 @@ def json_body(what: str = "request body") -> Any:
     try:
         return parse_json(read_body(), what)
     except UnsafeInput as err:
-        raise BadRequest(str(err)) from None
+        raise CodedBadRequest(str(err), message_code="json_body_unreadable") from None
 
 
 def read_body() -> bytes:

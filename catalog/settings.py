@@ -147,3 +147,35 @@ def seconds_setting(name: str, default: float, lowest: float, highest: float) ->
         raise SettingError(f"{name}: expected seconds from {lowest:g} to {highest:g}, "
                            f"got {raw!r}")
     return seconds
+
+
+def count_setting(name: str, default: int, lowest: int, highest: int) -> int:
+    """The whole number in environment variable `name` (`default` when unset or blank), from
+    `lowest` to `highest`; a SettingError naming the variable, the range and the value else."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isascii() or not raw.isdigit() or not lowest <= int(raw) <= highest:
+        raise SettingError(f"{name}: expected a whole number from {lowest} to {highest}, "
+                           f"got {raw!r}")
+    return int(raw)
+
+
+def process_seconds() -> float:
+    """TAZA_PROCESS_SECONDS: the time budget of a synchronous process execution (default 30,
+    below gunicorn's 60 s worker timeout), from 0 to 55; past it, 503 `over_budget` (0: every
+    synchronous computation is refused so; only background jobs compute)."""
+    return seconds_setting("TAZA_PROCESS_SECONDS", 30.0, 0, 55)
+
+
+def compute_slots() -> int:
+    """TAZA_COMPUTE_SLOTS: process computations at once in one server process, synchronous
+    and background together (default 2; 0 runs none: every execution answers 503
+    `no_compute_slot` after its budget, or its job fails so)."""
+    return count_setting("TAZA_COMPUTE_SLOTS", 2, 0, 64)
+
+
+def queued_jobs() -> int:
+    """TAZA_QUEUED_JOBS: background process jobs per server process, the running one included
+    (default 8; 0 accepts none: every asynchronous execution answers 503 `job_queue_full`)."""
+    return count_setting("TAZA_QUEUED_JOBS", 8, 0, 1000)

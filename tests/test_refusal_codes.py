@@ -17,6 +17,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 import requests
@@ -24,6 +25,7 @@ from playwright.sync_api import Browser, Page, Route, expect
 
 from catalog.portal import i18n
 from catalog.processes import jobs
+from tests.conftest import Server, copy_home, start_server, stop_server
 from tests.test_message_codes import PLACEHOLDER, problem_texts
 from tests.test_portal import Watch, browser, open_portal, screenshot  # noqa: F401
 
@@ -44,11 +46,13 @@ def page_digits(page, number: int) -> str:
 
 
 def assert_coded(response: requests.Response, code: str, params: dict,
-                 description: str | re.Pattern | None = None) -> dict:
-    """A 400 with this message code and params, whose texts' placeholders the params fill."""
-    assert response.status_code == 400, response.text
+                 description: str | re.Pattern | None = None, status: int = 400,
+                 codes: tuple[str, ...] = ("InvalidParameterValue", "InvalidQuery")) -> dict:
+    """A refusal (400 unless told) with this message code and params, whose texts'
+    placeholders the params fill."""
+    assert response.status_code == status, response.text
     body = response.json()
-    assert body["code"] in ("InvalidParameterValue", "InvalidQuery"), body
+    assert body["code"] in codes, body
     assert isinstance(body["description"], str) and body["description"], body
     if isinstance(description, str):
         assert body["description"] == description
@@ -194,9 +198,158 @@ def test_a_job_over_an_area_outside_the_country_fails_with_a_code(server):
 
 
 def test_a_job_that_failed_without_a_code_has_none(server):
-    status = run_job(server, {"coverage": "5G"})  # refused without a message code
+    status = run_job(server, {"weights": {"colour": 1}})  # refused without a message code
     assert status["status"] == "failed"
-    assert "messageCode" not in status and status["message"].startswith("coverage:")
+    assert "messageCode" not in status and status["message"].startswith("weights:")
+
+
+def test_a_job_refused_for_a_value_not_on_the_list_fails_with_a_code(server):
+    status = run_job(server, {"coverage": "5G"})
+    assert_job_failed_with(status, "not_one_of", {"name": "coverage", "value": "5G"})
+    assert status["message"].startswith("coverage: '5G' is not one of ")
+
+
+# -- process inputs refused at once -----------------------------------------------------------
+
+COVERAGE_STATISTICS = "/ogc/processes/coverage-statistics/execution"
+
+
+@pytest.mark.parametrize(("path", "inputs", "code", "expected", "description"), [
+    (SCREENING, {"region": "KG-T", "coverage": "5G"}, "not_one_of",
+     {"name": "coverage", "value": "5G"}, re.compile(r"^coverage: '5G' is not one of \w")),
+    (SCREENING, {"region": "KG-T", "min_elevation_m": "high"}, "not_a_number",
+     {"name": "min_elevation_m", "value": "high"}, "min_elevation_m: 'high' is not a number"),
+    (SCREENING, {"region": "KG-T", "limit": 2.5}, "not_whole_number",
+     {"name": "limit", "value": 2.5}, "limit: 2.5 must be a whole number"),
+    (SCREENING, {"region": "KG-ZZ"}, "region_unknown", {"value": "KG-ZZ"},
+     re.compile(r"^region: 'KG-ZZ' is not a region code; codes: .*KG-T")),
+    (SCREENING, {"area": [76, 40, 73, 43]}, "bbox_order", {"param": "area"},
+     "area: bbox [76, 40, 73, 43]: west must be less than east and south less than north"),
+    (SCREENING, {"area": [73, 40, 76, 91]}, "bbox_range", {"param": "area"},
+     "area: latitude 91 is outside -90..90 (CRS84: lon, lat)"),
+    (SCREENING, {"area": [1, 2, 3]}, "bbox_shape", {"param": "area"}, None),
+    (SCREENING, {"area": {"bbox": [74.2, 42.6, 75.2, 43.0], "crs": "4326"}},
+     "crs_unsupported", {"param": "area"}, None),
+    (COVERAGE_STATISTICS, {"include_regions": "yes"}, "not_boolean",
+     {"name": "include_regions", "value": "yes"}, "include_regions: 'yes' must be true or false"),
+])
+def test_process_input_refusals_carry_a_message_code(server, path, inputs, code, expected,
+                                                     description):
+    response = requests.post(server.url + path, json={"inputs": inputs}, timeout=60)
+    assert_coded(response, code, expected, description)
+
+
+# -- a busy server: the synchronous 503 answers of processes ---------------------------------
+
+@pytest.fixture(scope="module")
+def tight_server(published_catalog: Path, tmp_path_factory) -> Iterator[Server]:
+    """A server whose synchronous computations have no time (TAZA_PROCESS_SECONDS=0: refused
+    at their first step, warm caches or not) and whose job queue takes none."""
+    home = copy_home(published_catalog, tmp_path_factory.mktemp("tight") / "home")
+    running = start_server(home, workers=1, env={"TAZA_PROCESS_SECONDS": "0",
+                                                 "TAZA_QUEUED_JOBS": "0"})
+    yield running
+    stop_server(running)
+
+
+@pytest.fixture(scope="module")
+def slotless_server(published_catalog: Path, tmp_path_factory) -> Iterator[Server]:
+    """A server with no computation slot (and a budget of half a second to wait for one)."""
+    home = copy_home(published_catalog, tmp_path_factory.mktemp("slotless") / "home")
+    running = start_server(home, workers=1, env={"TAZA_PROCESS_SECONDS": "0.5",
+                                                 "TAZA_COMPUTE_SLOTS": "0"})
+    yield running
+    stop_server(running)
+
+
+def assert_busy(response: requests.Response, code: str, params: dict, ogc_code: str) -> dict:
+    body = assert_coded(response, code, params, status=503, codes=(ogc_code,))
+    assert "Traceback" not in response.text
+    return body
+
+
+def test_a_computation_over_its_budget_answers_503_with_a_code(tight_server):
+    response = requests.post(tight_server.url + SCREENING, timeout=60,
+                             json={"inputs": {"region": "KG-T"}})
+    body = assert_busy(response, "over_budget", {"seconds": 0}, "NoApplicableCode")
+    assert body["description"].startswith("the computation did not finish within its 0 s")
+
+
+def test_a_full_job_queue_answers_503_with_a_code(tight_server):
+    response = requests.post(tight_server.url + SCREENING, timeout=60, json={"inputs": {}},
+                             headers={"Prefer": "respond-async"})
+    body = assert_busy(response, "job_queue_full", {}, "ServerBusy")
+    assert body["description"] == ("the job queue is full (0 jobs per server process); "
+                                   "retry later")
+
+
+def test_no_free_computation_slot_answers_503_with_a_code(slotless_server):
+    response = requests.post(slotless_server.url + COVERAGE_STATISTICS, timeout=60,
+                             json={"inputs": {}})
+    body = assert_busy(response, "no_compute_slot", {"seconds": 0.5}, "NoApplicableCode")
+    assert body["description"] == ("the server is busy: no computation slot freed within "
+                                   "0.5 s; retry later")
+
+
+# -- the search's JSON bodies, intersects and fields (STAC API) -------------------------------
+
+BOWTIE = {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42], [74, 43], [74, 42]]]}
+
+
+@pytest.mark.parametrize(("params", "code", "expected"), [
+    ({"intersects": "not json"}, "intersects_invalid", {}),
+    ({"intersects": '{"type": "Feature"}'}, "intersects_invalid", {}),
+    ({"fields": "properties.title,bad field"}, "fields_invalid", {"name": "fields"}),
+])
+def test_search_intersects_and_fields_refusals_carry_a_code(server, params, code, expected):
+    assert_coded(server.get("/stac/search", params=params), code, expected)
+
+
+@pytest.mark.parametrize(("body", "code", "expected"), [
+    ({"intersects": BOWTIE}, "intersects_invalid", {}),
+    ({"intersects": {"type": "Polygon", "coordinates": [[1, 2]]}}, "intersects_invalid", {}),
+    ({"bbox": [74, 42, 75, 43], "intersects": {"type": "Point", "coordinates": [74.5, 42.5]}},
+     "bbox_and_intersects", {}),
+    ({"fields": ["properties.title"]}, "fields_invalid", {"name": "fields"}),
+    ({"fields": {"include": "properties.title"}}, "fields_invalid",
+     {"name": "fields.include"}),
+    ({"fields": {"exclude": ["no spaces please"]}}, "fields_invalid",
+     {"name": "fields.exclude"}),
+    ([1, 2], "json_body_not_object", {}),
+])
+def test_search_body_refusals_carry_a_code(server, body, code, expected):
+    assert_coded(requests.post(server.url + "/stac/search", json=body, timeout=60), code,
+                 expected)
+
+
+@pytest.mark.parametrize(("query", "data", "content_type", "code", "expected"), [
+    ("", b"{", "application/json", "json_body_unreadable", {}),
+    ("", b'{"limit": 1}', "text/plain", "json_body_type", {}),
+    ("?limit=1", b'{"limit": 1}', "application/json", "body_query_parameter", {"name": "limit"}),
+])
+def test_a_search_body_that_cannot_be_read_has_a_code(server, query, data, content_type, code,
+                                                      expected):
+    response = requests.post(f"{server.url}/stac/search{query}", data=data, timeout=60,
+                             headers={"Content-Type": content_type})
+    # JSON no view can read is refused for the whole app before the view (request_bodies.py)
+    assert_coded(response, code, expected,
+                 codes=("InvalidParameterValue", "InvalidQuery", "Bad Request"))
+
+
+# -- the filter's POST bodies (OGC API Features) ----------------------------------------------
+
+@pytest.mark.parametrize(("data", "content_type", "status", "code", "expected"), [
+    (b'{"op": "=", "args": [{"property": "name"}, "Osh"]}', "text/plain", 415,
+     "body_media_type", {"types": "application/json or application/query-cql-json or "
+                                  "application/cql2+json"}),
+    (b'{"op": "=", "args": [', "application/json", 400, "json_body_unreadable", {}),
+    (b'["Osh"]', "application/query-cql-json", 400, "json_body_not_object", {}),
+])
+def test_filter_body_refusals_carry_a_code(server, data, content_type, status, code, expected):
+    response = requests.post(server.url + ITEMS, data=data, timeout=60,
+                             headers={"Content-Type": content_type})
+    assert_coded(response, code, expected, status=status,
+                 codes=("InvalidParameterValue", "UnsupportedMediaType", "Bad Request"))
 
 
 def test_a_successful_job_status_is_as_pygeoapi_answers_it(server):
@@ -232,8 +385,8 @@ def test_jobs_files_from_before_get_the_failure_columns_and_orphans_their_code(t
 # -- in the browser ---------------------------------------------------------------------------
 
 class RefusalWatch(Watch):
-    """Watch, plus the 400 responses a test provokes on purpose (Chromium logs each as a
-    console error): their path, query included."""
+    """Watch, plus the refusals (400, 415, 503) a test provokes on purpose (Chromium logs each
+    as a console error): their path, query included."""
 
     def __init__(self, page: Page):
         self.expected_400: list[str] = []
@@ -241,7 +394,7 @@ class RefusalWatch(Watch):
 
     def _console(self, message) -> None:
         url = urllib.parse.unquote_plus((message.location or {}).get("url", ""))
-        if (message.type == "error" and "status of 400" in message.text
+        if (message.type == "error" and re.search(r"status of (400|415|503)\b", message.text)
                 and any(path in url for path in self.expected_400)):
             return
         super()._console(message)
@@ -376,3 +529,44 @@ def test_an_unknown_code_falls_back_to_the_description(watched, server):
                 problemText({status: 'failed', message: 'M'})];
     }""")
     assert said == ["D", i18n.translator("ru")("problem.q_no_words", term="x"), "M"]
+
+
+def _digits(page: Page, number: float) -> str:
+    """The number as the portal writes it (i18n.js problemText) in the page's language."""
+    return page.evaluate("(n) => new Intl.NumberFormat(document.documentElement.lang, "
+                         "{maximumFractionDigits: 6}).format(n)", number)
+
+
+@pytest.mark.parametrize("language", ["ky", "ru"])
+def test_the_analysis_panel_says_a_busy_servers_503_in_the_pages_language(
+        watched, tight_server, language):
+    """On a server whose computations overrun their budget and whose job queue is full, the
+    analysis panel says both 503 answers in the page's language: the whole country's figures
+    it loads on opening (over_budget), then a run of the whole country as a job
+    (job_queue_full)."""
+    page, watch = watched
+    watch.expected_400 += [COVERAGE_STATISTICS, SCREENING]
+    open_portal(page, tight_server, f"?lang={language}")
+    page.click("#tab-analysis")
+    t = i18n.translator(language)
+    status = page.locator("#analysis-status")
+    expected = t("problem.over_budget", seconds=_digits(page, 0))
+    expect(status).to_have_text(f"{t('an.error')}: {expected}", timeout=RUN)
+    expect(page.locator("#analysis-form")).to_be_visible(timeout=RUN)
+    english = requests.post(tight_server.url + COVERAGE_STATISTICS, json={"inputs": {}},
+                            timeout=60).json()["description"]
+    assert english not in status.text_content()
+    page.click("#analysis-run")
+    expect(status).to_have_text(f"{t('an.error')}: {t('problem.job_queue_full')}", timeout=RUN)
+    screenshot(page, f"busy-server-{language}")
+
+
+def test_the_analysis_panel_says_no_free_slot_in_the_pages_language(watched, slotless_server):
+    page, watch = watched
+    watch.expected_400.append(COVERAGE_STATISTICS)
+    open_portal(page, slotless_server, "?lang=ky")
+    page.click("#tab-analysis")
+    t = i18n.translator("ky")
+    expected = t("problem.no_compute_slot", seconds=_digits(page, 0.5))
+    expect(page.locator("#analysis-status")).to_have_text(f"{t('an.error')}: {expected}",
+                                                          timeout=RUN)

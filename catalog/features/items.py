@@ -147,14 +147,17 @@ def _body_document(mimetype: str, body: bytes) -> dict:
     """POST .../items: a search with a CQL2 JSON filter as the body."""
     if mimetype not in CQL2_JSON_MEDIA:
         raise refused(f"POST a CQL2 JSON filter with Content-Type: {' or '.join(CQL2_JSON_MEDIA)}",
-                      415, "UnsupportedMediaType")
+                      415, "UnsupportedMediaType", message_code="body_media_type",
+                      params={"types": " or ".join(CQL2_JSON_MEDIA)})
     try:
         document = parse_json(body, "request body")
     except UnsafeInput as err:
-        raise refused(f"{err} (expected a CQL2 JSON filter)") from None
+        raise refused(f"{err} (expected a CQL2 JSON filter)",
+                      message_code="json_body_unreadable") from None
     if not isinstance(document, dict):
         raise refused("request body: a CQL2 JSON filter is a JSON object such as "
-                      '{"op": "=", "args": [{"property": "name"}, "Osh"]}')
+                      '{"op": "=", "args": [{"property": "name"}, "Osh"]}',
+                      message_code="json_body_not_object")
     return document
 
 

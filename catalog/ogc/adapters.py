@@ -21,12 +21,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Request, Response, g, jsonify, request
+from pygeoapi.process.base import ProcessorExecuteError
 from werkzeug.datastructures import MultiDict
 
 from catalog.core.parse import ParameterError, parse_bbox, parse_datetime
 from catalog.features.items import BBOX_RULES, DATETIME_RULES
 from catalog.processes import web as processes_web
-from catalog.processes.inputs import InvalidInput
 
 COMMON_PARAMS = {"f", "lang"}
 COVERAGE_PARAMS = COMMON_PARAMS | {"bbox", "bbox-crs", "datetime", "properties", "subset"}
@@ -51,17 +51,20 @@ def refuse_writes() -> Response | None:
     return None
 
 
-def with_message_code(response: Response, refusal: InvalidInput | None) -> Response:
-    """pygeoapi's JSON refusal of a process input with the refusal's message code and params
-    added (`messageCode`, `params`): the portal says it in the page's language from them; the
-    English `description` stays for API clients. Anything else is returned as it is."""
-    if (refusal is None or refusal.code is None or response.status_code != 400
+def with_message_code(response: Response, refusal: ProcessorExecuteError | None) -> Response:
+    """pygeoapi's JSON refusal of a process input (400), or of an execution a busy server
+    cannot run (503: over its time budget, no computation slot, the job queue full), with the
+    refusal's message code and params added (`messageCode`, `params`): the portal says it in
+    the page's language from them; the English `description` stays for API clients. Anything
+    else is returned as it is."""
+    code = getattr(refusal, "code", None)
+    if (not isinstance(code, str) or response.status_code not in (400, 503)
             or not response.is_json):
         return response
     body = response.get_json(silent=True)
     if not isinstance(body, dict):
         return response
-    body.update(messageCode=refusal.code, params=refusal.params)
+    body.update(messageCode=code, params=getattr(refusal, "params", None) or {})
     response.set_data(json.dumps(body, ensure_ascii=False))
     return response
 

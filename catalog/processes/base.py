@@ -11,15 +11,16 @@ from typing import Any
 
 from pygeoapi.process.base import BaseProcessor, ProcessorExecuteError
 
+from catalog import settings
 from catalog.processes import layers
 from catalog.processes.inputs import InvalidInput
 from catalog.processes.regions import RegionSet, region_set
 
-SYNC_BUDGET_S = 30.0  # below gunicorn's 60 s worker timeout
+SYNC_BUDGET_S = settings.process_seconds()  # 30 s: below gunicorn's 60 s worker timeout
 ASYNC_BUDGET_S = 300.0
 # Computations at once in one server process (sync requests and async jobs together): each
-# may hold a few hundred MB over the whole country.
-COMPUTE_SLOTS = threading.BoundedSemaphore(2)
+# may hold a few hundred MB over the whole country (TAZA_COMPUTE_SLOTS, 2).
+COMPUTE_SLOTS = threading.BoundedSemaphore(settings.compute_slots())
 JSON = "application/json"
 GEOJSON = "application/geo+json"
 

@@ -49,10 +49,17 @@ MESSAGES = {
     "out_of_range": "{name}: {value!r} is out of range; allowed {low:g} to {high:g}",
     "outside_country": "area: lies outside Kyrgyzstan (it does not overlap the country boundary)",
     "too_many_cells": "area: spans {cells:,} cells; at most {most:,}",
+    "not_a_number": "{name}: {value!r} is not a number",
+    "not_whole_number": "{name}: {value!r} must be a whole number",
+    "not_one_of": "{name}: {value!r} is not one of {options}",
+    "not_boolean": "{name}: {value!r} must be true or false",
+    "region_unknown": "region: {value!r} is not a region code; codes: {codes}",
 }
-# The refusal of the execution running in this context, for the /ogc edge to add its code and
-# params to pygeoapi's exception body (catalog/ogc/routes.py).
-last_refusal: ContextVar[InvalidInput | None] = ContextVar("last_refusal", default=None)
+# The refusal of the execution running in this context (an InvalidInput, or a 503 of a busy
+# server: OverBudget, ServerBusy), for the /ogc edge to add its code and params to pygeoapi's
+# exception body (catalog/ogc/routes.py).
+last_refusal: ContextVar[ProcessorExecuteError | None] = ContextVar("last_refusal",
+                                                                    default=None)
 
 
 class InvalidInput(ProcessorExecuteError):
@@ -87,9 +94,9 @@ def number(data: dict, name: str, default: float | None, low: float, high: float
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidInput(f"{name}: {value!r} is not a number")
+        raise InvalidInput.coded("not_a_number", name=name, value=value)
     if integer and value != int(value):
-        raise InvalidInput(f"{name}: {value!r} must be a whole number")
+        raise InvalidInput.coded("not_whole_number", name=name, value=value)
     if not low <= value <= high:
         raise InvalidInput.coded("out_of_range", name=name, value=value, low=low, high=high)
     return int(value) if integer else float(value)
@@ -100,7 +107,8 @@ def choice(data: dict, name: str, default: str, options: tuple[str, ...]) -> str
     if value is None:
         return default
     if value not in options:
-        raise InvalidInput(f"{name}: {value!r} is not one of {', '.join(options)}")
+        raise InvalidInput.coded("not_one_of", name=name, value=value,
+                                 options=", ".join(options))
     return value
 
 
@@ -144,8 +152,7 @@ def area(data: dict, country: BaseGeometry, regions: dict[str, Any] | None = Non
 
 def _region_area(code: Any, regions: dict[str, Any], cities: bool) -> Area:
     if not isinstance(code, str) or code.upper() not in regions:
-        raise InvalidInput(f"region: {code!r} is not a region code; codes: "
-                           f"{', '.join(sorted(regions))}")
+        raise InvalidInput.coded("region_unknown", value=code, codes=", ".join(sorted(regions)))
     found = regions[code.upper()]
     if found.outline is None and cities and found.place is not None:
         return Area("region", found.place, found.place, found.code)
@@ -160,8 +167,8 @@ def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
     if isinstance(value, dict) and "bbox" in value:
         try:
             parse_crs(value.get("crs", CRS84_URI), "area", CRS_RULES)
-        except CrsError as err:
-            raise InvalidInput(str(err)) from None
+        except CrsError as err:  # coded by the shared parser (PARSE_MESSAGE_CODES)
+            raise InvalidInput(str(err), err.message_code, err.params) from None
         return "bbox", _bbox(value["bbox"])
     if isinstance(value, list):
         return "bbox", _bbox(value)
@@ -176,8 +183,8 @@ def _requested_geometry(value: Any) -> tuple[str, BaseGeometry]:
 def _bbox(values: Any) -> BaseGeometry:
     try:
         box = parse_bbox(values, "area", BBOX_RULES)
-    except BBoxError as err:
-        raise InvalidInput(str(err)) from None
+    except BBoxError as err:  # coded by the shared parser (PARSE_MESSAGE_CODES)
+        raise InvalidInput(str(err), err.message_code, err.params) from None
     return shapely.box(*box.bounds)
 
 
@@ -221,5 +228,5 @@ def boolean(data: dict, name: str, default: bool) -> bool:
     if value is None:
         return default
     if not isinstance(value, bool):
-        raise InvalidInput(f"{name}: {value!r} must be true or false")
+        raise InvalidInput.coded("not_boolean", name=name, value=value)
     return value

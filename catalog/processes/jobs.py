@@ -50,17 +50,19 @@ from pygeoapi.util import (
     get_current_datetime,
 )
 
+from catalog import settings
 from catalog.processes.base import (
     ASYNC_BUDGET_S,
     SYNC_BUDGET_S,
     CatalogProcessor,
+    OverBudget,
     document_response,
     raw_response,
 )
 from catalog.processes.inputs import InvalidInput, last_refusal
 
 LOGGER = logging.getLogger(__name__)
-MAX_QUEUED_JOBS = 8  # per server process, running one included
+MAX_QUEUED_JOBS = settings.queued_jobs()  # per server process, running one included (8)
 KEEP_FINISHED_JOBS = 1000
 KEEP_RESULT_BYTES = 200_000_000  # results of finished jobs together, newest kept
 KEEP_JOBS_DAYS = 7
@@ -152,8 +154,15 @@ def _owner_alive(owner: str | None) -> bool:
 
 
 class ServerBusy(ProcessorExecuteError):
+    """503: the job queue is full. Carries a message code and params, as OverBudget does."""
     http_status_code = HTTPStatus.SERVICE_UNAVAILABLE
     ogc_exception_code = "ServerBusy"
+
+    def __init__(self, message: str, message_code: str | None = None,
+                 params: dict | None = None):
+        super().__init__(message, user_msg=message)
+        self.code = message_code
+        self.params = params or {}
 
 
 class SQLiteJobManager(BaseManager):
@@ -310,7 +319,7 @@ class SQLiteJobManager(BaseManager):
         try:
             mimetype, outputs = self._run(p, job_id, data_dict, requested_outputs,
                                           requested_response, reraise=True)
-        except InvalidInput as refusal:
+        except (InvalidInput, OverBudget) as refusal:  # a 400, or a 503 of a busy server
             last_refusal.set(refusal)  # pygeoapi answers with its text alone
             raise
         return mimetype, outputs, JobStatus.successful
@@ -321,8 +330,11 @@ class SQLiteJobManager(BaseManager):
         if not _queued.acquire(blocking=False):
             self._fail(job_id, "the server's job queue is full; retry later",
                        message_code=JOB_MESSAGE_CODES["queue_full"])
-            raise ServerBusy(user_msg=f"the job queue is full ({MAX_QUEUED_JOBS} jobs per "
-                                      "server process); retry later")
+            busy = ServerBusy(f"the job queue is full ({MAX_QUEUED_JOBS} jobs per server "
+                              "process); retry later",
+                              message_code=JOB_MESSAGE_CODES["queue_full"])
+            last_refusal.set(busy)  # the /ogc edge adds its code to pygeoapi's 503
+            raise busy
         p.budget_s = ASYNC_BUDGET_S
 
         def job():

@@ -105,7 +105,7 @@ def item_search_from_query(args: Mapping[str, str], allowed: frozenset[str] = SE
 def item_search_from_body(body: Any) -> tuple[ItemSearch, Fields]:
     """An ItemSearch from a POST body (JSON object)."""
     if not isinstance(body, dict):
-        raise InvalidQuery("body: expected a JSON object")
+        raise InvalidQuery("body: expected a JSON object", message_code="json_body_not_object")
     _known(body, SEARCH_PARAMS)
     lang = body.get("filter-lang", "cql2-json")
     return _item_search(body, lang, None, text=False)
@@ -133,7 +133,8 @@ def _item_search(source: Mapping[str, Any], lang: Any, collection: str | None,
         return parse(source[name]) if name in source else default
 
     if "bbox" in source and "intersects" in source:
-        raise InvalidQuery("bbox, intersects: give one of them, not both")
+        raise InvalidQuery("bbox, intersects: give one of them, not both",
+                           message_code="bbox_and_intersects")
     collections = get("collections", lambda v: _list(v, "collections"), ())
     if collection is not None:
         collections = (collection,)
@@ -218,16 +219,20 @@ def _geometry(value: Any) -> shapely.Geometry:
         try:
             value = parse_json(value, "intersects")
         except UnsafeInput as err:
-            raise InvalidQuery(f"{err} (expected a GeoJSON geometry)") from None
+            raise InvalidQuery(f"{err} (expected a GeoJSON geometry)",
+                               message_code="intersects_invalid") from None
     if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
-        raise InvalidQuery("intersects: expected a GeoJSON geometry object")
+        raise InvalidQuery("intersects: expected a GeoJSON geometry object",
+                           message_code="intersects_invalid")
     try:
         geometry = shape(value)
         shapely.prepare(geometry)
     except Exception as err:  # shapely raises several kinds for malformed coordinates
-        raise InvalidQuery(f"intersects: invalid GeoJSON geometry ({err})") from None
+        raise InvalidQuery(f"intersects: invalid GeoJSON geometry ({err})",
+                           message_code="intersects_invalid") from None
     if geometry.is_empty or not shapely.is_valid(geometry):
-        raise InvalidQuery(f"intersects: invalid geometry ({shapely.is_valid_reason(geometry)})")
+        raise InvalidQuery(f"intersects: invalid geometry ({shapely.is_valid_reason(geometry)})",
+                           message_code="intersects_invalid")
     return geometry
 
 
@@ -324,7 +329,8 @@ def _field_names(values: Any, name: str) -> tuple[str, ...]:
         isinstance(v, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_:.\-]{0,127}", v)
         for v in values
     ):
-        raise InvalidQuery(f"{name}: expected a list of field names like properties.title")
+        raise InvalidQuery(f"{name}: expected a list of field names like properties.title",
+                           message_code="fields_invalid", params={"name": name})
     return tuple(values)
 
 
@@ -344,7 +350,8 @@ def _fields_json(value: Any) -> Fields:
     default set plus its fields; without it, every field but the excluded ones; {} (nothing
     to include or exclude) is the default set."""
     if not isinstance(value, dict) or set(value) - {"include", "exclude"}:
-        raise InvalidQuery("fields: expected an object with include and/or exclude lists")
+        raise InvalidQuery("fields: expected an object with include and/or exclude lists",
+                           message_code="fields_invalid", params={"name": "fields"})
     include = _field_names(value["include"], "fields.include") if "include" in value else None
     exclude = _field_names(value.get("exclude"), "fields.exclude")
     if include is None and not exclude:

@@ -258,14 +258,16 @@ def stac_blueprint(store: CatalogStore, public_url: str,
     @blueprint.post("/stac/search")
     def search_post():
         if request.args:
-            raise InvalidQuery(f"{next(iter(request.args))}: POST searches take a JSON body, "
-                               "not query parameters")
+            name = next(iter(request.args))
+            raise InvalidQuery(f"{name}: POST searches take a JSON body, not query parameters",
+                               message_code="body_query_parameter", params={"name": name[:80]})
         if not is_json_type(request.mimetype):
-            raise InvalidQuery("body: expected a JSON object (Content-Type: application/json)")
+            raise InvalidQuery("body: expected a JSON object (Content-Type: application/json)",
+                               message_code="json_body_type")
         try:
             body = parse_json(request.get_data(cache=True), "body")
         except UnsafeInput as err:
-            raise InvalidQuery(str(err)) from None
+            raise InvalidQuery(str(err), message_code="json_body_unreadable") from None
         query, fields = params.item_search_from_body(body)
         return _search_response(api, query, fields, api.links.url("search"), body=body)
 
