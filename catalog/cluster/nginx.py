@@ -167,8 +167,8 @@ http {{
         }}
 
         # A dataset's source upload (whole, or resumable in pieces, and its /resume): always
-        # the node its id hashes to. Retried elsewhere only when that node cannot be reached
-        # (not on a timeout: a slow piece may have been received).
+        # the node its id hashes to. Retried elsewhere on a connection error only (not on a
+        # timeout: a slow piece may have been received).
         location ~ ^/api/datasets/(?<upload_dataset>[^/]+)/draft/source(/|$) {{
             limit_req zone=writes burst={s.writes_per_second * 5} nodelay;
             proxy_pass http://taza_uploads;
