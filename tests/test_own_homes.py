@@ -72,6 +72,15 @@ def cluster(published_home: Path, tmp_path_factory, private_postgres) -> Iterato
         private_postgres.drop_database(DATABASE)
 
 
+@pytest.fixture(scope="module")
+def tokens(cluster: LocalCluster, tmp_path_factory) -> dict[str, str]:
+    """The test accounts, made once in the cluster's database (`taza users` on it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in cluster.environment().items():
+            patch.setenv(name, value)
+        return add_accounts(tmp_path_factory.mktemp("accounts-home"))
+
+
 def _health(url: str) -> dict:
     return requests.get(f"{url}/healthz", timeout=10).json()
 
@@ -195,11 +204,8 @@ def _bucket(env: dict[str, str]):
                         region_name=env["AWS_DEFAULT_REGION"])
 
 def test_a_draft_uploaded_through_node_a_is_reviewed_on_b_and_published_by_the_worker(
-        cluster: LocalCluster, tmp_path: Path, monkeypatch) -> None:
+        cluster: LocalCluster, tokens: dict[str, str]) -> None:
     node_a, node_b = cluster.nodes
-    for name, value in cluster.environment().items():  # `taza users` on the database
-        monkeypatch.setenv(name, value)
-    tokens = add_accounts(tmp_path / "accounts-home")
     through_a = Api(SimpleNamespace(url=node_a.url), tokens)
     through_b = Api(SimpleNamespace(url=node_b.url), tokens)
     dataset_id, uploaded = through_a.draft_dataset("own-homes", SOURCES / "airports.geojson")
@@ -257,12 +263,6 @@ def _holders(cluster: LocalCluster, dataset_id: str) -> list:
             .exists()]
 
 
-def _draft_through_nginx(cluster: LocalCluster, tmp_path: Path, monkeypatch) -> Api:
-    for name, value in cluster.environment().items():  # `taza users` on the database
-        monkeypatch.setenv(name, value)
-    return Api(SimpleNamespace(url=cluster.url), add_accounts(tmp_path / "accounts-home"))
-
-
 def _new_draft(api: Api, prefix: str) -> str:
     from tests.stewards_support import make_manifest
 
@@ -273,10 +273,10 @@ def _new_draft(api: Api, prefix: str) -> str:
 
 
 def test_a_resumable_upload_in_pieces_through_nginx_completes_and_is_published(
-        cluster: LocalCluster, tmp_path: Path, monkeypatch) -> None:
+        cluster: LocalCluster, tokens: dict[str, str]) -> None:
     """Both nodes up, round-robin for everything else: every piece of one upload (and its
     /resume) reaches the node that holds the others, so the upload completes."""
-    api = _draft_through_nginx(cluster, tmp_path, monkeypatch)
+    api = Api(SimpleNamespace(url=cluster.url), tokens)
     dataset_id = _new_draft(api, "upnode")
     data = (SOURCES / "airports.geojson").read_bytes()
     pieces = _pieces(data, 4)
@@ -316,11 +316,11 @@ def test_a_resumable_upload_in_pieces_through_nginx_completes_and_is_published(
 
 
 def test_when_the_uploads_node_is_gone_the_next_piece_says_start_again(
-        cluster: LocalCluster, tmp_path: Path, monkeypatch) -> None:
+        cluster: LocalCluster, tokens: dict[str, str]) -> None:
     """The node holding the pieces dies: nginx sends the next piece to the other node, which
     answers 409 upload_not_in_progress; /resume there says no upload is in progress (the page
     then sends from byte 0), and the upload sent again from 0 completes."""
-    api = _draft_through_nginx(cluster, tmp_path, monkeypatch)
+    api = Api(SimpleNamespace(url=cluster.url), tokens)
     dataset_id = _new_draft(api, "upnode-gone")
     data = (SOURCES / "airports.geojson").read_bytes()
     pieces = _pieces(data, 3)
