@@ -72,6 +72,15 @@ def cluster(published_home: Path, tmp_path_factory, private_postgres) -> Iterato
         private_postgres.drop_database(DATABASE)
 
 
+@pytest.fixture(scope="module")
+def tokens(cluster: LocalCluster, tmp_path_factory) -> dict[str, str]:
+    """The test accounts, made once in the cluster's database (`taza users` on it)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in cluster.environment().items():
+            patch.setenv(name, value)
+        return add_accounts(tmp_path_factory.mktemp("accounts-home"))
+
+
 def _health(url: str) -> dict:
     return requests.get(f"{url}/healthz", timeout=10).json()
 
@@ -195,11 +204,8 @@ def _bucket(env: dict[str, str]):
                         region_name=env["AWS_DEFAULT_REGION"])
 
 def test_a_draft_uploaded_through_node_a_is_reviewed_on_b_and_published_by_the_worker(
-        cluster: LocalCluster, tmp_path: Path, monkeypatch) -> None:
+        cluster: LocalCluster, tokens: dict[str, str]) -> None:
     node_a, node_b = cluster.nodes
-    for name, value in cluster.environment().items():  # `taza users` on the database
-        monkeypatch.setenv(name, value)
-    tokens = add_accounts(tmp_path / "accounts-home")
     through_a = Api(SimpleNamespace(url=node_a.url), tokens)
     through_b = Api(SimpleNamespace(url=node_b.url), tokens)
     dataset_id, uploaded = through_a.draft_dataset("own-homes", SOURCES / "airports.geojson")
@@ -232,3 +238,116 @@ def test_a_draft_uploaded_through_node_a_is_reviewed_on_b_and_published_by_the_w
     assert (cluster.worker_home / "datasets" / dataset_id / "1").is_dir()
     for node in cluster.nodes:
         assert not (cluster.node_home(node) / "datasets").exists()
+
+
+# -- resumable uploads through nginx (catalog/cluster/nginx.py, upstream taza_uploads) --------
+
+def _pieces(data: bytes, count: int) -> list[tuple[int, int]]:
+    """`count` (start, end inclusive) ranges covering `data`."""
+    size = -(-len(data) // count)
+    return [(start, min(start + size, len(data)) - 1) for start in range(0, len(data), size)]
+
+
+def _send_piece(api: Api, dataset_id: str, data: bytes, start: int, end: int,
+                filename: str = "airports.geojson") -> requests.Response:
+    return api.put(f"/api/datasets/{dataset_id}/draft/source", "alice",
+                   params={"filename": filename}, data=data[start:end + 1],
+                   headers={"Content-Range": f"bytes {start}-{end}/{len(data)}",
+                            "Content-Type": "application/octet-stream"})
+
+
+def _holders(cluster: LocalCluster, dataset_id: str) -> list:
+    """The nodes whose home keeps an upload in progress for the dataset."""
+    return [node for node in cluster.nodes
+            if (cluster.node_home(node) / "stewards" / "resume" / dataset_id / "meta.json")
+            .exists()]
+
+
+def _new_draft(api: Api, prefix: str) -> str:
+    from tests.stewards_support import make_manifest
+
+    dataset_id = api.new_id(prefix)
+    api.create(dataset_id)
+    assert api.put_manifest(dataset_id, make_manifest(dataset_id)).status_code == 200
+    return dataset_id
+
+
+def test_a_resumable_upload_in_pieces_through_nginx_completes_and_is_published(
+        cluster: LocalCluster, tokens: dict[str, str]) -> None:
+    """Both nodes up, round-robin for everything else: every piece of one upload (and its
+    /resume) reaches the node that holds the others, so the upload completes."""
+    api = Api(SimpleNamespace(url=cluster.url), tokens)
+    dataset_id = _new_draft(api, "upnode")
+    data = (SOURCES / "airports.geojson").read_bytes()
+    pieces = _pieces(data, 4)
+    assert len(pieces) == 4
+    holder = None
+    for start, end in pieces[:-1]:
+        answer = _send_piece(api, dataset_id, data, start, end)
+        assert answer.status_code == 202, answer.text
+        assert answer.json()["upload"]["received"] == end + 1
+        holders = _holders(cluster, dataset_id)
+        assert len(holders) == 1, holders
+        holder = holder or holders[0]
+        assert holders == [holder]
+        # The page asks where to go on: the holder answers, whichever node is next in turn.
+        for _ in range(3):
+            progress = api.get(f"/api/datasets/{dataset_id}/draft/source/resume", "alice")
+            assert progress.status_code == 200, progress.text
+            assert progress.json()["upload"]["received"] == end + 1
+    # Other requests are still spread over both nodes.
+    assert {_health(cluster.url)["node"] for _ in range(10)} == {"node-a", "node-b"}
+    start, end = pieces[-1]
+    last = _send_piece(api, dataset_id, data, start, end)
+    assert last.status_code == 201, last.text
+    assert last.json()["summary"]["publishable"], last.text
+    assert last.json()["upload"]["size"] == len(data)
+    assert _holders(cluster, dataset_id) == []
+    for step, user in (("submit", "alice"), ("approve", "rita")):
+        answer = api.post(f"/api/datasets/{dataset_id}/draft/{step}", user)
+        assert answer.status_code == 200, f"{step}: {answer.text}"
+    assert api.publish(dataset_id)["version"] == 1
+    _wait_for(lambda: requests.get(f"{cluster.url}/ogc/collections/{dataset_id}/items",
+                                   timeout=10).status_code == 200)
+    for node in cluster.nodes:
+        items = requests.get(f"{node.url}/ogc/collections/{dataset_id}/items",
+                             params={"limit": 100}, timeout=30).json()
+        assert items["numberMatched"] == 17, node.name
+
+
+def test_when_the_uploads_node_is_gone_the_next_piece_says_start_again(
+        cluster: LocalCluster, tokens: dict[str, str]) -> None:
+    """The node holding the pieces dies: nginx sends the next piece to the other node, which
+    answers 409 upload_not_in_progress; /resume there says no upload is in progress (the page
+    then sends from byte 0), and the upload sent again from 0 completes."""
+    api = Api(SimpleNamespace(url=cluster.url), tokens)
+    dataset_id = _new_draft(api, "upnode-gone")
+    data = (SOURCES / "airports.geojson").read_bytes()
+    pieces = _pieces(data, 3)
+    first = _send_piece(api, dataset_id, data, *pieces[0])
+    assert first.status_code == 202, first.text
+    [holder] = _holders(cluster, dataset_id)
+    cluster.stop_node(holder, kill=True)
+    try:
+        second = _send_piece(api, dataset_id, data, *pieces[1])
+        assert second.status_code == 409, second.text
+        assert second.json()["messageCode"] == "upload_not_in_progress", second.text
+        progress = api.get(f"/api/datasets/{dataset_id}/draft/source/resume", "alice")
+        assert progress.status_code == 200 and progress.json()["upload"] is None, progress.text
+        for start, end in pieces[:-1]:
+            assert _send_piece(api, dataset_id, data, start, end).status_code == 202
+        last = _send_piece(api, dataset_id, data, *pieces[-1])
+        assert last.status_code == 201, last.text
+        assert last.json()["upload"]["size"] == len(data)
+    finally:
+        cluster.start_node(holder)
+        _wait_for(lambda: _node_answers(holder.url), timeout=180)
+        _wait_for(lambda: {_health(cluster.url)["node"] for _ in range(10)}
+                  == {"node-a", "node-b"}, timeout=60)
+
+
+def _node_answers(url: str) -> bool:
+    try:
+        return requests.get(f"{url}/healthz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False

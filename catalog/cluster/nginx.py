@@ -7,6 +7,12 @@ What it is there for, each with a setting below:
 - A node that dies costs no failed read: an idempotent request (GET, HEAD) that fails to
   connect or is cut off is retried once on the other node (`proxy_next_upstream`); a POST is
   never retried, as it may have done its work.
+- Every request of one dataset's source upload (`/api/datasets/ID/draft/source...`: the
+  pieces of a resumable upload and its `/resume`) goes to one node, chosen by the dataset's id
+  (`hash ... consistent`, upstream `taza_uploads`): the pieces are kept in the receiving node's
+  home (catalog/stewards/resume.py). Should that node be gone, the id's requests go to another
+  node, where the next piece answers 409 (upload_not_in_progress) and `/resume` says nothing is
+  in progress, so the upload starts again from byte 0.
 - Rate limits per client address answer 429; nginx's own errors are JSON like the app's.
 """
 
@@ -122,13 +128,21 @@ http {{
         keepalive 32;
     }}
 
+    # One node for every request of one dataset's source upload: a resumable upload's pieces
+    # are kept in the home of the node that received them (catalog/stewards/resume.py).
+    upstream taza_uploads {{
+        hash $upload_dataset consistent;
+{servers}
+        keepalive 32;
+    }}
+
     server {{
         listen {self.listen}:{self.port};
         limit_conn connections {s.connections_per_client};
         limit_req zone=per_client burst={s.burst} nodelay;
 {error_pages}
 
-        # Inherited by both locations below (neither sets a proxy_set_header of its own).
+        # Inherited by every location below (none sets a proxy_set_header of its own).
         proxy_http_version 1.1;
         proxy_set_header Connection "";
         proxy_set_header Host $http_host;
@@ -150,6 +164,15 @@ http {{
             limit_req zone=writes burst={s.writes_per_second * 5} nodelay;
             proxy_pass http://taza_nodes;
             proxy_next_upstream error timeout;
+        }}
+
+        # A dataset's source upload (whole, or resumable in pieces, and its /resume): always
+        # the node its id hashes to. Retried elsewhere on a connection error only (not on a
+        # timeout: a slow piece may have been received).
+        location ~ ^/api/datasets/(?<upload_dataset>[^/]+)/draft/source(/|$) {{
+            limit_req zone=writes burst={s.writes_per_second * 5} nodelay;
+            proxy_pass http://taza_uploads;
+            proxy_next_upstream error;
         }}
 
 {error_locations}
