@@ -46,4 +46,17 @@ class ValidationFailed(Exception):
 
 
 class PublishError(Exception):
-    """A publish that could not complete; the previously published version keeps serving."""
+    """A publish that could not complete; the previously published version keeps serving.
+
+    Like a Problem, it carries a `code` naming its text in every language
+    (catalog/sources/finding_texts.yml) filled from `params`, beside the English message.
+    """
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
+
+    def as_problem(self) -> Problem:
+        """The failure as a problem of the publish (what the stewards' API answers)."""
+        return Problem("publish", str(self), code=self.code, params=self.params)

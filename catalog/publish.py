@@ -90,7 +90,10 @@ def _items_unlike_the_first(manifest: Manifest, infos: list) -> list[Problem]:
     return [Problem(f"items.{index}.source",
                     f"{name} {getattr(info, name)!r} differs from the first item's "
                     f"{getattr(first, name)!r}: the items of a dataset form one layer",
-                    file=str(info.path))
+                    file=str(info.path), code="items_differ",
+                    params={"item": index, "file": info.path.name, "property": name,
+                            "value": str(getattr(info, name)),
+                            "first": str(getattr(first, name))})
             for index, info in enumerate(infos) for name in keys
             if not _same(getattr(info, name), getattr(first, name))]
 
@@ -110,12 +113,15 @@ def _role_problems(manifest: Manifest, info: VectorInfo) -> list[Problem]:
     if role.geometry and families != [role.geometry]:
         problems.append(Problem("role", f"the {manifest.role} layer has {role.geometry} "
                                         f"geometries; this source has {', '.join(families)}",
-                                file=str(manifest.path)))
+                                file=str(manifest.path), code="role_geometry",
+                                params={"role": manifest.role, "geometry": role.geometry,
+                                        "found": ", ".join(families)}))
     missing = [name for name in role.fields if name not in info.fields]
     if missing:
         problems.append(Problem("role", f"the {manifest.role} layer needs the attribute(s) "
                                         f"{', '.join(missing)}; this source lacks them",
-                                file=str(manifest.path)))
+                                file=str(manifest.path), code="role_fields",
+                                params={"role": manifest.role, "fields": ", ".join(missing)}))
     return problems
 
 
@@ -149,7 +155,8 @@ def publish(manifest_path: str | Path, store: CatalogStore, wait: bool = True,
             raise
         except Exception as err:
             shutil.rmtree(staging, ignore_errors=True)
-            raise PublishError(f"{manifest.id}: conversion failed: {err}") from err
+            raise PublishError(f"{manifest.id}: conversion failed: {err}",
+                               code="conversion_failed", params={"id": manifest.id}) from err
         report(80, "releasing")
         datasets = dict(release.datasets) if release else {}
         datasets[manifest.id] = version
@@ -170,7 +177,8 @@ def rollback(store: CatalogStore, dataset_id: str, version: int, wait: bool = Tr
         released = store.released_versions(dataset_id)
         if version not in released:
             raise PublishError(f"{dataset_id} has no released version {version}; "
-                               f"versions: {released}")
+                               f"versions: {released}", code="no_released_version",
+                               params={"id": dataset_id, "version": version})
         datasets = dict(release.datasets) if release else {}
         datasets[dataset_id] = version
         new_release = _switch(store, datasets, actor, "dataset.rollback", dataset_id,
@@ -185,7 +193,8 @@ def withdraw(store: CatalogStore, dataset_id: str, wait: bool = True,
     with _locked(store, wait, actor):
         release = store.current()
         if release is None or dataset_id not in release.datasets:
-            raise PublishError(f"{dataset_id} is not published")
+            raise PublishError(f"{dataset_id} is not published", code="not_published",
+                               params={"id": dataset_id})
         datasets = {k: v for k, v in release.datasets.items() if k != dataset_id}
         return _switch(store, datasets, actor, "dataset.withdraw", dataset_id,
                        version=release.datasets[dataset_id]).number
@@ -212,13 +221,15 @@ def purge(store: CatalogStore, dataset_id: str, version: int, reason: str,
     never used again.
     """
     if not reason or not reason.strip():
-        raise PublishError("say why the version is purged (--reason)")
+        raise PublishError("say why the version is purged (--reason)",
+                           code="purge_needs_reason")
     actor = actor or audit.os_actor()
     with _locked(store, True, actor):
         try:
             store.check_purgeable(dataset_id, version)
         except StoreRefused as err:
-            raise PublishError(str(err)) from err
+            raise PublishError(str(err), code="purge_refused",
+                               params={"id": dataset_id, "version": version}) from err
         intent = _record_intent(store, actor, dataset_id, operation="dataset.purge",
                                 version=version, reason=reason)
         removed = store.purge_version(dataset_id, version)
@@ -242,12 +253,13 @@ def _locked(store: CatalogStore, wait: bool, actor: str) -> Iterator[None]:
         try:
             held.enter_context(store.lock(wait=wait))
         except (database.DatabaseError, RecordsUnavailable) as err:  # the lock is in it
-            raise PublishError(f"{err}; nothing was changed") from err
+            raise PublishError(f"{err}; nothing was changed",
+                               code="publish_lock_unavailable") from err
         try:
             _recover_interrupted(store, actor)
         except audit.LOG_ERRORS as err:
             raise PublishError(f"the audit log cannot take entries ({err}); nothing was "
-                               "changed") from err
+                               "changed", code="audit_log_unavailable") from err
         yield
 
 
@@ -300,7 +312,8 @@ def _switch_release(store: CatalogStore, datasets: dict[str, int], records: list
         if not _went_live(store, intent.seq):
             _record_outcome(store, actor, "release.failed", dataset_id, intent=intent.seq,
                             release=number, error=str(err))
-            raise PublishError(f"could not build the new release: {err}") from err
+            raise PublishError(f"could not build the new release: {err}",
+                               code="release_build_failed") from err
         release = store.current()  # failed after current.json was replaced: it is live
     _record_outcome(store, actor, action, dataset_id, intent=intent.seq,
                     release=release.number, **detail)
@@ -321,12 +334,15 @@ def _load_feature_tables(store: CatalogStore, records: list[Record]) -> list[tup
         path = store.assets.local_path(record, record.asset(GEOPACKAGE_ASSET))
         if path is None:
             raise PublishError(f"{record.id} version {record.version}: the GeoPackage is not "
-                               "on this server's disk, so it cannot be loaded into the database")
+                               "on this server's disk, so it cannot be loaded into the database",
+                               code="geopackage_not_on_disk",
+                               params={"id": record.id, "version": record.version})
         versions.append((record.id, record.version, path, record.vector.table))
     try:
         return postgis.load_versions(url, versions)
     except Exception as err:  # database, GeoPackage or disk: the publish fails, nothing changed
-        raise PublishError(f"could not load the features into the database: {err}") from err
+        raise PublishError(f"could not load the features into the database: {err}",
+                           code="database_load_failed") from err
 
 
 def _drop_feature_tables(versions: list[tuple[str, int]]) -> None:
@@ -350,7 +366,8 @@ def _check_role_is_free(store: CatalogStore, release: Release | None,
         if dataset_id != manifest.id and store.record(dataset_id, version).role == manifest.role:
             raise ValidationFailed([Problem(
                 "role", f"{dataset_id} already holds the role {manifest.role!r}; withdraw it "
-                        "or change its role first", file=str(manifest.path))])
+                        "or change its role first", file=str(manifest.path),
+                code="role_taken", params={"id": dataset_id, "role": manifest.role})])
 
 
 def _check_roles(records: list[Record]) -> None:
@@ -362,7 +379,9 @@ def _check_roles(records: list[Record]) -> None:
         if record.role in holders:
             raise PublishError(f"{record.id} and {holders[record.role]} would both hold the "
                                f"role {record.role!r}; withdraw one first or change its "
-                               "manifest's role")
+                               "manifest's role", code="role_held_twice",
+                               params={"id": record.id, "other": holders[record.role],
+                                       "role": record.role})
         holders[record.role] = record.id
 
 
@@ -373,7 +392,7 @@ def _record_intent(store: CatalogStore, actor: str, dataset_id: str | None,
         return audit.record(store.home, actor, audit.INTENT, dataset_id, **detail)
     except audit.LOG_ERRORS as err:
         raise PublishError(f"the audit log did not take the intent entry ({err}); nothing "
-                           "was changed") from err
+                           "was changed", code="audit_log_unavailable") from err
 
 
 def _record_outcome(store: CatalogStore, actor: str, action: str, dataset_id: str | None,
@@ -396,7 +415,8 @@ def _stage_version(manifest: Manifest, fingerprint: str, staging: Path,
                         staging, manifest.id_field, manifest.raster.get("unit"))
     _checked(manifest, read.inspected)
     if not read.converted:  # every source passed, yet the reader converted nothing
-        raise PublishError("the reader answered without converting the sources")
+        raise PublishError("the reader answered without converting the sources",
+                           code="reader_converted_nothing")
     assets, vector, rasters, layer = list(read.assets), read.vector, tuple(read.rasters), None
     if manifest.kind == "raster":
         assets, rasters, layer = _raster_layer(manifest, items, read, staging)
@@ -419,7 +439,8 @@ def _stage_version(manifest: Manifest, fingerprint: str, staging: Path,
     write_record(record, staging)
     committed = store.commit_version(manifest.id, staging)
     if committed != version:  # cannot happen under the lock; refuse rather than mislabel
-        raise PublishError(f"version race: expected {version}, got {committed}")
+        raise PublishError(f"version race: expected {version}, got {committed}",
+                           code="version_race")
     return committed
 
 
@@ -455,4 +476,4 @@ def _fingerprint(manifest: Manifest) -> str:
 
 
 def _in_source(problem: Problem, source: Path) -> Problem:
-    return Problem(problem.where, problem.message, problem.line, problem.file or str(source))
+    return dataclasses.replace(problem, file=problem.file or str(source))

@@ -92,6 +92,46 @@ def test_every_manifest_problem_has_a_code_and_texts_in_three_languages():
     check_texts(calls, finding_texts(), "")
 
 
+# Where a publish finds problems: the pipeline, and the source readers and their isolation.
+PUBLISH_TIME = [ROOT / "catalog" / "publish.py",
+                *sorted((ROOT / "catalog" / "sources").glob("*.py"))]
+PUBLISH_PROBLEMS = {"Problem", "PublishError", "ReaderFailed", "ReaderUnavailable"}
+
+
+def _is_publish_problem(node: ast.Call) -> bool:
+    """A Problem, PublishError or ReaderFailed made at publish time, unless it passes on the
+    code of another (`code=err.code`: that one is checked where it is made)."""
+    if not (isinstance(node.func, ast.Name) and node.func.id in PUBLISH_PROBLEMS):
+        return False
+    code = next((k.value for k in node.keywords if k.arg == "code"), None)
+    return not (isinstance(code, ast.Attribute) and code.attr == "code")
+
+
+def test_every_publish_time_problem_has_a_code_and_texts_in_three_languages():
+    """A raster without bands, a limit of the reader, a failed release switch...: each says
+    its code, and the code has ky/ru/en texts with the placeholders its params fill."""
+    calls = [call for path in PUBLISH_TIME for call in coded_calls(path, _is_publish_problem)]
+    places = {where.split(":")[0] for where, _, _ in calls}
+    assert {"publish.py", "raster.py", "vector.py", "isolation.py", "reader.py"} <= places
+    assert len(calls) > 50
+    check_texts(calls, finding_texts(), "")
+
+
+def test_the_publish_check_notices_a_missing_code(tmp_path):
+    source = tmp_path / "new.py"
+    source.write_text('raise PublishError("new")\n'
+                      'Problem("x", "y", code="raster_no_bands", params={})\n'
+                      'raise ReaderFailed("z", code="reader_error", params={"n": 1})\n'
+                      'Problem("x", "y", code=err.code)\n')
+    calls = coded_calls(source, _is_publish_problem)
+    assert len(calls) == 3  # the last passes another's code on
+    with pytest.raises(AssertionError):  # no code
+        check_texts(calls[:1], finding_texts(), "")
+    with pytest.raises(AssertionError):  # {file} not in its params
+        check_texts(calls[1:2], finding_texts(), "")
+    check_texts(calls[2:], finding_texts(), "")
+
+
 def test_a_refusal_answers_its_code_and_params_beside_the_english_description():
     refusal = errors.Conflict("x exists already", message_code="dataset_exists",
                               params={"id": "x", "organisation": "o"}, field="id")

@@ -49,7 +49,13 @@ INHERITED = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "PYTHONPATH", "PYTHONHOME", "
 
 
 class ReaderFailed(Exception):
-    """The file could not be read within the limits (or crashed the reader)."""
+    """The file could not be read within the limits (or crashed the reader). `code` names
+    its text in every language (catalog/sources/finding_texts.yml), filled from `params`."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 class ReaderUnavailable(PublishError):
@@ -106,7 +112,8 @@ def run_task(task: str, args: dict, read: list[Path], write: list[Path],
     settings = settings or ReaderSettings.from_environment()
     for path in (*read, *write):
         if "/vsi" in str(path).lower():
-            raise ReaderFailed("paths with GDAL virtual file systems (/vsi...) are refused")
+            raise ReaderFailed("paths with GDAL virtual file systems (/vsi...) are refused",
+                               code="reader_vsi_path")
     scratch = Path(tempfile.mkdtemp(prefix="taza-reader-"))
     try:
         request = {"task": task, "args": args, "parent": os.getpid(),
@@ -205,10 +212,12 @@ def _kill(process: subprocess.Popen) -> None:
 def _result(task: str, outcome: _Outcome, settings: ReaderSettings):
     if outcome.timed_out:
         raise ReaderFailed(f"reading the file took longer than {settings.timeout_seconds:,} "
-                           "s; the reader was stopped")
+                           "s; the reader was stopped", code="reader_timeout",
+                           params={"seconds": settings.timeout_seconds})
     if outcome.overflowed:
         raise ReaderFailed(f"reading the file produced an answer over "
-                           f"{settings.result_bytes:,} bytes; the reader was stopped")
+                           f"{settings.result_bytes:,} bytes; the reader was stopped",
+                           code="reader_answer_too_large", params={"bytes": settings.result_bytes})
     answer = _parse(outcome.answer)
     peak = answer.get("peak_rss_kb") if answer else None  # the child's word: only logged
     log.info("reader %s: exit %s in %.2f s, peak resident memory %s MB", task,
@@ -219,7 +228,7 @@ def _result(task: str, outcome: _Outcome, settings: ReaderSettings):
             return answer.get("result")
         _raise_failure(answer, settings)
     _log_stderr(task, outcome)
-    raise ReaderFailed(_death_message(outcome.returncode, settings))
+    raise _death(outcome.returncode, settings)
 
 
 def _parse(data: bytes) -> dict | None:
@@ -238,25 +247,30 @@ def _raise_failure(answer: dict, settings: ReaderSettings) -> None:
             f"the server cannot isolate the reader of untrusted files: {message}. Files are "
             "not read without isolation; give the service user namespaces and Landlock "
             "(Linux 5.13+), or, knowing the risk, set TAZA_READER_ISOLATION=off "
-            "(docs/security.md)")
+            "(docs/security.md)", code="reader_unavailable")
     if failure == "memory":
         raise ReaderFailed(f"the file needed more than {settings.memory_mb:,} MB of memory "
-                           "to read")
-    raise ReaderFailed(f"the file could not be read ({message or 'reader error'})")
+                           "to read", code="reader_memory", params={"mb": settings.memory_mb})
+    raise ReaderFailed(f"the file could not be read ({message or 'reader error'})",
+                       code="reader_error")
 
 
-def _death_message(returncode: int, settings: ReaderSettings) -> str:
+def _death(returncode: int, settings: ReaderSettings) -> ReaderFailed:
     if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        return (f"the file needed more than {settings.cpu_seconds:,} s of processor time "
-                "to read; the reader was stopped")
+        return ReaderFailed(f"the file needed more than {settings.cpu_seconds:,} s of "
+                            "processor time to read; the reader was stopped",
+                            code="reader_cpu", params={"seconds": settings.cpu_seconds})
     if returncode == -signal.SIGXFSZ:
-        return (f"reading the file wrote a file over {settings.file_mb:,} MB; the reader "
-                "was stopped")
+        return ReaderFailed(f"reading the file wrote a file over {settings.file_mb:,} MB; "
+                            "the reader was stopped", code="reader_file_size",
+                            params={"mb": settings.file_mb})
     if returncode < 0:
         name = signal.Signals(-returncode).name
-        return (f"the reader stopped on this file ({name}): it may need more than "
-                f"{settings.memory_mb:,} MB of memory, or be damaged")
-    return f"the reader stopped on this file (exit status {returncode})"
+        return ReaderFailed(f"the reader stopped on this file ({name}): it may need more "
+                            f"than {settings.memory_mb:,} MB of memory, or be damaged",
+                            code="reader_signal", params={"mb": settings.memory_mb})
+    return ReaderFailed(f"the reader stopped on this file (exit status {returncode})",
+                        code="reader_crashed")
 
 
 def _log_stderr(task: str, outcome: _Outcome) -> None:

@@ -46,7 +46,8 @@ def inspect_raster(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS
     try:
         with rasterio.open(path, driver=driver_for(path)) as dataset:
             if dataset.count == 0:
-                return None, [Problem(where, "has no bands")]
+                return None, [Problem(where, "has no bands", code="raster_no_bands",
+                                        params={"file": where})]
             too_large = size_problems(dataset, where, max_pixels)
             if too_large:
                 return None, too_large
@@ -55,7 +56,8 @@ def inspect_raster(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS
             problems = _check_grid(dataset, where)
             problems += _check_bands(dataset, where)
     except (RasterioError, OSError, ValueError) as err:
-        return None, [Problem(where, f"cannot be read as a raster: {err}")]
+        return None, [Problem(where, f"cannot be read as a raster: {err}",
+                              code="raster_unreadable", params={"file": where})]
     return info, problems
 
 
@@ -65,7 +67,11 @@ def size_problems(dataset, where: str, max_pixels: int) -> list[Problem]:
     if pixels > max_pixels:
         return [Problem(where, f"has {dataset.width:,} x {dataset.height:,} pixels in "
                                f"{dataset.count} band(s), {pixels:,} in all; the catalog "
-                               f"accepts at most {max_pixels:,}")]
+                               f"accepts at most {max_pixels:,}",
+                        code="raster_too_many_pixels",
+                        params={"file": where, "width": dataset.width, "height": dataset.height,
+                                "bands": dataset.count, "pixels": pixels,
+                                "limit": max_pixels})]
     problems = []
     for band, (rows, columns) in enumerate(dataset.block_shapes, start=1):
         size = rows * columns * np.dtype(dataset.dtypes[band - 1]).itemsize
@@ -73,7 +79,9 @@ def size_problems(dataset, where: str, max_pixels: int) -> list[Problem]:
             problems.append(Problem(f"{where} band {band}", (
                 f"stores its pixels in blocks of {columns:,} x {rows:,} ({size:,} bytes "
                 f"each, the limit is {MAX_BLOCK_BYTES:,}): write a tiled GeoTIFF "
-                "(for example gdal_translate -co TILED=YES)")))
+                "(for example gdal_translate -co TILED=YES)"), code="raster_blocks_too_large",
+                params={"file": where, "band": band, "columns": columns, "rows": rows,
+                        "bytes": size, "limit": MAX_BLOCK_BYTES}))
             break
     return problems
 
@@ -81,11 +89,14 @@ def size_problems(dataset, where: str, max_pixels: int) -> list[Problem]:
 def _check_grid(dataset, where: str) -> list[Problem]:
     problems = []
     if not dataset.crs:
-        problems.append(Problem(where, "has no coordinate reference system"))
+        problems.append(Problem(where, "has no coordinate reference system",
+                                code="raster_no_crs", params={"file": where}))
     if dataset.transform.is_identity:
-        problems.append(Problem(where, "has no georeferencing (identity geotransform)"))
+        problems.append(Problem(where, "has no georeferencing (identity geotransform)",
+                                code="raster_no_georeferencing", params={"file": where}))
     if dataset.transform.b != 0 or dataset.transform.d != 0:
-        problems.append(Problem(where, "is rotated; publish a north-up grid"))
+        problems.append(Problem(where, "is rotated; publish a north-up grid",
+                                code="raster_rotated", params={"file": where}))
     return problems
 
 
@@ -97,5 +108,6 @@ def _check_bands(dataset, where: str) -> list[Problem]:
             data = dataset.read(band, window=window, masked=True)
             has_data = has_data or bool(np.ma.count(data))
         if not has_data:
-            problems.append(Problem(f"{where} band {band}", "holds no valid pixels (all nodata)"))
+            problems.append(Problem(f"{where} band {band}", "holds no valid pixels (all nodata)",
+                                    code="raster_band_empty", params={"file": where, "band": band}))
     return problems

@@ -59,8 +59,8 @@ def stage_upload(original: Path, workdir: Path, options: UploadOptions, limits: 
         with malformed_answer():
             return _staged(answer, original, workdir)
     except ReaderFailed as err:
-        return Staged(format_of(original.name), findings=[blocking(str(err),
-                                                                   file=original.name)])
+        return Staged(format_of(original.name), findings=[blocking(
+            str(err), code=err.code, params=err.params, file=original.name)])
 
 
 def inspect_source(path: Path, kind: str, id_field: str | None = None
@@ -104,12 +104,22 @@ def reader_failure(paths: list[Path], err: ReaderFailed
     """A failure of the child (a limit hit) as the first source's problem, naming every
     source it was reading."""
     where = ", ".join(p.name for p in paths)
-    return [(None, [Problem(where, str(err))])] + [(None, [])] * (len(paths) - 1)
+    first = Problem(where, str(err), code=err.code, params={**err.params, "file": where})
+    return [(None, [first])] + [(None, [])] * (len(paths) - 1)
+
+
+def _problem(data: dict) -> Problem:
+    """A problem of the child's answer, with its code and params when they are ours and plain
+    (the child read hostile bytes: anything else keeps only the English message)."""
+    known = Finding.from_dict({"status": "blocking", "where": {}, "message": data["message"],
+                               "code": data.get("code"), "params": data.get("params")})
+    return Problem(str(data["where"]), str(data["message"]), code=known.code,
+                   params=known.params)
 
 
 def inspected(data: dict, path: Path, kind: str):
     """One source's inspection answer as (VectorInfo or RasterInfo or None, problems)."""
-    problems = [Problem(str(p["where"]), str(p["message"])) for p in data["problems"]]
+    problems = [_problem(p) for p in data["problems"]]
     info = dict(data["info"]) if data["info"] is not None else None
     if info is None:
         return None, problems
@@ -145,7 +155,8 @@ def _staged(data: dict, original: Path, workdir: Path) -> Staged:
     elif data["source"] is not None:
         source = (workdir / data["source"]).resolve()
         if not source.is_relative_to(workdir.resolve()) or not source.is_file():
-            raise ReaderFailed("the reader named a source outside its work folder")
+            raise ReaderFailed("the reader named a source outside its work folder",
+                               code="reader_answer_untrusted")
         staged.source = source
     return staged
 
@@ -157,12 +168,14 @@ def malformed_answer():
     try:
         yield
     except (KeyError, TypeError, ValueError, AttributeError) as err:
-        raise ReaderFailed(f"the reader's answer was malformed ({type(err).__name__})") from err
+        raise ReaderFailed(f"the reader's answer was malformed ({type(err).__name__})",
+                           code="reader_answer_untrusted") from err
 
 
 def asset_from(data: dict) -> Asset:
     if "/" in data["file"] or data["file"].startswith("."):
-        raise ReaderFailed("the reader named an output file outside its folder")
+        raise ReaderFailed("the reader named an output file outside its folder",
+                           code="reader_answer_untrusted")
     return Asset.from_json(data)
 
 
@@ -232,7 +245,8 @@ def source_problems(path: Path) -> list[dict]:
         try:
             safe_members(path, ZIP_SOURCE_LIMITS)
         except ArchiveRefused as refused:
-            return [{"where": path.name, "message": f.message} for f in refused.findings]
+            return [{"where": path.name, "message": f.message, "code": f.code,
+                     "params": f.params} for f in refused.findings]
         messages = check_file(path)
     else:
         messages = check_file(path)
@@ -302,10 +316,11 @@ def _note_memory_limit(result: dict, limits: dict) -> dict:
         return result
     message = (f"reading this file reached the reader's memory limit of {limit >> 20:,} MB: "
                "the file needed more memory than the catalog allows")
+    said = blocking(message, code="reader_memory_limit", params={"mb": limit >> 20})
     if any(f.get("status") == "blocking" for f in result.get("findings", [])):
-        result["findings"].append(blocking(message).as_dict())
+        result["findings"].append(said.as_dict())
     elif result.get("problems"):
-        result["problems"].append({"where": "reader", "message": message})
+        result["problems"].append({**said.as_dict(), "where": "reader"})
     return result
 
 

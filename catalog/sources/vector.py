@@ -70,13 +70,17 @@ def inspect_vector(
     try:
         layers = list_layers(path)
     except (FionaError, OSError, ValueError) as err:
-        return None, [Problem(where, f"cannot be read as vector data: {err}")]
+        return None, [Problem(where, f"cannot be read as vector data: {err}",
+                              code="unreadable_vector")]
     if len(layers) != 1:
-        return None, [Problem(where, f"has {len(layers)} layers ({', '.join(layers)}); expected 1")]
+        return None, [Problem(where, f"has {len(layers)} layers ({', '.join(layers)}); expected 1",
+                              code="many_layers",
+                              params={"count": len(layers), "layers": ", ".join(layers)})]
     try:
         return _inspect_layer(path, layers[0], id_field)
     except (FionaError, OSError, ValueError, RuntimeError) as err:
-        return None, [Problem(where, f"cannot be read as vector data: {err}")]
+        return None, [Problem(where, f"cannot be read as vector data: {err}",
+                              code="unreadable_vector")]
 
 
 def _inspect_layer(path: Path, layer: str, id_field: str | None):
@@ -91,10 +95,13 @@ def _inspect_layer(path: Path, layer: str, id_field: str | None):
                     where,
                     "has no coordinate reference system (add a .prj "
                     "or declare the CRS in the file)",
+                    code="no_crs",
                 )
             )
         if id_field and id_field not in fields:
-            problems.append(Problem("id_field", f"{id_field!r} is not a field of {where}"))
+            problems.append(Problem("id_field", f"{id_field!r} is not a field of {where}",
+                                    code="id_field_unknown",
+                                    params={"field": id_field, "fields": ", ".join(fields)}))
         checked = _check_geopackage_rows(path, layer, id_field, fields)
         if checked is None:  # not a GeoPackage, or not one SQLite can read in bulk
             checked = _check_features(collection, id_field, fields)
@@ -103,9 +110,10 @@ def _inspect_layer(path: Path, layer: str, id_field: str | None):
     families = sorted({kind.removeprefix("Multi") for kind in geometry_types})
     if len(families) > 1:
         problems.append(Problem(where, f"mixes {' and '.join(families)} geometries; a layer "
-                                       "holds one kind (Multi* variants of it are fine)"))
+                                       "holds one kind (Multi* variants of it are fine)",
+                                code="mixed_geometry", params={"types": ", ".join(families)}))
     if count == 0:
-        problems.append(Problem(where, "contains no features"))
+        problems.append(Problem(where, "contains no features", code="no_features"))
     info = VectorInfo(path, layer, crs, count, tuple(sorted(geometry_types)), fields)
     return info, problems
 
@@ -126,8 +134,9 @@ class _Report:
         for kind, total in self.reported.items():
             if total > MAX_PROBLEMS_PER_KIND:
                 self.problems.append(Problem(
-                    "features", f"{total - MAX_PROBLEMS_PER_KIND} more {kind} problems not listed"
-                ))
+                    "features", f"{total - MAX_PROBLEMS_PER_KIND} more {kind} problems not listed",
+                    code="more_not_listed",
+                    params={"count": total - MAX_PROBLEMS_PER_KIND, "total": total}))
         return self.problems
 
 
@@ -172,12 +181,13 @@ def _check_batch(geometries, rows, first: int, id_spec, report, geometry_types, 
 
     for i in np.flatnonzero(missing | empty | invalid).tolist():
         if missing[i]:
-            report("empty", Problem(label(i), "has no geometry"))
+            report("empty", Problem(label(i), "has no geometry", code="no_geometry"))
         elif empty[i]:
-            report("empty", Problem(label(i), "has an empty geometry"))
+            report("empty", Problem(label(i), "has an empty geometry", code="empty_geometry"))
         else:
-            report("invalid", Problem(label(i),
-                                      f"invalid geometry: {explain_validity(geometries[i])}"))
+            reason = explain_validity(geometries[i])
+            report("invalid", Problem(label(i), f"invalid geometry: {reason}",
+                                      code="geometry_invalid", params={"reason": reason}))
     if id_column is None:
         return
     for i, row in enumerate(rows):
@@ -185,9 +195,12 @@ def _check_batch(geometries, rows, first: int, id_spec, report, geometry_types, 
             continue  # fiona's loop skips the id checks of features without geometry
         value = row[id_column]
         if value is None:
-            report("id", Problem(label(i), f"has no value for the id field {id_field!r}"))
+            report("id", Problem(label(i), f"has no value for the id field {id_field!r}",
+                                 code="id_missing"))
         elif value in seen_ids:
-            report("id", Problem(label(i), f"duplicate id {value!r} in field {id_field!r}"))
+            report("id", Problem(label(i), f"duplicate id {value!r} in field {id_field!r}",
+                                 code="id_repeated",
+                                 params={"value": str(value), "field": id_field}))
         seen_ids.add(value)
 
 
@@ -207,28 +220,32 @@ def _check_features(collection, id_field: str | None, fields: dict) -> tuple[Cou
         count += 1
         label = _feature_label(index, feature, id_field)
         if feature.geometry is None:
-            report("empty", Problem(label, "has no geometry"))
+            report("empty", Problem(label, "has no geometry", code="no_geometry"))
             continue
         geometry_types[feature.geometry.type] += 1
         geometry = shape(feature.geometry)
         if geometry.is_empty:
-            report("empty", Problem(label, "has an empty geometry"))
+            report("empty", Problem(label, "has an empty geometry", code="empty_geometry"))
         elif not shapely.is_valid(geometry):
-            report("invalid", Problem(label, f"invalid geometry: {explain_validity(geometry)}"))
+            reason = explain_validity(geometry)
+            report("invalid", Problem(label, f"invalid geometry: {reason}",
+                                      code="geometry_invalid", params={"reason": reason}))
         if id_field and id_field in fields:
             value = feature.properties.get(id_field)
             if value is None:
-                report("id", Problem(label, f"has no value for the id field {id_field!r}"))
+                report("id", Problem(label, f"has no value for the id field {id_field!r}",
+                                     code="id_missing"))
             elif value in seen_ids:
-                report("id", Problem(label, f"duplicate id {value!r} in field {id_field!r}"))
+                report("id", Problem(label, f"duplicate id {value!r} in field {id_field!r}",
+                                     code="id_repeated",
+                                     params={"value": str(value), "field": id_field}))
             seen_ids.add(value)
     for kind, total in reported.items():
         if total > MAX_PROBLEMS_PER_KIND:
-            problems.append(
-                Problem(
-                    "features", f"{total - MAX_PROBLEMS_PER_KIND} more {kind} problems not listed"
-                )
-            )
+            problems.append(Problem(
+                "features", f"{total - MAX_PROBLEMS_PER_KIND} more {kind} problems not listed",
+                code="more_not_listed",
+                params={"count": total - MAX_PROBLEMS_PER_KIND, "total": total}))
     return geometry_types, count, problems
 
 

@@ -183,8 +183,10 @@ def _run_pipeline(home: Path, store: CatalogStore, actor: str, dataset_id: str, 
         if isinstance(err, ReaderUnavailable) or isinstance(err.__cause__, ReaderUnavailable):
             # The server, not the draft, is at fault: the operator must fix isolation.
             raise Unavailable(f"{err}; the previous version keeps serving",
+                              problems=[err.as_problem().as_dict()],
                               message_code="reader_unavailable") from err
         raise Unprocessable(f"{err}; the previous version keeps serving",
+                            problems=[err.as_problem().as_dict()],
                             message_code="publish_failed") from err
 
 
@@ -263,7 +265,8 @@ def rollback(home: Path, store: CatalogStore, user: User | None, dataset_id: str
         except StoreBusy as err:
             raise Conflict(BUSY, message_code="store_busy") from err
         except PublishError as err:
-            raise Conflict(str(err), message_code="release_failed") from err
+            raise Conflict(str(err), problems=[err.as_problem().as_dict()],
+                           message_code="release_failed") from err
     return {"dataset": dataset_id, "version": version, "release": result.release}
 
 
@@ -280,7 +283,8 @@ def withdraw(home: Path, store: CatalogStore, user: User | None, dataset_id: str
         except StoreBusy as err:
             raise Conflict(BUSY, message_code="store_busy") from err
         except PublishError as err:
-            raise Conflict(str(err), message_code="release_failed") from err
+            raise Conflict(str(err), problems=[err.as_problem().as_dict()],
+                           message_code="release_failed") from err
     return {"dataset": dataset_id, "release": release}
 
 

@@ -547,7 +547,11 @@ function showJob(job, bar, text) {
     text.replaceChildren(t("pb.succeeded", { version: job.result.version }), " ",
                          el("a", { href: `/datasets/${job.dataset}?lang=${data.language}` }, t("steward_view_published")));
   } else if (job.state === "failed") {
-    text.textContent = t("pb.failed", { reason: problem({ body: job.error, status: job.error.status }) });
+    // What failed (a raster without bands, a limit of the reader...), each problem in the
+    // page's language from its code and params (catalog/sources/finding_texts.yml).
+    const problems = Array.isArray(job.error.problems) ? job.error.problems : [];
+    text.replaceChildren(t("pb.failed", { reason: problem({ body: job.error, status: job.error.status }) }),
+                         ...problems.flatMap((p) => [el("br"), el("span", { class: "publish-problem" }, findingText(p))]));
   } else if (job.state === "queued") {
     text.textContent = t("pb.queued");
   } else {
