@@ -230,6 +230,11 @@ COVERAGE_STATISTICS = "/ogc/processes/coverage-statistics/execution"
     (SCREENING, {"area": [1, 2, 3]}, "bbox_shape", {"param": "area"}, None),
     (SCREENING, {"area": {"bbox": [74.2, 42.6, 75.2, 43.0], "crs": "4326"}},
      "crs_unsupported", {"param": "area"}, None),
+    (SCREENING, {"area": {"type": "Polygon", "coordinates": [[[74, 42], [75, 43], [75, 42],
+                                                              [74, 43], [74, 42]]]}},
+     "area_not_valid", {}, re.compile(r"^area: the polygon is not valid \(Self-intersection")),
+    (SCREENING, {"area": {"type": "Polygon", "coordinates": []}}, "area_empty", {},
+     "area: the polygon is empty"),
     (COVERAGE_STATISTICS, {"include_regions": "yes"}, "not_boolean",
      {"name": "include_regions", "value": "yes"}, "include_regions: 'yes' must be true or false"),
 ])

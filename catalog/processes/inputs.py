@@ -54,6 +54,10 @@ MESSAGES = {
     "not_one_of": "{name}: {value!r} is not one of {options}",
     "not_boolean": "{name}: {value!r} must be true or false",
     "region_unknown": "region: {value!r} is not a region code; codes: {codes}",
+    "area_vertices": "area: {count} vertices; at most {most}",
+    "area_empty": "area: the polygon is empty",
+    "area_not_valid": "area: the polygon is not valid ({reason}); a ring must not cross itself "
+                      "or another ring",
 }
 # The refusal of the execution running in this context (an InvalidInput, or a 503 of a busy
 # server: OverBudget, ServerBusy), for the /ogc edge to add its code and params to pygeoapi's
@@ -195,14 +199,13 @@ def _polygon(value: dict) -> BaseGeometry:
         raise InvalidInput(f"area: not a valid GeoJSON {value.get('type')}: {err}") from None
     coordinates = shapely.get_coordinates(geometry)
     if len(coordinates) > MAX_AREA_VERTICES:
-        raise InvalidInput(f"area: {len(coordinates)} vertices; at most {MAX_AREA_VERTICES}")
+        raise InvalidInput.coded("area_vertices", count=len(coordinates), most=MAX_AREA_VERTICES)
     if geometry.is_empty or not len(coordinates):
-        raise InvalidInput("area: the polygon is empty")
+        raise InvalidInput.coded("area_empty")
     _check_lon_lat(coordinates[:, 0], coordinates[:, 1])
     if not geometry.is_valid:
-        reason = shapely.is_valid_reason(geometry)
-        raise InvalidInput(f"area: the polygon is not valid ({reason}); a ring must not cross "
-                           "itself or another ring")
+        # a drawn area that crosses itself: GEOS's reason (English) stays in the description
+        raise InvalidInput.coded("area_not_valid", reason=shapely.is_valid_reason(geometry))
     return geometry
 
 
