@@ -56,8 +56,8 @@ MESSAGES = {
     "region_unknown": "region: {value!r} is not a region code; codes: {codes}",
     "area_vertices": "area: {count} vertices; at most {most}",
     "area_empty": "area: the polygon is empty",
-    "area_not_valid": "area: the polygon is not valid ({reason}); a ring must not cross itself "
-                      "or another ring",
+    "area_not_valid": "area: the polygon is not valid; a ring must not cross itself or another "
+                      "ring",
 }
 # The refusal of the execution running in this context (an InvalidInput, or a 503 of a busy
 # server: OverBudget, ServerBusy), for the /ogc edge to add its code and params to pygeoapi's
@@ -204,8 +204,11 @@ def _polygon(value: dict) -> BaseGeometry:
         raise InvalidInput.coded("area_empty")
     _check_lon_lat(coordinates[:, 0], coordinates[:, 1])
     if not geometry.is_valid:
-        # a drawn area that crosses itself: GEOS's reason (English) stays in the description
-        raise InvalidInput.coded("area_not_valid", reason=shapely.is_valid_reason(geometry))
+        # A drawn area that crosses itself. GEOS's reason (English, with the crossing point) goes
+        # into the API's description only: the pages' texts have no words for it.
+        reason = shapely.is_valid_reason(geometry)
+        raise InvalidInput(f"area: the polygon is not valid ({reason}); a ring must not cross "
+                           "itself or another ring", "area_not_valid", {})
     return geometry
 
 
