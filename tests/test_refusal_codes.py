@@ -538,8 +538,13 @@ def test_an_unknown_code_falls_back_to_the_description(watched, server):
 
 def _digits(page: Page, number: float) -> str:
     """The number as the portal writes it (i18n.js problemText) in the page's language."""
-    return page.evaluate("(n) => new Intl.NumberFormat(document.documentElement.lang, "
-                         "{maximumFractionDigits: 6}).format(n)", number)
+    return page.evaluate(
+        """async (n) => {
+             const src = document.querySelector('script[type=module]').src;
+             const { numberLocale } = await import(new URL('./i18n.js', src).href);
+             return new Intl.NumberFormat(numberLocale(document.documentElement.lang),
+                                          { maximumFractionDigits: 6 }).format(n);
+           }""", number)
 
 
 @pytest.mark.parametrize("language", ["ky", "ru"])
