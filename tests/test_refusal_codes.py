@@ -34,14 +34,15 @@ ITEMS = "/ogc/collections/settlements/items"
 RUN = 90_000  # ms: a job may queue behind others on the shared machine
 
 
-def page_digits(page, number: int) -> str:
+def page_digits(page, number: float) -> str:
     """The number as the page writes it: the locale its i18n.js chooses for its language
     (Kyrgyz pages borrow Russian's digits: Chromium has no Kyrgyz number data)."""
     return page.evaluate(
         """async (n) => {
              const src = document.querySelector('script[type=module]').src;
              const { numberLocale } = await import(new URL('./i18n.js', src).href);
-             return new Intl.NumberFormat(numberLocale(document.documentElement.lang)).format(n);
+             return new Intl.NumberFormat(numberLocale(document.documentElement.lang),
+                                          { maximumFractionDigits: 6 }).format(n);
            }""", number)
 
 
@@ -536,17 +537,6 @@ def test_an_unknown_code_falls_back_to_the_description(watched, server):
     assert said == ["D", i18n.translator("ru")("problem.q_no_words", term="x"), "M"]
 
 
-def _digits(page: Page, number: float) -> str:
-    """The number as the portal writes it (i18n.js problemText) in the page's language."""
-    return page.evaluate(
-        """async (n) => {
-             const src = document.querySelector('script[type=module]').src;
-             const { numberLocale } = await import(new URL('./i18n.js', src).href);
-             return new Intl.NumberFormat(numberLocale(document.documentElement.lang),
-                                          { maximumFractionDigits: 6 }).format(n);
-           }""", number)
-
-
 @pytest.mark.parametrize("language", ["ky", "ru"])
 def test_the_analysis_panel_says_a_busy_servers_503_in_the_pages_language(
         watched, tight_server, language):
@@ -560,7 +550,7 @@ def test_the_analysis_panel_says_a_busy_servers_503_in_the_pages_language(
     page.click("#tab-analysis")
     t = i18n.translator(language)
     status = page.locator("#analysis-status")
-    expected = t("problem.over_budget", seconds=_digits(page, 0))
+    expected = t("problem.over_budget", seconds=page_digits(page, 0))
     expect(status).to_have_text(f"{t('an.error')}: {expected}", timeout=RUN)
     expect(page.locator("#analysis-form")).to_be_visible(timeout=RUN)
     english = requests.post(tight_server.url + COVERAGE_STATISTICS, json={"inputs": {}},
@@ -577,6 +567,6 @@ def test_the_analysis_panel_says_no_free_slot_in_the_pages_language(watched, slo
     open_portal(page, slotless_server, "?lang=ky")
     page.click("#tab-analysis")
     t = i18n.translator("ky")
-    expected = t("problem.no_compute_slot", seconds=_digits(page, 0.5))
+    expected = t("problem.no_compute_slot", seconds=page_digits(page, 0.5))
     expect(page.locator("#analysis-status")).to_have_text(f"{t('an.error')}: {expected}",
                                                           timeout=RUN)

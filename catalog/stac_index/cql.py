@@ -162,7 +162,7 @@ def to_sql(node: Any, declared: dict[str, str] | None = None,
     """Parameterised SQL for a parsed filter over the `items` table; `indexed`: properties
     with an expression index (written as `indexed_property_sql` so the index serves them)."""
     try:
-        kinds = {**_literal_kinds(node), **(declared or {}), **COLUMN_KINDS}
+        kinds = {**literal_kinds(node), **(declared or {}), **COLUMN_KINDS}
         return translate(node, ItemsTarget(kinds, indexed), "filter")
     except Cql2Error as err:
         raise InvalidQuery.of(err) from None
@@ -212,7 +212,7 @@ class ItemsTarget:
         return TIME_SPANS[name]
 
 
-def _literal_kinds(node: Any, depth: int = 0) -> dict[str, str]:
+def literal_kinds(node: Any, depth: int = 0) -> dict[str, str]:
     """Kinds of properties nobody declared, from the literals they are compared with."""
     if depth > MAX_FILTER_DEPTH:
         raise InvalidQuery("filter: expression is nested too deeply",
@@ -222,19 +222,19 @@ def _literal_kinds(node: Any, depth: int = 0) -> dict[str, str]:
     children = node.get_sub_nodes()
     found: dict[str, str] = {}
     names = [c.name.removeprefix("properties.") for c in children if isinstance(c, ast.Attribute)]
-    literal_kinds = {k for k in map(_kind_of_literal, children) if k}
+    compared_kinds = {k for k in map(_kind_of_literal, children) if k}
     if isinstance(node, ast.Like):
-        literal_kinds = {"string"}
+        compared_kinds = {"string"}
     if isinstance(node, ast.TemporalPredicate):
-        literal_kinds = {"date-time"}
-    if len(literal_kinds) > 1:
+        compared_kinds = {"date-time"}
+    if len(compared_kinds) > 1:
         raise InvalidQuery(f"filter: values of different types compared with {names}",
                            message_code="filter_invalid", params={"param": "filter"})
     for name in names:
-        if literal_kinds:
-            found[name] = next(iter(literal_kinds))
+        if compared_kinds:
+            found[name] = next(iter(compared_kinds))
     for child in children:
-        for name, kind in _literal_kinds(child, depth + 1).items():
+        for name, kind in literal_kinds(child, depth + 1).items():
             if found.setdefault(name, kind) != kind:
                 raise InvalidQuery(f"filter: '{name}' is compared with values of several types",
                                    message_code="filter_invalid", params={"param": "filter"})

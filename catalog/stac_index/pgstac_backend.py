@@ -205,7 +205,7 @@ def _spatial(op: str, geometry: BaseGeometry) -> tuple[str, list]:
 
 def filter_sql(node: Any, declared: dict[str, str]) -> tuple[str, list]:
     try:
-        kinds = {**cql._literal_kinds(node), **declared, **cql.COLUMN_KINDS}
+        kinds = {**cql.literal_kinds(node), **declared, **cql.COLUMN_KINDS}
         return translate(node, PgstacItemsTarget(kinds), "filter", dialect=DIALECT)
     except Cql2Error as err:
         raise InvalidQuery.of(err) from None

@@ -29,15 +29,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 from botocore.exceptions import BotoCoreError, ClientError
 
 from catalog import settings
 from catalog.core.assets import AssetUnavailable
-from catalog.postgis import database
 from catalog.store import state_postgresql
-from catalog.store.release_records import RecordsUnavailable
-from catalog.store.release_records_postgresql import MIGRATIONS
+from catalog.store.release_records_postgresql import state_unit
 from catalog.store.s3_assets import BucketLocation, s3_client
 
 _INSTANCES: dict[tuple[str, str, str], DraftObjects] = {}
@@ -180,13 +177,9 @@ class DraftObjects:
     def _delete_prefix(self, prefix: str) -> None:
         self._delete_keys(self._keys(prefix))
 
-    @contextlib.contextmanager
-    def _unit(self, write: bool) -> Iterator[state_postgresql.StateConnection]:
-        try:
-            with state_postgresql.connect(self.url, self.home, write, MIGRATIONS) as unit:
-                yield unit
-        except (database.DatabaseError, psycopg.OperationalError) as err:
-            raise RecordsUnavailable(f"the drafts' files cannot be read: {err}") from err
+    def _unit(self, write: bool) -> contextlib.AbstractContextManager[
+            state_postgresql.StateConnection]:
+        return state_unit(self.url, self.home, write, "the drafts' files")
 
 
 def _sha256(path: Path) -> str:

@@ -302,13 +302,21 @@ class PostgresReleaseRecords:
             rows = unit.execute("SELECT number, state FROM releases ORDER BY number")
             return _live(unit), {row[0]: json.loads(row[1]) for row in rows}
 
-    @contextlib.contextmanager
-    def _unit(self, write: bool) -> Iterator[state_postgresql.StateConnection]:
-        try:
-            with state_postgresql.connect(self.url, self.home, write, MIGRATIONS) as unit:
-                yield unit
-        except (database.DatabaseError, psycopg.OperationalError) as err:
-            raise RecordsUnavailable(f"the release records cannot be read: {err}") from err
+    def _unit(self, write: bool) -> contextlib.AbstractContextManager[
+            state_postgresql.StateConnection]:
+        return state_unit(self.url, self.home, write, "the release records")
+
+
+@contextlib.contextmanager
+def state_unit(url: str, home: Path, write: bool,
+               what: str) -> Iterator[state_postgresql.StateConnection]:
+    """A unit of work on the taza_state tables (migrated to this module's steps); a database
+    that cannot answer is RecordsUnavailable naming `what` could not be read."""
+    try:
+        with state_postgresql.connect(url, home, write, MIGRATIONS) as unit:
+            yield unit
+    except (database.DatabaseError, psycopg.OperationalError) as err:
+        raise RecordsUnavailable(f"{what} cannot be read: {err}") from err
 
 
 def _live(unit: state_postgresql.StateConnection) -> int | None:
