@@ -591,6 +591,29 @@ def test_a_new_worker_reads_no_column_from_sqlite(in_memory, indexed, tmp_path) 
             assert pages == [indexed.count(query), expected] and expected == indexed.page(query)
 
 
+def test_column_files_follow_the_category_limit_they_were_written_under(in_memory,
+                                                                          tmp_path) -> None:
+    """Column files written while `code` had categories (filtered from memory) are not read
+    back after the limit falls below its count of values: its filters then go to SQL."""
+    path = tmp_path / "places.gpkg"
+    shutil.copyfile(in_memory.path, path)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
+                                   column_cache=tmp_path / "column-cache")
+    store.layer.in_memory_min_rows = 0
+    code = sorted(COLUMN_VALUES["code"])[0]
+    query = ItemsQuery(filter=parse_text(f"code = '{code}'"), limit=5)
+    _as_new_worker()
+    expected = store.page(query)
+    _as_new_worker()
+    assert not any('"code" =' in sql for sql in _sql_statements(store, lambda: store.page(query)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)
+        _as_new_worker()
+        statements = _sql_statements(store, lambda: store.page(query))
+        assert any('"code" =' in sql for sql in statements), statements
+        assert store.page(query) == expected
+
+
 def test_damaged_column_files_are_read_again_from_sqlite(from_files, indexed) -> None:
     """A file cut short (a full disk) or a description that is not JSON is not trusted: the
     arrays are read from SQLite again, the answers stay right and the files are rewritten."""

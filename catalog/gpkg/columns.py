@@ -545,8 +545,10 @@ def columns_of(path: str, version: FileVersion, schema: TableSchema,
         with _CACHE_LOCK:
             if key in _CACHE:
                 return _CACHE[key]
-        folder = None if cache is None else \
-            Path(cache) / hashlib.sha256(repr(key).encode()).hexdigest()[:32]
+        # The folder also names the limit the descriptions were written under: a text column
+        # described as "many values" under one MAX_CATEGORIES is not read back under another.
+        folder = None if cache is None else Path(cache) / hashlib.sha256(
+            repr((key, MAX_CATEGORIES)).encode()).hexdigest()[:32]
         loaded = Columns(path, version, schema, source_index, ColumnFiles(folder))
         with _CACHE_LOCK:
             _CACHE[key] = loaded
