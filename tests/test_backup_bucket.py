@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -152,14 +153,16 @@ def test_a_backup_holds_the_buckets_objects_and_restores_into_a_wiped_profile(
     with psycopg.connect(profile) as connection:
         rows = connection.execute("SELECT record, objects FROM taza_state.versions "
                                   "WHERE NOT purged").fetchall()
-        (draft_files,) = connection.execute("SELECT files FROM taza_state.draft_files"
-                                            ).fetchone()
+        (draft, files), = connection.execute("SELECT draft_id, files FROM "
+                                             "taza_state.draft_files").fetchall()
     expected = {(json.loads(objects)["bucket"], json.loads(objects)["prefix"] + name)
                 for record, objects in rows
                 for name in Record.from_json(json.loads(record)).files()}
-    blobs = {(BUCKET, key) for key in _keys(client) if "/drafts/" in key}
-    assert blobs and {digest for digest in json.loads(draft_files).values()} == \
-        {key.rsplit("/", 1)[1] for _, key in blobs}
+    # The draft's current files (the bucket also keeps the generation before, for readers).
+    blobs = {(BUCKET, f"catalog/drafts/{draft}/blobs/{digest}")
+             for digest in json.loads(files).values()}
+    assert uploaded.json()["upload"]["sha256"] in {key.rsplit("/", 1)[1] for _, key in blobs}
+    assert blobs <= {(BUCKET, key) for key in _keys(client)}
     assert listed == expected | blobs  # every object the database refers to, nothing else
     assert manifest["bucket"]["downloaded"] == len(listed) and manifest["bucket"]["linked"] == 0
     linked = json.loads((second / "backup.json").read_text())["bucket"]
@@ -260,8 +263,7 @@ def test_a_restore_that_fails_at_any_step_leaves_the_previous_catalog_serving(
 
     # Without a fault the same restore replaces the catalog: release 2, no lakes.
     (tmp_path / "kept" / "keys").mkdir(parents=True)  # keys are kept apart from backups
-    (tmp_path / "kept" / "keys" / "audit.key").write_bytes(
-        (home / "keys" / "audit.key").read_bytes())
+    shutil.copy2(home / "keys" / "audit.key", tmp_path / "kept" / "keys" / "audit.key")
     done = _restore(backup, home, "--force")
     assert done.returncode == 0, done.stderr
     put_audit_key_back(tmp_path / "kept", home)

@@ -37,7 +37,6 @@ from catalog import settings
 from catalog.backups import (
     DATA_FOLDER,
     DATABASE_DUMP,
-    DERIVED_SCHEMAS,
     FORMAT,
     MANIFEST,
     BackupError,
@@ -248,6 +247,21 @@ def _check_database(url: str | None, force: bool) -> bool:
     return holds
 
 
+# Replacing a catalog: everything but PostgreSQL's own schemas goes, in the load's transaction
+# (pg_restore --clean drops only what the dump holds, and fails on what depends on it: a
+# feature table published after the backup depends on PostGIS, the STAC index's schemas too).
+# The dump then creates the extensions and schemas again; `public` is made as initdb makes it.
+CLEAR_DATABASE = """DO $clear$ DECLARE name text; BEGIN
+  FOR name IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN
+      ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', name);
+  END LOOP;
+END $clear$;
+CREATE SCHEMA public;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+"""
+
+
 class HeldLoad:
     """The dump loaded into the database in one transaction that stays open until `commit()`
     (or `rollback()`): pg_restore writes its SQL script, psql runs it between BEGIN and a
@@ -258,8 +272,6 @@ class HeldLoad:
 
     def __init__(self, dump: Path, url: str, replace: bool, script: Path):
         command = [pg_program("pg_restore"), "--no-owner", f"--file={script}"]
-        if replace:
-            command += ["--clean", "--if-exists"]
         done = subprocess.run([*command, str(dump)], capture_output=True, text=True,
                               check=False)
         if done.returncode != 0:
@@ -273,12 +285,9 @@ class HeldLoad:
         self.errors: list[str] = []
         threading.Thread(target=self._read_output, daemon=True).start()
         threading.Thread(target=self._read_errors, daemon=True).start()
-        # The STAC index is not in the dump (derived, rebuilt by the first server); its
-        # schemas depend on PostGIS, which a --clean load drops and creates again.
-        drops = "".join(f"DROP SCHEMA IF EXISTS {schema} CASCADE;\n"
-                        for schema in DERIVED_SCHEMAS) if replace else ""
         path = str(script).replace("'", "''")
-        self._send(f"BEGIN;\n{drops}\\i '{path}'\n\\echo {self.MARKER}\n")
+        self._send(f"BEGIN;\n{CLEAR_DATABASE if replace else ''}\\i '{path}'\n"
+                   f"\\echo {self.MARKER}\n")
         self._wait("loading the dump")
 
     def commit(self) -> None:
