@@ -21,7 +21,9 @@ import psycopg
 import pytest
 
 from catalog.backups.restore import FAULT_VARIABLE, STEPS
+from catalog.backups.texts import failure_text, reason_word, texts
 from catalog.cluster import objectstore
+from catalog.core.languages import LANGUAGES
 from catalog.core.record import Record
 from tests.conftest import ROOT, Server, copy_dataset, start_server, stop_server, taza
 from tests.stewards_support import Api, running_api, write_geojson
@@ -277,3 +279,19 @@ def test_a_restore_that_fails_at_any_step_leaves_the_previous_catalog_serving(
             {k: v for k, v in before.items() if k != "release"}
     finally:
         stop_server(server)
+
+
+def test_every_restore_message_is_in_every_language(monkeypatch):
+    codes = ["restore_failed", "restore_reason", *(f"step.{step}" for step in STEPS)]
+    assert sorted(texts()) == sorted(codes)
+    for code in codes:
+        assert set(texts()[code]) == set(LANGUAGES) and all(texts()[code].values()), code
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", "ky_KG.UTF-8")
+    assert failure_text("switch").startswith("Калыбына келтирүү «жаңы абалга которуу»")
+    monkeypatch.setenv("LANGUAGE", "de:ru")  # the first language the catalog speaks
+    assert reason_word() == "Причина"
+    monkeypatch.setenv("LANGUAGE", "")
+    monkeypatch.setenv("LC_ALL", "C.UTF-8")  # set, and none of ours: English
+    assert reason_word() == "Reason"
