@@ -184,6 +184,19 @@ def _ensure_bucket(client, bucket: str) -> None:
         client.create_bucket(Bucket=bucket)
 
 
+def _same_bytes(client, entry: dict, etag: str, md5: str) -> bool:
+    """Whether the object in the bucket holds the backup's bytes: its ETag is their MD5 when it
+    was sent in one PUT; one sent in parts (boto3's upload_file for a large draft upload) has
+    an ETag of another kind, so it is read and hashed."""
+    if "-" not in etag:
+        return etag == md5
+    digest = hashlib.sha256()
+    body = client.get_object(Bucket=entry["bucket"], Key=entry["key"])["Body"]
+    for chunk in body.iter_chunks(CHUNK):
+        digest.update(chunk)
+    return digest.hexdigest() == entry["sha256"]
+
+
 def _put(client, path: Path, entry: dict) -> bool:
     md5, sha256 = hashlib.md5(usedforsecurity=False), hashlib.sha256()
     with path.open("rb") as handle:
@@ -201,7 +214,7 @@ def _put(client, path: Path, entry: dict) -> bool:
         head = None
     if head is not None:
         if head["ContentLength"] == entry["size"] and \
-                head["ETag"].strip('"') == md5.hexdigest():
+                _same_bytes(client, entry, head["ETag"].strip('"'), md5.hexdigest()):
             return False
         raise BackupError(f"{where} exists with other bytes; a restore never replaces an "
                           "object (restore into an empty bucket, or remove it)")

@@ -378,4 +378,13 @@ def content_summary(manifest: dict) -> str:
     live = manifest.get("live") or {}
     return (f"release {manifest.get('release')} ({len(live)} live datasets), "
             f"{manifest.get('files_total')} files, {manifest.get('bytes_total', 0):,} bytes, "
+            f"{_objects_summary(manifest)}"
             f"databases: {', '.join(manifest.get('databases', [])) or 'none'}")
+
+
+def _objects_summary(manifest: dict) -> str:
+    objects = (manifest.get("bucket") or {}).get("objects") or []
+    if not objects:
+        return ""
+    return (f"{len(objects)} objects of the bucket "
+            f"({sum(entry['size'] for entry in objects):,} bytes), ")
