@@ -19,7 +19,9 @@ def add_commands(commands, store_of: StoreFactory) -> None:
         "backup", help="snapshot the catalog home into a new folder (safe while it serves)",
         description="Copy versions, releases, current.json, the STAC index, the stewards' "
                     "database and drafts, and the jobs into DEST, consistently, while the "
-                    "server runs. See docs/operations.md.")
+                    "server runs; on the PostgreSQL profile the database too, and with "
+                    "TAZA_ASSETS_URL the bucket's objects it refers to. See "
+                    "docs/operations.md.")
     backup.add_argument("dest", type=Path, help="a new (or empty) folder, ideally on another disk")
     backup.add_argument("--copy", action="store_true",
                         help="copy version files even where they could be hard-linked")
@@ -33,7 +35,8 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     restore = commands.add_parser(
         "restore", help="rebuild a catalog home (--home or $TAZA_HOME) from a backup",
         description="Check every file of the backup against its recorded SHA-256, then "
-                    "rebuild the home from it. Stop the server first.")
+                    "rebuild the home (and the database and the bucket's objects it holds) "
+                    "from it, all or nothing. Stop the server first.")
     restore.add_argument("source", type=Path, help="a folder written by `taza backup`")
     restore.add_argument("--force", action="store_true",
                          help="replace the contents of a home that is not empty")
