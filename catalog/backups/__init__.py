@@ -9,6 +9,9 @@ A backup is a folder:
     DEST/home/...      the home's files, at the same relative paths.
     DEST/database.dump the PostgreSQL profile's database (pg_dump, custom format), taken at
                        the same instant as the home's copy (catalog/backups/snapshot.py).
+    DEST/bucket/<bucket>/<key>
+                       with TAZA_ASSETS_URL, the bucket's objects that state refers to
+                       (catalog/backups/bucket.py).
 
 What is copied is decided by rules over the whole home, not by a list of known files, so tables,
 files and folders added later are backed up without a change here:
@@ -32,6 +35,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 from pathlib import Path, PurePosixPath
 
 FORMAT = "taza-backup/1"
@@ -53,6 +57,11 @@ EXCLUDED = {
     "*.key": "secrets (the audit key): keep and back them up apart from the data",
 }
 ATOMIC_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}$")
+# The STAC index on PostgreSQL (pgstac and ours): derived from the releases, left out of a
+# backup's dump and rebuilt by the first server after a restore. pgstac's functions also assume
+# a search_path that pg_restore clears, so its schema in a dump does not restore
+# (st_makeenvelope "does not exist").
+DERIVED_SCHEMAS = ("pgstac", "taza_stac")
 USER_DATA = (("datasets",), ("releases",), ("stewards", "drafts"))
 
 
@@ -126,6 +135,21 @@ def pg_program(name: str) -> str:
         raise BackupError(f"{name} is missing: install PostgreSQL's client programs "
                           "(Debian: postgresql-client-15)")
     return str(versions[-1])
+
+
+def check_file(path: Path, entry: dict) -> str | None:
+    """What is wrong with a backed-up file against its entry (size, SHA-256); None: intact."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return "missing"
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_size != entry["size"]:
+        return f"{info.st_size} bytes, recorded {entry['size']}"
+    if file_digest(path)[1] != entry["sha256"]:
+        return "content differs from its recorded SHA-256"
+    return None
 
 
 def file_digest(path: Path) -> tuple[int, str]:

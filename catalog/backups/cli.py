@@ -19,18 +19,24 @@ def add_commands(commands, store_of: StoreFactory) -> None:
         "backup", help="snapshot the catalog home into a new folder (safe while it serves)",
         description="Copy versions, releases, current.json, the STAC index, the stewards' "
                     "database and drafts, and the jobs into DEST, consistently, while the "
-                    "server runs. See docs/operations.md.")
+                    "server runs; on the PostgreSQL profile the database too, and with "
+                    "TAZA_ASSETS_URL the bucket's objects it refers to. See "
+                    "docs/operations.md.")
     backup.add_argument("dest", type=Path, help="a new (or empty) folder, ideally on another disk")
     backup.add_argument("--copy", action="store_true",
                         help="copy version files even where they could be hard-linked")
     backup.add_argument("--lock-timeout", type=float, default=600, metavar="SECONDS",
                         help="give up when the catalog stays busy this long (default 600)")
+    backup.add_argument("--previous", type=Path, metavar="OLD_BACKUP",
+                        help="an earlier backup: the bucket's objects it holds already are "
+                             "hard-linked from it instead of downloaded again")
     backup.set_defaults(handler=lambda args: _backup(args, store_of(args)))
 
     restore = commands.add_parser(
         "restore", help="rebuild a catalog home (--home or $TAZA_HOME) from a backup",
         description="Check every file of the backup against its recorded SHA-256, then "
-                    "rebuild the home from it. Stop the server first.")
+                    "rebuild the home (and the database and the bucket's objects it holds) "
+                    "from it, all or nothing. Stop the server first.")
     restore.add_argument("source", type=Path, help="a folder written by `taza backup`")
     restore.add_argument("--force", action="store_true",
                          help="replace the contents of a home that is not empty")
@@ -63,7 +69,8 @@ def _backup(args, store: CatalogStore) -> int:
 
     try:
         manifest = take_backup(store.home, args.dest, link=not args.copy,
-                               lock_timeout=args.lock_timeout, log=_note)
+                               lock_timeout=args.lock_timeout, log=_note,
+                               previous=args.previous)
     except BackupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -75,7 +82,14 @@ def _backup(args, store: CatalogStore) -> int:
 
 def _restore(args, store: CatalogStore) -> int:
     from catalog.backups import BackupError
-    from catalog.backups.restore import content_summary, read_manifest, restore, verify
+    from catalog.backups.restore import (
+        RestoreFailed,
+        content_summary,
+        read_manifest,
+        restore,
+        verify,
+    )
+    from catalog.backups.texts import failure_text, reason_word
 
     try:
         if args.check:
@@ -91,6 +105,10 @@ def _restore(args, store: CatalogStore) -> int:
             return 0
         manifest = restore(args.source, store.home, force=args.force,
                            database_url=store.database_url)
+    except RestoreFailed as err:
+        print(f"error: {failure_text(err.step)}\n  {reason_word()}: {err.reason}",
+              file=sys.stderr)
+        return 1
     except BackupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,39 +1,50 @@
-"""`taza restore SRC`: rebuild a catalog home from a backup, after checking every checksum.
+"""`taza restore SRC`: rebuild a catalog from a backup, after checking every checksum; all or
+nothing.
 
-Nothing in the target is touched until the whole backup has matched the sizes and SHA-256
-recorded in its backup.json. The files are then copied into a hidden folder inside the target
-(checked again as they are copied) and moved into place; only then, with `--force`, is what
-the target held before removed. A target that is not empty is refused without `--force`.
+Nothing is touched until the whole backup (files, database dump, the bucket's objects) has
+matched the sizes and SHA-256 recorded in its backup.json. Then, in steps (STEPS):
 
-A backup of the PostgreSQL profile also holds the database (DEST/database.dump): it is restored
-with pg_restore into the database TAZA_DATABASE_URL names, before the home's files are moved
-into place; a database that already holds a catalog (the schema `taza_state`) is refused
-without `--force` (which drops and recreates what the dump holds).
+1. bucket: the backup's objects are put back under their keys (catalog/backups/bucket.py):
+   only added, never replaced, so the catalog serving meanwhile is not affected;
+2. home: the files are copied into a hidden folder inside the target, checked again;
+3. database (a backup of the PostgreSQL profile): pg_restore writes the dump's SQL script and
+   psql runs it inside one transaction that is left open (HeldLoad): nothing is visible yet;
+4. switch: the target's previous contents are moved aside and the staged ones moved in
+   (renames, Swap), then the transaction commits; only then is the previous home removed.
+
+A failure at any step rolls the transaction back, renames the previous home back and raises
+RestoreFailed naming the step: the previous catalog serves as before. A target that is not
+empty, or a database that already holds a catalog (schema `taza_state`), is refused without
+`--force`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import queue
 import shutil
-import stat
 import subprocess
+import threading
 import uuid
 from pathlib import Path
 
 import psycopg
 
+from catalog import settings
 from catalog.backups import (
     DATA_FOLDER,
     DATABASE_DUMP,
     FORMAT,
     MANIFEST,
     BackupError,
-    file_digest,
+    check_file,
     pg_program,
     safe_relative,
 )
+from catalog.backups.bucket import object_path, put_objects, verify_objects
 
 MAX_LISTED_PROBLEMS = 20
 
@@ -58,6 +69,18 @@ def read_manifest(source: Path) -> dict:
     dump = manifest.get("database_dump")
     if dump is not None and (not _well_formed(dump) or dump["path"] != DATABASE_DUMP):
         raise BackupError(f"{path}: its database dump entry is damaged")
+    bucket = manifest.get("bucket")
+    if bucket is not None:
+        objects = bucket.get("objects") if isinstance(bucket, dict) else None
+        if not isinstance(objects, list) or not all(
+                isinstance(entry, dict) and isinstance(entry.get("bucket"), str)
+                and isinstance(entry.get("key"), str)
+                and isinstance(entry.get("media_type"), str)
+                and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)
+                for entry in objects):
+            raise BackupError(f"{path}: its list of the bucket's objects is damaged")
+        for entry in objects:
+            object_path(entry)
     return manifest
 
 
@@ -66,21 +89,23 @@ def verify(source: Path, manifest: dict) -> list[str]:
     problems = []
     for entry in manifest["files"]:
         path = Path(source) / DATA_FOLDER / safe_relative(entry["path"])
-        problem = _check_file(path, entry)
+        problem = check_file(path, entry)
         if problem:
             problems.append(f"{entry['path']}: {problem}")
     dump = manifest.get("database_dump")
     if dump is not None:
-        problem = _check_file(Path(source) / DATABASE_DUMP, dump)
+        problem = check_file(Path(source) / DATABASE_DUMP, dump)
         if problem:
             problems.append(f"{DATABASE_DUMP}: {problem}")
-    return problems
+    return problems + verify_objects(Path(source), manifest)
 
 
 def restore(source: Path, home: Path, force: bool = False,
             database_url: str | None = None) -> dict:
     """Rebuild `home` (and, for a backup of the PostgreSQL profile, the database at
-    `database_url`) from the backup in `source`; returns the backup's manifest."""
+    `database_url`; for one with a bucket, its objects) from the backup in `source`; returns
+    the backup's manifest. All or nothing: on any failure the previous home and database are
+    as they were (RestoreFailed says at which step)."""
     source, home = Path(source).resolve(), Path(home).resolve()
     manifest = read_manifest(source)
     problems = verify(source, manifest)
@@ -89,32 +114,123 @@ def restore(source: Path, home: Path, force: bool = False,
         more = len(problems) - MAX_LISTED_PROBLEMS
         raise BackupError(f"the backup does not match its checksums, nothing was restored: "
                           f"{listed}" + (f" (and {more} more)" if more > 0 else ""))
+    dump = manifest.get("database_dump")
+    replace_database = _check_database(database_url, force) if dump is not None else False
+    if (manifest.get("bucket") or {}).get("objects") and not settings.assets_url():
+        raise BackupError("this backup holds the bucket's objects: set TAZA_ASSETS_URL (and "
+                          "the AWS_* settings) to the object store to restore them into")
     home.mkdir(parents=True, exist_ok=True)
     previous = sorted(home.iterdir())
     if previous and not force:
         raise BackupError(f"{home} is not empty; restore into an empty folder, or replace "
                           "its contents with --force (stop the server first)")
-    if manifest.get("database_dump") is not None:
-        _restore_database(source / DATABASE_DUMP, database_url, force)
-    staging = home / f".restoring-{uuid.uuid4().hex}"
+    token = uuid.uuid4().hex
+    staging = home / f".restoring-{token}"
+    script = home / f".restore-sql.{token}"
+    load: HeldLoad | None = None
+    swap: Swap | None = None
+    step = STEPS[0]
     try:
+        # 1. The objects: only added (new keys, or the same bytes already there).
+        put_objects(source, manifest)
+        _fault(step)
+        # 2. The home's files, into a hidden folder of the home.
+        step = STEPS[1]
         for entry in manifest["files"]:
             relative = safe_relative(entry["path"])
             _copy_checked(source / DATA_FOLDER / relative, staging / relative, entry)
-    except BaseException:
+        staging.mkdir(exist_ok=True)
+        _fault(step)
+        # 3. The database, loaded in one transaction left open (nothing visible yet).
+        step = STEPS[2]
+        if dump is not None:
+            load = HeldLoad(source / DATABASE_DUMP, database_url, replace_database, script)
+        _fault(step)
+        # 4. The switch: the home's contents swapped by renames, then the commit.
+        step = STEPS[3]
+        swap = Swap(home, staging, previous)
+        _fault(step)
+        if load is not None:
+            load.commit()
+    except BaseException as err:
+        if load is not None:
+            load.rollback()
+        if swap is not None:
+            swap.undo()
         shutil.rmtree(staging, ignore_errors=True)
+        script.unlink(missing_ok=True)
+        if isinstance(err, Exception):
+            raise RestoreFailed(step, str(err)) from err
         raise
-    for old in previous:
-        _remove(old)
-    for child in sorted(staging.iterdir()):
-        os.rename(child, home / child.name)
-    staging.rmdir()
+    script.unlink(missing_ok=True)
+    swap.finish()
     _fsync_dir(home)
     return manifest
 
 
-def _restore_database(dump: Path, url: str | None, force: bool) -> None:
-    """pg_restore the backup's dump into `url` (an empty database, or any with `force`)."""
+# The steps of a restore, in order (RestoreFailed names one; TAZA_RESTORE_FAULT injects a
+# failure at the end of one, for tests: an environment variable of the `taza restore` process
+# only, read nowhere else and reachable from no HTTP request).
+STEPS = ("bucket", "home", "database", "switch")
+FAULT_VARIABLE = "TAZA_RESTORE_FAULT"
+
+
+class RestoreFailed(BackupError):
+    """A restore that failed after it began changing things, and was undone: the previous
+    catalog (home, database) is as it was. Objects put into the bucket stay (no record the
+    serving catalog holds refers to them)."""
+
+    def __init__(self, step: str, reason: str):
+        self.step, self.reason = step, reason
+        super().__init__(f"the restore failed at step {step!r}; everything it changed was "
+                         f"undone and the previous catalog is serving as before: {reason}")
+
+
+def _fault(step: str) -> None:
+    if os.environ.get(FAULT_VARIABLE) == step:
+        raise BackupError(f"a failure injected after step {step!r} ({FAULT_VARIABLE})")
+
+
+class Swap:
+    """The home's previous contents moved aside into `.replaced-*` and the staged ones moved
+    in, by renames in the home's folder; undone by the reverse renames."""
+
+    def __init__(self, home: Path, staging: Path, previous: list[Path]):
+        self.home, self.staging = home, staging
+        self.aside = home / f".replaced-{uuid.uuid4().hex}"
+        self.moved_out: list[str] = []
+        self.moved_in: list[str] = []
+        self.aside.mkdir()
+        try:
+            for old in previous:
+                os.rename(old, self.aside / old.name)
+                self.moved_out.append(old.name)
+            for child in sorted(staging.iterdir()):
+                os.rename(child, home / child.name)
+                self.moved_in.append(child.name)
+            _fsync_dir(home)
+        except BaseException:
+            self.undo()
+            raise
+
+    def undo(self) -> None:
+        for name in reversed(self.moved_in):
+            os.rename(self.home / name, self.staging / name)
+        for name in reversed(self.moved_out):
+            os.rename(self.aside / name, self.home / name)
+        self.moved_in, self.moved_out = [], []
+        shutil.rmtree(self.aside, ignore_errors=True)
+        _fsync_dir(self.home)
+
+    def finish(self) -> None:
+        """The restore is committed: what the home held before goes."""
+        shutil.rmtree(self.aside, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            self.staging.rmdir()
+
+
+def _check_database(url: str | None, force: bool) -> bool:
+    """Whether restoring into `url` replaces a catalog (allowed with `force` only)."""
     if not url:
         raise BackupError("this backup holds the PostgreSQL profile's database: set "
                           "TAZA_DATABASE_URL to the (empty) database to restore it into")
@@ -128,33 +244,102 @@ def _restore_database(dump: Path, url: str | None, force: bool) -> None:
         raise BackupError("the database TAZA_DATABASE_URL names already holds a catalog "
                           "(schema taza_state); restore into an empty database, or replace "
                           "it with --force (stop the servers first)")
-    command = [pg_program("pg_restore"), "--no-owner", "--single-transaction",
-               "--exit-on-error", f"--dbname={url}"]
-    if holds:
-        command += ["--clean", "--if-exists"]
-    done = subprocess.run([*command, str(dump)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise BackupError(f"pg_restore failed, the database is unchanged and nothing was "
-                          f"restored: {done.stderr.strip()[-2000:]}")
+    return holds
+
+
+# Replacing a catalog: everything but PostgreSQL's own schemas goes, in the load's transaction
+# (pg_restore --clean drops only what the dump holds, and fails on what depends on it: a
+# feature table published after the backup depends on PostGIS, the STAC index's schemas too).
+# The dump then creates the extensions and schemas again; `public` is made as initdb makes it.
+CLEAR_DATABASE = """DO $clear$ DECLARE name text; BEGIN
+  FOR name IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN
+      ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' LOOP
+    EXECUTE format('DROP SCHEMA %I CASCADE', name);
+  END LOOP;
+END $clear$;
+CREATE SCHEMA public;
+GRANT USAGE ON SCHEMA public TO PUBLIC;
+"""
+
+
+class HeldLoad:
+    """The dump loaded into the database in one transaction that stays open until `commit()`
+    (or `rollback()`): pg_restore writes its SQL script, psql runs it between BEGIN and a
+    marker line, and waits. Until the commit, serving nodes see the previous catalog (and
+    wait on the tables the load replaces)."""
+
+    MARKER = "taza-restore-loaded"
+
+    def __init__(self, dump: Path, url: str, replace: bool, script: Path):
+        command = [pg_program("pg_restore"), "--no-owner", f"--file={script}"]
+        done = subprocess.run([*command, str(dump)], capture_output=True, text=True,
+                              check=False)
+        if done.returncode != 0:
+            raise BackupError(f"pg_restore could not read the dump: "
+                              f"{done.stderr.strip()[-2000:]}")
+        self.process = subprocess.Popen(
+            [pg_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
+             f"--dbname={url}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        self.errors: list[str] = []
+        threading.Thread(target=self._read_output, daemon=True).start()
+        threading.Thread(target=self._read_errors, daemon=True).start()
+        path = str(script).replace("'", "''")
+        self._send(f"BEGIN;\n{CLEAR_DATABASE if replace else ''}\\i '{path}'\n"
+                   f"\\echo {self.MARKER}\n")
+        self._wait("loading the dump")
+
+    def commit(self) -> None:
+        self._send(f"COMMIT;\n\\echo {self.MARKER}\n")
+        self._wait("committing the restored database")
+        self._close()
+
+    def rollback(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(OSError, BackupError):
+                self._send("ROLLBACK;\n")
+        self._close()
+
+    def _send(self, text: str) -> None:
+        try:
+            self.process.stdin.write(text)
+            self.process.stdin.flush()
+        except (BrokenPipeError, OSError) as err:
+            raise BackupError(f"psql ended early: {self._stderr()}") from err
+
+    def _wait(self, doing: str) -> None:
+        while (line := self.lines.get()) is not None:
+            if line.strip() == self.MARKER:
+                return
+        self.process.wait()
+        raise BackupError(f"{doing} failed (nothing was committed): {self._stderr()}")
+
+    def _close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def _read_output(self) -> None:
+        for line in self.process.stdout:
+            self.lines.put(line)
+        self.lines.put(None)
+
+    def _read_errors(self) -> None:
+        for line in self.process.stderr:
+            self.errors.append(line.rstrip())
+
+    def _stderr(self) -> str:
+        return "; ".join(self.errors[-10:])[-2000:] or f"exit status {self.process.poll()}"
 
 
 def _well_formed(entry: object) -> bool:
     return isinstance(entry, dict) and isinstance(entry.get("path"), str) and \
         isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)
-
-
-def _check_file(path: Path, entry: dict) -> str | None:
-    try:
-        info = path.lstat()
-    except FileNotFoundError:
-        return "missing"
-    if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
-    if info.st_size != entry["size"]:
-        return f"{info.st_size} bytes, recorded {entry['size']}"
-    if file_digest(path)[1] != entry["sha256"]:
-        return "content differs from its recorded SHA-256"
-    return None
 
 
 def _copy_checked(source: Path, target: Path, entry: dict) -> None:
@@ -193,4 +378,13 @@ def content_summary(manifest: dict) -> str:
     live = manifest.get("live") or {}
     return (f"release {manifest.get('release')} ({len(live)} live datasets), "
             f"{manifest.get('files_total')} files, {manifest.get('bytes_total', 0):,} bytes, "
+            f"{_objects_summary(manifest)}"
             f"databases: {', '.join(manifest.get('databases', [])) or 'none'}")
+
+
+def _objects_summary(manifest: dict) -> str:
+    objects = (manifest.get("bucket") or {}).get("objects") or []
+    if not objects:
+        return ""
+    return (f"{len(objects)} objects of the bucket "
+            f"({sum(entry['size'] for entry in objects):,} bytes), ")

@@ -39,11 +39,14 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.request import pathname2url
 
-from catalog import __version__
+import psycopg
+
+from catalog import __version__, settings
 from catalog.backups import (
     DATA_FOLDER,
     DATABASE,
     DATABASE_DUMP,
+    DERIVED_SCHEMAS,
     EXCLUDED,
     FORMAT,
     IMMUTABLE,
@@ -54,16 +57,13 @@ from catalog.backups import (
     kind_of,
     pg_program,
 )
+from catalog.backups.bucket import BUCKET_FOLDER, copy_objects, referenced_objects
 from catalog.postgis import database
 from catalog.stewards.db import connect, stewards_dir
 from catalog.stewards.errors import Conflict
 from catalog.stewards.locks import dataset_lock
 from catalog.store import CatalogStore, StoreBusy, audit
 
-# The STAC index on PostgreSQL (pgstac and ours): derived from the releases, rebuilt by the
-# first server after a restore. pgstac's functions also assume a search_path that pg_restore
-# clears, so its schema in a dump does not restore (st_makeenvelope "does not exist").
-DERIVED_SCHEMAS = ("pgstac", "taza_stac")
 UNLOCKED_PASSES = 3  # at most; stops early when a pass finds nothing changed
 FOLDER_RULES = {"cache/", "run/", "publish.lock, stewards/locks/", "stewards/tmp/", ".staging-*"}
 CHUNK = 1 << 20  # bytes per read when copying
@@ -194,8 +194,10 @@ class Mirror:
 
 
 def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float = 600,
-                log: Log = lambda message: None) -> dict:
-    """Back up the home into dest (a new or empty folder); returns the manifest."""
+                log: Log = lambda message: None, previous: Path | None = None) -> dict:
+    """Back up the home into dest (a new or empty folder), and with TAZA_ASSETS_URL the
+    bucket's objects the backed-up state refers to (catalog/backups/bucket.py; `previous`: an
+    earlier backup whose copies of the same objects are hard-linked); returns the manifest."""
     home, dest = Path(home).resolve(), Path(dest).resolve()
     _check_places(home, dest)
     started, created = _now(), not dest.exists()
@@ -216,16 +218,22 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
                 release = store.current()
                 # The database as it is now, while nothing can change the catalog: the
                 # snapshot stays open (and pg_dump reads it) after the locks are released.
-                snapshot = snapshot_held.enter_context(_database_snapshot(url)) \
-                    if url else None
+                snapshot, connection = snapshot_held.enter_context(_database_snapshot(url)) \
+                    if url else (None, None)
+                # The bucket's objects that state refers to (named in the same snapshot).
+                wanted = referenced_objects(connection, settings.assets_url(), mirror.target)
                 locked_seconds = round(time.monotonic() - locked, 3)
             if snapshot is not None:
                 dumped = _dump_database(url, snapshot, dest / DATABASE_DUMP)
+        objects = copy_objects(wanted, dest, previous, log) if wanted else None
         manifest = _manifest(mirror, release, started, passes + 1, locked_seconds)
         if dumped is not None:
             manifest["database_dump"] = dumped
+        if objects is not None:
+            manifest["bucket"] = objects
         _write_manifest(dest, manifest)
     except BaseException:
+        shutil.rmtree(dest / BUCKET_FOLDER, ignore_errors=True)
         shutil.rmtree(dest / DATA_FOLDER, ignore_errors=True)
         (dest / DATABASE_DUMP).unlink(missing_ok=True)
         (dest / MANIFEST).unlink(missing_ok=True)
@@ -303,13 +311,13 @@ def _dataset_lock_names(store: CatalogStore) -> set[str]:
 
 
 @contextlib.contextmanager
-def _database_snapshot(url: str) -> Iterator[str]:
+def _database_snapshot(url: str) -> Iterator[tuple[str, psycopg.Connection]]:
     """A read-only REPEATABLE READ transaction of its own, held open; yields its exported
-    snapshot's name (for `pg_dump --snapshot`)."""
+    snapshot's name (for `pg_dump --snapshot`) and the connection (to read that state)."""
     connection = database.connect(url)
     try:
         connection.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield connection.execute("SELECT pg_export_snapshot()").fetchone()[0]
+        yield connection.execute("SELECT pg_export_snapshot()").fetchone()[0], connection
         connection.execute("COMMIT")
     finally:
         connection.close()
