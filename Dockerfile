@@ -18,6 +18,11 @@ COPY --from=vendor /build/node_modules catalog/portal/node_modules
 # Editable, as `make install` does: config/ and datasets/ are found next to the package.
 # pycsw (CSW at /csw) in a virtualenv of its own, as `make install` builds it: its pins clash
 # with ours (catalog/discovery/csw.py finds it at /app/.venv-csw).
+# PostgreSQL 15's client programs: `taza backup` and `taza restore` on the PostgreSQL profile
+# run pg_dump, pg_restore and psql (catalog/backups), e.g. `docker compose exec node-a taza backup`.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends postgresql-client-15 \
+    && rm -rf /var/lib/apt/lists/*
 RUN pip install --no-cache-dir -c constraints.txt -e . \
     && python -m venv /app/.venv-csw \
     && /app/.venv-csw/bin/pip install --no-cache-dir --no-deps -r requirements-csw.txt \
