@@ -484,11 +484,26 @@ def test_preview_is_for_the_drafts_readers_only_and_missing_ones_are_404(api):
 
 # -- resumable uploads (issue 17) --------------------------------------------------------------
 
-def send_cut_piece(api, dataset_id: str, data: bytes, sent: int) -> None:
+def sha256_fingerprint(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def blocks_fingerprint(data: bytes, block: int = 8 << 20) -> str:
+    """What the stewards' page names: the SHA-256 of its 8 MiB blocks' SHA-256 digests."""
+    digests = b"".join(hashlib.sha256(data[at:at + block]).digest()
+                       for at in range(0, len(data), block))
+    return f"sha256-blocks:{hashlib.sha256(digests).hexdigest()}"
+
+
+def send_cut_piece(api, dataset_id: str, data: bytes, sent: int,
+                   fingerprint: str | None = None) -> None:
     """PUT the whole file as one piece but send only its first `sent` bytes, then hang up
-    (a real cut: the server sees the body end early)."""
+    (a real cut: the server sees the body end early). With the file's fingerprint unless
+    `fingerprint` is "" (an old client's piece)."""
     url = urllib.parse.urlsplit(api.url)
     path = f"/api/datasets/{dataset_id}/draft/source?filename=airports.geojson"
+    if fingerprint != "":
+        path += f"&fingerprint={fingerprint or sha256_fingerprint(data)}"
     head = (f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
             f"Authorization: Bearer {api.tokens['alice']}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
@@ -498,9 +513,13 @@ def send_cut_piece(api, dataset_id: str, data: bytes, sent: int) -> None:
 
 
 def put_piece(api, dataset_id: str, data: bytes, start: int, end: int, total: int | None = None,
-              **headers):
+              fingerprint: str | None = None, **headers):
+    """One piece of `data`, naming its fingerprint (`fingerprint` "" names none)."""
+    params = {"filename": "airports.geojson"}
+    if fingerprint != "":
+        params["fingerprint"] = fingerprint or sha256_fingerprint(data)
     return api.put(f"/api/datasets/{dataset_id}/draft/source", "alice",
-                   params={"filename": "airports.geojson"}, data=data[start:end + 1],
+                   params=params, data=data[start:end + 1],
                    headers={"Content-Range": f"bytes {start}-{end}/{total or len(data)}",
                             **headers})
 
@@ -521,7 +540,7 @@ def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
 
     progress = wait_for(arrived, 30)
     assert progress == {"filename": "airports.geojson", "received": half, "total": len(data),
-                        "complete": False}
+                        "fingerprint": sha256_fingerprint(data), "complete": False}
     assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["upload"] is None
     # Hostile ranges: a gap, an overlap, past the limit, lengths that disagree, a stranger.
     gap = put_piece(api, dataset_id, data, half + 10, len(data) - 1)
@@ -537,7 +556,8 @@ def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
                           **{"Content-Range": f"bytes {half}-/{len(data)}"})
     assert malformed.status_code == 400 and "Content-Range" in malformed.json()["description"]
     stranger = api.put(f"/api/datasets/{dataset_id}/draft/source",
-                       params={"filename": "airports.geojson"}, data=data[half:],
+                       params={"filename": "airports.geojson",
+                               "fingerprint": sha256_fingerprint(data)}, data=data[half:],
                        headers={"Content-Range": f"bytes {half}-{len(data) - 1}/{len(data)}"})
     assert stranger.status_code == 401
     assert api.get(resume_url, "alice").json()["upload"]["received"] == half
