@@ -81,9 +81,9 @@ class Piece:
     def length(self) -> int:
         return self.end - self.start + 1
 
-
     @property
     def whole(self) -> bool:
+        """The piece is the whole file (bytes 0-(TOTAL-1)/TOTAL)."""
         return self.start == 0 and self.end == self.total - 1
 
 
