@@ -12,6 +12,7 @@ empty homes and everything they serve was copied by migrate). Loopback only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -250,8 +251,10 @@ def _pieces(data: bytes, count: int) -> list[tuple[int, int]]:
 
 def _send_piece(api: Api, dataset_id: str, data: bytes, start: int, end: int,
                 filename: str = "airports.geojson") -> requests.Response:
+    fingerprint = f"sha256:{hashlib.sha256(data).hexdigest()}"
     return api.put(f"/api/datasets/{dataset_id}/draft/source", "alice",
-                   params={"filename": filename}, data=data[start:end + 1],
+                   params={"filename": filename, "fingerprint": fingerprint},
+                   data=data[start:end + 1],
                    headers={"Content-Range": f"bytes {start}-{end}/{len(data)}",
                             "Content-Type": "application/octet-stream"})
 

@@ -8,6 +8,7 @@ Screenshots go to tests/artifacts/ (git-ignored) for a person to look at.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import urllib.parse
 import warnings
@@ -607,17 +608,24 @@ def test_steward_registers_fills_uploads_repairs_submits_reviewer_publishes_stew
     expect(page.locator("#upload-status")).to_contain_text(failed.strip())
     shot("upload-failed")
     page.unroute("**/draft/source*")
-    # Half the file reached the server before a cut (sent here as the page would have): the
-    # restart resumes from there instead of sending it all again.
-    half = page.evaluate("""async (dataset) => {
+    # Half the file reached the server before a cut (sent here as the page would have, with
+    # the fingerprint computed here as resume.py defines it): the restart, whose page computes
+    # the same fingerprint with crypto.subtle, resumes from there instead of sending it all
+    # again (a different fingerprint would make it start from byte 0).
+    data = source.read_bytes()
+    digests = b"".join(hashlib.sha256(data[at:at + (8 << 20)]).digest()
+                       for at in range(0, len(data), 8 << 20))
+    fingerprint = f"sha256-blocks:{hashlib.sha256(digests).hexdigest()}"
+    half = page.evaluate("""async ([dataset, fingerprint]) => {
       const file = document.getElementById("source").files[0];
       const half = Math.floor(file.size / 2);
       const session = await (await fetch("/api/session")).json();
-      const answer = await fetch(`/api/datasets/${dataset}/draft/source?filename=${file.name}`,
+      const answer = await fetch(`/api/datasets/${dataset}/draft/source?filename=${file.name}`
+        + `&fingerprint=${fingerprint}`,
         { method: "PUT", body: file.slice(0, half), headers: { "X-CSRF-Token": session.csrf_token,
           "Content-Range": `bytes 0-${half - 1}/${file.size}`,
           "Content-Type": "application/octet-stream" } });
-      return answer.status === 202 ? half : -answer.status; }""", dataset_id)
+      return answer.status === 202 ? half : -answer.status; }""", [dataset_id, fingerprint])
     assert half > 0, half
     page.evaluate("""() => { window.uploadLog = [];
       const bar = document.getElementById("upload-progress");
@@ -708,3 +716,35 @@ def test_steward_registers_fills_uploads_repairs_submits_reviewer_publishes_stew
         words("steward_rolled_back", language, version=1))
     expect(page.locator('#versions li[data-version="1"] button.withdraw')).to_be_visible()
     shot("rolled-back")
+
+
+def test_the_stewards_page_sends_a_file_of_several_blocks_in_pieces_that_match_its_fingerprint(
+        page, stewards_server, tmp_path):
+    """The page's fingerprint (crypto.subtle over 8 MiB blocks) of a 17 MiB file is the one the
+    server computes (catalog/stewards/resume.py): its three pieces arrive and the file is
+    checked (a mismatch would answer 409 and the upload fail)."""
+    server, _ = stewards_server
+    register(page, server, "en", "blocks-steward")
+    page.fill("#new-id", "three-blocks")
+    page.click("#new-dataset button[type=submit]")
+    expect(page.locator("#draft-title")).to_contain_text("three-blocks")
+    data = np.random.default_rng(17).bytes((17 << 20) + 12345)
+    source = tmp_path / "noise.geojson"
+    source.write_bytes(data)
+    digests = b"".join(hashlib.sha256(data[at:at + (8 << 20)]).digest()
+                       for at in range(0, len(data), 8 << 20))
+    fingerprint = f"sha256-blocks:{hashlib.sha256(digests).hexdigest()}"
+    pieces = []
+    page.on("request", lambda request: pieces.append(
+        (request.headers.get("content-range"), urllib.parse.parse_qs(
+            urllib.parse.urlsplit(request.url).query).get("fingerprint")))
+        if "/draft/source" in request.url and request.method == "PUT" else None)
+    allow_failed_load(page, "/draft/source", "422")  # random bytes: the check finds them bad
+    page.set_input_files("#source", str(source))
+    page.click("#source-form button[type=submit]")
+    expect(page.locator("#upload-progress")).to_have_attribute("data-state", "done",
+                                                               timeout=120_000)
+    size = len(data)
+    assert pieces == [(f"bytes 0-{(8 << 20) - 1}/{size}", [fingerprint]),
+                      (f"bytes {8 << 20}-{(16 << 20) - 1}/{size}", [fingerprint]),
+                      (f"bytes {16 << 20}-{size - 1}/{size}", [fingerprint])], pieces

@@ -10,15 +10,18 @@ quotas on open drafts and upload bytes answer a JSON naming the quota and what i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
 import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psycopg
@@ -32,9 +35,10 @@ from catalog.portal import i18n
 from catalog.processes import PROCESSORS
 from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
-from tests.conftest import DATASETS, ROOT, taza
+from tests.conftest import DATASETS, ROOT, start_server, stop_server, taza
 from tests.stewards_support import (
     STATE_PROFILES,
+    Api,
     api_environment,  # noqa: F401 (an autouse fixture)
     make_manifest,
     polygon_features,
@@ -399,8 +403,9 @@ def test_refusals_carry_a_message_code_and_params_beside_the_english_description
 def put_piece(api, dataset_id: str, data: bytes, end: int, user: str = "bob"):
     """The first piece (bytes 0-END) of a resumable upload of `data`."""
     return api.put(f"/api/datasets/{dataset_id}/draft/source", user,
-                   params={"filename": "parcels.geojson"}, data=data[:end + 1],
-                   headers={"Content-Range": f"bytes 0-{end}/{len(data)}"})
+                   params={"filename": "parcels.geojson",
+                           "fingerprint": f"sha256:{hashlib.sha256(data).hexdigest()}"},
+                   data=data[:end + 1], headers={"Content-Range": f"bytes 0-{end}/{len(data)}"})
 
 
 def age(folder: Path, seconds: float) -> None:
@@ -460,6 +465,94 @@ def test_unfinished_uploads_hold_quota_bytes_and_old_leftovers_are_removed(tmp_p
         assert (kept / "part").stat().st_size == 100
         assert api.get(f"/api/datasets/{third}/draft/source/resume", "alice").json()["upload"][
             "received"] == 100
+
+
+def unfinished_rows(url: str) -> dict[str, tuple[str, int]]:
+    """The unfinished uploads the database records: dataset -> (node, declared total)."""
+    with psycopg.connect(url) as connection:
+        rows = connection.execute("SELECT dataset_id, node, total "
+                                  "FROM taza_state.unfinished_uploads").fetchall()
+    return {dataset_id: (node, total) for dataset_id, node, total in rows}
+
+
+def test_unfinished_uploads_through_two_homes_on_one_database_share_the_quota(
+        private_postgres, tmp_path_factory, tmp_path):
+    """Two app nodes with homes of their own on one PostgreSQL (as behind nginx, where each
+    node keeps the pieces it receives): an unfinished upload held by one node counts in the
+    quota checked by the other; its row goes when it is abandoned, finished or too old; and
+    two uploads started side by side through the two nodes never pass the quota together."""
+    data = write_geojson(tmp_path / "parcels.geojson", polygon_features(20)).read_bytes()
+    size = len(data)
+    private_postgres.drop_database("quota_two_homes")
+    url = private_postgres.create_database("quota_two_homes")
+    profile = {"TAZA_DATABASE_URL": url, "TAZA_QUOTA_UPLOAD_BYTES": size + size // 2,
+               "TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS": 3600}
+    home_a, home_b = (tmp_path_factory.mktemp(f"quota-node-{name}") for name in "ab")
+    try:
+        with running_api(home_a, workers=1, TAZA_NODE="node-a", **profile) as node_a:
+            shutil.copytree(home_a / "keys", home_b / "keys")  # one audit chain, one key
+            server_b = start_server(home_b, workers=1, env={
+                **{key: str(value) for key, value in profile.items()}, "TAZA_NODE": "node-b"})
+            node_b = Api(server_b, node_a.tokens)
+            try:
+                first, second, third = (node_a.new_id("two-homes") for _ in range(3))
+                for dataset_id in (first, second, third):
+                    node_a.create(dataset_id, "bob")
+                    assert node_a.put_manifest(dataset_id, make_manifest(dataset_id), "bob").ok
+                # Half an upload through node A holds the whole file's bytes on node B too.
+                assert put_piece(node_a, first, data, size // 2).status_code == 202
+                assert unfinished_rows(url) == {first: ("node-a", size)}
+                refused = put_piece(node_b, second, data, 99)
+                assert refused.status_code == 413, refused.text
+                body = refused.json()
+                assert (body["messageCode"], body["params"]["used"]) == (
+                    "upload_quota_exceeded", size), body
+                whole = node_b.upload(second, tmp_path / "parcels.geojson", "bob")
+                assert whole.status_code == 413 and whole.json()["used"] == size, whole.text
+                assert not (home_b / "stewards" / "resume" / second / "meta.json").exists()
+                # Abandoned through its node: the row goes, node B may start.
+                resume_url = f"/api/datasets/{first}/draft/source/resume"
+                assert node_a.request("DELETE", resume_url, "bob").status_code == 204
+                assert unfinished_rows(url) == {}
+                assert put_piece(node_b, second, data, 99).status_code == 202
+                assert unfinished_rows(url) == {second: ("node-b", size)}
+                assert put_piece(node_a, third, data, 99).status_code == 413
+                # Finished: the row goes (the draft's upload holds the bytes now).
+                rest = node_b.put(f"/api/datasets/{second}/draft/source", "bob",
+                                  params={"filename": "parcels.geojson", "fingerprint":
+                                          f"sha256:{hashlib.sha256(data).hexdigest()}"},
+                                  data=data[100:],
+                                  headers={"Content-Range": f"bytes 100-{size - 1}/{size}"})
+                assert rest.status_code == 201, rest.text
+                assert unfinished_rows(url) == {}
+                assert node_a.request("DELETE", f"/api/datasets/{second}/draft",
+                                      "bob").status_code == 204
+                # A row untouched past the maximum age (its node died, say) stops counting
+                # and goes when an upload starts on any node.
+                assert put_piece(node_a, first, data, 99).status_code == 202
+                with psycopg.connect(url) as connection:
+                    connection.execute("UPDATE taza_state.unfinished_uploads "
+                                       "SET touched = touched - 7200")
+                assert put_piece(node_b, second, data, 99).status_code == 202
+                assert unfinished_rows(url) == {second: ("node-b", size)}
+                assert node_b.request("DELETE", f"/api/datasets/{second}/draft/source/resume",
+                                      "bob").status_code == 204
+                # Side by side, through both nodes, again and again: never both.
+                for _ in range(4):
+                    with ThreadPoolExecutor(2) as pool:
+                        answers = list(pool.map(
+                            lambda pair: put_piece(pair[0], pair[1], data, 99).status_code,
+                            ((node_a, first), (node_b, second))))
+                    assert sorted(answers) == [202, 413], answers
+                    assert len(unfinished_rows(url)) == 1
+                    for node, dataset_id in ((node_a, first), (node_b, second)):
+                        node.request("DELETE", f"/api/datasets/{dataset_id}/draft/source/resume",
+                                     "bob")
+                    assert unfinished_rows(url) == {}
+            finally:
+                stop_server(server_b)
+    finally:
+        private_postgres.drop_database("quota_two_homes")
 
 
 def test_every_process_id_is_reserved():

@@ -484,11 +484,26 @@ def test_preview_is_for_the_drafts_readers_only_and_missing_ones_are_404(api):
 
 # -- resumable uploads (issue 17) --------------------------------------------------------------
 
-def send_cut_piece(api, dataset_id: str, data: bytes, sent: int) -> None:
+def sha256_fingerprint(data: bytes) -> str:
+    return f"sha256:{hashlib.sha256(data).hexdigest()}"
+
+
+def blocks_fingerprint(data: bytes, block: int = 8 << 20) -> str:
+    """What the stewards' page names: the SHA-256 of its 8 MiB blocks' SHA-256 digests."""
+    digests = b"".join(hashlib.sha256(data[at:at + block]).digest()
+                       for at in range(0, len(data), block))
+    return f"sha256-blocks:{hashlib.sha256(digests).hexdigest()}"
+
+
+def send_cut_piece(api, dataset_id: str, data: bytes, sent: int,
+                   fingerprint: str | None = None) -> None:
     """PUT the whole file as one piece but send only its first `sent` bytes, then hang up
-    (a real cut: the server sees the body end early)."""
+    (a real cut: the server sees the body end early). With the file's fingerprint unless
+    `fingerprint` is "" (an old client's piece)."""
     url = urllib.parse.urlsplit(api.url)
     path = f"/api/datasets/{dataset_id}/draft/source?filename=airports.geojson"
+    if fingerprint != "":
+        path += f"&fingerprint={fingerprint or sha256_fingerprint(data)}"
     head = (f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
             f"Authorization: Bearer {api.tokens['alice']}\r\n"
             f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
@@ -498,9 +513,13 @@ def send_cut_piece(api, dataset_id: str, data: bytes, sent: int) -> None:
 
 
 def put_piece(api, dataset_id: str, data: bytes, start: int, end: int, total: int | None = None,
-              **headers):
+              fingerprint: str | None = None, **headers):
+    """One piece of `data`, naming its fingerprint (`fingerprint` "" names none)."""
+    params = {"filename": "airports.geojson"}
+    if fingerprint != "":
+        params["fingerprint"] = fingerprint or sha256_fingerprint(data)
     return api.put(f"/api/datasets/{dataset_id}/draft/source", "alice",
-                   params={"filename": "airports.geojson"}, data=data[start:end + 1],
+                   params=params, data=data[start:end + 1],
                    headers={"Content-Range": f"bytes {start}-{end}/{total or len(data)}",
                             **headers})
 
@@ -521,7 +540,7 @@ def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
 
     progress = wait_for(arrived, 30)
     assert progress == {"filename": "airports.geojson", "received": half, "total": len(data),
-                        "complete": False}
+                        "fingerprint": sha256_fingerprint(data), "complete": False}
     assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["upload"] is None
     # Hostile ranges: a gap, an overlap, past the limit, lengths that disagree, a stranger.
     gap = put_piece(api, dataset_id, data, half + 10, len(data) - 1)
@@ -537,7 +556,8 @@ def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
                           **{"Content-Range": f"bytes {half}-/{len(data)}"})
     assert malformed.status_code == 400 and "Content-Range" in malformed.json()["description"]
     stranger = api.put(f"/api/datasets/{dataset_id}/draft/source",
-                       params={"filename": "airports.geojson"}, data=data[half:],
+                       params={"filename": "airports.geojson",
+                               "fingerprint": sha256_fingerprint(data)}, data=data[half:],
                        headers={"Content-Range": f"bytes {half}-{len(data) - 1}/{len(data)}"})
     assert stranger.status_code == 401
     assert api.get(resume_url, "alice").json()["upload"]["received"] == half
@@ -557,3 +577,103 @@ def test_a_cut_upload_resumes_where_it_stopped(api, tmp_path):
     assert again.status_code == 201
     assert again.json()["generated_at"] == done.json()["generated_at"]
     assert again.json()["upload"]["received_at"] == upload["received_at"]
+
+
+def send_cut_whole_file(api, dataset_id: str, data: bytes, sent: int) -> str:
+    """An old client's upload: the whole file as one piece, no fingerprint; only `sent` bytes
+    go before the client stops sending. The server's answer's status line."""
+    url = urllib.parse.urlsplit(api.url)
+    path = f"/api/datasets/{dataset_id}/draft/source?filename=airports.geojson"
+    head = (f"PUT {path} HTTP/1.1\r\nHost: {url.netloc}\r\n"
+            f"Authorization: Bearer {api.tokens['alice']}\r\nConnection: close\r\n"
+            f"Content-Type: application/octet-stream\r\nContent-Length: {len(data)}\r\n"
+            f"Content-Range: bytes 0-{len(data) - 1}/{len(data)}\r\n\r\n")
+    with socket.create_connection((url.hostname, url.port), timeout=60) as connection:
+        connection.sendall(head.encode() + data[:sent])
+        connection.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    return answer.split(b"\r\n", 1)[0].decode()
+
+
+def test_a_resume_goes_on_only_with_the_same_file(api, tmp_path):
+    """Issue 13: half of file X arrived, then a different file Y of the same name and size is
+    sent: it can never go on from X's bytes, and nothing mixed from both reaches the draft."""
+    dataset_id = api.new_id("same-size")
+    api.create(dataset_id)
+    api.put_manifest(dataset_id, make_manifest(dataset_id, id_field="icao"))
+    features = airports_features()
+    first = write_geojson(tmp_path / "x.geojson", features).read_bytes()
+    for feature in (features[0], features[-1]):  # same length, in both halves
+        feature["properties"]["name"] = feature["properties"]["name"][::-1]
+    other = write_geojson(tmp_path / "y.geojson", features).read_bytes()
+    half = len(first) // 2
+    assert len(other) == len(first)
+    assert other[:half] != first[:half] and other[half:] != first[half:]
+    resume_url = f"/api/datasets/{dataset_id}/draft/source/resume"
+    assert put_piece(api, dataset_id, first, 0, half - 1).status_code == 202
+    # Y names its own fingerprint: refused, X's upload stays as it was.
+    refused = put_piece(api, dataset_id, other, half, len(other) - 1)
+    assert refused.status_code == 409, refused.text
+    assert (refused.json()["messageCode"], refused.json()["params"]) == (
+        "upload_fingerprint_differs", {"filename": "airports.geojson"})
+    assert api.get(resume_url, "alice").json()["upload"] == {
+        "filename": "airports.geojson", "received": half, "total": len(first),
+        "fingerprint": sha256_fingerprint(first), "complete": False}
+    # An old client names none: a piece that is not the whole file is refused.
+    missing = put_piece(api, dataset_id, other, half, len(other) - 1, fingerprint="")
+    assert missing.status_code == 400 and \
+        missing.json()["messageCode"] == "upload_fingerprint_missing", missing.text
+    malformed = put_piece(api, dataset_id, other, half, len(other) - 1, fingerprint="md5:00")
+    assert malformed.status_code == 400 and \
+        malformed.json()["messageCode"] == "upload_fingerprint_malformed", malformed.text
+    # A client naming X's fingerprint while sending Y's bytes: the finished file (X's first
+    # half, Y's second: a file nobody sent) is not X, so it is refused and dropped.
+    lying = put_piece(api, dataset_id, other, half, len(other) - 1,
+                      fingerprint=sha256_fingerprint(first))
+    assert lying.status_code == 409, lying.text
+    assert lying.json()["messageCode"] == "upload_fingerprint_mismatch"
+    assert api.get(resume_url, "alice").json() == {"upload": None}
+    assert api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()["upload"] is None
+    assert not list((api.server.home / "stewards" / "tmp").glob("upload-*"))
+    # Y from byte 0, in pieces named by the page's kind of fingerprint: Y is what arrives.
+    blocks = blocks_fingerprint(other)
+    assert put_piece(api, dataset_id, other, 0, half - 1, fingerprint=blocks).status_code == 202
+    assert api.get(resume_url, "alice").json()["upload"]["fingerprint"] == blocks
+    done = put_piece(api, dataset_id, other, half, len(other) - 1, fingerprint=blocks)
+    assert done.status_code == 201, done.text
+    assert done.json()["upload"]["sha256"] == hashlib.sha256(other).hexdigest()
+    # An old client's whole-file piece without a fingerprint is an ordinary upload: cut, it
+    # leaves nothing to resume; whole, it arrives.
+    assert send_cut_whole_file(api, dataset_id, first, half).split(" ")[1] == "400"
+    assert api.get(resume_url, "alice").json() == {"upload": None}
+    whole = put_piece(api, dataset_id, first, 0, len(first) - 1, fingerprint="")
+    assert whole.status_code == 201, whole.text
+    assert whole.json()["upload"]["sha256"] == hashlib.sha256(first).hexdigest()
+    # A whole upload naming a fingerprint must be that file.
+    wrong = api.put(f"/api/datasets/{dataset_id}/draft/source", "alice", data=other,
+                    params={"filename": "airports.geojson",
+                            "fingerprint": sha256_fingerprint(first)})
+    assert wrong.status_code == 409, wrong.text
+    assert wrong.json()["messageCode"] == "upload_fingerprint_mismatch"
+    draft = api.get(f"/api/datasets/{dataset_id}/draft", "alice").json()
+    assert draft["upload"]["sha256"] == hashlib.sha256(first).hexdigest(), draft["upload"]
+
+
+@pytest.mark.parametrize("pieces", [[1], [3, 5, 7], [256, 1, 2048, 7]])
+def test_both_fingerprints_of_a_file_fed_in_any_pieces(pieces):
+    """resume.Fingerprints over 20 MiB (three 8 MiB blocks, the last short), however the
+    bytes come, gives the whole file's SHA-256 and the page's block fingerprint."""
+    from catalog.stewards.resume import Fingerprints
+
+    data = np.random.default_rng(13).bytes(20 << 20)
+    fingerprints, at, turn = Fingerprints(), 0, 0
+    while at < len(data):
+        size = pieces[turn % len(pieces)] * 4099
+        fingerprints.update(data[at:at + size])
+        at, turn = at + size, turn + 1
+    assert fingerprints.matches(sha256_fingerprint(data))
+    assert fingerprints.matches(blocks_fingerprint(data))
+    assert not fingerprints.matches(blocks_fingerprint(data[:-1] + b"\0"))
+    assert not fingerprints.matches(sha256_fingerprint(data[:-1]))

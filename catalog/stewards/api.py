@@ -354,7 +354,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
 
     @api.put("/api/datasets/<dataset_id>/draft/source")
     @guard(EDIT_DRAFT)
-    @params("filename", "repair", "variable")
+    @params("filename", "repair", "variable", "fingerprint")
     @streams_body
     def put_source(dataset_id: str):
         filename = request.args.get("filename", "").replace("\\", "/").rsplit("/", 1)[-1]
@@ -368,11 +368,23 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
                               message_code="file_type_unsupported",
                               params={"filename": filename}) from err
         options = upload_options()
+        fingerprint = resume.parse_fingerprint(request.args.get("fingerprint"))
         if "Content-Range" in request.headers:  # one piece of a resumable upload
-            return upload_piece(dataset_id, filename, request.headers["Content-Range"], options)
+            piece = resume.parse_range(request.headers["Content-Range"], request.content_length,
+                                       limits.max_upload_bytes)
+            if fingerprint is not None:
+                return upload_piece(dataset_id, filename, piece, fingerprint, options)
+            if not piece.whole:
+                raise BadRequest("a piece of a resumable upload names the whole file's "
+                                 "fingerprint: ?fingerprint=sha256:HEX (or sha256-blocks:HEX); "
+                                 "without one, send the whole file in one piece",
+                                 message_code="upload_fingerprint_missing")
+            # The whole file without a fingerprint: an ordinary upload, not kept when cut.
         stream, allowance = upload_stream(dataset_id, limits.max_upload_bytes, 0)
         received = receive_raw(stream, filename, stewards_dir(home) / "tmp",
                                limits.max_upload_bytes, allowance, request.content_length)
+        if fingerprint is not None:
+            resume.check_received(received, fingerprint)
         return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
 
@@ -394,15 +406,20 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
         return upload_answer(drafts.accept_upload(home, g.user, dataset_id, received, options,
                                                   limits))
 
-    def upload_piece(dataset_id: str, filename: str, header: str, options: UploadOptions):
+    def upload_piece(dataset_id: str, filename: str, piece: resume.Piece, fingerprint: str,
+                     options: UploadOptions):
         """A piece of a resumable upload (catalog/stewards/resume.py): 202 with the bytes
         received so far, or, with the last piece, the whole file's check (201 or 422)."""
-        piece = resume.parse_range(header, request.content_length, limits.max_upload_bytes)
         if piece.start == 0:  # the quotas, for the whole file, before its first byte
             resume.remove_expired(home)  # leftovers go when an upload starts
             drafts.upload_allowance(home, dataset_id, piece.total)
         request.max_content_length = piece.length
-        outcome = resume.receive_piece(home, dataset_id, filename, piece, request.stream)
+
+        def begin(upload_id: str, replaced: str | None) -> None:
+            drafts.begin_unfinished(home, dataset_id, piece.total, upload_id, replaced)
+
+        outcome = resume.receive_piece(home, dataset_id, filename, piece, fingerprint,
+                                       request.stream, begin)
         if isinstance(outcome, resume.Progress):
             return jsonify(upload=outcome.as_dict()), 202
         return upload_answer(drafts.accept_upload(home, g.user, dataset_id, outcome, options,
@@ -581,8 +598,9 @@ ENDPOINTS = {
     "GET|PUT /api/datasets/{id}/draft/manifest": "the manifest (JSON or YAML); without an open "
                                                   "draft, the last published one",
     "PUT /api/datasets/{id}/draft/source?filename=": "upload the source as the raw body",
-    "PUT /api/datasets/{id}/draft/source?filename= with Content-Range": "one piece of a "
-        "resumable upload: 202 and the bytes received, or the check once the last arrived",
+    "PUT /api/datasets/{id}/draft/source?filename=&fingerprint= with Content-Range": "one "
+        "piece of a resumable upload of the file with that fingerprint (sha256:HEX): 202 and "
+        "the bytes received, or the check once the last arrived",
     "GET|DELETE /api/datasets/{id}/draft/source/resume": "where a cut upload goes on from; "
                                                          "abandon it",
     "POST /api/datasets/{id}/draft/source": "upload the source as multipart (field 'file')",

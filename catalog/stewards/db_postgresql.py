@@ -5,8 +5,9 @@ The columns are SQLite's (catalog.stewards.db_sqlite, schema version 2), typed f
 flags stay 0/1 integers and times keep their text or epoch-second forms, so the code reads the
 same values on both engines. `signin_failures.rowid` stands in for SQLite's implicit rowid.
 
-MIGRATIONS are the versioned steps of this schema: step 1 is SQLite's version 2. A later change
-appends a step (and its SQLite counterpart); a step once released is never edited.
+MIGRATIONS are the versioned steps of this schema: step 1 is SQLite's version 2; step 2, the
+unfinished uploads' table, has no SQLite counterpart (the embedded profile keeps them as files).
+A later change appends a step; a step once released is never edited.
 """
 
 from __future__ import annotations
@@ -92,7 +93,20 @@ CREATE TABLE signin_failures (
 CREATE INDEX signin_failures_by_subject ON signin_failures(scope, subject, at);
 """
 
-MIGRATIONS = (("stewards", (STEP_1,)),)
+# Unfinished resumable uploads, counted in the bytes quota on every node
+# (catalog/stewards/unfinished.py; the embedded profile keeps them as files only).
+STEP_2 = """
+CREATE TABLE unfinished_uploads (
+    upload_id TEXT PRIMARY KEY,
+    dataset_id TEXT NOT NULL REFERENCES datasets(id),
+    node TEXT NOT NULL,
+    total BIGINT NOT NULL CHECK (total > 0),
+    touched DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX unfinished_uploads_by_dataset ON unfinished_uploads(dataset_id);
+"""
+
+MIGRATIONS = (("stewards", (STEP_1, STEP_2)),)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,7 @@ from catalog.sources.isolation import ReaderUnavailable
 from catalog.sources.preview import PREVIEW_JSON, PREVIEW_PNG
 from catalog.sources.reader import stage_upload
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
-from catalog.stewards import report, resume
+from catalog.stewards import report, resume, unfinished
 from catalog.stewards.access import (
     EDITORS,
     REVIEWERS,
@@ -464,6 +464,28 @@ def upload_allowance(home: Path, dataset_id: str, declared: int | None) -> int:
     return max(allowance, 0)
 
 
+def begin_unfinished(home: Path, dataset_id: str, total: int, upload_id: str,
+                     replaced: str | None) -> None:
+    """A resumable upload of `total` bytes starts (resume.receive_piece, under its lock). On
+    the PostgreSQL profile, in one transaction under the state writers' lock: the row of the
+    upload it replaces on this node goes, the bytes quota is checked against every node's
+    unfinished uploads, and the new upload's row is written (catalog/stewards/unfinished.py),
+    so uploads started side by side through several nodes cannot together pass the quota.
+    The embedded profile's files are the record (upload_allowance checked them)."""
+    if not unfinished.in_database():
+        return
+    with connect(home) as connection:
+        if replaced:
+            unfinished.drop(connection, replaced)
+        organisation = owner(connection, dataset_id)
+        draft = _open_draft(connection, dataset_id)
+        used = (_bytes_used(connection, home, organisation, dataset_id)
+                - (draft["upload_bytes"] if draft else 0))
+        if used + total > _settings().quota_upload_bytes:
+            raise _upload_quota_error(organisation, used, total)
+        unfinished.record(connection, upload_id, dataset_id, total)
+
+
 def upload_quota_error(home: Path, dataset_id: str, requested: int) -> UploadQuotaExceeded:
     """The 413 for an upload that grew past the quota while it streamed."""
     with connect(home, write=False) as connection:
@@ -637,12 +659,16 @@ def _quota_usage(connection, organisation: str) -> tuple[int, int]:
 
 def _bytes_used(connection, home: Path, organisation: str, uploading: str) -> int:
     """The organisation's bytes of the quota: its open drafts' uploads, and its datasets'
-    unfinished resumable uploads (resume.py), but for the dataset `uploading` now (its new
-    upload replaces its own unfinished one)."""
+    unfinished resumable uploads (resume.py's files in this home, or on the PostgreSQL
+    profile the rows of every node's: unfinished.py), but for the dataset `uploading` now (its
+    new upload replaces its own unfinished one)."""
+    drafts = _quota_usage(connection, organisation)[1]
+    if unfinished.in_database():  # every node's unfinished uploads, from their rows
+        oldest = time.time() - resume.parts_max_age()
+        return drafts + unfinished.held_bytes(connection, organisation, uploading, oldest)
     datasets = [row[0] for row in connection.execute(
         "SELECT id FROM datasets WHERE organisation = ?", (organisation,)).fetchall()]
-    return (_quota_usage(connection, organisation)[1]
-            + resume.unfinished_bytes(home, datasets, excluding=uploading))
+    return drafts + resume.unfinished_bytes(home, datasets, excluding=uploading)
 
 
 def _check_draft_quota(connection, organisation: str) -> None:

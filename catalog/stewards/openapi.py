@@ -173,15 +173,22 @@ OPERATIONS: list[Operation] = [
               (*DRAFT_STEP_ERRORS, 413, 415, 416),
               (DATASET, _query("filename", "NAME.EXT of the uploaded file", required=True),
                *UPLOAD_OPTIONS,
+               _query("fingerprint", "the whole file's fingerprint: sha256:HEX (its SHA-256) or "
+                      "sha256-blocks:HEX (the SHA-256 of the SHA-256 digests of its 8 MiB "
+                      "blocks); required on every piece of a resumable upload unless the piece "
+                      "is the whole file; a piece naming another fingerprint than the upload's "
+                      "first is refused (409), and the finished file must match it (409)",
+                      {"type": "string", "pattern": "^(sha256|sha256-blocks):[0-9a-fA-F]{64}$"}),
                {"name": "Content-Range", "in": "header", "required": False,
                 "description": "bytes START-END/TOTAL: a piece of a resumable upload, starting "
-                               "where the received part ends (0 starts a new upload)",
+                               "where the received part ends (0 starts a new upload); with "
+                               "?fingerprint=",
                 "schema": {"type": "string", "pattern": r"^bytes [0-9]+-[0-9]+/[0-9]+$"}}),
               body={"required": True, "content": {"application/octet-stream": {
                   "schema": {"type": "string", "format": "binary"}}}}),
     Operation("GET", "/datasets/{dataset_id}/draft/source/resume",
-              "a resumable upload in progress: its file name, total and bytes received (send "
-              "the next piece from there)", "editors",
+              "a resumable upload in progress: its file name, total, fingerprint and bytes "
+              "received (send the next piece from there, if it is the same file)", "editors",
               {"200": _json("the upload in progress (upload: null when there is none)")},
               (403, 404), (DATASET,)),
     Operation("DELETE", "/datasets/{dataset_id}/draft/source/resume",

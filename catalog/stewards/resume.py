@@ -1,6 +1,19 @@
 """Resumable uploads: a source sent in pieces (PUT with Content-Range), kept across cuts.
 
-    PUT /api/datasets/{id}/draft/source?filename=NAME   Content-Range: bytes START-END/TOTAL
+    PUT /api/datasets/{id}/draft/source?filename=NAME&fingerprint=KIND:HEX
+        Content-Range: bytes START-END/TOTAL
+
+Every piece names the whole file's fingerprint (`parse_fingerprint`): `sha256:HEX`, the
+SHA-256 of the whole file, or `sha256-blocks:HEX`, the SHA-256 of the SHA-256 digests of its
+8 MiB blocks one after the other (what the stewards' page computes with crypto.subtle, which
+cannot hash a file in a stream). The upload keeps the fingerprint its first piece gave; a
+later piece naming another one is refused (409 upload_fingerprint_differs): a different file
+with the same name and size can never go on from the bytes of the first. Once TOTAL bytes
+are in, the assembled file's fingerprint is computed and must be the one given (else 409
+upload_fingerprint_mismatch, the bytes are dropped and nothing reaches the draft). Without a
+fingerprint a piece must be the whole file (0-TOTAL-1): it is then an ordinary upload,
+never kept for resuming when cut (the API routes it to receive_raw), so it cannot meet
+another file's bytes either.
 
 Each piece must start exactly where the received part ends (no gaps, no overlaps: 416 with
 the offset to send from); a piece starting at 0 starts a new upload. A connection cut mid-piece
@@ -8,12 +21,15 @@ keeps the bytes that arrived, so GET /api/datasets/{id}/draft/source/resume tell
 on. Once TOTAL bytes are in, the file is hashed and handed to the draft like a whole upload
 (drafts.accept_upload, which checks it only when it differs from the draft's current one).
 
-One upload in progress per dataset, in TAZA_HOME/stewards/resume/<dataset>/ (part, meta.json),
+One upload in progress per dataset, in TAZA_HOME/stewards/resume/<dataset>/ (part, meta.json
+with the file name, TOTAL, fingerprint and the upload's id),
 changed under its own flock (not the dataset's lock: a slow piece must not block manifest
 edits); TOTAL is bounded by the upload limit and the organisation's quota.
 
 An unfinished upload holds its whole TOTAL of the organisation's bytes quota (drafts.py asks
-`unfinished_bytes`), so two uploads started side by side cannot pass the quota together.
+`unfinished_bytes`, or on the PostgreSQL profile the rows of catalog/stewards/unfinished.py,
+which count the uploads every node holds), so two uploads started side by side cannot pass
+the quota together.
 Leftovers (an upload nobody finishes) untouched for TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS (default
 24 h) no longer count and are removed: when an upload starts (`remove_expired`), when the API
 starts, and periodically by `taza worker` (`start_sweeper`).
@@ -31,12 +47,13 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from catalog.settings import seconds_setting
+from catalog.stewards import unfinished
 from catalog.stewards.db import stewards_dir
 from catalog.stewards.errors import (
     BadRequest,
@@ -50,6 +67,8 @@ from catalog.stewards.receive import CHUNK, Received
 log = logging.getLogger(__name__)
 PARTS_MAX_AGE_SECONDS = 86_400.0
 CONTENT_RANGE = re.compile(r"^bytes ([0-9]{1,18})-([0-9]{1,18})/([0-9]{1,18})$")
+FINGERPRINT = re.compile(r"^(sha256|sha256-blocks):([0-9a-f]{64})$")
+BLOCK_BYTES = 8 << 20  # the blocks of a `sha256-blocks` fingerprint (stewards.js FINGERPRINT_BLOCK)
 
 
 @dataclass(frozen=True)
@@ -62,16 +81,69 @@ class Piece:
     def length(self) -> int:
         return self.end - self.start + 1
 
+    @property
+    def whole(self) -> bool:
+        """The piece is the whole file (bytes 0-(TOTAL-1)/TOTAL)."""
+        return self.start == 0 and self.end == self.total - 1
+
 
 @dataclass(frozen=True)
 class Progress:
     filename: str
     received: int
     total: int
+    fingerprint: str | None = None
 
     def as_dict(self) -> dict:
         return {"filename": self.filename, "received": self.received, "total": self.total,
-                "complete": self.received == self.total}
+                "fingerprint": self.fingerprint, "complete": self.received == self.total}
+
+
+def parse_fingerprint(value: str | None) -> str | None:
+    """The `fingerprint` query parameter, lower-cased; None when not given."""
+    if value is None:
+        return None
+    fingerprint = value.strip().lower()
+    if not FINGERPRINT.match(fingerprint):
+        raise BadRequest("fingerprint: give 'sha256:HEX' (the whole file's SHA-256) or "
+                         "'sha256-blocks:HEX' (the SHA-256 of the SHA-256 digests of its 8 MiB "
+                         "blocks), HEX being 64 hexadecimal digits",
+                         message_code="upload_fingerprint_malformed")
+    return fingerprint
+
+
+class Fingerprints:
+    """Both kinds of fingerprint of bytes fed in order (one pass over the file)."""
+
+    def __init__(self) -> None:
+        self.whole = hashlib.sha256()
+        self.blocks = hashlib.sha256()
+        self.block = hashlib.sha256()
+        self.in_block = 0
+
+    def update(self, data: bytes) -> None:
+        self.whole.update(data)
+        view = memoryview(data)
+        while view:
+            take = min(len(view), BLOCK_BYTES - self.in_block)
+            self.block.update(view[:take])
+            self.in_block += take
+            view = view[take:]
+            if self.in_block == BLOCK_BYTES:
+                self._end_block()
+
+    def _end_block(self) -> None:
+        self.blocks.update(self.block.digest())
+        self.block, self.in_block = hashlib.sha256(), 0
+
+    def matches(self, fingerprint: str) -> bool:
+        kind, _, digest = fingerprint.partition(":")
+        if kind == "sha256":
+            return self.whole.hexdigest() == digest
+        blocks = self.blocks.copy()
+        if self.in_block:
+            blocks.update(self.block.digest())
+        return blocks.hexdigest() == digest
 
 
 def parse_range(header: str, declared: int | None, limit: int) -> Piece:
@@ -96,18 +168,45 @@ def parse_range(header: str, declared: int | None, limit: int) -> Piece:
     return piece
 
 
-def receive_piece(home: Path, dataset_id: str, filename: str, piece: Piece,
-                  stream: BinaryIO) -> Progress | Received:
-    """Append one piece; the whole file (Received, in stewards/tmp) once the last arrived."""
+def check_received(received: Received, fingerprint: str) -> None:
+    """A whole upload that named its fingerprint must be that file (else 409, and dropped)."""
+    fingerprints = Fingerprints()
+    with received.path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            fingerprints.update(chunk)
+    if not fingerprints.matches(fingerprint):
+        received.path.unlink(missing_ok=True)
+        raise Conflict(f"the {received.size:,} bytes received of {received.filename!r} are not "
+                       "the file its fingerprint names: nothing was kept; send it again",
+                       message_code="upload_fingerprint_mismatch",
+                       params={"filename": received.filename})
+
+
+def receive_piece(home: Path, dataset_id: str, filename: str, piece: Piece, fingerprint: str,
+                  stream: BinaryIO,
+                  begin: Callable[[str, str | None], None] | None = None) -> Progress | Received:
+    """Append one piece; the whole file (Received, in stewards/tmp) once the last arrived and
+    matched `fingerprint`. A piece from byte 0 starts a new upload, replacing this home's
+    unfinished one: `begin(upload_id, replaced_upload_id)` runs first, under the upload's
+    lock (the quota's check and the PostgreSQL profile's row: drafts.begin_unfinished)."""
     with _locked(home, dataset_id) as folder:
         meta = _meta(folder)
         if piece.start == 0:
-            meta = {"filename": filename, "total": piece.total}
+            upload_id = uuid.uuid4().hex
+            if begin is not None:
+                begin(upload_id, (meta or {}).get("upload"))
+            meta = {"filename": filename, "total": piece.total, "fingerprint": fingerprint,
+                    "upload": upload_id}
             _reset(folder, meta)
         elif meta is None or meta["filename"] != filename or meta["total"] != piece.total:
             raise Conflict(f"no upload of {filename!r} ({piece.total:,} bytes) is in progress "
                            "for this dataset: send it from byte 0",
                            message_code="upload_not_in_progress", params={"filename": filename})
+        elif meta.get("fingerprint") != fingerprint:
+            raise Conflict(f"the upload of {filename!r} in progress is of another file (its "
+                           "fingerprint differs): send this one from byte 0",
+                           message_code="upload_fingerprint_differs",
+                           params={"filename": filename})
         received = _received(folder)
         if piece.start != received:
             raise RangeNotSatisfiable(
@@ -119,8 +218,10 @@ def receive_piece(home: Path, dataset_id: str, filename: str, piece: Piece,
         _append(folder / "part", stream, piece.length)
         received = _received(folder)
         if received < piece.total:
-            return Progress(filename, received, piece.total)
-        return _complete(home, folder, filename)
+            if piece.start > 0:  # the first piece's row was written just now
+                unfinished.touch(home, meta.get("upload", ""))
+            return Progress(filename, received, piece.total, fingerprint)
+        return _complete(home, folder, meta)
 
 
 def progress(home: Path, dataset_id: str) -> Progress | None:
@@ -132,14 +233,16 @@ def progress(home: Path, dataset_id: str) -> Progress | None:
     except (OSError, ValueError):  # replaced between the check and the read
         return None
     return None if meta is None else Progress(meta["filename"], _received(folder),
-                                              meta["total"])
+                                              meta["total"], meta.get("fingerprint"))
 
 
 def abandon(home: Path, dataset_id: str) -> None:
     with _locked(home, dataset_id) as folder:
-        if _meta(folder) is None:
+        meta = _meta(folder)
+        if meta is None:
             raise NotFound(f"no upload in progress for {dataset_id}",
                            message_code="no_upload_in_progress", params={"id": dataset_id})
+        unfinished.forget(home, meta.get("upload"))
         _reset(folder, None)
 
 
@@ -173,10 +276,11 @@ def unfinished_bytes(home: Path, dataset_ids: list[str], excluding: str | None =
 def remove_expired(home: Path, max_age: float | None = None) -> list[str]:
     """Remove the unfinished uploads untouched for `max_age` seconds (the setting when None);
     one receiving a piece right now is left alone. Returns the datasets whose upload went."""
+    oldest = time.time() - (parts_max_age() if max_age is None else max_age)
+    unfinished.expire(home, oldest)  # every node's rows, this node's files below
     root = stewards_dir(home) / "resume"
     if not root.is_dir():
         return []
-    oldest = time.time() - (parts_max_age() if max_age is None else max_age)
     removed = []
     for folder in sorted(root.iterdir()):
         try:
@@ -186,6 +290,7 @@ def remove_expired(home: Path, max_age: float | None = None) -> list[str]:
                 continue
             with _locked(home, folder.name) as locked:
                 if _touched(locked) < oldest:  # not resumed between the look and the lock
+                    unfinished.forget(home, (_meta(locked) or {}).get("upload"))
                     _reset(locked, None)
                     removed.append(folder.name)
         except Conflict:  # a piece is arriving: not a leftover
@@ -271,12 +376,23 @@ def _append(part: Path, stream: BinaryIO, length: int) -> None:
             os.fsync(handle.fileno())
 
 
-def _complete(home: Path, folder: Path, filename: str) -> Received:
-    """The assembled file, hashed, moved to stewards/tmp (the draft takes it from there)."""
-    digest = hashlib.sha256()
+def _complete(home: Path, folder: Path, meta: dict) -> Received:
+    """The assembled file, hashed and checked against the fingerprint its pieces named, moved
+    to stewards/tmp (the draft takes it from there); its row goes either way."""
+    filename = meta["filename"]
+    fingerprints = Fingerprints()
     with (folder / "part").open("rb") as handle:
         while chunk := handle.read(CHUNK):
-            digest.update(chunk)
+            fingerprints.update(chunk)
+    unfinished.forget(home, meta.get("upload"))
+    if not meta.get("fingerprint") or not fingerprints.matches(meta["fingerprint"]):
+        _reset(folder, None)
+        raise Conflict(f"the {meta['total']:,} bytes received of {filename!r} are not the file "
+                       "its fingerprint names (pieces of another file?): nothing was kept; "
+                       "send the file again from byte 0",
+                       message_code="upload_fingerprint_mismatch",
+                       params={"filename": filename})
+    digest = fingerprints.whole
     tmp = stewards_dir(home) / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
     target = tmp / f"upload-{os.getpid()}-{uuid.uuid4().hex}.part"

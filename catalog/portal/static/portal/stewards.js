@@ -344,6 +344,22 @@ function setBusy(busy) {
 // cut upload resumes where the server says it stopped (catalog/stewards/resume.py) ----------
 
 const PIECE_BYTES = 8 << 20;
+const FINGERPRINT_BLOCK = 8 << 20; // resume.py BLOCK_BYTES
+
+// The file's fingerprint, named by every piece so a resume can only go on with the same file:
+// the SHA-256 of the SHA-256 digests of its 8 MiB blocks (crypto.subtle cannot hash a file in
+// a stream, and a whole 2 GB file does not fit in memory). Null where crypto.subtle is missing
+// (a page not served over HTTPS or loopback): the file then goes whole, in one request.
+async function fingerprintOf(file) {
+  if (!globalThis.crypto?.subtle) return null;
+  const digests = new Uint8Array(32 * Math.ceil(file.size / FINGERPRINT_BLOCK));
+  for (let at = 0; at < file.size; at += FINGERPRINT_BLOCK) {
+    const block = await file.slice(at, at + FINGERPRINT_BLOCK).arrayBuffer();
+    digests.set(new Uint8Array(await crypto.subtle.digest("SHA-256", block)), (32 * at) / FINGERPRINT_BLOCK);
+  }
+  const whole = new Uint8Array(await crypto.subtle.digest("SHA-256", digests));
+  return `sha256-blocks:${Array.from(whole, (byte) => byte.toString(16).padStart(2, "0")).join("")}`;
+}
 
 async function startUpload({ repair = false, resume = false } = {}) {
   const file = document.getElementById("source").files[0];
@@ -359,11 +375,15 @@ async function startUpload({ repair = false, resume = false } = {}) {
   retry.hidden = true;
   bar.hidden = false;
   bar.dataset.state = "uploading";
+  say("upload-status", t("steward_fingerprinting"));
+  const fingerprint = file.size ? await fingerprintOf(file).catch(() => null) : null;
+  if (fingerprint) query.set("fingerprint", fingerprint);
   let offset = 0;
-  if (resume) { // go on from the bytes the server kept of this same file
+  if (resume && fingerprint) { // go on from the bytes the server kept of this same file
     const progress = await api("GET", `/api/datasets/${current}/draft/source/resume`);
     const upload = progress.ok ? progress.body.upload : null;
-    if (upload && upload.filename === file.name && upload.total === file.size) offset = upload.received;
+    if (upload && upload.filename === file.name && upload.total === file.size
+        && upload.fingerprint === fingerprint) offset = upload.received;
   }
   bar.dataset.resumedFrom = String(offset);
   const show = (sent) => {
@@ -379,14 +399,15 @@ async function startUpload({ repair = false, resume = false } = {}) {
     await refreshDraft();
   };
   const send = (from) => {
-    const end = Math.min(from + PIECE_BYTES, file.size) - 1;
+    const end = fingerprint ? Math.min(from + PIECE_BYTES, file.size) - 1 : file.size - 1;
     const request = new XMLHttpRequest();
     request.open("PUT", `/api/datasets/${current}/draft/source?${query}`);
     request.setRequestHeader("Content-Type", "application/octet-stream");
     request.setRequestHeader("Accept", "application/json");
     request.setRequestHeader("X-CSRF-Token", csrfToken);
-    // An empty file has no range to name: it goes whole (and the check refuses it).
-    if (file.size) request.setRequestHeader("Content-Range", `bytes ${from}-${end}/${file.size}`);
+    // An empty file has no range to name, and a file without a fingerprint may not be sent in
+    // pieces: both go whole (and the check refuses an empty file).
+    if (fingerprint) request.setRequestHeader("Content-Range", `bytes ${from}-${end}/${file.size}`);
     request.upload.addEventListener("progress", (event) => show(from + event.loaded));
     request.addEventListener("load", () => {
       let body = null;
@@ -399,7 +420,7 @@ async function startUpload({ repair = false, resume = false } = {}) {
     });
     request.addEventListener("error", () => finish(false, t("steward_upload_network")));
     request.addEventListener("abort", () => finish(false, t("steward_upload_network")));
-    request.send(file.size ? file.slice(from, end + 1) : file);
+    request.send(fingerprint ? file.slice(from, end + 1) : file);
   };
   show(offset);
   send(offset);
