@@ -25,7 +25,7 @@ from catalog.harvest import registry
 from catalog.harvest.run import harvester_account, run_source
 from catalog.stewards import accounts, drafts
 from catalog.store.harvest_sources_postgresql import PostgresHarvestSources
-from tests.conftest import ROOT
+from tests.conftest import ROOT, free_port
 from tests.test_harvest import ckan, portal  # noqa: F401 - the local CKAN portal's fixtures
 
 PROFILE = ("TAZA_DATABASE_URL", "TAZA_ASSETS_URL", "TAZA_AUDIT_KEY_FILE",
@@ -229,3 +229,15 @@ def test_migrate_copies_the_sources_and_their_state_and_verify_compares_them(
     taza(homes["b"], database, "harvest", "remove", "hdx", key=key)
     verified = taza(embedded, None, "migrate", "--to", database, "--verify", status=1, key=key)
     assert "differs: harvest source hdx: missing in the target" in verified.stderr
+
+
+def test_a_database_that_cannot_answer_exits_1_naming_it(tmp_path):
+    """`taza harvest list|add` with nothing listening at the database's address: exit 1 and
+    one line saying the sources cannot be read, no traceback."""
+    closed = f"postgresql://taza:none@127.0.0.1:{free_port()}/none"
+    for args in (("harvest", "list"), ("harvest", "add", "http://127.0.0.1:9/", "--type",
+                                       "ckan", "--name", "hdx", "--org", "peer-agency",
+                                       "--email", "data@example.org")):
+        result = taza(tmp_path, closed, *args, status=1)
+        assert "error: the harvest " in result.stderr and "cannot connect to the database" \
+            in result.stderr, result.stderr
