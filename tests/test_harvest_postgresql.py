@@ -153,9 +153,8 @@ def _harvest_jobs(url: str) -> list[tuple[str, str]]:
 def test_a_scheduled_source_runs_once_across_two_workers_of_their_own_homes(
         portal, homes, database):  # noqa: F811 - the imported fixture
     """Two `taza worker`s on two homes check every 0.2 s (procrastinate queue): the source
-    added through node A is queued once and run once, by one of them."""
+    added through node A meanwhile is queued once and run once, by one of them."""
     remote, _ = portal
-    add(homes["a"], database, remote, "--every", "1d")
     workers = []
     for name in ("w1", "w2"):
         env = environment(homes[name], database) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2"}
@@ -166,6 +165,9 @@ def test_a_scheduled_source_runs_once_across_two_workers_of_their_own_homes(
                         log))
     sources = PostgresHarvestSources(database, homes["reader"])
     try:
+        # Added while the workers check: the first run may start before `taza harvest add`
+        # has made the source's account (the run then takes the one the command made).
+        add(homes["a"], database, remote, "--every", "1d")
         deadline = time.monotonic() + 180
         while sources.state("hdx")["last_run"] is None:
             assert all(w.poll() is None for w, _ in workers), _logs(homes)
