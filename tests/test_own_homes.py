@@ -28,8 +28,10 @@ import pytest
 import requests
 
 from catalog.cluster.local import ASSETS_URL, LocalCluster
+from catalog.store.harvest_sources_postgresql import PostgresHarvestSources
 from tests.conftest import ROOT, SOURCES, copy_dataset, free_port
 from tests.stewards_support import Api, add_accounts
+from tests.test_harvest import ckan  # noqa: F401 - the local CKAN portal (module fixture)
 
 DATABASE = "own_homes"
 PROFILE = ("TAZA_DATABASE_URL", "TAZA_ASSETS_URL")
@@ -55,8 +57,10 @@ def cluster(published_home: Path, tmp_path_factory, private_postgres) -> Iterato
     running = LocalCluster(folder, free_port(), database_url=url, object_store=True,
                            own_homes=True, objectstore_kind="memstore")
     try:
-        # The nodes run no jobs: a publish through /api is the worker's (home of its own).
-        running.up(node_count=2, environment={"TAZA_JOB_WORKERS": "0"})
+        # The nodes run no jobs: a publish through /api is the worker's (home of its own),
+        # and so are scheduled harvests (its scheduler checks every 0.5 s here).
+        running.up(node_count=2, environment={"TAZA_JOB_WORKERS": "0",
+                                              "TAZA_HARVEST_CHECK_SECONDS": "0.5"})
         # The samples, published on disk, moved into the database and the bucket: the only
         # home that ever held them is the publishers' (folder/home), which no node reads.
         env = running.environment()
@@ -354,3 +358,37 @@ def _node_answers(url: str) -> bool:
         return requests.get(f"{url}/healthz", timeout=5).status_code == 200
     except requests.RequestException:
         return False
+
+
+def test_a_source_added_from_another_home_is_harvested_by_the_worker_and_read_through_b(
+        cluster: LocalCluster, tokens: dict[str, str], ckan, tmp_path: Path) -> None:  # noqa: F811
+    """`taza harvest add --every 1d` from an empty home of its own: the cluster's worker (its
+    own home) queues and runs it once; the drafts it wrote are read through node B (files from
+    the bucket), and the last run is listed from yet another home."""
+    remote, _ = ckan
+    env = cluster.environment()
+    _taza("harvest", "add", remote, "--type", "ckan", "--name", "own-hdx", "--org",
+          "peer-agency", "--email", "data@example.org", "--every", "1d",
+          home=tmp_path / "harvester-home", env=env)
+    sources = PostgresHarvestSources(env["TAZA_DATABASE_URL"], tmp_path / "reader-home")
+    _wait_for(lambda: sources.state("own-hdx")["last_run"] is not None, timeout=180)
+    last = sources.state("own-hdx")["last_run"]
+    assert last["error"] is None and len(last["new"]) == 4, last
+    through_b = Api(SimpleNamespace(url=cluster.nodes[1].url), tokens)
+    for dataset_id in last["new"]:
+        manifest = through_b.get(f"/api/datasets/{dataset_id}/draft/manifest", "root")
+        assert manifest.status_code == 200, manifest.text
+        assert dataset_id in manifest.text
+    listed = _taza("harvest", "list", home=tmp_path / "lister-home", env=env).stdout
+    assert f"\tevery 1d\tlast run {last['finished']}: 4 new" in listed, listed
+    _wait_for(lambda: all(state in ("succeeded", "failed")  # its result follows the state
+                          for _, state, _ in _harvest_jobs(env["TAZA_DATABASE_URL"])))
+    jobs = _harvest_jobs(env["TAZA_DATABASE_URL"])
+    assert jobs == [("own-hdx", "succeeded", None)], jobs  # queued once, run once
+    assert not (cluster.worker_home / "harvest" / "sources.json").exists()
+
+
+def _harvest_jobs(url: str) -> list[tuple]:
+    with psycopg.connect(url) as connection:
+        return connection.execute("SELECT subject, state, error FROM taza_jobs "
+                                  "WHERE kind = 'harvest' ORDER BY created").fetchall()

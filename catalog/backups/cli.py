@@ -152,5 +152,7 @@ def _migrate(args: argparse.Namespace, store: CatalogStore) -> int:
           f"versions copied to the bucket: {outcome.versions_to_bucket}; "
           f"drafts copied to the bucket: {outcome.drafts_to_bucket}; "
           f"version records copied: {outcome.copied_versions}; "
-          f"static STAC trees copied: {outcome.copied_stac_trees}")
+          f"static STAC trees copied: {outcome.copied_stac_trees}; "
+          f"harvest sources copied: {outcome.harvest_sources} "
+          f"(states: {outcome.harvest_states})")
     return 0

@@ -7,6 +7,9 @@ PostgreSQL profile keeps in the database is copied here:
   TAZA_HOME/stewards/stewards.sqlite, ids and MACs as they are, so the chain still verifies
   under the same key and head file), sign-in failures (the lockout counters) included;
 - every vector version on disk (released or not) loaded into PostGIS, as a publish would;
+- the harvest sources with their schedules and what their runs saw (TAZA_HOME/harvest/):
+  a source the target lacks is inserted, one it holds takes the home's state only when the
+  home ran it later (catalog/store/harvest_sources_postgresql.py `copy_from`);
 - with an assets URL, every version's files uploaded to the bucket (S3Assets.store_existing),
   the local copies kept until the operator removes them after `--verify`.
 
@@ -42,6 +45,13 @@ from catalog.stewards import db_postgresql, db_sqlite
 from catalog.store import CatalogStore, audit, state_postgresql
 from catalog.store.assets import OBJECTS_FILE
 from catalog.store.draft_objects import DraftObjects
+from catalog.store.harvest_sources import (
+    FileHarvestSources,
+    HarvestSourcesConflict,
+    HarvestSourcesUnavailable,
+    ran_later,
+)
+from catalog.store.harvest_sources_postgresql import PostgresHarvestSources
 from catalog.store.release_records import RecordsUnavailable
 from catalog.store.release_records_files import FileReleaseRecords
 from catalog.store.release_records_postgresql import PostgresReleaseRecords
@@ -76,6 +86,8 @@ class Outcome:
     drafts_to_bucket: int = 0  # drafts' folders sent to the bucket
     copied_versions: int = 0  # version records (record.json, objects.json) into the database
     copied_stac_trees: int = 0  # releases' static STAC trees into the database
+    harvest_sources: int = 0  # harvest sources inserted into the database
+    harvest_states: int = 0  # their runs' states copied (new sources, or run later here)
 
 
 @dataclass
@@ -120,7 +132,40 @@ def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Out
     outcome.copied_versions, trees_before = _copy_versions(store, database_records)
     outcome.copied_releases = database_records.copy_from(files)
     outcome.copied_stac_trees = _copy_trees(store, database_records, trees_before)
+    outcome.harvest_sources, outcome.harvest_states = _copy_harvest_sources(store, url)
     return outcome
+
+
+def _copy_harvest_sources(store: CatalogStore, url: str) -> tuple[int, int]:
+    try:
+        return PostgresHarvestSources(url, store.home).copy_from(FileHarvestSources(store.home))
+    except HarvestSourcesConflict as err:
+        raise MigrationRefused(f"{err}: remove it there or rename it in the home") from err
+    except HarvestSourcesUnavailable as err:
+        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+
+
+def _harvest_differences(store: CatalogStore, url: str) -> list[str]:
+    """Harvest sources that differ between the home and the database. A source's state is no
+    difference when the database's last run is the later one (its nodes ran it since)."""
+    home, target = FileHarvestSources(store.home), PostgresHarvestSources(url, store.home)
+    try:
+        mine, theirs = home.sources(), target.sources()
+        found = []
+        for name in sorted(mine.keys() - theirs.keys()):
+            found.append(f"harvest source {name}: missing in the target")
+        for name in sorted(theirs.keys() - mine.keys()):
+            found.append(f"harvest source {name}: only in the target")
+        for name in sorted(mine.keys() & theirs.keys()):
+            if mine[name] != theirs[name]:
+                found.append(f"harvest source {name}: its definition differs in the target")
+                continue
+            state, held = home.state(name), target.state(name)
+            if state != held and not ran_later(held, state):
+                found.append(f"harvest source {name}: its state differs in the target")
+        return found
+    except HarvestSourcesUnavailable as err:
+        raise MigrationRefused(f"cannot reach the target database: {err}") from err
 
 
 def _drafts_to_bucket(store: CatalogStore, url: str, assets_url: str) -> int:
@@ -203,6 +248,7 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
         differences = _differences(_source_rows(store.home), _target_rows(target))
     differences += _release_differences(*_release_records(store, url))
     differences += _version_and_tree_differences(store, _release_records(store, url)[1])
+    differences += _harvest_differences(store, url)
     with psycopg.connect(url) as connection:
         loaded = layers.loaded_layers(connection)
     differences += [f"{dataset_id} version {version}: no PostGIS layer in the target"

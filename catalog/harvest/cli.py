@@ -16,6 +16,7 @@ from catalog.harvest import registry
 from catalog.harvest.fetch import FetchError
 from catalog.stewards.accounts import AccountError
 from catalog.store import CatalogStore
+from catalog.store.harvest_sources import HarvestSourcesUnavailable
 
 StoreFactory = Callable[[argparse.Namespace], CatalogStore]
 
@@ -52,12 +53,16 @@ def add_commands(commands, store_of: StoreFactory) -> None:
 
 
 def _guarded(action: Callable[[], int]) -> int:
-    """Command errors (bad arguments, unknown source, a kind not supported yet) exit 2."""
+    """Command errors (bad arguments, unknown source, a kind not supported yet) exit 2; a
+    database that cannot answer (PostgreSQL profile) exits 1."""
     try:
         return action()
     except (registry.HarvestError, FetchError, AccountError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except HarvestSourcesUnavailable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
 
 
 def _add(args, store: CatalogStore) -> int:

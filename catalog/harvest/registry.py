@@ -1,26 +1,24 @@
-"""Harvest sources and what each run saw, under TAZA_HOME/harvest/:
+"""Harvest sources and what each run saw: the checks of what a source may be, over the store
+of the profile (catalog/store/harvest_sources.py, chosen by TAZA_DATABASE_URL):
 
-    sources.json          {name: {url, type, organisation, email, theme, added_at,
-                                  every_seconds (scheduled runs: schedule.py) or null}}
-    state/<name>.json     {"datasets": {remote id: {dataset_id, fingerprint, landing_url}},
-                           "last_run": the last run's report}
-    harvest.lock          held (flock) while sources change or a run works
+- embedded: files under TAZA_HOME/harvest/ (sources.json, state/<name>.json, harvest.lock);
+- PostgreSQL: the tables taza_state.harvest_sources and harvest_state, shared by every node
+  and worker whatever its home (catalog/store/harvest_sources_postgresql.py).
 
-Files are replaced by an atomic rename; one lock serialises `taza harvest` commands and
-scheduled runs, so two runs of a source never interleave.
+One lock (a flock of the home, or an advisory lock of the database) serialises `taza harvest`
+commands and scheduled runs, so two runs of a source never interleave.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from catalog import settings
 from catalog.harvest.fetch import check_url
+from catalog.store.harvest_sources import HarvestSources, harvest_sources
 
 KINDS = ("stac", "ogcapi-records", "csw", "ckan", "ogcapi-features")
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{1,30}[a-z0-9]$")
@@ -35,22 +33,19 @@ class NotSupported(HarvestError):
     """A kind of source that cannot be harvested yet."""
 
 
-def harvest_dir(home: Path) -> Path:
-    return Path(home) / "harvest"
+def store(home: Path) -> HarvestSources:
+    """The harvest sources of the profile (TAZA_DATABASE_URL, read at each call)."""
+    return harvest_sources(Path(home), settings.database_url())
 
 
 @contextlib.contextmanager
 def locked(home: Path) -> Iterator[None]:
-    folder = harvest_dir(home)
-    (folder / "state").mkdir(parents=True, exist_ok=True)
-    with open(folder / "harvest.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with store(home).locked():
         yield
 
 
 def sources(home: Path) -> dict[str, dict]:
-    path = harvest_dir(home) / "sources.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+    return store(home).sources()
 
 
 def source(home: Path, name: str) -> dict:
@@ -69,44 +64,27 @@ def add(home: Path, url: str, kind: str, name: str, organisation: str, email: st
     if theme is not None and theme not in THEMES:
         raise HarvestError(f"--theme: expected one of {list(THEMES)}, got {theme!r}")
     check_url(url)
-    with locked(home):
-        known = sources(home)
-        if name in known:
+    added = {"name": name, "url": url, "type": kind, "organisation": organisation,
+             "email": email, "theme": theme, "added_at": added_at,
+             "every_seconds": every_seconds}
+    sources_store = store(home)
+    with sources_store.locked():
+        if not sources_store.insert(added):
             raise HarvestError(f"a harvest source is already named {name!r}")
-        known[name] = {"name": name, "url": url, "type": kind, "organisation": organisation,
-                       "email": email, "theme": theme, "added_at": added_at,
-                       "every_seconds": every_seconds}
-        _write(harvest_dir(home) / "sources.json", known)
-    return known[name]
+    return added
 
 
 def remove(home: Path, name: str) -> None:
     """Forget a source and its state; the drafts and datasets it made stay (stewards' work)."""
-    with locked(home):
-        known = sources(home)
-        if known.pop(name, None) is None:
+    sources_store = store(home)
+    with sources_store.locked():
+        if not sources_store.delete(name):
             raise HarvestError(f"no harvest source {name!r} (taza harvest list)")
-        _write(harvest_dir(home) / "sources.json", known)
-        state_path(home, name).unlink(missing_ok=True)
-
-
-def state_path(home: Path, name: str) -> Path:
-    return harvest_dir(home) / "state" / f"{name}.json"
 
 
 def state(home: Path, name: str) -> dict:
-    path = state_path(home, name)
-    return json.loads(path.read_text()) if path.exists() else {"datasets": {}, "last_run": None}
+    return store(home).state(name)
 
 
 def save_state(home: Path, name: str, data: dict) -> None:
-    _write(state_path(home, name), data)
-
-
-def _write(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True))
-    with open(temporary, "rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    store(home).save_state(name, data)

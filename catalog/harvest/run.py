@@ -134,9 +134,16 @@ def harvester_account(home: Path, source: dict) -> User:
     name = f"harvest-{source['name']}"
     existing = next((u for u in accounts.list_users(home) if u.name == name), None)
     if existing is None:
-        existing, _ = accounts.add_user(home, name, "steward", source["organisation"],
-                                        source["email"], actor=f"harvest:{source['name']}",
-                                        password=secrets.token_urlsafe(32))
+        try:
+            existing, _ = accounts.add_user(home, name, "steward", source["organisation"],
+                                            source["email"], actor=f"harvest:{source['name']}",
+                                            password=secrets.token_urlsafe(32))
+        except accounts.AccountError:
+            # Made meanwhile by another process: `taza harvest add` makes it just after the
+            # source, and a worker's scheduler may start the first run in between.
+            existing = next((u for u in accounts.list_users(home) if u.name == name), None)
+            if existing is None:
+                raise
     if existing.organisation != source["organisation"] or existing.disabled:
         raise registry.HarvestError(f"the account {name!r} belongs to organisation "
                                     f"{existing.organisation!r} or is disabled: remove the "

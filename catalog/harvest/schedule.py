@@ -5,8 +5,12 @@ when its last run started that long ago. `taza worker` checks every
 TAZA_HARVEST_CHECK_SECONDS (default 60) and queues a `harvest` job for each due source; the
 queue's workers run it with `run_source`, like `taza harvest run NAME`. A job per source is
 queued at most once at a time (the queue's unique jobs), so several workers or nodes checking
-the same home queue one run; the run itself holds the harvest lock, and its report is the
-job's result (and the source's `last_run`).
+the same sources queue one run; the run itself holds the harvest lock, and its report is the
+job's result (and the source's `last_run`). On the PostgreSQL profile the sources, their
+schedules and last runs are rows of the database and the lock is one of its advisory locks
+(catalog/store/harvest_sources_postgresql.py): the scheduler of every `taza worker`, whatever
+its home, checks under that lock and submits to the one procrastinate queue, so a due source
+runs once across the nodes, not once per node.
 """
 
 from __future__ import annotations

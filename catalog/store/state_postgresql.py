@@ -16,7 +16,8 @@ safe behind pgbouncer in transaction mode.
 
 The schema is made and upgraded by versioned migrations, recorded per component in
 `taza_state.migrations`; each component (the audit log here, the stewards' tables in
-catalog.stewards.db_postgresql) lists its own steps, run once, in order, under the lock.
+catalog.stewards.db_postgresql) lists its own steps, run once, in order, under a lock of their
+own (MIGRATION_LOCK).
 """
 
 from __future__ import annotations
@@ -34,6 +35,12 @@ from catalog.postgis import database
 SCHEMA = "taza_state"
 # pg_advisory_xact_lock key of the state's writers ("taza" in ASCII).
 WRITE_LOCK = 0x74617A61
+# The key of the schema's migrations ("tazm"): not the writers', since a process's first unit
+# on a component's tables may run inside another unit that holds the writers' lock (a steward's
+# write that reads the release records: drafts.create_dataset), and waiting there for the
+# writers' lock would wait for itself. Migrations only need each other excluded: a step on an
+# existing table takes that table's own lock.
+MIGRATION_LOCK = 0x74617A6D
 
 _PARAMETER = re.compile(r"\?|(?<![:\w]):([A-Za-z_]\w*)")
 _MIGRATED: set[tuple[str, str]] = set()
@@ -173,10 +180,10 @@ def _migrate_once(connection: psycopg.Connection, url: str,
 
 def migrate(connection: psycopg.Connection, component: str, steps: Sequence[str]) -> int:
     """Bring `component`'s tables to len(steps): run the steps not yet recorded, in order, in
-    one transaction under the writers' lock. Returns the version reached; refuses a schema
+    one transaction under the migrations' lock. Returns the version reached; refuses a schema
     newer than this program."""
     with connection.transaction():
-        connection.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+        connection.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
         connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
             sql.Identifier(SCHEMA)))
         connection.execute(sql.SQL("SET LOCAL search_path TO {}, public")

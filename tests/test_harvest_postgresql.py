@@ -1,0 +1,245 @@
+"""Harvest sources on the PostgreSQL profile (issue 13): the sources, their schedules and what
+their runs saw live in `taza_state` (catalog/store/harvest_sources_postgresql.py), so nodes and
+workers with homes of their own share them.
+
+Real parts: the session's private PostgreSQL 15 (a database per test here), the real `taza`
+command line and `taza worker` in subprocesses, each with a TAZA_HOME of its own and one audit
+key file (as the nodes of docs/deployment.md), and test_harvest.py's local CKAN portal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from catalog.harvest import registry
+from catalog.harvest.run import harvester_account, run_source
+from catalog.stewards import accounts, drafts
+from catalog.store.harvest_sources_postgresql import PostgresHarvestSources
+from tests.conftest import ROOT, free_port
+from tests.test_harvest import ckan, portal  # noqa: F401 - the local CKAN portal's fixtures
+
+PROFILE = ("TAZA_DATABASE_URL", "TAZA_ASSETS_URL", "TAZA_AUDIT_KEY_FILE",
+           "TAZA_AUDIT_HEAD_FILE", "TAZA_HARVEST_CHECK_SECONDS")
+CKAN_IDS = ["hdx-cod-ab-kgz", "hdx-hotosm-kgz-roads-chuy", "hdx-kgz-population-density",
+            "hdx-kyrgyzstan-healthsites"]
+
+
+@pytest.fixture()
+def database(private_postgres, request) -> Iterator[str]:
+    name = f"harvest_{request.node.name[5:40].replace('-', '_')}".lower()
+    private_postgres.drop_database(name)
+    yield private_postgres.create_database(name)
+    private_postgres.drop_database(name)
+
+
+@pytest.fixture()
+def homes(tmp_path: Path) -> dict[str, Path]:
+    """Homes of their own (node A, node B, worker 1, worker 2, a reader), one audit key."""
+    found = {name: tmp_path / name for name in ("a", "b", "w1", "w2", "reader")}
+    for home in found.values():
+        home.mkdir()
+    return found
+
+
+def environment(home: Path, url: str | None, key: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in PROFILE}
+    env |= {"TAZA_HOME": str(home), "TAZA_AUDIT_HEAD_FILE": str(home / "audit.head")}
+    if url:
+        env["TAZA_DATABASE_URL"] = url
+    env["TAZA_AUDIT_KEY_FILE"] = str(key or home.parent / "audit.key")
+    return env
+
+
+def taza(home: Path, url: str | None, *args: str, status: int = 0,
+         key: Path | None = None) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "catalog.cli", *args], cwd=ROOT,
+                            env=environment(home, url, key), capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == status, (args, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+def add(home: Path, url: str, remote: str, *extra: str, status: int = 0
+        ) -> subprocess.CompletedProcess:
+    return taza(home, url, "harvest", "add", remote, "--type", "ckan", "--name", "hdx",
+                "--org", "peer-agency", "--email", "data@example.org", *extra, status=status)
+
+
+def listed(home: Path, url: str) -> list[list[str]]:
+    return [line.split("\t") for line in
+            taza(home, url, "harvest", "list").stdout.splitlines()]
+
+
+def test_a_source_added_through_one_home_is_listed_and_run_from_another(
+        portal, homes, database):  # noqa: F811 - the imported fixture
+    remote, _ = portal
+    add(homes["a"], database, remote)
+    ((name, kind, url, organisation, schedule, summary),) = listed(homes["b"], database)
+    assert (name, kind, url, organisation, schedule, summary) == \
+        ("hdx", "ckan", remote, "peer-agency", "by hand", "never run")
+    (report,) = [json.loads(line) for line in
+                 taza(homes["b"], database, "harvest", "run", "hdx").stdout.splitlines()]
+    assert sorted(report["new"]) == sorted(CKAN_IDS) and report["error"] is None
+    # What the run saw follows the source: through node A it is the last run, and a run from
+    # A finds nothing new (not another four drafts).
+    ((*_, summary),) = listed(homes["a"], database)
+    assert summary.startswith(f"last run {report['finished']}: 4 new, 0 changed, 0 gone")
+    (again,) = [json.loads(line) for line in
+                taza(homes["a"], database, "harvest", "run", "hdx").stdout.splitlines()]
+    assert again["new"] == again["changed"] == [] and again["unchanged"] == 4
+    # The drafts are the stewards' (database), readable from any home.
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environment(homes["reader"], database).items():
+            patch.setenv(key, value)
+        user = next(u for u in accounts.list_users(homes["reader"]) if u.name == "harvest-hdx")
+        assert {drafts.get_draft(homes["reader"], user, d)["state"] for d in CKAN_IDS} == \
+            {"draft"}
+    # No home holds the sources: they are rows of taza_state.
+    for home in homes.values():
+        assert not (home / "harvest" / "sources.json").exists()
+        assert not (home / "harvest" / "state").exists()
+    with psycopg.connect(database) as connection:
+        assert connection.execute("SELECT name FROM taza_state.harvest_sources").fetchall() \
+            == [("hdx",)]
+    # The name is taken for every node; a removal through B is seen by A.
+    taken = add(homes["b"], database, remote, status=2)
+    assert "already named 'hdx'" in taken.stderr
+    taza(homes["b"], database, "harvest", "remove", "hdx")
+    assert listed(homes["a"], database) == []
+    unknown = taza(homes["a"], database, "harvest", "run", "hdx", status=2)
+    assert "no harvest source 'hdx'" in unknown.stderr
+
+
+def test_concurrent_adds_of_one_name_give_it_to_exactly_one(
+        portal, homes, database):  # noqa: F811 - the imported fixture
+    remote, _ = portal
+    command = [sys.executable, "-m", "catalog.cli", "harvest", "add", remote, "--type", "ckan",
+               "--name", "hdx", "--email", "data@example.org"]
+    running = [subprocess.Popen([*command, "--org", f"agency-{name}"], cwd=ROOT,
+                                env=environment(homes[name], database),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for name in ("a", "b", "w1", "w2")]
+    results = [(process.wait(timeout=300), process.stderr.read()) for process in running]
+    for process in running:
+        process.stdout.close()
+        process.stderr.close()
+    assert sorted(code for code, _ in results) == [0, 2, 2, 2], results
+    assert all("already named 'hdx'" in err for code, err in results if code == 2), results
+    ((*_, organisation, _, _),) = listed(homes["reader"], database)
+    winner = ("a", "b", "w1", "w2")[[code for code, _ in results].index(0)]
+    assert organisation == f"agency-{winner}"
+
+
+def _harvest_jobs(url: str) -> list[tuple[str, str]]:
+    with psycopg.connect(url) as connection:
+        exists = connection.execute("SELECT to_regclass('taza_jobs')").fetchone()[0]
+        if exists is None:
+            return []
+        return connection.execute("SELECT id, state FROM taza_jobs WHERE kind = 'harvest' "
+                                  "ORDER BY created").fetchall()
+
+
+def test_a_scheduled_source_runs_once_across_two_workers_of_their_own_homes(
+        portal, homes, database):  # noqa: F811 - the imported fixture
+    """Two `taza worker`s on two homes check every 0.2 s (procrastinate queue): the source
+    added through node A meanwhile is queued once and run once, by one of them."""
+    remote, _ = portal
+    workers = []
+    for name in ("w1", "w2"):
+        env = environment(homes[name], database) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2"}
+        log = (homes[name] / "worker.log").open("w")
+        workers.append((subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"],
+                                         env=env, cwd=ROOT, stdout=log,
+                                         stderr=subprocess.STDOUT, start_new_session=True),
+                        log))
+    sources = PostgresHarvestSources(database, homes["reader"])
+    try:
+        # Added while the workers check: the first run may start before `taza harvest add`
+        # has made the source's account (the run then takes the one the command made).
+        add(homes["a"], database, remote, "--every", "1d")
+        deadline = time.monotonic() + 180
+        while sources.state("hdx")["last_run"] is None:
+            assert all(w.poll() is None for w, _ in workers), _logs(homes)
+            assert time.monotonic() < deadline, _logs(homes)
+            time.sleep(0.2)
+        jobs = _harvest_jobs(database)
+        while jobs and jobs[0][1] != "succeeded":  # its result is written after the state
+            assert time.monotonic() < deadline, _logs(homes)
+            time.sleep(0.2)
+            jobs = _harvest_jobs(database)
+        # Both schedulers go on checking for a while: the source is not due again (the count
+        # below holds whatever the wait; the wait only gives them rounds to get it wrong).
+        time.sleep(1.0)
+    finally:
+        for worker, _ in workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker, log in workers:
+            worker.wait(timeout=120)
+            log.close()
+    last = sources.state("hdx")["last_run"]
+    assert len(last["new"]) == 4 and last["error"] is None
+    assert [state for _, state in _harvest_jobs(database)] == ["succeeded"]  # queued once
+    ((*_, schedule, summary),) = listed(homes["b"], database)
+    assert schedule == "every 1d" and summary.startswith(f"last run {last['finished']}: 4 new")
+
+
+def _logs(homes: dict[str, Path]) -> str:
+    return "\n".join((homes[n] / "worker.log").read_text() for n in ("w1", "w2"))
+
+
+def test_migrate_copies_the_sources_and_their_state_and_verify_compares_them(
+        portal, homes, database, monkeypatch):  # noqa: F811 - the imported fixture
+    remote, served = portal
+    embedded = homes["a"]
+    key = embedded / "keys" / "audit.key"
+    for name in PROFILE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TAZA_HOME", str(embedded))
+    source = registry.add(embedded, remote, "ckan", "hdx", "peer-agency", "data@example.org",
+                          None, "2026-01-01T00:00:00+00:00", 86_400)
+    harvester_account(embedded, source)
+    assert len(run_source(embedded, "hdx").new) == 4
+    assert (embedded / "harvest" / "sources.json").exists()  # the embedded files, as before
+    moved = taza(embedded, None, "migrate", "--to", database, key=key)
+    assert "harvest sources copied: 1 (states: 1)" in moved.stdout, moved.stdout
+    assert taza(embedded, None, "migrate", "--to", database, "--verify",
+                key=key).stdout.strip() == "the same"
+    again = taza(embedded, None, "migrate", "--to", database, key=key)
+    assert "harvest sources copied: 0 (states: 0)" in again.stdout, again.stdout
+    # Another home on the database lists the source with its schedule and last run, and a run
+    # from it compares with what the embedded runs saw: nothing new.
+    ((*_, schedule, summary),) = listed(homes["b"], database)
+    assert schedule == "every 1d" and summary.startswith("last run ") and "4 new" in summary
+    served.packages = served.packages[:3]  # one dataset gone from the remote since
+    (report,) = [json.loads(line) for line in
+                 taza(homes["b"], database, "harvest", "run", "hdx", key=key).stdout.splitlines()]
+    assert report["new"] == [] and report["unchanged"] == 3 and len(report["gone"]) == 1
+    # The target ran it later: no difference; the source removed there is one.
+    assert taza(embedded, None, "migrate", "--to", database, "--verify",
+                key=key).stdout.strip() == "the same"
+    taza(homes["b"], database, "harvest", "remove", "hdx", key=key)
+    verified = taza(embedded, None, "migrate", "--to", database, "--verify", status=1, key=key)
+    assert "differs: harvest source hdx: missing in the target" in verified.stderr
+
+
+def test_a_database_that_cannot_answer_exits_1_naming_it(tmp_path):
+    """`taza harvest list|add` with nothing listening at the database's address: exit 1 and
+    one line saying the sources cannot be read, no traceback."""
+    closed = f"postgresql://taza:none@127.0.0.1:{free_port()}/none"
+    for args in (("harvest", "list"), ("harvest", "add", "http://127.0.0.1:9/", "--type",
+                                       "ckan", "--name", "hdx", "--org", "peer-agency",
+                                       "--email", "data@example.org")):
+        result = taza(tmp_path, closed, *args, status=1)
+        assert "error: the harvest " in result.stderr and "cannot connect to the database" \
+            in result.stderr, result.stderr
