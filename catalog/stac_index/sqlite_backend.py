@@ -28,7 +28,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -285,6 +285,8 @@ class SqliteBackend:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._forget_facts()
 
     def _meta(self, key: str) -> str | None:
         row = self.connect().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -339,6 +341,8 @@ class SqliteBackend:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._forget_facts()
         return True
 
     def scrub(self) -> None:
@@ -403,7 +407,8 @@ class SqliteBackend:
 
     def _index_properties(self, conn: sqlite3.Connection, kinds: dict[str, str]) -> None:
         """An expression index for each new number property, up to MAX_PROPERTY_INDEXES."""
-        indexed = list(self.indexed_properties())
+        # From the file, not _facts: an earlier dataset of this transaction may have added some.
+        indexed = list(json.loads(self._meta("indexed_properties") or "[]"))
         for name, kind in sorted(kinds.items()):
             if kind not in _INDEXED_KINDS or name in cql.COLUMNS or name in indexed or \
                     len(indexed) >= MAX_PROPERTY_INDEXES:
@@ -416,7 +421,23 @@ class SqliteBackend:
 
     def indexed_properties(self) -> frozenset[str]:
         """The item properties with an expression index (`_index_properties`)."""
-        return frozenset(json.loads(self._meta("indexed_properties") or "[]"))
+        return self._facts().get("indexed", lambda: frozenset(
+            json.loads(self._meta("indexed_properties") or "[]")))
+
+    def _facts(self) -> _Facts:
+        """What searches read of the index itself (queryables, indexed properties, the
+        longest time span), kept per connection until the file changes: SQLite's
+        data_version moves when another connection commits, and `apply` forgets this
+        connection's own (a search read them from SQL and JSON each time: issue 14)."""
+        conn = self.connect()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        facts = getattr(self._local, "facts", None)
+        if facts is None or facts.version != version:
+            facts = self._local.facts = _Facts(version)
+        return facts
+
+    def _forget_facts(self) -> None:
+        self._local.facts = None
 
     def _insert_collection(self, conn: sqlite3.Connection, dataset_id: str, version: int,
                            collection: dict, kinds: dict[str, str]) -> None:
@@ -451,6 +472,10 @@ class SqliteBackend:
 
     def queryables(self, collection_id: str | None) -> dict[str, dict]:
         """Core queryables plus each property found in the (collection's) items."""
+        return dict(self._facts().get(("queryables", collection_id),
+                                      lambda: self._read_queryables(collection_id)))
+
+    def _read_queryables(self, collection_id: str | None) -> dict[str, dict]:
         sql, params = "SELECT queryables FROM collections ORDER BY id", ()
         if collection_id is not None:
             sql, params = "SELECT queryables FROM collections WHERE id = ?", (collection_id,)
@@ -581,10 +606,11 @@ class SqliteBackend:
         return where, params
 
     def _max_span(self) -> float:
-        return float(self._meta("max_span") or 0)
+        return self._facts().get("max_span", lambda: float(self._meta("max_span") or 0))
 
     def _declared_kinds(self) -> dict[str, str]:
-        return keyset.declared_kinds(self.queryables(None))
+        return dict(self._facts().get("declared", lambda: keyset.declared_kinds(
+            self.queryables(None))))
 
     def _sort_keys(self, sortby: Sequence[SortKey]) -> list[Key]:
         keys: list[Key] = []
@@ -635,6 +661,19 @@ class SqliteBackend:
                f"WHERE {' AND '.join(where) or '1'} ORDER BY id LIMIT ? OFFSET ?")
         rows = self._run(sql, [*params, query.limit + 1, query.offset])
         return keyset.offset_page(rows, query.limit, query.offset, json.loads)
+
+
+class _Facts:
+    """Values read from one version of the index file (SqliteBackend._facts)."""
+
+    def __init__(self, version: int):
+        self.version = version
+        self._values: dict[Any, Any] = {}
+
+    def get(self, key: Any, read: Callable[[], Any]) -> Any:
+        if key not in self._values:
+            self._values[key] = read()
+        return self._values[key]
 
 
 # -- SQL pieces ----------------------------------------------------------------------------
