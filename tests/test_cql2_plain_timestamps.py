@@ -91,3 +91,45 @@ def test_plain_timestamps_skip_dateparser() -> None:
 ])
 def test_refusals_and_quoted_text_are_pygeofilters(text: str) -> None:
     assert ours(text) == reference(text)
+
+
+def json_reference(document: dict) -> object:
+    from pygeofilter.parsers.cql2_json import parse
+
+    from catalog.core.cql2 import between_as_pygeofilter_reads
+    try:
+        return parse(between_as_pygeofilter_reads(document))
+    except Exception:
+        return "error"
+
+
+def json_ours(document: dict) -> object:
+    try:
+        return parse_filter(document, "cql2-json")
+    except Cql2Error:
+        return "error"
+
+
+@settings(max_examples=100, deadline=None, database=None)
+@given(st.lists(literal(), min_size=3, max_size=3), st.integers(0, 4))
+def test_cql2_json_trees_equal_pygeofilters_own(stamps: list[str], shape: int) -> None:
+    values = [{"timestamp": s.removeprefix("TIMESTAMP('").removesuffix("')")} for s in stamps]
+    prop = {"property": "datetime"}
+    documents = [
+        {"op": ">=", "args": [prop, values[0]]},
+        {"op": "and", "args": [{"op": "<", "args": [{"property": "eo:cloud_cover"}, 3]},
+                               {"op": "between", "args": [prop, values[0], values[1]]}]},
+        {"op": "in", "args": [{"property": "updated"}, values]},
+        {"op": "t_after", "args": [prop, values[2]]},
+        {"op": "=", "args": [{"property": "title"}, {"timestamp": values[0]["timestamp"],
+                                                     "extra": 1}]},
+    ]
+    document = documents[shape]
+    assert json_ours(document) == json_reference(document), document
+
+
+def test_plain_json_timestamps_skip_dateparser() -> None:
+    tree = parse_filter({"op": "<", "args": [{"property": "datetime"},
+                                             {"timestamp": "2021-06-01T12:30:00Z"}]}, "cql2-json")
+    assert type(tree.rhs.tzinfo) is timezone
+    assert tree.rhs == datetime(2021, 6, 1, 12, 30, tzinfo=UTC)
