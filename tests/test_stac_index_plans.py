@@ -349,6 +349,10 @@ def test_what_searches_read_of_the_index_follows_the_file(tmp_path: Path):
     assert span_before < 41 and reader._max_span() == pytest.approx(400)
     query = ItemSearch(limit=100, filter=cql.parse("scenes = 3", "cql2-text"))
     assert len(reader.search(query).features) == 20
+    for number in range(2 * sqlite_backend.MAX_FACTS):  # ids from requests: not all kept
+        assert "scenes" not in reader.queryables(f"no-such-collection-{number}")
+    assert len(reader._facts()._values) <= sqlite_backend.MAX_FACTS
+    assert reader.queryables("other")["scenes"] == {"type": "integer"}
     reader.apply(3, [], ["other"])  # this connection's own commit
     assert reader.search(query).features == []
     assert "scenes" not in reader.queryables(None)

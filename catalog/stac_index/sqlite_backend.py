@@ -664,16 +664,24 @@ class SqliteBackend:
 
 
 class _Facts:
-    """Values read from one version of the index file (SqliteBackend._facts)."""
+    """Values read from one version of the index file (SqliteBackend._facts). At most
+    MAX_FACTS of them: keys include collection ids named by requests (any text), so past
+    that, values are read again rather than kept."""
 
     def __init__(self, version: int):
         self.version = version
         self._values: dict[Any, Any] = {}
 
     def get(self, key: Any, read: Callable[[], Any]) -> Any:
-        if key not in self._values:
-            self._values[key] = read()
-        return self._values[key]
+        if key in self._values:
+            return self._values[key]
+        value = read()
+        if len(self._values) < MAX_FACTS:
+            self._values[key] = value
+        return value
+
+
+MAX_FACTS = 256
 
 
 # -- SQL pieces ----------------------------------------------------------------------------
