@@ -341,3 +341,47 @@ def test_a_box_with_many_candidates_walks_the_time_index_even_with_filters(index
     plan = plan_text(backend, query)
     assert plan.startswith("SEARCH items USING INDEX items_by_collection_dt"), plan
     assert all_pages(backend, query) == first == reference(made, box, None, 30, None)
+
+
+def test_what_searches_read_of_the_index_follows_the_file(tmp_path: Path):
+    """Queryables, indexed properties and the longest span are kept per connection until the
+    file changes: a commit by another connection (another worker) or by this one shows."""
+    path = tmp_path / "index.sqlite"
+    reader, writer = SqliteBackend(path), SqliteBackend(path)
+    first = make_items(20, random.Random(5))
+    reader.apply(1, [(COLLECTION, 1, collection(), first)], [])
+    assert "scenes" not in reader.queryables(None)
+    assert "scenes" not in reader.indexed_properties()
+    span_before = reader._max_span()
+    later = make_items(20, random.Random(6))
+    for item in later:
+        item["properties"]["scenes"] = 3
+        item["properties"].update(start_datetime=iso(START), end_datetime=iso(
+            START + dt.timedelta(days=400)), datetime=None)
+    writer.apply(2, [("other", 1, {**collection(), "id": "other"}, later)], [])
+    assert reader.queryables(None)["scenes"] == {"type": "integer"}
+    assert "scenes" in reader.indexed_properties()
+    assert span_before < 41 and reader._max_span() == pytest.approx(400)
+    query = ItemSearch(limit=100, filter=cql.parse("scenes = 3", "cql2-text"))
+    assert len(reader.search(query).features) == 20
+    for number in range(2 * sqlite_backend.MAX_FACTS):  # ids from requests: not all kept
+        assert "scenes" not in reader.queryables(f"no-such-collection-{number}")
+    assert len(reader._facts()._values) <= sqlite_backend.MAX_FACTS
+    assert reader.queryables("other")["scenes"] == {"type": "integer"}
+    reader.apply(3, [], ["other"])  # this connection's own commit
+    assert reader.search(query).features == []
+    assert "scenes" not in reader.queryables(None)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 1.0, 2.5]), st.sampled_from([0.0, 1.0, 2.5])),
+                min_size=3, max_size=6), st.booleans())
+def test_rectangles_are_recognised_as_geos_would(points, hole):
+    """is_rectangle reads the usual four corners itself; GEOS (shapely.equals with the
+    bounding box) is the reference for every ring."""
+    from catalog.gpkg.tables import is_rectangle
+
+    holes = [[(0.2, 0.2), (0.4, 0.2), (0.4, 0.4), (0.2, 0.4)]] if hole else []
+    polygon = shapely.Polygon(points, holes)
+    expected = polygon.area != 0 and bool(shapely.equals(polygon, shapely.box(*polygon.bounds)))
+    assert is_rectangle(polygon) == expected == cql.is_rectangle(polygon)

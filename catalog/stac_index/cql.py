@@ -15,13 +15,13 @@ import re
 from datetime import date
 from typing import Any
 
-import shapely
 from pygeofilter import ast, values
 from shapely.geometry.base import BaseGeometry
 
 from catalog.core.cql2 import Cql2Error, Property, box_geometry, geometry_literal, parse_filter
 from catalog.core.cql2 import to_sql as translate
 from catalog.gpkg import TableSchema, spatial_sql
+from catalog.gpkg.tables import is_rectangle as gpkg_is_rectangle
 from catalog.stac_index.backend import InvalidQuery
 
 COLUMNS = {"id": "id", "collection": "collection", "datetime": "dt"}
@@ -71,10 +71,8 @@ def items_spatial_sql(op: str, geometry: BaseGeometry, null_safe: bool = False,
 
 
 def is_rectangle(geometry: BaseGeometry) -> bool:
-    """A polygon of positive area that is exactly its bounding box."""
-    if geometry.geom_type != "Polygon" or geometry.area == 0:
-        return False
-    return bool(shapely.equals(geometry, shapely.box(*geometry.bounds)))
+    """A polygon of positive area that is exactly its bounding box (catalog.gpkg's test)."""
+    return gpkg_is_rectangle(geometry)
 
 
 def has_spatial_term(node: Any) -> bool:

@@ -28,7 +28,7 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -107,9 +107,10 @@ PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,63}$")
 MAX_PROPERTY_INDEXES = 8
 _INDEXED_KINDS = frozenset({"number", "integer"})
 _WORD = re.compile(r"\w+")
-# Above this many R-tree candidates, a box with other filters walks the time order instead of
-# reading every candidate (measured: 20,000 items, ~260 candidates, R-tree first 0.5 ms and
-# the walk 1.5 ms of SQL a search; 200,000 items, ~2,600 candidates, the R-tree first slower).
+# Above this many R-tree candidates, a box (alone or with other filters) walks the time order
+# instead of reading every candidate (measured: 20,000 items, ~260 candidates, R-tree first
+# 0.5 ms and the walk 1.5 ms of SQL a search; 200,000 items, ~2,600 candidates, the R-tree
+# first slower).
 MAX_SPATIAL_CANDIDATES = 1000
 _REBUILT_VERSIONS = frozenset({"1", "2"})  # older schemas that opening rebuilds (derived data)
 _COLUMNS = frozenset({"dt", "pk", "id", "collection"})  # sort keys that are plain columns
@@ -290,6 +291,8 @@ class SqliteBackend:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._forget_facts()
 
     def _meta(self, key: str) -> str | None:
         row = self.connect().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -344,6 +347,8 @@ class SqliteBackend:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        finally:
+            self._forget_facts()
         return True
 
     def scrub(self) -> None:
@@ -408,7 +413,8 @@ class SqliteBackend:
 
     def _index_properties(self, conn: sqlite3.Connection, kinds: dict[str, str]) -> None:
         """An expression index for each new number property, up to MAX_PROPERTY_INDEXES."""
-        indexed = list(self.indexed_properties())
+        # From the file, not _facts: an earlier dataset of this transaction may have added some.
+        indexed = list(json.loads(self._meta("indexed_properties") or "[]"))
         for name, kind in sorted(kinds.items()):
             if kind not in _INDEXED_KINDS or name in cql.COLUMNS or name in indexed or \
                     len(indexed) >= MAX_PROPERTY_INDEXES:
@@ -421,7 +427,23 @@ class SqliteBackend:
 
     def indexed_properties(self) -> frozenset[str]:
         """The item properties with an expression index (`_index_properties`)."""
-        return frozenset(json.loads(self._meta("indexed_properties") or "[]"))
+        return self._facts().get("indexed", lambda: frozenset(
+            json.loads(self._meta("indexed_properties") or "[]")))
+
+    def _facts(self) -> _Facts:
+        """What searches read of the index itself (queryables, indexed properties, the
+        longest time span), kept per connection until the file changes: SQLite's
+        data_version moves when another connection commits, and `apply` forgets this
+        connection's own (a search read them from SQL and JSON each time: issue 14)."""
+        conn = self.connect()
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        facts = getattr(self._local, "facts", None)
+        if facts is None or facts.version != version:
+            facts = self._local.facts = _Facts(version)
+        return facts
+
+    def _forget_facts(self) -> None:
+        self._local.facts = None
 
     def _insert_collection(self, conn: sqlite3.Connection, dataset_id: str, version: int,
                            collection: dict, kinds: dict[str, str]) -> None:
@@ -456,6 +478,10 @@ class SqliteBackend:
 
     def queryables(self, collection_id: str | None) -> dict[str, dict]:
         """Core queryables plus each property found in the (collection's) items."""
+        return dict(self._facts().get(("queryables", collection_id),
+                                      lambda: self._read_queryables(collection_id)))
+
+    def _read_queryables(self, collection_id: str | None) -> dict[str, dict]:
         sql, params = "SELECT queryables FROM collections ORDER BY id", ()
         if collection_id is not None:
             sql, params = "SELECT queryables FROM collections WHERE id = ?", (collection_id,)
@@ -584,10 +610,11 @@ class SqliteBackend:
         return where, params
 
     def _max_span(self) -> float:
-        return float(self._meta("max_span") or 0)
+        return self._facts().get("max_span", lambda: float(self._meta("max_span") or 0))
 
     def _declared_kinds(self) -> dict[str, str]:
-        return keyset.declared_kinds(self.queryables(None))
+        return dict(self._facts().get("declared", lambda: keyset.declared_kinds(
+            self.queryables(None))))
 
     def _sort_keys(self, sortby: Sequence[SortKey]) -> list[Key]:
         keys: list[Key] = []
@@ -638,6 +665,27 @@ class SqliteBackend:
                f"WHERE {' AND '.join(where) or '1'} ORDER BY id LIMIT ? OFFSET ?")
         rows = self._run(sql, [*params, query.limit + 1, query.offset])
         return keyset.offset_page(rows, query.limit, query.offset, json.loads)
+
+
+class _Facts:
+    """Values read from one version of the index file (SqliteBackend._facts). At most
+    MAX_FACTS of them: keys include collection ids named by requests (any text), so past
+    that, values are read again rather than kept."""
+
+    def __init__(self, version: int):
+        self.version = version
+        self._values: dict[Any, Any] = {}
+
+    def get(self, key: Any, read: Callable[[], Any]) -> Any:
+        if key in self._values:
+            return self._values[key]
+        value = read()
+        if len(self._values) < MAX_FACTS:
+            self._values[key] = value
+        return value
+
+
+MAX_FACTS = 256
 
 
 # -- SQL pieces ----------------------------------------------------------------------------
