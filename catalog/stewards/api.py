@@ -107,7 +107,7 @@ def create_blueprint(store: CatalogStore, jobs: Jobs, limits: UploadLimits | Non
     # resumable uploads nobody finished go once older than TAZA_UPLOAD_PARTS_MAX_AGE_SECONDS
     # (read here first, so a wrong value stops the server rather than an upload).
     remove_stale_parts(stewards_dir(home) / "tmp")
-    resume.remove_expired(home)
+    resume.remove_expired(home, database_down_ok=True)  # a server starts with it down
 
     def guard(policy: Policy, credentials: bool = True) -> Callable:
         """Check the route's policy first: account, role, organisation (see access.py)."""

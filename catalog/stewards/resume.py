@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from catalog.postgis.database import DatabaseError
 from catalog.settings import seconds_setting
 from catalog.stewards import unfinished
 from catalog.stewards.db import stewards_dir
@@ -273,11 +274,19 @@ def unfinished_bytes(home: Path, dataset_ids: list[str], excluding: str | None =
     return held
 
 
-def remove_expired(home: Path, max_age: float | None = None) -> list[str]:
+def remove_expired(home: Path, max_age: float | None = None,
+                   database_down_ok: bool = False) -> list[str]:
     """Remove the unfinished uploads untouched for `max_age` seconds (the setting when None);
-    one receiving a piece right now is left alone. Returns the datasets whose upload went."""
+    one receiving a piece right now is left alone. Returns the datasets whose upload went.
+    With `database_down_ok` (a server starting), a database that cannot be reached leaves
+    every node's rows to the next sweep instead of failing: this node's files still go."""
     oldest = time.time() - (parts_max_age() if max_age is None else max_age)
-    unfinished.expire(home, oldest)  # every node's rows, this node's files below
+    try:
+        unfinished.expire(home, oldest)  # every node's rows, this node's files below
+    except DatabaseError as err:
+        if not database_down_ok:
+            raise
+        log.warning("unfinished uploads' rows not swept: %s", err)
     root = stewards_dir(home) / "resume"
     if not root.is_dir():
         return []
