@@ -295,8 +295,15 @@ windows = st.tuples(st.integers(0, 3 * 365), st.integers(0, 400)).map(
 
 
 @pytest.mark.timeout(300)
-def test_box_time_and_filter_pages_equal_a_reference_in_python(indexed):
+@pytest.mark.parametrize("most_candidates", [sqlite_backend.MAX_SPATIAL_CANDIDATES, 0],
+                         ids=["plans-as-chosen", "every-box-walks"])
+def test_box_time_and_filter_pages_equal_a_reference_in_python(indexed, most_candidates,
+                                                               monkeypatch):
+    """With the plans as chosen (most boxes here have few candidates: the R-tree first), and
+    with every box walking the time order (its rectangles tested from the index, a filter's
+    boxes first): the same pages as the reference."""
     backend, made = indexed
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", most_candidates)
 
     @settings(max_examples=80, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -325,6 +332,30 @@ def test_box_time_and_filter_pages_equal_a_reference_in_python(indexed):
             query
 
     check()
+
+
+def test_a_walk_tests_a_filters_box_from_the_index_before_other_terms(indexed, monkeypatch):
+    """A walk for `cloud BETWEEN .. AND S_INTERSECTS(..)` tests the box's bounds first: a term
+    of the time index's own columns, so no row is read for the cloud of an item outside."""
+    backend, made = indexed
+    box = (70.2, 40.2, 71.0, 41.0)
+    query = ItemSearch(limit=10, collections=(COLLECTION,), filter=cql.parse(
+        {"op": "and", "args": [
+            {"op": "between", "args": [{"property": "eo:cloud_cover"}, 10, 60]},
+            {"op": "s_intersects", "args": [{"property": "geometry"}, _polygon(box)]}]},
+        "cql2-json"))
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", 0)
+    sql, _ = backend._search_sql(query)
+    where = sql.split(" WHERE ", 1)[1]
+    assert where.index("rminx IS NULL OR (rminx <= ?") < where.index("json_extract"), sql
+    assert plan_text(backend, query).startswith("SEARCH items USING INDEX items_by_collection_dt")
+    assert all_pages(backend, query) == reference_between(made, box, 10, 60)
+
+
+def reference_between(made: list[dict], box: tuple, low: float, high: float) -> list[str]:
+    """Ids, newest first, of the items meeting `box` with a cloud cover in [low, high]."""
+    cloud = {item["id"]: item["properties"]["eo:cloud_cover"] for item in made}
+    return [i for i in reference(made, box, None, None, None) if low <= cloud[i] <= high]
 
 
 def test_a_box_with_many_candidates_walks_the_time_index_even_with_filters(indexed, monkeypatch):

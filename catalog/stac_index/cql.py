@@ -70,6 +70,16 @@ def items_spatial_sql(op: str, geometry: BaseGeometry, null_safe: bool = False,
     return f"{_RTREE_OVERLAP} AND {exact}", [minx, maxx, miny, maxy, *params]
 
 
+def walk_prefilter(bounds: tuple[float, float, float, float]) -> tuple[str, list]:
+    """A term a walk tests first, from the time index alone, for a filter's top-level box
+    `bounds`: an item that is its own rectangle can meet a geometry only where its rectangle
+    meets the geometry's bounds; other items (rminx NULL) pass to the filter's exact test.
+    Without it a filter such as `cloud BETWEEN .. AND S_INTERSECTS(..)` read every walked
+    item's row for its cloud first (1,000,000 items: 36 ms a search in process)."""
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    return f"(rminx IS NULL OR ({_RECTANGLE_OVERLAP}))", [maxx, minx, maxy, miny]
+
+
 def is_rectangle(geometry: BaseGeometry) -> bool:
     """A polygon of positive area that is exactly its bounding box (catalog.gpkg's test)."""
     return gpkg_is_rectangle(geometry)

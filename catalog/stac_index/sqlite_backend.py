@@ -606,6 +606,9 @@ class SqliteBackend:
             add("pk IN (SELECT rowid FROM items_fts WHERE items_fts MATCH ?)",
                 [fts_query(query.q)])
         if query.filter is not None:
+            if walk and cql.has_spatial_term(query.filter):
+                for bounds in cql.spatial_bounds(query.filter):
+                    add(*cql.walk_prefilter(bounds))
             add(*cql.to_sql(query.filter, self._declared_kinds(), indexed, walk))
         return where, params
 
