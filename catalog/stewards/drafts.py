@@ -477,12 +477,7 @@ def begin_unfinished(home: Path, dataset_id: str, total: int, upload_id: str,
     with connect(home) as connection:
         if replaced:
             unfinished.drop(connection, replaced)
-        organisation = owner(connection, dataset_id)
-        draft = _open_draft(connection, dataset_id)
-        used = (_bytes_used(connection, home, organisation, dataset_id)
-                - (draft["upload_bytes"] if draft else 0))
-        if used + total > _settings().quota_upload_bytes:
-            raise _upload_quota_error(organisation, used, total)
+        _reserve_upload_bytes(connection, home, dataset_id, total)
         unfinished.record(connection, upload_id, dataset_id, total)
 
 
