@@ -37,6 +37,7 @@ from catalog.gpkg.tables import (
     TableSchema,
     column_kind,
     describe_table,
+    is_rectangle,
     spatial_sql,
     table_meta,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "GeoPackageError", "Header", "Layer", "QueryError", "Table", "TableMeta", "TableSchema",
     "attributes_index", "column_kind", "connection", "decode", "decode_many",
     "describe_table", "encode", "encode_many", "feature_text_path", "file_version",
+    "is_rectangle",
     "geojson_geometries", "index_columns", "open_published", "orjson_geometries",
     "read_batches", "read_header", "register_functions", "spatial_sql", "sqlite_uri",
     "table_meta", "wkb_of", "write_feature_text",

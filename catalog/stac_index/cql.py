@@ -21,7 +21,7 @@ from shapely.geometry.base import BaseGeometry
 from catalog.core.cql2 import Cql2Error, Property, box_geometry, geometry_literal, parse_filter
 from catalog.core.cql2 import to_sql as translate
 from catalog.gpkg import TableSchema, spatial_sql
-from catalog.gpkg.tables import is_rectangle as gpkg_is_rectangle
+from catalog.gpkg import is_rectangle as gpkg_is_rectangle
 from catalog.stac_index.backend import InvalidQuery
 
 COLUMNS = {"id": "id", "collection": "collection", "datetime": "dt"}
