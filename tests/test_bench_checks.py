@@ -1,0 +1,37 @@
+"""The benchmark's check of a peer's page against ours (bench/versus.py): a page that differs
+only in the order of features with equal sort keys is the same answer, anything else is not."""
+
+from bench.versus import same_but_ties, sort_key_of
+
+OURS = [("p1", 1.0), ("p2", 2.0), ("p3", 2.0), ("p4", 3.0), ("p5", 3.0)]
+
+
+def test_ties_in_another_order_are_the_same_answer():
+    assert same_but_ties([("p1", 1.0), ("p3", 2.0), ("p2", 2.0), ("p5", 3.0), ("p4", 3.0)],
+                         OURS)
+
+
+def test_the_last_run_of_equal_keys_may_end_the_page_with_other_features():
+    # More parcels with the key 3.0 lie past the page's end: which of them a page holds is free.
+    assert same_but_ties([("p1", 1.0), ("p2", 2.0), ("p3", 2.0), ("p4", 3.0), ("p9", 3.0)],
+                         OURS)
+
+
+def test_another_feature_inside_the_page_is_a_disagreement():
+    assert not same_but_ties([("p1", 1.0), ("p2", 2.0), ("p9", 2.0), ("p4", 3.0), ("p5", 3.0)],
+                             OURS)
+
+
+def test_other_key_values_are_a_disagreement():
+    assert not same_but_ties([("p1", 1.0), ("p2", 2.0), ("p3", 2.5), ("p4", 3.0),
+                              ("p5", 3.0)], OURS)
+
+
+def test_pages_without_a_sort_key_never_pass_for_tie_orders():
+    assert not same_but_ties([("p2", None), ("p1", None)], [("p1", None), ("p2", None)])
+
+
+def test_the_sort_key_is_read_from_sortby():
+    assert sort_key_of({"sortby": "-area_m2"}) == "area_m2"
+    assert sort_key_of({"sortby": "+parcel_id"}) == "parcel_id"
+    assert sort_key_of({"filter": "x"}) is None
