@@ -193,6 +193,20 @@ def _list(args) -> int:
     return 0
 
 
+def _interrupted_restore(store: CatalogStore) -> str | None:
+    """Why the home must not be served: a `taza restore` killed while it switched the home
+    (catalog/backups/recovery.py), in the operator's language; None when there is none."""
+    from catalog.backups import BackupError
+    from catalog.backups.recovery import interrupted
+    from catalog.backups.texts import text
+
+    try:
+        found = interrupted(store.home) if store.home.is_dir() else []
+    except BackupError as err:
+        return str(err)
+    return text("restore_interrupted_serve", name=found[0].token) if found else None
+
+
 def _serve(args) -> int:
     from catalog.jobs import QueueSettings
     from catalog.store.release_records import RecordsUnavailable
@@ -207,6 +221,9 @@ def _serve(args) -> int:
     except (CacheSizeError, settings.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if interrupted_restore := _interrupted_restore(store):
+        print(f"error: {interrupted_restore}", file=sys.stderr)
+        return 1
     try:
         if store.current() is None:
             print("warning: nothing is published yet (run `taza publish --all`)",

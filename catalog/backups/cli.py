@@ -36,12 +36,17 @@ def add_commands(commands, store_of: StoreFactory) -> None:
         "restore", help="rebuild a catalog home (--home or $TAZA_HOME) from a backup",
         description="Check every file of the backup against its recorded SHA-256, then "
                     "rebuild the home (and the database and the bucket's objects it holds) "
-                    "from it, all or nothing. Stop the server first.")
-    restore.add_argument("source", type=Path, help="a folder written by `taza backup`")
+                    "from it, all or nothing. Stop the server first. A restore that was "
+                    "killed while it switched the home is finished or undone first.")
+    restore.add_argument("source", type=Path, nargs="?",
+                         help="a folder written by `taza backup`")
     restore.add_argument("--force", action="store_true",
                          help="replace the contents of a home that is not empty")
     restore.add_argument("--check", action="store_true",
                          help="only check the backup's checksums; change nothing")
+    restore.add_argument("--recover", action="store_true",
+                         help="only finish or undo a restore of the home that was killed "
+                              "while it switched the home (what its journal says)")
     restore.set_defaults(handler=lambda args: _restore(args, store_of(args)))
 
     migrate = commands.add_parser(
@@ -89,8 +94,14 @@ def _restore(args, store: CatalogStore) -> int:
         restore,
         verify,
     )
-    from catalog.backups.texts import failure_text, reason_word
+    from catalog.backups.texts import failure_text, reason_word, recovered_text
 
+    if args.recover:
+        return _recover(store)
+    if args.source is None:
+        print("error: name the backup to restore (a folder written by `taza backup`), or "
+              "give --recover", file=sys.stderr)
+        return 2
     try:
         if args.check:
             manifest = read_manifest(args.source)
@@ -104,7 +115,8 @@ def _restore(args, store: CatalogStore) -> int:
             print(f"ok: {content_summary(manifest)}; every file matches its SHA-256")
             return 0
         manifest = restore(args.source, store.home, force=args.force,
-                           database_url=store.database_url)
+                           database_url=store.database_url,
+                           log=lambda done: _note(recovered_text(done)))
     except RestoreFailed as err:
         print(f"error: {failure_text(err.step)}\n  {reason_word()}: {err.reason}",
               file=sys.stderr)
@@ -114,6 +126,23 @@ def _restore(args, store: CatalogStore) -> int:
         return 1
     print(f"restored {store.home} from {args.source}: {content_summary(manifest)}")
     _mention_skipped(manifest)
+    return 0
+
+
+def _recover(store: CatalogStore) -> int:
+    from catalog.backups import BackupError
+    from catalog.backups.recovery import recover
+    from catalog.backups.texts import recovered_text, text
+
+    try:
+        done = recover(store.home, store.database_url) if store.home.is_dir() else []
+    except BackupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for each in done:
+        print(recovered_text(each))
+    if not done:
+        print(text("restore_nothing_to_recover"))
     return 0
 
 

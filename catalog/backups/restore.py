@@ -13,9 +13,11 @@ matched the sizes and SHA-256 recorded in its backup.json. Then, in steps (STEPS
    (renames, Swap), then the transaction commits; only then is the previous home removed.
 
 A failure at any step rolls the transaction back, renames the previous home back and raises
-RestoreFailed naming the step: the previous catalog serves as before. A target that is not
-empty, or a database that already holds a catalog (schema `taza_state`), is refused without
-`--force`.
+RestoreFailed naming the step: the previous catalog serves as before. A kill during the switch
+leaves a journal that the next `taza restore` (or `taza restore --recover`) reads to finish or
+undo it (catalog/backups/recovery.py); `taza serve` refuses the home until then. A target
+that is not empty, or a database that already holds a catalog (schema `taza_state`), is
+refused without `--force`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 import os
 import queue
 import shutil
+import signal
 import subprocess
 import threading
 import uuid
@@ -45,6 +48,17 @@ from catalog.backups import (
     safe_relative,
 )
 from catalog.backups.bucket import object_path, put_objects, verify_objects
+from catalog.backups.recovery import (
+    APPLICATION_PREFIX,
+    ASIDE_PREFIX,
+    SCRIPT_PREFIX,
+    STAGING_PREFIX,
+    commit_comment,
+    fsync_dir,
+    mark_switched,
+    recover,
+    write_journal,
+)
 
 MAX_LISTED_PROBLEMS = 20
 
@@ -101,12 +115,16 @@ def verify(source: Path, manifest: dict) -> list[str]:
 
 
 def restore(source: Path, home: Path, force: bool = False,
-            database_url: str | None = None) -> dict:
+            database_url: str | None = None, log=lambda line: None) -> dict:
     """Rebuild `home` (and, for a backup of the PostgreSQL profile, the database at
     `database_url`; for one with a bucket, its objects) from the backup in `source`; returns
     the backup's manifest. All or nothing: on any failure the previous home and database are
-    as they were (RestoreFailed says at which step)."""
+    as they were (RestoreFailed says at which step). An interrupted restore of `home` is
+    finished or undone first; `log` receives each recovery.Recovered of that."""
     source, home = Path(source).resolve(), Path(home).resolve()
+    if home.is_dir():
+        for line in recover(home, database_url):
+            log(line)
     manifest = read_manifest(source)
     problems = verify(source, manifest)
     if problems:
@@ -125,8 +143,8 @@ def restore(source: Path, home: Path, force: bool = False,
         raise BackupError(f"{home} is not empty; restore into an empty folder, or replace "
                           "its contents with --force (stop the server first)")
     token = uuid.uuid4().hex
-    staging = home / f".restoring-{token}"
-    script = home / f".restore-sql.{token}"
+    staging = home / f"{STAGING_PREFIX}{token}"
+    script = home / f"{SCRIPT_PREFIX}{token}"
     load: HeldLoad | None = None
     swap: Swap | None = None
     step = STEPS[0]
@@ -144,11 +162,12 @@ def restore(source: Path, home: Path, force: bool = False,
         # 3. The database, loaded in one transaction left open (nothing visible yet).
         step = STEPS[2]
         if dump is not None:
-            load = HeldLoad(source / DATABASE_DUMP, database_url, replace_database, script)
+            load = HeldLoad(source / DATABASE_DUMP, database_url, replace_database, script,
+                            token)
         _fault(step)
         # 4. The switch: the home's contents swapped by renames, then the commit.
         step = STEPS[3]
-        swap = Swap(home, staging, previous)
+        swap = Swap(home, staging, previous, token, database=load is not None)
         _fault(step)
         if load is not None:
             load.commit()
@@ -162,9 +181,13 @@ def restore(source: Path, home: Path, force: bool = False,
         if isinstance(err, Exception):
             raise RestoreFailed(step, str(err)) from err
         raise
+    # Committed: from here on nothing is undone (a kill is finished by `recover`).
+    _kill_point("commit")
+    mark_switched(swap.aside)
+    _kill_point("switched")
     script.unlink(missing_ok=True)
     swap.finish()
-    _fsync_dir(home)
+    fsync_dir(home)
     return manifest
 
 
@@ -173,6 +196,10 @@ def restore(source: Path, home: Path, force: bool = False,
 # only, read nowhere else and reachable from no HTTP request).
 STEPS = ("bucket", "home", "database", "switch")
 FAULT_VARIABLE = "TAZA_RESTORE_FAULT"
+# `kill:<point>` in the same variable SIGKILLs the process there instead, as a power cut would:
+# `switch` after the first staged entry moved in, `commit` after the database's commit and
+# before the marker, `switched` after the marker, before the previous contents are removed.
+KILL_POINTS = ("switch", "commit", "switched")
 
 
 class RestoreFailed(BackupError):
@@ -191,24 +218,33 @@ def _fault(step: str) -> None:
         raise BackupError(f"a failure injected after step {step!r} ({FAULT_VARIABLE})")
 
 
-class Swap:
-    """The home's previous contents moved aside into `.replaced-*` and the staged ones moved
-    in, by renames in the home's folder; undone by the reverse renames."""
+def _kill_point(point: str) -> None:
+    if os.environ.get(FAULT_VARIABLE) == f"kill:{point}":
+        os.kill(os.getpid(), signal.SIGKILL)
 
-    def __init__(self, home: Path, staging: Path, previous: list[Path]):
+
+class Swap:
+    """The home's previous contents moved aside into `.replaced-<token>` and the staged ones
+    moved in, by renames in the home's folder; undone by the reverse renames. The journal
+    written first lets a later `recover` finish or undo a switch the process died in."""
+
+    def __init__(self, home: Path, staging: Path, previous: list[Path], token: str,
+                 database: bool):
         self.home, self.staging = home, staging
-        self.aside = home / f".replaced-{uuid.uuid4().hex}"
+        self.aside = home / f"{ASIDE_PREFIX}{token}"
         self.moved_out: list[str] = []
         self.moved_in: list[str] = []
         self.aside.mkdir()
         try:
+            write_journal(self.aside, previous, database)
             for old in previous:
                 os.rename(old, self.aside / old.name)
                 self.moved_out.append(old.name)
             for child in sorted(staging.iterdir()):
                 os.rename(child, home / child.name)
                 self.moved_in.append(child.name)
-            _fsync_dir(home)
+                _kill_point("switch")
+            fsync_dir(home)
         except BaseException:
             self.undo()
             raise
@@ -220,7 +256,7 @@ class Swap:
             os.rename(self.aside / name, self.home / name)
         self.moved_in, self.moved_out = [], []
         shutil.rmtree(self.aside, ignore_errors=True)
-        _fsync_dir(self.home)
+        fsync_dir(self.home)
 
     def finish(self) -> None:
         """The restore is committed: what the home held before goes."""
@@ -270,17 +306,19 @@ class HeldLoad:
 
     MARKER = "taza-restore-loaded"
 
-    def __init__(self, dump: Path, url: str, replace: bool, script: Path):
+    def __init__(self, dump: Path, url: str, replace: bool, script: Path, token: str):
         command = [pg_program("pg_restore"), "--no-owner", f"--file={script}"]
         done = subprocess.run([*command, str(dump)], capture_output=True, text=True,
                               check=False)
         if done.returncode != 0:
             raise BackupError(f"pg_restore could not read the dump: "
                               f"{done.stderr.strip()[-2000:]}")
+        # The comment that marks the commit goes in as a psql variable, quoted by psql.
         self.process = subprocess.Popen(
             [pg_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
-             f"--dbname={url}"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+             f"--set=restore_comment={commit_comment(token)}", f"--dbname={url}"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, PGAPPNAME=APPLICATION_PREFIX + token))
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.errors: list[str] = []
         threading.Thread(target=self._read_output, daemon=True).start()
@@ -291,7 +329,9 @@ class HeldLoad:
         self._wait("loading the dump")
 
     def commit(self) -> None:
-        self._send(f"COMMIT;\n\\echo {self.MARKER}\n")
+        """Commit, marking the database as restored by this restore (recovery.py reads it)."""
+        self._send("COMMENT ON SCHEMA taza_state IS :'restore_comment';\n"
+                   f"COMMIT;\n\\echo {self.MARKER}\n")
         self._wait("committing the restored database")
         self._close()
 
@@ -356,21 +396,6 @@ def _copy_checked(source: Path, target: Path, entry: dict) -> None:
         raise BackupError(f"{entry['path']}: changed while it was being restored; "
                           "nothing was restored")
     shutil.copystat(source, target)
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink()
-
-
-def _fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
 
 
 def content_summary(manifest: dict) -> str:

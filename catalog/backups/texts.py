@@ -42,3 +42,8 @@ def failure_text(step: str) -> str:
 
 def reason_word() -> str:
     return text("restore_reason")
+
+
+def recovered_text(done) -> str:
+    """What `recover` did (a recovery.Recovered), in the operator's language."""
+    return text(f"restore_recovered.{done.what}", name=done.name)

@@ -1,0 +1,182 @@
+"""A `taza restore` SIGKILLed while it switches the home (catalog/backups/recovery.py): the
+next `taza restore`, or `taza restore --recover`, finishes it when it had committed and undoes
+it when it had not; `taza serve` refuses the half-switched home until then. On the PostgreSQL
+profile the database's own state (its transaction's comment) decides, and a database that
+cannot be reached changes nothing. Kills come from `TAZA_RESTORE_FAULT=kill:<point>`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import ROOT, copy_dataset, free_port, start_server, stop_server, taza
+
+PG_DATABASE = "restore_interrupted"
+KILLED = -9
+
+
+def tree(home: Path) -> dict[str, str]:
+    """Every file of a home (its logs and node caches aside) with its SHA-256."""
+    found = {}
+    for path in sorted(home.rglob("*")):
+        relative = path.relative_to(home)
+        if path.is_file() and relative.parts[0] not in ("cache", "run") and \
+                path.suffix != ".log":
+            found[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def run(*args: str, home: Path, **env: str) -> subprocess.CompletedProcess:
+    """`taza` with more environment variables (a server that does not refuse to start fails
+    the test by its timeout)."""
+    return subprocess.run([sys.executable, "-m", "catalog.cli", *args], cwd=ROOT, timeout=120,
+                          env=dict(os.environ, TAZA_HOME=str(home), **env),
+                          capture_output=True, text=True, check=False)
+
+
+def killed_restore(backup: Path, home: Path, point: str) -> None:
+    done = run("restore", str(backup), "--force", home=home,
+               TAZA_RESTORE_FAULT=f"kill:{point}")
+    assert done.returncode == KILLED, done.stderr
+    assert list(home.glob(".replaced-*")), sorted(p.name for p in home.iterdir())
+
+
+def serve_refused(home: Path, locale: str = "C.UTF-8") -> str:
+    refused = run("serve", "--port", str(free_port()), home=home, LANGUAGE="", LC_ALL=locale)
+    assert refused.returncode == 1, refused.stderr
+    return refused.stderr
+
+
+def recover(home: Path, locale: str = "C.UTF-8", **env: str) -> subprocess.CompletedProcess:
+    return run("restore", "--recover", home=home, LANGUAGE="", LC_ALL=locale, **env)
+
+
+@pytest.fixture()
+def two_states(published_copy: Path, tmp_path: Path) -> tuple[Path, Path, dict, dict]:
+    """(home, backup): the backup holds every sample live; the home has since withdrawn
+    airports. Also the trees of the home now and of the backup restored into a new folder."""
+    backup = tmp_path / "backup"
+    taza("backup", str(backup), home=published_copy)
+    taza("withdraw", "airports", home=published_copy)
+    fresh = tmp_path / "fresh"
+    taza("restore", str(backup), home=fresh)
+    return published_copy, backup, tree(published_copy), tree(fresh)
+
+
+def test_a_restore_killed_halfway_through_the_switch_is_undone(two_states):
+    home, backup, before, _ = two_states
+    killed_restore(backup, home, "switch")
+    assert tree(home) != before  # half switched
+    assert "interrupted restore" in serve_refused(home)
+    recovered = recover(home)
+    assert "had not committed: it was undone" in recovered.stdout
+    assert tree(home) == before
+    assert not [p for p in home.iterdir() if p.name.startswith((".replaced-", ".restoring-"))]
+    server = start_server(home)
+    try:
+        assert server.get("/ogc/collections/airports").status_code == 404  # still withdrawn
+        assert server.get("/ogc/collections/settlements").status_code == 200
+    finally:
+        stop_server(server)
+
+
+def test_a_restore_killed_after_its_marker_is_finished(two_states):
+    home, backup, _, restored = two_states
+    killed_restore(backup, home, "switched")
+    assert "interrupted restore" in serve_refused(home)
+    recovered = recover(home)
+    assert "had committed: it was finished" in recovered.stdout
+    assert tree(home) == restored
+
+
+def test_without_a_database_the_marker_is_the_commit(two_states):
+    home, backup, before, _ = two_states
+    killed_restore(backup, home, "commit")  # switched, marker not yet written
+    assert "had not committed" in recover(home).stdout
+    assert tree(home) == before
+
+
+def test_the_next_restore_undoes_the_killed_one_first_then_restores(two_states):
+    home, backup, _, restored = two_states
+    killed_restore(backup, home, "switch")
+    again = run("restore", str(backup), "--force", home=home, LANGUAGE="", LC_ALL="C.UTF-8")
+    assert again.returncode == 0, again.stderr
+    assert "had not committed: it was undone" in again.stderr
+    assert tree(home) == restored
+    assert "has no interrupted restore" in recover(home).stdout
+
+
+def test_recovery_speaks_the_operators_language(two_states):
+    home, backup, _, _ = two_states
+    killed_restore(backup, home, "switch")
+    assert "каталог переключён наполовину" in serve_refused(home, "ru_RU.UTF-8")
+    assert "жарым-жартылай которулган" in serve_refused(home, "ky_KG.UTF-8")
+    assert "артка кайтарылды" in recover(home, "ky_KG.UTF-8").stdout
+
+
+# -- the PostgreSQL profile: the database decides ---------------------------------------------
+
+@pytest.fixture()
+def pg_states(private_postgres, tmp_path, monkeypatch) -> Iterator[tuple[Path, Path, str]]:
+    """A home on the PostgreSQL profile with airports published; its backup; then settlements
+    published too. (home, backup, database URL)."""
+    private_postgres.drop_database(PG_DATABASE)
+    url = private_postgres.create_database(PG_DATABASE)
+    monkeypatch.setenv("TAZA_DATABASE_URL", url)
+    home, backup = tmp_path / "home", tmp_path / "backup"
+    taza("publish", str(copy_dataset("airports", tmp_path / "src")), home=home)
+    taza("backup", str(backup), home=home)
+    taza("publish", str(copy_dataset("settlements", tmp_path / "src")), home=home)
+    yield home, backup, url
+    private_postgres.drop_database(PG_DATABASE)
+
+
+def published_datasets(url: str) -> set[str]:
+    with psycopg.connect(url) as connection:
+        return {row[0] for row in connection.execute(
+            "SELECT DISTINCT dataset FROM taza_state.versions")}
+
+
+def test_on_postgresql_a_restore_killed_before_its_commit_is_undone_in_home_and_database(
+        pg_states):
+    home, backup, url = pg_states
+    before, rows_before = tree(home), published_datasets(url)
+    killed_restore(backup, home, "switch")
+    recovered = recover(home)
+    assert "had not committed: it was undone" in recovered.stdout
+    assert tree(home) == before
+    assert published_datasets(url) == rows_before == {"airports", "settlements"}
+
+
+def test_on_postgresql_a_restore_killed_after_its_commit_is_finished(pg_states):
+    home, backup, url = pg_states
+    killed_restore(backup, home, "commit")  # committed, marker not yet written
+    assert published_datasets(url) == {"airports"}  # the backup's state is in the database
+    recovered = recover(home)
+    assert "had committed: it was finished" in recovered.stdout
+    assert not list(home.glob(".replaced-*"))
+    server = start_server(home)
+    try:
+        assert server.get("/ogc/collections/airports").status_code == 200
+        assert server.get("/ogc/collections/settlements").status_code == 404
+    finally:
+        stop_server(server)
+
+
+def test_on_postgresql_an_unreachable_database_decides_nothing(pg_states):
+    home, backup, _ = pg_states
+    killed_restore(backup, home, "switch")
+    half = tree(home)
+    unreachable = f"postgresql://taza@127.0.0.1:{free_port()}/{PG_DATABASE}"
+    refused = recover(home, TAZA_DATABASE_URL=unreachable)
+    assert refused.returncode == 1
+    assert "cannot reach the database" in refused.stderr and "nothing was changed" in \
+        refused.stderr
+    assert tree(home) == half
