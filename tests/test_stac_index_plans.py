@@ -187,7 +187,7 @@ def test_an_index_of_the_previous_schema_is_emptied_for_reindexing(tmp_path: Pat
     reopened = SqliteBackend(path)
     assert reopened.indexed_release() is None
     assert reopened.indexed_versions() == {}
-    assert reopened._meta("schema_version") == sqlite_backend.SCHEMA_VERSION == "3"
+    assert reopened._meta("schema_version") == sqlite_backend.SCHEMA_VERSION == "4"
     reopened.apply(5, [(COLLECTION, 1, collection(), make_items(5, random.Random(3)))], [])
     assert len(reopened.search(ItemSearch(limit=10)).features) == 5
 
@@ -295,15 +295,23 @@ windows = st.tuples(st.integers(0, 3 * 365), st.integers(0, 400)).map(
 
 
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize("most_candidates", [sqlite_backend.MAX_SPATIAL_CANDIDATES, 0],
-                         ids=["plans-as-chosen", "every-box-walks"])
+@pytest.mark.parametrize(("most_candidates", "range_plans"),
+                         [(sqlite_backend.MAX_SPATIAL_CANDIDATES, "as-chosen"),
+                          (0, "never"), (0, "always")],
+                         ids=["plans-as-chosen", "every-box-walks", "every-range-reads-its-index"])
 def test_box_time_and_filter_pages_equal_a_reference_in_python(indexed, most_candidates,
-                                                               monkeypatch):
-    """With the plans as chosen (most boxes here have few candidates: the R-tree first), and
-    with every box walking the time order (its rectangles tested from the index, a filter's
-    boxes first): the same pages as the reference."""
+                                                               range_plans, monkeypatch):
+    """With the plans as chosen (most boxes here have few candidates: the R-tree first), with
+    every box walking the time order (its rectangles tested from the index, a filter's boxes
+    first), and with every cloud range read from its index (then sorted): the same pages as
+    the reference."""
     backend, made = indexed
     monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", most_candidates)
+    if range_plans == "never":
+        monkeypatch.setattr(sqlite_backend, "MAX_RANGE_CANDIDATES", -1)
+    elif range_plans == "always":
+        monkeypatch.setattr(sqlite_backend, "MAX_RANGE_CANDIDATES", 10**9)
+        monkeypatch.setattr(sqlite_backend, "ROW_READ_COST", 10**9)
 
     @settings(max_examples=80, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -416,3 +424,43 @@ def test_rectangles_are_recognised_as_geos_would(points, hole):
     polygon = shapely.Polygon(points, holes)
     expected = polygon.area != 0 and bool(shapely.equals(polygon, shapely.box(*polygon.bounds)))
     assert is_rectangle(polygon) == expected == cql.is_rectangle(polygon)
+
+
+def test_a_narrow_range_in_a_large_box_reads_the_range_from_its_index(indexed, monkeypatch):
+    """A box with many candidates and a narrow cloud range: walking the time order would pass
+    most items before a page is full, so the plan reads the range of the cloud index (which
+    holds each item's rectangle and dt: no row read but for hits) and sorts the hits. A wide
+    range, or one without a box, walks."""
+    backend, made = indexed
+    box = (70.0, 40.0, 72.0, 42.0)
+
+    def query(low: float, high: float, with_box: bool = True) -> ItemSearch:
+        terms = [{"op": "between", "args": [{"property": "eo:cloud_cover"}, low, high]}]
+        if with_box:
+            terms.append({"op": "s_intersects", "args": [{"property": "geometry"},
+                                                         _polygon(box)]})
+        return ItemSearch(limit=10, collections=(COLLECTION,), filter=cql.parse(
+            {"op": "and", "args": terms} if len(terms) > 1 else terms[0], "cql2-json"))
+
+    monkeypatch.setattr(sqlite_backend, "MAX_SPATIAL_CANDIDATES", 0)
+    narrow = query(40.0, 41.0)
+    index = sqlite_backend.property_index("eo:cloud_cover")
+    plan = plan_text(backend, narrow)
+    assert plan.startswith(f"SEARCH items USING INDEX {index}"), plan
+    assert "TEMP B-TREE FOR ORDER BY" in plan
+    assert all_pages(backend, narrow) == reference_between(made, box, 40.0, 41.0)
+    for wide in (query(0.0, 100.0), query(0.0, 100.0, with_box=False)):
+        plan = plan_text(backend, wide)
+        assert plan.startswith("SEARCH items USING INDEX items_by_collection_dt"), plan
+    assert all_pages(backend, query(0.0, 100.0)) == reference_between(made, box, 0.0, 100.0)
+
+
+def test_number_ranges_of_a_filter_are_its_top_level_bounds():
+    node = cql.parse({"op": "and", "args": [
+        {"op": "between", "args": [{"property": "eo:cloud_cover"}, 10, 60]},
+        {"op": "<", "args": [{"property": "properties.eo:cloud_cover"}, 50]},
+        {"op": ">=", "args": [7, {"property": "gsd"}]},
+        {"op": "or", "args": [{"op": "<", "args": [{"property": "x"}, 1]},
+                              {"op": ">", "args": [{"property": "x"}, 5]}]}]}, "cql2-json")
+    assert cql.number_ranges(node) == {"eo:cloud_cover": (10.0, 50.0),
+                                       "gsd": (float("-inf"), 7.0)}

@@ -122,6 +122,58 @@ def spatial_bounds(node: Any) -> list[tuple[float, float, float, float]]:
     return found
 
 
+_COMPARISONS = {ast.LessThan: "<", ast.LessEqual: "<", ast.GreaterThan: ">",
+                ast.GreaterEqual: ">"}
+_FLIPPED = {"<": ">", ">": "<"}
+
+
+def number_ranges(node: Any) -> dict[str, tuple[float, float]]:
+    """The ranges the filter's top-level (ANDed) terms put on properties: name -> (low, high),
+    infinite where open; from BETWEEN and from comparisons of a property with a number, either
+    way round. Whether a bound is strict does not matter here: the ranges size plans, they
+    never decide which items match (the translated filter does)."""
+    ranges: dict[str, tuple[float, float]] = {}
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, ast.And):
+            stack += [item.lhs, item.rhs]
+            continue
+        term = _range_term(item)
+        if term is not None:
+            name, low, high = term
+            old_low, old_high = ranges.get(name, (float("-inf"), float("inf")))
+            ranges[name] = (max(old_low, low), min(old_high, high))
+    return ranges
+
+
+def _range_term(item: Any) -> tuple[str, float, float] | None:
+    if isinstance(item, ast.Between) and not item.not_ and \
+            isinstance(item.lhs, ast.Attribute) and _is_number(item.low) and \
+            _is_number(item.high):
+        return _plain_name(item.lhs.name), float(item.low), float(item.high)
+    direction = _COMPARISONS.get(type(item))
+    if direction is None:
+        return None
+    if isinstance(item.lhs, ast.Attribute) and _is_number(item.rhs):
+        name, value = item.lhs.name, float(item.rhs)
+    elif isinstance(item.rhs, ast.Attribute) and _is_number(item.lhs):
+        name, value, direction = item.rhs.name, float(item.lhs), _FLIPPED[direction]
+    else:
+        return None
+    if direction == "<":
+        return _plain_name(name), float("-inf"), value
+    return _plain_name(name), value, float("inf")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _plain_name(name: str) -> str:
+    return name.removeprefix("properties.")
+
+
 def only_spatial_terms(node: Any) -> bool:
     """Whether a filter is nothing but S_INTERSECTS/BBOX terms ANDed."""
     stack = [node]
