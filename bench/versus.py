@@ -291,6 +291,8 @@ def services(args, figures, cluster: PrivatePostgres, url: str,
         f"/ogc/collections/{COLLECTION}",
         "`taza serve --workers 2` (gunicorn gthread, 4 threads each), the published GeoPackage")]
     result += [serving_variant(variant, geometry, home) for variant in args.serve]
+    if args.ours_postgis:
+        result.append(ours_on_postgis(cluster, geometry, home, figures.gpkg))
     tipg_bin = ensure_venv(TIPG_VENV, TIPG_PINS, sys.executable)
     result.append(Service(
         Peer("tipg", f"/collections/public.{PG_TABLE}/items", "geom"),
@@ -345,6 +347,36 @@ def serving_variant(variant: Variant, geometry: str, home: Path) -> Service:
         f"http://127.0.0.1:{port}", f"/ogc/collections/{COLLECTION}",
         f"`taza serve --workers {variant.workers}` with GUNICORN_CMD_ARGS="
         f"`{variant.gunicorn}` (over config/gunicorn.conf.py)", workers=variant.workers)
+
+
+OURS_DATABASE = "taza_ours"
+
+
+def ours_on_postgis(cluster: PrivatePostgres, geometry: str, home: Path,
+                    gpkg: Path) -> Service:
+    """Ours on the PostgreSQL profile: the published home moved into a database of its own in
+    the peers' PostgreSQL with `taza migrate` (once per published GeoPackage, like the peers'
+    load), served with TAZA_DATABASE_URL: features from PostGIS through our FeatureStore."""
+    stamp = PG_FOLDER / "ours-migrated"
+    source = f"{gpkg}:{gpkg.stat().st_size}:{gpkg.stat().st_mtime_ns}"
+    if not (stamp.exists() and stamp.read_text() == source):
+        cluster.drop_database(OURS_DATABASE)
+    url = cluster.create_database(OURS_DATABASE)
+    if not (stamp.exists() and stamp.read_text() == source):
+        print("ours-postgis: `taza migrate` of the published home ...", flush=True)
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "catalog.cli", "migrate", "--to", url],
+                       env=dict(os.environ, TAZA_HOME=str(home)), cwd=ROOT, check=True)
+        print(f"migrated in {time.monotonic() - started:.0f} s", flush=True)
+        stamp.write_text(source)
+    port = free_port()
+    return Service(
+        Peer("ours-postgis", f"/ogc/collections/{COLLECTION}/items", geometry),
+        [sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port", str(port)],
+        dict(os.environ, TAZA_HOME=str(home), TAZA_DATABASE_URL=url),
+        f"http://127.0.0.1:{port}", f"/ogc/collections/{COLLECTION}",
+        "`taza serve --workers 2` with TAZA_DATABASE_URL (the PostgreSQL profile): the same "
+        "rows in PostGIS, in the peers' PostgreSQL, loaded by `taza migrate`")
 
 
 def start(service: Service, log: Path) -> None:
@@ -594,10 +626,11 @@ def report(args, figures, measured: list[Measured], servers: list[Service],
 
 
 def serving_table(measured: list[Measured]) -> list[str]:
-    """Ours under each gunicorn setting (`--serve`) beside tipg, row by row."""
+    """Ours under each gunicorn setting (`--serve`) and on PostGIS (`--ours-postgis`) beside
+    tipg, row by row."""
     if not any(name.startswith("ours-") for m in measured for name in m.results):
         return []
-    lines = ["", "## Ours under other serving settings (same turns as tipg)", "",
+    lines = ["", "## Ours under other serving settings or on PostGIS (same turns as tipg)", "",
              "| row | ours as | req/s | p50 ms | p99 ms | p99 / p50 | ours / tipg "
              "| p99 vs tipg p50 ms |", "|---|---|---:|---:|---:|---:|---:|---|"]
     for m in measured:
@@ -675,6 +708,10 @@ def main(argv: list[str] | None = None) -> int:
                         "'t8:2:--threads 8' or 'sync4:4:--worker-class sync' (repeatable)")
     parser.add_argument("--reuse-publish", action="store_true",
                         help="keep an earlier bench publish instead of publishing afresh")
+    parser.add_argument("--ours-postgis", action="store_true",
+                        help="also run ours on the PostgreSQL profile as `ours-postgis`: the "
+                        "home moved with `taza migrate` into its own database of the same "
+                        "PostgreSQL as the peers (issue 13: our FeatureStore on PostGIS)")
     args = parser.parse_args(argv)
     args.command_line = ["python", "-m", "bench", "versus", *(argv or [])]
     stop_on_sigterm()
