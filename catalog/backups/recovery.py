@@ -31,6 +31,7 @@ from pathlib import Path
 import psycopg
 
 from catalog.backups import BackupError
+from catalog.store.files import fsync_path
 
 JOURNAL = "swap.json"
 SWITCHED = "switched"
@@ -69,13 +70,13 @@ def write_journal(aside: Path, previous: list[Path], database: bool) -> None:
         json.dump({"previous": sorted(p.name for p in previous), "database": database}, out)
         out.flush()
         os.fsync(out.fileno())
-    fsync_dir(aside)
+    fsync_path(aside)
 
 
 def mark_switched(aside: Path) -> None:
     """The switch is committed (written after the database's commit, or the last rename)."""
     (aside / SWITCHED).touch()
-    fsync_dir(aside)
+    fsync_path(aside)
 
 
 def interrupted(home: Path) -> list[Interrupted]:
@@ -123,7 +124,7 @@ def recover(home: Path, database_url: str | None) -> list[Recovered]:
             _remove(leftover)
             done.append(Recovered("leftover", leftover.name))
     if done:
-        fsync_dir(home)
+        fsync_path(home)
     return done
 
 
@@ -176,7 +177,7 @@ def _undo(home: Path, restore: Interrupted) -> None:
             _remove(entry)
     for name in sorted(moved_out):
         os.rename(restore.aside / name, home / name)
-    fsync_dir(home)
+    fsync_path(home)
     shutil.rmtree(restore.aside)
     shutil.rmtree(restore.staging, ignore_errors=True)
 
@@ -186,11 +187,3 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-def fsync_dir(folder: Path) -> None:
-    descriptor = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

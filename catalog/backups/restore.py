@@ -54,11 +54,11 @@ from catalog.backups.recovery import (
     SCRIPT_PREFIX,
     STAGING_PREFIX,
     commit_comment,
-    fsync_dir,
     mark_switched,
     recover,
     write_journal,
 )
+from catalog.store.files import fsync_path
 
 MAX_LISTED_PROBLEMS = 20
 
@@ -187,7 +187,7 @@ def restore(source: Path, home: Path, force: bool = False,
     _kill_point("switched")
     script.unlink(missing_ok=True)
     swap.finish()
-    fsync_dir(home)
+    fsync_path(home)
     return manifest
 
 
@@ -244,7 +244,7 @@ class Swap:
                 os.rename(child, home / child.name)
                 self.moved_in.append(child.name)
                 _kill_point("switch")
-            fsync_dir(home)
+            fsync_path(home)
         except BaseException:
             self.undo()
             raise
@@ -256,7 +256,7 @@ class Swap:
             os.rename(self.aside / name, self.home / name)
         self.moved_in, self.moved_out = [], []
         shutil.rmtree(self.aside, ignore_errors=True)
-        fsync_dir(self.home)
+        fsync_path(self.home)
 
     def finish(self) -> None:
         """The restore is committed: what the home held before goes."""
