@@ -35,7 +35,7 @@ from catalog.jobs import SUCCEEDED, Job, open_jobs
 from catalog.settings import SettingError
 from catalog.stewards import drafts
 from catalog.store import CatalogStore
-from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, taza
+from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, home_environment, taza
 
 FIXTURES = Path(__file__).resolve().parent / "harvest_fixtures" / "ckan"
 SEARCH = "/api/3/action/package_search"
@@ -356,7 +356,8 @@ def test_a_scheduled_source_is_harvested_by_taza_worker(portal, scratch_home):
     url, _ = portal
     add(scratch_home, url, "ckan", "hdx", "--every", "1d")
     assert "\tevery 1d\tnever run" in taza("harvest", "list", home=scratch_home).stdout
-    env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_HARVEST_CHECK_SECONDS="0.2")
+    env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_HARVEST_CHECK_SECONDS="0.2",
+               **home_environment(scratch_home))
     with (scratch_home / "worker.log").open("w") as log:
         worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
