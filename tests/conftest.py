@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -89,11 +90,22 @@ def home_database(home: Path) -> str | None:
         return None
 
 
+# The databases these fixtures make (published_catalog, copy_home, scratch_home): each belongs
+# to its one home.
+_FIXTURE_DATABASE = re.compile(r"/(published|copy|scratch)_[0-9a-f]{16}$")
+
+
 def home_environment(home: Path) -> dict[str, str]:
     """The environment every child over `home` needs besides TAZA_HOME: TAZA_DATABASE_URL
-    when the home has a database (the PostgreSQL test profile), else nothing."""
+    when the home has a database (the PostgreSQL test profile), else nothing; but a home
+    without one never inherits another home's fixture database from this process's
+    environment (home_profile, test_home_profile): it stays embedded."""
     url = home_database(home)
-    return {"TAZA_DATABASE_URL": url} if url else {}
+    if url:
+        return {"TAZA_DATABASE_URL": url}
+    if _FIXTURE_DATABASE.search(os.environ.get("TAZA_DATABASE_URL", "")):
+        return {"TAZA_DATABASE_URL": ""}
+    return {}
 
 
 @contextmanager
@@ -123,6 +135,27 @@ def published_home_profile(published_home: Path) -> Iterator[None]:
     or stores over it in process); nothing on the embedded test profile."""
     with home_profile(published_home):
         yield
+
+
+# The homes whose database a test's own process reads when it builds stores or apps itself,
+# in order: the first the test uses.
+_PROCESS_HOMES = ("published_copy", "scratch_home", "published_home")
+
+
+@pytest.fixture(autouse=True)
+def test_home_profile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the PostgreSQL test profile, the test's process sees the database of the home it
+    uses (published_copy, scratch_home or published_home, through server and in_process
+    too) while the test runs, so CatalogStore(home) and apps built in the test read it.
+    Nothing on the embedded profile."""
+    if TEST_PROFILE == "embedded":
+        return
+    name = next((n for n in _PROCESS_HOMES if n in request.fixturenames), None)
+    if name is None and {"server", "in_process"} & set(request.fixturenames):
+        name = "published_home"
+    if name is not None:
+        for key, value in home_environment(request.getfixturevalue(name)).items():
+            monkeypatch.setenv(key, value)
 
 
 def _database_name(url: str) -> str:

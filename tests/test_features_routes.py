@@ -271,6 +271,9 @@ def test_every_route_is_in_the_openapi_paths(published_home):
         "server", *[r.id for r in live.records], "jobs"]
 
 
+@pytest.mark.embedded_only(
+    "the GeoPackage store's in-memory column arrays (catalog/gpkg/columns.py); PostGIS answers "
+    "the same queries in SQL: tests/test_postgis_features.py")
 def test_large_layers_keep_their_columns_in_the_nodes_cache(published_home, client, tmp_path,
                                                              monkeypatch) -> None:
     """The feature service gives large layers the node's cache folder (TAZA_CACHE_DIR, then

@@ -35,7 +35,7 @@ from catalog.jobs import SUCCEEDED, Job, open_jobs
 from catalog.settings import SettingError
 from catalog.stewards import drafts
 from catalog.store import CatalogStore
-from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, home_environment, taza
+from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, home_database, home_environment, taza
 
 FIXTURES = Path(__file__).resolve().parent / "harvest_fixtures" / "ckan"
 SEARCH = "/api/3/action/package_search"
@@ -187,7 +187,8 @@ def test_another_catalogs_records_and_csw_become_drafts(server, scratch_home, mo
         answer = server.get(source.removeprefix(server.url))
         assert answer.status_code == 200 and "settlements" in answer.text
     # The same extent through the record's footprint and CSW's latitude-first corners.
-    bbox = CatalogStore(server.home).record("settlements", 1).bbox
+    bbox = CatalogStore(server.home, database_url=home_database(server.home)).record(
+        "settlements", 1).bbox
     for manifest in (records, csw):
         assert extent(manifest) == pytest.approx(list(bbox), abs=0.01)
     assert draft_state(scratch_home, "peer-csw", "peer-csw-settlements") == "draft"
