@@ -350,6 +350,10 @@ def test_the_harvest_check_interval_takes_seconds_or_its_default(raw, seconds, m
     assert check_seconds() == seconds
 
 
+@pytest.mark.embedded_only(
+    "reads the SQLite job queue (jobs/queue.sqlite); on PostgreSQL (procrastinate): "
+    "tests/test_harvest_postgresql.py::"
+    "test_a_scheduled_source_runs_once_across_two_workers_of_their_own_homes")
 def test_a_scheduled_source_is_harvested_by_taza_worker(portal, scratch_home):
     """`taza harvest add --every 1d`: `taza worker` (SQLite queue) queues one harvest job when
     the source is due and runs it; the job's result is the run's report; the next run is due
