@@ -8,7 +8,7 @@ export TAZA_HOME
 
 CLUSTER_PORT ?= 5080
 
-.PHONY: install serve test test-deps lint golden data bench clean cluster cluster-stop
+.PHONY: install serve test test-postgresql test-deps lint golden data bench clean cluster cluster-stop
 
 # The stamp is rebuilt only when the dependency list changes, so `make install` is quick after
 # the first run. Publishing is idempotent: unchanged datasets are skipped.
@@ -51,6 +51,11 @@ test: test-deps
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	PYTHON=$(BIN)/python scripts/run-tests
+
+# The same suite with the session's homes on the PostgreSQL profile (docs/testing.md, "The
+# whole suite on the PostgreSQL profile"); tests marked embedded_only are skipped with reasons.
+test-postgresql: test-deps
+	TAZA_TEST_PROFILE=postgresql PYTHON=$(BIN)/python scripts/run-tests
 
 # Re-record the golden answers (tests/golden) after a deliberate change; review git diff.
 golden: $(BIN)/.installed $(VENDOR)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -13,11 +14,16 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+from uuid import uuid4
 
+import psycopg
 import pytest
 import requests
+from psycopg import sql
 
 from catalog.cluster.postgres import PrivatePostgres
 
@@ -42,10 +48,144 @@ CLASS_RASTER_IDS = ("climate-zones", "land-cover", "urbanisation")
 NUMERIC_RASTER_IDS = tuple(i for i in RASTER_IDS if i not in CLASS_RASTER_IDS)
 
 
+# TAZA_TEST_PROFILE=postgresql runs the session fixtures' homes on the PostgreSQL profile
+# (each home with a database of its own in the session's `private_postgres`); `embedded`, the
+# default, keeps them on the embedded engine exactly as before.
+TEST_PROFILES = ("embedded", "postgresql")
+TEST_PROFILE = os.environ.get("TAZA_TEST_PROFILE", "").strip() or "embedded"
+if TEST_PROFILE not in TEST_PROFILES:
+    raise pytest.UsageError(f"TAZA_TEST_PROFILE: one of {', '.join(TEST_PROFILES)}, "
+                            f"got {TEST_PROFILE!r}")
+# The database a home's catalog lives in, written only by these fixtures (never by the
+# product): its URL, one line. A home without it is embedded.
+HOME_DATABASE_FILE = ".test-database"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "embedded_only(reason): the test reads the embedded profile's own files or "
+        "is about the embedded engine only; skipped, with its reason, when "
+        "TAZA_TEST_PROFILE=postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL profile, tests marked `embedded_only` are skipped with their reason."""
+    if TEST_PROFILE == "embedded":
+        return
+    for item in items:
+        marker = item.get_closest_marker("embedded_only")
+        if marker is None:
+            continue
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason")
+        if not reason:
+            raise pytest.UsageError(f"{item.nodeid}: embedded_only needs a reason string")
+        item.add_marker(pytest.mark.skip(reason=f"embedded only: {reason}"))
+
+
+def home_database(home: Path) -> str | None:
+    """The URL of the database a test home's catalog lives in, or None (embedded)."""
+    try:
+        return (Path(home) / HOME_DATABASE_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+# The databases these fixtures make (published_catalog, copy_home, scratch_home): each belongs
+# to its one home.
+_FIXTURE_DATABASE = re.compile(r"/(published|copy|scratch)_[0-9a-f]{16}$")
+
+
+def home_environment(home: Path) -> dict[str, str]:
+    """The environment every child over `home` needs besides TAZA_HOME: TAZA_DATABASE_URL
+    when the home has a database (the PostgreSQL test profile), else nothing; but a home
+    without one never inherits another home's fixture database from this process's
+    environment (home_profile, test_home_profile): it stays embedded."""
+    url = home_database(home)
+    if url:
+        return {"TAZA_DATABASE_URL": url}
+    if _FIXTURE_DATABASE.search(os.environ.get("TAZA_DATABASE_URL", "")):
+        return {"TAZA_DATABASE_URL": ""}
+    return {}
+
+
+@contextmanager
+def home_profile(home: Path) -> Iterator[None]:
+    """The home's environment (home_environment) in this process for the block: for tests
+    that read a home's stores in process (CatalogStore, an app built in the test). Nothing to
+    do for an embedded home."""
+    environment = home_environment(home)
+    if not environment:
+        yield
+        return
+    saved = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="module")
+def published_home_profile(published_home: Path) -> Iterator[None]:
+    """published_home's environment in this process for a whole module (its tests build apps
+    or stores over it in process); nothing on the embedded test profile."""
+    with home_profile(published_home):
+        yield
+
+
+# The homes whose database a test's own process reads when it builds stores or apps itself,
+# in order: the first the test uses.
+_PROCESS_HOMES = ("published_copy", "scratch_home", "published_home")
+
+
+@pytest.fixture(autouse=True)
+def test_home_profile(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On the PostgreSQL test profile, the test's process sees the database of the home it
+    uses (published_copy, scratch_home or published_home, through server and in_process
+    too) while the test runs, so CatalogStore(home) and apps built in the test read it.
+    Nothing on the embedded profile."""
+    if TEST_PROFILE == "embedded":
+        return
+    name = next((n for n in _PROCESS_HOMES if n in request.fixturenames), None)
+    if name is None and {"server", "in_process"} & set(request.fixturenames):
+        name = "published_home"
+    if name is not None:
+        for key, value in home_environment(request.getfixturevalue(name)).items():
+            monkeypatch.setenv(key, value)
+
+
+def _database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def _admin_url(url: str) -> str:
+    """The same cluster's maintenance database (to create and drop databases)."""
+    return urlunsplit(urlsplit(url)._replace(path="/postgres"))
+
+
+def new_home_database(cluster: PrivatePostgres, home: Path, prefix: str = "home") -> str:
+    """A fresh empty database (with the catalog's extensions) for `home`; remembered in it."""
+    url = cluster.create_database(f"{prefix}_{uuid4().hex[:16]}")
+    (Path(home) / HOME_DATABASE_FILE).write_text(url + "\n")
+    return url
+
+
+def drop_database(url: str | None) -> None:
+    """Drop a test home's database (if it has one), closing its connections."""
+    if url:
+        with psycopg.connect(_admin_url(url), autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                          .format(sql.Identifier(_database_name(url))))
+
+
 def taza(*args: str, home: Path, check: bool = True, **kwargs) -> subprocess.CompletedProcess:
     """Run the real `taza` command line in a subprocess (publish --all of the sample catalog,
     with 24 monthly items each read apart, took up to 230 s on the shared 2-core machine)."""
-    env = dict(os.environ, TAZA_HOME=str(home))
+    env = dict(os.environ, TAZA_HOME=str(home), **home_environment(home))
     result = subprocess.run([sys.executable, "-m", "catalog.cli", *args], env=env, cwd=ROOT,
                             capture_output=True, text=True, timeout=600, **kwargs)
     if check and result.returncode != 0:
@@ -76,7 +216,8 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
     argument is followed by the server's command line)."""
     port = free_port()
     # A fixed node name: /healthz reports it, and the golden answers must not hold the host's.
-    env = {"TAZA_NODE": "test-node", **os.environ, "TAZA_HOME": str(home), **(env or {})}
+    env = {"TAZA_NODE": "test-node", **os.environ, "TAZA_HOME": str(home),
+           **home_environment(home), **(env or {})}
     log = (home / log_name).open("w")
     process = subprocess.Popen(
         [*wrapper, sys.executable, "-m", "catalog.cli", "serve", "--port", str(port),
@@ -108,10 +249,14 @@ def stop_server(server: Server) -> None:
 
 
 @pytest.fixture(scope="session")
-def published_catalog(tmp_path_factory) -> Path:
+def published_catalog(request: pytest.FixtureRequest, tmp_path_factory) -> Path:
     """Every sample dataset published once (`taza publish --all`), into a home that no server
-    serves and no test changes: the original the published homes below are copies of."""
+    serves and no test changes: the original the published homes below are copies of. On the
+    PostgreSQL test profile it publishes into a database of its own (copies are made from it
+    as a template, so nothing may keep a connection to it open)."""
     home = tmp_path_factory.mktemp("published-catalog")
+    if TEST_PROFILE == "postgresql":
+        new_home_database(request.getfixturevalue("private_postgres"), home, "published")
     taza("publish", "--all", home=home)
     return home
 
@@ -119,8 +264,17 @@ def published_catalog(tmp_path_factory) -> Path:
 def copy_home(home: Path, target: Path) -> Path:
     """A copy of a catalog home, without the node's run folder, its caches and logs. The
     layout under a home is relative, so the copy is a catalog of its own (17 MB for the
-    samples: a fraction of a second, where publishing them again takes a minute)."""
+    samples: a fraction of a second, where publishing them again takes a minute). A home with
+    a database (the PostgreSQL test profile) gets a copy of it (`CREATE DATABASE ... TEMPLATE`:
+    no connection to the source may be open, so copy a home no server serves)."""
     shutil.copytree(home, target, ignore=shutil.ignore_patterns("cache", "run", "*.log"))
+    if source := home_database(home):
+        name = f"copy_{uuid4().hex[:16]}"
+        with psycopg.connect(_admin_url(source), autocommit=True) as admin:
+            admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(_database_name(source))))
+        url = urlunsplit(urlsplit(source)._replace(path="/" + name))
+        (target / HOME_DATABASE_FILE).write_text(url + "\n")
     return target
 
 
@@ -132,9 +286,12 @@ def published_home(published_catalog: Path, tmp_path_factory) -> Path:
 
 
 @pytest.fixture()
-def published_copy(published_catalog: Path, tmp_path: Path) -> Path:
+def published_copy(published_catalog: Path, tmp_path: Path) -> Iterator[Path]:
     """A home of this test's own with every sample dataset published, to change at will."""
-    return copy_home(published_catalog, tmp_path / "published")
+    home = copy_home(published_catalog, tmp_path / "published")
+    url = home_database(home)
+    yield home
+    drop_database(url)
 
 
 @pytest.fixture(scope="session")
@@ -170,16 +327,20 @@ class InProcess:
         from catalog.app import create_app  # the app under test; imported only when used
 
         self.url, self.home = url, home
-        self.app = create_app(str(home), url)
+        self.environment = home_environment(home)
+        with home_profile(self.home):
+            self.app = create_app(str(home), url)
         self.client = self.app.test_client()
 
     def get(self, path: str, params: dict | None = None,
             headers: dict | None = None) -> Answer:
-        return self._answer(self.client.get(path, query_string=params, headers=headers))
+        with home_profile(self.home):
+            return self._answer(self.client.get(path, query_string=params, headers=headers))
 
     def post(self, path: str, data: bytes | str | None = None,
              headers: dict | None = None) -> Answer:
-        return self._answer(self.client.post(path, data=data, headers=headers))
+        with home_profile(self.home):
+            return self._answer(self.client.post(path, data=data, headers=headers))
 
     @staticmethod
     def _answer(response) -> Answer:
@@ -193,10 +354,16 @@ def in_process(published_home: Path) -> InProcess:
 
 
 @pytest.fixture()
-def scratch_home(tmp_path: Path) -> Path:
+def scratch_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """An empty home; on the PostgreSQL test profile with a fresh empty database of its own."""
     home = tmp_path / "home"
     home.mkdir()
-    return home
+    if TEST_PROFILE == "embedded":
+        yield home
+        return
+    url = new_home_database(request.getfixturevalue("private_postgres"), home, "scratch")
+    yield home
+    drop_database(url)  # the test may have removed the home
 
 
 @pytest.fixture(scope="session")

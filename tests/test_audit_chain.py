@@ -160,6 +160,11 @@ def test_a_missing_or_exposed_key_stops_writes_and_checks(home):
     assert json.loads((home / "current.json").read_text()) == {"release": 1}
 
 
+# The previous version's log was a table of stewards.sqlite: only the embedded profile has one.
+LEGACY_SQLITE_LOG = pytest.mark.embedded_only(
+    "writes a legacy unkeyed audit log into stewards.sqlite (the embedded profile's earlier "
+    "format; the PostgreSQL state was keyed from its start)")
+
 def legacy_home(home: Path, count: int = 3) -> None:
     """A log as the previous version wrote it: unkeyed SHA-256 entries, no key anywhere."""
     home.joinpath("stewards").mkdir(parents=True)
@@ -174,6 +179,7 @@ def legacy_home(home: Path, count: int = 3) -> None:
     write_rows(home, "INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?)", inserts)
 
 
+@LEGACY_SQLITE_LOG
 def test_an_unkeyed_log_keeps_verifying_and_is_sealed_by_an_explicit_migration(scratch_home):
     legacy_home(scratch_home)
     before = verify(scratch_home)
@@ -204,6 +210,7 @@ def test_an_unkeyed_log_keeps_verifying_and_is_sealed_by_an_explicit_migration(s
     assert broken.returncode == 1 and "BROKEN at entry 4" in broken.stderr
 
 
+@LEGACY_SQLITE_LOG
 def test_a_broken_unkeyed_log_is_not_sealed(scratch_home):
     legacy_home(scratch_home)
     sqlite_shell(scratch_home, DROP_TRIGGERS, "UPDATE audit SET actor = 'mallory' WHERE seq = 2;")

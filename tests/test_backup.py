@@ -24,6 +24,10 @@ from tests.test_stewards_faults import approved_raster
 RANGE = "bytes=1000-4999"
 PG_DATABASE, PG_RESTORED = "backup_pg", "backup_pg_restored"
 JOB_INPUTS = {"inputs": {"raster": "slope", "region": "KG-T", "bins": 5}}
+EMBEDDED_BACKUP = pytest.mark.embedded_only(
+    "backs up and checks the embedded home's SQLite files (stewards.sqlite, jobs, the STAC "
+    "index); PostgreSQL backups: the test_on_postgresql_* tests below, "
+    "tests/test_backup_bucket.py")
 
 
 @pytest.fixture(scope="module")
@@ -132,6 +136,7 @@ def put_audit_key_back(home: Path, restored: Path) -> None:
     shutil.copy2(home / "keys" / "audit.key", restored / "keys" / "audit.key")
 
 
+@EMBEDDED_BACKUP
 def test_a_home_restored_from_a_backup_of_a_running_server_answers_alike(original, tmp_path):
     api, facts = original
     backup, restored = tmp_path / "backup", tmp_path / "restored"
@@ -170,6 +175,7 @@ def test_a_home_restored_from_a_backup_of_a_running_server_answers_alike(origina
         assert notes.execute("SELECT text FROM notes").fetchall() == [("kept by the backup",)]
 
 
+@EMBEDDED_BACKUP
 def test_restore_refuses_a_home_that_is_not_empty_unless_forced(original, tmp_path):
     api, _ = original
     backup, target = tmp_path / "backup", tmp_path / "target"
@@ -185,6 +191,7 @@ def test_restore_refuses_a_home_that_is_not_empty_unless_forced(original, tmp_pa
     assert not list(target.glob(".restoring-*"))
 
 
+@EMBEDDED_BACKUP
 def test_a_damaged_backup_is_refused_and_nothing_is_restored(original, tmp_path):
     api, _ = original
     backup = tmp_path / "backup"
@@ -217,6 +224,7 @@ def test_a_damaged_backup_is_refused_and_nothing_is_restored(original, tmp_path)
     assert not (tmp_path / "outside").exists()
 
 
+@EMBEDDED_BACKUP
 def test_a_backup_is_never_written_into_the_home_or_over_an_earlier_one(original, tmp_path):
     home = original[0].server.home
     inside = taza("backup", str(home / "backups" / "today"), home=home, check=False)
@@ -229,6 +237,7 @@ def test_a_backup_is_never_written_into_the_home_or_over_an_earlier_one(original
     assert again.returncode == 1 and "not an empty folder" in again.stderr
 
 
+@EMBEDDED_BACKUP
 def test_a_catalog_busy_beyond_the_timeout_is_not_backed_up(original, tmp_path):
     home, dest = original[0].server.home, tmp_path / "backup"
     locks = home / "stewards" / "locks"
@@ -241,6 +250,7 @@ def test_a_catalog_busy_beyond_the_timeout_is_not_backed_up(original, tmp_path):
     assert not dest.exists()  # nothing half-written is left
 
 
+@EMBEDDED_BACKUP
 def test_a_backup_taken_while_a_publish_runs_holds_the_state_after_it(published_home, tmp_path):
     home = copy_home(published_home, tmp_path / "home")
     backup, restored = tmp_path / "backup", tmp_path / "restored"

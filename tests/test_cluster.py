@@ -35,6 +35,11 @@ from catalog.cluster.processes import alive
 from tests.conftest import ROOT, SAMPLE_IDS, copy_dataset, free_port, taza
 
 DATABASE = "cluster"
+# The source of its `taza migrate` is an embedded copy of published_home (files, not rows);
+# the cluster itself runs on PostgreSQL (and a bucket) on either test profile.
+pytestmark = pytest.mark.embedded_only(
+    "migrates an embedded copy of published_home (its release files and SQLite state) into "
+    "the cluster's PostgreSQL; the cluster is on the PostgreSQL profile in both test profiles")
 
 
 @pytest.fixture(scope="module")

@@ -320,6 +320,9 @@ def test_csv_opens_in_excel_in_cyrillic_and_every_download_is_named(server):
     assert file_answer.headers["Content-Disposition"] == "inline; filename=airports.gpkg"
 
 
+@pytest.mark.embedded_only(
+    "reads the stored feature text of the GeoPackage path (settlements.features.sqlite) and "
+    "its Server-Timing names; PostGIS pages: tests/test_postgis_features.py")
 def test_whole_features_come_from_stored_text(server, published_home):
     """Whole features are copied from the text stored at publish time; pages with a property
     selection or without geometry are written from the GeoPackage rows, and both writers give

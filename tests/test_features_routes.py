@@ -28,12 +28,15 @@ from catalog.gpkg import columns as in_memory_columns
 from catalog.ogc.config import build_config
 from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
-from tests.conftest import SAMPLE_IDS, copy_dataset, taza
+from tests.conftest import SAMPLE_IDS, copy_dataset, home_profile, taza
 
 URL = "http://catalog.test"
 ITEMS = "/ogc/collections/settlements/items"
 EPSG = "http://www.opengis.net/def/crs/EPSG/0/"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+# The tests build apps and stores over published_home in this process: on the PostgreSQL test
+# profile they need its database in the environment.
+pytestmark = pytest.mark.usefixtures("published_home_profile")
 
 
 def features_app(home: Path, check_interval: float = 1.0) -> tuple[Flask, LiveFeatures]:
@@ -53,7 +56,7 @@ def features_app(home: Path, check_interval: float = 1.0) -> tuple[Flask, LiveFe
 
 
 @pytest.fixture(scope="module")
-def client(published_home: Path):
+def client(published_home: Path, published_home_profile):
     app, _ = features_app(published_home)
     return app.test_client()
 
@@ -202,10 +205,14 @@ def test_html_csv_and_json_ld_pages(client):
 
 # --- the live release -------------------------------------------------------------------------
 
-def test_stores_follow_the_release_and_are_reused(tmp_path):
+def test_stores_follow_the_release_and_are_reused(scratch_home, tmp_path):
     """One store per live version, kept while that version is live; a new release swaps in a
     new store for what changed."""
-    home = tmp_path / "home"
+    with home_profile(scratch_home):
+        stores_follow_the_release(scratch_home, tmp_path)
+
+
+def stores_follow_the_release(home: Path, tmp_path: Path) -> None:
     sources = tmp_path / "sources"
     manifests = [copy_dataset(name, sources) for name in ("airports", "settlements")]
     for manifest in manifests:
@@ -264,6 +271,9 @@ def test_every_route_is_in_the_openapi_paths(published_home):
         "server", *[r.id for r in live.records], "jobs"]
 
 
+@pytest.mark.embedded_only(
+    "the GeoPackage store's in-memory column arrays (catalog/gpkg/columns.py); PostGIS answers "
+    "the same queries in SQL: tests/test_postgis_features.py")
 def test_large_layers_keep_their_columns_in_the_nodes_cache(published_home, client, tmp_path,
                                                              monkeypatch) -> None:
     """The feature service gives large layers the node's cache folder (TAZA_CACHE_DIR, then

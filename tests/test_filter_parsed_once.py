@@ -19,7 +19,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, home_environment
 
 COUNTING_APP = r"""
 import json, os, sys
@@ -65,7 +65,8 @@ CASES = [
 def answers(published_home) -> list:
     result = subprocess.run(
         [sys.executable, "-c", COUNTING_APP, json.dumps([case for case, _ in CASES])],
-        env=dict(os.environ, TAZA_HOME=str(published_home)), cwd=ROOT, capture_output=True,
+        env=dict(os.environ, TAZA_HOME=str(published_home), **home_environment(published_home)),
+        cwd=ROOT, capture_output=True,
         text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return json.loads(result.stdout.strip().splitlines()[-1])

@@ -35,7 +35,7 @@ from catalog.jobs import SUCCEEDED, Job, open_jobs
 from catalog.settings import SettingError
 from catalog.stewards import drafts
 from catalog.store import CatalogStore
-from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, taza
+from tests.conftest import ROOT, SAMPLE_IDS, VECTOR_IDS, home_database, home_environment, taza
 
 FIXTURES = Path(__file__).resolve().parent / "harvest_fixtures" / "ckan"
 SEARCH = "/api/3/action/package_search"
@@ -187,7 +187,8 @@ def test_another_catalogs_records_and_csw_become_drafts(server, scratch_home, mo
         answer = server.get(source.removeprefix(server.url))
         assert answer.status_code == 200 and "settlements" in answer.text
     # The same extent through the record's footprint and CSW's latitude-first corners.
-    bbox = CatalogStore(server.home).record("settlements", 1).bbox
+    bbox = CatalogStore(server.home, database_url=home_database(server.home)).record(
+        "settlements", 1).bbox
     for manifest in (records, csw):
         assert extent(manifest) == pytest.approx(list(bbox), abs=0.01)
     assert draft_state(scratch_home, "peer-csw", "peer-csw-settlements") == "draft"
@@ -349,6 +350,10 @@ def test_the_harvest_check_interval_takes_seconds_or_its_default(raw, seconds, m
     assert check_seconds() == seconds
 
 
+@pytest.mark.embedded_only(
+    "reads the SQLite job queue (jobs/queue.sqlite); on PostgreSQL (procrastinate): "
+    "tests/test_harvest_postgresql.py::"
+    "test_a_scheduled_source_runs_once_across_two_workers_of_their_own_homes")
 def test_a_scheduled_source_is_harvested_by_taza_worker(portal, scratch_home):
     """`taza harvest add --every 1d`: `taza worker` (SQLite queue) queues one harvest job when
     the source is due and runs it; the job's result is the run's report; the next run is due
@@ -356,7 +361,8 @@ def test_a_scheduled_source_is_harvested_by_taza_worker(portal, scratch_home):
     url, _ = portal
     add(scratch_home, url, "ckan", "hdx", "--every", "1d")
     assert "\tevery 1d\tnever run" in taza("harvest", "list", home=scratch_home).stdout
-    env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_HARVEST_CHECK_SECONDS="0.2")
+    env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_HARVEST_CHECK_SECONDS="0.2",
+               **home_environment(scratch_home))
     with (scratch_home / "worker.log").open("w") as log:
         worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
                                   cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,

@@ -33,7 +33,15 @@ import yaml
 from rasterio.transform import from_bounds
 
 from catalog.sources.reader import probe_isolation
-from tests.conftest import DATASETS, ROOT, copy_dataset, start_server, stop_server, taza
+from tests.conftest import (
+    DATASETS,
+    ROOT,
+    copy_dataset,
+    home_environment,
+    start_server,
+    stop_server,
+    taza,
+)
 from tests.stewards_support import (
     airports_features,
     finding_messages,
@@ -434,7 +442,8 @@ def test_reader_fails_closed_where_the_kernel_cannot_isolate(tmp_path, scratch_h
         script = ("echo 0 > /proc/sys/user/max_net_namespaces && "
                   "echo 0 > /proc/sys/user/max_user_namespaces && "
                   f'exec "{sys.executable}" -m catalog.cli publish "{manifest}"')
-        env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_READER_ISOLATION=isolation)
+        env = dict(os.environ, TAZA_HOME=str(scratch_home), TAZA_READER_ISOLATION=isolation,
+                   **home_environment(scratch_home))
         return subprocess.run(["unshare", "--user", "--map-root-user", "sh", "-c", script],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
 

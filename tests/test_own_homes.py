@@ -34,6 +34,11 @@ from tests.stewards_support import Api, add_accounts
 from tests.test_harvest import ckan  # noqa: F401 - the local CKAN portal (module fixture)
 
 DATABASE = "own_homes"
+# The source of its `taza migrate` is an embedded copy of published_home (files, not rows);
+# the cluster itself runs on PostgreSQL (and a bucket) on either test profile.
+pytestmark = pytest.mark.embedded_only(
+    "migrates an embedded copy of published_home (its release files and SQLite state) into "
+    "the cluster's PostgreSQL; the cluster is on the PostgreSQL profile in both test profiles")
 PROFILE = ("TAZA_DATABASE_URL", "TAZA_ASSETS_URL")
 
 

@@ -274,6 +274,26 @@ def test_the_map_tile_route_serves_postgis_tiles(postgis_server: Server) -> None
     assert len(next(iter(decoded.values()))["features"]) > 0
 
 
+def test_static_stac_documents_from_the_database_answer_as_files_do(
+        postgis_server: Server) -> None:
+    """The static STAC tree is read from the release's rows on this profile; its documents
+    carry the headers werkzeug's send_file gives the same files on the embedded profile
+    (a content ETag instead of the file's time) and answer Range requests."""
+    whole = postgis_server.get("/stac/infrastructure/airports/collection.json")
+    assert whole.status_code == 200 and "Last-Modified" not in whole.headers  # from rows
+    assert whole.headers["Content-Disposition"] == "inline; filename=collection.json"
+    assert whole.headers["Cache-Control"] == "no-cache"
+    assert whole.headers["Accept-Ranges"] == "bytes"
+    part = postgis_server.get("/stac/infrastructure/airports/collection.json",
+                              headers={"Range": "bytes=0-9"})
+    assert part.status_code == 206 and part.content == whole.content[:10]
+    assert part.headers["Content-Range"] == f"bytes 0-9/{len(whole.content)}"
+    again = postgis_server.get("/stac/catalog.json",
+                               headers={"If-None-Match": postgis_server.get(
+                                   "/stac/catalog.json").headers["ETag"]})
+    assert again.status_code == 304
+
+
 # --- real clients -------------------------------------------------------------------------------
 
 

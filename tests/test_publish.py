@@ -17,7 +17,7 @@ import rasterio
 import yaml
 
 from catalog.store import CatalogStore
-from tests.conftest import ROOT, copy_dataset, start_server, stop_server, taza
+from tests.conftest import ROOT, copy_dataset, home_environment, start_server, stop_server, taza
 
 
 def edit_manifest(path, **changes) -> None:
@@ -245,7 +245,7 @@ def test_killed_publish_leaves_the_previous_version_serving(tmp_path, scratch_ho
     try:
         before = visible_files(scratch_home)
         write_large_raster(source, seed=2)
-        env = dict(os.environ, TAZA_HOME=str(scratch_home))
+        env = dict(os.environ, TAZA_HOME=str(scratch_home), **home_environment(scratch_home))
         process = subprocess.Popen([sys.executable, "-m", "catalog.cli", "publish",
                                     str(manifest)], env=env, cwd=ROOT,
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

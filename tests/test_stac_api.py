@@ -23,7 +23,7 @@ from pystac_client import Client
 from rasterio.windows import Window
 
 from catalog.store import CatalogStore
-from tests.conftest import ITEM_IDS, ROOT, SAMPLE_IDS, SOURCES
+from tests.conftest import ITEM_IDS, ROOT, SAMPLE_IDS, SOURCES, home_profile
 
 KYRGYZ_POLYGON = {"type": "Polygon",
                   "coordinates": [[[74, 42], [75, 42], [75, 43], [74, 43], [74, 42]]]}
@@ -70,7 +70,8 @@ def ids_in_time(items: dict, start: dt.datetime | None, end: dt.datetime | None)
 
 @pytest.fixture(scope="module")
 def items(server) -> dict[str, dict]:
-    return published_items(server.home)
+    with home_profile(server.home):
+        return published_items(server.home)
 
 
 @pytest.fixture(scope="module")

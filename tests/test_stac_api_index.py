@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from catalog import settings
 from catalog.stac import build_catalog, write_static_catalog
 from catalog.store import CatalogStore
@@ -21,6 +23,11 @@ from tests.conftest import (
     stop_server,
     taza,
 )
+
+# Every test reads the embedded STAC index's own file (stac-index.sqlite, its meta table).
+pytestmark = pytest.mark.embedded_only(
+    "reads the SQLite STAC index (stac-index.sqlite); pgstac following the releases: "
+    "tests/test_stac_pgstac.py")
 
 
 def last_update(home: Path) -> dict:

@@ -13,6 +13,7 @@ import datetime as dt
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -34,7 +35,15 @@ from catalog.stac_index.backend import (
 from catalog.stac_index.pgstac_backend import PgstacBackend, fold, words_of
 from catalog.stac_index.sqlite_backend import SqliteBackend, julian_day
 from catalog.store import CatalogStore
-from tests.conftest import Server, start_server, stop_server
+from tests.conftest import (
+    TEST_PROFILE,
+    Server,
+    copy_home,
+    drop_database,
+    home_database,
+    start_server,
+    stop_server,
+)
 from tests.test_stac_api import (  # noqa: F401 - the same tests, on this module's server
     client,
     items,
@@ -52,7 +61,23 @@ MAX_PAGES = 40
 
 
 @pytest.fixture(scope="module")
-def database_url(private_postgres: PrivatePostgres) -> Iterator[str]:
+def home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The published samples: the session's published_home, or on the PostgreSQL test profile
+    a copy of the published catalog with its own database (its releases and pgstac already
+    there; this module changes that index)."""
+    if TEST_PROFILE == "embedded":
+        return request.getfixturevalue("published_home")
+    return copy_home(request.getfixturevalue("published_catalog"),
+                     tmp_path_factory.mktemp("stac-pgstac") / "home")
+
+
+@pytest.fixture(scope="module")
+def database_url(private_postgres: PrivatePostgres, home: Path) -> Iterator[str]:
+    if url := home_database(home):  # the PostgreSQL test profile: the home's own database
+        yield url
+        close_pools()
+        drop_database(url)
+        return
     url = private_postgres.create_database(DATABASE)
     PgstacBackend.migrate(url)
     yield url
@@ -61,20 +86,22 @@ def database_url(private_postgres: PrivatePostgres) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def backends(published_home: Path, database_url: str,
+def backends(home: Path, database_url: str,
              tmp_path_factory: pytest.TempPathFactory) -> tuple[SqliteBackend, PgstacBackend]:
-    store = CatalogStore(published_home)
+    store = CatalogStore(home, database_url=home_database(home))
     embedded = SqliteBackend(tmp_path_factory.mktemp("stac-sqlite") / "index.sqlite")
     on_pgstac = PgstacBackend(database_url)
     for backend in (embedded, on_pgstac):
-        assert sync.update(store, backend, store.current())
+        # On the PostgreSQL test profile the publish has already brought pgstac to the release.
+        assert sync.update(store, backend, store.current()) or backend.indexed_release() == \
+            store.current().number and home_database(home) == database_url
     return embedded, on_pgstac
 
 
 @pytest.fixture(scope="module")
-def server(published_home: Path, database_url: str, backends) -> Iterator[Server]:
+def server(home: Path, database_url: str, backends) -> Iterator[Server]:
     """The real server on the PostgreSQL profile (overrides the session's embedded one)."""
-    running = start_server(published_home, workers=1, env={"TAZA_DATABASE_URL": database_url},
+    running = start_server(home, workers=1, env={"TAZA_DATABASE_URL": database_url},
                            log_name="pgstac-server.log")
     yield running
     stop_server(running)
@@ -286,16 +313,16 @@ def test_the_server_answers_from_pgstac(server, database_url):
     with psycopg.connect(database_url) as conn:
         statements = [row[0] for row in conn.execute(
             "SELECT query FROM pg_stat_activity WHERE datname = %s AND application_name = "
-            "'taza-koom'", (DATABASE,))]
+            "'taza-koom'", (urlsplit(database_url).path.lstrip("/"),))]
     assert any("FROM taza_stac.items t JOIN pgstac.items i" in s for s in statements), statements
 
 
-def test_apply_is_atomic_and_checks_the_expected_release(backends, published_home):
+def test_apply_is_atomic_and_checks_the_expected_release(backends, home, database_url):
     _, on_pgstac = backends
     release = on_pgstac.indexed_release()
     assert not on_pgstac.apply(release + 1, [], [], expected_release=release - 1)
     assert on_pgstac.indexed_release() == release
-    store = CatalogStore(published_home)
+    store = CatalogStore(home, database_url=home_database(home))
     dataset_id = sorted(store.current().datasets)[0]
     broken = [(dataset_id, 99, {"id": "x"}, [])]  # a collection without an extent: fails
     with pytest.raises(KeyError):
@@ -305,10 +332,10 @@ def test_apply_is_atomic_and_checks_the_expected_release(backends, published_hom
 
 
 def test_a_removal_then_scrub_leaves_nothing_and_the_next_update_restores(backends,
-                                                                          published_home,
+                                                                          home,
                                                                           database_url):
     _, on_pgstac = backends
-    store = CatalogStore(published_home)
+    store = CatalogStore(home, database_url=home_database(home))
     release = on_pgstac.indexed_release()
     removed = sorted(store.current().datasets)[0]
     assert on_pgstac.apply(release + 1, [], [removed], expected_release=release)

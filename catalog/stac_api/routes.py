@@ -287,7 +287,13 @@ def stac_blueprint(store: CatalogStore, public_url: str,
         if kept is not None:  # PostgreSQL: looked up by its exact path (no traversal)
             answer = Response(kept, mimetype=JSON)
             answer.set_etag(hashlib.sha256(kept).hexdigest()[:32])
-            return answer.make_conditional(request)
+            # The headers send_from_directory gives the same document on the embedded profile
+            # (the release's switch time is not kept, so no Last-Modified: the ETag revalidates).
+            answer.headers.set("Content-Disposition", "inline",
+                               filename=path.rsplit("/", 1)[-1])
+            answer.cache_control.no_cache = True
+            return answer.make_conditional(request, accept_ranges=True,
+                                           complete_length=len(kept))
         # send_from_directory refuses paths that leave the folder (no traversal).
         return send_from_directory(release.stac_dir, path, mimetype=JSON)
 
