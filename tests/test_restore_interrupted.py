@@ -20,6 +20,11 @@ from tests.conftest import ROOT, copy_dataset, free_port, start_server, stop_ser
 
 PG_DATABASE = "restore_interrupted"
 KILLED = -9
+# The first tests restore an embedded home's backup (into new folders too); the PostgreSQL
+# profile's interrupted restores are the test_on_postgresql_* tests, on either test profile.
+EMBEDDED_HOME = pytest.mark.embedded_only(
+    "kills restores of an embedded home's backup; the PostgreSQL profile's: "
+    "test_on_postgresql_* in this module")
 
 
 def tree(home: Path) -> dict[str, str]:
@@ -70,6 +75,7 @@ def two_states(published_copy: Path, tmp_path: Path) -> tuple[Path, Path, dict, 
     return published_copy, backup, tree(published_copy), tree(fresh)
 
 
+@EMBEDDED_HOME
 def test_a_restore_killed_halfway_through_the_switch_is_undone(two_states):
     home, backup, before, _ = two_states
     killed_restore(backup, home, "switch")
@@ -87,6 +93,7 @@ def test_a_restore_killed_halfway_through_the_switch_is_undone(two_states):
         stop_server(server)
 
 
+@EMBEDDED_HOME
 def test_a_restore_killed_after_its_marker_is_finished(two_states):
     home, backup, _, restored = two_states
     killed_restore(backup, home, "switched")
@@ -96,6 +103,7 @@ def test_a_restore_killed_after_its_marker_is_finished(two_states):
     assert tree(home) == restored
 
 
+@EMBEDDED_HOME
 def test_without_a_database_the_marker_is_the_commit(two_states):
     home, backup, before, _ = two_states
     killed_restore(backup, home, "commit")  # switched, marker not yet written
@@ -103,6 +111,7 @@ def test_without_a_database_the_marker_is_the_commit(two_states):
     assert tree(home) == before
 
 
+@EMBEDDED_HOME
 def test_the_next_restore_undoes_the_killed_one_first_then_restores(two_states):
     home, backup, _, restored = two_states
     killed_restore(backup, home, "switch")
@@ -113,6 +122,7 @@ def test_the_next_restore_undoes_the_killed_one_first_then_restores(two_states):
     assert "has no interrupted restore" in recover(home).stdout
 
 
+@EMBEDDED_HOME
 def test_recovery_speaks_the_operators_language(two_states):
     home, backup, _, _ = two_states
     killed_restore(backup, home, "switch")
