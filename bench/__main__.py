@@ -9,6 +9,8 @@
 - stac_load: STAC search under load against stac-fastapi-pgstac (bench/stac_load.py).
 - all: versus, then stac_load (what `make bench` runs; BENCH_ARGS passes --count/--items etc.).
 - stac: STAC search, one client at a time, against stac-fastapi-pgstac (bench/stac_search.py).
+- stac_plans: stac_load's rows searched in process against our index, with and without range
+  plans (bench/stac_plans.py).
 - tiles: vector tiles against the equivalent GeoJSON items requests (bench/tiles.py).
 - processes: the OGC API processes, whole country, against in-process and shapely peers.
 - upload: a 1 GB GeoPackage through the stewards' API (bench/upload.py).
@@ -47,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     standalone = {"stac": "bench.stac_search", "tiles": "bench.tiles",
                   "processes": "bench.processes", "upload": "bench.upload",
                   "raster_publish": "bench.raster_publish", "versus": "bench.versus",
-                  "stac_load": "bench.stac_load", "cluster": "bench.cluster"}
+                  "stac_load": "bench.stac_load", "cluster": "bench.cluster",
+                  "stac_plans": "bench.stac_plans"}
     if argv[0] == "all":  # both comparisons of issue 14, each with its own options
         return run_all(argv[1:])
     if argv[0] in standalone:  # benchmarks with their own options (--help)
