@@ -20,6 +20,7 @@ import boto3
 import psycopg
 import pytest
 
+from catalog.backups.recovery import RECOVERED_KINDS
 from catalog.backups.restore import FAULT_VARIABLE, STEPS
 from catalog.backups.texts import failure_text, reason_word, texts
 from catalog.cluster import objectstore
@@ -282,7 +283,9 @@ def test_a_restore_that_fails_at_any_step_leaves_the_previous_catalog_serving(
 
 
 def test_every_restore_message_is_in_every_language(monkeypatch):
-    codes = ["restore_failed", "restore_reason", *(f"step.{step}" for step in STEPS)]
+    codes = ["restore_failed", "restore_reason", *(f"step.{step}" for step in STEPS),
+             *(f"restore_recovered.{kind}" for kind in RECOVERED_KINDS),
+             "restore_nothing_to_recover", "restore_interrupted_serve"]
     assert sorted(texts()) == sorted(codes)
     for code in codes:
         assert set(texts()[code]) == set(LANGUAGES) and all(texts()[code].values()), code

@@ -98,6 +98,10 @@ def interrupted(home: Path) -> list[Interrupted]:
     return found
 
 
+# What `recover` may have done to an interrupted restore or its leftovers (Recovered.what).
+RECOVERED_KINDS = ("finished", "undone", "leftover")
+
+
 @dataclass(frozen=True)
 class Recovered:
     """One thing `recover` did: `finished` or `undone` an interrupted restore (`name` is its
