@@ -109,16 +109,10 @@ def home_environment(home: Path) -> dict[str, str]:
 
 
 @contextmanager
-def home_profile(home: Path) -> Iterator[None]:
-    """The home's environment (home_environment) in this process for the block: for tests
-    that read a home's stores in process (CatalogStore, an app built in the test). Nothing to
-    do for an embedded home."""
-    environment = home_environment(home)
-    if not environment:
-        yield
-        return
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update(environment)
+def environment_set(variables: Mapping[str, object]) -> Iterator[None]:
+    """These environment variables set in this process for the block, then put back."""
+    saved = {key: os.environ.get(key) for key in variables}
+    os.environ.update({key: str(value) for key, value in variables.items()})
     try:
         yield
     finally:
@@ -127,6 +121,15 @@ def home_profile(home: Path) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextmanager
+def home_profile(home: Path) -> Iterator[None]:
+    """The home's environment (home_environment) in this process for the block: for tests
+    that read a home's stores in process (CatalogStore, an app built in the test). Nothing to
+    do for an embedded home."""
+    with environment_set(home_environment(home)):
+        yield
 
 
 @pytest.fixture(scope="module")

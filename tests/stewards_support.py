@@ -25,7 +25,15 @@ from fiona.transform import transform_geom
 from psycopg import sql
 from rasterio.transform import from_bounds
 
-from tests.conftest import DATASETS, SOURCES, Server, start_server, stop_server, taza
+from tests.conftest import (
+    DATASETS,
+    SOURCES,
+    Server,
+    environment_set,
+    start_server,
+    stop_server,
+    taza,
+)
 
 ACCOUNTS = {  # name: (role, organisation)
     "alice": ("steward", "ministry-a"),
@@ -234,17 +242,10 @@ class Api:
 @contextlib.contextmanager
 def running_api(home: Path, workers: int = 2, **environment) -> Iterator[Api]:
     """A real server over `home` (with extra environment), and the test accounts."""
-    saved = {key: os.environ.get(key) for key in environment}
-    os.environ.update({key: str(value) for key, value in environment.items()})
-    try:  # `taza users` sees the environment too (TAZA_DATABASE_URL: the accounts' engine)
+    # `taza users` sees the environment too (TAZA_DATABASE_URL: the accounts' engine).
+    with environment_set(environment):
         tokens = add_accounts(home)
         server = start_server(home, workers=workers)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     api = Api(server, tokens, {key: str(value) for key, value in environment.items()})
     try:
         yield api
