@@ -285,7 +285,8 @@ def test_a_restore_that_fails_at_any_step_leaves_the_previous_catalog_serving(
 def test_every_restore_message_is_in_every_language(monkeypatch):
     codes = ["restore_failed", "restore_reason", *(f"step.{step}" for step in STEPS),
              *(f"restore_recovered.{kind}" for kind in RECOVERED_KINDS),
-             "restore_nothing_to_recover", "restore_interrupted_serve"]
+             "restore_nothing_to_recover", "restore_interrupted_serve",
+             "restore_commit_unknown"]
     assert sorted(texts()) == sorted(codes)
     for code in codes:
         assert set(texts()[code]) == set(LANGUAGES) and all(texts()[code].values()), code

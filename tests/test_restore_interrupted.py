@@ -2,7 +2,11 @@
 next `taza restore`, or `taza restore --recover`, finishes it when it had committed and undoes
 it when it had not; `taza serve` refuses the half-switched home until then. On the PostgreSQL
 profile the database's own state (its transaction's comment) decides, and a database that
-cannot be reached changes nothing. Kills come from `TAZA_RESTORE_FAULT=kill:<point>`."""
+cannot be reached changes nothing. Kills come from `TAZA_RESTORE_FAULT=kill:<point>`.
+
+psql can die too, with its answer, while the restore itself lives on
+(`TAZA_RESTORE_FAULT=lose:<point>`): then the database decides at once, and when it cannot be
+asked the restore is left to `--recover`."""
 
 from __future__ import annotations
 
@@ -190,3 +194,49 @@ def test_on_postgresql_an_unreachable_database_decides_nothing(pg_states):
     assert "cannot reach the database" in refused.stderr and "nothing was changed" in \
         refused.stderr
     assert tree(home) == half
+
+
+# -- psql dies and its answer is lost: the database decides -----------------------------------
+
+def test_on_postgresql_a_commit_whose_answer_was_lost_is_finished(pg_states, private_postgres,
+                                                                   tmp_path):
+    home, backup, url = pg_states
+    done = run("restore", str(backup), "--force", home=home, TAZA_RESTORE_FAULT="lose:commit")
+    assert done.returncode == 0, done.stderr
+    assert published_datasets(url) == {"airports"}
+    assert not [p.name for p in home.iterdir() if p.name.startswith(".")]
+    # The same home as the backup restored into an empty folder and database.
+    private_postgres.drop_database(PG_DATABASE + "_fresh")
+    fresh_url = private_postgres.create_database(PG_DATABASE + "_fresh")
+    try:
+        fresh = tmp_path / "fresh"
+        assert run("restore", str(backup), home=fresh,
+                   TAZA_DATABASE_URL=fresh_url).returncode == 0
+        assert tree(home) == tree(fresh)
+    finally:
+        private_postgres.drop_database(PG_DATABASE + "_fresh")
+
+
+def test_on_postgresql_psql_lost_before_the_commit_undoes_home_and_database(pg_states):
+    home, backup, url = pg_states
+    before = tree(home)
+    done = run("restore", str(backup), "--force", home=home,
+               TAZA_RESTORE_FAULT="lose:before-commit")
+    assert done.returncode == 1
+    assert "undone" in done.stderr and "killed at lose:before-commit" in done.stderr
+    assert tree(home) == before
+    assert published_datasets(url) == {"airports", "settlements"}
+
+
+def test_on_postgresql_a_lost_commit_the_database_cannot_confirm_waits_for_recover(pg_states):
+    home, backup, url = pg_states
+    done = run("restore", str(backup), "--force", home=home, LANGUAGE="ru",
+               TAZA_RESTORE_FAULT="lose:commit-and-database")
+    assert done.returncode == 1
+    assert "Ответ базы данных на фиксацию потерян" in done.stderr
+    assert list(home.glob(".replaced-*"))  # left for recover, not guessed
+    assert "half switched" in serve_refused(home)
+    recovered = recover(home)
+    assert "had committed: it was finished" in recovered.stdout
+    assert published_datasets(url) == {"airports"}
+    assert not list(home.glob(".replaced-*"))

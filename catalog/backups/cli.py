@@ -88,13 +88,14 @@ def _backup(args, store: CatalogStore) -> int:
 def _restore(args, store: CatalogStore) -> int:
     from catalog.backups import BackupError
     from catalog.backups.restore import (
+        CommitUnknown,
         RestoreFailed,
         content_summary,
         read_manifest,
         restore,
         verify,
     )
-    from catalog.backups.texts import failure_text, reason_word, recovered_text
+    from catalog.backups.texts import failure_text, reason_word, recovered_text, text
 
     if args.recover:
         return _recover(store)
@@ -119,6 +120,10 @@ def _restore(args, store: CatalogStore) -> int:
                            log=lambda done: _note(recovered_text(done)))
     except RestoreFailed as err:
         print(f"error: {failure_text(err.step)}\n  {reason_word()}: {err.reason}",
+              file=sys.stderr)
+        return 1
+    except CommitUnknown as err:
+        print(f"error: {text('restore_commit_unknown')}\n  {reason_word()}: {err.reason}",
               file=sys.stderr)
         return 1
     except BackupError as err:

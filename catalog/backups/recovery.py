@@ -141,16 +141,22 @@ def _committed(restore: Interrupted, database_url: str | None) -> bool:
         raise BackupError("an interrupted restore of this home included the database: set "
                           "TAZA_DATABASE_URL to it, so that its state decides whether the "
                           "restore is finished or undone")
+    return database_committed(database_url, restore.token)
+
+
+def database_committed(database_url: str, token: str) -> bool:
+    """Whether the transaction of restore `token` committed, as the database says (after the
+    restore's psql session has ended); BackupError when the database cannot be asked."""
     try:
         with psycopg.connect(database_url, connect_timeout=10, autocommit=True) as connection:
-            _wait_for_session(connection, restore.token)
+            _wait_for_session(connection, token)
             comment = connection.execute(
                 "SELECT obj_description(to_regnamespace('taza_state'), 'pg_namespace')"
             ).fetchone()[0]
     except psycopg.Error as err:
         raise BackupError(f"cannot reach the database to tell whether the interrupted restore "
                           f"committed; nothing was changed: {err}") from err
-    return comment == commit_comment(restore.token)
+    return comment == commit_comment(token)
 
 
 def _wait_for_session(connection: psycopg.Connection, token: str) -> None:

@@ -54,6 +54,7 @@ from catalog.backups.recovery import (
     SCRIPT_PREFIX,
     STAGING_PREFIX,
     commit_comment,
+    database_committed,
     mark_switched,
     recover,
     write_journal,
@@ -170,7 +171,10 @@ def restore(source: Path, home: Path, force: bool = False,
         swap = Swap(home, staging, previous, token, database=load is not None)
         _fault(step)
         if load is not None:
-            load.commit()
+            _commit(load, database_url, token)
+    except CommitUnknown:
+        load.rollback()  # psql has ended: this only closes it; the journal stays for recover
+        raise
     except BaseException as err:
         if load is not None:
             load.rollback()
@@ -200,6 +204,10 @@ FAULT_VARIABLE = "TAZA_RESTORE_FAULT"
 # `switch` after the first staged entry moved in, `commit` after the database's commit and
 # before the marker, `switched` after the marker, before the previous contents are removed.
 KILL_POINTS = ("switch", "commit", "switched")
+# `lose:<point>` kills psql and loses its answer: `before-commit` before COMMIT is sent,
+# `commit` after the COMMIT landed; `commit-and-database` as `commit`, and then the database
+# cannot be asked either.
+LOSE_POINTS = ("before-commit", "commit", "commit-and-database")
 
 
 class RestoreFailed(BackupError):
@@ -211,6 +219,34 @@ class RestoreFailed(BackupError):
         self.step, self.reason = step, reason
         super().__init__(f"the restore failed at step {step!r}; everything it changed was "
                          f"undone and the previous catalog is serving as before: {reason}")
+
+
+class CommitUnknown(BackupError):
+    """psql's answer to the commit was lost and the database could not be asked whether the
+    commit landed: the restore is left as a kill leaves it (journal, switched home; `taza
+    serve` refuses it) for `taza restore --recover`, which asks the database again."""
+
+    def __init__(self, token: str, reason: str):
+        self.token, self.reason = token, reason
+        super().__init__(f"the answer to the database's commit was lost, and whether it "
+                         f"committed cannot be asked now; run `taza restore --recover` once "
+                         f"the database answers: {reason}")
+
+
+def _commit(load: HeldLoad, database_url: str, token: str) -> None:
+    """Commit the load. When psql dies after sending COMMIT, its answer is lost but the
+    commit may have landed: the database's own state (the schema comment) decides, so that a
+    committed database is never paired with the previous home."""
+    try:
+        load.commit()
+    except BackupError as lost:
+        try:
+            _fault("lose:commit-and-database")
+            landed = database_committed(database_url, token)
+        except BackupError as unknown:
+            raise CommitUnknown(token, f"{lost}; {unknown}") from lost
+        if not landed:
+            raise
 
 
 def _fault(step: str) -> None:
@@ -330,10 +366,20 @@ class HeldLoad:
 
     def commit(self) -> None:
         """Commit, marking the database as restored by this restore (recovery.py reads it)."""
+        self._lose_answer_at("before-commit")
         self._send("COMMENT ON SCHEMA taza_state IS :'restore_comment';\n"
                    f"COMMIT;\n\\echo {self.MARKER}\n")
         self._wait("committing the restored database")
+        self._lose_answer_at("commit")
+        self._lose_answer_at("commit-and-database")
         self._close()
+
+    def _lose_answer_at(self, point: str) -> None:
+        """For tests (LOSE_POINTS): psql dies here, and its answer with it."""
+        if os.environ.get(FAULT_VARIABLE) == f"lose:{point}":
+            self.process.kill()
+            self.process.wait()
+            raise BackupError(f"psql ended early: killed at lose:{point} ({FAULT_VARIABLE})")
 
     def rollback(self) -> None:
         if self.process.poll() is None:
