@@ -6,7 +6,11 @@ Not real cadastre data: every parcel is invented. Method (seeded, so the same co
 same bytes):
 
 1. A grid of 0.0025 x 0.002 degree cells (about 210 x 220 m) over the Natural Earth boundary;
-   cells whose centre lies inside the country are candidates.
+   cells whose centre lies inside the country are candidates. The country holds about 4.3
+   million such cells; when `count` is more than half of them, every cell is split into
+   k x k (the smallest k that keeps `count` at most half of the candidates: k = 3 for 10
+   million, cells of about 70 x 73 m), so that the draw below still follows the weights.
+   Counts up to half the coarse grid are unchanged by this (k = 1).
 2. Each candidate is weighted by settlement density (a Gaussian kernel of sigma 4 km, then 15 km,
    around each of the 112 GeoNames settlements, by population) plus a uniform background, times
    exp(-slope / 10 degrees); `count` cells are drawn without replacement (Gumbel top-k).
@@ -22,8 +26,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import fiona
@@ -40,6 +46,8 @@ DATASET_ID = "land-parcels-synthetic"
 LAYER = "parcels"
 SEED = 20261128
 CELL_X, CELL_Y = 0.0025, 0.002
+# At most this share of the candidate cells is drawn; more would flatten the weighting.
+MAX_DRAWN_SHARE = 0.5
 LAND_USES = ("cropland", "pasture", "residential", "orchard", "forest", "commercial", "industrial")
 # Class shares near (< 3 km from) a settlement, on open flat land, and on steep land (> 15 deg).
 SHARES = {
@@ -93,15 +101,36 @@ class SlopeGrid:
         return out
 
 
-def candidate_cells(country: shapely.Geometry) -> tuple[np.ndarray, np.ndarray]:
+@dataclass(frozen=True)
+class Grid:
+    """Cell size in degrees; `split` is how many times the coarse cell's sides were divided."""
+
+    split: int = 1
+
+    @property
+    def x(self) -> float:
+        return CELL_X / self.split
+
+    @property
+    def y(self) -> float:
+        return CELL_Y / self.split
+
+
+def split_for(count: int, coarse_candidates: int) -> int:
+    """The smallest k such that `count` is at most MAX_DRAWN_SHARE of k * k * candidates."""
+    return max(1, math.ceil(math.sqrt(count / (MAX_DRAWN_SHARE * coarse_candidates)) - 1e-9))
+
+
+def candidate_cells(country: shapely.Geometry, grid: Grid = Grid()
+                    ) -> tuple[np.ndarray, np.ndarray]:
     """Lower-left corners of the grid cells whose centre lies inside the country."""
     minx, miny, maxx, maxy = country.bounds
-    xs = minx + CELL_X * np.arange(int((maxx - minx) / CELL_X))
-    ys = miny + CELL_Y * np.arange(int((maxy - miny) / CELL_Y))
+    xs = minx + grid.x * np.arange(int((maxx - minx) / grid.x))
+    ys = miny + grid.y * np.arange(int((maxy - miny) / grid.y))
     shapely.prepare(country)
     corners_x, corners_y = [], []
     for y in ys:  # row by row: bounded memory, and the result stays in row-major order
-        inside = shapely.contains_xy(country, xs + CELL_X / 2, np.full(xs.shape, y + CELL_Y / 2))
+        inside = shapely.contains_xy(country, xs + grid.x / 2, np.full(xs.shape, y + grid.y / 2))
         corners_x.append(xs[inside])
         corners_y.append(np.full(int(inside.sum()), y))
     return np.concatenate(corners_x), np.concatenate(corners_y)
@@ -120,9 +149,10 @@ def nearest_settlement(x: np.ndarray, y: np.ndarray, towns) -> tuple[np.ndarray,
     return best, np.sqrt(best_d2)
 
 
-def cell_weights(x: np.ndarray, y: np.ndarray, slope: np.ndarray, towns) -> np.ndarray:
+def cell_weights(x: np.ndarray, y: np.ndarray, slope: np.ndarray, towns, grid: Grid
+                 ) -> np.ndarray:
     tx, ty, population, _ = towns
-    cx, cy = x + CELL_X / 2, y + CELL_Y / 2
+    cx, cy = x + grid.x / 2, y + grid.y / 2
     scale = np.cos(np.radians(cy)) * M_PER_DEG_LON_EQUATOR / 1000
     density = np.full(cx.shape, 0.02)
     share = population / population.sum()
@@ -133,17 +163,19 @@ def cell_weights(x: np.ndarray, y: np.ndarray, slope: np.ndarray, towns) -> np.n
     return density * np.exp(-np.nan_to_num(slope, nan=30.0) / 10)
 
 
-def quadrilaterals(x: np.ndarray, y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def quadrilaterals(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, grid: Grid
+                   ) -> np.ndarray:
     """One parcel per cell: corners jittered inside the cell's quarters (never self-crossing)."""
     n = len(x)
+    w, h = grid.x, grid.y
     inset = rng.uniform(0.02, 0.45, size=(n, 8))
     corners = np.empty((n, 5, 2))
-    corners[:, 0] = np.column_stack([x + inset[:, 0] * CELL_X, y + inset[:, 1] * CELL_Y])
-    corners[:, 1] = np.column_stack([x + (1 - inset[:, 2]) * CELL_X, y + inset[:, 3] * CELL_Y])
+    corners[:, 0] = np.column_stack([x + inset[:, 0] * w, y + inset[:, 1] * h])
+    corners[:, 1] = np.column_stack([x + (1 - inset[:, 2]) * w, y + inset[:, 3] * h])
     corners[:, 2] = np.column_stack(
-        [x + (1 - inset[:, 4]) * CELL_X, y + (1 - inset[:, 5]) * CELL_Y]
+        [x + (1 - inset[:, 4]) * w, y + (1 - inset[:, 5]) * h]
     )
-    corners[:, 3] = np.column_stack([x + inset[:, 6] * CELL_X, y + (1 - inset[:, 7]) * CELL_Y])
+    corners[:, 3] = np.column_stack([x + inset[:, 6] * w, y + (1 - inset[:, 7]) * h])
     corners[:, 4] = corners[:, 0]
     return shapely.polygons(np.round(corners, 7))
 
@@ -160,8 +192,8 @@ def land_use(distance_km: np.ndarray, slope: np.ndarray, rng: np.random.Generato
     return out
 
 
-def area_m2(polygons: np.ndarray, y: np.ndarray) -> np.ndarray:
-    scale = np.cos(np.radians(y + CELL_Y / 2)) * M_PER_DEG_LON_EQUATOR * M_PER_DEG_LAT
+def area_m2(polygons: np.ndarray, y: np.ndarray, grid: Grid) -> np.ndarray:
+    scale = np.cos(np.radians(y + grid.y / 2)) * M_PER_DEG_LON_EQUATOR * M_PER_DEG_LAT
     return np.round(shapely.area(polygons) * scale, 1)
 
 
@@ -172,19 +204,23 @@ def generate(count: int, out_dir: Path) -> Path:
     country, towns = boundary(), settlements()
     slope = SlopeGrid(SOURCES / "slope.tif")
     x, y = candidate_cells(country)
-    if count > len(x):
-        raise SystemExit(f"at most {len(x)} parcels fit this grid")
-    cell_slope = slope.sample(x + CELL_X / 2, y + CELL_Y / 2)
-    keys = np.log(cell_weights(x, y, cell_slope, towns)) - np.log(-np.log(rng.random(len(x))))
+    grid = Grid(split_for(count, len(x)))
+    if grid.split > 1:
+        x, y = candidate_cells(country, grid)
+        print(f"cells split {grid.split} x {grid.split}: {len(x):,} candidates", flush=True)
+    cell_slope = slope.sample(x + grid.x / 2, y + grid.y / 2)
+    keys = (np.log(cell_weights(x, y, cell_slope, towns, grid))
+            - np.log(-np.log(rng.random(len(x)))))
     chosen = np.sort(np.argpartition(-keys, count - 1)[:count])  # row-major: spatial locality
+    del keys
     x, y, cell_slope = x[chosen], y[chosen], cell_slope[chosen]
-    polygons = quadrilaterals(x, y, rng)
-    town, distance = nearest_settlement(x + CELL_X / 2, y + CELL_Y / 2, towns)
+    polygons = quadrilaterals(x, y, rng, grid)
+    town, distance = nearest_settlement(x + grid.x / 2, y + grid.y / 2, towns)
     columns = {
         "parcel_id": [f"P{i:08d}" for i in range(1, count + 1)],
         "region": np.array(towns[3], dtype=object)[town],
         "land_use": land_use(distance, cell_slope, rng),
-        "area_m2": area_m2(polygons, y),
+        "area_m2": area_m2(polygons, y, grid),
         "mean_slope_deg": np.round(np.nan_to_num(cell_slope, nan=0.0).astype(float), 1),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -192,7 +228,7 @@ def generate(count: int, out_dir: Path) -> Path:
     gpkg.unlink(missing_ok=True)
     write_geopackage(gpkg, polygons, columns)
     manifest = out_dir / f"{DATASET_ID}.yaml"
-    manifest.write_text(manifest_text(count), encoding="utf-8")
+    manifest.write_text(manifest_text(count, grid), encoding="utf-8")
     print(f"wrote {count:,} synthetic parcels to {gpkg} ({gpkg.stat().st_size / 1e6:.0f} MB) "
           f"in {time.monotonic() - started:.1f} s")
     return manifest
@@ -214,7 +250,7 @@ def _plain(values) -> list:
     return values.tolist() if isinstance(values, np.ndarray) else list(values)
 
 
-def manifest_text(count: int) -> str:
+def manifest_text(count: int, grid: Grid = Grid()) -> str:
     return textwrap.dedent(f"""\
         id: {DATASET_ID}
         theme: land
@@ -238,7 +274,7 @@ def manifest_text(count: int) -> str:
         provenance:
           method: |
             Generated by bench/parcels.py (seed {SEED}, count {count}); see its docstring.
-            Cells of 0.0025 x 0.002 degrees inside the Natural Earth boundary, weighted by
+            Cells of {grid.x:g} x {grid.y:g} degrees inside the Natural Earth boundary, weighted by
             settlement density (GeoNames populations) and exp(-slope / 10 degrees), drawn
             without replacement; one jittered quadrilateral per cell. land_use is drawn from
             class shares by distance to the nearest settlement and slope; region is the nearest
