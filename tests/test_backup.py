@@ -320,6 +320,9 @@ def test_on_postgresql_a_backup_waits_for_the_publishers_advisory_locks(pg_home,
     manifest = json.loads((tmp_path / "free" / "backup.json").read_text())
     assert manifest["live"] == {"airports": 1}
     assert manifest["database_dump"]["size"] > 0
+    # The summary names the dump (it said "databases: none" on this profile).
+    assert (f"the PostgreSQL database (database.dump, {manifest['database_dump']['size']:,} "
+            "bytes)") in free.stdout
 
 
 def test_on_postgresql_a_backup_taken_while_a_publish_runs_restores_that_state(

@@ -450,7 +450,15 @@ def content_summary(manifest: dict) -> str:
     return (f"release {manifest.get('release')} ({len(live)} live datasets), "
             f"{manifest.get('files_total')} files, {manifest.get('bytes_total', 0):,} bytes, "
             f"{_objects_summary(manifest)}"
-            f"databases: {', '.join(manifest.get('databases', [])) or 'none'}")
+            f"databases: {_databases_summary(manifest)}")
+
+
+def _databases_summary(manifest: dict) -> str:
+    """The embedded profile's SQLite files, and the PostgreSQL profile's dump."""
+    names = list(manifest.get("databases", []))
+    if dump := manifest.get("database_dump"):
+        names.append(f"the PostgreSQL database ({dump['path']}, {dump['size']:,} bytes)")
+    return ", ".join(names) or "none"
 
 
 def _objects_summary(manifest: dict) -> str:
