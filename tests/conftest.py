@@ -356,17 +356,27 @@ def in_process(published_home: Path) -> InProcess:
     return InProcess(published_home)
 
 
-@pytest.fixture()
-def scratch_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    """An empty home; on the PostgreSQL test profile with a fresh empty database of its own."""
-    home = tmp_path / "home"
-    home.mkdir()
+@contextmanager
+def home_on_run_profile(request: pytest.FixtureRequest, home: Path,
+                        prefix: str = "scratch") -> Iterator[Path]:
+    """`home` (made if missing) on the test run's profile: on PostgreSQL with a fresh empty
+    database of its own (every child over it gets it: home_environment), dropped afterwards."""
+    home.mkdir(parents=True, exist_ok=True)
     if TEST_PROFILE == "embedded":
         yield home
         return
-    url = new_home_database(request.getfixturevalue("private_postgres"), home, "scratch")
-    yield home
-    drop_database(url)  # the test may have removed the home
+    url = new_home_database(request.getfixturevalue("private_postgres"), home, prefix)
+    try:
+        yield home
+    finally:
+        drop_database(url)  # the test may have removed the home
+
+
+@pytest.fixture()
+def scratch_home(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """An empty home; on the PostgreSQL test profile with a fresh empty database of its own."""
+    with home_on_run_profile(request, tmp_path / "home") as home:
+        yield home
 
 
 @pytest.fixture(scope="session")

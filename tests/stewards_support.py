@@ -28,8 +28,10 @@ from rasterio.transform import from_bounds
 from tests.conftest import (
     DATASETS,
     SOURCES,
+    TEST_PROFILE,
     Server,
     environment_set,
+    home_environment,
     start_server,
     stop_server,
     taza,
@@ -52,16 +54,19 @@ def password_of(name: str) -> str:
 
 # The engines the stewards' state runs on: a module's `api` fixture takes them as params.
 STATE_PROFILES = ("embedded", "postgresql")
+# The engine of a module's `api` for the tests not parametrised over both: the test run's
+# profile (TAZA_TEST_PROFILE), so `make test-postgresql` runs every stewards test on PostgreSQL.
+RUN_PROFILE = (TEST_PROFILE,)
 
 
 @contextlib.contextmanager
 def state_profile(request: pytest.FixtureRequest, database: str) -> Iterator[dict[str, str]]:
-    """The environment that puts the stewards' state on request.param's engine (embedded
-    when the test gives none): nothing for
+    """The environment that puts the stewards' state on request.param's engine (the test
+    run's profile when the test gives none): nothing for
     `embedded`; for `postgresql`, TAZA_DATABASE_URL naming a fresh database of the session's
     private PostgreSQL, dropped afterwards. Pass it to running_api; `api_environment` gives
     it to the tests that use the server."""
-    if getattr(request, "param", "embedded") == "embedded":
+    if getattr(request, "param", TEST_PROFILE) == "embedded":
         yield {}
         return
     cluster = request.getfixturevalue("private_postgres")
@@ -90,7 +95,21 @@ def assert_state_on_its_engine(api: Api) -> None:
     assert not sqlite_file.exists()
     with psycopg.connect(url) as connection:
         names = {row[0] for row in connection.execute("SELECT name FROM taza_state.users")}
-    assert names == set(ACCOUNTS)
+    assert names >= set(ACCOUNTS)  # and whatever accounts the module's tests added
+
+
+def token_hashes(api: Api) -> list[str]:
+    """The stored form of every token, from the engine the test's server keeps them on."""
+    url = api.environment.get("TAZA_DATABASE_URL")
+    if url:
+        with psycopg.connect(url) as connection:
+            return [row[0] for row in connection.execute(
+                "SELECT secret_sha256 FROM taza_state.tokens")]
+    import sqlite3
+
+    path = api.server.home / "stewards" / "stewards.sqlite"
+    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+        return [row[0] for row in db.execute("SELECT secret_sha256 FROM tokens")]
 
 
 def stored_text(home: Path) -> str:
@@ -242,6 +261,9 @@ class Api:
 @contextlib.contextmanager
 def running_api(home: Path, workers: int = 2, **environment) -> Iterator[Api]:
     """A real server over `home` (with extra environment), and the test accounts."""
+    # The home's own database (home_on_run_profile) unless the test names an engine; the
+    # tests read the state where the server keeps it (api.environment: api_environment).
+    environment = {**home_environment(home), **environment}
     # `taza users` sees the environment too (TAZA_DATABASE_URL: the accounts' engine).
     with environment_set(environment):
         tokens = add_accounts(home)

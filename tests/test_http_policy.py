@@ -19,7 +19,7 @@ import requests
 from playwright.sync_api import Browser, Page, expect
 
 from catalog import settings
-from tests.conftest import SAMPLE_IDS, Server
+from tests.conftest import SAMPLE_IDS, Server, home_on_run_profile
 from tests.stewards_support import (
     Api,
     airports_features,
@@ -39,9 +39,10 @@ VOLATILE_HEADERS = {"date", "server", "connection", "keep-alive"}
 # -- fixtures -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory) -> Iterator[Api]:
+def api(request, tmp_path_factory) -> Iterator[Api]:
     """The stewards' API on its own home, with the test accounts."""
-    with running_api(tmp_path_factory.mktemp("http-policy"), workers=1) as running:
+    with home_on_run_profile(request, tmp_path_factory.mktemp("http-policy")) as home, \
+            running_api(home, workers=1) as running:
         yield running
 
 

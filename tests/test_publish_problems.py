@@ -19,7 +19,7 @@ from playwright.sync_api import Page, expect
 from catalog.portal.i18n import strings
 from catalog.sources.findings import finding_texts
 from tests import test_portal
-from tests.conftest import start_server, stop_server
+from tests.conftest import home_on_run_profile, start_server, stop_server
 from tests.stewards_support import Api, running_api, write_geotiff
 from tests.test_portal import sign_in
 
@@ -30,8 +30,9 @@ SIZE = 600  # pixels a side, one float32 band of noise: a COG of more than 1 MB
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory) -> Iterator[Api]:
-    with running_api(tmp_path_factory.mktemp("publish-problems"), workers=1) as running:
+def api(request, tmp_path_factory) -> Iterator[Api]:
+    with home_on_run_profile(request, tmp_path_factory.mktemp("publish-problems")) as home, \
+            running_api(home, workers=1) as running:
         yield running
 
 

@@ -37,6 +37,7 @@ from catalog.stewards import api as stewards_api
 from catalog.store import CatalogStore
 from tests.conftest import DATASETS, ROOT, start_server, stop_server, taza
 from tests.stewards_support import (
+    RUN_PROFILE,
     STATE_PROFILES,
     Api,
     api_environment,  # noqa: F401 (an autouse fixture)
@@ -58,9 +59,9 @@ PUBLIC_ROUTES = {("GET", "/api"), ("GET", "/api/"), ("GET", "/api/datasets"),
                  ("GET", "/api/openapi.json")}
 
 
-@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+@pytest.fixture(scope="module", params=RUN_PROFILE)
 def api(request, tmp_path_factory):
-    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
+    """The server (on the run's profile); tests marked `on_both_engines` run on each engine."""
     home = tmp_path_factory.mktemp("stewards-access")
     with state_profile(request, "stewards_access") as profile, running_api(
             home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT, **profile) as running:

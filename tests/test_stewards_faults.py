@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.stewards_support import (  # noqa: F401 (api_environment: an autouse fixture)
+    RUN_PROFILE,
     STATE_PROFILES,
     Api,
     api_environment,
@@ -31,7 +32,7 @@ BIG = 2000  # pixels a side: converting takes a second or more, a moment to act 
 LEASE_SECONDS = 4  # a killed worker's job is taken again this long after its last renewal
 
 
-@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+@pytest.fixture(scope="module", params=RUN_PROFILE)
 def api(request, tmp_path_factory):
     """One worker, so the process to kill is the one publishing (its job thread). Embedded;
     tests marked `on_both_engines` run on each stewards' engine."""

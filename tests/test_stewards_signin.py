@@ -21,6 +21,7 @@ from requests.adapters import HTTPAdapter
 
 from tests.conftest import start_server, stop_server, taza
 from tests.stewards_support import (
+    RUN_PROFILE,
     STATE_PROFILES,
     _holds_socket,
     _socket_inode,
@@ -37,9 +38,9 @@ ACCOUNT_FAILURES, ADDRESS_FAILURES, WINDOW = 3, 4, 60
 COOKIE = "taza_session"
 
 
-@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+@pytest.fixture(scope="module", params=RUN_PROFILE)
 def api(request, tmp_path_factory):
-    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
+    """The server (on the run's profile); tests marked `on_both_engines` run on each engine."""
     home = tmp_path_factory.mktemp("stewards-signin")
     with state_profile(request, "stewards_signin") as profile, running_api(
             home, workers=2, TAZA_SIGNIN_ACCOUNT_FAILURES=ACCOUNT_FAILURES,

@@ -19,6 +19,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from tests.stewards_support import (
+    RUN_PROFILE,
     STATE_PROFILES,
     airports_features,
     api_environment,  # noqa: F401 (an autouse fixture)
@@ -43,9 +44,9 @@ from tests.stewards_support import (
 UPLOAD_LIMIT = 8 << 20
 
 
-@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+@pytest.fixture(scope="module", params=RUN_PROFILE)
 def api(request, tmp_path_factory):
-    """The server (embedded); tests marked `on_both_engines` run on each stewards' engine."""
+    """The server (on the run's profile); tests marked `on_both_engines` run on each engine."""
     home = tmp_path_factory.mktemp("stewards-uploads")
     with state_profile(request, "stewards_uploads") as profile, running_api(
             home, workers=2, TAZA_UPLOAD_MAX_BYTES=UPLOAD_LIMIT, **profile) as running:

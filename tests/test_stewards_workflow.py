@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import taza
 from tests.stewards_support import (
+    RUN_PROFILE,
     STATE_PROFILES,
     api_environment,  # noqa: F401 (an autouse fixture)
     assert_state_on_its_engine,
@@ -18,6 +19,7 @@ from tests.stewards_support import (
     polygon_features,
     running_api,
     state_profile,
+    token_hashes,
     workers,
     write_geojson,
 )
@@ -25,9 +27,10 @@ from tests.stewards_support import (
 PROPAGATION_BOUND_S = 2.0  # issue 5: published changes show within 2 s on every worker
 
 
-@pytest.fixture(scope="module", params=STATE_PROFILES[:1])
+@pytest.fixture(scope="module", params=RUN_PROFILE)
 def api(request, tmp_path_factory):
-    """The server (embedded); a test parametrised over STATE_PROFILES runs on each engine."""
+    """The server (on the run's profile); a test parametrised over STATE_PROFILES runs on each
+    engine."""
     home = tmp_path_factory.mktemp("stewards-workflow")
     with state_profile(request, "stewards_workflow") as profile, \
             running_api(home, workers=2, **profile) as running:
@@ -234,8 +237,7 @@ def test_tokens_and_accounts(api):
     refused = taza("users", "add", "xavier", "--role", "steward", home=api.server.home,
                    check=False)
     assert refused.returncode == 1 and "--org" in refused.stderr
-    stored = sqlite3.connect(api.server.home / "stewards/stewards.sqlite")
-    secrets = [row[0] for row in stored.execute("SELECT secret_sha256 FROM tokens")]
+    secrets = token_hashes(api)
     assert all(len(s) == 64 for s in secrets)
     assert not any(api.tokens["alice"].split("_", 2)[2] in s for s in secrets)  # hashed only
     # (split at most twice: the secret itself may hold "_")

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 import pytest
 
 from catalog import settings
-from tests.conftest import taza
+from tests.conftest import home_on_run_profile, taza
 from tests.stewards_support import (
     Api,
     make_manifest,
@@ -31,9 +31,10 @@ OUTSIDE = (None, "bob")  # anonymous, a steward of another organisation
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
+def api(request, tmp_path_factory):
     """One worker, so every answer comes from a worker that has seen the latest release."""
-    with running_api(tmp_path_factory.mktemp("takedown"), workers=1) as running:
+    with home_on_run_profile(request, tmp_path_factory.mktemp("takedown")) as home, \
+            running_api(home, workers=1) as running:
         yield running
 
 

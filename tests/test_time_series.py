@@ -156,7 +156,7 @@ def test_items_of_one_layer_share_their_grid(tmp_path):
     assert "items.1.source" in report and "differs from the first item's" in report
 
 
-def test_a_series_is_published_by_one_isolated_reader(tmp_path, caplog):
+def test_a_series_is_published_by_one_isolated_reader(tmp_path, scratch_home, caplog):
     """Publishing inspects and converts every item in one confined child (was: one child to
     validate, one more to convert; before that one per item and step, minutes under load)."""
     manifest = copy_series(tmp_path)
@@ -164,15 +164,16 @@ def test_a_series_is_published_by_one_isolated_reader(tmp_path, caplog):
     path = tmp_path / "temperature-normals.yaml"
     path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
     caplog.set_level(logging.INFO, logger="catalog.reader")
-    result = publish.publish(path, CatalogStore(tmp_path / "home"), actor="test")
+    result = publish.publish(path, CatalogStore(scratch_home), actor="test")
     assert result.version == 1
-    assert len(CatalogStore(tmp_path / "home").record("temperature-normals", 1).rasters) == 3
+    assert len(CatalogStore(scratch_home).record("temperature-normals", 1).rasters) == 3
     children = [r.getMessage().split(":")[0] for r in caplog.records
                 if r.name == "catalog.reader" and r.getMessage().startswith("reader ")]
     assert children == ["reader read_sources"]
 
 
-def test_a_publish_of_items_unlike_each_other_is_refused_and_leaves_nothing(tmp_path):
+def test_a_publish_of_items_unlike_each_other_is_refused_and_leaves_nothing(tmp_path,
+                                                                             scratch_home):
     """The same check as validation, on what the one child inspected: no version, no
     staging folder, no release."""
     manifest = copy_series(tmp_path)
@@ -181,17 +182,17 @@ def test_a_publish_of_items_unlike_each_other_is_refused_and_leaves_nothing(tmp_
                 "temperature-normals-02.tif")
     path = tmp_path / "temperature-normals.yaml"
     path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
-    store = CatalogStore(tmp_path / "home")
+    store = CatalogStore(scratch_home)
     with pytest.raises(ValidationFailed) as refused:
         publish.publish(path, store, actor="test")
     assert any(p.where == "items.1.source" and "differs from the first item's" in p.message
                for p in refused.value.problems)
     assert store.current() is None
-    dataset_dir = tmp_path / "home" / "datasets" / "temperature-normals"
+    dataset_dir = scratch_home / "datasets" / "temperature-normals"
     assert not dataset_dir.exists() or not any(dataset_dir.iterdir())
 
 
-def test_tiles_of_a_mosaic_are_items_of_one_layer(tmp_path):
+def test_tiles_of_a_mosaic_are_items_of_one_layer(tmp_path, scratch_home):
     """Items without dates are tiles of one mosaic: each is a STAC item with its own extent,
     and the layer the APIs serve is the source again, whole (here a piece of the slope cut in
     two)."""
@@ -210,7 +211,7 @@ def test_tiles_of_a_mosaic_are_items_of_one_layer(tmp_path):
                          for name in ("west", "east")]
     path = tmp_path / "slope.yaml"
     path.write_text(yaml.safe_dump(manifest, allow_unicode=True), encoding="utf-8")
-    store = CatalogStore(tmp_path / "home")
+    store = CatalogStore(scratch_home)
     publish.publish(path, store, actor="test")
     record = store.record("slope", 1)
     west, east = record.rasters
