@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import mapbox_vector_tile
@@ -24,8 +25,9 @@ from shapely.geometry import shape
 from catalog import publish
 from catalog.cluster.postgres import PrivatePostgres
 from catalog.core.webmercator import TileBounds
-from catalog.features import GeoPackageFeatureStore
-from catalog.features.postgis import PostgisFeatureStore
+from catalog.features import GeoPackageFeatureStore, ItemsQuery
+from catalog.features.postgis import PostgisFeatureStore, _gap_free_start
+from catalog.postgis import SCHEMA
 from catalog.problems import PublishError
 from catalog.store import CatalogStore
 from tests.conftest import Server, copy_dataset, start_server, stop_server, taza
@@ -265,6 +267,34 @@ def test_stores_return_the_same_map_tiles(home: Path, database_url: str) -> None
                         a = shape(found[fid]["geometry"])
                         b = shape(feature["geometry"])
                         assert a.distance(b) <= 1  # tile units: within one of 4096
+
+
+def test_unfiltered_pages_seek_in_gap_free_tables_and_walk_tables_with_gaps(
+        home: Path, database_url: str) -> None:
+    """A table whose pks run without a gap answers a deep unfiltered page by an index seek
+    (first_pk); one with a gap does not, and both answer every page as the GeoPackage does."""
+    record = CatalogStore(home).record("settlements", 1)
+    reference = GeoPackageFeatureStore.for_record(record, CatalogStore(home).assets)
+    everything = [f["id"] for f in reference.page(ItemsQuery(limit=1000)).features]
+    seeking = PostgisFeatureStore.for_record(record, database_url)
+    assert seeking.first_pk == 1
+    gappy = "settlements_with_a_gap"
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{gappy}")
+        connection.execute(f"CREATE TABLE {SCHEMA}.{gappy} AS SELECT * FROM "  # noqa: S608 - fixed names
+                           f"{SCHEMA}.{seeking.layer.table} WHERE {seeking.layer.pk} <> 3")
+        connection.execute(f"ALTER TABLE {SCHEMA}.{gappy} ADD PRIMARY KEY ({seeking.layer.pk})")
+        layer = replace(seeking.layer, table=gappy, total=len(everything) - 1)
+        assert _gap_free_start(connection, layer) is None
+        walking = PostgisFeatureStore(database_url, layer, id_field=seeking.id_field)
+        for offset in range(0, len(everything) + 2, 7):
+            for limit in (1, 10):
+                query = ItemsQuery(offset=offset, limit=limit, skip_geometry=True)
+                expected = everything[offset:offset + limit]
+                assert [f["id"] for f in seeking.page(query).features] == expected
+                assert [f["id"] for f in walking.page(query).features] == \
+                    [i for i in everything if i != everything[2]][offset:offset + limit]
+        connection.execute(f"DROP TABLE {SCHEMA}.{gappy}")
 
 
 def test_the_map_tile_route_serves_postgis_tiles(postgis_server: Server) -> None:

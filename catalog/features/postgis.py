@@ -110,9 +110,13 @@ class PostgisFeatureStore:
     """The features of one published version's PostGIS table."""
 
     def __init__(self, url: str, layer: LayerTable, *, id_field: str | None = None,
-                 time_field: str | None = None, temporal_extent: Sequence | None = None):
+                 time_field: str | None = None, temporal_extent: Sequence | None = None,
+                 first_pk: int | None = None):
         self.url = url
         self.layer = layer
+        # The pk of the first row when the pks run without a gap (first_pk .. first_pk +
+        # total - 1): the row at offset k of an unfiltered page is then pk first_pk + k.
+        self.first_pk = first_pk
         self.columns = [name for name, _ in layer.columns]
         self.kinds = layer.kinds
         self.id_field = id_field or layer.pk
@@ -133,6 +137,7 @@ class PostgisFeatureStore:
         try:
             with connection(url) as conn:
                 layer = find_layer(conn, record.id, record.version)
+                first_pk = _gap_free_start(conn, layer) if layer is not None else None
         except (psycopg.Error, PoolTimeout, DatabaseError) as err:
             raise FeatureStoreError(f"{record.id}: the database cannot be read ({err})") from err
         if layer is None:
@@ -140,7 +145,7 @@ class PostgisFeatureStore:
                                     "the database: publish it again (or roll back to it)")
         extent = record.manifest.temporal_extent.as_json()
         return cls(url, layer, id_field=record.manifest.id_field,
-                   temporal_extent=[extent["start"], extent["end"]])
+                   temporal_extent=[extent["start"], extent["end"]], first_pk=first_pk)
 
     @classmethod
     def opener(cls, url: str) -> Callable[[Record, AssetLocator], PostgisFeatureStore]:
@@ -235,9 +240,16 @@ class PostgisFeatureStore:
         matched = self._count(where, params)
         rows: list[tuple] = []
         if offset < matched and limit > 0:
-            statement = (f"SELECT {self._select_list(columns)} FROM {self.table}{where} "  # noqa: S608 - quoted identifiers
-                         f"ORDER BY {order} LIMIT %s OFFSET %s")
-            rows = self._rows(statement, [*params, limit, offset])
+            if not where and not query.sortby and self.first_pk is not None:
+                # A deep unfiltered page is an index seek, not a walk past `offset` rows.
+                pk = ident(self.layer.pk)
+                statement = (f"SELECT {self._select_list(columns)} FROM {self.table} "  # noqa: S608 - quoted identifiers
+                             f"WHERE {pk} >= %s ORDER BY {pk} LIMIT %s")
+                rows = self._rows(statement, [self.first_pk + offset, limit])
+            else:
+                statement = (f"SELECT {self._select_list(columns)} FROM {self.table}{where} "  # noqa: S608 - quoted identifiers
+                             f"ORDER BY {order} LIMIT %s OFFSET %s")
+                rows = self._rows(statement, [*params, limit, offset])
         return matched, columns, rows
 
     def _where(self, query: ItemsQuery) -> tuple[str, list]:
@@ -351,6 +363,17 @@ class PostgisFeatureStore:
 
     def __repr__(self) -> str:
         return f"<PostgisFeatureStore {self.layer.table}>"
+
+
+def _gap_free_start(conn: psycopg.Connection, layer: LayerTable) -> int | None:
+    """The first pk when the table's pks are first .. first + total - 1 (unique, so then
+    every one of them), else None. Two ends of the primary key's index: no scan."""
+    pk = sql.Identifier(layer.pk)
+    low, high = conn.execute(sql.SQL("SELECT min({}), max({}) FROM {}").format(
+        pk, pk, layer.qualified)).fetchone()
+    if low is None or high - low + 1 != layer.total:
+        return None
+    return low
 
 
 def _simplify_tolerance(tile: TileBounds) -> float:

@@ -86,6 +86,14 @@ def load_layer(conn: psycopg.Connection, dataset_id: str, version: int, gpkg: st
     return layer
 
 
+def _set_all_visible(conn: psycopg.Connection, layer: LayerTable) -> None:
+    """VACUUM the new table (outside any transaction: the connection is in autocommit), so its
+    pages are marked all-visible at once rather than whenever autovacuum comes: counts over the
+    attribute indexes (bitmap scans that need no column) then skip the table's pages. A
+    version's table never changes after this, so the mark stays."""
+    conn.execute(sql.SQL("VACUUM {}").format(layer.qualified))
+
+
 def drop_layer(conn: psycopg.Connection, dataset_id: str, version: int) -> bool:
     """Drop a version's table and its entry; False when it had none."""
     found = find_layer(conn, dataset_id, version)
@@ -180,8 +188,9 @@ def load_versions(url: str, versions: Iterable[tuple[str, int, Path, str | None]
                 if (dataset_id, version) in loaded:
                     continue
                 with conn.transaction():
-                    load_layer(conn, dataset_id, version, gpkg, table)
+                    layer = load_layer(conn, dataset_id, version, gpkg, table)
                 created.append((dataset_id, version))
+                _set_all_visible(conn, layer)
         except BaseException:
             conn.rollback()
             _drop_all(conn, created)
