@@ -27,7 +27,7 @@ from catalog.cluster.postgres import PrivatePostgres
 from catalog.core.webmercator import TileBounds
 from catalog.features import GeoPackageFeatureStore, ItemsQuery
 from catalog.features.postgis import PostgisFeatureStore, _gap_free_start
-from catalog.postgis import SCHEMA
+from catalog.postgis import SCHEMA, LayerTable
 from catalog.problems import PublishError
 from catalog.store import CatalogStore
 from tests.conftest import Server, copy_dataset, start_server, stop_server, taza
@@ -295,6 +295,32 @@ def test_unfiltered_pages_seek_in_gap_free_tables_and_walk_tables_with_gaps(
                 assert [f["id"] for f in walking.page(query).features] == \
                     [i for i in everything if i != everything[2]][offset:offset + limit]
         connection.execute(f"DROP TABLE {SCHEMA}.{gappy}")
+
+
+def test_a_feature_just_outside_a_box_is_not_in_it_whatever_postgis_rounds(
+        database_url: str) -> None:
+    """bbox= skips the exact test for features whose box lies inside the query's; PostGIS's
+    boxes are float4, rounded outward (75.000001 becomes 75.0000076), so a tiny parcel at
+    75.000004 looks inside a box ending at 75.000001. The margin keeps it out."""
+    table = "just_outside"
+    layer = LayerTable("just-outside", 1, table, "fid", "geom", (("name", "string"),), 2)
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        connection.execute(f"CREATE TABLE {SCHEMA}.{table} (fid bigint PRIMARY KEY, "
+                           "name text, geom geometry)")
+        connection.execute(
+            f"INSERT INTO {SCHEMA}.{table} VALUES "  # noqa: S608 - fixed names
+            "(1, 'outside', ST_GeomFromText('POLYGON((75.000004 42.5, 75.000005 42.5, "
+            "75.000005 42.500001, 75.000004 42.5))', 4326)), "
+            "(2, 'inside', ST_GeomFromText('POLYGON((74.5 42.5, 74.6 42.5, 74.6 42.6, "
+            "74.5 42.5))', 4326))")
+        store = PostgisFeatureStore(database_url, layer)
+        names = [f["properties"]["name"] for f in store.page(ItemsQuery(
+            bbox=[74.0, 42.0, 75.000001, 43.0], limit=10)).features]
+        assert names == ["inside"]
+        assert store.count(ItemsQuery(bbox=[74.0, 42.0, 75.000001, 43.0])) == 1
+        assert store.count(ItemsQuery(bbox=[74.0, 42.0, 75.00001, 43.0])) == 2
+        connection.execute(f"DROP TABLE {SCHEMA}.{table}")
 
 
 def test_the_map_tile_route_serves_postgis_tiles(postgis_server: Server) -> None:

@@ -62,6 +62,9 @@ from catalog.postgis import SCHEMA, DatabaseError, LayerTable, connection, find_
 LOGGER = logging.getLogger(__name__)
 MAX_FILTER_VALUES = 1000  # bound values in one query; beyond, "too complex" (as SQLite's depth)
 SPATIAL_FUNCTIONS = {name: f"ST_{name.capitalize()}" for name in SPATIAL_OPS.values()}
+# More than the error of PostGIS's float4 boxes at 180 degrees (2^-23 * 180 = 2.1e-5): see
+# PostgisTarget.box_sql.
+BOX_MARGIN = 1e-4
 
 
 def ident(*names: str) -> str:
@@ -98,6 +101,23 @@ class PostgisTarget:
             geometry = shapely.make_valid(geometry)
         wkb = shapely.to_wkb(geometry, flavor="iso")
         return f"{SPATIAL_FUNCTIONS[op]}({geom}, {literal})", [wkb]
+
+    def box_sql(self, box: BaseGeometry) -> tuple[str, list]:
+        """The features meeting a box (bbox=). Those whose bounding box lies inside it meet it
+        without an exact test, so GEOS sees only the features on its edges; a box of 100,000
+        parcels is then read at the cost of its edges' few hundred.
+
+        PostGIS compares float4 boxes rounded outward (an error below 2.2e-5 degrees up to 180),
+        so the inside test uses the box shrunk by BOX_MARGIN: inside that, a feature is inside
+        the box itself."""
+        exact, params = self.spatial_sql("intersects", box)
+        minx, miny, maxx, maxy = box.bounds
+        if maxx - minx <= 2 * BOX_MARGIN or maxy - miny <= 2 * BOX_MARGIN:
+            return exact, params
+        geom, envelope = ident(self.layer.geometry), "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
+        inner = [minx + BOX_MARGIN, miny + BOX_MARGIN, maxx - BOX_MARGIN, maxy - BOX_MARGIN]
+        return (f"{geom} && {envelope} AND ({geom} @ {envelope} OR {exact})",
+                [minx, miny, maxx, maxy, *inner, *params])
 
     def time_span_sql(self, name: str) -> tuple[str, str]:
         start = POSTGRESQL.instant.format(ident(name))
@@ -271,7 +291,7 @@ class PostgisFeatureStore:
         return self._rows(f"SELECT count(*) FROM {self.table}{where}", params)[0][0]  # noqa: S608 - quoted identifiers
 
     def _bbox_sql(self, bbox: BBox | Sequence[float] | None) -> tuple[str, list]:
-        return bbox_condition(bbox, True, lambda box: self.target.spatial_sql("intersects", box))
+        return bbox_condition(bbox, True, self.target.box_sql)
 
     def _datetime_sql(self, value: TimeSpan | str | None) -> tuple[str, list]:
         span = self.target.time_span_sql(self.time_field) if self.time_field else None
