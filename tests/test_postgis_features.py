@@ -9,6 +9,7 @@ same requests. One database of the session's private PostgreSQL serves the whole
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -321,6 +322,23 @@ def test_a_feature_just_outside_a_box_is_not_in_it_whatever_postgis_rounds(
         assert store.count(ItemsQuery(bbox=[74.0, 42.0, 75.000001, 43.0])) == 1
         assert store.count(ItemsQuery(bbox=[74.0, 42.0, 75.00001, 43.0])) == 2
         connection.execute(f"DROP TABLE {SCHEMA}.{table}")
+
+
+def test_sorted_pages_read_the_sort_keys_index_in_both_directions(home: Path,
+                                                                 database_url: str) -> None:
+    """sortby asks for SQLite's NULL order (ASC NULLS FIRST, DESC NULLS LAST): the attribute
+    indexes give it read forward and backward, so a sorted page need not sort every match."""
+    record = CatalogStore(home).record("settlements", 1)
+    store = PostgisFeatureStore.for_record(record, database_url)
+    with psycopg.connect(database_url) as connection:
+        connection.execute("SET enable_seqscan = off")
+        connection.execute("SET enable_sort = off")  # a full Sort only where nothing else can
+        for descending in (False, True):
+            order = store._order_by([("population", descending)])
+            plan = "\n".join(row[0] for row in connection.execute(
+                f"EXPLAIN SELECT * FROM {store.table} ORDER BY {order} LIMIT 5"))  # noqa: S608 - quoted identifiers
+            assert "Index Scan" in plan, plan
+            assert not re.search(r"(^|->)\s*Sort\s+\(", plan, re.MULTILINE), plan
 
 
 def test_the_map_tile_route_serves_postgis_tiles(postgis_server: Server) -> None:

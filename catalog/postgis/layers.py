@@ -170,9 +170,12 @@ def _rows(source: Layer) -> Iterator[tuple]:
 def _index(conn: psycopg.Connection, layer: LayerTable) -> None:
     conn.execute(sql.SQL("CREATE INDEX ON {} USING gist ({})").format(
         layer.qualified, sql.Identifier(layer.geometry)))
+    # NULLS FIRST: the store sorts as SQLite does (ASC NULLS FIRST, DESC NULLS LAST), which
+    # this index gives read forward and backward; a default index (NULLS LAST) serves neither,
+    # so every sorted page sorted all its matches (10 million parcels: 2.6 requests a second).
     for name, _ in layer.columns[:MAX_INDEXED_COLUMNS]:
-        conn.execute(sql.SQL("CREATE INDEX ON {} ({})").format(layer.qualified,
-                                                              sql.Identifier(name)))
+        conn.execute(sql.SQL("CREATE INDEX ON {} ({} NULLS FIRST)").format(
+            layer.qualified, sql.Identifier(name)))
 
 
 def load_versions(url: str, versions: Iterable[tuple[str, int, Path, str | None]]
