@@ -20,11 +20,11 @@ from flask import Flask
 from pygeoapi.l10n import str2locale
 from pygeoapi.util import render_j2_template
 
+from catalog.core import columns as in_memory_columns
 from catalog.features import LiveFeatures
 from catalog.features import openapi as features_openapi
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import FILTER_CLASSES, Service
-from catalog.gpkg import columns as in_memory_columns
 from catalog.ogc.config import build_config
 from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
@@ -271,9 +271,6 @@ def test_every_route_is_in_the_openapi_paths(published_home):
         "server", *[r.id for r in live.records], "jobs"]
 
 
-@pytest.mark.embedded_only(
-    "the GeoPackage store's in-memory column arrays (catalog/gpkg/columns.py); PostGIS answers "
-    "the same queries in SQL: tests/test_postgis_features.py")
 def test_large_layers_keep_their_columns_in_the_nodes_cache(published_home, client, tmp_path,
                                                              monkeypatch) -> None:
     """The feature service gives large layers the node's cache folder (TAZA_CACHE_DIR, then

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from pygeofilter.parsers.cql2_text import parse as parse_text
 from shapely.geometry import mapping
 
+from catalog.core import columns as in_memory_columns
 from catalog.features import FeatureStoreError, GeoPackageFeatureStore, ItemsQuery
 from catalog.gpkg import (
     Layer,
@@ -30,7 +31,6 @@ from catalog.gpkg import (
     read_header,
     write_feature_text,
 )
-from catalog.gpkg import columns as in_memory_columns
 from tests.feature_reference import (
     BY_FID,
     COLUMN_VALUES,

@@ -823,3 +823,27 @@ def _literal_kind(value: Any) -> str:
     if isinstance(value, date):
         return "date-time"
     return "string"
+
+
+def is_rectangle(geometry: BaseGeometry) -> bool:
+    """A polygon of positive area that is exactly its bounding box. The usual ring of four
+    corners (a request's bbox) is recognised from its coordinates; other rings (more
+    points, holes) ask GEOS (about 0.1 ms a call, per search: issue 14)."""
+    if geometry.geom_type != "Polygon":
+        return False
+    if shapely.get_num_interior_rings(geometry) == 0:
+        ring = shapely.get_coordinates(geometry).tolist()
+        if len(ring) == 5 and ring[0] == ring[4]:
+            return _four_corners(ring)
+    if geometry.area == 0:
+        return False
+    return bool(shapely.equals(geometry, shapely.box(*geometry.bounds)))
+
+
+def _four_corners(ring: list[list[float]]) -> bool:
+    """Whether a closed ring of five points (last = first) is the four distinct corners of a
+    box of positive area, every edge along an axis."""
+    xs, ys = {p[0] for p in ring}, {p[1] for p in ring}
+    if len(xs) != 2 or len(ys) != 2 or len({(p[0], p[1]) for p in ring}) != 4:
+        return False
+    return all((a[0] == b[0]) != (a[1] == b[1]) for a, b in zip(ring, ring[1:], strict=False))

@@ -96,6 +96,21 @@ def bbox_condition(bbox: BBox | Sequence[float] | None, geographic: bool,
     return f"({east[0]}) OR ({west[0]})", east[1] + west[1]
 
 
+def plain_bbox(bbox: BBox | Sequence[float] | None,
+               geographic: bool) -> tuple[float, float, float, float] | None:
+    """The bounds of a bbox that is one box, for stores answering it without SQL; None for no
+    bbox or one crossing the antimeridian (two boxes). A bad one raises what bbox_condition
+    raises."""
+    boxes: list[tuple[float, float, float, float]] = []
+
+    def collect(box: BaseGeometry) -> Condition:
+        boxes.append(box.bounds)
+        return "", []
+
+    bbox_condition(bbox, geographic, collect)
+    return boxes[0] if len(boxes) == 1 else None
+
+
 def datetime_condition(value: TimeSpan | str | None, time_span_sql: tuple[str, str] | None,
                        temporal_extent: TimeSpan | None, dialect: SqlDialect) -> Condition:
     """Features whose time (`time_span_sql`, the time field's span) meets the instant or

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from psycopg_pool import PoolTimeout
 from pygeofilter import ast
 from shapely.geometry.base import BaseGeometry
 
+from catalog.core import columns as in_memory
 from catalog.core.assets import AssetLocator
 from catalog.core.cql2 import (
     POSTGRESQL,
@@ -30,6 +32,7 @@ from catalog.core.cql2 import (
     TEMPORAL_KINDS,
     Cql2Error,
     Property,
+    box_geometry,
     coerce_value,
     to_sql,
 )
@@ -42,6 +45,7 @@ from catalog.core.layer_query import (
     free_text_terms,
     order_by,
     output_columns,
+    plain_bbox,
     temporal_extent_span,
 )
 from catalog.core.parse import BBox, TimeSpan
@@ -59,6 +63,7 @@ from catalog.features.store import (
 )
 from catalog.gpkg import JSON_TYPES, geojson_geometries, orjson_geometries
 from catalog.postgis import SCHEMA, DatabaseError, LayerTable, connection, find_layer
+from catalog.postgis.columns import columns_of, table_identity
 
 LOGGER = logging.getLogger(__name__)
 MAX_FILTER_VALUES = 1000  # bound values in one query; beyond, "too complex" (as SQLite's depth)
@@ -134,9 +139,15 @@ class PostgisFeatureStore:
 
     def __init__(self, url: str, layer: LayerTable, *, id_field: str | None = None,
                  time_field: str | None = None, temporal_extent: Sequence | None = None,
-                 first_pk: int | None = None):
+                 first_pk: int | None = None, column_cache: Path | None = None):
         self.url = url
         self.layer = layer
+        # Tables of at least this many rows count and page bbox, plain attribute and
+        # intersects filters from their columns in memory (catalog/postgis/columns.py), kept
+        # below `column_cache` for every worker of the node.
+        self.in_memory_min_rows = in_memory.MIN_ROWS
+        self.column_cache = column_cache
+        self._identity: tuple | None = None
         # The pk of the first row when the pks run without a gap (first_pk .. first_pk +
         # total - 1): the row at offset k of an unfiltered page is then pk first_pk + k.
         self.first_pk = first_pk
@@ -153,7 +164,8 @@ class PostgisFeatureStore:
         self.table = ident(SCHEMA, layer.table)
 
     @classmethod
-    def for_record(cls, record: Record, url: str) -> PostgisFeatureStore:
+    def for_record(cls, record: Record, url: str,
+                   column_cache: Path | None = None) -> PostgisFeatureStore:
         """The store of a published vector version (FeatureStoreError when not loaded)."""
         if record.vector is None:
             raise FeatureStoreError(f"{record.id} version {record.version} is not a vector layer")
@@ -168,12 +180,15 @@ class PostgisFeatureStore:
                                     "the database: publish it again (or roll back to it)")
         extent = record.manifest.temporal_extent.as_json()
         return cls(url, layer, id_field=record.manifest.id_field,
-                   temporal_extent=[extent["start"], extent["end"]], first_pk=first_pk)
+                   temporal_extent=[extent["start"], extent["end"]], first_pk=first_pk,
+                   column_cache=column_cache)
 
     @classmethod
-    def opener(cls, url: str) -> Callable[[Record, AssetLocator], PostgisFeatureStore]:
-        """A LiveFeatures store opener for the database at `url`."""
-        return lambda record, _assets: cls.for_record(record, url)
+    def opener(cls, url: str, column_cache: Path | None = None
+               ) -> Callable[[Record, AssetLocator], PostgisFeatureStore]:
+        """A LiveFeatures store opener for the database at `url` (large tables keep their
+        column arrays below `column_cache`)."""
+        return lambda record, _assets: cls.for_record(record, url, column_cache)
 
     # -- the protocol ------------------------------------------------------------------------
 
@@ -190,7 +205,8 @@ class PostgisFeatureStore:
         where, params = self._where(query)
         self._output_columns(query.properties, query.skip_geometry)  # refused as page() would
         self._order_by(query.sortby)
-        return self._count(where, params)
+        held = self._in_memory(query, 0, 0)
+        return held[0] if held is not None else self._count(where, params)
 
     def page(self, query: ItemsQuery) -> FeaturePage:
         matched, columns, rows = self._select(query)
@@ -260,6 +276,10 @@ class PostgisFeatureStore:
         where, params = self._where(query)
         columns = self._output_columns(query.properties, query.skip_geometry)
         order = self._order_by(query.sortby)
+        held = self._in_memory(query, offset, limit)
+        if held is not None:
+            matched, keys = held
+            return matched, columns, self._rows_by_key(columns, keys)
         if where and limit > 0 and _is_spatial(query):
             return self._select_spatial(where, params, columns, query.sortby, order, offset,
                                         limit)
@@ -292,12 +312,52 @@ class PostgisFeatureStore:
                      "SELECT (SELECT count(*) FROM hits), "
                      f"ARRAY(SELECT {pk} FROM hits ORDER BY {order} LIMIT %s OFFSET %s)")
         matched, keys = self._rows(statement, [*params, limit, offset])[0]
+        return matched, columns, self._rows_by_key(columns, keys)
+
+    def _rows_by_key(self, columns: list[str], keys: list[int]) -> list[tuple]:
+        """The rows whose pks are `keys`, in that order."""
         if not keys:
-            return matched, columns, []
+            return []
         found = {row[0]: row[1:] for row in self._rows(
-            f"SELECT {pk}, {self._select_list(columns)} FROM {self.table} "  # noqa: S608 - quoted identifiers
-            f"WHERE {pk} = ANY(%s)", [keys])}
-        return matched, columns, [found[key] for key in keys]
+            f"SELECT {ident(self.layer.pk)}, {self._select_list(columns)} FROM {self.table} "  # noqa: S608 - quoted identifiers
+            f"WHERE {ident(self.layer.pk)} = ANY(%s)", [keys])}
+        return [found[key] for key in keys]
+
+    def _in_memory(self, query: ItemsQuery, offset: int,
+                   limit: int) -> tuple[int, list[int]] | None:
+        """numberMatched and the page's keys of a bbox and/or plain attribute or intersects
+        filter (one sort key at most) of a large table, from its columns in memory; None when
+        SQL must answer. Called after the query's SQL was built, so a bad query has already
+        raised what SQL raises."""
+        if (query.filter is None and not query.bbox) or isinstance(query.filter, str) or \
+                self.layer.total < self.in_memory_min_rows or \
+                query.datetime is not None or query.equals or query.q is not None:
+            return None
+        box = plain_bbox(query.bbox, True)
+        if query.bbox and box is None:
+            return None
+        try:
+            held = columns_of(self.url, self._table_identity(), self.layer, self.kinds,
+                              self.column_cache)
+            mask = held.intersecting(box_geometry(*box)) if box else None
+            if query.filter is not None:
+                found = held.mask(query.filter)
+                mask = found if mask is None else mask & found
+            positions = np.flatnonzero(mask)
+            keys = held.page(positions, list(query.sortby), offset, limit) if limit else []
+        except in_memory.Unsupported:
+            return None
+        except (psycopg.Error, PoolTimeout) as err:
+            LOGGER.error("%s: reading its columns failed: %s", self.layer.table, err)
+            raise FeatureStoreError(f"{self.layer.dataset_id}: query failed: "
+                                    f"{_first_line(err)}") from err
+        return len(positions), keys
+
+    def _table_identity(self) -> tuple:
+        if self._identity is None:
+            with connection(self.url) as conn:
+                self._identity = table_identity(conn, self.layer)
+        return self._identity
 
     def _where(self, query: ItemsQuery) -> tuple[str, list]:
         clauses, params = [], []

@@ -35,11 +35,12 @@ StoreOpener = Callable[[Record, AssetLocator], FeatureStore]
 
 
 def default_opener(column_cache: Path | None = None) -> StoreOpener:
-    """PostGIS tables with TAZA_DATABASE_URL, the GeoPackages without (large layers keep their
-    column arrays below `column_cache`, shared by the workers: catalog/gpkg/columns.py)."""
+    """PostGIS tables with TAZA_DATABASE_URL, the GeoPackages without; large layers of either
+    keep their column arrays below `column_cache`, shared by the workers
+    (catalog/core/columns.py)."""
     url = settings.database_url()
     if url:
-        return PostgisFeatureStore.opener(url)
+        return PostgisFeatureStore.opener(url, column_cache)
     return lambda record, assets: GeoPackageFeatureStore.for_record(record, assets, column_cache)
 
 

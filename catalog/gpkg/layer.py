@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from catalog.core import columns as core_columns
 from catalog.core.cql2 import (
     LOWER_SQL,
     SQLITE,
@@ -50,7 +51,6 @@ from catalog.core.cql2 import (
     to_sql,
 )
 from catalog.core.layer_query import (
-    BBOX_RULES,
     bbox_condition,
     check_page,
     datetime_condition,
@@ -58,9 +58,10 @@ from catalog.core.layer_query import (
     free_text_terms,
     order_by,
     output_columns,
+    plain_bbox,
     temporal_extent_span,
 )
-from catalog.core.parse import BBox, TimeSpan, parse_bbox
+from catalog.core.parse import BBox, TimeSpan
 from catalog.core.sql import quote_ident
 from catalog.gpkg import columns as in_memory
 from catalog.gpkg import feature_text, geojson
@@ -142,7 +143,7 @@ class Layer:
         )
         self.temporal_extent = self._temporal_extent(temporal_extent)
         # Layers of at least this many rows answer plain attribute filters from memory.
-        self.in_memory_min_rows = in_memory.MIN_ROWS
+        self.in_memory_min_rows = core_columns.MIN_ROWS
         self.geographic = self.meta.srs_id == 4326 if geographic is None else geographic
         self.has_feature_text = self.meta.feature_text is not None and \
             self.meta.feature_text == feature_text.description(
@@ -232,7 +233,7 @@ class Layer:
                 self.meta.total < self.in_memory_min_rows or \
                 query.datetime is not None or query.equals or query.q is not None:
             return None
-        box = self._plain_bbox(query.bbox)
+        box = plain_bbox(query.bbox, self.geographic)
         if query.bbox and box is None:
             return None
         held = in_memory.columns_of(self.path, self.version, self.schema,
@@ -251,17 +252,6 @@ class Layer:
             not query.skip_geometry
         return FeaturePage(len(positions), ["feature"] if text else out,
                            self._rows_by_key(out, text, keys), text)
-
-    def _plain_bbox(self, bbox: BBox | Sequence[float] | None) -> tuple | None:
-        """The bounds of a valid 2D bbox not crossing the antimeridian (else None); the same
-        errors as the SQL path for a bad one."""
-        if bbox is None or (not isinstance(bbox, BBox) and not bbox):
-            return None
-        self._bbox_sql(bbox)  # raises what SQL would
-        if not isinstance(bbox, BBox):
-            bbox = parse_bbox(list(bbox), "bbox", replace(BBOX_RULES,
-                                                          antimeridian=self.geographic))
-        return bbox.bounds if bbox.minx <= bbox.maxx else None
 
     def _rows_by_key(self, columns: list[str], text: bool, keys: list[int]) -> list[tuple]:
         """The rows whose primary keys are `keys`, in that order."""
