@@ -247,6 +247,17 @@ FILTERS = st.recursive(
     max_leaves=5,
 )
 
+# What column arrays in memory answer (catalog/core/columns.py): AND/OR over comparisons, IN and
+# BETWEEN of number and text columns.
+ATTRIBUTE_LEAVES = st.one_of(
+    comparisons().filter(lambda leaf: leaf[1] in ("pop", "area", "name", "region", "code")),
+    in_lists().filter(lambda leaf: leaf[1] != "founded"),
+    betweens().filter(lambda leaf: leaf[1] in ("pop", "area")),
+)
+ATTRIBUTE_FILTERS = st.recursive(
+    ATTRIBUTE_LEAVES, lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids),
+    max_leaves=4)
+
 
 def _text_literal(value) -> str:
     if isinstance(value, bool):

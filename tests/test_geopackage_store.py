@@ -32,6 +32,8 @@ from catalog.gpkg import (
     write_feature_text,
 )
 from tests.feature_reference import (
+    ATTRIBUTE_FILTERS,
+    ATTRIBUTE_LEAVES,
     BY_FID,
     COLUMN_VALUES,
     EXTENT,
@@ -39,11 +41,8 @@ from tests.feature_reference import (
     SCHEMA,
     SORT_KEYS,
     N,
-    betweens,
     boxes,
-    comparisons,
     evaluate,
-    in_lists,
     literal_shape,
     ref_ids,
     sort_reference,
@@ -322,17 +321,8 @@ def test_unreadable_stored_feature_text_is_ignored(gpkg, tmp_path):
     assert page.source == "GeoPackage rows" and len(page.features) == 3
 
 
-# --- plain attribute filters of large layers, from columns in memory (catalog/gpkg/columns.py) --
+# --- plain attribute filters of large layers, from columns in memory (catalog/core/columns.py) --
 
-# AND/OR over comparisons, IN and BETWEEN of number and text columns: what the columns answer.
-ATTRIBUTE_LEAVES = st.one_of(
-    comparisons().filter(lambda leaf: leaf[1] in ("pop", "area", "name", "region", "code")),
-    in_lists().filter(lambda leaf: leaf[1] != "founded"),
-    betweens().filter(lambda leaf: leaf[1] in ("pop", "area")),
-)
-ATTRIBUTE_FILTERS = st.recursive(
-    ATTRIBUTE_LEAVES, lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids),
-    max_leaves=4)
 IN_MEMORY_SORTS = st.lists(st.tuples(st.sampled_from(["pop", "area", "name", "region"]),
                                      st.sampled_from("+-")), max_size=1)
 

@@ -21,15 +21,13 @@ from catalog.features import ItemsQuery
 from catalog.features.postgis import PostgisFeatureStore
 from catalog.postgis import drop_layer, find_layer, load_layer
 from tests.feature_reference import (
+    ATTRIBUTE_FILTERS,
     COLUMN_VALUES,
     EXTENT,
     FILTERS,
     N,
-    betweens,
     boxes,
-    comparisons,
     evaluate,
-    in_lists,
     ref_ids,
     spatials,
     to_text,
@@ -37,15 +35,6 @@ from tests.feature_reference import (
 )
 
 SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture]}
-# What the columns answer: AND/OR over comparisons, IN and BETWEEN of number and text columns.
-ATTRIBUTE_LEAVES = st.one_of(
-    comparisons().filter(lambda leaf: leaf[1] in ("pop", "area", "name", "region", "code")),
-    in_lists().filter(lambda leaf: leaf[1] != "founded"),
-    betweens().filter(lambda leaf: leaf[1] in ("pop", "area")),
-)
-ATTRIBUTE_FILTERS = st.recursive(
-    ATTRIBUTE_LEAVES, lambda kids: st.tuples(st.sampled_from(["and", "or"]), kids, kids),
-    max_leaves=4)
 SORTS = st.lists(st.tuples(st.sampled_from(["pop", "area", "name", "region", "code"]),
                            st.sampled_from("+-")), max_size=1)
 
