@@ -142,6 +142,25 @@ def test_counts_and_page_keys_of_large_tables_come_from_memory(from_memory, by_s
     assert not statements_of(from_memory, lambda: from_memory.count(query))
 
 
+@settings(max_examples=25, **SETTINGS)
+@given(tree=ATTRIBUTE_FILTERS.filter(lambda tree: "'" not in to_text(tree)),
+       key=st.sampled_from(["code", "name", "region"]), descending=st.booleans(),
+       offset=st.integers(0, 40))
+def test_sorting_by_text_of_many_values_follows_postgresql_order(database_url, by_sql, tree, key,
+                                                                 descending, offset) -> None:
+    """Text columns with more distinct values than MAX_CATEGORIES are ranked in PostgreSQL's
+    own ORDER BY (read once) and sort pages as SQL does."""
+    store = open_store(database_url, None, in_memory=True)
+    query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=30,
+                       skip_geometry=True, sortby=[(key, descending)])
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)
+        _as_new_worker()
+        assert not statements_of(store, lambda: store.count(query))
+        assert store.page(query) == by_sql.page(query)
+    _as_new_worker()
+
+
 def test_a_table_loaded_again_is_read_again(database_url: str, source: str,
                                             tmp_path: Path) -> None:
     """The cache names the table beyond its name (oid, creating transaction, load time): a

@@ -25,8 +25,8 @@ import psycopg
 import shapely
 from psycopg import sql
 
+from catalog.core import columns as core_columns
 from catalog.core.columns import (
-    MAX_CATEGORIES,
     Column,
     Columns,
     number_column,
@@ -68,7 +68,7 @@ class PostgisColumnReader:
         with connection(self._url) as conn:
             distinct = conn.execute(sql.SQL("SELECT count(DISTINCT {}) FROM {}").format(
                 column, self._table)).fetchone()[0]
-            if distinct > MAX_CATEGORIES:
+            if distinct > core_columns.MAX_CATEGORIES:
                 return Column(kind, None)  # filters go to SQL; a sort reads the SQL order
             found = [row[0] for row in conn.execute(sql.SQL(
                 "SELECT DISTINCT {} FROM {} WHERE {} IS NOT NULL").format(
