@@ -339,11 +339,7 @@ class PostgisFeatureStore:
         try:
             held = columns_of(self.url, self._table_identity(), self.layer, self.kinds,
                               self.column_cache)
-            mask = held.intersecting(box_geometry(*box)) if box else None
-            if query.filter is not None:
-                found = held.mask(query.filter)
-                mask = found if mask is None else mask & found
-            positions = np.flatnonzero(mask)
+            positions = held.matching(query.filter, box_geometry(*box) if box else None)
             keys = held.page(positions, list(query.sortby), offset, limit) if limit else []
         except in_memory.Unsupported:
             return None

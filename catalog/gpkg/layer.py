@@ -38,8 +38,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from catalog.core import columns as core_columns
 from catalog.core.cql2 import (
     LOWER_SQL,
@@ -239,11 +237,7 @@ class Layer:
         held = in_memory.columns_of(self.path, self.version, self.schema,
                                     self.meta.covering_index, self.column_cache)
         try:
-            mask = held.intersecting(box_geometry(*box)) if box else None
-            if query.filter is not None:
-                found = held.mask(query.filter)
-                mask = found if mask is None else mask & found
-            positions = np.flatnonzero(mask)
+            positions = held.matching(query.filter, box_geometry(*box) if box else None)
             keys = [] if query.hits else held.page(positions, list(query.sortby), offset, limit)
         except in_memory.Unsupported:
             return None
