@@ -58,6 +58,7 @@ def open_store(url: str, cache: Path | None, in_memory: bool,
         layer = find_layer(conn, dataset, 1)
     store = PostgisFeatureStore(url, layer, temporal_extent=EXTENT, column_cache=cache)
     store.in_memory_min_rows = 0 if in_memory else N + 1
+    store.sql_box_matches = 0  # every bbox from memory (the rule has its own test)
     return store
 
 
@@ -159,6 +160,29 @@ def test_sorting_by_text_of_many_values_follows_postgresql_order(database_url, b
         assert not statements_of(store, lambda: store.count(query))
         assert store.page(query) == by_sql.page(query)
     _as_new_worker()
+
+
+def test_a_bbox_alone_expected_to_hold_few_features_goes_to_postgis(database_url,
+                                                                     by_sql) -> None:
+    """A bbox alone whose share of the layer's extent holds fewer features than
+    sql_box_matches is read through the GiST index; a larger one, or one with an attribute
+    filter, from memory. The answers are the same either way."""
+    store = open_store(database_url, None, in_memory=True)
+    store.sql_box_matches = N // 4
+    small, large = [72.0, 40.0, 73.0, 41.0], [68.0, 38.0, 81.0, 44.0]
+    queries = {"small": ItemsQuery(bbox=small, limit=10),
+               "large": ItemsQuery(bbox=large, limit=10),
+               "small, filtered": ItemsQuery(bbox=small, filter=parse_text("pop > 10"),
+                                             limit=10)}
+    store.count(queries["large"])  # the boxes are read once
+    sent = {name: statements_of(store, lambda q=query: store.page(q))
+            for name, query in queries.items()}
+    assert any("count(*)" in statement for statement in sent["small"]), sent
+    for name in ("large", "small, filtered"):
+        assert all(" = ANY(%s)" in statement for statement in sent[name]), sent
+    for query in queries.values():
+        assert store.page(query) == by_sql.page(query)
+        assert store.count(query) == by_sql.count(query)
 
 
 def test_a_table_loaded_again_is_read_again(database_url: str, source: str,

@@ -113,11 +113,25 @@ class Envelopes:
         with np.errstate(invalid="ignore"):
             narrow = present & (width <= limit)
         self.wide = np.flatnonzero(present & ~narrow)
+        self.boxed = int(present.sum())
+        self.extent = (float(np.nanmin(minx)), float(np.nanmin(miny)), float(np.nanmax(maxx)),
+                       float(np.nanmax(maxy))) if self.boxed else None
         positions = np.flatnonzero(narrow)
         self.by_minx = (files or ColumnFiles(None)).array(
             "narrow boxes by minx", positions.shape,
             lambda: positions[np.argsort(minx[positions], kind="stable")])
         self.sorted_minx = minx[self.by_minx]
+
+    def expected(self, left: float, bottom: float, right: float, top: float) -> float:
+        """How many rows a box would hold if they were spread evenly over their extent: its
+        share of the extent's area times the rows with a box."""
+        if self.extent is None:
+            return 0.0
+        west, south, east, north = self.extent
+        width = max(0.0, min(right, east) - max(left, west))
+        height = max(0.0, min(top, north) - max(bottom, south))
+        area = (east - west) * (north - south)
+        return self.boxed * (width * height / area) if area > 0 else float(self.boxed)
 
     def overlapping(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
         """Positions (ascending) of the rows whose box meets the query box."""
