@@ -510,6 +510,10 @@ def publish_and_report(count: int, reuse: bool) -> PublishFigures:
     manifest = ensure_parcels(count)
     print("publishing through `taza publish` ...", flush=True)
     figures = publish(WORK / "home", manifest, reuse)
+    if figures.feature_count != count:  # an earlier run's publish of another size
+        print(f"the earlier publish holds {figures.feature_count:,} parcels, not {count:,}: "
+              "publishing again", flush=True)
+        figures = publish(WORK / "home", manifest, reuse=False)
     print(f"{figures.output}\npublished in {figures.seconds:.1f} s, "
           f"peak RSS {figures.peak_rss_mb:.0f} MB", flush=True)
     return figures
