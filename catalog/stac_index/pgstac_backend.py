@@ -8,14 +8,20 @@ so pgstac's own tools and stac-fastapi-pgstac can read the same database.
 
 Searches do not go through pgstac's `search()`: its free text is an English tsvector and its
 paging, sort tie-breaks and CQL2 details differ from the embedded index, and the STAC API must
-answer alike on both profiles. A side schema, `taza_stac`, holds what our semantics need:
+answer alike on both profiles. Nor do they read pgstac's tables: its items are dehydrated
+(each read rebuilds the item in PL/pgSQL) and its properties unindexed, so a search joined to
+them cost a scan and a hydration per candidate (200,000 items: a property filter 8 req/s
+against stac-fastapi-pgstac's 48). A side schema, `taza_stac`, holds what our searches read:
 
 - `items`: per pgstac item, the insertion rank (`pk`, the final sort tie-break, as SQLite's
-  rowid), the time span as Julian days (`dt`, `dt_end`, computed as the SQLite index does) and
+  rowid), the time span as Julian days (`dt`, `dt_end`, computed as the SQLite index does),
   the words of its searchable text, folded as SQLite's FTS5 `unicode61 remove_diacritics 2`
-  folds them, for the multilingual prefix search `q` (see docs/stac-api.md);
+  folds them, for the multilingual prefix search `q` (see docs/stac-api.md), its geometry
+  (GiST), its properties (an expression index per number property, as the SQLite index has)
+  and the item as the API writes it (`rendered`, as SQLite's `page`): a search reads this
+  table alone, and pgstac's only for a page asked for as objects (the fields extension);
 - `collections`: dataset, version, theme, extent, queryables and words per collection;
-- `meta`: the release the index reflects.
+- `meta`: the release the index reflects, the schema version, the indexed properties.
 
 Every value from a request is bound; identifiers are fixed names quoted through psycopg.sql,
 and CQL2 property names travel as bound JSON keys.
@@ -23,17 +29,20 @@ and CQL2 property names travel as bound JSON keys.
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import re
 import threading
 import time
 import unicodedata
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import psycopg
 import shapely
+import shapely.geometry
 from psycopg import sql
 from psycopg.types.json import Jsonb
 from shapely.geometry.base import BaseGeometry
@@ -44,18 +53,24 @@ from catalog.postgis.database import connect, connection
 from catalog.postgis.schema import ensure_schema as ensure_function_schema
 from catalog.stac_index import cql, keyset
 from catalog.stac_index.backend import CollectionSearch, InvalidQuery, ItemSearch, Page, SortKey
+from catalog.stac_index.documents import rendered_item
 from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
 from catalog.stac_index.sqlite_backend import (
     CORE_QUERYABLES,
+    INDEXED_KINDS,
+    MAX_PROPERTY_INDEXES,
     item_span,
     julian_or_none,
     note_kinds,
+    property_index,
     schema_of,
     searchable_text,
 )
 
+LOGGER = logging.getLogger(__name__)
 SCHEMA = "taza_stac"
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # a different one found: rebuilt (`_upgrade`)
+LOAD_CHUNK = 20_000  # items loaded per pgstac Loader call: bounds the memory of a large load
 # Julian days as the SQLite index computes them (milliseconds since 1970 + SQLite's offset).
 _JULIAN_SQL = ("((floor(extract(epoch FROM {}) * 1000) + 210866760000000) / 86400000.0)"
                "::double precision")
@@ -74,8 +89,19 @@ _DDL = [
     "CREATE TABLE IF NOT EXISTS taza_stac.items ("
     " collection text COLLATE \"C\" NOT NULL, id text COLLATE \"C\" NOT NULL,"
     " pk bigint NOT NULL UNIQUE, dt float8 NOT NULL, dt_end float8 NOT NULL,"
-    " words text NOT NULL, PRIMARY KEY (collection, id))",
-    "CREATE INDEX IF NOT EXISTS items_by_dt ON taza_stac.items (dt)",
+    " words text NOT NULL, geometry geometry(Geometry, 4326), properties jsonb NOT NULL,"
+    " rendered text, PRIMARY KEY (collection, id))",
+    # A search is a page (LIMIT): parallel workers, started per query, cost more than they
+    # save, and more so under load (200,000 items, bbox: 187 req/s with them, 520 without).
+    "ALTER TABLE taza_stac.items SET (parallel_workers = 0)",
+    # (dt, pk): the default order (newest first, then pk) walked from the index.
+    "CREATE INDEX IF NOT EXISTS items_by_dt ON taza_stac.items (dt, pk)",
+    # Place and time in one GiST (btree_gist): a box with a time window is one index scan
+    # whose matches are the rows to read, not an AND of a box's and a window's bitmaps (the
+    # window's is most of the table); a box alone reads its leading column.
+    "CREATE EXTENSION IF NOT EXISTS btree_gist",
+    "CREATE INDEX IF NOT EXISTS items_by_place_time ON taza_stac.items USING gist "
+    "(geometry, dt, dt_end)",
     "CREATE INDEX IF NOT EXISTS items_by_id ON taza_stac.items (id)",
     # `q` is LIKE '% word%' over the words: trigram GIN indexes answer it without a scan.
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
@@ -143,7 +169,7 @@ def _text_condition(column: str, terms: Sequence[str], param: str = "q") -> tupl
 
 # -- the CQL2 target -------------------------------------------------------------------------
 
-_PROPERTY = "(i.content -> 'properties' -> %s)"
+_PROPERTY = "(t.properties -> %s)"
 _PROPERTY_SQL = {
     "string": f'(taza_stac.prop_text{_PROPERTY} COLLATE "C")',
     "date-time": f"taza_stac.prop_text{_PROPERTY}",
@@ -152,6 +178,12 @@ _PROPERTY_SQL = {
     "boolean": f"taza_stac.prop_number{_PROPERTY}",
 }
 COLUMNS = {"id": "t.id", "collection": "t.collection", "datetime": "t.dt"}
+# An item as an object: pgstac's, hydrated (only for the rows of a page: see search_statement).
+# Our ids are in the "C" collation, pgstac's in the database's: compared in pgstac's, which
+# its index on the items is built in (in "C", pgstac's table is scanned for each item).
+_HYDRATED = ("(SELECT taza_stac.hydrate(i) FROM pgstac.items i"
+             ' WHERE i.collection = t.collection COLLATE "default"'
+             ' AND i.id = t.id COLLATE "default")')
 TIME_PROPERTIES = ("datetime", "start_datetime", "end_datetime", "created", "updated")
 
 
@@ -165,7 +197,7 @@ class PgstacItemsTarget:
 
     def resolve(self, name: str, param: str, spatial: bool = False) -> Property:
         if name == "geometry":
-            return Property("i.geometry", "geometry", name="geometry")
+            return Property("t.geometry", "geometry", name="geometry")
         if spatial:
             if name not in cql.COLUMN_KINDS:
                 raise Cql2Error(f"{param}: unknown property '{name}'", param)
@@ -191,8 +223,7 @@ class PgstacItemsTarget:
             return "t.dt", "t.dt_end"
         # Span SQL takes no parameters: the (fixed, listed) name goes in as a quoted literal.
         literal = sql.Literal(name).as_string(None)
-        expression = ("taza_stac.instant(taza_stac.prop_text(i.content -> 'properties' -> "
-                      f"{literal}))")
+        expression = f"taza_stac.instant(taza_stac.prop_text(t.properties -> {literal}))"
         return expression, expression
 
 
@@ -200,7 +231,7 @@ def _spatial(op: str, geometry: BaseGeometry) -> tuple[str, list]:
     if not shapely.is_valid(geometry):  # as the PostGIS feature store: answer as shapely does
         geometry = shapely.make_valid(geometry)
     wkb = shapely.to_wkb(geometry, flavor="iso")
-    return f"{SPATIAL_FUNCTIONS[op]}(i.geometry, ST_GeomFromWKB(%s, 4326))", [wkb]
+    return f"{SPATIAL_FUNCTIONS[op]}(t.geometry, ST_GeomFromWKB(%s, 4326))", [wkb]
 
 
 def filter_sql(node: Any, declared: dict[str, str]) -> tuple[str, list]:
@@ -250,6 +281,7 @@ class PgstacBackend:
         with connect(url) as conn, conn.transaction():
             ensure_function_schema(conn)
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('taza_stac schema'))")
+            _upgrade(conn)
             for statement in _DDL:
                 conn.execute(statement)
             conn.execute("INSERT INTO taza_stac.meta VALUES ('schema_version', %s) "
@@ -302,6 +334,14 @@ class PgstacBackend:
                     "seconds": round(time.perf_counter() - started, 3)}))):
                 conn.execute("INSERT INTO taza_stac.meta VALUES (%s, %s) ON CONFLICT (key) "
                              "DO UPDATE SET value = EXCLUDED.value", (key, value))
+            if upserts or removals:  # the planner's row counts and value spreads, at once
+                conn.execute("ANALYZE taza_stac.items, taza_stac.collections")
+        if upserts:
+            # Out of the transaction (VACUUM runs in none): the new rows' hint bits and the
+            # visibility map set now, not by the first searches that read them (200,000
+            # items: a box with a time window read 3 times as many pages before).
+            with connect(self.url) as conn:
+                conn.execute("VACUUM taza_stac.items")
         return True
 
     def scrub(self) -> None:
@@ -327,25 +367,18 @@ class PgstacBackend:
         conn.execute("SELECT pgstac.create_collection(%s)", (Jsonb(collection),))
         collection_words = words_of(searchable_text(collection))
         kinds: dict[str, str] = {}
-        rows: list[tuple] = []
         next_pk = conn.execute("SELECT coalesce(max(pk), 0) + 1 FROM taza_stac.items"
                                ).fetchone()[0]
-
-        def noted(documents: Iterable[dict]) -> Iterator[dict]:
-            """The items as they stream to pgstac, our side row of each kept on the way."""
-            for pk, item in enumerate(documents, start=next_pk):
-                properties = item["properties"]
-                start, end = item_span(properties)
-                note_kinds(properties, kinds)
-                rows.append((collection["id"], item["id"], pk, start, end,
-                             words_of(searchable_text(item)) + collection_words))
-                yield item
-
-        _load_items(conn, noted(items))
-        with conn.cursor().copy("COPY taza_stac.items (collection, id, pk, dt, dt_end, words) "
-                                "FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        count = 0
+        for chunk in itertools.batched(items, LOAD_CHUNK):
+            rows = [_side_row(collection["id"], pk, item, collection_words, kinds)
+                    for pk, item in enumerate(chunk, start=next_pk + count)]
+            _load_items(conn, chunk)
+            with conn.cursor().copy("COPY taza_stac.items (collection, id, pk, dt, dt_end, "
+                                    "words, geometry, properties, rendered) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            count += len(chunk)
         extent = collection["extent"]
         west, south, east, north = extent["spatial"]["bbox"][0][:4]
         span_start, span_end = extent["temporal"]["interval"][0]
@@ -355,7 +388,8 @@ class PgstacBackend:
             "%s, %s)", (collection["id"], dataset_id, version, collection.get("taza:theme"),
                         west, south, east, north, julian_or_none(span_start),
                         julian_or_none(span_end), Jsonb(queryables), collection_words))
-        return len(rows)
+        _index_properties(conn, kinds)
+        return count
 
     # reading: single objects ---------------------------------------------------------------
 
@@ -380,14 +414,25 @@ class PgstacBackend:
     # reading: item search ------------------------------------------------------------------
 
     def search(self, query: ItemSearch, rendered: bool = False) -> Page:
-        """Items as Page.features (this backend keeps no rendered items)."""
+        """A page of items; with `rendered`, as Page.rendered (the items as the API writes
+        them) when every item of the page has one, else as Page.features."""
+        if rendered:
+            statement, params, signature = self.search_statement(query, rendered=True)
+            rows = self._run(statement, params)
+            if all(row[0] is not None for row in rows):
+                page = keyset.keyset_page(rows, query.limit, signature, lambda text: text)
+                return Page([], page.next_token, rendered=page.features)
         statement, params, signature = self.search_statement(query)
         rows = self._run(statement, params)
         return keyset.keyset_page(rows, query.limit, signature, _restored)
 
-    def search_statement(self, query: ItemSearch) -> tuple[str, list, str]:
+    def search_statement(self, query: ItemSearch,
+                         rendered: bool = False) -> tuple[str, list, str]:
         """The SQL of one page of `query`, its bound values and the sort's token signature
-        (apart from `search` so that its plan can be read with EXPLAIN)."""
+        (apart from `search` so that its plan can be read with EXPLAIN). It reads
+        taza_stac.items alone; an item asked for as an object is hydrated from pgstac's
+        table, after the sort and limit (PostgreSQL evaluates a costly select-list
+        expression above them)."""
         declared = keyset.declared_kinds(self.queryables(None))
         keys = _sort_keys(query.sortby, declared)
         where, params = self._item_conditions(query, declared)
@@ -399,12 +444,11 @@ class PgstacBackend:
             params += token_params
         key_sql = ", ".join(k.sql for k in keys)
         key_params = [p for k in keys for p in k.params]
-        order = ", ".join(f"{k.sql} {'DESC NULLS LAST' if k.descending else 'ASC NULLS FIRST'}"
-                          for k in keys)
+        order = ", ".join(f"{k.sql} {_direction(k)}" for k in keys)
+        payload = "t.rendered" if rendered else _HYDRATED
         # Fixed fragments of this module only; every value is a bound parameter.
-        statement = ("SELECT taza_stac.hydrate(i), " + key_sql +  # noqa: S608
-                     " FROM taza_stac.items t JOIN pgstac.items i"
-                     " ON i.collection = t.collection AND i.id = t.id"
+        statement = ("SELECT " + payload + ", " + key_sql +  # noqa: S608
+                     " FROM taza_stac.items t"
                      " WHERE " + (" AND ".join(where) or "TRUE") +
                      " ORDER BY " + order + " LIMIT %s")
         return statement, key_params + params + key_params + [query.limit + 1], signature
@@ -469,7 +513,7 @@ class PgstacBackend:
         return keyset.offset_page(rows, query.limit, query.offset, dict)
 
 
-def _load_items(conn: psycopg.Connection, items: Iterator[dict]) -> None:
+def _load_items(conn: psycopg.Connection, items: Iterable[dict]) -> None:
     """Bulk-load items as `pypgstac load` does (dehydrated in Python, COPY per partition),
     inside the caller's open transaction: pgstac's Loader runs on `conn` (its own
     transactions become savepoints) and its unqualified names resolve through a local
@@ -486,7 +530,66 @@ def _load_items(conn: psycopg.Connection, items: Iterator[dict]) -> None:
     conn.execute("SET LOCAL search_path TO DEFAULT")
 
 
+def _side_row(collection_id: str, pk: int, item: dict, collection_words: str,
+              kinds: dict[str, str]) -> tuple:
+    """The taza_stac.items row of one item (its kinds noted in `kinds` on the way)."""
+    properties = item["properties"]
+    start, end = item_span(properties)
+    note_kinds(properties, kinds)
+    geometry = None
+    if item.get("geometry"):
+        geometry = shapely.to_wkb(shapely.set_srid(shapely.geometry.shape(item["geometry"]),
+                                                   4326), hex=True, include_srid=True)
+    return (collection_id, item["id"], pk, start, end,
+            words_of(searchable_text(item)) + collection_words, geometry,
+            Jsonb(properties), rendered_item(item))
+
+
+def _index_properties(conn: psycopg.Connection, kinds: dict[str, str]) -> None:
+    """An expression index for each new number property, up to MAX_PROPERTY_INDEXES (as the
+    SQLite index): a range or sort on it reads the index instead of every item's JSON. The
+    name is written into the index's expression (a bound one would match no query); the
+    query binds it, and PostgreSQL's plan for the bound value matches it to the index."""
+    found = conn.execute("SELECT value FROM taza_stac.meta WHERE key = 'indexed_properties'"
+                         ).fetchone()
+    indexed = list(json.loads(found[0])) if found else []
+    for name, kind in sorted(kinds.items()):
+        if kind not in INDEXED_KINDS or name in COLUMNS or name in indexed or \
+                len(indexed) >= MAX_PROPERTY_INDEXES:
+            continue
+        conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON taza_stac.items "
+                             "((taza_stac.prop_number(properties -> {})) NULLS FIRST, pk)")
+                     .format(sql.Identifier(property_index(name)), sql.Literal(name)))
+        indexed.append(name)
+    conn.execute("INSERT INTO taza_stac.meta VALUES ('indexed_properties', %s) "
+                 "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                 (json.dumps(indexed),))
+
+
+def _upgrade(conn: psycopg.Connection) -> None:
+    """An index of an older schema is dropped with the pgstac collections it indexed: the
+    next update (sync.ensure_current) rebuilds both from the releases, the source of truth."""
+    if conn.execute("SELECT to_regclass('taza_stac.meta')").fetchone()[0] is None:
+        return
+    found = conn.execute("SELECT value FROM taza_stac.meta WHERE key = 'schema_version'"
+                         ).fetchone()
+    if found is None or found[0] == SCHEMA_VERSION:
+        return
+    LOGGER.warning("the STAC index's schema %s is rebuilt as %s", found[0], SCHEMA_VERSION)
+    conn.execute("SELECT pgstac.delete_collection(id) FROM taza_stac.collections")
+    conn.execute("DROP SCHEMA taza_stac CASCADE")
+
+
 # -- SQL pieces ------------------------------------------------------------------------------
+
+
+def _direction(key: Key) -> str:
+    """NULL sorts as the smallest value, as in SQLite. A key that is never NULL takes
+    PostgreSQL's default NULLS place, so that an index in either direction serves it (the
+    planner does not know that a NOT NULL column's NULLS place is moot)."""
+    if not key.nullable:
+        return "DESC" if key.descending else "ASC"
+    return "DESC NULLS LAST" if key.descending else "ASC NULLS FIRST"
 
 
 def _restored(item: dict) -> dict:

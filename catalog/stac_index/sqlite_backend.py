@@ -108,7 +108,7 @@ PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,63}$")
 # item's JSON (100,000 items: a sort by eo:cloud_cover took about 60 ms a request). The first
 # few found; each costs about 20 bytes an item and a little publishing time.
 MAX_PROPERTY_INDEXES = 8
-_INDEXED_KINDS = frozenset({"number", "integer"})
+INDEXED_KINDS = frozenset({"number", "integer"})
 _WORD = re.compile(r"\w+")
 # Above this many R-tree candidates, a box (alone or with other filters) walks the time order
 # instead of reading every candidate (measured: 20,000 items, ~260 candidates, R-tree first
@@ -438,7 +438,7 @@ class SqliteBackend:
         # From the file, not _facts: an earlier dataset of this transaction may have added some.
         indexed = list(json.loads(self._meta("indexed_properties") or "[]"))
         for name, kind in sorted(kinds.items()):
-            if kind not in _INDEXED_KINDS or name in cql.COLUMNS or name in indexed or \
+            if kind not in INDEXED_KINDS or name in cql.COLUMNS or name in indexed or \
                     len(indexed) >= MAX_PROPERTY_INDEXES:
                 continue
             index = property_index(name)
