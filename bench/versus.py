@@ -640,9 +640,9 @@ def serving_table(measured: list[Measured]) -> list[str]:
                 continue
             f = result.figures
             spread = f["p99_us"] / f["p50_us"] if f["p50_us"] else 0.0
-            ratio = result.rps / tipg.rps if tipg.rps else 0.0
+            ratio = f"{result.rps / tipg.rps:.2f}x" if tipg.rps else NO_ANSWER
             lines.append(f"| {m.row.name} | {name} | {result.rps:.1f} | {ms(f['p50_us'])} | "
-                         f"{ms(f['p99_us'])} | {spread:.1f} | {ratio:.2f}x | "
+                         f"{ms(f['p99_us'])} | {spread:.1f} | {ratio} | "
                          f"{ms(f['p99_us'])} vs {ms(tipg.figures['p50_us'])} |")
     return lines
 
@@ -658,9 +658,16 @@ def ensure_peer_packages() -> None:
                        check=True, env=env)
 
 
+NO_ANSWER = "peer answered none"  # a peer that completed no request in the row's time
+
+
 def _ratio(measured: Measured, peer: str) -> str:
+    """Ours over `peer`; "-" when the peer did not run the row, NO_ANSWER when it ran and
+    answered nothing (a ratio of 0.00x or infinity would misread)."""
     ours, other = measured.results["ours"], measured.results.get(peer)
-    return f"{ours.rps / other.rps:.2f}x" if other and other.rps else "-"
+    if other is None:
+        return "-"
+    return f"{ours.rps / other.rps:.2f}x" if other.rps else NO_ANSWER
 
 
 def run(args) -> int:

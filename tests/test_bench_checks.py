@@ -1,7 +1,9 @@
 """The benchmark's check of a peer's page against ours (bench/versus.py): a page that differs
-only in the order of features with equal sort keys is the same answer, anything else is not."""
+only in the order of features with equal sort keys is the same answer, anything else is not.
+And its report's ratios: a peer that answered nothing is said so, not shown as 0.00x."""
 
-from bench.versus import same_but_ties, sort_key_of
+from bench.features import Result
+from bench.versus import NO_ANSWER, Measured, _ratio, same_but_ties, sort_key_of
 
 OURS = [("p1", 1.0), ("p2", 2.0), ("p3", 2.0), ("p4", 3.0), ("p5", 3.0)]
 
@@ -35,3 +37,16 @@ def test_the_sort_key_is_read_from_sortby():
     assert sort_key_of({"sortby": "-area_m2"}) == "area_m2"
     assert sort_key_of({"sortby": "+parcel_id"}) == "parcel_id"
     assert sort_key_of({"filter": "x"}) is None
+
+
+def _measured(**requests: int) -> Measured:
+    results = {name: Result(name, "row", {"requests": count, "duration_us": 30_000_000})
+               for name, count in requests.items()}
+    return Measured(row=None, results=results, problems={}, matched=[])
+
+
+def test_a_ratio_names_a_peer_that_answered_nothing():
+    measured = _measured(ours=600, tipg=0, pygeoapi=300)
+    assert _ratio(measured, "pygeoapi") == "2.00x"
+    assert _ratio(measured, "tipg") == NO_ANSWER
+    assert _ratio(measured, "stock") == "-"  # did not run
