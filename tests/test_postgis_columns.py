@@ -166,7 +166,8 @@ def test_a_bbox_alone_expected_to_hold_few_features_goes_to_postgis(database_url
                                                                      by_sql) -> None:
     """A bbox alone whose share of the layer's extent holds fewer features than
     sql_box_matches is read through the GiST index; a larger one, or one with an attribute
-    filter, from memory. The answers are the same either way."""
+    filter, from memory. The answers are the same either way. The rule reads the table's
+    statistics, not its arrays: a fresh worker sends a small box to SQL without reading any."""
     store = open_store(database_url, None, in_memory=True)
     store.sql_box_matches = N // 4
     small, large = [72.0, 40.0, 73.0, 41.0], [68.0, 38.0, 81.0, 44.0]
@@ -174,6 +175,9 @@ def test_a_bbox_alone_expected_to_hold_few_features_goes_to_postgis(database_url
                "large": ItemsQuery(bbox=large, limit=10),
                "small, filtered": ItemsQuery(bbox=small, filter=parse_text("pop > 10"),
                                              limit=10)}
+    _as_new_worker()
+    assert store.page(queries["small"]) == by_sql.page(queries["small"])
+    assert not in_memory_columns._CACHE  # noqa: SLF001 - no array was read
     store.count(queries["large"])  # the boxes are read once
     sent = {name: statements_of(store, lambda q=query: store.page(q))
             for name, query in queries.items()}

@@ -93,6 +93,16 @@ class Column:
     categories: dict[str, int] | None = None  # text -> rank in rank order, for text filters
 
 
+def box_share(extent: Sequence[float], box: Sequence[float]) -> float:
+    """The share of `extent`'s area that `box` covers (1 for an extent without area)."""
+    west, south, east, north = extent
+    left, bottom, right, top = box
+    width = max(0.0, min(right, east) - max(left, west))
+    height = max(0.0, min(top, north) - max(bottom, south))
+    area = (east - west) * (north - south)
+    return width * height / area if area > 0 else 1.0
+
+
 class Envelopes:
     """Each row's R-tree box (float64; nan where the row has no entry: a NULL or empty
     geometry), and the rows of narrow boxes sorted by minx, so a query box looks only at the
@@ -127,11 +137,7 @@ class Envelopes:
         share of the extent's area times the rows with a box."""
         if self.extent is None:
             return 0.0
-        west, south, east, north = self.extent
-        width = max(0.0, min(right, east) - max(left, west))
-        height = max(0.0, min(top, north) - max(bottom, south))
-        area = (east - west) * (north - south)
-        return self.boxed * (width * height / area) if area > 0 else float(self.boxed)
+        return self.boxed * box_share(self.extent, (left, bottom, right, top))
 
     def overlapping(self, left: float, bottom: float, right: float, top: float) -> np.ndarray:
         """Positions (ascending) of the rows whose box meets the query box."""

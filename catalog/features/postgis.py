@@ -154,6 +154,7 @@ class PostgisFeatureStore:
         self.sql_box_matches = SQL_BOX_MATCHES
         self.column_cache = column_cache
         self._identity: tuple | None = None
+        self._extent: tuple[float, float, float, float] | None = None  # see _expected_in
         # The pk of the first row when the pks run without a gap (first_pk .. first_pk +
         # total - 1): the row at offset k of an unfiltered page is then pk first_pk + k.
         self.first_pk = first_pk
@@ -343,11 +344,13 @@ class PostgisFeatureStore:
         if query.bbox and box is None:
             return None
         try:
+            # PostGIS's GiST: its cost follows the matches, few here. Decided from the table's
+            # statistics, before any array is read: a fresh node would otherwise read every
+            # row's key and box (10 million parcels: 40 s) to send a small box to SQL.
+            if box and query.filter is None and self._expected_in(box) < self.sql_box_matches:
+                return None
             held = columns_of(self.url, self._table_identity(), self.layer, self.kinds,
                               self.column_cache)
-            if box and query.filter is None and \
-                    held.envelopes().expected(*box) < self.sql_box_matches:
-                return None  # PostGIS's GiST: its cost follows the matches, few here
             positions = held.matching(query.filter, box_geometry(*box) if box else None)
             keys = held.page(positions, list(query.sortby), offset, limit) if limit else []
         except in_memory.Unsupported:
@@ -357,6 +360,20 @@ class PostgisFeatureStore:
             raise FeatureStoreError(f"{self.layer.dataset_id}: query failed: "
                                     f"{_first_line(err)}") from err
         return len(positions), keys
+
+    def _expected_in(self, box: Sequence[float]) -> float:
+        """How many features `box` would hold if the rows were spread evenly over the table's
+        extent, as PostGIS's statistics estimate it (the table is analysed when loaded; no
+        row is read). A table without statistics counts as holding every row in the box."""
+        if self._extent is None:
+            found = self._rows(
+                "SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) "
+                "FROM ST_EstimatedExtent(%s, %s, %s) AS e",
+                [SCHEMA, self.layer.table, self.layer.geometry])
+            self._extent = tuple(found[0]) if found and found[0][0] is not None else ()
+        if not self._extent:
+            return float(self.layer.total)
+        return self.layer.total * in_memory.box_share(self._extent, box)
 
     def _table_identity(self) -> tuple:
         if self._identity is None:
