@@ -111,6 +111,33 @@ def plain_bbox(bbox: BBox | Sequence[float] | None,
     return boxes[0] if len(boxes) == 1 else None
 
 
+class ArrayQuery:
+    """What the column arrays (catalog/core/columns.py) answer of a query: its filter and the
+    one box of its bbox (None: no bbox)."""
+
+    def __init__(self, filter_tree: Any, box: tuple[float, float, float, float] | None):
+        self.filter = filter_tree
+        self.box = box
+
+    @property
+    def box_geometry(self) -> BaseGeometry | None:
+        return box_geometry(*self.box) if self.box else None
+
+
+def array_query(query: Any, total: int, min_rows: int, geographic: bool) -> ArrayQuery | None:
+    """The query (a store's: filter, bbox, datetime, equals, q) as the column arrays answer
+    it, or None when SQL must: a layer of fewer than `min_rows` rows, a filter still as text,
+    a datetime, property equality or free text, a bbox of two boxes, or nothing to select."""
+    if (query.filter is None and not query.bbox) or isinstance(query.filter, str) or \
+            total < min_rows or query.datetime is not None or query.equals or \
+            query.q is not None:
+        return None
+    box = plain_bbox(query.bbox, geographic)
+    if query.bbox and box is None:
+        return None
+    return ArrayQuery(query.filter, box)
+
+
 def datetime_condition(value: TimeSpan | str | None, time_span_sql: tuple[str, str] | None,
                        temporal_extent: TimeSpan | None, dialect: SqlDialect) -> Condition:
     """Features whose time (`time_span_sql`, the time field's span) meets the instant or

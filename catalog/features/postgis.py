@@ -32,12 +32,12 @@ from catalog.core.cql2 import (
     TEMPORAL_KINDS,
     Cql2Error,
     Property,
-    box_geometry,
     coerce_value,
     to_sql,
 )
 from catalog.core.layer_query import (
     LayerQueryError,
+    array_query,
     bbox_condition,
     check_page,
     datetime_condition,
@@ -45,7 +45,6 @@ from catalog.core.layer_query import (
     free_text_terms,
     order_by,
     output_columns,
-    plain_bbox,
     temporal_extent_span,
 )
 from catalog.core.parse import BBox, TimeSpan
@@ -336,22 +335,19 @@ class PostgisFeatureStore:
         filter (one sort key at most) of a large table, from its columns in memory; None when
         SQL must answer. Called after the query's SQL was built, so a bad query has already
         raised what SQL raises."""
-        if (query.filter is None and not query.bbox) or isinstance(query.filter, str) or \
-                self.layer.total < self.in_memory_min_rows or \
-                query.datetime is not None or query.equals or query.q is not None:
-            return None
-        box = plain_bbox(query.bbox, True)
-        if query.bbox and box is None:
+        wanted = array_query(query, self.layer.total, self.in_memory_min_rows, True)
+        if wanted is None:
             return None
         try:
             # PostGIS's GiST: its cost follows the matches, few here. Decided from the table's
             # statistics, before any array is read: a fresh node would otherwise read every
             # row's key and box (10 million parcels: 40 s) to send a small box to SQL.
-            if box and query.filter is None and self._expected_in(box) < self.sql_box_matches:
+            if wanted.box and wanted.filter is None and \
+                    self._expected_in(wanted.box) < self.sql_box_matches:
                 return None
             held = columns_of(self.url, self._table_identity(), self.layer, self.kinds,
                               self.column_cache)
-            positions = held.matching(query.filter, box_geometry(*box) if box else None)
+            positions = held.matching(wanted.filter, wanted.box_geometry)
             keys = held.page(positions, list(query.sortby), offset, limit) if limit else []
         except in_memory.Unsupported:
             return None

@@ -44,11 +44,11 @@ from catalog.core.cql2 import (
     SQLITE,
     TEMPORAL_KINDS,
     Cql2Error,
-    box_geometry,
     coerce_value,
     to_sql,
 )
 from catalog.core.layer_query import (
+    array_query,
     bbox_condition,
     check_page,
     datetime_condition,
@@ -56,7 +56,6 @@ from catalog.core.layer_query import (
     free_text_terms,
     order_by,
     output_columns,
-    plain_bbox,
     temporal_extent_span,
 )
 from catalog.core.parse import BBox, TimeSpan
@@ -227,17 +226,13 @@ class Layer:
         """A bbox and/or plain attribute and intersects filter (and one sort key) of a large
         layer, answered from its columns and R-tree boxes held in memory
         (catalog/gpkg/columns.py); None when SQL must answer."""
-        if (query.filter is None and not query.bbox) or isinstance(query.filter, str) or \
-                self.meta.total < self.in_memory_min_rows or \
-                query.datetime is not None or query.equals or query.q is not None:
-            return None
-        box = plain_bbox(query.bbox, self.geographic)
-        if query.bbox and box is None:
+        wanted = array_query(query, self.meta.total, self.in_memory_min_rows, self.geographic)
+        if wanted is None:
             return None
         held = in_memory.columns_of(self.path, self.version, self.schema,
                                     self.meta.covering_index, self.column_cache)
         try:
-            positions = held.matching(query.filter, box_geometry(*box) if box else None)
+            positions = held.matching(wanted.filter, wanted.box_geometry)
             keys = [] if query.hits else held.page(positions, list(query.sortby), offset, limit)
         except in_memory.Unsupported:
             return None
