@@ -548,8 +548,8 @@ def _side_row(collection_id: str, pk: int, item: dict, collection_words: str,
 def _index_properties(conn: psycopg.Connection, kinds: dict[str, str]) -> None:
     """An expression index for each new number property, up to MAX_PROPERTY_INDEXES (as the
     SQLite index): a range or sort on it reads the index instead of every item's JSON. The
-    name is written into the index's expression (a bound one would match no query); the
-    query binds it, and PostgreSQL's plan for the bound value matches it to the index."""
+    name is a literal in the index's expression and a bound value in the query: PostgreSQL
+    plans each query for its bound values, so the two match."""
     found = conn.execute("SELECT value FROM taza_stac.meta WHERE key = 'indexed_properties'"
                          ).fetchone()
     indexed = list(json.loads(found[0])) if found else []
