@@ -640,7 +640,7 @@ def serving_table(measured: list[Measured]) -> list[str]:
                 continue
             f = result.figures
             spread = f["p99_us"] / f["p50_us"] if f["p50_us"] else 0.0
-            ratio = f"{result.rps / tipg.rps:.2f}x" if tipg.rps else NO_ANSWER
+            ratio = _over(result.rps, tipg.rps)
             lines.append(f"| {m.row.name} | {name} | {result.rps:.1f} | {ms(f['p50_us'])} | "
                          f"{ms(f['p99_us'])} | {spread:.1f} | {ratio} | "
                          f"{ms(f['p99_us'])} vs {ms(tipg.figures['p50_us'])} |")
@@ -665,9 +665,11 @@ def _ratio(measured: Measured, peer: str) -> str:
     """Ours over `peer`; "-" when the peer did not run the row, NO_ANSWER when it ran and
     answered nothing (a ratio of 0.00x or infinity would misread)."""
     ours, other = measured.results["ours"], measured.results.get(peer)
-    if other is None:
-        return "-"
-    return f"{ours.rps / other.rps:.2f}x" if other.rps else NO_ANSWER
+    return "-" if other is None else _over(ours.rps, other.rps)
+
+
+def _over(ours_rps: float, peer_rps: float) -> str:
+    return f"{ours_rps / peer_rps:.2f}x" if peer_rps else NO_ANSWER
 
 
 def run(args) -> int:

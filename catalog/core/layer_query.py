@@ -10,7 +10,7 @@ parameter's name.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from shapely.geometry.base import BaseGeometry
@@ -111,13 +111,13 @@ def plain_bbox(bbox: BBox | Sequence[float] | None,
     return boxes[0] if len(boxes) == 1 else None
 
 
+@dataclass(frozen=True)
 class ArrayQuery:
     """What the column arrays (catalog/core/columns.py) answer of a query: its filter and the
     one box of its bbox (None: no bbox)."""
 
-    def __init__(self, filter_tree: Any, box: tuple[float, float, float, float] | None):
-        self.filter = filter_tree
-        self.box = box
+    filter: Any
+    box: tuple[float, float, float, float] | None
 
     @property
     def box_geometry(self) -> BaseGeometry | None:

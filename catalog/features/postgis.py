@@ -153,7 +153,7 @@ class PostgisFeatureStore:
         self.sql_box_matches = SQL_BOX_MATCHES
         self.column_cache = column_cache
         self._identity: tuple | None = None
-        self._extent: tuple[float, float, float, float] | None = None  # see _expected_in
+        self._extent: tuple[float, ...] | None = None  # see _expected_in; () unknown
         # The pk of the first row when the pks run without a gap (first_pk .. first_pk +
         # total - 1): the row at offset k of an unfiltered page is then pk first_pk + k.
         self.first_pk = first_pk

@@ -57,11 +57,10 @@ from catalog.stac_index.documents import rendered_item
 from catalog.stac_index.keyset import POSTGRESQL_MARKS, Key
 from catalog.stac_index.sqlite_backend import (
     CORE_QUERYABLES,
-    INDEXED_KINDS,
-    MAX_PROPERTY_INDEXES,
     item_span,
     julian_or_none,
     note_kinds,
+    properties_to_index,
     property_index,
     schema_of,
     searchable_text,
@@ -546,17 +545,14 @@ def _side_row(collection_id: str, pk: int, item: dict, collection_words: str,
 
 
 def _index_properties(conn: psycopg.Connection, kinds: dict[str, str]) -> None:
-    """An expression index for each new number property, up to MAX_PROPERTY_INDEXES (as the
-    SQLite index): a range or sort on it reads the index instead of every item's JSON. The
-    name is a literal in the index's expression and a bound value in the query: PostgreSQL
-    plans each query for its bound values, so the two match."""
+    """An expression index for each new number property, the same ones as the SQLite index
+    (`properties_to_index`): a range or sort on it reads the index instead of every item's
+    JSON. The name is a literal in the index's expression and a bound value in the query:
+    PostgreSQL plans each query for its bound values, so the two match."""
     found = conn.execute("SELECT value FROM taza_stac.meta WHERE key = 'indexed_properties'"
                          ).fetchone()
     indexed = list(json.loads(found[0])) if found else []
-    for name, kind in sorted(kinds.items()):
-        if kind not in INDEXED_KINDS or name in COLUMNS or name in indexed or \
-                len(indexed) >= MAX_PROPERTY_INDEXES:
-            continue
+    for name in properties_to_index(kinds, indexed):
         conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON taza_stac.items "
                              "((taza_stac.prop_number(properties -> {})) NULLS FIRST, pk)")
                      .format(sql.Identifier(property_index(name)), sql.Literal(name)))

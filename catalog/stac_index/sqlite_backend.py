@@ -108,7 +108,7 @@ PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_:.\-]{0,63}$")
 # item's JSON (100,000 items: a sort by eo:cloud_cover took about 60 ms a request). The first
 # few found; each costs about 20 bytes an item and a little publishing time.
 MAX_PROPERTY_INDEXES = 8
-INDEXED_KINDS = frozenset({"number", "integer"})
+_INDEXED_KINDS = frozenset({"number", "integer"})
 _WORD = re.compile(r"\w+")
 # Above this many R-tree candidates, a box (alone or with other filters) walks the time order
 # instead of reading every candidate (measured: 20,000 items, ~260 candidates, R-tree first
@@ -437,10 +437,7 @@ class SqliteBackend:
         """An expression index for each new number property, up to MAX_PROPERTY_INDEXES."""
         # From the file, not _facts: an earlier dataset of this transaction may have added some.
         indexed = list(json.loads(self._meta("indexed_properties") or "[]"))
-        for name, kind in sorted(kinds.items()):
-            if kind not in INDEXED_KINDS or name in cql.COLUMNS or name in indexed or \
-                    len(indexed) >= MAX_PROPERTY_INDEXES:
-                continue
+        for name in properties_to_index(kinds, indexed):
             index = property_index(name)
             # (value, pk): the sort's order; the rectangle and dt: a range plan's box test
             # and time order from the index, without reading rows.
@@ -794,6 +791,18 @@ def _search_boxes(query: ItemSearch) -> list[tuple[float, ...]]:
     if query.intersects is not None and not query.intersects.is_empty:
         boxes.append(tuple(query.intersects.bounds))
     return boxes
+
+
+def properties_to_index(kinds: dict[str, str], indexed: Sequence[str]) -> list[str]:
+    """The number properties of `kinds` that get an expression index next to the `indexed`
+    ones: in name order, up to MAX_PROPERTY_INDEXES in all (both backends pick the same)."""
+    chosen: list[str] = []
+    for name, kind in sorted(kinds.items()):
+        if len(indexed) + len(chosen) >= MAX_PROPERTY_INDEXES:
+            break
+        if kind in _INDEXED_KINDS and name not in cql.COLUMNS and name not in indexed:
+            chosen.append(name)
+    return chosen
 
 
 def property_index(name: str) -> str:
