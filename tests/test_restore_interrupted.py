@@ -14,11 +14,13 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from tests.conftest import ROOT, copy_dataset, free_port, start_server, stop_server, taza
 
@@ -240,3 +242,46 @@ def test_on_postgresql_a_lost_commit_the_database_cannot_confirm_waits_for_recov
     assert "had committed: it was finished" in recovered.stdout
     assert published_datasets(url) == {"airports"}
     assert not list(home.glob(".replaced-*"))
+
+
+# -- other sessions on the database while a restore replaces it --------------------------------
+
+def test_on_postgresql_a_session_holding_a_table_does_not_deadlock_the_restore(pg_states):
+    """Autovacuum's ANALYZE (or a reader's planner) holds a feature table and then asks for
+    its GiST index. Dropping schema public reaches that index through PostGIS's operator
+    class, before its table: without the restore locking every table first, the two waited
+    on each other and PostgreSQL cancelled the restore ("deadlock detected")."""
+    home, backup, url = pg_states
+    with psycopg.connect(url) as holder:
+        table = sql.Identifier(*holder.execute(
+            "SELECT schemaname, tablename FROM pg_tables "
+            "WHERE schemaname = 'taza_features' AND tablename LIKE 'settlements%'").fetchone())
+        # What ANALYZE takes on the table it samples:
+        holder.execute(sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(table))
+        restore = subprocess.Popen(
+            [sys.executable, "-m", "catalog.cli", "restore", str(backup), "--force"], cwd=ROOT,
+            env=dict(os.environ, TAZA_HOME=str(home)), stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for_restore_to_wait_on_a_lock(url)
+            # The holder now needs the table's indexes (the planner opens them), then lets go.
+            holder.execute(sql.SQL("SELECT count(*) FROM {} WHERE false").format(table))
+            holder.rollback()
+            _, errors = restore.communicate(timeout=120)
+        finally:
+            restore.kill()
+    assert restore.returncode == 0, errors
+    assert published_datasets(url) == {"airports"}
+
+
+def wait_for_restore_to_wait_on_a_lock(url: str, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    with psycopg.connect(url, autocommit=True) as watcher:
+        while time.monotonic() < deadline:
+            if watcher.execute(
+                    "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                    "WHERE NOT l.granted AND a.application_name LIKE 'taza-restore-%'"
+                    ).fetchone()[0]:
+                return
+            time.sleep(0.05)
+    raise AssertionError("the restore never waited on the held table")

@@ -323,7 +323,18 @@ def _check_database(url: str | None, force: bool) -> bool:
 # (pg_restore --clean drops only what the dump holds, and fails on what depends on it: a
 # feature table published after the backup depends on PostGIS, the STAC index's schemas too).
 # The dump then creates the extensions and schemas again; `public` is made as initdb makes it.
-CLEAR_DATABASE = """DO $clear$ DECLARE name text; BEGIN
+# Every table is locked first, in one order: the drops reach some objects by other paths (a
+# feature table's GiST index through PostGIS's operator class in `public`, before its table),
+# and a session holding a table that then opens its indexes (autovacuum's ANALYZE, a reader's
+# planner) would wait on the restore while the restore waits on it: "deadlock detected".
+CLEAR_DATABASE = """DO $clear$ DECLARE name text; tables text; BEGIN
+  SELECT string_agg(format('%I.%I', n.nspname, c.relname), ', ' ORDER BY c.oid) INTO tables
+    FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+    WHERE c.relkind IN ('r', 'p') AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+      AND n.nspname NOT LIKE 'pg\\_%';
+  IF tables IS NOT NULL THEN
+    EXECUTE 'LOCK TABLE ' || tables || ' IN ACCESS EXCLUSIVE MODE';
+  END IF;
   FOR name IN SELECT nspname FROM pg_namespace WHERE nspname NOT IN
       ('pg_catalog', 'information_schema') AND nspname NOT LIKE 'pg\\_%' LOOP
     EXECUTE format('DROP SCHEMA %I CASCADE', name);
