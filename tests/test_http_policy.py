@@ -381,7 +381,7 @@ def map_with_tiles(page: Page) -> None:
 
 def test_portal_map_works_under_the_policy(chromium, server):
     def check(page):
-        page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+        page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
         for dataset_id in ("settlements", "elevation", "mobile-coverage"):
             page.check(f"#toggle-{dataset_id}")
         wait_for_map(page)

@@ -108,7 +108,7 @@ def page(browser: Browser, request) -> Iterator[Page]:
 
 def open_portal(page: Page, server, fragment: str = "") -> None:
     page.goto(f"{server.url}/{fragment}")
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
     wait_for_map(page)
 
 
@@ -304,7 +304,7 @@ def test_language_switch_relabels_interface_and_metadata(page, server):
     expect(page.locator("#theme-land h2")).to_have_text("Жер жана рельеф")
     screenshot(page, "kyrgyz")
     page.reload()
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
     expect(page.locator("html")).to_have_attribute("lang", "ky")
     expect(page.locator("#tab-filter")).to_have_text("Сүзгүч")
 

@@ -293,7 +293,7 @@ def test_keyboard_alone_runs_coverage_statistics_for_the_map_view(page, server):
 def test_a_shared_link_restores_a_screening_on_a_phone(page, server):
     query = "?lang=ky#map=7.00/42.6000/74.8000&analysis=screening&area=KG-C&coverage=4G&limit=10"
     page.goto(f"{server.url}/{query}")
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
     count = page.locator("#screening-count")
     expect(count).to_have_attribute("data-returned", re.compile(r"^\d+$"), timeout=RUN)
     reference = api(server, SCREENING, {"region": "KG-C", "coverage": "4G", "limit": 10,

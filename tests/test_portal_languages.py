@@ -173,21 +173,23 @@ def test_a_pasted_link_is_applied_and_the_language_follows_the_investor(page, se
     open_portal(page, server, "?lang=en")
     # A link pasted into the open portal changes only the hash: it is applied.
     page.evaluate("() => { location.hash = 'map=8.00/42.5000/75.0000&layers=airports&q=airport'; }")
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'"
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'"
                            " && window.portal.layers.some(l => l.id === 'airports' && l.visible)")
     assert page.evaluate("() => window.portal.map.getZoom()") == pytest.approx(8, abs=0.01)
     expect(page.locator("#search-results > li[data-collection=airports]")).to_be_visible()
     # The language switch keeps the state; "View on the map" from a Russian dataset page
     # opens the map in Russian.
-    page.click('.lang-switch a[data-lang="ru"]')
-    page.wait_for_function("() => document.documentElement.lang === 'ru'"
-                           " && document.body.dataset.mapReady === 'true'")
+    # The switch reloads the page: between the two documents there is no documentElement.
+    with page.expect_navigation():
+        page.click('.lang-switch a[data-lang="ru"]')
+    page.wait_for_function("() => document.documentElement?.lang === 'ru'"
+                           " && document.body?.dataset.mapReady === 'true'")
     state = urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).fragment)
     assert state["layers"] == ["airports"] and state["q"] == ["airport"]
     page.click("#tab-layers")
     page.click("#dataset-airports .layer-details")
     page.click("#open-on-map")
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
     expect(page.locator("html")).to_have_attribute("lang", "ru")
     expect(page.locator("#tab-layers")).to_have_text("Слои")
     expect(page.locator("#toggle-airports")).to_be_checked()

@@ -288,7 +288,7 @@ def test_map_page_draws_a_box_shows_its_size_and_downloads_its_pixels(
     href = page.get_attribute("#clip-download", "href")
     page.reload()  # the same link loaded afresh
     assert page.url == shared
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
     page.locator("#clip-size[data-state=ready]").wait_for()
     assert page.get_attribute("#clip-download", "href") == href
     for words in literal_parts("clip.drawn", language):
@@ -355,7 +355,7 @@ def test_map_page_clips_the_time_step_shown(page, server):  # noqa: F811
 def test_dataset_page_links_to_drawing_on_the_map(page, server):  # noqa: F811
     page.goto(f"{server.url}/datasets/elevation?lang=ky")
     page.click("#clip-draw-on-map")
-    page.wait_for_function("() => document.body.dataset.mapReady === 'true'")
+    page.wait_for_function("() => document.body?.dataset.mapReady === 'true'")
     page.locator("#clip-panel:not([hidden])").wait_for()
     assert "lang=ky" in page.url and "clip=elevation" in page.url
     assert page.is_checked("#toggle-elevation")
