@@ -400,32 +400,58 @@ def _plan_and_scanned(url: str, backend: PgstacBackend, query: ItemSearch) -> tu
     return plan, scanned
 
 
-def test_number_properties_and_the_default_order_use_indexes(private_postgres):
-    """A range or a sort on a number property reads its expression index, and the default
-    order (newest first) walks the time index, on 20,000 SYNTHETIC items (the plan, not a
-    time, is asserted; without the indexes each was a scan of every item's JSON, 200,000
-    items: 8 req/s). The answers are those of a scan with every index off."""
+@pytest.fixture(scope="module")
+def planned(private_postgres) -> Iterator[tuple[str, PgstacBackend]]:
+    """20,000 SYNTHETIC point items, scattered at random over Kyrgyzstan, in one load."""
     collection, synthetic = _synthetic_items("plan-test", 20000, random.Random(29))
     url = private_postgres.create_database("stac_plans")
     try:
         backend = PgstacBackend(url)
         assert backend.apply(1, [("plan-test", 1, collection, synthetic)], [])
-        index = pgstac_backend.property_index("score")
-        for query, used in [
-            (ItemSearch(limit=10, filter=cql.parse("score < 0.2", "cql2-text")), index),
-            (ItemSearch(limit=10, filter=cql.parse("score >= 20", "cql2-text"),
-                        sortby=(SortKey("score", False), SortKey("id", False))), index),
-            (ItemSearch(limit=10, filter=cql.parse("score >= 20", "cql2-text"),
-                        sortby=(SortKey("score", True),)), index),
-            (ItemSearch(limit=10), "items_by_dt"),
-        ]:
-            plan, scanned = _plan_and_scanned(url, backend, query)
-            assert used in plan, (query, plan)
-            found = [f["id"] for f in backend.search(query).features]
-            assert found and found == scanned[:10], query
+        yield url, backend
     finally:
         close_pools()
         private_postgres.drop_database("stac_plans")
+
+
+def test_number_properties_and_the_default_order_use_indexes(planned):
+    """A range or a sort on a number property reads its expression index, and the default
+    order (newest first) walks the time index, on 20,000 SYNTHETIC items (the plan, not a
+    time, is asserted; without the indexes each was a scan of every item's JSON, 200,000
+    items: 8 req/s). The answers are those of a scan with every index off."""
+    url, backend = planned
+    index = pgstac_backend.property_index("score")
+    for query, used in [
+        (ItemSearch(limit=10, filter=cql.parse("score < 0.2", "cql2-text")), index),
+        (ItemSearch(limit=10, filter=cql.parse("score >= 20", "cql2-text"),
+                    sortby=(SortKey("score", False), SortKey("id", False))), index),
+        (ItemSearch(limit=10, filter=cql.parse("score >= 20", "cql2-text"),
+                    sortby=(SortKey("score", True),)), index),
+        (ItemSearch(limit=10), "items_by_dt"),
+    ]:
+        plan, scanned = _plan_and_scanned(url, backend, query)
+        assert used in plan, (query, plan)
+        found = [f["id"] for f in backend.search(query).features]
+        assert found and found == scanned[:10], query
+
+
+@pytest.mark.parametrize("box", [(70, 40, 71, 41), (74, 42, 74.5, 42.5), (69, 39, 70.5, 40)])
+def test_the_items_of_a_small_area_share_pages(planned, box):
+    """Items are written in Z-order of their places (pgstac_backend.z_order), so a box's
+    matches lie on few of the table's pages: a search reads those pages. Written in arrival
+    order, random places put nearly every match on a page of its own."""
+    url, backend = planned
+    with psycopg.connect(url) as conn:
+        matches, pages = conn.execute(
+            "SELECT count(*), count(DISTINCT (ctid::text::point)[0]) FROM taza_stac.items "
+            "WHERE geometry && ST_MakeEnvelope(%s, %s, %s, %s, 4326)", box).fetchone()
+        per_page = conn.execute(
+            "SELECT count(*)::float8 / count(DISTINCT (ctid::text::point)[0]) "
+            "FROM taza_stac.items").fetchone()[0]
+    assert matches > 100, matches
+    assert pages < matches / (per_page / 2), (matches, pages, per_page)
+    found = backend.search(ItemSearch(limit=1000, bbox=box)).features
+    assert len(found) == matches  # the order on disk changes nothing in the answers
 
 
 def test_an_index_of_an_older_schema_is_rebuilt_from_the_releases(private_postgres,

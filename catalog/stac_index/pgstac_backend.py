@@ -32,6 +32,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import re
 import threading
 import time
@@ -40,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
 import psycopg
 import shapely
 import shapely.geometry
@@ -370,13 +372,14 @@ class PgstacBackend:
                                ).fetchone()[0]
         count = 0
         for chunk in itertools.batched(items, LOAD_CHUNK):
-            rows = [_side_row(collection["id"], pk, item, collection_words, kinds)
-                    for pk, item in enumerate(chunk, start=next_pk + count)]
+            rows, centres = zip(*(_side_row(collection["id"], pk, item, collection_words, kinds)
+                                  for pk, item in enumerate(chunk, start=next_pk + count)),
+                                strict=True)
             _load_items(conn, chunk)
             with conn.cursor().copy("COPY taza_stac.items (collection, id, pk, dt, dt_end, "
                                     "words, geometry, properties, rendered) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
+                for position in z_order(centres):
+                    copy.write_row(rows[position])
             count += len(chunk)
         extent = collection["extent"]
         west, south, east, north = extent["spatial"]["bbox"][0][:4]
@@ -530,18 +533,41 @@ def _load_items(conn: psycopg.Connection, items: Iterable[dict]) -> None:
 
 
 def _side_row(collection_id: str, pk: int, item: dict, collection_words: str,
-              kinds: dict[str, str]) -> tuple:
-    """The taza_stac.items row of one item (its kinds noted in `kinds` on the way)."""
+              kinds: dict[str, str]) -> tuple[tuple, tuple[float, float]]:
+    """The taza_stac.items row of one item (its kinds noted in `kinds` on the way), and the
+    centre of its geometry's box (NaN without one)."""
     properties = item["properties"]
     start, end = item_span(properties)
     note_kinds(properties, kinds)
-    geometry = None
+    geometry, centre = None, (math.nan, math.nan)
     if item.get("geometry"):
-        geometry = shapely.to_wkb(shapely.set_srid(shapely.geometry.shape(item["geometry"]),
-                                                   4326), hex=True, include_srid=True)
+        shape = shapely.geometry.shape(item["geometry"])
+        geometry = shapely.to_wkb(shapely.set_srid(shape, 4326), hex=True, include_srid=True)
+        if not shape.is_empty:
+            west, south, east, north = shape.bounds
+            centre = ((west + east) / 2, (south + north) / 2)
     return (collection_id, item["id"], pk, start, end,
             words_of(searchable_text(item)) + collection_words, geometry,
-            Jsonb(properties), rendered_item(item))
+            Jsonb(properties), rendered_item(item)), centre
+
+
+def z_order(centres: Sequence[tuple[float, float]]) -> np.ndarray:
+    """Positions that list the points in Z-order (Morton) on a 65,536 x 65,536 grid of
+    longitude and latitude; points without a place (NaN) first. Items are written to the
+    table in this order, so the items of a small area share pages: a search reads the pages
+    of its matches, and items written in arrival order had one match per page (200,000
+    items: 494 matches of a box with a cloud range on 493 pages)."""
+    points = np.nan_to_num(np.asarray(centres, dtype=np.float64).reshape(-1, 2), nan=-1000.0)
+    cells = ((points + (180.0, 90.0)) / (360.0, 180.0) * 65535).clip(0, 65535)
+    x, y = (cells[:, 0].astype(np.uint64), cells[:, 1].astype(np.uint64))
+    return np.argsort(_spread_bits(x) | (_spread_bits(y) << np.uint64(1)), kind="stable")
+
+
+def _spread_bits(values: np.ndarray) -> np.ndarray:
+    """The 16 bits of each value moved to the even bit positions (0, 2, 4, ...)."""
+    for shift, mask in ((8, 0x00FF00FF), (4, 0x0F0F0F0F), (2, 0x33333333), (1, 0x55555555)):
+        values = (values | (values << np.uint64(shift))) & np.uint64(mask)
+    return values
 
 
 def _index_properties(conn: psycopg.Connection, kinds: dict[str, str]) -> None:
