@@ -287,7 +287,8 @@ def services(args, figures, cluster: PrivatePostgres, url: str,
     result = [Service(
         Peer("ours", f"/ogc/collections/{COLLECTION}/items", geometry),
         [sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port",
-         str(ours_port)], dict(os.environ, TAZA_HOME=str(home)), f"http://127.0.0.1:{ours_port}",
+         str(ours_port)], dict(os.environ, TAZA_HOME=str(home), **features.OURS_SETTINGS),
+        f"http://127.0.0.1:{ours_port}",
         f"/ogc/collections/{COLLECTION}",
         "`taza serve --workers 2` (gunicorn gthread, 4 threads each), the published GeoPackage")]
     result += [serving_variant(variant, geometry, home) for variant in args.serve]
@@ -343,7 +344,8 @@ def serving_variant(variant: Variant, geometry: str, home: Path) -> Service:
         Peer(f"ours-{variant.name}", f"/ogc/collections/{COLLECTION}/items", geometry),
         [sys.executable, "-m", "catalog.cli", "serve", "--workers", str(variant.workers),
          "--port", str(port)],
-        dict(os.environ, TAZA_HOME=str(home), GUNICORN_CMD_ARGS=variant.gunicorn),
+        dict(os.environ, TAZA_HOME=str(home), GUNICORN_CMD_ARGS=variant.gunicorn,
+             **features.OURS_SETTINGS),
         f"http://127.0.0.1:{port}", f"/ogc/collections/{COLLECTION}",
         f"`taza serve --workers {variant.workers}` with GUNICORN_CMD_ARGS="
         f"`{variant.gunicorn}` (over config/gunicorn.conf.py)", workers=variant.workers)
@@ -373,7 +375,8 @@ def ours_on_postgis(cluster: PrivatePostgres, geometry: str, home: Path,
     return Service(
         Peer("ours-postgis", f"/ogc/collections/{COLLECTION}/items", geometry),
         [sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port", str(port)],
-        dict(os.environ, TAZA_HOME=str(home), TAZA_DATABASE_URL=url),
+        dict(os.environ, TAZA_HOME=str(home), TAZA_DATABASE_URL=url,
+             **features.OURS_SETTINGS),
         f"http://127.0.0.1:{port}", f"/ogc/collections/{COLLECTION}",
         "`taza serve --workers 2` with TAZA_DATABASE_URL (the PostgreSQL profile): the same "
         "rows in PostGIS, in the peers' PostgreSQL, loaded by `taza migrate`")

@@ -217,6 +217,7 @@ def _serve(args) -> int:
         max_bytes_from_environment()  # refuse a bad setting here, not in every worker
         settings.trusted_proxies()
         settings.clip_max_bytes()
+        settings.column_loads_in_background()
         QueueSettings.from_environment()
     except (CacheSizeError, settings.SettingError) as err:
         print(f"error: {err}", file=sys.stderr)

@@ -60,6 +60,18 @@ class SettingError(ValueError):
     """A setting in the environment that cannot be used (the message names it)."""
 
 
+def column_loads_in_background() -> bool:
+    """TAZA_COLUMN_LOADS: when a large feature layer's column arrays are first read from its
+    engine (catalog/core/columns.py). `background` (the default): by a thread of their own,
+    while SQL answers the requests that need them, so no request waits for the read (10
+    million parcels: about 40 s). `request`: by the first request that needs them (the
+    benchmarks, which time the arrays from their first request)."""
+    raw = os.environ.get("TAZA_COLUMN_LOADS", "").strip() or "background"
+    if raw not in ("background", "request"):
+        raise SettingError(f"TAZA_COLUMN_LOADS: expected background or request, got {raw!r}")
+    return raw == "background"
+
+
 def trusted_proxies() -> int:
     """TAZA_TRUSTED_PROXIES: how many reverse proxies in front set X-Forwarded-For/-Proto (0:
     none, the default; the cluster's nginx is 1). Only then is the client address taken from

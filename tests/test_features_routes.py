@@ -281,8 +281,18 @@ def test_large_layers_keep_their_columns_in_the_nodes_cache(published_home, clie
     large, _ = features_app(published_home)
     params = {"filter": "population > 5000", "sortby": "-population", "limit": "7",
               "bbox": "70,39,76,43"}
+    page(large.test_client(), **params)  # by SQL, while a thread reads the arrays
+    assert in_memory_columns.background_loads_done(60)
     answers = [page(each, **params) for each in (large.test_client(), client)]
     for answer in answers:
         answer.pop("timeStamp")
     assert answers[0] == answers[1] and answers[0]["numberMatched"] > 7
     assert len(list((tmp_path / "columns").rglob("*.npy"))) >= 4  # keys, order, boxes, ranks
+
+
+def test_the_column_loads_setting_is_checked_when_the_server_starts(scratch_home, monkeypatch):
+    monkeypatch.setenv("TAZA_COLUMN_LOADS", "later")
+    # An address no interface has: a setting let through would fail to bind instead.
+    refused = taza("serve", "--host", "203.0.113.1", home=scratch_home, check=False)
+    assert refused.returncode == 2
+    assert "TAZA_COLUMN_LOADS: expected background or request, got 'later'" in refused.stderr

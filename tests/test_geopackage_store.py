@@ -10,6 +10,7 @@ import re
 import shutil
 import sqlite3
 import struct
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -31,6 +32,7 @@ from catalog.gpkg import (
     read_header,
     write_feature_text,
 )
+from catalog.gpkg.columns import SqliteColumnReader
 from tests.feature_reference import (
     ATTRIBUTE_FILTERS,
     ATTRIBUTE_LEAVES,
@@ -337,6 +339,7 @@ def in_memory(indexed: GeoPackageFeatureStore,
     write_feature_text(path, "places", None)
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     return store
 
 
@@ -399,6 +402,7 @@ def test_sorting_by_text_of_many_values_follows_sqlite_order(indexed, tmp_path_f
     shutil.copyfile(indexed.path, path)
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(in_memory_columns, "MAX_CATEGORIES", 2)
         query = ItemsQuery(filter=parse_text(to_text(tree)), offset=offset, limit=30,
@@ -500,6 +504,7 @@ def test_columns_in_memory_are_read_from_any_thread(indexed, tmp_path) -> None:
     shutil.copyfile(indexed.path, path)
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT)
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     texts = ["pop > 50000", "area < 300", "region = 'Osh'", "pop < 1000 OR area > 900",
              "S_INTERSECTS(geometry, POLYGON((70 39, 76 39, 76 42, 70 42, 70 39)))"]
     with ThreadPoolExecutor(max_workers=len(texts)) as pool:
@@ -524,6 +529,7 @@ def from_files(in_memory: GeoPackageFeatureStore,
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
                                    column_cache=tmp_path_factory.mktemp("column-cache"))
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     return store
 
 
@@ -555,6 +561,7 @@ def test_a_new_worker_reads_no_column_from_sqlite(in_memory, indexed, tmp_path) 
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
                                    column_cache=tmp_path / "column-cache")
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     # name and region keep their categories (filtered from memory); code, one value a row,
     # has more: filters on it go to SQL, a sort by it is ranked in SQLite's ORDER BY.
     few = max(len(COLUMN_VALUES["name"]), len(COLUMN_VALUES["region"]))
@@ -590,6 +597,7 @@ def test_column_files_follow_the_category_limit_they_were_written_under(in_memor
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
                                    column_cache=tmp_path / "column-cache")
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     code = sorted(COLUMN_VALUES["code"])[0]
     query = ItemsQuery(filter=parse_text(f"code = '{code}'"), limit=5)
     _as_new_worker()
@@ -631,8 +639,71 @@ def test_an_unwritable_column_cache_keeps_columns_in_memory(indexed, tmp_path, c
     shutil.copyfile(indexed.path, path)
     store = GeoPackageFeatureStore(path, temporal_extent=EXTENT, column_cache=blocked / "cache")
     store.layer.in_memory_min_rows = 0
+    store.layer.load_columns_in_background = False  # this test reads the arrays
     query = ItemsQuery(filter=parse_text("pop > 5000 AND region <> 'Osh'"), limit=30,
                        sortby=[("pop", True)])
     with caplog.at_level("WARNING", logger="catalog.gpkg.columns"):
         assert store.page(query) == indexed.page(query)
     assert "held in memory only" in caplog.text
+
+
+# -- arrays read in the background ------------------------------------------------------------
+
+def test_a_new_layer_is_answered_by_sql_while_a_thread_reads_its_arrays(in_memory, indexed,
+                                                                        tmp_path) -> None:
+    """The default (TAZA_COLUMN_LOADS=background): a large layer whose arrays are neither in
+    memory nor in files answers its first query by SQL (count and ORDER BY in SQLite's
+    trace) and has them read by a thread; once it is done, the same query is answered from
+    them (one primary-key lookup). The answers are the same."""
+    path = tmp_path / "places.gpkg"
+    shutil.copyfile(in_memory.path, path)
+    store = GeoPackageFeatureStore(path, temporal_extent=EXTENT,
+                                   column_cache=tmp_path / "column-cache")
+    store.layer.in_memory_min_rows = 0
+    assert store.layer.load_columns_in_background
+    query = ItemsQuery(filter=parse_text("pop > 5000 AND region <> 'Osh'"), limit=20,
+                       sortby=[("pop", True)])
+    _as_new_worker()
+    pages = []
+    first = _sql_statements(store, lambda: pages.append(store.page(query)))
+    assert any("COUNT(" in sql for sql in first), first
+    assert in_memory_columns.background_loads_done(60)
+    assert list((tmp_path / "column-cache").rglob("*.npy"))
+    later = _sql_statements(store, lambda: pages.append(store.page(query)))
+    assert len(later) <= 1 and all(" IN (" in sql for sql in later), later
+    assert pages[0] == pages[1] == indexed.page(query)
+    _as_new_worker()
+
+
+def test_a_query_does_not_wait_for_arrays_another_thread_is_reading(indexed) -> None:
+    """While one thread reads a layer's arrays (held here in its first read, of the keys),
+    a query that defers engine reads gets NotLoaded at once instead of waiting: the held read
+    cannot end before the query has returned."""
+    started, release = threading.Event(), threading.Event()
+    layer = indexed.layer
+
+    class HeldInItsFirstRead(SqliteColumnReader):
+        def keys(self) -> np.ndarray:
+            started.set()
+            release.wait(60)
+            return super().keys()
+
+    identity = ("held in its first read", layer.path)
+
+    def reader() -> SqliteColumnReader:
+        return HeldInItsFirstRead(layer.path, layer.version, layer.schema, None)
+
+    loading = threading.Thread(target=in_memory_columns.columns_of, args=(identity, reader))
+    loading.start()
+    try:
+        assert started.wait(60)
+        with in_memory_columns.engine_reads_deferred(), \
+                pytest.raises(in_memory_columns.NotLoaded):
+            in_memory_columns.columns_of(identity, reader)
+        assert not release.is_set() and loading.is_alive()
+    finally:
+        release.set()
+        loading.join(60)
+    with in_memory_columns.engine_reads_deferred():  # read now: no engine read is needed
+        assert len(in_memory_columns.columns_of(identity, reader).pks) == len(BY_FID)
+    _as_new_worker()

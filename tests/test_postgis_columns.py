@@ -58,6 +58,7 @@ def open_store(url: str, cache: Path | None, in_memory: bool,
         layer = find_layer(conn, dataset, 1)
     store = PostgisFeatureStore(url, layer, temporal_extent=EXTENT, column_cache=cache)
     store.in_memory_min_rows = 0 if in_memory else N + 1
+    store.load_columns_in_background = False  # the arrays are read by the request
     store.sql_box_matches = 0  # every bbox from memory (the rule has its own test)
     return store
 
@@ -225,4 +226,26 @@ def test_the_cache_files_hold_the_columns(from_memory: PostgisFeatureStore) -> N
 @pytest.fixture(autouse=True, scope="module")
 def _forget_columns() -> Iterator[None]:
     yield
+    _as_new_worker()
+
+
+def test_a_new_node_answers_by_sql_while_a_thread_reads_the_arrays(database_url, by_sql,
+                                                                   tmp_path: Path) -> None:
+    """The default (TAZA_COLUMN_LOADS=background): with no arrays in memory or in the node's
+    cache, the first query of a large table is answered by SQL at once, and a thread reads
+    the arrays it needs; once it is done, the same query is answered from them. The answers
+    are the same."""
+    store = open_store(database_url, tmp_path / "column-cache", in_memory=True)
+    store.load_columns_in_background = True
+    query = ItemsQuery(filter=parse_text("pop > 1000 OR region = 'Osh'"), limit=10,
+                       sortby=[("pop", True)])
+    _as_new_worker()
+    pages = []
+    first = statements_of(store, lambda: pages.append(store.page(query)))
+    assert any("count(*)" in statement for statement in first), first
+    assert in_memory_columns.background_loads_done(60)
+    assert list((tmp_path / "column-cache").rglob("*.npy"))
+    later = statements_of(store, lambda: pages.append(store.page(query)))
+    assert all(" = ANY(%s)" in statement for statement in later), later
+    assert pages[0] == pages[1] == by_sql.page(query)
     _as_new_worker()

@@ -33,6 +33,14 @@ every worker and again after every restart. Given a folder (the node's cache, `c
 each array is written there once per table version as a .npy file and memory-mapped by every
 worker and later process: loading is then a file open, and the workers share the pages instead
 of each holding a copy (`ColumnFiles`).
+
+Without the arrays' files (a new node, a version just published) the first queries would read
+every row's key and box and the columns they name (10 million parcels: about 40 s) while
+their requests wait. So the stores query inside `engine_reads_deferred()` (unless
+TAZA_COLUMN_LOADS=request): there an array that is not in memory or in a file is not read,
+NotLoaded is raised, SQL answers, and the store has the same query's arrays read by a thread
+of their own (`load_in_background`), one load at a time per process. Queries after it are
+answered from memory.
 """
 
 from __future__ import annotations
@@ -44,8 +52,9 @@ import json
 import logging
 import os
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -74,6 +83,9 @@ CACHED_LAYERS = 4  # per process
 _CACHE: OrderedDict[Hashable, Columns] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
 _LOADING: dict[Hashable, threading.Lock] = {}
+_DEFERRED = threading.local()  # .on: this thread's queries leave engine reads to a loader
+_LOADERS: dict[Hashable, threading.Thread] = {}  # running background loads, by layer
+_LOAD_SLOT = threading.Lock()  # one background load reads an engine at a time per process
 
 NO_ROWS = np.zeros(0, dtype=np.int64)
 _OPS = {ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<=",
@@ -82,6 +94,91 @@ _OPS = {ast.Equal: "=", ast.NotEqual: "<>", ast.LessThan: "<", ast.LessEqual: "<
 
 class Unsupported(Exception):
     """The query needs SQL (internal: never leaves this module's callers)."""
+
+
+class NotLoaded(Unsupported):
+    """An array the query needs is neither in memory nor in a file, and engine reads are
+    deferred in this thread: SQL answers, and the store loads it in the background."""
+
+
+@contextlib.contextmanager
+def engine_reads_deferred(deferred: bool = True) -> Iterator[None]:
+    """Within: reading an array from the engine (or waiting for another thread that does)
+    raises NotLoaded instead (arrays in memory or in files are used as always)."""
+    before = getattr(_DEFERRED, "on", False)
+    _DEFERRED.on = deferred
+    try:
+        yield
+    finally:
+        _DEFERRED.on = before
+
+
+def _deferred() -> bool:
+    return getattr(_DEFERRED, "on", False)
+
+
+def _from_engine(read: Callable[..., Any]) -> Callable[..., Any]:
+    """`read` (a ColumnReader method), refused with NotLoaded where engine reads are
+    deferred."""
+    def guarded(*args: Any) -> Any:
+        if _deferred():
+            raise NotLoaded(getattr(read, "__name__", "read"))
+        return read(*args)
+    return guarded
+
+
+@contextlib.contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    """`lock`, or NotLoaded where engine reads are deferred and another thread holds it (it
+    is loading an array)."""
+    if not lock.acquire(blocking=not _deferred()):
+        raise NotLoaded("loading")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def load_in_background(layer: Hashable, load: Callable[[], object]) -> bool:
+    """Run `load` (a query over the layer's Columns, engine reads allowed) in a thread of its
+    own, unless one for `layer` runs already; whether it was started. Its errors are logged:
+    the request that asked has had its answer from SQL."""
+    with _CACHE_LOCK:
+        if layer in _LOADERS:
+            return False
+        thread = threading.Thread(target=_run_background_load, args=(layer, load), daemon=True,
+                                  name="column arrays")
+        _LOADERS[layer] = thread
+    thread.start()
+    return True
+
+
+def _run_background_load(layer: Hashable, load: Callable[[], object]) -> None:
+    try:
+        with _LOAD_SLOT, engine_reads_deferred(False):
+            load()
+    except Unsupported:
+        pass  # what SQL answers stays with SQL
+    except Exception:  # noqa: BLE001 - a thread's end: logged, the requests go on by SQL
+        LOGGER.exception("reading the column arrays of %r in the background failed", layer)
+    finally:
+        with _CACHE_LOCK:
+            _LOADERS.pop(layer, None)
+
+
+def background_loads_done(timeout: float) -> bool:
+    """Wait up to `timeout` seconds for the running background loads; whether none is left
+    (for tests)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _CACHE_LOCK:
+            running = list(_LOADERS.values())
+        if not running:
+            return True
+        running[0].join(max(0.0, deadline - time.monotonic()))
+        if time.monotonic() >= deadline:
+            with _CACHE_LOCK:
+                return not _LOADERS
 
 
 @dataclass
@@ -299,7 +396,7 @@ class Columns:
         self._reader = reader
         self._kinds = reader.kinds
         self._files = files or ColumnFiles(None)
-        keys = self._files.array("keys", None, reader.keys)
+        keys = self._files.array("keys", None, _from_engine(reader.keys))
         rows = (len(keys),)
         self._order = self._files.array("order", rows,
                                         lambda: np.argsort(keys, kind="stable"))
@@ -311,7 +408,7 @@ class Columns:
     def column(self, name: str) -> Column | None:
         """The column (None when SQL must answer for it)."""
         if name not in self._columns:
-            with self._lock:
+            with _held(self._lock):
                 if name not in self._columns:
                     self._columns[name] = self._load_column(name)
         return self._columns[name]
@@ -323,7 +420,7 @@ class Columns:
         stored = self._files.column(name, kind, len(self.pks))
         if stored is not NOT_STORED:
             return stored
-        column = self._reader.column(name, kind)
+        column = _from_engine(self._reader.column)(name, kind)
         if column is not None:
             column = _in_key_order(column, self._order)
         self._files.save_column(name, kind, column)
@@ -333,7 +430,7 @@ class Columns:
     def envelopes(self) -> Envelopes:
         """Each row's box, read once (Unsupported when the reader has none)."""
         if self._envelopes is None:
-            with self._lock:
+            with _held(self._lock):
                 if self._envelopes is None:
                     bounds = self._files.array("envelopes", (4, len(self.pks)),
                                                self._read_bounds)
@@ -341,7 +438,7 @@ class Columns:
         return self._envelopes
 
     def _read_bounds(self) -> np.ndarray:
-        read = self._reader.bounds()
+        read = _from_engine(self._reader.bounds)()
         if read is None:
             raise Unsupported("no boxes")
         keys, boxes = read
@@ -350,7 +447,7 @@ class Columns:
         return bounds
 
     def _rank_in_sql_order(self, name: str) -> np.ndarray:
-        keys, ranks = self._reader.ranks_in_sql_order(name)
+        keys, ranks = _from_engine(self._reader.ranks_in_sql_order)(name)
         result = np.zeros(len(self.pks), dtype=np.int32)
         result[np.searchsorted(self.pks, keys)] = ranks
         return result
@@ -503,7 +600,7 @@ class Columns:
         if column is None:
             raise Unsupported("sortby")
         if column.rank is None:
-            with self._lock:
+            with _held(self._lock):
                 if column.rank is None:
                     name = sortby[0][0]
                     column.rank = self._files.array(f"rank in SQL order: {name}",
@@ -600,7 +697,7 @@ def columns_of(identity: Hashable, reader: Callable[[], ColumnReader],
             _CACHE.move_to_end(identity)
             return found
         loading = _LOADING.setdefault(identity, threading.Lock())
-    with loading:  # one thread reads the keys, the others wait for it
+    with _held(loading):  # one thread reads the keys, the others wait for it
         with _CACHE_LOCK:
             if identity in _CACHE:
                 return _CACHE[identity]

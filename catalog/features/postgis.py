@@ -24,6 +24,7 @@ from psycopg_pool import PoolTimeout
 from pygeofilter import ast
 from shapely.geometry.base import BaseGeometry
 
+from catalog import settings
 from catalog.core import columns as in_memory
 from catalog.core.assets import AssetLocator
 from catalog.core.cql2 import (
@@ -151,6 +152,9 @@ class PostgisFeatureStore:
         # box's width (10 million parcels: town-sized boxes 318 req/s by SQL, 128 from memory;
         # region-sized ones 3.9 by SQL, 15.7 from memory).
         self.sql_box_matches = SQL_BOX_MATCHES
+        # Arrays not yet read (a new node, a new version): SQL answers while a thread reads
+        # them (or the request waits for them, with TAZA_COLUMN_LOADS=request).
+        self.load_columns_in_background = settings.column_loads_in_background()
         self.column_cache = column_cache
         self._identity: tuple | None = None
         self._extent: tuple[float, ...] | None = None  # see _expected_in; () unknown
@@ -338,6 +342,14 @@ class PostgisFeatureStore:
         wanted = array_query(query, self.layer.total, self.in_memory_min_rows, True)
         if wanted is None:
             return None
+
+        def from_columns() -> tuple[np.ndarray, list[int]]:
+            held = columns_of(self.url, self._table_identity(), self.layer, self.kinds,
+                              self.column_cache)
+            positions = held.matching(wanted.filter, wanted.box_geometry)
+            keys = held.page(positions, list(query.sortby), offset, limit) if limit else []
+            return positions, keys
+
         try:
             # PostGIS's GiST: its cost follows the matches, few here. Decided from the table's
             # statistics, before any array is read: a fresh node would otherwise read every
@@ -345,10 +357,11 @@ class PostgisFeatureStore:
             if wanted.box and wanted.filter is None and \
                     self._expected_in(wanted.box) < self.sql_box_matches:
                 return None
-            held = columns_of(self.url, self._table_identity(), self.layer, self.kinds,
-                              self.column_cache)
-            positions = held.matching(wanted.filter, wanted.box_geometry)
-            keys = held.page(positions, list(query.sortby), offset, limit) if limit else []
+            with in_memory.engine_reads_deferred(self.load_columns_in_background):
+                positions, keys = from_columns()
+        except in_memory.NotLoaded:
+            in_memory.load_in_background(self._table_identity(), from_columns)
+            return None
         except in_memory.Unsupported:
             return None
         except (psycopg.Error, PoolTimeout) as err:

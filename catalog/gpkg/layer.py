@@ -38,6 +38,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from catalog import settings
 from catalog.core import columns as core_columns
 from catalog.core.cql2 import (
     LOWER_SQL,
@@ -141,6 +144,9 @@ class Layer:
         self.temporal_extent = self._temporal_extent(temporal_extent)
         # Layers of at least this many rows answer plain attribute filters from memory.
         self.in_memory_min_rows = core_columns.MIN_ROWS
+        # Their arrays not yet read: SQL answers while a thread reads them (or the request
+        # waits for them, with TAZA_COLUMN_LOADS=request).
+        self.load_columns_in_background = settings.column_loads_in_background()
         self.geographic = self.meta.srs_id == 4326 if geographic is None else geographic
         self.has_feature_text = self.meta.feature_text is not None and \
             self.meta.feature_text == feature_text.description(
@@ -229,11 +235,20 @@ class Layer:
         wanted = array_query(query, self.meta.total, self.in_memory_min_rows, self.geographic)
         if wanted is None:
             return None
-        held = in_memory.columns_of(self.path, self.version, self.schema,
-                                    self.meta.covering_index, self.column_cache)
-        try:
+
+        def from_columns() -> tuple[np.ndarray, list[int]]:
+            held = in_memory.columns_of(self.path, self.version, self.schema,
+                                        self.meta.covering_index, self.column_cache)
             positions = held.matching(wanted.filter, wanted.box_geometry)
             keys = [] if query.hits else held.page(positions, list(query.sortby), offset, limit)
+            return positions, keys
+
+        try:
+            with core_columns.engine_reads_deferred(self.load_columns_in_background):
+                positions, keys = from_columns()
+        except core_columns.NotLoaded:
+            core_columns.load_in_background((self.path, self.version, self.table), from_columns)
+            return None
         except in_memory.Unsupported:
             return None
         out = self._output_columns(query.properties, query.skip_geometry)
