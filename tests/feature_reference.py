@@ -12,13 +12,17 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import fiona
 import shapely
 from fiona.crs import CRS
 from hypothesis import strategies as st
 from shapely.geometry import mapping
+
+from catalog.core import columns as in_memory_columns
 
 N = 320
 WORDS = [
@@ -403,3 +407,16 @@ def evaluate(node: tuple, feature: dict) -> bool | None:  # one branch per node 
         match = _like_regex(pattern).fullmatch(text) is not None
         return not match if negate else match
     raise AssertionError(node)
+
+
+def answered_by_sql_then_from_arrays(page: Callable[[], object],
+                                     statements: Callable[[Callable[[], object]], list[str]],
+                                     cache: Path) -> tuple[list, list[str], list[str]]:
+    """A query asked of a store whose arrays are neither in memory nor in `cache`, then again
+    once the thread that reads them is done: (both pages, the statements of each)."""
+    pages: list = []
+    first = statements(lambda: pages.append(page()))
+    assert in_memory_columns.background_loads_done(60)
+    assert list(cache.rglob("*.npy"))  # written for the node's other workers
+    later = statements(lambda: pages.append(page()))
+    return pages, first, later

@@ -43,6 +43,7 @@ from tests.feature_reference import (
     SCHEMA,
     SORT_KEYS,
     N,
+    answered_by_sql_then_from_arrays,
     boxes,
     evaluate,
     literal_shape,
@@ -664,12 +665,10 @@ def test_a_new_layer_is_answered_by_sql_while_a_thread_reads_its_arrays(in_memor
     query = ItemsQuery(filter=parse_text("pop > 5000 AND region <> 'Osh'"), limit=20,
                        sortby=[("pop", True)])
     _as_new_worker()
-    pages = []
-    first = _sql_statements(store, lambda: pages.append(store.page(query)))
+    pages, first, later = answered_by_sql_then_from_arrays(
+        lambda: store.page(query), lambda work: _sql_statements(store, work),
+        tmp_path / "column-cache")
     assert any("COUNT(" in sql for sql in first), first
-    assert in_memory_columns.background_loads_done(60)
-    assert list((tmp_path / "column-cache").rglob("*.npy"))
-    later = _sql_statements(store, lambda: pages.append(store.page(query)))
     assert len(later) <= 1 and all(" IN (" in sql for sql in later), later
     assert pages[0] == pages[1] == indexed.page(query)
     _as_new_worker()

@@ -26,6 +26,7 @@ from tests.feature_reference import (
     EXTENT,
     FILTERS,
     N,
+    answered_by_sql_then_from_arrays,
     boxes,
     evaluate,
     ref_ids,
@@ -240,12 +241,10 @@ def test_a_new_node_answers_by_sql_while_a_thread_reads_the_arrays(database_url,
     query = ItemsQuery(filter=parse_text("pop > 1000 OR region = 'Osh'"), limit=10,
                        sortby=[("pop", True)])
     _as_new_worker()
-    pages = []
-    first = statements_of(store, lambda: pages.append(store.page(query)))
+    pages, first, later = answered_by_sql_then_from_arrays(
+        lambda: store.page(query), lambda work: statements_of(store, work),
+        tmp_path / "column-cache")
     assert any("count(*)" in statement for statement in first), first
-    assert in_memory_columns.background_loads_done(60)
-    assert list((tmp_path / "column-cache").rglob("*.npy"))
-    later = statements_of(store, lambda: pages.append(store.page(query)))
     assert all(" = ANY(%s)" in statement for statement in later), later
     assert pages[0] == pages[1] == by_sql.page(query)
     _as_new_worker()
