@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import orjson
 
+from catalog import settings
 from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 from catalog.core.webmercator import TileBounds
@@ -46,6 +47,7 @@ class GeoPackageFeatureStore:
                                column_cache=column_cache)
         except GeoPackageError as err:
             raise FeatureStoreError(str(err)) from err
+        self.layer.load_columns_in_background = settings.column_loads_in_background()
         self.path = Path(self.layer.path)
 
     @classmethod

@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 
-from catalog import settings
 from catalog.core import columns as core_columns
 from catalog.core.cql2 import (
     LOWER_SQL,
@@ -144,9 +143,9 @@ class Layer:
         self.temporal_extent = self._temporal_extent(temporal_extent)
         # Layers of at least this many rows answer plain attribute filters from memory.
         self.in_memory_min_rows = core_columns.MIN_ROWS
-        # Their arrays not yet read: SQL answers while a thread reads them (or the request
-        # waits for them, with TAZA_COLUMN_LOADS=request).
-        self.load_columns_in_background = settings.column_loads_in_background()
+        # Their arrays not yet read: SQL answers while a thread reads them (False: the
+        # request reads them and waits; the feature store sets it from TAZA_COLUMN_LOADS).
+        self.load_columns_in_background = True
         self.geographic = self.meta.srs_id == 4326 if geographic is None else geographic
         self.has_feature_text = self.meta.feature_text is not None and \
             self.meta.feature_text == feature_text.description(
