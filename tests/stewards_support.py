@@ -7,6 +7,8 @@ import contextlib
 import io
 import json
 import os
+import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from rasterio.transform import from_bounds
 
 from tests.conftest import (
     DATASETS,
+    ROOT,
     SOURCES,
     TEST_PROFILE,
     Server,
@@ -34,7 +37,6 @@ from tests.conftest import (
     home_environment,
     start_server,
     stop_server,
-    taza,
 )
 
 ACCOUNTS = {  # name: (role, organisation)
@@ -131,15 +133,15 @@ def stored_text(home: Path) -> str:
 
 def add_accounts(home: Path) -> dict[str, str]:
     """Create the test accounts with `taza users add` (each with a password) and give each an
-    API token with `taza users token`; return name -> token."""
-    tokens = {}
-    for name, (role, organisation) in ACCOUNTS.items():
-        args = ["users", "add", name, "--role", role, "--password-stdin"]
-        if organisation:
-            args += ["--org", organisation]
-        taza(*args, home=home, input=password_of(name) + "\n")
-        tokens[name] = taza("users", "token", name, home=home).stdout.strip()
-    return tokens
+    API token with `taza users token`, in one process (tests/accounts.py); return name ->
+    token."""
+    accounts = [[name, role, organisation, password_of(name)]
+                for name, (role, organisation) in ACCOUNTS.items()]
+    env = dict(os.environ, TAZA_HOME=str(home), **home_environment(home))
+    made = subprocess.run([sys.executable, "-m", "tests.accounts"], input=json.dumps(accounts),
+                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert made.returncode == 0, f"tests.accounts failed:\n{made.stdout}\n{made.stderr}"
+    return json.loads(made.stdout)
 
 
 @dataclass
