@@ -108,3 +108,24 @@ def test_every_floor_is_in_the_import_contract_and_the_contract_holds():
     result = subprocess.run([str(Path(sys.executable).with_name("lint-imports"))], cwd=ROOT,
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_the_command_line_does_not_load_the_layer_readers():
+    """Every `taza` command imports catalog.cli, and the stewards' tests alone run hundreds:
+    the layers' readers (numpy, shapely, GDAL's bindings, pygeoapi) load where a command uses
+    them, not with the command line (catalog.postgis names its layers lazily for that)."""
+    heavy = ("numpy", "shapely", "rasterio", "fiona", "pygeoapi", "pygeofilter", "flask")
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, catalog.cli; "
+         f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"],
+        cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    assert loaded == []
+
+
+def test_the_postgis_package_names_what_it_exports():
+    import catalog.postgis
+
+    for name in catalog.postgis.__all__:
+        assert getattr(catalog.postgis, name) is not None, name
+    with pytest.raises(AttributeError):
+        catalog.postgis.no_such_name  # noqa: B018
