@@ -25,6 +25,7 @@ from catalog.features import LiveFeatures
 from catalog.features import openapi as features_openapi
 from catalog.features.api import create_features_blueprint
 from catalog.features.documents import FILTER_CLASSES, Service
+from catalog.features.release import prune_column_cache
 from catalog.ogc.config import build_config
 from catalog.store import CatalogStore
 from catalog.store.watch import ReleaseWatch
@@ -296,3 +297,50 @@ def test_the_column_loads_setting_is_checked_when_the_server_starts(scratch_home
     refused = taza("serve", "--host", "203.0.113.1", home=scratch_home, check=False)
     assert refused.returncode == 2
     assert "TAZA_COLUMN_LOADS: expected background or request, got 'later'" in refused.stderr
+
+
+def test_a_node_keeps_the_column_arrays_of_live_versions_only(published_copy, tmp_path,
+                                                              monkeypatch) -> None:
+    """Large layers keep their arrays in the node's cache under <dataset>/<version>; when a
+    worker moves to a new release, the folders of versions no longer live go, the live ones
+    stay (on either store: the home's profile picks the GeoPackage or PostGIS)."""
+    monkeypatch.setenv("TAZA_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(in_memory_columns, "MIN_ROWS", 0)  # the sample layers are small
+    columns = tmp_path / "columns"
+    old_layout = columns / ("0" * 32)  # a folder of the flat layout before this one
+    old_layout.mkdir(parents=True)
+    (old_layout / "keys.npy").write_bytes(b"")
+    with home_profile(published_copy):
+        app, live = features_app(published_copy)
+        live().number  # noqa: B018  (the first release: pruned in a thread)
+        live.pruning.join(30)
+        assert not old_layout.exists()
+        store = CatalogStore(published_copy)
+        versions = {name: store.live_version(name) for name in ("settlements", "towns-simplemaps")}
+        for name in versions:  # a query both stores answer from the arrays (the test above)
+            page(app.test_client(), f"/ogc/collections/{name}/items", bbox="70,39,76,43",
+                 filter="population > 5000", sortby="-population", limit="7")
+        assert in_memory_columns.background_loads_done(60)
+        folders = {name: columns / name / str(version) for name, version in versions.items()}
+        assert all(list(folder.rglob("*.npy")) for folder in folders.values()), \
+            sorted(p.relative_to(columns) for p in columns.rglob("*"))
+
+        taza("withdraw", "towns-simplemaps", home=published_copy)
+        assert live(fresh=True).record("towns-simplemaps") is None
+        live.pruning.join(30)
+        assert not (columns / "towns-simplemaps").exists()
+        assert list(folders["settlements"].rglob("*.npy"))  # still live: kept
+
+
+def test_pruning_the_column_cache_keeps_exactly_the_live_versions(tmp_path) -> None:
+    for folder in ("a/1", "a/2", "b/3", "f" * 32):
+        (tmp_path / folder).mkdir(parents=True)
+        (tmp_path / folder / "keys.npy").write_bytes(b"")
+    (tmp_path / "a" / "stray").write_bytes(b"")
+    (tmp_path / "stray").write_bytes(b"")
+    removed = prune_column_cache(tmp_path, [("a", 1), ("c", 4)])
+    assert sorted(str(p.relative_to(tmp_path)) for p in removed) == \
+        ["a/2", "a/stray", "b", "f" * 32, "stray"]
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == \
+        ["a", "a/1", "a/1/keys.npy"]
+    assert prune_column_cache(tmp_path / "missing", [("a", 1)]) == []

@@ -12,7 +12,7 @@ values are bound, identifiers quoted by psycopg.sql.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ from shapely.geometry.base import BaseGeometry
 
 from catalog import settings
 from catalog.core import columns as in_memory
-from catalog.core.assets import AssetLocator
 from catalog.core.cql2 import (
     POSTGRESQL,
     SPATIAL_OPS,
@@ -192,13 +191,6 @@ class PostgisFeatureStore:
         return cls(url, layer, id_field=record.manifest.id_field,
                    temporal_extent=[extent["start"], extent["end"]], first_pk=first_pk,
                    column_cache=column_cache)
-
-    @classmethod
-    def opener(cls, url: str, column_cache: Path | None = None
-               ) -> Callable[[Record, AssetLocator], PostgisFeatureStore]:
-        """A LiveFeatures store opener for the database at `url` (large tables keep their
-        column arrays below `column_cache`)."""
-        return lambda record, _assets: cls.for_record(record, url, column_cache)
 
     # -- the protocol ------------------------------------------------------------------------
 
