@@ -14,6 +14,8 @@ import json
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 from catalog.core.assets import AssetLocator
 from catalog.core.record import Record
 from catalog.stac import VIRTUAL_ROOT, build_collection
@@ -120,9 +122,22 @@ def rendered_item(stored: dict, stored_text: str | None = None) -> str | None:
     the public URL (`with_base` puts it back); None when the item's JSON (`stored_text`, if
     the caller has it already) holds the text 'u0000', which could not be told apart from the
     placeholder."""
-    if "u0000" in (dumps(stored) if stored_text is None else stored_text):
+    if stored_text is None:
+        if _holds_u0000(stored):
+            return None
+    elif "u0000" in stored_text:
         return None
     return dumps(Links("\0").item(stored))
+
+
+def _holds_u0000(stored: dict) -> bool:
+    """Whether `dumps(stored)` holds the text 'u0000'. orjson writes the same escapes (a NUL
+    as \\u0000) about ten times faster; what it refuses (integers beyond 64 bits, keys that
+    are not text, lone surrogates) goes through json."""
+    try:
+        return b"u0000" in orjson.dumps(stored)
+    except (orjson.JSONEncodeError, TypeError):
+        return "u0000" in dumps(stored)
 
 
 def with_base(rendered: str, base_json: str) -> str:
