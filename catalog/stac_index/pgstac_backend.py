@@ -29,10 +29,10 @@ and CQL2 property names travel as bound JSON keys.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
-import math
 import re
 import threading
 import time
@@ -137,6 +137,7 @@ _DDL = [
 # -- words -----------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1 << 16)  # indexing folds the same few thousand words again
 def fold(word: str) -> str:
     """Lower case, Latin letters without diacritics: what FTS5's tokenizer keeps of a word."""
     out = []
@@ -372,9 +373,10 @@ class PgstacBackend:
                                ).fetchone()[0]
         count = 0
         for chunk in itertools.batched(items, LOAD_CHUNK):
-            rows, centres = zip(*(_side_row(collection["id"], pk, item, collection_words, kinds)
-                                  for pk, item in enumerate(chunk, start=next_pk + count)),
-                                strict=True)
+            geometries, centres = _places(chunk)
+            rows = [_side_row(collection["id"], pk, item, collection_words, kinds, geometry)
+                    for pk, item, geometry in zip(itertools.count(next_pk + count), chunk,
+                                                  geometries)]
             _load_items(conn, chunk)
             with conn.cursor().copy("COPY taza_stac.items (collection, id, pk, dt, dt_end, "
                                     "words, geometry, properties, rendered) FROM STDIN") as copy:
@@ -533,22 +535,27 @@ def _load_items(conn: psycopg.Connection, items: Iterable[dict]) -> None:
 
 
 def _side_row(collection_id: str, pk: int, item: dict, collection_words: str,
-              kinds: dict[str, str]) -> tuple[tuple, tuple[float, float]]:
-    """The taza_stac.items row of one item (its kinds noted in `kinds` on the way), and the
-    centre of its geometry's box (NaN without one)."""
+              kinds: dict[str, str], geometry: str | None) -> tuple:
+    """The taza_stac.items row of one item (its kinds noted in `kinds` on the way), with its
+    geometry as `_places` wrote it."""
     properties = item["properties"]
     start, end = item_span(properties)
     note_kinds(properties, kinds)
-    geometry, centre = None, (math.nan, math.nan)
-    if item.get("geometry"):
-        shape = shapely.geometry.shape(item["geometry"])
-        geometry = shapely.to_wkb(shapely.set_srid(shape, 4326), hex=True, include_srid=True)
-        if not shape.is_empty:
-            west, south, east, north = shape.bounds
-            centre = ((west + east) / 2, (south + north) / 2)
     return (collection_id, item["id"], pk, start, end,
             words_of(searchable_text(item)) + collection_words, geometry,
-            Jsonb(properties), rendered_item(item)), centre
+            Jsonb(properties), rendered_item(item))
+
+
+def _places(items: Sequence[dict]) -> tuple[list[str | None], np.ndarray]:
+    """Each item's geometry as hex EWKB in SRID 4326 (None without one) and the centre of its
+    box (NaN without a place or for an empty one), for a chunk at once: shapely writes and
+    measures an array of geometries in one call, a quarter of the time one by one."""
+    shapes = np.empty(len(items), dtype=object)
+    shapes[:] = [shapely.geometry.shape(item["geometry"]) if item.get("geometry") else None
+                 for item in items]
+    geometries = shapely.to_wkb(shapely.set_srid(shapes, 4326), hex=True, include_srid=True)
+    west, south, east, north = shapely.bounds(shapes).T
+    return list(geometries), np.column_stack(((west + east) / 2, (south + north) / 2))
 
 
 def z_order(centres: Sequence[tuple[float, float]]) -> np.ndarray:
