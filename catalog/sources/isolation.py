@@ -1,7 +1,8 @@
 """Run a named reader task in a fresh, confined child process, and read back its answer.
 
 Untrusted files (uploads, `taza publish` sources) are read by `python -m
-catalog.sources.reader`, one child per task, never by a server worker:
+catalog.sources.child` (catalog.sources.reader's tasks), one child per task, never by a server
+worker:
 
 - the request and the answer cross as JSON only (never pickle: the child read hostile bytes
   and must not be able to make this process run code), the answer capped in size;
@@ -157,7 +158,7 @@ def _run_child(request: bytes, env: dict[str, str], settings: ReaderSettings) ->
     started = time.monotonic()
     deadline = started + settings.timeout_seconds
     process = subprocess.Popen(
-        [sys.executable, "-m", "catalog.sources.reader"], stdin=subprocess.PIPE,
+        [sys.executable, "-m", "catalog.sources.child"], stdin=subprocess.PIPE,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=PACKAGE_ROOT,
         start_new_session=True, close_fds=True)
     try:

@@ -1,6 +1,6 @@
 """The isolated reader: every open of an untrusted file goes through here.
 
-Run as `python -m catalog.sources.reader` by catalog.sources.isolation, it reads one JSON
+Run as `python -m catalog.sources.child` by catalog.sources.isolation, it reads one JSON
 request on stdin, confines itself (catalog.sources.sandbox), runs one named task and writes one
 JSON answer. The same module gives the rest of the catalog typed functions that run those
 tasks in a child: `stage_upload` for the stewards' API and `inspect_sources` for `taza validate`
@@ -133,8 +133,8 @@ def inspected(data: dict, path: Path, kind: str):
 
 def probe_isolation(paths: list[Path], host: str, port: int) -> dict:
     """What a confined reader can reach: for each path whether it could read a byte of it,
-    and whether it could open a TCP connection to host:port. Only yes/no come back, never
-    content. For operators checking a deployment, and for the tests."""
+    whether it could open a TCP connection to host:port, and whether it could import boto3.
+    Only yes/no come back, never content. For operators checking a deployment, and for the tests."""
     return run_task("probe", {"paths": [str(p) for p in paths], "host": host, "port": port},
                     read=[], write=[])
 
@@ -233,7 +233,12 @@ def _task_probe(args: dict) -> dict:
         connected = True
     except OSError:
         connected = False
-    return {"readable": readable, "connected": connected}
+    try:  # catalog.sources.child blocks it, isolation or not
+        importlib.import_module("boto3")
+        boto3 = True
+    except ImportError:
+        boto3 = False
+    return {"readable": readable, "connected": connected, "boto3": boto3}
 
 
 def source_problems(path: Path) -> list[dict]:
