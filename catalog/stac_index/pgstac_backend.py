@@ -558,9 +558,10 @@ def _places(items: Sequence[dict]) -> tuple[list[str | None], np.ndarray]:
     return list(geometries), np.column_stack(((west + east) / 2, (south + north) / 2))
 
 
-def z_order(centres: Sequence[tuple[float, float]]) -> np.ndarray:
-    """Positions that list the points in Z-order (Morton) on a 65,536 x 65,536 grid of
-    longitude and latitude; points without a place (NaN) first. Items are written to the
+def z_order(centres: np.ndarray | Sequence[tuple[float, float]]) -> np.ndarray:
+    """Positions that list the points (an n x 2 array of longitude and latitude, or a sequence
+    of pairs) in Z-order (Morton) on a 65,536 x 65,536 grid; points without a place (NaN)
+    first. Items are written to the
     table in this order, so the items of a small area share pages: a search reads the pages
     of its matches, and items written in arrival order had one match per page (200,000
     items: 494 matches of a box with a cloud range on 493 pages)."""
