@@ -1,8 +1,9 @@
 """Publishing's one isolated task per dataset: inspect every source of a manifest and, when
 none has a problem, convert them, in one confined child of the reader (catalog.sources.reader;
 it imports this module before it confines itself, so the sources floor never imports this
-one). A child costs a second or more to start: one per dataset, not one to inspect and another
-to convert. The child's limits and confinement are the reader's (catalog.sources.isolation).
+one). One child per dataset, not one to inspect and another to convert: the reader's limits
+hold for the whole dataset's reading. The child's limits and confinement are the reader's
+(catalog.sources.isolation).
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
 """`python -m catalog.sources.child`: the isolated reader's process (catalog.sources.isolation
-starts it; catalog.sources.reader serves its one request).
+starts it with TAZA_READER_ZYGOTE=off; catalog.sources.reader serves its one request). The
+zygote (catalog.sources.zygote) imports this module before it forks its children, so they have
+the same block.
 
 Before anything else it makes `import boto3` fail. The child has no network, so rasterio's AWS
 sessions are never used, yet rasterio imports boto3 when it is installed (the object-storage

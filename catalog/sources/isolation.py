@@ -1,8 +1,10 @@
-"""Run a named reader task in a fresh, confined child process, and read back its answer.
+"""Run a named reader task in a new, confined child process, and read back its answer.
 
-Untrusted files (uploads, `taza publish` sources) are read by `python -m
-catalog.sources.child` (catalog.sources.reader's tasks), one child per task, never by a server
-worker:
+Untrusted files (uploads, `taza publish` sources) are read by catalog.sources.reader's tasks
+in a child process, one child per task, never by a server worker. The child is forked by this
+process's zygote (catalog.sources.zygote: a process that has already imported the reader's
+code, so a child starts in milliseconds), or, with TAZA_READER_ZYGOTE=off or when the zygote
+fails, started fresh as `python -m catalog.sources.child`. Either way:
 
 - the request and the answer cross as JSON only (never pickle: the child read hostile bytes
   and must not be able to make this process run code), the answer capped in size;
@@ -30,11 +32,13 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from catalog.problems import PublishError
+from catalog.sources.zygote import ForkedChild, Zygote, ZygoteGone
 
 log = logging.getLogger("catalog.reader")
 MiB = 1 << 20
@@ -73,6 +77,7 @@ class ReaderSettings:
     file_mb: int = 16384
     result_bytes: int = 16 * MiB
     isolation: bool = True
+    zygote: bool = True
 
     @classmethod
     def from_environment(cls) -> ReaderSettings:
@@ -84,13 +89,17 @@ class ReaderSettings:
             timeout_seconds=int(env("TAZA_READER_TIMEOUT_SECONDS", d.timeout_seconds)),
             file_mb=int(env("TAZA_READER_FILE_MB", d.file_mb)),
             result_bytes=int(env("TAZA_READER_RESULT_BYTES", d.result_bytes)),
-            isolation=env("TAZA_READER_ISOLATION", "on").strip().lower()
-            not in ("off", "0", "false", "no"),
+            isolation=_switch(env("TAZA_READER_ISOLATION", "on")),
+            zygote=_switch(env("TAZA_READER_ZYGOTE", "on")),
         )
 
     def child_limits(self) -> dict:
         return {"memory_bytes": self.memory_mb * MiB, "cpu_seconds": self.cpu_seconds,
                 "file_bytes": self.file_mb * MiB}
+
+
+def _switch(value: str) -> bool:
+    return value.strip().lower() not in ("off", "0", "false", "no")
 
 
 @dataclass(frozen=True)
@@ -117,24 +126,27 @@ def run_task(task: str, args: dict, read: list[Path], write: list[Path],
                                code="reader_vsi_path")
     scratch = Path(tempfile.mkdtemp(prefix="taza-reader-"))
     try:
-        request = {"task": task, "args": args, "parent": os.getpid(),
-                   "read": [str(p) for p in read], "write": [str(p) for p in write]
-                   + [str(scratch)], "limits": settings.child_limits(),
-                   "isolation": settings.isolation}
-        outcome = _run_child(json.dumps(request).encode(), _child_environment(scratch),
-                             settings)
+        child = _start_child(scratch, settings)
+        request = {"task": task, "args": args, "parent": child.parent,
+                   "scratch": str(scratch), "read": [str(p) for p in read],
+                   "write": [str(p) for p in write] + [str(scratch)],
+                   "limits": settings.child_limits(), "isolation": settings.isolation}
+        outcome = _run_child(child, json.dumps(request).encode(), settings)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return _result(task, outcome, settings)
 
 
-def _child_environment(scratch: Path) -> dict[str, str]:
+def reader_environment(scratch: Path | None = None) -> dict[str, str]:
+    """The environment of a reader child (and of the zygote that forks them), built from
+    scratch: locale and interpreter settings, and GDAL's network, VRT and sidecar lookups
+    turned off before GDAL loads. `scratch`: the child's folder for temporary files (a
+    forked child sets it from its request)."""
     env = {key: os.environ[key] for key in INHERITED if key in os.environ}
     env.update({
         "MALLOC_ARENA_MAX": "2",
+        "OPENBLAS_NUM_THREADS": "1",  # no thread pool: the zygote forks, a reader needs none
         "PYTHONDONTWRITEBYTECODE": "1",
-        "TMPDIR": str(scratch),
-        "CPL_TMPDIR": str(scratch),
         "GDAL_CACHEMAX": "256",
         "GDAL_PAM_ENABLED": "NO",
         "GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR",
@@ -151,49 +163,119 @@ def _child_environment(scratch: Path) -> dict[str, str]:
         "PROJ_NETWORK": "OFF",
         "CPL_DEBUG": "OFF",
     })
+    if scratch is not None:
+        env["TMPDIR"] = env["CPL_TMPDIR"] = str(scratch)
     return env
 
 
-def _run_child(request: bytes, env: dict[str, str], settings: ReaderSettings) -> _Outcome:
+class _FreshChild:
+    """A reader child started as a new interpreter (TAZA_READER_ZYGOTE=off, or no zygote)."""
+
+    def __init__(self, scratch: Path):
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "catalog.sources.child"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=reader_environment(scratch),
+            cwd=PACKAGE_ROOT, start_new_session=True, close_fds=True)
+        self.pid, self.parent = self._process.pid, os.getpid()
+        self.stdout, self.stderr = self._process.stdout.fileno(), self._process.stderr.fileno()
+
+    def send(self, request: bytes) -> None:
+        try:
+            self._process.stdin.write(request)
+            self._process.stdin.close()
+        except BrokenPipeError:
+            pass  # the child died at once; its exit status says why
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def kill(self) -> None:
+        try:
+            os.killpg(self._process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+    def close(self) -> None:
+        for stream in (self._process.stdin, self._process.stdout, self._process.stderr):
+            try:
+                stream.close()
+            except BrokenPipeError:
+                pass
+
+
+_zygote: Zygote | None = None  # this process's, started on its first read
+_zygote_lock = threading.Lock()
+
+
+def _forget_zygote() -> None:
+    """In a forked process: start a zygote of its own when it needs one (two processes must
+    not share a control socket); the parent's stays the parent's."""
+    global _zygote, _zygote_lock
+    if _zygote is not None:
+        _zygote.abandon()
+    _zygote, _zygote_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_zygote)
+
+
+def _start_child(scratch: Path, settings: ReaderSettings) -> ForkedChild | _FreshChild:
+    """A forked child of this process's zygote; a fresh interpreter when the zygote is off
+    or fails twice in a row (then logged: a reader still starts, only slower)."""
+    if settings.zygote:
+        for _ in range(2):  # an idle zygote may have just ended: one more, then give up
+            try:
+                return _this_process_zygote().fork()
+            except ZygoteGone:
+                continue
+        log.warning("the reader's zygote could not fork a child; starting a fresh one")
+    return _FreshChild(scratch)
+
+
+def _this_process_zygote() -> Zygote:
+    global _zygote
+    with _zygote_lock:
+        if _zygote is None:
+            _zygote = Zygote(reader_environment(), PACKAGE_ROOT)
+        return _zygote
+
+
+def _run_child(child, request: bytes, settings: ReaderSettings) -> _Outcome:
     started = time.monotonic()
     deadline = started + settings.timeout_seconds
-    process = subprocess.Popen(
-        [sys.executable, "-m", "catalog.sources.child"], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=PACKAGE_ROOT,
-        start_new_session=True, close_fds=True)
     try:
-        process.stdin.write(request)
-        process.stdin.close()
-    except BrokenPipeError:
-        pass  # the child died at once; its exit status says why
-    answer, stderr_tail, timed_out, overflowed = _collect(process, deadline,
-                                                          settings.result_bytes)
-    if timed_out or overflowed:
-        _kill(process)
-    try:
-        returncode = process.wait(timeout=max(1.0, deadline - time.monotonic()))
-    except subprocess.TimeoutExpired:
-        _kill(process)
-        returncode, timed_out = process.wait(), True
-    return _Outcome(returncode, answer, timed_out, overflowed, stderr_tail,
-                    time.monotonic() - started)
+        child.send(request)
+        answer, stderr_tail, timed_out, overflowed = _collect(child, deadline,
+                                                              settings.result_bytes)
+        if timed_out or overflowed:
+            child.kill()
+        returncode = child.wait(timeout=max(1.0, deadline - time.monotonic()))
+        if returncode is None:
+            child.kill()
+            returncode, timed_out = child.wait(timeout=60.0), True
+    finally:
+        child.close()
+    return _Outcome(-signal.SIGKILL if returncode is None else returncode, answer,
+                    timed_out, overflowed, stderr_tail, time.monotonic() - started)
 
 
-def _collect(process: subprocess.Popen, deadline: float,
-             cap: int) -> tuple[bytes, bytes, bool, bool]:
+def _collect(child, deadline: float, cap: int) -> tuple[bytes, bytes, bool, bool]:
     """Read the answer (at most cap bytes) and the last 64 KiB of stderr until both close."""
     answer, tail = bytearray(), bytearray()
     with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ, "out")
-        selector.register(process.stderr, selectors.EVENT_READ, "err")
+        selector.register(child.stdout, selectors.EVENT_READ, "out")
+        selector.register(child.stderr, selectors.EVENT_READ, "err")
         while selector.get_map():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return bytes(answer), bytes(tail), True, False
             for key, _ in selector.select(timeout=min(remaining, 5.0)):
-                chunk = os.read(key.fileobj.fileno(), 1 << 16)
+                chunk = os.read(key.fd, 1 << 16)
                 if not chunk:
-                    selector.unregister(key.fileobj)
+                    selector.unregister(key.fd)
                 elif key.data == "out":
                     answer += chunk
                     if len(answer) > cap:
@@ -201,13 +283,6 @@ def _collect(process: subprocess.Popen, deadline: float,
                 else:
                     tail = (tail + chunk)[-(64 << 10):]
     return bytes(answer), bytes(tail), False, False
-
-
-def _kill(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def _result(task: str, outcome: _Outcome, settings: ReaderSettings):

@@ -1,11 +1,12 @@
 """The isolated reader: every open of an untrusted file goes through here.
 
-Run as `python -m catalog.sources.child` by catalog.sources.isolation, it reads one JSON
-request on stdin, confines itself (catalog.sources.sandbox), runs one named task and writes one
-JSON answer. The same module gives the rest of the catalog typed functions that run those
-tasks in a child: `stage_upload` for the stewards' API and `inspect_sources` for `taza validate`
-(publishing inspects and converts in one child, a task a floor up in catalog.convert.isolated,
-with this module's inspection), so uploads and `taza publish` read files one way.
+Run in a child that catalog.sources.isolation forks from its zygote (catalog.sources.zygote) or
+starts as `python -m catalog.sources.child`, it reads one JSON request on stdin, confines
+itself (catalog.sources.sandbox), runs one named task and writes one JSON answer. The same
+module gives the rest of the catalog typed functions that run those tasks in a child:
+`stage_upload` for the stewards' API and `inspect_sources` for `taza validate` (publishing
+inspects and converts in one child, a task a floor up in catalog.convert.isolated, with this
+module's inspection), so uploads and `taza publish` read files one way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ import importlib
 import json
 import os
 import socket
+import stat
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -72,8 +75,9 @@ def inspect_source(path: Path, kind: str, id_field: str | None = None
 def inspect_sources(paths: list[Path], kind: str, id_field: str | None = None
                     ) -> list[tuple[VectorInfo | RasterInfo | None, list[Problem]]]:
     """inspect_source of each of a dataset's sources (the items of a time series or mosaic),
-    all in one isolated reader: a child costs a second or more to start, so one per item made
-    publishing a twelve-month series take minutes. (Publishing inspects and converts in one
+    all in one isolated reader: the limits hold for the child, so for all items together
+    (and a fresh child cost a second or more to start: one per item made publishing a
+    twelve-month series take minutes). (Publishing inspects and converts in one
     child: catalog.convert.isolated.read_sources.)"""
     read = [file for path in paths for file in source_files(path)]
     try:
@@ -133,8 +137,9 @@ def inspected(data: dict, path: Path, kind: str):
 
 def probe_isolation(paths: list[Path], host: str, port: int) -> dict:
     """What a confined reader can reach: for each path whether it could read a byte of it,
-    whether it could open a TCP connection to host:port, and whether it could import boto3.
-    Only yes/no come back, never content. For operators checking a deployment, and for the tests."""
+    whether it could open a TCP connection to host:port, and whether it could import boto3;
+    also the kinds of descriptors it holds, its parent's pid and its environment's names.
+    Never content. For operators checking a deployment, and for the tests."""
     return run_task("probe", {"paths": [str(p) for p in paths], "host": host, "port": port},
                     read=[], write=[])
 
@@ -238,7 +243,26 @@ def _task_probe(args: dict) -> dict:
         boto3 = True
     except ImportError:
         boto3 = False
-    return {"readable": readable, "connected": connected, "boto3": boto3}
+    return {"readable": readable, "connected": connected, "boto3": boto3,
+            "descriptors": _open_descriptors(), "parent": os.getppid(),
+            "environment": sorted(os.environ)}
+
+
+def _open_descriptors() -> list[str]:
+    """The kinds of this process's open descriptors above stderr ("fifo", "socket", ...):
+    a reader must hold only its answer's pipe, never a socket to the zygote or its parent."""
+    kinds = []
+    for fd in range(3, 1024):
+        try:
+            mode = os.fstat(fd).st_mode
+        except OSError:
+            continue
+        kinds.append(next((name for name, test in (("fifo", stat.S_ISFIFO),
+                                                    ("socket", stat.S_ISSOCK),
+                                                    ("folder", stat.S_ISDIR),
+                                                    ("file", stat.S_ISREG)) if test(mode)),
+                          "other"))
+    return kinds
 
 
 def source_problems(path: Path) -> list[dict]:
@@ -280,10 +304,19 @@ def main() -> None:
     os.dup2(2, 1)  # whatever the libraries print goes to stderr, never into the answer
     request = json.loads(sys.stdin.buffer.read(MAX_REQUEST_BYTES))
     sandbox.die_with_parent(int(request["parent"]))
+    _use_scratch(request["scratch"])
     answer = _serve(request)
     answers.write(json.dumps(answer, default=str).encode())
     answers.flush()
     os._exit(0)  # no interpreter teardown: GDAL's destructors have nothing left to do
+
+
+def _use_scratch(folder: str) -> None:
+    """Temporary files (Python's and GDAL's) go to this request's scratch folder, the only
+    place besides its output the child may write. A child forked by the zygote inherited the
+    zygote's environment, so this is set here, not only in a fresh child's environment."""
+    os.environ["TMPDIR"] = os.environ["CPL_TMPDIR"] = folder
+    tempfile.tempdir = None  # computed again from TMPDIR on first use
 
 
 def _serve(request: dict) -> dict:
