@@ -17,6 +17,8 @@
 - raster_publish: a 4-gigapixel raster through the API and `taza publish`: peak memory of the
   server and of the isolated reader processes (bench/raster_publish.py).
 - cluster: two app nodes against one behind nginx (bench/cluster.py).
+- readers: isolated reader starts, forked from the zygote against fresh interpreters
+  (bench/readers.py).
 Each of stac, tiles, processes, upload and raster_publish takes its own options (--help).
 """
 
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
                   "processes": "bench.processes", "upload": "bench.upload",
                   "raster_publish": "bench.raster_publish", "versus": "bench.versus",
                   "stac_load": "bench.stac_load", "cluster": "bench.cluster",
-                  "stac_plans": "bench.stac_plans"}
+                  "stac_plans": "bench.stac_plans", "readers": "bench.readers"}
     if argv[0] == "all":  # both comparisons of issue 14, each with its own options
         return run_all(argv[1:])
     if argv[0] in standalone:  # benchmarks with their own options (--help)
