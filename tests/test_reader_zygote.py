@@ -158,3 +158,48 @@ def test_a_killed_owner_takes_its_zygote_and_readers_with_it(tmp_path):
     finally:
         owner.kill()
         owner.wait()
+
+
+FORKING_OWNER = """
+import json, os, sys
+from catalog.sources.reader import probe_isolation
+first = probe_isolation([], "127.0.0.1", 9)["parent"]
+reader, writer = os.pipe()
+pid = os.fork()
+if pid == 0:  # a process forked from the owner: the same zygote, also after the owner exits
+    os.close(reader)
+    parents = [probe_isolation([], "127.0.0.1", 9)["parent"]]
+    os.read(0, 1)  # the test has killed the owner
+    parents.append(probe_isolation([], "127.0.0.1", 9)["parent"])
+    os.write(writer, json.dumps(parents).encode())
+    os._exit(0)
+os.close(writer)
+print(json.dumps({"first": first, "owner_again": probe_isolation([], "127.0.0.1", 9)["parent"],
+                  "forked_pid": pid, "answer_fd": reader}), flush=True)
+os.set_inheritable(reader, True)
+sys.stdin.read()  # until the test kills this process
+"""
+
+
+def test_a_process_forked_from_the_owner_shares_its_zygote_beyond_the_owners_death(tmp_path):
+    """(tests/fault_injection.py's children publish this way: one zygote for the sweep.)"""
+    owner = subprocess.Popen([sys.executable, "-c", FORKING_OWNER], cwd=ROOT,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TAZA_READER_ZYGOTE="on"))
+    try:
+        started = json.loads(owner.stdout.readline())
+        assert started["owner_again"] == started["first"]
+        forked = started["forked_pid"]
+        answer = os.open(f"/proc/{owner.pid}/fd/{started['answer_fd']}", os.O_RDONLY)
+        stdin = os.open(f"/proc/{forked}/fd/0", os.O_WRONLY)
+        owner.kill()
+        owner.wait(timeout=30)
+        os.write(stdin, b"x")  # the forked process probes once more, its owner dead
+        os.close(stdin)
+        parents = json.loads(os.read(answer, 4096))
+        os.close(answer)
+        assert parents == [started["first"], started["first"]]
+        assert wait_until(lambda: not alive(forked) and not alive(started["first"]))
+    finally:
+        owner.kill()
+        owner.wait()

@@ -206,20 +206,20 @@ class _FreshChild:
                 pass
 
 
-_zygote: Zygote | None = None  # this process's, started on its first read
+_zygote: Zygote | None = None  # started on this process's first read, or its parent's
 _zygote_lock = threading.Lock()
 
 
-def _forget_zygote() -> None:
-    """In a forked process: start a zygote of its own when it needs one (two processes must
-    not share a control socket); the parent's stays the parent's."""
-    global _zygote, _zygote_lock
+def _share_zygote_after_fork() -> None:
+    """A process forked from this one forks its readers from the same zygote (a fork server's
+    children, for instance, need not start one each)."""
+    global _zygote_lock
+    _zygote_lock = threading.Lock()
     if _zygote is not None:
-        _zygote.abandon()
-    _zygote, _zygote_lock = None, threading.Lock()
+        _zygote.after_fork()
 
 
-os.register_at_fork(after_in_child=_forget_zygote)
+os.register_at_fork(after_in_child=_share_zygote_after_fork)
 
 
 def _start_child(scratch: Path, settings: ReaderSettings) -> ForkedChild | _FreshChild:

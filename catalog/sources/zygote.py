@@ -5,7 +5,8 @@ publish; `taza publish --all` starts sixteen).
 
 Each catalog process (a server worker, a `taza` command) starts its own zygote on its first
 read, as `python -m catalog.sources.zygote`, with the reader's environment (built from
-scratch: no secret of the server's reaches it). What keeps it as safe as a fresh child:
+scratch: no secret of the server's reaches it); processes it forks afterwards share it. What
+keeps it as safe as a fresh child:
 
 - the zygote never reads an untrusted byte: it imports modules and forks, nothing else;
 - a forked child keeps only its three pipes (every other descriptor, the zygote's control
@@ -15,12 +16,14 @@ scratch: no secret of the server's reaches it). What keeps it as safe as a fresh
 - children share the zygote's address-space layout (randomised once per zygote, not per
   child), so a zygote forks at most MAX_CHILDREN children and is then replaced;
 - a child dies with the zygote (die_with_parent); the zygote kills a child whose owner closed
-  its request socket (a timeout, an answer too large, or the owner's death) and ends when its
-  owner's control socket closes and its last child is gone, or after IDLE_SECONDS unused.
+  its request socket (a timeout, an answer too large, or the owner's death) and ends when
+  every copy of the control socket is closed and its last child is gone, or after
+  IDLE_SECONDS unused.
 
-The protocol: the owner sends, on the control socket, the child's stdin, stdout and stderr
-and a request socket (SCM_RIGHTS); the zygote forks and writes the child's pid, then its
-exit status (os.waitstatus_to_exitcode), on the request socket.
+The protocol: the owner sends, on the control socket (SOCK_SEQPACKET: one whole message per
+request, so processes that share it cannot interleave theirs), the child's stdin, stdout and
+stderr and a request socket (SCM_RIGHTS); the zygote forks and writes the child's pid, then
+its exit status (os.waitstatus_to_exitcode), on the request socket.
 """
 
 from __future__ import annotations
@@ -102,6 +105,7 @@ class Zygote:
         self._lock = threading.Lock()
         self._control: socket.socket | None = None
         self._process: subprocess.Popen | None = None
+        self._owner = os.getpid()  # the process that started it (can poll it)
         self._forks = 0
 
     def fork(self) -> ForkedChild:
@@ -138,24 +142,29 @@ class Zygote:
     def pid(self) -> int | None:
         """The zygote process's pid while it runs (it starts on the first fork)."""
         with self._lock:
-            running = self._process is not None and self._process.poll() is None
-            return self._process.pid if running else None
+            return self._process.pid if self._running() else None
 
-    def abandon(self) -> None:
-        """In a forked copy of the owner: close the copy of the control socket, leaving the
-        zygote to the process that started it (no lock: another thread may have held it at
-        the fork)."""
-        if self._control is not None:
-            self._control.close()
-        self._control = self._process = None
+    def after_fork(self) -> None:
+        """In a process forked from the owner: share the zygote (the control socket carries
+        one whole message per request, so processes cannot interleave theirs), with a lock of
+        its own (another thread may have held the owner's at the fork). The zygote serves
+        until every copy of its control socket is closed."""
+        self._lock = threading.Lock()
 
     def close(self) -> None:
         """Let the zygote end once its children are done."""
         with self._lock:
             self._retire()
 
+    def _running(self) -> bool:
+        """Whether the zygote runs; only its owner can tell without asking it (a forked copy
+        learns that it ended when the control socket or the pid's line fails)."""
+        if self._process is None:
+            return False
+        return os.getpid() != self._owner or self._process.poll() is None
+
     def _send(self, descriptors: list[int]) -> int:
-        if self._control is None or self._process.poll() is not None:
+        if self._control is None or not self._running():
             self._start()
         elif self._forks >= MAX_CHILDREN:
             self._retire()
@@ -170,7 +179,7 @@ class Zygote:
 
     def _start(self) -> None:
         self._retire()
-        ours, theirs = socket.socketpair()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "catalog.sources.zygote", str(theirs.fileno()),
@@ -178,15 +187,15 @@ class Zygote:
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL, env=self._env, cwd=self._cwd,
                 pass_fds=[theirs.fileno()], start_new_session=True)
-        self._control, self._forks = ours, 0
+        self._control, self._forks, self._owner = ours, 0, os.getpid()
 
     def _retire(self) -> None:
         if self._control is not None:
-            self._control.close()  # the zygote ends when its children are done
+            self._control.close()  # the zygote ends when its children (and copies) are done
             self._control = None
-        if self._process is not None:
+        if self._process is not None and os.getpid() == self._owner:
             self._process.poll()  # reaps it if it has already ended
-            self._process = None
+        self._process = None
 
 
 def _read_line(sock: socket.socket) -> str | None:
