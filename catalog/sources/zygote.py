@@ -268,8 +268,8 @@ def _fork_requested(control, selector, children, become_reader) -> bool:
     try:
         message, descriptors, _, _ = socket.recv_fds(control, 16, 4)
     except OSError:
-        return False
-    if not message:
+        message, descriptors = b"", []
+    if not message:  # every copy of the owner's end is closed
         selector.unregister(control)
         return False
     if len(descriptors) != 4:
