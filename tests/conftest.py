@@ -216,8 +216,21 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
                  log_name: str = "server.log", args: tuple[str, ...] = (),
                  wrapper: tuple[str, ...] = ()) -> Server:
     """`taza serve` on a free port; `wrapper` is a command the server runs under (its last
-    argument is followed by the server's command line)."""
-    port = free_port()
+    argument is followed by the server's command line).
+
+    free_port's port is free when it answers, not when the server binds it: the other half of
+    the suite may start a server on the same port meanwhile, and then both /healthz checks
+    pass, on that other server. So the server is only returned once its own process holds the
+    port's listening socket; otherwise it is stopped and started on another port."""
+    for _ in range(3):
+        server = _start_on(free_port(), home, workers, env, log_name, args, wrapper)
+        if server is not None:
+            return server
+    raise RuntimeError("three ports in a row were taken by other servers before ours bound")
+
+
+def _start_on(port: int, home: Path, workers: int, env: dict | None, log_name: str,
+              args: tuple[str, ...], wrapper: tuple[str, ...]) -> Server | None:
     # A fixed node name: /healthz reports it, and the golden answers must not hold the host's.
     env = {"TAZA_NODE": "test-node", **os.environ, "TAZA_HOME": str(home),
            **home_environment(home), **(env or {})}
@@ -234,12 +247,33 @@ def start_server(home: Path, workers: int = 2, env: dict | None = None,
             raise RuntimeError(f"server exited:\n{(home / log_name).read_text()}")
         try:
             if server.get("/healthz").status_code == 200:
-                return server
+                if listens_on(process.pid, port):
+                    return server
+                stop_server(server)  # another server answered: ours never bound the port
+                return None
         except (requests.ConnectionError, requests.Timeout):
             pass  # a busy machine: a read timeout must not leave the server running
         time.sleep(0.2)
     stop_server(server)
     raise RuntimeError("server did not answer /healthz within 120 s")
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process pid (the gunicorn master, which `taza serve` becomes) holds the
+    listening TCP socket of port on this machine."""
+    listening = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                listening.add(f"socket:[{fields[9]}]")
+    held = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            held.add(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile
+    return bool(listening & held)
 
 
 def stop_server(server: Server) -> None:
