@@ -176,7 +176,7 @@ class _FreshChild:
             [sys.executable, "-m", "catalog.sources.child"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=reader_environment(scratch),
             cwd=PACKAGE_ROOT, start_new_session=True, close_fds=True)
-        self.pid, self.parent = self._process.pid, os.getpid()
+        self.parent = os.getpid()
         self.stdout, self.stderr = self._process.stdout.fileno(), self._process.stderr.fileno()
 
     def send(self, request: bytes) -> None:

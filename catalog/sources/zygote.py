@@ -52,12 +52,13 @@ class ZygoteGone(Exception):
 
 
 class ForkedChild:
-    """A reader child forked by a zygote, as the owner sees it: its pipes, its pid, and its
-    request socket, which brings its exit status and, closed early, has it killed."""
+    """A reader child forked by a zygote, as the owner sees it: its parent (the zygote), its
+    pipes, and its request socket, which brings its exit status and, closed early, has it
+    killed."""
 
-    def __init__(self, pid: int, parent: int, stdin: int, stdout: int, stderr: int,
+    def __init__(self, parent: int, stdin: int, stdout: int, stderr: int,
                  request: socket.socket):
-        self.pid, self.parent = pid, parent
+        self.parent = parent
         self.stdin, self.stdout, self.stderr = stdin, stdout, stderr
         self._request = request
 
@@ -118,7 +119,8 @@ class Zygote:
             with self._lock:
                 parent = self._send([stdin_r, stdout_w, stderr_w, theirs.fileno()])
             ours.settimeout(FORK_SECONDS)
-            line = _read_line(ours)
+            if _read_line(ours) is None:  # the child's pid: only its arrival matters here
+                raise ZygoteGone("the zygote ended before it forked the reader")
             ours.settimeout(None)
         except (OSError, ZygoteGone) as failure:
             if isinstance(failure, TimeoutError):
@@ -131,12 +133,7 @@ class Zygote:
             for fd in (stdin_r, stdout_w, stderr_w):
                 os.close(fd)
             theirs.close()
-        if line is None:
-            for fd in (stdin_w, stdout_r, stderr_r):
-                os.close(fd)
-            ours.close()
-            raise ZygoteGone("the zygote ended before it forked the reader")
-        return ForkedChild(int(line), parent, stdin_w, stdout_r, stderr_r, ours)
+        return ForkedChild(parent, stdin_w, stdout_r, stderr_r, ours)
 
     @property
     def pid(self) -> int | None:
