@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -128,6 +129,48 @@ def test_a_reader_killed_right_after_its_fork_is_killed():
         assert children_of(owner.pid) == []
     finally:
         owner.close()
+
+
+
+def test_a_zygote_that_ends_with_a_request_unread_is_noticed_at_once(monkeypatch):
+    """The owner sees the request socket end when the zygote dies with the request still
+    queued (an idle zygote ending just as a read comes, or one that cannot start), instead
+    of waiting FORK_SECONDS: it keeps no copy of the socket's other end."""
+    monkeypatch.setattr(zygote, "FORK_SECONDS", 30)
+    owner = zygote.Zygote(isolation.reader_environment(), isolation.PACKAGE_ROOT)
+    try:
+        started = owner.fork()  # the zygote runs, its imports done
+        started.kill()
+        started.wait(timeout=30)
+        started.close()
+        stopped = owner.pid
+        os.kill(stopped, signal.SIGSTOP)  # it reads no request now
+        killer = threading.Timer(1.0, os.kill, (stopped, signal.SIGKILL))
+        killer.start()
+        with pytest.raises(zygote.ZygoteGone, match="ended before it forked"):
+            owner.fork()  # queued, unread; then the zygote is killed
+        killer.join()
+    finally:
+        owner.close()
+
+def test_a_zygote_that_cannot_start_is_not_tried_on_every_read(monkeypatch, caplog):
+    """A zygote whose interpreter cannot start (a broken Python home): two failed forks, then
+    fresh interpreters without asking it again until the pause is over."""
+    broken = zygote.Zygote(dict(isolation.reader_environment(), PYTHONHOME="/nonexistent"),
+                           isolation.PACKAGE_ROOT)
+    forks = []
+    fork = broken.fork
+    monkeypatch.setattr(broken, "fork", lambda: forks.append(1) or fork())
+    monkeypatch.setattr(isolation, "_zygote", broken)
+    monkeypatch.setattr(isolation, "_zygote_paused_until", 0.0)
+    answers = [probe(monkeypatch, "on") for _ in range(3)]
+    assert [answer["parent"] for answer in answers] == [os.getpid()] * 3  # fresh ones
+    assert all(answer["readable"] == {"/etc/passwd": False} for answer in answers)
+    assert len(forks) == 2 and "fresh interpreters" in caplog.text
+    monkeypatch.setattr(isolation, "_zygote", None)  # a good zygote, once the pause is over
+    monkeypatch.setattr(isolation, "_zygote_paused_until", 0.0)
+    assert probe(monkeypatch, "on")["parent"] != os.getpid()
+    isolation._zygote.close()
 
 def probe_request(scratch: Path, parent: int) -> dict:
     settings = isolation.ReaderSettings()

@@ -208,6 +208,8 @@ class _FreshChild:
 
 _zygote: Zygote | None = None  # started on this process's first read, or its parent's
 _zygote_lock = threading.Lock()
+ZYGOTE_PAUSE_SECONDS = 60
+_zygote_paused_until = 0.0  # time.monotonic(): fresh interpreters until then
 
 
 def _share_zygote_after_fork() -> None:
@@ -223,15 +225,20 @@ os.register_at_fork(after_in_child=_share_zygote_after_fork)
 
 
 def _start_child(scratch: Path, settings: ReaderSettings) -> ForkedChild | _FreshChild:
-    """A forked child of this process's zygote; a fresh interpreter when the zygote is off
-    or fails twice in a row (then logged: a reader still starts, only slower)."""
-    if settings.zygote:
+    """A forked child of this process's zygote; a fresh interpreter when the zygote is off,
+    or fails twice in a row (logged: a reader still starts, only slower) and for
+    ZYGOTE_PAUSE_SECONDS after that: a zygote that cannot start (a broken install, no
+    processes left) would otherwise cost every read two failed starts first."""
+    global _zygote_paused_until
+    if settings.zygote and time.monotonic() >= _zygote_paused_until:
         for _ in range(2):  # an idle zygote may have just ended: one more, then give up
             try:
                 return _this_process_zygote().fork()
             except ZygoteGone:
                 continue
-        log.warning("the reader's zygote could not fork a child; starting a fresh one")
+        _zygote_paused_until = time.monotonic() + ZYGOTE_PAUSE_SECONDS
+        log.warning("the reader's zygote could not fork a child; fresh interpreters start "
+                    "this process's readers for the next %d s", ZYGOTE_PAUSE_SECONDS)
     return _FreshChild(scratch)
 
 

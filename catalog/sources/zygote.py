@@ -117,23 +117,30 @@ class Zygote:
         stdout_r, stdout_w = os.pipe()
         stderr_r, stderr_w = os.pipe()
         try:
-            with self._lock:
-                parent = self._send([stdin_r, stdout_w, stderr_w, theirs.fileno()])
+            try:
+                with self._lock:
+                    parent = self._send([stdin_r, stdout_w, stderr_w, theirs.fileno()])
+            finally:
+                # Sent (the message holds copies) or not: ours go now, so a zygote that ends
+                # with the request unread closes the request socket's last copy: end of file
+                # below, not FORK_SECONDS of waiting.
+                for fd in (stdin_r, stdout_w, stderr_w):
+                    os.close(fd)
+                theirs.close()
             ours.settimeout(FORK_SECONDS)
             if _read_line(ours) is None:  # the child's pid: only its arrival matters here
                 raise ZygoteGone("the zygote ended before it forked the reader")
             ours.settimeout(None)
         except (OSError, ZygoteGone) as failure:
-            if isinstance(failure, TimeoutError):
-                self.close()  # stuck (importing?): the next read starts another
             for fd in (stdin_w, stdout_r, stderr_r):
                 os.close(fd)
             ours.close()  # a child forked later finds its request socket closed: killed
-            raise ZygoteGone("the zygote did not fork the reader") from None
-        finally:
-            for fd in (stdin_r, stdout_w, stderr_w):
-                os.close(fd)
-            theirs.close()
+            if isinstance(failure, TimeoutError):
+                self.close()  # stuck (importing?): the next read starts another
+                raise ZygoteGone(f"the zygote did not fork within {FORK_SECONDS:g} s") from None
+            if isinstance(failure, OSError):
+                raise ZygoteGone(f"the zygote did not fork the reader: {failure}") from None
+            raise
         return ForkedChild(parent, stdin_w, stdout_r, stderr_r, ours)
 
     @property
