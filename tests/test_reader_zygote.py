@@ -145,7 +145,8 @@ def test_a_zygote_that_ends_with_a_request_unread_is_noticed_at_once(monkeypatch
         started.close()
         stopped = owner.pid
         os.kill(stopped, signal.SIGSTOP)  # it reads no request now
-        killer = threading.Timer(1.0, os.kill, (stopped, signal.SIGKILL))
+        # 2 s: ample for this thread to queue its request first, even on a busy machine
+        killer = threading.Timer(2.0, os.kill, (stopped, signal.SIGKILL))
         killer.start()
         with pytest.raises(zygote.ZygoteGone, match="ended before it forked"):
             owner.fork()  # queued, unread; then the zygote is killed
