@@ -21,11 +21,18 @@ from catalog.store import CatalogStore
 DEFAULT_DATASETS_DIR = settings.PROJECT_ROOT / "datasets"
 
 
+class HomeMissing(Exception):
+    """A command that reads or changes a catalog was pointed at a home that does not exist."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
+    except (HomeMissing, settings.SettingError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -48,7 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     publish.set_defaults(handler=_publish)
 
     listing = commands.add_parser("list", help="list published datasets and their versions")
-    listing.set_defaults(handler=_list)
+    listing.set_defaults(handler=_list, existing_home=True)
 
     serve = commands.add_parser("serve", help="serve the catalog with gunicorn")
     serve.add_argument("--host", default="127.0.0.1")
@@ -65,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     purge.add_argument("dataset")
     purge.add_argument("version", type=int)
     purge.add_argument("--reason", required=True, help="why (kept in the audit log)")
-    purge.set_defaults(handler=_purge)
+    purge.set_defaults(handler=_purge, existing_home=True)
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
     stewards_cli.add_commands(commands, _store)
     backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
@@ -75,7 +82,17 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _store(args) -> CatalogStore:
-    return CatalogStore(args.home or settings.home())
+    """The catalog of --home (or TAZA_HOME). Commands marked `existing_home` refuse a home
+    folder that does not exist on the embedded profile, where that folder is the whole
+    catalog: a mistyped path would otherwise be created empty, and `taza audit` would call
+    its empty chain sound."""
+    home = Path(args.home or settings.home())
+    if getattr(args, "existing_home", False) and not home.is_dir() \
+            and settings.database_url() is None:
+        from catalog.backups.texts import text
+
+        raise HomeMissing(text("home_missing", path=str(home.resolve())))
+    return CatalogStore(home)
 
 
 def _validate(args) -> int:

@@ -107,7 +107,7 @@ def database_url() -> str | None:
     if not url:
         return None
     if not url.startswith(("postgresql://", "postgres://")):
-        raise ValueError("TAZA_DATABASE_URL: expected a postgresql:// URL")
+        raise SettingError("TAZA_DATABASE_URL: expected a postgresql:// URL")
     return url
 
 

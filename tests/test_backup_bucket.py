@@ -286,7 +286,7 @@ def test_every_restore_message_is_in_every_language(monkeypatch):
     codes = ["restore_failed", "restore_reason", *(f"step.{step}" for step in STEPS),
              *(f"restore_recovered.{kind}" for kind in RECOVERED_KINDS),
              "restore_nothing_to_recover", "restore_interrupted_serve",
-             "restore_commit_unknown"]
+             "restore_commit_unknown", "home_missing"]
     assert sorted(texts()) == sorted(codes)
     for code in codes:
         assert set(texts()[code]) == set(LANGUAGES) and all(texts()[code].values()), code

@@ -30,7 +30,8 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     backup.add_argument("--previous", type=Path, metavar="OLD_BACKUP",
                         help="an earlier backup: the bucket's objects it holds already are "
                              "hard-linked from it instead of downloaded again")
-    backup.set_defaults(handler=lambda args: _backup(args, store_of(args)))
+    backup.set_defaults(handler=lambda args: _backup(args, store_of(args)),
+                        existing_home=True)
 
     restore = commands.add_parser(
         "restore", help="rebuild a catalog home (--home or $TAZA_HOME) from a backup",
@@ -64,7 +65,8 @@ def add_commands(commands, store_of: StoreFactory) -> None:
                               "keys from AWS_*); then serve with TAZA_ASSETS_URL set to it")
     migrate.add_argument("--verify", action="store_true",
                          help="only compare the two; exit 1 naming every difference")
-    migrate.set_defaults(handler=lambda args: _migrate(args, store_of(args)))
+    migrate.set_defaults(handler=lambda args: _migrate(args, store_of(args)),
+                         existing_home=True)
 
 
 def _backup(args, store: CatalogStore) -> int:

@@ -1,4 +1,5 @@
-"""The words `taza restore` says to the operator, in the operator's language (texts.yml)."""
+"""The words `taza restore` and the home's other commands say to the operator, in the
+operator's language (texts.yml)."""
 
 from __future__ import annotations
 

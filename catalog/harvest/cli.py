@@ -43,13 +43,16 @@ def add_commands(commands, store_of: StoreFactory) -> None:
                      "queued as jobs that `taza worker` runs")
     add.set_defaults(handler=lambda args: _guarded(lambda: _add(args, store_of(args))))
     listing = actions.add_parser("list", help="list sources and their last runs")
-    listing.set_defaults(handler=lambda args: _guarded(lambda: _list(store_of(args))))
+    listing.set_defaults(handler=lambda args: _guarded(lambda: _list(store_of(args))),
+                         existing_home=True)
     remove = actions.add_parser("remove", help="forget a source (its drafts stay)")
     remove.add_argument("name")
-    remove.set_defaults(handler=lambda args: _guarded(lambda: _remove(args, store_of(args))))
+    remove.set_defaults(handler=lambda args: _guarded(lambda: _remove(args, store_of(args))),
+                        existing_home=True)
     run = actions.add_parser("run", help="harvest one source, or every source")
     run.add_argument("name", nargs="?")
-    run.set_defaults(handler=lambda args: _guarded(lambda: _run(args, store_of(args))))
+    run.set_defaults(handler=lambda args: _guarded(lambda: _run(args, store_of(args))),
+                     existing_home=True)
 
 
 def _guarded(action: Callable[[], int]) -> int:

@@ -36,15 +36,18 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     link.add_argument("name")
     link.add_argument("--public-url", help=f"the site's URL (default $TAZA_PUBLIC_URL or "
                       f"{DEFAULT_PUBLIC_URL})")
-    link.set_defaults(handler=lambda args: _users_link(args, store_of(args)))
+    link.set_defaults(handler=lambda args: _users_link(args, store_of(args)),
+                      existing_home=True)
     password = actions.add_parser("password", help="set a password read from standard input "
                                   "(the account's sessions end)")
     password.add_argument("name")
     password.add_argument("--password-stdin", action="store_true", required=True,
                           help="read the password from the first line of standard input")
-    password.set_defaults(handler=lambda args: _users_password(args, store_of(args)))
+    password.set_defaults(handler=lambda args: _users_password(args, store_of(args)),
+                          existing_home=True)
     listing = actions.add_parser("list", help="list accounts")
-    listing.set_defaults(handler=lambda args: _users_list(store_of(args)))
+    listing.set_defaults(handler=lambda args: _users_list(store_of(args)),
+                         existing_home=True)
     token = actions.add_parser("token", help="issue a new API token for an account (for "
                                "scripts); it expires")
     token.add_argument("name")
@@ -53,22 +56,27 @@ def add_commands(commands, store_of: StoreFactory) -> None:
     token.add_argument("--days", type=float,
                        help="lifetime in days (default $TAZA_TOKEN_LIFETIME_DAYS or 90)")
     token.add_argument("--label", help="what the token is for (shown in GET /api/tokens)")
-    token.set_defaults(handler=lambda args: _users_token(args, store_of(args)))
+    token.set_defaults(handler=lambda args: _users_token(args, store_of(args)),
+                       existing_home=True)
     disable = actions.add_parser("disable", help="disable an account: its tokens, sessions and "
                                  "links stop working")
     disable.add_argument("name")
-    disable.set_defaults(handler=lambda args: _users_disable(args, store_of(args)))
+    disable.set_defaults(handler=lambda args: _users_disable(args, store_of(args)),
+                         existing_home=True)
 
     versions = commands.add_parser("versions", help="list the released versions of a dataset")
     versions.add_argument("dataset")
-    versions.set_defaults(handler=lambda args: _versions(args, store_of(args)))
+    versions.set_defaults(handler=lambda args: _versions(args, store_of(args)),
+                          existing_home=True)
     rollback = commands.add_parser("rollback", help="make an earlier version live again")
     rollback.add_argument("dataset")
     rollback.add_argument("version", type=int)
-    rollback.set_defaults(handler=lambda args: _rollback(args, store_of(args)))
+    rollback.set_defaults(handler=lambda args: _rollback(args, store_of(args)),
+                          existing_home=True)
     withdraw = commands.add_parser("withdraw", help="take a dataset out of the live catalog")
     withdraw.add_argument("dataset")
-    withdraw.set_defaults(handler=lambda args: _withdraw(args, store_of(args)))
+    withdraw.set_defaults(handler=lambda args: _withdraw(args, store_of(args)),
+                          existing_home=True)
 
     audit_log = commands.add_parser("audit", help="print the audit log and check its chain")
     audit_log.add_argument("--after", type=int, default=0)
@@ -79,7 +87,8 @@ def add_commands(commands, store_of: StoreFactory) -> None:
                            help="seal a log of unkeyed entries under the audit key, once")
     audit_log.add_argument("--reset-head", action="store_true",
                            help="take the chain as it is as its head (after a restore)")
-    audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)))
+    audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)),
+                           existing_home=True)
 
 
 def _password_arguments(parser: argparse.ArgumentParser) -> None:
