@@ -131,6 +131,16 @@ def test_unknown_objects_answer_404_json(server):
         assert response.json()["status"] == 404
 
 
+@pytest.mark.parametrize("path, named", [("nope.json", "nope.json"),
+                                         ("land/nope/collection.json", "land/nope/collection.json"),
+                                         ("..%2f..%2fcurrent.json", "../../current.json")])
+def test_a_missing_static_stac_document_is_named_in_its_404(server, path, named):
+    """On both profiles alike (files on the embedded one, the release's rows on PostgreSQL)."""
+    response = server.get(f"/stac/{path}")
+    assert response.status_code == 404
+    assert response.json()["description"] == f"no STAC document {named!r}"
+
+
 def test_sql_metacharacters_are_values_not_sql(server):
     # Quotes, comments and FTS operators travel as bound values: no error, no match.
     for params in ({"ids": "x' OR '1'='1"}, {"collections": "a\"; DROP TABLE items; --"},

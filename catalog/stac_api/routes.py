@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, abort, request, send_from_directory
+from werkzeug.exceptions import NotFound
 
 from catalog.request_bodies import is_json_type
 from catalog.safe_parse import UnsafeInput, parse_json
@@ -294,8 +295,12 @@ def stac_blueprint(store: CatalogStore, public_url: str,
             answer.cache_control.no_cache = True
             return answer.make_conditional(request, accept_ranges=True,
                                            complete_length=len(kept))
-        # send_from_directory refuses paths that leave the folder (no traversal).
-        return send_from_directory(release.stac_dir, path, mimetype=JSON)
+        # send_from_directory refuses paths that leave the folder (no traversal); its 404
+        # names the document, as the PostgreSQL profile's does, not werkzeug's generic text.
+        try:
+            return send_from_directory(release.stac_dir, path, mimetype=JSON)
+        except NotFound:
+            abort(404, description=f"no STAC document {path!r}")
 
     return blueprint
 
