@@ -343,7 +343,7 @@ def _owner_closed(pid: int, request: socket.socket, selector, children) -> None:
     (not yet reaped, so the pid is still the child's) and its process group. Both: a child
     killed just after the fork may not have started its session yet, and then no group has
     its pid (killpg alone missed 13 of 40 such kills)."""
-    if pid not in children or children[pid][0] is not request:
+    if children.get(pid, (None,))[0] is not request:
         return  # reaped earlier in the same round of events: its socket is closed
     try:
         data = request.recv(64)

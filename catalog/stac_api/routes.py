@@ -279,12 +279,13 @@ def stac_blueprint(store: CatalogStore, public_url: str,
         release = store.current()
         if release is None:
             abort(404, description="nothing is published yet")
+        missing = f"no STAC document {path!r}"  # the same 404 on both profiles
         if not path.endswith(".json"):
-            abort(404, description=f"no STAC document {path!r}")
+            abort(404, description=missing)
         try:
             kept = store.stac_document(release, path)
         except FileNotFoundError:
-            abort(404, description=f"no STAC document {path!r}")
+            abort(404, description=missing)
         if kept is not None:  # PostgreSQL: looked up by its exact path (no traversal)
             answer = Response(kept, mimetype=JSON)
             answer.set_etag(hashlib.sha256(kept).hexdigest()[:32])
@@ -295,12 +296,12 @@ def stac_blueprint(store: CatalogStore, public_url: str,
             answer.cache_control.no_cache = True
             return answer.make_conditional(request, accept_ranges=True,
                                            complete_length=len(kept))
-        # send_from_directory refuses paths that leave the folder (no traversal); its 404
-        # names the document, as the PostgreSQL profile's does, not werkzeug's generic text.
+        # send_from_directory refuses paths that leave the folder (no traversal); its own
+        # 404 would say werkzeug's generic text.
         try:
             return send_from_directory(release.stac_dir, path, mimetype=JSON)
         except NotFound:
-            abort(404, description=f"no STAC document {path!r}")
+            abort(404, description=missing)
 
     return blueprint
 
