@@ -1,4 +1,8 @@
-"""The `taza` command: validate, publish, list and serve the catalog."""
+"""The `taza` command: validate, publish, list and serve the catalog.
+
+It speaks the operator's language (catalog/core/operator_texts.py): its words are in
+cli_texts.yml beside it, and its subcommands' beside theirs.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ from pathlib import Path
 from catalog import settings
 from catalog.backups import cli as backup_cli
 from catalog.cluster import cli as cluster_cli
+from catalog.core.languages import FALLBACK_LANGUAGE
+from catalog.core.operator_texts import OperatorTexts, error_line, operator_language, warning_line
 from catalog.harvest import cli as harvest_cli
-from catalog.problems import PublishError, ValidationFailed
+from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
 
 DEFAULT_DATASETS_DIR = settings.PROJECT_ROOT / "datasets"
+say = OperatorTexts(Path(__file__).with_name("cli_texts.yml"))
 
 
 class HomeMissing(Exception):
@@ -31,53 +38,90 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (HomeMissing, settings.SettingError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(str(err)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(say("interrupted"), file=sys.stderr)
         return 130
 
 
+def say_error(err: BaseException) -> str:
+    """An error in the operator's language where it carries a text code: a failed publish
+    (catalog/sources/finding_texts.yml), a refusal about accounts (the stewards' commands'
+    texts) or of the stewards' service (the portal's `problem.<messageCode>`, which its
+    pages show). Others, mostly technical (a database, S3, a process), keep their English
+    message, as every tool's error does."""
+    from catalog.portal.i18n import strings, translator
+    from catalog.sources.findings import finding_text
+    from catalog.stewards.accounts import AccountError
+    from catalog.stewards.errors import ServiceError
+
+    language = operator_language()
+    if language == FALLBACK_LANGUAGE:  # the error's own message, which scripts may read
+        return str(err)
+    if isinstance(err, PublishError) and err.code:
+        return finding_text({"code": err.code, "params": err.params, "message": str(err)},
+                            language)
+    if isinstance(err, AccountError):  # `taza harvest add` refuses a harvester's account
+        return stewards_cli.say_account_error(err)
+    if isinstance(err, ServiceError) and f"problem.{err.message_code}" in strings():
+        return translator(language)(f"problem.{err.message_code}", **err.params)
+    return str(err)
+
+
+def say_problem(problem: Problem) -> str:
+    """A validation problem with its place, its message in the operator's language."""
+    from catalog.sources.findings import finding_text
+
+    # In English the problem's own message, which can say more than its code's text.
+    language = operator_language()
+    message = finding_text(problem.as_dict(), language) \
+        if problem.code and language != FALLBACK_LANGUAGE else problem.message
+    return problem.said(message, line_word=say("line"))
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="taza", description=__doc__)
-    parser.add_argument("--home", help="catalog home folder (default: $TAZA_HOME or ./var)")
+    parser = argparse.ArgumentParser(prog="taza", description=say("description"))
+    parser.add_argument("--home", help=say("help.home"))
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
-    validate = commands.add_parser("validate", help="check manifests and their sources")
+    validate = commands.add_parser("validate", help=say("help.validate"))
     validate.add_argument("manifests", nargs="+", type=Path)
     validate.set_defaults(handler=_validate)
 
-    publish = commands.add_parser("publish", help="publish datasets as new versions")
+    publish = commands.add_parser("publish", help=say("help.publish"))
     publish.add_argument("manifests", nargs="*", type=Path)
     publish.add_argument("--all", action="store_true",
-                         help=f"publish every manifest in --datasets-dir ({DEFAULT_DATASETS_DIR})")
-    publish.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR)
+                         help=say("help.publish.all", folder=DEFAULT_DATASETS_DIR))
+    publish.add_argument("--datasets-dir", type=Path, default=DEFAULT_DATASETS_DIR,
+                         help=say("help.publish.datasets_dir"))
     publish.set_defaults(handler=_publish)
 
-    listing = commands.add_parser("list", help="list published datasets and their versions")
+    listing = commands.add_parser("list", help=say("help.list"))
     listing.set_defaults(handler=_list, existing_home=True)
 
-    serve = commands.add_parser("serve", help="serve the catalog with gunicorn")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=5000)
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)))
-    serve.add_argument("--public-url", help="URL clients use (default http://HOST:PORT)")
+    serve = commands.add_parser("serve", help=say("help.serve"))
+    serve.add_argument("--host", default="127.0.0.1", help=say("help.serve.host"))
+    serve.add_argument("--port", type=int, default=5000, help=say("help.serve.port"))
+    serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)),
+                       help=say("help.serve.workers"))
+    serve.add_argument("--public-url", help=say("help.serve.public_url"))
     serve.set_defaults(handler=_serve)
-    worker = commands.add_parser("worker", help="run queued jobs (publishes, harvests) and "
-                                 "queue scheduled harvests, until stopped")
-    worker.add_argument("--threads", type=int, default=1, help="jobs run at once (default 1)")
+    worker = commands.add_parser("worker", help=say("help.worker"))
+    worker.add_argument("--threads", type=int, default=1, help=say("help.worker.threads"))
     worker.set_defaults(handler=_worker)
-    purge = commands.add_parser(
-        "purge", help="remove a version that is not live everywhere (a legal takedown)")
+    purge = commands.add_parser("purge", help=say("help.purge"))
     purge.add_argument("dataset")
     purge.add_argument("version", type=int)
-    purge.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    purge.add_argument("--reason", required=True, help=say("help.purge.reason"))
     purge.set_defaults(handler=_purge, existing_home=True)
     # users, versions, rollback, withdraw, audit (catalog/stewards/cli.py)
-    stewards_cli.add_commands(commands, _store)
-    backup_cli.add_commands(commands, _store)  # backup, restore (catalog/backups/cli.py)
-    cluster_cli.add_commands(commands)  # cluster up, down, status (catalog/cluster/cli.py)
-    harvest_cli.add_commands(commands, _store)  # harvest add|list|remove|run (catalog/harvest)
+    stewards_cli.add_commands(commands, _store, say_error)
+    # backup, restore, migrate (catalog/backups/cli.py)
+    backup_cli.add_commands(commands, _store, say_error)
+    cluster_cli.add_commands(commands, say_error)  # cluster up, down, status (catalog/cluster)
+    # harvest add|list|remove|run (catalog/harvest/cli.py)
+    harvest_cli.add_commands(commands, _store, say_error)
     return parser
 
 
@@ -89,9 +133,7 @@ def _store(args) -> CatalogStore:
     home = Path(args.home or settings.home())
     if getattr(args, "existing_home", False) and not home.is_dir() \
             and settings.database_url() is None:
-        from catalog.backups.texts import text
-
-        raise HomeMissing(text("home_missing", path=str(home.resolve())))
+        raise HomeMissing(say("home_missing", path=str(home.resolve())))
     return CatalogStore(home)
 
 
@@ -104,11 +146,11 @@ def _validate(args) -> int:
             manifest, _ = validate(path)
         except ValidationFailed as err:
             failed += 1
-            print(f"INVALID {path}: {len(err.problems)} problem(s)", file=sys.stderr)
-            for problem in err.problems:
-                print(f"  {problem}", file=sys.stderr)
+            print(say("validate.invalid", path=path, count=len(err.problems)), file=sys.stderr)
+            _print_problems(err.problems)
         else:
-            print(f"ok      {path}: {manifest.id} ({manifest.kind}, theme {manifest.theme})")
+            print(say("validate.ok", path=path, dataset=manifest.id, kind=manifest.kind,
+                      theme=manifest.theme))
     return 1 if failed else 0
 
 
@@ -119,7 +161,7 @@ def _publish(args) -> int:
     if args.all:
         manifests += sorted(args.datasets_dir.glob("*.yaml"))
     if not manifests:
-        print("error: name manifests to publish, or use --all", file=sys.stderr)
+        print(error_line(say("publish.none")), file=sys.stderr)
         return 2
     store = _store(args)
     failed = 0
@@ -128,18 +170,22 @@ def _publish(args) -> int:
             result = publish(path, store, context={"via": "taza publish"})
         except ValidationFailed as err:
             failed += 1
-            print(f"REJECTED {path}: {len(err.problems)} problem(s); nothing was published",
+            print(say("publish.rejected", path=path, count=len(err.problems)),
                   file=sys.stderr)
-            for problem in err.problems:
-                print(f"  {problem}", file=sys.stderr)
+            _print_problems(err.problems)
         except PublishError as err:
             failed += 1
-            print(f"FAILED   {path}: {err}; the previous version keeps serving", file=sys.stderr)
+            print(say("publish.failed", path=path, reason=say_error(err)), file=sys.stderr)
         else:
-            state = "unchanged" if result.unchanged else "published"
-            print(f"{state:9} {result.dataset_id} version {result.version} "
-                  f"(release {result.release})")
+            print(say("publish.unchanged" if result.unchanged else "publish.published",
+                      dataset=result.dataset_id, version=result.version,
+                      release=result.release))
     return 1 if failed else 0
+
+
+def _print_problems(problems: list[Problem]) -> None:
+    for problem in problems:
+        print(f"  {say_problem(problem)}", file=sys.stderr)
 
 
 def _purge(args) -> int:
@@ -151,11 +197,12 @@ def _purge(args) -> int:
         removed = purge(store, args.dataset, args.version, args.reason,
                         forget=[forget_published_drafts(store.home)])
     except PublishError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(say_error(err)), file=sys.stderr)
         return 1
-    print(f"purged {args.dataset} version {args.version}: {removed['files']} files "
-          f"({removed['bytes']:,} bytes); releases rewritten: "
-          f"{', '.join(map(str, removed['releases_rewritten'])) or 'none'}")
+    rewritten = ", ".join(map(str, removed["releases_rewritten"]))
+    print(say("purge.done", dataset=args.dataset, version=args.version,
+              files=removed["files"], bytes=f"{removed['bytes']:,}",
+              releases=rewritten or say("purge.no_releases")))
     return 0
 
 
@@ -168,7 +215,7 @@ def _worker(args) -> int:
     from catalog.stewards.releases import job_handlers
 
     if args.threads < 1:
-        print("error: --threads takes a whole number of at least 1", file=sys.stderr)
+        print(error_line(say("worker.threads")), file=sys.stderr)
         return 2
     store = _store(args)
     try:
@@ -176,7 +223,7 @@ def _worker(args) -> int:
         check_every = schedule.check_seconds()
         resume.parts_max_age()
     except settings.SettingError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(str(err)), file=sys.stderr)
         return 2
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -190,7 +237,7 @@ def _worker(args) -> int:
                for n in range(args.threads)]
     for thread in threads:
         thread.start()
-    print(f"taza worker: {args.threads} thread(s) on {store.home}", flush=True)
+    print(say("worker.started", threads=args.threads, home=store.home), flush=True)
     stop.wait()
     for thread in threads:
         thread.join()
@@ -201,12 +248,12 @@ def _list(args) -> int:
     store = _store(args)
     release = store.current()
     if release is None:
-        print("nothing published yet")
+        print(say("list.nothing"))
         return 0
-    print(f"release {release.number}")
+    print(say("list.release", release=release.number))
     for dataset_id, version in sorted(release.datasets.items()):
-        print(f"  {dataset_id:28} version {version} (versions: "
-              f"{', '.join(map(str, store.released_versions(dataset_id)))})")
+        print(say("list.dataset", dataset=dataset_id, version=version,
+                  versions=", ".join(map(str, store.released_versions(dataset_id)))))
     return 0
 
 
@@ -220,7 +267,7 @@ def _interrupted_restore(store: CatalogStore) -> str | None:
     try:
         found = interrupted(store.home) if store.home.is_dir() else []
     except BackupError as err:
-        return str(err)
+        return say_error(err)
     return text("restore_interrupted_serve", name=found[0].token) if found else None
 
 
@@ -237,17 +284,16 @@ def _serve(args) -> int:
         settings.column_loads_in_background()
         QueueSettings.from_environment()
     except (CacheSizeError, settings.SettingError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(str(err)), file=sys.stderr)
         return 2
     if interrupted_restore := _interrupted_restore(store):
-        print(f"error: {interrupted_restore}", file=sys.stderr)
+        print(error_line(interrupted_restore), file=sys.stderr)
         return 1
     try:
         if store.current() is None:
-            print("warning: nothing is published yet (run `taza publish --all`)",
-                  file=sys.stderr)
+            print(warning_line(say("serve.nothing")), file=sys.stderr)
     except RecordsUnavailable as err:  # the workers serve once the database answers
-        print(f"warning: {err}", file=sys.stderr)
+        print(warning_line(str(err)), file=sys.stderr)
     # Per-worker files of this node's earlier runs (other nodes sharing the home keep theirs).
     shutil.rmtree(settings.node_run_dir(store.home), ignore_errors=True)
     # The unbounded file-per-tile cache of earlier versions (now cache/tiles.sqlite, capped).

@@ -23,11 +23,15 @@ class Problem:
     params: dict = field(default_factory=dict, hash=False)
 
     def __str__(self) -> str:
+        return self.said(self.message)
+
+    def said(self, message: str, line_word: str = "line") -> str:
+        """'file:line: where: message', for this problem's message or its translation."""
         location = self.file or ""
         if self.line is not None:
-            location = f"{location}:{self.line}" if location else f"line {self.line}"
+            location = f"{location}:{self.line}" if location else f"{line_word} {self.line}"
         prefix = f"{location}: " if location else ""
-        return f"{prefix}{self.where}: {self.message}"
+        return f"{prefix}{self.where}: {message}"
 
     def as_dict(self) -> dict:
         data = {"where": self.where, "message": self.message, "line": self.line,

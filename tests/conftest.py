@@ -28,6 +28,12 @@ from psycopg import sql
 from catalog.cluster.postgres import PrivatePostgres
 
 ROOT = Path(__file__).resolve().parent.parent
+# `taza` speaks the operator's language (catalog/core/operator_texts.py) and the tests read
+# its English, whatever the locale of whoever runs them; tests of the other languages set
+# LANG themselves (tests/test_cli_languages*.py).
+for _variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_variable, None)
+os.environ["LANG"] = "C.UTF-8"
 DATASETS = ROOT / "datasets"
 SOURCES = DATASETS / "sources"
 SAMPLE_IDS = ("airports", "climate-zones", "elevation", "kyrgyzstan-boundary",
@@ -469,3 +475,14 @@ def pytest_sessionfinish(session, exitstatus) -> None:
     if path := os.environ.get("TAZA_MODULE_SECONDS_FILE"):
         Path(path).write_text("".join(f"{seconds:.0f} {module}\n"
                                       for module, seconds in sorted(MODULE_SECONDS.items())))
+
+
+def run_taza(*args: str, language: str = "en_GB.UTF-8", **env: str
+             ) -> subprocess.CompletedProcess:
+    """`taza` on the embedded profile (whatever profile the suite runs), in one language."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith(("TAZA_", "LC_", "LANGUAGE"))}
+    environment.update(LANG=language, **env)
+    return subprocess.run([sys.executable, "-m", "catalog.cli", *args], cwd=ROOT,
+                          env=environment, capture_output=True, text=True, timeout=120,
+                          stdin=subprocess.DEVNULL)

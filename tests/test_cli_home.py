@@ -6,13 +6,9 @@ traceback. The real command line, in subprocesses."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import run_taza
 
 # Every command marked existing_home (catalog/cli.py and the stewards', backups' and
 # harvest's command modules), with arguments that would pass its own checks.
@@ -27,17 +23,6 @@ READS_OR_CHANGES = [
 ]
 
 
-def run_taza(*args: str, language: str = "en_GB.UTF-8", **env: str
-             ) -> subprocess.CompletedProcess:
-    """`taza` on the embedded profile (whatever profile the suite runs), in one language."""
-    environment = {key: value for key, value in os.environ.items()
-                   if not key.startswith(("TAZA_", "LC_", "LANGUAGE"))}
-    environment.update(LANG=language, **env)
-    return subprocess.run([sys.executable, "-m", "catalog.cli", *args], cwd=ROOT,
-                          env=environment, capture_output=True, text=True, timeout=120,
-                          stdin=subprocess.DEVNULL)
-
-
 @pytest.mark.parametrize("command", READS_OR_CHANGES, ids=" ".join)
 def test_a_command_on_a_missing_home_says_so_and_creates_nothing(tmp_path, command):
     home = tmp_path / "mistyped"
@@ -50,8 +35,8 @@ def test_a_command_on_a_missing_home_says_so_and_creates_nothing(tmp_path, comma
     assert sorted(tmp_path.iterdir()) == []  # no home, no backup folder
 
 
-@pytest.mark.parametrize("language, start", [("ru_RU.UTF-8", "error: Папки каталога "),
-                                             ("ky_KG.UTF-8", "error: ")])
+@pytest.mark.parametrize("language, start", [("ru_RU.UTF-8", "ошибка: Папки каталога "),
+                                             ("ky_KG.UTF-8", "ката: ")])
 def test_the_missing_home_is_said_in_the_operators_language(tmp_path, language, start):
     home = tmp_path / "mistyped"
     done = run_taza("--home", str(home), "audit", language=language)

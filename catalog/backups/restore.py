@@ -59,6 +59,7 @@ from catalog.backups.recovery import (
     recover,
     write_journal,
 )
+from catalog.backups.texts import text as say
 from catalog.store.files import fsync_path
 
 MAX_LISTED_PROBLEMS = 20
@@ -456,25 +457,29 @@ def _copy_checked(source: Path, target: Path, entry: dict) -> None:
 
 
 def content_summary(manifest: dict) -> str:
-    """One line saying what a backup holds."""
+    """One line saying what a backup holds, in the operator's language (what `taza backup`
+    and `taza restore` print; the manifest itself stays as it is)."""
     live = manifest.get("live") or {}
-    return (f"release {manifest.get('release')} ({len(live)} live datasets), "
-            f"{manifest.get('files_total')} files, {manifest.get('bytes_total', 0):,} bytes, "
-            f"{_objects_summary(manifest)}"
-            f"databases: {_databases_summary(manifest)}")
+    parts = [say("summary.content", release=manifest.get("release"), live=len(live),
+                 files=manifest.get("files_total"),
+                 bytes=f"{manifest.get('bytes_total', 0):,}")]
+    if objects := _objects_summary(manifest):
+        parts.append(objects)
+    parts.append(say("summary.databases", databases=_databases_summary(manifest)))
+    return ", ".join(parts)
 
 
 def _databases_summary(manifest: dict) -> str:
     """The embedded profile's SQLite files, and the PostgreSQL profile's dump."""
     names = list(manifest.get("databases", []))
     if dump := manifest.get("database_dump"):
-        names.append(f"the PostgreSQL database ({dump['path']}, {dump['size']:,} bytes)")
-    return ", ".join(names) or "none"
+        names.append(say("summary.dump", path=dump["path"], bytes=f"{dump['size']:,}"))
+    return ", ".join(names) or say("summary.no_databases")
 
 
 def _objects_summary(manifest: dict) -> str:
     objects = (manifest.get("bucket") or {}).get("objects") or []
     if not objects:
         return ""
-    return (f"{len(objects)} objects of the bucket "
-            f"({sum(entry['size'] for entry in objects):,} bytes), ")
+    return say("summary.objects", count=len(objects),
+               bytes=f"{sum(entry['size'] for entry in objects):,}")

@@ -1,4 +1,5 @@
-"""`taza cluster up|down|status`: the cluster on one machine (catalog/cluster/local.py)."""
+"""`taza cluster up|down|status|nginx-config`: the cluster on one machine
+(catalog/cluster/local.py)."""
 
 from __future__ import annotations
 
@@ -16,44 +17,49 @@ from catalog.cluster.local import STATE_FILE, ClusterError, ClusterRunning, Loca
 from catalog.cluster.nginx import NginxUnavailable, Proxy
 from catalog.cluster.objectstore import ObjectStoreError
 from catalog.cluster.postgres import PostgresUnavailable
+from catalog.core.operator_texts import OperatorTexts, SayError, error_line
 
 DEFAULT_FOLDER = settings.PROJECT_ROOT / "var" / "cluster"
 DEFAULT_PORT = 5080
 
+# What these commands say, in the operator's language (catalog/core/operator_texts.py).
+say = OperatorTexts(Path(__file__).with_name("cli_texts.yml"))
 
-def add_commands(commands: argparse._SubParsersAction) -> None:
-    cluster = commands.add_parser("cluster", help="app nodes behind nginx on this machine")
+
+def add_commands(commands: argparse._SubParsersAction,
+                 say_error: SayError) -> None:
+    """`say_error` says a failure (a process, nginx, PostgreSQL, the object store) in the
+    operator's language where it carries a text, else as it is (catalog/cli.py)."""
+    cluster = commands.add_parser("cluster", help=say("help.cluster"))
     actions = cluster.add_subparsers(required=True, metavar="ACTION")
-    up = actions.add_parser("up", help="start the nodes and nginx, publish the samples")
+    up = actions.add_parser("up", help=say("help.up"))
     up.add_argument("--port", type=int,
                     default=int(os.environ.get("CLUSTER_PORT", DEFAULT_PORT)))
     up.add_argument("--nodes", type=int, choices=range(1, 5), default=2)
-    up.add_argument("--no-publish", action="store_true",
-                    help="do not publish the sample datasets")
+    up.add_argument("--no-publish", action="store_true", help=say("help.up.no_publish"))
     up.add_argument("--no-object-store", dest="object_store", action="store_false",
-                    help="keep published files in the home instead of an S3 bucket")
+                    help=say("help.up.no_object_store"))
     up.add_argument("--no-database", dest="database", action="store_false",
-                    help="the embedded profile: no PostgreSQL, no worker (SQLite, files)")
+                    help=say("help.up.no_database"))
     up.add_argument("--shared-home", dest="own_homes", action="store_false", default=None,
-                    help="one catalog home for every node and the worker (the default with "
-                         "the database and the object store: a home of their own each)")
-    up.set_defaults(handler=_up)
-    down = actions.add_parser("down", help="stop everything `up` started")
+                    help=say("help.up.shared_home"))
+    up.set_defaults(handler=lambda args: _up(args, say_error))
+    down = actions.add_parser("down", help=say("help.down"))
     down.set_defaults(handler=_down)
-    status = actions.add_parser("status", help="what runs, as JSON")
+    status = actions.add_parser("status", help=say("help.status"))
     status.set_defaults(handler=_status)
-    config = actions.add_parser(
-        "nginx-config", help="print the nginx configuration for nodes elsewhere (containers)")
+    config = actions.add_parser("nginx-config", help=say("help.nginx_config"))
     config.add_argument("--upstream", action="append", required=True,
-                        help="an app node's HOST:PORT (repeat for each node)")
-    config.add_argument("--listen", default="0.0.0.0:80", help="ADDRESS:PORT nginx listens on")
+                        help=say("help.nginx_config.upstream"))
+    config.add_argument("--listen", default="0.0.0.0:80", help=say("help.nginx_config.listen"))
     config.add_argument("--nginx-folder", default="/var/lib/taza-nginx",
-                        help="nginx's folder for logs, temp files and PID inside its machine")
-    config.add_argument("--user", default="nginx", help="the user nginx's workers run as")
+                        help=say("help.nginx_config.nginx_folder"))
+    config.add_argument("--user", default="nginx", help=say("help.nginx_config.user"))
     config.set_defaults(handler=_nginx_config)
     for action in (up, down, status):
+        # argparse %-formats help: a percent sign in the folder's path is written twice.
         action.add_argument("--folder", type=Path, default=DEFAULT_FOLDER,
-                            help=f"the cluster's folder (default {DEFAULT_FOLDER})")
+                            help=say("help.folder", folder=str(DEFAULT_FOLDER).replace("%", "%%")))
 
 
 def _own_homes(folder: Path, asked: bool | None) -> bool:
@@ -68,19 +74,19 @@ def _own_homes(folder: Path, asked: bool | None) -> bool:
         return not (folder / "home" / "datasets").exists()
 
 
-def _up(args) -> int:
+def _up(args, say_error: SayError) -> int:
     folder = args.folder.resolve()
     cluster = LocalCluster(folder, args.port, object_store=args.object_store,
                            database=args.database, own_homes=_own_homes(folder, args.own_homes))
     try:
         cluster.up(node_count=args.nodes)
     except ClusterRunning as err:  # the running cluster is left alone, not stopped
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(say_error(err)), file=sys.stderr)
         return 1
     except (ClusterError, NginxUnavailable, ObjectStoreError, PostgresUnavailable,
             psycopg.Error, subprocess.CalledProcessError) as err:
-        detail = getattr(err, "stderr", None) or str(err)
-        print(f"error: {detail.strip()}", file=sys.stderr)
+        detail = getattr(err, "stderr", None) or say_error(err)  # a process's own words
+        print(error_line(detail.strip()), file=sys.stderr)
         cluster.down()
         return 1
     if not args.no_publish:
@@ -90,18 +96,17 @@ def _up(args) -> int:
             [sys.executable, "-m", "catalog.cli", "--home", str(cluster.home), "publish",
              "--all"], env=dict(os.environ, **cluster.environment()), check=False)
         if published.returncode != 0:
-            print("error: publishing the samples failed; the cluster runs (taza cluster down "
-                  "to stop it)", file=sys.stderr)
+            print(error_line(say("error.publish_failed")), file=sys.stderr)
             return 1
-    names = ", ".join(f"{node.name} on {node.url}" for node in cluster.nodes)
-    print(f"cluster: {cluster.url} (nginx in front of {names}); stop with `make cluster-stop`")
+    nodes = ", ".join(say("node", name=node.name, url=node.url) for node in cluster.nodes)
+    print(say("done.up", url=cluster.url, nodes=nodes))
     return 0
 
 
 def _nginx_config(args) -> int:
     address, _, port = args.listen.rpartition(":")
     if not address or not port.isdigit():
-        print(f"error: --listen: ADDRESS:PORT, got {args.listen!r}", file=sys.stderr)
+        print(error_line(say("error.listen", listen=args.listen)), file=sys.stderr)
         return 2
     proxy = Proxy(Path(args.nginx_folder), int(port), tuple(args.upstream), listen=address)
     print(proxy.config_text(run_as=args.user, daemonize=False), end="")
@@ -118,10 +123,10 @@ def _existing(args) -> LocalCluster | None:
 def _down(args) -> int:
     cluster = _existing(args)
     if cluster is None:
-        print(f"no cluster in {args.folder}")
+        print(say("done.no_cluster", folder=args.folder))
         return 0
     cluster.down()
-    print("cluster stopped")
+    print(say("done.down"))
     return 0
 
 

@@ -11,7 +11,9 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from catalog.core.operator_texts import OperatorTexts, SayError, error_line
 from catalog.harvest import registry
 from catalog.harvest.fetch import FetchError
 from catalog.stewards.accounts import AccountError
@@ -20,51 +22,53 @@ from catalog.store.harvest_sources import HarvestSourcesUnavailable
 
 StoreFactory = Callable[[argparse.Namespace], CatalogStore]
 
+# What these commands say, in the operator's language (catalog/core/operator_texts.py).
+say = OperatorTexts(Path(__file__).with_name("cli_texts.yml"))
 
-def add_commands(commands, store_of: StoreFactory) -> None:
-    harvest = commands.add_parser(
-        "harvest", help="bring other catalogs' datasets in as drafts for review",
-        description="Read remote catalogs (STAC, OGC API - Features and Records, CSW, CKAN) "
-                    "and write a draft "
-                    "manifest for each new or changed dataset, for the stewards to review. "
-                    "Nothing is published. See docs/harvest.md.")
+
+def add_commands(commands, store_of: StoreFactory, say_error: SayError) -> None:
+    """`say_error` says an error of another package (a URL refused, an account, a database
+    that cannot answer) in the operator's language where it carries a text (catalog/cli.py)."""
+
+    def guarded(action: Callable[[argparse.Namespace, CatalogStore], int]):
+        return lambda args: _guarded(lambda: action(args, store_of(args)), say_error)
+
+    harvest = commands.add_parser("harvest", help=say("help.harvest"),
+                                  description=say("description.harvest"))
     actions = harvest.add_subparsers(required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="register a remote catalog")
-    add.add_argument("url", help="the catalog's root: a STAC API, an OGC API, a CKAN site, "
-                     "a CSW endpoint")
+    add = actions.add_parser("add", help=say("help.add"))
+    add.add_argument("url", help=say("help.add.url"))
     add.add_argument("--type", required=True, choices=registry.KINDS, dest="kind")
-    add.add_argument("--name", required=True, help="a short name (3-32: a-z, 0-9, '-'), the "
-                     "prefix of the dataset ids it creates")
-    add.add_argument("--org", required=True, help="the organisation that owns its drafts")
-    add.add_argument("--email", required=True, help="the steward contact in the manifests")
-    add.add_argument("--theme", choices=registry.THEMES,
-                     help="the theme of its datasets (left for the reviewer when not given)")
-    add.add_argument("--every", help="run it on a schedule: 30m, 6h, 1d, 7d (15m to 366d), "
-                     "queued as jobs that `taza worker` runs")
-    add.set_defaults(handler=lambda args: _guarded(lambda: _add(args, store_of(args))))
-    listing = actions.add_parser("list", help="list sources and their last runs")
-    listing.set_defaults(handler=lambda args: _guarded(lambda: _list(store_of(args))),
-                         existing_home=True)
-    remove = actions.add_parser("remove", help="forget a source (its drafts stay)")
+    add.add_argument("--name", required=True, help=say("help.add.name"))
+    add.add_argument("--org", required=True, help=say("help.add.org"))
+    add.add_argument("--email", required=True, help=say("help.add.email"))
+    add.add_argument("--theme", choices=registry.THEMES, help=say("help.add.theme"))
+    add.add_argument("--every", help=say("help.add.every"))
+    add.set_defaults(handler=guarded(_add))
+    listing = actions.add_parser("list", help=say("help.list"))
+    listing.set_defaults(handler=guarded(_list), existing_home=True)
+    remove = actions.add_parser("remove", help=say("help.remove"))
     remove.add_argument("name")
-    remove.set_defaults(handler=lambda args: _guarded(lambda: _remove(args, store_of(args))),
-                        existing_home=True)
-    run = actions.add_parser("run", help="harvest one source, or every source")
+    remove.set_defaults(handler=guarded(_remove), existing_home=True)
+    run = actions.add_parser("run", help=say("help.run"))
     run.add_argument("name", nargs="?")
-    run.set_defaults(handler=lambda args: _guarded(lambda: _run(args, store_of(args))),
-                     existing_home=True)
+    run.set_defaults(handler=guarded(_run), existing_home=True)
 
 
-def _guarded(action: Callable[[], int]) -> int:
+def _guarded(action: Callable[[], int], say_error: SayError) -> int:
     """Command errors (bad arguments, unknown source, a kind not supported yet) exit 2; a
     database that cannot answer (PostgreSQL profile) exits 1."""
     try:
         return action()
-    except (registry.HarvestError, FetchError, AccountError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except registry.HarvestError as err:
+        print(error_line(say(f"error.{err.code}", **err.params) if err.code else str(err)),
+              file=sys.stderr)
+        return 2
+    except (FetchError, AccountError) as err:
+        print(error_line(say_error(err)), file=sys.stderr)
         return 2
     except HarvestSourcesUnavailable as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(error_line(say_error(err)), file=sys.stderr)
         return 1
 
 
@@ -77,12 +81,13 @@ def _add(args, store: CatalogStore) -> int:
                          args.theme, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                          every)
     harvester_account(store.home, added)
-    print(f"added harvest source {added['name']} ({added['type']} {added['url']})"
-          + (f", run every {args.every} by `taza worker`" if every else ""))
+    said = {"name": added["name"], "kind": added["type"], "url": added["url"]}
+    print(say("done.add_every", every=args.every, **said) if every else say("done.add", **said))
     return 0
 
 
-def _list(store: CatalogStore) -> int:
+def _list(args, store: CatalogStore) -> int:
+    """One line per source, tab-separated: data for scripts, so its words stay English."""
     from catalog.harvest.schedule import every_text
 
     for name, source in sorted(registry.sources(store.home).items()):
@@ -101,7 +106,7 @@ def _list(store: CatalogStore) -> int:
 
 def _remove(args, store: CatalogStore) -> int:
     registry.remove(store.home, args.name)
-    print(f"removed harvest source {args.name} (its drafts stay with the stewards)")
+    print(say("done.remove", name=args.name))
     return 0
 
 

@@ -26,7 +26,16 @@ THEMES = ("land", "infrastructure", "coverage")
 
 
 class HarvestError(Exception):
-    """A harvest command that cannot be done (unknown source, bad name or URL)."""
+    """A harvest command that cannot be done (unknown source, bad name or URL).
+
+    `str(err)` is the English message (logs, jobs' results); `code` names its text in every
+    language (`error.<code>` of catalog/harvest/cli_texts.yml), filled from `params`, which
+    `taza harvest` says in the operator's language."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 class NotSupported(HarvestError):
@@ -51,18 +60,22 @@ def sources(home: Path) -> dict[str, dict]:
 def source(home: Path, name: str) -> dict:
     found = sources(home).get(name)
     if found is None:
-        raise HarvestError(f"no harvest source {name!r} (taza harvest list)")
+        raise HarvestError(f"no harvest source {name!r} (taza harvest list)",
+                           code="unknown_source", params={"name": name})
     return found
 
 
 def add(home: Path, url: str, kind: str, name: str, organisation: str, email: str,
         theme: str | None, added_at: str, every_seconds: int | None = None) -> dict:
     if kind not in KINDS:
-        raise HarvestError(f"--type: expected one of {list(KINDS)}, got {kind!r}")
+        raise HarvestError(f"--type: expected one of {list(KINDS)}, got {kind!r}",
+                           code="type", params={"choices": str(list(KINDS)), "kind": kind})
     if not SOURCE_NAME.match(name):
-        raise HarvestError("--name: 3-32 characters, lowercase letters, digits and '-'")
+        raise HarvestError("--name: 3-32 characters, lowercase letters, digits and '-'",
+                           code="name")
     if theme is not None and theme not in THEMES:
-        raise HarvestError(f"--theme: expected one of {list(THEMES)}, got {theme!r}")
+        raise HarvestError(f"--theme: expected one of {list(THEMES)}, got {theme!r}",
+                           code="theme", params={"choices": str(list(THEMES)), "theme": theme})
     check_url(url)
     added = {"name": name, "url": url, "type": kind, "organisation": organisation,
              "email": email, "theme": theme, "added_at": added_at,
@@ -70,7 +83,8 @@ def add(home: Path, url: str, kind: str, name: str, organisation: str, email: st
     sources_store = store(home)
     with sources_store.locked():
         if not sources_store.insert(added):
-            raise HarvestError(f"a harvest source is already named {name!r}")
+            raise HarvestError(f"a harvest source is already named {name!r}",
+                               code="source_exists", params={"name": name})
     return added
 
 
@@ -79,7 +93,8 @@ def remove(home: Path, name: str) -> None:
     sources_store = store(home)
     with sources_store.locked():
         if not sources_store.delete(name):
-            raise HarvestError(f"no harvest source {name!r} (taza harvest list)")
+            raise HarvestError(f"no harvest source {name!r} (taza harvest list)",
+                               code="unknown_source", params={"name": name})
 
 
 def state(home: Path, name: str) -> dict:

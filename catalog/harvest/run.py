@@ -83,7 +83,8 @@ def run_source(home: Path, name: str, today: dt.date | None = None) -> RunReport
 def kind_of(source: dict) -> SourceKind:
     kind = KIND_OF.get(source["type"])
     if kind is None:
-        raise registry.NotSupported(f"harvesting {source['type']} sources is not supported yet")
+        raise registry.NotSupported(f"harvesting {source['type']} sources is not supported yet",
+                                    code="not_supported", params={"kind": source["type"]})
     return kind()
 
 
@@ -147,7 +148,9 @@ def harvester_account(home: Path, source: dict) -> User:
     if existing.organisation != source["organisation"] or existing.disabled:
         raise registry.HarvestError(f"the account {name!r} belongs to organisation "
                                     f"{existing.organisation!r} or is disabled: remove the "
-                                    "source and add it under another name")
+                                    "source and add it under another name",
+                                    code="account_taken",
+                                    params={"name": name, "organisation": existing.organisation})
     return existing
 
 

@@ -42,7 +42,7 @@ def every_seconds(text: str) -> int:
     if not SHORTEST <= seconds <= LONGEST:
         raise registry.HarvestError(
             f"--every: expected a number and m, h or d from 15m to 366d (30m, 6h, 1d), "
-            f"got {text!r}")
+            f"got {text!r}", code="every", params={"text": text})
     return seconds
 
 

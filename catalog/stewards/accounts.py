@@ -42,7 +42,16 @@ HASHER = PasswordHasher()  # argon2id, 64 MiB, 3 passes, 4 lanes
 
 
 class AccountError(ValueError):
-    """A request about accounts that cannot be carried out (bad name, unknown user...)."""
+    """A request about accounts that cannot be carried out (bad name, unknown user...).
+
+    `str(err)` is the English message; `code` and `params` name the same refusal for the
+    command line, which says `error.<code>` of catalog/stewards/cli_texts.yml in the
+    operator's language."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 @dataclass(frozen=True)
@@ -76,7 +85,8 @@ def add_user(home: Path, name: str, role: str, organisation: str | None, email: 
         check_password(password)
     with connect(home) as connection:
         if connection.execute("SELECT 1 FROM users WHERE name = ?", (name,)).fetchone():
-            raise AccountError(f"user {name!r} exists already")
+            raise AccountError(f"user {name!r} exists already", code="user_exists",
+                               params={"name": name})
         cursor = connection.execute(
             "INSERT INTO users (name, role, organisation, email, created_at, password_hash) "
             "VALUES (?, ?, ?, ?, ?, ?)", (name, role, organisation, email, audit.now(),
@@ -140,7 +150,7 @@ def new_password_link(home: Path, name: str, actor: str,
     with connect(home) as connection:
         user = _user_by_name(connection, name)
         if user.disabled:
-            raise AccountError(f"{name} is disabled")
+            raise AccountError(f"{name} is disabled", code="user_disabled", params={"name": name})
         connection.execute("UPDATE password_links SET used = ? WHERE user_id = ? AND used IS NULL",
                            (time.time(), user.id))
         code = _issue_link(connection, user, settings or StewardSettings.from_environment())
@@ -226,7 +236,7 @@ def new_token(home: Path, name: str, actor: str, revoke_others: bool = False,
     with connect(home) as connection:
         user = _user_by_name(connection, name)
         if user.disabled:
-            raise AccountError(f"{name} is disabled")
+            raise AccountError(f"{name} is disabled", code="user_disabled", params={"name": name})
         if revoke_others:
             connection.execute("UPDATE tokens SET revoked = 1 WHERE user_id = ?", (user.id,))
         token, expires = _issue_token(connection, user, _lifetime(lifetime_days), label)
@@ -351,13 +361,17 @@ def _iso(epoch: float) -> str:
 
 def _check_new_user(name: str, role: str, organisation: str | None) -> None:
     if not NAME.match(name):
-        raise AccountError("user names: 2-63 characters, lowercase letters, digits, '.', '_', '-'")
+        raise AccountError("user names: 2-63 characters, lowercase letters, digits, '.', '_', '-'",
+                           code="name_invalid")
     if role not in ROLES:
-        raise AccountError(f"role must be one of {', '.join(ROLES)}")
+        raise AccountError(f"role must be one of {', '.join(ROLES)}", code="role_invalid",
+                           params={"roles": ", ".join(ROLES)})
     if role == "steward" and not organisation:
-        raise AccountError("a steward belongs to an organisation: give --org")
+        raise AccountError("a steward belongs to an organisation: give --org",
+                           code="organisation_required")
     if organisation and not ORGANISATION.match(organisation):
-        raise AccountError("organisation ids: 3-64 characters, lowercase letters, digits, '-'")
+        raise AccountError("organisation ids: 3-64 characters, lowercase letters, digits, '-'",
+                           code="organisation_invalid")
 
 
 def _digest(secret: str) -> str:
@@ -367,7 +381,7 @@ def _digest(secret: str) -> str:
 def _user_by_name(connection: sqlite3.Connection, name: str) -> User:
     row = connection.execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
     if row is None:
-        raise AccountError(f"no user {name!r}")
+        raise AccountError(f"no user {name!r}", code="user_unknown", params={"name": name})
     return _user(row)
 
 

@@ -11,92 +11,89 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
+from catalog.core.operator_texts import OperatorTexts, SayError, error_line
 from catalog.store import CatalogStore
 
 StoreFactory = Callable[[argparse.Namespace], CatalogStore]
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:5000"
 
+# The words these commands say, in the operator's language (cli_texts.yml beside this file).
+say = OperatorTexts(Path(__file__).with_name("cli_texts.yml"))
 
-def add_commands(commands, store_of: StoreFactory) -> None:
-    """Add the subcommands to `taza`'s subparsers."""
-    users = commands.add_parser("users", help="accounts, passwords and API tokens of the "
-                                "stewards' service")
+
+def add_commands(commands, store_of: StoreFactory, say_error: SayError) -> None:
+    """Add the subcommands to `taza`'s subparsers. `say_error` says an error the commands
+    catch (a refusal of the service, a setting, the audit log) in the operator's language."""
+    users = commands.add_parser("users", help=say("help.users"))
     actions = users.add_subparsers(required=True, metavar="ACTION")
-    add = actions.add_parser("add", help="create an account and print a one-time link to set "
-                             "its password (or read the password from standard input)")
+    add = actions.add_parser("add", help=say("help.users.add"))
     add.add_argument("name")
     add.add_argument("--role", required=True, choices=("steward", "reviewer", "admin"))
-    add.add_argument("--org", help="organisation id (required for stewards)")
+    add.add_argument("--org", help=say("help.users.org"))
     add.add_argument("--email")
     _password_arguments(add)
-    add.set_defaults(handler=lambda args: _users_add(args, store_of(args)))
-    link = actions.add_parser("link", help="print a new one-time link to set a password "
-                              "(earlier unused links stop working)")
+    add.set_defaults(handler=lambda args: _users_add(args, store_of(args), say_error))
+    link = actions.add_parser("link", help=say("help.users.link"))
     link.add_argument("name")
-    link.add_argument("--public-url", help=f"the site's URL (default $TAZA_PUBLIC_URL or "
-                      f"{DEFAULT_PUBLIC_URL})")
-    link.set_defaults(handler=lambda args: _users_link(args, store_of(args)),
+    link.add_argument("--public-url", help=say("help.users.public_url",
+                                                default=DEFAULT_PUBLIC_URL))
+    link.set_defaults(handler=lambda args: _users_link(args, store_of(args), say_error),
                       existing_home=True)
-    password = actions.add_parser("password", help="set a password read from standard input "
-                                  "(the account's sessions end)")
+    password = actions.add_parser("password", help=say("help.users.password"))
     password.add_argument("name")
     password.add_argument("--password-stdin", action="store_true", required=True,
-                          help="read the password from the first line of standard input")
-    password.set_defaults(handler=lambda args: _users_password(args, store_of(args)),
+                          help=say("help.users.password_stdin"))
+    password.set_defaults(handler=lambda args: _users_password(args, store_of(args),
+                                                               say_error),
                           existing_home=True)
-    listing = actions.add_parser("list", help="list accounts")
+    listing = actions.add_parser("list", help=say("help.users.list"))
     listing.set_defaults(handler=lambda args: _users_list(store_of(args)),
                          existing_home=True)
-    token = actions.add_parser("token", help="issue a new API token for an account (for "
-                               "scripts); it expires")
+    token = actions.add_parser("token", help=say("help.users.token"))
     token.add_argument("name")
     token.add_argument("--revoke-others", action="store_true",
-                       help="revoke the account's earlier tokens")
-    token.add_argument("--days", type=float,
-                       help="lifetime in days (default $TAZA_TOKEN_LIFETIME_DAYS or 90)")
-    token.add_argument("--label", help="what the token is for (shown in GET /api/tokens)")
-    token.set_defaults(handler=lambda args: _users_token(args, store_of(args)),
+                       help=say("help.users.revoke_others"))
+    token.add_argument("--days", type=float, help=say("help.users.days"))
+    token.add_argument("--label", help=say("help.users.label"))
+    token.set_defaults(handler=lambda args: _users_token(args, store_of(args), say_error),
                        existing_home=True)
-    disable = actions.add_parser("disable", help="disable an account: its tokens, sessions and "
-                                 "links stop working")
+    disable = actions.add_parser("disable", help=say("help.users.disable"))
     disable.add_argument("name")
-    disable.set_defaults(handler=lambda args: _users_disable(args, store_of(args)),
+    disable.set_defaults(handler=lambda args: _users_disable(args, store_of(args), say_error),
                          existing_home=True)
 
-    versions = commands.add_parser("versions", help="list the released versions of a dataset")
+    versions = commands.add_parser("versions", help=say("help.versions"))
     versions.add_argument("dataset")
-    versions.set_defaults(handler=lambda args: _versions(args, store_of(args)),
+    versions.set_defaults(handler=lambda args: _versions(args, store_of(args), say_error),
                           existing_home=True)
-    rollback = commands.add_parser("rollback", help="make an earlier version live again")
+    rollback = commands.add_parser("rollback", help=say("help.rollback"))
     rollback.add_argument("dataset")
     rollback.add_argument("version", type=int)
-    rollback.set_defaults(handler=lambda args: _rollback(args, store_of(args)),
+    rollback.set_defaults(handler=lambda args: _rollback(args, store_of(args), say_error),
                           existing_home=True)
-    withdraw = commands.add_parser("withdraw", help="take a dataset out of the live catalog")
+    withdraw = commands.add_parser("withdraw", help=say("help.withdraw"))
     withdraw.add_argument("dataset")
-    withdraw.set_defaults(handler=lambda args: _withdraw(args, store_of(args)),
+    withdraw.set_defaults(handler=lambda args: _withdraw(args, store_of(args), say_error),
                           existing_home=True)
 
-    audit_log = commands.add_parser("audit", help="print the audit log and check its chain")
+    audit_log = commands.add_parser("audit", help=say("help.audit"))
     audit_log.add_argument("--after", type=int, default=0)
     audit_log.add_argument("--limit", type=int, default=1000)
-    audit_log.add_argument("--verify", action="store_true",
-                           help="only check the chain (exit 1 when broken)")
-    audit_log.add_argument("--migrate", action="store_true",
-                           help="seal a log of unkeyed entries under the audit key, once")
+    audit_log.add_argument("--verify", action="store_true", help=say("help.audit.verify"))
+    audit_log.add_argument("--migrate", action="store_true", help=say("help.audit.migrate"))
     audit_log.add_argument("--reset-head", action="store_true",
-                           help="take the chain as it is as its head (after a restore)")
-    audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args)),
+                           help=say("help.audit.reset_head"))
+    audit_log.set_defaults(handler=lambda args: _audit(args, store_of(args), say_error),
                            existing_home=True)
 
 
 def _password_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--password-stdin", action="store_true",
-                        help="set the password from the first line of standard input instead "
-                        "of printing a one-time link")
-    parser.add_argument("--public-url", help=f"the site's URL in the link (default "
-                        f"$TAZA_PUBLIC_URL or {DEFAULT_PUBLIC_URL})")
+                        help=say("help.users.password_stdin_add"))
+    parser.add_argument("--public-url", help=say("help.users.public_url_link",
+                                                 default=DEFAULT_PUBLIC_URL))
 
 
 def password_link(args, code: str) -> str:
@@ -119,7 +116,16 @@ def cli_admin():
     return User(id=0, name=os_actor(), role="admin", organisation=None)
 
 
-def _guarded(action: Callable[[], int]) -> int:
+def say_account_error(err: BaseException) -> str:
+    """A refusal about accounts (accounts.AccountError) in the operator's language, from its
+    code (`error.<code>` of cli_texts.yml); its English message when it has none."""
+    code = getattr(err, "code", "")
+    if not code or f"error.{code}" not in say.table:
+        return str(err)
+    return say(f"error.{code}", **err.params)
+
+
+def _guarded(action: Callable[[], int], say_error: SayError) -> int:
     from catalog.stewards.accounts import AccountError
     from catalog.stewards.config import SettingError
     from catalog.stewards.errors import ServiceError
@@ -127,139 +133,144 @@ def _guarded(action: Callable[[], int]) -> int:
 
     try:
         return action()
-    except (AccountError, ServiceError, SettingError, AuditError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except AccountError as err:
+        print(error_line(say_account_error(err)), file=sys.stderr)
+        return 1
+    except (ServiceError, SettingError, AuditError) as err:
+        print(error_line(say_error(err)), file=sys.stderr)
         return 1
 
 
-def _users_add(args, store: CatalogStore) -> int:
+def _users_add(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
         password = _read_password() if args.password_stdin else None
         user, code = accounts.add_user(store.home, args.name, args.role, args.org, args.email,
                                        cli_admin().name, password)
-        print(f"added {user.name} ({user.role}, {user.organisation or 'no organisation'})")
+        print(say("done.users.add", name=user.name, role=user.role,
+                  organisation=user.organisation or say("users.no_organisation")))
         if code is None:
-            print("password set")
+            print(say("done.users.password_set"))
         else:
             _print_link(args, code)
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _users_link(args, store: CatalogStore) -> int:
+def _users_link(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
         _print_link(args, accounts.new_password_link(store.home, args.name, cli_admin().name))
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _users_password(args, store: CatalogStore) -> int:
+def _users_password(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
         accounts.set_password(store.home, args.name, _read_password(), cli_admin().name)
-        print(f"password set for {args.name}; its sessions ended")
+        print(say("done.users.password", name=args.name))
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
 def _print_link(args, code: str) -> None:
     from catalog.stewards.config import StewardSettings
 
     hours = StewardSettings.from_environment().password_link_hours
-    print(f"password link: {password_link(args, code)}")
-    print(f"the link sets the password once, within {hours:g} hours; give it to the person "
-          "privately", file=sys.stderr)
+    print(say("users.link", link=password_link(args, code)))
+    print(say("users.link_note", hours=hours), file=sys.stderr)
 
 
 def _users_list(store: CatalogStore) -> int:
     from catalog.stewards import accounts
 
     for user in accounts.list_users(store.home):
-        state = "disabled" if user.disabled else "active"
+        state = say("users.state.disabled" if user.disabled else "users.state.active")
         print(f"{user.name:24} {user.role:9} {user.organisation or '-':32} {state}")
     return 0
 
 
-def _users_token(args, store: CatalogStore) -> int:
+def _users_token(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
         if args.days is not None and not args.days > 0:
-            print("error: --days takes a number of days above 0", file=sys.stderr)
+            print(error_line(say("error.days")), file=sys.stderr)
             return 2
         token, expires = accounts.new_token(store.home, args.name, cli_admin().name,
                                             args.revoke_others, args.days, args.label)
         print(token)
-        print(f"the token is shown once and expires at {expires}", file=sys.stderr)
+        print(say("done.users.token", expires=expires), file=sys.stderr)
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _users_disable(args, store: CatalogStore) -> int:
+def _users_disable(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import accounts
 
     def run() -> int:
         accounts.disable_user(store.home, args.name, cli_admin().name)
-        print(f"disabled {args.name}; its tokens, sessions and links no longer work")
+        print(say("done.users.disable", name=args.name))
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _versions(args, store: CatalogStore) -> int:
+def _versions(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import releases
 
     def run() -> int:
         listing = releases.list_versions(store.home, store, cli_admin(), args.dataset)
         for entry in listing["versions"]:
-            live = "live" if entry["live"] else ""
-            by = entry["published_by"] or "-"
-            print(f"version {entry['version']:<4} {entry['published_at']}  {by:16} {live}")
+            live = say("versions.live") if entry["live"] else ""
+            print(say("versions.line", version=entry["version"],
+                      published_at=entry["published_at"], by=entry["published_by"] or "-",
+                      live=live))
         if listing["live_version"] is None:
-            print(f"{args.dataset} is withdrawn: `taza rollback {args.dataset} N` restores it")
+            print(say("versions.withdrawn", dataset=args.dataset))
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _rollback(args, store: CatalogStore) -> int:
+def _rollback(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import releases
 
     def run() -> int:
         result = releases.rollback(store.home, store, cli_admin(), args.dataset, args.version)
-        print(f"{args.dataset} version {result['version']} is live (release {result['release']})")
+        print(say("done.rollback", dataset=args.dataset, version=result["version"],
+                  release=result["release"]))
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _withdraw(args, store: CatalogStore) -> int:
+def _withdraw(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.stewards import releases
 
     def run() -> int:
         result = releases.withdraw(store.home, store, cli_admin(), args.dataset)
-        print(f"{args.dataset} withdrawn (release {result['release']}); its versions are kept")
+        print(say("done.withdraw", dataset=args.dataset, release=result["release"]))
         return 0
 
-    return _guarded(run)
+    return _guarded(run, say_error)
 
 
-def _audit(args, store: CatalogStore) -> int:
+def _audit(args, store: CatalogStore, say_error: SayError) -> int:
     from catalog.store import audit
 
     if args.migrate:
-        return _guarded(lambda: _audit_migrate(store))
+        return _guarded(lambda: _audit_migrate(store), say_error)
     if args.reset_head:
-        return _guarded(lambda: _audit_reset_head(store))
+        return _guarded(lambda: _audit_reset_head(store), say_error)
     check = audit.verify(store.home)
     if not args.verify:
         for entry in audit.entries(store.home, args.after, args.limit):
@@ -267,12 +278,14 @@ def _audit(args, store: CatalogStore) -> int:
             print(f"{entry['seq']:>6} {entry['at']} {entry['actor']:20} {entry['action']:22} "
                   f"{entry['dataset_id'] or '-':24} {detail}")
     if check.ok:
-        unkeyed = (f"; {check.unkeyed_entries} unkeyed entries from before keying"
-                   if check.unkeyed_entries else "")
-        print(f"audit chain ok: {check.entries} entries, {check.anchors_checked} recorded "
-              f"heads checked{unkeyed}", file=sys.stderr)
+        if check.unkeyed_entries:
+            print(say("audit.ok_unkeyed", entries=check.entries, anchors=check.anchors_checked,
+                      unkeyed=check.unkeyed_entries), file=sys.stderr)
+        else:
+            print(say("audit.ok", entries=check.entries, anchors=check.anchors_checked),
+                  file=sys.stderr)
         return 0
-    print(f"AUDIT CHAIN BROKEN at entry {check.first_bad_seq}: {check.reason}", file=sys.stderr)
+    print(say("audit.broken", seq=check.first_bad_seq, reason=check.reason), file=sys.stderr)
     return 1
 
 
@@ -281,10 +294,8 @@ def _audit_reset_head(store: CatalogStore) -> int:
 
     anchor, replaced = audit.reset_head(store.home, cli_admin().name)
     if replaced is not None and replaced.seq >= anchor.seq:
-        print(f"the head file named entry {replaced.seq}; entries {anchor.seq}-{replaced.seq}"
-              " of that log are not in this database (recorded in entry "
-              f"{anchor.seq}, audit.head_reset)")
-    print(f"audit head: entry {anchor.seq}")
+        print(say("audit.head_replaced", replaced=replaced.seq, first=anchor.seq))
+    print(say("audit.head", seq=anchor.seq))
     return 0
 
 
@@ -293,8 +304,8 @@ def _audit_migrate(store: CatalogStore) -> int:
 
     anchor = audit.migrate(store.home, cli_admin().name)
     if anchor is None:
-        print("nothing to migrate: the log's entries are keyed")
+        print(say("audit.nothing_to_migrate"))
     else:
-        print(f"sealed {anchor.seq - 1} unkeyed entries under the key {audit.key_path(store.home)}"
-              f" (entry {anchor.seq}); new entries are keyed")
+        print(say("audit.sealed", count=anchor.seq - 1, key=audit.key_path(store.home),
+                  seq=anchor.seq))
     return 0

@@ -1,0 +1,89 @@
+"""What the command line says to the person running it, in that person's language.
+
+Every `taza` command speaks Kyrgyz, Russian or English: its help, its reports and its errors.
+The language is the operator's locale (LANGUAGE, LC_ALL, LC_MESSAGES, LANG, in the order
+gettext reads them), English when the locale names none of the catalog's languages. Each
+command's words live in a YAML file beside it, one entry per text:
+
+    code: {ky: "... {param} ...", ru: "...", en: "..."}
+
+`OperatorTexts(path)("code", param=value)` says one of them. `problems()` lists what a file
+gets wrong (a language missing or empty, placeholders that differ between languages): the
+tests run it on every such file, so a text cannot be added in English alone.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
+
+LANGUAGE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
+PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
+# An error in the operator's language, or its English message where it has no texts: the
+# top command (catalog/cli.py, which sees every floor's texts) hands one to its subcommands.
+SayError = Callable[[BaseException], str]
+
+
+def operator_language() -> str:
+    """The first language the locale settings name that the catalog speaks, else English.
+    LANGUAGE may list several (`ky:ru`); the others name one locale (`ru_RU.UTF-8`), and
+    the first of them that is set decides, as in gettext (`C` and `POSIX` are English)."""
+    for name in LANGUAGE_VARIABLES:
+        for choice in os.environ.get(name, "").split(":"):
+            code = choice.split("_")[0].split(".")[0].lower()
+            if code in LANGUAGES:
+                return code
+            if choice and name != "LANGUAGE":
+                return FALLBACK_LANGUAGE
+    return FALLBACK_LANGUAGE
+
+
+class OperatorTexts:
+    """The texts of one YAML file, said in the operator's language."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @functools.cached_property
+    def table(self) -> dict[str, dict[str, str]]:
+        return yaml.safe_load(self.path.read_text(encoding="utf-8"))
+
+    def __call__(self, code: str, **params: object) -> str:
+        return self.table[code][operator_language()].format(**params)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the file: a text without every language, an empty one, or
+        languages whose placeholders differ (a translation that drops `{path}`)."""
+        found = []
+        for code, texts in self.table.items():
+            if not isinstance(texts, dict) or set(texts) != set(LANGUAGES):
+                found.append(f"{code}: needs exactly {', '.join(LANGUAGES)}")
+                continue
+            if not all(isinstance(t, str) and t.strip() for t in texts.values()):
+                found.append(f"{code}: an empty text")
+                continue
+            placeholders = {language: sorted(PLACEHOLDER.findall(text))
+                            for language, text in texts.items()}
+            if len({tuple(p) for p in placeholders.values()}) > 1:
+                found.append(f"{code}: placeholders differ: {placeholders}")
+        return found
+
+
+common = OperatorTexts(Path(__file__).with_name("operator_texts.yml"))
+
+
+def error_line(message: str) -> str:
+    """'error: <message>' with 'error' in the operator's language."""
+    return f"{common('error')}: {message}"
+
+
+def warning_line(message: str) -> str:
+    """'warning: <message>' with 'warning' in the operator's language."""
+    return f"{common('warning')}: {message}"

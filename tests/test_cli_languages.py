@@ -1,0 +1,217 @@
+"""`taza` speaks the operator's language: Kyrgyz, Russian or English from the locale
+(catalog/core/operator_texts.py). Every texts file has every language with the same
+placeholders, every code the commands say exists, no command module prints or helps in
+English literals, and the real command line validates, publishes and lists in Russian and
+Kyrgyz while its English stays as scripts read it. The subcommands' own texts are tested in
+tests/test_cli_languages_*.py."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import re
+from pathlib import Path
+
+import pytest
+
+from catalog.core.operator_texts import OperatorTexts, operator_language
+from catalog.sources.findings import finding_texts
+from tests.conftest import ROOT, run_taza
+
+PACKAGE = ROOT / "catalog"
+# The modules that make up `taza`: the top command and each floor's subcommands.
+COMMAND_MODULES = sorted([PACKAGE / "cli.py", *PACKAGE.glob("*/cli.py")])
+# Two or more letters in a row: a word a person reads (not "{name:24} {role:9}" or " - ").
+WORD = re.compile(r"[A-Za-z]{2,}")
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts)
+
+
+def _texts_objects() -> dict[str, tuple[str, OperatorTexts]]:
+    """Every OperatorTexts a module of the package defines: name -> (module, texts)."""
+    found = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "node_modules" in path.parts or "OperatorTexts(" not in path.read_text():
+            continue
+        module = importlib.import_module(_module_name(path))
+        for name, value in vars(module).items():
+            if isinstance(value, OperatorTexts):
+                found[f"{module.__name__}.{name}"] = (module.__name__, value)
+    return found
+
+
+def test_the_command_modules_are_found():
+    names = {_module_name(path) for path in COMMAND_MODULES}
+    assert {"catalog.cli", "catalog.stewards.cli", "catalog.backups.cli",
+            "catalog.harvest.cli", "catalog.cluster.cli"} <= names
+    assert len(_texts_objects()) >= 6
+
+
+@pytest.mark.parametrize("name", sorted(_texts_objects()))
+def test_every_text_is_in_every_language_with_the_same_placeholders(name):
+    _, texts = _texts_objects()[name]
+    assert texts.problems() == []
+
+
+def test_the_checker_finds_a_missing_language_and_a_dropped_placeholder(tmp_path):
+    broken = tmp_path / "texts.yml"
+    broken.write_text('a: {ky: "x {path}", ru: "y {path}", en: "z {path}"}\n'
+                      'b: {ru: "y", en: "z"}\n'
+                      'c: {ky: "x", ru: "y {path}", en: "z {path}"}\n'
+                      'd: {ky: "", ru: "y", en: "z"}\n', encoding="utf-8")
+    found = OperatorTexts(broken).problems()
+    assert [problem.split(":")[0] for problem in found] == ["b", "c", "d"]
+
+
+def _said_codes(path: Path, texts_names: set[str]) -> list[tuple[str, str, int]]:
+    """(texts name, literal code, line) of every call like say("code", ...) in a module."""
+    calls = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                and node.func.id in texts_names and node.args \
+                and isinstance(node.args[0], ast.Constant) \
+                and isinstance(node.args[0].value, str):
+            calls.append((node.func.id, node.args[0].value, node.lineno))
+    return calls
+
+
+def test_every_code_a_command_says_has_its_texts():
+    """A mistyped code would be a KeyError (a traceback) the first time it is said."""
+    missing, said = [], 0
+    for path in COMMAND_MODULES:
+        module = importlib.import_module(_module_name(path))
+        bound = {name: value for name, value in vars(module).items()
+                 if isinstance(value, OperatorTexts)}
+        for name, code, line in _said_codes(path, set(bound)):
+            said += 1
+            if code not in bound[name].table:
+                missing.append(f"{path.relative_to(ROOT)}:{line}: {code}")
+    assert missing == []
+    assert said > 50
+
+
+def _english_literals(path: Path) -> list[str]:
+    """Words in English literals that `taza` would print or show as help: arguments of
+    print(), and help= or description= of the argument parsers."""
+    place = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if not isinstance(node, ast.Call):
+            continue
+        checked = [k.value for k in node.keywords if k.arg in ("help", "description")]
+        if isinstance(node.func, ast.Name) and node.func.id == "print":
+            checked += node.args
+        found += [f"{place}:{node.lineno}: {text!r}"
+                  for value in checked for text in _shown_words(value)]
+    return found
+
+
+def _shown_words(node: ast.AST) -> list[str]:
+    """The literal texts of an expression that end up in what it shows: not inside a call
+    (say(...) is checked by the texts tests, json.dumps(...) prints data), a subscript's key
+    (entry['version']) or a comparison (a condition, not a text)."""
+    if isinstance(node, ast.Call | ast.Subscript | ast.Compare | ast.Attribute):
+        return []
+    if isinstance(node, ast.Constant):
+        return [node.value] if isinstance(node.value, str) and WORD.search(node.value) else []
+    return [text for child in ast.iter_child_nodes(node) for text in _shown_words(child)]
+
+
+def test_no_command_prints_or_helps_in_english_literals():
+    assert [found for path in COMMAND_MODULES for found in _english_literals(path)] == []
+
+
+def test_the_literal_checker_finds_english(tmp_path):
+    module = tmp_path / "cli.py"
+    module.write_text('print(f"added {name}")\nprint(say("done"))\nprint(f"{a:24} {b}")\n'
+                      'print(f"{x[\'version\']:<4} {\'live\' if y == \'z\' else \'\'}")\n'
+                      'parser.add_argument("--x", help="the x")\n'
+                      'parser.add_argument("--y", help=say("help.y"))\n', encoding="utf-8")
+    found = [line.split(": ", 1)[1] for line in _english_literals(module)]
+    assert found == ["'added '", "'live'", "'the x'"]
+
+
+@pytest.mark.parametrize("locale, language", [
+    ("ky_KG.UTF-8", "ky"), ("ru_RU.UTF-8", "ru"), ("en_GB.UTF-8", "en"), ("C.UTF-8", "en"),
+    ("de_DE.UTF-8", "en"), ("", "en")])
+def test_the_operators_language_is_the_locales(monkeypatch, locale, language):
+    for variable in ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("LANG", locale)
+    assert operator_language() == language
+    monkeypatch.setenv("LANGUAGE", "de:ru")  # a list: the first language the catalog speaks
+    assert operator_language() == "ru"
+
+
+# --- the real command line ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def manifests(tmp_path_factory) -> Path:
+    """A good manifest (airports) and a bad one: no licence, a bad id, a missing source."""
+    folder = tmp_path_factory.mktemp("manifests")
+    good = (ROOT / "datasets" / "airports.yaml").read_text(encoding="utf-8")
+    (folder / "airports.yaml").write_text(good.replace("sources/", f"{ROOT}/datasets/sources/"),
+                                          encoding="utf-8")
+    bad = "\n".join(line for line in good.splitlines() if not line.startswith("licen"))
+    (folder / "bad.yaml").write_text(re.sub(r"(?m)^id: .*$", "id: Bad Id", bad),
+                                     encoding="utf-8")
+    return folder
+
+
+def _finding(code: str, language: str, **params: str) -> str:
+    return finding_texts()[code][language].format(**params)
+
+
+@pytest.mark.parametrize("locale, language, invalid", [
+    ("ru_RU.UTF-8", "ru", "НЕВЕРНО"), ("ky_KG.UTF-8", "ky", "ЖАРАКСЫЗ")])
+def test_validate_names_the_problems_in_the_operators_language(manifests, locale, language,
+                                                                invalid):
+    bad = manifests / "bad.yaml"
+    done = run_taza("validate", str(bad), language=locale)
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"{invalid} {bad}: ") and "3" in lines[0]
+    assert f"  {bad}: licence: {_finding('manifest_missing', language)}" in lines
+    assert f"  {bad}:1: id: {_finding('manifest_id_invalid', language)}" in lines
+    assert not any(WORD.search(line.split(": ", 2)[-1]) for line in lines[1:]
+                   if "sources/" not in line), lines
+
+
+def test_validate_stays_english_for_scripts(manifests):
+    bad = manifests / "bad.yaml"
+    done = run_taza("validate", str(bad), str(manifests / "airports.yaml"))
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[:1] == [f"INVALID {bad}: 3 problem(s)"]
+    assert f"  {bad}: licence: missing (required)" in done.stderr.splitlines()
+    assert done.stdout.startswith(f"ok      {manifests / 'airports.yaml'}: airports (")
+
+
+def test_publish_list_and_errors_in_russian_and_kyrgyz(tmp_path, manifests):
+    home = tmp_path / "home"
+    good = str(manifests / "airports.yaml")
+    published = run_taza("--home", str(home), "publish", good, language="ky_KG.UTF-8")
+    assert published.returncode == 0, published.stderr
+    assert published.stdout == "airports жарыяланды: 1-версия (1-чыгарылыш)\n"
+    again = run_taza("--home", str(home), "publish", good, language="ru_RU.UTF-8")
+    assert again.stdout == "без изменений airports: версия 1 (выпуск 1)\n"
+    listed = run_taza("--home", str(home), "list", language="ru_RU.UTF-8")
+    assert listed.stdout.splitlines() == ["выпуск 1",
+                                          f"  {'airports':28} версия 1 (версии: 1)"]
+    nothing = run_taza("--home", str(home), "publish", language="ru_RU.UTF-8")
+    assert (nothing.returncode, nothing.stderr) == (
+        2, "ошибка: назовите манифесты для публикации или укажите --all\n")
+    rejected = run_taza("--home", str(home), "publish", str(manifests / "bad.yaml"),
+                        language="ky_KG.UTF-8")
+    assert rejected.returncode == 1
+    assert "ЧЕТКЕ КАГЫЛДЫ" in rejected.stderr and "эч нерсе жарыяланган жок" in rejected.stderr
+
+
+def test_the_help_is_in_the_operators_language():
+    russian = run_taza("--help", language="ru_RU.UTF-8")
+    assert "Команда `taza`: проверка, публикация" in russian.stdout
+    assert "опубликовать наборы данных как новые версии" in russian.stdout
+    kyrgyz = run_taza("publish", "--help", language="ky_KG.UTF-8")
+    assert "--datasets-dir ичиндеги ар бир манифестти жарыялоо" in kyrgyz.stdout
+

@@ -1,0 +1,96 @@
+"""`taza harvest` and `taza cluster` speak the operator's language (Kyrgyz, Russian, English
+from the locale): their help, what they did and their refusals, the "error" word included;
+English is unchanged. The real command line, in subprocesses, on the embedded profile (no
+cluster is started: that is slow). The harvest refusals' codes say their English message
+byte for byte."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from catalog.cluster import cli as cluster_cli
+from catalog.harvest import cli as harvest_cli
+from catalog.harvest import registry
+from catalog.harvest.run import kind_of
+from catalog.harvest.schedule import every_seconds
+from tests.conftest import run_taza
+
+BAD_NAME = ("harvest", "add", "http://127.0.0.1:9/", "--type", "ckan", "--name", "Bad Name",
+            "--org", "peer-agency", "--email", "a@example.org")
+
+
+def test_the_texts_files_have_every_language() -> None:
+    assert harvest_cli.say.problems() == []
+    assert cluster_cli.say.problems() == []
+
+
+@pytest.mark.parametrize("language, expected", [
+    ("ru_RU.UTF-8", "ошибка: --name: 3-32 символа, строчные латинские буквы, цифры и '-'\n"),
+    ("ky_KG.UTF-8", "ката: --name: 3-32 белги, кичине латын тамгалары, сандар жана '-'\n"),
+    ("en_GB.UTF-8", "error: --name: 3-32 characters, lowercase letters, digits and '-'\n"),
+])
+def test_a_bad_source_name_is_refused_in_the_operators_language(tmp_path, language, expected):
+    done = run_taza("--home", str(tmp_path / "home"), *BAD_NAME, language=language)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr == expected
+
+
+def test_adding_and_removing_a_source_is_said_in_the_operators_language(tmp_path) -> None:
+    home = str(tmp_path / "home")
+    added = run_taza("--home", home, "harvest", "add", "http://127.0.0.1:9/", "--type", "ckan",
+                     "--name", "hdx", "--org", "peer-agency", "--email", "a@example.org",
+                     "--every", "1d", language="ru_RU.UTF-8")
+    assert added.returncode == 0, added.stderr
+    assert added.stdout == ("добавлен источник сбора hdx (ckan http://127.0.0.1:9/), "
+                            "`taza worker` запускает его каждые 1d\n")
+    removed = run_taza("--home", home, "harvest", "remove", "hdx", language="ky_KG.UTF-8")
+    assert removed.returncode == 0, removed.stderr
+    assert removed.stdout == ("hdx чогултуу булагы өчүрүлдү (анын черновиктери маалымат "
+                              "кароочуларда калат)\n")
+
+
+def test_the_cluster_help_is_in_the_operators_language() -> None:
+    helped = run_taza("cluster", "--help", language="ky_KG.UTF-8")
+    assert helped.returncode == 0, helped.stderr
+    for text in ("түйүндөрдү жана nginx'ти иштетүү", "`up` иштеткендин баарын токтотуу",
+                 "JSON түрүндө"):
+        assert text in helped.stdout, helped.stdout
+    assert "start the nodes" not in helped.stdout
+
+
+def test_a_bad_listen_address_is_refused_in_the_operators_language() -> None:
+    refused = run_taza("cluster", "nginx-config", "--upstream", "app-a:5000", "--listen", "bad",
+                       language="ru_RU.UTF-8")
+    assert refused.returncode == 2
+    assert refused.stdout == ""
+    assert refused.stderr == "ошибка: --listen: нужно ADDRESS:PORT, получено 'bad'\n"
+
+
+def _refusals(home: Path) -> list[registry.HarvestError]:
+    """One HarvestError of each kind the commands can meet without a remote."""
+    found = []
+    for attempt in (
+            lambda: registry.add(home, "http://h/", "wfs", "ok-name", "o", "e", None, "t"),
+            lambda: registry.add(home, "http://h/", "ckan", "No", "o", "e", None, "t"),
+            lambda: registry.add(home, "http://h/", "ckan", "ok-name", "o", "e", "sea", "t"),
+            lambda: registry.remove(home, "nothing"),
+            lambda: every_seconds("1s"),
+            lambda: kind_of({"type": "wfs"})):
+        with pytest.raises(registry.HarvestError) as raised:
+            attempt()
+        found.append(raised.value)
+    return found
+
+
+def test_the_codes_say_the_english_message_byte_for_byte(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("TAZA_DATABASE_URL", raising=False)
+    monkeypatch.setenv("LANGUAGE", "en")
+    refusals = _refusals(tmp_path)
+    assert all(err.code for err in refusals)
+    assert [harvest_cli.say(f"error.{err.code}", **err.params) for err in refusals] == \
+        [str(err) for err in refusals]
+    monkeypatch.setenv("LANGUAGE", "ru")
+    assert harvest_cli.say("error.unknown_source", **refusals[3].params) == \
+        "источника сбора 'nothing' нет (taza harvest list)"
