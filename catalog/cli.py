@@ -7,6 +7,7 @@ cli_texts.yml beside it, and its subcommands' beside theirs.
 from __future__ import annotations
 
 import argparse
+import gettext
 import os
 import shutil
 import signal
@@ -26,6 +27,10 @@ from catalog.store import CatalogStore
 
 DEFAULT_DATASETS_DIR = settings.PROJECT_ROOT / "datasets"
 say = OperatorTexts(Path(__file__).with_name("cli_texts.yml"))
+# argparse's own words (usage:, the headings, its errors) in ky and ru, for gettext
+# (compiled by scripts/compile-messages).
+LOCALE_DIR = Path(__file__).with_name("locale")
+TEXT_DOMAIN = "taza"
 
 
 class HomeMissing(Exception):
@@ -33,6 +38,10 @@ class HomeMissing(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    # argparse says its words through gettext's current domain: make it ours. gettext picks
+    # the language from the same locale variables as the operator's texts.
+    gettext.bindtextdomain(TEXT_DOMAIN, LOCALE_DIR)
+    gettext.textdomain(TEXT_DOMAIN)
     parser = _parser()
     args = parser.parse_args(argv)
     try:

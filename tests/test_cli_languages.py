@@ -215,3 +215,69 @@ def test_the_help_is_in_the_operators_language():
     kyrgyz = run_taza("publish", "--help", language="ky_KG.UTF-8")
     assert "--datasets-dir ичиндеги ар бир манифестти жарыялоо" in kyrgyz.stdout
 
+
+# --- argparse's own words (catalog/locale, gettext) ----------------------------------------
+
+# What argparse says to a person running `taza` (Python 3.12): usage, headings, its errors.
+# Its other strings are for programmers (a conflicting option string, dest= missing).
+ARGPARSE_WORDS = [
+    "usage: ", "positional arguments", "options", "show this help message and exit",
+    "%(prog)s: error: %(message)s\n", "argument %(argument_name)s: %(message)s",
+    "the following arguments are required: %s", "one of the arguments %s is required",
+    "unrecognized arguments: %s", "ambiguous option: %(option)s could match %(matches)s",
+    "invalid choice: %(value)r (choose from %(choices)s)",
+    "unknown parser %(parser_name)r (choices: %(choices)s)",
+    "invalid %(type)s value: %(value)r", "can't open '%(filename)s': %(error)s",
+    "expected one argument", "expected at most one argument",
+    "expected at least one argument", "not allowed with argument %s",
+    "ignored explicit argument %r", "unexpected option string: %s"]
+PO_FILES = sorted((ROOT / "catalog" / "locale").glob("*/LC_MESSAGES/taza.po"))
+
+
+def test_argparse_speaks_every_language_but_english():
+    languages = {path.parts[-3] for path in PO_FILES}
+    assert languages == {"ky", "ru"}
+
+
+def test_argparse_words_are_the_ones_python_says():
+    """A Python whose argparse changed a text would silently say it in English again."""
+    import argparse
+
+    source = Path(argparse.__file__).read_text(encoding="utf-8")
+    for msgid in ARGPARSE_WORDS:
+        assert repr(msgid)[1:-1] in source or msgid.rstrip("\n") in source, msgid
+
+
+@pytest.mark.parametrize("po_file", PO_FILES, ids=lambda path: path.parts[-3])
+def test_each_argparse_catalogue_is_compiled_and_complete(po_file):
+    import gettext
+
+    from babel.messages.pofile import read_po
+
+    with po_file.open("rb") as source:
+        catalogue = read_po(source)
+    translated = {message.id if isinstance(message.id, str) else message.id[0]: message.string
+                  for message in catalogue if message.id}
+    assert sorted(set(ARGPARSE_WORDS) - set(translated)) == []
+    assert all(translated.values())
+    compiled = gettext.GNUTranslations(po_file.with_suffix(".mo").open("rb"))
+    for msgid, text in translated.items():
+        expected = text if isinstance(text, str) else text[0]
+        assert compiled.gettext(msgid) == expected, f"run scripts/compile-messages ({msgid})"
+    assert compiled.ngettext("expected %s argument", "expected %s arguments", 2) != \
+        "expected %s arguments"
+    placeholders = re.compile(r"%\(\w+\)[sr]|%[sr]")
+    for msgid, text in translated.items():
+        for form in [text] if isinstance(text, str) else text:
+            assert sorted(placeholders.findall(form)) == sorted(placeholders.findall(msgid))
+
+
+@pytest.mark.parametrize("locale, words", [
+    ("ru_RU.UTF-8", ["использование: taza", "taza: ошибка: нераспознанные аргументы: --bogus"]),
+    ("ky_KG.UTF-8", ["колдонуу: taza", "taza: ката: таанылбаган аргументтер: --bogus"]),
+    ("en_GB.UTF-8", ["usage: taza", "taza: error: unrecognized arguments: --bogus"])])
+def test_argparse_errors_are_in_the_operators_language(locale, words):
+    done = run_taza("publish", "--bogus", language=locale)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2
+    assert lines[0].startswith(words[0]) and lines[-1] == words[1], lines
