@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (HomeMissing, settings.SettingError) as err:
-        print(error_line(str(err)), file=sys.stderr)
+        print(error_line(say_error(err)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(say("interrupted"), file=sys.stderr)
@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def say_error(err: BaseException) -> str:
     """An error in the operator's language where it carries a text code: a failed publish
-    (catalog/sources/finding_texts.yml), a refusal about accounts (the stewards' commands'
+    (catalog/sources/finding_texts.yml), a setting refused (catalog/settings_texts.yml), a
+    refusal about accounts (the stewards' commands'
     texts) or of the stewards' service (the portal's `problem.<messageCode>`, which its
     pages show). Others, mostly technical (a database, S3, a process), keep their English
     message, as every tool's error does."""
@@ -71,6 +72,8 @@ def say_error(err: BaseException) -> str:
     if isinstance(err, PublishError) and err.code:
         return finding_text({"code": err.code, "params": err.params, "message": str(err)},
                             language)
+    if isinstance(err, settings.SettingError) and err.code:
+        return settings.say(f"setting.{err.code}", **err.params)
     if isinstance(err, AccountError):  # `taza harvest add` refuses a harvester's account
         return stewards_cli.say_account_error(err)
     if isinstance(err, ServiceError) and f"problem.{err.message_code}" in strings():
@@ -232,7 +235,7 @@ def _worker(args) -> int:
         check_every = schedule.check_seconds()
         resume.parts_max_age()
     except settings.SettingError as err:
-        print(error_line(str(err)), file=sys.stderr)
+        print(error_line(say_error(err)), file=sys.stderr)
         return 2
     stop = threading.Event()
     for number in (signal.SIGTERM, signal.SIGINT):
@@ -283,7 +286,7 @@ def _interrupted_restore(store: CatalogStore) -> str | None:
 def _serve(args) -> int:
     from catalog.jobs import QueueSettings
     from catalog.store.release_records import RecordsUnavailable
-    from catalog.store.tile_cache import CacheSizeError, max_bytes_from_environment
+    from catalog.store.tile_cache import max_bytes_from_environment
 
     store = _store(args)
     try:
@@ -292,8 +295,8 @@ def _serve(args) -> int:
         settings.clip_max_bytes()
         settings.column_loads_in_background()
         QueueSettings.from_environment()
-    except (CacheSizeError, settings.SettingError) as err:
-        print(error_line(str(err)), file=sys.stderr)
+    except settings.SettingError as err:  # CacheSizeError is one
+        print(error_line(say_error(err)), file=sys.stderr)
         return 2
     if interrupted_restore := _interrupted_restore(store):
         print(error_line(interrupted_restore), file=sys.stderr)

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import yaml
 
+from catalog.core.operator_texts import OperatorTexts
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("TAZA_CONFIG_DIR", PROJECT_ROOT / "config"))
 # The files and tiles of a dataset version never change, but a rollback, withdrawal or purge
@@ -57,7 +59,19 @@ def backend_name() -> str:
 
 
 class SettingError(ValueError):
-    """A setting in the environment that cannot be used (the message names it)."""
+    """A setting in the environment that cannot be used (the message names it, in English).
+
+    `code` and `params` name the same refusal's text in every language (`setting.<code>` of
+    settings_texts.yml), which the command line says in the operator's language."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
+
+
+# The settings' refusals in Kyrgyz, Russian and English (catalog/core/operator_texts.py).
+say = OperatorTexts(Path(__file__).with_name("settings_texts.yml"))
 
 
 def column_loads_in_background() -> bool:
@@ -68,7 +82,8 @@ def column_loads_in_background() -> bool:
     benchmarks, which time the arrays from their first request)."""
     raw = os.environ.get("TAZA_COLUMN_LOADS", "").strip() or "background"
     if raw not in ("background", "request"):
-        raise SettingError(f"TAZA_COLUMN_LOADS: expected background or request, got {raw!r}")
+        raise SettingError(f"TAZA_COLUMN_LOADS: expected background or request, got {raw!r}",
+                           code="column_loads", params={"value": raw})
     return raw == "background"
 
 
@@ -78,7 +93,8 @@ def trusted_proxies() -> int:
     the header: without a proxy, anyone could write it."""
     raw = os.environ.get("TAZA_TRUSTED_PROXIES", "0").strip() or "0"
     if not raw.isascii() or not raw.isdigit() or int(raw) > 5:
-        raise SettingError(f"TAZA_TRUSTED_PROXIES: a number of proxies from 0 to 5, got {raw!r}")
+        raise SettingError(f"TAZA_TRUSTED_PROXIES: a number of proxies from 0 to 5, got {raw!r}",
+                           code="trusted_proxies", params={"value": raw})
     return int(raw)
 
 
@@ -107,7 +123,8 @@ def database_url() -> str | None:
     if not url:
         return None
     if not url.startswith(("postgresql://", "postgres://")):
-        raise SettingError("TAZA_DATABASE_URL: expected a postgresql:// URL")
+        raise SettingError("TAZA_DATABASE_URL: expected a postgresql:// URL",
+                           code="database_url")
     return url
 
 
@@ -119,7 +136,8 @@ def database_pool_size() -> int:
     except ValueError:
         size = 0
     if size < 1:
-        raise ValueError(f"TAZA_DATABASE_POOL_SIZE: expected a positive integer, got {text!r}")
+        raise SettingError(f"TAZA_DATABASE_POOL_SIZE: expected a positive integer, got {text!r}",
+                           code="pool_size", params={"value": text})
     return size
 
 
@@ -140,7 +158,8 @@ def clip_max_bytes() -> int:
         return CLIP_MAX_BYTES
     if not raw.isascii() or not raw.isdigit() or not 1024 <= int(raw) <= 1024 ** 3:
         raise SettingError(f"TAZA_CLIP_MAX_BYTES: expected bytes from 1024 to {1024 ** 3}, "
-                           f"got {raw!r}")
+                           f"got {raw!r}", code="clip_max_bytes",
+                           params={"highest": 1024 ** 3, "value": raw})
     return int(raw)
 
 
@@ -157,7 +176,9 @@ def seconds_setting(name: str, default: float, lowest: float, highest: float) ->
         seconds = math.nan  # refused below with the same message
     if not lowest <= seconds <= highest:
         raise SettingError(f"{name}: expected seconds from {lowest:g} to {highest:g}, "
-                           f"got {raw!r}")
+                           f"got {raw!r}", code="seconds",
+                           params={"name": name, "lowest": lowest, "highest": highest,
+                                   "value": raw})
     return seconds
 
 
@@ -169,7 +190,9 @@ def count_setting(name: str, default: int, lowest: int, highest: int) -> int:
         return default
     if not raw.isascii() or not raw.isdigit() or not lowest <= int(raw) <= highest:
         raise SettingError(f"{name}: expected a whole number from {lowest} to {highest}, "
-                           f"got {raw!r}")
+                           f"got {raw!r}", code="count",
+                           params={"name": name, "lowest": lowest, "highest": highest,
+                                   "value": raw})
     return int(raw)
 
 

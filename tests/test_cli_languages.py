@@ -281,3 +281,88 @@ def test_argparse_errors_are_in_the_operators_language(locale, words):
     lines = done.stderr.splitlines()
     assert done.returncode == 2
     assert lines[0].startswith(words[0]) and lines[-1] == words[1], lines
+
+
+# --- settings refused (catalog/settings_texts.yml) -----------------------------------------
+
+SETTING_ERRORS = ("SettingError", "CacheSizeError")
+
+
+def test_every_refused_setting_has_a_code_with_texts():
+    """A setting refused without a code would be said in English whatever the locale."""
+    from catalog import settings
+
+    raised, uncoded = 0, []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
+                    and getattr(node.exc.func, "id", None) in SETTING_ERRORS:
+                raised += 1
+                code = next((k.value for k in node.exc.keywords if k.arg == "code"), None)
+                if not isinstance(code, ast.Constant) or \
+                        f"setting.{code.value}" not in settings.say.table:
+                    uncoded.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert uncoded == []
+    assert raised >= 11
+
+
+@pytest.mark.parametrize("locale, expected", [
+    ("ru_RU.UTF-8", "ошибка: TAZA_TRUSTED_PROXIES: ожидается число прокси от 0 до 5, "
+                    "получено '9'\n"),
+    ("ky_KG.UTF-8", "ката: TAZA_TRUSTED_PROXIES: 0дөн 5ке чейинки прокси саны күтүлөт, "
+                    "берилгени '9'\n"),
+    ("en_GB.UTF-8", "error: TAZA_TRUSTED_PROXIES: a number of proxies from 0 to 5, got '9'\n")])
+def test_a_refused_setting_is_said_in_the_operators_language(tmp_path, locale, expected):
+    done = run_taza("--home", str(tmp_path), "serve", "--port", "9", language=locale,
+                    TAZA_TRUSTED_PROXIES="9")
+    assert (done.returncode, done.stderr) == (2, expected)
+
+
+def test_the_job_queue_and_database_settings_are_said_in_kyrgyz(tmp_path):
+    worker = run_taza("--home", str(tmp_path), "worker", language="ky_KG.UTF-8",
+                      TAZA_JOB_LEASE_SECONDS="0")
+    assert (worker.returncode, worker.stderr) == (
+        2, "ката: TAZA_JOB_LEASE_SECONDS 1ден 86400гө чейинки секундду, TAZA_JOB_MAX_ATTEMPTS "
+           "1ден баштап бүтүн санды, TAZA_JOB_WORKERS 0дөн баштап бүтүн санды кабыл алат\n")
+    listing = run_taza("--home", str(tmp_path), "list", language="ru_RU.UTF-8",
+                       TAZA_DATABASE_URL="mysql://x")
+    assert (listing.returncode, listing.stderr) == (
+        2, "ошибка: TAZA_DATABASE_URL: ожидается URL вида postgresql://\n")
+
+
+def _refusals() -> list:
+    from catalog import settings
+    from catalog.jobs import QueueSettings
+    from catalog.stewards.config import StewardSettings
+    from catalog.store.tile_cache import max_bytes_from_environment
+
+    return [
+        ({"TAZA_COLUMN_LOADS": "now"}, settings.column_loads_in_background),
+        ({"TAZA_TRUSTED_PROXIES": "x"}, settings.trusted_proxies),
+        ({"TAZA_DATABASE_URL": "mysql://x"}, settings.database_url),
+        ({"TAZA_DATABASE_POOL_SIZE": "0"}, settings.database_pool_size),
+        ({"TAZA_CLIP_MAX_BYTES": "1"}, settings.clip_max_bytes),
+        ({"TAZA_DATABASE_WAIT_SECONDS": "nan"}, settings.database_wait_seconds),
+        ({"TAZA_X": "2.5"}, lambda: settings.count_setting("TAZA_X", 1, 1, 9)),
+        ({"TAZA_JOB_MAX_ATTEMPTS": "0"}, QueueSettings.from_environment),
+        ({"TAZA_TILE_CACHE_MAX_BYTES": "-5"}, max_bytes_from_environment),
+        ({"TAZA_TOKEN_LIFETIME_DAYS": "ninety"}, StewardSettings.from_environment),
+        ({"TAZA_TOKEN_LIFETIME_DAYS": "-1"}, StewardSettings.from_environment)]
+
+
+@pytest.mark.parametrize("case", range(len(_refusals())))
+def test_a_refused_settings_english_text_is_its_message(monkeypatch, case):
+    from catalog import settings
+
+    environment, read = _refusals()[case]
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(settings.SettingError) as refused:
+        read()
+    err = refused.value
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    assert settings.say(f"setting.{err.code}", **err.params) == str(err)
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    assert settings.say(f"setting.{err.code}", **err.params) != str(err)

@@ -142,7 +142,7 @@ class QueueSettings:
         if not 1 <= lease <= 86_400 or attempts < 1 or workers < 0:
             raise SettingError("TAZA_JOB_LEASE_SECONDS takes seconds from 1 to 86400, "
                                "TAZA_JOB_MAX_ATTEMPTS a whole number from 1 and "
-                               "TAZA_JOB_WORKERS a whole number from 0")
+                               "TAZA_JOB_WORKERS a whole number from 0", code="job_queue")
         return cls(lease_seconds=lease, max_attempts=attempts, app_workers=workers,
                    poll_seconds=min(0.5, lease / 6))
 

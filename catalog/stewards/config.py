@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from catalog import settings
+
 GiB = 1 << 30
 DAY = 86_400.0
 
@@ -17,8 +19,9 @@ def stewards_dir(home: Path) -> Path:
     return Path(home) / "stewards"
 
 
-class SettingError(ValueError):
-    """An environment variable holds something that is not a usable value."""
+class SettingError(settings.SettingError):
+    """An environment variable of the stewards' service holds something that is not a usable
+    value (its text in every language: catalog/settings_texts.yml)."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,10 @@ class StewardSettings:
             try:
                 value = kind(raw)
             except ValueError as err:
-                raise SettingError(f"{name}={raw!r}: expected a number") from err
+                raise SettingError(f"{name}={raw!r}: expected a number", code="number",
+                                   params={"name": name, "value": raw}) from err
             if not value > 0:
-                raise SettingError(f"{name}={raw!r}: must be greater than 0")
+                raise SettingError(f"{name}={raw!r}: must be greater than 0",
+                                   code="positive", params={"name": name, "value": raw})
             values[field.name] = value
         return cls(**values)

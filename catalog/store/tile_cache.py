@@ -82,7 +82,7 @@ INSERT_TILE = ("INSERT OR IGNORE INTO tiles (dataset, version, style, z, x, y, l
 OLDEST = "SELECT rowid, size FROM tiles ORDER BY last_used, rowid LIMIT ?"
 
 
-class CacheSizeError(ValueError):
+class CacheSizeError(settings.SettingError):
     """The configured cap is not a usable number of bytes."""
 
 
@@ -117,7 +117,8 @@ def max_bytes_from_environment() -> int:
         value = -1
     if value < 0:
         raise CacheSizeError(f"{MAX_BYTES_VARIABLE}: expected a number of bytes (0 turns the "
-                             f"tile cache off), got {raw!r}")
+                             f"tile cache off), got {raw!r}", code="tile_cache_bytes",
+                             params={"name": MAX_BYTES_VARIABLE, "value": raw})
     return value
 
 
