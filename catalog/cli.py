@@ -57,14 +57,15 @@ def main(argv: list[str] | None = None) -> int:
 def say_error(err: BaseException) -> str:
     """An error in the operator's language where it carries a text code: a failed publish
     (catalog/sources/finding_texts.yml), a setting refused (catalog/settings_texts.yml), a
-    refusal about accounts (the stewards' commands'
-    texts) or of the stewards' service (the portal's `problem.<messageCode>`, which its
-    pages show). Others, mostly technical (a database, S3, a process), keep their English
-    message, as every tool's error does."""
+    refusal about accounts or the audit log (the stewards' commands' texts), or one of the
+    stewards' service (the portal's `problem.<messageCode>`, which its pages show). Others,
+    mostly technical (a database, S3, a process), keep their English message, as every
+    tool's error does."""
     from catalog.portal.i18n import strings, translator
     from catalog.sources.findings import finding_text
     from catalog.stewards.accounts import AccountError
     from catalog.stewards.errors import ServiceError
+    from catalog.store.audit import AuditError
 
     language = operator_language()
     if language == FALLBACK_LANGUAGE:  # the error's own message, which scripts may read
@@ -76,6 +77,8 @@ def say_error(err: BaseException) -> str:
         return settings.say(f"setting.{err.code}", **err.params)
     if isinstance(err, AccountError):  # `taza harvest add` refuses a harvester's account
         return stewards_cli.say_account_error(err)
+    if isinstance(err, AuditError):
+        return stewards_cli.say_audit_error(err)
     if isinstance(err, ServiceError) and f"problem.{err.message_code}" in strings():
         return translator(language)(f"problem.{err.message_code}", **err.params)
     return str(err)

@@ -51,6 +51,39 @@ def test_adding_and_removing_a_source_is_said_in_the_operators_language(tmp_path
                               "кароочуларда калат)\n")
 
 
+def test_the_list_is_in_kyrgyz_with_its_values_as_they_are(tmp_path) -> None:
+    home = str(tmp_path / "home")
+    added = run_taza("--home", home, "harvest", "add", "http://127.0.0.1:9/", "--type", "ckan",
+                     "--name", "hdx", "--org", "peer-agency", "--email", "a@example.org",
+                     "--every", "1d", language="ky_KG.UTF-8")
+    assert added.returncode == 0, added.stderr
+    listed = run_taza("--home", home, "harvest", "list", language="ky_KG.UTF-8")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout == ("hdx\tckan\thttp://127.0.0.1:9/\tpeer-agency\tар 1d сайын\t"
+                             "эч качан иштетилген эмес\n")
+
+
+def test_a_last_run_is_said_in_the_operators_language_and_english_as_before(monkeypatch):
+    """The last-run column: English exactly as `harvest list` printed it before its texts."""
+    ran = {"finished": "2026-05-01T10:00:00+00:00", "error": None, "new": ["a", "b"],
+           "changed": ["c"], "gone": [], "failed": [{"remote_id": "x"}]}
+    failed = {**ran, "error": "'http://h/': unreachable"}
+    monkeypatch.setenv("LANGUAGE", "en")
+    assert harvest_cli._last_run(ran) == \
+        "last run 2026-05-01T10:00:00+00:00: 2 new, 1 changed, 0 gone, 1 failed"
+    assert harvest_cli._last_run(failed) == \
+        "last run 2026-05-01T10:00:00+00:00: error: 'http://h/': unreachable"
+    assert harvest_cli._last_run(None) == "never run"
+    assert harvest_cli.say("list.by_hand") == "by hand"
+    monkeypatch.setenv("LANGUAGE", "ru")
+    assert harvest_cli._last_run(ran) == ("последний запуск 2026-05-01T10:00:00+00:00: "
+                                          "новых: 2, изменённых: 1, исчезнувших: 0, "
+                                          "с ошибками: 1")
+    assert harvest_cli._last_run(failed) == ("последний запуск 2026-05-01T10:00:00+00:00: "
+                                             "ошибка: 'http://h/': unreachable")
+    assert harvest_cli.say("list.by_hand") == "вручную"
+
+
 def test_the_cluster_help_is_in_the_operators_language() -> None:
     helped = run_taza("cluster", "--help", language="ky_KG.UTF-8")
     assert helped.returncode == 0, helped.stderr

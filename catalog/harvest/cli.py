@@ -87,21 +87,30 @@ def _add(args, store: CatalogStore) -> int:
 
 
 def _list(args, store: CatalogStore) -> int:
-    """One line per source, tab-separated: data for scripts, so its words stay English."""
+    """One line per source, tab-separated: its name, kind, URL, organisation, schedule and
+    last run. The values stay as they are; the words around them are the operator's language
+    (under an English locale exactly the words scripts read)."""
     from catalog.harvest.schedule import every_text
 
     for name, source in sorted(registry.sources(store.home).items()):
-        last = registry.state(store.home, name)["last_run"]
-        summary = "never run" if last is None else (
-            f"last run {last['finished']}: " + (f"error: {last['error']}" if last["error"] else
-                                               f"{len(last['new'])} new, {len(last['changed'])}"
-                                               f" changed, {len(last['gone'])} gone, "
-                                               f"{len(last['failed'])} failed"))
         every = source.get("every_seconds")
-        schedule = f"every {every_text(every)}" if every else "by hand"
+        schedule = say("list.every", every=every_text(every)) if every else say("list.by_hand")
         print(f"{name}\t{source['type']}\t{source['url']}\t{source['organisation']}\t"
-              f"{schedule}\t{summary}")
+              f"{schedule}\t{_last_run(registry.state(store.home, name)['last_run'])}")
     return 0
+
+
+def _last_run(last: dict | None) -> str:
+    """What a source's last run saw (its report, registry.state's `last_run`), for the list.
+    A remote that could not be read gives its error as the run recorded it (in English)."""
+    if last is None:
+        return say("list.never_run")
+    if last["error"]:
+        return say("list.last_run", finished=last["finished"],
+                   outcome=error_line(last["error"]))
+    return say("list.last_run", finished=last["finished"],
+               outcome=say("list.counts", new=len(last["new"]), changed=len(last["changed"]),
+                           gone=len(last["gone"]), failed=len(last["failed"])))
 
 
 def _remove(args, store: CatalogStore) -> int:

@@ -125,6 +125,34 @@ def say_account_error(err: BaseException) -> str:
     return say(f"error.{code}", **err.params)
 
 
+def say_audit_reason(code: str | None, params: dict, english: str | None) -> str | None:
+    """Why the audit chain is broken (audit.ChainCheck's reason_code and reason_params) in
+    the operator's language: `audit.reason.<code>`, or for a key that cannot be read the
+    AuditError's `error.audit.<code>`; the English reason when the code has no text."""
+    params = dict(params)
+    if "place" in params:  # a head recorded outside the database: say where
+        params["where"] = say(f"audit.place.{params['place']}", **params)
+    for text in (f"audit.reason.{code}", f"error.audit.{code}"):
+        if code and text in say.table:
+            return say(text, **params)
+    return english
+
+
+def say_audit_error(err: BaseException) -> str:
+    """An error of the audit log (audit.AuditError) in the operator's language, from its code
+    (`error.audit.<code>` of cli_texts.yml; a broken chain's reason said with it); its
+    English message when it has none."""
+    code = getattr(err, "code", "")
+    if not code or f"error.audit.{code}" not in say.table:
+        return str(err)
+    params = dict(err.params)
+    if "reason_code" in params:
+        params["reason"] = say_audit_reason(params.pop("reason_code"),
+                                            params.pop("reason_params", {}),
+                                            params.get("reason"))
+    return say(f"error.audit.{code}", **params)
+
+
 def _guarded(action: Callable[[], int], say_error: SayError) -> int:
     from catalog.stewards.accounts import AccountError
     from catalog.stewards.config import SettingError
@@ -136,7 +164,10 @@ def _guarded(action: Callable[[], int], say_error: SayError) -> int:
     except AccountError as err:
         print(error_line(say_account_error(err)), file=sys.stderr)
         return 1
-    except (ServiceError, SettingError, AuditError) as err:
+    except AuditError as err:
+        print(error_line(say_audit_error(err)), file=sys.stderr)
+        return 1
+    except (ServiceError, SettingError) as err:
         print(error_line(say_error(err)), file=sys.stderr)
         return 1
 
@@ -285,7 +316,8 @@ def _audit(args, store: CatalogStore, say_error: SayError) -> int:
             print(say("audit.ok", entries=check.entries, anchors=check.anchors_checked),
                   file=sys.stderr)
         return 0
-    print(say("audit.broken", seq=check.first_bad_seq, reason=check.reason), file=sys.stderr)
+    reason = say_audit_reason(check.reason_code, check.reason_params, check.reason)
+    print(say("audit.broken", seq=check.first_bad_seq, reason=reason), file=sys.stderr)
     return 1
 
 

@@ -36,7 +36,7 @@ import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psycopg
@@ -76,7 +76,16 @@ ADDED_COLUMNS = {"scheme": "TEXT", "key_id": "TEXT"}
 
 
 class AuditError(Exception):
-    """The log cannot take or check entries as things stand (the message says what to do)."""
+    """The log cannot take or check entries as things stand (the message says what to do).
+
+    `str(err)` is the English message (logs, the API); `code` and `params` name the same
+    problem for the command line, which says `error.audit.<code>` of
+    catalog/stewards/cli_texts.yml in the operator's language (this floor only sets codes)."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 # What writing or reading the log can raise on either engine.
@@ -95,19 +104,58 @@ class Anchor:
         return {"seq": self.seq, "mac": self.mac}
 
 
+# Why verify finds a chain broken: its reason code -> the English reason (ChainCheck.reason),
+# filled from the reason's params. The command line says `audit.reason.<code>` of
+# catalog/stewards/cli_texts.yml instead; a key that cannot be read gives the AuditError's
+# code (`error.audit.<code>`). A `where` param (a head recorded outside the database) comes
+# with `place`, naming how to say it: `audit.place.<place>`, filled from the same params.
+REASONS = {
+    "entry_missing": "entry {entry} is missing",
+    "not_linked": "does not follow the entry before",
+    "head_differs": "differs from the chain head recorded in {where}",
+    "no_key": "the audit key is missing: keyed entries cannot be checked",
+    "other_key": "written under another key than the audit key",
+    "mac_differs": "content does not match its MAC",
+    "unkeyed_after_keyed": "an unkeyed entry after keyed ones",
+    "hash_differs": "content does not match its hash",
+    "cut_short": "entry {entry}, recorded in {where}, is missing: the log was cut short",
+    "no_head_file": "the head file is missing: the chain's end cannot be checked",
+}
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why an entry breaks the chain: a code of REASONS and its params."""
+
+    code: str
+    params: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return REASONS[self.code].format(**self.params)
+
+
 @dataclass(frozen=True)
 class ChainCheck:
     ok: bool
     entries: int
     first_bad_seq: int | None = None
-    reason: str | None = None
+    reason: str | None = None  # in English (logs, the API); reason_code names it
     unkeyed_entries: int = 0
     anchors_checked: int = 0
+    reason_code: str | None = None  # a code of REASONS, or an AuditError's code
+    reason_params: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "entries": self.entries, "first_bad_seq": self.first_bad_seq,
                 "reason": self.reason, "unkeyed_entries": self.unkeyed_entries,
-                "anchors_checked": self.anchors_checked}
+                "anchors_checked": self.anchors_checked, "reason_code": self.reason_code,
+                "reason_params": self.reason_params}
+
+    def broken_params(self) -> dict:
+        """The params of an AuditError that quotes this check's reason."""
+        return {"seq": self.first_bad_seq, "reason": self.reason,
+                "reason_code": self.reason_code, "reason_params": self.reason_params}
 
 
 # -- where things are ----------------------------------------------------------------------
@@ -231,21 +279,25 @@ def append(connection: sqlite3.Connection, actor: str, action: str,
         "SELECT seq, hash, scheme, key_id FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
     if last is not None and last["scheme"] != KEYED:
         raise AuditError("the audit log holds unkeyed entries from before keyed MACs; run "
-                         "`taza audit --migrate` once (docs/stewards.md, 'The audit log')")
+                         "`taza audit --migrate` once (docs/stewards.md, 'The audit log')",
+                         code="unkeyed_log")
     if last is None and isinstance(connection, state_postgresql.StateConnection) \
             and read_head(home) is not None:
         raise AuditError("the audit head file names entries this database does not hold: "
                          "move the catalog's log with `taza migrate --to ...` first "
-                         "(docs/deployment.md); nothing was changed")
+                         "(docs/deployment.md); nothing was changed",
+                         code="head_elsewhere")
     key = load_key(home)
     if key is None and last is None:
         key = create_key(home)  # a new log starts keyed
     if key is None:
         raise AuditError(f"the audit key {key_path(home)} is missing; restore it from your "
-                         "copy (entries cannot be written or checked without it)")
+                         "copy (entries cannot be written or checked without it)",
+                         code="key_missing", params={"path": str(key_path(home))})
     if last is not None and last["key_id"] != key_id(key):
         raise AuditError(f"the audit key {key_path(home)} is not the key this log was "
-                         "written with; restore the right key")
+                         "written with; restore the right key",
+                         code="key_wrong", params={"path": str(key_path(home))})
     return _insert(connection, key, last, actor, action, dataset_id, detail)
 
 
@@ -286,7 +338,8 @@ def reset_head(home: Path, actor: str) -> tuple[Anchor, Anchor | None]:
     check = verify(home, head_file=False)
     if not check.ok:
         raise AuditError(f"the chain is broken at entry {check.first_bad_seq} "
-                         f"({check.reason}); the head is left as it is")
+                         f"({check.reason}); the head is left as it is",
+                         code="reset_chain_broken", params=check.broken_params())
     with connect(home) as connection:
         anchor = append(connection, actor, "audit.head_reset", None,
                         replaced_head=replaced.as_dict() if replaced else None,
@@ -315,7 +368,8 @@ def migrate(home: Path, actor: str) -> Anchor | None:
             return None
         if not check.ok:
             raise AuditError(f"the unkeyed chain is broken at entry {check.first_bad_seq} "
-                             f"({check.reason}); it cannot be sealed as it is")
+                             f"({check.reason}); it cannot be sealed as it is",
+                             code="migrate_chain_broken", params=check.broken_params())
         key = load_key(home) or create_key(home)
         return _insert(connection, key, last, actor, "audit.migrate", None,
                        {"unkeyed_entries": last["seq"], "unkeyed_head": last["hash"]})
@@ -345,13 +399,17 @@ def load_key(home: Path) -> bytes | None:
         return None
     if mode & 0o077:
         raise AuditError(f"the audit key {path} is open to other users (mode "
-                         f"{oct(mode & 0o777)}); make it mode 0600")
+                         f"{oct(mode & 0o777)}); make it mode 0600",
+                         code="key_exposed", params={"path": str(path),
+                                                     "mode": oct(mode & 0o777)})
     try:
         key = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except ValueError as err:
-        raise AuditError(f"the audit key {path} is not 64 hexadecimal digits") from err
+        raise AuditError(f"the audit key {path} is not 64 hexadecimal digits",
+                         code="key_malformed", params={"path": str(path)}) from err
     if len(key) != 32:
-        raise AuditError(f"the audit key {path} is not 64 hexadecimal digits")
+        raise AuditError(f"the audit key {path} is not 64 hexadecimal digits",
+                         code="key_malformed", params={"path": str(path)})
     return key
 
 
@@ -433,86 +491,98 @@ def verify(home: Path, head_file: bool = True) -> ChainCheck:
         key = load_key(home)
         anchors = _anchors(home, head_file)
     except AuditError as err:
-        return ChainCheck(False, 0, None, str(err))
+        return ChainCheck(False, 0, None, str(err), reason_code=err.code or None,
+                          reason_params=err.params)
     walk = _ChainWalk(key, anchors, head_present=not head_file or read_head(home) is not None)
     with connect(home, write=False) as connection:
         for row in connection.execute("SELECT * FROM audit ORDER BY seq"):
             problem = walk.check(row)
             if problem:
-                return ChainCheck(False, walk.count, row["seq"], problem, walk.unkeyed,
-                                  walk.anchors_checked)
+                return ChainCheck(False, walk.count, row["seq"], problem.text, walk.unkeyed,
+                                  walk.anchors_checked, problem.code, problem.params)
     problem = walk.finish()
     if problem:
         seq, reason = problem
-        return ChainCheck(False, walk.count, seq, reason, walk.unkeyed, walk.anchors_checked)
+        return ChainCheck(False, walk.count, seq, reason.text, walk.unkeyed,
+                          walk.anchors_checked, reason.code, reason.params)
     return ChainCheck(True, walk.count, None, None, walk.unkeyed, walk.anchors_checked)
 
 
 class _ChainWalk:
     """The state of verify's walk over the entries in seq order."""
 
-    def __init__(self, key: bytes | None, anchors: dict[int, list[tuple[str, str]]],
+    def __init__(self, key: bytes | None, anchors: dict[int, list[tuple[str, dict]]],
                  head_present: bool):
         self.key, self.anchors, self.head_present = key, anchors, head_present
         self.prev_hash, self.count, self.unkeyed, self.keyed = GENESIS, 0, 0, 0
         self.anchors_checked = 0
 
-    def check(self, row: sqlite3.Row) -> str | None:
+    def check(self, row: sqlite3.Row) -> Reason | None:
         self.count += 1
         if row["seq"] != self.count:
-            return f"entry {self.count} is missing"
+            return Reason("entry_missing", {"entry": self.count})
         if row["prev_hash"] != self.prev_hash:
-            return "does not follow the entry before"
+            return Reason("not_linked")
         problem = self._check_keyed(row) if row["scheme"] == KEYED else self._check_unkeyed(row)
         if problem:
             return problem
         for mac, where in self.anchors.pop(row["seq"], []):
             self.anchors_checked += 1
             if row["hash"] != mac:
-                return f"differs from the chain head recorded in {where}"
+                return Reason("head_differs", dict(where))
         self.prev_hash = row["hash"]
         return None
 
-    def _check_keyed(self, row: sqlite3.Row) -> str | None:
+    def _check_keyed(self, row: sqlite3.Row) -> Reason | None:
         if self.key is None:
-            return "the audit key is missing: keyed entries cannot be checked"
+            return Reason("no_key")
         if row["key_id"] != key_id(self.key):
-            return "written under another key than the audit key"
+            return Reason("other_key")
         self.keyed += 1
         if not hmac.compare_digest(_mac(self.key, row["prev_hash"], dict(row)), row["hash"]):
-            return "content does not match its MAC"
+            return Reason("mac_differs")
         return None
 
-    def _check_unkeyed(self, row: sqlite3.Row) -> str | None:
+    def _check_unkeyed(self, row: sqlite3.Row) -> Reason | None:
         if self.keyed:
-            return "an unkeyed entry after keyed ones"
+            return Reason("unkeyed_after_keyed")
         self.unkeyed += 1
         if _legacy_hash(row["prev_hash"], _as_dict(row)) != row["hash"]:
-            return "content does not match its hash"
+            return Reason("hash_differs")
         return None
 
-    def finish(self) -> tuple[int, str] | None:
+    def finish(self) -> tuple[int, Reason] | None:
         if self.anchors:  # heads recorded outside the database that the chain no longer has
             seq = min(self.anchors)
-            return seq, (f"entry {seq}, recorded in {self.anchors[seq][0][1]}, is missing: "
-                         "the log was cut short")
+            return seq, Reason("cut_short", {"entry": seq, **self.anchors[seq][0][1]})
         if self.keyed and not self.head_present:
-            return self.count, "the head file is missing: the chain's end cannot be checked"
+            return self.count, Reason("no_head_file")
         return None
 
 
-def _anchors(home: Path, head_file: bool) -> dict[int, list[tuple[str, str]]]:
-    """seq -> [(MAC, where it was recorded)]: the head file and every release record."""
-    anchors: dict[int, list[tuple[str, str]]] = {}
+def _anchors(home: Path, head_file: bool) -> dict[int, list[tuple[str, dict]]]:
+    """seq -> [(MAC, where it was recorded)]: the head file and every release record.
+
+    Where: {"where": the place in English, "place": how to say it in another language
+    (head_file, release_file, release_row), and that text's params (path or number)}."""
+    from catalog.store.release_records_files import FileReleaseRecords
+
+    anchors: dict[int, list[tuple[str, dict]]] = {}
     head = read_head(home) if head_file else None
     if head is not None:
-        anchors.setdefault(head.seq, []).append((head.mac, f"the head file {head_path(home)}"))
+        path = str(head_path(home))
+        anchors.setdefault(head.seq, []).append(
+            (head.mac, {"where": f"the head file {path}", "place": "head_file", "path": path}))
     records = release_records(Path(home), settings.database_url())
     for number in records.numbers():
         recorded = records.read(number).get("audit")
         if recorded:
+            where = records.where(number)
+            place = {"place": "release_file", "path": where} \
+                if isinstance(records, FileReleaseRecords) \
+                else {"place": "release_row", "number": number}
             anchors.setdefault(int(recorded["seq"]), []).append(
-                (recorded["mac"], records.where(number)))
+                (recorded["mac"], {"where": where, **place}))
     return anchors
 
 
