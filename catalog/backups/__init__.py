@@ -44,7 +44,9 @@ DATA_FOLDER = "home"
 DATABASE_DUMP = "database.dump"
 SQLITE_HEADER = b"SQLite format 3\x00"
 
-# Each rule: a test on the path relative to the home, and why that path is left out.
+# Each rule: a test on the path relative to the home, and why that path is left out. backup.json
+# stores the reasons in English (`excluded`, `skipped`); `taza` says them in the operator's
+# language at print time (texts.yml `reason.<code>`, codes in REASON_CODES).
 EXCLUDED = {
     "cache/": "derived data (rendered map tiles): rebuilt on demand",
     "run/": "runtime files of the server's workers",
@@ -56,6 +58,23 @@ EXCLUDED = {
     ".<name>.<32 hex digits>": "a file being replaced by an atomic rename",
     "*.key": "secrets (the audit key): keep and back them up apart from the data",
 }
+# Files of the home that no rule leaves out and that are not copied either (backup.json
+# `skipped`, with the *.key files).
+SYMBOLIC_LINK = "a symbolic link: not followed"
+NOT_REGULAR = "not a regular file"
+# The reason as stored -> its text's code (texts.yml `reason.<code>`).
+REASON_CODES = {
+    EXCLUDED["cache/"]: "cache",
+    EXCLUDED["run/"]: "run",
+    EXCLUDED["publish.lock, stewards/locks/"]: "locks",
+    EXCLUDED["stewards/tmp/"]: "uploads",
+    EXCLUDED[".staging-*"]: "staging",
+    EXCLUDED["*-wal, *-shm, *-journal"]: "sqlite_side_files",
+    EXCLUDED[".<name>.<32 hex digits>"]: "atomic_temporary",
+    EXCLUDED["*.key"]: "secrets",
+    SYMBOLIC_LINK: "symbolic_link",
+    NOT_REGULAR: "not_regular",
+}
 ATOMIC_TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{32}$")
 # The STAC index on PostgreSQL (pgstac and ours): derived from the releases, left out of a
 # backup's dump and rebuilt by the first server after a restore. pgstac's functions also assume
@@ -66,7 +85,28 @@ USER_DATA = (("datasets",), ("releases",), ("stewards", "drafts"))
 
 
 class BackupError(Exception):
-    """A backup or restore that cannot be done; the message says why."""
+    """A backup or restore that cannot be done; the message says why (in English: the API's
+    and the logs' words). `code` names its text in texts.yml (`error.<code>`, said with
+    `params`: what `taza` prints, in the operator's language); empty for the few without."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code, self.params = code, dict(params or {})
+
+
+class CodedText(str):
+    """An English text, as it always was (stored, compared, logged, returned by the API),
+    that also carries the code and params of its text in texts.yml, so that `taza` can say
+    it in the operator's language (catalog/backups/texts.py `say_text`). A param may be
+    another CodedText (said too) or a list of them (said and joined by "; ")."""
+
+    code: str
+    params: dict
+
+    def __new__(cls, english: str, code: str = "", **params: object) -> CodedText:
+        text = super().__new__(cls, english)
+        text.code, text.params = code, params
+        return text
 
 
 # How a file is copied:
@@ -116,7 +156,8 @@ def safe_relative(text: str) -> PurePosixPath:
     path = PurePosixPath(text)
     if not text or "\x00" in text or "\\" in text or path.is_absolute() or \
             any(part in ("", ".", "..") for part in text.split("/")):
-        raise BackupError(f"the backup names an unsafe path {text!r}; refusing it")
+        raise BackupError(f"the backup names an unsafe path {text!r}; refusing it",
+                          code="unsafe_path", params={"path": repr(text)})
     return path
 
 
@@ -133,23 +174,30 @@ def pg_program(name: str) -> str:
                       else 0)
     if not versions:
         raise BackupError(f"{name} is missing: install PostgreSQL's client programs "
-                          "(Debian: postgresql-client-15)")
+                          "(Debian: postgresql-client-15)", code="program_missing",
+                          params={"program": name})
     return str(versions[-1])
 
 
-def check_file(path: Path, entry: dict) -> str | None:
+def check_file(path: Path, entry: dict) -> CodedText | None:
     """What is wrong with a backed-up file against its entry (size, SHA-256); None: intact."""
     try:
         info = path.lstat()
     except FileNotFoundError:
-        return "missing"
+        return CodedText("missing", "problem.missing")
     if not stat.S_ISREG(info.st_mode):
-        return "not a regular file"
+        return CodedText(NOT_REGULAR, "problem.not_regular")
     if info.st_size != entry["size"]:
-        return f"{info.st_size} bytes, recorded {entry['size']}"
+        return CodedText(f"{info.st_size} bytes, recorded {entry['size']}", "problem.size",
+                         size=info.st_size, recorded=entry["size"])
     if file_digest(path)[1] != entry["sha256"]:
-        return "content differs from its recorded SHA-256"
+        return CodedText("content differs from its recorded SHA-256", "problem.content")
     return None
+
+
+def file_problem(where: str, problem: CodedText) -> CodedText:
+    """'<where>: <problem>', a line of `taza restore --check`."""
+    return CodedText(f"{where}: {problem}", "problem.at", path=where, problem=problem)
 
 
 def file_digest(path: Path) -> tuple[int, str]:

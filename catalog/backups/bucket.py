@@ -35,7 +35,14 @@ from pathlib import Path, PurePosixPath
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from catalog.backups import BackupError, check_file, file_digest, safe_relative
+from catalog.backups import (
+    BackupError,
+    CodedText,
+    check_file,
+    file_digest,
+    file_problem,
+    safe_relative,
+)
 from catalog.core.record import RECORD_FILE, Record
 from catalog.store.assets import OBJECTS_FILE
 from catalog.store.s3_assets import MAX_OBJECT_BYTES, BucketLocation, s3_client
@@ -104,16 +111,20 @@ def copy_objects(wanted: list[dict], dest: Path, previous: Path | None, log: Log
             client.download_file(item["bucket"], item["key"], str(partial))
         except (BotoCoreError, ClientError, OSError) as err:
             partial.unlink(missing_ok=True)
+            where = f"s3://{item['bucket']}/{item['key']}"
             raise BackupError(
-                f"s3://{item['bucket']}/{item['key']}, which the backed-up state refers to, "
+                f"{where}, which the backed-up state refers to, "
                 f"cannot be read: {err} (purged or replaced since the snapshot? take the "
-                "backup again)") from err
+                "backup again)", code="object_unreadable",
+                params={"object": where, "reason": str(err)}) from err
         os.replace(partial, target)
         size, digest = file_digest(target)
         entries.append(item | {"size": size, "sha256": digest})
         downloaded += 1
     if wanted:
-        log(f"bucket: {downloaded} object(s) downloaded, {linked} linked from {previous}")
+        log(CodedText(f"bucket: {downloaded} object(s) downloaded, {linked} linked from "
+                      f"{previous}", "progress.bucket", downloaded=downloaded, linked=linked,
+                      previous=previous))
     return {"folder": BUCKET_FOLDER, "downloaded": downloaded, "linked": linked,
             "previous": str(previous) if previous else None, "objects": entries}
 
@@ -122,7 +133,9 @@ def _previous_objects(previous: Path) -> dict[tuple[str, str], dict]:
     try:
         manifest = json.loads((previous / "backup.json").read_text(encoding="utf-8"))
     except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BackupError(f"--previous {previous}: not a finished backup ({err})") from err
+        raise BackupError(f"--previous {previous}: not a finished backup ({err})",
+                          code="previous_unfinished",
+                          params={"previous": previous, "reason": str(err)}) from err
     entries = (manifest.get("bucket") or {}).get("objects") or []
     return {(e["bucket"], e["key"]): e for e in entries if isinstance(e, dict)}
 
@@ -151,7 +164,7 @@ def verify_objects(source: Path, manifest: dict) -> list[str]:
     for entry in (manifest.get("bucket") or {}).get("objects", []):
         problem = check_file(source / BUCKET_FOLDER / object_path(entry), entry)
         if problem:
-            problems.append(f"s3://{entry['bucket']}/{entry['key']}: {problem}")
+            problems.append(file_problem(f"s3://{entry['bucket']}/{entry['key']}", problem))
     return problems
 
 
@@ -171,7 +184,7 @@ def put_objects(source: Path, manifest: dict) -> int:
                 sent += 1
     except (BotoCoreError, ClientError) as err:
         raise BackupError(f"putting the backup's objects back into the bucket failed: "
-                          f"{err}") from err
+                          f"{err}", code="put_objects", params={"reason": str(err)}) from err
     return sent
 
 
@@ -204,7 +217,8 @@ def _put(client, path: Path, entry: dict) -> bool:
             md5.update(chunk)
             sha256.update(chunk)
     if sha256.hexdigest() != entry["sha256"]:
-        raise BackupError(f"{path}: changed while it was being restored")
+        raise BackupError(f"{path}: changed while it was being restored",
+                          code="object_changed", params={"path": path})
     where = f"s3://{entry['bucket']}/{entry['key']}"
     try:
         head = client.head_object(Bucket=entry["bucket"], Key=entry["key"])
@@ -217,9 +231,12 @@ def _put(client, path: Path, entry: dict) -> bool:
                 _same_bytes(client, entry, head["ETag"].strip('"'), md5.hexdigest()):
             return False
         raise BackupError(f"{where} exists with other bytes; a restore never replaces an "
-                          "object (restore into an empty bucket, or remove it)")
+                          "object (restore into an empty bucket, or remove it)",
+                          code="object_exists", params={"object": where})
     if entry["size"] > MAX_OBJECT_BYTES:
-        raise BackupError(f"{where}: {entry['size']} bytes, above one S3 PUT's limit")
+        raise BackupError(f"{where}: {entry['size']} bytes, above one S3 PUT's limit",
+                          code="object_too_large",
+                          params={"object": where, "size": entry["size"]})
     with path.open("rb") as handle:
         client.put_object(Bucket=entry["bucket"], Key=entry["key"], Body=handle,
                           ContentLength=entry["size"], ContentType=entry["media_type"],

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from catalog.backups.texts import say_backup_error, say_reason, say_text
 from catalog.backups.texts import text as say
 from catalog.core.operator_texts import SayError, error_line
 from catalog.store import CatalogStore
@@ -59,7 +60,7 @@ def _backup(args, store: CatalogStore, say_error: SayError) -> int:
                                lock_timeout=args.lock_timeout, log=_note,
                                previous=args.previous)
     except BackupError as err:
-        print(error_line(say_error(err)), file=sys.stderr)
+        print(error_line(say_backup_error(err, say_error)), file=sys.stderr)
         return 1
     print(say("done.backup", home=store.home, dest=args.dest,
               summary=content_summary(manifest)))
@@ -90,7 +91,7 @@ def _restore(args, store: CatalogStore, say_error: SayError) -> int:
             manifest = read_manifest(args.source)
             problems = verify(args.source, manifest)
             for problem in problems:
-                print(f"  {problem}", file=sys.stderr)
+                print(f"  {say_text(problem)}", file=sys.stderr)
             if problems:
                 print(error_line(say("error.checksums", count=len(problems))),
                       file=sys.stderr)
@@ -109,7 +110,7 @@ def _restore(args, store: CatalogStore, say_error: SayError) -> int:
               file=sys.stderr)
         return 1
     except BackupError as err:
-        print(error_line(say_error(err)), file=sys.stderr)
+        print(error_line(say_backup_error(err, say_error)), file=sys.stderr)
         return 1
     print(say("done.restore", home=store.home, source=args.source,
               summary=content_summary(manifest)))
@@ -125,7 +126,7 @@ def _recover(store: CatalogStore, say_error: SayError) -> int:
     try:
         done = recover(store.home, store.database_url) if store.home.is_dir() else []
     except BackupError as err:
-        print(error_line(say_error(err)), file=sys.stderr)
+        print(error_line(say_backup_error(err, say_error)), file=sys.stderr)
         return 1
     for each in done:
         print(recovered_text(each))
@@ -136,11 +137,12 @@ def _recover(store: CatalogStore, say_error: SayError) -> int:
 
 def _mention_skipped(manifest: dict) -> None:
     for path, reason in manifest.get("skipped", {}).items():
-        print(say("note.skipped", path=path, reason=reason), file=sys.stderr)
+        print(say("note.skipped", path=path, reason=say_reason(reason)), file=sys.stderr)
 
 
 def _note(message: str) -> None:
-    print(message, file=sys.stderr)
+    """A progress line (a CodedText of snapshot.py or bucket.py, or a text already said)."""
+    print(say_text(message), file=sys.stderr)
 
 
 def _migrate(args: argparse.Namespace, store: CatalogStore, say_error: SayError) -> int:
@@ -153,13 +155,14 @@ def _migrate(args: argparse.Namespace, store: CatalogStore, say_error: SayError)
         if args.verify:
             differences = migrate.verify(store, args.to, args.assets)
             for difference in differences:
-                print(say("note.migrate.differs", difference=difference), file=sys.stderr)
+                print(say("note.migrate.differs", difference=say_text(difference)),
+                      file=sys.stderr)
             print(say("done.migrate.differences", count=len(differences)) if differences
                   else say("done.migrate.same"))
             return 1 if differences else 0
         outcome = migrate.migrate(store, args.to, args.assets)
     except migrate.MigrationRefused as err:
-        print(error_line(say_error(err)), file=sys.stderr)
+        print(error_line(say_backup_error(err, say_error)), file=sys.stderr)
         return 1
     print(_migrated(outcome))
     return 0

@@ -37,6 +37,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 from catalog import postgis
+from catalog.backups import CodedText
 from catalog.core.assets import AssetUnavailable
 from catalog.core.record import RECORD_FILE
 from catalog.postgis import layers
@@ -73,7 +74,13 @@ Rows = dict[str, list[dict]]
 
 
 class MigrationRefused(Exception):
-    """The target holds another catalog, or the source cannot be read."""
+    """The target holds another catalog, or the source cannot be read. The message is
+    English; `code` names its text in texts.yml (`error.<code>`, said with `params`), empty
+    where the message is another's (a setting refused)."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code, self.params = code, dict(params or {})
 
 
 @dataclass
@@ -116,7 +123,9 @@ def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Out
     differences = _release_differences(files, database_records, missing_ok=True)
     if differences:
         raise MigrationRefused("the target database already holds other releases "
-                               f"({differences[0]}); give an empty database")
+                               f"({differences[0]}); give an empty database",
+                               code="migrate.other_releases",
+                               params={"difference": differences[0]})
     outcome.loaded_layers = postgis.load_versions(url, _vector_versions(store))
     if assets_url:
         bucket = _bucket(store, assets_url)
@@ -124,7 +133,9 @@ def migrate(store: CatalogStore, url: str, assets_url: str | None = None) -> Out
             outcome.versions_to_bucket = sum(bucket.store_existing(folder)
                                              for folder in _version_folders(store))
         except AssetUnavailable as err:
-            raise MigrationRefused(f"copying the files to {assets_url}: {err}") from err
+            raise MigrationRefused(f"copying the files to {assets_url}: {err}",
+                                   code="migrate.copy_files",
+                                   params={"url": assets_url, "reason": str(err)}) from err
         outcome.drafts_to_bucket = _drafts_to_bucket(store, url, assets_url)
     # The versions' records (with the objects.json of those just sent to the bucket) before
     # the release records that name them, so nodes that share no home never see a release
@@ -140,9 +151,13 @@ def _copy_harvest_sources(store: CatalogStore, url: str) -> tuple[int, int]:
     try:
         return PostgresHarvestSources(url, store.home).copy_from(FileHarvestSources(store.home))
     except HarvestSourcesConflict as err:
-        raise MigrationRefused(f"{err}: remove it there or rename it in the home") from err
+        raise MigrationRefused(f"{err}: remove it there or rename it in the home",
+                               code="migrate.harvest_conflict",
+                               params={"reason": str(err)}) from err
     except HarvestSourcesUnavailable as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err
 
 
 def _harvest_differences(store: CatalogStore, url: str) -> list[str]:
@@ -153,19 +168,26 @@ def _harvest_differences(store: CatalogStore, url: str) -> list[str]:
         mine, theirs = home.sources(), target.sources()
         found = []
         for name in sorted(mine.keys() - theirs.keys()):
-            found.append(f"harvest source {name}: missing in the target")
+            found.append(CodedText(f"harvest source {name}: missing in the target",
+                                   "difference.harvest_missing", name=name))
         for name in sorted(theirs.keys() - mine.keys()):
-            found.append(f"harvest source {name}: only in the target")
+            found.append(CodedText(f"harvest source {name}: only in the target",
+                                   "difference.harvest_only_target", name=name))
         for name in sorted(mine.keys() & theirs.keys()):
             if mine[name] != theirs[name]:
-                found.append(f"harvest source {name}: its definition differs in the target")
+                found.append(CodedText(f"harvest source {name}: its definition differs in "
+                                       "the target", "difference.harvest_definition",
+                                       name=name))
                 continue
             state, held = home.state(name), target.state(name)
             if state != held and not ran_later(held, state):
-                found.append(f"harvest source {name}: its state differs in the target")
+                found.append(CodedText(f"harvest source {name}: its state differs in the "
+                                       "target", "difference.harvest_state", name=name))
         return found
     except HarvestSourcesUnavailable as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err
 
 
 def _drafts_to_bucket(store: CatalogStore, url: str, assets_url: str) -> int:
@@ -182,7 +204,9 @@ def _drafts_to_bucket(store: CatalogStore, url: str, assets_url: str) -> int:
                 sync.push(int(root.name), root)
                 sent += 1
     except (AssetUnavailable, RecordsUnavailable) as err:
-        raise MigrationRefused(f"copying the drafts' files to {assets_url}: {err}") from err
+        raise MigrationRefused(f"copying the drafts' files to {assets_url}: {err}",
+                               code="migrate.copy_drafts",
+                               params={"url": assets_url, "reason": str(err)}) from err
     return sent
 
 
@@ -197,7 +221,9 @@ def _copy_versions(store: CatalogStore, target: PostgresReleaseRecords) -> tuple
                 target.mark_purged(dataset_folder.name, version)
         return versions, set(target.stac_trees())
     except RecordsUnavailable as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err
 
 
 def _copy_trees(store: CatalogStore, target: PostgresReleaseRecords, before: set[int]) -> int:
@@ -208,7 +234,9 @@ def _copy_trees(store: CatalogStore, target: PostgresReleaseRecords, before: set
             target.copy_stac(number, store.home / "releases" / str(number) / "stac")
         return len(set(target.stac_trees()) - before)
     except RecordsUnavailable as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err
 
 
 def _version_and_tree_differences(store: CatalogStore, target: PostgresReleaseRecords
@@ -218,27 +246,38 @@ def _version_and_tree_differences(store: CatalogStore, target: PostgresReleaseRe
         rows = target.versions_in_database()
         trees = target.stac_trees()
     except RecordsUnavailable as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err
     found = []
     for folder in _version_folders(store):
         key = (folder.parent.name, int(folder.name))
         objects = folder / OBJECTS_FILE
         mine = ((folder / RECORD_FILE).read_text(encoding="utf-8"),
                 objects.read_text() if objects.exists() else None)
+        dataset, version = key
         if key not in rows:
-            found.append(f"{key[0]} version {key[1]}: record missing in the target")
+            found.append(CodedText(f"{dataset} version {version}: record missing in the target",
+                                   "difference.record_missing", dataset=dataset,
+                                   version=version))
         elif rows[key][0] != mine[0]:
-            found.append(f"{key[0]} version {key[1]}: record.json differs in the target")
+            found.append(CodedText(f"{dataset} version {version}: record.json differs in the "
+                                   "target", "difference.record_differs", dataset=dataset,
+                                   version=version))
         elif rows[key][1] != mine[1]:
-            found.append(f"{key[0]} version {key[1]}: objects.json differs in the target")
+            found.append(CodedText(f"{dataset} version {version}: objects.json differs in the "
+                                   "target", "difference.objects_differs", dataset=dataset,
+                                   version=version))
     for number in FileReleaseRecords(store.home).numbers():
         folder = store.home / "releases" / str(number) / "stac"
         mine = {path.relative_to(folder).as_posix(): path.read_bytes()
                 for path in folder.rglob("*") if path.is_file()} if folder.is_dir() else {}
         if mine and number not in trees:
-            found.append(f"release {number}: static STAC tree missing in the target")
+            found.append(CodedText(f"release {number}: static STAC tree missing in the target",
+                                   "difference.tree_missing", number=number))
         elif mine != trees.get(number, {}):
-            found.append(f"release {number}: static STAC tree differs in the target")
+            found.append(CodedText(f"release {number}: static STAC tree differs in the target",
+                                   "difference.tree_differs", number=number))
     return found
 
 
@@ -251,7 +290,9 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
     differences += _harvest_differences(store, url)
     with psycopg.connect(url) as connection:
         loaded = layers.loaded_layers(connection)
-    differences += [f"{dataset_id} version {version}: no PostGIS layer in the target"
+    differences += [CodedText(f"{dataset_id} version {version}: no PostGIS layer in the "
+                              "target", "difference.layer_missing", dataset=dataset_id,
+                              version=version)
                     for dataset_id, version, _, _ in _vector_versions(store)
                     if (dataset_id, version) not in loaded]
     if assets_url:
@@ -275,18 +316,25 @@ def _release_differences(files: FileReleaseRecords, target: PostgresReleaseRecor
     try:
         live, recorded = target.in_database()
     except RecordsUnavailable as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err
     found = []
     for number in files.numbers():
         if number not in recorded:
             if not missing_ok:
-                found.append(f"release {number}: missing in the target")
+                found.append(CodedText(f"release {number}: missing in the target",
+                                       "difference.release_missing", number=number))
         elif recorded[number] != files.read(number):
-            found.append(f"release {number}: differs in the target")
-    found += [f"release {number}: only in the target"
+            found.append(CodedText(f"release {number}: differs in the target",
+                                   "difference.release_differs", number=number))
+    found += [CodedText(f"release {number}: only in the target",
+                        "difference.release_only_target", number=number)
               for number in sorted(recorded.keys() - set(files.numbers()))]
     if live != files.live() and not missing_ok:
-        found.append(f"live release: {files.live()} in the home, {live} in the target")
+        home_live = files.live()
+        found.append(CodedText(f"live release: {home_live} in the home, {live} in the target",
+                               "difference.live_release", home=home_live, target=live))
     return found
 
 
@@ -296,7 +344,9 @@ def _bucket(store: CatalogStore, assets_url: str) -> S3Assets:
     except ObjectStoreSettingsError as err:
         raise MigrationRefused(str(err)) from err
     if not isinstance(bucket, S3Assets):
-        raise MigrationRefused(f"--assets: expected an s3:// URL, got {assets_url!r}")
+        raise MigrationRefused(f"--assets: expected an s3:// URL, got {assets_url!r}",
+                               code="migrate.assets_not_s3",
+                               params={"url": repr(assets_url)})
     return bucket
 
 
@@ -314,7 +364,9 @@ def _source_rows(home: Path) -> Rows:
                         f"ORDER BY {order}")]  # (constants)
                     for table, order in TABLES}
     except sqlite3.Error as err:
-        raise MigrationRefused(f"cannot read {audit.database_path(home)}: {err}") from err
+        path = audit.database_path(home)
+        raise MigrationRefused(f"cannot read {path}: {err}", code="migrate.source_unreadable",
+                               params={"path": path, "reason": str(err)}) from err
 
 
 def _target_rows(target: state_postgresql.StateConnection) -> Rows:
@@ -354,16 +406,24 @@ def _changes(source: Rows, target: Rows, recorded: dict[str, dict[str, str]]) ->
         differences = _differences(source, target)
         if differences:
             raise MigrationRefused("the target database already holds another catalog "
-                                   f"({differences[0]}); give an empty database")
+                                   f"({differences[0]}); give an empty database",
+                                   code="migrate.another_catalog",
+                                   params={"difference": differences[0]})
         return Changes()
     for table, order in TABLES:
         theirs = {json.dumps(list(key)): row for key, row in _keyed(target[table], order).items()}
         for key, row in theirs.items():
-            if recorded[table].get(key) != _digest(row):
-                how = "changed" if key in recorded[table] else "was added"
-                raise _changed_on_its_own(f"{table} {key} {how} in the target")
+            if recorded[table].get(key) == _digest(row):
+                continue
+            if key in recorded[table]:
+                raise _changed_on_its_own(CodedText(f"{table} {key} changed in the target",
+                                                    "difference.row_changed", table=table,
+                                                    row=key))
+            raise _changed_on_its_own(CodedText(f"{table} {key} was added in the target",
+                                                "difference.row_added", table=table, row=key))
         for key in recorded[table].keys() - theirs.keys():
-            raise _changed_on_its_own(f"{table} {key} was removed from the target")
+            raise _changed_on_its_own(CodedText(f"{table} {key} was removed from the target",
+                                                "difference.row_removed", table=table, row=key))
     changes = Changes()
     for table, order in TABLES:
         mine, theirs = _keyed(source[table], order), _keyed(target[table], order)
@@ -374,16 +434,20 @@ def _changes(source: Rows, target: Rows, recorded: dict[str, dict[str, str]]) ->
         if table in APPEND_ONLY and (changes.updates[table] or changes.deletes[table]):
             first = (changes.updates[table] or [dict(zip(_key(order), changes.deletes[table][0],
                                                          strict=True))])[0]
+            entry = [first[k] for k in _key(order)]
             raise MigrationRefused(f"the home's {table} log lost or changed entries since the "
-                                   f"last migrate ({table} {[first[k] for k in _key(order)]}); "
-                                   "it is not the log the target was copied from")
+                                   f"last migrate ({table} {entry}); "
+                                   "it is not the log the target was copied from",
+                                   code="migrate.log_changed",
+                                   params={"table": table, "entry": entry})
     return changes
 
 
-def _changed_on_its_own(what: str) -> MigrationRefused:
+def _changed_on_its_own(what: CodedText) -> MigrationRefused:
     return MigrationRefused(f"the target database changed on its own since the last migrate "
                             f"({what}): it is no longer a copy of this catalog; give an empty "
-                            "database, or move the target's changes into the home first")
+                            "database, or move the target's changes into the home first",
+                            code="migrate.changed_on_its_own", params={"what": what})
 
 
 def _apply(target: state_postgresql.StateConnection, changes: Changes) -> None:
@@ -431,13 +495,18 @@ def _differences(source: Rows, target: Rows) -> list[str]:
     for table, order in TABLES:
         mine, theirs = _keyed(source[table], order), _keyed(target[table], order)
         for ident in sorted(mine.keys() - theirs.keys()):
-            found.append(f"{table} {ident}: missing in the target")
+            found.append(CodedText(f"{table} {ident}: missing in the target",
+                                   "difference.row_missing", table=table, row=ident))
         for ident in sorted(theirs.keys() - mine.keys()):
-            found.append(f"{table} {ident}: only in the target")
+            found.append(CodedText(f"{table} {ident}: only in the target",
+                                   "difference.row_only_target", table=table, row=ident))
         for ident in sorted(mine.keys() & theirs.keys()):
             changed = [c for c in mine[ident] if mine[ident][c] != theirs[ident].get(c)]
             if changed:
-                found.append(f"{table} {ident}: {', '.join(changed)} differ")
+                columns = ", ".join(changed)
+                found.append(CodedText(f"{table} {ident}: {columns} differ",
+                                       "difference.row_differs", table=table, row=ident,
+                                       columns=columns))
     return found
 
 
@@ -458,4 +527,6 @@ def _target(url: str, home: Path, write: bool):
         with state_postgresql.connect(url, home, write, MIGRATIONS) as target:
             yield target
     except psycopg.OperationalError as err:
-        raise MigrationRefused(f"cannot reach the target database: {err}") from err
+        raise MigrationRefused(f"cannot reach the target database: {err}",
+                               code="migrate.unreachable",
+                               params={"reason": str(err)}) from err

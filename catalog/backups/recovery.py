@@ -93,7 +93,9 @@ def interrupted(home: Path) -> list[Interrupted]:
         except (OSError, ValueError, KeyError, TypeError) as err:
             raise BackupError(f"{journal} is damaged ({err}): cannot tell what the "
                               "interrupted restore changed; compare the home with "
-                              f"{aside} by hand") from err
+                              f"{aside} by hand", code="journal_damaged",
+                              params={"journal": journal, "reason": str(err),
+                                      "aside": aside}) from err
         found.append(Interrupted(aside, aside.name[len(ASIDE_PREFIX):], previous, database))
     return found
 
@@ -140,7 +142,7 @@ def _committed(restore: Interrupted, database_url: str | None) -> bool:
     if not database_url:
         raise BackupError("an interrupted restore of this home included the database: set "
                           "TAZA_DATABASE_URL to it, so that its state decides whether the "
-                          "restore is finished or undone")
+                          "restore is finished or undone", code="recover_needs_database_url")
     return database_committed(database_url, restore.token)
 
 
@@ -155,7 +157,9 @@ def database_committed(database_url: str, token: str) -> bool:
             ).fetchone()[0]
     except psycopg.Error as err:
         raise BackupError(f"cannot reach the database to tell whether the interrupted restore "
-                          f"committed; nothing was changed: {err}") from err
+                          f"committed; nothing was changed: {err}",
+                          code="recover_database_unreachable",
+                          params={"reason": str(err)}) from err
     return comment == commit_comment(token)
 
 
@@ -167,7 +171,9 @@ def _wait_for_session(connection: psycopg.Connection, token: str) -> None:
                              (APPLICATION_PREFIX + token,)).fetchone()[0]:
         if time.monotonic() > deadline:
             raise BackupError(f"the session of restore {token} is still open after "
-                              f"{SESSION_WAIT_S:.0f} s; is that restore still running?")
+                              f"{SESSION_WAIT_S:.0f} s; is that restore still running?",
+                              code="restore_session_open",
+                              params={"token": token, "seconds": f"{SESSION_WAIT_S:.0f}"})
         time.sleep(0.2)
 
 

@@ -44,6 +44,7 @@ from catalog.backups import (
     MANIFEST,
     BackupError,
     check_file,
+    file_problem,
     pg_program,
     safe_relative,
 )
@@ -70,21 +71,26 @@ def read_manifest(source: Path) -> dict:
     path = Path(source) / MANIFEST
     if not path.is_file():
         raise BackupError(f"{source} holds no {MANIFEST}: not a backup, or one that was "
-                          "interrupted (never restore it)")
+                          "interrupted (never restore it)", code="no_manifest",
+                          params={"source": source, "manifest": MANIFEST})
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise BackupError(f"{path} is not readable JSON: {err}") from err
+        raise BackupError(f"{path} is not readable JSON: {err}", code="manifest_json",
+                          params={"path": path, "reason": str(err)}) from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        raise BackupError(f"{path}: expected a backup in format {FORMAT!r}")
+        raise BackupError(f"{path}: expected a backup in format {FORMAT!r}",
+                          code="manifest_format", params={"path": path, "format": repr(FORMAT)})
     files = manifest.get("files")
     if not isinstance(files, list) or not all(_well_formed(entry) for entry in files):
-        raise BackupError(f"{path}: its file list is damaged")
+        raise BackupError(f"{path}: its file list is damaged", code="manifest_files",
+                          params={"path": path})
     for entry in files:
         safe_relative(entry["path"])
     dump = manifest.get("database_dump")
     if dump is not None and (not _well_formed(dump) or dump["path"] != DATABASE_DUMP):
-        raise BackupError(f"{path}: its database dump entry is damaged")
+        raise BackupError(f"{path}: its database dump entry is damaged", code="manifest_dump",
+                          params={"path": path})
     bucket = manifest.get("bucket")
     if bucket is not None:
         objects = bucket.get("objects") if isinstance(bucket, dict) else None
@@ -94,25 +100,27 @@ def read_manifest(source: Path) -> dict:
                 and isinstance(entry.get("media_type"), str)
                 and isinstance(entry.get("size"), int) and isinstance(entry.get("sha256"), str)
                 for entry in objects):
-            raise BackupError(f"{path}: its list of the bucket's objects is damaged")
+            raise BackupError(f"{path}: its list of the bucket's objects is damaged",
+                              code="manifest_objects", params={"path": path})
         for entry in objects:
             object_path(entry)
     return manifest
 
 
 def verify(source: Path, manifest: dict) -> list[str]:
-    """Every problem found comparing the backup's files with its manifest (empty: intact)."""
+    """Every problem found comparing the backup's files with its manifest (empty: intact):
+    '<path>: <problem>', each a CodedText (texts.yml `problem.*`)."""
     problems = []
     for entry in manifest["files"]:
         path = Path(source) / DATA_FOLDER / safe_relative(entry["path"])
         problem = check_file(path, entry)
         if problem:
-            problems.append(f"{entry['path']}: {problem}")
+            problems.append(file_problem(entry["path"], problem))
     dump = manifest.get("database_dump")
     if dump is not None:
         problem = check_file(Path(source) / DATABASE_DUMP, dump)
         if problem:
-            problems.append(f"{DATABASE_DUMP}: {problem}")
+            problems.append(file_problem(DATABASE_DUMP, problem))
     return problems + verify_objects(Path(source), manifest)
 
 
@@ -130,20 +138,28 @@ def restore(source: Path, home: Path, force: bool = False,
     manifest = read_manifest(source)
     problems = verify(source, manifest)
     if problems:
-        listed = "; ".join(problems[:MAX_LISTED_PROBLEMS])
-        more = len(problems) - MAX_LISTED_PROBLEMS
+        # `listed`: said one by one, joined by "; " (texts.py say_text)
+        listed, more = problems[:MAX_LISTED_PROBLEMS], len(problems) - MAX_LISTED_PROBLEMS
+        if more > 0:
+            raise BackupError(f"the backup does not match its checksums, nothing was restored: "
+                              f"{'; '.join(listed)} (and {more} more)",
+                              code="restore_checksums_more",
+                              params={"listed": listed, "more": more})
         raise BackupError(f"the backup does not match its checksums, nothing was restored: "
-                          f"{listed}" + (f" (and {more} more)" if more > 0 else ""))
+                          f"{'; '.join(listed)}", code="restore_checksums",
+                          params={"listed": listed})
     dump = manifest.get("database_dump")
     replace_database = _check_database(database_url, force) if dump is not None else False
     if (manifest.get("bucket") or {}).get("objects") and not settings.assets_url():
         raise BackupError("this backup holds the bucket's objects: set TAZA_ASSETS_URL (and "
-                          "the AWS_* settings) to the object store to restore them into")
+                          "the AWS_* settings) to the object store to restore them into",
+                          code="needs_assets_url")
     home.mkdir(parents=True, exist_ok=True)
     previous = sorted(home.iterdir())
     if previous and not force:
         raise BackupError(f"{home} is not empty; restore into an empty folder, or replace "
-                          "its contents with --force (stop the server first)")
+                          "its contents with --force (stop the server first)",
+                          code="home_not_empty", params={"home": home})
     token = uuid.uuid4().hex
     staging = home / f"{STAGING_PREFIX}{token}"
     script = home / f"{SCRIPT_PREFIX}{token}"
@@ -306,17 +322,19 @@ def _check_database(url: str | None, force: bool) -> bool:
     """Whether restoring into `url` replaces a catalog (allowed with `force` only)."""
     if not url:
         raise BackupError("this backup holds the PostgreSQL profile's database: set "
-                          "TAZA_DATABASE_URL to the (empty) database to restore it into")
+                          "TAZA_DATABASE_URL to the (empty) database to restore it into",
+                          code="needs_database_url")
     try:
         with psycopg.connect(url, connect_timeout=10) as connection:
             holds = connection.execute(
                 "SELECT to_regnamespace('taza_state') IS NOT NULL").fetchone()[0]
     except psycopg.Error as err:
-        raise BackupError(f"cannot reach the database to restore into: {err}") from err
+        raise BackupError(f"cannot reach the database to restore into: {err}",
+                          code="database_unreachable", params={"reason": str(err)}) from err
     if holds and not force:
         raise BackupError("the database TAZA_DATABASE_URL names already holds a catalog "
                           "(schema taza_state); restore into an empty database, or replace "
-                          "it with --force (stop the servers first)")
+                          "it with --force (stop the servers first)", code="database_not_empty")
     return holds
 
 
@@ -359,8 +377,9 @@ class HeldLoad:
         done = subprocess.run([*command, str(dump)], capture_output=True, text=True,
                               check=False)
         if done.returncode != 0:
-            raise BackupError(f"pg_restore could not read the dump: "
-                              f"{done.stderr.strip()[-2000:]}")
+            reason = done.stderr.strip()[-2000:]
+            raise BackupError(f"pg_restore could not read the dump: {reason}",
+                              code="pg_restore", params={"reason": reason})
         # The comment that marks the commit goes in as a psql variable, quoted by psql.
         self.process = subprocess.Popen(
             [pg_program("psql"), "--no-psqlrc", "--quiet", "--set=ON_ERROR_STOP=1",
@@ -374,14 +393,14 @@ class HeldLoad:
         path = str(script).replace("'", "''")
         self._send(f"BEGIN;\n{CLEAR_DATABASE if replace else ''}\\i '{path}'\n"
                    f"\\echo {self.MARKER}\n")
-        self._wait("loading the dump")
+        self._wait()
 
     def commit(self) -> None:
         """Commit, marking the database as restored by this restore (recovery.py reads it)."""
         self._lose_answer_at("before-commit")
         self._send("COMMENT ON SCHEMA taza_state IS :'restore_comment';\n"
                    f"COMMIT;\n\\echo {self.MARKER}\n")
-        self._wait("committing the restored database")
+        self._wait(committing=True)
         self._lose_answer_at("commit")
         self._lose_answer_at("commit-and-database")
         self._close()
@@ -404,14 +423,23 @@ class HeldLoad:
             self.process.stdin.write(text)
             self.process.stdin.flush()
         except (BrokenPipeError, OSError) as err:
-            raise BackupError(f"psql ended early: {self._stderr()}") from err
+            reason = self._stderr()
+            raise BackupError(f"psql ended early: {reason}", code="psql_ended",
+                              params={"reason": reason}) from err
 
-    def _wait(self, doing: str) -> None:
+    def _wait(self, committing: bool = False) -> None:
+        """Until psql echoes the marker (after loading the dump, or committing)."""
         while (line := self.lines.get()) is not None:
             if line.strip() == self.MARKER:
                 return
         self.process.wait()
-        raise BackupError(f"{doing} failed (nothing was committed): {self._stderr()}")
+        reason = self._stderr()
+        if committing:
+            raise BackupError(f"committing the restored database failed (nothing was "
+                              f"committed): {reason}", code="psql_commit",
+                              params={"reason": reason})
+        raise BackupError(f"loading the dump failed (nothing was committed): {reason}",
+                          code="psql_load", params={"reason": reason})
 
     def _close(self) -> None:
         with contextlib.suppress(OSError):
@@ -452,7 +480,8 @@ def _copy_checked(source: Path, target: Path, entry: dict) -> None:
         os.fsync(writer.fileno())
     if digest.hexdigest() != entry["sha256"]:
         raise BackupError(f"{entry['path']}: changed while it was being restored; "
-                          "nothing was restored")
+                          "nothing was restored", code="file_changed",
+                          params={"path": entry["path"]})
     shutil.copystat(source, target)
 
 

@@ -51,7 +51,10 @@ from catalog.backups import (
     FORMAT,
     IMMUTABLE,
     MANIFEST,
+    NOT_REGULAR,
+    SYMBOLIC_LINK,
     BackupError,
+    CodedText,
     excluded,
     file_digest,
     kind_of,
@@ -121,7 +124,7 @@ class Mirror:
                 if excluded(relative) in FOLDER_RULES:
                     folders.remove(name)
                 elif os.path.islink(os.path.join(folder, name)):
-                    self.skipped[str(relative)] = "a symbolic link: not followed"
+                    self.skipped[str(relative)] = SYMBOLIC_LINK
             for name in files:
                 relative, path = base / name, Path(folder) / name
                 rule = excluded(relative)
@@ -134,7 +137,7 @@ class Mirror:
                 except FileNotFoundError:
                     continue
                 if not stat.S_ISREG(info.st_mode):
-                    self.skipped[str(relative)] = "not a regular file"
+                    self.skipped[str(relative)] = NOT_REGULAR
                     continue
                 yield relative, path, info
 
@@ -183,7 +186,9 @@ class Mirror:
             with contextlib.closing(sqlite3.connect(partial)) as sink:
                 source.backup(sink)
         except sqlite3.Error as err:
-            raise BackupError(f"{relative}: SQLite could not back it up: {err}") from err
+            raise BackupError(f"{relative}: SQLite could not back it up: {err}",
+                              code="sqlite_backup",
+                              params={"path": relative, "reason": str(err)}) from err
         finally:
             source.close()
         with partial.open("rb") as handle:
@@ -245,13 +250,14 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
 
 def _check_places(home: Path, dest: Path) -> None:
     if not home.is_dir():
-        raise BackupError(f"no catalog home at {home}")
+        raise BackupError(f"no catalog home at {home}", code="no_home", params={"home": home})
     if dest == home or dest.is_relative_to(home) or home.is_relative_to(dest):
         raise BackupError(f"{dest}: a backup cannot be inside the home it backs up, nor hold "
-                          "it; choose a folder elsewhere (another disk, ideally)")
+                          "it; choose a folder elsewhere (another disk, ideally)",
+                          code="dest_in_home", params={"dest": dest})
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise BackupError(f"{dest} exists and is not an empty folder; each backup goes into "
-                          "a new folder")
+                          "a new folder", code="dest_not_empty", params={"dest": dest})
 
 
 @contextlib.contextmanager
@@ -271,9 +277,11 @@ def _catalog_at_rest(store: CatalogStore, timeout: float, log: Log) -> Iterator[
             pass
         if time.monotonic() > deadline:
             raise BackupError(f"the catalog stayed busy (publishes, uploads or reviews) for "
-                              f"{timeout:.0f} s; nothing was backed up, try again later")
+                              f"{timeout:.0f} s; nothing was backed up, try again later",
+                              code="busy", params={"seconds": f"{timeout:.0f}"})
         if not told:
-            log("waiting for a publish, upload or review in progress to finish")
+            log(CodedText("waiting for a publish, upload or review in progress to finish",
+                          "progress.waiting"))
             told = True
         time.sleep(0.2)
 
@@ -334,7 +342,9 @@ def _dump_database(url: str, snapshot: str, target: Path) -> dict:
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         partial.unlink(missing_ok=True)
-        raise BackupError(f"pg_dump failed: {done.stderr.strip()[-2000:]}")
+        reason = done.stderr.strip()[-2000:]
+        raise BackupError(f"pg_dump failed: {reason}", code="pg_dump",
+                          params={"reason": reason})
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(partial, target)
@@ -434,7 +444,8 @@ def _size(path: Path) -> int:
 
 
 def _raise_unreadable(relative: PurePosixPath):
-    raise BackupError(f"{relative}: SQLite cannot open this database for reading")
+    raise BackupError(f"{relative}: SQLite cannot open this database for reading",
+                      code="sqlite_unreadable", params={"path": relative})
 
 
 def _now() -> str:
