@@ -57,10 +57,13 @@ def main(argv: list[str] | None = None) -> int:
 def say_error(err: BaseException) -> str:
     """An error in the operator's language where it carries a text code: a failed publish
     (catalog/sources/finding_texts.yml), a setting refused (catalog/settings_texts.yml), a
-    refusal about accounts or the audit log (the stewards' commands' texts), or one of the
-    stewards' service (the portal's `problem.<messageCode>`, which its pages show). Others,
-    mostly technical (a database, S3, a process), keep their English message, as every
-    tool's error does."""
+    refusal about accounts or the audit log (the stewards' commands' texts), about a backup,
+    restore or migration (catalog/backups/texts.yml), or of the stewards' service (the
+    portal's `problem.<messageCode>`, which its pages show). Others, mostly technical (a
+    database, S3, a process), keep their English message, as every tool's error does."""
+    from catalog.backups import BackupError
+    from catalog.backups.migrate import MigrationRefused
+    from catalog.backups.texts import say_backup_error
     from catalog.portal.i18n import strings, translator
     from catalog.sources.findings import finding_text
     from catalog.stewards.accounts import AccountError
@@ -79,6 +82,8 @@ def say_error(err: BaseException) -> str:
         return stewards_cli.say_account_error(err)
     if isinstance(err, AuditError):
         return stewards_cli.say_audit_error(err)
+    if isinstance(err, BackupError | MigrationRefused) and err.code:  # `taza serve` too
+        return say_backup_error(err, str)
     if isinstance(err, ServiceError) and f"problem.{err.message_code}" in strings():
         return translator(language)(f"problem.{err.message_code}", **err.params)
     return str(err)

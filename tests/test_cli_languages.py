@@ -366,3 +366,16 @@ def test_a_refused_settings_english_text_is_its_message(monkeypatch, case):
     assert settings.say(f"setting.{err.code}", **err.params) == str(err)
     monkeypatch.setenv("LANG", "ru_RU.UTF-8")
     assert settings.say(f"setting.{err.code}", **err.params) != str(err)
+
+
+def test_serve_says_a_damaged_restore_journal_in_the_operators_language(tmp_path):
+    """`taza serve` refuses a home a restore left half switched, through say_error."""
+    aside = tmp_path / ".replaced-20261206"
+    aside.mkdir()
+    (aside / "swap.json").write_text("{not json", encoding="utf-8")
+    russian = run_taza("--home", str(tmp_path), "serve", "--port", "9", language="ru_RU.UTF-8")
+    assert russian.returncode == 1
+    assert russian.stderr.startswith(f"ошибка: {aside / 'swap.json'} повреждён (")
+    assert russian.stderr.rstrip().endswith(f"сравните папку каталога с {aside} вручную")
+    english = run_taza("--home", str(tmp_path), "serve", "--port", "9")
+    assert english.stderr.startswith(f"error: {aside / 'swap.json'} is damaged (")
