@@ -6,6 +6,10 @@ byte for byte."""
 
 from __future__ import annotations
 
+import contextlib
+import http.server
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -127,3 +131,92 @@ def test_the_codes_say_the_english_message_byte_for_byte(tmp_path, monkeypatch) 
     monkeypatch.setenv("LANGUAGE", "ru")
     assert harvest_cli.say("error.unknown_source", **refusals[3].params) == \
         "источника сбора 'nothing' нет (taza harvest list)"
+
+
+# --- a remote answer that cannot be used (catalog/harvest/fetch.py FetchError.code) ---------
+
+def test_every_fetch_failure_has_a_code_with_texts():
+    import ast
+
+    from tests.conftest import ROOT
+
+    raised, uncoded = 0, []
+    for path in sorted((ROOT / "catalog" / "harvest").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) \
+                    and getattr(node.exc.func, "id", None) == "FetchError":
+                raised += 1
+                code = next((k.value for k in node.exc.keywords if k.arg == "code"), None)
+                if not isinstance(code, ast.Constant) or \
+                        f"error.fetch.{code.value}" not in harvest_cli.say.table:
+                    uncoded.append(f"{path.name}:{node.lineno}")
+    assert (raised, uncoded) == (12, [])
+
+
+@contextlib.contextmanager
+def remote(status: int, body: bytes):
+    """A catalog on a free loopback port that answers every GET with `status` and `body`."""
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _failures() -> list[tuple[str, Callable[[], object]]]:
+    """A fetch failure of each kind the fetcher and the CKAN reader make, over loopback."""
+    from catalog.harvest.fetch import Fetcher, check_url
+    from catalog.harvest.kinds.ckan import _result
+
+    def over(status: int, body: bytes, read: Callable[[Fetcher, str], object], **limits):
+        def run() -> object:
+            with remote(status, body) as url:
+                return read(Fetcher(**limits), url)
+        return run
+
+    return [("scheme", lambda: check_url("ftp://example.org/")),
+            ("credentials", lambda: check_url("http://user:secret@example.org/")),
+            ("requests", over(200, b"{}", lambda f, url: f.json(url), max_requests=0)),
+            ("status", over(404, b"{}", lambda f, url: f.json(url))),
+            ("too_large", over(200, b"[" + b"1," * 100 + b"1]", lambda f, url: f.json(url),
+                               max_bytes=64)),
+            ("xml", over(200, b"<a><b></a>", lambda f, url: f.xml(url))),
+            ("not_ckan", over(200, b"{}", lambda f, url: _result(f.json(url), url)))]
+
+
+@pytest.mark.parametrize("case", range(len(_failures())),
+                         ids=[code for code, _ in _failures()])
+def test_a_fetch_failures_english_text_is_its_message(monkeypatch, case):
+    from catalog.harvest.fetch import FetchError
+
+    code, fail = _failures()[case]
+    with pytest.raises(FetchError) as failed:
+        fail()
+    assert failed.value.code == code
+    monkeypatch.setenv("LANG", "en_GB.UTF-8")
+    assert harvest_cli.say(f"error.fetch.{code}", **failed.value.params) == str(failed.value)
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    said = harvest_cli.say(f"error.fetch.{code}", **failed.value.params)
+    assert code == "status" or said != str(failed.value)
+
+
+def test_a_url_that_is_not_http_is_refused_in_russian(tmp_path):
+    done = run_taza("--home", str(tmp_path / "home"), "harvest", "add", "ftp://example.org/",
+                    "--type", "ckan", "--name", "peer", "--org", "peer-agency", "--email",
+                    "a@example.org", language="ru_RU.UTF-8")
+    assert (done.returncode, done.stderr) == (
+        2, "ошибка: 'ftp://example.org/': собираются только адреса http(s) с именем хоста\n")

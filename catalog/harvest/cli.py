@@ -64,7 +64,11 @@ def _guarded(action: Callable[[], int], say_error: SayError) -> int:
         print(error_line(say(f"error.{err.code}", **err.params) if err.code else str(err)),
               file=sys.stderr)
         return 2
-    except (FetchError, AccountError) as err:
+    except FetchError as err:
+        print(error_line(say(f"error.fetch.{err.code}", **err.params) if err.code
+                         else str(err)), file=sys.stderr)
+        return 2
+    except AccountError as err:
         print(error_line(say_error(err)), file=sys.stderr)
         return 2
     except HarvestSourcesUnavailable as err:

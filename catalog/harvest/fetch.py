@@ -30,15 +30,27 @@ USER_AGENT = "taza-koom-harvester/1"
 
 
 class FetchError(Exception):
-    """A remote answer that cannot be used (unreachable, too large, not JSON, refused)."""
+    """A remote answer that cannot be used (unreachable, too large, not JSON, refused).
+
+    `str(err)` is the English message (stored with a run, in its report); `code` and `params`
+    name the same failure's text in every language (`error.fetch.<code>` of
+    catalog/harvest/cli_texts.yml), which `taza harvest` says. A library's own words (an HTTP
+    client's, a JSON or XML parser's) stay English inside it, as `reason`."""
+
+    def __init__(self, message: str, *, code: str = "", params: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.params = dict(params or {})
 
 
 def check_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise FetchError(f"{url!r}: only http(s) URLs with a host are harvested")
+        raise FetchError(f"{url!r}: only http(s) URLs with a host are harvested",
+                         code="scheme", params={"url": url})
     if parts.username or parts.password:
-        raise FetchError(f"{url!r}: credentials in URLs are not accepted")
+        raise FetchError(f"{url!r}: credentials in URLs are not accepted",
+                         code="credentials", params={"url": url})
     return url
 
 
@@ -61,7 +73,8 @@ class Fetcher:
         try:
             return parse_json(body, what=f"answer of {url}")
         except UnsafeInput as err:
-            raise FetchError(f"{url}: {err}") from None
+            raise FetchError(f"{url}: {err}", code="unsafe_json",
+                             params={"url": url, "reason": str(err)}) from None
 
     def xml(self, url: str, params: dict | None = None) -> Element:
         """The root element of an XML answer."""
@@ -69,28 +82,36 @@ class Fetcher:
         try:
             return fromstring(body, forbid_dtd=True)
         except (ParseError, DefusedXmlException) as err:
-            raise FetchError(f"{url}: not acceptable XML: {err}") from None
+            raise FetchError(f"{url}: not acceptable XML: {err}", code="xml",
+                             params={"url": url, "reason": str(err)}) from None
 
     def _get(self, url: str, params: dict | None, accept: str) -> bytes:
         check_url(url)
         if self.requests_made >= self.max_requests:
-            raise FetchError(f"more than {self.max_requests} requests in one run: stopped")
+            raise FetchError(f"more than {self.max_requests} requests in one run: stopped",
+                             code="requests", params={"most": self.max_requests})
         self.requests_made += 1
         try:
             with self.session.get(url, params=params, stream=True, headers={"Accept": accept},
                                   timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S)) as response:
                 check_url(response.url)  # a redirect must not leave http(s)
                 if response.status_code != 200:
-                    raise FetchError(f"{response.url}: HTTP {response.status_code}")
+                    raise FetchError(f"{response.url}: HTTP {response.status_code}",
+                                     code="status", params={"url": response.url,
+                                                            "status": response.status_code})
                 return self._read(response)
         except requests.RequestException as err:
-            raise FetchError(f"{url}: {type(err).__name__}: {err}") from None
+            raise FetchError(f"{url}: {type(err).__name__}: {err}", code="unreachable",
+                             params={"url": url, "reason": f"{type(err).__name__}: {err}"}
+                             ) from None
 
     def _read(self, response: requests.Response) -> bytes:
         chunks, size = [], 0
         for chunk in response.iter_content(64 * 1024):
             size += len(chunk)
             if size > self.max_bytes:
-                raise FetchError(f"{response.url}: answer larger than {self.max_bytes} bytes")
+                raise FetchError(f"{response.url}: answer larger than {self.max_bytes} bytes",
+                                 code="too_large",
+                                 params={"url": response.url, "most": self.max_bytes})
             chunks.append(chunk)
         return b"".join(chunks)

@@ -52,7 +52,8 @@ def _result(document: object, url: str) -> dict:
     if not isinstance(document, dict) or document.get("success") is not True or \
             not isinstance(document.get("result"), dict) or \
             not isinstance(document["result"].get("results"), list):
-        raise FetchError(f"{url}: not a CKAN package_search answer")
+        raise FetchError(f"{url}: not a CKAN package_search answer", code="not_ckan",
+                         params={"url": url})
     return document["result"]
 
 

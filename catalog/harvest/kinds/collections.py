@@ -20,7 +20,8 @@ def collections(fetcher: Fetcher, url: str, params: dict | None = None) -> Itera
     for _ in range(MAX_PAGES):
         document = fetcher.json(page_url, params)
         if not isinstance(document, dict) or not isinstance(document.get("collections"), list):
-            raise FetchError(f"{page_url}: no 'collections' list")
+            raise FetchError(f"{page_url}: no 'collections' list", code="no_collections",
+                             params={"url": page_url})
         for collection in document["collections"]:
             if isinstance(collection, dict) and isinstance(collection.get("id"), str):
                 seen += 1

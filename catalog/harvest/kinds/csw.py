@@ -34,7 +34,8 @@ class CswKind:
                 "startPosition": position, "maxRecords": PAGE_SIZE})
             results = root.find("csw:SearchResults", NS)
             if root.tag != f"{{{CSW}}}GetRecordsResponse" or results is None:
-                raise FetchError(f"{url}: not a CSW 2.0.2 GetRecords answer")
+                raise FetchError(f"{url}: not a CSW 2.0.2 GetRecords answer", code="not_csw",
+                                 params={"url": url})
             for record in results.findall("csw:Record", NS)[:remote.MAX_DATASETS - seen]:
                 found = _dataset(record, url)
                 if found is not None:

@@ -37,7 +37,8 @@ def _records(fetcher: Fetcher, url: str) -> Iterator[dict]:
     for _ in range(collections.MAX_PAGES):
         document = fetcher.json(page_url, params)
         if not isinstance(document, dict) or not isinstance(document.get("features"), list):
-            raise FetchError(f"{page_url}: no 'features' list of records")
+            raise FetchError(f"{page_url}: no 'features' list of records", code="no_records",
+                             params={"url": page_url})
         yield from (record for record in document["features"]
                     if isinstance(record, dict) and isinstance(record.get("id"), str))
         page_url = collections.next_link(document, page_url)
