@@ -262,7 +262,6 @@ def test_a_catalog_busy_beyond_the_timeout_is_not_backed_up(original, tmp_path):
     assert not dest.exists()  # nothing half-written is left
 
 
-@EMBEDDED_BACKUP
 def backup_meeting_the_publish(api: Api, home: Path, backup: Path) -> str:
     """`taza backup` started while the server's one worker is publishing (it holds the publish
     lock while its staging folder exists): the worker is stopped until the backup has said
@@ -284,6 +283,7 @@ def backup_meeting_the_publish(api: Api, home: Path, backup: Path) -> str:
     return first + rest
 
 
+@EMBEDDED_BACKUP
 def test_a_backup_taken_while_a_publish_runs_holds_the_state_after_it(published_home, tmp_path):
     home = copy_home(published_home, tmp_path / "home")
     backup, restored = tmp_path / "backup", tmp_path / "restored"
