@@ -58,3 +58,39 @@ def test_a_home_without_a_database_stays_embedded(tmp_path: Path,
     assert home_environment(home) == {"TAZA_DATABASE_URL": ""}
     monkeypatch.setenv("TAZA_DATABASE_URL", "postgresql://taza:x@127.0.0.1:9/stewards_access")
     assert home_environment(home) == {}  # a test's own database is inherited as before
+
+
+def _marks_on_helpers(source: str) -> list[str]:
+    """Functions that carry a pytest mark (pytest.mark.x, or a name bound to one at module
+    level) but are not tests: a mark there is lost, the test it was meant for runs unmarked
+    (an embedded-only test run on the PostgreSQL profile)."""
+    import ast
+
+    def is_mark(node: ast.AST) -> bool:
+        node = node.func if isinstance(node, ast.Call) else node
+        return "pytest.mark." in ast.unparse(node) + "." or \
+            isinstance(node, ast.Name) and node.id in mark_names
+
+    tree = ast.parse(source)
+    mark_names = {target.id for node in tree.body if isinstance(node, ast.Assign)
+                  and "pytest.mark." in ast.unparse(node.value)
+                  for target in node.targets if isinstance(target, ast.Name)}
+    return [node.name for node in ast.walk(tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and not node.name.startswith("test")
+            and any(is_mark(d) for d in node.decorator_list)
+            and not any("fixture" in ast.unparse(d) for d in node.decorator_list)]
+
+
+def test_marks_sit_on_tests_only() -> None:
+    tests = Path(__file__).parent
+    misplaced = {path.name: found for path in sorted(tests.glob("test_*.py"))
+                 if (found := _marks_on_helpers(path.read_text(encoding="utf-8")))}
+    assert misplaced == {}
+
+
+def test_a_mark_on_a_helper_is_found() -> None:
+    source = ('import pytest\nONLY = pytest.mark.embedded_only("x")\n\n'
+              '@ONLY\ndef helper():\n    pass\n\n\n@pytest.mark.slow\ndef other():\n    pass\n\n\n'
+              '@ONLY\ndef test_fine():\n    pass\n\n\n@pytest.fixture\ndef home():\n    pass\n')
+    assert _marks_on_helpers(source) == ["helper", "other"]
