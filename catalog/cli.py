@@ -42,6 +42,16 @@ def main(argv: list[str] | None = None) -> int:
     # the language from the same locale variables as the operator's texts.
     gettext.bindtextdomain(TEXT_DOMAIN, LOCALE_DIR)
     gettext.textdomain(TEXT_DOMAIN)
+    try:
+        try:
+            return _run(argv)
+        finally:  # also after --help's exit: a reader gone away is caught here, not at exit
+            sys.stdout.flush()
+    except BrokenPipeError:
+        return _reader_gone()
+
+
+def _run(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -52,6 +62,17 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(say("interrupted"), file=sys.stderr)
         return 130
+
+
+def _reader_gone() -> int:
+    """The reader of our output closed it (`taza list | head -1`): stop quietly, as a
+    command killed by SIGPIPE does, and answer its status (128 + 13). Python ignores
+    SIGPIPE, so the write raised instead; the output still buffered is dropped by pointing
+    stdout at /dev/null, else Python's flush at exit would fail again and say so."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 128 + signal.SIGPIPE
 
 
 def say_error(err: BaseException) -> str:
