@@ -97,8 +97,8 @@ def say_error(err: BaseException) -> str:
     if isinstance(err, PublishError) and err.code:
         return finding_text({"code": err.code, "params": err.params, "message": str(err)},
                             language)
-    if isinstance(err, settings.SettingError) and err.code:
-        return settings.say(f"setting.{err.code}", **err.params)
+    if isinstance(err, settings.SettingError):
+        return settings.say.from_code(err, "setting.") or str(err)
     if isinstance(err, AccountError):  # `taza harvest add` refuses a harvester's account
         return stewards_cli.say_account_error(err)
     if isinstance(err, AuditError):

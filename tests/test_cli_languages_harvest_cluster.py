@@ -180,7 +180,7 @@ def remote(status: int, body: bytes):
 def _failures() -> list[tuple[str, Callable[[], object]]]:
     """A fetch failure of each kind the fetcher and the CKAN reader make, over loopback."""
     from catalog.harvest.fetch import Fetcher, check_url
-    from catalog.harvest.kinds.ckan import _result
+    from catalog.harvest.kinds.ckan import CkanKind
 
     def over(status: int, body: bytes, read: Callable[[Fetcher, str], object], **limits):
         def run() -> object:
@@ -195,7 +195,7 @@ def _failures() -> list[tuple[str, Callable[[], object]]]:
             ("too_large", over(200, b"[" + b"1," * 100 + b"1]", lambda f, url: f.json(url),
                                max_bytes=64)),
             ("xml", over(200, b"<a><b></a>", lambda f, url: f.xml(url))),
-            ("not_ckan", over(200, b"{}", lambda f, url: _result(f.json(url), url)))]
+            ("not_ckan", over(200, b"{}", lambda f, url: list(CkanKind().datasets(f, url))))]
 
 
 @pytest.mark.parametrize("case", range(len(_failures())),

@@ -58,6 +58,14 @@ class OperatorTexts:
     def __call__(self, code: str, **params: object) -> str:
         return self.table[code][operator_language()].format(**params)
 
+    def from_code(self, err: BaseException, prefix: str) -> str | None:
+        """An error said from its `code` (the text `<prefix><code>`, filled with its
+        `params`); None when it has no code with a text here (the caller says it otherwise)."""
+        code = getattr(err, "code", "")
+        if not code or f"{prefix}{code}" not in self.table:
+            return None
+        return self(f"{prefix}{code}", **getattr(err, "params", {}))
+
     def problems(self) -> list[str]:
         """What is wrong with the file: a text without every language, an empty one, or
         languages whose placeholders differ (a translation that drops `{path}`)."""

@@ -61,12 +61,10 @@ def _guarded(action: Callable[[], int], say_error: SayError) -> int:
     try:
         return action()
     except registry.HarvestError as err:
-        print(error_line(say(f"error.{err.code}", **err.params) if err.code else str(err)),
-              file=sys.stderr)
+        print(error_line(say.from_code(err, "error.") or str(err)), file=sys.stderr)
         return 2
     except FetchError as err:
-        print(error_line(say(f"error.fetch.{err.code}", **err.params) if err.code
-                         else str(err)), file=sys.stderr)
+        print(error_line(say.from_code(err, "error.fetch.") or str(err)), file=sys.stderr)
         return 2
     except AccountError as err:
         print(error_line(say_error(err)), file=sys.stderr)

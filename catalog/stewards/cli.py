@@ -119,10 +119,7 @@ def cli_admin():
 def say_account_error(err: BaseException) -> str:
     """A refusal about accounts (accounts.AccountError) in the operator's language, from its
     code (`error.<code>` of cli_texts.yml); its English message when it has none."""
-    code = getattr(err, "code", "")
-    if not code or f"error.{code}" not in say.table:
-        return str(err)
-    return say(f"error.{code}", **err.params)
+    return say.from_code(err, "error.") or str(err)
 
 
 def say_audit_reason(code: str | None, params: dict, english: str | None) -> str | None:
