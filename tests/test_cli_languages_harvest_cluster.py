@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import http.server
+import json
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -220,3 +221,35 @@ def test_a_url_that_is_not_http_is_refused_in_russian(tmp_path):
                     "a@example.org", language="ru_RU.UTF-8")
     assert (done.returncode, done.stderr) == (
         2, "ошибка: 'ftp://example.org/': собираются только адреса http(s) с именем хоста\n")
+
+
+def test_a_runs_stored_error_is_listed_in_the_operators_language(tmp_path):
+    """A remote that could not be read: the run keeps its English error and its code, and
+    `harvest list` says it in the operator's language (English as the run recorded it)."""
+    home = str(tmp_path / "home")
+    with remote(200, b"{}") as url:
+        added = run_taza("--home", home, "harvest", "add", url, "--type", "ckan", "--name",
+                         "peer", "--org", "peer-agency", "--email", "a@example.org")
+        assert added.returncode == 0, added.stderr
+        ran = run_taza("--home", home, "harvest", "run")
+    assert ran.returncode == 1, ran.stderr
+    report = json.loads(ran.stdout)
+    asked = f"{url}api/3/action/package_search"  # the CKAN reader's own address
+    english = f"{asked}: not a CKAN package_search answer"
+    assert (report["error"], report["error_code"]) == (english, "not_ckan")
+    listed = {language: run_taza("--home", home, "harvest", "list", language=language)
+              for language in ("ru_RU.UTF-8", "en_GB.UTF-8")}
+    assert listed["ru_RU.UTF-8"].stdout.endswith(
+        f"ошибка: {asked}: это не ответ CKAN package_search\n"), listed["ru_RU.UTF-8"].stdout
+    assert listed["en_GB.UTF-8"].stdout.endswith(f": error: {english}\n")
+
+
+def test_a_stored_error_without_a_code_is_listed_as_recorded(monkeypatch):
+    """A run recorded before runs kept their error's code, or with params that no longer fit
+    its text: the English it recorded, never a traceback."""
+    monkeypatch.setenv("LANGUAGE", "ru")
+    old = {"finished": "2026-05-01T10:00:00+00:00", "error": "'http://h/': unreachable"}
+    unfit = {**old, "error_code": "status", "error_params": {"url": "http://h/"}}
+    for last in (old, unfit):
+        assert harvest_cli._last_run(last) == ("последний запуск 2026-05-01T10:00:00+00:00: "
+                                               "ошибка: 'http://h/': unreachable")

@@ -61,10 +61,16 @@ class OperatorTexts:
     def from_code(self, err: BaseException, prefix: str) -> str | None:
         """An error said from its `code` (the text `<prefix><code>`, filled with its
         `params`); None when it has no code with a text here (the caller says it otherwise)."""
-        code = getattr(err, "code", "")
+        return self.from_parts(prefix, getattr(err, "code", None), getattr(err, "params", {}))
+
+    def from_parts(self, prefix: str, code: str | None, params: dict) -> str | None:
+        """from_code for an error kept as its code and params (a harvest run's, stored)."""
         if not code or f"{prefix}{code}" not in self.table:
             return None
-        return self(f"{prefix}{code}", **getattr(err, "params", {}))
+        try:
+            return self(f"{prefix}{code}", **params)
+        except (KeyError, IndexError):  # params stored by an older version: say it otherwise
+            return None
 
     def problems(self) -> list[str]:
         """What is wrong with the file: a text without every language, an empty one, or

@@ -104,12 +104,15 @@ def _list(args, store: CatalogStore) -> int:
 
 def _last_run(last: dict | None) -> str:
     """What a source's last run saw (its report, registry.state's `last_run`), for the list.
-    A remote that could not be read gives its error as the run recorded it (in English)."""
+    A remote that could not be read gives its error from the code the run recorded, or as
+    the run recorded it (in English) when it has none (a run of an older version)."""
     if last is None:
         return say("list.never_run")
     if last["error"]:
+        said = say.from_parts("error.fetch.", last.get("error_code"),
+                              last.get("error_params") or {})
         return say("list.last_run", finished=last["finished"],
-                   outcome=error_line(last["error"]))
+                   outcome=error_line(said or last["error"]))
     return say("list.last_run", finished=last["finished"],
                outcome=say("list.counts", new=len(last["new"]), changed=len(last["changed"]),
                            gone=len(last["gone"]), failed=len(last["failed"])))

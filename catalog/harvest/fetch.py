@@ -32,7 +32,8 @@ USER_AGENT = "taza-koom-harvester/1"
 class FetchError(Exception):
     """A remote answer that cannot be used (unreachable, too large, not JSON, refused).
 
-    `str(err)` is the English message (stored with a run, in its report); `code` and `params`
+    `str(err)` is the English message (stored with a run, in its report, with its code and
+    params, so that `taza harvest list` says it too); `code` and `params`
     name the same failure's text in every language (`error.fetch.<code>` of
     catalog/harvest/cli_texts.yml), which `taza harvest` says. A library's own words (an HTTP
     client's, a JSON or XML parser's) stay English inside it, as `reason`."""

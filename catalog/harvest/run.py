@@ -48,6 +48,10 @@ class RunReport:
     unchanged: int = 0
     failed: list[dict] = field(default_factory=list)  # {remote_id, dataset_id, error}
     error: str | None = None  # the remote could not be read: nothing changed
+    # The error's code and params (FetchError's), so that `taza harvest list` can say it in
+    # the operator's language; `error` stays the English message scripts read.
+    error_code: str | None = None
+    error_params: dict = field(default_factory=dict)
     requests: int = 0
     limit_reached: bool = False  # the remote listed MAX_DATASETS or more: the rest was not read
 
@@ -66,6 +70,7 @@ def run_source(home: Path, name: str, today: dt.date | None = None) -> RunReport
             found = _read(kind_of(source), fetcher, source["url"])
         except FetchError as err:
             report.error = str(err)
+            report.error_code, report.error_params = err.code, _plain(err.params)
         else:
             report.limit_reached = len(found) >= MAX_DATASETS
             seen = _apply(home, source, previous["datasets"], found, report,
@@ -78,6 +83,13 @@ def run_source(home: Path, name: str, today: dt.date | None = None) -> RunReport
         previous["last_run"] = report.as_json()
         registry.save_state(home, name, previous)
     return report
+
+
+def _plain(params: dict) -> dict:
+    """Params kept in the registry's JSON state: numbers and strings as they are, anything
+    else (an exception's reason) as its text."""
+    return {key: value if isinstance(value, int | float | str) else str(value)
+            for key, value in params.items()}
 
 
 def kind_of(source: dict) -> SourceKind:
