@@ -19,7 +19,13 @@ from catalog import settings
 from catalog.backups import cli as backup_cli
 from catalog.cluster import cli as cluster_cli
 from catalog.core.languages import FALLBACK_LANGUAGE
-from catalog.core.operator_texts import OperatorTexts, error_line, operator_language, warning_line
+from catalog.core.operator_texts import (
+    OperatorTexts,
+    OperatorWarnings,
+    error_line,
+    operator_language,
+    warning_line,
+)
 from catalog.harvest import cli as harvest_cli
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
@@ -54,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.handler not in (_serve, _worker):  # services keep their log, tracebacks and all
+        OperatorWarnings.install()
     try:
         return args.handler(args)
     except (HomeMissing, settings.SettingError) as err:

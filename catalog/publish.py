@@ -17,8 +17,8 @@ import contextlib
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import shutil
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +26,7 @@ from pathlib import Path
 from catalog import __version__, postgis, settings
 from catalog.convert.isolated import ReadSources, read_sources
 from catalog.convert.raster import combine_items
+from catalog.core.operator_texts import OperatorTexts, warn_operator
 from catalog.core.record import MANIFEST_FILE, RasterFacts, Record, Software, write_record
 from catalog.manifest import ROLES, ItemSpec, Manifest, load_manifest
 from catalog.postgis import database
@@ -39,6 +40,9 @@ from catalog.store import CatalogStore, Release, StoreRefused, audit, tile_cache
 from catalog.store.release_records import RecordsUnavailable
 
 # Bump when conversion output changes, so `publish --all` republishes unchanged sources.
+LOGGER = logging.getLogger(__name__)
+# Its warnings, in the operator's language when `taza` publishes.
+SAY = OperatorTexts(Path(__file__).with_name("publish_texts.yml"))
 GEOPACKAGE_ASSET = "geopackage"  # the STAC asset key of a vector version's GeoPackage
 PIPELINE_VERSION = "3"  # 2: stored feature text beside each GeoPackage; 3: band names in the record
 
@@ -352,8 +356,7 @@ def _drop_feature_tables(versions: list[tuple[str, int]]) -> None:
     try:
         postgis.drop_versions(url, versions)
     except Exception as err:  # the failure being reported matters more; say what is left
-        print(f"warning: tables of {versions} not dropped ({err}); they serve nothing",
-              file=sys.stderr)
+        warn_operator(SAY, "tables_not_dropped", LOGGER, versions=versions, reason=err)
 
 
 def _check_role_is_free(store: CatalogStore, release: Release | None,
@@ -402,8 +405,7 @@ def _record_outcome(store: CatalogStore, actor: str, action: str, dataset_id: st
     try:
         audit.record(store.home, actor, action, dataset_id, **detail)
     except audit.LOG_ERRORS as err:
-        print(f"warning: audit outcome of {action} not recorded ({err}); the next operation "
-              "records it", file=sys.stderr)
+        warn_operator(SAY, "audit_outcome_not_recorded", LOGGER, action=action, reason=err)
 
 
 def _stage_version(manifest: Manifest, fingerprint: str, staging: Path,

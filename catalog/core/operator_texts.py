@@ -10,13 +10,20 @@ command's words live in a YAML file beside it, one entry per text:
 `OperatorTexts(path)("code", param=value)` says one of them. `problems()` lists what a file
 gets wrong (a language missing or empty, placeholders that differ between languages): the
 tests run it on every such file, so a text cannot be added in English alone.
+
+Lower floors (the store, the STAC index, the publish) do not print: `warn_operator` logs a
+warning in English, as every server log line is, carrying its code, and `taza` says it in the
+operator's language (`OperatorWarnings`, which catalog/cli.py installs for its one-shot
+commands).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +64,9 @@ class OperatorTexts:
 
     def __call__(self, code: str, **params: object) -> str:
         return self.table[code][operator_language()].format(**params)
+
+    def english(self, code: str, **params: object) -> str:
+        return self.table[code][FALLBACK_LANGUAGE].format(**params)
 
     def from_code(self, err: BaseException, prefix: str) -> str | None:
         """An error said from its `code` (the text `<prefix><code>`, filled with its
@@ -101,3 +111,37 @@ def error_line(message: str) -> str:
 def warning_line(message: str) -> str:
     """'warning: <message>' with 'warning' in the operator's language."""
     return f"{common('warning')}: {message}"
+
+
+def warn_operator(texts: OperatorTexts, code: str, logger: logging.Logger,
+                  **params: object) -> None:
+    """A warning for whoever runs the operation (the release is live, derived data lags): an
+    English log line, with the code `taza` says it from in the operator's language."""
+    logger.warning(texts.english(code, **params), extra={OPERATOR_TEXT: (texts, code, params)})
+
+
+OPERATOR_TEXT = "operator_text"
+
+
+class OperatorWarnings(logging.Handler):
+    """A command line's log: each warning on stderr as one `warning: ...` line, in the
+    operator's language when it carries a text code (warn_operator), else its English message;
+    never a traceback (a log record's exc_info is for a server's log, not an operator)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            said = getattr(record, OPERATOR_TEXT, None)
+            text = said[0](said[1], **said[2]) if said else record.getMessage()
+            sys.stderr.write(warning_line(text) + "\n")
+        except Exception:  # noqa: BLE001 - logging's own contract: a handler never raises
+            self.handleError(record)
+
+    @classmethod
+    def install(cls) -> None:
+        """On the root logger, once per process (main can run more than once in a test)."""
+        root = logging.getLogger()
+        if not any(isinstance(handler, cls) for handler in root.handlers):
+            root.addHandler(cls())

@@ -9,10 +9,10 @@ between the switch and the update), `ensure_current` does the same on the API's 
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 
 from catalog import settings
+from catalog.core.operator_texts import OperatorTexts, warn_operator
 from catalog.stac_index.backend import StacBackend
 from catalog.stac_index.documents import dataset_documents
 from catalog.stac_index.pgstac_backend import PgstacBackend
@@ -21,6 +21,7 @@ from catalog.store import CatalogStore, Release
 
 INDEX_FILE = "stac-index.sqlite"
 LOGGER = logging.getLogger(__name__)
+SAY = OperatorTexts(Path(__file__).with_name("texts.yml"))
 
 
 def index_path(store: CatalogStore) -> Path:
@@ -58,9 +59,8 @@ def apply_release(store: CatalogStore, release: Release) -> None:
     try:
         update(store, open_index(store), release)
     except Exception as err:  # derived data: report, do not undo a published release
-        print(f"warning: STAC index not updated ({err}); the API will catch up on its next "
-              "request", file=sys.stderr)
-        LOGGER.warning("STAC index update failed", exc_info=True)
+        warn_operator(SAY, "index_not_updated", LOGGER, reason=err)
+        LOGGER.debug("STAC index update failed", exc_info=True)
 
 
 def scrub(store: CatalogStore) -> None:

@@ -30,10 +30,10 @@ import getpass
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import sqlite3
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,11 +42,14 @@ from pathlib import Path
 import psycopg
 
 from catalog import settings
+from catalog.core.operator_texts import OperatorTexts, warn_operator
 from catalog.postgis import database
 from catalog.store import state_postgresql
 from catalog.store.files import atomic_write, fsync_path
 from catalog.store.release_records import release_records
 
+LOGGER = logging.getLogger(__name__)
+SAY = OperatorTexts(Path(__file__).with_name("texts.yml"))
 GENESIS = "0" * 64
 KEYED = "hmac-sha256"  # the scheme of entries written by this version
 KEY_ID_LABEL = b"taza audit key id"
@@ -318,8 +321,7 @@ def advance_head(home: Path, connection: sqlite3.Connection) -> None:
     try:
         _write_head(home, Anchor(row["seq"], row["hash"]), forward_only=True)
     except OSError as err:  # the entry is committed: a lagging head only weakens the check
-        print(f"warning: audit head file {head_path(home)} not updated ({err})",
-              file=sys.stderr)
+        warn_operator(SAY, "audit_head_not_updated", LOGGER, path=head_path(home), reason=err)
 
 
 def advance_head_after_commit(url: str, home: Path) -> None:
