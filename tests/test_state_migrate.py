@@ -148,6 +148,18 @@ def test_migrate_serves_the_same_catalog_and_verify_names_a_change(embedded, tar
     refused = taza("migrate", "--to", target, home=home, check=False)
     assert refused.returncode == 1 and "changed on its own" in refused.stderr
 
+    # An object of the bucket that differs from its file, said in the operator's language.
+    gpkg = next(name for name in files if name.endswith(".gpkg"))
+    key = next(o["Key"] for o in listed["Contents"] if o["Key"].endswith(f"/{gpkg}"))
+    s3_client(s3_env).put_object(Bucket=BUCKET, Key=key, Body=b"x")
+    size = (home / "datasets/airports/1" / gpkg).stat().st_size
+    monkeypatch.setenv("LANG", "ru_RU.UTF-8")
+    said = taza("migrate", "--to", target, "--assets", ASSETS_URL, "--verify", home=home,
+                check=False)
+    assert said.returncode == 1
+    assert f"различие: airports, версия 1: {gpkg}: объект — 1 байт, файл — {size} байт\n" \
+        in said.stderr, said.stderr
+
 
 @pytest.fixture(scope="module")
 def second_target(private_postgres) -> str:

@@ -298,8 +298,32 @@ def verify(store: CatalogStore, url: str, assets_url: str | None = None) -> list
     if assets_url:
         bucket = _bucket(store, assets_url)
         for folder in _version_folders(store):
-            differences += bucket.differences(folder)
+            differences += _bucket_differences(bucket, folder)
     return differences
+
+
+def _bucket_differences(bucket: S3Assets, folder: Path) -> list[CodedText]:
+    """How a version folder's files differ from their objects: missing, unreadable, or of
+    another size."""
+    dataset, version = folder.parent.name, folder.name
+    sizes = bucket.object_sizes(folder)
+    if sizes is None:
+        return [CodedText(f"{dataset} version {version}: not in the bucket",
+                          "difference.bucket_missing", dataset=dataset, version=version)]
+    found = []
+    for name, size in sizes.items():
+        if isinstance(size, AssetUnavailable):
+            found.append(CodedText(f"{dataset} version {version}: {name}: {size}",
+                                   "difference.object_unreadable", dataset=dataset,
+                                   version=version, name=name, reason=str(size)))
+            continue
+        local = folder / name
+        if local.exists() and local.stat().st_size != size:
+            found.append(CodedText(f"{dataset} version {version}: {name}: the object has "
+                                   f"{size} bytes, the file {local.stat().st_size}",
+                                   "difference.object_size", dataset=dataset, version=version,
+                                   name=name, object=size, file=local.stat().st_size))
+    return found
 
 
 def _release_records(store: CatalogStore, url: str

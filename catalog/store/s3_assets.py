@@ -171,24 +171,20 @@ class S3Assets(StoreAssets):
             {"bucket": self.location.bucket, "prefix": prefix}, indent=2))
         return True
 
-    def differences(self, folder: Path) -> list[str]:
-        """How a version folder's files differ from their objects (sizes), for `--verify`."""
+    def object_sizes(self, folder: Path) -> dict[str, int | AssetUnavailable] | None:
+        """The size of each file's object of a version folder, or why it cannot be read; None
+        when the folder was never copied to the bucket. `taza migrate --verify` compares them
+        with the files."""
         where = _objects_of(folder)
         if where is None:
-            return [f"{folder.parent.name} version {folder.name}: not in the bucket"]
-        record = read_record(folder / RECORD_FILE)
-        found = []
-        for name in record.files():
+            return None
+        sizes: dict[str, int | AssetUnavailable] = {}
+        for name in read_record(folder / RECORD_FILE).files():
             try:
-                size = self._head(where[0], where[1] + name)["ContentLength"]
+                sizes[name] = self._head(where[0], where[1] + name)["ContentLength"]
             except AssetUnavailable as err:
-                found.append(f"{record.id} version {record.version}: {name}: {err}")
-                continue
-            local = folder / name
-            if local.exists() and local.stat().st_size != size:
-                found.append(f"{record.id} version {record.version}: {name}: the object has "
-                             f"{size} bytes, the file {local.stat().st_size}")
-        return found
+                sizes[name] = err
+        return sizes
 
     def _put(self, path: Path, key: str, media_type: str) -> None:
         size = path.stat().st_size
