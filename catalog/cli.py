@@ -23,6 +23,7 @@ from catalog.core.operator_texts import (
     OperatorTexts,
     OperatorWarnings,
     error_line,
+    number,
     operator_language,
     warning_line,
 )
@@ -250,7 +251,7 @@ def _purge(args) -> int:
         return 1
     rewritten = ", ".join(map(str, removed["releases_rewritten"]))
     print(say("purge.done", dataset=args.dataset, version=args.version,
-              files=removed["files"], bytes=f"{removed['bytes']:,}",
+              files=removed["files"], bytes=number(removed["bytes"]),
               releases=rewritten or say("purge.no_releases")))
     return 0
 
@@ -275,8 +276,8 @@ def _worker(args) -> int:
         print(error_line(say_error(err)), file=sys.stderr)
         return 2
     stop = threading.Event()
-    for number in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(number, lambda *_: stop.set())
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signal_number, lambda *_: stop.set())
     # Publishes, and harvests: those scheduled with `taza harvest add --every` are queued
     # by this worker's scheduler thread (catalog/harvest/schedule.py).
     handlers = {**job_handlers(store.home, store), **schedule.harvest_handlers(store.home)}

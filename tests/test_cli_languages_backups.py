@@ -134,14 +134,15 @@ def test_the_help_is_in_the_operators_language(monkeypatch, language, words):
     ("en_GB.UTF-8", "release 2 (0 live datasets), 5 files, 1,000 bytes, 2 objects of the "
                     "bucket (3,500 bytes), databases: the PostgreSQL database "
                     "(database.dump, 98,765 bytes)"),
-    ("ru_RU.UTF-8", "выпуск 2 (опубликованных наборов данных: 0), файлов: 5, байт: 1,000, "
-                    "объектов хранилища: 2 (3,500 байт), базы данных: база данных "
-                    "PostgreSQL (database.dump, 98,765 байт)"),
-    ("ky_KG.UTF-8", "2-релиз (0 жарыяланган маалымат топтому), 5 файл, 1,000 байт, "
-                    "сактагычтын 2 объектиси (3,500 байт), маалымат базалары: PostgreSQL "
-                    "маалымат базасы (database.dump, 98,765 байт)"),
+    ("ru_RU.UTF-8", "выпуск 2 (опубликованных наборов данных: 0), файлов: 5, байт: 1\u00a0000, "
+                    "объектов хранилища: 2 (3\u00a0500 байт), базы данных: база данных "
+                    "PostgreSQL (database.dump, 98\u00a0765 байт)"),
+    ("ky_KG.UTF-8", "2-релиз (0 жарыяланган маалымат топтому), 5 файл, 1\u00a0000 байт, "
+                    "сактагычтын 2 объектиси (3\u00a0500 байт), маалымат базалары: PostgreSQL "
+                    "маалымат базасы (database.dump, 98\u00a0765 байт)"),
 ], ids=["en", "ru", "ky"])
 def test_the_summary_of_a_postgresql_backup_with_objects(monkeypatch, language, said):
+    """Numbers as each language writes them: 1,000 in English, 1 000 (a no-break space)."""
     for variable in LANGUAGE_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("LANG", language)

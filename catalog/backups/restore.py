@@ -61,6 +61,7 @@ from catalog.backups.recovery import (
     write_journal,
 )
 from catalog.backups.texts import text as say
+from catalog.core.operator_texts import number
 from catalog.store.files import fsync_path
 
 MAX_LISTED_PROBLEMS = 20
@@ -491,7 +492,7 @@ def content_summary(manifest: dict) -> str:
     live = manifest.get("live") or {}
     parts = [say("summary.content", release=manifest.get("release"), live=len(live),
                  files=manifest.get("files_total"),
-                 bytes=f"{manifest.get('bytes_total', 0):,}")]
+                 bytes=number(manifest.get("bytes_total", 0)))]
     if objects := _objects_summary(manifest):
         parts.append(objects)
     parts.append(say("summary.databases", databases=_databases_summary(manifest)))
@@ -502,7 +503,7 @@ def _databases_summary(manifest: dict) -> str:
     """The embedded profile's SQLite files, and the PostgreSQL profile's dump."""
     names = list(manifest.get("databases", []))
     if dump := manifest.get("database_dump"):
-        names.append(say("summary.dump", path=dump["path"], bytes=f"{dump['size']:,}"))
+        names.append(say("summary.dump", path=dump["path"], bytes=number(dump["size"])))
     return ", ".join(names) or say("summary.no_databases")
 
 
@@ -511,4 +512,4 @@ def _objects_summary(manifest: dict) -> str:
     if not objects:
         return ""
     return say("summary.objects", count=len(objects),
-               bytes=f"{sum(entry['size'] for entry in objects):,}")
+               bytes=number(sum(entry["size"] for entry in objects)))

@@ -21,3 +21,14 @@ PORTAL_ORDER: tuple[str, ...] = tuple(reversed(LANGUAGES))
 def listed(separator: str = ", ") -> str:
     """The language codes as text for messages: 'en, ru, ky'."""
     return separator.join(LANGUAGES)
+
+
+def format_number(value: object, language: str) -> str:
+    """1234567.5 as '1,234,567.5' (en) or '1 234 567,5' (ru, ky: no-break spaces, a decimal
+    comma, as their readers write numbers); anything but a number as its text."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return str(value)
+    text = f"{value:,.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:,}"
+    if language == FALLBACK_LANGUAGE:
+        return text
+    return text.replace(",", "\u00a0").replace(".", ",")

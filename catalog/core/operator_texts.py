@@ -29,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
+from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES, format_number
 
 LANGUAGE_VARIABLES = ("LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG")
 PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
@@ -101,6 +101,11 @@ class OperatorTexts:
 
 
 common = OperatorTexts(Path(__file__).with_name("operator_texts.yml"))
+
+
+def number(value: int | float) -> str:
+    """A number as the operator's language writes it (1,234 in English, 1 234 in ky and ru)."""
+    return format_number(value, operator_language())
 
 
 def error_line(message: str) -> str:

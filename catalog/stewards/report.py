@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 from flask import render_template
 
+from catalog.core.languages import format_number
 from catalog.manifest import load_manifest, parse_manifest
 from catalog.problems import Problem, ValidationFailed
 from catalog.safe_parse import UnsafeInput, load_yaml
@@ -79,16 +80,6 @@ def render_html(report: dict, language: str) -> str:
                            numbers=lambda values: [format_number(v, language) for v in values],
                            place=lambda finding: _place(finding, language),
                            say=lambda finding: finding_text(finding, language))
-
-
-def format_number(value, language: str) -> str:
-    """1234567.5 as '1,234,567.5' (en) or '1 234 567,5' (ru, ky: no-break spaces)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return str(value)
-    text = f"{value:,.6f}".rstrip("0").rstrip(".") if isinstance(value, float) else f"{value:,}"
-    if language == "en":
-        return text
-    return text.replace(",", "\u00a0").replace(".", ",")
 
 
 @cache
