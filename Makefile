@@ -16,16 +16,18 @@ CLUSTER_PORT ?= 5080
 # the time (a clean clone: 5 s against pip's 52), which is most of CI's set-up; pip installs
 # uv itself, pinned.
 UV_VERSION := 0.13.9
-$(BIN)/.installed: pyproject.toml constraints.txt
+$(BIN)/uv:
 	@python=$$(scripts/find-python) && \
 	  { [ -x $(BIN)/python ] || $$python -m venv $(VENV); }
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv==$(UV_VERSION)
+
+$(BIN)/.installed: pyproject.toml constraints.txt | $(BIN)/uv
 	$(BIN)/uv pip install -q --python $(BIN)/python -c constraints.txt -e '.[test]'
 	@touch $@
 
 # pycsw (CSW) in a virtualenv of its own: its pins clash with ours (requirements-csw.txt).
 CSW_VENV := .venv-csw
-$(CSW_VENV)/bin/.installed: requirements-csw.txt $(BIN)/.installed
+$(CSW_VENV)/bin/.installed: requirements-csw.txt | $(BIN)/uv
 	@python=$$(scripts/find-python) && \
 	  { [ -x $(CSW_VENV)/bin/python ] || $$python -m venv $(CSW_VENV); }
 	$(BIN)/uv pip install -q --python $(CSW_VENV)/bin/python --no-deps -r requirements-csw.txt
