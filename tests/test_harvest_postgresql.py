@@ -9,12 +9,17 @@ key file (as the nodes of docs/deployment.md), and test_harvest.py's local CKAN 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -243,3 +248,73 @@ def test_a_database_that_cannot_answer_exits_1_naming_it(tmp_path):
         result = taza(tmp_path, closed, *args, status=1)
         assert "error: the harvest " in result.stderr and "cannot connect to the database" \
             in result.stderr, result.stderr
+
+
+@contextlib.contextmanager
+def forwarding(port: int, target: int) -> Iterator[None]:
+    """A TCP forwarder on 127.0.0.1:`port` to 127.0.0.1:`target`: the database "comes up"
+    at an address a worker was given before anything answered there."""
+    def pump(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    class Forward(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            with socket.create_connection(("127.0.0.1", target)) as upstream:
+                back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
+                back.start()
+                pump(self.request, upstream)
+                back.join()
+
+    socketserver.ThreadingTCPServer.allow_reuse_address = True
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", port), Forward)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_worker_started_before_its_database_runs_jobs_once_it_answers(
+        portal, homes, database):  # noqa: F811 - the imported fixture
+    """`taza worker` started while nothing answers at the database's address (a machine's
+    services starting in any order) waits for it, then runs the jobs queued: the scheduled
+    harvest of a source added once the database is up. Before, its job thread died at start
+    and the process ran on with none, so no job ever ran."""
+    remote, _ = portal
+    real = urllib.parse.urlsplit(database)
+    port = free_port()
+    later = database.replace(f"127.0.0.1:{real.port}", f"127.0.0.1:{port}")
+    env = environment(homes["w1"], later) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2",
+                                             "TAZA_DATABASE_WAIT_SECONDS": "1"}
+    log_path = homes["w1"] / "worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while "the job queue's database cannot be reached" not in log_path.read_text():
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        with forwarding(port, real.port):
+            add(homes["a"], database, remote, "--every", "1d")
+            sources = PostgresHarvestSources(database, homes["reader"])
+            deadline = time.monotonic() + 120
+            while sources.state("hdx")["last_run"] is None:
+                assert worker.poll() is None and time.monotonic() < deadline, \
+                    log_path.read_text()
+                time.sleep(0.2)
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=120) == 0, log_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert len(sources.state("hdx")["last_run"]["new"]) == 4

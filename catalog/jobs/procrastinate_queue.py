@@ -39,6 +39,7 @@ from catalog.jobs import (
 )
 
 log = logging.getLogger(__name__)
+RECONNECT_SECONDS = 5  # between attempts to reach a job queue's database that does not answer
 
 QUEUE = "taza"
 SCHEMA = """
@@ -106,9 +107,18 @@ class ProcrastinateJobs:
         return _job(row) if row else None
 
     def work(self, handlers: Mapping[str, Handler], stop: threading.Event) -> None:
-        with self._connect():  # the tables first: on a fresh database the worker found none
-            pass
-        asyncio.run(self._work(handlers, stop))
+        """Until `stop`: a database that cannot be reached (not up yet when the worker starts,
+        or lost for longer than procrastinate's own reconnection bears) is waited for, and
+        the worker started again; before, its thread died and the process ran no job again."""
+        while not stop.is_set():
+            try:
+                with self._connect():  # the tables first: on a fresh database it found none
+                    pass
+                asyncio.run(self._work(handlers, stop))
+            except (psycopg.Error, procrastinate.exceptions.ProcrastinateException) as err:
+                log.warning("the job queue's database cannot be reached (%s); trying again "
+                            "in %d s", _first_line(err), RECONNECT_SECONDS)
+                stop.wait(RECONNECT_SECONDS)
 
     async def _work(self, handlers: Mapping[str, Handler], stop: threading.Event) -> None:
         """procrastinate's worker, plus re-queueing of jobs whose worker stopped beating."""
@@ -221,3 +231,7 @@ def _job(row: dict) -> Job:
                state=row["state"], progress=row["progress"], step=row["step"],
                attempts=row["attempts"], created=row["created"], started=row["started"],
                finished=row["finished"], result=row["result"], error=row["error"])
+
+
+def _first_line(err: BaseException) -> str:
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
