@@ -19,11 +19,6 @@ _csw = None
 
 
 def on_starting(server):
-    global _csw
-    from catalog import settings
-    from catalog.discovery import csw
-
-    _csw = csw.start(settings.home())
     # The app's modules imported once here, before the workers fork: each worker then only
     # builds its app (`create_app()`, about 0.3 s of CPU) instead of importing pygeoapi,
     # rasterio, numpy and the rest again (about 1.4 s each), and the imported code's pages
@@ -31,6 +26,16 @@ def on_starting(server):
     # caches and threads are each worker's own. New code needs a restart of the server, not
     # a HUP, which re-forks workers from these modules.
     import catalog.app  # noqa: F401
+
+
+def when_ready(server):
+    """Once our address is bound, before the workers start: a server that cannot bind (the
+    port taken) exits without on_exit, so a CSW started earlier was left running, orphaned."""
+    global _csw
+    from catalog import settings
+    from catalog.discovery import csw
+
+    _csw = csw.start(settings.home())
     if _csw is None:
         server.log.warning("CSW disabled: %s is missing (make .venv-csw/bin/.installed)",
                            csw.python())
