@@ -28,11 +28,17 @@ from catalog.core.operator_texts import (
     warning_line,
 )
 from catalog.harvest import cli as harvest_cli
+from catalog.postgis.database import DatabaseError
 from catalog.problems import Problem, PublishError, ValidationFailed
 from catalog.stewards import cli as stewards_cli
 from catalog.store import CatalogStore
+from catalog.store.harvest_sources import HarvestSourcesUnavailable
+from catalog.store.release_records import RecordsUnavailable
 
 DEFAULT_DATASETS_DIR = settings.PROJECT_ROOT / "datasets"
+# A command on the PostgreSQL profile whose database does not answer: an error line, exit 1.
+DATABASE_UNREACHABLE = (DatabaseError, RecordsUnavailable, HarvestSourcesUnavailable)
+MAX_WORKERS = 256  # gunicorn's processes of `serve`, threads of `worker`
 say = OperatorTexts(Path(__file__).with_name("cli_texts.yml"))
 # argparse's own words (usage:, the headings, its errors) in ky and ru, for gettext
 # (compiled by scripts/compile-messages).
@@ -68,6 +74,9 @@ def _run(argv: list[str] | None) -> int:
     except (HomeMissing, settings.SettingError) as err:
         print(error_line(say_error(err)), file=sys.stderr)
         return 2
+    except DATABASE_UNREACHABLE as err:  # the PostgreSQL profile's database is down
+        print(error_line(say_error(err)), file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print(say("interrupted"), file=sys.stderr)
         return 130
@@ -114,6 +123,8 @@ def say_error(err: BaseException) -> str:
         return stewards_cli.say_audit_error(err)
     if isinstance(err, BackupError | MigrationRefused) and err.code:  # `taza serve` too
         return say_backup_error(err, str)
+    if isinstance(err, DATABASE_UNREACHABLE):
+        return say("database.unreachable", reason=str(err))
     if isinstance(err, ServiceError) and f"problem.{err.message_code}" in strings():
         return translator(language)(f"problem.{err.message_code}", **err.params)
     return str(err)
@@ -152,13 +163,17 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help=say("help.serve"))
     serve.add_argument("--host", default="127.0.0.1", help=say("help.serve.host"))
-    serve.add_argument("--port", type=int, default=5000, help=say("help.serve.port"))
-    serve.add_argument("--workers", type=int, default=int(os.environ.get("TAZA_WORKERS", 2)),
+    serve.add_argument("--port", type=_whole_number(1, 65_535), default=5000,
+                       help=say("help.serve.port"))
+    # Default: TAZA_WORKERS, read in _serve (a bad value is a refused setting, not a crash
+    # of every command while the parser is built).
+    serve.add_argument("--workers", type=_whole_number(1, MAX_WORKERS),
                        help=say("help.serve.workers"))
     serve.add_argument("--public-url", help=say("help.serve.public_url"))
     serve.set_defaults(handler=_serve)
     worker = commands.add_parser("worker", help=say("help.worker"))
-    worker.add_argument("--threads", type=int, default=1, help=say("help.worker.threads"))
+    worker.add_argument("--threads", type=_whole_number(1, MAX_WORKERS), default=1,
+                        help=say("help.worker.threads"))
     worker.set_defaults(handler=_worker)
     purge = commands.add_parser("purge", help=say("help.purge"))
     purge.add_argument("dataset")
@@ -185,6 +200,17 @@ def _store(args) -> CatalogStore:
             and settings.database_url() is None:
         raise HomeMissing(say("home_missing", path=str(home.resolve())))
     return CatalogStore(home)
+
+
+def _whole_number(lowest: int, highest: int):
+    """An argparse type: a whole number from `lowest` to `highest`, else argparse's own
+    refusal (usage, exit 2) saying the range in the operator's language."""
+    def whole_number(text: str) -> int:
+        if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
+            raise argparse.ArgumentTypeError(say("argument.whole_number", lowest=lowest,
+                                                 highest=highest, value=text))
+        return int(text)
+    return whole_number
 
 
 def _validate(args) -> int:
@@ -264,9 +290,6 @@ def _worker(args) -> int:
     from catalog.stewards import resume
     from catalog.stewards.releases import job_handlers
 
-    if args.threads < 1:
-        print(error_line(say("worker.threads")), file=sys.stderr)
-        return 2
     store = _store(args)
     try:
         jobs = open_jobs(store.home)
@@ -288,10 +311,17 @@ def _worker(args) -> int:
     for thread in threads:
         thread.start()
     print(say("worker.started", threads=args.threads, home=store.home), flush=True)
-    stop.wait()
+    # A job thread that ended on its own died of an error (logged above): stop, and exit 1 so
+    # that the supervisor starts a whole worker again, rather than run on with none.
+    died = False
+    while not stop.wait(1):
+        if not all(thread.is_alive() for thread in threads):
+            print(error_line(say("worker.thread_died")), file=sys.stderr)
+            died = True
+            stop.set()
     for thread in threads:
         thread.join()
-    return 0
+    return 1 if died else 0
 
 
 def _list(args) -> int:
@@ -328,6 +358,7 @@ def _serve(args) -> int:
 
     store = _store(args)
     try:
+        workers = args.workers or settings.count_setting("TAZA_WORKERS", 2, 1, MAX_WORKERS)
         max_bytes_from_environment()  # refuse a bad setting here, not in every worker
         settings.trusted_proxies()
         settings.clip_max_bytes()
@@ -355,7 +386,7 @@ def _serve(args) -> int:
     env.setdefault("MALLOC_ARENA_MAX", "2")
     command = [sys.executable, "-m", "gunicorn",
                "--config", str(settings.CONFIG_DIR / "gunicorn.conf.py"),
-               "--bind", f"{args.host}:{args.port}", "--workers", str(args.workers),
+               "--bind", f"{args.host}:{args.port}", "--workers", str(workers),
                "catalog.app:create_app()"]
     os.execve(sys.executable, command, env)
     return 0  # not reached

@@ -206,7 +206,12 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
     home, dest = Path(home).resolve(), Path(dest).resolve()
     _check_places(home, dest)
     started, created = _now(), not dest.exists()
-    dest.mkdir(parents=True, exist_ok=True)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise BackupError(f"{dest}: the backup folder cannot be created ({err.strerror})",
+                          code="dest_unwritable",
+                          params={"dest": dest, "reason": err.strerror}) from None
     try:
         mirror = Mirror(home, dest / DATA_FOLDER, link)
         passes = 0
@@ -237,15 +242,24 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
         if objects is not None:
             manifest["bucket"] = objects
         _write_manifest(dest, manifest)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(dest / BUCKET_FOLDER, ignore_errors=True)
         shutil.rmtree(dest / DATA_FOLDER, ignore_errors=True)
         (dest / DATABASE_DUMP).unlink(missing_ok=True)
         (dest / MANIFEST).unlink(missing_ok=True)
         if created:
             dest.rmdir()
+        if isinstance(err, OSError):
+            raise _unwritten(dest, err) from err
         raise
     return manifest
+
+
+def _unwritten(dest: Path, err: OSError) -> BackupError:
+    """A file the backup could not read or write (a full disk, a folder it may not enter)."""
+    reason = f"{err.strerror}: {err.filename}" if err.filename else str(err)
+    return BackupError(f"{dest}: the backup failed ({reason}); nothing of it was kept",
+                       code="failed_io", params={"dest": dest, "reason": reason})
 
 
 def _check_places(home: Path, dest: Path) -> None:

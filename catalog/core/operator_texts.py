@@ -131,12 +131,16 @@ OPERATOR_TEXT = "operator_text"
 class OperatorWarnings(logging.Handler):
     """A command line's log: each warning on stderr as one `warning: ...` line, in the
     operator's language when it carries a text code (warn_operator), else its English message;
-    never a traceback (a log record's exc_info is for a server's log, not an operator)."""
+    never a traceback (a log record's exc_info is for a server's log, not an operator). Other
+    libraries' warnings are left out (a connection pool's every retry while the database is
+    down: the command's own error line says the outcome); their errors are said."""
 
     def __init__(self) -> None:
         super().__init__(logging.WARNING)
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno < logging.ERROR and record.name.split(".")[0] != "catalog":
+            return
         try:
             said = getattr(record, OPERATOR_TEXT, None)
             text = said[0](said[1], **said[2]) if said else record.getMessage()
