@@ -477,6 +477,15 @@ def pytest_sessionfinish(session, exitstatus) -> None:
                                       for module, seconds in sorted(MODULE_SECONDS.items())))
 
 
+def airports_home(folder: Path) -> Path:
+    """A new embedded home under `folder` with the airports sample published by the real
+    command line: a catalog for tests of `taza` itself."""
+    home = folder / "home"
+    done = run_taza("--home", str(home), "publish", str(ROOT / "datasets" / "airports.yaml"))
+    assert done.returncode == 0, done.stderr
+    return home
+
+
 def run_taza(*args: str, language: str = "en_GB.UTF-8", **env: str
              ) -> subprocess.CompletedProcess:
     """`taza` on the embedded profile (whatever profile the suite runs), in one language."""

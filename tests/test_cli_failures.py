@@ -12,15 +12,12 @@ import subprocess
 import pytest
 
 from catalog.discovery import csw
-from tests.conftest import ROOT, free_port, run_taza
+from tests.conftest import airports_home, free_port, run_taza
 
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("failures") / "home"
-    done = run_taza("--home", str(home), "publish", str(ROOT / "datasets" / "airports.yaml"))
-    assert done.returncode == 0, done.stderr
-    return home
+    return airports_home(tmp_path_factory.mktemp("failures"))
 
 
 @pytest.mark.parametrize("arguments, refusal", [

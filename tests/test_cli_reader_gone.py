@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT, run_taza
+from tests.conftest import ROOT, airports_home, run_taza
 
 # Commands that write their answer to stdout, each with something to say on a home with one
 # published dataset, and a word of that answer.
@@ -21,10 +21,7 @@ WRITERS = {"list": (["list"], "airports"), "versions": (["versions", "airports"]
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("reader-gone") / "home"
-    done = run_taza("--home", str(home), "publish", str(ROOT / "datasets" / "airports.yaml"))
-    assert done.returncode == 0, done.stderr
-    return home
+    return airports_home(tmp_path_factory.mktemp("reader-gone"))
 
 
 def run_with_stdout_closed(*args: str) -> tuple[int, str]:

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from catalog.core.operator_texts import PLACEHOLDER, OperatorTexts, OperatorWarnings
-from tests.conftest import ROOT, run_taza
+from tests.conftest import ROOT, airports_home, run_taza
 
 PACKAGE = ROOT / "catalog"
 COMMAND_MODULES = {PACKAGE / "cli.py", *PACKAGE.glob("*/cli.py")}
@@ -91,10 +91,7 @@ def test_the_handler_is_installed_once(monkeypatch):
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    home = tmp_path_factory.mktemp("warnings") / "home"
-    done = run_taza("--home", str(home), "publish", str(ROOT / "datasets" / "airports.yaml"))
-    assert done.returncode == 0, done.stderr
-    return home
+    return airports_home(tmp_path_factory.mktemp("warnings"))
 
 
 @pytest.mark.parametrize("language, expected", [
