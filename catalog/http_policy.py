@@ -72,3 +72,27 @@ class HttpPolicy:
         if close is not None:
             close()
         return []
+
+
+# The longest request line (method, URL, version) the HTTP server takes: gunicorn's
+# limit_request_line (config/gunicorn.conf.py) and its maximum, as nginx's default buffers.
+# A longer one is answered 414 by the HTTP server itself, as an HTML page, before any route.
+MAX_REQUEST_LINE = 8190
+URI_TOO_LONG = {
+    "description": f"URI Too Long: the request line is longer than {MAX_REQUEST_LINE} bytes; "
+                   "the HTTP server refuses it before the API reads it (an HTML page). Send "
+                   "a long filter or geometry in a POST body where the operation has one.",
+    "content": {"text/html": {"schema": {"type": "string"}}},
+}
+METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def with_transport_refusals(document: dict) -> dict:
+    """An OpenAPI document whose every operation lists 414, which the HTTP server answers to a
+    request line of any operation that is too long (the fuzz tests' conformance check asks
+    every status to be documented)."""
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method in METHODS and isinstance(operation, dict):
+                operation.setdefault("responses", {}).setdefault("414", URI_TOO_LONG)
+    return document

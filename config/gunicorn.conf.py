@@ -1,12 +1,14 @@
 """gunicorn settings for `taza serve` (bind and workers come from the command line)."""
 
+from catalog.http_policy import MAX_REQUEST_LINE
+
 worker_class = "gthread"
 threads = 4
 timeout = 60
 graceful_timeout = 10
 keepalive = 5
 # Bounded request lines and headers; bodies are bounded by Flask's MAX_CONTENT_LENGTH.
-limit_request_line = 8190
+limit_request_line = MAX_REQUEST_LINE  # each API's OpenAPI document lists its 414
 limit_request_fields = 100
 accesslog = None
 errorlog = "-"

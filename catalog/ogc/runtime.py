@@ -28,6 +28,7 @@ from catalog.core.languages import LANGUAGES, LOCALES
 from catalog.core.record import Record
 from catalog.features import LiveFeatures
 from catalog.features import openapi as features_openapi
+from catalog.http_policy import with_transport_refusals
 from catalog.ogc import pages, translations
 from catalog.ogc.config import basemap_tiles, build_config
 from catalog.ogc.openapi import complete_openapi
@@ -139,6 +140,7 @@ class OgcRuntime:
                                           config["server"].get("limits"))
         for add in self.openapi_additions:
             openapi = add(openapi, live.records)
+        openapi = with_transport_refusals(openapi)
         return LiveRelease(release.number if release else None, config, openapi,
                            basemap_tiles(self.store.current_records()))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from catalog import __version__
 from catalog.core.languages import listed
+from catalog.http_policy import with_transport_refusals
 
 ERROR = {"description": "a parameter or the body is unknown or malformed; the JSON message "
                         "names it",
@@ -58,7 +59,7 @@ def document(root: str, max_limit: int) -> dict:
               "400": ERROR}
     in_collection = {"404": {**ERROR, "description": "no such collection (or item)"}}
     post = {**geojson, "413": {**ERROR, "description": "the body is larger than 1 MiB"}}
-    return {
+    return with_transport_refusals({
         "openapi": "3.0.3",
         "info": {"title": "Taza Koom STAC API", "version": __version__},
         "servers": [{"url": root}],
@@ -89,4 +90,4 @@ def document(root: str, max_limit: int) -> dict:
                          "responses": post},
             },
         },
-    }
+    })

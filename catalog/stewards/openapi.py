@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from catalog import __version__
 from catalog.core.languages import LANGUAGES
+from catalog.http_policy import with_transport_refusals
 
 JSON = "application/json"
 DATASET_ID = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
@@ -298,7 +299,7 @@ def document(api_url: str = "/api") -> dict:
     for operation in OPERATIONS:
         paths.setdefault(operation.path or "/", {})[operation.method.lower()] = \
             _operation(operation)
-    return {
+    return with_transport_refusals({
         "openapi": "3.0.3",
         "info": {"title": "Taza Koom stewards' API", "version": __version__,
                  "description": "Publishing through review: see docs/stewards.md. Send "
@@ -317,7 +318,7 @@ def document(api_url: str = "/api") -> dict:
                                            "X-CSRF-Token header and a same-site Origin"}},
             "schemas": {"error": ERROR_SCHEMA},
         },
-    }
+    })
 
 
 def _operation(operation: Operation) -> dict:
