@@ -24,7 +24,9 @@ from pathlib import Path
 from catalog.harvest import registry
 from catalog.harvest.run import run_source
 from catalog.jobs import Handler, JobConflict, JobFailed, Jobs, Progress
+from catalog.postgis.database import DatabaseError
 from catalog.settings import seconds_setting
+from catalog.store.harvest_sources import HarvestSourcesUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,8 @@ def start_scheduler(home: Path, jobs: Jobs, stop: threading.Event,
             try:
                 for name in queue_due(home, jobs):
                     log.info("scheduled harvest of %s queued", name)
+            except (HarvestSourcesUnavailable, DatabaseError) as err:  # down for now: one
+                log.warning("scheduled harvests could not be checked: %s", err)  # line a round
             except Exception:
                 log.exception("scheduled harvests could not be checked")
             stop.wait(interval)

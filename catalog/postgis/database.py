@@ -7,7 +7,8 @@ statements (`prepare_threshold=None`), so a pgbouncer in transaction mode can si
 Each connection is checked when it is taken from the pool, so a database restart costs a
 reconnection, not a failed request. A pool that found no connection in time (the database was
 down) is closed and made anew on the next request: the pool's own reconnection backs off
-exponentially, a new pool connects at once.
+exponentially, a new pool connects at once. Threads that were waiting on the closed pool wait
+on the new one, so every caller hears PoolTimeout, never psycopg_pool's PoolClosed.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import psycopg
-from psycopg_pool import ConnectionPool, PoolTimeout
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from catalog import settings
 
@@ -56,10 +57,31 @@ def pool(url: str) -> ConnectionPool:
 @contextmanager
 def connection(url: str) -> Iterator[psycopg.Connection]:
     """A connection of this process's pool of `url`; PoolTimeout when none came in time."""
+    current, conn = _take(url)
+    try:
+        with conn:
+            yield conn
+    finally:
+        current.putconn(conn)
+
+
+def _take(url: str) -> tuple[ConnectionPool, psycopg.Connection]:
     current = pool(url)
     try:
-        with current.connection() as conn:
-            yield conn
+        return current, _wait_for(url, current)
+    except PoolClosed:
+        # Another thread waited in vain on this pool and closed it while this one waited too
+        # (the database is down, or was): wait on the pool that replaced it, as a new request.
+        current = pool(url)
+        try:
+            return current, _wait_for(url, current)
+        except PoolClosed as err:
+            raise PoolTimeout(f"no connection to the database ({err})") from err
+
+
+def _wait_for(url: str, current: ConnectionPool) -> psycopg.Connection:
+    try:
+        return current.getconn()
     except PoolTimeout:
         _discard(url, current)
         raise

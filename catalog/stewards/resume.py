@@ -321,6 +321,8 @@ def start_sweeper(home: Path, stop: threading.Event) -> threading.Thread:
         while not stop.is_set():
             try:
                 remove_expired(home)
+            except DatabaseError as err:  # down for now: one line, not a traceback a round
+                log.warning("unfinished uploads could not be swept: %s", err)
             except Exception:
                 log.exception("unfinished uploads could not be swept")
             stop.wait(interval)
