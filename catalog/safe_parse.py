@@ -18,6 +18,8 @@ from typing import Any
 import orjson
 import yaml
 
+from catalog.core.errors import first_line
+
 MAX_DEPTH = 64  # arrays and objects inside each other; CQL2, GeoJSON and manifests need < 20
 _TOO_DEEP = f"JSON nested more than {MAX_DEPTH} levels deep (arrays and objects)"
 MAX_INT = 2**63 - 1  # what SQLite and every 64-bit consumer can hold
@@ -46,8 +48,8 @@ def parse_json(data: bytes | str, what: str = "request body") -> Any:
             raise UnsafeInput(what, _TOO_DEEP) from None
         if "infinity" in str(err):  # 1e999, or an integer of hundreds of digits
             raise UnsafeInput(what, "a number is out of range (beyond 64-bit integers and "
-                                    f"doubles): {_first_line(err)}") from None
-        raise UnsafeInput(what, f"not valid JSON ({_first_line(err)})") from None
+                                    f"doubles): {first_line(err, 200)}") from None
+        raise UnsafeInput(what, f"not valid JSON ({first_line(err, 200)})") from None
     text = data.decode("utf-8") if isinstance(data, bytes) else data
     # Fewer brackets than levels allowed (brackets inside strings only count extra): no walk.
     if text.count("[") + text.count("{") > MAX_DEPTH and _depth(shape) > MAX_DEPTH:
@@ -59,7 +61,7 @@ def parse_json(data: bytes | str, what: str = "request body") -> Any:
     except UnsafeInput:
         raise
     except ValueError as err:
-        raise UnsafeInput(what, f"not valid JSON ({_first_line(err)})") from None
+        raise UnsafeInput(what, f"not valid JSON ({first_line(err, 200)})") from None
 
 
 def check_yaml(text: str, what: str = "manifest") -> None:
@@ -98,7 +100,7 @@ def load_yaml(text: str, what: str = "manifest") -> Any:
     try:
         data = yaml.safe_load(text)
     except (ValueError, OverflowError) as err:  # PyYAML's constructors: 2024-13-45, 10**5000
-        raise UnsafeInput(what, f"not valid YAML: {_first_line(err)}") from None
+        raise UnsafeInput(what, f"not valid YAML: {first_line(err, 200)}") from None
     return _join_surrogate_pairs(data)
 
 
@@ -167,7 +169,3 @@ def _bounded_int(digits: str, what: str) -> int:
         raise UnsafeInput(what, f"the integer {shown} is out of range (64-bit integers only)")
     return int(digits)
 
-
-def _first_line(err: Exception) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from catalog.core.cql2 import Cql2Error, parse_filter
+from catalog.core.errors import first_line
 from catalog.core.parse import (
     BBox,
     BBoxError,
@@ -117,14 +118,14 @@ def check_parameters(args: Sequence[tuple[str, str]], method: str, mimetype: str
         try:
             tree = parse_filter(document, "cql2-json")
         except Cql2Error as err:
-            raise refused(f"filter: not valid CQL2 JSON: {_first_line(err)}",
+            raise refused(f"filter: not valid CQL2 JSON: {_parser_message(err)}",
                           **coded(err)) from None
     elif "filter" in params:
         try:
             tree = parse_filter(params["filter"], "cql2-text")
         except Cql2Error as err:
             raise refused(f"filter: not valid CQL2 ({language or 'cql2-text'}): "
-                          f"{_first_line(err)}", **coded(err)) from None
+                          f"{_parser_message(err)}", **coded(err)) from None
     return CheckedParameters(args, tree, from_body, bbox, span)
 
 
@@ -161,10 +162,10 @@ def _body_document(mimetype: str, body: bytes) -> dict:
     return document
 
 
-def _first_line(err: Cql2Error) -> str:
+def _parser_message(err: Cql2Error) -> str:
     """The parser's own first line, as /ogc has always shown it."""
     cause = err.cause if err.cause is not None else err
-    return str(cause).splitlines()[0][:200] if str(cause) else type(cause).__name__
+    return first_line(cause, 200)
 
 
 # -- the API's checks ----------------------------------------------------------------------

@@ -35,6 +35,7 @@ from catalog.core.cql2 import (
     coerce_value,
     to_sql,
 )
+from catalog.core.errors import first_line
 from catalog.core.layer_query import (
     LayerQueryError,
     array_query,
@@ -359,7 +360,7 @@ class PostgisFeatureStore:
         except (psycopg.Error, PoolTimeout) as err:
             LOGGER.error("%s: reading its columns failed: %s", self.layer.table, err)
             raise FeatureStoreError(f"{self.layer.dataset_id}: query failed: "
-                                    f"{_first_line(err)}") from err
+                                    f"{first_line(err)}") from err
         return len(positions), keys
 
     def _expected_in(self, box: Sequence[float]) -> float:
@@ -473,15 +474,15 @@ class PostgisFeatureStore:
             with connection(self.url) as conn:
                 return conn.execute(statement, params).fetchall()
         except psycopg.errors.ProgramLimitExceeded as err:
-            raise LayerQueryError(f"query too complex for this server ({_first_line(err)})",
+            raise LayerQueryError(f"query too complex for this server ({first_line(err)})",
                              "filter") from err
         except psycopg.DataError as err:
-            raise LayerQueryError(f"filter: cannot be computed ({_first_line(err)})",
+            raise LayerQueryError(f"filter: cannot be computed ({first_line(err)})",
                              "filter") from err
         except (psycopg.Error, PoolTimeout) as err:
             LOGGER.error("%s: query failed: %s\n%s %r", self.layer.table, err, statement, params)
             raise FeatureStoreError(f"{self.layer.dataset_id}: query failed: "
-                                    f"{_first_line(err)}") from err
+                                    f"{first_line(err)}") from err
 
     def _check_fields(self) -> None:
         if self.id_field not in self.kinds:
@@ -529,6 +530,3 @@ def _simplify_tolerance(tile: TileBounds) -> float:
     minx, _, maxx, _ = tile.mercator
     return mvt.SIMPLIFY * (maxx - minx) / mvt.EXTENT
 
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -24,6 +24,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from catalog.core.errors import first_line
 from catalog.jobs import (
     ACTIVE,
     FAILED,
@@ -117,7 +118,7 @@ class ProcrastinateJobs:
                 asyncio.run(self._work(handlers, stop))
             except (psycopg.Error, procrastinate.exceptions.ProcrastinateException) as err:
                 log.warning("the job queue's database cannot be reached (%s); trying again "
-                            "in %d s", _first_line(err), RECONNECT_SECONDS)
+                            "in %d s", first_line(err), RECONNECT_SECONDS)
                 stop.wait(RECONNECT_SECONDS)
 
     async def _work(self, handlers: Mapping[str, Handler], stop: threading.Event) -> None:
@@ -232,6 +233,3 @@ def _job(row: dict) -> Job:
                attempts=row["attempts"], created=row["created"], started=row["started"],
                finished=row["finished"], result=row["result"], error=row["error"])
 
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]

@@ -22,6 +22,7 @@ import psycopg
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
 from catalog import settings
+from catalog.core.errors import first_line
 
 CONNECT_TIMEOUT_S = 10
 
@@ -101,7 +102,7 @@ def connect(url: str) -> psycopg.Connection:
                                connect_timeout=CONNECT_TIMEOUT_S,
                                application_name="taza-koom publish")
     except psycopg.OperationalError as err:
-        raise DatabaseError(f"cannot connect to the database: {_first_line(err)}") from err
+        raise DatabaseError(f"cannot connect to the database: {first_line(err)}") from err
 
 
 def close_pools() -> None:
@@ -110,9 +111,6 @@ def close_pools() -> None:
         for key in [k for k in _POOLS if k[1] == os.getpid()]:
             _POOLS.pop(key).close()
 
-
-def _first_line(err: BaseException) -> str:
-    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 __all__ = ["DatabaseError", "PoolTimeout", "close_pools", "connect", "connection", "pool"]
