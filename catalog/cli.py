@@ -27,6 +27,7 @@ from catalog.core.operator_texts import (
     operator_language,
     warning_line,
 )
+from catalog.core.parse import whole_number
 from catalog.harvest import cli as harvest_cli
 from catalog.postgis.database import DatabaseError
 from catalog.problems import Problem, PublishError, ValidationFailed
@@ -205,12 +206,13 @@ def _store(args) -> CatalogStore:
 def _whole_number(lowest: int, highest: int):
     """An argparse type: a whole number from `lowest` to `highest`, else argparse's own
     refusal (usage, exit 2) saying the range in the operator's language."""
-    def whole_number(text: str) -> int:
-        if not (text.isascii() and text.isdigit() and lowest <= int(text) <= highest):
+    def number_in_range(text: str) -> int:
+        value = whole_number(text, lowest, highest)
+        if value is None:
             raise argparse.ArgumentTypeError(say("argument.whole_number", lowest=lowest,
                                                  highest=highest, value=text))
-        return int(text)
-    return whole_number
+        return value
+    return number_in_range
 
 
 def _validate(args) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from catalog.core.operator_texts import OperatorTexts
+from catalog.core.parse import whole_number
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = Path(os.environ.get("TAZA_CONFIG_DIR", PROJECT_ROOT / "config"))
@@ -92,10 +93,11 @@ def trusted_proxies() -> int:
     none, the default; the cluster's nginx is 1). Only then is the client address taken from
     the header: without a proxy, anyone could write it."""
     raw = os.environ.get("TAZA_TRUSTED_PROXIES", "0").strip() or "0"
-    if not raw.isascii() or not raw.isdigit() or int(raw) > 5:
+    proxies = whole_number(raw, 0, 5)
+    if proxies is None:
         raise SettingError(f"TAZA_TRUSTED_PROXIES: a number of proxies from 0 to 5, got {raw!r}",
                            code="trusted_proxies", params={"value": raw})
-    return int(raw)
+    return proxies
 
 
 @cache
@@ -188,12 +190,13 @@ def count_setting(name: str, default: int, lowest: int, highest: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isascii() or not raw.isdigit() or not lowest <= int(raw) <= highest:
+    value = whole_number(raw, lowest, highest)
+    if value is None:
         raise SettingError(f"{name}: expected a whole number from {lowest} to {highest}, "
                            f"got {raw!r}", code="count",
                            params={"name": name, "lowest": lowest, "highest": highest,
                                    "value": raw})
-    return int(raw)
+    return value
 
 
 def process_seconds() -> float:

@@ -12,6 +12,7 @@ The answers of each service to these values are pinned by tests/test_parameter_a
 from __future__ import annotations
 
 import math
+import re
 import sys
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -37,6 +38,7 @@ from catalog.core.parse import (
     parse_crs,
     parse_datetime,
     parse_instant,
+    whole_number,
 )
 from catalog.ogc.adapters import BBOX_RULES as OGC_BBOX
 from catalog.ogc.adapters import DATETIME_RULES as OGC_DATETIME
@@ -389,3 +391,26 @@ def test_crs84_is_longitude_first():
     axis = parse_crs(CRS84_URI).to_pyproj().axis_info
     assert [a.direction for a in axis] == ["east", "north"]
     assert math.isclose(parse_crs(CRS84_URI).to_pyproj().ellipsoid.semi_major_metre, 6378137)
+
+
+# --- whole numbers ---------------------------------------------------------------------------
+
+DIGITS_AND_OTHERS = st.text(st.sampled_from("0123456789²٣١ +-_.e"), max_size=30)
+
+
+@given(st.one_of(DIGITS_AND_OTHERS, st.integers(0, 10**25).map(str), st.text(max_size=12)),
+       st.integers(0, 10**6), st.integers(0, 10**12))
+@MANY
+def test_whole_number_is_ascii_digits_within_the_bounds(text, lowest, span):
+    # The reference: a regular expression for the form and Decimal (no digit limit) for the value.
+    highest = lowest + span
+    expected = None
+    if re.fullmatch(r"[0-9]+", text, flags=re.ASCII) and \
+            lowest <= Decimal(text) <= highest:
+        expected = int(Decimal(text))
+    assert whole_number(text, lowest, highest) == expected
+
+
+def test_whole_number_of_thousands_of_digits_is_refused_not_raised():
+    assert whole_number("9" * 5000, 0, 10**9) is None
+    assert whole_number("0" * 5000 + "7", 0, 10) == 7

@@ -436,3 +436,14 @@ def parse_crs(value: Any, param: str = "crs", rules: CrsRules = CrsRules()) -> C
     if rules.allowed is not None and crs.epsg not in rules.allowed:
         raise fail("not_allowed")
     return crs
+
+
+def whole_number(text: str, lowest: int, highest: int) -> int | None:
+    """`text` as a whole number from `lowest` to `highest` (0 <= lowest), in ASCII digits only
+    (str.isdigit alone takes '²' and '٣'); None when it is not one. Thousands of digits are
+    refused before int() sees them: past 4,300 it raises instead of answering."""
+    significant = (text.lstrip("0") or "0") if text.isascii() and text.isdigit() else ""
+    if not significant or len(significant) > len(str(highest)):
+        return None
+    value = int(significant)
+    return value if lowest <= value <= highest else None

@@ -25,7 +25,13 @@ from flask import Blueprint, Response, abort, jsonify, request
 from catalog import settings
 from catalog.core.cql2 import parse_filter
 from catalog.core.languages import FALLBACK_LANGUAGE
-from catalog.core.parse import BBoxRules, ParameterError, parse_bbox, parse_datetime
+from catalog.core.parse import (
+    BBoxRules,
+    ParameterError,
+    parse_bbox,
+    parse_datetime,
+    whole_number,
+)
 from catalog.core.record import Record
 from catalog.discovery import csw, records
 from catalog.features.api import PageRenderer
@@ -353,10 +359,11 @@ def _terms(args: Mapping[str, str], name: str) -> tuple[str, ...]:
 def _integer(args: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     if name not in args:
         return default
-    value = args[name]
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise ParameterError(name, f"{name}: {value!r} must be an integer from {low} to {high}")
-    return int(value)
+    value = whole_number(args[name], low, high)
+    if value is None:
+        raise ParameterError(name, f"{name}: {args[name]!r} must be an integer from {low} to "
+                                   f"{high}")
+    return value
 
 
 def _page_links(url: str, query: records.RecordsQuery, matched: int) -> list[dict]:
