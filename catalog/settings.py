@@ -158,11 +158,12 @@ def clip_max_bytes() -> int:
     raw = os.environ.get("TAZA_CLIP_MAX_BYTES", "").strip()
     if not raw:
         return CLIP_MAX_BYTES
-    if not raw.isascii() or not raw.isdigit() or not 1024 <= int(raw) <= 1024 ** 3:
+    size = whole_number(raw, 1024, 1024 ** 3)
+    if size is None:
         raise SettingError(f"TAZA_CLIP_MAX_BYTES: expected bytes from 1024 to {1024 ** 3}, "
                            f"got {raw!r}", code="clip_max_bytes",
                            params={"highest": 1024 ** 3, "value": raw})
-    return int(raw)
+    return size
 
 
 def seconds_setting(name: str, default: float, lowest: float, highest: float) -> float:

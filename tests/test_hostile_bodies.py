@@ -226,10 +226,16 @@ def test_api_json_bodies_deep_or_pathological_are_400(api):
 
 
 @pytest.mark.parametrize("query", ["after=²", "limit=²", f"after={BIG}", "after=" + "9" * 5000,
-                                   "limit=-1", "after=1.5"])
+                                   "limit=-1", "after=1.5", f"after={2 ** 63}", "limit=1001"])
 def test_api_audit_paging_numbers_are_checked(api, query):
     """/api/audit?after=² or a 23-digit after answered 500 (int() and SQLite overflow)."""
     assert_refused(api.get(f"/api/audit?{query}", "root"), query.split("=")[0])
+
+
+def test_api_audit_pages_after_the_largest_position_are_empty(api):
+    answer = api.get(f"/api/audit?after={2 ** 63 - 1}&limit=1000", "root")
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["entries"] == [] and answer.json()["next"] is None
 
 
 def test_every_documented_api_json_body_is_authorised_first_then_parsed_safely(api):

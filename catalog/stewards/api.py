@@ -24,6 +24,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from catalog import settings as catalog_settings
 from catalog.asset_responses import send_asset
 from catalog.core.languages import FALLBACK_LANGUAGE, LANGUAGES
+from catalog.core.parse import whole_number
 from catalog.jobs import Jobs
 from catalog.request_bodies import (
     is_json_type,
@@ -70,6 +71,7 @@ MANIFEST_TYPES = ("application/json", "application/yaml", "application/x-yaml", 
                   "text/x-yaml")
 VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 MAX_AUDIT_PAGE = 1000
+SQLITE_LARGEST_INTEGER = 2 ** 63 - 1  # what an audit position can be compared with
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CSRF_HEADER = "X-CSRF-Token"
 
@@ -739,11 +741,10 @@ def int_param(name: str, default: int, minimum: int, maximum: int | None) -> int
     value = request.args.get(name)
     if value is None:
         return default
-    # ASCII digits, at most 18 (SQLite's integers are 64-bit; str.isdigit() takes '²')
-    digits = re.fullmatch(r"[0-9]{1,18}", value)
-    if not digits or int(value) < minimum or (maximum and int(value) > maximum):
+    number = whole_number(value, minimum, maximum or SQLITE_LARGEST_INTEGER)
+    if number is None:
         bound = f" and {maximum}" if maximum else ""
         raise BadRequest(f"{name} takes an integer between {minimum}{bound}",
                          message_code="integer_param_invalid",
                          params={"name": name, "min": minimum})
-    return int(value)
+    return number
