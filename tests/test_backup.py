@@ -250,7 +250,8 @@ def test_a_backup_is_never_written_into_the_home_or_over_an_earlier_one(original
 
 @EMBEDDED_BACKUP
 def test_a_catalog_busy_beyond_the_timeout_is_not_backed_up(original, tmp_path):
-    home, dest = original[0].server.home, tmp_path / "backup"
+    # A destination two folders deep that does not exist: the backup makes both.
+    home, dest = original[0].server.home, tmp_path / "backups" / "monday" / "backup"
     locks = home / "stewards" / "locks"
     locks.mkdir(exist_ok=True)
     with (locks / "busy-dataset.lock").open("a") as held:  # as an upload in progress would
@@ -258,7 +259,7 @@ def test_a_catalog_busy_beyond_the_timeout_is_not_backed_up(original, tmp_path):
         busy = taza("backup", str(dest), "--lock-timeout", "1", home=home, check=False)
     assert busy.returncode == 1 and "stayed busy" in busy.stderr
     assert "waiting for a publish, upload or review" in busy.stderr
-    assert not dest.exists()  # nothing half-written is left
+    assert not (tmp_path / "backups").exists()  # nothing half-written, no folder it made
 
 
 # `taza backup`, its imports done beforehand, run when "go" comes on its standard input (and

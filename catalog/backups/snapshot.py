@@ -205,13 +205,8 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
     earlier backup whose copies of the same objects are hard-linked); returns the manifest."""
     home, dest = Path(home).resolve(), Path(dest).resolve()
     _check_places(home, dest)
-    started, created = _now(), not dest.exists()
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise BackupError(f"{dest}: the backup folder cannot be created ({err.strerror})",
-                          code="dest_unwritable",
-                          params={"dest": dest, "reason": err.strerror}) from None
+    started = _now()
+    created = _make_folders(dest)
     try:
         mirror = Mirror(home, dest / DATA_FOLDER, link)
         passes = 0
@@ -247,12 +242,33 @@ def take_backup(home: Path, dest: Path, link: bool = True, lock_timeout: float =
         shutil.rmtree(dest / DATA_FOLDER, ignore_errors=True)
         (dest / DATABASE_DUMP).unlink(missing_ok=True)
         (dest / MANIFEST).unlink(missing_ok=True)
-        if created:
-            dest.rmdir()
+        _remove_empty(created)
         if isinstance(err, OSError):
             raise _unwritten(dest, err) from err
         raise
     return manifest
+
+
+def _make_folders(dest: Path) -> list[Path]:
+    """Make dest and its missing parents; returns the folders made, outermost first, so that
+    a failed backup removes them all and leaves the disk as it found it."""
+    missing = [folder for folder in (dest, *dest.parents) if not folder.exists()][::-1]
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        _remove_empty(missing)
+        raise BackupError(f"{dest}: the backup folder cannot be created ({err.strerror})",
+                          code="dest_unwritable",
+                          params={"dest": dest, "reason": err.strerror}) from None
+    return missing
+
+
+def _remove_empty(made: list[Path]) -> None:
+    """Remove the folders a backup made, deepest first; one that is not empty (something else
+    wrote there meanwhile) stays, and the error the backup is reporting is not hidden."""
+    for folder in reversed(made):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _unwritten(dest: Path, err: OSError) -> BackupError:
