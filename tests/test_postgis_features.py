@@ -349,12 +349,20 @@ def test_the_map_tile_route_serves_postgis_tiles(postgis_server: Server) -> None
 
 
 def test_static_stac_documents_from_the_database_answer_as_files_do(
-        postgis_server: Server) -> None:
+        postgis_server: Server, embedded_server: Server) -> None:
     """The static STAC tree is read from the release's rows on this profile; its documents
     carry the headers werkzeug's send_file gives the same files on the embedded profile
-    (a content ETag instead of the file's time) and answer Range requests."""
-    whole = postgis_server.get("/stac/infrastructure/airports/collection.json")
-    assert whole.status_code == 200 and "Last-Modified" not in whole.headers  # from rows
+    (a content ETag instead of one made of the file's time and size) and answer Range and
+    conditional requests."""
+    document = "/stac/infrastructure/airports/collection.json"
+    whole = postgis_server.get(document)
+    assert whole.status_code == 200
+    # The embedded server serves a copy of the home that kept the files' times.
+    assert whole.headers["Last-Modified"] == embedded_server.get(document).headers[
+        "Last-Modified"]
+    unchanged = postgis_server.get(document, headers={
+        "If-Modified-Since": whole.headers["Last-Modified"]})
+    assert unchanged.status_code == 304
     assert whole.headers["Content-Disposition"] == "inline; filename=collection.json"
     assert whole.headers["Cache-Control"] == "no-cache"
     assert whole.headers["Accept-Ranges"] == "bytes"

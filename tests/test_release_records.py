@@ -132,7 +132,11 @@ def test_versions_and_static_trees_are_rows_a_home_of_its_own_reads(home, databa
                  for p in tree.rglob("*") if p.is_file()}
     assert documents and sorted(documents) == elsewhere.stac_paths(live)
     for path, body in documents.items():
-        assert elsewhere.stac_document(live, path) == body
+        kept = elsewhere.stac_document(live, path)
+        assert kept.body == body
+        # The file's time, as the embedded profile's Last-Modified says it.
+        assert kept.modified.timestamp() == pytest.approx((tree / path).stat().st_mtime,
+                                                          abs=1e-5)
     with pytest.raises(FileNotFoundError):
         elsewhere.stac_document(live, "no/such/collection.json")
     assert not (tmp_path / "empty-home" / "datasets").exists()

@@ -109,7 +109,7 @@ class StacApi:
             return {}
         kept = self.store.stac_document(release, "catalog.json")
         if kept is not None:  # PostgreSQL: the tree is in the database, not in this home
-            return json.loads(kept)
+            return json.loads(kept.body)
         return json.loads((release.stac_dir / "catalog.json").read_text(encoding="utf-8"))
 
     def item_collection(self, page_items: list[dict], fields: params.Fields,
@@ -287,15 +287,16 @@ def stac_blueprint(store: CatalogStore, public_url: str,
         except FileNotFoundError:
             abort(404, description=missing)
         if kept is not None:  # PostgreSQL: looked up by its exact path (no traversal)
-            answer = Response(kept, mimetype=JSON)
-            answer.set_etag(hashlib.sha256(kept).hexdigest()[:32])
-            # The headers send_from_directory gives the same document on the embedded profile
-            # (the release's switch time is not kept, so no Last-Modified: the ETag revalidates).
+            answer = Response(kept.body, mimetype=JSON)
+            # The headers send_from_directory gives the same document on the embedded profile,
+            # with a content ETag where werkzeug makes one from the file's time and size.
+            answer.set_etag(hashlib.sha256(kept.body).hexdigest()[:32])
+            answer.last_modified = kept.modified
             answer.headers.set("Content-Disposition", "inline",
                                filename=path.rsplit("/", 1)[-1])
             answer.cache_control.no_cache = True
             return answer.make_conditional(request, accept_ranges=True,
-                                           complete_length=len(kept))
+                                           complete_length=len(kept.body))
         # send_from_directory refuses paths that leave the folder (no traversal); its own
         # 404 would say werkzeug's generic text.
         try:

@@ -47,7 +47,12 @@ from catalog.core.record import RECORD_FILE, Record, read_record
 from catalog.store.assets import OBJECTS_FILE, StoreAssets, assets_for
 from catalog.store.files import atomic_write, fsync_path, fsync_tree
 from catalog.store.locks import LockHeld, held_lock
-from catalog.store.release_records import ReleaseMissing, ReleaseRecords, release_records
+from catalog.store.release_records import (
+    ReleaseMissing,
+    ReleaseRecords,
+    StacDocument,
+    release_records,
+)
 from catalog.store.watch import ReleaseWatch
 
 STAGING_PREFIX = ".staging-"
@@ -194,7 +199,7 @@ class CatalogStore:
             self._kept[key] = kept
         return kept
 
-    def stac_document(self, release: Release, path: str) -> bytes | None:
+    def stac_document(self, release: Release, path: str) -> StacDocument | None:
         """A document of a release's static STAC tree as the database holds it; None: it is
         in the release's folder (`release.stac_dir`). FileNotFoundError if there is none."""
         return self.records.stac_file(release.number, path)

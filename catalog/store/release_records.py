@@ -17,6 +17,8 @@ so nodes that share no home serve them from the database (docs/deployment.md).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -27,6 +29,15 @@ class ReleaseMissing(LookupError):
 
 class RecordsUnavailable(RuntimeError):
     """The records cannot be read now (the database is down); the message says why."""
+
+
+@dataclass(frozen=True)
+class StacDocument:
+    """A document of a release's static STAC tree kept by a backend (not in a folder): its
+    bytes and when they were written (the file's time when it was copied from one), which the
+    API sends as Last-Modified as it does for a file."""
+    body: bytes
+    modified: datetime
 
 
 class ReleaseRecords(Protocol):
@@ -74,7 +85,7 @@ class ReleaseRecords(Protocol):
     def mark_purged(self, dataset_id: str, version: int) -> None:
         """A purge of that version (its number stays taken)."""
 
-    def stac_file(self, number: int, path: str) -> bytes | None:
+    def stac_file(self, number: int, path: str) -> StacDocument | None:
         """A document of a release's static tree this backend keeps; None: read the folder;
         FileNotFoundError: the backend keeps that tree and it has no such document."""
 

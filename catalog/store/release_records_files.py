@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from catalog.store.files import atomic_write
-from catalog.store.release_records import ReleaseMissing
+from catalog.store.release_records import ReleaseMissing, StacDocument
 
 RELEASE_FILE = "release.json"
 POINTER_FILE = "current.json"
@@ -74,7 +74,7 @@ class FileReleaseRecords:
     def mark_purged(self, dataset_id: str, version: int) -> None:
         """Nothing: purged.json says."""
 
-    def stac_file(self, number: int, path: str) -> bytes | None:
+    def stac_file(self, number: int, path: str) -> StacDocument | None:
         return None  # in the release's folder
 
     def stac_paths(self, number: int) -> list[str] | None:

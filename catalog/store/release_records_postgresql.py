@@ -26,7 +26,12 @@ from catalog.core.record import RECORD_FILE
 from catalog.postgis import database
 from catalog.store import state_postgresql
 from catalog.store.assets import OBJECTS_FILE
-from catalog.store.release_records import RecordsUnavailable, ReleaseMissing, ReleaseRecords
+from catalog.store.release_records import (
+    RecordsUnavailable,
+    ReleaseMissing,
+    ReleaseRecords,
+    StacDocument,
+)
 
 STEP_1 = """
 CREATE TABLE releases (
@@ -68,7 +73,13 @@ CREATE TABLE draft_files (
     previous TEXT
 );
 """
-MIGRATIONS = (("releases", (STEP_1, STEP_2)),)
+# When each static STAC document was written: the file's time for a tree copied from a
+# release's folder (as the embedded profile serves it), the time of the change for a purge.
+# Rows of an earlier schema get the time of this step.
+STEP_3 = """
+ALTER TABLE release_stac ADD COLUMN modified_at TIMESTAMPTZ NOT NULL DEFAULT now();
+"""
+MIGRATIONS = (("releases", (STEP_1, STEP_2, STEP_3)),)
 # The live release and its state in one statement (a read on every request's watch).
 LIVE_STATE = ("SELECT r.number, r.state FROM taza_state.live_release l "
               "JOIN taza_state.releases r ON r.number = l.release")
@@ -216,15 +227,15 @@ class PostgresReleaseRecords:
 
     # -- static STAC trees ----------------------------------------------------------------
 
-    def stac_file(self, number: int, path: str) -> bytes | None:
+    def stac_file(self, number: int, path: str) -> StacDocument | None:
         """One document of release `number`'s static STAC tree (path relative to it), or
         None when the database holds no tree for that release (one made before the database
         was configured: its folder in the home has it)."""
         with self._unit(write=False) as unit:
-            row = unit.execute("SELECT body FROM release_stac WHERE release = ? AND path = ?",
-                               (number, path)).fetchone()
+            row = unit.execute("SELECT body, modified_at FROM release_stac WHERE release = ? "
+                               "AND path = ?", (number, path)).fetchone()
             if row is not None:
-                return bytes(row[0])
+                return StacDocument(bytes(row[0]), row[1])
             held = unit.execute("SELECT 1 FROM release_stac WHERE release = ? LIMIT 1",
                                 (number,)).fetchone()
         if held is not None:
@@ -280,9 +291,10 @@ class PostgresReleaseRecords:
                     catalog["links"] = [link for link in catalog["links"]
                                         if not (link.get("rel") == "child"
                                                 and link.get("href") == target)]
-                    unit.execute("UPDATE release_stac SET body = ? WHERE release = ? AND "
-                                 "path = ?", (json.dumps(catalog, indent=2, ensure_ascii=False)
-                                              .encode(), number, catalog_path))
+                    unit.execute("UPDATE release_stac SET body = ?, modified_at = now() "
+                                 "WHERE release = ? AND path = ?",
+                                 (json.dumps(catalog, indent=2, ensure_ascii=False).encode(),
+                                  number, catalog_path))
                 changed.append(number)
         return changed
 
@@ -334,8 +346,10 @@ def _insert_stac(unit: state_postgresql.StateConnection, number: int, folder: Pa
     """Every file of a release's static STAC tree, by its path below the tree."""
     if not folder.is_dir():
         return
-    unit.executemany("INSERT INTO release_stac (release, path, body) VALUES (?, ?, ?)",
-                     [(number, path.relative_to(folder).as_posix(), path.read_bytes())
+    unit.executemany("INSERT INTO release_stac (release, path, body, modified_at) "
+                     "VALUES (?, ?, ?, to_timestamp(?))",
+                     [(number, path.relative_to(folder).as_posix(), path.read_bytes(),
+                       path.stat().st_mtime)
                       for path in sorted(folder.rglob("*")) if path.is_file()])
 
 
