@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import gettext
+import logging
 import os
 import shutil
 import signal
@@ -293,6 +294,7 @@ def _worker(args) -> int:
     from catalog.stewards.releases import job_handlers
 
     store = _store(args)
+    _worker_log()
     try:
         jobs = open_jobs(store.home)
         check_every = schedule.check_seconds()
@@ -324,6 +326,22 @@ def _worker(args) -> int:
     for thread in threads:
         thread.join()
     return 1 if died else 0
+
+
+def _worker_log() -> None:
+    """The worker's log on stderr as Python's last-resort handler writes it (warnings and
+    errors, the message alone), except that a database that is down is said in one line a
+    retry, not a traceback (catalog/postgis/database.py). Once per process."""
+    from catalog.postgis.database import DatabaseDownInOneLine
+
+    root = logging.getLogger()
+    if any(handler.get_name() == "taza-worker" for handler in root.handlers):
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.set_name("taza-worker")
+    handler.setLevel(logging.WARNING)
+    handler.addFilter(DatabaseDownInOneLine())
+    root.addHandler(handler)
 
 
 def _list(args) -> int:

@@ -253,7 +253,10 @@ def test_a_database_that_cannot_answer_exits_1_naming_it(tmp_path):
 @contextlib.contextmanager
 def forwarding(port: int, target: int) -> Iterator[None]:
     """A TCP forwarder on 127.0.0.1:`port` to 127.0.0.1:`target`: the database "comes up"
-    at an address a worker was given before anything answered there."""
+    at an address a worker was given before anything answered there, and at the end "goes
+    away": the forwarder stops listening and cuts the connections it carried."""
+    carried: set[socket.socket] = set()
+
     def pump(source: socket.socket, sink: socket.socket) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
@@ -264,6 +267,7 @@ def forwarding(port: int, target: int) -> Iterator[None]:
     class Forward(socketserver.BaseRequestHandler):
         def handle(self) -> None:
             with socket.create_connection(("127.0.0.1", target)) as upstream:
+                carried.update((upstream, self.request))
                 back = threading.Thread(target=pump, args=(upstream, self.request), daemon=True)
                 back.start()
                 pump(self.request, upstream)
@@ -279,6 +283,9 @@ def forwarding(port: int, target: int) -> Iterator[None]:
     finally:
         server.shutdown()
         server.server_close()
+        for connection in list(carried):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
 
 def test_a_worker_started_before_its_database_runs_jobs_once_it_answers(
@@ -323,3 +330,57 @@ def test_a_worker_started_before_its_database_runs_jobs_once_it_answers(
             worker.kill()
             worker.wait()
     assert len(sources.state("hdx")["last_run"]["new"]) == 4
+
+
+def test_a_worker_whose_database_goes_away_says_so_in_a_line_and_works_on_once_it_is_back(
+        portal, homes, database):  # noqa: F811 - the imported fixture
+    """The job queue's database goes away while `taza worker` runs (a restart, a network
+    cut): the worker says so in one line a round (its job thread, the stalled-job check, the
+    scheduler and the upload sweeper), not a traceback each second, and runs the next job
+    once the database answers again."""
+    remote, _ = portal
+    real = urllib.parse.urlsplit(database)
+    port = free_port()
+    through = database.replace(f"127.0.0.1:{real.port}", f"127.0.0.1:{port}")
+    env = environment(homes["w1"], through) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2",
+                                               "TAZA_DATABASE_WAIT_SECONDS": "1"}
+    log_path = homes["w1"] / "worker.log"
+    sources = PostgresHarvestSources(database, homes["reader"])
+
+    def wait_for_a_run(name: str) -> None:
+        deadline = time.monotonic() + 120
+        while (sources.state(name) or {}).get("last_run") is None:
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+
+    with log_path.open("w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    try:
+        with forwarding(port, real.port):
+            add(homes["a"], database, remote, "--every", "1d")
+            wait_for_a_run("hdx")
+        before = len(log_path.read_text())
+        deadline = time.monotonic() + 60
+        while "cannot be reached" not in log_path.read_text()[before:]:
+            assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.2)
+        time.sleep(3)  # a few rounds of every thread that reads the database
+        assert worker.poll() is None, log_path.read_text()
+        said = log_path.read_text()
+        assert "Traceback" not in said, said
+        # A line per failed attempt: not libpq's hints on more lines after each, nor the
+        # connection pool's warnings of threads left running when taza set a pool aside.
+        assert "Is the server running" not in said and "couldn't stop thread" not in said, said
+        with forwarding(port, real.port):
+            taza(homes["a"], database, "harvest", "add", remote, "--type", "ckan", "--name",
+                 "hdx-again", "--org", "peer-agency", "--email", "data@example.org",
+                 "--every", "1d")
+            wait_for_a_run("hdx-again")
+            worker.send_signal(signal.SIGTERM)
+            assert worker.wait(timeout=120) == 0, log_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

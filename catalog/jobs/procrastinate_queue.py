@@ -146,6 +146,11 @@ class ProcrastinateJobs:
             for job in stalled:
                 log.warning("job %s: its worker stopped; queued again", job.id)
                 await app.job_manager.retry_job(job)
+        except (psycopg.OperationalError, procrastinate.exceptions.ConnectorException) as err:
+            # Down for now (procrastinate's worker notices too, and work() starts it again):
+            # one line each round, not a traceback a second.
+            log.warning("stalled jobs could not be checked: the job queue's database cannot be "
+                        "reached (%s)", first_line(err.__cause__ or err))
         except Exception:
             log.exception("stalled jobs could not be re-queued")
 

@@ -13,6 +13,7 @@ on the new one, so every caller hears PoolTimeout, never psycopg_pool's PoolClos
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Iterator
@@ -28,6 +29,45 @@ CONNECT_TIMEOUT_S = 10
 
 _POOLS: dict[tuple[str, int], ConnectionPool] = {}
 _LOCK = threading.Lock()
+
+
+class _FirstLineOfEachAttempt(logging.Filter):
+    """psycopg_pool warns of each failed connection attempt with libpq's hints on more lines
+    ("Is the server running on that host...?", once per address tried): while a database is
+    down, a log line per attempt is enough (taza's own line says what could not be done)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if "\n" in text:
+            record.msg, record.args = text.split("\n", 1)[0], ()
+        return True
+
+
+logging.getLogger("psycopg.pool").addFilter(_FirstLineOfEachAttempt())
+
+
+class DatabaseDownInOneLine(logging.Filter):
+    """For a service's log handler: a record whose exception is (or was caused by) a database
+    that cannot be reached is said in one line, the message and the connection's error, not a
+    traceback. Libraries log one per retry (procrastinate's worker, its listener, its stalled
+    job checks): while the database is down the traceback says nothing new each time. Other
+    errors keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        unreachable = _unreachable_in(record.exc_info[1] if record.exc_info else None)
+        if unreachable is not None:
+            record.msg, record.args = f"{record.getMessage()}: {first_line(unreachable)}", ()
+            record.exc_info, record.exc_text = None, None
+        return True
+
+
+def _unreachable_in(err: BaseException | None) -> psycopg.OperationalError | None:
+    seen = 0
+    while err is not None and seen < 10:  # a chain of causes, bounded
+        if isinstance(err, psycopg.OperationalError):
+            return err
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return None
 
 
 class DatabaseError(RuntimeError):
@@ -92,7 +132,10 @@ def _discard(url: str, stale: ConnectionPool) -> None:
     with _LOCK:
         if _POOLS.get((url, os.getpid())) is stale:
             del _POOLS[(url, os.getpid())]
-    stale.close(timeout=0)
+    # Its threads may be in a connection attempt (up to CONNECT_TIMEOUT_S): wait for them
+    # aside, not in the request, and without the pool's warning of threads left running.
+    threading.Thread(target=stale.close, kwargs={"timeout": CONNECT_TIMEOUT_S + 1},
+                     name=f"{stale.name}-close", daemon=True).start()
 
 
 def connect(url: str) -> psycopg.Connection:
@@ -113,4 +156,5 @@ def close_pools() -> None:
 
 
 
-__all__ = ["DatabaseError", "PoolTimeout", "close_pools", "connect", "connection", "pool"]
+__all__ = ["DatabaseDownInOneLine", "DatabaseError", "PoolTimeout", "close_pools", "connect",
+           "connection", "pool"]
