@@ -11,7 +11,7 @@ import pytest
 import requests
 import yaml
 
-from tests.conftest import taza
+from tests.conftest import home_on_run_profile, taza
 from tests.stewards_support import make_manifest, running_api
 
 DEEP_ARRAY = b"[" * 5000 + b"]" * 5000
@@ -203,9 +203,11 @@ def test_asset_version_with_a_non_ascii_digit_is_404(server):
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory):
-    home = tmp_path_factory.mktemp("hostile-bodies")
-    with running_api(home, workers=1) as running:
+def api(request, tmp_path_factory):
+    """The stewards' API over a home of the run's profile (its own database on PostgreSQL,
+    which refuses some text SQLite stores: NUL characters)."""
+    home = tmp_path_factory.mktemp("hostile-bodies") / "home"
+    with home_on_run_profile(request, home), running_api(home, workers=1) as running:
         yield running
 
 
@@ -343,3 +345,19 @@ def test_yaml_bomb_manifest_on_disk_is_a_validation_problem(tmp_path):
     assert result.returncode != 0
     assert "anchors and aliases" in result.stdout + result.stderr
     assert yaml.safe_load(path.read_text())["a0"][0] == "lol"  # it is valid YAML otherwise
+
+
+@pytest.mark.parametrize(("method", "path", "user", "body", "named"), [
+    ("POST", "/api/session", None, {"name": "\x00root", "password": "x"}, "body.name"),
+    ("GET", "/api/audit?actor=%00", "root", None, "actor"),
+    ("GET", "/api/audit?dataset=a%00b", "root", None, "dataset"),
+    ("POST", "/api/datasets", "alice", {"id": "nul-keys", "\x00": 1}, "body"),
+    ("POST", "/api/datasets", "alice", {"id": "nul-lists", "x": [["\x00"]]}, "body.x"),
+])
+def test_api_text_with_a_nul_character_is_400_on_both_profiles(api, method, path, user, body,
+                                                               named):
+    """PostgreSQL's text cannot hold U+0000: a sign-in name or an audit filter with one was a
+    500 on that profile (schemathesis found the sign-in), and SQLite stored it."""
+    answer = api.request(method, path, user, **({"json": body} if body is not None else {}))
+    refused = assert_refused(answer, f"{named}: text cannot contain the NUL character")
+    assert refused["messageCode"] == "text_nul" and refused["params"] == {"name": named}
