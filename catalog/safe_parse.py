@@ -64,6 +64,25 @@ def parse_json(data: bytes | str, what: str = "request body") -> Any:
         raise UnsafeInput(what, f"not valid JSON ({first_line(err, 200)})") from None
 
 
+def nul_text_at(value: Any, where: str) -> str | None:
+    """Where in a parsed JSON value (`where`, then `.key`s; keys count as their object's)
+    the first text holding U+0000 is, or None. No request text needs one, and PostgreSQL's
+    text cannot hold it: the APIs refuse it before any engine sees it."""
+    if isinstance(value, str):
+        return where if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            found = where if "\x00" in key else nul_text_at(item, f"{where}.{key}"[:100])
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for item in value:
+            found = nul_text_at(item, where)
+            if found is not None:
+                return found
+    return None
+
+
 def check_yaml(text: str, what: str = "manifest") -> None:
     """Refuse YAML with aliases (or anchors), explicit tags (!!binary, !!python/..., !x: a
     manifest is plain data), nesting deeper than MAX_DEPTH, or a lone surrogate escape (no

@@ -194,6 +194,41 @@ def test_out_of_range_and_non_ascii_numbers_in_queries_are_400(server, path, par
     assert_refused(server.get(path, params=params), name)
 
 
+NUL_FILTER_JSON = '{"op": "=", "args": [{"property": "id"}, "\\u0000"]}'
+
+
+@pytest.mark.parametrize(("method", "path", "params", "body", "named"), [
+    # pgstac: psycopg cannot bind a text with U+0000 (500 before, on PostgreSQL)
+    ("GET", "/stac/search", {"ids": "\x00"}, None, "ids"),
+    ("GET", "/stac/search", {"collections": "a\x00"}, None, "collections"),
+    ("GET", "/stac/search", {"filter": "id = '\x00'"}, None, "filter"),
+    ("GET", "/stac/search", {"filter": NUL_FILTER_JSON, "filter-lang": "cql2-json"}, None,
+     "filter.args"),
+    ("POST", "/stac/search", None, {"ids": ["\x00"]}, "body.ids"),
+    ("POST", "/stac/search", None, {"filter": json.loads(NUL_FILTER_JSON)}, "body.filter.args"),
+    ("GET", "/stac/collections", {"q": "\x00"}, None, "q"),
+    # PostGIS: "filter: cannot be computed" on PostgreSQL, an empty page on SQLite
+    ("GET", "/ogc/collections/settlements/items", {"name": "\x00"}, None, "name"),
+    ("GET", "/ogc/collections/settlements/items", {"filter": "name = '\x00'"}, None, "filter"),
+    ("GET", "/ogc/collections/settlements/items",
+     {"filter": NUL_FILTER_JSON.replace("id", "name"), "filter-lang": "cql2-json"}, None,
+     "filter.args"),
+])
+def test_a_nul_character_in_a_query_is_400_on_both_profiles(server, method, path, params, body,
+                                                            named):
+    answer = server.get(path, params=params) if method == "GET" else \
+        requests.post(server.url + path, json=body, timeout=60)
+    refused = assert_refused(answer, f"{named}: text cannot contain the NUL character")
+    assert refused["messageCode"] == "text_nul"
+
+
+@pytest.mark.parametrize("path", ["/stac/collections/a%00b",
+                                  "/stac/collections/airports/items/%00"])
+def test_an_id_with_a_nul_character_is_not_found_on_both_profiles(server, path):
+    answer = server.get(path)  # pgstac: 500 before, on PostgreSQL
+    assert answer.status_code == 404 and answer.json()["status"] == 404
+
+
 def test_asset_version_with_a_non_ascii_digit_is_404(server):
     response = server.get("/assets/settlements/²/settlements.gpkg")
     assert response.status_code == 404 and response.json()["status"] == 404

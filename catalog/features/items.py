@@ -34,7 +34,7 @@ from catalog.features.documents import SUPPORTED_CRS, Service
 from catalog.features.negotiate import CSV, HTML, JSON, JSONLD, Negotiated
 from catalog.features.problems import bad_parameter, coded, refused
 from catalog.features.store import CRS84, ItemsQuery, LayerDescription
-from catalog.safe_parse import UnsafeInput, parse_json
+from catalog.safe_parse import UnsafeInput, nul_text_at, parse_json
 
 # Parameters of the items route; any other must name a property (an equality filter).
 ITEMS_PARAMETERS = frozenset({
@@ -103,6 +103,11 @@ def check_parameters(args: Sequence[tuple[str, str]], method: str, mimetype: str
             raise refused(f"unknown query parameter {name!r} for {path}; "
                           f"allowed: {', '.join(sorted(allowed))}",
                           message_code="unknown_parameter", params={"name": name})
+    nul = next(filter(None, (nul_text_at(value, name) for name, value in args)), None) or \
+        nul_text_at(document, "filter")
+    if nul is not None:  # matches nothing stored, and PostgreSQL cannot bind it: both profiles
+        raise refused(f"{nul}: text cannot contain the NUL character (U+0000)",
+                      message_code="text_nul", params={"name": nul})
     bbox = span = None
     try:
         if "bbox" in params:

@@ -25,7 +25,7 @@ from catalog.core.parse import (
     parse_crs,
     parse_datetime,
 )
-from catalog.safe_parse import UnsafeInput, parse_json
+from catalog.safe_parse import UnsafeInput, nul_text_at, parse_json
 from catalog.stac_index import cql
 from catalog.stac_index.backend import (
     CollectionSearch,
@@ -286,7 +286,16 @@ def _filter(source: Mapping[str, Any], lang: Any) -> Any:
             raise InvalidQuery(f"{err} (filter-lang is cql2-json)") from None
     if lang == "cql2-json" and not isinstance(value, dict):
         raise InvalidQuery("filter: a cql2-json filter is a JSON object")
+    refuse_nul(nul_text_at(value, "filter"))  # "\u0000" in a cql2-json text: NUL once parsed
     return cql.parse(value, lang)
+
+
+def refuse_nul(where: str | None) -> None:
+    """A text holding U+0000 (`where` it is, from safe_parse.nul_text_at) matches nothing
+    stored and PostgreSQL cannot bind it (pgstac answered 500): refused on both profiles."""
+    if where is not None:
+        raise InvalidQuery(f"{where}: text cannot contain the NUL character (U+0000)",
+                           message_code="text_nul", params={"name": where})
 
 
 def _sort_key(field: str, descending: bool) -> SortKey:

@@ -18,7 +18,7 @@ from flask import Blueprint, Response, abort, request, send_from_directory
 from werkzeug.exceptions import NotFound
 
 from catalog.request_bodies import is_json_type
-from catalog.safe_parse import UnsafeInput, parse_json
+from catalog.safe_parse import UnsafeInput, nul_text_at, parse_json
 from catalog.stac_api import openapi, params
 from catalog.stac_index import sync
 from catalog.stac_index.backend import InvalidQuery, ItemSearch, StacBackend
@@ -269,6 +269,7 @@ def stac_blueprint(store: CatalogStore, public_url: str,
             body = parse_json(request.get_data(cache=True), "body")
         except UnsafeInput as err:
             raise InvalidQuery(str(err), message_code="json_body_unreadable") from None
+        params.refuse_nul(nul_text_at(body, "body"))
         query, fields = params.item_search_from_body(body)
         return _search_response(api, query, fields, api.links.url("search"), body=body)
 
@@ -343,7 +344,10 @@ def _single_args() -> dict[str, str]:
             raise InvalidQuery(f"{name}: given {len(values)} times; give it once "
                                "(lists are comma-separated)", message_code="parameter_repeated",
                                params={"name": name[:80]})
-    return request.args.to_dict()
+    args = request.args.to_dict()
+    for name, value in args.items():
+        params.refuse_nul(nul_text_at(value, name))
+    return args
 
 
 def _no_parameters() -> None:

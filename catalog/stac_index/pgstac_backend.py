@@ -398,11 +398,15 @@ class PgstacBackend:
     # reading: single objects ---------------------------------------------------------------
 
     def item(self, collection_id: str, item_id: str) -> dict | None:
+        if "\x00" in collection_id + item_id:  # no id holds one (PostgreSQL cannot bind it)
+            return None
         rows = self._rows("SELECT taza_stac.hydrate(i) FROM pgstac.items i "
                           "WHERE i.collection = %s AND i.id = %s", (collection_id, item_id))
         return _restored(rows[0][0]) if rows else None
 
     def collection(self, collection_id: str) -> dict | None:
+        if "\x00" in collection_id:  # no id holds one (PostgreSQL cannot bind it)
+            return None
         rows = self._rows("SELECT content FROM pgstac.collections WHERE id = %s",
                           (collection_id,))
         return rows[0][0] if rows else None

@@ -32,7 +32,7 @@ from catalog.request_bodies import (
     refuse_body_on_bodyless_method,
     streams_body,
 )
-from catalog.safe_parse import UnsafeInput, check_yaml, parse_json
+from catalog.safe_parse import UnsafeInput, check_yaml, nul_text_at, parse_json
 from catalog.sources.uploads import UnsupportedFormat, UploadLimits, UploadOptions, format_of
 from catalog.stewards import (
     access,
@@ -674,7 +674,7 @@ def params(*allowed: str) -> Callable:
                                  params={"unknown": ", ".join(unknown),
                                          "allowed": ", ".join(allowed) or "-"})
             for name, value in request.args.items(multi=True):
-                _refuse_nul(name, value)
+                _refuse_nul(nul_text_at(value, name))
             return view(*args, **kwargs)
 
         return checked
@@ -698,30 +698,16 @@ def json_body() -> dict:
     if not isinstance(body, dict):
         raise BadRequest("send a JSON object (Content-Type: application/json)",
                          message_code="json_body_not_object")
-    _refuse_nul_within(body, "body")
+    _refuse_nul(nul_text_at(body, "body"))
     return body
 
 
-def _refuse_nul_within(value: object, where: str) -> None:
-    """Every text in a parsed JSON body, keys included (safe_parse bounds its depth)."""
-    if isinstance(value, str):
-        _refuse_nul(where, value)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _refuse_nul(where, key)
-            _refuse_nul_within(item, f"{where}.{key}"[:100])
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_nul_within(item, where)
-
-
-def _refuse_nul(name: str, text: str) -> None:
-    """No text the API keeps or looks up holds U+0000: PostgreSQL's text cannot (a NUL in a
-    sign-in name or an audit filter was a 500 on that profile), and no name, label or comment
-    needs one. Refused on both profiles alike."""
-    if "\x00" in text:
-        raise BadRequest(f"{name}: text cannot contain the NUL character (U+0000)",
-                         message_code="text_nul", params={"name": name})
+def _refuse_nul(where: str | None) -> None:
+    """No text the API keeps or looks up holds U+0000 (a NUL in a sign-in name or an audit
+    filter was a 500 on PostgreSQL); refused on both profiles alike."""
+    if where is not None:
+        raise BadRequest(f"{where}: text cannot contain the NUL character (U+0000)",
+                         message_code="text_nul", params={"name": where})
 
 
 def upload_options() -> UploadOptions:
