@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import subprocess
 import time
@@ -19,13 +20,14 @@ import warnings
 import mapbox_vector_tile
 import morecantile
 import numpy as np
+import pyproj
 import pytest
 import rasterio
 import rasterio.transform
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
-from catalog.core.webmercator import TileBounds
+from catalog.core.webmercator import WORLD, TileBounds, lonlat_to_mercator
 from catalog.portal import layers
 from catalog.store import CatalogStore
 from tests.conftest import InProcess, copy_dataset, taza
@@ -114,6 +116,26 @@ def test_the_web_mercator_grid_of_our_tiles_is_morecantiles():
     for z, x, y in ((0, 0, 0), (5, 22, 11), (11, 1448, 762), (18, 185000, 97000)):
         ours = TileBounds.checked(z, x, y).mercator
         assert all(abs(a - b) < 1e-3 for a, b in zip(ours, tms.xy_bounds(x, y, z), strict=True))
+
+
+def test_mercator_metres_are_the_c_librarys_to_the_bit_and_pyprojs_to_the_nanometre():
+    """Vector tiles' coordinates (and ETags) must not depend on the machine: numpy's own
+    vectorised log and tan run other code on CPUs with AVX-512 and differ in the last bit, so
+    the conversion uses the C library's, value by value (the golden tile of mobile-coverage
+    differed between two machines before). The reference: Python's math (the C library) for
+    the bits, and PROJ's EPSG:3857 (pyproj) for the projection itself."""
+    rng = np.random.default_rng(7)
+    lon = rng.uniform(-180, 180, 5000)
+    lat = np.concatenate([rng.uniform(-85.05, 85.05, 4990), [0.0, 42.87, -85.06, 85.06, 89.0,
+                                                            -90.0, 1e-300, -0.0, 60.0, 74.5]])
+    x, y = lonlat_to_mercator(lon, lat)
+    clipped = [max(-85.05112878, min(85.05112878, value)) for value in lat.tolist()]
+    expected = [math.log(math.tan(math.pi / 4 + math.radians(value) / 2)) * WORLD / math.pi
+                for value in clipped]
+    assert y.tolist() == expected
+    proj_x, proj_y = pyproj.Transformer.from_crs(4326, 3857, always_xy=True).transform(
+        lon, np.asarray(clipped))
+    assert np.abs(x - proj_x).max() < 1e-6 and np.abs(y - proj_y).max() < 1e-6
 
 
 # --- vector tiles -------------------------------------------------------------------------

@@ -70,7 +70,16 @@ def mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
 
 
 def lonlat_to_mercator(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    lat = np.clip(lat, -85.05112878, 85.05112878)
+    """WebMercator metres of longitudes and latitudes, the same bits on every machine: the
+    latitude's log and tan are the C library's, value by value. numpy's vectorised ones take
+    other code on CPUs with AVX-512 and differ there in the last bit, which moved a vector
+    tile's coordinates (and its ETag) from one machine to another (tests/golden)."""
+    lat = np.clip(np.asarray(lat, dtype=np.float64), -85.05112878, 85.05112878)
     x = np.asarray(lon) * WORLD / 180.0
-    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * WORLD / np.pi
-    return x, y
+    stretched = np.fromiter((_log_tan(value) for value in lat.ravel().tolist()),
+                            dtype=np.float64, count=lat.size).reshape(lat.shape)
+    return x, stretched * WORLD / np.pi
+
+
+def _log_tan(latitude: float) -> float:
+    return math.log(math.tan(math.pi / 4 + math.radians(latitude) / 2))
