@@ -62,9 +62,14 @@ class DatabaseDownInOneLine(logging.Filter):
 
 
 def _unreachable_in(err: BaseException | None) -> psycopg.OperationalError | None:
+    """The error in `err`'s chain of causes that says the database cannot be reached: no
+    connection came (the client's own errors and PoolTimeout carry no SQLSTATE), the
+    connection failed (class 08) or the server is shutting down (57P); not a statement the
+    server cancelled or refused, whose traceback is worth its lines."""
     seen = 0
     while err is not None and seen < 10:  # a chain of causes, bounded
-        if isinstance(err, psycopg.OperationalError):
+        if isinstance(err, psycopg.OperationalError) and (
+                err.sqlstate is None or err.sqlstate.startswith(("08", "57P"))):
             return err
         err, seen = err.__cause__ or err.__context__, seen + 1
     return None
