@@ -288,6 +288,23 @@ def forwarding(port: int, target: int) -> Iterator[None]:
                 connection.shutdown(socket.SHUT_RDWR)
 
 
+def worker_at_a_forwarders_port(home: Path, database: str
+                                ) -> tuple[subprocess.Popen, Path, int, int]:
+    """`taza worker` over `home`, given the database at a free port where `forwarding` can
+    put the real one (or nothing): (the process, its log, that port, the real port)."""
+    real_port = urllib.parse.urlsplit(database).port
+    port = free_port()
+    moved = database.replace(f"127.0.0.1:{real_port}", f"127.0.0.1:{port}")
+    env = environment(home, moved) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2",
+                                      "TAZA_DATABASE_WAIT_SECONDS": "1"}
+    log_path = home / "worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
+                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+    return worker, log_path, port, real_port
+
+
 def test_a_worker_started_before_its_database_runs_jobs_once_it_answers(
         portal, homes, database):  # noqa: F811 - the imported fixture
     """`taza worker` started while nothing answers at the database's address (a machine's
@@ -295,16 +312,7 @@ def test_a_worker_started_before_its_database_runs_jobs_once_it_answers(
     harvest of a source added once the database is up. Before, its job thread died at start
     and the process ran on with none, so no job ever ran."""
     remote, _ = portal
-    real = urllib.parse.urlsplit(database)
-    port = free_port()
-    later = database.replace(f"127.0.0.1:{real.port}", f"127.0.0.1:{port}")
-    env = environment(homes["w1"], later) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2",
-                                             "TAZA_DATABASE_WAIT_SECONDS": "1"}
-    log_path = homes["w1"] / "worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
-                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+    worker, log_path, port, real_port = worker_at_a_forwarders_port(homes["w1"], database)
     try:
         deadline = time.monotonic() + 60
         waiting = ("the job queue's database cannot be reached",
@@ -315,7 +323,7 @@ def test_a_worker_started_before_its_database_runs_jobs_once_it_answers(
         # Waiting is said in one line a round, not a traceback (the scheduler and the upload
         # sweeper logged one each round before).
         assert "Traceback" not in log_path.read_text(), log_path.read_text()
-        with forwarding(port, real.port):
+        with forwarding(port, real_port):
             add(homes["a"], database, remote, "--every", "1d")
             sources = PostgresHarvestSources(database, homes["reader"])
             deadline = time.monotonic() + 120
@@ -339,12 +347,6 @@ def test_a_worker_whose_database_goes_away_says_so_in_a_line_and_works_on_once_i
     scheduler and the upload sweeper), not a traceback each second, and runs the next job
     once the database answers again."""
     remote, _ = portal
-    real = urllib.parse.urlsplit(database)
-    port = free_port()
-    through = database.replace(f"127.0.0.1:{real.port}", f"127.0.0.1:{port}")
-    env = environment(homes["w1"], through) | {"TAZA_HARVEST_CHECK_SECONDS": "0.2",
-                                               "TAZA_DATABASE_WAIT_SECONDS": "1"}
-    log_path = homes["w1"] / "worker.log"
     sources = PostgresHarvestSources(database, homes["reader"])
 
     def wait_for_a_run(name: str) -> None:
@@ -353,12 +355,9 @@ def test_a_worker_whose_database_goes_away_says_so_in_a_line_and_works_on_once_i
             assert worker.poll() is None and time.monotonic() < deadline, log_path.read_text()
             time.sleep(0.2)
 
-    with log_path.open("w") as log:
-        worker = subprocess.Popen([sys.executable, "-m", "catalog.cli", "worker"], env=env,
-                                  cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
+    worker, log_path, port, real_port = worker_at_a_forwarders_port(homes["w1"], database)
     try:
-        with forwarding(port, real.port):
+        with forwarding(port, real_port):
             add(homes["a"], database, remote, "--every", "1d")
             wait_for_a_run("hdx")
         before = len(log_path.read_text())
@@ -373,7 +372,7 @@ def test_a_worker_whose_database_goes_away_says_so_in_a_line_and_works_on_once_i
         # A line per failed attempt: not libpq's hints on more lines after each, nor the
         # connection pool's warnings of threads left running when taza set a pool aside.
         assert "Is the server running" not in said and "couldn't stop thread" not in said, said
-        with forwarding(port, real.port):
+        with forwarding(port, real_port):
             taza(homes["a"], database, "harvest", "add", remote, "--type", "ckan", "--name",
                  "hdx-again", "--org", "peer-agency", "--email", "data@example.org",
                  "--every", "1d")
