@@ -79,6 +79,15 @@ def test_a_reader_holds_only_its_pipes_and_the_readers_environment(monkeypatch, 
         assert answer["parent"] == os.getpid()
 
 
+@pytest.mark.parametrize("setting", ["on", "off"])
+def test_a_readers_sqlite_writes_its_temporary_files_where_the_sandbox_lets_it(
+        monkeypatch, setting):
+    """SQLite fixes its temporary folder when it starts, which for a forked child was in the
+    zygote, before the request named the scratch folder: its sorts spilled to /var/tmp, which
+    the sandbox refuses, and a 200,000-parcel GeoPackage could not be published."""
+    assert probe(monkeypatch, setting)["sqlite_spill"] == "ok"
+
+
 def test_the_zygote_is_reused_then_replaced_and_started_again_after_a_kill(monkeypatch):
     first = probe(monkeypatch, "on")["parent"]
     assert probe(monkeypatch, "on")["parent"] == first

@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import socket
+import sqlite3
 import stat
 import sys
 import tempfile
@@ -245,7 +246,22 @@ def _task_probe(args: dict) -> dict:
         boto3 = False
     return {"readable": readable, "connected": connected, "boto3": boto3,
             "descriptors": _open_descriptors(), "parent": os.getppid(),
-            "environment": sorted(os.environ)}
+            "environment": sorted(os.environ), "sqlite_spill": _sqlite_spill()}
+
+
+def _sqlite_spill() -> str:
+    """"ok" when SQLite can write a temporary file here (as its sorts and index builds over
+    large tables do), else its error: a private on-disk database outgrows a one-page cache."""
+    try:
+        with contextlib.closing(sqlite3.connect("")) as connection:
+            connection.execute("PRAGMA cache_size = 1")
+            connection.execute("CREATE TABLE spill (value TEXT)")
+            connection.executemany("INSERT INTO spill VALUES (?)",
+                                   (("x" * 4096,) for _ in range(64)))
+            connection.commit()
+        return "ok"
+    except sqlite3.Error as err:
+        return str(err)
 
 
 def _open_descriptors() -> list[str]:
@@ -317,6 +333,18 @@ def _use_scratch(folder: str) -> None:
     zygote's environment, so this is set here, not only in a fresh child's environment."""
     os.environ["TMPDIR"] = os.environ["CPL_TMPDIR"] = folder
     tempfile.tempdir = None  # computed again from TMPDIR on first use
+    _sqlite_temporary_files_in(folder)
+
+
+def _sqlite_temporary_files_in(folder: str) -> None:
+    """SQLite reads TMPDIR once, when it starts: on `import sqlite3`, which in a forked child
+    happened in the zygote, before the request named a scratch folder. Its sorts and index
+    builds over large tables then spilled to /var/tmp, which the sandbox does not let a child
+    write: publishing a GeoPackage of 200,000 parcels failed with "unable to open database
+    file". The (global) temp_store_directory pragma points the process's SQLite here."""
+    literal = "'" + folder.replace("'", "''") + "'"  # a pragma takes no bound parameter
+    with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+        connection.execute(f"PRAGMA temp_store_directory = {literal}")
 
 
 def _serve(request: dict) -> dict:
