@@ -15,11 +15,13 @@
 4. Every row is a list of requests drawn in Python, each with its own random values (bbox at
    town, district and region sizes; attribute filters over several columns and thresholds;
    filter + sortby on random keys and directions; random deep offsets; S_INTERSECTS with random
-   polygons), rendered for each server's URLs and sent by wrk (bench/wrk_lines.lua, 16
-   connections, 2 threads) in alternating 10 s turns, a fresh server per turn.
+   polygons; distinct vector tiles of zooms 11 to 14, ours with its tile cache off), rendered
+   for each server's URLs and sent by wrk (bench/wrk_lines.lua, 16 connections, 2 threads) in
+   alternating 10 s turns, a fresh server per turn.
 5. Before the load, a sample of each row's requests goes to every server: HTTP status,
    numberMatched and the parcel ids of the page must agree with ours; disagreements are counted
-   as errors of the row and shown.
+   as errors of the row and shown. Tiles: the status, and each server's features per tile
+   (reported, not compared: servers clip, buffer and thin tiles in their own ways).
 6. Writes bench/results/features-versus-<date>.md: req/s, p50/p99, errors, ratios, targets
    (at least 2x tipg, p99 no higher than tipg's p50), peers' versions and settings.
 """
@@ -29,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import os
 import platform
 import random
@@ -45,6 +48,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import mapbox_vector_tile
 import psycopg
 
 from bench import features
@@ -80,6 +84,9 @@ SAMPLE = 12  # requests per row checked on every server
 # each turn, 4 at a time so every worker gets some: a fresh server's first queries of a kind
 # read what later ones reuse (our columns and R-tree boxes, PostgreSQL's buffers and pools).
 WARM_UP = 16
+# Ours as in bench.features, with the tile cache off: every tile is rendered, as tipg's are.
+OURS_SETTINGS = {**features.OURS_SETTINGS, "TAZA_TILE_CACHE_MAX_BYTES": "0"}
+OURS_TILES = f"/ogc/collections/{COLLECTION}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}"
 # Filtered and sorted columns, with the ranges thresholds are drawn from.
 NUMBERS = {"area_m2": (1000.0, 40000.0), "mean_slope_deg": (0.0, 30.0)}
 SORT_KEYS = ("area_m2", "mean_slope_deg", "parcel_id")
@@ -98,6 +105,7 @@ class Peer:
     items: str  # path of the collection's items
     geometry: str  # the geometry property as CQL2 names it
     intersects: str = "S_INTERSECTS"  # pygeoapi 0.21 reads GET filters as ECQL: INTERSECTS
+    tiles: str = ""  # path of a WebMercatorQuad vector tile, {z} {x} {y}; "" when it has none
 
 
 @dataclass
@@ -107,6 +115,7 @@ class Row:
     requests: list[dict[str, str]]
     stock: bool = False  # stock pygeoapi applies these parameters (it ignores filters, sortby)
     note: str = ""
+    tiles: bool = False  # requests are vector tiles ({TILE: "z/x/y"}), not items queries
 
 
 def rows(count: int, values: dict[str, list[str]], rng: random.Random) -> list[Row]:
@@ -132,7 +141,39 @@ def rows(count: int, values: dict[str, list[str]], rng: random.Random) -> list[R
         Row("S_INTERSECTS random polygon", many(lambda: {
             "limit": "100", "filter": f"{{INTERSECTS}}({{GEOM}},{_polygon(rng)})"}),
             note="a random quadrilateral of about 10 km near a town"),
+        Row("vector tiles, zoom 11 to 14", many(_tiles(rng)), tiles=True,
+            note="distinct WebMercatorQuad tiles, 70 % near towns; servers without vector "
+            "tiles sit out; the count column is features per sample tile; ours answers 404 "
+            "for a tile outside the layer's tileMatrixSetLimits (OGC API - Tiles), tipg an "
+            "empty 200: a few such tiles of the country's box are ours' errors under load"),
     ]
+
+
+TILE = "tile"  # the key of a tile request's "z/x/y"
+TILE_ZOOMS = (11, 12, 13, 14)  # ours serves vector tiles to zoom 14; clients overzoom
+
+
+def _tiles(rng: random.Random) -> Callable[[], dict[str, str]]:
+    """Draws of distinct tiles: no tile repeats within the row, so no cache of any server
+    (ours is turned off besides) answers one twice."""
+    seen: set[tuple[int, int, int]] = set()
+
+    def draw() -> dict[str, str]:
+        while True:
+            z = rng.choice(TILE_ZOOMS)
+            if rng.random() < 0.7:
+                lon, lat = rng.choice(list(TOWNS.values()))
+                lon, lat = lon + rng.uniform(-0.25, 0.25), lat + rng.uniform(-0.2, 0.2)
+            else:
+                west, south, east, north = COUNTRY
+                lon, lat = rng.uniform(west, east), rng.uniform(south, north)
+            n = 2**z
+            x = int((lon + 180) / 360 * n)
+            y = int((1 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2 * n)
+            if (z, x, y) not in seen:
+                seen.add((z, x, y))
+                return {TILE: f"{z}/{x}/{y}"}
+    return draw
 
 
 def _box(rng: random.Random, size: str) -> str:
@@ -179,6 +220,9 @@ def _polygon(rng: random.Random) -> str:
 
 def render(peer: Peer, params: dict[str, str]) -> str:
     """The request path for one server."""
+    if TILE in params:
+        z, x, y = params[TILE].split("/")
+        return peer.tiles.format(z=z, x=x, y=y)
     filled = {k: v.replace("{GEOM}", peer.geometry).replace("{INTERSECTS}", peer.intersects)
               for k, v in params.items() if v != ""}
     return peer.items + "?" + urllib.parse.urlencode(filled, quote_via=urllib.parse.quote)
@@ -285,9 +329,9 @@ def services(args, figures, cluster: PrivatePostgres, url: str,
     ours_port, tipg_port, pgpg_port, stock_port = (free_port() for _ in range(4))
     home = WORK / "home"
     result = [Service(
-        Peer("ours", f"/ogc/collections/{COLLECTION}/items", geometry),
+        Peer("ours", f"/ogc/collections/{COLLECTION}/items", geometry, tiles=OURS_TILES),
         [sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port",
-         str(ours_port)], dict(os.environ, TAZA_HOME=str(home), **features.OURS_SETTINGS),
+         str(ours_port)], dict(os.environ, TAZA_HOME=str(home), **OURS_SETTINGS),
         f"http://127.0.0.1:{ours_port}",
         f"/ogc/collections/{COLLECTION}",
         "`taza serve --workers 2` (gunicorn gthread, 4 threads each), the published GeoPackage")]
@@ -296,7 +340,8 @@ def services(args, figures, cluster: PrivatePostgres, url: str,
         result.append(ours_on_postgis(cluster, geometry, home, figures.gpkg))
     tipg_bin = ensure_venv(TIPG_VENV, TIPG_PINS, sys.executable)
     result.append(Service(
-        Peer("tipg", f"/collections/public.{PG_TABLE}/items", "geom"),
+        Peer("tipg", f"/collections/public.{PG_TABLE}/items", "geom",
+             tiles=f"/collections/public.{PG_TABLE}/tiles/WebMercatorQuad/{{z}}/{{x}}/{{y}}"),
         [str(tipg_bin / "uvicorn"), "tipg.main:app", "--host", "127.0.0.1", "--port",
          str(tipg_port), "--workers", "2", "--log-level", "warning"],
         dict(os.environ, DATABASE_URL=url, TIPG_DB_SCHEMAS='["public"]'),
@@ -341,11 +386,12 @@ def parse_variant(text: str) -> Variant:
 def serving_variant(variant: Variant, geometry: str, home: Path) -> Service:
     port = free_port()
     return Service(
-        Peer(f"ours-{variant.name}", f"/ogc/collections/{COLLECTION}/items", geometry),
+        Peer(f"ours-{variant.name}", f"/ogc/collections/{COLLECTION}/items", geometry,
+             tiles=OURS_TILES),
         [sys.executable, "-m", "catalog.cli", "serve", "--workers", str(variant.workers),
          "--port", str(port)],
         dict(os.environ, TAZA_HOME=str(home), GUNICORN_CMD_ARGS=variant.gunicorn,
-             **features.OURS_SETTINGS),
+             **OURS_SETTINGS),
         f"http://127.0.0.1:{port}", f"/ogc/collections/{COLLECTION}",
         f"`taza serve --workers {variant.workers}` with GUNICORN_CMD_ARGS="
         f"`{variant.gunicorn}` (over config/gunicorn.conf.py)", workers=variant.workers)
@@ -373,10 +419,11 @@ def ours_on_postgis(cluster: PrivatePostgres, geometry: str, home: Path,
         stamp.write_text(source)
     port = free_port()
     return Service(
-        Peer("ours-postgis", f"/ogc/collections/{COLLECTION}/items", geometry),
+        Peer("ours-postgis", f"/ogc/collections/{COLLECTION}/items", geometry,
+             tiles=OURS_TILES),
         [sys.executable, "-m", "catalog.cli", "serve", "--workers", "2", "--port", str(port)],
         dict(os.environ, TAZA_HOME=str(home), TAZA_DATABASE_URL=url,
-             **features.OURS_SETTINGS),
+             **OURS_SETTINGS),
         f"http://127.0.0.1:{port}", f"/ogc/collections/{COLLECTION}",
         "`taza serve --workers 2` with TAZA_DATABASE_URL (the PostgreSQL profile): the same "
         "rows in PostGIS, in the peers' PostgreSQL, loaded by `taza migrate`")
@@ -411,9 +458,9 @@ def stop(service: Service) -> None:
 # --- checks and load ----------------------------------------------------------------------------
 
 
-def warm_up(urls: list[str]) -> None:
+def warm_up(urls: list[str], fetch: Callable = None) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
-        list(pool.map(answer, urls))
+        list(pool.map(fetch or answer, urls))
 
 
 def answer(url: str, sort_key: str | None = None
@@ -427,6 +474,18 @@ def answer(url: str, sort_key: str | None = None
                     [(f["properties"]["parcel_id"],
                       f["properties"].get(sort_key) if sort_key else None)
                      for f in body.get("features", [])])
+    except urllib.error.HTTPError as err:
+        return err.code, None, []
+
+
+def answer_tile(url: str, _sort_key: str | None = None
+                ) -> tuple[int, int | None, list[tuple[str, object]]]:
+    """(HTTP status, features in the vector tile, []), as `answer` for items."""
+    try:
+        with urllib.request.urlopen(url, timeout=300) as response:
+            body = response.read()
+            layers = mapbox_vector_tile.decode(body) if body else {}
+            return response.status, sum(len(layer["features"]) for layer in layers.values()), []
     except urllib.error.HTTPError as err:
         return err.code, None, []
 
@@ -473,6 +532,19 @@ def check(row: Row, reference: dict[str, dict], peer: Service) -> tuple[list[str
     return problems, tie_orders
 
 
+def tile_sample(row: Row, service: Service) -> tuple[list[str], list[int]]:
+    """A server's answers to the row's sample tiles: problems (not 200 or 204) and the features
+    of each tile. Feature counts are reported, not compared: servers clip, buffer and thin
+    tiles in their own ways (ours keeps at most catalog.features.mvt.FEATURE_CAP)."""
+    problems, counts = [], []
+    for params in row.requests[:SAMPLE]:
+        status, count, _ = answer_tile(service.url(params))
+        if status not in (200, 204):
+            problems.append(f"HTTP {status} for {render(service.peer, params)}")
+        counts.append(count or 0)
+    return problems, counts
+
+
 def run_wrk(root: str, lines: Path, duration: int) -> dict:
     """wrk sending the requests of `lines` (bench/wrk_lines.lua) to the server at `root`."""
     script = lines.with_suffix(".lua")
@@ -494,12 +566,16 @@ class Measured:
     matched: list[int]  # ours, on the sample
     # Per peer: sample pages that differed from ours only in the order of ties of the sort key.
     tie_orders: dict[str, int] = field(default_factory=dict)
+    # Per server, of a tiles row: the features of each sample tile.
+    tile_features: dict[str, list[int]] = field(default_factory=dict)
 
 
 def measure(row: Row, servers: list[Service], duration: int, logs: Path) -> Measured:
     folder = WORK / "lines"
     folder.mkdir(parents=True, exist_ok=True)
-    taking_part = [s for s in servers if row.stock or s.peer.name != "stock"]
+    taking_part = [s for s in servers if (row.stock or s.peer.name != "stock")
+                   and (s.peer.tiles or not row.tiles)]
+    fetch = answer_tile if row.tiles else answer
     files = {}
     for service in taking_part:
         files[service.peer.name] = folder / f"{service.peer.name}.lines"
@@ -508,6 +584,7 @@ def measure(row: Row, servers: list[Service], duration: int, logs: Path) -> Meas
     results = {s.peer.name: Result(s.peer.name, row.name) for s in taking_part}
     problems: dict[str, list[str]] = {s.peer.name: [] for s in taking_part}
     tie_orders: dict[str, int] = {}
+    tile_features: dict[str, list[int]] = {}
     reference: dict[str, dict] = {}
     slices = max(1, round(duration / SLICE_S))
     print(f"{row.name}:", end=" ", flush=True)
@@ -517,7 +594,9 @@ def measure(row: Row, servers: list[Service], duration: int, logs: Path) -> Meas
             start(service, logs / f"{service.peer.name}.log")
             try:
                 name = service.peer.name
-                if number == 0 and name == "ours":  # ours runs first: the reference
+                if number == 0 and row.tiles:  # tiles: status and features, per server
+                    problems[name], tile_features[name] = tile_sample(row, service)
+                elif number == 0 and name == "ours":  # ours runs first: the reference
                     for i, params in enumerate(row.requests[:SAMPLE]):
                         status, matched, page = answer(service.url(params),
                                                        sort_key_of(params))
@@ -527,14 +606,15 @@ def measure(row: Row, servers: list[Service], duration: int, logs: Path) -> Meas
                         reference[str(i)] = {"matched": matched, "page": page}
                 elif number == 0:
                     problems[name], tie_orders[name] = check(row, reference, service)
-                warm_up([service.url(params) for params in row.requests[-WARM_UP:]])
+                warm_up([service.url(params) for params in row.requests[-WARM_UP:]], fetch)
                 results[name].add(run_wrk(service.root, files[name], duration // slices))
             finally:
                 stop(service)
             print(f"{service.peer.name} {number + 1}/{slices}", end=" ", flush=True)
     print(" | ".join(f"{n} {r.rps:.1f} req/s" for n, r in results.items()), flush=True)
     matched = [r["matched"] for r in reference.values() if r["matched"] is not None]
-    return Measured(row, results, problems, matched, tie_orders)
+    return Measured(row, results, problems, tile_features.get("ours", matched), tie_orders,
+                    tile_features)
 
 
 # --- report -------------------------------------------------------------------------------------
@@ -617,6 +697,7 @@ def report(args, figures, measured: list[Measured], servers: list[Service],
     if problems:
         lines += ["", "## Disagreements on the samples (first 20)", ""]
         lines += [f"- {row} / {name}: {p}" for row, name, p in problems[:20]]
+    lines += tile_features_table(measured)
     ties = [(m.row.name, name, count) for m in measured for name, count in m.tie_orders.items()
             if count]
     if ties:
@@ -626,6 +707,18 @@ def report(args, figures, measured: list[Measured], servers: list[Service],
                   "feature id, so pages are stable).", ""]
         lines += [f"- {row} / {name}: {count} of {SAMPLE}" for row, name, count in ties]
     return "\n".join(lines) + "\n"
+
+
+def tile_features_table(measured: list[Measured]) -> list[str]:
+    """What each server put in the sample tiles of the tiles rows: how much work a tile was."""
+    rows = [(m.row.name, name, counts) for m in measured
+            for name, counts in m.tile_features.items()]
+    if not rows:
+        return []
+    return ["", f"## Features in the {SAMPLE} sample tiles (decoded MVT, every layer)", "",
+            "| row | server | features per tile, in sample order | total |", "|---|---|---|---:|",
+            *(f"| {row} | {name} | {', '.join(f'{c:,}' for c in counts)} | {sum(counts):,} |"
+              for row, name, counts in rows)]
 
 
 def serving_table(measured: list[Measured]) -> list[str]:
