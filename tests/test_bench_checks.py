@@ -2,8 +2,21 @@
 only in the order of features with equal sort keys is the same answer, anything else is not.
 And its report's ratios: a peer that answered nothing is said so, not shown as 0.00x."""
 
+import random
+
 from bench.features import Result
-from bench.versus import NO_ANSWER, Measured, _ratio, same_but_ties, sort_key_of
+from bench.versus import (
+    NO_ANSWER,
+    TILE,
+    TILE_ZOOMS,
+    Measured,
+    Peer,
+    _ratio,
+    _tiles,
+    render,
+    same_but_ties,
+    sort_key_of,
+)
 
 OURS = [("p1", 1.0), ("p2", 2.0), ("p3", 2.0), ("p4", 3.0), ("p5", 3.0)]
 
@@ -50,3 +63,15 @@ def test_a_ratio_names_a_peer_that_answered_nothing():
     assert _ratio(measured, "pygeoapi") == "2.00x"
     assert _ratio(measured, "tipg") == NO_ANSWER
     assert _ratio(measured, "stock") == "-"  # did not run
+
+
+def test_the_tiles_row_draws_distinct_tiles_and_names_them_as_each_server_does():
+    draw = _tiles(random.Random(7))
+    drawn = [draw()[TILE] for _ in range(5000)]
+    assert len(set(drawn)) == len(drawn)
+    assert {int(tile.split("/")[0]) for tile in drawn} == set(TILE_ZOOMS)
+    z, x, y = drawn[0].split("/")
+    ours = Peer("ours", "/items", "geom", tiles="/t/{z}/{y}/{x}")  # OGC: row (y), then column
+    tipg = Peer("tipg", "/items", "geom", tiles="/t/{z}/{x}/{y}")
+    assert render(ours, {TILE: drawn[0]}) == f"/t/{z}/{y}/{x}"
+    assert render(tipg, {TILE: drawn[0]}) == f"/t/{z}/{x}/{y}"
