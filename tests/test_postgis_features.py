@@ -20,6 +20,7 @@ from pathlib import Path
 import mapbox_vector_tile
 import psycopg
 import pytest
+import shapely
 from owslib.ogcapi.features import Features
 from shapely.geometry import shape
 
@@ -32,6 +33,7 @@ from catalog.postgis import SCHEMA, LayerTable
 from catalog.problems import PublishError
 from catalog.store import CatalogStore
 from tests.conftest import Server, copy_dataset, start_server, stop_server, taza
+from tests.test_tiles import DETAILED_SQUARE, QUADRILATERAL, SIMPLIFICATION_TILE
 
 VECTORS = ("airports", "kyrgyzstan-boundary", "mobile-coverage", "settlements")
 DATABASE = "postgis_features"
@@ -268,6 +270,32 @@ def test_stores_return_the_same_map_tiles(home: Path, database_url: str) -> None
                         a = shape(found[fid]["geometry"])
                         b = shape(feature["geometry"])
                         assert a.distance(b) <= 1  # tile units: within one of 4096
+
+
+def test_postgis_tiles_simplify_only_what_the_geopackage_tiles_simplify(
+        home: Path, database_url: str) -> None:
+    """A quadrilateral keeps its four corners, a square with near-collinear vertices loses
+    them, as in the GeoPackage tiles (tests/test_tiles.py): ST_SimplifyPreserveTopology runs
+    only on geometries of more than mvt.SIMPLIFIED_ABOVE points."""
+    boundary = PostgisFeatureStore.for_record(
+        CatalogStore(home).record("kyrgyzstan-boundary", 1), database_url)
+    layer, table = boundary.layer, "simplification_rule"
+    pk, geometry = f'"{layer.pk}"', f'"{layer.geometry}"'
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        connection.execute(f"CREATE TABLE {SCHEMA}.{table} AS "  # noqa: S608 - fixed names
+                           f"SELECT * FROM {SCHEMA}.{layer.table} LIMIT 0")
+        for number, wkt in enumerate((QUADRILATERAL, DETAILED_SQUARE), start=1):
+            connection.execute(f"INSERT INTO {SCHEMA}.{table} ({pk}, {geometry}) "  # noqa: S608 - fixed names
+                               "VALUES (%s, ST_Multi(ST_GeomFromText(%s, 4326)))", [number, wkt])
+    store = PostgisFeatureStore(database_url, replace(layer, table=table, total=2),
+                                id_field=layer.pk)
+    tile = TileBounds.checked(*SIMPLIFICATION_TILE)
+    features = mapbox_vector_tile.decode(store.tile(tile, "rule"))["rule"]["features"]
+    points = {f["id"]: int(shapely.get_num_coordinates(shape(f["geometry"]))) for f in features}
+    assert points == {1: 5, 2: 5}
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE {SCHEMA}.{table}")
 
 
 def test_unfiltered_pages_seek_in_gap_free_tables_and_walk_tables_with_gaps(

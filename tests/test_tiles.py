@@ -131,6 +131,30 @@ def test_a_country_scale_tile_is_capped_and_thinned_evenly(synthetic_gpkg):
     assert blocks == {(bx, by) for bx in range(5) for by in range(5)}
 
 
+# Near Bishkek, inside tile 10/724/376 (z/x/y): a quadrilateral whose second vertex lies 3.2
+# tile units (of 4,096) off the line through its neighbours, under the 4-unit simplification,
+# and a square with three such vertices along one edge (8 coordinates). Shared with
+# tests/test_postgis_features.py, which checks that PostGIS tiles keep the same rule.
+SIMPLIFICATION_TILE = (10, 724, 376)
+QUADRILATERAL = "POLYGON((74.58 42.86, 74.59 42.8598, 74.60 42.86, 74.60 42.88, 74.58 42.86))"
+DETAILED_SQUARE = ("POLYGON((74.63 42.86, 74.635 42.86001, 74.64 42.86, 74.645 42.85999, "
+                   "74.65 42.86, 74.65 42.88, 74.63 42.88, 74.63 42.86))")
+
+
+def test_only_geometries_with_more_than_a_quadrilaterals_points_are_simplified():
+    """Simplifying a quadrilateral saves one vertex at most and costs more than that (most of
+    a PostGIS tile's time for parcels): it keeps its four corners; the square loses its
+    three near-collinear vertices."""
+    tile = TileBounds.checked(*SIMPLIFICATION_TILE)
+    assert tile.z < vector_tiles.MAX_ZOOM  # a zoom where simplification applies
+    shapes = shapely.from_wkt([QUADRILATERAL, DETAILED_SQUARE])
+    quadrilateral, square = vector_tiles._to_tile_coordinates(shapes, tile)  # noqa: SLF001
+    assert shapely.get_num_coordinates(quadrilateral) == 5
+    assert shapely.get_num_coordinates(square) == 5
+    assert shapely.get_num_coordinates(shapely.simplify(quadrilateral, vector_tiles.SIMPLIFY,
+                                                        preserve_topology=True)) == 4
+
+
 def test_tiles_outside_the_layer_are_empty(synthetic_gpkg):
     data, stats = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels",
                                           TileBounds.checked(6, 10, 10))

@@ -3,8 +3,9 @@ of the GeoPackage FeatureStore (catalog/features/geopackage.py).
 
 A tile selects features by the R-tree index of the GeoPackage (read with plain SQLite, through
 the GeoPackage library, catalog.gpkg), projects them to WebMercator tile coordinates, clips
-them to the tile plus a buffer, simplifies them to a fraction of a screen pixel below the source's
-maximum zoom, and encodes them with `mapbox-vector-tile`.
+them to the tile plus a buffer, simplifies those with more than a quadrilateral's points to a
+fraction of a screen pixel below the source's maximum zoom, and encodes them with
+`mapbox-vector-tile`.
 
 A tile never carries more than `FEATURE_CAP` features: where more fall in it (a million parcels
 seen at country scale), an evenly spread, deterministic subset is drawn (a hash of the feature id
@@ -33,6 +34,10 @@ BUFFER = 64  # units drawn beyond each edge, so strokes and points do not break 
 FEATURE_CAP = 4000  # features per tile at most
 MAX_ZOOM = 14  # the deepest tiles served; map clients overzoom beyond it
 SIMPLIFY = 4.0  # units (a quarter of a 256-pixel screen pixel); none at MAX_ZOOM
+# Geometries of at most this many coordinates are not simplified: a quadrilateral's ring (five
+# with its closing point) or anything simpler has one vertex at most to lose, and simplifying
+# costs more than that vertex saves (most of a PostGIS tile's time for a layer of parcels).
+SIMPLIFIED_ABOVE = 5
 WGS84_SRS_IDS = {4326}
 HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: spreads consecutive ids
 
@@ -136,6 +141,8 @@ def _to_tile_coordinates(geometries: np.ndarray, tile: TileBounds) -> np.ndarray
         clipped = shapely.clip_by_rect(projected[lines_or_areas], -BUFFER, -BUFFER,
                                        EXTENT + BUFFER, EXTENT + BUFFER)
         if tile.z < MAX_ZOOM:
-            clipped = shapely.simplify(clipped, SIMPLIFY, preserve_topology=True)
+            detailed = shapely.get_num_coordinates(clipped) > SIMPLIFIED_ABOVE
+            clipped[detailed] = shapely.simplify(clipped[detailed], SIMPLIFY,
+                                                 preserve_topology=True)
         projected[lines_or_areas] = clipped
     return projected
