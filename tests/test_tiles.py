@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
@@ -153,6 +155,81 @@ def test_only_geometries_with_more_than_a_quadrilaterals_points_are_simplified()
     assert shapely.get_num_coordinates(square) == 5
     assert shapely.get_num_coordinates(shapely.simplify(quadrilateral, vector_tiles.SIMPLIFY,
                                                         preserve_topology=True)) == 4
+
+
+def _encoded(geometries: list, checked: bool) -> bytes:
+    """The tile mapbox-vector-tile encodes: with its own winding-order check (the reference),
+    or from what catalog.features.mvt rounded and oriented beforehand."""
+    if not checked:
+        geometries = list(vector_tiles._rounded_and_oriented(np.array(geometries)))  # noqa: SLF001
+    return mapbox_vector_tile.encode(
+        [{"name": "layer", "features": [{"geometry": g, "properties": {}, "id": i}
+                                        for i, g in enumerate(geometries)]}],
+        default_options={"extents": vector_tiles.EXTENT, "y_coord_down": True,
+                         "on_invalid_geometry": vector_tiles.on_invalid_geometry_make_valid,
+                         "check_winding_order": checked})
+
+
+tile_units = st.floats(-64, 4160, allow_nan=False)
+
+
+@st.composite
+def polygons(draw) -> shapely.Geometry:
+    """Star-shaped rings in either direction, some with a hole, some in a MultiPolygon, their
+    coordinates on a half-unit grid: halves (x.5) are where rounding half to even matters."""
+    def ring(cx: float, cy: float, radius: float) -> list[tuple[float, float]]:
+        count = draw(st.integers(3, 9))
+        angles = sorted(draw(st.lists(st.floats(0, 6.283), min_size=count, max_size=count,
+                                      unique=True)))
+        points = [(round(2 * (cx + radius * np.cos(a))) / 2,  # x.5: rounding to even
+                   round(2 * (cy + radius * np.sin(a))) / 2) for a in angles]
+        return points[::-1] if draw(st.booleans()) else points
+
+    def polygon(cx: float, cy: float) -> shapely.Polygon:
+        radius = draw(st.floats(1, 300))
+        hole = ring(cx, cy, radius / 3) if draw(st.booleans()) else None
+        return shapely.Polygon(ring(cx, cy, radius), [hole] if hole else None)
+
+    first = polygon(draw(tile_units), draw(tile_units))
+    if draw(st.booleans()):
+        return first
+    return shapely.MultiPolygon([first, polygon(draw(tile_units) + 5000, draw(tile_units))])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(polygons(), min_size=1, max_size=6))
+def test_polygons_rounded_and_oriented_beforehand_encode_as_the_encoders_check_does(shapes):
+    """mapbox-vector-tile's winding-order check rounds and orients each polygon in Python;
+    catalog.features.mvt does it for a whole tile at once with shapely and tells the encoder
+    to skip it. Same bytes, unless a polygon is invalid once rounded (the check repairs
+    those; such a tile is left to it)."""
+    if vector_tiles._rounded_and_oriented(np.array(shapes)) is None:  # noqa: SLF001
+        return
+    assert _encoded(shapes, checked=False) == _encoded(shapes, checked=True)
+
+
+def test_tiles_of_every_zoom_encode_as_the_encoders_check_would(synthetic_gpkg, monkeypatch):
+    """Whole tiles of the synthetic parcels, from country scale (thinned, polygons that rounding
+    makes invalid) to the deepest zoom: the same bytes with and without rounding and orienting
+    beforehand, and most tiles take the quicker way."""
+    quick = vector_tiles._rounded_and_oriented  # noqa: SLF001
+    taken = []
+
+    def recording(geometries: np.ndarray) -> np.ndarray | None:
+        result = quick(geometries)
+        taken.append(result is not None)
+        return result
+
+    for z in (6, 8, 10, 12, 14):
+        n = 2**z  # the tile holding the grid's middle, (72.5 E, 44 N)
+        y = (1 - np.arcsinh(np.tan(np.radians(44.0))) / np.pi) / 2 * n
+        tile = TileBounds.checked(z, int((72.5 + 180) / 360 * n), int(y))
+        monkeypatch.setattr(vector_tiles, "_rounded_and_oriented", recording)
+        fast, _ = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels", tile)
+        monkeypatch.setattr(vector_tiles, "_rounded_and_oriented", lambda g: None)
+        reference, _ = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels", tile)
+        assert fast and fast == reference, tile
+    assert any(taken)
 
 
 def test_tiles_outside_the_layer_are_empty(synthetic_gpkg):

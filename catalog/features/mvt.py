@@ -40,6 +40,7 @@ SIMPLIFY = 4.0  # units (a quarter of a 256-pixel screen pixel); none at MAX_ZOO
 SIMPLIFIED_ABOVE = 5
 WGS84_SRS_IDS = {4326}
 HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: spreads consecutive ids
+POLYGON_TYPE_IDS = (3, 6)  # shapely's type ids of Polygon and MultiPolygon
 
 
 class UnsupportedLayer(FeatureStoreError):
@@ -67,13 +68,14 @@ def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
     candidates = _count(conn, meta.schema.rtree, envelope)
     thinning = max(1, math.ceil(candidates / cap))
     rows = _rows(conn, meta, envelope, thinning)
-    features = _features(rows, meta.columns, tile)
+    features, oriented = _features(rows, meta.columns, tile)
     if not features:
         return b"", TileStats(candidates, thinning, 0)
     encoded = mapbox_vector_tile.encode(
         [{"name": layer, "features": features}],
         default_options={"extents": EXTENT, "y_coord_down": True,
-                         "on_invalid_geometry": on_invalid_geometry_make_valid},
+                         "on_invalid_geometry": on_invalid_geometry_make_valid,
+                         "check_winding_order": not oriented},
     )
     return encoded, TileStats(candidates, thinning, len(features))
 
@@ -112,11 +114,17 @@ def _rows(conn, meta, envelope: tuple, thinning: int) -> list[tuple]:
     return conn.execute(sql, params).fetchall()
 
 
-def _features(rows: list[tuple], columns: list[str], tile: TileBounds) -> list[dict]:
+def _features(rows: list[tuple], columns: list[str], tile: TileBounds
+              ) -> tuple[list[dict], bool]:
+    """The tile's features for the encoder, and whether their polygons are already as its
+    winding-order check would make them."""
     if not rows:
-        return []
+        return [], False
     geometries = decode_many([row[1] for row in rows], strict=False, source="vector tile")
     geometries = _to_tile_coordinates(geometries, tile)
+    oriented = _rounded_and_oriented(geometries)
+    if oriented is not None:
+        geometries = oriented
     features = []
     for row, geometry in zip(rows, geometries, strict=True):
         if geometry is None or geometry.is_empty:
@@ -124,7 +132,26 @@ def _features(rows: list[tuple], columns: list[str], tile: TileBounds) -> list[d
         properties = {name: value for name, value in zip(columns, row[2:], strict=True)
                       if value is not None}
         features.append({"geometry": geometry, "properties": properties, "id": row[0]})
-    return features
+    return features, oriented is not None
+
+
+def _rounded_and_oriented(geometries: np.ndarray) -> np.ndarray | None:
+    """The polygons as mapbox-vector-tile's winding-order check makes them, all at once: their
+    coordinates rounded half to even (Python's round), exterior rings counter-clockwise in
+    tile units and holes clockwise (shapely's orient, which it calls, is orient_polygons).
+    Its check does this one polygon at a time in Python, most of a tile's encoding time.
+    None when a polygon is invalid once rounded: the check repairs those (make_valid, then
+    again), so such a tile is left to it."""
+    polygonal = np.isin(shapely.get_type_id(geometries), POLYGON_TYPE_IDS)
+    if not polygonal.any():
+        return geometries
+    oriented = shapely.orient_polygons(shapely.transform(geometries[polygonal], np.rint),
+                                       exterior_cw=False)
+    if not shapely.is_valid(oriented).all():
+        return None
+    result = geometries.copy()
+    result[polygonal] = oriented
+    return result
 
 
 def _to_tile_coordinates(geometries: np.ndarray, tile: TileBounds) -> np.ndarray:
