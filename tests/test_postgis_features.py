@@ -28,6 +28,7 @@ from catalog import publish
 from catalog.cluster.postgres import PrivatePostgres
 from catalog.core.webmercator import TileBounds
 from catalog.features import GeoPackageFeatureStore, ItemsQuery
+from catalog.features.mvt import FEATURE_CAP, HASH_MULTIPLIER
 from catalog.features.postgis import PostgisFeatureStore, _gap_free_start
 from catalog.postgis import SCHEMA, LayerTable
 from catalog.problems import PublishError
@@ -294,6 +295,36 @@ def test_postgis_tiles_simplify_only_what_the_geopackage_tiles_simplify(
     features = mapbox_vector_tile.decode(store.tile(tile, "rule"))["rule"]["features"]
     points = {f["id"]: int(shapely.get_num_coordinates(shape(f["geometry"]))) for f in features}
     assert points == {1: 5, 2: 5}
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE {SCHEMA}.{table}")
+
+
+def test_postgis_tiles_over_the_cap_keep_the_geopackage_tiles_hash_of_the_ids(
+        home: Path, database_url: str) -> None:
+    """9,000 tiny squares in one tile, over the 4,000 features a tile holds: thinning 3, and
+    the features kept are those whose hashed id is a multiple of 3, as the GeoPackage's."""
+    boundary = PostgisFeatureStore.for_record(
+        CatalogStore(home).record("kyrgyzstan-boundary", 1), database_url)
+    layer, table = boundary.layer, "thinning_rule"
+    pk, geometry = f'"{layer.pk}"', f'"{layer.geometry}"'
+    count = 9000
+    with psycopg.connect(database_url, autocommit=True) as connection:
+        connection.execute(f"DROP TABLE IF EXISTS {SCHEMA}.{table}")
+        connection.execute(f"CREATE TABLE {SCHEMA}.{table} AS "  # noqa: S608 - fixed names
+                           f"SELECT * FROM {SCHEMA}.{layer.table} LIMIT 0")
+        connection.execute(  # a 90 x 100 grid of 0.0001-degree squares near Bishkek
+            f"INSERT INTO {SCHEMA}.{table} ({pk}, {geometry}) "  # noqa: S608 - fixed names
+            "SELECT i, ST_Multi(ST_MakeEnvelope(74.58 + (i %% 90) * 0.0002, "
+            "42.86 + (i / 90) * 0.0002, 74.5801 + (i %% 90) * 0.0002, "
+            "42.8601 + (i / 90) * 0.0002, 4326)) FROM generate_series(1, %s) AS i", [count])
+    store = PostgisFeatureStore(database_url, replace(layer, table=table, total=count),
+                                id_field=layer.pk)
+    tile = TileBounds.checked(*SIMPLIFICATION_TILE)
+    features = mapbox_vector_tile.decode(store.tile(tile, "rule"))["rule"]["features"]
+    thinning = -(-count // FEATURE_CAP)
+    assert thinning == 3
+    assert {f["id"] for f in features} == {
+        i for i in range(1, count + 1) if ((i * HASH_MULTIPLIER) & 0xFFFFFFFF) % thinning == 0}
     with psycopg.connect(database_url, autocommit=True) as connection:
         connection.execute(f"DROP TABLE {SCHEMA}.{table}")
 

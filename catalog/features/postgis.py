@@ -235,18 +235,15 @@ class PostgisFeatureStore:
         return features[0] if features else None
 
     def tile(self, tile: TileBounds, layer_name: str) -> bytes:
+        """One statement, so one connection and one round trip a tile: the count of the
+        tile's candidates, which sets the thinning (the GeoPackage tiles' hash, so the same
+        features stay), is its subquery."""
         west, south, east, north = mvt.buffered_lonlat(tile)
         envelope = "ST_MakeEnvelope(%s, %s, %s, %s, 4326)"
         box = [west, south, east, north]
-        geom, pk = ident(self.layer.geometry), ident(self.layer.pk)
-        candidates = self._rows(f"SELECT count(*) FROM {self.table} "  # noqa: S608 - quoted identifiers
-                                f"WHERE {geom} && {envelope}", box)[0][0]
-        thinning = max(1, -(-candidates // mvt.FEATURE_CAP))
-        thin, thin_params = "", []
-        if thinning > 1:  # the GeoPackage tiles' hash: the same features stay
-            thin, thin_params = f" AND (({pk} * %s) & 4294967295) %% %s = 0", \
-                [mvt.HASH_MULTIPLIER, thinning]
+        geom, pk = f"f.{ident(self.layer.geometry)}", f"f.{ident(self.layer.pk)}"
         attributes = "".join(f", {ident(name)}" for name in self.columns)
+        qualified = "".join(f", f.{ident(name)}" for name in self.columns)
         # Clipped only where the geometry leaves the buffered tile, and simplified (below the
         # deepest zoom) only where it has more than a quadrilateral's points, as the
         # GeoPackage tiles are: each costs a trip through GEOS per feature, which for 200
@@ -262,12 +259,16 @@ class PostgisFeatureStore:
             f"SELECT ST_AsMVT(t, %s, {mvt.EXTENT}, 'mvt_geometry', 'mvt_id') FROM ("  # noqa: S608 - quoted identifiers
             f"SELECT mvt_id{attributes}, ST_AsMVTGeom({drawn}, ST_TileEnvelope(%s, %s, %s), "
             f"{mvt.EXTENT}, {mvt.BUFFER}, true) AS mvt_geometry FROM ("
-            f"SELECT {pk} AS mvt_id{attributes}, ST_Transform(CASE WHEN {geom} @ {envelope} "
-            f"THEN {geom} ELSE ST_ClipByBox2D({geom}, {envelope}) END, 3857) AS {mercator} "
-            f"FROM {self.table} WHERE {geom} && {envelope}{thin}) AS s) AS t "
+            f"SELECT {pk} AS mvt_id{qualified}, ST_Transform("
+            f"CASE WHEN {geom} @ {envelope} THEN {geom} "
+            f"ELSE ST_ClipByBox2D({geom}, {envelope}) END, 3857) AS {mercator} "
+            f"FROM {self.table} AS f, (SELECT greatest(1, ceil(count(*) / %s::numeric))::bigint "
+            f"AS thinning FROM {self.table} AS f WHERE {geom} && {envelope}) AS k "
+            f"WHERE {geom} && {envelope} AND CASE WHEN k.thinning = 1 THEN true "
+            f"ELSE (({pk} * %s) & 4294967295) %% k.thinning = 0 END) AS s) AS t "
             "WHERE t.mvt_geometry IS NOT NULL")
-        params = [layer_name, *simplify_params, tile.z, tile.x, tile.y, *box, *box, *box,
-                  *thin_params]
+        params = [layer_name, *simplify_params, tile.z, tile.x, tile.y, *box, *box,
+                  mvt.FEATURE_CAP, *box, *box, mvt.HASH_MULTIPLIER]
         return bytes(self._rows(statement, params)[0][0] or b"")
 
     def iterate(self, batch: int = 10_000) -> Iterator[list[StoredFeature]]:

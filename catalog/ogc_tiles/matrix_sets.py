@@ -7,6 +7,7 @@ set and the zooms served and gives what the renderers need (catalog.portal.tile_
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import morecantile
@@ -66,8 +67,12 @@ def limits(matrix_set_id: str, bbox: tuple[float, float, float, float],
     return [level_limits(matrix_set_id, bbox, zoom) for zoom in range(max_zoom + 1)]
 
 
+@functools.lru_cache(maxsize=4096)
 def level_limits(matrix_set_id: str, bbox: tuple[float, float, float, float],
                  zoom: int) -> Limits:
+    """Kept per layer extent and zoom: every tile request checks them, and a matrix set from
+    morecantile is a deep copy that builds its PROJ transformers anew (a third of a vector
+    tile's time on PostGIS)."""
     tms = matrix_set(matrix_set_id)
     west, south, east, north = bbox
     top_left, bottom_right = tms.tile(west, north, zoom), tms.tile(east, south, zoom)
@@ -78,9 +83,9 @@ def place(matrix_set_id: str, z: int, row: int, col: int,
           max_zoom: int) -> TileBounds | GridTile:
     """The tile at {z}/{row}/{col}: a TileBounds on WebMercatorQuad, else a GridTile.
     Raises TileOutOfRange outside the set or beyond `max_zoom`."""
-    tms = matrix_set(matrix_set_id)
     if matrix_set_id == WEB_MERCATOR:
         return TileBounds.checked(z, col, row, max_zoom)
+    tms = matrix_set(matrix_set_id)
     if not 0 <= z <= max_zoom:
         raise TileOutOfRange(f"tile matrix {z} is outside 0..{max_zoom}")
     matrix = tms.matrix(z)
