@@ -196,13 +196,13 @@ def polygons(draw) -> shapely.Geometry:
     return shapely.MultiPolygon([first, polygon(draw(tile_units) + 5000, draw(tile_units))])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(polygons(), min_size=1, max_size=6))
 def test_polygons_rounded_and_oriented_beforehand_encode_as_the_encoders_check_does(shapes):
     """mapbox-vector-tile's winding-order check rounds and orients each polygon in Python;
     catalog.features.mvt does it for a whole tile at once with shapely and tells the encoder
-    to skip it. Same bytes, unless a polygon is invalid once rounded (the check repairs
-    those; such a tile is left to it)."""
+    to skip it. Same bytes; polygons invalid once rounded are dropped where the check drops
+    them, and a tile with one the check repairs is left to the check."""
     if vector_tiles._rounded_and_oriented(np.array(shapes)) is None:  # noqa: SLF001
         return
     assert _encoded(shapes, checked=False) == _encoded(shapes, checked=True)

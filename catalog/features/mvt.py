@@ -41,6 +41,8 @@ SIMPLIFIED_ABOVE = 5
 WGS84_SRS_IDS = {4326}
 HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: spreads consecutive ids
 POLYGON_TYPE_IDS = (3, 6)  # shapely's type ids of Polygon and MultiPolygon
+ENCODER_OPTIONS = {"extents": EXTENT, "y_coord_down": True,
+                   "on_invalid_geometry": on_invalid_geometry_make_valid}
 
 
 class UnsupportedLayer(FeatureStoreError):
@@ -73,9 +75,7 @@ def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
         return b"", TileStats(candidates, thinning, 0)
     encoded = mapbox_vector_tile.encode(
         [{"name": layer, "features": features}],
-        default_options={"extents": EXTENT, "y_coord_down": True,
-                         "on_invalid_geometry": on_invalid_geometry_make_valid,
-                         "check_winding_order": not oriented},
+        default_options={**ENCODER_OPTIONS, "check_winding_order": not oriented},
     )
     return encoded, TileStats(candidates, thinning, len(features))
 
@@ -140,18 +140,29 @@ def _rounded_and_oriented(geometries: np.ndarray) -> np.ndarray | None:
     coordinates rounded half to even (Python's round), exterior rings counter-clockwise in
     tile units and holes clockwise (shapely's orient, which it calls, is orient_polygons).
     Its check does this one polygon at a time in Python, most of a tile's encoding time.
-    None when a polygon is invalid once rounded: the check repairs those (make_valid, then
-    again), so such a tile is left to it."""
-    polygonal = np.isin(shapely.get_type_id(geometries), POLYGON_TYPE_IDS)
-    if not polygonal.any():
+    A polygon invalid once rounded (a sliver clipped at the tile's buffer that collapses) is
+    None when the check would drop it; when the check would repair one instead (make_valid,
+    then again), the answer is None and the tile is left to the check."""
+    polygonal = np.flatnonzero(np.isin(shapely.get_type_id(geometries), POLYGON_TYPE_IDS))
+    if not polygonal.size:
         return geometries
     oriented = shapely.orient_polygons(shapely.transform(geometries[polygonal], np.rint),
                                        exterior_cw=False)
-    if not shapely.is_valid(oriented).all():
-        return None
     result = geometries.copy()
     result[polygonal] = oriented
+    for position in polygonal[~shapely.is_valid(oriented)]:
+        if not _dropped_by_the_encoder(geometries[position]):
+            return None
+        result[position] = None
     return result
+
+
+def _dropped_by_the_encoder(geometry: shapely.Geometry) -> bool:
+    """Whether mapbox-vector-tile, checking its winding order, leaves this feature out: asked
+    by encoding it alone (a few per tile at most)."""
+    alone = mapbox_vector_tile.encode([{"name": "alone", "features": [
+        {"geometry": geometry, "properties": {}}]}], default_options=ENCODER_OPTIONS)
+    return not mapbox_vector_tile.decode(alone).get("alone", {}).get("features")
 
 
 def _to_tile_coordinates(geometries: np.ndarray, tile: TileBounds) -> np.ndarray:
