@@ -2,6 +2,7 @@
 only in the order of features with equal sort keys is the same answer, anything else is not.
 And its report's ratios: a peer that answered nothing is said so, not shown as 0.00x."""
 
+import math
 import random
 
 from bench.features import Result
@@ -75,3 +76,15 @@ def test_the_tiles_row_draws_distinct_tiles_and_names_them_as_each_server_does()
     tipg = Peer("tipg", "/items", "geom", tiles="/t/{z}/{x}/{y}")
     assert render(ours, {TILE: drawn[0]}) == f"/t/{z}/{y}/{x}"
     assert render(tipg, {TILE: drawn[0]}) == f"/t/{z}/{x}/{y}"
+
+
+def test_the_tiles_row_stays_inside_the_layers_extent():
+    """Ours answers 404 outside a layer's tileMatrixSetLimits: the row draws none there."""
+    draw = _tiles(random.Random(7), (74.0, 42.0, 75.0, 43.0))
+    for _ in range(2000):
+        z, x, y = (int(part) for part in draw()[TILE].split("/"))
+        n = 2**z
+        west, east = x / n * 360 - 180, (x + 1) / n * 360 - 180
+        north = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * y / n))))
+        south = math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * (y + 1) / n))))
+        assert east >= 74.0 and west <= 75.0 and north >= 42.0 and south <= 43.0
