@@ -121,7 +121,7 @@ def tileset(record: Record, base_url: str, matrix_set_id: str) -> dict:
         "description": f"Tiles of the live version of {record.id}; the tile URLs follow "
                        "new versions.",
         "tileMatrixSetLimits": [limit.as_json() for limit in
-                                matrix_sets.limits(matrix_set_id, record.bbox, zoom)],
+                                matrix_sets.limits(matrix_set_id, tuple(record.bbox), zoom)],
         "boundingBox": {"lowerLeft": [west, south], "upperRight": [east, north],
                         "crs": CRS84},
     })

@@ -93,7 +93,7 @@ def create_blueprint(live: Callable[[], LiveRelease], base_url: str,
         except TileOutOfRange as err:
             abort(404, description=str(err))
         # OGC API - Tiles answers 404 beyond the tileset's tileMatrixSetLimits.
-        if not matrix_sets.level_limits(matrix_set_id, record.bbox, z).contain(row, col):
+        if not matrix_sets.level_limits(matrix_set_id, tuple(record.bbox), z).contain(row, col):
             abort(404, description=f"tile {z}/{row}/{col} is outside the tileMatrixSetLimits "
                                    f"of {record.id} in {matrix_set_id} (see its tileset)")
         if record.is_vector:
