@@ -245,9 +245,8 @@ def run_api(source: Path, features: int, workers: int, stream_mb: int) -> dict:
     home.mkdir(parents=True)
     tokens = {}
     for name, role, org in (("steward", "steward", "bench-org"), ("reviewer", "reviewer", None)):
-        output = taza(home, "users", "add", name, "--role", role,
-                      *(["--org", org] if org else []))
-        tokens[name] = output.split("token: ", 1)[1].split()[0]
+        taza(home, "users", "add", name, "--role", role, *(["--org", org] if org else []))
+        tokens[name] = taza(home, "users", "token", name).strip()  # add prints a link now
     process, url = start_server(home, workers)
     sampler = MemorySampler(process.pid).start()
     time.sleep(1.0)
