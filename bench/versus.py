@@ -472,7 +472,7 @@ def stop(service: Service) -> None:
 # --- checks and load ----------------------------------------------------------------------------
 
 
-def warm_up(urls: list[str], fetch: Callable = None) -> None:
+def warm_up(urls: list[str], fetch: Callable | None = None) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
         list(pool.map(fetch or answer, urls))
 
