@@ -1,11 +1,13 @@
 """The connection pools of catalog.postgis.database while the database is down: every thread
 waiting for a connection hears PoolTimeout (which the stores say as "the database cannot be
-reached"), never PoolClosed. Needs no PostgreSQL: the URL names a port nothing listens on."""
+reached"), never PoolClosed (no PostgreSQL needed: the URL names a port nothing listens on);
+and the check of a connection the pool hands out (the session's private PostgreSQL)."""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import psycopg
 import pytest
@@ -78,3 +80,82 @@ def test_other_errors_keep_their_traceback(cause):
     record = _record(cause)
     assert database.DatabaseDownInOneLine().filter(record)
     assert record.exc_info is not None
+
+
+# --- the check of a connection handed out (a real PostgreSQL: the session's private one) ------
+
+
+@pytest.fixture()
+def pool_url(private_postgres) -> str:
+    return private_postgres.create_database("pool_checks", extensions=())
+
+
+def _protocol_messages_during(conn: psycopg.Connection, action, tmp_path) -> str:
+    """libpq's trace of what the connection sent and received while `action` ran."""
+    trace = tmp_path / "libpq.trace"
+    with trace.open("w") as out:
+        conn.pgconn.trace(out.fileno())
+        try:
+            action()
+        finally:
+            conn.pgconn.untrace()
+    return trace.read_text()
+
+
+def test_a_healthy_idle_connection_is_handed_out_without_a_round_trip(pool_url, tmp_path):
+    with psycopg.connect(pool_url, autocommit=True) as conn:
+        conn.execute("SELECT 1").fetchall()
+        said = _protocol_messages_during(conn, lambda: database.check_if_in_doubt(conn),
+                                         tmp_path)
+        assert said == ""
+        # The trace does record a round trip: psycopg_pool's own check makes one.
+        said = _protocol_messages_during(
+            conn, lambda: database.ConnectionPool.check_connection(conn), tmp_path)
+        assert "Query" in said and "ReadyForQuery" in said
+
+
+def test_taking_a_healthy_connection_from_the_pool_makes_no_round_trip(pool_url, tmp_path):
+    trace = tmp_path / "libpq.trace"
+    try:
+        with trace.open("w") as out:
+            with database.connection(pool_url) as conn:
+                conn.pgconn.trace(out.fileno())  # traced while it waits in the pool
+            with database.connection(pool_url) as again:
+                assert again is conn  # the one idle connection
+                out.flush()
+                said = trace.read_text()
+                again.pgconn.untrace()
+        assert said == ""
+    finally:
+        database.close_pools()
+
+
+def test_a_connection_whose_backend_was_ended_fails_the_check(pool_url):
+    """What a database restart does to every pooled connection: the pool discards it."""
+    with psycopg.connect(pool_url, autocommit=True) as conn, \
+            psycopg.connect(pool_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [conn.info.backend_pid])
+        with pytest.raises(psycopg.OperationalError):
+            database.check_if_in_doubt(conn)
+
+
+def test_a_connection_left_in_a_transaction_is_not_handed_out_as_healthy(pool_url):
+    """Not idle: psycopg_pool's own check decides, and refuses it (the pool discards it)."""
+    with psycopg.connect(pool_url) as conn:  # not autocommit: SELECT opens a transaction
+        conn.execute("SELECT 1").fetchall()
+        with pytest.raises(psycopg.Error):
+            database.check_if_in_doubt(conn)
+
+
+def test_the_pool_replaces_a_connection_whose_backend_was_ended(pool_url):
+    try:
+        with database.connection(pool_url) as conn:
+            first = conn.info.backend_pid
+        with psycopg.connect(pool_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(%s)", [first])
+        time.sleep(0.2)  # the FATAL message and the end of file reach the socket
+        with database.connection(pool_url) as conn:
+            assert conn.info.backend_pid != first
+            assert conn.execute("SELECT 42").fetchone() == (42,)
+    finally:
+        database.close_pools()
