@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -55,9 +56,74 @@ def measure(home: Path, nodes: int, duration: int,
         server = features.Server(f"{nodes} node(s)", f"{cluster.url}/ogc", None, folder)
         for query in QUERIES:  # warm each node's connection pools and page cache
             features.run_wrk(server, query, 3)
-        return {query.name: features.run_wrk(server, query, duration) for query in QUERIES}
+        return {query.name: _with_cpu(lambda q=query: features.run_wrk(server, q, duration))
+                for query in QUERIES}
     finally:
         cluster.down()
+
+
+# -- where the machine's CPU goes ------------------------------------------------------------
+
+GROUPS = ("nodes", "postgresql", "nginx", "wrk", "other")
+
+
+def _with_cpu(run) -> dict:
+    """wrk's figures, with the CPU each group of processes spent per request meanwhile (ms)
+    and the share of the machine's time the hypervisor took (steal)."""
+    before, steal_before, children_before = cpu_by_group(), _machine_times(), _children_cpu()
+    figures = run()
+    after, steal_after = cpu_by_group(), _machine_times()
+    # wrk has exited by now, its seconds gone from /proc: they are this process's children's.
+    after["wrk"] += _children_cpu() - children_before
+    requests = max(figures["requests"], 1)
+    figures["cpu_ms"] = {group: (after[group] - before[group]) * 1000 / requests
+                         for group in GROUPS}
+    total = steal_after[2] - steal_before[2]
+    figures["steal"] = (steal_after[0] - steal_before[0]) / total if total else 0.0
+    figures["idle"] = (steal_after[1] - steal_before[1]) / total if total else 0.0
+    return figures
+
+
+def cpu_by_group() -> dict[str, float]:
+    """CPU seconds (user + system) of every process on the machine, by what it is: the app
+    nodes (gunicorn's catalog.app processes), PostgreSQL, nginx, wrk, everything else but
+    this process. A process that ends during a run takes its seconds with it: none should."""
+    totals = dict.fromkeys(GROUPS, 0.0)
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        seconds = (int(fields[11]) + int(fields[12])) / tick
+        totals[_group(name, command)] += seconds
+    return totals
+
+
+def _group(name: str, command: str) -> str:
+    if "catalog.app" in command:
+        return "nodes"
+    if name.startswith("postgres") or command.startswith("postgres"):
+        return "postgresql"
+    if name.startswith("nginx"):
+        return "nginx"
+    return "wrk" if name == "wrk" else "other"
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _machine_times() -> tuple[int, int, int]:
+    """(steal, idle, all) jiffies of the machine's CPUs since boot, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return values[7], values[3] + values[4], sum(values[:8])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,4 +194,24 @@ def report(args, one: dict[str, dict], two: dict[str, dict]) -> str:
         lines.append(f"| {query.name} | {_rps(a):,.0f} ({a['p50_us'] / 1000:.1f} ms) | "
                      f"{_rps(b):,.0f} ({b['p50_us'] / 1000:.1f} ms) | {ratio:.2f}x | "
                      f"{'yes' if ratio >= TARGET else 'no'} | {a['non2xx']}/{b['non2xx']} |")
+    lines += ["", "CPU per request (ms, user + system, from /proc and wrk's rusage during each "
+              "run), and the machine's idle and steal (its hypervisor's) shares:", "",
+              "| query | nodes | " + " | ".join(GROUPS[1:]) + " | idle | steal |",
+              "|---|" + "---|" * (len(GROUPS) + 2)]
+    for query in QUERIES:
+        for count, figures in (("1 node", one[query.name]), ("2 nodes", two[query.name])):
+            cpu = figures["cpu_ms"]
+            lines.append(f"| {query.name}, {count} | "
+                         + " | ".join(f"{cpu[group]:.2f}" for group in GROUPS)
+                         + f" | {figures['idle']:.0%} | {figures['steal']:.0%} |")
+    lines += ["", "What the two cores allow: at the CPU the machine spends per request with two "
+              "nodes (S2, every group above), two nodes serve at most 2 cores / S2; against one "
+              "node's measured rate R1 the ratio cannot pass 2 / (S2 x R1):", "",
+              "| query | S2 (ms) | bound from the CPU measured | ratio measured |",
+              "|---|---|---|---|"]
+    for query in QUERIES:
+        spent = sum(two[query.name]["cpu_ms"].values())
+        bound = 2000 / (spent * _rps(one[query.name])) if spent else 0.0
+        lines.append(f"| {query.name} | {spent:.2f} | {bound:.2f}x | "
+                     f"{_rps(two[query.name]) / _rps(one[query.name]):.2f}x |")
     return "\n".join(lines) + "\n"
