@@ -20,6 +20,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from catalog.features import mvt as vector_tiles
+from catalog.features import mvt_encoding
 from catalog.portal import tiles
 from catalog.portal.tiles import TileBounds, mercator_to_lonlat
 
@@ -208,12 +209,107 @@ def test_polygons_rounded_and_oriented_beforehand_encode_as_the_encoders_check_d
     assert _encoded(shapes, checked=False) == _encoded(shapes, checked=True)
 
 
+# --- the tile's bytes written with numpy (catalog/features/mvt_encoding.py) against the library --
+
+grid_units = st.one_of(st.integers(-70, 4170).map(float), st.integers(-140, 8340).map(
+    lambda half: half / 2), st.floats(-70, 4170, allow_nan=False))
+
+
+def _points_of(draw, count: int) -> list[tuple[float, float]]:
+    """Points close to each other, some repeated or equal once rounded (left out by both)."""
+    x, y = draw(grid_units), draw(grid_units)
+    points = [(x, y)]
+    for _ in range(count - 1):
+        dx, dy = draw(st.sampled_from([0.0, 0.3, 0.5, 1.0, -2.5, 40.0])), \
+            draw(st.sampled_from([0.0, 0.4, -0.5, 1.5, 33.0]))
+        points.append((points[-1][0] + dx, points[-1][1] + dy))
+    return points
+
+
+@st.composite
+def tile_geometries(draw, family: str) -> shapely.Geometry:
+    def polygon() -> shapely.Polygon:
+        holes = [_points_of(draw, draw(st.integers(3, 6)))
+                 for _ in range(draw(st.integers(0, 2)))]
+        return shapely.Polygon(_points_of(draw, draw(st.integers(3, 8))), holes)
+
+    def line() -> shapely.LineString:
+        return shapely.LineString(_points_of(draw, draw(st.integers(2, 7))))
+
+    one = {"point": lambda: shapely.Point(_points_of(draw, 1)[0]), "line": line,
+           "polygon": polygon}[family]
+    many = {"point": lambda: shapely.MultiPoint(_points_of(draw, draw(st.integers(1, 5)))),
+            "line": lambda: shapely.MultiLineString([line() for _ in range(
+                draw(st.integers(1, 3)))]),
+            "polygon": lambda: shapely.MultiPolygon([polygon() for _ in range(
+                draw(st.integers(1, 3)))])}[family]
+    return one() if draw(st.booleans()) else many()
+
+
+property_values = st.one_of(
+    st.text(max_size=4), st.booleans(), st.integers(-(1 << 63), (1 << 63) - 1),
+    st.integers(-3, 3), st.floats(), st.sampled_from([0, 1, 0.0, 1.0, -0.0, True, False]),
+    st.none(), st.binary(max_size=2))
+
+
+@st.composite
+def tile_features(draw) -> tuple[list, list, list]:
+    family = draw(st.sampled_from(["point", "line", "polygon"]))
+    count = draw(st.integers(1, 8))
+    geometries = [draw(tile_geometries(family)) for _ in range(count)]
+    properties = [draw(st.dictionaries(st.sampled_from(["kind", "n", "name", "ok", "é"]),
+                                       property_values, max_size=5)) for _ in range(count)]
+    ids = [draw(st.one_of(st.none(), st.integers(-5, (1 << 64) - 1))) for _ in range(count)]
+    return geometries, properties, ids
+
+
+@settings(max_examples=1500, deadline=None)
+@given(tile_features())
+def test_the_numpy_encoder_writes_the_bytes_mapbox_vector_tile_writes(features):
+    """Points, lines and polygons (repeated points, rings and lines that rounding empties,
+    polygons whose exterior vanishes), ids absent, negative or 64-bit, and property values of
+    every kind the library takes or skips (1 and 1.0 one value, True apart, NaN, bytes)."""
+    geometries, properties, ids = features
+    geometries = [g for g in geometries if not g.is_empty]
+    properties, ids = properties[:len(geometries)], ids[:len(geometries)]
+    if not geometries:
+        return
+    ours = mvt_encoding.encode_layer("layer", np.array(geometries, dtype=object), properties,
+                                     ids, vector_tiles.EXTENT)
+    theirs = mapbox_vector_tile.encode(
+        [{"name": "layer", "features": [
+            {"geometry": g, "properties": p, "id": i}
+            for g, p, i in zip(geometries, properties, ids, strict=True)]}],
+        default_options={**vector_tiles.ENCODER_OPTIONS, "check_winding_order": False})
+    assert ours is not None
+    assert ours == theirs
+
+
+def test_what_the_numpy_encoder_does_not_write_is_left_to_the_library():
+    square = shapely.box(0, 0, 10, 10)
+    for geometries, properties, ids in (
+            ([square, shapely.Point(1, 1)], [{}, {}], [1, 2]),  # two dimensions in one tile
+            ([square], [{"n": 1 << 63}], [1]),  # beyond int64: the library raises
+            ([square], [{}], [1.5]),  # a float id
+            ([square], [{"s": "\ud800"}], [1])):  # not UTF-8
+        assert mvt_encoding.encode_layer("layer", np.array(geometries, dtype=object),
+                                         properties, ids, vector_tiles.EXTENT) is None
+
+
 def test_tiles_of_every_zoom_encode_as_the_encoders_check_would(synthetic_gpkg, monkeypatch):
     """Whole tiles of the synthetic parcels, from country scale (thinned, polygons that rounding
     makes invalid) to the deepest zoom: the same bytes with and without rounding and orienting
     beforehand, and most tiles take the quicker way."""
     quick = vector_tiles._rounded_and_oriented  # noqa: SLF001
-    taken = []
+    taken, written = [], []
+    numpy_encoder = mvt_encoding.encode_layer
+
+    def recording_encoder(*args, **kwargs) -> bytes | None:
+        encoded = numpy_encoder(*args, **kwargs)
+        written.append(encoded is not None)
+        return encoded
+
+    monkeypatch.setattr(mvt_encoding, "encode_layer", recording_encoder)
 
     def recording(geometries: np.ndarray) -> np.ndarray | None:
         result = quick(geometries)
@@ -229,7 +325,7 @@ def test_tiles_of_every_zoom_encode_as_the_encoders_check_would(synthetic_gpkg, 
         monkeypatch.setattr(vector_tiles, "_rounded_and_oriented", lambda g: None)
         reference, _ = vector_tiles.render_mvt(synthetic_gpkg, "parcels", "parcels", tile)
         assert fast and fast == reference, tile
-    assert any(taken)
+    assert any(taken) and written and all(written)  # rounded beforehand: numpy writes them
 
 
 def test_tiles_outside_the_layer_are_empty(synthetic_gpkg):

@@ -4,8 +4,9 @@ of the GeoPackage FeatureStore (catalog/features/geopackage.py).
 A tile selects features by the R-tree index of the GeoPackage (read with plain SQLite, through
 the GeoPackage library, catalog.gpkg), projects them to WebMercator tile coordinates, clips
 them to the tile plus a buffer, simplifies those with more than a quadrilateral's points to a
-fraction of a screen pixel below the source's maximum zoom, and encodes them with
-`mapbox-vector-tile`.
+fraction of a screen pixel below the source's maximum zoom, and encodes them: with numpy
+(catalog/features/mvt_encoding.py, the bytes `mapbox-vector-tile` writes), or with
+`mapbox-vector-tile` itself for a tile its winding-order check must see.
 
 A tile never carries more than `FEATURE_CAP` features: where more fall in it (a million parcels
 seen at country scale), an evenly spread, deterministic subset is drawn (a hash of the feature id
@@ -26,6 +27,7 @@ from mapbox_vector_tile.encoder import on_invalid_geometry_make_valid
 
 from catalog.core.sql import quote_ident
 from catalog.core.webmercator import WORLD, TileBounds, lonlat_to_mercator, mercator_to_lonlat
+from catalog.features import mvt_encoding
 from catalog.features.store import FeatureStoreError
 from catalog.gpkg import connection, decode_many, file_version, table_meta
 
@@ -73,10 +75,15 @@ def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
     features, oriented = _features(rows, meta.columns, tile)
     if not features:
         return b"", TileStats(candidates, thinning, 0)
-    encoded = mapbox_vector_tile.encode(
-        [{"name": layer, "features": features}],
-        default_options={**ENCODER_OPTIONS, "check_winding_order": not oriented},
-    )
+    encoded = mvt_encoding.encode_layer(
+        layer, np.array([f["geometry"] for f in features], dtype=object),
+        [f["properties"] for f in features], [f["id"] for f in features], EXTENT,
+    ) if oriented else None
+    if encoded is None:  # polygons left to the winding-order check, or what only it writes
+        encoded = mapbox_vector_tile.encode(
+            [{"name": layer, "features": features}],
+            default_options={**ENCODER_OPTIONS, "check_winding_order": not oriented},
+        )
     return encoded, TileStats(candidates, thinning, len(features))
 
 
