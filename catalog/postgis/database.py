@@ -83,8 +83,8 @@ def _unreachable_in(err: BaseException | None) -> psycopg.OperationalError | Non
 def check_if_in_doubt(conn: psycopg.Connection) -> None:
     """The pool's check of a connection it hands out: raises when the connection is gone.
 
-    psycopg_pool's own check is a round trip to the server, which for a bbox page was a third
-    of its statements' round trips. A healthy idle connection has nothing to read: the server
+    psycopg_pool's own check is a round trip to the server: half of a bbox page's round trips
+    once the page is one statement. A healthy idle connection has nothing to read: the server
     writes to it unasked only to end it (a restart, a terminated backend: FATAL, then end of
     file) or to say a setting changed. So a poll of its socket, without waiting, decides;
     the round trip is made only for a connection with something to read or not idle."""
