@@ -72,19 +72,17 @@ def render_mvt(path: Path, table: str, layer: str, tile: TileBounds,
     candidates = _count(conn, meta.schema.rtree, envelope)
     thinning = max(1, math.ceil(candidates / cap))
     rows = _rows(conn, meta, envelope, thinning)
-    features, oriented = _features(rows, meta.columns, tile)
-    if not features:
+    features = _features(rows, meta.columns, tile)
+    if not features.ids:
         return b"", TileStats(candidates, thinning, 0)
-    encoded = mvt_encoding.encode_layer(
-        layer, np.array([f["geometry"] for f in features], dtype=object),
-        [f["properties"] for f in features], [f["id"] for f in features], EXTENT,
-    ) if oriented else None
+    encoded = mvt_encoding.encode_layer(layer, features.geometries, features.properties,
+                                        features.ids, EXTENT) if features.oriented else None
     if encoded is None:  # polygons left to the winding-order check, or what only it writes
         encoded = mapbox_vector_tile.encode(
-            [{"name": layer, "features": features}],
-            default_options={**ENCODER_OPTIONS, "check_winding_order": not oriented},
+            [{"name": layer, "features": features.for_the_library()}],
+            default_options={**ENCODER_OPTIONS, "check_winding_order": not features.oriented},
         )
-    return encoded, TileStats(candidates, thinning, len(features))
+    return encoded, TileStats(candidates, thinning, len(features.ids))
 
 
 def buffered_lonlat(tile: TileBounds) -> tuple[float, float, float, float]:
@@ -121,25 +119,36 @@ def _rows(conn, meta, envelope: tuple, thinning: int) -> list[tuple]:
     return conn.execute(sql, params).fetchall()
 
 
-def _features(rows: list[tuple], columns: list[str], tile: TileBounds
-              ) -> tuple[list[dict], bool]:
-    """The tile's features for the encoder, and whether their polygons are already as its
-    winding-order check would make them."""
+@dataclass(frozen=True)
+class _TileFeatures:
+    """The features a tile draws, as columns."""
+
+    geometries: np.ndarray  # in tile coordinates, none missing or empty
+    properties: list[dict]  # without NULLs
+    ids: list[int]
+    oriented: bool  # polygons already as the encoder's winding-order check would make them
+
+    def for_the_library(self) -> list[dict]:
+        """The features as mapbox-vector-tile takes them."""
+        return [{"geometry": geometry, "properties": properties, "id": fid}
+                for geometry, properties, fid in zip(self.geometries, self.properties,
+                                                     self.ids, strict=True)]
+
+
+def _features(rows: list[tuple], columns: list[str], tile: TileBounds) -> _TileFeatures:
     if not rows:
-        return [], False
+        return _TileFeatures(np.empty(0, dtype=object), [], [], False)
     geometries = decode_many([row[1] for row in rows], strict=False, source="vector tile")
     geometries = _to_tile_coordinates(geometries, tile)
     oriented = _rounded_and_oriented(geometries)
     if oriented is not None:
         geometries = oriented
-    features = []
-    for row, geometry in zip(rows, geometries, strict=True):
-        if geometry is None or geometry.is_empty:
-            continue
-        properties = {name: value for name, value in zip(columns, row[2:], strict=True)
-                      if value is not None}
-        features.append({"geometry": geometry, "properties": properties, "id": row[0]})
-    return features, oriented is not None
+    drawn = np.flatnonzero(~(shapely.is_missing(geometries) | shapely.is_empty(geometries)))
+    drawn_rows = [rows[position] for position in drawn.tolist()]
+    properties = [{name: value for name, value in zip(columns, row[2:], strict=True)
+                   if value is not None} for row in drawn_rows]
+    return _TileFeatures(geometries[drawn], properties, [row[0] for row in drawn_rows],
+                         oriented is not None)
 
 
 def _rounded_and_oriented(geometries: np.ndarray) -> np.ndarray | None:

@@ -128,9 +128,7 @@ def _points(xy: np.ndarray, geometry_offsets: np.ndarray) -> tuple[np.ndarray, n
     points are kept, as the library keeps them."""
     sizes = np.diff(geometry_offsets)
     starts = geometry_offsets[:-1]
-    steps = np.diff(xy, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    firsts = starts[sizes > 0]
-    steps[firsts] = xy[firsts]
+    steps = _steps(xy, starts[sizes > 0])
     per_feature = np.where(sizes > 0, 1 + 2 * sizes, 0)
     values = np.empty(int(per_feature.sum()), dtype=np.int64)
     headers = np.cumsum(per_feature) - per_feature
@@ -138,7 +136,7 @@ def _points(xy: np.ndarray, geometry_offsets: np.ndarray) -> tuple[np.ndarray, n
     rank = np.arange(len(xy)) - starts[owner]
     values[headers[sizes > 0]] = (sizes[sizes > 0] << 3) | MOVE_TO
     slots = headers[owner] + 1 + 2 * rank
-    values[slots], values[slots + 1] = _zigzag(steps[:, 0]), _zigzag(steps[:, 1])
+    _put_steps(values, slots, steps)
     return values, per_feature
 
 
@@ -178,10 +176,8 @@ def _paths(xy: np.ndarray, offsets: tuple, count: int,
     points = xy[drawn]
     point_path = path_of_point[drawn]
     point_geometry = geometry_of_path[point_path]
-    steps = np.diff(points, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
-    if len(points):
-        firsts = np.flatnonzero(np.r_[True, point_geometry[1:] != point_geometry[:-1]])
-        steps[firsts] = points[firsts]  # a feature's first point: from 0, 0
+    steps = _steps(points, np.flatnonzero(np.r_[True, point_geometry[1:] !=
+                                                 point_geometry[:-1]]) if len(points) else [])
 
     sizes = np.where(path_drawn, kept_per_path, 0)
     lengths = np.where(path_drawn, 2 * sizes + 2 + closed, 0)
@@ -196,9 +192,22 @@ def _paths(xy: np.ndarray, offsets: tuple, count: int,
     np.cumsum(sizes, out=first_of_path[1:])
     rank = np.arange(len(points)) - first_of_path[point_path]
     slots = headers[point_path] + np.where(rank == 0, 1, 2 * rank + 2)
-    values[slots], values[slots + 1] = _zigzag(steps[:, 0]), _zigzag(steps[:, 1])
+    _put_steps(values, slots, steps)
     per_feature = np.bincount(geometry_of_path, weights=lengths, minlength=count).astype(np.int64)
     return values, per_feature
+
+
+def _steps(points: np.ndarray, firsts) -> np.ndarray:
+    """Each point's step from the point before it; a feature's first point (at `firsts`)
+    steps from 0, 0, where the library's cursor starts for every feature."""
+    steps = np.diff(points, axis=0, prepend=np.zeros((1, 2), dtype=np.int64))
+    steps[firsts] = points[firsts]
+    return steps
+
+
+def _put_steps(values: np.ndarray, slots: np.ndarray, steps: np.ndarray) -> None:
+    """The steps' x at `slots` and y just after, zig-zag encoded."""
+    values[slots], values[slots + 1] = _zigzag(steps[:, 0]), _zigzag(steps[:, 1])
 
 
 def _zigzag(steps: np.ndarray) -> np.ndarray:
